@@ -1,0 +1,100 @@
+"""Typed errors.
+
+Every error a user can trigger is one of these, so front ends can map them to
+a message (magics), an HTTP status (server) or a widget state without parsing
+text. Each message says what to do next, not only what went wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RunConfigError(Exception):
+    """Base class; ``http_status`` lets the server map errors without a table."""
+
+    http_status = 400
+
+
+class ConfigError(RunConfigError, ValueError):
+    """A run configuration is invalid. ``field`` names the offending key (dotted path)."""
+
+    def __init__(self, message: str, field: str | None = None, line: int | None = None):
+        self.field = field
+        self.line = line
+        prefix = f"{field}: " if field else ""
+        where = f" (line {line})" if line else ""
+        super().__init__(f"{prefix}{message}{where}")
+
+
+class UnknownKeyError(ConfigError):
+    """A key that no section knows; carries the closest valid spelling when there is one."""
+
+    def __init__(self, key: str, valid: Iterable[str], section: str | None = None):
+        valid = sorted(set(valid))
+        self.key = key
+        self.suggestion = closest(key, valid)
+        where = f" in '{section}'" if section else ""
+        hint = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
+        field = f"{section}.{key}" if section else key
+        super().__init__(f"unknown key '{key}'{where}.{hint} Valid keys: {', '.join(valid)}.", field=field)
+
+
+class SnapshotError(RunConfigError):
+    """The source directory cannot be packaged (missing, unreadable, not a directory)."""
+
+
+class SnapshotTooLarge(SnapshotError):
+    """The snapshot exceeds a size or file-count limit; the message lists the biggest offenders."""
+
+    http_status = 413
+
+
+class TargetUnavailable(RunConfigError):
+    """A compute target cannot take the run right now (daemon down, server unreachable, no GPU)."""
+
+    http_status = 409
+
+
+class TargetAuthError(TargetUnavailable):
+    """The target refused our credentials (wrong token); nothing was uploaded."""
+
+    http_status = 403
+
+
+class UnknownTarget(ConfigError):
+    """``compute_target`` names no configured target."""
+
+    http_status = 404
+
+
+class RunNotFound(RunConfigError, LookupError):
+    http_status = 404
+
+
+class RunStateError(RunConfigError):
+    """The operation does not fit the run's current status (e.g. download before completion)."""
+
+    http_status = 409
+
+
+class PreparationFailed(RunConfigError):
+    """Raised inside a target while preparing (image build, upload); the run becomes Failed in phase Preparing."""
+
+    def __init__(self, message: str, phase: str = "Preparing"):
+        self.phase = phase
+        super().__init__(message)
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """Best typo correction, comparing case- and underscore-insensitively (camelCase vs snake_case)."""
+
+    def norm(text: str) -> str:
+        return text.replace("_", "").replace("-", "").lower()
+
+    by_norm = {norm(c): c for c in candidates}
+    if norm(word) in by_norm:
+        return by_norm[norm(word)]
+    match = difflib.get_close_matches(norm(word), list(by_norm), n=1, cutoff=0.6)
+    return by_norm[match[0]] if match else None
