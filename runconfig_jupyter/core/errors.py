@@ -98,3 +98,14 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
         return by_norm[norm(word)]
     match = difflib.get_close_matches(norm(word), list(by_norm), n=1, cutoff=0.6)
     return by_norm[match[0]] if match else None
+
+
+class RunFailed(RunConfigError):
+    """``wait_for_completion(raise_on_error=True)`` on a run that did not complete (Azure's ActivityFailedException)."""
+
+    http_status = 409
+
+    def __init__(self, run_id: str, status: str, phase: str | None, reason: str | None):
+        self.run_id, self.status, self.phase, self.reason = run_id, status, phase, reason
+        where = f" while {phase.lower()}" if phase and phase != "Running" else ""
+        super().__init__(f"run {run_id} ended {status}{where}: {reason or 'no reason recorded'}")

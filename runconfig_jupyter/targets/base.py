@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
+
     from runconfig_jupyter.core.status import RunStatus
 
 
@@ -115,11 +116,25 @@ class ComputeTarget(ABC):
         spec = dict(spec)
         kind = spec.pop("type")
         target_cls = cls.registry.get(kind)
+        if target_cls is None and kind.isidentifier():
+            # Built-in targets live in runconfig_jupyter.targets.<type>; import on first use so
+            # that the docker SDK or ray are only needed by runs that use them.
+            import importlib
+
+            try:
+                importlib.import_module(f"runconfig_jupyter.targets.{kind}")
+            except ImportError:
+                pass
+            target_cls = cls.registry.get(kind)
         if target_cls is None:
             from runconfig_jupyter.core.errors import UnknownTarget
 
             raise UnknownTarget(f"no compute target type '{kind}' is installed", field="compute_target")
         return target_cls(**spec)
+
+    def available(self) -> tuple[bool, str]:
+        """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""
+        return True, ""
 
     # -- submitting process ------------------------------------------------
     def validate(self, config: ScriptRunConfig) -> None:  # noqa: B027 - optional hook
@@ -143,6 +158,14 @@ class ComputeTarget(ABC):
 
     def cleanup(self, ctx: RunContext) -> None:  # noqa: B027 - optional hook
         """Remove containers, kernels and temp folders. Must be safe to call twice."""
+
+    def reattach(self, ctx: RunContext) -> bool:
+        """Resume following a run whose driver died; True when the run is still going.
+
+        A target that returns True must make a later ``wait(ctx)`` follow that run,
+        appending to the log from where it was left. Default: cannot re-attach.
+        """
+        return False
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""runconfig-jupyter: Azure ML SDK v1's ScriptRunConfig way of running training jobs, from Jupyter,
+on machines you own.
+
+Names are imported lazily: the run driver and in-script ``Run.get_context()``
+import this package, and must not pay for YAML, IPython or widgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ScriptRunConfig": "runconfig_jupyter.core.config",
+    "RunConfiguration": "runconfig_jupyter.core.config",
+    "Environment": "runconfig_jupyter.core.config",
+    "CondaDependencies": "runconfig_jupyter.core.config",
+    "DockerConfiguration": "runconfig_jupyter.core.config",
+    "PyTorchConfiguration": "runconfig_jupyter.core.config",
+    "MpiConfiguration": "runconfig_jupyter.core.config",
+    "TensorflowConfiguration": "runconfig_jupyter.core.config",
+    "MAX_DURATION_SECONDS_DEFAULT": "runconfig_jupyter.core.config",
+    "Experiment": "runconfig_jupyter.core.runs",
+    "Run": "runconfig_jupyter.core.runs",
+    "ScriptRun": "runconfig_jupyter.core.runs",
+    "RunStatus": "runconfig_jupyter.core.status",
+    "RunStore": "runconfig_jupyter.core.store",
+    "submit": "runconfig_jupyter.core.submit",
+    "register_target": "runconfig_jupyter.core.targets_registry",
+    "list_targets": "runconfig_jupyter.core.targets_registry",
+}
+
+__all__ = [*_EXPORTS, "load_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runconfig_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext runconfig_jupyter``."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -1,0 +1,228 @@
+"""The run driver: one detached process per run that owns its lifecycle.
+
+Started by ``submit`` in its own session, so the run keeps going (and its log
+stays complete) when the kernel or server that submitted it dies or restarts.
+It records every status change in the store; everything else (widgets, the
+server, ``%logs -f``) only reads. ``SIGTERM`` means "cancel the run"; the
+reason is read from the store, where ``ScriptRun.cancel`` left it.
+
+    python -m runconfig_jupyter.core.driver RUN_ID [--reattach]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .context import EXPERIMENT_ENV, RUN_ID_ENV
+from .errors import PreparationFailed, RunConfigError
+from .logsink import LogSink
+from .status import RunStatus
+from .store import RunStore, pid_start_time
+
+USER_CANCEL_REASON = "canceled by user"
+
+
+class DriverContext:
+    """The ``RunContext`` handed to targets (see targets/base.py)."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        from .config import ScriptRunConfig
+
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = store.run_dir(run_id)
+        self.spec: dict[str, Any] = json.loads((self.run_dir / "run.json").read_text())
+        self.config = ScriptRunConfig.from_dict(self.spec["config"])
+        self.snapshot_path = self.run_dir / "snapshot.tar"
+        self.outputs_dir = self.run_dir / "outputs"
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.cancel_event = threading.Event()
+        self.cancel_reason: str | None = None
+        self._sinks: dict[str, LogSink] = {}
+        self._sink_lock = threading.Lock()
+        self.outputs_dir.mkdir(parents=True, exist_ok=True)
+
+    def environment(self) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in self.config.environment_variables().items()}
+        env.update(
+            {
+                RUN_ID_ENV: self.run_id,
+                EXPERIMENT_ENV: self.spec["experiment"],
+                "PYTHONUNBUFFERED": "1",
+                # Azure ML v1 scripts read these; keep them working.
+                "AZUREML_RUN_ID": self.run_id,
+                "AZUREML_EXPERIMENT_NAME": self.spec["experiment"],
+            }
+        )
+        return env
+
+    def log_path(self, name: str = "std_log.txt") -> Path:
+        return self.run_dir / "logs" / name
+
+    def _sink(self, name: str) -> LogSink:
+        with self._sink_lock:
+            if name not in self._sinks:
+                self._sinks[name] = LogSink(self.log_path(name), self.metrics_path)
+            return self._sinks[name]
+
+    def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
+        self._sink(name).feed(data)
+
+    def prepare_log(self, line: str) -> None:
+        self._sink("prepare_log.txt").feed(line if line.endswith("\n") else line + "\n")
+
+    def progress(self, phase: str, fraction: float | None = None, message: str = "") -> None:
+        self.store.update(self.run_id, progress={"phase": phase, "fraction": fraction, "message": message})
+
+    def record(self, **details: Any) -> None:
+        self.store.update(self.run_id, details=details)
+
+    def flush_logs(self) -> None:
+        for sink in list(self._sinks.values()):
+            sink.flush()
+
+    def driver_log(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_path("driver_log.txt"), "a", encoding="utf-8") as out:
+            out.write(f"{stamp} {message}\n")
+
+
+class Driver:
+    def __init__(self, store: RunStore, run_id: str):
+        from runconfig_jupyter.targets.base import ComputeTarget
+
+        self.store = store
+        self.ctx = DriverContext(store, run_id)
+        self.target = ComputeTarget.from_spec(self.ctx.spec["target"])
+        self._cancel_lock = threading.Lock()
+        self._cancel_sent = False
+        self._started = threading.Event()
+
+    # -- cancel paths ------------------------------------------------------
+    def request_cancel(self, reason: str) -> None:
+        """Idempotent: the first reason wins (user cancel vs max duration racing)."""
+        with self._cancel_lock:
+            if self.ctx.cancel_event.is_set():
+                return
+            self.ctx.cancel_reason = reason
+            self.ctx.cancel_event.set()
+        self.ctx.driver_log(f"cancel requested: {reason}")
+        self.store.set_status(self.ctx.run_id, RunStatus.CANCEL_REQUESTED, reason=reason)
+        if self._started.is_set():
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        with self._cancel_lock:
+            if self._cancel_sent:
+                return
+            self._cancel_sent = True
+        threading.Thread(target=self._cancel_target, daemon=True).start()
+
+    def _cancel_target(self) -> None:
+        try:
+            self.target.cancel(self.ctx, self.ctx.cancel_reason or USER_CANCEL_REASON)
+        except Exception:  # the run must still end; record why cancel misbehaved
+            self.ctx.driver_log("target.cancel failed:\n" + traceback.format_exc())
+
+    def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        reason = self.store.get(self.ctx.run_id).reason or USER_CANCEL_REASON
+        self.request_cancel(reason)
+
+    def _watch_deadline(self, seconds: float) -> None:
+        if not self.ctx.cancel_event.wait(seconds):
+            self.request_cancel(f"max_run_duration_seconds ({seconds:g} s) exceeded")
+
+    # -- lifecycle ---------------------------------------------------------
+    def run(self, reattach: bool = False) -> RunStatus:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ctx, run_id = self.ctx, self.ctx.run_id
+        self.store.update(run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
+        phase = "Preparing"
+        try:
+            if reattach:
+                ctx.driver_log("re-attaching")
+                if not self.target.reattach(ctx):
+                    return self._finish(RunStatus.FAILED, "Running", "the run's process is gone (driver restart)")
+                self._started.set()
+            else:
+                self.store.set_status(run_id, RunStatus.PREPARING)
+                self.target.prepare(ctx)
+                if ctx.cancel_event.is_set():
+                    return self._finish(RunStatus.CANCELED, phase, ctx.cancel_reason)
+                phase = "Starting"
+                self.store.set_status(run_id, RunStatus.STARTING)
+                self.target.start(ctx)
+                self._started.set()
+            phase = "Running"
+            if ctx.cancel_event.is_set():
+                self._send_cancel()
+            else:
+                self.store.set_status(run_id, RunStatus.RUNNING)
+            limit = ctx.config.max_run_duration_seconds
+            if limit:
+                started = self.store.get(run_id).started_at or time.time()
+                remaining = max(0.0, float(limit) - (time.time() - started))
+                threading.Thread(target=self._watch_deadline, args=(remaining,), daemon=True).start()
+            outcome = self.target.wait(ctx)
+            ctx.flush_logs()
+            phase = "Finalizing"
+            if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
+                self.store.set_status(run_id, RunStatus.FINALIZING)
+            self.target.collect(ctx)
+            status, reason = outcome.status, outcome.reason
+            if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
+                status, reason = RunStatus.CANCELED, ctx.cancel_reason
+            return self._finish(status, outcome.phase, reason, outcome.exit_code)
+        except PreparationFailed as error:
+            return self._finish(RunStatus.FAILED, error.phase, str(error))
+        except RunConfigError as error:
+            return self._finish(RunStatus.FAILED, phase, str(error))
+        except Exception as error:
+            ctx.driver_log(traceback.format_exc())
+            return self._finish(RunStatus.FAILED, phase, f"{type(error).__name__}: {error}")
+        finally:
+            ctx.flush_logs()
+            try:
+                self.target.cleanup(ctx)
+            except Exception:
+                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+
+    def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
+        self.ctx.driver_log(f"finished: {status} phase={phase} exit_code={exit_code} reason={reason}")
+        self.store.set_status(
+            self.ctx.run_id,
+            status,
+            reason=reason if status != RunStatus.COMPLETED else None,
+            phase=phase if status != RunStatus.COMPLETED else None,
+            exit_code=exit_code,
+        )
+        return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(__doc__, file=sys.stderr)
+        return 2
+    run_id, reattach = args[0], "--reattach" in args
+    store = RunStore()
+    try:
+        Driver(store, run_id).run(reattach=reattach)
+    except Exception as error:  # the context itself could not be built: record it, do not vanish
+        store.set_status(run_id, RunStatus.FAILED, phase="Preparing", reason=f"driver could not start: {error}")
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Submitting a run: validate, package, record, hand over to a detached driver.
+
+Order matters: everything that can reject the run (config, target, snapshot
+limits) happens before a run row or folder exists, so bad input leaves nothing
+behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+from .status import RunStatus
+from .store import RunRecord, RunStore, pid_start_time
+from .targets_registry import resolve_target
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.targets.base import ComputeTarget
+
+    from .config import ScriptRunConfig
+    from .runs import ScriptRun
+    from .snapshot import SnapshotLimits
+
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
+
+
+def check_experiment_name(name: str) -> str:
+    if not isinstance(name, str) or not EXPERIMENT_NAME.match(name):
+        raise ConfigError(
+            f"experiment name {name!r} is not valid: use 1-255 letters, digits, '_' or '-', starting with a "
+            "letter or digit (e.g. 'mnist-baseline')",
+            field="experiment",
+        )
+    return name
+
+
+def new_run_id(experiment: str) -> str:
+    """``<experiment>_<unix-time>_<8 hex>``: sortable by time, unique without coordination."""
+    return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
+
+
+def submit(
+    config: ScriptRunConfig,
+    experiment: str = "default",
+    target: str | ComputeTarget | None = None,
+    *,
+    tags: dict[str, str] | None = None,
+    display_name: str | None = None,
+    store: RunStore | None = None,
+    snapshot_limits: SnapshotLimits | None = None,
+    parent_run_id: str | None = None,
+    extra_targets: dict[str, dict[str, Any]] | None = None,
+    driver_env: dict[str, str] | None = None,
+) -> ScriptRun:
+    from .runs import ScriptRun
+    from .snapshot import SnapshotLimits, create_snapshot
+
+    check_experiment_name(experiment)
+    config.validate()
+    compute = resolve_target(target if target is not None else config.target_name, extra_targets)
+    compute.validate(config)
+    store = store or RunStore()
+    snapshot = create_snapshot(
+        Path(config.source_directory), store.snapshots_dir, snapshot_limits or SnapshotLimits.from_env()
+    )
+
+    run_id = new_run_id(experiment)
+    run_dir = store.run_dir(run_id)
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "outputs").mkdir()
+    try:
+        try:
+            os.link(snapshot.path, run_dir / "snapshot.tar")
+        except OSError:  # another filesystem: a copy is slower but equivalent
+            shutil.copyfile(snapshot.path, run_dir / "snapshot.tar")
+        spec = {
+            "run_id": run_id,
+            "experiment": experiment,
+            "config": config.to_dict(),
+            "target": compute.to_spec(),
+            "snapshot": {
+                "id": snapshot.id,
+                "files": snapshot.manifest.file_count,
+                "bytes": snapshot.manifest.total_bytes,
+            },
+            "tags": dict(tags or {}),
+            "parent_run_id": parent_run_id,
+            "created_at": time.time(),
+        }
+        (run_dir / "run.json").write_text(json.dumps(spec, indent=2, default=str))
+        (run_dir / "manifest.json").write_text(json.dumps(snapshot.manifest.to_dict(), default=str))
+        now = time.time()
+        store.create_run(
+            RunRecord(
+                run_id=run_id,
+                experiment=experiment,
+                status=RunStatus.QUEUED,
+                target=compute.name,
+                target_type=compute.type_name,
+                created_at=now,
+                updated_at=now,
+                script=config.script or " ".join(config.argv())[:200],
+                display_name=display_name,
+                snapshot_id=snapshot.id,
+                parent_run_id=parent_run_id,
+                details={"tags": dict(tags or {})},
+            )
+        )
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    start_driver(store, run_id, driver_env)
+    return ScriptRun(run_id, store=store)
+
+
+def start_driver(store: RunStore, run_id: str, extra_env: dict[str, str] | None = None, reattach: bool = False) -> int:
+    """Launch the detached driver; its output goes to logs/driver_log.txt."""
+    env = {**os.environ, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
+    # The driver imports this package; make sure it resolves to the same code as ours.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "runconfig_jupyter.core.driver", run_id]
+    if reattach:
+        argv.append("--reattach")
+    run_dir = store.run_dir(run_id)
+    with open(run_dir / "logs" / "driver_log.txt", "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=run_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    store.update(run_id, driver_pid=process.pid, driver_started=pid_start_time(process.pid))
+    return process.pid

@@ -1,0 +1,79 @@
+"""Python interpreters for the local target.
+
+User-managed environments run with the given interpreter (default: the one
+running Jupyter). Otherwise the pip packages go into a virtualenv cached under
+the run home by the environment's content hash, so an unchanged environment is
+never rebuilt. The venv sees the system site-packages, which keeps
+``runconfig_jupyter`` (for ``Run.get_context()``) and the user's installed
+stack importable without reinstalling them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from runconfig_jupyter.core.errors import PreparationFailed
+
+from .base import RunContext
+
+READY_MARKER = ".runconfig-ready"
+
+
+def interpreter_for(ctx: RunContext) -> str:
+    environment = ctx.config.effective_environment()
+    python = environment.python
+    if python.user_managed_dependencies:
+        path = python.interpreter_path
+        return sys.executable if not path or path == "python" else path
+    conda = python.conda_dependencies
+    if conda is not None and [p for p in conda.conda_packages if not p.startswith(("python", "pip"))]:
+        raise PreparationFailed(
+            "conda packages need conda, which the local target does not use: move them to pip "
+            f"packages, or set python.user_managed_dependencies: true ({', '.join(conda.conda_packages)})"
+        )
+    packages = list(conda.pip_packages) if conda is not None else []
+    if not packages:
+        return sys.executable
+    return str(_cached_venv(ctx, environment.content_hash(), packages))
+
+
+def _cached_venv(ctx: RunContext, digest: str, packages: list[str]) -> Path:
+    home = ctx.run_dir.parent.parent / "envs"
+    venv = home / digest[:16]
+    home.mkdir(parents=True, exist_ok=True)
+    python = venv / "bin" / "python"
+    with open(home / f"{digest[:16]}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second run with the same env waits, then reuses
+        if (venv / READY_MARKER).exists():
+            ctx.prepare_log(f"environment {digest[:12]} is cached at {venv}; nothing to install")
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        ctx.prepare_log(f"creating environment {digest[:12]} (first use of these packages): {' '.join(packages)}")
+        try:
+            ctx.progress("Creating environment", None, "python -m venv")
+            _run(ctx, [sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+            ctx.progress("Installing packages", None, " ".join(packages))
+            _run(ctx, [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages])
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)  # a half-built env must not look cached
+            raise
+        (venv / READY_MARKER).write_text(digest)
+    return python
+
+
+def _run(ctx: RunContext, argv: list[str]) -> None:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    for line in process.stdout:
+        ctx.prepare_log(line.decode(errors="replace").rstrip("\n"))
+        if ctx.cancel_event.is_set():
+            process.kill()
+    if process.wait() != 0:
+        raise PreparationFailed(
+            f"'{' '.join(argv[:4])} ...' failed with exit code {process.returncode}; "
+            "see logs/prepare_log.txt in the run folder"
+        )
