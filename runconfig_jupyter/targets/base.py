@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
-
     from runconfig_jupyter.core.status import RunStatus
 
 

@@ -1,0 +1,225 @@
+"""IPython magics: ``%%runconfig``, ``%submit``, ``%runs``, ``%logs``, ``%cancel``, ``%targets``.
+
+Thin: parsing and display only; everything else is the core API, so what a
+magic does can always be done from a plain script too.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Dict, Float, Unicode
+
+from .core.errors import RunConfigError
+
+DEFAULT_CONFIG_NAME = "runconfig"
+
+
+def _show_error(error: Exception) -> None:
+    """Typed errors are the user's to fix: show the message, not a traceback."""
+    print(f"{type(error).__name__}: {error}", file=sys.stderr)
+
+
+@magics_class
+class RunConfigMagics(Magics):
+    default_experiment = Unicode("notebook", help="Experiment used by %submit without --experiment.").tag(config=True)
+    default_target = Unicode(
+        "", help="Target used by %submit without --target when the config names none ('' = the config's own)."
+    ).tag(config=True)
+    live_view = Bool(True, help="Show a live view of a submitted run (widgets when available).").tag(config=True)
+    follow_poll_seconds = Float(0.1, help="How often %logs -f and the live view look for new output.").tag(config=True)
+    extra_targets = Dict(
+        help="Extra compute targets by name, e.g. {'gpu-box': {'type': 'kernel', 'url': ..., 'token_env': ...}}."
+    ).tag(config=True)
+
+    # -- %%runconfig --------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", default=DEFAULT_CONFIG_NAME, help="Variable to store the ScriptRunConfig in.")
+    @argument("--source-directory", "-s", default=None, help="Source directory (default: the notebook's folder).")
+    @argument("--quiet", "-q", action="store_true", help="Do not print the summary.")
+    @cell_magic
+    def runconfig(self, line: str, cell: str) -> None:
+        """Parse the cell's YAML run configuration, validate it and store it under NAME."""
+        from .core.config import ScriptRunConfig
+
+        args = parse_argstring(self.runconfig, line)
+        if not args.name.isidentifier():
+            _show_error(RunConfigError(f"'{args.name}' is not a valid Python name; use e.g. %%runconfig train_cfg"))
+            return
+        try:
+            config = ScriptRunConfig.from_yaml(cell, source_directory=args.source_directory or os.getcwd())
+            config.validate()
+        except RunConfigError as error:
+            _show_error(error)
+            return
+        self.shell.user_ns[args.name] = config
+        if not args.quiet:
+            print(f"Stored run configuration '{args.name}':\n{config.summary()}")
+
+    # -- %submit ------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", default=DEFAULT_CONFIG_NAME, help="ScriptRunConfig variable (default: runconfig).")
+    @argument("--target", "-t", default=None, help="Compute target name (local, docker, or a configured one).")
+    @argument("--experiment", "-e", default=None, help="Experiment name.")
+    @argument("--wait", "-w", action="store_true", help="Block and stream the log until the run ends.")
+    @argument("-o", "--output", default=None, help="Store the ScriptRun in this variable.")
+    @line_magic
+    def submit(self, line: str) -> Any:
+        """Package the source directory and submit the run configuration NAME."""
+        from .core.config import ScriptRunConfig
+        from .core.submit import submit
+
+        args = parse_argstring(self.submit, line)
+        config = self.shell.user_ns.get(args.name)
+        if not isinstance(config, ScriptRunConfig):
+            _show_error(
+                RunConfigError(
+                    f"no run configuration named '{args.name}': define it with a %%runconfig {args.name} cell "
+                    "or assign a ScriptRunConfig to that variable"
+                )
+            )
+            return None
+        named = config.target_name if config.compute_target or config.target_name != "local" else None
+        target = args.target or named or self.default_target or None
+        experiment = args.experiment or self.default_experiment
+        try:
+            self._ask_for_token(target)
+            run = submit(config, experiment, target=target, extra_targets=dict(self.extra_targets))
+        except RunConfigError as error:
+            _show_error(error)
+            return None
+        if args.output:
+            self.shell.user_ns[args.output] = run
+        if args.wait:
+            try:
+                run.wait_for_completion(show_output=True, raise_on_error=False)
+            except KeyboardInterrupt:
+                print(f"\nStopped following; the run goes on. Cancel it with %cancel {run.id}")
+        elif self.live_view:
+            self._show_live(run)
+        return run if not args.output else None
+
+    def _ask_for_token(self, target: str | None) -> None:
+        """Prompt once for a remote target's token and keep it only in this process's environment."""
+        if not target:
+            return
+        from .core.targets_registry import configured_targets
+
+        spec = configured_targets(dict(self.extra_targets)).get(target, {})
+        variable = spec.get("token_env")
+        if variable and not os.environ.get(variable):
+            os.environ[variable] = getpass.getpass(f"Token for target '{target}' (kept in ${variable} only): ")
+
+    def _show_live(self, run: Any) -> None:
+        try:
+            from .widgets.live import show_run
+        except ImportError:
+            print(f"Submitted {run.id}; follow it with %logs {run.id} -f")
+            return
+        show_run(run, poll=self.follow_poll_seconds)
+
+    # -- %runs / %logs / %cancel / %targets ------------------------------------
+    @magic_arguments()
+    @argument("--experiment", "-e", default=None)
+    @argument("--status", "-s", default=None)
+    @argument("--limit", "-n", type=int, default=20)
+    @line_magic
+    def runs(self, line: str) -> Any:
+        """List recent runs."""
+        from .core.store import RunStore
+
+        args = parse_argstring(self.runs, line)
+        try:
+            records = RunStore().list(args.experiment, args.status, limit=args.limit)
+        except (RunConfigError, ValueError) as error:
+            _show_error(error)
+            return None
+        if not records:
+            print("No runs yet. Submit one with %submit.")
+            return None
+        from .core.runs import ScriptRun
+
+        for record in records:
+            ScriptRun(record.run_id).record  # noqa: B018 - settles runs whose driver died
+        records = RunStore().list(args.experiment, args.status, limit=args.limit)
+        width = max(len(r.run_id) for r in records)
+        print(f"{'RUN ID':<{width}}  {'STATUS':<15} {'TARGET':<10} {'DURATION':>9}  SCRIPT")
+        for record in records:
+            duration = f"{record.duration:.1f}s" if record.duration is not None else "-"
+            print(
+                f"{record.run_id:<{width}}  {record.status.value:<15} {record.target:<10} {duration:>9}  "
+                f"{record.script or ''}"
+            )
+        return None
+
+    @magic_arguments()
+    @argument("run_id")
+    @argument("-f", "--follow", action="store_true", help="Keep following until the run ends.")
+    @line_magic
+    def logs(self, line: str) -> None:
+        """Print a run's log; with -f follow it live (Ctrl-C / interrupt stops following, not the run)."""
+        from .core.runs import ScriptRun
+
+        args = parse_argstring(self.logs, line)
+        try:
+            run = ScriptRun(args.run_id)
+            if not args.follow:
+                print(run.get_log(), end="")
+                return
+            for chunk in run.follow(poll=self.follow_poll_seconds):
+                print(chunk, end="", flush=True)
+            record = run.record
+            print(f"\n[{record.run_id}: {record.status.value}{' - ' + record.reason if record.reason else ''}]")
+        except RunConfigError as error:
+            _show_error(error)
+        except KeyboardInterrupt:
+            print("\nStopped following; the run goes on.")
+
+    @line_magic
+    def cancel(self, line: str) -> None:
+        """Cancel a run: %cancel RUN_ID."""
+        from .core.runs import ScriptRun
+
+        run_id = line.strip()
+        if not run_id:
+            _show_error(RunConfigError("usage: %cancel RUN_ID (see %runs)"))
+            return
+        try:
+            run = ScriptRun(run_id)
+            if run.cancel():
+                print(f"Cancel requested for {run_id}.")
+            else:
+                print(f"{run_id} already ended: {run.get_status()}.")
+        except RunConfigError as error:
+            _show_error(error)
+
+    @line_magic
+    def targets(self, line: str) -> None:
+        """List configured compute targets, whether they are reachable, and what they can do."""
+        from .core.targets_registry import list_targets
+
+        try:
+            infos = list_targets(dict(self.extra_targets))
+        except RunConfigError as error:
+            _show_error(error)
+            return
+        for info in infos:
+            caps = info.capabilities
+            flags = ", ".join(name for name in ("gpu", "distributed", "cancel", "max_duration") if getattr(caps, name))
+            state = "available" if info.available else f"unavailable: {info.detail}"
+            print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    ipython.register_magics(RunConfigMagics(shell=ipython, config=ipython.config))
+
+
+def notebook_directory() -> Path:
+    """Kernels start in the notebook's folder, which is the default source directory."""
+    return Path.cwd()

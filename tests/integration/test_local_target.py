@@ -1,0 +1,187 @@
+"""The local target end to end: real driver processes, real scripts, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from runconfig_jupyter import Experiment, Run, ScriptRunConfig
+from runconfig_jupyter.core.errors import ConfigError, RunFailed, SnapshotTooLarge
+from runconfig_jupyter.core.snapshot import SnapshotLimits
+from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.submit import submit
+from tests.conftest import wait_for
+
+
+def test_run_completes_with_log_metrics_outputs_and_typed_arguments(project):
+    config = ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 3, "--lr", 0.05])
+    config.run_config.environment_variables = {"GREETING": "hi"}
+    run = Experiment("unit").submit(config)
+    assert run.id.startswith("unit_") and len(run.id.split("_")[-1]) == 8
+    details = run.wait_for_completion(timeout=60)
+    assert details["status"] == "Completed" and details["exitCode"] == 0
+    log = run.get_log()
+    assert "epoch 2 loss 0.333 lr 0.05" in log and "env hi" in log
+    metrics = run.get_metrics()
+    assert metrics["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert metrics["accuracies"] == [0.5, 0.7, 0.9]
+    assert metrics["table"] == {"x": [1], "y": [2]}
+    assert "outputs/model.txt" in run.get_file_names()
+    assert (run.outputs_dir() / "model.txt").read_text() == "trained 3 epochs; env=hi\n"
+    # the working copy is gone, the user's folder untouched
+    assert not (run.run_dir / "working").exists()
+    assert not (project / "outputs").exists()
+
+
+def test_download_file_and_files(project, tmp_path):
+    run = Experiment("dl").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
+    run.wait_for_completion(timeout=60)
+    target = run.download_file("outputs/model.txt", tmp_path / "m.txt")
+    assert target.read_text().startswith("trained 1 epochs")
+    written = run.download_files(prefix="outputs", output_directory=tmp_path / "all")
+    assert [p.name for p in written] == ["model.txt"]
+
+
+def test_failing_script_is_failed_with_exit_code_and_reason(project):
+    run = Experiment("fail").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--fail", 3]))
+    with pytest.raises(RunFailed, match="exited with code 3"):
+        run.wait_for_completion(timeout=60)
+    details = run.get_details()
+    assert details["status"] == "Failed" and details["exitCode"] == 3
+    assert details["error"]["phase"] == "Running"
+
+
+def test_command_runs_without_a_shell(project):
+    config = ScriptRunConfig(str(project), command="python -c 'import sys; print(sys.argv[1:])' a;b '$HOME'")
+    run = Experiment("cmd").submit(config)
+    run.wait_for_completion(timeout=60)
+    assert "['a;b', '$HOME']" in run.get_log()
+
+
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_cancel_stops_the_whole_process_group(project):
+    (project / "spawner.py").write_text(
+        textwrap.dedent(
+            """
+            import subprocess, sys, time
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            print("child", child.pid, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    run = Experiment("cancel").submit(ScriptRunConfig(str(project), script="spawner.py"))
+    wait_for(lambda: "child" in run.get_log(), message="the script to start its child")
+    script_pid = run.record.details["pid"]
+    child_pid = int(run.get_log().split()[1])
+    assert run.cancel() is True
+    wait_for(lambda: run.record.is_terminal, timeout=20, message="the run to end")
+    record = run.record
+    assert record.status.value == "Canceled" and record.reason == "canceled by user"
+    assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+    assert not _group_alive(script_pid)
+    assert run.cancel() is False  # already over
+
+
+def test_max_run_duration_is_enforced(project):
+    config = ScriptRunConfig(
+        str(project), script="train.py", arguments=["--epochs", 100, "--sleep", 1], max_run_duration_seconds=2
+    )
+    run = Experiment("deadline").submit(config)
+    with pytest.raises(RunFailed, match=r"max_run_duration_seconds \(2 s\) exceeded"):
+        run.wait_for_completion(timeout=30)
+    assert run.get_status() == "Canceled"
+    assert "epoch 0" in run.get_log()
+
+
+def test_reattach_from_another_process(project):
+    run = Experiment("attach").submit(
+        ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 2, "--sleep", 0.5])
+    )
+    code = f"from runconfig_jupyter import Run; r = Run.get({run.id!r}); r.wait_for_completion(show_output=True)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1 loss 0.500" in result.stdout and "Status: Completed" in result.stdout
+    assert Run.get("workspace-ignored", run.id).get_status() == "Completed"
+
+
+def test_submitting_process_killed_mid_run_does_not_stop_the_run(project, run_home):
+    """The submitter (standing in for a kernel) is SIGKILLed while the run prints; the log stays complete."""
+    code = textwrap.dedent(
+        f"""
+        from runconfig_jupyter import Experiment, ScriptRunConfig
+        run = Experiment("orphan").submit(ScriptRunConfig({str(project)!r}, script="train.py",
+                                          arguments=["--epochs", 6, "--sleep", 0.3]))
+        print(run.id, flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    submitter = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    run_id = submitter.stdout.readline().strip()
+    run = Run.get(run_id)
+    wait_for(lambda: "epoch 1" in run.get_log(), message="the run to print")
+    submitter.send_signal(signal.SIGKILL)
+    submitter.wait(10)
+    run.wait_for_completion(timeout=60)
+    log = run.get_log()
+    assert all(f"epoch {n} " in log for n in range(6))
+
+
+def test_dead_driver_is_detected_and_the_script_ended(project, monkeypatch):
+    import runconfig_jupyter.core.runs as runs
+
+    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+    run = Experiment("lost").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600,
+                                                                                                "--sleep", 1]))
+    wait_for(lambda: "epoch 0" in run.get_log(), message="the run to print")
+    script_pid = run.record.details["pid"]
+    os.kill(run.record.driver_pid, signal.SIGKILL)
+    wait_for(lambda: run.get_status() == "Failed", timeout=10, message="the lost driver to be noticed")
+    assert "driver exited unexpectedly" in run.record.reason
+    wait_for(lambda: not _group_alive(script_pid), timeout=10, message="the orphaned script to end")
+
+
+def test_bad_input_leaves_nothing_behind(project, run_home):
+    with pytest.raises(ConfigError):
+        submit(ScriptRunConfig(str(project), script="missing.py"), "bad")
+    with pytest.raises(ConfigError, match="experiment"):
+        submit(ScriptRunConfig(str(project), script="train.py"), "bad name!")
+    with pytest.raises(ConfigError, match="no compute target named 'dokcer'.*Did you mean 'docker'"):
+        submit(ScriptRunConfig(str(project), script="train.py"), "bad", target="dokcer")
+    (project / "big.bin").write_bytes(b"x" * 4096)
+    with pytest.raises(SnapshotTooLarge, match="big.bin"):
+        submit(ScriptRunConfig(str(project), script="train.py"), "bad", snapshot_limits=SnapshotLimits(max_bytes=2048))
+    store = RunStore()
+    assert store.count() == 0
+    assert list(store.runs_dir.iterdir()) == []
+
+
+def test_resubmit_of_unchanged_folder_reuses_the_snapshot(project):
+    first = Experiment("snap").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
+    second = Experiment("snap").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
+    assert first.record.snapshot_id == second.record.snapshot_id
+    for run in (first, second):
+        run.wait_for_completion(timeout=60)
+
+
+def test_rerun_creates_a_new_run_with_the_same_config(project):
+    run = Experiment("again").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
+    run.wait_for_completion(timeout=60)
+    again = run.rerun()
+    again.wait_for_completion(timeout=60)
+    assert again.id != run.id and again.record.parent_run_id == run.id
+    assert again.get_config().to_dict() == run.get_config().to_dict()

@@ -1,0 +1,76 @@
+"""The run store: rows, status rules and concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+
+from runconfig_jupyter.core.errors import RunNotFound
+from runconfig_jupyter.core.status import RunStatus
+from runconfig_jupyter.core.store import RunRecord, RunStore
+
+
+def make(store: RunStore, run_id: str, experiment: str = "exp") -> RunRecord:
+    now = time.time()
+    return store.create_run(
+        RunRecord(run_id, experiment, RunStatus.QUEUED, "local", "local", created_at=now, updated_at=now)
+    )
+
+
+def test_create_get_list_and_filter(run_home):
+    store = RunStore()
+    make(store, "a_1_00000001", "a")
+    make(store, "b_1_00000002", "b")
+    assert store.get("a_1_00000001").experiment == "a"
+    assert [r.run_id for r in store.list(experiment="b")] == ["b_1_00000002"]
+    assert store.experiments() == ["a", "b"]
+    assert store.count() == 2 and store.count("a") == 1
+    assert store.list(status="Completed") == []
+
+
+def test_unknown_run_is_a_typed_error_that_says_what_to_do(run_home):
+    with pytest.raises(RunNotFound, match="%runs"):
+        RunStore().get("nope")
+
+
+def test_terminal_status_is_final_unless_forced(run_home):
+    store = RunStore()
+    make(store, "r")
+    assert store.set_status("r", RunStatus.RUNNING)
+    started = store.get("r").started_at
+    assert started is not None
+    assert store.set_status("r", RunStatus.COMPLETED, exit_code=0)
+    assert not store.set_status("r", RunStatus.CANCELED, reason="late cancel")
+    record = store.get("r")
+    assert record.status == RunStatus.COMPLETED and record.reason is None and record.ended_at >= started
+    assert store.set_status("r", RunStatus.FAILED, force=True)
+
+
+def test_details_and_progress_merge(run_home):
+    store = RunStore()
+    make(store, "r")
+    store.update("r", details={"pid": 1})
+    store.update("r", details={"container": "c"}, progress={"phase": "build"})
+    record = store.get("r")
+    assert record.details == {"pid": 1, "container": "c"}
+    assert record.progress == {"phase": "build"}
+
+
+def _hammer(home: str, run_id: str, count: int) -> None:
+    store = RunStore(home)
+    for index in range(count):
+        store.update(run_id, details={f"k{index % 5}": index})
+
+
+def test_concurrent_writers_from_several_processes(run_home):
+    store = RunStore()
+    make(store, "r")
+    processes = [multiprocessing.Process(target=_hammer, args=(str(run_home), "r", 50)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    assert set(store.get("r").details) == {"k0", "k1", "k2", "k3", "k4"}
