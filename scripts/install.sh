@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs runconfig-jupyter from this checkout with the extras named in $1
+# (default: jupyter,docker), plus the system pieces those extras need when we
+# are root and they are missing. Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-jupyter,docker}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  case ",$extras," in *,docker,*|*,test,*) command -v dockerd >/dev/null || missing+=(docker.io)
+                                           command -v mmdebstrap >/dev/null || missing+=(mmdebstrap) ;; esac
+  case ",$extras," in *,test,*) command -v chromium >/dev/null || missing+=(chromium) ;; esac
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+say "pip install -e .[$extras]"
+python3 -m pip install -q --disable-pip-version-check -e ".[$extras]"
+
+case ",$extras," in *,docker,*|*,test,*)
+  if [ -f scripts/ensure_docker.sh ]; then
+    say "Docker engine and the offline base image"
+    bash scripts/ensure_docker.sh || say "Docker is not available here; Docker runs will be skipped by the demo"
+  fi ;;
+esac
