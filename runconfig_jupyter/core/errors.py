@@ -31,18 +31,22 @@ class ConfigError(RunConfigError, ValueError):
 class UnknownKeyError(ConfigError):
     """A key that no section knows; carries the closest valid spelling when there is one."""
 
-    def __init__(self, key: str, valid: Iterable[str], section: str | None = None):
+    def __init__(self, key: str, valid: Iterable[str], section: str | None = None, line: int | None = None):
         valid = sorted(set(valid))
         self.key = key
         self.suggestion = closest(key, valid)
         where = f" in '{section}'" if section else ""
         hint = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
         field = f"{section}.{key}" if section else key
-        super().__init__(f"unknown key '{key}'{where}.{hint} Valid keys: {', '.join(valid)}.", field=field)
+        super().__init__(f"unknown key '{key}'{where}.{hint} Valid keys: {', '.join(valid)}.", field=field, line=line)
 
 
 class SnapshotError(RunConfigError):
     """The source directory cannot be packaged (missing, unreadable, not a directory)."""
+
+
+class UnsafeArchive(SnapshotError):
+    """An archive member would land outside the extraction folder (absolute path, '..', or a link out)."""
 
 
 class SnapshotTooLarge(SnapshotError):
@@ -80,7 +84,7 @@ class RunStateError(RunConfigError):
 
 
 class PreparationFailed(RunConfigError):
-    """Raised inside a target while preparing (image build, upload); the run becomes Failed in phase Preparing."""
+    """Raised inside a target while preparing (image build, upload): the run fails in phase Preparing."""
 
     def __init__(self, message: str, phase: str = "Preparing"):
         self.phase = phase
