@@ -79,7 +79,14 @@ class DistributedPlan:
             "processes_per_node": self.processes_per_node,
             "backend": self.backend,
             "world_size": self.world_size,
+            "ranks": [[r.rank, r.node_rank, r.local_rank, r.role, r.task_index] for r in self.ranks],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistributedPlan:
+        """Inverse of ``to_dict`` (the Ray launcher receives the plan this way)."""
+        ranks = tuple(Rank(int(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in data["ranks"])
+        return cls(data["framework"], int(data["node_count"]), int(data["processes_per_node"]), data["backend"], ranks)
 
 
 def _count(value: Any, name: str, minimum: int = 1) -> int:
