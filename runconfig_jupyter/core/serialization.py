@@ -92,7 +92,13 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, norm(key.value))
-            lines.setdefault(child, key.start_mark.line + 1)
+            if child in lines:
+                raise ConfigError(
+                    f"'{key.value}' is given twice (first on line {lines[child]}); keep one",
+                    field=dotted((*path, key.value)),
+                    line=key.start_mark.line + 1,
+                )
+            lines[child] = key.start_mark.line + 1
             _walk(value, child, lines)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
