@@ -157,9 +157,7 @@ class RunConfiguration(Section):
             raise ConfigError(f"use a size like '2g' or '512m', got {shm!r}", field=f"{prefix}.docker.shm_size")
         if not isinstance(self.docker.arguments, list):
             raise ConfigError("must be a list of docker run flags", field=f"{prefix}.docker.arguments")
-        python = self.environment.python
-        if not isinstance(python.interpreter_path, str):
-            raise ConfigError("must be a path or command name", field="environment.python.interpreter_path")
+        check_environment(self.environment)
 
     # -- files ----------------------------------------------------------------------
     def save(
@@ -219,6 +217,40 @@ class RunConfiguration(Section):
         for side in referenced:
             if side.parent == found.parent and side.exists() and not _referenced_by_others(found.parent, side):
                 side.unlink()
+
+
+def check_environment(environment: Environment) -> None:
+    """Types of the environment fields targets act on; a literal registry password is refused."""
+    python, docker = environment.python, environment.docker
+    if not isinstance(python.interpreter_path, str) or not python.interpreter_path:
+        raise ConfigError("must be a path or command name", field="environment.python.interpreter_path")
+    for name, value in (
+        ("python.user_managed_dependencies", python.user_managed_dependencies),
+        ("docker.enabled", docker.enabled),
+        ("docker.gpu_support", docker.gpu_support),
+    ):
+        if not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, got {value!r}", field=f"environment.{name}")
+    for name, value in (("docker.base_image", docker.base_image), ("docker.base_dockerfile", docker.base_dockerfile)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"must be text, got {value!r}", field=f"environment.{name}")
+    if docker.shm_size is not None and not re.fullmatch(r"\d+[bkmgBKMG]?", str(docker.shm_size)):
+        raise ConfigError(f"use a size like '2g', got {docker.shm_size!r}", field="environment.docker.shm_size")
+    if not isinstance(docker.arguments, list):
+        raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
+    registry = docker.base_image_registry or {}
+    if isinstance(registry, dict) and registry.get("password"):
+        raise ConfigError(
+            "a registry password in the config would be copied into run records; remove it and run "
+            "'docker login' on this machine instead",
+            field="environment.docker.base_image_registry.password",
+        )
+    conda = python.conda_dependencies
+    if conda is not None:
+        for kind, packages in (("pip_packages", conda.pip_packages), ("conda_packages", conda.conda_packages)):
+            bad = [p for p in packages if not isinstance(p, str) or not p.strip()]
+            if bad:
+                raise ConfigError(f"package specs must be text, got {bad!r}", field=f"environment.python.{kind}")
 
 
 def check_variables(variables: Any, field_name: str) -> None:

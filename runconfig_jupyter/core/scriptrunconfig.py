@@ -54,6 +54,14 @@ class ScriptRunConfig:
                 "arguments into the command, or drop the command",
                 field="command",
             )
+        if isinstance(arguments, str):
+            raise ConfigError(
+                f"must be a list such as ['--epochs', 10], got the text {arguments!r}; "
+                "for a whole command line use command=",
+                field="arguments",
+            )
+        if environment is not None and not isinstance(environment, Environment):
+            environment = Environment.from_dict(environment, ("environment",))  # a name or an Azure-style dict
         self.source_directory = os.fspath(source_directory) if source_directory is not None else "."
         self.run_config = run_config if run_config is not None else RunConfiguration()
         self._lines = LineMap()

@@ -201,10 +201,9 @@ class Section:
                 raise fail(f"given twice, as '{seen[attr]}' and '{key}'; keep one spelling", (*path, key), lines)
             seen[attr] = key
             kind = cls._types.get(attr)
-            if kind is not None and value is not None:
-                kwargs[attr] = kind.from_dict(value, (*path, key), lines)
-            else:
-                kwargs[attr] = plain(value)
+            if value is None:
+                continue  # Azure writes empty keys ("maxRunDurationSeconds:"): they mean "the default"
+            kwargs[attr] = kind.from_dict(value, (*path, key), lines) if kind is not None else plain(value)
         try:
             obj = cls(**kwargs)
         except ConfigError as error:

@@ -256,3 +256,42 @@ def test_from_yaml_validation_errors_carry_lines(project):
 def test_from_yaml_rejects_bad_cells(project, text, message):
     with pytest.raises(ConfigError, match=message):
         ScriptRunConfig.from_yaml(text, source_directory=project).validate()
+
+
+def test_arguments_as_one_string_is_refused_with_the_fix(project):
+    with pytest.raises(ConfigError, match=r"arguments: must be a list.*command=") as caught:
+        ScriptRunConfig(project, script="train.py", arguments="--epochs 3")
+    assert caught.value.field == "arguments"
+
+
+def test_environment_given_by_name_or_dict(project):
+    assert ScriptRunConfig(project, script="train.py", environment="myenv").environment.name == "myenv"
+    config = ScriptRunConfig(project, script="train.py", environment={"python": {"userManagedDependencies": True}})
+    assert config.environment.python.user_managed_dependencies is True
+
+
+@pytest.mark.parametrize(
+    "body, field, line",
+    [
+        ("environment:\n  docker:\n    enabled: maybe\n", "environment.docker.enabled", 3),
+        ("environment:\n  docker:\n    baseImageRegistry: {address: r.io, password: hunter2}\n",
+         "environment.docker.base_image_registry.password", 3),
+        ("environment:\n  python:\n    interpreterPath: ''\n", "environment.python.interpreter_path", 3),
+        ("docker:\n  shmSize: huge\n", "run_config.docker.shm_size", 2),
+    ],
+)  # fmt: skip
+def test_environment_field_errors_name_field_and_line(project, body, field, line):
+    config = ScriptRunConfig.from_yaml("script: train.py\n" + body, source_directory=project)
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+    assert caught.value.field == field
+    assert caught.value.line == line + 1
+
+
+def test_empty_azure_keys_mean_the_default(project):
+    config = ScriptRunConfig.from_yaml(
+        "script: train.py\narguments:\ntarget:\nnodeCount:\nenvironment:\ndocker:\n", source_directory=project
+    )
+    assert config.arguments == [] and config.target_name == "local" and config.run_config.node_count == 1
+    assert config.environment == Environment() and config.run_config.docker.shm_size == "2g"
+    config.validate()
