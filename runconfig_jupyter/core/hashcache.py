@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 from .manifest import ManifestEntry
@@ -51,9 +50,10 @@ class HashCache:
             return None
         return str(digest)
 
-    def remember(self, entry: ManifestEntry, digest: str, hashed_at_ns: int | None = None) -> None:
-        stamp = time.time_ns() if hashed_at_ns is None else hashed_at_ns
-        self.entries[entry.path] = [entry.size, entry.mtime_ns, entry.inode, stamp, digest]
+    def remember(self, entry: ManifestEntry, hashed_at_ns: int) -> None:
+        """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read)."""
+        if entry.digest:
+            self.entries[entry.path] = [entry.size, entry.mtime_ns, entry.inode, hashed_at_ns, entry.digest]
 
     def save(self, keep: set[str]) -> None:
         """Write atomically, keeping only paths still in the folder so the cache cannot grow forever."""

@@ -153,7 +153,8 @@ def build_manifest(
     return manifest
 
 
-def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str]) -> None:
+def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str]) -> bool:
+    """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk."""
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -182,7 +183,10 @@ def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Mani
             sub_rules = rules.enter(Path(entry.path), child_rel)
             manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
             manifest.dirs.append(child_rel)
-            _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs)
+            before = (len(manifest.files), len(manifest.dirs))
+            had_entries = _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs)
+            if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
+                manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
             continue
         decision = rules.decide(child_rel, False)
         if decision.excluded:
@@ -196,6 +200,7 @@ def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Mani
             )
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
+    return bool(entries)
 
 
 def _add_symlink(root: Path, link_path: str, rel: str, manifest: Manifest) -> None:
