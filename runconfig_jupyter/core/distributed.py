@@ -141,11 +141,11 @@ def plan_for(config: Any) -> DistributedPlan | None:
     if communicator in PYTORCH_COMMUNICATORS:
         section = _section(run_config, "pytorch")
         backend = _get(section, "communication_backend") or ("Gloo" if communicator == "gloo" else "Nccl")
-        nodes = _get(section, "node_count") or node_count
+        nodes = max(_get(section, "node_count") or 1, node_count)
         return pytorch_plan(_get(section, "process_count"), nodes, backend)
     if communicator in MPI_COMMUNICATORS:
         section = _section(run_config, "mpi")
-        nodes = _get(section, "node_count") or node_count
+        nodes = max(_get(section, "node_count") or 1, node_count)
         plan = mpi_plan(_get(section, "process_count_per_node", 1) or 1, nodes)
         # Azure's PyTorch estimator with Mpi() ran torch under mpirun: keep the MPI names (the script maps them).
         return plan

@@ -257,9 +257,14 @@ class LocalRanks:
 
     def wait(self) -> Outcome:
         assert self.group is not None
-        failed_rank, failed_code, _codes = self.group.wait()
+        failed_rank, failed_code, codes = self.group.wait()
         if failed_rank is None:
-            return Outcome(RunStatus.COMPLETED, exit_code=0)
+            stopped = {rank: code for rank, code in codes.items() if code != 0}
+            if not stopped:
+                return Outcome(RunStatus.COMPLETED, exit_code=0)
+            # Stopped by us (cancel or max duration): the driver turns this into Canceled with its reason.
+            rank, code = min(stopped.items())
+            return Outcome(RunStatus.FAILED, exit_code=code, reason=f"rank {rank} {describe_exit(code)}")
         assert failed_code is not None
         others = " (the other ranks were stopped)" if self.plan.world_size > 1 else ""
         return Outcome(

@@ -136,3 +136,8 @@ def test_plan_from_run_configuration_sections():
     with pytest.raises(ConfigError, match="communicator") as info:
         dist.plan_for(config)
     assert info.value.field == "run_config.communicator"
+
+
+def test_plan_round_trips_through_dict():
+    for plan in (dist.pytorch_plan(4, 2, "Gloo"), dist.mpi_plan(2, 3), dist.tensorflow_plan(2, 1)):
+        assert dist.DistributedPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
