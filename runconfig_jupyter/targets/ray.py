@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -57,6 +58,8 @@ from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUT
 ENTRYPOINT = "python -m runconfig_jupyter.targets.ray_launcher"
 TERMINAL_RAY = {"SUCCEEDED", "FAILED", "STOPPED"}
 STATE_FILE = "ray_state.json"
+# Lines Ray's job manager adds to the job log; they belong to the preparation log, not the script's.
+RAY_NOISE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+INFO job_manager\.py|Running entrypoint for job )")
 _ENV_LOCK = threading.Lock()
 
 
@@ -276,7 +279,7 @@ class RayTarget(ComputeTarget):
                 "(give the target a runtime_env with image_uri to use a container)"
             )
 
-    def runtime_env(self, ctx: RunContext) -> dict[str, Any]:
+    def build_runtime_env(self, ctx: RunContext) -> dict[str, Any]:
         import runconfig_jupyter
 
         plan = plan_for(ctx.config)
@@ -318,7 +321,7 @@ class RayTarget(ComputeTarget):
             self._job_id = self.client().submit_job(
                 entrypoint=ENTRYPOINT,
                 submission_id=job_id,
-                runtime_env=self.runtime_env(ctx),
+                runtime_env=self.build_runtime_env(ctx),
                 # The launcher of a distributed run only coordinates: the ranks hold the resources.
                 entrypoint_num_cpus=0 if plan else self.num_cpus,
                 entrypoint_num_gpus=(gpus or None) if not plan else None,
@@ -363,7 +366,11 @@ class RayTarget(ComputeTarget):
         cut = buffered.rfind("\n") + 1
         self._partial = buffered[cut:]
         plain: list[str] = []
-        for line in buffered[:cut].splitlines(keepends=True):
+        # Not str.splitlines: it also splits at \x1e, the first character of our markers.
+        for line in (piece + "\n" for piece in buffered[:cut].split("\n")[:-1]):
+            if RAY_NOISE.match(line):
+                ctx.prepare_log(line.rstrip("\n"))
+                continue
             if line.startswith((OUTPUTS_MARKER, OUTPUTS_END_MARKER, FAILURE_MARKER)):
                 if plain:
                     ctx.write_log("".join(plain))

@@ -162,13 +162,13 @@ class RankProcess:
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
 
-    def node_info(self) -> tuple[str, int, int]:
-        """(node ip, a free port on this node, pid) - rank 0's ip:port become MASTER_ADDR:MASTER_PORT."""
+    def node_info(self) -> tuple[str, int, str]:
+        """(node ip, a free port on this node, Ray node id) - rank 0's ip:port become MASTER_ADDR:MASTER_PORT."""
         import ray
 
         from runconfig_jupyter.core.distributed import free_port
 
-        return ray.util.get_node_ip_address(), free_port("0.0.0.0"), os.getpid()
+        return ray.util.get_node_ip_address(), free_port("0.0.0.0"), ray.get_runtime_context().get_node_id()
 
     def start(self, argv: list[str], env: dict[str, str]) -> int:
         self.work = private_copy(self.run_id, f"rank{self.rank}")
@@ -275,11 +275,11 @@ def run_distributed(spec: dict[str, Any]) -> int:
             actors.append(actor_cls.options(**options).remote(spec["run_id"], rank.rank))
         infos = ray.get([actor.node_info.remote() for actor in actors])
         master_addr, master_port = infos[0][0], infos[0][1]
-        tasks = [f"{ip}:{port}" for ip, port, _pid in infos]
+        tasks = [f"{ip}:{port}" for ip, port, _node in infos]
         envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
         ray.get([actor.start.remote(spec["argv"], env) for actor, env in zip(actors, envs, strict=True)])
         _note(
-            f"started {plan.world_size} {plan.framework} ranks on {len({ip for ip, _, _ in infos})} Ray node(s); "
+            f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
             f"rank 0 at {master_addr}:{master_port}"
         )
         failed: tuple[int, int] | None = None
