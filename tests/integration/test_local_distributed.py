@@ -152,3 +152,22 @@ def test_bad_process_counts_are_refused_before_anything_is_recorded(ddp_project)
         experiment.submit(config)
     assert info.value.field == "distributed_job_config.process_count"
     assert experiment.get_runs() == []
+
+
+def test_deprecated_pytorch_estimator_submits_as_is(ddp_project):
+    """Old v1 code: PyTorch(..., distributed_training=Gloo()) goes straight into Experiment.submit."""
+    from runconfig_jupyter import Gloo, PyTorch
+
+    with pytest.warns(DeprecationWarning, match="PyTorchConfiguration"):
+        estimator = PyTorch(
+            str(ddp_project),
+            entry_script="ddp.py",
+            compute_target="local",
+            process_count_per_node=2,
+            distributed_training=Gloo(),
+            use_docker=False,
+        )
+    run = Experiment("ddp-estimator").submit(estimator)
+    run.wait_for_completion(timeout=120)
+    assert "[rank 1] rank 1/2 local 1 node 0 sum 3" in run.get_log()
+    assert run.get_config().distributed_job_config.process_count == 2
