@@ -434,7 +434,9 @@ class RayTarget(ComputeTarget):
                 if time.monotonic() > cancel_deadline:
                     return Outcome(RunStatus.CANCELED, reason="the Ray job did not stop within 30 s")
             time.sleep(0.3)
-        tail.join(timeout=5)
+        # The tail's websocket can take seconds to close after the job ends; the full log below
+        # covers whatever it has not delivered yet, so do not wait for it.
+        tail.join(timeout=0.3)
         self._tail_done.set()
         try:
             self._receive(ctx, client.get_job_logs(self._job_id), 0)
