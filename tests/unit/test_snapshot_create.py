@@ -176,3 +176,34 @@ def test_special_files_skipped(src: Path, tmp_path: Path) -> None:
     os.mkfifo(src / "pipe")
     snap = create_snapshot(src, tmp_path / "store")
     assert "pipe" in dict(snap.manifest.skipped)
+
+
+def test_odd_names_round_trip(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes, non-ASCII and >100-character names survive (PAX headers), with a stable id."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"latin-1 name")
+    write(src, "naïve.py", "x = 1\n")
+    write(src, "deep/" + "long" * 40 + ".py", "y = 2\n")
+    snap = create_snapshot(src, tmp_path / "store")
+    assert create_snapshot(src, tmp_path / "store").id == snap.id
+    out = tmp_path / "out"
+    extract_snapshot(snap.path, out)
+    with open(os.path.join(os.fsencode(out), b"caf\xe9.txt"), "rb") as handle:
+        assert handle.read() == b"latin-1 name"
+    assert (out / "naïve.py").read_text() == "x = 1\n"
+    assert (out / "deep" / ("long" * 40 + ".py")).read_text() == "y = 2\n"
+
+
+def test_contract_used_by_submit(src: Path) -> None:
+    """core/submit.py: create_snapshot(Path, store.snapshots_dir, SnapshotLimits.from_env()) and the fields it reads."""
+    import json
+
+    from runconfig_jupyter.core.store import RunStore
+
+    store = RunStore()
+    snap = create_snapshot(Path(src), store.snapshots_dir, SnapshotLimits.from_env())
+    assert snap.path.parent == store.snapshots_dir and snap.path.suffix == ".tar"
+    assert (snap.manifest.file_count, snap.manifest.total_bytes) == (4, 200_000 + 12 + 6 + 18)
+    assert json.loads(json.dumps(snap.manifest.to_dict(), default=str))["file_count"] == 4
