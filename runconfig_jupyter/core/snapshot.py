@@ -80,6 +80,7 @@ def create_snapshot(
         # Few new or changed files: hash just those first; the archive may already exist (e.g. a file
         # touched without changes, or one edited and edited back). Otherwise hash while archiving.
         hash_entries(manifest.source, missing, on_hashed=cache.remember)
+        cache.save({e.path for e in regular})
         missing = []
 
     if not missing:

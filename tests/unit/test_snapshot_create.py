@@ -84,6 +84,12 @@ def test_unchanged_folder_is_not_reread(src: Path, tmp_path: Path, monkeypatch: 
     assert counter.count == 1  # only the edited file was hashed
     assert edited.id != first.id and edited.path.is_file() and first.path.is_file()
 
+    os.utime(src / "pkg" / "model.py")  # touched, not changed: hashed once, then the stored archive is re-used
+    touched_at = os.stat(src / "pkg" / "model.py").st_mtime - 60
+    os.utime(src / "pkg" / "model.py", (touched_at, touched_at))
+    assert create_snapshot(src, store).reused and counter.count == 2
+    assert create_snapshot(src, store).reused and counter.count == 2
+
 
 def test_recently_modified_files_are_rehashed(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file hashed in the same instant it was written could change without a new mtime: never trust it."""
