@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tarfile
@@ -213,3 +214,35 @@ def test_contract_used_by_submit(src: Path) -> None:
     assert snap.path.parent == store.snapshots_dir and snap.path.suffix == ".tar"
     assert (snap.manifest.file_count, snap.manifest.total_bytes) == (4, 200_000 + 12 + 6 + 18)
     assert json.loads(json.dumps(snap.manifest.to_dict(), default=str))["file_count"] == 4
+
+
+def test_copy_fallback_without_sendfile(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where sendfile cannot write to a file (macOS), the read/write loop produces the same archive."""
+    reference = create_snapshot(src, tmp_path / "store1")
+
+    def refuse(*_args):
+        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    fallback = create_snapshot(src, tmp_path / "store2")
+    assert fallback.path.read_bytes() == reference.path.read_bytes()
+
+
+def test_file_changed_after_walk_is_packaged_as_it_is_now(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runconfig_jupyter.core import snapshot as snapshot_module
+
+    real = snapshot_module.build_manifest
+
+    def walk_then_edit(*args, **kwargs):
+        manifest = real(*args, **kwargs)
+        write(src, "train.py", "print('grown after the walk')\n")
+        return manifest
+
+    monkeypatch.setattr(snapshot_module, "build_manifest", walk_then_edit)
+    snap = create_snapshot(src, tmp_path / "store")
+    monkeypatch.undo()
+    with tarfile.open(snap.path) as tar:
+        assert tar.extractfile("train.py").read() == b"print('grown after the walk')\n"
+    assert create_snapshot(src, tmp_path / "other").id == snap.id
