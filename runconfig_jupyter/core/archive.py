@@ -161,7 +161,7 @@ def write_archive(
     def advance(n: int) -> None:
         nonlocal done
         done += n
-        if progress is not None and n:
+        if progress is not None and n > 0:
             progress(done, total)
 
     try:
