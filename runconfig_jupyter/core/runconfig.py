@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,14 +73,20 @@ class ParallelTaskConfiguration(Section):
 
 @dataclass
 class RunConfiguration(Section):
-    """Azure ML v1 ``RunConfiguration``; field order is the order Azure writes them in."""
+    """Azure ML v1 ``RunConfiguration``.
+
+    The first positional parameters are Azure's (script, arguments, framework, communicator,
+    conda_dependencies); everything else is keyword. ``conda_dependencies`` is a shortcut for
+    ``environment.python.conda_dependencies``, as in Azure.
+    """
 
     script: str | None = None
     arguments: list[Any] = field(default_factory=list)
-    command: str | list[str] | None = None
-    target: str = "local"
     framework: str = "Python"
     communicator: str = "None"
+    conda_dependencies: InitVar[CondaDependencies | None] = None
+    command: str | list[str] | None = None
+    target: str = "local"
     max_run_duration_seconds: int | None = None
     node_count: int = 1
     priority: int | None = None
@@ -133,6 +139,10 @@ class RunConfiguration(Section):
             "databricks",
         }
     )
+
+    def __post_init__(self, conda_dependencies: CondaDependencies | None) -> None:
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies
 
     # -- validation -----------------------------------------------------------------
     def check(self, prefix: str = "run_config") -> None:

@@ -64,7 +64,15 @@ def test_azure_defaults():
     assert (rc.target, rc.framework, rc.communicator, rc.node_count) == ("local", "Python", "None", 1)
     assert rc.docker == DockerConfiguration(use_docker=False, shm_size="2g", arguments=[])
     assert rc.arguments == [] and rc.script is None and rc.command is None and rc.max_run_duration_seconds is None
-    assert list(rc.to_dict())[:4] == ["script", "arguments", "command", "target"]
+    assert list(rc.to_dict())[:4] == ["script", "arguments", "framework", "communicator"]
+
+
+def test_azure_positional_order_and_conda_shortcut():
+    conda = CondaDependencies.create(pip_packages=["rich"])
+    rc = RunConfiguration("train.py", ["--x", 1], "PyTorch", "Nccl", conda)
+    assert (rc.script, rc.arguments, rc.framework, rc.communicator) == ("train.py", ["--x", 1], "PyTorch", "Nccl")
+    assert rc.environment.python.conda_dependencies == conda
+    assert "conda_dependencies" not in RunConfiguration.attrs()
 
 
 def test_every_section_round_trips_through_save_and_load(tmp_path):
