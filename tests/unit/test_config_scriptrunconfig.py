@@ -295,3 +295,10 @@ def test_empty_azure_keys_mean_the_default(project):
     assert config.arguments == [] and config.target_name == "local" and config.run_config.node_count == 1
     assert config.environment == Environment() and config.run_config.docker.shm_size == "2g"
     config.validate()
+
+
+def test_unknown_sections_in_a_cell_are_kept_and_shown(project):
+    config = ScriptRunConfig.from_yaml("script: train.py\nzzqx: {a: 1}\namlCompute: {vmSize: x}\n", project)
+    assert config.run_config.extra == {"zzqx": {"a": 1}, "amlCompute": {"vmSize": "x"}}
+    assert "kept as-is" in config.summary() and "zzqx" in config.summary()
+    assert ScriptRunConfig.from_dict(config.to_dict()).run_config.extra == config.run_config.extra
