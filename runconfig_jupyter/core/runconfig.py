@@ -15,8 +15,6 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
 from .errors import ConfigError
@@ -359,6 +357,8 @@ def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
 
 def _references(runconfig: Path, project: Path) -> set[Path]:
     """Side files a saved run configuration points at (conda spec, separate environment)."""
+    import yaml
+
     try:
         data = yaml.safe_load(runconfig.read_text()) or {}
     except (OSError, yaml.YAMLError):
