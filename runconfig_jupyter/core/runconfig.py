@@ -178,7 +178,10 @@ class RunConfiguration(Section):
 
         ``path`` may also be the full ``.runconfig`` file path. Returns the file written.
         """
-        target = _file_for_save(Path(path or "."), name or getattr(self, "_name", None))
+        path = Path(path or ".")
+        if name is None and path.suffix != SUFFIX:
+            name = getattr(self, "_name", None)  # saving back what load() read
+        target = _file_for_save(path, name)
         folder, project = target.parent, _project_of(target.parent)
         folder.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()

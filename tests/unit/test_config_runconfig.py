@@ -107,7 +107,12 @@ def test_save_creates_folders_and_prefers_legacy_aml_config(tmp_path):
     path = RunConfiguration(script="b.py").save(tmp_path, "y.runconfig")
     assert path == tmp_path / "aml_config" / "y.runconfig"
     assert RunConfiguration.load(tmp_path, "y").script == "b.py"
-    assert RunConfiguration.load(path).script == "b.py"  # a file path, no name
+    loaded = RunConfiguration.load(path)  # a file path, no name
+    assert loaded.script == "b.py"
+    loaded.script = "c.py"
+    assert loaded.save(tmp_path) == path  # saved back under the name it was loaded from
+    assert loaded.save(tmp_path / "elsewhere.runconfig") == tmp_path / "elsewhere.runconfig"
+    assert RunConfiguration.load(tmp_path / "elsewhere.runconfig").script == "c.py"
 
 
 def test_suffix_optional_on_load_and_delete(tmp_path):
