@@ -226,7 +226,11 @@ class RunConfiguration(Section):
         referenced = _references(found, project)
         found.unlink()
         for side in referenced:
-            if side.parent == found.parent and side.exists() and not _referenced_by_others(found.parent, side):
+            if (
+                side.parent == found.parent.resolve()
+                and side.exists()
+                and not _referenced_by_others(found.parent, side)
+            ):
                 side.unlink()
 
 
