@@ -43,10 +43,10 @@ class DockerConfiguration(Section):
 class HistoryConfiguration(Section):
     output_collection: bool = True
     directories_to_watch: list[str] = field(default_factory=lambda: ["logs"])
-    enable_m_lflow_tracking: bool = True
+    enable_mlflow_tracking: bool = True
     snapshot_project: bool = True
 
-    _keys: ClassVar[dict[str, str]] = {"enable_m_lflow_tracking": "enableMLflowTracking"}
+    _keys: ClassVar[dict[str, str]] = {"enable_mlflow_tracking": "enableMLflowTracking"}
 
 
 @dataclass
