@@ -99,6 +99,7 @@ def create_snapshot(
         if reused:
             tmp.unlink()  # identical content already stored (e.g. only the cache was lost)
         else:
+            os.chmod(tmp, 0o444)  # run folders hard-link it: nobody may change it in place
             os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
