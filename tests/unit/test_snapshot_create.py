@@ -45,6 +45,7 @@ class DigestCounter:
 def test_snapshot_round_trip(src: Path, tmp_path: Path) -> None:
     snap = create_snapshot(src, tmp_path / "store", SnapshotLimits())
     assert snap.path == tmp_path / "store" / f"{snap.id}.tar" and snap.path.is_file()
+    assert snap.path.stat().st_mode & 0o222 == 0  # read-only: run folders hard-link it
     assert snap.manifest.file_count == 4 and snap.manifest.total_bytes == sum(e.size for e in snap.manifest.files)
     assert all(e["sha256"] for e in snap.manifest.to_dict()["files"])
     out = tmp_path / "out"
