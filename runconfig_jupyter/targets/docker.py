@@ -46,6 +46,7 @@ RESUME_MOUNT = "/resume_from"
 RESUME_ENV = "RUNCONFIG_RESUME_FROM"
 LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 LOG_JOIN_SECONDS = 30.0
+MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
 
 
 class DockerTarget(ComputeTarget):
@@ -60,6 +61,8 @@ class DockerTarget(ComputeTarget):
         ca_bundle: str | None = None,
         keep_container: bool = False,
         stop_timeout: float = 5.0,
+        merge_stderr: bool = True,
+        gpu_precheck: bool = True,
         **settings: Any,
     ):
         kept = {
@@ -72,7 +75,20 @@ class DockerTarget(ComputeTarget):
             )
             if value
         }
-        super().__init__(name, keep_container=keep_container, stop_timeout=stop_timeout, **kept, **settings)
+        super().__init__(
+            name,
+            keep_container=keep_container,
+            stop_timeout=stop_timeout,
+            merge_stderr=merge_stderr,
+            **kept,
+            **settings,
+        )
+        self.merge_stderr = bool(merge_stderr)
+        # gpu_precheck=False skips our look at the engine's runtimes (for an engine that serves GPUs without
+        # listing them); the engine's own refusal at start is then turned into the same helpful error.
+        self.gpu_precheck = bool(gpu_precheck)
+        if not self.gpu_precheck:
+            self.settings["gpu_precheck"] = False
         self.base_url = base_url
         self.base_image = base_image or DEFAULT_BASE_IMAGE
         self.arguments = list(arguments or [])
@@ -124,7 +140,8 @@ class DockerTarget(ComputeTarget):
         self._resume_mount(config)
         client = connect(self.base_url, timeout=10)
         try:
-            check_gpu_available(engine_info(client), options.gpu, self._local_engine())
+            if self.gpu_precheck:
+                check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
 
@@ -158,7 +175,8 @@ class DockerTarget(ComputeTarget):
         client = self.client()
         self._options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
-        check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
+        if self.gpu_precheck:
+            check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
         self._image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
 
     def start(self, ctx: RunContext) -> None:
@@ -167,7 +185,8 @@ class DockerTarget(ComputeTarget):
         client = self.client()
         options = self._options or run_options(ctx.config, self.arguments)
         info = engine_info(client)
-        check_gpu_available(info, options.gpu, self._local_engine())
+        if self.gpu_precheck:
+            check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
         environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
         shim_path = f"{SHIM_PARENT}/runconfig-shim"
@@ -182,11 +201,14 @@ class DockerTarget(ComputeTarget):
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
         argv = ctx.config.argv(python="python")
+        # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
+        # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
+        command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
         ctx.progress("Creating container", None, self._image)
         try:
             container = client.containers.create(
                 self._image,
-                command=argv,
+                command=command,
                 name=_container_name(ctx.run_id),
                 working_dir=WORKDIR,
                 environment=environment,
