@@ -292,8 +292,14 @@ class DockerTarget(ComputeTarget):
         container = self._container
         if container is None:
             return
-        for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
-            _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
+        try:
+            for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
+                _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
+        finally:
+            # Removed here, before the driver records the final status, so whoever sees the run end
+            # sees no container either; cleanup() remains the safety net for every other path.
+            if not self.keep_container:
+                self._remove(container)
 
     def cleanup(self, ctx: RunContext) -> None:
         container = self._container or self._find(ctx)
