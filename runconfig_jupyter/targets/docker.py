@@ -20,6 +20,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,6 @@ from .docker_args import RunOptions, run_options
 from .docker_client import connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from .docker_image import (
-    CA_IN_IMAGE,
     DEFAULT_BASE_IMAGE,
     LABEL,
     LABEL_RUN_ID,
@@ -41,7 +41,7 @@ from .docker_image import (
 from .docker_logs import LogFollower, read_offset
 
 WORKDIR = "/workspace"
-SHIM_PARENT = "/opt"
+SUPPORT_DIR = ".runconfig"  # inside the working dir: shim and CA bundle travel with the snapshot in one copy
 RESUME_MOUNT = "/resume_from"
 RESUME_ENV = "RUNCONFIG_RESUME_FROM"
 LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
@@ -189,11 +189,11 @@ class DockerTarget(ComputeTarget):
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
         environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
-        shim_path = f"{SHIM_PARENT}/runconfig-shim"
+        shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
         environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
         if ca_bundle is not None:
             for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-                environment.setdefault(name, CA_IN_IMAGE)
+                environment.setdefault(name, f"{WORKDIR}/{SUPPORT_DIR}/ca-bundle.pem")
         volumes = self._resume_mount(ctx.config)
         if volumes:
             environment[RESUME_ENV] = RESUME_MOUNT
@@ -231,13 +231,8 @@ class DockerTarget(ComputeTarget):
         ctx.record(container_id=container.id, container_name=container.name, image=self._image, argv=argv)
         try:
             ctx.progress("Copying the snapshot into the container")
-            with open(ctx.snapshot_path, "rb") as snapshot:
-                container.put_archive(WORKDIR, snapshot)
-            from runconfig_jupyter.core.shim import shim_tar
-
-            container.put_archive(SHIM_PARENT, shim_tar())
-            if ca_bundle is not None:
-                container.put_archive("/", _file_tar(CA_IN_IMAGE.lstrip("/"), ca_bundle.read_bytes()))
+            # One copy for snapshot + shim + CA bundle: each put_archive is a round trip of ~0.1 s.
+            container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, _support_tar(ca_bundle)))
             container.start()
         except docker.errors.APIError as error:
             self._remove(container)
@@ -349,20 +344,41 @@ def _container_name(run_id: str) -> str:
     return f"runconfig-{safe}"[:200]
 
 
-def _file_tar(path: str, content: bytes) -> bytes:
+def _support_tar(ca_bundle: Path | None) -> bytes:
+    """The in-script shim (and the CA bundle) as a tar rooted at ``.runconfig/``."""
+    from runconfig_jupyter.core.shim import shim_files
+
+    files = {f"shim/{name}": content for name, content in shim_files().items()}
+    if ca_bundle is not None:
+        files["ca-bundle.pem"] = ca_bundle.read_bytes()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            info = tarfile.TarInfo("/".join(parts[:depth]))
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            archive.addfile(info)
-        info = tarfile.TarInfo(path)
-        info.size = len(content)
-        info.mode = 0o644
-        archive.addfile(info, io.BytesIO(content))
+        for name, content in files.items():
+            info = tarfile.TarInfo(f"{SUPPORT_DIR}/{name}")
+            info.size = len(content)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def _upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The snapshot tar without its end-of-archive blocks, then ``extra`` (a complete tar): one archive.
+
+    Streamed, so a large snapshot is never held in memory.
+    """
+    with tarfile.open(snapshot_path) as archive:
+        for _member in archive:
+            pass
+        end = archive.offset  # just past the last member's data and padding
+    with open(snapshot_path, "rb") as source:
+        remaining = end
+        while remaining > 0:
+            block = source.read(min(chunk, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
+    yield extra
 
 
 def _copy_out(container: Any, source: str, folder: str, destination: Path) -> None:
