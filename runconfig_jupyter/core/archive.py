@@ -1,20 +1,21 @@
 """Deterministic, atomic tar writing: same content in, same bytes out; never a half-written snapshot.
 
-Determinism: members in sorted path order, a fixed mtime (2000-01-01), uid/gid 0 and no owner names, normalised modes,
-PAX format (long and non-ASCII names without surprises). So the archive depends only on what the
-snapshot id hashes, and a stored ``<id>.tar`` can be re-used by every later run with that id.
+Determinism: members in sorted path order, a fixed mtime (2000-01-01), uid/gid 0 and no owner
+names, normalised modes, PAX format (long and non-ASCII names without surprises). So the archive
+depends only on what the snapshot id hashes, and a stored ``<id>.tar`` can be re-used by every later
+run with that id.
 
 Atomicity: the archive is written to ``.tmp-<pid>-<random>.tar`` beside its final place and renamed
 when complete. Any error, including KeyboardInterrupt, removes the temp file; a temp file left by a
 process killed with SIGKILL is removed by the next writer once that pid is gone.
 
-Content is copied by the kernel (``sendfile``) and hashed through ``mmap``: no Python-level copies.
+Content is copied by the kernel (``sendfile``) where possible; only hashing reads it into Python.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import mmap
 import os
 import re
 import secrets
@@ -160,7 +161,7 @@ def write_archive(
     def advance(n: int) -> None:
         nonlocal done
         done += n
-        if progress is not None and n:
+        if progress is not None and n > 0:
             progress(done, total)
 
     try:
@@ -215,7 +216,7 @@ def _add_file(
     advance: Callable[[int], None],
     on_hashed: Callable[[ManifestEntry, int], None] | None,
 ) -> None:
-    """Header, then content (hashed through mmap unless the digest is cached), then padding.
+    """Header, then content (hashed first unless the digest is cached), then padding.
 
     Hashing and copying read the file twice (from the page cache); a file that changes in between is
     detected by its stat and packaged again, so digest and archived bytes always agree.
@@ -237,9 +238,8 @@ def _add_file(
                 # Changed since the walk: package what is there now, and do not trust a cached digest.
                 entry.size, entry.mtime_ns, entry.inode, entry.digest = st.st_size, st.st_mtime_ns, st.st_ino, None
             digest = None if entry.digest else new_digest()
-            if digest is not None and entry.size:
-                with mmap.mmap(fd, entry.size, access=mmap.ACCESS_READ) as mapped:
-                    digest.update(mapped)
+            if digest is not None:
+                _hash_fd(fd, entry.size, digest)
             writer.header(_tarinfo(path, entry))
             copied = _copy(fd, writer, entry.size, advance)
             after = os.fstat(fd)
@@ -260,11 +260,41 @@ def _add_file(
             on_hashed(entry, hashed_at)
 
 
+def _hash_fd(fd: int, size: int, digest) -> None:
+    """Hash up to ``size`` bytes with pread (not mmap: a file truncated meanwhile would kill us with SIGBUS)."""
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(CHUNK, size - offset), offset)
+        if not chunk:
+            break
+        digest.update(chunk)
+        offset += len(chunk)
+
+
 def _copy(fd: int, writer: _TarWriter, size: int, advance: Callable[[int], None]) -> int:
-    """Copy ``size`` bytes of ``fd`` into the archive in the kernel; returns the bytes copied (less if it shrank)."""
+    """Copy ``size`` bytes of ``fd`` into the archive; returns the bytes copied (less if the file shrank).
+
+    ``sendfile`` keeps the data in the kernel; where it cannot write to a regular file (macOS, some
+    file systems) a plain read/write loop does the same job.
+    """
     copied = 0
+    use_sendfile = hasattr(os, "sendfile")
     while copied < size:
-        n = os.sendfile(writer.fd, fd, copied, min(COPY_CHUNK, size - copied))
+        count = min(COPY_CHUNK, size - copied)
+        if use_sendfile:
+            try:
+                n = os.sendfile(writer.fd, fd, copied, count)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP):
+                    raise
+                use_sendfile = False
+                continue
+        else:
+            data = os.pread(fd, min(count, CHUNK), copied)
+            n = len(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(writer.fd, view) :]
         if n == 0:
             break
         copied += n

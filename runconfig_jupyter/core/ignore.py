@@ -14,6 +14,7 @@ built-ins are evaluated *before* the user's files, so a user re-includes one wit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,6 @@ BUILTIN_EXCLUDES: tuple[str, ...] = (
     "*.py[co]",
     ".venv/",
     "venv/",
-    "env/",
     ".env",
     ".env.*",
     "!.env.example",
@@ -41,8 +41,18 @@ BUILTIN_EXCLUDES: tuple[str, ...] = (
 )
 """Gitignore-syntax patterns applied to every snapshot before the user's own rules."""
 
-VENV_MARKER = "pyvenv.cfg"
-"""A folder holding this file is a virtual environment, whatever its name (PEP 405)."""
+VENV_MARKERS = ("pyvenv.cfg", "conda-meta", "bin/activate", "Scripts/activate")
+"""A folder holding one of these is a virtual or conda environment, whatever its name (``env/``
+included). ``env/`` is deliberately not excluded by name alone: it is also a common name for code
+(e.g. reinforcement-learning environments), and dropping code silently breaks the run."""
+
+
+def is_environment(folder: str) -> str | None:
+    """The marker that makes ``folder`` a Python environment, or None."""
+    for marker in VENV_MARKERS:
+        if os.path.exists(os.path.join(folder, marker)):
+            return marker
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,9 @@ class IgnoreRules:
                 result = Decision(bool(check.include), level.source)
         return result
 
-    def decide_venv(self, rel: str) -> Decision:
-        """A folder detected as a virtualenv is excluded unless a user rule explicitly re-includes it."""
+    def decide_venv(self, rel: str, marker: str) -> Decision:
+        """A folder detected as an environment is excluded unless a user rule explicitly re-includes it."""
         user = IgnoreRules([lv for lv in self.levels if lv.source != "built-in"]).decide(rel, True)
         if user.source is not None and not user.excluded:
             return user
-        return Decision(True, f"built-in ({VENV_MARKER})")
+        return Decision(True, f"built-in ({marker})")

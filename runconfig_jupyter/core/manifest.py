@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SnapshotError
-from .ignore import VENV_MARKER, IgnoreRules
+from .ignore import IgnoreRules, is_environment
 from .limits import SnapshotLimits, format_bytes
 
 
@@ -175,8 +175,8 @@ def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Mani
                 manifest.excluded.append((child_rel + "/", "snapshot store"))
                 continue
             decision = rules.decide(child_rel, True)
-            if not decision.excluded and os.path.isfile(os.path.join(entry.path, VENV_MARKER)):
-                decision = rules.decide_venv(child_rel)
+            if not decision.excluded and (marker := is_environment(entry.path)):
+                decision = rules.decide_venv(child_rel, marker)
             if decision.excluded:
                 manifest.excluded.append((child_rel + "/", decision.source or ""))
                 continue

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-
-import yaml
 
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
@@ -45,10 +43,10 @@ class DockerConfiguration(Section):
 class HistoryConfiguration(Section):
     output_collection: bool = True
     directories_to_watch: list[str] = field(default_factory=lambda: ["logs"])
-    enable_m_lflow_tracking: bool = True
+    enable_mlflow_tracking: bool = True
     snapshot_project: bool = True
 
-    _keys: ClassVar[dict[str, str]] = {"enable_m_lflow_tracking": "enableMLflowTracking"}
+    _keys: ClassVar[dict[str, str]] = {"enable_mlflow_tracking": "enableMLflowTracking"}
 
 
 @dataclass
@@ -73,14 +71,20 @@ class ParallelTaskConfiguration(Section):
 
 @dataclass
 class RunConfiguration(Section):
-    """Azure ML v1 ``RunConfiguration``; field order is the order Azure writes them in."""
+    """Azure ML v1 ``RunConfiguration``.
+
+    The first positional parameters are Azure's (script, arguments, framework, communicator,
+    conda_dependencies); everything else is keyword. ``conda_dependencies`` is a shortcut for
+    ``environment.python.conda_dependencies``, as in Azure.
+    """
 
     script: str | None = None
     arguments: list[Any] = field(default_factory=list)
-    command: str | list[str] | None = None
-    target: str = "local"
     framework: str = "Python"
     communicator: str = "None"
+    conda_dependencies: InitVar[CondaDependencies | None] = None
+    command: str | list[str] | None = None
+    target: str = "local"
     max_run_duration_seconds: int | None = None
     node_count: int = 1
     priority: int | None = None
@@ -134,6 +138,10 @@ class RunConfiguration(Section):
         }
     )
 
+    def __post_init__(self, conda_dependencies: CondaDependencies | None) -> None:
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies
+
     # -- validation -----------------------------------------------------------------
     def check(self, prefix: str = "run_config") -> None:
         """Type and range checks of the fields this project acts on; raises ``ConfigError`` naming the field."""
@@ -170,7 +178,10 @@ class RunConfiguration(Section):
 
         ``path`` may also be the full ``.runconfig`` file path. Returns the file written.
         """
-        target = _file_for_save(Path(path or "."), name or getattr(self, "_name", None))
+        path = Path(path or ".")
+        if name is None and path.suffix != SUFFIX:
+            name = getattr(self, "_name", None)  # saving back what load() read
+        target = _file_for_save(path, name)
         folder, project = target.parent, _project_of(target.parent)
         folder.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
@@ -215,7 +226,11 @@ class RunConfiguration(Section):
         referenced = _references(found, project)
         found.unlink()
         for side in referenced:
-            if side.parent == found.parent and side.exists() and not _referenced_by_others(found.parent, side):
+            if (
+                side.parent == found.parent.resolve()
+                and side.exists()
+                and not _referenced_by_others(found.parent, side)
+            ):
                 side.unlink()
 
 
@@ -349,6 +364,8 @@ def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
 
 def _references(runconfig: Path, project: Path) -> set[Path]:
     """Side files a saved run configuration points at (conda spec, separate environment)."""
+    import yaml
+
     try:
         data = yaml.safe_load(runconfig.read_text()) or {}
     except (OSError, yaml.YAMLError):

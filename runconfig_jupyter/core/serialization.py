@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-import yaml
-
 from .errors import ConfigError, UnknownKeyError, closest
 
 Path_ = tuple[Any, ...]
@@ -69,6 +67,8 @@ class LineMap:
 
 def parse_yaml(text: str, what: str = "run configuration") -> tuple[Any, LineMap]:
     """Parse YAML safely and remember where each key sits; syntax errors become ``ConfigError`` with the line."""
+    import yaml  # lazily: the run driver reads JSON and should not pay for YAML
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -88,7 +88,9 @@ def parse_yaml(text: str, what: str = "run configuration") -> tuple[Any, LineMap
     return data, LineMap(lines)
 
 
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+def _walk(node: Any, path: Path_, lines: dict[Path_, int]) -> None:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, norm(key.value))
@@ -109,6 +111,8 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
 
 def dump_yaml(data: Any) -> str:
     """Block-style YAML in insertion order, the way Azure ML writes runconfig files."""
+    import yaml
+
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 

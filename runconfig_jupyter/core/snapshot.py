@@ -80,6 +80,7 @@ def create_snapshot(
         # Few new or changed files: hash just those first; the archive may already exist (e.g. a file
         # touched without changes, or one edited and edited back). Otherwise hash while archiving.
         hash_entries(manifest.source, missing, on_hashed=cache.remember)
+        cache.save({e.path for e in regular})
         missing = []
 
     if not missing:
@@ -98,6 +99,7 @@ def create_snapshot(
         if reused:
             tmp.unlink()  # identical content already stored (e.g. only the cache was lost)
         else:
+            os.chmod(tmp, 0o444)  # run folders hard-link it: nobody may change it in place
             os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -64,7 +64,15 @@ def test_azure_defaults():
     assert (rc.target, rc.framework, rc.communicator, rc.node_count) == ("local", "Python", "None", 1)
     assert rc.docker == DockerConfiguration(use_docker=False, shm_size="2g", arguments=[])
     assert rc.arguments == [] and rc.script is None and rc.command is None and rc.max_run_duration_seconds is None
-    assert list(rc.to_dict())[:4] == ["script", "arguments", "command", "target"]
+    assert list(rc.to_dict())[:4] == ["script", "arguments", "framework", "communicator"]
+
+
+def test_azure_positional_order_and_conda_shortcut():
+    conda = CondaDependencies.create(pip_packages=["rich"])
+    rc = RunConfiguration("train.py", ["--x", 1], "PyTorch", "Nccl", conda)
+    assert (rc.script, rc.arguments, rc.framework, rc.communicator) == ("train.py", ["--x", 1], "PyTorch", "Nccl")
+    assert rc.environment.python.conda_dependencies == conda
+    assert "conda_dependencies" not in RunConfiguration.attrs()
 
 
 def test_every_section_round_trips_through_save_and_load(tmp_path):
@@ -99,7 +107,12 @@ def test_save_creates_folders_and_prefers_legacy_aml_config(tmp_path):
     path = RunConfiguration(script="b.py").save(tmp_path, "y.runconfig")
     assert path == tmp_path / "aml_config" / "y.runconfig"
     assert RunConfiguration.load(tmp_path, "y").script == "b.py"
-    assert RunConfiguration.load(path).script == "b.py"  # a file path, no name
+    loaded = RunConfiguration.load(path)  # a file path, no name
+    assert loaded.script == "b.py"
+    loaded.script = "c.py"
+    assert loaded.save(tmp_path) == path  # saved back under the name it was loaded from
+    assert loaded.save(tmp_path / "elsewhere.runconfig") == tmp_path / "elsewhere.runconfig"
+    assert RunConfiguration.load(tmp_path / "elsewhere.runconfig").script == "c.py"
 
 
 def test_suffix_optional_on_load_and_delete(tmp_path):

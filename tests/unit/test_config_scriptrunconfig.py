@@ -295,3 +295,24 @@ def test_empty_azure_keys_mean_the_default(project):
     assert config.arguments == [] and config.target_name == "local" and config.run_config.node_count == 1
     assert config.environment == Environment() and config.run_config.docker.shm_size == "2g"
     config.validate()
+
+
+def test_unknown_sections_in_a_cell_are_kept_and_shown(project):
+    config = ScriptRunConfig.from_yaml("script: train.py\nzzqx: {a: 1}\namlCompute: {vmSize: x}\n", project)
+    assert config.run_config.extra == {"zzqx": {"a": 1}, "amlCompute": {"vmSize": "x"}}
+    assert "kept as-is" in config.summary() and "zzqx" in config.summary()
+    assert ScriptRunConfig.from_dict(config.to_dict()).run_config.extra == config.run_config.extra
+
+
+def test_the_driver_path_imports_no_yaml_and_no_jupyter(project):
+    """The detached driver only rebuilds a config from JSON: it must stay light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from runconfig_jupyter.core.config import ScriptRunConfig as S; "
+        f"S.from_dict(json.loads(json.dumps(S({str(project)!r}, script='train.py').to_dict()))).validate(); "
+        "print(sorted(m for m in ('yaml', 'IPython', 'ipywidgets', 'tornado', 'jupyter_server') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

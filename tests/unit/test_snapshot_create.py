@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tarfile
@@ -44,6 +45,7 @@ class DigestCounter:
 def test_snapshot_round_trip(src: Path, tmp_path: Path) -> None:
     snap = create_snapshot(src, tmp_path / "store", SnapshotLimits())
     assert snap.path == tmp_path / "store" / f"{snap.id}.tar" and snap.path.is_file()
+    assert snap.path.stat().st_mode & 0o222 == 0  # read-only: run folders hard-link it
     assert snap.manifest.file_count == 4 and snap.manifest.total_bytes == sum(e.size for e in snap.manifest.files)
     assert all(e["sha256"] for e in snap.manifest.to_dict()["files"])
     out = tmp_path / "out"
@@ -83,6 +85,12 @@ def test_unchanged_folder_is_not_reread(src: Path, tmp_path: Path, monkeypatch: 
     edited = create_snapshot(src, store)
     assert counter.count == 1  # only the edited file was hashed
     assert edited.id != first.id and edited.path.is_file() and first.path.is_file()
+
+    os.utime(src / "pkg" / "model.py")  # touched, not changed: hashed once, then the stored archive is re-used
+    touched_at = os.stat(src / "pkg" / "model.py").st_mtime - 60
+    os.utime(src / "pkg" / "model.py", (touched_at, touched_at))
+    assert create_snapshot(src, store).reused and counter.count == 2
+    assert create_snapshot(src, store).reused and counter.count == 2
 
 
 def test_recently_modified_files_are_rehashed(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,3 +184,66 @@ def test_special_files_skipped(src: Path, tmp_path: Path) -> None:
     os.mkfifo(src / "pipe")
     snap = create_snapshot(src, tmp_path / "store")
     assert "pipe" in dict(snap.manifest.skipped)
+
+
+def test_odd_names_round_trip(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes, non-ASCII and >100-character names survive (PAX headers), with a stable id."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"latin-1 name")
+    write(src, "naïve.py", "x = 1\n")
+    write(src, "deep/" + "long" * 40 + ".py", "y = 2\n")
+    snap = create_snapshot(src, tmp_path / "store")
+    assert create_snapshot(src, tmp_path / "store").id == snap.id
+    out = tmp_path / "out"
+    extract_snapshot(snap.path, out)
+    with open(os.path.join(os.fsencode(out), b"caf\xe9.txt"), "rb") as handle:
+        assert handle.read() == b"latin-1 name"
+    assert (out / "naïve.py").read_text() == "x = 1\n"
+    assert (out / "deep" / ("long" * 40 + ".py")).read_text() == "y = 2\n"
+
+
+def test_contract_used_by_submit(src: Path) -> None:
+    """core/submit.py: create_snapshot(Path, store.snapshots_dir, SnapshotLimits.from_env()) and the fields it reads."""
+    import json
+
+    from runconfig_jupyter.core.store import RunStore
+
+    store = RunStore()
+    snap = create_snapshot(Path(src), store.snapshots_dir, SnapshotLimits.from_env())
+    assert snap.path.parent == store.snapshots_dir and snap.path.suffix == ".tar"
+    assert (snap.manifest.file_count, snap.manifest.total_bytes) == (4, 200_000 + 12 + 6 + 18)
+    assert json.loads(json.dumps(snap.manifest.to_dict(), default=str))["file_count"] == 4
+
+
+def test_copy_fallback_without_sendfile(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where sendfile cannot write to a file (macOS), the read/write loop produces the same archive."""
+    reference = create_snapshot(src, tmp_path / "store1")
+
+    def refuse(*_args):
+        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    fallback = create_snapshot(src, tmp_path / "store2")
+    assert fallback.path.read_bytes() == reference.path.read_bytes()
+
+
+def test_file_changed_after_walk_is_packaged_as_it_is_now(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runconfig_jupyter.core import snapshot as snapshot_module
+
+    real = snapshot_module.build_manifest
+
+    def walk_then_edit(*args, **kwargs):
+        manifest = real(*args, **kwargs)
+        write(src, "train.py", "print('grown after the walk')\n")
+        return manifest
+
+    monkeypatch.setattr(snapshot_module, "build_manifest", walk_then_edit)
+    snap = create_snapshot(src, tmp_path / "store")
+    monkeypatch.undo()
+    with tarfile.open(snap.path) as tar:
+        assert tar.extractfile("train.py").read() == b"print('grown after the walk')\n"
+    assert create_snapshot(src, tmp_path / "other").id == snap.id

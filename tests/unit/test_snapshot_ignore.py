@@ -57,9 +57,12 @@ def test_builtin_excludes(tmp_path: Path) -> None:
         "pkg/__pycache__/n.pyc",
         "venv/bin/python",
         ".venv/lib/x.py",
+        "env/bin/activate",  # env/ only with an environment marker: see test_env_folder_of_code_is_kept
         "env/lib/y.py",
-        "conda_env/pyvenv.cfg",  # detected as a virtualenv by its marker, whatever its name
-        "conda_env/lib/z.py",
+        "myvenv/pyvenv.cfg",  # detected as a virtualenv by its marker, whatever its name
+        "myvenv/lib/z.py",
+        "conda/conda-meta/history",
+        "conda/lib/w.py",
         ".env",
         ".env.local",
         ".env.example",
@@ -70,7 +73,7 @@ def test_builtin_excludes(tmp_path: Path) -> None:
     manifest = build_manifest(tmp_path)
     assert paths(manifest) == {"train.py", ".env.example", ".azureml/config.json"}
     excluded = dict(manifest.excluded)
-    assert excluded["conda_env/"].startswith("built-in")
+    assert excluded["myvenv/"] == "built-in (pyvenv.cfg)" and excluded["conda/"] == "built-in (conda-meta)"
     assert excluded[".env"] == "built-in"
 
 
@@ -89,3 +92,10 @@ def test_summary_mentions_rules_excludes_and_largest(tmp_path: Path) -> None:
     text = build_manifest(tmp_path).summary()
     assert "2 files" in text and "rules: .gitignore" in text
     assert "largest: train.py" in text and "excluded: x.log" in text
+
+
+def test_env_folder_of_code_is_kept(tmp_path: Path) -> None:
+    """``env/`` is often code (RL environments); without an environment marker it stays in."""
+    write(tmp_path, "env/__init__.py")
+    write(tmp_path, "env/gridworld.py")
+    assert paths(build_manifest(tmp_path)) == {"env/__init__.py", "env/gridworld.py"}
