@@ -105,28 +105,41 @@ def _note(message: str) -> None:
 
 
 # ---------------------------------------------------------------- single process
+class _Stopped(Exception):
+    """Raised in the main thread by SIGTERM (Ray's stop_job), wherever it is blocked."""
+
+
+def _raise_stopped(_signum: int, _frame: Any) -> None:
+    raise _Stopped
+
+
+def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
+    """TERM the script's process group, KILL it after ``grace`` (well inside Ray's 3 s)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_single(spec: dict[str, Any]) -> int:
     work = private_copy(spec["run_id"], "run")
     process = subprocess.Popen(
         _python(spec["argv"]), cwd=work, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
     )
-
-    def stop(_signum: int, _frame: Any) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=1.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        code = process.wait()
+    except _Stopped:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _end_group(process)
         shutil.rmtree(work.parent, ignore_errors=True)
-        os._exit(143)
-
-    signal.signal(signal.SIGTERM, stop)
-    code = process.wait()
+        return 143
     try:
         os.killpg(process.pid, signal.SIGKILL)  # children the script left behind
     except ProcessLookupError:
@@ -245,16 +258,14 @@ def run_distributed(spec: dict[str, Any]) -> int:
     actors: list[Any] = []
     stopping = threading.Event()
 
-    def stop_all(_signum: int | None = None, _frame: Any = None) -> None:
+    def stop_all() -> None:
         stopping.set()
         try:
             ray.get([actor.cleanup.remote() for actor in actors], timeout=2.0)
         except Exception:
             pass
-        if _signum is not None:
-            os._exit(143)
 
-    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         ready_timeout = float(spec.get("placement_timeout", 120))
         ready, _ = ray.wait([group.ready()], timeout=ready_timeout)
@@ -311,9 +322,15 @@ def run_distributed(spec: dict[str, Any]) -> int:
         elif data:
             emit_outputs(data)
         return 0
+    except _Stopped:
+        return 143
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all()
-        remove_placement_group(group)
+        try:
+            remove_placement_group(group)
+        except Exception:
+            pass
 
 
 def main() -> int:

@@ -5,7 +5,11 @@ The GPU test asks for a GPU on this GPU-less cluster: that is the real refusal, 
 
 from __future__ import annotations
 
+import os
+import signal
+import tempfile
 import textwrap
+from pathlib import Path
 
 import psutil
 import pytest
@@ -68,10 +72,14 @@ def project(tmp_path):
     return root
 
 
-def test_single_run_completes_with_logs_metrics_and_outputs(ray_target, jobs, project):
+def test_single_run_completes_with_logs_metrics_and_outputs_and_a_failing_one_fails(ray_target, jobs, project):
+    """Two runs at once (the cluster has room for both): one completes, one exits 3."""
     config = ScriptRunConfig(str(project), script="train.py", arguments=[3], compute_target=ray_target)
     config.run_config.environment_variables = {"GREETING": "hello"}
     run = Experiment("ray").submit(config)
+    failing = Experiment("ray").submit(
+        ScriptRunConfig(str(project), script="train.py", arguments=[1, "no", 3], compute_target=ray_target)
+    )
     run.wait_for_completion(timeout=120)
     log = run.read_log()[0]
     assert "step 2 greeting=hello" in log
@@ -81,17 +89,28 @@ def test_single_run_completes_with_logs_metrics_and_outputs(ray_target, jobs, pr
     details = run.get_details()["targetDetails"]
     assert jobs.get_job_status(details["ray_job_id"]).value == "SUCCEEDED"
     assert not (project / "outputs").exists()
-    assert details["ray_working_dir"] and not psutil.os.path.exists(details["ray_working_dir"])
+    assert details["ray_working_dir"] and not Path(details["ray_working_dir"]).exists()
 
-
-def test_failing_script_fails_the_run_with_its_exit_code(ray_target, project):
-    run = Experiment("ray").submit(
-        ScriptRunConfig(str(project), script="train.py", arguments=[1, "no", 3], compute_target=ray_target)
-    )
     with pytest.raises(RunFailed, match="exited with code 3"):
-        run.wait_for_completion(timeout=120)
-    assert run.get_details()["exitCode"] == 3
-    assert (run.outputs_dir() / "model.txt").exists()  # outputs of a failed run still come back
+        failing.wait_for_completion(timeout=120)
+    assert failing.get_details()["exitCode"] == 3
+    assert (failing.outputs_dir() / "model.txt").exists()  # outputs of a failed run still come back
+
+
+def test_driver_killed_mid_run_reattaches_by_job_id(ray_target, project):
+    """A new driver finds the Ray job by its id and continues the log without repeating or losing lines."""
+    (project / "ticks.py").write_text(
+        "import time\nfor i in range(8):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\n"
+    )
+    run = Experiment("ray").submit(ScriptRunConfig(str(project), script="ticks.py", compute_target=ray_target))
+    wait_for(lambda: "tick 1" in run.read_log()[0], timeout=120, message="ticking")
+    first_driver = run.record.driver_pid
+    os.kill(first_driver, signal.SIGKILL)
+    wait_for(lambda: run.record.driver_pid != first_driver, timeout=60, message="a new driver")
+    run.wait_for_completion(timeout=120)
+    log = run.read_log()[0]
+    assert [line for line in log.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(8)]
+    assert run.record.details["driver_restarts"] == 1
 
 
 def test_two_rank_gloo_ddp_across_ray_nodes(ray_target, project):
@@ -125,6 +144,8 @@ def test_cancel_stops_the_ray_job_and_its_process(ray_target, jobs, project):
     job_id = run.get_details()["targetDetails"]["ray_job_id"]
     assert jobs.get_job_status(job_id).value == "STOPPED"
     wait_for(lambda: not psutil.pid_exists(pid), timeout=10, message="script process gone")
+    # the launcher removed its private copy of the working_dir (same machine here, so we can look)
+    wait_for(lambda: not list(Path(tempfile.gettempdir()).glob(f"runconfig-{run.id[-24:]}-*")), timeout=10)
 
 
 def test_gpu_request_on_gpu_less_cluster_is_refused_up_front(ray_target, jobs, project):
