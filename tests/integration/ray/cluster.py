@@ -112,7 +112,7 @@ class RayCluster:
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"ray exited with {process.returncode}; see {self.temp_dir}/*.out")
+                    raise RuntimeError(f"ray exited with {process.returncode}:\n{self._output_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.address}/api/v0/nodes?limit=100", timeout=2) as reply:
                     body = json.loads(reply.read())
@@ -124,8 +124,17 @@ class RayCluster:
             except Exception:
                 pass
             time.sleep(0.5)
+        tail = self._output_tail()
         self.stop()
-        raise RuntimeError(f"Ray did not come up within {timeout} s; see {self.temp_dir}/*.out")
+        raise RuntimeError(f"Ray did not come up within {timeout} s:\n{tail}")
+
+    def _output_tail(self, lines: int = 15) -> str:
+        """The last lines `ray start` printed, for the error (the temp dir is removed with the cluster)."""
+        text = []
+        for path in sorted(self.temp_dir.glob("*.out")):
+            content = path.read_text(errors="replace").splitlines()[-lines:]
+            text.append(f"--- {path.name}\n" + "\n".join(content))
+        return "\n".join(text)
 
     def stop(self) -> None:
         """SIGTERM then SIGKILL to each `ray start --block` process group we started (workers first)."""
@@ -157,14 +166,21 @@ class RayCluster:
                 continue
 
 
-def start_cluster(num_cpus: int = 2, worker_cpus: int = 0) -> RayCluster:
-    temp_dir = Path(tempfile.mkdtemp(prefix="rjray-", dir="/tmp"))
-    cluster = RayCluster(temp_dir, _free_port(), _free_port())
-    try:
-        cluster.start_head(num_cpus)
-        if worker_cpus:
-            cluster.add_worker(worker_cpus)
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+def start_cluster(num_cpus: int = 2, worker_cpus: int = 0, attempts: int = 2) -> RayCluster:
+    """A fresh cluster; a second attempt with new ports covers a port taken between our check and Ray's bind."""
+    for attempt in range(attempts):
+        temp_dir = Path(tempfile.mkdtemp(prefix="rjray-", dir="/tmp"))
+        cluster = RayCluster(temp_dir, _free_port(), _free_port())
+        try:
+            cluster.start_head(num_cpus)
+            if worker_cpus:
+                cluster.add_worker(worker_cpus)
+            return cluster
+        except RuntimeError:
+            cluster.stop()
+            if attempt == attempts - 1:
+                raise
+        except BaseException:
+            cluster.stop()
+            raise
+    raise AssertionError("unreachable")
