@@ -91,7 +91,7 @@ def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Pope
         sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"),
+        "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"), "--LabApp.expose_app_in_browser=True",
     ]  # fmt: skip
     if server_extension:
         argv.append("--ServerApp.jpserver_extensions=runconfig_jupyter.server=True")

@@ -128,6 +128,42 @@ def test_submit_button_runs_the_notebooks_folder(page, lab, project):
     expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(run_id, timeout=10_000)
 
 
+def test_run_submitted_from_a_notebook_kernel_appears_live(page, lab, project):
+    cells = [
+        "%load_ext runconfig_jupyter",
+        "%%runconfig\nscript: train.py\narguments: ['300']",
+        "%submit -e fromkernel -o run",
+    ]
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in cells
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (project / "kernel_submit.ipynb").write_text(json.dumps(notebook))
+    open_lab(page, lab)
+    expect(page.locator('#runconfig-runs .rc-experiment[data-experiment="fromkernel"]')).to_have_count(0)
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:open', {path: 'proj/kernel_submit.ipynb'})")
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Notebook")).to_be_visible()
+    # the execution indicator says idle before the kernel is ready: wait for the status bar instead
+    expect(page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"Python 3.*\| Idle"))).to_be_visible(
+        timeout=60_000
+    )
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    group = page.locator('#runconfig-runs .rc-experiment[data-experiment="fromkernel"] .rc-run')
+    expect(group).to_have_count(1, timeout=30_000)  # pushed to the sidebar, no reload
+    run_id = group.get_attribute("data-run-id")
+    expect(group).to_have_attribute("data-status", "Running", timeout=15_000)
+    group.click()
+    view = run_view(page, run_id)
+    expect(view.locator(".rc-log")).to_contain_text("step 1", timeout=15_000)
+    view.locator(".rc-cancel").click()
+    expect(group).to_have_attribute("data-status", "Canceled", timeout=20_000)
+    page.evaluate("window.jupyterapp.commands.execute('kernelmenu:shutdown')")
+
+
 def test_cancel_hidden_when_target_cannot_cancel(page, lab, project):
     """The server's answer is rewritten in the browser to a target without cancel (no such target exists here)."""
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["2"]), "nocancel")
