@@ -3,7 +3,7 @@
  * a live run view in the main area, and "Submit this notebook's folder".
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, InputDialog, MainAreaWidget, ToolbarButton, WidgetTracker, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, InputDialog, MainAreaWidget, ToolbarButton, WidgetTracker, showErrorMessage } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { runIcon } from '@jupyterlab/ui-components';
 
@@ -23,8 +23,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Every training run in the left sidebar: live logs, cancel, re-run.',
   autoStart: true,
-  optional: [ILayoutRestorer, INotebookTracker],
-  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null, notebooks: INotebookTracker | null) => {
+  optional: [ILayoutRestorer, INotebookTracker, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    notebooks: INotebookTracker | null,
+    palette: ICommandPalette | null
+  ) => {
     const events = new EventsClient();
     const tracker = new WidgetTracker<MainAreaWidget<RunView>>({ namespace: 'runconfig-run' });
 
@@ -117,6 +122,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => !!notebooks?.currentWidget,
       execute: () => submitFolder(notebooks?.currentWidget ?? null)
     });
+
+    if (palette) {
+      palette.addItem({ command: CommandIDs.showRuns, category: 'Training Runs' });
+      palette.addItem({ command: CommandIDs.submitFolder, category: 'Training Runs' });
+    }
 
     if (notebooks) {
       notebooks.widgetAdded.connect((_, notebook) => {

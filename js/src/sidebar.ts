@@ -13,6 +13,7 @@ import {
   formatAge,
   formatDuration,
   liveDuration,
+  post,
   requestAPI
 } from './api';
 
@@ -226,9 +227,28 @@ export class RunsPanel extends Widget {
     duration.textContent = formatDuration(liveDuration(run));
     const age = document.createElement('span');
     age.className = 'rc-run-age';
+    age.dataset.runId = run.run_id;
     age.textContent = formatAge(run.created_at);
     meta.append(target, duration, age);
     item.append(statusIcon(run.status), name, meta);
+    if (!TERMINAL.includes(run.status) && run.capabilities?.cancel !== false) {
+      const cancel = document.createElement('button');
+      cancel.className = 'rc-run-cancel';
+      cancel.textContent = '■';
+      cancel.title = 'Cancel this run';
+      cancel.disabled = run.status === 'CancelRequested';
+      cancel.onclick = event => {
+        event.stopPropagation();
+        cancel.disabled = true;
+        post<IRun>(`runs/${run.run_id}/cancel`)
+          .then(updated => {
+            this.runs.set(updated.run_id, updated);
+            this.render();
+          })
+          .catch(error => this.showMessage(`Cancel failed: ${(error as Error).message}`, 'rc-error'));
+      };
+      item.appendChild(cancel);
+    }
     return item;
   }
 
@@ -237,6 +257,12 @@ export class RunsPanel extends Widget {
       const run = this.runs.get(el.dataset.runId ?? '');
       if (run && !TERMINAL.includes(run.status)) {
         el.textContent = formatDuration(liveDuration(run));
+      }
+    });
+    this.list.querySelectorAll<HTMLElement>('.rc-run-age').forEach(el => {
+      const run = this.runs.get(el.dataset.runId ?? '');
+      if (run) {
+        el.textContent = formatAge(run.created_at);
       }
     });
   }

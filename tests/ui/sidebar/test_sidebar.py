@@ -87,8 +87,11 @@ def test_lists_runs_live_follows_log_cancels_and_reruns(page, lab, project):
     expect(rerun_view.locator(".rc-run-facts")).to_contain_text(f"re-run of {live.id}", timeout=15_000)
     expect(run_item(page, new_id)).to_be_visible()
     expect(rerun_view.locator(".rc-log")).to_contain_text("step 0", timeout=15_000)
-    rerun_view.locator(".rc-cancel").click()
+    # the sidebar's own stop button cancels too
+    run_item(page, new_id).locator(".rc-run-cancel").click()
     expect(run_item(page, new_id)).to_have_attribute("data-status", "Canceled", timeout=20_000)
+    expect(rerun_view.locator(".rc-run-status")).to_have_text("Canceled")
+    expect(run_item(page, new_id).locator(".rc-run-cancel")).to_have_count(0)
     assert log_steps(page, live.id) == steps_at_cancel  # the canceled run's log stopped growing
 
     # filters: status and experiment
