@@ -234,7 +234,7 @@ class EventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             data = json.loads(message)
             action = data.get("action") if isinstance(data, dict) else None
             if action == "subscribe_runs":
-                self.watcher.subscriptions[id(self)].runs = True
+                self.watcher.subscribe_runs(self)
             elif action == "follow":
                 self.watcher.follow(self, str(data.get("run_id", "")), data.get("offsets") or {})
             elif action == "unfollow":

@@ -79,6 +79,12 @@ class RunWatcher:
             self._callback.stop()
             self._callback = None
 
+    def subscribe_runs(self, listener: Listener) -> None:
+        """Push run changes from now on (history comes from GET /runs)."""
+        if not any(s.runs for s in self.subscriptions.values()):
+            self._cursor = self.clock()  # nobody was listening: don't replay what changed meanwhile
+        self.subscriptions[id(listener)].runs = True
+
     def follow(self, listener: Listener, run_id: str, offsets: dict[str, int] | None = None) -> None:
         """Start sending a run's log from ``offsets`` (default: the beginning)."""
         self.service.get_run(run_id)  # RunNotFound before anything is registered
