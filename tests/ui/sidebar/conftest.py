@@ -181,14 +181,23 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
+# Every test leaves a screenshot of its last state here (CI uploads the folder as an artifact).
+ARTIFACTS = Path(os.environ.get("RUNCONFIG_UI_ARTIFACTS", ROOT / "build" / "ui-artifacts"))
+
+
 @pytest.fixture
-def page(browser, lab: Lab) -> Iterator[object]:
+def page(browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
         yield page
     finally:
+        try:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+        except Exception:  # a crashed page must not hide the test's own failure
+            pass
         context.close()
 
 
