@@ -191,8 +191,8 @@ class OpenAPIHandler(BaseRunHandler):
     async def get(self) -> None:
         from pathlib import Path
 
-        self.set_header("Content-Type", "application/yaml")
-        self.finish((Path(__file__).parent / "openapi.yaml").read_text(encoding="utf-8"))
+        text = (Path(__file__).parent / "openapi.yaml").read_text(encoding="utf-8")
+        self.finish(text, set_content_type="application/yaml")
 
 
 class EventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):

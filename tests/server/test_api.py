@@ -12,6 +12,7 @@ from tornado.httpclient import HTTPClientError
 
 from runconfig_jupyter import ScriptRunConfig, __version__
 from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.server.handlers import RUN_ID as RUN_ID_PATTERN
 from runconfig_jupyter.server.service import API_VERSION
 
 pytestmark = pytest.mark.timeout(60)
@@ -159,9 +160,22 @@ async def test_targets_with_capabilities(api):
     assert local["type"] == "local" and local["available"] is True and local["capabilities"]["cancel"] is True
 
 
-async def test_openapi_document_is_served(api):
-    code, text = await api("openapi.yaml")
-    assert code == 200 and "openapi: 3" in text and "/runs/{run_id}/cancel" in text
+async def test_openapi_document_is_served_and_parses(jp_fetch):
+    import yaml
+
+    response = await jp_fetch("runconfig", "api", "openapi.yaml")
+    assert response.headers["Content-Type"].startswith("application/yaml")
+    spec = yaml.safe_load(response.body)
+    assert spec["openapi"].startswith("3.") and "/runs/{run_id}/cancel" in spec["paths"]
+    # every REST route the server registers is documented
+    from runconfig_jupyter.server.handlers import handlers
+
+    documented = {path.replace("{run_id}", "RUN") for path in spec["paths"]}
+    served = set()
+    for route, _handler, _kwargs in handlers("/"):
+        if route.startswith("/runconfig/api/") and not route.endswith("openapi.yaml"):
+            served.add("/" + route.removeprefix("/runconfig/api/").replace(RUN_ID_PATTERN, "RUN"))
+    assert served <= documented, served - documented
 
 
 async def test_auth_required(jp_fetch, jp_serverapp):
