@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -160,21 +159,8 @@ class RunService:
         caps = self.capabilities_of(record.target)
         if not caps.get("cancel", True):
             raise RunStateError(f"target '{record.target}' cannot cancel runs; wait for the run to end")
-        self._wait_for_driver(run)
         run.cancel("canceled from JupyterLab")
         return self.run_summary(run.record)
-
-    @staticmethod
-    def _wait_for_driver(run: ScriptRun, timeout: float = 5.0) -> None:
-        """Let a just-submitted run's driver get past Queued before it is signalled.
-
-        The driver installs its SIGTERM handler just before it records Preparing; a SIGTERM
-        that lands earlier ends the driver outright and the run is then marked Failed
-        instead of Canceled. Bounded: after ``timeout`` the cancel goes ahead regardless.
-        """
-        deadline = time.monotonic() + timeout
-        while run.record.status in (RunStatus.QUEUED, RunStatus.NOT_STARTED) and time.monotonic() < deadline:
-            time.sleep(0.05)
 
     def rerun(self, run_id: str, experiment: str | None = None) -> dict[str, Any]:
         new = self.get_run(run_id).rerun(experiment=experiment or None)
