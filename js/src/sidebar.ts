@@ -31,6 +31,7 @@ export const STATUS_ICONS: { [status: string]: string } = {
 };
 
 const STATUSES = Object.keys(STATUS_ICONS);
+const PAGE = 200;
 
 export function statusIcon(status: string): HTMLSpanElement {
   const icon = document.createElement('span');
@@ -42,6 +43,7 @@ export function statusIcon(status: string): HTMLSpanElement {
 
 export class RunsPanel extends Widget {
   private runs = new Map<string, IRun>();
+  private total = 0;
   private list: HTMLDivElement;
   private message: HTMLDivElement;
   private experimentFilter: HTMLSelectElement;
@@ -134,10 +136,25 @@ export class RunsPanel extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      const data = await requestAPI<{ runs: IRun[]; experiments: string[] }>('runs?limit=500');
+      const data = await requestAPI<{ runs: IRun[]; total: number }>(`runs?limit=${PAGE}`);
       this.runs.clear();
       data.runs.forEach(run => this.runs.set(run.run_id, run));
+      this.total = data.total;
       this.showMessage('', '');
+      this.render();
+    } catch (error) {
+      this.showMessage(`Cannot list runs: ${(error as Error).message}`, 'rc-error');
+    }
+  }
+
+  /** The next page of older runs (live pushes only bring runs that change). */
+  async loadMore(): Promise<void> {
+    try {
+      const data = await requestAPI<{ runs: IRun[]; total: number }>(
+        `runs?limit=${PAGE}&offset=${this.runs.size}`
+      );
+      data.runs.forEach(run => this.runs.set(run.run_id, run));
+      this.total = data.total;
       this.render();
     } catch (error) {
       this.showMessage(`Cannot list runs: ${(error as Error).message}`, 'rc-error');
@@ -152,7 +169,12 @@ export class RunsPanel extends Widget {
 
   private onEvent(message: any): void {
     if (message.type === 'runs') {
-      (message.runs as IRun[]).forEach(run => this.runs.set(run.run_id, run));
+      (message.runs as IRun[]).forEach(run => {
+        if (!this.runs.has(run.run_id)) {
+          this.total += 1;
+        }
+        this.runs.set(run.run_id, run);
+      });
       this.render();
     } else if (message.type === 'hello') {
       // (re)connected: catch up on anything missed while the socket was down
@@ -203,6 +225,13 @@ export class RunsPanel extends Widget {
       group.forEach(run => section.appendChild(this.renderRun(run)));
       this.list.appendChild(section);
     });
+    if (this.total > this.runs.size) {
+      const more = document.createElement('button');
+      more.className = 'jp-Button jp-mod-styled rc-load-more';
+      more.textContent = `Show older runs (${this.total - this.runs.size} more)`;
+      more.onclick = () => void this.loadMore();
+      this.list.appendChild(more);
+    }
   }
 
   private renderRun(run: IRun): HTMLElement {

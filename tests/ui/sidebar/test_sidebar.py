@@ -210,3 +210,23 @@ def test_missing_server_extension_is_explained(browser, tmp_path: Path):
     finally:
         stop_process(process)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_older_runs_page_in(page, lab):
+    """Many finished runs (rows written straight into the store: only the list is under test)."""
+    from runconfig_jupyter.core.status import RunStatus
+    from runconfig_jupyter.core.store import RunRecord
+
+    store = RunStore()
+    start = time.time() - 10_000
+    for i in range(230):
+        store.create_run(
+            RunRecord(f"bulk_{i:04d}_0000abcd", "bulk", RunStatus.COMPLETED, "local", "local", start + i, start + i)
+        )
+    total = store.count()
+    open_lab(page, lab)
+    items = page.locator("#runconfig-runs .rc-run")
+    expect(items).to_have_count(200)
+    page.locator("#runconfig-runs .rc-load-more").click()
+    expect(items).to_have_count(total)
+    expect(page.locator("#runconfig-runs .rc-load-more")).to_have_count(0)
