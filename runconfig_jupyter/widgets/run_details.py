@@ -73,6 +73,7 @@ class RunDetails:
         self.run = run
         self.tail_lines = tail_lines
         self.can_cancel = target_can_cancel(run)
+        self._cancel_requested = False
         record = run.record
 
         self.header = widgets.HTML(render.header(record))
@@ -155,6 +156,7 @@ class RunDetails:
 
     # -- events ------------------------------------------------------------
     def _on_cancel(self, _button: widgets.Button | None = None) -> None:
+        self._cancel_requested = True  # the follower thread may still hold a pre-cancel record: keep it disabled
         self.cancel_button.disabled = True
         self.cancel_button.description = "Canceling"
         self.run.cancel("canceled from the RunDetails widget")
@@ -206,6 +208,6 @@ class RunDetails:
             self.progress.description = record.status.value
             self.progress_label.value = html.escape(label)
         finished = record.is_terminal or record.status == RunStatus.CANCEL_REQUESTED
-        self.cancel_button.disabled = finished or not self.can_cancel
+        self.cancel_button.disabled = finished or not self.can_cancel or self._cancel_requested
         if record.is_terminal:
             self.cancel_button.description = "Cancel"
