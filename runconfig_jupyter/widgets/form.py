@@ -155,11 +155,11 @@ class RunConfigForm:
         self._apply_capabilities()
 
     # -- display -----------------------------------------------------------
-    def show(self) -> RunConfigForm:
+    def show(self) -> None:
+        """Display the widget. Returns None (like Azure's ``show()``) so a cell ending in it shows it once."""
         from IPython.display import display
 
         display(self.widget)
-        return self
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -22,7 +22,9 @@ def show_run(run: Any, poll: float = 0.1) -> Any:
     if widgets_available():
         from .run_details import RunDetails
 
-        return RunDetails(run, poll=poll).show()
+        details = RunDetails(run, poll=poll)
+        details.show()
+        return details
     record = run.record
     print(
         f"Submitted {run.id} ({record.status.value}) to target '{record.target}'. ipywidgets is not installed, "

@@ -132,12 +132,15 @@ class RunDetails:
         self.follower.start()
         return self
 
-    def show(self) -> RunDetails:
-        """Display the view in the notebook and start following the run."""
+    def show(self) -> None:
+        """Display the view and start following the run.
+
+        Returns None, like Azure's ``RunDetails(run).show()``: a cell ending in it shows the view once.
+        """
         from IPython.display import display
 
         display(self.widget)
-        return self.start()
+        self.start()
 
     def close(self) -> None:
         """Stop following and release the thread; the run itself goes on."""

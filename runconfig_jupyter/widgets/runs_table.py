@@ -119,11 +119,11 @@ class RunsTable:
         self.compare_button.on_click(lambda _b: self.compare())
         self.cancel_button.on_click(lambda _b: self.cancel_selected())
 
-    def show(self) -> RunsTable:
+    def show(self) -> None:
+        """Display the widget. Returns None (like Azure's ``show()``) so a cell ending in it shows it once."""
         from IPython.display import display
 
         display(self.widget)
-        return self
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
