@@ -89,6 +89,19 @@ def _end_runs(home: Path) -> None:
             time.sleep(0.1)
 
 
+def _lab_args(port: int, token: str, root: Path) -> list[str]:
+    return [
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     if not Path(CHROMIUM).exists():
@@ -114,19 +127,7 @@ def lab() -> Iterator[Lab]:
     log_path = base / "lab.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--allow-root",
-                "--ip=127.0.0.1",
-                f"--port={port}",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.port_retries=0",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            ],  # fmt: skip
+            [sys.executable, "-m", "jupyterlab", *_lab_args(port, token, root)],
             cwd=root,
             env=env,
             stdout=log,
