@@ -79,7 +79,7 @@ class RunConfigForm:
         )
         self.target_info = widgets.HTML()
         self.image = _text("Docker base image", placeholder="(default image)")
-        self.shm_size = _text("Shared memory (shm)", placeholder="2g")
+        self.shm_size = _text("Shared memory (shm)", "2g", placeholder="2g")
         self.gpu = widgets.Checkbox(description="Use GPU", style=STYLE, indent=True)
         self.pip_packages = _area("pip packages", "one per line, e.g. numpy==2.1")
         self.requirements_file = _text("requirements file", placeholder="requirements.txt (in the source directory)")

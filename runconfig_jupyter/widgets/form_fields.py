@@ -92,7 +92,7 @@ class FormValues:
     arguments: str = ""
     target: str = "local"
     image: str = ""
-    shm_size: str = ""
+    shm_size: str = "2g"
     gpu: bool = False
     pip_packages: str = ""
     requirements_file: str = ""
