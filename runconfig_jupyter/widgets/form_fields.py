@@ -72,12 +72,16 @@ SKIP_DIRS = {"__pycache__", "node_modules", "outputs", "logs", "venv", "env", "s
 
 
 def field_key(config_field: str | None) -> str:
-    """Which form field shows an error about ``config_field`` (``general`` when none fits)."""
+    """Which form field shows an error about ``config_field`` (``general`` when none fits).
+
+    Compared without case and underscores: the YAML names fields in Azure's camelCase
+    (``maxRunDurationSeconds``), the Python API in snake_case (``max_run_duration_seconds``).
+    """
     if not config_field:
         return "general"
-    lowered = config_field.lower()
+    lowered = config_field.lower().replace("_", "")
     for needle, key in FIELD_RULES:
-        if needle in lowered:
+        if needle.replace("_", "") in lowered:
             return key
     return "general"
 

@@ -167,6 +167,8 @@ def test_valid_form_submits_and_shows_run_details_to_completed(project, run_home
         ("compute_target", "target"),
         ("run_config.target", "target"),
         ("max_run_duration_seconds", "max_duration"),
+        ("maxRunDurationSeconds", "max_duration"),
+        ("environmentVariables", "env_vars"),
         ("environment.python.conda_dependencies.pip_packages", "pip_packages"),
         ("environment.docker.base_image", "image"),
         ("run_config.docker.shm_size", "shm_size"),
