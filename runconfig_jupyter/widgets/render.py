@@ -7,9 +7,12 @@ widgets call them, tests check them without a browser.
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.status import LIFECYCLE, RunStatus
@@ -164,18 +167,47 @@ def human_bytes(size: int) -> str:
     return f"{size} B"
 
 
-def outputs_list(outputs: Sequence[tuple[str, int]], run_dir: str) -> str:
+def outputs_list(outputs: Sequence[tuple[str, int]], run_dir: str, links: Mapping[str, str] | None = None) -> str:
+    """The outputs with sizes; ``links`` (name -> href) makes names downloadable."""
     if not outputs:
         return "<i>No outputs yet (files the script writes to ./outputs)</i>"
-    items = "".join(
-        f"<li><code title='{html.escape(run_dir, quote=True)}/{html.escape(name, quote=True)}'>"
-        f"{html.escape(name)}</code> ({human_bytes(size)})</li>"
-        for name, size in outputs
-    )
+    links = links or {}
+    items = []
+    for name, size in outputs:
+        label = f"<code>{html.escape(name)}</code>"
+        if name in links:
+            filename = html.escape(name.rsplit("/", 1)[-1], quote=True)
+            label = f"<a download='{filename}' href='{links[name]}' class='runconfig-output-link'>{label}</a>"
+        items.append(f"<li>{label} ({human_bytes(size)})</li>")
     return (
-        f"<ul class='runconfig-outputs' style='margin:0'>{items}</ul>"
-        f"<small>in {html.escape(run_dir)}; fetch with <code>run.download_file(name)</code></small>"
+        f"<ul class='runconfig-outputs' style='margin:0'>{''.join(items)}</ul>"
+        f"<small>in {html.escape(run_dir)}; fetch any with <code>run.download_file(name)</code></small>"
     )
+
+
+def download_links(
+    run_dir: Path, outputs: Sequence[tuple[str, int]], per_file: int = 256 * 1024, total: int = 2 * 1024 * 1024
+) -> dict[str, str]:
+    """``data:`` links for small finished outputs.
+
+    A link into the Jupyter server's /files only works for files under its root,
+    and the run home usually is not; a data URI downloads in every front end.
+    Bounded so the widget state stays small: larger files are fetched with
+    ``run.download_file``.
+    """
+    links: dict[str, str] = {}
+    budget = total
+    for name, size in outputs:
+        if size > per_file or size > budget:
+            continue
+        try:
+            data = (run_dir / name).read_bytes()
+        except OSError:
+            continue
+        budget -= len(data)
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        links[name] = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+    return links
 
 
 def progress_fraction(record: Any) -> tuple[float | None, str]:

@@ -74,6 +74,7 @@ class RunDetails:
         self.tail_lines = tail_lines
         self.can_cancel = target_can_cancel(run)
         self._cancel_requested = False
+        self._links_made = False
         record = run.record
 
         self.header = widgets.HTML(render.header(record))
@@ -196,8 +197,12 @@ class RunDetails:
             self.log.value = render.log_tail(state.tail_text(), state.lines_seen, shown, state.bytes_skipped)
         if "metrics" in changed:
             self.metrics.value = render.metrics_table(state.metrics.values())
-        if "outputs" in changed:
-            self.outputs.value = render.outputs_list(state.outputs, str(self.run.run_dir))
+        if "outputs" in changed or (record.is_terminal and not self._links_made):
+            links = {}
+            if record.is_terminal:  # files are final only now
+                links = render.download_links(self.run.run_dir, state.outputs)
+                self._links_made = True
+            self.outputs.value = render.outputs_list(state.outputs, str(self.run.run_dir), links)
 
     def _draw_status(self, record: Any) -> None:
         self.status.value = render.status_badge(record)

@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(150)]
 
-QUICK = "script: train.py\narguments: [--epochs, 5, --sleep, 0.3]"
+QUICK = "script: train.py\narguments: [--epochs, 12, --sleep, 0.4]"
 SLOW = "script: train.py\narguments: [--epochs, 3000, --sleep, 0.1]"
 
 
@@ -79,11 +79,16 @@ def test_submit_shows_live_run_details_and_cancel_works(lab, browser, project, a
 
         # the quick run: log lines and a metric chart while it is still running, then Completed
         quick.locator("pre.runconfig-log", has_text="epoch 1 loss").wait_for(timeout=60_000)
-        quick.locator("tr.runconfig-metric[data-metric='loss'] svg.runconfig-sparkline").wait_for(timeout=30_000)
+        chart = quick.locator("tr.runconfig-metric[data-metric='loss'] svg.runconfig-sparkline polyline")
+        chart.wait_for(timeout=30_000)
+        early_points = chart.get_attribute("points")
+        assert quick.locator(".runconfig-status[data-status='Running']").count() == 1, "seen while still running"
         page.screenshot(path=str(artifacts / "run-details-running.png"), full_page=True)
         quick.locator(".runconfig-status[data-status='Completed']").wait_for(timeout=60_000)
-        assert "epoch 4 loss 0.200" in quick.locator("pre.runconfig-log").inner_text()
-        assert quick.locator("tr.runconfig-metric[data-metric='loss'] td").nth(5).inner_text() == "5"
+        assert chart.get_attribute("points") != early_points, "the chart should have grown while the run went on"
+        assert quick.locator("a.runconfig-output-link[download='model.txt']").count() == 1
+        assert "epoch 11 loss 0.083" in quick.locator("pre.runconfig-log").inner_text()
+        assert quick.locator("tr.runconfig-metric[data-metric='loss'] td").nth(5).inner_text() == "12"
         assert "outputs/model.txt" in quick.locator(".runconfig-outputs").inner_text()
         assert quick.get_by_role("button", name="Cancel").is_disabled()
 
