@@ -24,6 +24,7 @@ from . import form_fields as ff
 
 FIELD_WIDTH = "560px"
 STYLE = {"description_width": "170px"}
+UNDER_FIELD = "0 0 4px 178px"  # errors and notes line up with the inputs, not the labels
 
 
 def _text(description: str, value: str = "", placeholder: str = "") -> widgets.Text:
@@ -77,7 +78,7 @@ class RunConfigForm:
             style=STYLE,
             layout={"width": FIELD_WIDTH},
         )
-        self.target_info = widgets.HTML()
+        self.target_info = widgets.HTML(layout={"margin": UNDER_FIELD})
         self.image = _text("Docker base image", placeholder="(default image)")
         self.shm_size = _text("Shared memory (shm)", "2g", placeholder="2g")
         self.gpu = widgets.Checkbox(description="Use GPU", style=STYLE, indent=True)
@@ -110,6 +111,7 @@ class RunConfigForm:
         for label in self.errors.values():
             label.add_class("runconfig-field-error")
             label.layout.display = "none"
+            label.layout.margin = UNDER_FIELD
 
         def row(key: str, *items: widgets.Widget) -> widgets.VBox:
             return widgets.VBox([*items, self.errors[key]])
