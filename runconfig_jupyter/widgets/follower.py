@@ -116,6 +116,7 @@ class RunFollower:
         self._metrics_offset = 0
         self._last_outputs = 0.0
         self._last_status: tuple[Any, ...] | None = None
+        self._last_second = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -150,7 +151,10 @@ class RunFollower:
                     last_emit = now
                 if finished:
                     return
-                self._stop.wait(self.poll)
+                wait = self.poll
+                if self.state.changed - {"elapsed"}:  # held back by the rate limit: draw as soon as allowed
+                    wait = min(wait, max(0.0, last_emit + self.min_interval - time.monotonic()))
+                self._stop.wait(wait)
         finally:
             self.state.finished = True
 
@@ -183,7 +187,10 @@ class RunFollower:
                 if outputs != self.state.outputs:
                     self.state.outputs = outputs
                     self.state.changed.add("outputs")
-            self.state.changed.add("elapsed")
+            second = int(time.time())
+            if second != self._last_second:  # the elapsed clock shows whole seconds while running
+                self._last_second = second
+                self.state.changed.add("elapsed")
             drained = record.is_terminal and not got_log and not got_metrics
             if drained and self.state.partial:
                 self.state.tail.append(self.state.partial)
