@@ -121,6 +121,8 @@ class RunFollower:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.updates = 0  # how many times on_update ran (benchmarks read it)
+        self.error: Exception | None = None  # the last error while polling or drawing, for diagnosis
+        self.max_failures = 100  # consecutive failed polls before giving up (~10 s at the default poll)
 
     # -- thread ------------------------------------------------------------
     def start(self) -> RunFollower:
@@ -142,9 +144,19 @@ class RunFollower:
 
     def _loop(self) -> None:
         last_emit = 0.0
+        failures = 0
         try:
             while not self._stop.is_set():
-                finished = self.poll_once()
+                try:
+                    finished = self.poll_once()
+                    failures = 0
+                except Exception as error:  # a locked store or a file mid-rename: retry, don't die silently
+                    self.error = error
+                    failures += 1
+                    if failures >= self.max_failures:
+                        return
+                    self._stop.wait(self.poll)
+                    continue
                 now = time.monotonic()
                 if self.state.changed and (finished or now - last_emit >= self.min_interval):
                     self._emit()
@@ -165,6 +177,8 @@ class RunFollower:
         try:
             self.on_update(self.state)
             self.updates += 1
+        except Exception as error:  # a broken view must not stop the follower (the next update may work)
+            self.error = error
         finally:
             self.state.changed.clear()
 

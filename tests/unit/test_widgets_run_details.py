@@ -165,3 +165,22 @@ def test_core_does_not_import_widgets(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_failing_draw_does_not_stop_the_follower(project):
+    from runconfig_jupyter.widgets.follower import RunFollower
+
+    calls: list[int] = []
+
+    def flaky(state) -> None:  # type: ignore[no-untyped-def]
+        calls.append(len(state.tail))
+        if len(calls) == 1:
+            raise RuntimeError("view gone for a moment")
+
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 3, "--sleep", 0.1]), "wd")
+    follower = RunFollower(run, flaky).start()
+    follower._thread.join(60)  # type: ignore[union-attr]
+    assert follower.state.finished and isinstance(follower.error, RuntimeError)
+    assert len(calls) >= 2 and follower.updates == len(calls) - 1
+    tail = "\n".join(follower.state.tail)
+    assert "epoch 2 loss" in tail and "env None" in tail
