@@ -7,6 +7,7 @@ folder and the store, exactly as it does in a notebook.
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import threading
@@ -184,3 +185,35 @@ def test_a_failing_draw_does_not_stop_the_follower(project):
     assert len(calls) >= 2 and follower.updates == len(calls) - 1
     tail = "\n".join(follower.state.tail)
     assert "epoch 2 loss" in tail and "env None" in tail
+
+
+def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
+    """The button follows the run's target capabilities (read from run.json's target spec)."""
+    from runconfig_jupyter.targets.base import Capabilities, ComputeTarget, Outcome
+
+    class NoCancelTarget(ComputeTarget):
+        """Declares cancel=False only; never started (no such target exists on this machine)."""
+
+        type_name = "widget-test-no-cancel"
+
+        def capabilities(self) -> Capabilities:
+            return Capabilities(cancel=False)
+
+        def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
+            raise AssertionError("never started")
+
+        def wait(self, ctx) -> Outcome:  # type: ignore[no-untyped-def]
+            raise AssertionError("never started")
+
+        def cancel(self, ctx, reason: str) -> None:  # type: ignore[no-untyped-def]
+            raise AssertionError("never started")
+
+    run = submit(ScriptRunConfig(str(project), script="train.py"), "wd")
+    run.wait_for_completion(timeout=60)
+    spec_path = run.run_dir / "run.json"
+    spec = json.loads(spec_path.read_text())
+    spec["target"] = {"type": NoCancelTarget.type_name, "name": "no-cancel"}
+    spec_path.write_text(json.dumps(spec))
+    details = RunDetails(run)
+    assert details.can_cancel is False and details.cancel_button.disabled
+    assert "cannot cancel" in details.cancel_button.tooltip
