@@ -182,3 +182,12 @@ def test_config_error_fields_map_to_form_fields(config_field, key):
     assert ff.field_key(config_field) == key
     form_error = ConfigError("x", field=config_field)
     assert ff.field_key(form_error.field) in ff.FIELD_KEYS
+
+
+def test_a_command_instead_of_a_script(project):
+    form = RunConfigForm(source_directory=str(project))
+    form.command.value = "python train.py --epochs 1"
+    config = form.build()
+    assert config is not None and config.argv()[-3:] == ["train.py", "--epochs", "1"]
+    form.command.value = 'python "unclosed'
+    assert form.build() is None and list(form.field_errors) == ["command"]
