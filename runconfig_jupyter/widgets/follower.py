@@ -122,6 +122,9 @@ class RunFollower:
         self._thread: threading.Thread | None = None
         self.updates = 0  # how many times on_update ran (benchmarks read it)
         self.error: Exception | None = None  # the last error while polling or drawing, for diagnosis
+        # Metrics are read at most this much per poll, so re-attaching to a run with a huge
+        # metrics.jsonl keeps the view responsive (the rest is read over the next polls).
+        self.metrics_chunk = 4 * 1024 * 1024
         self.max_failures = 100  # consecutive failed polls before giving up (~10 s at the default poll)
 
     # -- thread ------------------------------------------------------------
@@ -252,10 +255,12 @@ class RunFollower:
             return False
         with open(path, "rb") as metrics:
             metrics.seek(self._metrics_offset)
-            data = metrics.read(size - self._metrics_offset)
+            data = metrics.read(min(size - self._metrics_offset, self.metrics_chunk))
         end = data.rfind(b"\n") + 1  # whole lines only; a line being written is read next time
         if end == 0:
-            return False
+            if len(data) < self.metrics_chunk:
+                return False
+            end = len(data)  # one line longer than a chunk: not drawable, step over it
         self._metrics_offset += end
         for line in data[:end].splitlines():
             try:

@@ -217,3 +217,19 @@ def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
     details = RunDetails(run)
     assert details.can_cancel is False and details.cancel_button.disabled
     assert "cannot cancel" in details.cancel_button.tooltip
+
+
+def test_many_metrics_are_read_in_bounded_chunks_and_none_lost(tmp_path):
+    source = tmp_path / "metrics"
+    source.mkdir()
+    (source / "log_many.py").write_text(
+        "from runconfig_jupyter import Run\nrun = Run.get_context()\nfor i in range(5000):\n    run.log('m', i)\n"
+    )
+    run = submit(ScriptRunConfig(str(source), script="log_many.py"), "wd")
+    details = RunDetails(run)
+    details.follower.metrics_chunk = 16 * 1024  # many polls' worth
+    details.start()
+    assert details.wait(60)
+    series = details.follower.state.metrics["m"]
+    assert series.count == 5000 and series.points[-1] == 4999 and len(series.points) == 500
+    assert (run.run_dir / "metrics.jsonl").stat().st_size > 10 * details.follower.metrics_chunk
