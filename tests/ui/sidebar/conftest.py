@@ -93,8 +93,8 @@ def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Pope
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"), "--LabApp.expose_app_in_browser=True",
     ]  # fmt: skip
-    if server_extension:
-        argv.append("--ServerApp.jpserver_extensions=runconfig_jupyter.server=True")
+    # Explicit either way: an installed package also enables the extension through sys-prefix config.
+    argv.append(f"--ServerApp.jpserver_extensions=runconfig_jupyter.server={server_extension}")
     log = tmp / "lab.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
