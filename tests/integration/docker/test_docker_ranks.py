@@ -50,7 +50,7 @@ FAIL_ONE = """
 import os, sys, time
 rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
 print("up", rank, os.environ["AZ_BATCH_MASTER_NODE"], flush=True)
-if rank == 1:
+if rank == int(sys.argv[1]):
     time.sleep(1)
     sys.exit(3)
 time.sleep(120)
@@ -90,10 +90,36 @@ def test_ranks_in_separate_containers_find_rank0_by_name(dist_project, docker_cl
 
 
 def test_failing_rank_stops_the_other_containers(dist_project, docker_client, our_containers):
-    config = ScriptRunConfig(str(dist_project), script="fail_one.py", distributed_job_config=MpiConfiguration(3))
+    config = ScriptRunConfig(
+        str(dist_project), script="fail_one.py", arguments=[1], distributed_job_config=MpiConfiguration(3)
+    )
     run = Experiment("docker-ranks").submit(config, target=DockerRanksTarget("docker_ranks", stop_timeout=2))
     with pytest.raises(RunFailed, match="rank 1 exited with code 3"):
         run.wait_for_completion(timeout=120)
     log = run.read_log()[0]
     assert "[rank 0] up 0 rank0:6105" in log and "[rank 2] up 2 rank0:6105" in log
     assert our_containers(run.id) == [] and _networks(docker_client, run.id) == []
+
+
+def test_cancel_stops_every_rank_container(dist_project, docker_client, our_containers):
+    """Through the registry, as a user would configure it (type docker_ranks in targets.yaml)."""
+    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from tests.conftest import wait_for
+
+    register_target("ranks", type="docker_ranks", stop_timeout=2)
+    try:
+        config = ScriptRunConfig(
+            str(dist_project),
+            script="fail_one.py",
+            arguments=[-1],  # no rank fails: they all wait to be stopped
+            distributed_job_config=MpiConfiguration(1, node_count=2),
+        )
+        run = Experiment("docker-ranks").submit(config, target="ranks")
+        wait_for(lambda: run.read_log()[0].count("] up ") == 2, timeout=120, message="both ranks up")
+        assert len(our_containers(run.id)) == 2
+        run.cancel()
+        wait_for(lambda: run.record.is_terminal, timeout=60, message="canceled")
+        assert run.get_status() == "Canceled"
+        assert our_containers(run.id) == [] and _networks(docker_client, run.id) == []
+    finally:
+        unregister_target("ranks")
