@@ -62,6 +62,7 @@ class RayCluster:
     def _node_ports(self, workers: int = 24) -> list[str]:
         base = _free_range(workers)
         return [
+            "--object-store-memory=200000000",  # Ray's default takes 30% of RAM; the tests move tiny objects
             f"--node-manager-port={_free_port()}",
             f"--object-manager-port={_free_port()}",
             f"--dashboard-agent-listen-port={_free_port()}",
