@@ -94,8 +94,8 @@ def test_single_run_completes_with_logs_metrics_and_outputs_and_a_failing_one_fa
     with pytest.raises(RunFailed, match="exited with code 3"):
         failing.wait_for_completion(timeout=120)
     assert failing.get_details()["exitCode"] == 3
-    # Outputs of a failed run come back too, and are its own: both runs share one extracted working_dir on
-    # the cluster (same snapshot hash), yet each wrote ./outputs in its private copy.
+    # Outputs of a failed run come back too, and are its own: both runs upload the same content, which Ray
+    # may extract once for both, yet each wrote ./outputs in its private copy.
     assert (failing.outputs_dir() / "model.txt").read_text() == "1 steps\n"
 
 
