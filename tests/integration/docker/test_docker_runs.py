@@ -174,7 +174,9 @@ def _zombie(pid: int) -> bool:
 
 
 def test_reattach_to_a_vanished_container_fails_with_the_reason(project, docker_client, our_containers):
-    (project / "forever.py").write_text(textwrap.dedent("import time\nprint('script-is-up', flush=True)\ntime.sleep(600)\n"))
+    (project / "forever.py").write_text(
+        textwrap.dedent("import time\nprint('script-is-up', flush=True)\ntime.sleep(600)\n")
+    )
     run = Experiment("dk").submit(docker_config(project, script="forever.py"))
     wait_for(lambda: "script-is-up" in run.get_log(), timeout=60, message="the script to start")
     store = RunStore()
@@ -184,3 +186,27 @@ def test_reattach_to_a_vanished_container_fails_with_the_reason(project, docker_
     wait_for(lambda: store.get(run.id).is_terminal, timeout=60, message="the re-attached run to end")
     record = store.get(run.id)
     assert record.status.value == "Failed" and "gone" in record.reason
+
+
+def test_resume_from_is_mounted_read_only(project, tmp_path, our_containers):
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "ckpt.txt").write_text("epoch=7\n")
+    (project / "resume.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            folder = os.environ["RUNCONFIG_RESUME_FROM"]
+            print("resumed", open(os.path.join(folder, "ckpt.txt")).read().strip())
+            try:
+                open(os.path.join(folder, "ckpt.txt"), "w").write("overwritten")
+            except OSError as error:
+                print("write refused:", error.strerror)
+            """
+        )
+    )
+    run = Experiment("dk").submit(docker_config(project, script="resume.py", resume_from=str(checkpoint)))
+    run.wait_for_completion(timeout=120)
+    log = run.get_log()
+    assert "resumed epoch=7" in log and "write refused: Read-only file system" in log
+    assert (checkpoint / "ckpt.txt").read_text() == "epoch=7\n"
