@@ -46,6 +46,7 @@ RESUME_MOUNT = "/resume_from"
 RESUME_ENV = "RUNCONFIG_RESUME_FROM"
 LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 LOG_JOIN_SECONDS = 30.0
+REMOVE_TIMEOUT = 60.0
 MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
 
 
@@ -322,17 +323,26 @@ class DockerTarget(ComputeTarget):
             return None
         return found[0] if found else None
 
-    def _remove(self, container: Any) -> None:
+    def _remove(self, container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
+        """Remove and make sure it is gone: the engine can answer 409 "removal already in progress" or a
+        transient 500 while it tears down an OOM-killed container, and a run must not end before that."""
         import docker
 
-        for _attempt in range(3):
+        deadline = time.monotonic() + timeout
+        while True:
             try:
                 container.remove(force=True)
-                return
             except docker.errors.NotFound:
                 return
-            except docker.errors.APIError:  # "removal already in progress": let it finish
-                time.sleep(0.5)
+            except docker.errors.APIError:
+                pass
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                return
+            if time.monotonic() > deadline:
+                raise TargetUnavailable(f"the Docker engine did not remove container {container.name} in {timeout:g} s")
+            time.sleep(0.2)
 
 
 def _experiment(ctx: RunContext) -> str:
