@@ -211,3 +211,13 @@ def test_resume_from_is_mounted_read_only(project, tmp_path, our_containers):
     log = run.get_log()
     assert "resumed epoch=7" in log and "write refused: Read-only file system" in log
     assert (checkpoint / "ckpt.txt").read_text() == "epoch=7\n"
+
+
+def test_use_docker_routes_a_local_config_to_docker(project, our_containers):
+    """Azure ML v1: run_config.docker.use_docker (or environment.docker.enabled) on 'local' runs in Docker."""
+    config = ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1])
+    config.run_config.docker.use_docker = True
+    run = Experiment("dk").submit(config)
+    run.wait_for_completion(timeout=120)
+    assert run.record.target_type == "docker" and run.get_details()["targetDetails"]["image"] == BASE
+    assert "epoch 0 loss 1.000" in run.get_log()
