@@ -141,7 +141,7 @@ class DockerTarget(ComputeTarget):
         self._resume_mount(config)
         client = connect(self.base_url, timeout=10)
         try:
-            if self.gpu_precheck:
+            if self.gpu_precheck and options.gpu is not None:
                 check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
@@ -176,7 +176,7 @@ class DockerTarget(ComputeTarget):
         client = self.client()
         self._options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
-        if self.gpu_precheck:
+        if self.gpu_precheck and self._options.gpu is not None:
             check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
         self._image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
 
@@ -185,8 +185,8 @@ class DockerTarget(ComputeTarget):
 
         client = self.client()
         options = self._options or run_options(ctx.config, self.arguments)
-        info = engine_info(client)
-        if self.gpu_precheck:
+        info = engine_info(client) if options.gpu is not None else {}
+        if self.gpu_precheck and options.gpu is not None:
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
         environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
