@@ -46,6 +46,7 @@ RESUME_MOUNT = "/resume_from"
 RESUME_ENV = "RUNCONFIG_RESUME_FROM"
 LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 LOG_JOIN_SECONDS = 30.0
+REMOVE_TIMEOUT = 60.0
 MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
 
 
@@ -140,7 +141,7 @@ class DockerTarget(ComputeTarget):
         self._resume_mount(config)
         client = connect(self.base_url, timeout=10)
         try:
-            if self.gpu_precheck:
+            if self.gpu_precheck and options.gpu is not None:
                 check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
@@ -175,7 +176,7 @@ class DockerTarget(ComputeTarget):
         client = self.client()
         self._options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
-        if self.gpu_precheck:
+        if self.gpu_precheck and self._options.gpu is not None:
             check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
         self._image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
 
@@ -184,8 +185,8 @@ class DockerTarget(ComputeTarget):
 
         client = self.client()
         options = self._options or run_options(ctx.config, self.arguments)
-        info = engine_info(client)
-        if self.gpu_precheck:
+        info = engine_info(client) if options.gpu is not None else {}
+        if self.gpu_precheck and options.gpu is not None:
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
         environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
@@ -322,17 +323,26 @@ class DockerTarget(ComputeTarget):
             return None
         return found[0] if found else None
 
-    def _remove(self, container: Any) -> None:
+    def _remove(self, container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
+        """Remove and make sure it is gone: the engine can answer 409 "removal already in progress" or a
+        transient 500 while it tears down an OOM-killed container, and a run must not end before that."""
         import docker
 
-        for _attempt in range(3):
+        deadline = time.monotonic() + timeout
+        while True:
             try:
                 container.remove(force=True)
-                return
             except docker.errors.NotFound:
                 return
-            except docker.errors.APIError:  # "removal already in progress": let it finish
-                time.sleep(0.5)
+            except docker.errors.APIError:
+                pass
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                return
+            if time.monotonic() > deadline:
+                raise TargetUnavailable(f"the Docker engine did not remove container {container.name} in {timeout:g} s")
+            time.sleep(0.2)
 
 
 def _experiment(ctx: RunContext) -> str:

@@ -258,3 +258,16 @@ def test_log_follower_passes_whole_lines_and_resumes_after_what_was_delivered(tm
     resumed.start().join(5)
     assert b"".join(ctx2.written) == b'\x1e@runconfig:metric {"name":"x"}\nnew line\n'
     assert isinstance(resumed.first_line, threading.Event) and resumed.first_line.is_set()
+
+
+def test_engine_connection_errors_say_what_to_do(monkeypatch):
+    from runconfig_jupyter.targets import docker_client
+
+    down = docker_client._unreachable("unix:///var/run/docker.sock", Exception("Connection refused"))
+    assert "Docker engine not reachable at unix:///var/run/docker.sock" in str(down)
+    assert "start it with" in str(down)
+    denied = docker_client._unreachable("unix:///var/run/docker.sock", Exception("Permission denied"))
+    assert "permission denied" in str(denied) and "'docker' group" in str(denied)
+    monkeypatch.setattr(docker_client.shutil, "which", lambda _name: None)
+    missing = docker_client._unreachable("unix:///var/run/docker.sock", Exception("No such file"))
+    assert "Docker is not installed" in str(missing) and "apt-get install -y docker.io" in str(missing)

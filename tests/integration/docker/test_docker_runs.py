@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
 from runconfig_jupyter.core.errors import RunFailed
 from runconfig_jupyter.core.store import RunStore
@@ -147,40 +147,77 @@ def test_base_image_change_rebuilds_and_says_why(project, docker_client, session
         image_remover([run.record.details.get("image", "") for run in runs] + [base])
 
 
-def test_driver_restart_reattaches_and_follows_the_container(project, docker_client, our_containers):
+def _kill_driver(store: RunStore, run_id: str) -> None:
+    """SIGKILL the run's driver (our child: submit started it) and reap it, as if it had crashed."""
+    pid = store.get(run_id).driver_pid
+    os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def test_lost_driver_is_replaced_and_follows_the_container(project, docker_client, our_containers, monkeypatch):
+    """Run.get() notices the dead driver and starts one that re-attaches to the still-running container."""
+    import runconfig_jupyter.core.runs as runs
+
+    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
     config = docker_config(project, script="train.py", arguments=["--epochs", 8, "--sleep", 0.4])
     run = Experiment("dk").submit(config)
     wait_for(lambda: "epoch 1 " in run.get_log(), timeout=60, message="the run to print")
     store = RunStore()
-    driver_pid = store.get(run.id).driver_pid
-    os.kill(driver_pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{driver_pid}") or _zombie(driver_pid), message="the driver to die")
-    assert docker_client.containers.get(run.record.details["container_id"]).status == "running"
-    start_driver(store, run.id, reattach=True)
-    run.wait_for_completion(timeout=120)
+    _kill_driver(store, run.id)
+    assert docker_client.containers.get(store.get(run.id).details["container_id"]).status == "running"
+    Run.get(run.id).wait_for_completion(timeout=120)
     log = run.get_log()
     for epoch in range(8):  # every line once: nothing lost, nothing repeated
         assert log.count(f"epoch {epoch} ") == 1, log
-    assert run.get_metrics()["loss"][0] == 1.0
+    assert run.get_metrics()["loss"][0] == 1.0 and run.record.details["driver_restarts"] == 1
     assert our_containers(run.id) == []
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1].startswith("Z")
-    except OSError:
-        return True
-
-
-def test_reattach_to_a_vanished_container_fails_with_the_reason(project, docker_client, our_containers):
-    (project / "forever.py").write_text(textwrap.dedent("import time\nprint('script-is-up', flush=True)\ntime.sleep(600)\n"))
+def test_restarted_driver_without_its_container_fails_with_the_reason(project, docker_client, our_containers):
+    (project / "forever.py").write_text("import time\nprint('script-is-up', flush=True)\ntime.sleep(600)\n")
     run = Experiment("dk").submit(docker_config(project, script="forever.py"))
     wait_for(lambda: "script-is-up" in run.get_log(), timeout=60, message="the script to start")
     store = RunStore()
-    os.kill(store.get(run.id).driver_pid, signal.SIGKILL)
-    docker_client.containers.get(run.record.details["container_id"]).remove(force=True)  # "daemon restart"
+    _kill_driver(store, run.id)
+    docker_client.containers.get(store.get(run.id).details["container_id"]).remove(force=True)  # engine restart
     start_driver(store, run.id, reattach=True)
     wait_for(lambda: store.get(run.id).is_terminal, timeout=60, message="the re-attached run to end")
     record = store.get(run.id)
     assert record.status.value == "Failed" and "gone" in record.reason
+
+
+def test_resume_from_is_mounted_read_only(project, tmp_path, our_containers):
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "ckpt.txt").write_text("epoch=7\n")
+    (project / "resume.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            folder = os.environ["RUNCONFIG_RESUME_FROM"]
+            print("resumed", open(os.path.join(folder, "ckpt.txt")).read().strip())
+            try:
+                open(os.path.join(folder, "ckpt.txt"), "w").write("overwritten")
+            except OSError as error:
+                print("write refused:", error.strerror)
+            """
+        )
+    )
+    run = Experiment("dk").submit(docker_config(project, script="resume.py", resume_from=str(checkpoint)))
+    run.wait_for_completion(timeout=120)
+    log = run.get_log()
+    assert "resumed epoch=7" in log and "write refused: Read-only file system" in log
+    assert (checkpoint / "ckpt.txt").read_text() == "epoch=7\n"
+
+
+def test_use_docker_routes_a_local_config_to_docker(project, our_containers):
+    """Azure ML v1: run_config.docker.use_docker (or environment.docker.enabled) on 'local' runs in Docker."""
+    config = ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1])
+    config.run_config.docker.use_docker = True
+    run = Experiment("dk").submit(config)
+    run.wait_for_completion(timeout=120)
+    assert run.record.target_type == "docker" and run.get_details()["targetDetails"]["image"] == BASE
+    assert "epoch 0 loss 1.000" in run.get_log()
