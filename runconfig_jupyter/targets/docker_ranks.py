@@ -33,7 +33,10 @@ from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, Outcome, RunContext
 from .docker import (
+    LABEL_EXPERIMENT,
     MERGE_STREAMS,
+    RESUME_ENV,
+    RESUME_MOUNT,
     SUPPORT_DIR,
     WORKDIR,
     DockerTarget,
@@ -124,11 +127,14 @@ class DockerRanks:
         options = target._options or run_options(ctx.config, target.arguments)
         ca_bundle = ca_bundle_path(target.ca_bundle)
         base_env = self._base_environment(ctx, options, ca_bundle)
+        volumes = target._resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank
+        if volumes:
+            base_env[RESUME_ENV] = RESUME_MOUNT
         labels = {
             **options.labels,
             LABEL: "1",
             LABEL_RUN_ID: ctx.run_id,
-            "runconfig-jupyter.experiment": _experiment(ctx),
+            LABEL_EXPERIMENT: _experiment(ctx),
         }
         argv = ctx.config.argv(python="python")
         command = [*MERGE_STREAMS, *argv] if target.merge_stderr else argv
@@ -153,6 +159,7 @@ class DockerRanks:
                     working_dir=WORKDIR,
                     environment=env,
                     labels={**labels, LABEL_RANK: str(rank.rank)},
+                    volumes=volumes or None,
                     network=network_name,
                     networking_config={network_name: client.api.create_endpoint_config(aliases=[rank_host(rank.rank)])},
                     detach=True,
@@ -249,8 +256,12 @@ class DockerRanks:
         except Exception:
             pass
         if not self.target.keep_container:
-            for container in found.values():
-                _quietly(container.remove, force=True)
+            # In parallel, each until really gone (the docker target's own removal), so the run ends clean.
+            removers = [threading.Thread(target=_quietly, args=(self.target._remove, c)) for c in found.values()]
+            for thread in removers:
+                thread.start()
+            for thread in removers:
+                thread.join()
         networks = [self.network] if self.network is not None else []
         try:
             networks += client.networks.list(names=[self.network_name(ctx)])
