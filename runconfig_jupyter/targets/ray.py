@@ -130,6 +130,7 @@ class RayTarget(ComputeTarget):
         self._outputs_data: bytes | None = None
         self._failure_reason: str | None = None
         self._tail_done = threading.Event()
+        self._entrypoint_started = False  # Ray logs "Running entrypoint" once the runtime env is ready
 
     # -- description -------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -369,8 +370,10 @@ class RayTarget(ComputeTarget):
         # Not str.splitlines: it also splits at \x1e, the first character of our markers.
         for line in (piece + "\n" for piece in buffered[:cut].split("\n")[:-1]):
             if RAY_NOISE.match(line):
+                self._entrypoint_started = self._entrypoint_started or line.startswith("Running entrypoint")
                 ctx.prepare_log(line.rstrip("\n"))
                 continue
+            self._entrypoint_started = True
             if line.startswith((OUTPUTS_MARKER, OUTPUTS_END_MARKER, FAILURE_MARKER)):
                 if plain:
                     ctx.write_log("".join(plain))
@@ -450,8 +453,11 @@ class RayTarget(ComputeTarget):
             return Outcome(RunStatus.COMPLETED, exit_code=0)
         if status == "STOPPED":
             return Outcome(RunStatus.CANCELED, exit_code=code, reason="the Ray job was stopped")
-        reason = self._failure_reason or (info.message or "the Ray job failed").strip().splitlines()[0][:500]
-        return Outcome(RunStatus.FAILED, exit_code=code, reason=reason)
+        message = (info.message or "the Ray job failed").strip().splitlines()[0][:500]
+        if not self._entrypoint_started and code is None:
+            # Nothing of ours ran: the runtime env (upload, pip install) could not be set up.
+            return Outcome(RunStatus.FAILED, reason=f"Ray could not prepare the job: {message}", phase="Preparing")
+        return Outcome(RunStatus.FAILED, exit_code=code, reason=self._failure_reason or message)
 
     def cancel(self, ctx: RunContext, reason: str) -> None:
         job_id = self._job_id or self.job_id(ctx.run_id)

@@ -170,3 +170,12 @@ def test_unreachable_address_is_target_unavailable(project):
     assert target.available()[0] is False
     with pytest.raises(TargetUnavailable, match="not reachable"):
         submit(ScriptRunConfig(str(project), script="train.py"), "ray-gone", target=target)
+
+
+def test_runtime_env_that_cannot_be_set_up_fails_in_preparing(ray_cluster, project):
+    """A package the cluster cannot fetch: Ray fails the job before our entrypoint runs; the run says so."""
+    target = RayTarget("broken", address=ray_cluster.address, runtime_env={"py_modules": ["gcs://_ray_pkg_0.zip"]})
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=[1]), "ray-broken", target=target)
+    with pytest.raises(RunFailed, match="while preparing: Ray could not prepare the job"):
+        run.wait_for_completion(timeout=120)
+    assert run.get_details()["error"]["phase"] == "Preparing"
