@@ -138,18 +138,22 @@ class RayCluster:
         return "\n".join(text)
 
     def stop(self) -> None:
-        """SIGTERM then SIGKILL to each `ray start --block` process group we started (workers first)."""
-        for process in reversed(self.processes):
-            for sig in (signal.SIGTERM, signal.SIGKILL):
+        """SIGTERM to every `ray start --block` process group we started at once; SIGKILL what is left after 10 s."""
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 try:
-                    os.killpg(process.pid, sig)
+                    os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    break
-                try:
-                    process.wait(timeout=10)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+                    pass
+                process.wait(timeout=10)
         self._kill_session_leftovers()
         self.processes.clear()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
