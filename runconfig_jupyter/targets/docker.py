@@ -311,6 +311,9 @@ class DockerTarget(ComputeTarget):
         container = self._find(ctx)
         if container is None:
             return False
+        if container.status == "created":  # the old driver died between create and start: nothing ran
+            self._remove(container)
+            return False
         self._container = container
         self._options = run_options(ctx.config, self.arguments)
         self._follower = LogFollower(ctx, container, skip_bytes=read_offset(ctx)).start()
