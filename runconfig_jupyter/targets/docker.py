@@ -190,8 +190,9 @@ class DockerTarget(ComputeTarget):
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
         environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
-        shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
-        environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
+        if not _installs_the_package(ctx.config):  # on PYTHONPATH the shim would shadow a real install
+            shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
+            environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
         if ca_bundle is not None:
             for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
                 environment.setdefault(name, f"{WORKDIR}/{SUPPORT_DIR}/ca-bundle.pem")
@@ -201,7 +202,7 @@ class DockerTarget(ComputeTarget):
         labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: _experiment(ctx)}
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
-        argv = ctx.config.argv(python="python")
+        argv = ctx.config.argv(python=_interpreter(ctx.config))
         # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
@@ -310,6 +311,9 @@ class DockerTarget(ComputeTarget):
         container = self._find(ctx)
         if container is None:
             return False
+        if container.status == "created":  # the old driver died between create and start: nothing ran
+            self._remove(container)
+            return False
         self._container = container
         self._options = run_options(ctx.config, self.arguments)
         self._follower = LogFollower(ctx, container, skip_bytes=read_offset(ctx)).start()
@@ -343,6 +347,20 @@ class DockerTarget(ComputeTarget):
             if time.monotonic() > deadline:
                 raise TargetUnavailable(f"the Docker engine did not remove container {container.name} in {timeout:g} s")
             time.sleep(0.2)
+
+
+def _interpreter(config: Any) -> str:
+    """The image's ``python`` (the venv's when packages were installed), or a user-managed interpreter."""
+    python = config.effective_environment().python
+    if python.user_managed_dependencies and python.interpreter_path:
+        return str(python.interpreter_path)
+    return "python"
+
+
+def _installs_the_package(config: Any) -> bool:
+    conda = config.effective_environment().python.conda_dependencies
+    packages = list(conda.pip_packages) if conda is not None else []
+    return any(p.lower().replace("_", "-").startswith("runconfig-jupyter") for p in packages)
 
 
 def _experiment(ctx: RunContext) -> str:

@@ -97,6 +97,8 @@ def plan_image(environment: Any, default_base: str, base_id: str | None) -> Imag
         return ImagePlan(base or default_base, env_hash, base, None, [], [], [])
     key = hashlib.sha256(f"{env_hash}\n{base or ''}\n{base_id or ''}".encode()).hexdigest()[:24]
     lines = [docker.base_dockerfile.rstrip("\n")] if docker.base_dockerfile else [f"FROM {base}"]
+    # Labelled before our steps, so even the build's intermediate containers say whose they are.
+    lines.append(f"LABEL {LABEL}=1 {LABEL_ENV_HASH}={env_hash}")
     if conda_packages:
         quoted = " ".join(shlex.quote(p) for p in conda_packages)
         lines.append(
@@ -182,7 +184,11 @@ def ensure_image(client: Any, ctx: RunContext, default_base: str, ca_bundle: Pat
 
 
 def rebuild_reason(client: Any, plan: ImagePlan, base_id: str | None) -> str:
-    previous = client.images.list(filters={"label": [f"{LABEL_ENV_HASH}={plan.env_hash}"]})
+    previous = [
+        image
+        for image in client.images.list(filters={"label": [f"{LABEL_ENV_HASH}={plan.env_hash}"]})
+        if image.tags and image.labels.get(LABEL_BASE_ID) not in (None, base_id or "")
+    ]
     if not previous:
         what = " ".join(plan.pip_packages + plan.conda_packages) or "custom Dockerfile"
         return f"new environment {plan.env_hash[:12]} ({what})"
@@ -229,8 +235,11 @@ def _build(client: Any, ctx: RunContext, plan: ImagePlan, ca_bundle: Path | None
                 ctx.prepare_log(error_text)
                 tail.append(error_text)
             if ctx.cancel_event.is_set():
-                error_text = "canceled while building the image"
-                break
+                # Dropping the connection makes the engine abandon the build (forcerm cleans up);
+                # returning normally lets the driver record Canceled rather than a build failure.
+                ctx.prepare_log("canceled while building the image")
+                stream.close()
+                return
     except Exception as error:
         error_text = _short(error)
     if error_text:

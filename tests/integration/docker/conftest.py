@@ -3,8 +3,8 @@
 The engine and the offline base image are set up once per session (the image
 is loaded from its cache when present). When the engine cannot run here (no
 root, no dockerd), every test in this folder is skipped with the reason the
-script printed. At the end, no container of ours may be left: each one carries
-the ``runconfig-jupyter`` label.
+script printed. After each test, no container of that test's runs may be left (found by their
+``runconfig-jupyter.run_id`` label; other sessions sharing the engine are left alone).
 
 (No __init__.py here on purpose: a package named ``docker`` would shadow the docker SDK.)
 """
@@ -23,7 +23,7 @@ TEST_IMAGE_LABEL = "runconfig-jupyter.test"
 
 
 @pytest.fixture(scope="session")
-def docker_client():
+def docker_client(session_nonce):
     """The engine, ready; skips the folder with the script's message when it cannot start."""
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "ensure_docker.sh")], capture_output=True, text=True, timeout=900
@@ -34,7 +34,7 @@ def docker_client():
 
     client = docker.from_env(timeout=120)
     yield client
-    _remove_test_images(client)
+    _remove_test_images(client, session_nonce)
     client.close()
 
 
@@ -44,8 +44,10 @@ def session_nonce() -> str:
     return secrets.token_hex(4)
 
 
-def _remove_test_images(client) -> None:
-    remove_images(client, [image.id for image in client.images.list(filters={"label": TEST_IMAGE_LABEL})])
+def _remove_test_images(client, nonce: str) -> None:
+    """This session's test images only (another session may be using its own right now)."""
+    labelled = client.images.list(all=True, filters={"label": f"{TEST_IMAGE_LABEL}={nonce}"})
+    remove_images(client, [image.id for image in labelled])
 
 
 def remove_images(client, names: list[str]) -> None:
@@ -67,9 +69,21 @@ def remove_images(client, names: list[str]) -> None:
         pending = failed
 
 
-def _our_containers(client, run_id: str | None = None) -> list:
-    label = f"{OUR_LABEL}.run_id={run_id}" if run_id else OUR_LABEL
-    return client.containers.list(all=True, filters={"label": label})
+def _run_ids(home: Path) -> list[str]:
+    from runconfig_jupyter.core.store import RunStore
+
+    if not (home / "runs.db").exists():
+        return []
+    return [record.run_id for record in RunStore(home).list(limit=10000)]
+
+
+def _our_containers(client, home: Path, run_id: str | None = None) -> list:
+    """Containers of this test's runs only: other test sessions may share the engine at the same time."""
+    run_ids = [run_id] if run_id else _run_ids(home)
+    found = []
+    for rid in run_ids:
+        found += client.containers.list(all=True, filters={"label": f"{OUR_LABEL}.run_id={rid}"})
+    return found
 
 
 @pytest.fixture
@@ -78,16 +92,16 @@ def image_remover(docker_client):
 
 
 @pytest.fixture
-def our_containers(docker_client):
-    """``our_containers(run_id=None)``: containers carrying our label (of one run, or all)."""
-    return lambda run_id=None: _our_containers(docker_client, run_id)
+def our_containers(docker_client, run_home):
+    """``our_containers(run_id=None)``: containers of one run, or of every run this test submitted."""
+    return lambda run_id=None: _our_containers(docker_client, run_home, run_id)
 
 
 @pytest.fixture(autouse=True)
-def _engine(docker_client):
-    """Every test here needs the engine; also checks the test left no container of ours."""
+def _engine(docker_client, run_home):
+    """Every test here needs the engine; also checks the test left no container of its runs behind."""
     yield docker_client
-    left = _our_containers(docker_client)
+    left = _our_containers(docker_client, run_home)
     for container in left:  # do not let one failure cascade into the next tests
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
