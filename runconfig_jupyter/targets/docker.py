@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.distributed import plan_for
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.status import RunStatus
 
@@ -101,13 +102,15 @@ class DockerTarget(ComputeTarget):
         self._follower: LogFollower | None = None
         self._options: RunOptions | None = None
         self._gpu_runtime: bool | None = None
+        self._ranks: Any = None  # a DockerRanks when the run is distributed (one container per rank)
 
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(
             gpu=self._has_gpu_runtime(),
-            distributed=False,
-            description="A container on this machine's Docker engine; images built from the run's environment.",
+            distributed=True,
+            description="A container on this machine's Docker engine; images built from the run's environment. "
+            "Distributed configs: one container per rank on a private network.",
         )
 
     def _has_gpu_runtime(self) -> bool:
@@ -136,6 +139,7 @@ class DockerTarget(ComputeTarget):
     # -- submitting process -----------------------------------------------------
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
+        plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         self._resume_mount(config)
@@ -183,6 +187,12 @@ class DockerTarget(ComputeTarget):
     def start(self, ctx: RunContext) -> None:
         import docker
 
+        plan = plan_for(ctx.config)
+        if plan is not None:
+            from .docker_ranks import DockerRanks
+
+            self._ranks = DockerRanks(self, plan)
+            return self._ranks.start(ctx)
         client = self.client()
         options = self._options or run_options(ctx.config, self.arguments)
         info = engine_info(client) if options.gpu is not None else {}
@@ -246,6 +256,8 @@ class DockerTarget(ComputeTarget):
     def wait(self, ctx: RunContext) -> Outcome:
         import docker
 
+        if self._ranks is not None:
+            return self._ranks.wait(ctx)
         container = self._container
         assert container is not None, "start() or reattach() first"
         try:
@@ -277,6 +289,8 @@ class DockerTarget(ComputeTarget):
         """Stop (TERM, KILL after ``stop_timeout``); with init=True this takes well under a second."""
         import docker
 
+        if self._ranks is not None:
+            return self._ranks.stop()
         container = self._container or self._find(ctx)
         if container is None:
             return
@@ -286,6 +300,11 @@ class DockerTarget(ComputeTarget):
             pass
 
     def collect(self, ctx: RunContext) -> None:
+        if self._ranks is not None:
+            try:
+                return self._ranks.collect(ctx)
+            finally:
+                self._ranks.cleanup(ctx)
         container = self._container
         if container is None:
             return
@@ -299,6 +318,8 @@ class DockerTarget(ComputeTarget):
                 self._remove(container)
 
     def cleanup(self, ctx: RunContext) -> None:
+        if self._ranks is not None:
+            self._ranks.cleanup(ctx)
         container = self._container or self._find(ctx)
         if container is not None and not self.keep_container:
             self._remove(container)
@@ -307,7 +328,13 @@ class DockerTarget(ComputeTarget):
             self._client = None
 
     def reattach(self, ctx: RunContext) -> bool:
-        """Find the run's container by label and follow it from where the log left off."""
+        """Find the run's container by label and follow it from where the log left off.
+
+        Following N rank containers again is not supported: a distributed run is failed
+        (and cleanup removes its containers) rather than left half-watched.
+        """
+        if plan_for(ctx.config) is not None:
+            return False
         container = self._find(ctx)
         if container is None:
             return False

@@ -26,12 +26,12 @@ import threading
 import time
 from typing import Any
 
-from runconfig_jupyter.core.distributed import DistributedPlan, plan_for, rank_environment
+from runconfig_jupyter.core.distributed import DistributedPlan, rank_environment
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
 
-from .base import Capabilities, Outcome, RunContext
+from .base import Outcome, RunContext
 from .docker import (
     LABEL_EXPERIMENT,
     MERGE_STREAMS,
@@ -284,58 +284,6 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
 
 
 class DockerRanksTarget(DockerTarget):
-    """The docker target, plus one container per rank for distributed configs."""
+    """Kept so ``type: docker_ranks`` entries written earlier still load; ``docker`` does the same now."""
 
     type_name = "docker_ranks"
-
-    def __init__(self, name: str | None = None, **settings: Any):
-        super().__init__(name, **settings)
-        self._ranks: DockerRanks | None = None
-
-    def capabilities(self) -> Capabilities:
-        base = super().capabilities()
-        return Capabilities(
-            gpu=base.gpu,
-            distributed=True,
-            description=base.description + " Distributed configs: one container per rank on a private network.",
-        )
-
-    def validate(self, config: Any) -> None:
-        plan_for(config)
-        super().validate(config)
-
-    def start(self, ctx: RunContext) -> None:
-        plan = plan_for(ctx.config)
-        if plan is None:
-            return super().start(ctx)
-        self._ranks = DockerRanks(self, plan)
-        self._ranks.start(ctx)
-
-    def wait(self, ctx: RunContext) -> Outcome:
-        return self._ranks.wait(ctx) if self._ranks is not None else super().wait(ctx)
-
-    def cancel(self, ctx: RunContext, reason: str) -> None:
-        if self._ranks is not None:
-            self._ranks.stop()
-        else:
-            super().cancel(ctx, reason)
-
-    def collect(self, ctx: RunContext) -> None:
-        if self._ranks is None:
-            return super().collect(ctx)
-        try:
-            self._ranks.collect(ctx)
-        finally:
-            self._ranks.cleanup(ctx)
-
-    def cleanup(self, ctx: RunContext) -> None:
-        if self._ranks is not None:
-            self._ranks.cleanup(ctx)
-        super().cleanup(ctx)
-
-    def reattach(self, ctx: RunContext) -> bool:
-        # Following N containers again after a driver restart is not supported yet: the run is failed
-        # (and its containers removed by cleanup) rather than left half-watched.
-        if plan_for(ctx.config) is not None:
-            return False
-        return super().reattach(ctx)

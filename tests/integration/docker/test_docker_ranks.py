@@ -9,7 +9,7 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed
-from runconfig_jupyter.targets.docker_ranks import DockerRanksTarget
+from runconfig_jupyter.targets.docker import DockerTarget
 
 pytestmark = pytest.mark.docker
 
@@ -76,7 +76,7 @@ def test_ranks_in_separate_containers_find_rank0_by_name(dist_project, docker_cl
         script="rendezvous.py",
         distributed_job_config=PyTorchConfiguration(communication_backend="Gloo", process_count=4, node_count=2),
     )
-    run = Experiment("docker-ranks").submit(config, target=DockerRanksTarget("docker_ranks"))
+    run = Experiment("docker-ranks").submit(config, target=DockerTarget("docker"))
     run.wait_for_completion(timeout=180)
     log = run.read_log()[0]
     # 1+2+3+4: every rank reached rank 0 over the private network, by the name in MASTER_ADDR.
@@ -93,7 +93,7 @@ def test_failing_rank_stops_the_other_containers(dist_project, docker_client, ou
     config = ScriptRunConfig(
         str(dist_project), script="fail_one.py", arguments=[1], distributed_job_config=MpiConfiguration(3)
     )
-    run = Experiment("docker-ranks").submit(config, target=DockerRanksTarget("docker_ranks", stop_timeout=2))
+    run = Experiment("docker-ranks").submit(config, target=DockerTarget("docker", stop_timeout=2))
     with pytest.raises(RunFailed, match="rank 1 exited with code 3"):
         run.wait_for_completion(timeout=120)
     log = run.read_log()[0]
@@ -102,11 +102,11 @@ def test_failing_rank_stops_the_other_containers(dist_project, docker_client, ou
 
 
 def test_cancel_stops_every_rank_container(dist_project, docker_client, our_containers):
-    """Through the registry, as a user would configure it (type docker_ranks in targets.yaml)."""
+    """Through the registry, as a user would configure it (type docker in targets.yaml)."""
     from runconfig_jupyter.core.targets_registry import register_target, unregister_target
     from tests.conftest import wait_for
 
-    register_target("ranks", type="docker_ranks", stop_timeout=2)
+    register_target("ranks", type="docker", stop_timeout=2)
     try:
         config = ScriptRunConfig(
             str(dist_project),
