@@ -71,7 +71,10 @@ class ScriptRun:
         """
         if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
             return False
-        if record.status in (RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED) and self._restart_driver(record):
+        # Starting too: the target may have created a container or kernel that only a new driver
+        # (re-attach, then cleanup) can follow or remove.
+        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED)
+        if record.status in resumable and self._restart_driver(record):
             return False
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
         groups = [record.details.get("pid"), *record.details.get("pids", [])]
