@@ -1,0 +1,94 @@
+"""Calling the remote runner's functions in a remote kernel, surviving kernel restarts.
+
+``RemoteKernel.call("poll", run_dir=..., offset=...)`` sends one short
+``execute_request`` that calls ``_runconfig_remote.poll(...)`` inside the
+kernel and returns its JSON result. When the kernel restarted (its namespace
+is empty) the runner module is installed again and the call repeated, so the
+caller never has to know.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter.core.errors import TargetUnavailable
+
+from . import kernel_remote_runner
+from .kernel_client import ChannelLost, KernelChannel, KernelClient
+
+MODULE_NAME = "_runconfig_remote"
+_RUNNER_SOURCE = Path(kernel_remote_runner.__file__).read_text(encoding="utf-8")
+_INSTALL = (
+    "def _runconfig_install(source):\n"
+    "    import sys, types\n"
+    f"    module = types.ModuleType({MODULE_NAME!r})\n"
+    f"    sys.modules[{MODULE_NAME!r}] = module\n"
+    f"    exec(compile(source, {MODULE_NAME!r}, 'exec'), module.__dict__)\n"
+    "_runconfig_install({source!r})\n"
+    "del _runconfig_install\n"
+)
+
+
+class RemoteError(TargetUnavailable):
+    """The runner raised inside the remote kernel; carries the remote exception's name and text."""
+
+    def __init__(self, function: str, ename: str | None, evalue: str | None):
+        self.ename, self.evalue = ename, evalue
+        super().__init__(f"remote {function}() failed: {ename}: {evalue}")
+
+
+class RemoteKernel:
+    """One kernel on the server plus a websocket to it, with the runner module installed."""
+
+    def __init__(self, client: KernelClient, kernel_id: str):
+        self.client = client
+        self.kernel_id = kernel_id
+        self._channel: KernelChannel | None = None
+
+    @classmethod
+    def start(cls, client: KernelClient, kernel_name: str) -> RemoteKernel:
+        return cls(client, client.start_kernel(kernel_name, path=""))
+
+    @property
+    def channel(self) -> KernelChannel:
+        if self._channel is None:
+            self._channel = self.client.connect(self.kernel_id)
+        return self._channel
+
+    def reconnect(self) -> None:
+        self.close()
+        self.client.kernel(self.kernel_id)  # raises KernelGone when the server no longer knows it
+        _ = self.channel
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def install(self) -> None:
+        result = self.channel.execute(_INSTALL.replace("{source!r}", repr(_RUNNER_SOURCE)), timeout=60)
+        if not result.ok:
+            raise RemoteError("install", result.ename, result.evalue)
+
+    def call(self, function: str, timeout: float | None = 120.0, **arguments: Any) -> dict[str, Any]:
+        code = f"__import__({MODULE_NAME!r}).call({function!r}, {json.dumps(arguments)!r})"
+        for attempt in range(2):
+            result = self.channel.execute(code, timeout=timeout)
+            if result.ok:
+                return _parse(function, result.stdout)
+            if attempt == 0 and result.ename in ("ModuleNotFoundError", "ImportError"):
+                self.install()  # a fresh or restarted kernel
+                continue
+            raise RemoteError(function, result.ename, result.evalue)
+        raise AssertionError("unreachable")
+
+
+def _parse(function: str, stdout: str) -> dict[str, Any]:
+    marker = kernel_remote_runner.RESULT_MARKER
+    position = stdout.rfind(marker)
+    if position < 0:
+        raise ChannelLost(f"remote {function}() returned no result (output: {stdout[-200:]!r})")
+    line = stdout[position + len(marker) :].split("\n", 1)[0]
+    return json.loads(line)
