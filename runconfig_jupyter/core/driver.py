@@ -136,28 +136,47 @@ class Driver:
         reason = self.store.get(self.ctx.run_id).reason or USER_CANCEL_REASON
         self.request_cancel(reason)
 
-    def _watch_deadline(self, seconds: float) -> None:
-        if not self.ctx.cancel_event.wait(seconds):
-            self.request_cancel(f"max_run_duration_seconds ({seconds:g} s) exceeded")
+    def _watch_deadline(self, remaining: float, limit: float) -> None:
+        if not self.ctx.cancel_event.wait(remaining):
+            self.request_cancel(f"max_run_duration_seconds ({limit:g} s) exceeded")
 
     # -- lifecycle ---------------------------------------------------------
     def run(self, reattach: bool = False) -> RunStatus:
+        """Drive the run to a terminal status.
+
+        The terminal status is written only after ``cleanup`` has run, so anyone who
+        sees Completed/Failed/Canceled can rely on the target having released its
+        process, container or kernel.
+        """
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ctx = self.ctx
+        self.store.update(ctx.run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
+        try:
+            status, phase, reason, exit_code = self._lifecycle(reattach)
+        finally:
+            ctx.flush_logs()
+            try:
+                self.target.cleanup(ctx)
+            except Exception:
+                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+        return self._finish(status, phase, reason, exit_code)
+
+    def _lifecycle(self, reattach: bool) -> tuple[RunStatus, str, str | None, int | None]:
         ctx, run_id = self.ctx, self.ctx.run_id
-        self.store.update(run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
         phase = "Preparing"
         try:
             if reattach:
+                phase = "Running"
                 ctx.driver_log("re-attaching")
                 if not self.target.reattach(ctx):
-                    return self._finish(RunStatus.FAILED, "Running", "the run's process is gone (driver restart)")
+                    return RunStatus.FAILED, phase, "the run's process is gone (driver restart)", None
                 self._started.set()
             else:
                 self.store.set_status(run_id, RunStatus.PREPARING)
                 self.target.prepare(ctx)
                 if ctx.cancel_event.is_set():
-                    return self._finish(RunStatus.CANCELED, phase, ctx.cancel_reason)
+                    return RunStatus.CANCELED, phase, ctx.cancel_reason, None
                 phase = "Starting"
                 self.store.set_status(run_id, RunStatus.STARTING)
                 self.target.start(ctx)
@@ -171,7 +190,7 @@ class Driver:
             if limit:
                 started = self.store.get(run_id).started_at or time.time()
                 remaining = max(0.0, float(limit) - (time.time() - started))
-                threading.Thread(target=self._watch_deadline, args=(remaining,), daemon=True).start()
+                threading.Thread(target=self._watch_deadline, args=(remaining, float(limit)), daemon=True).start()
             outcome = self.target.wait(ctx)
             ctx.flush_logs()
             phase = "Finalizing"
@@ -181,20 +200,14 @@ class Driver:
             status, reason = outcome.status, outcome.reason
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
-            return self._finish(status, outcome.phase, reason, outcome.exit_code)
+            return status, outcome.phase, reason, outcome.exit_code
         except PreparationFailed as error:
-            return self._finish(RunStatus.FAILED, error.phase, str(error))
+            return RunStatus.FAILED, error.phase, str(error), None
         except RunConfigError as error:
-            return self._finish(RunStatus.FAILED, phase, str(error))
+            return RunStatus.FAILED, phase, str(error), None
         except Exception as error:
             ctx.driver_log(traceback.format_exc())
-            return self._finish(RunStatus.FAILED, phase, f"{type(error).__name__}: {error}")
-        finally:
-            ctx.flush_logs()
-            try:
-                self.target.cleanup(ctx)
-            except Exception:
-                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+            return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
         self.ctx.driver_log(f"finished: {status} phase={phase} exit_code={exit_code} reason={reason}")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .config import ScriptRunConfig
 
 # A driver gets this long to record itself before a missing one counts as dead.
+MAX_DRIVER_RESTARTS = 3
 DRIVER_GRACE_SECONDS = 5.0
 LOG_FILES = ("prepare_log.txt", "std_log.txt")
 
@@ -62,16 +63,42 @@ class ScriptRun:
         return record
 
     def _driver_lost(self, record: RunRecord) -> bool:
-        """Settle a run whose driver died, so nothing shows Running forever."""
+        """Settle a run whose driver died, so nothing shows Running forever.
+
+        A run on a target that outlives its driver (a container, a remote kernel, a Ray
+        job) gets a new driver that re-attaches to it; anything else is failed and its
+        processes are killed so no orphan keeps burning the machine.
+        """
         if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
             return False
+        if record.status in (RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED) and self._restart_driver(record):
+            return False
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
-        if record.details.get("pid"):
+        groups = [record.details.get("pid"), *record.details.get("pids", [])]
+        for pid in {int(p) for p in groups if p}:
             try:  # leave no orphan process group behind
-                os.killpg(int(record.details["pid"]), signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         return self.store.set_status(self.id, RunStatus.FAILED, reason=reason, phase=record.status.value)
+
+    def _restart_driver(self, record: RunRecord) -> bool:
+        from runconfig_jupyter.targets.base import ComputeTarget
+
+        from .submit import start_driver
+
+        try:
+            target = ComputeTarget.from_spec(self.get_spec()["target"])
+        except Exception:
+            return False
+        if type(target).reattach is ComputeTarget.reattach or not target.capabilities().reattach:
+            return False
+        restarts = int(record.details.get("driver_restarts", 0))
+        if restarts >= MAX_DRIVER_RESTARTS:
+            return False
+        self.store.update(self.id, details={"driver_restarts": restarts + 1})
+        start_driver(self.store, self.id, reattach=True)
+        return True
 
     @property
     def experiment(self) -> str:

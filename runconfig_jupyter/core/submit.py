@@ -43,6 +43,20 @@ def check_experiment_name(name: str) -> str:
     return name
 
 
+def wants_docker(config: ScriptRunConfig) -> bool:
+    """Azure ML ran a run in Docker when its environment or run config asked for it."""
+    environment = config.effective_environment()
+    run_config = getattr(config, "run_config", None)
+    use_docker = getattr(getattr(run_config, "docker", None), "use_docker", False)
+    return bool(getattr(environment.docker, "enabled", False) or use_docker)
+
+
+def default_target_name(config: ScriptRunConfig) -> str:
+    """The config's own target, except that the default 'local' becomes 'docker' when Docker is asked for."""
+    name = config.target_name
+    return "docker" if name == "local" and wants_docker(config) else name
+
+
 def new_run_id(experiment: str) -> str:
     """``<experiment>_<unix-time>_<8 hex>``: sortable by time, unique without coordination."""
     return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
@@ -66,7 +80,7 @@ def submit(
 
     check_experiment_name(experiment)
     config.validate()
-    compute = resolve_target(target if target is not None else config.target_name, extra_targets)
+    compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
     store = store or RunStore()
     snapshot = create_snapshot(

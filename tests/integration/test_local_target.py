@@ -7,14 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
+from runconfig_jupyter.core.snapshot import SnapshotLimits
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, SnapshotTooLarge
-from runconfig_jupyter.core.snapshot import SnapshotLimits
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 from tests.conftest import wait_for
@@ -145,8 +144,9 @@ def test_dead_driver_is_detected_and_the_script_ended(project, monkeypatch):
     import runconfig_jupyter.core.runs as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
-    run = Experiment("lost").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600,
-                                                                                                "--sleep", 1]))
+    run = Experiment("lost").submit(
+        ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 1])
+    )
     wait_for(lambda: "epoch 0" in run.get_log(), message="the run to print")
     script_pid = run.record.details["pid"]
     os.kill(run.record.driver_pid, signal.SIGKILL)
@@ -160,10 +160,10 @@ def test_bad_input_leaves_nothing_behind(project, run_home):
         submit(ScriptRunConfig(str(project), script="missing.py"), "bad")
     with pytest.raises(ConfigError, match="experiment"):
         submit(ScriptRunConfig(str(project), script="train.py"), "bad name!")
-    with pytest.raises(ConfigError, match="no compute target named 'dokcer'.*Did you mean 'docker'"):
+    with pytest.raises(ConfigError, match=r"no compute target named 'dokcer'.*Did you mean 'docker'"):
         submit(ScriptRunConfig(str(project), script="train.py"), "bad", target="dokcer")
     (project / "big.bin").write_bytes(b"x" * 4096)
-    with pytest.raises(SnapshotTooLarge, match="big.bin"):
+    with pytest.raises(SnapshotTooLarge, match=r"big\.bin"):
         submit(ScriptRunConfig(str(project), script="train.py"), "bad", snapshot_limits=SnapshotLimits(max_bytes=2048))
     store = RunStore()
     assert store.count() == 0

@@ -106,7 +106,8 @@ def test_quickstart_notebook_executes_headless(tmp_path, run_home):
     folder = tmp_path / "nb"
     shutil.copytree(REPO / "notebooks", folder)
     notebook = nbformat.read(folder / "quickstart.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    resources = {"metadata": {"path": str(folder)}}
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources).execute()
     text = "\n".join(
         "".join(output.get("text", "")) for c in notebook.cells for output in c.get("outputs", []) if "text" in output
     )
