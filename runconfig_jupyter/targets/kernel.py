@@ -227,7 +227,7 @@ class KernelTarget(ComputeTarget):
         return state
 
     def _record(self, ctx: RunContext) -> None:
-        keys = ("url", "kernel_id", "remote_dir", "pid", "host", "upload")
+        keys = ("url", "kernel_id", "kernel_pid", "remote_dir", "pid", "host", "upload")
         ctx.record(kernel={k: self._state[k] for k in keys if k in self._state})
 
     # -- driver: prepare / start ----------------------------------------------------
@@ -252,7 +252,13 @@ class KernelTarget(ComputeTarget):
 
         shim = base64.b64encode(shim_tar("shim")).decode() if self.shim != "never" else ""
         info = self._remote.call("setup", run_dir=f"{self.working_root.rstrip('/')}/{ctx.run_id}", shim_b64=shim)
-        self._save_state(ctx, remote_dir=info["run_dir"], host=info["host"], remote_python=info["python"])
+        self._save_state(
+            ctx,
+            remote_dir=info["run_dir"],
+            host=info["host"],
+            remote_python=info["python"],
+            kernel_pid=info["kernel_pid"],
+        )
         self._record(ctx)
         ctx.prepare_log(f"remote folder {info['host']}:{info['run_dir']}")
         self._upload(ctx, bool(contents))
@@ -401,6 +407,8 @@ class KernelTarget(ComputeTarget):
                     ctx.prepare_log(
                         f"the old kernel is gone; following the run from new kernel {self._remote.kernel_id}"
                     )
+                self._save_state(ctx, kernel_pid=self._remote.call("whoami", timeout=60)["kernel_pid"])
+                self._record(ctx)
                 return
             except TargetAuthError:
                 raise

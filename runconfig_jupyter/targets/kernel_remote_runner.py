@@ -110,6 +110,10 @@ def setup(run_dir: str, shim_b64: str = "") -> dict:
     }
 
 
+def whoami() -> dict:
+    return {"kernel_pid": os.getpid()}
+
+
 def put_chunk(path: str, offset: int, data: str) -> dict:
     """Write one base64 chunk at ``offset`` (idempotent, so a retried chunk is harmless)."""
     raw = base64.b64decode(data)
