@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -121,6 +122,7 @@ class KernelTarget(ComputeTarget):
         self._exited = threading.Event()
         self._cancel_at: float | None = None
         self._kernel_trouble: str | None = None
+        self._last_ok = time.monotonic()
 
     # -- description -----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -357,6 +359,7 @@ class KernelTarget(ComputeTarget):
                 if error.ename == "KeyboardInterrupt":
                     continue
                 raise
+            self._last_ok = time.monotonic()
             if result["data"]:
                 ctx.write_log(base64.b64decode(result["data"]))
                 self._save_state(ctx, offset=result["offset"])
@@ -370,8 +373,6 @@ class KernelTarget(ComputeTarget):
         if state == "exited" and code == 0:
             return Outcome(RunStatus.COMPLETED, exit_code=0)
         if state == "exited" and code is not None and code < 0:
-            import signal
-
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {name}")
         if state == "exited":
@@ -391,8 +392,10 @@ class KernelTarget(ComputeTarget):
         """Reconnect after the websocket, the kernel or the server went away; the remote process runs on."""
         assert self._remote is not None
         self._kernel_trouble = f"kernel trouble ({error})"
-        ctx.driver_log(f"lost the kernel connection: {error}; reconnecting") if hasattr(ctx, "driver_log") else None
-        deadline = time.monotonic() + self.reconnect_seconds
+        _note(ctx, f"lost the kernel connection: {error}; reconnecting")
+        # Measured from the last successful poll, so a kernel that accepts connections but never
+        # answers cannot keep the run in an endless reconnect loop.
+        deadline = max(self._last_ok, time.monotonic() - 1) + self.reconnect_seconds
         delay = 0.2
         while True:
             try:
@@ -507,7 +510,13 @@ class KernelTarget(ComputeTarget):
                 "poll", run_dir=self._state["remote_dir"], offset=self._state.get("offset", 0), wait=0
             )
         except TargetUnavailable as error:
-            if hasattr(ctx, "driver_log"):
-                ctx.driver_log(f"re-attach failed: {error}")
+            _note(ctx, f"re-attach failed: {error}")
             return False
         return probe["state"] != "missing"
+
+
+def _note(ctx: RunContext, message: str) -> None:
+    """A line in logs/driver_log.txt when the context offers one (the driver's does)."""
+    driver_log = getattr(ctx, "driver_log", None)
+    if driver_log is not None:
+        driver_log(message)

@@ -16,7 +16,7 @@ from typing import Any
 from runconfig_jupyter.core.errors import TargetUnavailable
 
 from . import kernel_remote_runner
-from .kernel_client import ChannelLost, KernelChannel, KernelClient
+from .kernel_client import ChannelLost, KernelChannel, KernelClient, KernelGone
 
 MODULE_NAME = "_runconfig_remote"
 _RUNNER_SOURCE = Path(kernel_remote_runner.__file__).read_text(encoding="utf-8")
@@ -58,8 +58,12 @@ class RemoteKernel:
         return self._channel
 
     def reconnect(self) -> None:
+        """A new websocket to the same kernel; KernelGone when the server lost it or gave up restarting it."""
         self.close()
-        self.client.kernel(self.kernel_id)  # raises KernelGone when the server no longer knows it
+        model = self.client.kernel(self.kernel_id)  # raises KernelGone when the server no longer knows it
+        if model.get("execution_state") == "dead":
+            self.client.shutdown(self.kernel_id)
+            raise KernelGone(f"kernel {self.kernel_id} is dead on {self.client.url}")
         _ = self.channel
 
     def close(self) -> None:
