@@ -66,6 +66,7 @@ class KernelTarget(ComputeTarget):
         keep_remote_dir: bool = False,
         upload: str = "auto",
         chunk_mib: float = 4.0,
+        contents_chunk_mib: float = 16.0,
         shim: str = "auto",
         grace_seconds: float = 5.0,
         connect_timeout: float = 5.0,
@@ -94,6 +95,7 @@ class KernelTarget(ComputeTarget):
             keep_remote_dir=keep_remote_dir,
             upload=upload,
             chunk_mib=chunk_mib,
+            contents_chunk_mib=contents_chunk_mib,
             shim=shim,
             grace_seconds=grace_seconds,
             connect_timeout=connect_timeout,
@@ -109,6 +111,7 @@ class KernelTarget(ComputeTarget):
         self.keep_remote_dir = bool(keep_remote_dir)
         self.upload = upload
         self.chunk_bytes = int(float(chunk_mib) * 1024 * 1024)
+        self.contents_chunk_bytes = int(float(contents_chunk_mib) * 1024 * 1024)
         self.shim = shim
         self.grace_seconds = float(grace_seconds)
         self.connect_timeout = float(connect_timeout)
@@ -249,11 +252,11 @@ class KernelTarget(ComputeTarget):
         self._save_state(ctx, url=client.url, kernel_id=self._remote.kernel_id, kernels=self._kernels, offset=0)
         self._record(ctx)
         ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.kernel_name}) started on {client.url}")
-        self._remote.install()
         from runconfig_jupyter.core.shim import shim_tar
 
         shim = base64.b64encode(shim_tar("shim")).decode() if self.shim != "never" else ""
-        info = self._remote.call("setup", run_dir=f"{self.working_root.rstrip('/')}/{ctx.run_id}", shim_b64=shim)
+        run_dir = f"{self.working_root.rstrip('/')}/{ctx.run_id}"
+        info = self._remote.call("setup", run_dir=run_dir, shim_b64=shim, install=True, timeout=180)
         self._save_state(
             ctx,
             remote_dir=info["run_dir"],
@@ -290,7 +293,7 @@ class KernelTarget(ComputeTarget):
         started = time.monotonic()
         if contents:
             path = f"{self.working_root.strip('/')}/{ctx.run_id}/control/snapshot.tar"
-            self.client().contents_upload(path, data, self.chunk_bytes, progress)
+            self.client().contents_upload(path, data, self.contents_chunk_bytes, progress)
             check = self._remote.call("file_digest", path=remote_path)
             if check["sha256"] == digest:
                 self._save_state(ctx, upload="contents")
@@ -307,7 +310,7 @@ class KernelTarget(ComputeTarget):
             if ctx.cancel_event.is_set():
                 return
             piece = data[offset : offset + self.chunk_bytes]
-            self._remote.call("put_chunk", path=remote_path, offset=offset, data=base64.b64encode(piece).decode())
+            self._remote.call("put_chunk", path=remote_path, offset=offset, payload=base64.b64encode(piece).decode())
             offset += len(piece)
             progress(offset, total)
             if total == 0:

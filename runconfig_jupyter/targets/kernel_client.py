@@ -267,7 +267,9 @@ class KernelChannel:
         except Exception:  # closing a dead socket is fine
             pass
 
-    def _message(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+    def _message(
+        self, msg_type: str, content: dict[str, Any], metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "header": {
                 "msg_id": uuid.uuid4().hex,
@@ -278,7 +280,7 @@ class KernelChannel:
                 "version": PROTOCOL_VERSION,
             },
             "parent_header": {},
-            "metadata": {},
+            "metadata": metadata or {},
             "content": content,
             "channel": "shell",
             "buffers": [],
@@ -289,13 +291,20 @@ class KernelChannel:
         code: str,
         timeout: float | None = 120.0,
         on_stdout: Callable[[str], None] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> ExecResult:
-        """Run ``code`` and wait for the kernel to go idle; stdout/stderr/error are collected."""
+        """Run ``code`` and wait for the kernel to go idle; stdout/stderr/error are collected.
+
+        Bulk data belongs in ``metadata``, not in ``code``: IPython tokenizes and echoes the
+        code (execute_input on iopub), which makes megabyte literals slow; the metadata reaches
+        the kernel untouched (``kernel.get_parent()``).
+        """
         import websocket
 
         message = self._message(
             "execute_request",
             {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+            metadata,
         )
         payload = json.dumps(message)
         if len(payload) > MAX_CODE_MESSAGE_BYTES:

@@ -39,6 +39,7 @@ import time
 
 RESULT_MARKER = "\x1eRCJ "
 PYTHON_PLACEHOLDER = "\x00python\x00"
+PAYLOAD_KEY = "runconfig_payload"
 
 _WRAPPER = r"""
 import json, os, signal, subprocess, sys
@@ -114,9 +115,16 @@ def whoami() -> dict:
     return {"kernel_pid": os.getpid()}
 
 
-def put_chunk(path: str, offset: int, data: str) -> dict:
+def _payload() -> str:
+    """Bulk data sent in the execute_request's metadata (see KernelChannel.execute)."""
+    from IPython import get_ipython
+
+    return get_ipython().kernel.get_parent("shell")["metadata"][PAYLOAD_KEY]
+
+
+def put_chunk(path: str, offset: int, data: str | None = None) -> dict:
     """Write one base64 chunk at ``offset`` (idempotent, so a retried chunk is harmless)."""
-    raw = base64.b64decode(data)
+    raw = base64.b64decode(_payload() if data is None else data)
     with open(path, "wb" if offset == 0 else "r+b") as out:
         out.seek(offset)
         out.write(raw)

@@ -72,14 +72,28 @@ class RemoteKernel:
             self._channel = None
 
     def install(self) -> None:
-        result = self.channel.execute(_INSTALL.replace("{source!r}", repr(_RUNNER_SOURCE)), timeout=60)
+        result = self.channel.execute(_install_code(), timeout=60)
         if not result.ok:
             raise RemoteError("install", result.ename, result.evalue)
 
-    def call(self, function: str, timeout: float | None = 120.0, **arguments: Any) -> dict[str, Any]:
+    def call(
+        self,
+        function: str,
+        timeout: float | None = 120.0,
+        payload: str | None = None,
+        install: bool = False,
+        **arguments: Any,
+    ) -> dict[str, Any]:
+        """Call ``function(**arguments)`` in the kernel; ``payload`` (bulk base64) travels in the message metadata.
+
+        ``install`` sends the runner module in the same request (a fresh kernel: one round trip less).
+        """
         code = f"__import__({MODULE_NAME!r}).call({function!r}, {json.dumps(arguments)!r})"
+        if install:
+            code = _install_code() + code
+        metadata = {kernel_remote_runner.PAYLOAD_KEY: payload} if payload is not None else None
         for attempt in range(2):
-            result = self.channel.execute(code, timeout=timeout)
+            result = self.channel.execute(code, timeout=timeout, metadata=metadata)
             if result.ok:
                 return _parse(function, result.stdout)
             if attempt == 0 and result.ename in ("ModuleNotFoundError", "ImportError"):
@@ -87,6 +101,10 @@ class RemoteKernel:
                 continue
             raise RemoteError(function, result.ename, result.evalue)
         raise AssertionError("unreachable")
+
+
+def _install_code() -> str:
+    return _INSTALL.replace("{source!r}", repr(_RUNNER_SOURCE))
 
 
 def _parse(function: str, stdout: str) -> dict[str, Any]:
