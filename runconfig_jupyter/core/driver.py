@@ -152,6 +152,11 @@ class Driver:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         ctx = self.ctx
         self.store.update(ctx.run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
+        # A cancel that arrived before the SIGTERM handler existed is only in the store.
+        self.store.update(ctx.run_id, details={"driver_ready": True})
+        early = self.store.get(ctx.run_id)
+        if early.status == RunStatus.CANCEL_REQUESTED:
+            self.request_cancel(early.reason or USER_CANCEL_REASON)
         try:
             status, phase, reason, exit_code = self._lifecycle(reattach)
         finally:
@@ -172,6 +177,8 @@ class Driver:
                 if not self.target.reattach(ctx):
                     return RunStatus.FAILED, phase, "the run's process is gone (driver restart)", None
                 self._started.set()
+            elif ctx.cancel_event.is_set():
+                return RunStatus.CANCELED, "Queued", ctx.cancel_reason, None
             else:
                 self.store.set_status(run_id, RunStatus.PREPARING)
                 self.target.prepare(ctx)

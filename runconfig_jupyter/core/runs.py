@@ -161,6 +161,11 @@ class ScriptRun:
         if record.is_terminal:
             return False
         self.store.set_status(self.id, RunStatus.CANCEL_REQUESTED, reason=reason)
+        # Read again after writing: a driver that set driver_ready before our write is
+        # listening for SIGTERM; one that sets it later reads CancelRequested itself.
+        record = self.store.get(self.id)
+        if record.driver_pid and driver_alive(record) and not record.details.get("driver_ready"):
+            return True
         if record.driver_pid and driver_alive(record):
             try:
                 os.kill(record.driver_pid, signal.SIGTERM)

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,9 @@ def submit(
     parent_run_id: str | None = None,
     extra_targets: dict[str, dict[str, Any]] | None = None,
     driver_env: dict[str, str] | None = None,
+    snapshot_progress: Callable[[int, int], None] | None = None,
 ) -> ScriptRun:
+    """Submit ``config`` and return its run; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging."""
     from .runs import ScriptRun
     from .snapshot import SnapshotLimits, create_snapshot
 
@@ -84,7 +87,10 @@ def submit(
     compute.validate(config)
     store = store or RunStore()
     snapshot = create_snapshot(
-        Path(config.source_directory), store.snapshots_dir, snapshot_limits or SnapshotLimits.from_env()
+        Path(config.source_directory),
+        store.snapshots_dir,
+        snapshot_limits or SnapshotLimits.from_env(),
+        progress=snapshot_progress,
     )
 
     run_id = new_run_id(experiment)

@@ -10,10 +10,10 @@ import textwrap
 
 import psutil
 import pytest
-from runconfig_jupyter.core.snapshot import SnapshotLimits
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, SnapshotTooLarge
+from runconfig_jupyter.core.snapshot import SnapshotLimits
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 from tests.conftest import wait_for
@@ -64,12 +64,19 @@ def test_command_runs_without_a_shell(project):
     assert "['a;b', '$HOME']" in run.get_log()
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def _group_alive(pgid: int) -> bool:
+    """True while a live (non-zombie) process is in the group.
+
+    Zombies are ignored: on machines whose PID 1 does not reap orphans (this
+    sandbox's init), a killed child stays a zombie though nothing runs.
+    """
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def test_cancel_stops_the_whole_process_group(project):

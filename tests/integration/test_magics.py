@@ -83,7 +83,7 @@ def test_cancel_magic_and_unknowns(shell):
     out, _ = line(shell, "cancel", run.id)
     assert "Cancel requested" in out.stdout
     run.wait_for_completion(raise_on_error=False, timeout=30)
-    assert run.get_status() == "Canceled"
+    assert run.get_status() == "Canceled", (run.record.reason, run.record.phase, run.get_log())
     out, _ = line(shell, "submit", "nosuchconfig")
     assert "no run configuration named 'nosuchconfig'" in out.stderr
     out, _ = line(shell, "logs", "nope_1_deadbeef")
