@@ -103,7 +103,9 @@ def wait_log(run: ScriptRun, text: str) -> str:
 
 
 # -- submit -> Completed ------------------------------------------------------------------
-def test_completes_with_live_log_metrics_outputs_and_cleans_up(remote, kernel_target, source, run_home):
+def test_completes_with_live_log_metrics_outputs_and_cleans_up(remote, source, run_home, monkeypatch):
+    # shim: always, as on a remote machine without runconfig_jupyter (this one may have it installed)
+    kernel_target = register(remote, monkeypatch, "remote-box", shim="always")
     before = kernel_ids(remote)
     run = submit(config(source, "--wait-for", "go"), "remote", target=kernel_target)
     # live: the first line is in the run folder while the script is still running
@@ -118,7 +120,7 @@ def test_completes_with_live_log_metrics_outputs_and_cleans_up(remote, kernel_ta
     log = run.get_log()
     for line in ("first line from", "released", "to stderr", "last line"):
         assert line in log
-    # the remote machine has no runconfig_jupyter: the stdlib shim shipped with the run served Run.get_context()
+    # the stdlib shim shipped with the run served Run.get_context()
     assert "control/shim/runconfig_jupyter/__init__.py" in log
     assert "\x1e@runconfig:metric" not in log
     assert run.get_metrics()["loss"] == [0.5, 0.25] and run.get_metrics()["table"] == {"x": [1], "y": [2]}
