@@ -77,3 +77,26 @@ def test_refused_token_is_asked_again_on_the_next_submit(shell, monkeypatch):
         shell.run_line_magic("submit", "remote_cfg")
         shell.run_line_magic("submit", "remote_cfg")
     assert len(prompts) == 2
+
+
+def test_remote_kernel_notebook_executes_headless(tmp_path, run_home):
+    """notebooks/remote_kernel.ipynb end to end on a real kernel (it starts and stops its own demo server)."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / "nb"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "notebooks", folder)
+    notebook = nbformat.read(folder / "remote_kernel.ipynb", as_version=4)
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    text = "\n".join(
+        "".join(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+        for c in notebook.cells
+        for output in c.get("outputs", [])
+    )
+    assert "Status: Completed" in text and "final loss" in text and "'Canceled'" in text
+    assert "demo server stopped" in text
+    assert RunStore().count("remote-demo") == 2
