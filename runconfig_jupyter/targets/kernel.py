@@ -293,7 +293,8 @@ class KernelTarget(ComputeTarget):
         started = time.monotonic()
         if contents:
             path = f"{self.working_root.strip('/')}/{ctx.run_id}/control/snapshot.tar"
-            self.client().contents_upload(path, data, self.contents_chunk_bytes, progress)
+            if not self.client().contents_upload(path, data, self.contents_chunk_bytes, progress, ctx.cancel_event):
+                return
             check = self._remote.call("file_digest", path=remote_path)
             if check["sha256"] == digest:
                 self._save_state(ctx, upload="contents")

@@ -54,6 +54,7 @@ class ExecResult:
     ename: str | None = None
     evalue: str | None = None
     traceback: list[str] = field(default_factory=list)
+    user_expressions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -185,8 +186,12 @@ class KernelClient:
         data: bytes,
         chunk_size: int = 4 * 1024 * 1024,
         progress: Callable[[int, int], None] | None = None,
-    ) -> None:
-        """PUT a file as base64; big files go in the contents API's numbered chunks (1, 2, ..., -1 last)."""
+        stop: threading.Event | None = None,
+    ) -> bool:
+        """PUT a file as base64; big files go in the contents API's numbered chunks (1, 2, ..., -1 last).
+
+        Returns False when ``stop`` was set between two chunks (the partial file is left for cleanup).
+        """
         api = f"/api/contents/{quote(path)}"
         name = path.rsplit("/", 1)[-1]
         total = len(data)
@@ -195,9 +200,11 @@ class KernelClient:
             self._request("PUT", api, json=body, expect=(200, 201))
             if progress:
                 progress(total, total)
-            return
+            return True
         offset, number = 0, 1
         while offset < total:
+            if stop is not None and stop.is_set():
+                return False
             piece = data[offset : offset + chunk_size]
             offset += len(piece)
             body = {
@@ -211,6 +218,7 @@ class KernelClient:
             number += 1
             if progress:
                 progress(offset, total)
+        return True
 
     def contents_delete(self, path: str) -> None:
         self._request("DELETE", f"/api/contents/{quote(path)}", expect=(204, 404))
@@ -292,6 +300,7 @@ class KernelChannel:
         timeout: float | None = 120.0,
         on_stdout: Callable[[str], None] | None = None,
         metadata: dict[str, Any] | None = None,
+        user_expressions: dict[str, str] | None = None,
     ) -> ExecResult:
         """Run ``code`` and wait for the kernel to go idle; stdout/stderr/error are collected.
 
@@ -303,7 +312,13 @@ class KernelChannel:
 
         message = self._message(
             "execute_request",
-            {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": user_expressions or {},
+                "allow_stdin": False,
+            },
             metadata,
         )
         payload = json.dumps(message)
@@ -346,6 +361,7 @@ class KernelChannel:
                         result.traceback = content.get("traceback", [])
                     elif msg_type == "execute_reply":
                         replied = True
+                        result.user_expressions = content.get("user_expressions") or {}
                         if content.get("status") != "ok":
                             result.status = content.get("status", "error")
                             result.ename = result.ename or content.get("ename")

@@ -37,7 +37,6 @@ import sys
 import tarfile
 import time
 
-RESULT_MARKER = "\x1eRCJ "
 PYTHON_PLACEHOLDER = "\x00python\x00"
 PAYLOAD_KEY = "runconfig_payload"
 
@@ -79,11 +78,18 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 # -- calling convention ----------------------------------------------------------
+LAST = ""
+
+
 def call(name: str, arguments: str) -> None:
-    """Entry point used by the driver: print one marked JSON line with the function's result."""
-    result = globals()[name](**json.loads(arguments))
-    sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+    """Entry point used by the driver: keep the JSON result for the request's ``user_expressions``.
+
+    The result travels in the execute_reply (shell channel), not as printed output: servers
+    rate-limit iopub output (1 MB/s by default) and would drop big log or download chunks.
+    """
+    global LAST
+    LAST = ""
+    LAST = json.dumps(globals()[name](**json.loads(arguments)))
 
 
 def _control(run_dir: str) -> str:

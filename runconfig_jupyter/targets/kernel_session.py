@@ -9,6 +9,7 @@ caller never has to know.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ from typing import Any
 from runconfig_jupyter.core.errors import TargetUnavailable
 
 from . import kernel_remote_runner
-from .kernel_client import ChannelLost, KernelChannel, KernelClient, KernelGone
+from .kernel_client import ChannelLost, ExecResult, KernelChannel, KernelClient, KernelGone
 
 MODULE_NAME = "_runconfig_remote"
+_RESULT = {"result": f"__import__({MODULE_NAME!r}).LAST"}
 _RUNNER_SOURCE = Path(kernel_remote_runner.__file__).read_text(encoding="utf-8")
 _INSTALL = (
     "def _runconfig_install(source):\n"
@@ -93,9 +95,9 @@ class RemoteKernel:
             code = _install_code() + code
         metadata = {kernel_remote_runner.PAYLOAD_KEY: payload} if payload is not None else None
         for attempt in range(2):
-            result = self.channel.execute(code, timeout=timeout, metadata=metadata)
+            result = self.channel.execute(code, timeout=timeout, metadata=metadata, user_expressions=_RESULT)
             if result.ok:
-                return _parse(function, result.stdout)
+                return _parse(function, result)
             if attempt == 0 and result.ename in ("ModuleNotFoundError", "ImportError"):
                 self.install()  # a fresh or restarted kernel
                 continue
@@ -107,10 +109,10 @@ def _install_code() -> str:
     return _INSTALL.replace("{source!r}", repr(_RUNNER_SOURCE))
 
 
-def _parse(function: str, stdout: str) -> dict[str, Any]:
-    marker = kernel_remote_runner.RESULT_MARKER
-    position = stdout.rfind(marker)
-    if position < 0:
-        raise ChannelLost(f"remote {function}() returned no result (output: {stdout[-200:]!r})")
-    line = stdout[position + len(marker) :].split("\n", 1)[0]
-    return json.loads(line)
+def _parse(function: str, result: ExecResult) -> dict[str, Any]:
+    """The runner's JSON result from the reply's user_expressions (a str's repr, as IPython formats it)."""
+    value = result.user_expressions.get("result", {})
+    text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
+    if not text:
+        raise ChannelLost(f"remote {function}() returned no result ({value.get('ename')}: {value.get('evalue')})")
+    return json.loads(ast.literal_eval(text))

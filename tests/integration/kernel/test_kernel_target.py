@@ -55,6 +55,8 @@ if args.wait_for:
 if args.sha:
     with open("big.bin", "rb") as source:
         print("sha", "ok" if hashlib.sha256(source.read()).hexdigest() == args.sha else "BAD", flush=True)
+    os.makedirs("outputs", exist_ok=True)
+    os.replace("big.bin", "outputs/big.bin")
 time.sleep(args.sleep)
 run.log("loss", 0.25)
 run.log_row("table", x=1, y=2)
@@ -245,7 +247,7 @@ def test_max_run_duration_cancels_the_remote_run(jupyter_server, source, monkeyp
 
 
 # -- big upload through the gateway ----------------------------------------------------------------
-def test_big_snapshot_goes_through_the_gateway_kernel_in_chunks(kernel_gateway, source, monkeypatch):
+def test_big_snapshot_and_outputs_go_through_the_gateway_kernel_in_chunks(kernel_gateway, source, monkeypatch):
     payload = os.urandom(9 * 1024 * 1024)
     (source / "big.bin").write_bytes(payload)
     name = register(kernel_gateway, monkeypatch, "remote-box")
@@ -255,6 +257,8 @@ def test_big_snapshot_goes_through_the_gateway_kernel_in_chunks(kernel_gateway, 
     assert "sha ok" in run.get_log()
     prepare = run.read_log(name="prepare_log.txt")[0]
     assert re.search(r"uploaded 9\.\d\d MB through the kernel", prepare)
+    # and 9 MiB of outputs come back through the kernel too, in chunks
+    assert (run.outputs_dir() / "big.bin").read_bytes() == payload
 
 
 # -- robustness: kernel death, server restart, driver restart ------------------------------------------
