@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import statistics
@@ -91,6 +92,9 @@ class _UploadContext:
     def record(self, **details: object) -> None:
         pass
 
+    def driver_log(self, message: str) -> None:
+        pass
+
 
 def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
     from runconfig_jupyter.targets.kernel import KernelTarget
@@ -100,13 +104,20 @@ def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
     target = KernelTarget("bench", url=server.url, token_env=TOKEN_ENV)
     remote = RemoteKernel.start(target.client(), "python3")
     try:
-        info = remote.call("setup", run_dir="runconfig-runs/bench")
+        info = remote.call("setup", run_dir="runconfig-runs/bench", install=True)
         ctx = _UploadContext(snapshot, scratch)
         target._remote = remote
         target._state = {"remote_dir": info["run_dir"], "host": info["host"]}
-        contents = target.client().has_contents()
+        archive = f"{info['run_dir']}/control/snapshot.tar"
         start = time.perf_counter()
-        target._upload(ctx, contents)
+        # the upload steps as prepare() runs them: read + hash, send, checksum on the remote side
+        data = snapshot.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if target.client().has_contents():
+            target._upload_contents(ctx, "runconfig-runs/bench", data)
+        else:
+            target._upload_kernel(ctx, archive, data)
+        assert remote.call("file_digest", path=archive)["sha256"] == digest
         elapsed = time.perf_counter() - start
         remote.call("remove", run_dir=info["run_dir"])
     finally:

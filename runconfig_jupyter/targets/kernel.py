@@ -237,6 +237,11 @@ class KernelTarget(ComputeTarget):
 
     # -- driver: prepare / start ----------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
+        """Check the token, start a kernel, upload and unpack the snapshot.
+
+        With a contents API the upload runs while the new kernel boots (the kernel is not
+        needed to store a file), which hides most of the upload on small snapshots.
+        """
         client = self.client()
         ctx.progress("Connecting", None, client.url)
         client.check()  # a wrong token fails here, before a kernel is started or a byte uploaded
@@ -252,11 +257,16 @@ class KernelTarget(ComputeTarget):
         self._save_state(ctx, url=client.url, kernel_id=self._remote.kernel_id, kernels=self._kernels, offset=0)
         self._record(ctx)
         ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.kernel_name}) started on {client.url}")
+        data = ctx.snapshot_path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        relative_dir = f"{self.working_root.strip('/')}/{ctx.run_id}"
+        stored = contents and self._upload_contents(ctx, relative_dir, data)
+        if ctx.cancel_event.is_set():
+            return
         from runconfig_jupyter.core.shim import shim_tar
 
         shim = base64.b64encode(shim_tar("shim")).decode() if self.shim != "never" else ""
-        run_dir = f"{self.working_root.rstrip('/')}/{ctx.run_id}"
-        info = self._remote.call("setup", run_dir=run_dir, shim_b64=shim, install=True, timeout=180)
+        info = self._remote.call("setup", run_dir=relative_dir, shim_b64=shim, install=True, timeout=180)
         self._save_state(
             ctx,
             remote_dir=info["run_dir"],
@@ -266,61 +276,82 @@ class KernelTarget(ComputeTarget):
         )
         self._record(ctx)
         ctx.prepare_log(f"remote folder {info['host']}:{info['run_dir']}")
-        self._upload(ctx, bool(contents))
-        if ctx.cancel_event.is_set():
-            return
-        ctx.progress("Extracting snapshot")
         archive = f"{info['run_dir']}/control/snapshot.tar"
-        try:
-            extracted = self._remote.call("extract", run_dir=info["run_dir"], archive=archive)
-        except RemoteError as error:
-            raise PreparationFailed(f"the snapshot could not be unpacked on {client.url}: {error.evalue}") from None
+        extracted = self._extract(ctx, archive, digest) if stored else None
+        if extracted is None:
+            if stored:
+                ctx.prepare_log(
+                    "the kernel does not see the file the contents API stored (its working folder differs from the "
+                    "server root); uploading through the kernel instead"
+                )
+            if not self._upload_kernel(ctx, archive, data):
+                return
+            extracted = self._extract(ctx, archive, digest)
+            if extracted is None:
+                raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
 
     def _relative_root(self) -> bool:
         return not (PurePosixPath(self.working_root).is_absolute() or self.working_root.startswith("~"))
 
-    def _upload(self, ctx: RunContext, contents: bool) -> None:
-        assert self._remote is not None
-        data = ctx.snapshot_path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        remote_path = f"{self._state['remote_dir']}/control/snapshot.tar"
-        total = len(data)
-
+    def _progress(self, ctx: RunContext, total: int) -> Any:
         def progress(done: int, _total: int) -> None:
             ctx.progress("Uploading snapshot", done / total if total else 1.0, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
 
+        return progress
+
+    def _upload_contents(self, ctx: RunContext, relative_dir: str, data: bytes) -> bool:
+        """PUT the snapshot through the contents API; False (and a log line) when the server refuses it."""
         started = time.monotonic()
-        if contents:
-            path = f"{self.working_root.strip('/')}/{ctx.run_id}/control/snapshot.tar"
-            if not self.client().contents_upload(path, data, self.contents_chunk_bytes, progress, ctx.cancel_event):
-                return
-            check = self._remote.call("file_digest", path=remote_path)
-            if check["sha256"] == digest:
-                self._save_state(ctx, upload="contents")
-                ctx.prepare_log(
-                    f"uploaded {total / 1e6:.2f} MB through the contents API in {time.monotonic() - started:.2f} s"
-                )
-                return
-            ctx.prepare_log(
-                "the kernel does not see the file the contents API stored (its working folder differs from the "
-                "server root); uploading through the kernel instead"
+        client = self.client()
+        self._save_state(ctx, contents_dir=relative_dir)
+        try:
+            client.contents_mkdirs(f"{relative_dir}/control")
+            done = client.contents_upload(
+                f"{relative_dir}/control/snapshot.tar",
+                data,
+                self.contents_chunk_bytes,
+                self._progress(ctx, len(data)),
+                ctx.cancel_event,
             )
-        offset = 0
-        while offset < total or total == 0:
+        except TargetAuthError:
+            raise
+        except TargetUnavailable as error:
+            ctx.prepare_log(f"the contents API refused the upload ({error}); uploading through the kernel instead")
+            return False
+        if done:
+            self._save_state(ctx, upload="contents")
+            seconds = time.monotonic() - started
+            ctx.prepare_log(f"uploaded {len(data) / 1e6:.2f} MB through the contents API in {seconds:.2f} s")
+        return done
+
+    def _upload_kernel(self, ctx: RunContext, remote_path: str, data: bytes) -> bool:
+        """Chunks through the kernel, each well under the websocket message cap; False when canceled."""
+        assert self._remote is not None
+        started, total, offset = time.monotonic(), len(data), 0
+        progress = self._progress(ctx, total)
+        while True:
             if ctx.cancel_event.is_set():
-                return
+                return False
             piece = data[offset : offset + self.chunk_bytes]
             self._remote.call("put_chunk", path=remote_path, offset=offset, payload=base64.b64encode(piece).decode())
             offset += len(piece)
             progress(offset, total)
-            if total == 0:
+            if offset >= total:
                 break
-        check = self._remote.call("file_digest", path=remote_path)
-        if check["sha256"] != digest:
-            raise PreparationFailed(f"the uploaded snapshot is corrupt on {self._state['host']} (checksum differs)")
         self._save_state(ctx, upload="kernel")
         ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s")
+        return True
+
+    def _extract(self, ctx: RunContext, archive: str, digest: str) -> dict[str, Any] | None:
+        """Unpack on the remote side after a checksum check; None when the archive there is not ours."""
+        assert self._remote is not None
+        ctx.progress("Extracting snapshot")
+        try:
+            result = self._remote.call("extract", run_dir=self._state["remote_dir"], archive=archive, sha256=digest)
+        except RemoteError as error:
+            raise PreparationFailed(f"the snapshot could not be unpacked on {self.url}: {error.evalue}") from None
+        return result if result.get("files") is not None else None
 
     def _python(self, ctx: RunContext) -> str:
         python = ctx.config.effective_environment().python
@@ -490,6 +521,10 @@ class KernelTarget(ComputeTarget):
             arguments = {"sig": "SIGKILL"} if self.keep_remote_dir else {}
             if self._try(lambda: self._remote.call(function, run_dir=remote_dir, timeout=60, **arguments)) is None:
                 ctx.prepare_log(f"could not clean up {remote_dir} on {self._state.get('host')}")
+        contents_dir = self._state.get("contents_dir")
+        if contents_dir and not self.keep_remote_dir and self._client is not None:
+            # a folder the contents API made where the kernel did not look (removed above when it did)
+            self._try(lambda: self._client.contents_delete(contents_dir))
         if self._remote is not None:
             self._remote.close()
         if not self.keep_kernel and self._client is not None:

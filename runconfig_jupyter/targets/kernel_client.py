@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 import uuid
@@ -30,6 +31,7 @@ from runconfig_jupyter.core.errors import TargetAuthError, TargetUnavailable
 PROTOCOL_VERSION = "5.3"
 # A websocket message to the server must stay well under its 10 MiB cap (base64 grows data by 4/3).
 MAX_CODE_MESSAGE_BYTES = 7 * 1024 * 1024
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 class KernelGone(TargetUnavailable):
@@ -269,6 +271,16 @@ class KernelChannel:
         except (OSError, websocket.WebSocketException) as error:
             raise ChannelLost(f"cannot open the kernel websocket at {client.url}: {_short(error)}") from None
 
+    def _quick_ack(self) -> None:
+        """Acknowledge at once (Linux): servers do not set TCP_NODELAY on kernel websockets, so without
+        this every reply waits for our delayed ACK (~40 ms per call on loopback instead of ~10)."""
+        if _QUICKACK is None or self._ws.sock is None:
+            return
+        try:
+            self._ws.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        except OSError:
+            pass
+
     def close(self) -> None:
         try:
             self._ws.close(timeout=1)
@@ -335,6 +347,7 @@ class KernelChannel:
                     if deadline is not None and time.monotonic() > deadline:
                         raise ChannelLost(f"no answer from kernel {self.kernel_id} within {timeout:g} s")
                     self._ws.settimeout(1.0)
+                    self._quick_ack()
                     try:
                         raw = self._ws.recv()
                     except websocket.WebSocketTimeoutException:

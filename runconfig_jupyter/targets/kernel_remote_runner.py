@@ -147,8 +147,14 @@ def file_digest(path: str) -> dict:
     return {"exists": True, "size": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
-def extract(run_dir: str, archive: str) -> dict:
-    """Unpack the uploaded snapshot into work/ (safely) and drop the archive."""
+def extract(run_dir: str, archive: str, sha256: str = "") -> dict:
+    """Unpack the uploaded snapshot into work/ (safely) and drop the archive.
+
+    With ``sha256`` the archive is checked first; a missing or different file gives
+    ``{"files": None}`` so the driver can upload again another way.
+    """
+    if sha256 and file_digest(archive)["sha256"] != sha256:
+        return {"files": None}
     count = safe_extract(archive, _work(run_dir))
     os.remove(archive)
     return {"files": count}
