@@ -331,3 +331,30 @@ def test_no_kernels_or_remote_folders_left_behind(jupyter_server, kernel_gateway
         assert server.kernels() == []
         runs_root = server.root / "runconfig-runs"
         assert not runs_root.exists() or list(runs_root.iterdir()) == []
+
+
+def test_targets_yaml_entry_is_listed_with_its_availability(jupyter_server, kernel_gateway, monkeypatch, run_home):
+    """targets.yaml holds only the variable's name; %targets / list_targets say which servers answer."""
+    import yaml
+
+    from runconfig_jupyter.core.targets_registry import list_targets, register_target
+
+    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setenv(TOKEN_ENV, jupyter_server.token)
+    monkeypatch.setenv("RCJ_GATEWAY_TOKEN", "wrong")
+    (run_home / "targets.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "box": {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV},
+                "gw": {"type": "kernel", "url": kernel_gateway.url, "token_env": "RCJ_GATEWAY_TOKEN"},
+            }
+        )
+    )
+    register_target("saved", type="kernel", url=jupyter_server.url, token_env=TOKEN_ENV, persist=True)
+    infos = {info.name: info for info in list_targets()}
+    assert infos["box"].available and infos["box"].type == "kernel"
+    assert not infos["gw"].available and "401" in infos["gw"].detail
+    assert infos["saved"].available
+    saved = yaml.safe_load((run_home / "targets.yaml").read_text())
+    assert saved["saved"] == {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV}
+    assert_token_absent(jupyter_server.token, run_home)
