@@ -22,9 +22,11 @@ from runconfig_jupyter.core.errors import TargetAuthError, TargetUnavailable
 from runconfig_jupyter.core.runs import ScriptRun
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import start_driver, submit
+from runconfig_jupyter.core.targets_registry import register_target
 from tests.conftest import wait_for
 
 from .conftest import TOKEN_ENV, assert_token_absent, register
+from .proxy import CuttableProxy
 from .servers import free_port, launch, stop
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
@@ -179,8 +181,6 @@ def test_token_changed_after_submit_fails_in_preparing_without_a_kernel(jupyter_
 
 
 def test_unreachable_url_is_target_unavailable_naming_the_url(source, monkeypatch):
-    from runconfig_jupyter.core.targets_registry import register_target
-
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(TOKEN_ENV, "anything")
     monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
@@ -193,7 +193,6 @@ def test_unreachable_url_is_target_unavailable_naming_the_url(source, monkeypatc
 
 def test_missing_token_variable_and_token_in_spec_are_config_errors(source, monkeypatch):
     from runconfig_jupyter.core.errors import ConfigError
-    from runconfig_jupyter.core.targets_registry import register_target
 
     monkeypatch.delenv("RCJ_UNSET_TOKEN", raising=False)
     monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
@@ -285,6 +284,28 @@ def test_kernel_and_script_dying_is_failed_with_the_reason(jupyter_server, sourc
     result = run.wait_for_completion(timeout=90, raise_on_error=False)
     assert result["status"] == "Failed" and result["error"]["phase"] == "Running"
     assert "without an exit code" in result["error"]["message"] and "kernel" in result["error"]["message"]
+
+
+def test_websocket_drop_mid_run_reconnects_to_the_same_kernel(jupyter_server, source, monkeypatch):
+    """Every connection through a proxy is cut while the script runs: the driver reconnects and follows on."""
+    proxy = CuttableProxy(jupyter_server.port)
+    try:
+        name = register(jupyter_server, monkeypatch, "remote-box")
+        register_target(name, type="kernel", url=proxy.url, token_env=TOKEN_ENV)  # the same server, via the proxy
+        run = submit(config(source, "--wait-for", "go"), "remote", target=name)
+        wait_log(run, "first line")
+        kernel_id = run.get_details()["targetDetails"]["kernel"]["kernel_id"]
+        assert proxy.cut() >= 1
+        release(jupyter_server, run)
+        result = run.wait_for_completion(timeout=90, raise_on_error=False)
+        assert result["status"] == "Completed", result.get("error")
+        log = run.get_log()
+        assert log.count("first line") == 1 and "released" in log and "last line" in log
+        assert "new kernel" not in run.read_log(name="prepare_log.txt")[0]
+        assert "lost the kernel connection" in run.read_log(name="driver_log.txt")[0]
+        assert kernel_id not in kernel_ids(jupyter_server)
+    finally:
+        proxy.close()
 
 
 def test_server_restart_mid_run_reconnects_and_keeps_following(tmp_path, source, monkeypatch, run_home):
