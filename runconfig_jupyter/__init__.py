@@ -56,3 +56,13 @@ def load_ipython_extension(ipython: Any) -> None:
     from .magics import load_ipython_extension as load
 
     load(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lives (``jupyter labextension develop`` reads this)."""
+    return [{"src": "labextension", "dest": "runconfig-jupyter"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """``jupyter server extension enable runconfig_jupyter`` loads the server extension module."""
+    return [{"module": "runconfig_jupyter.server"}]

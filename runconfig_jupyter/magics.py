@@ -129,12 +129,18 @@ class RunConfigMagics(Magics):
     @argument("--experiment", "-e", default=None)
     @argument("--status", "-s", default=None)
     @argument("--limit", "-n", type=int, default=20)
+    @argument("--table", action="store_true", help="Show an interactive table widget instead of text.")
     @line_magic
     def runs(self, line: str) -> Any:
         """List recent runs."""
         from .core.store import RunStore
 
         args = parse_argstring(self.runs, line)
+        if args.table:
+            from .widgets.runs_table import RunsTable
+
+            RunsTable(args.experiment, args.status, args.limit).show()
+            return None
         try:
             records = RunStore().list(args.experiment, args.status, limit=args.limit)
         except (RunConfigError, ValueError) as error:
@@ -217,7 +223,10 @@ class RunConfigMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
+
     ipython.register_magics(RunConfigMagics(shell=ipython, config=ipython.config))
+    ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))
 
 
 def notebook_directory() -> Path:

@@ -1,0 +1,41 @@
+"""Loading the server extension: one RunService and one RunWatcher per server, and the routes.
+
+Settings are traitlets, so ``jupyter_server_config.py`` (or ``--RunconfigServer.poll_interval=1``)
+can tune them like any Jupyter option.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Float, Unicode
+from traitlets.config import Configurable
+
+from runconfig_jupyter.core.store import RunStore
+
+from .handlers import handlers
+from .service import RunService
+from .watcher import RunWatcher
+
+
+class RunconfigServer(Configurable):
+    """Options of the runconfig-jupyter server extension."""
+
+    poll_interval = Float(
+        0.5, help="Seconds between polls of the run store and followed logs for live updates.", config=True
+    )
+    home = Unicode(
+        "", help="Run home folder; default $RUNCONFIG_JUPYTER_HOME, else <jupyter data dir>/runconfig.", config=True
+    )
+
+
+def load(serverapp: Any) -> None:
+    settings = RunconfigServer(parent=serverapp)
+    store = RunStore(settings.home or None)
+    service = RunService(store, root_dir=serverapp.root_dir)
+    watcher = RunWatcher(service, interval=settings.poll_interval)
+    web_app = serverapp.web_app
+    web_app.settings["runconfig_service"] = service
+    web_app.settings["runconfig_watcher"] = watcher
+    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    serverapp.log.info("runconfig-jupyter server extension loaded; runs in %s", store.home)

@@ -1,0 +1,275 @@
+"""REST and websocket handlers under ``<base_url>/runconfig/api/``.
+
+Each handler authenticates like every Jupyter API (token or cookie; POSTs also
+need the xsrf token), authorizes against the ``runconfig`` resource, runs the
+blocking core call in a thread, and turns typed errors into their HTTP status
+(``RunConfigError.http_status``) with a JSON body naming the field, so a client
+never sees a bare 500 for bad input. The shapes are documented in openapi.yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
+from typing import Any, TypeVar
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from runconfig_jupyter.core.errors import ConfigError, RunConfigError
+
+from .service import RunService, version_info
+from .watcher import RunWatcher
+
+AUTH_RESOURCE = "runconfig"
+# The issue names /runconfig/; the first sidebar builds used /runconfig-jupyter/. Both are served.
+API_PREFIXES = ("runconfig/api", "runconfig-jupyter/api")
+RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_\-]{0,300})"
+
+T = TypeVar("T")
+
+
+def error_body(error: BaseException) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": type(error).__name__, "message": str(error)}
+    field = getattr(error, "field", None)
+    if field:
+        body["field"] = field
+    return body
+
+
+def typed_errors(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Answer a RunConfigError with its own status and a JSON body; anything else is a JSON 500 with the type."""
+
+    @wraps(method)
+    async def wrapper(self: BaseRunHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except RunConfigError as error:
+            self.set_status(error.http_status)
+            self.finish(json.dumps(error_body(error)))
+        except web.HTTPError:
+            raise
+        except Exception as error:
+            self.log.exception("runconfig-jupyter: unexpected error in %s", self.request.path)
+            self.set_status(500)
+            self.finish(json.dumps({"error": type(error).__name__, "message": f"unexpected server error: {error}"}))
+
+    return wrapper
+
+
+class BaseRunHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> RunService:
+        return self.settings["runconfig_service"]
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Core calls touch SQLite and the disk: keep them off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
+
+    def body(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            data = json.loads(self.request.body)
+        except ValueError as error:
+            raise ConfigError(f"the request body is not JSON: {error}", field="body") from None
+        if not isinstance(data, dict):
+            raise ConfigError("the request body must be a JSON object", field="body")
+        return data
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, default=str))
+
+
+class VersionHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self) -> None:
+        self.reply(version_info())
+
+
+class RunsHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self) -> None:
+        arg = self.get_query_argument
+        result = await self.call(
+            self.service.list_runs,
+            experiment=arg("experiment", None),
+            status=arg("status", None),
+            limit=arg("limit", None),
+            offset=arg("offset", None),
+            updated_since=arg("updated_since", None),
+        )
+        self.reply(result)
+
+    @web.authenticated
+    @authorized("execute")
+    @typed_errors
+    async def post(self) -> None:
+        run = await self.call(self.service.submit, self.body())
+        self.reply(run, status=201)
+
+
+class RunHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.run_detail, run_id))
+
+
+class LogHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str) -> None:
+        arg = self.get_query_argument
+        result = await self.call(
+            self.service.read_log, run_id, arg("name", None), arg("offset", None), arg("max_bytes", None)
+        )
+        self.reply(result)
+
+
+class MetricsHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.metrics, run_id))
+
+
+class CancelHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("write")
+    @typed_errors
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.cancel, run_id), status=202)
+
+
+class RerunHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("execute")
+    @typed_errors
+    async def post(self, run_id: str) -> None:
+        experiment = self.body().get("experiment")
+        self.reply(await self.call(self.service.rerun, run_id, experiment), status=201)
+
+
+class OutputsHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("write")
+    @typed_errors
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.export_outputs, run_id))
+
+
+class TargetsHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self) -> None:
+        check = self.get_query_argument("check", "true").lower() not in ("0", "false", "no")
+        self.reply({"targets": await self.call(self.service.targets, check)})
+
+
+class OpenAPIHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    async def get(self) -> None:
+        from pathlib import Path
+
+        text = (Path(__file__).parent / "openapi.yaml").read_text(encoding="utf-8")
+        self.finish(text, set_content_type="application/yaml")
+
+
+class EventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """Live run updates and log follow.
+
+    Client -> server: ``{"action": "subscribe_runs"}``, ``{"action": "follow", "run_id": ..., "offsets": {...}}``,
+    ``{"action": "unfollow", "run_id": ...}``. Server -> client: ``hello``, ``runs``, ``log``, ``log_end``, ``error``.
+    """
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def watcher(self) -> RunWatcher:
+        return self.settings["runconfig_watcher"]
+
+    def set_default_headers(self) -> None:
+        """JupyterHandler's headers do not apply to a websocket upgrade."""
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        user = self.current_user
+        if not await ensure_async(self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)):
+            raise web.HTTPError(403)
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.watcher.add(self)
+        self.send({"type": "hello", **version_info()})
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.write_message(json.dumps(message, default=str))
+        except WebSocketClosedError:
+            self.watcher.remove(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+            action = data.get("action") if isinstance(data, dict) else None
+            if action == "subscribe_runs":
+                self.watcher.subscribe_runs(self)
+            elif action == "follow":
+                self.watcher.follow(self, str(data.get("run_id", "")), data.get("offsets") or {})
+            elif action == "unfollow":
+                self.watcher.unfollow(self, str(data.get("run_id", "")))
+            else:
+                raise ConfigError(f"unknown action {action!r}; use subscribe_runs, follow or unfollow", field="action")
+        except ValueError as error:
+            if isinstance(error, RunConfigError):
+                self.send({"type": "error", "status": error.http_status, **error_body(error)})
+            else:
+                self.send({"type": "error", "status": 400, "error": "ConfigError", "message": f"not JSON: {error}"})
+        except RunConfigError as error:
+            self.send({"type": "error", "status": error.http_status, **error_body(error)})
+
+    def on_close(self) -> None:
+        self.watcher.remove(self)
+        super().on_close()
+
+
+def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:
+    routes = [
+        ("version", VersionHandler),
+        ("runs", RunsHandler),
+        (f"runs/{RUN_ID}", RunHandler),
+        (f"runs/{RUN_ID}/log", LogHandler),
+        (f"runs/{RUN_ID}/metrics", MetricsHandler),
+        (f"runs/{RUN_ID}/cancel", CancelHandler),
+        (f"runs/{RUN_ID}/rerun", RerunHandler),
+        (f"runs/{RUN_ID}/outputs", OutputsHandler),
+        ("targets", TargetsHandler),
+        ("openapi.yaml", OpenAPIHandler),
+        ("events", EventsSocket),
+    ]
+    return [
+        (url_path_join(base_url, prefix, pattern), handler, {})
+        for prefix in API_PREFIXES
+        for pattern, handler in routes
+    ]

@@ -1,0 +1,318 @@
+"""What the REST handlers and the websocket do, without tornado.
+
+A thin layer over the core API (RunStore, ScriptRun, submit, list_targets):
+it turns requests into core calls and core objects into JSON-able dicts, and
+turns bad input into typed errors. Keeping it free of tornado lets the same
+functions be unit-tested and keeps the handlers a few lines each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter import __version__
+from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
+from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
+from runconfig_jupyter.core.status import RunStatus
+from runconfig_jupyter.core.store import RunRecord, RunStore
+
+# Bumped when a response shape changes incompatibly; the sidebar refuses to talk to another one.
+API_VERSION = 1
+MAX_PAGE = 500
+MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
+RUNCONFIG_CELL = "%%runconfig"
+EXPORT_FOLDER = "runconfig-outputs"
+
+
+def version_info() -> dict[str, Any]:
+    return {"name": "runconfig-jupyter", "version": __version__, "api_version": API_VERSION}
+
+
+def _int_arg(value: str | int | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"must be a whole number between {low} and {high}, got {value!r}", field=name) from None
+    if not low <= number <= high:
+        raise ConfigError(f"must be between {low} and {high}, got {number}", field=name)
+    return number
+
+
+def _statuses(value: str | list[str] | None) -> list[str] | None:
+    if not value:
+        return None
+    raw = value.split(",") if isinstance(value, str) else value
+    names = [s.strip() for s in raw if s.strip()]
+    valid = [s.value for s in RunStatus]
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"unknown status '{name}'; use one of {', '.join(valid)}", field="status")
+    return names
+
+
+class RunService:
+    """Runs as JSON. One instance per server; every call reads the store afresh."""
+
+    def __init__(self, store: RunStore | None = None, root_dir: str | Path | None = None):
+        self.store = store or RunStore()
+        self.root_dir = Path(root_dir or os.getcwd()).resolve()
+        self._capabilities: dict[str, dict[str, Any]] = {}
+
+    # -- runs ------------------------------------------------------------
+    def run_summary(self, record: RunRecord) -> dict[str, Any]:
+        data = record.to_dict()
+        data.pop("driver_pid", None)
+        data.pop("driver_started", None)
+        data["tags"] = data.get("details", {}).get("tags", {})
+        data["capabilities"] = self.capabilities_of(record.target)
+        return data
+
+    def list_runs(
+        self,
+        experiment: str | None = None,
+        status: str | list[str] | None = None,
+        limit: str | int | None = None,
+        offset: str | int | None = None,
+        updated_since: str | float | None = None,
+    ) -> dict[str, Any]:
+        page = _int_arg(limit, "limit", 100, 1, MAX_PAGE)
+        start = _int_arg(offset, "offset", 0, 0, 10**9)
+        since: float | None = None
+        if updated_since not in (None, ""):
+            try:
+                since = float(updated_since)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"must be a unix timestamp (seconds), got {updated_since!r}", field="updated_since"
+                ) from None
+        statuses = _statuses(status)
+        records = self.store.list(experiment or None, statuses, limit=page, offset=start, updated_since=since)
+        return {
+            "runs": [self.run_summary(r) for r in records],
+            "total": self._count(experiment, statuses, since),
+            "limit": page,
+            "offset": start,
+            "experiments": self.store.experiments(),
+        }
+
+    def _count(self, experiment: str | None, statuses: list[str] | None, since: float | None) -> int:
+        if statuses is None and since is None:
+            return self.store.count(experiment or None)
+        return len(self.store.list(experiment or None, statuses, limit=10**9, updated_since=since))
+
+    def get_run(self, run_id: str) -> ScriptRun:
+        return ScriptRun(run_id, store=self.store)  # RunNotFound -> 404
+
+    def run_detail(self, run_id: str) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        record = run.record  # settles a run whose driver died
+        detail = self.run_summary(record)
+        try:
+            detail["details"] = run.get_details()
+        except (OSError, ValueError, KeyError) as error:  # run.json being written or damaged
+            detail["details"] = {"error": {"message": f"run.json unreadable: {error}"}}
+        detail["log_files"] = sorted(run._log_paths())
+        detail["files"] = run.get_file_names()
+        detail["outputs_path"] = self.contents_path(run.outputs_dir())
+        return detail
+
+    def read_log(
+        self, run_id: str, name: str | None = None, offset: str | int | None = None, max_bytes: str | int | None = None
+    ) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        log_name = name or "std_log.txt"
+        allowed = {Path(p).name for p in run._log_paths()} | set(LOG_FILES)
+        if "/" in log_name or "\\" in log_name or log_name not in allowed:
+            raise RunNotFound(f"run {run_id} has no log '{log_name}'. Logs: {', '.join(sorted(allowed))}")
+        start = _int_arg(offset, "offset", 0, 0, 1 << 62)
+        size = _int_arg(max_bytes, "max_bytes", MAX_LOG_CHUNK, 1, MAX_LOG_CHUNK)
+        finished = run.record.is_terminal  # before reading, so nothing written after is missed
+        text, next_offset = run.read_log(start, max_bytes=size, name=log_name)
+        path = run.run_dir / "logs" / log_name
+        total = path.stat().st_size if path.exists() else 0
+        return {
+            "run_id": run_id,
+            "name": log_name,
+            "offset": start,
+            "next_offset": next_offset,
+            "size": total,
+            "text": text,
+            "status": run._record.status.value,
+            "complete": finished and next_offset >= total,
+        }
+
+    def metrics(self, run_id: str) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        return {"run_id": run_id, "metrics": run.get_metrics(), "records": run.get_metric_records()}
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        run = self.get_run(run_id)
+        record = run.record
+        if record.is_terminal:
+            raise RunStateError(f"run {run_id} already ended {record.status.value}; there is nothing to cancel")
+        caps = self.capabilities_of(record.target)
+        if not caps.get("cancel", True):
+            raise RunStateError(f"target '{record.target}' cannot cancel runs; wait for the run to end")
+        run.cancel("canceled from JupyterLab")
+        return self.run_summary(run.record)
+
+    def rerun(self, run_id: str, experiment: str | None = None) -> dict[str, Any]:
+        new = self.get_run(run_id).rerun(experiment=experiment or None)
+        return self.run_summary(new.record)
+
+    # -- submit ----------------------------------------------------------
+    def resolve_path(self, path: str, field: str = "path") -> Path:
+        """A path the user sees in the file browser, as a real path; never outside the server root."""
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError("give a notebook or folder path relative to the Jupyter root", field=field)
+        resolved = (self.root_dir / path.strip().lstrip("/")).resolve()
+        if not resolved.is_relative_to(self.root_dir):
+            raise ConfigError(f"'{path}' is outside the Jupyter root folder {self.root_dir}", field=field)
+        if not resolved.exists():
+            raise ConfigError(f"'{path}' does not exist under {self.root_dir}", field=field)
+        return resolved
+
+    def contents_path(self, path: Path) -> str | None:
+        """The file-browser path of ``path``, or None when it is outside the server root."""
+        try:
+            resolved = path.resolve()
+        except OSError:
+            return None
+        if resolved.is_relative_to(self.root_dir):
+            return str(resolved.relative_to(self.root_dir))
+        return None
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit a folder (or a notebook's folder) with a runconfig given as YAML, a file, or the notebook's cell."""
+        from runconfig_jupyter.core.config import ScriptRunConfig
+        from runconfig_jupyter.core.submit import submit
+
+        if not isinstance(body, dict):
+            raise ConfigError("the request body must be a JSON object", field="body")
+        unknown = set(body) - {"path", "runconfig", "runconfig_file", "experiment", "target", "display_name", "tags"}
+        if unknown:
+            raise ConfigError(
+                f"unknown field(s) {', '.join(sorted(unknown))}; use path, runconfig or runconfig_file, "
+                "experiment, target, display_name, tags",
+                field=sorted(unknown)[0],
+            )
+        path = self.resolve_path(body.get("path", ""))
+        source = path if path.is_dir() else path.parent
+        text = body.get("runconfig")
+        if text is not None and not isinstance(text, str):
+            raise ConfigError("must be the YAML text of a run configuration", field="runconfig")
+        if text is None and body.get("runconfig_file"):
+            config_path = self.resolve_path(str(body["runconfig_file"]), field="runconfig_file")
+            if not config_path.is_file():
+                raise ConfigError(f"'{body['runconfig_file']}' is not a file", field="runconfig_file")
+            text = config_path.read_text(encoding="utf-8")
+        if text is None:
+            if path.suffix != ".ipynb":
+                raise ConfigError(
+                    "give the runconfig YAML ('runconfig'), a runconfig file ('runconfig_file'), or a notebook "
+                    "path whose %%runconfig cell holds it",
+                    field="runconfig",
+                )
+            text = runconfig_cell(path)
+        config = ScriptRunConfig.from_yaml(text, source_directory=str(source))
+        experiment = body.get("experiment") or "default"
+        tags = body.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise ConfigError("must map tag names to values", field="tags")
+        run = submit(
+            config,
+            experiment,
+            target=body.get("target") or None,
+            tags={str(k): str(v) for k, v in tags.items()},
+            display_name=body.get("display_name") or None,
+            store=self.store,
+        )
+        return self.run_summary(run.record)
+
+    def export_outputs(self, run_id: str) -> dict[str, Any]:
+        """Make a run's outputs visible in the file browser.
+
+        The run folder lives in the run home, usually outside the server root
+        that the file browser can show, so the outputs are hard-linked (copied
+        across filesystems) into ``runconfig-outputs/<run_id>`` under the root.
+        """
+        run = self.get_run(run_id)
+        outputs = run.outputs_dir()
+        inside = self.contents_path(outputs)
+        if inside is not None:
+            return {"run_id": run_id, "path": inside, "files": len(list(outputs.rglob("*")))}
+        destination = self.root_dir / EXPORT_FOLDER / run_id
+        if destination.exists():
+            shutil.rmtree(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if outputs.is_dir():
+            shutil.copytree(outputs, destination, copy_function=_link_or_copy, symlinks=False)
+        else:
+            destination.mkdir()
+        return {
+            "run_id": run_id,
+            "path": str(destination.relative_to(self.root_dir)),
+            "files": sum(1 for p in destination.rglob("*") if p.is_file()),
+        }
+
+    # -- targets ---------------------------------------------------------
+    def targets(self, check: bool = True) -> list[dict[str, Any]]:
+        from runconfig_jupyter.core.targets_registry import list_targets
+
+        infos = []
+        for info in list_targets(check=check):
+            caps = info.capabilities.to_dict()
+            self._capabilities[info.name] = caps
+            infos.append(
+                {
+                    "name": info.name,
+                    "type": info.type,
+                    "capabilities": caps,
+                    "available": info.available,
+                    "detail": info.detail,
+                    "settings": info.settings,
+                }
+            )
+        return infos
+
+    def capabilities_of(self, target: str) -> dict[str, Any]:
+        """A run's target capabilities, so the UI can hide Cancel where it cannot work."""
+        if target not in self._capabilities:
+            try:
+                self.targets(check=False)
+            except RunConfigError:
+                pass  # a broken targets.yaml must not break the run list
+            self._capabilities.setdefault(target, {"cancel": True, "reattach": False})
+        return self._capabilities[target]
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def runconfig_cell(notebook: Path) -> str:
+    """The YAML body of the notebook's first ``%%runconfig`` cell."""
+    try:
+        data = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read notebook {notebook.name}: {error}", field="path") from error
+    for cell in data.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if text.lstrip().startswith(RUNCONFIG_CELL):
+            return text.lstrip().split("\n", 1)[1] if "\n" in text.lstrip() else ""
+    raise ConfigError(
+        f"{notebook.name} has no %%runconfig cell; add one or pass a runconfig file ('runconfig_file')",
+        field="runconfig",
+    )

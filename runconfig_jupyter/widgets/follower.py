@@ -1,0 +1,291 @@
+"""Follow a run's folder from a background thread into bounded in-memory state.
+
+Front-end neutral (no ipywidgets here): the RunDetails widget and the text
+fallback both draw from a :class:`RunFollower`. Why a separate piece:
+
+* Memory stays bounded whatever the run prints: the log keeps only the last
+  ``tail_lines`` lines, and when more than ``tail_bytes`` arrived since the
+  last poll the follower seeks ahead instead of decoding text it would drop.
+  The run's log file on disk stays complete; the view is only a window on it.
+* Redraws are batched: ``on_update`` is called at most once per
+  ``min_interval`` seconds (10/s by default), whatever the line rate.
+* It reads only the run folder and the store (log and metrics files by byte
+  offset, the status row), never the target, so it works the same for a run
+  re-attached after a kernel restart (``ScriptRun.get(run_id)``).
+* The thread ends when the run is terminal and everything is read, or when
+  :meth:`stop` is called; :meth:`stop` joins it, so nothing is leaked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOG_FILES = ("prepare_log.txt", "std_log.txt")
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class MetricSeries:
+    """One metric as the view needs it: the last points of a series, or the last list/row/table value."""
+
+    name: str
+    kind: str = "scalar"
+    points: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    count: int = 0
+    last: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    rows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.kind = str(record.get("kind", "scalar"))
+        value = record.get("value")
+        self.count += 1
+        self.last = value
+        if self.kind == "row" and isinstance(value, dict):
+            self.rows.append(value)
+            return
+        numbers: list[float] = []
+        if self.kind == "scalar" and _is_number(value):
+            numbers = [float(value)]
+        elif self.kind == "list" and isinstance(value, list):
+            self.points.clear()
+            self.minimum = self.maximum = None
+            numbers = [float(v) for v in value if _is_number(v)]
+        for number in numbers:
+            self.points.append(number)
+            self.minimum = number if self.minimum is None else min(self.minimum, number)
+            self.maximum = number if self.maximum is None else max(self.maximum, number)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass
+class FollowState:
+    """What a view draws; ``changed`` names the parts that moved since the last update."""
+
+    record: Any = None
+    tail: deque[str] = field(default_factory=deque)
+    partial: str = ""
+    lines_seen: int = 0
+    bytes_skipped: int = 0
+    metrics: dict[str, MetricSeries] = field(default_factory=dict)
+    outputs: list[tuple[str, int]] = field(default_factory=list)
+    finished: bool = False
+    changed: set[str] = field(default_factory=set)
+
+    def tail_text(self) -> str:
+        lines = list(self.tail)
+        if self.partial:
+            lines.append(self.partial)
+        return "\n".join(lines)
+
+
+class RunFollower:
+    """Polls one run's folder and store row with byte offsets; calls ``on_update`` with batched changes."""
+
+    def __init__(
+        self,
+        run: Any,
+        on_update: Callable[[FollowState], None] | None = None,
+        *,
+        poll: float = 0.1,
+        min_interval: float = 0.1,
+        tail_lines: int = 200,
+        tail_bytes: int = 256 * 1024,
+        outputs_every: float = 1.0,
+    ):
+        self.run = run
+        self.run_dir = Path(run.run_dir)
+        self.on_update = on_update
+        self.poll = poll
+        self.min_interval = min_interval
+        self.tail_bytes = tail_bytes
+        self.outputs_every = outputs_every
+        self.state = FollowState(tail=deque(maxlen=tail_lines))
+        self.offsets: dict[str, int] = {}
+        self._metrics_offset = 0
+        self._last_outputs = 0.0
+        self._last_status: tuple[Any, ...] | None = None
+        self._last_second = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.updates = 0  # how many times on_update ran (benchmarks read it)
+        self.error: Exception | None = None  # the last error while polling or drawing, for diagnosis
+        # Metrics are read at most this much per poll, so re-attaching to a run with a huge
+        # metrics.jsonl keeps the view responsive (the rest is read over the next polls).
+        self.metrics_chunk = 4 * 1024 * 1024
+        self.max_failures = 100  # consecutive failed polls before giving up (~10 s at the default poll)
+
+    # -- thread ------------------------------------------------------------
+    def start(self) -> RunFollower:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name=f"runconfig-follow-{self.run.id}")
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end and wait for it (never from inside ``on_update``)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        last_emit = 0.0
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    finished = self.poll_once()
+                    failures = 0
+                except Exception as error:  # a locked store or a file mid-rename: retry, don't die silently
+                    self.error = error
+                    failures += 1
+                    if failures >= self.max_failures:
+                        return
+                    self._stop.wait(self.poll)
+                    continue
+                now = time.monotonic()
+                if self.state.changed and (finished or now - last_emit >= self.min_interval):
+                    self._emit()
+                    last_emit = now
+                if finished:
+                    return
+                wait = self.poll
+                if self.state.changed - {"elapsed"}:  # held back by the rate limit: draw as soon as allowed
+                    wait = min(wait, max(0.0, last_emit + self.min_interval - time.monotonic()))
+                self._stop.wait(wait)
+        finally:
+            self.state.finished = True
+
+    def _emit(self) -> None:
+        if self.on_update is None:
+            self.state.changed.clear()
+            return
+        try:
+            self.on_update(self.state)
+            self.updates += 1
+        except Exception as error:  # a broken view must not stop the follower (the next update may work)
+            self.error = error
+        finally:
+            self.state.changed.clear()
+
+    # -- one poll ----------------------------------------------------------
+    def poll_once(self) -> bool:
+        """Read what is new; returns True once the run is terminal and everything has been read."""
+        with self._lock:
+            record = self.run.record  # read before the files: nothing written after it is missed
+            key = (record.status, record.phase, record.reason, record.exit_code, json.dumps(record.progress))
+            if key != self._last_status:
+                self._last_status = key
+                self.state.changed.add("status")
+            self.state.record = record
+            got_log = any([self._read_log(name) for name in LOG_FILES])
+            got_metrics = self._read_metrics()
+            now = time.monotonic()
+            if record.is_terminal or now - self._last_outputs >= self.outputs_every:
+                self._last_outputs = now
+                outputs = self._list_outputs()
+                if outputs != self.state.outputs:
+                    self.state.outputs = outputs
+                    self.state.changed.add("outputs")
+            second = int(time.time())
+            if second != self._last_second:  # the elapsed clock shows whole seconds while running
+                self._last_second = second
+                self.state.changed.add("elapsed")
+            drained = record.is_terminal and not got_log and not got_metrics
+            if drained and self.state.partial:
+                self.state.tail.append(self.state.partial)
+                self.state.partial = ""
+                self.state.changed.add("log")
+            return drained
+
+    def _read_log(self, name: str) -> bool:
+        path = self.run_dir / "logs" / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        offset = self.offsets.get(name, 0)
+        if size <= offset:
+            return False
+        skip = size - offset > self.tail_bytes
+        if skip:  # more arrived than the view can show: jump to the tail, drop a cut line
+            self.state.bytes_skipped += size - self.tail_bytes - offset
+            offset = size - self.tail_bytes
+        with open(path, "rb") as log:
+            log.seek(offset)
+            data = log.read(size - offset)
+        self.offsets[name] = offset + len(data)
+        text = data.decode(errors="replace")
+        if skip:
+            cut = text.find("\n")
+            text = text[cut + 1 :] if cut >= 0 else ""
+            self.state.partial = ""
+            self.state.lines_seen += 1
+        lines = (self.state.partial + text).split("\n")
+        self.state.partial = lines.pop()
+        self.state.tail.extend(lines)
+        self.state.lines_seen += len(lines)
+        self.state.changed.add("log")
+        return True
+
+    def _read_metrics(self) -> bool:
+        path = self.run_dir / METRICS_FILE
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size <= self._metrics_offset:
+            return False
+        with open(path, "rb") as metrics:
+            metrics.seek(self._metrics_offset)
+            data = metrics.read(min(size - self._metrics_offset, self.metrics_chunk))
+        end = data.rfind(b"\n") + 1  # whole lines only; a line being written is read next time
+        if end == 0:
+            if len(data) < self.metrics_chunk:
+                return False
+            end = len(data)  # one line longer than a chunk: not drawable, step over it
+        self._metrics_offset += end
+        for line in data[:end].splitlines():
+            try:
+                record = json.loads(line)
+                name = str(record["name"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            series = self.state.metrics.get(name)
+            if series is None:
+                series = self.state.metrics[name] = MetricSeries(name)
+            series.add(record)
+        self.state.changed.add("metrics")
+        return True
+
+    def _list_outputs(self) -> list[tuple[str, int]]:
+        root = self.run_dir / "outputs"
+        if not root.is_dir():
+            return []
+        found = []
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                try:
+                    found.append((str(path.relative_to(self.run_dir)), path.stat().st_size))
+                except FileNotFoundError:
+                    continue
+            if len(found) >= 200:  # a list, not a file browser
+                break
+        return found

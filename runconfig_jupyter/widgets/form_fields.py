@@ -1,0 +1,357 @@
+"""The form's logic without any widget: field values <-> ScriptRunConfig, and errors -> form fields.
+
+Kept apart from ``form.py`` so the mapping (the part that can be wrong) is
+plain Python, and the widget module stays about layout and events.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter.core.errors import ConfigError, RunConfigError
+
+DEFAULT_MAX_DURATION = 2592000  # Azure ML's default, 30 days
+FORM_ENVIRONMENT = "form-environment"
+BACKENDS = {
+    "None": "single process",
+    "PyTorch (Nccl)": "PyTorchConfiguration, NCCL",
+    "PyTorch (Gloo)": "PyTorchConfiguration, Gloo",
+    "MPI": "MpiConfiguration",
+}
+FIELD_KEYS = (
+    "experiment",
+    "source_directory",
+    "script",
+    "command",
+    "arguments",
+    "target",
+    "gpu",
+    "image",
+    "shm_size",
+    "pip_packages",
+    "requirements_file",
+    "env_vars",
+    "max_duration",
+    "distributed",
+    "yaml",
+    "general",
+)
+# ConfigError.field (a dotted path in the config) -> form field; first match wins, so order matters.
+FIELD_RULES = (
+    ("yaml", "yaml"),
+    ("experiment", "experiment"),
+    ("source_directory", "source_directory"),
+    ("max_run_duration", "max_duration"),
+    ("environment_variables", "env_vars"),
+    ("shm_size", "shm_size"),
+    ("gpu", "gpu"),
+    ("base_image", "image"),
+    ("base_dockerfile", "image"),
+    ("docker", "image"),
+    ("requirements", "requirements_file"),
+    ("pip", "pip_packages"),
+    ("conda", "pip_packages"),
+    ("distributed", "distributed"),
+    ("node_count", "distributed"),
+    ("process_count", "distributed"),
+    ("communicator", "distributed"),
+    ("pytorch", "distributed"),
+    ("mpi", "distributed"),
+    ("tensorflow", "distributed"),
+    ("compute_target", "target"),
+    ("target", "target"),
+    ("script", "script"),
+    ("command", "command"),
+    ("arguments", "arguments"),
+)
+SKIP_DIRS = {"__pycache__", "node_modules", "outputs", "logs", "venv", "env", "site-packages"}
+
+
+def field_key(config_field: str | None) -> str:
+    """Which form field shows an error about ``config_field`` (``general`` when none fits).
+
+    Compared without case and underscores: the YAML names fields in Azure's camelCase
+    (``maxRunDurationSeconds``), the Python API in snake_case (``max_run_duration_seconds``).
+    """
+    if not config_field:
+        return "general"
+    lowered = config_field.lower().replace("_", "")
+    for needle, key in FIELD_RULES:
+        if needle.replace("_", "") in lowered:
+            return key
+    return "general"
+
+
+@dataclass
+class FormValues:
+    """What the form holds, as typed. Strings stay strings until ``build_config`` parses them."""
+
+    source_directory: str = ""
+    script: str = ""
+    command: str = ""
+    arguments: str = ""
+    target: str = "local"
+    image: str = ""
+    shm_size: str = "2g"
+    gpu: bool = False
+    pip_packages: str = ""
+    requirements_file: str = ""
+    env_vars: str = ""
+    max_duration: int = DEFAULT_MAX_DURATION
+    distributed: str = "None"
+    node_count: int = 1
+    process_count: int = 1
+
+
+@dataclass
+class TargetChoice:
+    """A target as the dropdown shows it."""
+
+    name: str
+    type: str
+    capabilities: Any
+    available: bool = True
+    detail: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        caps = self.capabilities
+        flags = [flag for flag in ("gpu", "distributed") if caps is not None and getattr(caps, flag, False)]
+        extra = f" [{', '.join(flags)}]" if flags else ""
+        return f"{self.name} ({self.type}){extra}" + ("" if self.available else " - unavailable")
+
+
+def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetChoice]:
+    """Every configured target with its capabilities (``check`` asks each whether it is reachable now)."""
+    from runconfig_jupyter.core.targets_registry import list_targets
+    from runconfig_jupyter.targets.base import Capabilities
+
+    try:
+        infos = list_targets(extra, check=check)
+    except RunConfigError as error:  # a broken targets.yaml must not break the form: offer local, say why
+        return [TargetChoice("local", "local", Capabilities(), True, f"targets.yaml ignored: {error}")]
+    return [TargetChoice(i.name, i.type, i.capabilities, i.available, i.detail, dict(i.settings)) for i in infos]
+
+
+def missing_target(name: str) -> TargetChoice:
+    return TargetChoice(name, "?", None, False, f"'{name}' is not a configured target")
+
+
+def find_scripts(source_directory: str, limit: int = 200, depth: int = 3) -> list[str]:
+    """Python files under the source directory (relative paths), skipping hidden folders and environments."""
+    root = Path(source_directory).expanduser()
+    if not root.is_dir():
+        return []
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        relative = Path(folder).relative_to(root)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and len(relative.parts) < depth - 1
+        )
+        for name in sorted(files):
+            if name.endswith(".py"):
+                found.append(str(relative / name) if relative.parts else name)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+# -- parsing the fields ----------------------------------------------------------
+def parse_env_vars(text: str) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(
+                f"line {number} '{line}' is not KEY=VALUE (KEY: letters, digits, '_'); e.g. GREETING=hello",
+                field="environment_variables",
+            )
+        variables[key] = value.strip()
+    return variables
+
+
+def parse_packages(text: str) -> list[str]:
+    return [item for line in text.splitlines() for item in line.split() if not item.startswith("#")]
+
+
+def _check_fields(values: FormValues, target: TargetChoice | None) -> list[ConfigError]:
+    """Cheap checks of every field at once, so the user sees all problems, not the first."""
+    errors: list[ConfigError] = []
+    source = Path(values.source_directory).expanduser()
+    if not values.source_directory.strip() or not source.is_dir():
+        errors.append(
+            ConfigError(
+                f"'{values.source_directory}' is not a folder; give the folder that holds your training code",
+                field="source_directory",
+            )
+        )
+    if not values.script.strip() and not values.command.strip():
+        errors.append(ConfigError("give a script (e.g. train.py) or a command", field="script"))
+    try:
+        shlex.split(values.arguments)
+    except ValueError as error:
+        errors.append(ConfigError(f"cannot split the arguments ({error}); check the quotes", field="arguments"))
+    try:
+        parse_env_vars(values.env_vars)
+    except ConfigError as error:
+        errors.append(error)
+    if values.requirements_file.strip() and source.is_dir():
+        path = source / values.requirements_file.strip()
+        if not path.is_file():
+            errors.append(ConfigError(f"no file '{values.requirements_file}' in {source}", field="requirements_file"))
+    if values.max_duration <= 0:
+        errors.append(
+            ConfigError(
+                f"{values.max_duration} is not a duration; give a positive number of seconds "
+                f"(default {DEFAULT_MAX_DURATION} = 30 days)",
+                field="max_run_duration_seconds",
+            )
+        )
+    if values.distributed != "None" and (values.node_count < 1 or values.process_count < 1):
+        errors.append(ConfigError("nodes and processes per node must be at least 1", field="distributed_job_config"))
+    if target is None:
+        errors.append(ConfigError(f"no compute target named '{values.target}'", field="compute_target"))
+    elif not target.available:
+        errors.append(ConfigError(f"target '{target.name}' is unavailable: {target.detail}", field="compute_target"))
+    return errors
+
+
+# -- values -> config --------------------------------------------------------------
+def _with_pip(environment: Any, packages: list[str]) -> None:
+    from runconfig_jupyter.core.config import CondaDependencies
+
+    conda = environment.python.conda_dependencies
+    if conda is None:
+        conda = CondaDependencies.create() if hasattr(CondaDependencies, "create") else CondaDependencies()
+        environment.python.conda_dependencies = conda
+    for package in packages:
+        if package not in conda.pip_packages:
+            if hasattr(conda, "add_pip_package"):
+                conda.add_pip_package(package)
+            else:
+                conda.pip_packages.append(package)
+
+
+def _distributed(values: FormValues) -> Any:
+    from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
+
+    nodes, per_node = values.node_count, values.process_count
+    if values.distributed.startswith("PyTorch"):
+        backend = "Gloo" if "Gloo" in values.distributed else "Nccl"
+        return PyTorchConfiguration(communication_backend=backend, process_count=nodes * per_node, node_count=nodes)
+    if values.distributed == "MPI":
+        return MpiConfiguration(process_count_per_node=per_node, node_count=nodes)
+    return None
+
+
+def _make_config(values: FormValues, target: TargetChoice) -> Any:
+    from runconfig_jupyter.core.config import Environment, RunConfiguration, ScriptRunConfig
+
+    source = Path(values.source_directory).expanduser()
+    run_config = RunConfiguration()
+    run_config.environment_variables = parse_env_vars(values.env_vars)
+    environment = None
+    if values.requirements_file.strip():
+        environment = Environment.from_pip_requirements(
+            FORM_ENVIRONMENT, str(source / values.requirements_file.strip())
+        )
+    packages = parse_packages(values.pip_packages)
+    if packages:
+        environment = environment or Environment(FORM_ENVIRONMENT)
+        _with_pip(environment, packages)
+    is_docker = target.type == "docker"
+    if (is_docker and values.image.strip()) or values.gpu:
+        environment = environment or Environment(FORM_ENVIRONMENT)
+        if is_docker and values.image.strip():
+            environment.docker.base_image = values.image.strip()
+        environment.docker.gpu_support = bool(values.gpu)
+    if is_docker and values.shm_size.strip() and getattr(run_config, "docker", None) is not None:
+        run_config.docker.shm_size = values.shm_size.strip()
+    distributed = _distributed(values)
+    if distributed is not None:
+        run_config.node_count = values.node_count
+    return ScriptRunConfig(
+        str(source),
+        script=values.script.strip() or None,
+        arguments=shlex.split(values.arguments) or None,
+        run_config=run_config,
+        compute_target=values.target,
+        environment=environment,
+        distributed_job_config=distributed,
+        max_run_duration_seconds=int(values.max_duration),
+        command=values.command.strip() or None,
+    )
+
+
+def build_config(
+    values: FormValues, extra_targets: dict[str, dict[str, Any]] | None, targets: list[TargetChoice]
+) -> tuple[Any, list[RunConfigError]]:
+    """(config, []) when valid; (None, errors) otherwise. Nothing is packaged or recorded either way."""
+    from runconfig_jupyter.core.targets_registry import resolve_target
+
+    target = next((t for t in targets if t.name == values.target), None)
+    errors: list[RunConfigError] = list(_check_fields(values, target))
+    if errors or target is None:
+        return None, errors
+    try:
+        config = _make_config(values, target)
+        config.validate()
+        resolve_target(values.target, extra_targets).validate(config)
+    except RunConfigError as error:
+        return None, [error]
+    except (TypeError, ValueError) as error:  # a value the config classes refuse without a typed error
+        return None, [ConfigError(str(error))]
+    return config, []
+
+
+# -- config -> values ---------------------------------------------------------------
+def _join_command(command: Any) -> str:
+    if not command:
+        return ""
+    return command if isinstance(command, str) else shlex.join(str(part) for part in command)
+
+
+def values_from_config(config: Any) -> FormValues:
+    environment = config.effective_environment()
+    conda = getattr(environment.python, "conda_dependencies", None)
+    docker = getattr(environment, "docker", None)
+    run_docker = getattr(config.run_config, "docker", None)
+    distributed = config.distributed_job_config
+    kind, nodes, per_node = "None", 1, 1
+    if distributed is not None:
+        name = type(distributed).__name__
+        nodes = int(getattr(distributed, "node_count", 1) or 1)
+        if name.startswith("PyTorch"):
+            backend = str(getattr(distributed, "communication_backend", "Nccl") or "Nccl")
+            kind = "PyTorch (Gloo)" if backend.lower() == "gloo" else "PyTorch (Nccl)"
+            total = getattr(distributed, "process_count", None) or nodes
+            per_node = max(1, int(total) // max(nodes, 1))
+        elif name.startswith("Mpi"):
+            kind = "MPI"
+            per_node = int(getattr(distributed, "process_count_per_node", 1) or 1)
+    variables = config.environment_variables()
+    return FormValues(
+        source_directory=str(config.source_directory),
+        script=config.script or "",
+        command=_join_command(config.command),
+        arguments=shlex.join(str(a) for a in (config.arguments or [])),
+        target=config.target_name or "local",
+        image=str(getattr(docker, "base_image", "") or ""),
+        shm_size=str(getattr(run_docker, "shm_size", "") or ""),
+        gpu=bool(getattr(docker, "gpu_support", False)),
+        pip_packages="\n".join(conda.pip_packages) if conda is not None else "",
+        env_vars="\n".join(f"{key}={value}" for key, value in variables.items()),
+        max_duration=int(config.max_run_duration_seconds or DEFAULT_MAX_DURATION),
+        distributed=kind,
+        node_count=nodes,
+        process_count=per_node,
+    )

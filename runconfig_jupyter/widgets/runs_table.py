@@ -1,0 +1,202 @@
+"""``RunsTable``: recent runs as a table, filtered by experiment and status, with details and compare.
+
+Reads only the store (one query per refresh), so it is cheap to keep open; the
+live part is delegated to RunDetails for the run the user picks.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import ipywidgets as widgets
+
+from runconfig_jupyter.core.status import RunStatus
+
+from . import render
+
+ALL = "(all)"
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def _last(value: Any) -> Any:
+    if isinstance(value, list) and value and not isinstance(value[-1], (list, dict)):
+        return value[-1]
+    return value
+
+
+def compare_html(first: Any, second: Any) -> str:
+    """The config keys that differ between two runs, then their metrics' last values side by side."""
+    a_config, b_config = _flatten(first.get_spec().get("config", {})), _flatten(second.get_spec().get("config", {}))
+    differing = [key for key in sorted(set(a_config) | set(b_config)) if a_config.get(key) != b_config.get(key)]
+    head = f"<tr><th></th><th>{html.escape(first.id)}</th><th>{html.escape(second.id)}</th></tr>"
+    config_rows = (
+        "".join(
+            f"<tr><td>{html.escape(key)}</td><td>{html.escape(repr(a_config.get(key)))}</td>"
+            f"<td>{html.escape(repr(b_config.get(key)))}</td></tr>"
+            for key in differing
+        )
+        or "<tr><td colspan=3><i>same configuration</i></td></tr>"
+    )
+    a_metrics, b_metrics = first.get_metrics(), second.get_metrics()
+    metric_rows = (
+        "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(_last(a_metrics.get(name, ''))))}</td>"
+            f"<td>{html.escape(str(_last(b_metrics.get(name, ''))))}</td></tr>"
+            for name in sorted(set(a_metrics) | set(b_metrics))
+        )
+        or "<tr><td colspan=3><i>no metrics</i></td></tr>"
+    )
+    status_row = f"<tr><td>status</td><td>{first.record.status.value}</td><td>{second.record.status.value}</td></tr>"
+    return (
+        f"<table class='runconfig-compare'>{head}{status_row}<tr><th colspan=3>configuration</th></tr>{config_rows}"
+        f"<tr><th colspan=3>metrics (last value)</th></tr>{metric_rows}</table>"
+    )
+
+
+def runs_html(records: list[Any]) -> str:
+    if not records:
+        return "<i>No runs match. Submit one with %submit or RunConfigForm().</i>"
+    rows = []
+    for record in records:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created_at))
+        rows.append(
+            f"<tr class='runconfig-run-row' data-run-id='{html.escape(record.run_id, quote=True)}'>"
+            f"<td><code>{html.escape(record.run_id)}</code></td><td>{html.escape(record.experiment)}</td>"
+            f"<td>{render.status_badge(record)}</td><td>{html.escape(record.target)}</td>"
+            f"<td>{html.escape(record.script or '')}</td><td>{created}</td></tr>"
+        )
+    head = "<tr><th>run</th><th>experiment</th><th>status</th><th>target</th><th>script</th><th>created</th></tr>"
+    return f"<table class='runconfig-runs'>{head}{''.join(rows)}</table>"
+
+
+class RunsTable:
+    """Filterable list of recent runs; pick one for live details, two to compare, any to cancel."""
+
+    def __init__(self, experiment: str | None = None, status: str | None = None, limit: int = 20, store: Any = None):
+        from runconfig_jupyter.core.store import RunStore
+
+        self.store = store or RunStore()
+        self.records: list[Any] = []
+        self.details: Any = None
+        self.experiment = widgets.Dropdown(description="Experiment", options=[ALL], value=ALL)
+        self.status = widgets.Dropdown(description="Status", options=[ALL, *(s.value for s in RunStatus)], value=ALL)
+        self.limit = widgets.BoundedIntText(description="Show", value=limit, min=1, max=1000, layout={"width": "160px"})
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.table = widgets.HTML()
+        self.selection = widgets.SelectMultiple(description="Select", rows=6, layout={"width": "640px"})
+        self.details_button = widgets.Button(description="Details", icon="eye")
+        self.compare_button = widgets.Button(description="Compare two", icon="columns")
+        self.cancel_button = widgets.Button(description="Cancel selected", icon="stop", button_style="danger")
+        self.message = widgets.HTML()
+        self.panel = widgets.VBox()
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.experiment, self.status, self.limit, self.refresh_button]),
+                self.table,
+                self.selection,
+                widgets.HBox([self.details_button, self.compare_button, self.cancel_button]),
+                self.message,
+                self.panel,
+            ]
+        )
+        self.widget.add_class("runconfig-runs-table")
+        self._refreshing = False
+        self.refresh(experiment=experiment, status=status)
+        for control in (self.experiment, self.status, self.limit):
+            control.observe(self._on_filter, names="value")
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.details_button.on_click(lambda _b: self.show_details())
+        self.compare_button.on_click(lambda _b: self.compare())
+        self.cancel_button.on_click(lambda _b: self.cancel_selected())
+
+    def show(self) -> None:
+        """Display the widget. Returns None (like Azure's ``show()``) so a cell ending in it shows it once."""
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _on_filter(self, _change: Any) -> None:
+        if not self._refreshing:  # our own option/value updates inside refresh() must not recurse
+            self.refresh()
+
+    def refresh(self, experiment: str | None = None, status: str | None = None) -> list[Any]:
+        """Re-read the store with the current filters (settling runs whose driver died) and redraw."""
+        self._refreshing = True
+        try:
+            return self._refresh(experiment, status)
+        finally:
+            self._refreshing = False
+
+    def _refresh(self, experiment: str | None, status: str | None) -> list[Any]:
+        from runconfig_jupyter.core.runs import ScriptRun
+
+        experiments = sorted({r.experiment for r in self.store.list(limit=1000)})
+        wanted = experiment or (self.experiment.value if self.experiment.value != ALL else None)
+        options = [ALL, *experiments] + ([wanted] if wanted and wanted not in experiments else [])
+        if tuple(options) != tuple(self.experiment.options):
+            self.experiment.options = options
+        self.experiment.value = wanted or ALL
+        if status:
+            self.status.value = RunStatus(status).value
+        chosen_status = self.status.value if self.status.value != ALL else None
+        records = self.store.list(wanted, chosen_status, limit=self.limit.value)
+        for record in records:
+            if not record.is_terminal:
+                ScriptRun(record.run_id, store=self.store).record  # noqa: B018 - settles a dead driver's run
+        self.records = self.store.list(wanted, chosen_status, limit=self.limit.value)
+        self.table.value = runs_html(self.records)
+        self.selection.options = [(f"{r.run_id} · {r.status.value}", r.run_id) for r in self.records]
+        return self.records
+
+    def _selected(self) -> list[Any]:
+        from runconfig_jupyter.core.runs import ScriptRun
+
+        return [ScriptRun(run_id, store=self.store) for run_id in self.selection.value]
+
+    def show_details(self) -> Any:
+        from .run_details import RunDetails
+
+        selected = self._selected()
+        if not selected:
+            self.message.value = "<i>Select a run first.</i>"
+            return None
+        if self.details is not None:
+            self.details.close()
+        self.details = RunDetails(selected[0]).start()
+        self.panel.children = (self.details.widget,)
+        self.message.value = ""
+        return self.details
+
+    def compare(self) -> str | None:
+        selected = self._selected()
+        if len(selected) != 2:
+            self.message.value = "<i>Select exactly two runs to compare.</i>"
+            return None
+        text = compare_html(*selected)
+        self.panel.children = (widgets.HTML(text),)
+        self.message.value = ""
+        return text
+
+    def cancel_selected(self) -> list[str]:
+        canceled = [run.id for run in self._selected() if run.cancel("canceled from the runs table")]
+        self.message.value = f"Cancel requested for {', '.join(canceled)}." if canceled else "<i>Nothing to cancel.</i>"
+        self.refresh()
+        return canceled
+
+    def close(self) -> None:
+        if self.details is not None:
+            self.details.close()
+        self.widget.close()

@@ -1,0 +1,182 @@
+"""A real JupyterLab on 127.0.0.1 and a real Chromium (Debian's, through Python Playwright).
+
+Everything is started here and ended by PID: the Lab server (its kernels go with
+it), the browser, and any run left going in this module's run home. The
+pytest-jupyter plugin's autouse asyncio fixtures are replaced by no-ops: they
+would open and close an event loop around these sync Playwright tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """pytest-jupyter's loop fixture, disabled for the sync browser tests."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    """pytest-jupyter's in-process server cleanup, disabled: our server is a separate process."""
+    yield None
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    home: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def notebook_url(self, relative: str) -> str:
+        # ``reset``: a fresh workspace each time, so an earlier test's notebook is not reopened behind this one
+        return f"{self.url}lab/tree/{relative}?reset&token={self.token}"
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _end_runs(home: Path) -> None:
+    """Cancel whatever run a failed test left going, and wait for its driver to end (bounded)."""
+    if not (home / "runs.db").exists():
+        return
+    from runconfig_jupyter.core.runs import ScriptRun
+    from runconfig_jupyter.core.store import RunStore, driver_alive
+
+    store = RunStore(home)
+    for record in store.list(limit=1000):
+        if not record.is_terminal:
+            ScriptRun(record.run_id, store=store).cancel("ui test teardown")
+        deadline = time.monotonic() + 15
+        while driver_alive(store.get(record.run_id)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _lab_args(port: int, token: str, root: Path) -> list[str]:
+    return [
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    base = Path(tempfile.mkdtemp(prefix="runconfig-ui-widgets-"))
+    root, home = base / "root", base / "runhome"
+    root.mkdir()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_DATA_DIR": str(base / "data"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "IPYTHONDIR": str(base / "ipython"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+        "RUNCONFIG_JUPYTER_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
+    # No "would you like news?" toast over the notebook.
+    settings = base / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = base / "lab.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", *_lab_args(port, token, root)],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    lab = Lab(url, token, root, home, process, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}api/status?token={token}", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"jupyter lab did not start:\n{lab.log_tail()}")
+            time.sleep(0.25)
+        yield lab
+    finally:
+        _end_runs(home)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # the server shuts its kernels down
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Screenshots go to $RUNCONFIG_UI_ARTIFACTS (CI uploads it) or a pytest temp folder."""
+    explicit = os.environ.get("RUNCONFIG_UI_ARTIFACTS")
+    path = Path(explicit) if explicit else tmp_path_factory.mktemp("ui-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
