@@ -39,12 +39,15 @@ import time
 
 PYTHON_PLACEHOLDER = "\x00python\x00"
 PAYLOAD_KEY = "runconfig_payload"
+SERVER_ENV_PREFIXES = ("JPY_", "KERNEL_", "JUPYTER_", "JUPYTERHUB_", "KG_")
 
 _WRAPPER = r"""
 import json, os, signal, subprocess, sys
 
 control = sys.argv[1]
-spec = json.load(open(os.path.join(control, "spec.json")))
+with open(os.path.join(control, "spec.json")) as source:
+    spec = json.load(source)
+os.remove(os.path.join(control, "spec.json"))  # it holds the run's environment: keep it on disk no longer
 state = {"signal": None}
 
 
@@ -220,8 +223,8 @@ def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "au
     interpreter = python or sys.executable
     argv = [interpreter if item == PYTHON_PLACEHOLDER else item for item in argv]
     full_env = dict(os.environ)
-    for name in [n for n in full_env if n.startswith(("JPY_", "KERNEL_", "JUPYTER_"))]:
-        full_env.pop(name)  # the kernel's own plumbing is no business of the script
+    for name in [n for n in full_env if n.startswith(SERVER_ENV_PREFIXES)]:
+        full_env.pop(name)  # the server's plumbing and its token (JUPYTER_TOKEN, KG_AUTH_TOKEN) stay out
     full_env.update(env)
     path_entries = [work]
     use_shim = shim == "always" or (shim == "auto" and interpreter == sys.executable and not _has_real_package())
@@ -236,7 +239,8 @@ def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "au
     wrapper = os.path.join(control, "wrapper.py")
     with open(wrapper, "w") as out:
         out.write(_WRAPPER)
-    with open(os.path.join(control, "spec.json"), "w") as out:
+    descriptor = os.open(os.path.join(control, "spec.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
         json.dump({"argv": argv, "cwd": work, "env": full_env}, out)
     for stale in ("exit_code", "exit_code.tmp"):
         if os.path.exists(os.path.join(control, stale)):
@@ -255,7 +259,6 @@ def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "au
     info = {"pid": process.pid, "started": _start_time(process.pid), "argv": argv, "shim": use_shim}
     with open(os.path.join(control, "pid.json"), "w") as out:
         json.dump(info, out)
-    # The spec held the run's environment; the wrapper has read it by now or reads it in a moment.
     return info
 
 

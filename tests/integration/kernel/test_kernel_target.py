@@ -65,6 +65,8 @@ run.log_row("table", x=1, y=2)
 os.makedirs("outputs", exist_ok=True)
 with open("outputs/model.txt", "w") as out:
     out.write(f"env={os.environ.get('GREETING')}")
+with open("outputs/environ.txt", "w") as out:  # comes home: the token must not be in it
+    out.write(repr(sorted(os.environ.items())))
 os.makedirs("logs", exist_ok=True)
 with open("logs/extra.txt", "w") as out:
     out.write("user log")
@@ -129,6 +131,7 @@ def test_completes_with_live_log_metrics_outputs_and_cleans_up(remote, source, r
     assert "\x1e@runconfig:metric" not in log
     assert run.get_metrics()["loss"] == [0.5, 0.25] and run.get_metrics()["table"] == {"x": [1], "y": [2]}
     assert (run.outputs_dir() / "model.txt").read_text() == "env=hello"
+    assert "RUNCONFIG_RUN_ID" in (run.outputs_dir() / "environ.txt").read_text()  # checked for the token below
     assert (run.run_dir / "logs" / "user" / "extra.txt").read_text() == "user log"
     upload = "through the contents API" if remote.kind == "server" else "through the kernel"
     assert upload in run.read_log(name="prepare_log.txt")[0]
