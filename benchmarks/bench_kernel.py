@@ -97,6 +97,7 @@ class _UploadContext:
 
 
 def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
+    from runconfig_jupyter.targets import kernel_transfer as transfer
     from runconfig_jupyter.targets.kernel import KernelTarget
     from runconfig_jupyter.targets.kernel_session import RemoteKernel
 
@@ -106,17 +107,15 @@ def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
     try:
         info = remote.call("setup", run_dir="runconfig-runs/bench", install=True)
         ctx = _UploadContext(snapshot, scratch)
-        target._remote = remote
-        target._state = {"remote_dir": info["run_dir"], "host": info["host"]}
         archive = f"{info['run_dir']}/control/snapshot.tar"
         start = time.perf_counter()
         # the upload steps as prepare() runs them: read + hash, send, checksum on the remote side
         data = snapshot.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if target.client().has_contents():
-            target._upload_contents(ctx, "runconfig-runs/bench", data)
+            transfer.upload_contents(target.client(), ctx, "runconfig-runs/bench", data, target.contents_chunk_bytes)
         else:
-            target._upload_kernel(ctx, archive, data)
+            transfer.upload_through_kernel(remote, ctx, archive, data, target.chunk_bytes)
         assert remote.call("file_digest", path=archive)["sha256"] == digest
         elapsed = time.perf_counter() - start
         remote.call("remove", run_dir=info["run_dir"])

@@ -29,12 +29,10 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +40,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, Target
 from runconfig_jupyter.core.status import RunStatus
 
 from . import kernel_remote_runner as runner
+from . import kernel_transfer as transfer
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .kernel_client import ChannelLost, KernelClient, KernelDied, KernelGone
 from .kernel_session import RemoteError, RemoteKernel
@@ -260,7 +259,12 @@ class KernelTarget(ComputeTarget):
         data = ctx.snapshot_path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         relative_dir = f"{self.working_root.strip('/')}/{ctx.run_id}"
-        stored = contents and self._upload_contents(ctx, relative_dir, data)
+        stored = False
+        if contents:
+            self._save_state(ctx, contents_dir=relative_dir)
+            stored = transfer.upload_contents(client, ctx, relative_dir, data, self.contents_chunk_bytes)
+            if stored:
+                self._save_state(ctx, upload="contents")
         if ctx.cancel_event.is_set():
             return
         from runconfig_jupyter.core.shim import shim_tar
@@ -284,8 +288,9 @@ class KernelTarget(ComputeTarget):
                     "the kernel does not see the file the contents API stored (its working folder differs from the "
                     "server root); uploading through the kernel instead"
                 )
-            if not self._upload_kernel(ctx, archive, data):
+            if not transfer.upload_through_kernel(self._remote, ctx, archive, data, self.chunk_bytes):
                 return
+            self._save_state(ctx, upload="kernel")
             extracted = self._extract(ctx, archive, digest)
             if extracted is None:
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
@@ -293,55 +298,6 @@ class KernelTarget(ComputeTarget):
 
     def _relative_root(self) -> bool:
         return not (PurePosixPath(self.working_root).is_absolute() or self.working_root.startswith("~"))
-
-    def _progress(self, ctx: RunContext, total: int) -> Any:
-        def progress(done: int, _total: int) -> None:
-            ctx.progress("Uploading snapshot", done / total if total else 1.0, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
-
-        return progress
-
-    def _upload_contents(self, ctx: RunContext, relative_dir: str, data: bytes) -> bool:
-        """PUT the snapshot through the contents API; False (and a log line) when the server refuses it."""
-        started = time.monotonic()
-        client = self.client()
-        self._save_state(ctx, contents_dir=relative_dir)
-        try:
-            client.contents_mkdirs(f"{relative_dir}/control")
-            done = client.contents_upload(
-                f"{relative_dir}/control/snapshot.tar",
-                data,
-                self.contents_chunk_bytes,
-                self._progress(ctx, len(data)),
-                ctx.cancel_event,
-            )
-        except TargetAuthError:
-            raise
-        except TargetUnavailable as error:
-            ctx.prepare_log(f"the contents API refused the upload ({error}); uploading through the kernel instead")
-            return False
-        if done:
-            self._save_state(ctx, upload="contents")
-            seconds = time.monotonic() - started
-            ctx.prepare_log(f"uploaded {len(data) / 1e6:.2f} MB through the contents API in {seconds:.2f} s")
-        return done
-
-    def _upload_kernel(self, ctx: RunContext, remote_path: str, data: bytes) -> bool:
-        """Chunks through the kernel, each well under the websocket message cap; False when canceled."""
-        assert self._remote is not None
-        started, total, offset = time.monotonic(), len(data), 0
-        progress = self._progress(ctx, total)
-        while True:
-            if ctx.cancel_event.is_set():
-                return False
-            piece = data[offset : offset + self.chunk_bytes]
-            self._remote.call("put_chunk", path=remote_path, offset=offset, payload=base64.b64encode(piece).decode())
-            offset += len(piece)
-            progress(offset, total)
-            if offset >= total:
-                break
-        self._save_state(ctx, upload="kernel")
-        ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s")
-        return True
 
     def _extract(self, ctx: RunContext, archive: str, digest: str) -> dict[str, Any] | None:
         """Unpack on the remote side after a checksum check; None when the archive there is not ours."""
@@ -484,34 +440,8 @@ class KernelTarget(ComputeTarget):
 
     def collect(self, ctx: RunContext) -> None:
         remote_dir = self._state.get("remote_dir")
-        if self._remote is None or not remote_dir:
-            return
-        packed = self._remote.call("pack_outputs", run_dir=remote_dir, timeout=300)
-        if not packed["files"]:
-            return
-        ctx.progress("Downloading outputs", 0.0, f"{packed['files']} files")
-        buffer = bytearray()
-        while len(buffer) < packed["size"]:
-            piece = self._remote.call("read_chunk", path=packed["path"], offset=len(buffer), size=self.chunk_bytes)
-            data = base64.b64decode(piece["data"])
-            if not data:
-                break
-            buffer += data
-            ctx.progress("Downloading outputs", len(buffer) / packed["size"], f"{len(buffer) / 1e6:.1f} MB")
-        if hashlib.sha256(buffer).hexdigest() != packed["sha256"]:
-            raise PreparationFailed("the outputs archive arrived corrupt (checksum differs)", phase="Finalizing")
-        with tempfile.TemporaryDirectory(dir=ctx.run_dir) as scratch:
-            runner.safe_extract_bytes(bytes(buffer), scratch)
-            for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
-                source = Path(scratch) / folder
-                if not source.is_dir():
-                    continue
-                destination.mkdir(parents=True, exist_ok=True)
-                for item in source.iterdir():
-                    target = destination / item.name
-                    if target.exists():
-                        shutil.rmtree(target) if target.is_dir() else target.unlink()
-                    shutil.move(str(item), str(target))
+        if self._remote is not None and remote_dir:
+            transfer.download_outputs(self._remote, ctx, remote_dir, self.chunk_bytes)
 
     def cleanup(self, ctx: RunContext) -> None:
         """Remove the remote folder and shut down every kernel this run started (unless asked to keep them)."""
