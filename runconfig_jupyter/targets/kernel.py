@@ -258,11 +258,11 @@ class KernelTarget(ComputeTarget):
         ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.kernel_name}) started on {client.url}")
         data = ctx.snapshot_path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        relative_dir = f"{self.working_root.strip('/')}/{ctx.run_id}"
+        run_dir = f"{self.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
         stored = False
-        if contents:
-            self._save_state(ctx, contents_dir=relative_dir)
-            stored = transfer.upload_contents(client, ctx, relative_dir, data, self.contents_chunk_bytes)
+        if contents:  # working_root is relative here: the same path under the server root
+            self._save_state(ctx, contents_dir=run_dir)
+            stored = transfer.upload_contents(client, ctx, run_dir, data, self.contents_chunk_bytes)
             if stored:
                 self._save_state(ctx, upload="contents")
         if ctx.cancel_event.is_set():
@@ -270,7 +270,7 @@ class KernelTarget(ComputeTarget):
         from runconfig_jupyter.core.shim import shim_tar
 
         shim = base64.b64encode(shim_tar("shim")).decode() if self.shim != "never" else ""
-        info = self._remote.call("setup", run_dir=relative_dir, shim_b64=shim, install=True, timeout=180)
+        info = self._remote.call("setup", run_dir=run_dir, shim_b64=shim, install=True, timeout=180)
         self._save_state(
             ctx,
             remote_dir=info["run_dir"],

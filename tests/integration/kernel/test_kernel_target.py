@@ -263,6 +263,20 @@ def test_big_snapshot_and_outputs_go_through_the_gateway_kernel_in_chunks(kernel
     assert (run.outputs_dir() / "big.bin").read_bytes() == payload
 
 
+def test_absolute_working_root_on_a_server_uploads_through_the_kernel(jupyter_server, source, monkeypatch, tmp_path):
+    """The contents API only reaches the server root: an absolute working_root goes through the kernel."""
+    root = tmp_path / "scratch"
+    name = register(jupyter_server, monkeypatch, "remote-box", working_root=str(root), keep_remote_dir=True)
+    run = submit(config(source), "remote", target=name)
+    result = run.wait_for_completion(timeout=90, raise_on_error=False)
+    assert result["status"] == "Completed", result.get("error")
+    assert "through the kernel" in run.read_log(name="prepare_log.txt")[0]
+    kept = root / run.id
+    assert (kept / "work" / "train.py").exists() and (kept / "control" / "exit_code").read_text() == "0"
+    assert not (kept / "control" / "spec.json").exists()  # the run's environment does not stay on disk
+    assert not (jupyter_server.root / "scratch").exists()
+
+
 # -- robustness: kernel death, server restart, driver restart ------------------------------------------
 def test_kernel_death_mid_run_is_survived(jupyter_server, source, monkeypatch):
     """The kernel is killed (the server restarts it under the same id): the run goes on and completes."""
