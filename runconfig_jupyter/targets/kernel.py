@@ -460,7 +460,8 @@ class KernelTarget(ComputeTarget):
         if not self.keep_kernel and self._client is not None:
             for kernel_id in self._state.get("kernels", self._kernels):
                 self._try(lambda k=kernel_id: self._client.shutdown(k))
-            self._save_state(ctx, kernels=[]) if self._state else None
+            if self._state:
+                self._save_state(ctx, kernels=[])
         self._kernels = []
 
     # -- driver restart --------------------------------------------------------------------
