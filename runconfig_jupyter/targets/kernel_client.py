@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -310,80 +310,120 @@ class KernelChannel:
         self,
         code: str,
         timeout: float | None = 120.0,
-        on_stdout: Callable[[str], None] | None = None,
         metadata: dict[str, Any] | None = None,
         user_expressions: dict[str, str] | None = None,
     ) -> ExecResult:
-        """Run ``code`` and wait for the kernel to go idle; stdout/stderr/error are collected.
+        """Run ``code`` and wait for the kernel to go idle; stdout/stderr/error/user_expressions are collected.
 
         Bulk data belongs in ``metadata``, not in ``code``: IPython tokenizes and echoes the
         code (execute_input on iopub), which makes megabyte literals slow; the metadata reaches
         the kernel untouched (``kernel.get_parent()``).
         """
+        return self.execute_many([(code, metadata)], user_expressions, timeout, window=1)[0]
+
+    def execute_many(
+        self,
+        requests: Iterable[tuple[str, dict[str, Any] | None]],
+        user_expressions: dict[str, str] | None = None,
+        timeout: float | None = 120.0,
+        window: int = 2,
+        stop_on_error: bool = True,
+    ) -> list[ExecResult]:
+        """Run several requests with up to ``window`` in flight, so sending one overlaps running the previous.
+
+        Results come back in order. After an error no further request is sent (when ``stop_on_error``).
+        ``timeout`` applies to each request from the moment it was sent.
+        """
         import websocket
 
-        message = self._message(
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": False,
-                "user_expressions": user_expressions or {},
-                "allow_stdin": False,
-            },
-            metadata,
-        )
-        payload = json.dumps(message)
-        if len(payload) > MAX_CODE_MESSAGE_BYTES:
-            raise ValueError(f"execute_request of {len(payload)} bytes exceeds the safe websocket size")
-        msg_id = message["header"]["msg_id"]
-        result = ExecResult()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = iter(requests)
+        results: list[ExecResult] = []
+        flight: dict[str, tuple[int, float, list[bool]]] = {}  # msg_id -> (index, sent at, [idle, replied])
+        exhausted = failed = False
         with self._lock:
             try:
-                self._ws.send(payload)
-                idle = replied = False
-                while not (idle and replied):
-                    if deadline is not None and time.monotonic() > deadline:
+                while True:
+                    while not exhausted and not failed and len(flight) < window:
+                        item = next(pending, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        msg_id = self._send_execute(item[0], item[1], user_expressions)
+                        flight[msg_id] = (len(results), time.monotonic(), [False, False])
+                        results.append(ExecResult())
+                    if not flight:
+                        return results
+                    oldest = min(sent for _, sent, _ in flight.values())
+                    if timeout is not None and time.monotonic() - oldest > timeout:
                         raise ChannelLost(f"no answer from kernel {self.kernel_id} within {timeout:g} s")
-                    self._ws.settimeout(1.0)
-                    self._quick_ack()
-                    try:
-                        raw = self._ws.recv()
-                    except websocket.WebSocketTimeoutException:
+                    reply = self._receive()
+                    if reply is None:
                         continue
-                    if not raw:
-                        raise ChannelLost(f"the kernel websocket to {self.client.url} closed")
-                    reply = json.loads(raw)
                     msg_type = reply.get("msg_type") or reply.get("header", {}).get("msg_type")
                     content = reply.get("content", {})
                     if msg_type == "status" and content.get("execution_state") in ("dead", "restarting"):
                         raise KernelDied(f"kernel {self.kernel_id} {content['execution_state']}")
-                    if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                    parent = reply.get("parent_header", {}).get("msg_id")
+                    if parent not in flight:
                         continue
-                    if msg_type == "stream":
-                        if content.get("name") == "stdout":
-                            result.stdout += content.get("text", "")
-                            if on_stdout:
-                                on_stdout(content.get("text", ""))
-                        else:
-                            result.stderr += content.get("text", "")
-                    elif msg_type == "error":
-                        result.status = "error"
-                        result.ename, result.evalue = content.get("ename"), content.get("evalue")
-                        result.traceback = content.get("traceback", [])
-                    elif msg_type == "execute_reply":
-                        replied = True
-                        result.user_expressions = content.get("user_expressions") or {}
-                        if content.get("status") != "ok":
-                            result.status = content.get("status", "error")
-                            result.ename = result.ename or content.get("ename")
-                            result.evalue = result.evalue or content.get("evalue")
-                    elif msg_type == "status" and content.get("execution_state") == "idle":
-                        idle = True
+                    index, _sent, marks = flight[parent]
+                    _apply(results[index], msg_type, content, marks)
+                    if all(marks):
+                        del flight[parent]
+                        failed = failed or (stop_on_error and not results[index].ok)
             except (OSError, websocket.WebSocketException) as error:
                 raise ChannelLost(f"the kernel websocket to {self.client.url} broke: {_short(error)}") from None
-        return result
+
+    def _send_execute(self, code: str, metadata: dict[str, Any] | None, user_expressions: dict[str, str] | None) -> str:
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": user_expressions or {},
+            "allow_stdin": False,
+        }
+        message = self._message("execute_request", content, metadata)
+        payload = json.dumps(message)
+        if len(payload) > MAX_CODE_MESSAGE_BYTES:
+            raise ValueError(f"execute_request of {len(payload)} bytes exceeds the safe websocket size")
+        self._ws.send(payload)
+        return message["header"]["msg_id"]
+
+    def _receive(self) -> dict[str, Any] | None:
+        """One message, or None after a second of silence (so callers can check their deadlines)."""
+        import websocket
+
+        self._ws.settimeout(1.0)
+        self._quick_ack()
+        try:
+            raw = self._ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return None
+        if not raw:
+            raise ChannelLost(f"the kernel websocket to {self.client.url} closed")
+        return json.loads(raw)
+
+
+def _apply(result: ExecResult, msg_type: str | None, content: dict[str, Any], marks: list[bool]) -> None:
+    """Fold one message belonging to a request into its result; ``marks`` = [idle seen, reply seen]."""
+    if msg_type == "stream":
+        if content.get("name") == "stdout":
+            result.stdout += content.get("text", "")
+        else:
+            result.stderr += content.get("text", "")
+    elif msg_type == "error":
+        result.status = "error"
+        result.ename, result.evalue = content.get("ename"), content.get("evalue")
+        result.traceback = content.get("traceback", [])
+    elif msg_type == "execute_reply":
+        marks[1] = True
+        result.user_expressions = content.get("user_expressions") or {}
+        if content.get("status") != "ok":
+            result.status = content.get("status", "error")
+            result.ename = result.ename or content.get("ename")
+            result.evalue = result.evalue or content.get("evalue")
+    elif msg_type == "status" and content.get("execution_state") == "idle":
+        marks[0] = True
 
 
 def _short(error: BaseException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,22 @@ class RemoteKernel:
                 continue
             raise RemoteError(function, result.ename, result.evalue)
         raise AssertionError("unreachable")
+
+    def call_many(
+        self, function: str, calls: Iterable[tuple[dict[str, Any], str | None]], window: int = 2, timeout: float = 120.0
+    ) -> list[dict[str, Any]]:
+        """Pipelined ``call``s of one function (arguments, payload); the runner must be installed already."""
+
+        def requests() -> Iterator[tuple[str, dict[str, Any] | None]]:
+            for arguments, payload in calls:
+                code = f"__import__({MODULE_NAME!r}).call({function!r}, {json.dumps(arguments)!r})"
+                yield code, ({kernel_remote_runner.PAYLOAD_KEY: payload} if payload is not None else None)
+
+        results = self.channel.execute_many(requests(), _RESULT, timeout=timeout, window=window)
+        for result in results:
+            if not result.ok:
+                raise RemoteError(function, result.ename, result.evalue)
+        return [_parse(function, result) for result in results]
 
 
 def _install_code() -> str:

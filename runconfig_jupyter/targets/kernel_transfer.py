@@ -15,7 +15,7 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, TargetUnavailable
@@ -53,18 +53,25 @@ def upload_contents(client: KernelClient, ctx: RunContext, relative_dir: str, da
 
 
 def upload_through_kernel(remote: RemoteKernel, ctx: RunContext, remote_path: str, data: bytes, chunk: int) -> bool:
-    """Chunks through the kernel; False when canceled on the way."""
-    started, total, offset = time.monotonic(), len(data), 0
+    """Chunks through the kernel, two in flight (one travels while the kernel writes the other).
+
+    The kernel runs requests in the order they were sent; each chunk lands at its own offset (the one
+    at offset 0 creates the file). False when canceled.
+    """
+    started, total = time.monotonic(), len(data)
     progress = upload_progress(ctx, total)
-    while True:
-        if ctx.cancel_event.is_set():
-            return False
-        piece = data[offset : offset + chunk]
-        remote.call("put_chunk", path=remote_path, offset=offset, payload=base64.b64encode(piece).decode())
-        offset += len(piece)
-        progress(offset, total)
-        if offset >= total:
-            break
+
+    def chunks() -> Iterator[tuple[dict[str, object], str]]:
+        for offset in range(0, max(total, 1), chunk):
+            if ctx.cancel_event.is_set():
+                return
+            piece = data[offset : offset + chunk]
+            yield {"path": remote_path, "offset": offset}, base64.b64encode(piece).decode()
+            progress(min(offset + len(piece), total), total)
+
+    remote.call_many("put_chunk", chunks())
+    if ctx.cancel_event.is_set():
+        return False
     ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s")
     return True
 
