@@ -100,3 +100,18 @@ def test_remote_kernel_notebook_executes_headless(tmp_path, run_home):
     assert "Status: Completed" in text and "final loss" in text and "'Canceled'" in text
     assert "demo server stopped" in text
     assert RunStore().count("remote-demo") == 2
+
+
+def test_target_from_traitlets_config(shell, jupyter_server, monkeypatch):
+    """A kernel target configured only through traitlets (``RunConfigMagics.extra_targets``)."""
+    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    spec = {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV}
+    shell.run_line_magic("config", f"RunConfigMagics.extra_targets = {{'lab-box': {spec!r}}}")
+    try:
+        prompts = _prompt(monkeypatch, jupyter_server.token)
+        with capture_output() as out:
+            shell.run_line_magic("submit", "remote_cfg --target lab-box --wait")
+        assert "hello from the remote side" in out.stdout and "Status: Completed" in out.stdout
+        assert len(prompts) == 1 and "lab-box" in prompts[0]
+    finally:
+        shell.run_line_magic("config", "RunConfigMagics.extra_targets = {}")
