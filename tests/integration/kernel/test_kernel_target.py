@@ -296,8 +296,8 @@ def test_kernel_and_script_dying_is_failed_with_the_reason(jupyter_server, sourc
     run = submit(config(source, "--wait-for", "never"), "remote", target=name)
     wait_log(run, "first line")
     kernel = run.get_details()["targetDetails"]["kernel"]
+    os.kill(kernel["kernel_pid"], signal.SIGKILL)  # the kernel first, so no poll can see the script go before
     os.killpg(kernel["pid"], signal.SIGKILL)  # the wrapper and script: no exit code gets written
-    os.kill(kernel["kernel_pid"], signal.SIGKILL)
     result = run.wait_for_completion(timeout=90, raise_on_error=False)
     assert result["status"] == "Failed" and result["error"]["phase"] == "Running"
     assert "without an exit code" in result["error"]["message"] and "kernel" in result["error"]["message"]
