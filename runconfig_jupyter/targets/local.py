@@ -22,6 +22,7 @@ from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .local_env import interpreter_for
+from .rank_group import LocalRanks
 
 
 class LocalTarget(ComputeTarget):
@@ -35,15 +36,19 @@ class LocalTarget(ComputeTarget):
         self.keep_working_dir = bool(keep_working_dir)
         self._process: subprocess.Popen[bytes] | None = None
         self._exited = threading.Event()
+        self._ranks: LocalRanks | None = None  # set for distributed runs (see rank_group.py)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             gpu=False,
-            distributed=False,
+            distributed=True,
             description="A process on this machine, in a private working copy of the source directory.",
         )
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
+        from runconfig_jupyter.core.distributed import plan_for
+
+        plan_for(config)  # bad process/node counts fail here, before anything is packaged
         environment = config.effective_environment()
         interpreter = environment.python.interpreter_path
         missing = bool(interpreter) and shutil.which(interpreter) is None and not Path(interpreter).exists()
@@ -71,12 +76,21 @@ class LocalTarget(ComputeTarget):
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         self._python = interpreter_for(ctx)
+        from runconfig_jupyter.core.distributed import plan_for
+
+        plan = plan_for(ctx.config)
+        if plan is not None:
+            self._ranks = LocalRanks(plan, self.grace_seconds)
+            self._ranks.prepare(ctx, self.working_dir(ctx))
 
     def start(self, ctx: RunContext) -> None:
         argv = ctx.config.argv(python=self._python)
         env = {**os.environ, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._ranks is not None:
+            self._ranks.start(ctx, argv, env, self.working_dir(ctx))
+            return
         with open(log_path, "ab") as log:
             try:
                 self._process = subprocess.Popen(
@@ -94,6 +108,8 @@ class LocalTarget(ComputeTarget):
         ctx.record(pid=self._process.pid, argv=argv)
 
     def wait(self, ctx: RunContext) -> Outcome:
+        if self._ranks is not None:
+            return self._ranks.wait()
         assert self._process is not None
         code = self._process.wait()
         self._exited.set()
@@ -106,6 +122,9 @@ class LocalTarget(ComputeTarget):
 
     def cancel(self, ctx: RunContext, reason: str) -> None:
         """TERM to the whole process group, KILL after the grace period."""
+        if self._ranks is not None:
+            self._ranks.cancel()
+            return
         process = self._process
         if process is None or process.poll() is not None:
             return
@@ -134,6 +153,8 @@ class LocalTarget(ComputeTarget):
 
     def cleanup(self, ctx: RunContext) -> None:
         # Children the script left in its session would outlive the run: end them.
+        if self._ranks is not None:
+            self._ranks.cleanup(self.working_dir(ctx), self.keep_working_dir)
         if self._process is not None:
             self._signal_group(self._process.pid, signal.SIGKILL)
         if not self.keep_working_dir:

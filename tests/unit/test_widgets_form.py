@@ -84,12 +84,24 @@ class _GpuClusterTarget(ComputeTarget):
         raise AssertionError("never started")
 
 
+class _SingleCpuTarget(_GpuClusterTarget):
+    """A registered target that can do neither GPUs nor distributed runs (local can run ranks now)."""
+
+    type_name = "widget-test-single-cpu"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(gpu=False, distributed=False, description="test target, one CPU process")
+
+
 def test_fields_follow_the_target_capabilities(project):
     register_target("gpu-cluster", type=_GpuClusterTarget.type_name)
+    register_target("single-cpu", type=_SingleCpuTarget.type_name)
     try:
         form = RunConfigForm(source_directory=str(project))
-        form.target.value = "local"
+        form.target.value = "single-cpu"
         assert form.gpu_row.layout.display == "none" and form.distributed_row.layout.display == "none"
+        form.target.value = "local"
+        assert form.gpu_row.layout.display == "none" and form.distributed_row.layout.display == ""
         form.target.value = "gpu-cluster"
         assert form.gpu_row.layout.display == "" and form.distributed_row.layout.display == ""
         form.script.value = "train.py"
@@ -105,11 +117,12 @@ def test_fields_follow_the_target_capabilities(project):
         form.node_count.value = 0
         assert form.build() is None and "at least 1" in form.field_errors["distributed"]
         form.node_count.value = 2
-        form.target.value = "local"  # hidden fields no longer count
+        form.target.value = "single-cpu"  # hidden fields no longer count
         config = form.build()
         assert config is not None and config.distributed_job_config is None
     finally:
         unregister_target("gpu-cluster")
+        unregister_target("single-cpu")
 
 
 def test_yaml_export_and_load_round_trip(project):

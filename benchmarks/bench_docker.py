@@ -1,0 +1,131 @@
+"""Docker target: submit -> first log line and submit -> Completed, against a bare ``docker run --rm``.
+
+The baseline runs the same one-line script in the same warm base image with the docker CLI
+(``docker run --rm IMAGE python -c ...``), measured in the same run on the same engine, so the
+printed ratios say what our driver, snapshot copy, shim and log streaming cost on top of Docker
+itself. Also: how long the "is this environment's image already built?" decision takes for an
+unchanged environment (no rebuild).
+
+    python benchmarks/bench_docker.py [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+IMAGE = "runconfig-jupyter/python:bookworm"
+LINE = "first line"
+
+
+def bare(repeat: int) -> tuple[list[float], list[float]]:
+    first, done = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            ["docker", "run", "--rm", IMAGE, "python", "-c", f"print({LINE!r}, flush=True)"], stdout=subprocess.PIPE
+        )
+        assert process.stdout is not None
+        process.stdout.readline()
+        first.append(time.perf_counter() - start)
+        process.wait()
+        done.append(time.perf_counter() - start)
+    return first, done
+
+
+def ours(repeat: int, source: Path) -> tuple[list[float], list[float]]:
+    from runconfig_jupyter import Experiment, ScriptRunConfig
+    from runconfig_jupyter.core.status import RunStatus
+
+    first, done = [], []
+    config = ScriptRunConfig(str(source), command=["python", "-c", f"print({LINE!r}, flush=True)"])
+    config.compute_target = "docker"
+    experiment = Experiment("bench")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run = experiment.submit(config)
+        log = run.run_dir / "logs" / "std_log.txt"
+        while not (log.exists() and LINE in log.read_text()):
+            time.sleep(0.002)
+        first.append(time.perf_counter() - start)
+        while run.store.get(run.id).status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
+            time.sleep(0.002)
+        done.append(time.perf_counter() - start)
+        assert run.get_status() == "Completed", run.get_details()
+    return first, done
+
+
+def decision(repeat: int, source: Path) -> list[float]:
+    """Time for ensure_image() to find the already-built image of an unchanged environment."""
+    from runconfig_jupyter import Experiment, ScriptRunConfig
+    from runconfig_jupyter.core.config import CondaDependencies, Environment
+    from runconfig_jupyter.targets.docker_client import connect
+    from runconfig_jupyter.targets.docker_image import DEFAULT_BASE_IMAGE, ca_bundle_path, ensure_image
+
+    environment = Environment("bench-six")
+    environment.python.conda_dependencies = CondaDependencies.create(pip_packages=["six==1.17.0"])
+    config = ScriptRunConfig(str(source), script="train.py", compute_target="docker", environment=environment)
+    client = connect()
+    existing = {tag for image in client.images.list("runconfig-jupyter/env") for tag in image.tags}
+    built = Experiment("bench").submit(config)  # builds it once (or finds it from an earlier run)
+    built.wait_for_completion(timeout=600)
+    lines: list[str] = []
+    ctx = SimpleNamespace(
+        config=config,
+        run_dir=built.run_dir,
+        run_id=built.id,
+        cancel_event=threading.Event(),
+        prepare_log=lines.append,
+        record=lambda **_: None,
+        progress=lambda *_a, **_k: None,
+    )
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        ensure_image(client, ctx, DEFAULT_BASE_IMAGE, ca_bundle_path())
+        times.append(time.perf_counter() - start)
+    assert all("is cached" in line for line in lines), lines
+    if built.record.details["image"] not in existing:  # leave the machine as we found it
+        client.images.remove(built.record.details["image"], force=True)
+    client.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    subprocess.run(["bash", str(ROOT / "scripts" / "ensure_docker.sh")], check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as source:
+        os.environ["RUNCONFIG_JUPYTER_HOME"] = home
+        Path(source, "train.py").write_text("print('x')\n")
+        ours(1, Path(source))  # warm: snapshot cache, imports, the engine's image cache
+        bare(1)
+        base_first, base_done = bare(args.repeat)
+        our_first, our_done = ours(args.repeat, Path(source))
+        decide = decision(args.repeat, Path(source))
+    med = statistics.median
+    print(
+        f"docker run --rm    first line {med(base_first):.3f} s   exit {med(base_done):.3f} s   "
+        f"(median of {args.repeat})"
+    )
+    print(f"runconfig docker   first line {med(our_first):.3f} s   Completed {med(our_done):.3f} s")
+    print(
+        f"ratio              first line {med(our_first) / med(base_first):.2f}x   "
+        f"completed {med(our_done) / med(base_done):.2f}x   (goal for first line: <= 1.2x)"
+    )
+    print(f"unchanged environment: image decision {med(decide) * 1000:.1f} ms (cached, no rebuild)")
+
+
+if __name__ == "__main__":
+    main()

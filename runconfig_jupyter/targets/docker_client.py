@@ -1,0 +1,82 @@
+"""Connecting to the Docker engine, with errors that say how to fix the connection.
+
+The docker SDK's own messages ("Error while fetching server API version:
+('Connection aborted.', FileNotFoundError(2, ...))") do not tell a notebook user
+what to do. Every way the engine can be out of reach (SDK missing, daemon not
+installed, not running, socket not ours) becomes a ``TargetUnavailable`` naming
+the address tried and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from runconfig_jupyter.core.errors import TargetUnavailable
+
+if TYPE_CHECKING:
+    import docker
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+START_HINT = "start it with 'sudo systemctl start docker' or 'bash scripts/ensure_docker.sh' (root)"
+
+
+def engine_address(base_url: str | None = None) -> str:
+    return base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def connect(base_url: str | None = None, timeout: float = 60.0) -> docker.DockerClient:
+    """A client that has answered a ping; raises ``TargetUnavailable`` otherwise."""
+    try:
+        import docker
+    except ImportError as error:
+        raise TargetUnavailable(
+            "the docker Python package is not installed; install it with "
+            "\"pip install 'runconfig-jupyter[docker]'\" (or 'pip install docker')"
+        ) from error
+    address = engine_address(base_url)
+    try:
+        client = (
+            docker.DockerClient(base_url=address, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
+        )
+        client.ping()
+    except PermissionError as error:
+        raise _permission_denied(address) from error
+    except docker.errors.DockerException as error:
+        raise _unreachable(address, error) from error
+    except Exception as error:  # requests/urllib3 errors leak through the SDK for some transports
+        raise _unreachable(address, error) from error
+    return client
+
+
+def _permission_denied(address: str) -> TargetUnavailable:
+    return TargetUnavailable(
+        f"permission denied on the Docker engine at {address}; add your user to the 'docker' group "
+        "(sudo usermod -aG docker $USER, then log in again) or run Jupyter as a user that may use Docker"
+    )
+
+
+def _unreachable(address: str, error: Exception) -> TargetUnavailable:
+    text = str(error)
+    if "Permission denied" in text or "PermissionError" in text:
+        return _permission_denied(address)
+    if address.startswith("unix://") and shutil.which("dockerd") is None and shutil.which("docker") is None:
+        return TargetUnavailable(
+            f"Docker is not installed on this machine (nothing answers at {address}); install it "
+            "with 'sudo apt-get install -y docker.io' and start it, or use compute_target 'local'"
+        )
+    return TargetUnavailable(f"Docker engine not reachable at {address} ({_short(text)}); {START_HINT}")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def engine_info(client: Any) -> dict[str, Any]:
+    """``docker info`` as a dict; an engine that stops answering is unavailable, not a crash."""
+    try:
+        return client.info()
+    except Exception as error:
+        raise TargetUnavailable(f"the Docker engine stopped answering ({_short(str(error))}); {START_HINT}") from error

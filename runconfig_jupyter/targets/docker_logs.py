@@ -1,0 +1,91 @@
+"""Following a container's output into the run's log.
+
+Docker hands out log chunks that split lines anywhere. Only whole lines are
+passed on (a metric marker cut in half would otherwise be lost), and the
+number of raw bytes passed on so far is kept in the run folder: a driver that
+restarts (re-attach) reads the container's log again from the start and skips
+what the run's log already holds, so nothing is shown twice or lost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .base import RunContext
+
+OFFSET_FILE = ".docker_log_offset"
+
+
+def offset_path(ctx: RunContext) -> Path:
+    return ctx.run_dir / OFFSET_FILE
+
+
+def read_offset(ctx: RunContext) -> int:
+    try:
+        return int(offset_path(ctx).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+class LogFollower:
+    """Streams one container's stdout+stderr into ``ctx.write_log`` on a background thread."""
+
+    def __init__(self, ctx: RunContext, container: Any, skip_bytes: int = 0):
+        self.ctx = ctx
+        self.container = container
+        self.skip = skip_bytes
+        self.delivered = skip_bytes
+        self.first_line = threading.Event()
+        self.error: BaseException | None = None
+        self._pending = b""
+        self._thread = threading.Thread(target=self._follow, name="docker-logs", daemon=True)
+
+    def start(self) -> LogFollower:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+        self._finish()
+
+    def _follow(self) -> None:
+        try:
+            for chunk in self.container.logs(stdout=True, stderr=True, stream=True, follow=True):
+                self.feed(chunk)
+        except Exception as error:  # the container vanished mid-stream; the caller decides what that means
+            self.error = error
+
+    def feed(self, chunk: bytes) -> None:
+        if self.skip:
+            dropped = min(self.skip, len(chunk))
+            self.skip -= dropped
+            chunk = chunk[dropped:]
+            if not chunk:
+                return
+        buffered = self._pending + chunk
+        cut = buffered.rfind(b"\n") + 1
+        self._pending = buffered[cut:]
+        if cut:
+            self.ctx.write_log(buffered[:cut])
+            self.delivered += cut
+            self.first_line.set()
+            self._save_offset()
+
+    def _finish(self) -> None:
+        if self._pending and not self._thread.is_alive():
+            self.ctx.write_log(self._pending + b"\n")
+            self.delivered += len(self._pending)
+            self._pending = b""
+            self._save_offset()
+
+    def _save_offset(self) -> None:
+        path = offset_path(self.ctx)
+        temp = path.with_suffix(".tmp")
+        try:
+            temp.write_text(str(self.delivered))
+            os.replace(temp, path)
+        except OSError:
+            pass

@@ -1,0 +1,181 @@
+"""The ray target against a REAL Ray cluster (head + one worker node on 127.0.0.1, started by the session fixture).
+
+The GPU test asks for a GPU on this GPU-less cluster: that is the real refusal, not a fake.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.config import PyTorchConfiguration
+from runconfig_jupyter.core.errors import RunFailed, TargetUnavailable
+from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.targets.ray import RayTarget
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.ray
+
+TRAIN = """
+import os, sys, time
+from runconfig_jupyter import Run
+
+run = Run.get_context()
+steps = int(sys.argv[1])
+for step in range(steps):
+    run.log("loss", 1.0 / (step + 1))
+    print(f"step {step} greeting={os.environ.get('GREETING')}", flush=True)
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/model.txt", "w") as out:
+    out.write(f"{steps} steps\\n")
+with open("pid.txt", "w") as out:
+    out.write(str(os.getpid()))
+if len(sys.argv) > 2 and sys.argv[2] == "sleep":
+    print(f"pid {os.getpid()} sleeping", flush=True)
+    time.sleep(300)
+sys.exit(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+"""
+
+DDP = """
+import os
+import torch
+import torch.distributed as dist
+from runconfig_jupyter import Run
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+value = torch.tensor([float(rank + 1)])
+dist.all_reduce(value)
+print(f"rank {rank}/{world} node {os.environ['NODE_RANK']} master {os.environ['MASTER_ADDR']} sum {value.item():g}")
+if rank == 0:
+    Run.get_context().log("sum", value.item())
+    os.makedirs("outputs", exist_ok=True)
+    with open("outputs/sum.txt", "w") as out:
+        out.write(f"{value.item():g}\\n")
+dist.destroy_process_group()
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "rayproj"
+    root.mkdir()
+    (root / "train.py").write_text(textwrap.dedent(TRAIN))
+    (root / "ddp.py").write_text(textwrap.dedent(DDP))
+    return root
+
+
+def test_single_run_completes_with_logs_metrics_and_outputs_and_a_failing_one_fails(ray_target, jobs, project):
+    """Two runs at once (the cluster has room for both): one completes, one exits 3."""
+    config = ScriptRunConfig(str(project), script="train.py", arguments=[3], compute_target=ray_target)
+    config.run_config.environment_variables = {"GREETING": "hello"}
+    run = Experiment("ray").submit(config)
+    failing = Experiment("ray").submit(
+        ScriptRunConfig(str(project), script="train.py", arguments=[1, "no", 3], compute_target=ray_target)
+    )
+    run.wait_for_completion(timeout=120)
+    log = run.read_log()[0]
+    assert "step 2 greeting=hello" in log
+    assert "\x1e" not in log and "runconfig:outputs" not in log  # control lines were consumed
+    assert run.get_metrics()["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert (run.outputs_dir() / "model.txt").read_text() == "3 steps\n"
+    details = run.get_details()["targetDetails"]
+    assert jobs.get_job_status(details["ray_job_id"]).value == "SUCCEEDED"
+    assert not (project / "outputs").exists()
+    assert details["ray_working_dir"] and not Path(details["ray_working_dir"]).exists()
+
+    with pytest.raises(RunFailed, match="exited with code 3"):
+        failing.wait_for_completion(timeout=120)
+    assert failing.get_details()["exitCode"] == 3
+    # Outputs of a failed run come back too, and are its own: both runs upload the same content, which Ray
+    # may extract once for both, yet each wrote ./outputs in its private copy.
+    assert (failing.outputs_dir() / "model.txt").read_text() == "1 steps\n"
+
+
+def test_driver_killed_mid_run_reattaches_by_job_id(ray_target, project):
+    """A new driver finds the Ray job by its id and continues the log without repeating or losing lines."""
+    (project / "ticks.py").write_text(
+        "import time\nfor i in range(8):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\n"
+    )
+    run = Experiment("ray").submit(ScriptRunConfig(str(project), script="ticks.py", compute_target=ray_target))
+    wait_for(lambda: "tick 1" in run.read_log()[0], timeout=120, message="ticking")
+    first_driver = run.record.driver_pid
+    os.kill(first_driver, signal.SIGKILL)
+    wait_for(lambda: run.record.driver_pid != first_driver, timeout=60, message="a new driver")
+    run.wait_for_completion(timeout=120)
+    log = run.read_log()[0]
+    assert [line for line in log.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(8)]
+    assert run.record.details["driver_restarts"] == 1
+
+
+def test_two_rank_gloo_ddp_across_ray_nodes(ray_target, project):
+    config = ScriptRunConfig(
+        str(project),
+        script="ddp.py",
+        compute_target=ray_target,
+        distributed_job_config=PyTorchConfiguration(communication_backend="Gloo", process_count=2, node_count=2),
+    )
+    run = Experiment("ray").submit(config)
+    run.wait_for_completion(timeout=180)
+    log = run.read_log()[0]
+    assert "started 2 pytorch ranks on 2 Ray node(s)" in run.get_log()  # the placement group spread them
+    assert "[rank 0] rank 0/2 node 0" in log and "[rank 1] rank 1/2 node 1" in log
+    assert log.count("sum 3") == 2  # 1 + 2: the ranks exchanged tensors
+    assert (run.run_dir / "logs" / "rank_1.txt").read_text().startswith("rank 1/2")
+    assert run.get_metrics()["sum"] == 3
+    assert (run.outputs_dir() / "sum.txt").read_text() == "3\n"
+
+
+def test_cancel_stops_the_ray_job_and_its_process(ray_target, jobs, project):
+    run = Experiment("ray").submit(
+        ScriptRunConfig(str(project), script="train.py", arguments=[1, "sleep"], compute_target=ray_target)
+    )
+    line = wait_for(lambda: "sleeping" in run.get_log() and run.get_log(), timeout=120, message="script running")
+    pid = int(line.split("pid ")[1].split()[0])
+    assert psutil.pid_exists(pid)
+    run.cancel()
+    wait_for(lambda: run.record.is_terminal, timeout=60, message="canceled")
+    assert run.get_status() == "Canceled"
+    job_id = run.get_details()["targetDetails"]["ray_job_id"]
+    assert jobs.get_job_status(job_id).value == "STOPPED"
+    wait_for(lambda: not psutil.pid_exists(pid), timeout=10, message="script process gone")
+    # the launcher removed its private copy of the working_dir (same machine here, so we can look)
+    wait_for(lambda: not list(Path(tempfile.gettempdir()).glob(f"runconfig-{run.id[-24:]}-*")), timeout=10)
+
+
+def test_gpu_request_on_gpu_less_cluster_is_refused_up_front(ray_target, jobs, project):
+    before = len(jobs.list_jobs())
+    config = ScriptRunConfig(str(project), script="train.py", arguments=[1], compute_target=ray_target)
+    config.environment.docker.gpu_support = True
+    experiment = Experiment("ray-gpu")
+    with pytest.raises(TargetUnavailable, match=r"asks for 1 GPU.*has 0 GPU") as info:
+        experiment.submit(config)
+    assert "gpu_support" in str(info.value)
+    assert experiment.get_runs() == []
+    assert len(jobs.list_jobs()) == before
+    assert not [job for job in jobs.list_jobs() if job.status.value == "PENDING"]
+
+
+def test_unreachable_address_is_target_unavailable(project):
+    from runconfig_jupyter.core.distributed import free_port
+
+    target = RayTarget("gone", address=f"http://127.0.0.1:{free_port()}")
+    assert target.available()[0] is False
+    with pytest.raises(TargetUnavailable, match="not reachable"):
+        submit(ScriptRunConfig(str(project), script="train.py"), "ray-gone", target=target)
+
+
+def test_runtime_env_that_cannot_be_set_up_fails_in_preparing(ray_cluster, project):
+    """A package the cluster cannot fetch: Ray fails the job before our entrypoint runs; the run says so."""
+    target = RayTarget("broken", address=ray_cluster.address, runtime_env={"py_modules": ["gcs://_ray_pkg_0.zip"]})
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=[1]), "ray-broken", target=target)
+    with pytest.raises(RunFailed, match="while preparing: Ray could not prepare the job"):
+        run.wait_for_completion(timeout=120)
+    assert run.get_details()["error"]["phase"] == "Preparing"
