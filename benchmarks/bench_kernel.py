@@ -1,0 +1,178 @@
+"""Kernel target: submit -> first log line, and snapshot upload, against bare baselines in the same run.
+
+Starts a real ``jupyter server`` and a real ``jupyter kernelgateway`` on 127.0.0.1 and measures:
+
+1. submit -> first line: ``submit()`` to a kernel target until the script's first line is in the run
+   folder, vs a bare client doing the least a remote run needs: POST /api/kernels, open the websocket,
+   execute ``print(...)`` and read the stream message (then DELETE the kernel). Goal: <= 1.5 s.
+2. upload of N MB: our snapshot upload (contents API on the server, chunks through the kernel on the
+   gateway, both with a checksum check) vs one plain contents-API PUT of the same bytes.
+
+    PYTHONPATH=$PWD python benchmarks/bench_kernel.py [--repeat 5] [--mb 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import websocket
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.kernel.servers import LaunchedServer, launch, stop
+
+LINE = "first line"
+TOKEN_ENV = "RCJ_BENCH_TOKEN"
+
+
+def bare_first_line(server: LaunchedServer) -> float:
+    """Start a kernel, execute a print over the websocket, wait for the stream message."""
+    headers = server.headers()
+    start = time.perf_counter()
+    kernel = requests.post(f"{server.url}/api/kernels", json={"name": "python3"}, headers=headers, timeout=60).json()
+    ws_url = server.url.replace("http", "ws") + f"/api/kernels/{kernel['id']}/channels?session_id={uuid.uuid4().hex}"
+    ws = websocket.create_connection(ws_url, header=[f"Authorization: {headers['Authorization']}"], timeout=60)
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "session": "b", "username": "b", "version": "5.3"}
+    content = {"code": f"print({LINE!r})", "silent": False, "store_history": False, "user_expressions": {}}
+    ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content, "channel": "shell"}))
+    while True:
+        message = json.loads(ws.recv())
+        if message.get("msg_type") == "stream" and message["parent_header"].get("msg_id") == msg_id:
+            break
+    elapsed = time.perf_counter() - start
+    ws.close()
+    requests.delete(f"{server.url}/api/kernels/{kernel['id']}", headers=headers, timeout=60)
+    return elapsed
+
+
+def ours_first_line(server: LaunchedServer, source: Path) -> float:
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.submit import submit
+    from runconfig_jupyter.core.targets_registry import register_target
+
+    os.environ[TOKEN_ENV] = server.token
+    register_target(f"bench-{server.kind}", type="kernel", url=server.url, token_env=TOKEN_ENV)
+    config = ScriptRunConfig(str(source), script="train.py")
+    start = time.perf_counter()
+    run = submit(config, "bench", target=f"bench-{server.kind}")
+    log = run.run_dir / "logs" / "std_log.txt"
+    while not (log.exists() and LINE in log.read_text()):
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - start
+    run.wait_for_completion(timeout=120)
+    return elapsed
+
+
+class _UploadContext:
+    """The few RunContext members the upload step uses."""
+
+    def __init__(self, snapshot: Path, run_dir: Path):
+        self.snapshot_path, self.run_dir, self.run_id = snapshot, run_dir, "bench"
+        self.cancel_event = threading.Event()
+
+    def progress(self, *args: object) -> None:
+        pass
+
+    def prepare_log(self, line: str) -> None:
+        pass
+
+    def record(self, **details: object) -> None:
+        pass
+
+    def driver_log(self, message: str) -> None:
+        pass
+
+
+def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
+    from runconfig_jupyter.targets import kernel_transfer as transfer
+    from runconfig_jupyter.targets.kernel import KernelTarget
+    from runconfig_jupyter.targets.kernel_session import RemoteKernel
+
+    os.environ[TOKEN_ENV] = server.token
+    target = KernelTarget("bench", url=server.url, token_env=TOKEN_ENV)
+    remote = RemoteKernel.start(target.client(), "python3")
+    try:
+        info = remote.call("setup", run_dir="runconfig-runs/bench", install=True)
+        ctx = _UploadContext(snapshot, scratch)
+        archive = f"{info['run_dir']}/control/snapshot.tar"
+        start = time.perf_counter()
+        # the upload steps as prepare() runs them: read + hash, send, checksum on the remote side
+        data = snapshot.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if target.client().has_contents():
+            transfer.upload_contents(target.client(), ctx, "runconfig-runs/bench", data, target.contents_chunk_bytes)
+        else:
+            transfer.upload_through_kernel(remote, ctx, archive, data, target.chunk_bytes)
+        assert remote.call("file_digest", path=archive)["sha256"] == digest
+        elapsed = time.perf_counter() - start
+        remote.call("remove", run_dir=info["run_dir"])
+    finally:
+        remote.close()
+        target.client().shutdown(remote.kernel_id)
+    return elapsed
+
+
+def bare_put(server: LaunchedServer, data: bytes) -> float:
+    body = {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
+    start = time.perf_counter()
+    response = requests.put(f"{server.url}/api/contents/bare.tar", json=body, headers=server.headers(), timeout=300)
+    response.raise_for_status()
+    elapsed = time.perf_counter() - start
+    requests.delete(f"{server.url}/api/contents/bare.tar", headers=server.headers(), timeout=60)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--mb", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        os.environ["RUNCONFIG_JUPYTER_HOME"] = str(scratch / "home")
+        source = scratch / "source"
+        source.mkdir()
+        (source / "train.py").write_text(f"print({LINE!r}, flush=True)\n")
+        snapshot = scratch / "snapshot.bin"
+        data = os.urandom(args.mb * 1024 * 1024)
+        snapshot.write_bytes(data)
+        servers = [launch("server", scratch / "server"), launch("gateway", scratch / "gateway")]
+        try:
+            rows = []
+            for server in servers:
+                bare_first_line(server), ours_first_line(server, source)  # warm-up (imports, kernel spec cache)
+                bare = statistics.median(bare_first_line(server) for _ in range(args.repeat))
+                ours = statistics.median(ours_first_line(server, source) for _ in range(args.repeat))
+                rows.append((f"submit->first line ({server.kind})", bare, ours))
+            plain = statistics.median(bare_put(servers[0], data) for _ in range(args.repeat))
+            for server in servers:
+                ours = statistics.median(ours_upload(server, snapshot, scratch) for _ in range(args.repeat))
+                via = "contents API" if server.kind == "server" else "kernel chunks"
+                rows.append((f"upload {args.mb} MB ({server.kind}, {via})", plain, ours))
+        finally:
+            for server in servers:
+                stop(server)
+    print(f"{'measure':44} {'baseline':>10} {'ours':>10} {'ratio':>7}   (median of {args.repeat})")
+    for name, bare, ours in rows:
+        print(f"{name:44} {bare * 1000:8.0f}ms {ours * 1000:8.0f}ms {ours / bare:6.2f}x")
+    for name, bare, ours in rows:
+        if name.startswith("upload"):
+            print(f"{name:44} {args.mb / bare:7.1f} MB/s baseline, {args.mb / ours:7.1f} MB/s ours")
+    print("baseline for first line: POST kernel + websocket execute print; for upload: one contents PUT (server)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""Code that runs *inside the remote kernel* (stdlib only; its source is sent over the websocket).
+
+The kernel target installs this file as a module named ``_runconfig_remote`` in
+the remote kernel and then calls its functions with short ``execute_request``
+messages. The script itself never runs inside the kernel: it is started by a
+tiny wrapper process in its own session, with its output going to a log file
+in the per-run folder. That is what makes the run robust:
+
+- the kernel (or the whole server) may restart, the websocket may drop: the
+  process keeps running, and a new kernel follows the same log file from the
+  byte offset the driver last saw;
+- cancel kills the wrapper's process *group* (a kernel interrupt would reach
+  only the kernel's own group);
+- the wrapper writes the exit code to a file, so the outcome survives the
+  kernel that started it.
+
+Per-run layout on the remote machine::
+
+    <run_dir>/work/        the extracted snapshot; the script's cwd (outputs/ is collected)
+    <run_dir>/control/     wrapper.py, spec.json, pid.json, exit_code, std_log.txt, shim/, uploads
+
+The module is also imported locally (``safe_extract``) so both sides unpack
+archives with the same rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+PYTHON_PLACEHOLDER = "\x00python\x00"
+PAYLOAD_KEY = "runconfig_payload"
+SERVER_ENV_PREFIXES = ("JPY_", "KERNEL_", "JUPYTER_", "JUPYTERHUB_", "KG_")
+
+_WRAPPER = r"""
+import json, os, signal, subprocess, sys
+
+control = sys.argv[1]
+with open(os.path.join(control, "spec.json")) as source:
+    spec = json.load(source)
+os.remove(os.path.join(control, "spec.json"))  # it holds the run's environment: keep it on disk no longer
+state = {"signal": None}
+
+
+def note(signum, frame):
+    # The whole group got the signal already; stay alive to record the child's exit code.
+    state["signal"] = signum
+
+
+signal.signal(signal.SIGTERM, note)
+signal.signal(signal.SIGINT, note)
+signal.signal(signal.SIGHUP, note)
+try:
+    child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=spec["env"], stdin=subprocess.DEVNULL)
+except OSError as error:
+    print(f"runconfig: could not start {spec['argv'][0]!r}: {error}", file=sys.stderr, flush=True)
+    code = 127
+else:
+    while True:
+        try:
+            code = child.wait()
+            break
+        except InterruptedError:
+            continue
+tmp = os.path.join(control, "exit_code.tmp")
+with open(tmp, "w") as out:
+    out.write(str(code))
+os.replace(tmp, os.path.join(control, "exit_code"))
+"""
+
+_children: dict[int, subprocess.Popen] = {}
+
+
+# -- calling convention ----------------------------------------------------------
+LAST = ""
+
+
+def call(name: str, arguments: str) -> None:
+    """Entry point used by the driver: keep the JSON result for the request's ``user_expressions``.
+
+    The result travels in the execute_reply (shell channel), not as printed output: servers
+    rate-limit iopub output (1 MB/s by default) and would drop big log or download chunks.
+    """
+    global LAST
+    LAST = ""
+    LAST = json.dumps(globals()[name](**json.loads(arguments)))
+
+
+def _control(run_dir: str) -> str:
+    return os.path.join(run_dir, "control")
+
+
+def _work(run_dir: str) -> str:
+    return os.path.join(run_dir, "work")
+
+
+# -- setup and upload --------------------------------------------------------------
+def setup(run_dir: str, shim_b64: str = "") -> dict:
+    """Create the run folder (absolute path returned) and unpack the in-script shim."""
+    run_dir = os.path.abspath(os.path.expanduser(run_dir))
+    os.makedirs(_control(run_dir), exist_ok=True)
+    os.makedirs(_work(run_dir), exist_ok=True)
+    if shim_b64:
+        safe_extract_bytes(base64.b64decode(shim_b64), _control(run_dir))
+    return {
+        "run_dir": run_dir,
+        "python": sys.executable,
+        "kernel_pid": os.getpid(),
+        "host": os.uname().nodename if hasattr(os, "uname") else "",
+        "has_package": _has_real_package(),
+    }
+
+
+def whoami() -> dict:
+    return {"kernel_pid": os.getpid()}
+
+
+def _payload() -> str:
+    """Bulk data sent in the execute_request's metadata (see KernelChannel.execute)."""
+    from IPython import get_ipython
+
+    return get_ipython().kernel.get_parent("shell")["metadata"][PAYLOAD_KEY]
+
+
+def put_chunk(path: str, offset: int, data: str | None = None) -> dict:
+    """Write one base64 chunk at ``offset`` (idempotent, so a retried chunk is harmless)."""
+    raw = base64.b64decode(_payload() if data is None else data)
+    with open(path, "wb" if offset == 0 else "r+b") as out:
+        out.seek(offset)
+        out.write(raw)
+    return {"size": os.path.getsize(path)}
+
+
+def file_digest(path: str) -> dict:
+    if not os.path.exists(path):
+        return {"exists": False, "size": 0, "sha256": ""}
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return {"exists": True, "size": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def extract(run_dir: str, archive: str, sha256: str = "") -> dict:
+    """Unpack the uploaded snapshot into work/ (safely) and drop the archive.
+
+    With ``sha256`` the archive is checked first; a missing or different file gives
+    ``{"files": None}`` so the driver can upload again another way.
+    """
+    if sha256 and file_digest(archive)["sha256"] != sha256:
+        return {"files": None}
+    count = safe_extract(archive, _work(run_dir))
+    os.remove(archive)
+    return {"files": count}
+
+
+# -- safe extraction (used on both sides) -------------------------------------------
+def safe_extract_bytes(data: bytes, dest: str) -> int:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        return _extract_members(archive, dest)
+
+
+def safe_extract(path: str, dest: str) -> int:
+    with tarfile.open(path, mode="r:*") as archive:
+        return _extract_members(archive, dest)
+
+
+def _extract_members(archive: tarfile.TarFile, dest: str) -> int:
+    """Regular files and folders only; refuse absolute paths, '..' and any link (links could point out)."""
+    root = os.path.realpath(dest)
+    os.makedirs(root, exist_ok=True)
+    members = archive.getmembers()
+    for member in members:
+        name = member.name
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            raise ValueError(f"unsafe archive member {name!r}: absolute or '..' paths are refused")
+        if not (member.isfile() or member.isdir()):
+            raise ValueError(f"unsafe archive member {name!r}: links and special files are refused")
+        target = os.path.realpath(os.path.join(root, name))
+        if target != root and not target.startswith(root + os.sep):
+            raise ValueError(f"unsafe archive member {name!r}: it would land outside {root}")
+    count = 0
+    for member in members:
+        target = os.path.join(root, member.name)
+        if member.isdir():
+            os.makedirs(target, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(target) or root, exist_ok=True)
+        if os.path.realpath(os.path.dirname(target)) != os.path.dirname(os.path.realpath(target)):
+            raise ValueError(f"unsafe archive member {member.name!r}: a folder on its path is a link")
+        source = archive.extractfile(member)
+        with open(target, "wb") as out:
+            shutil.copyfileobj(source, out)
+        os.chmod(target, (member.mode & 0o755) | 0o600)
+        count += 1
+    return count
+
+
+# -- the script ----------------------------------------------------------------------
+def _has_real_package() -> bool:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("runconfig_jupyter")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and not (spec.origin or "").endswith("/control/shim/runconfig_jupyter/__init__.py")
+
+
+def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "auto") -> dict:
+    """Start the wrapper in its own session; the script's output goes to control/std_log.txt."""
+    control, work = _control(run_dir), _work(run_dir)
+    interpreter = python or sys.executable
+    argv = [interpreter if item == PYTHON_PLACEHOLDER else item for item in argv]
+    full_env = dict(os.environ)
+    for name in [n for n in full_env if n.startswith(SERVER_ENV_PREFIXES)]:
+        full_env.pop(name)  # the server's plumbing and its token (JUPYTER_TOKEN, KG_AUTH_TOKEN) stay out
+    full_env.update(env)
+    path_entries = [work]
+    use_shim = shim == "always" or (shim == "auto" and interpreter == sys.executable and not _has_real_package())
+    shim_dir = os.path.join(control, "shim")
+    if use_shim and os.path.isdir(shim_dir):
+        path_entries.append(shim_dir)
+    if full_env.get("PYTHONPATH"):
+        path_entries.append(full_env["PYTHONPATH"])
+    full_env["PYTHONPATH"] = os.pathsep.join(path_entries)
+    bin_dir = os.path.dirname(interpreter)
+    full_env["PATH"] = os.pathsep.join(p for p in (bin_dir, full_env.get("PATH", "")) if p)
+    wrapper = os.path.join(control, "wrapper.py")
+    with open(wrapper, "w") as out:
+        out.write(_WRAPPER)
+    descriptor = os.open(os.path.join(control, "spec.json"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump({"argv": argv, "cwd": work, "env": full_env}, out)
+    for stale in ("exit_code", "exit_code.tmp"):
+        if os.path.exists(os.path.join(control, stale)):
+            os.remove(os.path.join(control, stale))
+    with open(os.path.join(control, "std_log.txt"), "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, wrapper, control],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _children[process.pid] = process
+    info = {"pid": process.pid, "started": _start_time(process.pid), "argv": argv, "shim": use_shim}
+    with open(os.path.join(control, "pid.json"), "w") as out:
+        json.dump(info, out)
+    return info
+
+
+def _start_time(pid: int) -> str:
+    """The kernel's start tick of ``pid`` (Linux), so a recycled pid is not mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int, started: str) -> bool:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False  # our own child, now reaped
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if started and _start_time(pid) not in ("", started):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    return True
+
+
+def _pid_info(run_dir: str) -> dict:
+    try:
+        with open(os.path.join(_control(run_dir), "pid.json")) as source:
+            return json.load(source)
+    except (OSError, ValueError):
+        return {}
+
+
+def _exit_code(run_dir: str):
+    try:
+        with open(os.path.join(_control(run_dir), "exit_code")) as source:
+            return int(source.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def poll(run_dir: str, offset: int, max_bytes: int = 1 << 20, wait: float = 0.5) -> dict:
+    """New log bytes from ``offset`` (waiting up to ``wait`` s for some) and the process state.
+
+    ``state`` is ``running``, ``exited`` (with ``exit_code``, once every byte was read),
+    ``vanished`` (gone without an exit code: killed together with its wrapper) or ``missing``.
+    """
+    info = _pid_info(run_dir)
+    if not info:
+        return {"state": "missing", "offset": offset, "data": ""}
+    log_path = os.path.join(_control(run_dir), "std_log.txt")
+    deadline = time.monotonic() + wait
+    while True:
+        code = _exit_code(run_dir)
+        alive = code is None and _alive(info["pid"], info.get("started", ""))
+        if code is None and not alive:
+            code = _exit_code(run_dir)  # it may have finished between the two checks
+        size = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        if size > offset or not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    data = b""
+    if size > offset:
+        with open(log_path, "rb") as source:
+            source.seek(offset)
+            data = source.read(max_bytes)
+    new_offset = offset + len(data)
+    finished = "exited" if code is not None else "vanished"
+    state = "running" if alive or new_offset < size else finished
+    return {
+        "state": state,
+        "exit_code": code,
+        "offset": new_offset,
+        "data": base64.b64encode(data).decode(),
+        "pid": info["pid"],
+    }
+
+
+def kill(run_dir: str, sig: str = "SIGTERM") -> dict:
+    """Signal the wrapper's whole process group (the script and every child it did not detach)."""
+    info = _pid_info(run_dir)
+    if not info or not _alive(info["pid"], info.get("started", "")):
+        return {"sent": False}
+    try:
+        os.killpg(info["pid"], getattr(signal, sig))
+    except (ProcessLookupError, PermissionError):
+        return {"sent": False}
+    return {"sent": True}
+
+
+def group_alive(pgid: int) -> dict:
+    """Whether any process of the group is left (tests and cleanup use it)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return {"alive": False}
+    except PermissionError:
+        return {"alive": True}
+    return {"alive": True}
+
+
+# -- outputs and cleanup ---------------------------------------------------------------
+def pack_outputs(run_dir: str, folders: list = ("outputs", "logs")) -> dict:
+    """A tar.gz of the script's outputs/ and logs/ (those that exist); symlinks are stored as files."""
+    work = _work(run_dir)
+    archive_path = os.path.join(_control(run_dir), "collected.tar.gz")
+    count = 0
+    with tarfile.open(archive_path, "w:gz", compresslevel=1, dereference=True) as archive:
+        for folder in folders:
+            source = os.path.join(work, folder)
+            if not os.path.isdir(source):
+                continue
+            for parent, _dirs, files in os.walk(source):
+                for name in files:
+                    full = os.path.join(parent, name)
+                    if os.path.isfile(full):
+                        archive.add(full, arcname=os.path.relpath(full, work), recursive=False)
+                        count += 1
+    result = file_digest(archive_path)
+    result.update({"path": archive_path, "files": count})
+    return result
+
+
+def read_chunk(path: str, offset: int, size: int) -> dict:
+    with open(path, "rb") as source:
+        source.seek(offset)
+        return {"data": base64.b64encode(source.read(size)).decode()}
+
+
+def remove(run_dir: str) -> dict:
+    """Delete the per-run folder (the run's process group gets SIGKILL first, in case it lingers)."""
+    kill(run_dir, "SIGKILL")
+    existed = os.path.isdir(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return {"removed": existed}
+
+
+def exists(path: str) -> dict:
+    return {"exists": os.path.exists(path)}
