@@ -16,7 +16,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Float, Unicode
 
-from .core.errors import RunConfigError
+from .core.errors import RunConfigError, TargetAuthError
 
 DEFAULT_CONFIG_NAME = "runconfig"
 
@@ -92,6 +92,8 @@ class RunConfigMagics(Magics):
             self._ask_for_token(target)
             run = submit(config, experiment, target=target, extra_targets=dict(self.extra_targets))
         except RunConfigError as error:
+            if isinstance(error, TargetAuthError):
+                self._forget_token(target)
             _show_error(error)
             return None
         if args.output:
@@ -115,6 +117,14 @@ class RunConfigMagics(Magics):
         variable = spec.get("token_env")
         if variable and not os.environ.get(variable):
             os.environ[variable] = getpass.getpass(f"Token for target '{target}' (kept in ${variable} only): ")
+
+    def _forget_token(self, target: str | None) -> None:
+        """A refused token must not stick in the environment: the next %submit asks again."""
+        from .core.targets_registry import configured_targets
+
+        variable = configured_targets(dict(self.extra_targets)).get(target or "", {}).get("token_env")
+        if variable:
+            os.environ.pop(variable, None)
 
     def _show_live(self, run: Any) -> None:
         try:

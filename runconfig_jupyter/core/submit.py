@@ -138,13 +138,37 @@ def submit(
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    start_driver(store, run_id, driver_env)
+    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute, extra_targets))
     return ScriptRun(run_id, store=store)
 
 
-def start_driver(store: RunStore, run_id: str, extra_env: dict[str, str] | None = None, reattach: bool = False) -> int:
+def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:
+    """Token variables of every configured target except this run's own.
+
+    The driver (and through it a local script) inherits the submitting kernel's
+    environment, which holds any token typed at a %submit prompt; a run must not
+    carry another target's secret.
+    """
+    from .targets_registry import configured_targets
+
+    try:
+        specs = configured_targets(extra_targets)
+    except Exception:  # a broken targets.yaml was already reported by resolve_target
+        return set()
+    names = {str(spec["token_env"]) for spec in specs.values() if spec.get("token_env")}
+    return names - {getattr(compute, "token_env", None)}
+
+
+def start_driver(
+    store: RunStore,
+    run_id: str,
+    extra_env: dict[str, str] | None = None,
+    reattach: bool = False,
+    strip_env: set[str] | None = None,
+) -> int:
     """Launch the detached driver; its output goes to logs/driver_log.txt."""
-    env = {**os.environ, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
+    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
+    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
     # The driver imports this package; make sure it resolves to the same code as ours.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

@@ -192,3 +192,22 @@ def test_rerun_creates_a_new_run_with_the_same_config(project):
     again.wait_for_completion(timeout=60)
     assert again.id != run.id and again.record.parent_run_id == run.id
     assert again.get_config().to_dict() == run.get_config().to_dict()
+
+
+def test_a_local_run_does_not_inherit_another_targets_token(project, monkeypatch):
+    """A token typed at a %submit prompt lives in the kernel's environment; local scripts must not see it."""
+    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+
+    register_target("token-box", type="kernel", url="http://127.0.0.1:9", token_env="RCJ_TEST_BOX_TOKEN")
+    monkeypatch.setenv("RCJ_TEST_BOX_TOKEN", "s3cr3t-value")
+    monkeypatch.setenv("RCJ_TEST_HARMLESS", "visible")
+    (project / "env.py").write_text(
+        "import os\nprint('token', os.environ.get('RCJ_TEST_BOX_TOKEN'), os.environ.get('RCJ_TEST_HARMLESS'))\n"
+    )
+    try:
+        run = Experiment("env").submit(ScriptRunConfig(str(project), script="env.py"))
+        run.wait_for_completion(timeout=60)
+    finally:
+        unregister_target("token-box")
+    assert "token None visible" in run.get_log()
+    assert "s3cr3t-value" not in (run.run_dir / "logs" / "driver_log.txt").read_text()

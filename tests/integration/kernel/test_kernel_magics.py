@@ -70,7 +70,6 @@ def test_refused_token_shows_a_typed_error_and_submits_nothing(shell, monkeypatc
     assert RunStore().list() == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs the magics.py change in docs/remote_kernel.md: forget a refused token")
 def test_refused_token_is_asked_again_on_the_next_submit(shell, monkeypatch):
     prompts = _prompt(monkeypatch, "wrong-token")
     with capture_output():
