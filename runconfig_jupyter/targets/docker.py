@@ -16,7 +16,6 @@ metric markers on stderr are pulled out of the log by the driver's LogSink.
 from __future__ import annotations
 
 import io
-import shutil
 import tarfile
 import tempfile
 import time
@@ -29,6 +28,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, RunCon
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
+from .collect import collected_folders, move_into
 from .docker_args import RunOptions, run_options
 from .docker_client import connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
@@ -309,7 +309,7 @@ class DockerTarget(ComputeTarget):
         if container is None:
             return
         try:
-            for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
+            for folder, destination in collected_folders(ctx):
                 _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
         finally:
             # Removed here, before the driver records the final status, so whoever sees the run end
@@ -453,15 +453,7 @@ def _copy_out(container: Any, source: str, folder: str, destination: Path) -> No
                 out.write(chunk)
         extracted = Path(temp) / "x"
         extract_snapshot(tar_path, extracted)
-        root = extracted / folder
-        if not root.is_dir():
-            return
-        destination.mkdir(parents=True, exist_ok=True)
-        for item in root.iterdir():
-            target = destination / item.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            shutil.move(str(item), str(target))
+        move_into(extracted / folder, destination)
 
 
 def _format_bytes(value: Any) -> str:

@@ -32,6 +32,7 @@ from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Outcome, RunContext
+from .collect import collected_folders
 from .docker import (
     LABEL_EXPERIMENT,
     MERGE_STREAMS,
@@ -243,7 +244,7 @@ class DockerRanks:
         container = self.containers.get(0)
         if container is None:
             return
-        for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
+        for folder, destination in collected_folders(ctx):
             _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
 
     def cleanup(self, ctx: RunContext) -> None:

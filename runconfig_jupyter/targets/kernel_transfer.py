@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, Ta
 
 from . import kernel_remote_runner as runner
 from .base import RunContext
+from .collect import collect_from
 from .kernel_client import KernelClient
 from .kernel_session import RemoteKernel
 
@@ -93,14 +93,5 @@ def download_outputs(remote: RemoteKernel, ctx: RunContext, remote_dir: str, chu
         raise PreparationFailed("the outputs archive arrived corrupt (checksum differs)", phase="Finalizing")
     with tempfile.TemporaryDirectory(dir=ctx.run_dir) as scratch:
         runner.safe_extract_bytes(bytes(buffer), scratch)
-        for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
-            source = Path(scratch) / folder
-            if not source.is_dir():
-                continue
-            destination.mkdir(parents=True, exist_ok=True)
-            for item in source.iterdir():
-                target = destination / item.name
-                if target.exists():
-                    shutil.rmtree(target) if target.is_dir() else target.unlink()
-                shutil.move(str(item), str(target))
+        collect_from(Path(scratch), ctx)
     return int(packed["files"])

@@ -21,6 +21,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
+from .collect import collect_from
 from .local_env import interpreter_for
 from .rank_group import LocalRanks
 
@@ -140,16 +141,7 @@ class LocalTarget(ComputeTarget):
             pass
 
     def collect(self, ctx: RunContext) -> None:
-        working = self.working_dir(ctx)
-        for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
-            source = working / folder
-            if source.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                for item in source.iterdir():
-                    target = destination / item.name
-                    if target.exists():
-                        shutil.rmtree(target) if target.is_dir() else target.unlink()
-                    shutil.move(str(item), str(target))
+        collect_from(self.working_dir(ctx), ctx)
 
     def cleanup(self, ctx: RunContext) -> None:
         # Children the script left in its session would outlive the run: end them.

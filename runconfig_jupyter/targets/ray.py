@@ -53,6 +53,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, Target
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
+from .collect import collect_from
 from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER
 
 ENTRYPOINT = "python -m runconfig_jupyter.targets.ray_launcher"
@@ -473,10 +474,7 @@ class RayTarget(ComputeTarget):
         try:
             with tarfile.open(fileobj=io.BytesIO(self._outputs_data), mode="r:gz") as tar:
                 tar.extractall(staging, filter="data")  # refuses absolute paths, '..' and links out
-            for folder, destination in (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user")):
-                source = staging / folder
-                if source.is_dir():
-                    shutil.copytree(source, destination, dirs_exist_ok=True)
+            collect_from(staging, ctx)
         except (tarfile.TarError, OSError) as error:
             ctx.prepare_log(f"could not unpack the run's outputs: {error}")
         finally:
