@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,18 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.common import CHROMIUM, chromium_browser, end_runs, free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 LABEXTENSION = ROOT / "runconfig_jupyter" / "labextension"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -45,12 +36,6 @@ class Lab:
     root: Path
     home: Path
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_chromium(timeout: float = 120.0) -> None:
@@ -76,7 +61,7 @@ def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Pope
     root, home = tmp / "root", tmp / "runhome"
     root.mkdir()
     home.mkdir()
-    token, port = secrets.token_hex(16), _free_port()
+    token, port = secrets.token_hex(16), free_port()
     env = {
         **os.environ,
         "JUPYTER_DATA_DIR": str(data),
@@ -128,7 +113,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        _end_runs(lab.home)
+        end_runs(lab.home)
         stop_process(process)
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -152,33 +137,11 @@ def jp_server_cleanup() -> None:
     return None
 
 
-def _end_runs(home: Path) -> None:
-    """Cancel whatever a failed test left running, by the store's driver PIDs."""
-    from runconfig_jupyter.core.runs import ScriptRun
-    from runconfig_jupyter.core.store import RunStore, driver_alive
-
-    if not (home / "runs.db").exists():
-        return
-    store = RunStore(home)
-    for record in store.list(limit=1000):
-        if not record.is_terminal:
-            ScriptRun(record.run_id, store=store).cancel("test teardown")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(driver_alive(r) for r in store.list(limit=1000)):
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     _wait_for_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 # Every test leaves a screenshot of its last state here (CI uploads the folder as an artifact).

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.ui.common import CHROMIUM, chromium_browser, end_runs, free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -65,28 +56,6 @@ class Lab:
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _end_runs(home: Path) -> None:
-    """Cancel whatever run a failed test left going, and wait for its driver to end (bounded)."""
-    if not (home / "runs.db").exists():
-        return
-    from runconfig_jupyter.core.runs import ScriptRun
-    from runconfig_jupyter.core.store import RunStore, driver_alive
-
-    store = RunStore(home)
-    for record in store.list(limit=1000):
-        if not record.is_terminal:
-            ScriptRun(record.run_id, store=store).cancel("ui test teardown")
-        deadline = time.monotonic() + 15
-        while driver_alive(store.get(record.run_id)) and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 def _lab_args(port: int, token: str, root: Path) -> list[str]:
@@ -123,7 +92,7 @@ def lab() -> Iterator[Lab]:
     settings = base / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     log_path = base / "lab.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -150,7 +119,7 @@ def lab() -> Iterator[Lab]:
             time.sleep(0.25)
         yield lab
     finally:
-        _end_runs(home)
+        end_runs(home)
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # the server shuts its kernels down
             try:
@@ -163,14 +132,8 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture
