@@ -15,8 +15,25 @@ import pytest
 def run_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("runhome")
     monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(home))
+    # No warm standby drivers unless a test asks for them (tests/integration/test_standby.py).
+    monkeypatch.setenv("RUNCONFIG_STANDBY_SECONDS", "0")
     yield home
     _end_leftover_drivers(home)
+    _end_standbys(home)
+
+
+def _end_standbys(home: Path) -> None:
+    """Standby drivers a test started (core/standby.py) end with it: SIGTERM by PID, then SIGKILL."""
+    from runconfig_jupyter.core.standby import standby_pids
+
+    pids = standby_pids(home)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while standby_pids(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in standby_pids(home):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _end_leftover_drivers(home: Path) -> None:

@@ -7,6 +7,7 @@ server, ``%logs -f``) only reads. ``SIGTERM`` means "cancel the run"; the
 reason is read from the store, where ``ScriptRun.cancel`` left it.
 
     python -m runconfig_jupyter.core.driver RUN_ID [--reattach]
+    python -m runconfig_jupyter.core.driver --standby FINGERPRINT   (see core/standby.py)
 """
 
 from __future__ import annotations
@@ -233,10 +234,33 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         print(__doc__, file=sys.stderr)
         return 2
-    run_id, reattach = args[0], "--reattach" in args
-    store = RunStore()
+    if args[0] == "--standby":
+        return standby_main(args[1] if len(args) > 1 else "")
+    return drive(RunStore(), args[0], reattach="--reattach" in args)
+
+
+def standby_main(print_: str) -> int:
+    """Wait warm for a run id (core/standby.py), then drive that run exactly as a fresh driver would."""
+    from .paths import run_home
+    from .standby import become_driver, standby_seconds, wait_for_run
+
+    home = run_home()
+    run_id = wait_for_run(home, print_, standby_seconds())
+    if run_id is None:
+        return 0
+    become_driver(home, run_id)
+    store = RunStore(home)
+    with open(store.run_dir(run_id) / "logs" / "driver_log.txt", "a", encoding="utf-8") as out:
+        out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} took the run\n")
+    return drive(store, run_id, standby=True)
+
+
+def drive(store: RunStore, run_id: str, reattach: bool = False, standby: bool = False) -> int:
     try:
-        Driver(store, run_id).run(reattach=reattach)
+        driver = Driver(store, run_id)
+        if standby:
+            store.update(run_id, details={"standby_driver": True})
+        driver.run(reattach=reattach)
     except Exception as error:  # the context itself could not be built: record it, do not vanish
         store.set_status(run_id, RunStatus.FAILED, phase="Preparing", reason=f"driver could not start: {error}")
         traceback.print_exc()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .standby import claim, ensure_standby, fingerprint, standby_seconds
 from .status import RunStatus
 from .store import RunRecord, RunStore, pid_start_time
 from .targets_registry import resolve_target
@@ -172,6 +173,19 @@ def start_driver(
     # The driver imports this package; make sure it resolves to the same code as ours.
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    warm = not reattach and standby_seconds(env) > 0
+    print_ = fingerprint(env) if warm else ""
+    # A warm standby started with this very environment takes the run (core/standby.py) ...
+    pid = claim(store.home, print_, run_id) if warm else None
+    if pid is None:
+        pid = _spawn_driver(store, run_id, env, reattach)
+    store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
+    if warm:  # ... and one is kept waiting for the next submit.
+        ensure_standby(store.home, env, print_)
+    return pid
+
+
+def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: bool) -> int:
     argv = [sys.executable, "-m", "runconfig_jupyter.core.driver", run_id]
     if reattach:
         argv.append("--reattach")
@@ -187,5 +201,4 @@ def start_driver(
             start_new_session=True,
             close_fds=True,
         )
-    store.update(run_id, driver_pid=process.pid, driver_started=pid_start_time(process.pid))
     return process.pid
