@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# No warm standby drivers (core/standby.py) in tests, including servers started by module or session
+# fixtures before ``run_home`` applies; tests/integration/test_standby.py turns them on and ends them.
+os.environ["RUNCONFIG_STANDBY_SECONDS"] = "0"
+
 
 @pytest.fixture(autouse=True)
 def run_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

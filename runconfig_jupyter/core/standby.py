@@ -25,12 +25,14 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import select
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,300}")
 STANDBY_ENV = "RUNCONFIG_STANDBY_SECONDS"
 DEFAULT_SECONDS = 120.0
 FIFO_SUFFIX = ".fifo"
@@ -50,9 +52,20 @@ def standby_seconds(env: dict[str, str] | None = None) -> float:
         return 0.0
 
 
+def code_stamp() -> str:
+    """Newest modification of this package's modules: a standby imported its code when it started,
+    so after an edit (or an upgrade) it must not take runs that a fresh driver would run with new code."""
+    package = Path(__file__).resolve().parents[1]
+    newest = 0
+    for path in package.glob("*/*.py"):
+        with contextlib.suppress(OSError):
+            newest = max(newest, path.stat().st_mtime_ns)
+    return str(newest)
+
+
 def fingerprint(env: dict[str, str], executable: str | None = None) -> str:
-    """Stable hash of what a driver inherits: interpreter and every environment variable."""
-    digest = hashlib.sha256((executable or sys.executable).encode())
+    """Stable hash of what a driver gets: interpreter, this package's code and every environment variable."""
+    digest = hashlib.sha256((executable or sys.executable).encode() + b"\0" + code_stamp().encode())
     for key in sorted(env):
         digest.update(b"\0" + key.encode(errors="surrogateescape") + b"=" + env[key].encode(errors="surrogateescape"))
     return digest.hexdigest()[:20]
@@ -236,7 +249,7 @@ def _read_run_id(fd: int, deadline: float) -> str | None:
             return None
         data += chunk
     run_id = data.split(b"\n", 1)[0].decode(errors="replace").strip()
-    return run_id or None
+    return run_id if RUN_ID.fullmatch(run_id) else None  # it becomes a path: nothing but a run id
 
 
 def become_driver(store_home: Path, run_id: str) -> None:

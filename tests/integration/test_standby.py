@@ -206,3 +206,22 @@ def test_standby_seconds_parsing():
     assert standby.standby_seconds({standby.STANDBY_ENV: "2.5"}) == 2.5
     assert standby.standby_seconds({standby.STANDBY_ENV: "soon"}) == 0  # bad value: off, never a failed submit
     assert standby.fingerprint({"A": "1"}, sys.executable) != standby.fingerprint({"A": "2"}, sys.executable)
+
+
+def test_the_fingerprint_follows_the_code(monkeypatch):
+    """A standby that imported older code (an edit, an upgrade) is keyed differently, so it is never used."""
+    before = standby.fingerprint({"A": "1"})
+    monkeypatch.setattr(standby, "code_stamp", lambda: "edited")
+    assert standby.fingerprint({"A": "1"}) != before
+
+
+def test_only_a_run_id_is_accepted_from_the_fifo():
+    read, write = os.pipe()
+    try:
+        os.write(write, b"../../etc\n")
+        assert standby._read_run_id(read, deadline=float("inf")) is None
+        os.write(write, b"exp_1_abc\n")
+        assert standby._read_run_id(read, deadline=float("inf")) == "exp_1_abc"
+    finally:
+        os.close(read)
+        os.close(write)
