@@ -235,7 +235,11 @@ class RunConfigMagics(Magics):
 def load_ipython_extension(ipython: Any) -> None:
     from .widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
 
-    ipython.register_magics(RunConfigMagics(shell=ipython, config=ipython.config))
+    magics = RunConfigMagics(shell=ipython, config=ipython.config)
+    ipython.register_magics(magics)
+    from .core.submit import prewarm
+
+    prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))
 
 

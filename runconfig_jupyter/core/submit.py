@@ -167,12 +167,8 @@ def start_driver(
     reattach: bool = False,
     strip_env: set[str] | None = None,
 ) -> int:
-    """Launch the detached driver; its output goes to logs/driver_log.txt."""
-    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
-    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
-    # The driver imports this package; make sure it resolves to the same code as ours.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt."""
+    env = driver_environment(store, extra_env, strip_env)
     warm = not reattach and standby_seconds(env) > 0
     print_ = fingerprint(env) if warm else ""
     # A warm standby started with this very environment takes the run (core/standby.py) ...
@@ -183,6 +179,36 @@ def start_driver(
     if warm:  # ... and one is kept waiting for the next submit.
         ensure_standby(store.home, env, print_)
     return pid
+
+
+def driver_environment(
+    store: RunStore, extra_env: dict[str, str] | None = None, strip_env: set[str] | None = None
+) -> dict[str, str]:
+    """Exactly what a driver process inherits: ours minus other targets' tokens, plus the run's extras."""
+    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
+    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
+    # The driver imports this package; make sure it resolves to the same code as ours.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, Any]] | None = None) -> int | None:
+    """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
+
+    It matches what a submit to ``local`` or ``docker`` would start (neither has a token of its own), so
+    the first run of a session is warm too; anything else simply starts a fresh driver.
+    """
+    try:
+        store = store or RunStore()
+        env = driver_environment(
+            store, None, other_targets_secrets(resolve_target("local", extra_targets), extra_targets)
+        )
+        if standby_seconds(env) <= 0:
+            return None
+        return ensure_standby(store.home, env, fingerprint(env))
+    except Exception:  # a convenience: loading the extension must not fail because of it
+        return None
 
 
 def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: bool) -> int:

@@ -225,3 +225,15 @@ def test_only_a_run_id_is_accepted_from_the_fifo():
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_prewarm_makes_the_first_submit_warm(project, standbys_on):
+    """``%load_ext`` calls ``prewarm``: the session's first local run is already served by a standby."""
+    from runconfig_jupyter.core.submit import prewarm
+
+    pid = prewarm()
+    assert pid is not None and ready_standby(standbys_on) == pid
+    assert prewarm() is None  # one is waiting already
+    run = Experiment("pre").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
+    run.wait_for_completion(timeout=60)
+    assert served_by_standby(run) and run.record.driver_pid == pid
