@@ -97,7 +97,9 @@ def test_mpirun_starts_the_ranks_with_its_own_variables(mpi_project):
 
 
 def test_failing_rank_fails_the_run_through_mpirun(mpi_project):
-    config = ScriptRunConfig(str(mpi_project), script="ranks.py", arguments=[1], distributed_job_config=MpiConfiguration(2))
+    config = ScriptRunConfig(
+        str(mpi_project), script="ranks.py", arguments=[1], distributed_job_config=MpiConfiguration(2)
+    )
     run = Experiment("mpi").submit(config)
     with pytest.raises(RunFailed, match="rank 1 exited with code 3"):
         run.wait_for_completion(timeout=60)
