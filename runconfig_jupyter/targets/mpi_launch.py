@@ -25,6 +25,7 @@ this module starts the ranks through it:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runconfig_jupyter.core.distributed import DistributedPlan, pick_master_port
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
@@ -353,3 +355,74 @@ class TagDemux:
             out.append((source, self._pending.pop(source, b"") + text[: newline + 1]))
             text = text[newline + 1 :]
             source = None  # a new line without a tag in front is mpirun's own
+
+
+IMAGE_PROBE = "command -v mpirun >/dev/null 2>&1 && mpirun --version 2>&1 | head -n 1"
+IMAGE_CACHE_FILE = "mpirun_images.json"
+
+
+def image_open_mpi(client: Any, image: str) -> str | None:
+    """``Open MPI x.y`` when the image has Open MPI's mpirun, else None; cached per image id.
+
+    Asked once per image (a throwaway container costs ~0.5 s); the answer lives in the run home, keyed
+    by the image id, so a rebuilt image is asked again.
+    """
+    from runconfig_jupyter.core.paths import run_home
+
+    from .docker_image import LABEL
+
+    image_id = str(client.images.get(image).id)
+    cache_path = run_home() / IMAGE_CACHE_FILE
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if image_id in cache:
+        return cache[image_id]
+    try:
+        out = client.containers.run(
+            image_id, ["sh", "-c", IMAGE_PROBE], remove=True, network_disabled=True, labels={LABEL: "1"}
+        )
+    except Exception:  # non-zero exit (no mpirun), no sh in the image: no mpirun we can use
+        out = b""
+    match = re.search(r"\(Open MPI\)\s*(\S+)", out.decode(errors="replace") if isinstance(out, bytes) else "")
+    version = f"Open MPI {match.group(1)}" if match else None
+    cache[image_id] = version
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_path)
+    except OSError:
+        pass
+    return version
+
+
+def choose_docker_launcher(
+    plan: DistributedPlan, client: Any, image: str, run_env: dict[str, str], settings: dict[str, Any]
+) -> LauncherChoice:
+    """Single-node MPI with Open MPI in the image: one container runs mpirun; else one container per rank."""
+    direct = "one container per rank, OMPI variables set by us"
+    requested = requested_launcher(run_env, settings.get("mpi_launcher"))
+    if requested == "direct":
+        return LauncherChoice(False, None, f"MPI launcher: direct ({LAUNCHER_ENV}/mpi_launcher asks for it)", requested)
+    if plan.node_count > 1:
+        return LauncherChoice(
+            False,
+            None,
+            f"MPI launcher: direct, {direct}: node_count {plan.node_count} needs mpirun to start ranks in other "
+            "containers, which Open MPI does over ssh, and these containers run no ssh server",
+            requested,
+        )
+    version = image_open_mpi(client, image)
+    if version is None:
+        if requested == "mpirun":
+            raise PreparationFailed(
+                f"{LAUNCHER_ENV}/mpi_launcher asks for mpirun but image {image} has no Open MPI mpirun; add "
+                "'RUN apt-get install -y openmpi-bin' to the environment's Dockerfile or set it to 'auto'",
+                phase="Preparing",
+            )
+        return LauncherChoice(False, None, f"MPI launcher: direct ({direct}): image {image} has no Open MPI mpirun")
+    return LauncherChoice(
+        True, "mpirun", f"MPI launcher: mpirun ({version}) in one container, -np {plan.world_size}", requested
+    )
