@@ -171,7 +171,8 @@ def mpi_outcome(code: int, mpirun_output: str, stopped_by_us: bool) -> Outcome:
     return Outcome(
         RunStatus.FAILED,
         exit_code=code,
-        reason=f"rank {rank} {describe_exit(rank_code)} (mpirun stopped the other ranks); see logs/rank_{rank}.txt",
+        reason=f"rank {rank} {describe_exit(rank_code)} (the other ranks were stopped by mpirun); "
+        f"see logs/rank_{rank}.txt",
     )
 
 

@@ -104,7 +104,7 @@ def test_failing_rank_fails_the_run_through_mpirun(mpi_project):
     with pytest.raises(RunFailed, match="rank 1 exited with code 3"):
         run.wait_for_completion(timeout=60)
     details = run.get_details()
-    assert details["exitCode"] == 3 and "mpirun stopped the other ranks" in details["error"]["message"]
+    assert details["exitCode"] == 3 and "other ranks were stopped by mpirun" in details["error"]["message"]
     target = details["targetDetails"]
     assert target["launcher"] == "mpirun" and _all_gone([target["pid"], *target["pids"]])
     assert "[rank 0] started 0" in run.get_log() and "[rank 1] started 1" in run.get_log()
