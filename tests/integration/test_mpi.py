@@ -155,3 +155,20 @@ def test_direct_launcher_opt_out(mpi_project, monkeypatch):
     assert details["launcher"] == "direct" and "asks for it" in details["launcher_reason"]
     assert "MPI launcher: direct" in (run.run_dir / "logs" / "prepare_log.txt").read_text()
     assert os.environ.get("RUNCONFIG_MPI_LAUNCHER") is None  # the run's variable, not the process's
+
+
+def test_target_setting_opt_out_and_typo_refused_before_anything_is_recorded(mpi_project):
+    from runconfig_jupyter.core.errors import ConfigError
+    from runconfig_jupyter.targets.local import LocalTarget
+
+    config = ScriptRunConfig(str(mpi_project), script="env.py", distributed_job_config=MpiConfiguration(2))
+    run = Experiment("mpi").submit(config, target=LocalTarget("local", mpi_launcher="direct"))
+    run.wait_for_completion(timeout=60)
+    assert run.get_details()["targetDetails"]["launcher"] == "direct"
+    assert _rank_lines(run, 1)["PMIX_RANK"] is None
+
+    config.run_config.environment_variables["RUNCONFIG_MPI_LAUNCHER"] = "mpiexec"
+    experiment = Experiment("mpi-typo")
+    with pytest.raises(ConfigError, match="use one of auto, mpirun, direct") as info:
+        experiment.submit(config)
+    assert info.value.field == "RUNCONFIG_MPI_LAUNCHER" and experiment.get_runs() == []
