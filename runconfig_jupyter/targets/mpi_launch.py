@@ -262,12 +262,13 @@ class LocalMpiRanks:
 
         assert self.process is not None
         deadline = time.monotonic() + timeout
-        found: list[int] = []
+        found: list[int] = []  # a union over polls: a quick rank may be reaped before a slow one appears
         while time.monotonic() < deadline:
             try:
-                found = [child.pid for child in psutil.Process(self.process.pid).children()]
+                children = psutil.Process(self.process.pid).children()
             except psutil.Error:
                 break
+            found += [child.pid for child in children if child.pid not in found]
             if len(found) >= self.plan.world_size or self.process.poll() is not None:
                 break
             time.sleep(POLL_SECONDS)
