@@ -98,7 +98,13 @@ class RunConfigMagics(Magics):
             return None
         try:
             self._ask_for_token(target)
-            run = submit(config, experiment, target=target, extra_targets=dict(self.extra_targets))
+            run = submit(
+                config,
+                experiment,
+                target=target,
+                extra_targets=dict(self.extra_targets),
+                snapshot_progress=PackagingProgress(),
+            )
         except RunConfigError as error:
             if isinstance(error, TargetAuthError):
                 self._forget_token(target)
@@ -259,6 +265,27 @@ class RunConfigMagics(Magics):
             flags = ", ".join(name for name in ("gpu", "distributed", "cancel", "max_duration") if getattr(caps, name))
             state = "available" if info.available else f"unavailable: {info.detail}"
             print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]")
+
+
+class PackagingProgress:
+    """Text progress for packaging a big source folder; silent for small ones (most submits)."""
+
+    SHOW_ABOVE_BYTES = 64 << 20
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stdout
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.SHOW_ABOVE_BYTES:
+            return
+        percent = min(100, int(100 * done / total)) // 5 * 5
+        if percent == self.shown:
+            return
+        self.shown = percent
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\rPackaging the source directory: {percent:3d}% of {total / 2**20:,.0f} MB{end}")
+        self.stream.flush()
 
 
 def load_ipython_extension(ipython: Any) -> None:
