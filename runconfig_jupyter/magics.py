@@ -69,6 +69,11 @@ class RunConfigMagics(Magics):
     @argument("--experiment", "-e", default=None, help="Experiment name.")
     @argument("--wait", "-w", action="store_true", help="Block and stream the log until the run ends.")
     @argument("-o", "--output", default=None, help="Store the ScriptRun in this variable.")
+    @argument(
+        "--dry-run",
+        action="store_true",
+        help="Check the configuration and the target and show what would be packaged; submit nothing.",
+    )
     @line_magic
     def submit(self, line: str) -> Any:
         """Package the source directory and submit the run configuration NAME."""
@@ -88,9 +93,18 @@ class RunConfigMagics(Magics):
         named = config.target_name if config.compute_target or config.target_name != "local" else None
         target = args.target or named or self.default_target or None
         experiment = args.experiment or self.default_experiment
+        if args.dry_run:
+            self._dry_run(config, target)
+            return None
         try:
             self._ask_for_token(target)
-            run = submit(config, experiment, target=target, extra_targets=dict(self.extra_targets))
+            run = submit(
+                config,
+                experiment,
+                target=target,
+                extra_targets=dict(self.extra_targets),
+                snapshot_progress=PackagingProgress(),
+            )
         except RunConfigError as error:
             if isinstance(error, TargetAuthError):
                 self._forget_token(target)
@@ -117,6 +131,27 @@ class RunConfigMagics(Magics):
         variable = spec.get("token_env")
         if variable and not os.environ.get(variable):
             os.environ[variable] = getpass.getpass(f"Token for target '{target}' (kept in ${variable} only): ")
+
+    def _dry_run(self, config: Any, target: str | None) -> None:
+        """What %submit would do, without recording, packaging or starting anything."""
+        from .core.snapshot import SnapshotLimits, build_manifest
+        from .core.submit import check_experiment_name, default_target_name
+        from .core.targets_registry import resolve_target
+
+        try:
+            config.validate()
+            compute = resolve_target(target or default_target_name(config), dict(self.extra_targets))
+            check_experiment_name(self.default_experiment)
+            limits = SnapshotLimits.from_env()
+            manifest = build_manifest(config.source_directory, limits)
+            print(f"Would run on '{compute.name}' ({compute.type_name}):\n{config.summary()}")
+            print(f"Snapshot: {manifest.summary()}")
+            compute.validate(config)
+            manifest.check(limits)
+        except RunConfigError as error:
+            _show_error(error)
+            return
+        print("Nothing submitted (--dry-run).")
 
     def _forget_token(self, target: str | None) -> None:
         """A refused token must not stick in the environment: the next %submit asks again."""
@@ -230,6 +265,27 @@ class RunConfigMagics(Magics):
             flags = ", ".join(name for name in ("gpu", "distributed", "cancel", "max_duration") if getattr(caps, name))
             state = "available" if info.available else f"unavailable: {info.detail}"
             print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]")
+
+
+class PackagingProgress:
+    """Text progress for packaging a big source folder; silent for small ones (most submits)."""
+
+    SHOW_ABOVE_BYTES = 64 << 20
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream or sys.stdout
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.SHOW_ABOVE_BYTES:
+            return
+        percent = min(100, int(100 * done / total)) // 5 * 5
+        if percent == self.shown:
+            return
+        self.shown = percent
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\rPackaging the source directory: {percent:3d}% of {total / 2**20:,.0f} MB{end}")
+        self.stream.flush()
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -12,7 +12,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   case ",$extras," in *,docker,*|*,test,*) command -v dockerd >/dev/null || missing+=(docker.io)
                                            command -v mmdebstrap >/dev/null || missing+=(mmdebstrap) ;; esac
-  case ",$extras," in *,test,*) command -v chromium >/dev/null || missing+=(chromium) ;; esac
+  case ",$extras," in *,test,*) command -v chromium >/dev/null || missing+=(chromium)
+                                # Open MPI: MPI runs launch through mpirun when it is there (tests/integration/test_mpi.py)
+                                command -v mpirun >/dev/null || missing+=(openmpi-bin) ;; esac
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     apt-get update -qq

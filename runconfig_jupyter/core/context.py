@@ -82,8 +82,13 @@ class RunContext:
         if self.offline:
             print(f"Attempted to log {kind} metric {name}:\n{value}")
         elif self._metrics_file is not None:
-            with open(self._metrics_file, "a", encoding="utf-8") as out:
-                out.write(payload + "\n")
+            # Several ranks of a distributed run append to the same file: one O_APPEND write per record
+            # lands whole at the end (never interleaved with another rank's line).
+            fd = os.open(self._metrics_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (payload + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
         else:
             # One write call per record keeps it on one line even when stderr is shared.
             sys.stderr.buffer.write(METRIC_MARKER + payload.encode() + b"\n")

@@ -140,6 +140,9 @@ class DockerTarget(ComputeTarget):
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
         plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
+        from .mpi_launch import requested_launcher
+
+        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         self._resume_mount(config)

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from runconfig_jupyter.core.distributed import DistributedPlan, rank_environment
+from runconfig_jupyter.core.distributed import MPI, DistributedPlan, rank_environment
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
@@ -49,6 +49,15 @@ from .docker import (
 )
 from .docker_args import run_options
 from .docker_image import LABEL, LABEL_RUN_ID, ca_bundle_path
+from .mpi_launch import (
+    CONTAINER_RANK_WRAPPER,
+    MPIRUN_LOG,
+    MPIRUN_PREFIX,
+    TagDemux,
+    choose_docker_launcher,
+    mpi_outcome,
+    mpirun_command,
+)
 from .rank_group import describe_exit
 
 MASTER_PORT = 6105  # Azure's; free in every container's own network namespace
@@ -96,6 +105,39 @@ class _RankLog:
             self._pending = b""
 
 
+class _MpiTagLog(_RankLog):
+    """The output of the one container running ``mpirun --tag-output``, split back into ranks."""
+
+    def __init__(self, ctx: RunContext, container: Any):
+        super().__init__(ctx, 0, container)
+        self._demux = TagDemux()
+        self.mpirun_output: list[bytes] = []
+
+    def _follow(self) -> None:
+        try:
+            for chunk in self.container.logs(stdout=True, stderr=True, stream=True, follow=True):
+                self._route(self._demux.feed(chunk))
+        except Exception:  # the container was removed mid-stream
+            pass
+
+    def _route(self, lines: list[tuple[int | None, bytes]]) -> None:
+        for rank, line in lines:
+            if rank is None:
+                self.mpirun_output.append(line)
+                self.ctx.write_log(line, MPIRUN_LOG)
+                self.ctx.write_log(MPIRUN_PREFIX + line)
+            elif METRIC_MARKER in line:
+                self.ctx.write_log(line)
+            else:
+                self.ctx.write_log(line, f"rank_{rank}.txt")
+                self.ctx.write_log(f"[rank {rank}] ".encode() + line)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._route(self._demux.feed(b"", final=True))
+
+
 class DockerRanks:
     """The containers of one distributed run; driven by the docker target's lifecycle calls."""
 
@@ -106,6 +148,7 @@ class DockerRanks:
         self.network: Any = None
         self._logs: dict[int, _RankLog] = {}
         self._stopping = threading.Event()
+        self.mpirun = False  # True: one container runs mpirun for every rank (single-node MPI, image has it)
 
     def network_name(self, ctx: RunContext) -> str:
         return f"{_container_name(ctx.run_id)}-net"[:200]
@@ -147,9 +190,21 @@ class DockerRanks:
                 network_name, driver="bridge", labels={LABEL: "1", LABEL_RUN_ID: ctx.run_id}
             )
             support = _support_tar(ca_bundle)
-            for rank in self.plan.ranks:
+            if self.plan.framework == MPI:
+                choice = choose_docker_launcher(self.plan, client, target._image, ctx.environment(), target.settings)
+                ctx.prepare_log(choice.reason)
+                ctx.record(launcher="mpirun" if choice.use_mpirun else "direct", launcher_reason=choice.reason)
+                self.mpirun = choice.use_mpirun
+            for rank in self.plan.ranks[:1] if self.mpirun else self.plan.ranks:
                 ctx.progress("Creating containers", rank.rank / self.plan.world_size, f"rank {rank.rank}")
                 env = {**base_env, **rank_environment(self.plan, rank, rank_host(0), MASTER_PORT, tasks)}
+                if self.mpirun:  # the OMPI variables come from mpirun; only Azure's master-node names from us
+                    env = {k: v for k, v in env.items() if not k.startswith(("OMPI_", "PMI_"))}
+                    command = [
+                        *MERGE_STREAMS,
+                        *mpirun_command("mpirun", self.plan.world_size, as_root=True, tag_output=True),
+                        *["sh", "-c", CONTAINER_RANK_WRAPPER, "rank", *argv],
+                    ]
                 kwargs = options.create_kwargs()
                 kwargs.setdefault("init", True)
                 container = client.containers.create(
@@ -172,7 +227,8 @@ class DockerRanks:
                 container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, support))
             for rank, container in self.containers.items():
                 container.start()
-                self._logs[rank] = _RankLog(ctx, rank, container).start()
+                follower = _MpiTagLog(ctx, container) if self.mpirun else _RankLog(ctx, rank, container)
+                self._logs[rank] = follower.start()
         except docker.errors.APIError as error:
             raise PreparationFailed(
                 f"Docker refused a container of the distributed run: {error.explanation or error}", "Starting"
@@ -215,6 +271,11 @@ class DockerRanks:
         done.wait()
         for log in self._logs.values():
             log.join(10.0)
+        if self.mpirun:
+            mpirun_log = self._logs.get(0)
+            output = b"".join(mpirun_log.mpirun_output) if isinstance(mpirun_log, _MpiTagLog) else b""
+            # ``failed`` is unset exactly when the container ended because we stopped it (cancel, max duration).
+            return mpi_outcome(codes.get(0, -1), output.decode(errors="replace"), stopped_by_us=failed is None)
         if failed is not None:
             rank, code = failed
             return Outcome(

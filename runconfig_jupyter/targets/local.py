@@ -17,12 +17,14 @@ import threading
 from pathlib import Path
 
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
+from runconfig_jupyter.core.distributed import MPI, DistributedPlan
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
 from .local_env import interpreter_for
+from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
 from .rank_group import LocalRanks
 
 
@@ -37,7 +39,7 @@ class LocalTarget(ComputeTarget):
         self.keep_working_dir = bool(keep_working_dir)
         self._process: subprocess.Popen[bytes] | None = None
         self._exited = threading.Event()
-        self._ranks: LocalRanks | None = None  # set for distributed runs (see rank_group.py)
+        self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -50,6 +52,7 @@ class LocalTarget(ComputeTarget):
         from runconfig_jupyter.core.distributed import plan_for
 
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
+        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         environment = config.effective_environment()
         interpreter = environment.python.interpreter_path
         missing = bool(interpreter) and shutil.which(interpreter) is None and not Path(interpreter).exists()
@@ -81,8 +84,19 @@ class LocalTarget(ComputeTarget):
 
         plan = plan_for(ctx.config)
         if plan is not None:
-            self._ranks = LocalRanks(plan, self.grace_seconds)
+            self._ranks = self._rank_launcher(ctx, plan)
             self._ranks.prepare(ctx, self.working_dir(ctx))
+
+    def _rank_launcher(self, ctx: RunContext, plan: DistributedPlan) -> LocalRanks | LocalMpiRanks:
+        """MPI runs go through mpirun when Open MPI is installed (as on Azure), unless the user opts out."""
+        if plan.framework != MPI:
+            return LocalRanks(plan, self.grace_seconds)
+        choice = choose_local_launcher(plan, ctx.environment(), self.settings.get("mpi_launcher"))
+        ctx.prepare_log(choice.reason)
+        ctx.record(launcher="mpirun" if choice.use_mpirun else "direct", launcher_reason=choice.reason)
+        if choice.use_mpirun:
+            return LocalMpiRanks(plan, choice, self.grace_seconds)
+        return LocalRanks(plan, self.grace_seconds)
 
     def start(self, ctx: RunContext) -> None:
         argv = ctx.config.argv(python=self._python)

@@ -51,9 +51,10 @@ def rank_prefix(rank: int) -> bytes:
 class RankLogMerger:
     """Tails the per-rank files and writes their complete lines, prefixed, to ``sink``."""
 
-    def __init__(self, paths: dict[int, Path], sink: Callable[[bytes], None]):
+    def __init__(self, paths: dict[int, Path], sink: Callable[[bytes], None], prefixes: dict[int, bytes] | None = None):
         self.paths = paths
         self.sink = sink
+        self.prefixes = prefixes or {}  # other sources than ranks (mpirun's own output) get their own prefix
         self._offsets = dict.fromkeys(paths, 0)
         self._partial = dict.fromkeys(paths, b"")
         self._stop = threading.Event()
@@ -84,7 +85,7 @@ class RankLogMerger:
             self._partial[rank] = buffered[cut:]
             lines = buffered[:cut].splitlines(keepends=True)
             if lines:
-                prefix = rank_prefix(rank)
+                prefix = self.prefixes.get(rank) or rank_prefix(rank)
                 self.sink(b"".join(line if METRIC_MARKER in line else prefix + line for line in lines))
 
     def stop(self) -> None:

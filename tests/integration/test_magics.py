@@ -147,3 +147,22 @@ def test_kernel_killed_mid_run_the_run_finishes_with_a_complete_log(project, run
     assert not manager.is_alive()
     run.wait_for_completion(timeout=60)
     assert all(f"epoch {n} " in run.get_log() for n in range(8))
+
+
+def test_submit_dry_run_shows_the_manifest_and_records_nothing(shell, project, run_home):
+    cell(shell, "train", "script: train.py\n")
+    (project / "data.bin").write_bytes(b"x" * 5000)
+    out, result = line(shell, "submit", "train --dry-run")
+    assert result is None
+    assert "Would run on 'local'" in out.stdout and "data.bin" in out.stdout
+    assert "Nothing submitted" in out.stdout
+    assert RunStore().list() == [] and not any((run_home / "snapshots").glob("*.tar"))
+
+
+def test_submit_dry_run_reports_a_snapshot_over_the_limit(shell, project, monkeypatch):
+    monkeypatch.setenv("RUNCONFIG_SNAPSHOT_MAX_FILES", "1")
+    cell(shell, "train", "script: train.py\n")
+    (project / "extra.py").write_text("print(1)\n")
+    out, _ = line(shell, "submit", "train --dry-run")
+    assert "SnapshotTooLarge" in out.stderr and "Nothing submitted" not in out.stdout
+    assert RunStore().list() == []
