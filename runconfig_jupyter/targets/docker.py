@@ -39,7 +39,7 @@ from .docker_image import (
     ca_bundle_path,
     ensure_image,
 )
-from .docker_logs import LogFollower, read_offset
+from .docker_logs import AttachedOutput, LogFollower, attach_output, read_offset
 
 WORKDIR = "/workspace"
 SUPPORT_DIR = ".runconfig"  # inside the working dir: shim and CA bundle travel with the snapshot in one copy
@@ -49,6 +49,9 @@ LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 LOG_JOIN_SECONDS = 30.0
 REMOVE_TIMEOUT = 60.0
 MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
+INPUT_DIR = "/runconfig/in"  # read-only mounts of the snapshot and support tars (local engine)
+SUPPORT_TAR = "docker-support.tar"  # in the run folder: the shim (+ CA bundle) to mount
+UNPACK_FAILED = 126
 
 
 class DockerTarget(ComputeTarget):
@@ -220,41 +223,99 @@ class DockerTarget(ComputeTarget):
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
         ctx.progress("Creating container", None, self._image)
-        try:
-            container = client.containers.create(
-                self._image,
-                command=command,
-                name=_container_name(ctx.run_id),
-                working_dir=WORKDIR,
-                environment=environment,
-                labels=labels,
-                volumes=volumes or None,
-                detach=True,
-                stdin_open=False,
-                tty=False,
-                **kwargs,
-            )
-        except docker.errors.ImageNotFound as error:
-            raise PreparationFailed(
-                f"image {self._image} vanished before the run started: {error}", "Starting"
-            ) from error
-        except docker.errors.APIError as error:
-            raise PreparationFailed(
-                f"Docker refused to create the container: {error.explanation}", "Starting"
-            ) from error
+        container = None
+        unpacked = False
+        if self._local_engine() and "user" not in kwargs:
+            # Same engine, same file system: the snapshot (and shim + CA bundle) are bind-mounted read-only
+            # and unpacked by the container itself, which saves the put_archive round trip.
+            inputs = self._input_mounts(ctx, ca_bundle)
+            create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
+            try:
+                container = self._create(client, ctx, _unpack_first(command), create_args, environment, labels, volumes)
+                unpacked = True
+            except docker.errors.ImageNotFound as error:
+                raise PreparationFailed(
+                    f"image {self._image} vanished before the run started: {error}", "Starting"
+                ) from error
+            except docker.errors.APIError:
+                container = None  # e.g. an engine that cannot see this file system: copy instead
+        if container is None:
+            try:
+                container = self._create(client, ctx, command, kwargs, environment, labels, volumes)
+            except docker.errors.ImageNotFound as error:
+                raise PreparationFailed(
+                    f"image {self._image} vanished before the run started: {error}", "Starting"
+                ) from error
+            except docker.errors.APIError as error:
+                raise PreparationFailed(
+                    f"Docker refused to create the container: {error.explanation}", "Starting"
+                ) from error
         self._container = container
         ctx.record(container_id=container.id, container_name=container.name, image=self._image, argv=argv)
+        output: AttachedOutput | None = None
         try:
-            ctx.progress("Copying the snapshot into the container")
-            # One copy for snapshot + shim + CA bundle: each put_archive is a round trip of ~0.1 s.
-            container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, _support_tar(ca_bundle)))
+            if not unpacked:
+                ctx.progress("Copying the snapshot into the container")
+                # One copy for snapshot + shim + CA bundle: each put_archive is a round trip of ~0.1 s.
+                container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, _support_tar(ca_bundle)))
+            try:
+                output = attach_output(client, container.id)  # before start, as docker run does
+            except docker.errors.DockerException:
+                output = None  # the follower reads the log from the start instead
             container.start()
         except docker.errors.APIError as error:
+            if output is not None:
+                output.close()
             self._remove(container)
             if is_driver_refusal(error):
                 raise no_gpu_error(info) from error
             raise PreparationFailed(f"the container did not start: {error.explanation or error}", "Starting") from error
-        self._follower = LogFollower(ctx, container).start()
+        self._follower = LogFollower(ctx, container, stream=output).start()
+
+    def _create(
+        self,
+        client: Any,
+        ctx: RunContext,
+        command: list[str],
+        kwargs: dict[str, Any],
+        environment: dict[str, str],
+        labels: dict[str, str],
+        volumes: dict[str, dict[str, str]],
+    ) -> Any:
+        """``containers.create`` without the SDK's inspect of the new container (a round trip we do not need)."""
+        from docker.models.containers import _create_container_args
+
+        name = _container_name(ctx.run_id)
+        args = {
+            **kwargs,
+            "image": self._image,
+            "command": command,
+            "name": name,
+            "working_dir": WORKDIR,
+            "environment": environment,
+            "labels": labels,
+            "volumes": volumes or None,
+            "detach": True,
+            "stdin_open": False,
+            "tty": False,  # attach_output reads untagged frames
+            "version": client.api._version,
+        }
+        created = client.api.create_container(**_create_container_args(args))
+        return client.containers.prepare_model({"Id": created["Id"], "Name": f"/{name}"})
+
+    def _input_mounts(self, ctx: RunContext, ca_bundle: Path | None) -> list[Any]:
+        """Read-only bind mounts of the run's snapshot and of the shim + CA bundle tar (written next to it)."""
+        from docker.types import Mount
+
+        _check_members(ctx.snapshot_path)
+        support = ctx.run_dir / SUPPORT_TAR
+        temp = support.with_suffix(".tmp")
+        temp.write_bytes(_support_tar(ca_bundle))
+        temp.replace(support)
+        return [
+            Mount(f"{INPUT_DIR}/snapshot.tar", str(ctx.snapshot_path.resolve()), type="bind", read_only=True),
+            Mount(f"{INPUT_DIR}/support.tar", str(support.resolve()), type="bind", read_only=True),
+        ]
 
     def wait(self, ctx: RunContext) -> Outcome:
         import docker
@@ -326,6 +387,7 @@ class DockerTarget(ComputeTarget):
         container = self._container or self._find(ctx)
         if container is not None and not self.keep_container:
             self._remove(container)
+        (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -400,6 +462,31 @@ def _experiment(ctx: RunContext) -> str:
 def _container_name(run_id: str) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in run_id)
     return f"runconfig-{safe}"[:200]
+
+
+def _unpack_first(command: list[str]) -> list[str]:
+    """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
+
+    GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
+    checked on this side first (_check_members). A failure says so and exits before the script runs.
+    """
+    unpack = (
+        f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
+        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
+        f"exit {UNPACK_FAILED}; }}; "
+    )
+    if command[: len(MERGE_STREAMS)] == MERGE_STREAMS:
+        return ["/bin/sh", "-c", unpack + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
+    return ["/bin/sh", "-c", unpack + 'exec "$@"', "sh", *command]
+
+
+def _check_members(snapshot_path: Path) -> None:
+    """Refuse a snapshot whose members would land outside the working dir (absolute or ``..`` names)."""
+    with tarfile.open(snapshot_path) as archive:
+        for member in archive:
+            name = member.name
+            if name.startswith("/") or ".." in Path(name).parts or member.isdev():
+                raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
 
 
 def _support_tar(ca_bundle: Path | None) -> bytes:

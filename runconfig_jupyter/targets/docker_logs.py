@@ -5,12 +5,17 @@ passed on (a metric marker cut in half would otherwise be lost), and the
 number of raw bytes passed on so far is kept in the run folder: a driver that
 restarts (re-attach) reads the container's log again from the start and skips
 what the run's log already holds, so nothing is shown twice or lost.
+
+A new run's output is read through an attach opened *before* the container
+starts (what ``docker run`` does): the first line arrives as soon as the
+script writes it, with no log-file round trip and nothing missed in between.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +35,61 @@ def read_offset(ctx: RunContext) -> int:
         return 0
 
 
-class LogFollower:
-    """Streams one container's stdout+stderr into ``ctx.write_log`` on a background thread."""
+class AttachedOutput:
+    """Raw output chunks from an attach, until the container exits; ``close()`` if it is never read."""
 
-    def __init__(self, ctx: RunContext, container: Any, skip_bytes: int = 0):
+    def __init__(self, response: Any, sock: Any):
+        self._response = response
+        self._sock = sock
+
+    def __iter__(self) -> Iterator[bytes]:
+        from docker.utils.socket import frames_iter
+
+        try:
+            for _stream, data in frames_iter(self._sock, False):
+                yield data
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def attach_output(client: Any, container_id: str) -> AttachedOutput:
+    """stdout+stderr of a created (not yet started) container.
+
+    The SDK's ``attach`` asks the engine whether the container has a TTY (one more round trip) and
+    keeps the client's read timeout on the stream, which would cut a script that is silent for a
+    minute; ours are created without a TTY, so the multiplexed frames are read directly and the
+    timeout is lifted. When this returns, the engine has attached: no output can be missed.
+    """
+    api = client.api
+    response = api._post(
+        api._url("/containers/{0}/attach", container_id),
+        headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+        params={"logs": 0, "stdout": 1, "stderr": 1, "stream": 1},
+        stream=True,
+    )
+    try:
+        sock = api._get_raw_response_socket(response)  # raises APIError on a refusal
+        api._disable_socket_timeout(sock)
+    except BaseException:
+        response.close()
+        raise
+    return AttachedOutput(response, sock)
+
+
+class LogFollower:
+    """Streams one container's stdout+stderr into ``ctx.write_log`` on a background thread.
+
+    ``stream``: output already attached to (``attach_output``); without it the container's log
+    is followed from its start, which is what re-attach needs (with ``skip_bytes``).
+    """
+
+    def __init__(self, ctx: RunContext, container: Any, skip_bytes: int = 0, stream: Iterable[bytes] | None = None):
         self.ctx = ctx
         self.container = container
+        self.stream = stream
         self.skip = skip_bytes
         self.delivered = skip_bytes
         self.first_line = threading.Event()
@@ -53,7 +107,10 @@ class LogFollower:
 
     def _follow(self) -> None:
         try:
-            for chunk in self.container.logs(stdout=True, stderr=True, stream=True, follow=True):
+            chunks = self.stream
+            if chunks is None:
+                chunks = self.container.logs(stdout=True, stderr=True, stream=True, follow=True)
+            for chunk in chunks:
                 self.feed(chunk)
         except Exception as error:  # the container vanished mid-stream; the caller decides what that means
             self.error = error
