@@ -27,7 +27,7 @@ def engine_address(base_url: str | None = None) -> str:
 
 
 def connect(base_url: str | None = None, timeout: float = 60.0) -> docker.DockerClient:
-    """A client that has answered a ping; raises ``TargetUnavailable`` otherwise."""
+    """A client that has answered (its API version look-up); raises ``TargetUnavailable`` otherwise."""
     try:
         import docker
     except ImportError as error:
@@ -40,7 +40,8 @@ def connect(base_url: str | None = None, timeout: float = 60.0) -> docker.Docker
         client = (
             docker.DockerClient(base_url=address, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
         )
-        client.ping()
+        # No ping: the client was created with version "auto", so it has just fetched the engine's API
+        # version, a round trip that fails the same way a ping would.
     except PermissionError as error:
         raise _permission_denied(address) from error
     except docker.errors.DockerException as error:
