@@ -1,0 +1,89 @@
+"""How the source snapshot reaches the container: read-only mounts unpacked inside (local engine), or a copy.
+
+Real dockerd and real containers; the checks are what a script can see and do, not how fast it got there.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.targets.docker import INPUT_DIR, MERGE_STREAMS, SUPPORT_TAR, _check_members, _unpack_first
+
+pytestmark = pytest.mark.docker
+
+PROBE = textwrap.dedent(
+    f"""
+    import os, sys
+    print("data:", open("data/input.txt").read().strip(), flush=True)
+    print("shim:", os.path.isdir(".runconfig/shim"), flush=True)
+    try:
+        open("{INPUT_DIR}/snapshot.tar", "ab").write(b"x")
+        print("snapshot writable", flush=True)
+    except OSError as error:
+        print("snapshot read-only:", error.errno, flush=True)
+    open("data/input.txt", "w").write("changed in the container")
+    os.makedirs("outputs", exist_ok=True)
+    open("outputs/done.txt", "w").write("ok")
+    """
+)
+
+
+def _write_probe(project: Path) -> None:
+    (project / "probe.py").write_text(PROBE)
+    (project / "data").mkdir()
+    (project / "data" / "input.txt").write_text("from the host\n")
+
+
+def test_local_engine_unpacks_read_only_mounted_snapshot(project, docker_client, our_containers):
+    _write_probe(project)
+    run = Experiment("dk-in").submit(ScriptRunConfig(str(project), script="probe.py", compute_target="docker"))
+    details = run.wait_for_completion(timeout=120)
+    assert details["status"] == "Completed", details
+    log = run.get_log()
+    assert "data: from the host" in log and "shim: True" in log
+    assert "snapshot read-only: 30" in log  # EROFS: the mounted tar cannot be changed from inside
+    assert (project / "data" / "input.txt").read_text() == "from the host\n"  # the user's folder is untouched
+    with tarfile.open(run.run_dir / "snapshot.tar") as archive:  # and so is the run's snapshot
+        assert archive.extractfile("data/input.txt").read() == b"from the host\n"
+    assert (run.outputs_dir() / "done.txt").read_text() == "ok"
+    assert not (run.run_dir / SUPPORT_TAR).exists()  # the shim tar is removed with the container
+    assert our_containers(run.id) == []
+
+
+def test_user_option_falls_back_to_copying(project, docker_client, our_containers):
+    """With ``--user`` the container could not unpack into the root-owned working dir: the engine copies."""
+    (project / "who.py").write_text("import os\nprint('uid', os.getuid(), open('who.py').readline().strip())\n")
+    config = ScriptRunConfig(str(project), script="who.py", compute_target="docker")
+    config.run_config.docker.arguments = ["--user", "1000"]
+    run = Experiment("dk-in").submit(config)
+    details = run.wait_for_completion(timeout=120)
+    assert details["status"] == "Completed", details
+    assert "uid 1000 import os" in run.get_log()
+    assert our_containers(run.id) == []
+
+
+def test_unpack_keeps_the_merged_streams_and_the_argv():
+    merged = _unpack_first([*MERGE_STREAMS, "python", "a b.py", "--x"])
+    assert merged[:2] == ["/bin/sh", "-c"] and merged[2].endswith('exec "$@" 2>&1')
+    assert merged[3:] == ["sh", "python", "a b.py", "--x"]
+    plain = _unpack_first(["python", "t.py"])
+    assert plain[2].endswith('exec "$@"') and plain[3:] == ["sh", "python", "t.py"]
+    assert f"tar -xf {INPUT_DIR}/snapshot.tar" in plain[2]
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/etc/escape.txt", "a/../../escape.txt"])
+def test_snapshot_with_escaping_member_is_refused(tmp_path, name):
+    path = tmp_path / "bad.tar"
+    with tarfile.open(path, "w") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(PreparationFailed, match="unsafe member"):
+        _check_members(path)
