@@ -58,10 +58,10 @@ class AttachedOutput:
 def attach_output(client: Any, container_id: str) -> AttachedOutput:
     """stdout+stderr of a created (not yet started) container.
 
-    The SDK's ``attach`` asks the engine whether the container has a TTY (one more round trip) and
-    keeps the client's read timeout on the stream, which would cut a script that is silent for a
-    minute; ours are created without a TTY, so the multiplexed frames are read directly and the
-    timeout is lifted. When this returns, the engine has attached: no output can be missed.
+    The SDK's ``attach`` first asks the engine whether the container has a TTY (one more round trip);
+    ours are created without one, so the multiplexed frames are read directly. The client's read
+    timeout is lifted from the stream as the SDK's own log stream does, so a script may stay silent
+    for as long as it likes. When this returns, the engine has attached: no output can be missed.
     """
     api = client.api
     response = api._post(

@@ -17,6 +17,7 @@ from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.targets.docker import INPUT_DIR, MERGE_STREAMS, SUPPORT_TAR, _check_members, _unpack_first
 
 pytestmark = pytest.mark.docker
+TEST_IMAGE_LABEL = "runconfig-jupyter.test"
 
 PROBE = textwrap.dedent(
     f"""
@@ -87,3 +88,24 @@ def test_snapshot_with_escaping_member_is_refused(tmp_path, name):
         archive.addfile(info, io.BytesIO(b"x"))
     with pytest.raises(PreparationFailed, match="unsafe member"):
         _check_members(path)
+
+
+def test_attached_output_outlives_the_client_read_timeout(docker_client):
+    """A script silent for longer than the client's read timeout still has its later lines delivered."""
+    import docker
+
+    from runconfig_jupyter.targets.docker_logs import attach_output
+
+    client = docker.from_env(timeout=1)
+    container = client.containers.create(
+        "runconfig-jupyter/python:bookworm",
+        ["sh", "-c", "echo before; sleep 2.5; echo after"],
+        labels={TEST_IMAGE_LABEL: "attach-timeout"},
+    )
+    try:
+        output = attach_output(client, container.id)
+        container.start()
+        assert b"".join(output) == b"before\nafter\n"  # ends when the container exits
+    finally:
+        container.remove(force=True)
+        client.close()
