@@ -143,8 +143,15 @@ def claim(home: Path, print_: str, run_id: str) -> int | None:
     return None
 
 
-def ensure_standby(home: Path, env: dict[str, str], print_: str) -> int | None:
-    """Start a standby for this fingerprint unless one is already waiting; never raises."""
+DELAY_ENV = "RUNCONFIG_STANDBY_DELAY"
+
+
+def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 0.0) -> int | None:
+    """Start a standby for this fingerprint unless one is already waiting; never raises.
+
+    ``delay`` holds its imports back: started right after a hand-off, they would
+    compete for the CPU with the very run that was just handed over.
+    """
     seconds = standby_seconds(env)
     if seconds <= 0:
         return None
@@ -163,7 +170,7 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str) -> int | None:
             process = subprocess.Popen(
                 [sys.executable, "-m", "runconfig_jupyter.core.driver", "--standby", print_],
                 cwd=folder,
-                env=env,
+                env={**env, DELAY_ENV: str(delay)} if delay > 0 else env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -206,6 +213,9 @@ def wait_for_run(home: Path, print_: str, seconds: float) -> str | None:
     os.mkfifo(building, 0o600)
     # Read-write: this process is its own writer, so select never sees EOF while it waits.
     fd = os.open(building, os.O_RDWR | os.O_NONBLOCK)
+    delay = os.environ.pop(DELAY_ENV, "")  # popped: the run's driver and script must not see it
+    with contextlib.suppress(ValueError):
+        time.sleep(min(max(float(delay), 0.0), 5.0) if delay else 0.0)
     _preload()
     os.rename(building, fifo)  # visible to claimers only once warm
     with contextlib.suppress(OSError):

@@ -160,6 +160,10 @@ def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[
     return names - {getattr(compute, "token_env", None)}
 
 
+# The next standby waits this long before importing, so it does not slow the run just handed over.
+STANDBY_DELAY_SECONDS = 1.0
+
+
 def start_driver(
     store: RunStore,
     run_id: str,
@@ -177,7 +181,7 @@ def start_driver(
         pid = _spawn_driver(store, run_id, env, reattach)
     store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
     if warm:  # ... and one is kept waiting for the next submit.
-        ensure_standby(store.home, env, print_)
+        ensure_standby(store.home, env, print_, delay=STANDBY_DELAY_SECONDS)
     return pid
 
 
