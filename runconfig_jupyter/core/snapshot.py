@@ -16,6 +16,7 @@ content, so an unchanged folder maps to the existing archive and a re-submit cos
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,15 +56,19 @@ def create_snapshot(
     snapshots_dir: Path | str,
     limits: SnapshotLimits | None = None,
     progress: Progress | None = None,
+    extra_excludes: Iterable[Path | str] = (),
 ) -> Snapshot:
     """Package ``source_dir`` into ``snapshots_dir/<id>.tar`` (or re-use it) and return the Snapshot.
+
+    ``extra_excludes`` are folders never packaged wherever they sit (the run home, when a user keeps it
+    inside the project: each run's snapshot.tar would otherwise be packaged into the next run's).
 
     Raises SnapshotError (missing/unreadable source) or SnapshotTooLarge before any byte is copied.
     ``progress(done_bytes, total_bytes)`` is called while content is copied, and once at the end.
     """
     snapshots_dir = Path(snapshots_dir)
     limits = limits or SnapshotLimits()
-    manifest = build_manifest(source_dir, limits, extra_excludes=[snapshots_dir])
+    manifest = build_manifest(source_dir, limits, extra_excludes=[snapshots_dir, *map(Path, extra_excludes)])
     manifest.check(limits)
     try:
         snapshots_dir.mkdir(parents=True, exist_ok=True)

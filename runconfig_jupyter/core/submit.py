@@ -92,6 +92,7 @@ def submit(
         store.snapshots_dir,
         snapshot_limits or SnapshotLimits.from_env(),
         progress=snapshot_progress,
+        extra_excludes=[store.home],
     )
 
     run_id = new_run_id(experiment)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -211,3 +212,18 @@ def test_a_local_run_does_not_inherit_another_targets_token(project, monkeypatch
         unregister_target("token-box")
     assert "token None visible" in run.get_log()
     assert "s3cr3t-value" not in (run.run_dir / "logs" / "driver_log.txt").read_text()
+
+
+def test_a_run_home_inside_the_source_directory_is_never_packaged(project, monkeypatch):
+    """Each run's snapshot.tar would otherwise be packaged into the next run's snapshot, doubling every time."""
+    home = project / "runhome"
+    monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(home))
+    config = ScriptRunConfig(str(project), script="train.py")
+    first = Experiment("nested").submit(config)
+    first.wait_for_completion(timeout=60)
+    second = Experiment("nested").submit(config)
+    second.wait_for_completion(timeout=60)
+    assert first.get_spec()["snapshot"]["id"] == second.get_spec()["snapshot"]["id"]
+    manifest = json.loads((second.run_dir / "manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == ["data.csv", "train.py"]
+    assert {"path": "runhome/", "rule": "snapshot store"} in manifest["excluded"]
