@@ -199,6 +199,10 @@ def _preload() -> None:
     ):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    with contextlib.suppress(Exception):  # learn the local engine's API version off the critical path
+        from runconfig_jupyter.targets.docker_client import connect
+
+        connect(timeout=3).close()
 
 
 def wait_for_run(home: Path, print_: str, seconds: float) -> str | None:

@@ -178,7 +178,7 @@ class DockerTarget(ComputeTarget):
     # -- driver process ---------------------------------------------------------
     def client(self) -> Any:
         if self._client is None:
-            self._client = connect(self.base_url)
+            self._client = connect(self.base_url, reuse_version=True)
         return self._client
 
     def prepare(self, ctx: RunContext) -> None:

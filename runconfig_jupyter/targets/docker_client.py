@@ -26,8 +26,17 @@ def engine_address(base_url: str | None = None) -> str:
     return base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
 
 
-def connect(base_url: str | None = None, timeout: float = 60.0) -> docker.DockerClient:
-    """A client that has answered (its API version look-up); raises ``TargetUnavailable`` otherwise."""
+# Engine API versions seen by this process, by address. A warm standby driver looks the version up while
+# it waits, so the run it takes skips that round trip on its critical path.
+_API_VERSIONS: dict[str, str] = {}
+
+
+def connect(base_url: str | None = None, timeout: float = 60.0, reuse_version: bool = False) -> docker.DockerClient:
+    """A client that has answered (its API version look-up); raises ``TargetUnavailable`` otherwise.
+
+    With ``reuse_version`` a version this process already saw for the address is used without asking
+    again: the client then meets an engine that went away at its first call, not here.
+    """
     try:
         import docker
     except ImportError as error:
@@ -37,9 +46,13 @@ def connect(base_url: str | None = None, timeout: float = 60.0) -> docker.Docker
         ) from error
     address = engine_address(base_url)
     try:
+        version = _API_VERSIONS.get(address) if reuse_version else None
         client = (
-            docker.DockerClient(base_url=address, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
+            docker.DockerClient(base_url=address, timeout=timeout, version=version)
+            if base_url
+            else docker.from_env(timeout=timeout, version=version)
         )
+        _API_VERSIONS[address] = client.api.api_version
         # No ping: the client was created with version "auto", so it has just fetched the engine's API
         # version, a round trip that fails the same way a ping would.
     except PermissionError as error:
