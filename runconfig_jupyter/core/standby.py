@@ -27,10 +27,11 @@ import hashlib
 import os
 import re
 import select
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .detached import spawn_detached
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,300}")
 STANDBY_ENV = "RUNCONFIG_STANDBY_SECONDS"
@@ -166,17 +167,12 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
             with contextlib.suppress(OSError):  # left by a standby that was killed
                 path.unlink()
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "standby_log.txt", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "runconfig_jupyter.core.driver", "--standby", print_],
-                cwd=folder,
-                env={**env, DELAY_ENV: str(delay)} if delay > 0 else env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+        process = spawn_detached(
+            [sys.executable, "-m", "runconfig_jupyter.core.driver", "--standby", print_],
+            cwd=folder,
+            env={**env, DELAY_ENV: str(delay)} if delay > 0 else env,
+            log_path=folder / "standby_log.txt",
+        )
         # Marks it as on its way (an interpreter start takes a while), so the next submit does not start another.
         (folder / f"{print_}.{process.pid}{WARMING_SUFFIX}").touch()
         return process.pid

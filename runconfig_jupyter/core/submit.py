@@ -12,13 +12,13 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .detached import spawn_detached
 from .errors import ConfigError
 from .standby import claim, ensure_standby, fingerprint, standby_seconds
 from .status import RunStatus
@@ -221,15 +221,4 @@ def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: b
     if reattach:
         argv.append("--reattach")
     run_dir = store.run_dir(run_id)
-    with open(run_dir / "logs" / "driver_log.txt", "ab") as log:
-        process = subprocess.Popen(
-            argv,
-            cwd=run_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    return process.pid
+    return spawn_detached(argv, cwd=run_dir, env=env, log_path=run_dir / "logs" / "driver_log.txt").pid

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
+from runconfig_jupyter.core.detached import spawn_detached
 from runconfig_jupyter.core.distributed import MPI, DistributedPlan
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
@@ -106,20 +107,10 @@ class LocalTarget(ComputeTarget):
         if self._ranks is not None:
             self._ranks.start(ctx, argv, env, self.working_dir(ctx))
             return
-        with open(log_path, "ab") as log:
-            try:
-                self._process = subprocess.Popen(
-                    argv,
-                    cwd=self.working_dir(ctx),
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-            except OSError as error:
-                raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
+        try:
+            self._process = spawn_detached(argv, cwd=self.working_dir(ctx), env=env, log_path=log_path)
+        except OSError as error:
+            raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         ctx.record(pid=self._process.pid, argv=argv)
 
     def wait(self, ctx: RunContext) -> Outcome:

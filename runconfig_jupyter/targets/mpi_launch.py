@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.detached import spawn_detached
 from runconfig_jupyter.core.distributed import DistributedPlan, pick_master_port
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
@@ -226,20 +227,10 @@ class LocalMpiRanks:
         paths: dict[int, Path] = {r.rank: log_dir / f"rank_{r.rank}.txt" for r in self.plan.ranks}
         paths[MPIRUN_KEY] = log_dir / MPIRUN_LOG
         self._merger = RankLogMerger(paths, ctx.write_log, prefixes={MPIRUN_KEY: MPIRUN_PREFIX})
-        with open(paths[MPIRUN_KEY], "ab") as log:
-            try:
-                self.process = subprocess.Popen(
-                    command,
-                    cwd=working,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-            except OSError as error:
-                raise PreparationFailed(f"could not start {command[0]!r}: {error}", phase="Starting") from error
+        try:
+            self.process = spawn_detached(command, cwd=working, env=env, log_path=paths[MPIRUN_KEY])
+        except OSError as error:
+            raise PreparationFailed(f"could not start {command[0]!r}: {error}", phase="Starting") from error
         self._merger.start()
         self.rank_pids = self._find_ranks()
         ctx.prepare_log(
