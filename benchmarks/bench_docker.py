@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from timing import wait_for_line, wait_for_standby  # benchmarks/timing.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 IMAGE = "runconfig-jupyter/python:bookworm"
@@ -48,7 +50,6 @@ def bare(repeat: int) -> tuple[list[float], list[float]]:
 def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
     """Submit -> first line / Completed; also how many runs a warm standby driver served."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
-    from runconfig_jupyter.core.standby import standby_seconds, waiting_pids
     from runconfig_jupyter.core.status import RunStatus
 
     first, done, served = [], [], 0
@@ -56,15 +57,10 @@ def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
     config.compute_target = "docker"
     experiment = Experiment("bench")
     for _ in range(repeat):
-        if standby_seconds() > 0:  # a user's next submit comes seconds later: the standby is up by then
-            deadline = time.monotonic() + 10
-            while not waiting_pids(experiment.store.home) and time.monotonic() < deadline:
-                time.sleep(0.01)
+        wait_for_standby(experiment.store.home)
         start = time.perf_counter()
         run = experiment.submit(config)
-        log = run.run_dir / "logs" / "std_log.txt"
-        while not (log.exists() and LINE in log.read_text()):
-            time.sleep(0.002)
+        wait_for_line(run, LINE)
         first.append(time.perf_counter() - start)
         while run.store.get(run.id).status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
             time.sleep(0.002)
@@ -72,15 +68,6 @@ def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
         assert run.get_status() == "Completed", run.get_details()
         served += bool(run.record.details.get("standby_driver"))
     return first, done, served
-
-
-def settle(home: Path, seconds: float = 10.0) -> None:
-    """Until a standby driver waits (the one started by the last submit has finished importing)."""
-    from runconfig_jupyter.core.standby import waiting_pids
-
-    deadline = time.monotonic() + seconds
-    while not waiting_pids(home) and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def interleaved(repeat: int, source: Path) -> tuple[list[float], list[float], list[float], list[float], int]:
@@ -93,7 +80,7 @@ def interleaved(repeat: int, source: Path) -> tuple[list[float], list[float], li
     home = RunStore().home
     base_first, base_done, our_first, our_done, served = [], [], [], [], 0
     for _ in range(repeat):
-        settle(home)
+        wait_for_standby(home)
         first, done = bare(1)
         base_first += first
         base_done += done

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import requests
 import websocket
+from timing import wait_for_line  # benchmarks/timing.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,9 +69,7 @@ def ours_first_line(server: LaunchedServer, source: Path) -> float:
     config = ScriptRunConfig(str(source), script="train.py")
     start = time.perf_counter()
     run = submit(config, "bench", target=f"bench-{server.kind}")
-    log = run.run_dir / "logs" / "std_log.txt"
-    while not (log.exists() and LINE in log.read_text()):
-        time.sleep(0.002)
+    wait_for_line(run, LINE)
     elapsed = time.perf_counter() - start
     run.wait_for_completion(timeout=120)
     return elapsed

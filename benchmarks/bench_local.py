@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import wait_for_line, wait_for_standby  # benchmarks/timing.py, beside this script
+
 LINE = "first line"
 
 
@@ -38,21 +40,15 @@ def bare(repeat: int) -> list[float]:
 def ours(repeat: int, source: Path) -> tuple[list[float], int]:
     """Submit -> first line, and how many of the runs a warm standby driver served."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
-    from runconfig_jupyter.core.standby import standby_seconds, waiting_pids
 
     times, served = [], 0
     config = ScriptRunConfig(str(source), command=[sys.executable, "-c", f"print({LINE!r}, flush=True)"])
     experiment = Experiment("bench")
     for _ in range(repeat):
-        if standby_seconds() > 0:  # a user's next submit comes seconds later: the standby is up by then
-            deadline = time.monotonic() + 10
-            while not waiting_pids(experiment.store.home) and time.monotonic() < deadline:
-                time.sleep(0.01)
+        wait_for_standby(experiment.store.home)
         start = time.perf_counter()
         run = experiment.submit(config)
-        log = run.run_dir / "logs" / "std_log.txt"
-        while not (log.exists() and LINE in log.read_text()):
-            time.sleep(0.002)
+        wait_for_line(run, LINE)
         times.append(time.perf_counter() - start)
         run.wait_for_completion()
         served += bool(run.record.details.get("standby_driver"))
