@@ -74,7 +74,7 @@ class RunConfigForm:
         self.arguments = _text("Arguments", placeholder="--epochs 10 --lr 0.01 (shell quoting)")
         self.target = widgets.Dropdown(
             description="Compute target",
-            options=[(info.label, info.name) for info in self.targets],
+            options=[(ff.target_label(info), info.name) for info in self.targets],
             style=STYLE,
             layout={"width": FIELD_WIDTH},
         )
@@ -217,7 +217,7 @@ class RunConfigForm:
         self.arguments.value = values.arguments
         if values.target not in [info.name for info in self.targets]:
             self.targets.append(ff.missing_target(values.target))
-            self.target.options = [(info.label, info.name) for info in self.targets]
+            self.target.options = [(ff.target_label(info), info.name) for info in self.targets]
         self.target.value = values.target
         self.image.value = values.image
         self.shm_size.value = values.shm_size

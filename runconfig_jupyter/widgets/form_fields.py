@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.targets.base import TargetInfo
 
 DEFAULT_MAX_DURATION = 2592000  # Azure ML's default, 30 days
 FORM_ENVIRONMENT = "form-environment"
@@ -107,39 +110,28 @@ class FormValues:
     process_count: int = 1
 
 
-@dataclass
-class TargetChoice:
-    """A target as the dropdown shows it."""
-
-    name: str
-    type: str
-    capabilities: Any
-    available: bool = True
-    detail: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        caps = self.capabilities
-        flags = [flag for flag in ("gpu", "distributed") if caps is not None and getattr(caps, flag, False)]
-        extra = f" [{', '.join(flags)}]" if flags else ""
-        return f"{self.name} ({self.type}){extra}" + ("" if self.available else " - unavailable")
+def target_label(info: TargetInfo) -> str:
+    """How the dropdown shows a target: name, type, what it can do, and whether it is reachable."""
+    flags = [flag for flag in ("gpu", "distributed") if getattr(info.capabilities, flag, False)]
+    extra = f" [{', '.join(flags)}]" if flags else ""
+    return f"{info.name} ({info.type}){extra}" + ("" if info.available else " - unavailable")
 
 
-def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetChoice]:
+def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetInfo]:
     """Every configured target with its capabilities (``check`` asks each whether it is reachable now)."""
     from runconfig_jupyter.core.targets_registry import list_targets
-    from runconfig_jupyter.targets.base import Capabilities
+    from runconfig_jupyter.targets.base import Capabilities, TargetInfo
 
     try:
-        infos = list_targets(extra, check=check)
+        return list_targets(extra, check=check)
     except RunConfigError as error:  # a broken targets.yaml must not break the form: offer local, say why
-        return [TargetChoice("local", "local", Capabilities(), True, f"targets.yaml ignored: {error}")]
-    return [TargetChoice(i.name, i.type, i.capabilities, i.available, i.detail, dict(i.settings)) for i in infos]
+        return [TargetInfo("local", "local", Capabilities(), True, f"targets.yaml ignored: {error}")]
 
 
-def missing_target(name: str) -> TargetChoice:
-    return TargetChoice(name, "?", None, False, f"'{name}' is not a configured target")
+def missing_target(name: str) -> TargetInfo:
+    from runconfig_jupyter.targets.base import Capabilities, TargetInfo
+
+    return TargetInfo(name, "?", Capabilities(), False, f"'{name}' is not a configured target")
 
 
 def find_scripts(source_directory: str, limit: int = 200, depth: int = 3) -> list[str]:
@@ -183,7 +175,7 @@ def parse_packages(text: str) -> list[str]:
     return [item for line in text.splitlines() for item in line.split() if not item.startswith("#")]
 
 
-def _check_fields(values: FormValues, target: TargetChoice | None) -> list[ConfigError]:
+def _check_fields(values: FormValues, target: TargetInfo | None) -> list[ConfigError]:
     """Cheap checks of every field at once, so the user sees all problems, not the first."""
     errors: list[ConfigError] = []
     source = Path(values.source_directory).expanduser()
@@ -253,7 +245,7 @@ def _distributed(values: FormValues) -> Any:
     return None
 
 
-def _make_config(values: FormValues, target: TargetChoice) -> Any:
+def _make_config(values: FormValues, target: TargetInfo) -> Any:
     from runconfig_jupyter.core.config import Environment, RunConfiguration, ScriptRunConfig
 
     source = Path(values.source_directory).expanduser()
@@ -293,7 +285,7 @@ def _make_config(values: FormValues, target: TargetChoice) -> Any:
 
 
 def build_config(
-    values: FormValues, extra_targets: dict[str, dict[str, Any]] | None, targets: list[TargetChoice]
+    values: FormValues, extra_targets: dict[str, dict[str, Any]] | None, targets: list[TargetInfo]
 ) -> tuple[Any, list[RunConfigError]]:
     """(config, []) when valid; (None, errors) otherwise. Nothing is packaged or recorded either way."""
     from runconfig_jupyter.core.targets_registry import resolve_target
