@@ -12,6 +12,7 @@ from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from runconfig_jupyter.core.errors import ConfigError, RunFailed
 from tests.conftest import wait_for
+from tests.integration.rank_scripts import RANKS_SCRIPT
 
 DDP_SCRIPT = """
 import os, sys
@@ -30,17 +31,6 @@ if rank == 0:
     with open("outputs/result.txt", "w") as out:
         out.write(f"{value.item():g}\\n")
 dist.destroy_process_group()
-"""
-
-RANKS_SCRIPT = """
-import json, os, sys, time
-rank = int(os.environ.get("RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "-1")))
-fail_rank = int(sys.argv[1])
-print("started", rank, os.getpid(), flush=True)
-if rank == fail_rank:
-    time.sleep(1.0)  # let the others start, so the test can see them stopped
-    sys.exit(3)
-time.sleep(120)
 """
 
 

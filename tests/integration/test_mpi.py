@@ -18,6 +18,7 @@ from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration
 from runconfig_jupyter.core.errors import RunFailed
 from tests.conftest import wait_for
+from tests.integration.rank_scripts import RANKS_SCRIPT
 
 pytestmark = pytest.mark.skipif(
     shutil.which("mpirun") is None,
@@ -38,16 +39,6 @@ for step in range(100):  # both ranks append to the same metrics file at once
     run.log(f"count_r{rank}", step)
 if rank == "0":
     run.log("accuracy", 0.5)
-"""
-
-RANKS_SCRIPT = """
-import os, sys, time
-rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
-print("started", rank, os.getpid(), flush=True)
-if rank == int(sys.argv[1]):
-    time.sleep(1.0)  # let the other rank start, so the test can see it stopped
-    sys.exit(3)
-time.sleep(120)
 """
 
 
