@@ -125,18 +125,6 @@ def run_home(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Path:
     return lab.home
 
 
-# pytest-jupyter's autouse asyncio fixtures (should its plugin ever be loaded globally) would run an
-# event loop around these sync Playwright tests; neutralise them here.
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    return None
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     _wait_for_chromium()

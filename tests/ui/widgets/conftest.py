@@ -1,9 +1,8 @@
 """A real JupyterLab on 127.0.0.1 and a real Chromium (Debian's, through Python Playwright).
 
 Everything is started here and ended by PID: the Lab server (its kernels go with
-it), the browser, and any run left going in this module's run home. The
-pytest-jupyter plugin's autouse asyncio fixtures are replaced by no-ops: they
-would open and close an event loop around these sync Playwright tests.
+it), the browser, and any run left going in this module's run home
+(tests/ui/conftest.py disables pytest-jupyter's asyncio fixtures).
 """
 
 from __future__ import annotations
@@ -27,18 +26,6 @@ import pytest
 from tests.ui.common import CHROMIUM, chromium_browser, end_runs, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> Iterator[None]:
-    """pytest-jupyter's loop fixture, disabled for the sync browser tests."""
-    yield None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> Iterator[None]:
-    """pytest-jupyter's in-process server cleanup, disabled: our server is a separate process."""
-    yield None
 
 
 @dataclass
