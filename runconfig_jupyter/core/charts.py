@@ -86,8 +86,11 @@ def metric_chart(
         "width": width,
         "height": height,
         "data": {"values": values},
-        "mark": {"type": "point" if single_point else "line", "point": not single_point and len(values) <= 60,
-                 "tooltip": True},
+        "mark": {
+            "type": "point" if single_point else "line",
+            "point": not single_point and len(values) <= 60,
+            "tooltip": True,
+        },
         "encoding": encoding,
         "usermeta": {"metric": metric, "log_scale": use_log, "runs": list(runs)},
     }

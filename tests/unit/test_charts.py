@@ -38,8 +38,9 @@ def test_log_scale_only_when_every_value_is_positive() -> None:
 
 def test_run_charts_compares_runs_and_bounds_points() -> None:
     long = [{"name": "loss", "value": 1 / (i + 1)} for i in range(MAX_POINTS_PER_RUN * 3)]
-    charts = run_charts({"a": long, "b": [{"name": "loss", "value": 1.0}, {"name": "lr", "value": 0.1}]},
-                        log_scale=["loss"])
+    charts = run_charts(
+        {"a": long, "b": [{"name": "loss", "value": 1.0}, {"name": "lr", "value": 0.1}]}, log_scale=["loss"]
+    )
     assert [c["title"] for c in charts] == ["loss", "lr"]
     loss_rows = [r for r in charts[0]["data"]["values"] if r["run"] == "a"]
     assert len(loss_rows) == MAX_POINTS_PER_RUN
