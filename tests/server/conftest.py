@@ -53,7 +53,7 @@ def workspace(jp_root_dir: Path) -> Path:
             for i in range(steps):
                 run.log("loss", 1.0 / (i + 1))
                 print(f"step {i}", flush=True)
-                time.sleep(0.05 if steps < 10 else 0.2)
+                time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.05 if steps < 10 else 0.2)
             os.makedirs("outputs", exist_ok=True)
             open("outputs/model.txt", "w").write("weights")
             """

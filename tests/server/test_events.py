@@ -28,7 +28,10 @@ async def test_new_run_is_pushed_and_its_log_followed(jp_ws_fetch, workspace):
         assert hello["type"] == "hello" and hello["api_version"] == 1
         await ws.write_message(json.dumps({"action": "subscribe_runs"}))
         await asyncio.sleep(0.6)  # one poll, so the run below is a change rather than history
-        run = submit(ScriptRunConfig(str(workspace), script="train.py", arguments=["3"]), "live")
+        # Submitted off the event loop, and slow enough (3 x 0.4 s) that the watcher's 0.5 s poll sees it move
+        # even on a loaded machine: the server under test shares this loop.
+        config = ScriptRunConfig(str(workspace), script="train.py", arguments=["3", "0.4"])
+        run = await asyncio.to_thread(submit, config, "live")
         await ws.write_message(json.dumps({"action": "follow", "run_id": run.id}))
 
         statuses, text, end = [], "", None
