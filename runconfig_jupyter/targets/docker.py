@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.distributed import plan_for
-from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, RunConfigError, TargetUnavailable
+from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
@@ -157,23 +157,18 @@ class DockerTarget(ComputeTarget):
             client.close()
 
     def _resume_mount(self, config: Any) -> dict[str, dict[str, str]]:
-        """``resume_from``: a run id (its outputs) or a host folder, mounted read-only."""
+        """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.
+
+        Checked again here (in the driver, right before the mount) by the same confinement check the
+        submit ran, and the *resolved* folder is mounted, never the text of the config.
+        """
         value = getattr(config, "resume_from", None)
         if not value:
             return {}
-        path = Path(str(value)).expanduser()
-        if not path.is_dir():
-            from runconfig_jupyter.core.store import RunStore
+        from runconfig_jupyter.core.confine import Confinement
 
-            candidate = RunStore().run_dir(str(value)) / "outputs"
-            if not candidate.is_dir():
-                raise ConfigError(
-                    f"'{value}' is neither a folder nor the id of a run with outputs; give the checkpoint folder "
-                    "or the id of the run to resume from",
-                    field="resume_from",
-                )
-            path = candidate
-        return {str(path.resolve()): {"bind": RESUME_MOUNT, "mode": "ro"}}
+        real = Confinement.for_source(config.source_directory).resume_from(str(value))
+        return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
 
     # -- driver process ---------------------------------------------------------
     def client(self) -> Any:

@@ -207,6 +207,8 @@ class DockerRanks:
                     ]
                 kwargs = options.create_kwargs()
                 kwargs.setdefault("init", True)
+                for own in ("network", "hostname"):  # each rank is on the run's private network, by rank name
+                    kwargs.pop(own, None)
                 container = client.containers.create(
                     target._image,
                     command=command,

@@ -253,9 +253,11 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     run_config.environment_variables = parse_env_vars(values.env_vars)
     environment = None
     if values.requirements_file.strip():
-        environment = Environment.from_pip_requirements(
-            FORM_ENVIRONMENT, str(source / values.requirements_file.strip())
-        )
+        from runconfig_jupyter.core.confine import Confinement
+
+        # The same confinement check as every configuration path: a file in the source directory (or allowed).
+        requirements = Confinement.for_source(source).path(values.requirements_file.strip(), "requirements_file")
+        environment = Environment.from_pip_requirements(FORM_ENVIRONMENT, str(requirements))
     packages = parse_packages(values.pip_packages)
     if packages:
         environment = environment or Environment(FORM_ENVIRONMENT)
