@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 from runconfig_jupyter.targets.docker_args import parse_docker_arguments
+from tests.docker_engine import engine_or_skip
 
-ROOT = Path(__file__).resolve().parents[2]
 LABEL = "runconfig-jupyter"
 NONCE = secrets.token_hex(4)
 
@@ -30,14 +29,7 @@ NONCE = secrets.token_hex(4)
 @pytest.fixture(scope="module")
 def engine():
     """The real engine (scripts/ensure_docker.sh starts it when needed); skipped with its reason if impossible."""
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "ensure_docker.sh")], capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        pytest.skip(f"Docker engine cannot be started here: {result.stderr.strip() or result.stdout.strip()}")
-    import docker
-
-    client = docker.from_env(timeout=120)
+    client = engine_or_skip()
     yield client
     client.close()
 
