@@ -107,6 +107,8 @@ def _resolved(path: Path, field: str, shown: Any) -> Path:
         return Path(os.path.realpath(path))
     except OSError as error:
         raise ConfigError(f"'{shown}' cannot be followed ({error.strerror}); it is refused", field=field) from None
+    except ValueError as error:  # an embedded NUL byte
+        raise ConfigError(f"{shown!r} is not a usable path ({error})", field=field) from None
 
 
 def _under(path: Path, parent: Path) -> bool:
@@ -125,12 +127,29 @@ def refuse_never_allowed(real: Path, field: str, shown: Any = None) -> None:
                 f"{what}{via} contains {place}, {why}; name a folder that holds only the run's own files",
                 field=field,
             )
+    store = _credential_store(real)
+    if store:
+        raise ConfigError(f"{what}{via} is inside {store}, a credential store; a run may never reach it", field=field)
     try:
         mode = os.stat(real).st_mode
     except OSError:
         return  # missing: the caller says so in its own words
     if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         raise ConfigError(f"{what}{via} is a socket, FIFO or device node; a run may never reach one", field=field)
+
+
+def _credential_store(real: Path) -> str | None:
+    """A credential folder of *any* user's home on the way (``/home/alice/.ssh/...``), not only our own."""
+    homes = [Path.home(), Path("/root")]
+    if len(real.parts) > 2 and real.parts[1] == "home":
+        homes.append(Path(*real.parts[:3]))
+    for home in homes:
+        if home in real.parents:
+            inside = real.relative_to(home).as_posix() + "/"
+            for name in CREDENTIALS:
+                if inside.startswith(name + "/"):
+                    return str(home / name)
+    return None
 
 
 def check_system_path(path: str | os.PathLike[str], field: str) -> Path:
@@ -322,6 +341,10 @@ class Confinement:
                         field=field,
                     )
                 mode = entry.stat(follow_symlinks=False).st_mode
+                if _credential_store(Path(entry.path)):
+                    raise ConfigError(
+                        f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field
+                    )
                 if stat.S_ISDIR(mode):
                     pending.append(entry.path)
                 elif stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
