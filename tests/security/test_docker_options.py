@@ -87,6 +87,8 @@ REFUSED = [
     ["--user", "0;id"],
     ["--hostname", "a b"],
     ["--cpuset-cpus", "0;1"],
+    ["--gpus", "device=/dev/sda"],
+    ["--gpus=device=0,/dev/mem"],
     ["--memory", "1g", "--ipc=host"],  # a bad option after a good one
     ["ipc=host"],  # a bare word where an option belongs
     [{"ipc": "host"}],  # mapping form inside the list
