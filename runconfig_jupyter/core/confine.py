@@ -7,10 +7,10 @@ So every such path goes through :class:`Confinement` before anything is recorded
 
 * it is resolved with ``realpath`` (symlinks followed at every level), so a link out of an allowed place
   is judged by where it really points;
-* it must be inside an allowed place: the source directory, the run home (or, for ``resume_from``, a run id),
-  or a place the user registered explicitly (:func:`register_place`); with a ``root`` (the Jupyter server's
-  root, for REST submits) the source directory must be inside the root, and other paths inside the root or
-  a registered place;
+* it must be inside an allowed place: the source directory, a run's ``outputs/`` in the run home (for
+  ``resume_from``, simply the run's id), or a place the user registered explicitly (:func:`register_place`);
+  with a ``root`` (the Jupyter server's root, for REST submits) the source directory must be inside the
+  root, and other paths inside the root or a registered place;
 * it must never be a system location, a credential folder or a socket, FIFO or device node, nor contain
   one - not even when registered (:func:`never_allowed`).
 
@@ -358,7 +358,14 @@ class Confinement:
         places = [p.path for p in self.places if p.writable or not writable]
         if self.root is not None:
             return _under(real, self.root) or any(_under(real, p) for p in places)
-        return any(_under(real, p) for p in (self.source, self.home, *places))
+        return self._in_run_outputs(real) or any(_under(real, p) for p in (self.source, *places))
+
+    def _in_run_outputs(self, real: Path) -> bool:
+        """In the run home only a run's ``outputs/`` is a place: not runs.db, other runs' logs or standby FIFOs."""
+        if not _under(real, self.home) or real == self.home:
+            return False
+        parts = real.relative_to(self.home).parts
+        return len(parts) >= 3 and parts[0] == "runs" and parts[2] == "outputs"
 
     def _where(self) -> str:
         names = ", ".join(str(p.path) for p in self.places) or "none"
@@ -368,7 +375,7 @@ class Confinement:
                 "move it under the root or register its folder (runconfig_jupyter.register_place)"
             )
         return (
-            f"is outside the source directory {self.source}, the run home and every registered place ({names}); "
+            f"is outside the source directory {self.source}, the runs' outputs and every registered place ({names}); "
             "move it into the source directory, give a run id, or register its folder "
             "(runconfig_jupyter.register_place)"
         )

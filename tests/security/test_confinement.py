@@ -119,6 +119,11 @@ def test_allowed_resume_from_values(hostile, run_home):
     done = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", "1"]), "conf")
     done.wait_for_completion(timeout=60)
     assert confinement.resume_from(done.id) == (run_home / "runs" / done.id / "outputs").resolve()
+    assert confinement.resume_from(str(run_home / "runs" / done.id / "outputs")) == confinement.resume_from(done.id)
+    # Nothing else of the run home: not the index, other runs' logs and snapshots, or the home itself.
+    for other in ("", "runs", f"runs/{done.id}", f"runs/{done.id}/logs", "snapshots"):
+        with pytest.raises(ConfigError, match="outside"):
+            confinement.resume_from(str(run_home / other))
     # A registered place is allowed; unregistering takes it back.
     register_place(outside, name="ckpts")
     assert [p.name for p in registered_places()] == ["ckpts"]
