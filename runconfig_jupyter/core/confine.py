@@ -130,12 +130,35 @@ def refuse_never_allowed(real: Path, field: str, shown: Any = None) -> None:
     store = _credential_store(real)
     if store:
         raise ConfigError(f"{what}{via} is inside {store}, a credential store; a run may never reach it", field=field)
+    for home in _homes():
+        if _under(home, real):  # /home, /home/alice: would package or mount every store below
+            held = next((home / n for n in CREDENTIALS if os.path.lexists(home / n)), None)
+            if held is not None:
+                raise ConfigError(
+                    f"{what}{via} contains {held}, a credential store; name a folder that holds only the run's own "
+                    "files",
+                    field=field,
+                )
     try:
         mode = os.stat(real).st_mode
     except OSError:
         return  # missing: the caller says so in its own words
     if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         raise ConfigError(f"{what}{via} is a socket, FIFO or device node; a run may never reach one", field=field)
+
+
+def _homes(limit: int = 1000) -> list[Path]:
+    """Our home, root's, and every ``/home/<user>`` (bounded): folders whose credential stores we protect."""
+    homes = [_real(Path.home()), Path("/root")]
+    try:
+        with os.scandir("/home") as entries:
+            for index, entry in enumerate(entries):
+                if index >= limit:
+                    break
+                homes.append(Path(entry.path))
+    except OSError:
+        pass
+    return homes
 
 
 def _credential_store(real: Path) -> str | None:

@@ -207,6 +207,8 @@ class ScriptRunConfig:
         """
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
+        if check_files:  # first: nothing below may look into a folder a run may not reach
+            _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()
         if check_files and not source.is_dir():
             raise self._error(

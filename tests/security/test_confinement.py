@@ -275,3 +275,19 @@ def test_form_refuses_paths_outside_the_source(hostile, run_home):
     config, errors = build_config(values, None, target_choices(check=False))
     assert config is None and errors and errors[0].field == "script"
     nothing_recorded(run_home)
+
+
+def test_a_folder_holding_a_users_credentials_is_never_the_source(tmp_path, run_home, monkeypatch):
+    users = tmp_path / "users"
+    home = users / "alice"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(SECRET)
+    (home / "train.py").write_text("print(1)\n")
+    monkeypatch.setenv("HOME", str(home))
+    for source in (users, home):
+        with pytest.raises(ConfigError, match="credential store") as caught:
+            submit(ScriptRunConfig(str(source), script="train.py"), "conf")
+        assert caught.value.field == "source_directory"
+    with pytest.raises(ConfigError, match="credential store"):
+        register_place(users)
+    nothing_recorded(run_home)
