@@ -28,7 +28,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, RunCon
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
-from .collect import collected_folders, move_into
+from .collect import CollectReport, collect_from, collected_folders, extract_outputs
 from .docker_args import RunOptions, run_options
 from .docker_client import connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
@@ -373,8 +373,7 @@ class DockerTarget(ComputeTarget):
         if container is None:
             return
         try:
-            for folder, destination in collected_folders(ctx):
-                _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
+            copy_out(container, ctx)
         finally:
             # Removed here, before the driver records the final status, so whoever sees the run end
             # sees no container either; cleanup() remains the safety net for every other path.
@@ -526,24 +525,47 @@ def _upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> I
     yield extra
 
 
-def _copy_out(container: Any, source: str, folder: str, destination: Path) -> None:
-    """``get_archive`` of one folder, extracted safely, merged into ``destination``."""
+class _ChunkStream(io.RawIOBase):
+    """The engine's archive chunks as a file, so tarfile can read members as they arrive (no temp copy)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
+
+
+def copy_out(container: Any, ctx: RunContext) -> None:
+    """``get_archive`` of the container's outputs/ and logs/, unpacked entry by entry into the run folder.
+
+    Streamed (no copy of the whole archive on disk first), so a full disk costs the entries that
+    did not fit, not the ones before them; a link or FIFO costs only itself (see collect.py).
+    """
     import docker
 
-    from runconfig_jupyter.core.snapshot import extract_snapshot
-
-    try:
-        stream, _stat = container.get_archive(source)
-    except docker.errors.NotFound:
-        return
-    with tempfile.TemporaryDirectory(prefix="runconfig-collect-") as temp:
-        tar_path = Path(temp) / "out.tar"
-        with open(tar_path, "wb") as out:
-            for chunk in stream:
-                out.write(chunk)
-        extracted = Path(temp) / "x"
-        extract_snapshot(tar_path, extracted)
-        move_into(extracted / folder, destination)
+    with tempfile.TemporaryDirectory(prefix=".collect-", dir=ctx.run_dir) as temp:
+        unpacked = CollectReport()
+        for folder, _destination in collected_folders(ctx):
+            try:
+                chunks, _stat = container.get_archive(f"{WORKDIR}/{folder}")
+            except docker.errors.NotFound:
+                continue
+            try:
+                with tarfile.open(fileobj=io.BufferedReader(_ChunkStream(iter(chunks))), mode="r|") as archive:
+                    unpacked.merge(extract_outputs(archive, Path(temp), origin=WORKDIR))
+            except (tarfile.TarError, docker.errors.APIError) as error:
+                unpacked.errors.append(f"{folder}/: the engine's archive broke off: {error}")
+        collect_from(Path(temp), ctx, origin=WORKDIR, unpacked=unpacked)
 
 
 def _format_bytes(value: Any) -> str:
