@@ -72,8 +72,9 @@ class ScriptRun:
         if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
             return False
         # Starting too: the target may have created a container or kernel that only a new driver
-        # (re-attach, then cleanup) can follow or remove.
-        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED)
+        # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
+        # waiting to be collected (a local script's supervisor left its exit code in the run folder).
+        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
         if record.status in resumable and self._restart_driver(record):
             return False
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
@@ -99,7 +100,8 @@ class ScriptRun:
         restarts = int(record.details.get("driver_restarts", 0))
         if restarts >= MAX_DRIVER_RESTARTS:
             return False
-        self.store.update(self.id, details={"driver_restarts": restarts + 1})
+        # driver_ready goes back to False: a cancel must not SIGTERM the new driver before its handler exists.
+        self.store.update(self.id, details={"driver_restarts": restarts + 1, "driver_ready": False})
         start_driver(self.store, self.id, reattach=True)
         return True
 
