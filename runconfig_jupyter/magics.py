@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +176,25 @@ class RunConfigMagics(Magics):
     @argument("--status", "-s", default=None)
     @argument("--limit", "-n", type=int, default=20)
     @argument("--table", action="store_true", help="Show an interactive table widget instead of text.")
+    @argument(
+        "--rebuild-index",
+        action="store_true",
+        help="Rebuild the run index (runs.db) from the run folders, then list.",
+    )
     @line_magic
     def runs(self, line: str) -> Any:
         """List recent runs."""
-        from .core.store import RunStore
+        from .core.store import RunStore, RunStoreWarning, rebuild_index
 
         args = parse_argstring(self.runs, line)
+        if args.rebuild_index:
+            try:
+                with warnings.catch_warnings():  # the summary below says it once
+                    warnings.simplefilter("ignore", RunStoreWarning)
+                    print(f"Run index rebuilt: {rebuild_index().summary()}")
+            except RunConfigError as error:
+                _show_error(error)
+                return None
         if args.table:
             from .widgets.runs_table import RunsTable
 

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.partial")
+def write_bytes_atomically(path: Path, data: bytes, durable: bool = True) -> None:
+    """``durable=False`` skips the fsync: still never torn, but a power cut may keep the previous version."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with open(partial, "wb") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def write_json_atomically(path: Path, value: Any) -> None:
-    write_bytes_atomically(path, json.dumps(value, sort_keys=True, default=str).encode())
+def write_json_atomically(path: Path, value: Any, durable: bool = True) -> None:
+    write_bytes_atomically(path, json.dumps(value, sort_keys=True, default=str).encode(), durable)
 
 
 def read_json(path: Path) -> Any:

@@ -105,8 +105,8 @@ class RunStoreError(RunConfigError):
     http_status = 503
 
 
-class DiskFull(RunConfigError):
-    """No space left where the run home lives; nothing half-written was kept."""
+class DiskFull(RunStoreError):
+    """No space left where the run home lives (snapshot, run folder or index); nothing half-written was kept."""
 
     http_status = 507
 
