@@ -192,6 +192,7 @@ class RunConfigForm:
         """The raw field values (strings), as the user typed them."""
         return ff.FormValues(
             source_directory=self.source_directory.value,
+            experiment=self.experiment.value,
             script=self.script.value,
             command=self.command.value,
             arguments=self.arguments.value,
@@ -309,11 +310,11 @@ class RunConfigForm:
         return run
 
     def export_yaml(self) -> str | None:
-        """Put the equivalent ``%%runconfig`` YAML in the YAML box (and return it)."""
+        """Put the ``%%runconfig`` YAML of what differs from the defaults in the YAML box (and return it)."""
         config = self.build()
         if config is None:
             return None
-        text = config.to_yaml()
+        text = ff.minimal_yaml(config)
         self.yaml.value = text
         return text
 
