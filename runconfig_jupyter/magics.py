@@ -128,7 +128,8 @@ class RunConfigMagics(Magics):
             except KeyboardInterrupt:
                 print(f"\nStopped following; the run goes on. Cancel it with %cancel {run.id}")
         elif self.live_view:
-            return self._show_live(run) if not args.output else None
+            shown = self._show_live(run)
+            return None if args.output else shown
         return run if not args.output else None
 
     def _ask_for_token(self, target: str | None) -> None:

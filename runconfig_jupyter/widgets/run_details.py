@@ -344,7 +344,9 @@ def _chart_output(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "output_type": "display_data",
         "data": {VEGALITE_MIME: spec, "text/plain": f"<Vega-Lite chart of {metric}>"},
-        "metadata": {},
+        # SVG, not canvas: axis labels and titles are text a screen reader (and a test) can read. No actions
+        # menu: vega-embed's "..." is a <summary> without a name (axe: serious); Lab keeps a PNG of the chart anyway.
+        "metadata": {VEGALITE_MIME: {"embed_options": {"renderer": "svg", "actions": False}}},
     }
 
 
