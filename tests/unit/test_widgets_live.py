@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -161,3 +162,34 @@ def _close_views():
     for obj in gc.get_objects():
         if isinstance(obj, RunDetails):
             obj.close()
+
+
+# Output types VS Code's notebook renderers draw (microsoft/vscode-notebook-renderers README), plus what VS Code's
+# own notebook renderer draws (text, HTML, images) and its ipywidgets renderer (widget views).
+VSCODE_RENDERS = {
+    "text/plain",
+    "text/html",
+    "image/png",
+    "image/svg+xml",
+    "application/vnd.vegalite.v4+json",
+    "application/vnd.vegalite.v5+json",
+    "application/vnd.jupyter.widget-view+json",
+}
+
+
+def test_what_the_views_send_is_what_vs_code_renders(project):
+    """As far as VS Code can be checked here: every output type is one it renders, and the anywidget
+    carries its code in the widget state (VS Code loads anywidget's own front end from the kernel's
+    environment, share/jupyter/nbextensions/anywidget, like any third-party widget)."""
+    import sys
+
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 3]), "vscode")
+    details = RunDetails(run).start()
+    assert details.wait(60)
+    for output in details.charts.values():
+        for item in output.outputs:
+            assert set(item["data"]) <= VSCODE_RENDERS, item["data"].keys()
+    assert set(details.widget._repr_mimebundle_()) <= VSCODE_RENDERS
+    state = details.view.get_state()
+    assert state["_view_module"] == "anywidget" and "export default" in state["_esm"], "code inline, no URL"
+    assert (Path(sys.prefix) / "share/jupyter/nbextensions/anywidget/extension.js").exists()

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(180)]
 
 QUICK = "script: train.py\narguments: [--epochs, 12, --sleep, 0.4]"
 SLOW = "script: train.py\narguments: [--epochs, 3000, --sleep, 0.1]"
+PRINTER_CONFIG = "script: printer.py\narguments: [420, 0.03]"
 FRONT_ENDS = ["lab", "notebook7"]
 PRINTER = textwrap.dedent(
     """
@@ -121,6 +122,14 @@ def _project(lab, name: str, project: Path) -> Path:  # type: ignore[no-untyped-
     return folder
 
 
+def _submit_notebook(lab, project: Path, name: str, runconfig: str, experiment: str) -> str:  # type: ignore[no-untyped-def]
+    """A project folder with a notebook of three cells: load the magics, %%runconfig, %submit. Its relative path."""
+    folder = _project(lab, name, project)
+    cells = ["%load_ext runconfig_jupyter", f"%%runconfig job -q\n{runconfig}", f"%submit job -e {experiment}"]
+    _notebook(folder / "submit.ipynb", cells)
+    return f"{name}/submit.ipynb"
+
+
 def _save(page, artifacts: Path, name: str, element=None) -> None:  # type: ignore[no-untyped-def]
     target = element if element is not None else page
     kwargs = {} if element is not None else {"full_page": True}
@@ -135,19 +144,10 @@ def _no_serious_violations(page, selector: str, artifacts: Path, name: str) -> N
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_log_follows_keeps_the_readers_place_and_charts_have_axes(lab, browser, project, artifacts, front_end):
-    name = f"follow-{front_end}"
-    folder = _project(lab, name, project)
-    _notebook(
-        folder / "follow.ipynb",
-        [
-            "%load_ext runconfig_jupyter",
-            "%%runconfig printer -q\nscript: printer.py\narguments: [420, 0.03]",
-            "%submit printer -e uifollow",
-        ],
-    )
+    notebook = _submit_notebook(lab, project, f"follow-{front_end}", PRINTER_CONFIG, "uifollow")
     page = browser.new_page(viewport={"width": 1300, "height": 1400})
     try:
-        _open_and_run(page, lab, f"{name}/follow.ipynb", 3, front_end)
+        _open_and_run(page, lab, notebook, 3, front_end)
         view = page.locator(".runconfig-run-details")
         view.wait_for(timeout=60_000)
         assert view.count() == 1, "one live view per %submit"
@@ -247,15 +247,10 @@ def test_submit_shows_live_run_details_and_cancel_works(lab, browser, project, a
 
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_a_view_whose_kernel_restarted_says_it_is_stale(lab, browser, project, artifacts, front_end):
-    name = f"stale-{front_end}"
-    folder = _project(lab, name, project)
-    _notebook(
-        folder / "stale.ipynb",
-        ["%load_ext runconfig_jupyter", f"%%runconfig slow -q\n{SLOW}", f"%submit slow -e uistale-{front_end}"],
-    )
+    notebook = _submit_notebook(lab, project, f"stale-{front_end}", SLOW, f"uistale-{front_end}")
     page = browser.new_page(viewport={"width": 1300, "height": 1100})
     try:
-        kernel = _open_and_run(page, lab, f"{name}/stale.ipynb", 3, front_end)
+        kernel = _open_and_run(page, lab, notebook, 3, front_end)
         view = page.locator(".runconfig-run-details")
         view.locator(".runconfig-status[data-status='Running']").wait_for(timeout=60_000)
         live = view.locator(".runconfig-live")
