@@ -133,7 +133,7 @@ def run_bench(source: Path, lines: int, batches: int) -> None:
     raw_bytes = log_path.stat().st_size
     with open(log_path, "rb") as log:
         kept = sum(1 for _ in log)
-    widget_bytes = len(details.log.value.encode()) + sum(len(line) for line in details.follower.state.tail)
+    widget_bytes = len(details.view.text.encode()) + sum(len(line) for line in details.follower.state.tail)
     updates_per_second = details.follower.updates / wall
     p95 = statistics.quantiles(latencies, n=20)[-1] * 1000 if len(latencies) >= 20 else float("nan")
     status = run.get_status()

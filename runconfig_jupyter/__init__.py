@@ -37,6 +37,9 @@ _EXPORTS = {
     "submit": "runconfig_jupyter.core.submit",
     "register_target": "runconfig_jupyter.core.targets_registry",
     "list_targets": "runconfig_jupyter.core.targets_registry",
+    "register_place": "runconfig_jupyter.core.confine",
+    "unregister_place": "runconfig_jupyter.core.confine",
+    "registered_places": "runconfig_jupyter.core.confine",
 }
 
 __all__ = [*_EXPORTS, "load_ipython_extension"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,22 @@ class RunConfigMagics(Magics):
         try:
             config = ScriptRunConfig.from_yaml(cell, source_directory=args.source_directory or os.getcwd())
             config.validate()
+            self._check_target_name(config)
         except RunConfigError as error:
             _show_error(error)
             return
         self.shell.user_ns[args.name] = config
         if not args.quiet:
             print(f"Stored run configuration '{args.name}':\n{config.summary()}")
+
+    def _check_target_name(self, config: Any) -> None:
+        """An unknown compute target is said at the cell, not first at %submit (UnknownTarget names the known)."""
+        from .core.submit import default_target_name
+        from .core.targets_registry import configured_targets, resolve_target
+
+        name = default_target_name(config)
+        if name not in configured_targets(dict(self.extra_targets)):
+            resolve_target(name, dict(self.extra_targets))  # raises UnknownTarget with the names it knows
 
     # -- %submit ------------------------------------------------------------
     @magic_arguments()
@@ -118,7 +129,8 @@ class RunConfigMagics(Magics):
             except KeyboardInterrupt:
                 print(f"\nStopped following; the run goes on. Cancel it with %cancel {run.id}")
         elif self.live_view:
-            self._show_live(run)
+            shown = self._show_live(run)
+            return None if args.output else shown
         return run if not args.output else None
 
     def _ask_for_token(self, target: str | None) -> None:
@@ -161,13 +173,15 @@ class RunConfigMagics(Magics):
         if variable:
             os.environ.pop(variable, None)
 
-    def _show_live(self, run: Any) -> None:
+    def _show_live(self, run: Any) -> Any:
+        """Show the one live view of a submitted run; return the run, which this cell then does not draw again."""
         try:
-            from .widgets.live import show_run
+            from .widgets.live import show_run, shown_run
         except ImportError:
             print(f"Submitted {run.id}; follow it with %logs {run.id} -f")
-            return
+            return run
         show_run(run, poll=self.follow_poll_seconds)
+        return shown_run(run, getattr(self.shell, "execution_count", None))
 
     # -- %runs / %logs / %cancel / %targets ------------------------------------
     @magic_arguments()
@@ -175,12 +189,25 @@ class RunConfigMagics(Magics):
     @argument("--status", "-s", default=None)
     @argument("--limit", "-n", type=int, default=20)
     @argument("--table", action="store_true", help="Show an interactive table widget instead of text.")
+    @argument(
+        "--rebuild-index",
+        action="store_true",
+        help="Rebuild the run index (runs.db) from the run folders, then list.",
+    )
     @line_magic
     def runs(self, line: str) -> Any:
         """List recent runs."""
-        from .core.store import RunStore
+        from .core.store import RunStore, RunStoreWarning, rebuild_index
 
         args = parse_argstring(self.runs, line)
+        if args.rebuild_index:
+            try:
+                with warnings.catch_warnings():  # the summary below says it once
+                    warnings.simplefilter("ignore", RunStoreWarning)
+                    print(f"Run index rebuilt: {rebuild_index().summary()}")
+            except RunConfigError as error:
+                _show_error(error)
+                return None
         if args.table:
             from .widgets.runs_table import RunsTable
 

@@ -204,11 +204,18 @@ class Driver:
             phase = "Finalizing"
             if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
                 self.store.set_status(run_id, RunStatus.FINALIZING)
-            self.target.collect(ctx)
-            status, reason = outcome.status, outcome.reason
+            collect_error = self._collect()
+            status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
-            return status, outcome.phase, reason, outcome.exit_code
+            if collect_error and status == RunStatus.COMPLETED:
+                # The script succeeded: say so, and that only the collection failed (phase Finalizing).
+                code = outcome.exit_code
+                status, phase = RunStatus.FAILED, "Finalizing"
+                reason = f"the script completed (exit code {code}) but collecting its outputs failed: {collect_error}"
+            elif collect_error:
+                reason = f"{reason}; collecting its outputs failed too: {collect_error}"
+            return status, phase, reason, outcome.exit_code
         except PreparationFailed as error:
             return RunStatus.FAILED, error.phase, str(error), None
         except RunConfigError as error:
@@ -216,6 +223,15 @@ class Driver:
         except Exception as error:
             ctx.driver_log(traceback.format_exc())
             return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
+
+    def _collect(self) -> str | None:
+        """Collect outputs; a failure is returned (never raised) so the script's own outcome survives it."""
+        try:
+            self.target.collect(self.ctx)
+        except Exception as error:
+            self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
+        return None
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
         self.ctx.driver_log(f"finished: {status} phase={phase} exit_code={exit_code} reason={reason}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .confine import check_system_path
 from .errors import ConfigError
 from .serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 
@@ -127,9 +128,9 @@ class CondaDependencies:
 
     @classmethod
     def from_file(cls, file_path: str | Path, field_name: str = "file_path") -> CondaDependencies:
-        path = Path(file_path)
+        path = check_system_path(file_path, field_name)
         if not path.is_file():
-            raise ConfigError(f"conda specification '{path}' does not exist; check the path", field=field_name)
+            raise ConfigError(f"conda specification '{file_path}' does not exist; check the path", field=field_name)
         data, lines = parse_yaml(path.read_text(), what=f"conda specification {path.name}")
         return cls.from_dict(data or {}, (), lines)
 
@@ -202,9 +203,9 @@ class Environment(Section):
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | Path, pip_version: str | None = None) -> Environment:
         """An environment whose pip packages are the lines of a requirements file (comments dropped)."""
-        path = Path(file_path)
+        path = check_system_path(file_path, "file_path")
         if not path.is_file():
-            raise ConfigError(f"requirements file '{path}' does not exist; check the path", field="file_path")
+            raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
         packages = []
         for raw in path.read_text().splitlines():
             line = raw.split(" #")[0].strip()
@@ -242,7 +243,7 @@ class Environment(Section):
         """``dockerfile`` is the Dockerfile text or a path to one (read now, as Azure does)."""
         text = str(dockerfile)
         if "\n" not in text and Path(text).is_file():
-            text = Path(text).read_text()
+            text = check_system_path(text, "dockerfile").read_text()
         environment = cls.from_docker_image(name, "", conda_specification=conda_specification)
         environment.docker.base_image = None
         environment.docker.base_dockerfile = text

@@ -91,6 +91,26 @@ class PreparationFailed(RunConfigError):
         super().__init__(message)
 
 
+class CollectionFailed(RunConfigError):
+    """Some outputs of a finished script could not be brought back; the others were.
+
+    The driver records it as phase Finalizing with this reason and keeps the script's exit code,
+    so a script that succeeded is never reported as a script failure.
+    """
+
+
+class RunStoreError(RunConfigError):
+    """The run index (runs.db) could not be used; the message says what happened and what was done."""
+
+    http_status = 503
+
+
+class DiskFull(RunStoreError):
+    """No space left where the run home lives (snapshot, run folder or index); nothing half-written was kept."""
+
+    http_status = 507
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """Best typo correction, comparing case- and underscore-insensitively (camelCase vs snake_case)."""
 

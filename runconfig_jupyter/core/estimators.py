@@ -359,7 +359,9 @@ class Estimator(ScriptRunConfig):
         source = Path(source_directory)
         conda = CondaDependencies()
         if conda_dependencies_file:
-            conda = CondaDependencies.from_file(_in_source(source, conda_dependencies_file), "conda_dependencies_file")
+            conda = CondaDependencies.from_file(
+                _in_source(source, conda_dependencies_file, "conda_dependencies_file"), "conda_dependencies_file"
+            )
         for package in conda_packages or []:
             conda.add_conda_package(package)
         for package in self._framework_packages(self.framework_version):
@@ -367,7 +369,7 @@ class Estimator(ScriptRunConfig):
         for package in pip_packages or []:
             conda.add_pip_package(package)
         if pip_requirements_file:
-            path = _in_source(source, pip_requirements_file)
+            path = _in_source(source, pip_requirements_file, "pip_requirements_file")
             if not path.is_file():
                 raise ConfigError(f"'{path}' does not exist; check the path", field="pip_requirements_file")
             for package in Environment.from_pip_requirements(
@@ -521,9 +523,11 @@ def _one_of(new: Any, old: Any, field: str) -> Any:
     return new if new is not None else old
 
 
-def _in_source(source: Path, file: str) -> Path:
-    path = Path(file)
-    return path if path.is_absolute() else source / path
+def _in_source(source: Path, file: str, field: str) -> Path:
+    """A file the estimator names, relative to its source directory, through the confinement check."""
+    from .confine import Confinement
+
+    return Confinement.for_source(source).path(file, field, kind="file")
 
 
 def _registry(details: Any) -> dict[str, Any]:

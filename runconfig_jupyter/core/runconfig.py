@@ -206,7 +206,7 @@ class RunConfiguration(Section):
         data = data if data is not None else {}
         environment = data.get("environment") if isinstance(data, dict) else None
         if isinstance(environment, str) and environment.endswith((".yml", ".yaml")):
-            env_path = _resolve(environment, project, found.parent)
+            env_path = _resolve(environment, project, found.parent, field="environment")
             if env_path is None:
                 raise ConfigError(f"environment file '{environment}' is missing next to {found}", field="environment")
             data["environment"], env_lines = parse_yaml(env_path.read_text(), what=f"environment {env_path.name}")
@@ -282,7 +282,7 @@ def read_conda_file(environment: Environment, bases: tuple[Path, ...]) -> Any:
     """Load ``python.condaDependenciesFile`` into ``conda_dependencies`` (the file is an on-disk detail)."""
     python = environment.python
     if python.conda_dependencies_file and python.conda_dependencies is None:
-        resolved = _resolve(python.conda_dependencies_file, *bases)
+        resolved = _resolve(python.conda_dependencies_file, *bases, field="environment.python.conda_dependencies_file")
         if resolved is None:
             raise ConfigError(
                 f"'{python.conda_dependencies_file}' does not exist (looked in {', '.join(map(str, bases))}); "
@@ -341,14 +341,15 @@ def _project_of(folder: Path) -> Path:
     return folder.parent if folder.name in (LEGACY_DIR, AZUREML_DIR) else folder
 
 
-def _resolve(relative: str, *bases: Path) -> Path | None:
+def _resolve(relative: str, *bases: Path, field: str) -> Path | None:
+    """The first existing file among ``bases``, accepted by the confinement check against the first base."""
+    from .confine import Confinement
+
     candidate = Path(relative)
-    if candidate.is_absolute():
-        return candidate if candidate.is_file() else None
-    for base in bases:
-        if (base / candidate).is_file():
-            return base / candidate
-    return None
+    found = next((base / candidate for base in bases if (base / candidate).is_file()), None)
+    if found is None:
+        return None
+    return Confinement.for_source(bases[0]).path(found, field, kind="file")
 
 
 def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
@@ -373,7 +374,7 @@ def _references(runconfig: Path, project: Path) -> set[Path]:
     found: set[Path] = set()
     environment = data.get("environment") if isinstance(data, dict) else None
     if isinstance(environment, str):
-        env_path = _resolve(environment, project, runconfig.parent)
+        env_path = _resolve_or_none(environment, project, runconfig.parent)
         if env_path is not None:
             found.add(env_path.resolve())
             try:
@@ -384,10 +385,18 @@ def _references(runconfig: Path, project: Path) -> set[Path]:
         python = environment.get("python") or {}
         conda = python.get("condaDependenciesFile") or python.get("conda_dependencies_file")
         if isinstance(conda, str):
-            conda_path = _resolve(conda, project, runconfig.parent)
+            conda_path = _resolve_or_none(conda, project, runconfig.parent)
             if conda_path is not None:
                 found.add(conda_path.resolve())
     return found
+
+
+def _resolve_or_none(relative: str, *bases: Path) -> Path | None:
+    """For bookkeeping only: a side file outside the confinement is simply not one of ours."""
+    try:
+        return _resolve(relative, *bases, field="environment")
+    except ConfigError:
+        return None
 
 
 def _referenced_by_others(folder: Path, side: Path, stem: str | None = None) -> bool:

@@ -72,8 +72,9 @@ class ScriptRun:
         if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
             return False
         # Starting too: the target may have created a container or kernel that only a new driver
-        # (re-attach, then cleanup) can follow or remove.
-        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED)
+        # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
+        # waiting to be collected (a local script's supervisor left its exit code in the run folder).
+        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
         if record.status in resumable and self._restart_driver(record):
             return False
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
@@ -99,7 +100,8 @@ class ScriptRun:
         restarts = int(record.details.get("driver_restarts", 0))
         if restarts >= MAX_DRIVER_RESTARTS:
             return False
-        self.store.update(self.id, details={"driver_restarts": restarts + 1})
+        # driver_ready goes back to False: a cancel must not SIGTERM the new driver before its handler exists.
+        self.store.update(self.id, details={"driver_restarts": restarts + 1, "driver_ready": False})
         start_driver(self.store, self.id, reattach=True)
         return True
 
@@ -320,8 +322,8 @@ class ScriptRun:
     def outputs_dir(self) -> Path:
         return self.run_dir / "outputs"
 
-    def rerun(self, experiment: str | None = None) -> ScriptRun:
-        """Submit the same configuration and snapshot again as a new run."""
+    def rerun(self, experiment: str | None = None, confine_to: Path | None = None) -> ScriptRun:
+        """Submit the same configuration again as a new run (its paths checked again, against ``confine_to`` too)."""
         from .submit import submit
 
         record = self.record
@@ -334,6 +336,7 @@ class ScriptRun:
             target=spec["target"]["name"],
             store=self.store,
             parent_run_id=self.id,
+            confine_to=confine_to,
         )
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .confine import Confinement, check_config
 from .distributed_config import DistributedConfig, distributed_from_dict, distributed_to_dict
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
@@ -197,10 +198,17 @@ class ScriptRunConfig:
         return {str(k): "" if v is None else str(v) for k, v in merged.items()}
 
     # -- validation -------------------------------------------------------------------------
-    def validate(self, check_files: bool = True) -> None:
-        """Raise ``ConfigError`` naming the field (and the YAML line when read from YAML) if unusable."""
+    def validate(self, check_files: bool = True, *, home: Path | None = None, root: Path | None = None) -> None:
+        """Raise ``ConfigError`` naming the field (and the YAML line when read from YAML) if unusable.
+
+        With ``check_files`` every path also goes through the confinement check (core/confine.py): inside
+        the source directory, the run ``home`` or a registered place, never a system location; ``root``
+        (the server's root, for REST) bounds everything more tightly.
+        """
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
+        if check_files:  # first: nothing below may look into a folder a run may not reach
+            _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()
         if check_files and not source.is_dir():
             raise self._error(
@@ -238,6 +246,8 @@ class ScriptRunConfig:
         try:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
+            if check_files:
+                check_config(self, home, root)
         except ConfigError as error:
             if error.line is None and error.field:
                 path = error.field.removeprefix("run_config.").split(".")
@@ -318,10 +328,19 @@ class ScriptRunConfig:
         return config
 
     @classmethod
-    def from_yaml(cls, text: str, source_directory: str | os.PathLike[str] = ".") -> ScriptRunConfig:
+    def from_yaml(
+        cls,
+        text: str,
+        source_directory: str | os.PathLike[str] = ".",
+        *,
+        home: Path | None = None,
+        root: Path | None = None,
+    ) -> ScriptRunConfig:
         """A ``%%runconfig`` body: Azure's runconfig schema plus the ScriptRunConfig keys.
 
-        ``source_directory`` in the YAML is resolved against the given one (the notebook's folder).
+        ``source_directory`` in the YAML is resolved against the given one (the notebook's folder). Files the
+        YAML names (environment file, conda file) are read only after the confinement check (core/confine.py)
+        accepted them, against the run ``home`` and, for REST submits, the server's ``root``.
         """
         data, lines = parse_yaml(text, what="run configuration")
         if data is None:
@@ -349,18 +368,22 @@ class ScriptRunConfig:
                 raise ConfigError("must be a folder path", field="source_directory", line=lines.line((key,)))
             given = Path(value).expanduser()
             folder = given if given.is_absolute() else base / given
+        confinement = _confine(folder, home, root, lines.line((pulled.get("source_directory", ("",))[0],)))
         environment = rest.get(next((k for k in rest if norm(k) == "environment"), None))
         if isinstance(environment, str) and environment.endswith((".yml", ".yaml")):
-            if not (folder / environment).is_file():
-                raise ConfigError(
-                    f"'{environment}' is not a file in {folder}", field="environment", line=lines.line(("environment",))
-                )
+            env_file = _confined_file(confinement, environment, "environment", lines.line(("environment",)))
             rest = {k: v for k, v in rest.items() if norm(k) != "environment"}
-            env_data, env_lines = parse_yaml((folder / environment).read_text(), what=f"environment {environment}")
+            env_data, env_lines = parse_yaml(env_file.read_text(), what=f"environment {environment}")
             run_config = RunConfiguration.from_dict(rest, (), lines, also_valid=SRC_ONLY_KEYS)
             run_config.environment = Environment.from_dict(env_data, ("environment",), env_lines)
         else:
             run_config = RunConfiguration.from_dict(rest, (), lines, also_valid=SRC_ONLY_KEYS)
+        python = run_config.environment.python
+        if python.conda_dependencies_file and python.conda_dependencies is None:
+            where = lines.line(("environment", "python", "condaDependenciesFile"))
+            field = "environment.python.conda_dependencies_file"
+            conda_file = _confined_file(confinement, python.conda_dependencies_file, field, where)
+            python.conda_dependencies_file = str(conda_file)
         try:
             read_conda_file(run_config.environment, (folder,))
         except ConfigError as error:
@@ -451,6 +474,28 @@ class ScriptRunConfig:
     def __repr__(self) -> str:
         what = f"command={self.command!r}" if self.command else f"script={self.script!r}, arguments={self.arguments!r}"
         return f"ScriptRunConfig(source_directory={self.source_directory!r}, {what}, target={self.target_name!r})"
+
+
+def _confine(folder: Path, home: Path | None, root: Path | None, line: int | None) -> Confinement:
+    try:
+        return Confinement.for_source(folder, home, root)
+    except ConfigError as error:
+        raise _at_line(error, line) from None
+
+
+def _confined_file(confinement: Confinement, value: Any, field: str, line: int | None) -> Path:
+    """A file the YAML names, resolved against its source folder and accepted by the confinement check."""
+    try:
+        return confinement.path(value, field, kind="file")
+    except ConfigError as error:
+        raise _at_line(error, line) from None
+
+
+def _at_line(error: ConfigError, line: int | None) -> ConfigError:
+    if line and error.line is None:
+        error.line = line
+        error.args = (f"{error.args[0]} (line {line})",)
+    return error
 
 
 def _split_command(command: str | list[Any]) -> list[str]:

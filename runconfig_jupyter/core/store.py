@@ -3,25 +3,46 @@
 SQLite (WAL) because kernels, the Jupyter server, run drivers and scripts all
 read and write the same runs concurrently and nothing must be installed. The
 row holds what lists and filters need; the run folder holds logs, outputs and
-metrics, which are the source of truth for content.
+metrics, and - in ``record.json``, written in the same write transaction as the
+row - everything the row says. So the folders are the source of truth and
+runs.db is an index: when it is missing, emptied or damaged, the store keeps the
+damaged file aside, rebuilds the index from the folders (core/reindex.py) and says
+so (a ``RunStoreWarning`` and a line in ``<home>/store_log.txt``). Other sqlite
+failures become ``RunStoreError`` (``DiskFull`` for a full disk).
+
+    python -m runconfig_jupyter.core.store --rebuild [--home DIR]
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import RunNotFound
+from .atomic import write_json_atomically
+from .errors import DiskFull, RunNotFound, RunStoreError
 from .paths import run_home
+from .reindex import RECORD_FILE, RebuildReport, index_folders, row_from_folder, upsert_row
 from .status import TERMINAL, RunStatus
+
+T = TypeVar("T")
+SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
+
+
+class RunStoreWarning(UserWarning):
+    """The index was rebuilt from the run folders (it was missing, emptied or damaged)."""
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -93,6 +114,35 @@ class RunRecord:
         return data
 
 
+def _damaged(error: sqlite3.Error) -> bool:
+    """The file is not a usable database (garbage, truncated pages), as opposed to busy or full."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    text = str(error).lower()
+    return code in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text or "not a database" in text
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a store operation; a damaged index is rebuilt from the folders and the operation retried once.
+
+    Any other sqlite failure becomes a typed ``RunStoreError`` (``DiskFull`` when the disk is full).
+    """
+
+    @functools.wraps(method)
+    def guarded(self: RunStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            if not _damaged(error):
+                raise self._typed(error) from error
+            self.recover(f"runs.db was unusable ({type(error).__name__}: {error})")
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise self._typed(error) from error
+
+    return guarded
+
+
 class RunStore:
     """Thread- and process-safe access to the runs table and run folders."""
 
@@ -102,32 +152,85 @@ class RunStore:
         self.snapshots_dir = self.home / "snapshots"
         self.db_path = self.home / "runs.db"
         self._local = threading.local()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _os_error(error, f"could not create the run home {self.home}") from error
+        self._open_checked()
+
+    @_guarded
+    def _open_checked(self) -> None:
+        with self._connect():
+            pass
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect; an index that is new or empty while run folders exist is rebuilt from them."""
+        db = self._raw_connect()
+        try:
+            # Asked before switching to WAL: on an emptied file still held open by another process,
+            # that switch would wait for it; the replacement file recover() builds has no such holder.
+            if not self._has_runs_table(db) and self._has_run_folders():
+                db.close()
+                self.recover("runs.db was missing or empty while run folders exist")
+                db = self._raw_connect()
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _raw_connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @staticmethod
+    def _has_runs_table(db: sqlite3.Connection) -> bool:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone() is not None
+
+    def _has_run_folders(self) -> bool:
+        try:
+            return any(p.is_dir() and not p.name.startswith(".") for p in self.runs_dir.iterdir())
+        except OSError:
+            return False
+
+    def _db_inode(self) -> int | None:
+        try:
+            return os.stat(self.db_path).st_ino
+        except OSError:
+            return None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One connection per thread, kept open.
+        """One connection per thread, kept open while runs.db stays the same file.
 
         Opening a connection per call made every status change pay for the WAL
         pragmas and, on close of the last connection, a checkpoint: about a
-        third of a local run's start-up. A transaction left open by an error is
-        rolled back before the connection is used again.
+        third of a local run's start-up. A runs.db that was deleted or replaced
+        (rebuilt by another process) is noticed by its inode and reopened. A
+        transaction left open by an error is rolled back before the connection
+        is used again.
         """
         db = getattr(self._local, "db", None)
-        if db is None or getattr(self._local, "pid", None) != os.getpid():
-            db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db, self._local.pid = db, os.getpid()
+        inode = self._db_inode()
+        if db is not None and (getattr(self._local, "pid", None) != os.getpid() or inode != self._local.inode):
+            if getattr(self._local, "pid", None) == os.getpid():
+                db.close()
+            db = None
+        if db is None:
+            db = self._open()
+            self._local.db, self._local.pid, self._local.inode = db, os.getpid(), self._db_inode()
         try:
             yield db
         finally:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -136,21 +239,133 @@ class RunStore:
             db.close()
             self._local.db = None
 
+    # -- the index is rebuilt from the folders -------------------------------
+    @contextmanager
+    def _recovery_lock(self) -> Iterator[None]:
+        """Processes that find the index damaged at the same moment take turns (the second finds it fixed)."""
+        with open(self.home / "runs.db.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def recover(self, why: str) -> RebuildReport | None:
+        """runs.db is unusable: keep it aside, build a new index from the run folders, say so."""
+        self.close()
+        with self._recovery_lock():
+            if self._index_usable():
+                return None  # another process already rebuilt it
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = self.home / f"runs.db.damaged-{stamp}-{os.getpid()}"
+            kept = None
+            for suffix in ("", "-wal", "-shm"):  # a stale -wal must never be replayed into the new file
+                source = Path(f"{self.db_path}{suffix}")
+                if source.exists() and (suffix or source.stat().st_size):
+                    os.replace(source, f"{aside}{suffix}")
+                    kept = kept or aside.name
+            building = self.home / f".runs.db.rebuilding-{os.getpid()}"
+            building.unlink(missing_ok=True)
+            db = sqlite3.connect(building, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                report = self._rebuild_into(db, prune=False, why=why, aside=kept)
+            finally:
+                db.close()
+            os.replace(building, self.db_path)
+        return report
+
+    def _index_usable(self) -> bool:
+        try:
+            db = sqlite3.connect(self.db_path, timeout=30)
+            try:
+                db.execute("SELECT COUNT(*) FROM runs").fetchone()
+                return db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return False
+
+    def _rebuild_into(self, db: sqlite3.Connection, prune: bool, why: str, aside: str | None = None) -> RebuildReport:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            report = index_folders(db, self.runs_dir, prune=prune)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        report.aside = aside
+        self._say(f"rebuilt the run index {self.db_path} from {self.runs_dir}: {why}; {report.summary()}")
+        return report
+
+    def _say(self, message: str) -> None:
+        """A rebuild is never silent: a warning for the caller and a line in <home>/store_log.txt."""
+        warnings.warn(message, RunStoreWarning, stacklevel=4)
+        try:
+            with open(self.home / "store_log.txt", "a", encoding="utf-8") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        except OSError:
+            pass
+
+    def rebuild(self) -> RebuildReport:
+        """On demand: every run folder re-indexed from record.json, rows without a folder dropped.
+
+        Done inside one write transaction of the live index, so status writers wait instead of racing;
+        a damaged index is replaced first (see ``recover``).
+        """
+        if not self._index_usable():
+            self.recover("asked to rebuild a damaged index")
+        with self._connect() as db:
+            return self._rebuild_into(db, prune=True, why="asked for")
+
+    def _typed(self, error: sqlite3.Error) -> RunStoreError:
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        if code == SQLITE_FULL or "disk is full" in str(error):
+            return DiskFull(
+                f"the run index {self.db_path} could not be written: no space left on the device. "
+                "Free some space (old runs: delete their folders under runs/), then try again; nothing was changed."
+            )
+        return RunStoreError(
+            f"the run index {self.db_path} failed: {error}. Nothing was changed. If it persists, rebuild the "
+            "index from the run folders with `python -m runconfig_jupyter.core.store --rebuild` (or %runs "
+            "--rebuild-index)."
+        )
+
+    def _write_record(self, db: sqlite3.Connection, run_id: str, strict: bool = False) -> None:
+        """Mirror the row into the run folder (inside the write transaction, so writers land in order).
+
+        ``strict`` (creating a run): a failure is raised, so no row exists without its record. Later
+        changes are best effort: the index still has them, and a warning goes to stderr.
+        """
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            return
+        try:
+            record = self._fetch(db, run_id).to_dict()
+            record.pop("duration", None)
+            # No fsync per status change (progress updates are frequent); the index row is durable.
+            write_json_atomically(run_dir / RECORD_FILE, record, durable=False)
+        except OSError as error:
+            if strict:
+                raise _os_error(error, f"could not write {run_dir / RECORD_FILE}") from error
+            print(f"runconfig: could not write {run_dir / RECORD_FILE}: {error}", file=sys.stderr)
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
     # -- writes -------------------------------------------------------------
+    @_guarded
     def create_run(self, record: RunRecord) -> RunRecord:
-        row = record.to_dict()
-        row.pop("duration")
-        for column in _JSON_COLUMNS:
-            row[column] = json.dumps(row[column])
-        names = ", ".join(row)
-        marks = ", ".join(f":{name}" for name in row)
+        """Insert the row and write record.json; either both exist afterwards or neither."""
         with self._connect() as db:
-            db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", row)
+            db.execute("BEGIN IMMEDIATE")
+            upsert_row(db, record.to_dict())  # a concurrent rebuild may have indexed the new folder already
+            self._write_record(db, record.run_id, strict=True)
+            db.execute("COMMIT")
         return record
 
+    @_guarded
     def update(self, run_id: str, **fields: Any) -> None:
         """Set columns; ``details`` and ``progress`` are merged into what is stored."""
         if not fields:
@@ -167,8 +382,10 @@ class RunStore:
             fields["updated_at"] = time.time()
             assignments = ", ".join(f"{name} = :{name}" for name in fields)
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**fields, "run_id": run_id})
+            self._write_record(db, run_id)
             db.execute("COMMIT")
 
+    @_guarded
     def set_status(
         self,
         run_id: str,
@@ -207,13 +424,35 @@ class RunStore:
                     fields["started_at"] = current.created_at
             assignments = ", ".join(f"{name} = :{name}" for name in fields)
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**fields, "run_id": run_id})
+            self._write_record(db, run_id)
             db.execute("COMMIT")
         return True
 
     # -- reads --------------------------------------------------------------
+    @_guarded
     def get(self, run_id: str) -> RunRecord:
         with self._connect() as db:
+            try:
+                return self._fetch(db, run_id)
+            except RunNotFound:
+                if not self._reindex_one(db, run_id):
+                    raise
             return self._fetch(db, run_id)
+
+    def _reindex_one(self, db: sqlite3.Connection, run_id: str) -> bool:
+        """A run folder the index does not know (e.g. written while runs.db was being replaced): index it."""
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            return False
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            return False
+        row, _from_record = row_from_folder(run_dir)
+        if row is None:
+            return False
+        db.execute("BEGIN IMMEDIATE")
+        upsert_row(db, row)
+        db.execute("COMMIT")
+        return True
 
     def _fetch(self, db: sqlite3.Connection, run_id: str) -> RunRecord:
         row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -224,6 +463,7 @@ class RunStore:
             )
         return _record(row)
 
+    @_guarded
     def list(
         self,
         experiment: str | None = None,
@@ -249,17 +489,20 @@ class RunStore:
             rows = db.execute(query, [*params, limit, offset]).fetchall()
         return [_record(row) for row in rows]
 
+    @_guarded
     def count(self, experiment: str | None = None) -> int:
         with self._connect() as db:
             if experiment:
                 return db.execute("SELECT COUNT(*) FROM runs WHERE experiment = ?", (experiment,)).fetchone()[0]
             return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
+    @_guarded
     def experiments(self) -> list[str]:
         with self._connect() as db:
             rows = db.execute("SELECT DISTINCT experiment FROM runs ORDER BY experiment").fetchall()
         return [row[0] for row in rows]
 
+    @_guarded
     def delete(self, run_id: str) -> None:
         """Forget a finished run (row only; the caller removes the folder)."""
         with self._connect() as db:
@@ -272,6 +515,17 @@ def _record(row: sqlite3.Row) -> RunRecord:
         data[column] = json.loads(data[column] or "{}")
     data["status"] = RunStatus(data["status"])
     return RunRecord(**data)
+
+
+def _os_error(error: OSError, what: str) -> RunStoreError:
+    if error.errno == 28:  # ENOSPC
+        return DiskFull(f"{what}: no space left on the device; free some space and try again")
+    return RunStoreError(f"{what}: {error.strerror or error}")
+
+
+def rebuild_index(home: Path | str | None = None) -> RebuildReport:
+    """Rebuild runs.db from the run folders under ``home`` (default: the current run home)."""
+    return RunStore(home).rebuild()
 
 
 def default_store() -> RunStore:
@@ -303,3 +557,30 @@ def driver_alive(record: RunRecord) -> bool:
     except Exception:
         return False
     return record.driver_started is None or abs(started - record.driver_started) < 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m runconfig_jupyter.core.store", description="Maintain the run index (runs.db)."
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild runs.db from the run folders")
+    parser.add_argument("--home", default=None, help="run home (default: $RUNCONFIG_JUPYTER_HOME)")
+    args = parser.parse_args(argv)
+    if not args.rebuild:
+        parser.print_help()
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunStoreWarning)  # the summary below says it once
+        try:
+            report = rebuild_index(args.home)
+        except RunStoreError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -77,16 +77,21 @@ def submit(
     extra_targets: dict[str, dict[str, Any]] | None = None,
     driver_env: dict[str, str] | None = None,
     snapshot_progress: Callable[[int, int], None] | None = None,
+    confine_to: Path | None = None,
 ) -> ScriptRun:
-    """Submit ``config`` and return its run; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging."""
+    """Submit ``config`` and return its run; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging.
+
+    Every path of the config passes the confinement check (core/confine.py) against the store's home and,
+    when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
+    """
     from .runs import ScriptRun
     from .snapshot import SnapshotLimits, create_snapshot
 
     check_experiment_name(experiment)
-    config.validate()
+    store = store or RunStore()
+    config.validate(home=store.home, root=confine_to)
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
-    store = store or RunStore()
     snapshot = create_snapshot(
         Path(config.source_directory),
         store.snapshots_dir,

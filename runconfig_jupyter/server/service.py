@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter import __version__
+from runconfig_jupyter.core.confine import Confinement
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
 from runconfig_jupyter.core.status import RunStatus
@@ -163,7 +164,7 @@ class RunService:
         return self.run_summary(run.record)
 
     def rerun(self, run_id: str, experiment: str | None = None) -> dict[str, Any]:
-        new = self.get_run(run_id).rerun(experiment=experiment or None)
+        new = self.get_run(run_id).rerun(experiment=experiment or None, confine_to=self.root_dir)
         return self.run_summary(new.record)
 
     # -- submit ----------------------------------------------------------
@@ -171,9 +172,9 @@ class RunService:
         """A path the user sees in the file browser, as a real path; never outside the server root."""
         if not isinstance(path, str) or not path.strip():
             raise ConfigError("give a notebook or folder path relative to the Jupyter root", field=field)
-        resolved = (self.root_dir / path.strip().lstrip("/")).resolve()
-        if not resolved.is_relative_to(self.root_dir):
-            raise ConfigError(f"'{path}' is outside the Jupyter root folder {self.root_dir}", field=field)
+        # The same confinement check as every path of a run configuration, bounded by the root alone.
+        in_root = Confinement(self.root_dir, self.store.home.resolve(), root=self.root_dir)
+        resolved = in_root.path(path.strip().lstrip("/"), field)
         if not resolved.exists():
             raise ConfigError(f"'{path}' does not exist under {self.root_dir}", field=field)
         return resolved
@@ -220,7 +221,7 @@ class RunService:
                     field="runconfig",
                 )
             text = runconfig_cell(path)
-        config = ScriptRunConfig.from_yaml(text, source_directory=str(source))
+        config = ScriptRunConfig.from_yaml(text, source_directory=str(source), home=self.store.home, root=self.root_dir)
         experiment = body.get("experiment") or "default"
         tags = body.get("tags") or {}
         if not isinstance(tags, dict):
@@ -232,6 +233,7 @@ class RunService:
             tags={str(k): str(v) for k, v in tags.items()},
             display_name=body.get("display_name") or None,
             store=self.store,
+            confine_to=self.root_dir,
         )
         return self.run_summary(run.record)
 

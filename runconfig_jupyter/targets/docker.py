@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.distributed import plan_for
-from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, RunConfigError, TargetUnavailable
+from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
-from .collect import collected_folders, move_into
+from .collect import CollectReport, collect_from, collected_folders, extract_outputs
 from .docker_args import RunOptions, run_options
 from .docker_client import connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
@@ -157,23 +157,18 @@ class DockerTarget(ComputeTarget):
             client.close()
 
     def _resume_mount(self, config: Any) -> dict[str, dict[str, str]]:
-        """``resume_from``: a run id (its outputs) or a host folder, mounted read-only."""
+        """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.
+
+        Checked again here (in the driver, right before the mount) by the same confinement check the
+        submit ran, and the *resolved* folder is mounted, never the text of the config.
+        """
         value = getattr(config, "resume_from", None)
         if not value:
             return {}
-        path = Path(str(value)).expanduser()
-        if not path.is_dir():
-            from runconfig_jupyter.core.store import RunStore
+        from runconfig_jupyter.core.confine import Confinement
 
-            candidate = RunStore().run_dir(str(value)) / "outputs"
-            if not candidate.is_dir():
-                raise ConfigError(
-                    f"'{value}' is neither a folder nor the id of a run with outputs; give the checkpoint folder "
-                    "or the id of the run to resume from",
-                    field="resume_from",
-                )
-            path = candidate
-        return {str(path.resolve()): {"bind": RESUME_MOUNT, "mode": "ro"}}
+        real = Confinement.for_source(config.source_directory).resume_from(str(value))
+        return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
 
     # -- driver process ---------------------------------------------------------
     def client(self) -> Any:
@@ -373,8 +368,7 @@ class DockerTarget(ComputeTarget):
         if container is None:
             return
         try:
-            for folder, destination in collected_folders(ctx):
-                _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
+            copy_out(container, ctx)
         finally:
             # Removed here, before the driver records the final status, so whoever sees the run end
             # sees no container either; cleanup() remains the safety net for every other path.
@@ -526,24 +520,47 @@ def _upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> I
     yield extra
 
 
-def _copy_out(container: Any, source: str, folder: str, destination: Path) -> None:
-    """``get_archive`` of one folder, extracted safely, merged into ``destination``."""
+class _ChunkStream(io.RawIOBase):
+    """The engine's archive chunks as a file, so tarfile can read members as they arrive (no temp copy)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
+
+
+def copy_out(container: Any, ctx: RunContext) -> None:
+    """``get_archive`` of the container's outputs/ and logs/, unpacked entry by entry into the run folder.
+
+    Streamed (no copy of the whole archive on disk first), so a full disk costs the entries that
+    did not fit, not the ones before them; a link or FIFO costs only itself (see collect.py).
+    """
     import docker
 
-    from runconfig_jupyter.core.snapshot import extract_snapshot
-
-    try:
-        stream, _stat = container.get_archive(source)
-    except docker.errors.NotFound:
-        return
-    with tempfile.TemporaryDirectory(prefix="runconfig-collect-") as temp:
-        tar_path = Path(temp) / "out.tar"
-        with open(tar_path, "wb") as out:
-            for chunk in stream:
-                out.write(chunk)
-        extracted = Path(temp) / "x"
-        extract_snapshot(tar_path, extracted)
-        move_into(extracted / folder, destination)
+    with tempfile.TemporaryDirectory(prefix=".collect-", dir=ctx.run_dir) as temp:
+        unpacked = CollectReport()
+        for folder, _destination in collected_folders(ctx):
+            try:
+                chunks, _stat = container.get_archive(f"{WORKDIR}/{folder}")
+            except docker.errors.NotFound:
+                continue
+            try:
+                with tarfile.open(fileobj=io.BufferedReader(_ChunkStream(iter(chunks))), mode="r|") as archive:
+                    unpacked.merge(extract_outputs(archive, Path(temp), origin=WORKDIR))
+            except (tarfile.TarError, docker.errors.APIError) as error:
+                unpacked.errors.append(f"{folder}/: the engine's archive broke off: {error}")
+        collect_from(Path(temp), ctx, origin=WORKDIR, unpacked=unpacked)
 
 
 def _format_bytes(value: Any) -> str:

@@ -1,17 +1,22 @@
 """Docker CLI-style run arguments -> docker SDK ``containers.create`` keyword arguments.
 
 Azure ML v1 took ``docker run`` arguments as a list of strings
-(``DockerConfiguration.arguments``, ``environment.docker.arguments``). We accept
-the resource and runtime options a training run needs and refuse, by name,
-anything that would reach outside the container (privileged mode, host mounts,
-host devices, capabilities), because a run's config may come from a shared
-notebook. Unknown options are refused too, with the closest known spelling.
+(``DockerConfiguration.arguments``, ``environment.docker.arguments``). A run's config may come from a
+shared notebook or a REST body, so these are an ALLOW list: only options that cannot reach outside the
+container (resource limits, the container's own environment, user, hostname, labels, tmpfs, GPUs) are
+accepted, and their values are checked too (``--ipc`` and ``--network`` only take values that keep the
+container's own namespaces). Everything else is refused with a ``ConfigError`` naming the option; a
+known-dangerous one also says why. Every spelling goes through the same table: ``--ipc=host``,
+``--ipc host``, ``"--ipc host"`` in one string, camelCase or snake_case (``--shmSize``, ``shm_size``)
+and the mapping form ``{ipc: host}`` a YAML author may write. We build SDK keywords ourselves, so no
+text of the user's ever reaches the engine as an option.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +25,9 @@ from runconfig_jupyter.core.errors import ConfigError, closest
 from .docker_gpu import GpuRequest, environment_gpu_request, parse_gpus
 
 DEFAULT_SHM_SIZE = "2g"
+OUR_LABELS = "runconfig-jupyter"
 
-# option -> (SDK keyword, value kind)
+# The allow list: option -> (SDK keyword, value kind). Nothing here can leave the container.
 VALUE_OPTIONS: dict[str, tuple[str, str]] = {
     "--memory": ("mem_limit", "size"),
     "--memory-swap": ("memswap_limit", "size"),
@@ -29,14 +35,14 @@ VALUE_OPTIONS: dict[str, tuple[str, str]] = {
     "--shm-size": ("shm_size", "size"),
     "--cpus": ("nano_cpus", "cpus"),
     "--cpu-shares": ("cpu_shares", "int"),
-    "--cpuset-cpus": ("cpuset_cpus", "str"),
+    "--cpuset-cpus": ("cpuset_cpus", "cpuset"),
     "--pids-limit": ("pids_limit", "int"),
     "--ipc": ("ipc_mode", "ipc"),
     "--env": ("environment", "env"),
     "--gpus": ("device_requests", "gpus"),
     "--ulimit": ("ulimits", "ulimit"),
-    "--user": ("user", "str"),
-    "--hostname": ("hostname", "str"),
+    "--user": ("user", "user"),
+    "--hostname": ("hostname", "hostname"),
     "--label": ("labels", "label"),
     "--tmpfs": ("tmpfs", "tmpfs"),
     "--network": ("network", "network"),
@@ -44,14 +50,19 @@ VALUE_OPTIONS: dict[str, tuple[str, str]] = {
 }
 SHORT_OPTIONS = {"-m": "--memory", "-e": "--env", "-u": "--user", "-h": "--hostname", "-l": "--label"}
 FLAG_OPTIONS: dict[str, tuple[str, Any]] = {"--init": ("init", True)}
-IGNORED_FLAGS = {"--rm", "-i", "-t", "-it", "--interactive", "--tty", "-d", "--detach"}
-UNSAFE: dict[str, str] = {
+IGNORED_FLAGS = {"--rm", "-i", "-t", "-it", "-ti", "--interactive", "--tty", "-d", "--detach"}
+# Values that keep the container in its own namespace; 'host' and 'container:<other>' never pass.
+IPC_MODES = ("private", "shareable", "none")
+NETWORK_MODES = ("bridge", "default", "none")
+# Why some options are refused (for the message only: refusal is decided by the allow list above).
+REFUSED_BECAUSE: dict[str, str] = {
     "--privileged": "gives the container full access to the host",
     "--volume": "mounts a host folder; the run gets a copy of the source directory instead",
     "-v": "mounts a host folder; the run gets a copy of the source directory instead",
     "--mount": "mounts a host folder; the run gets a copy of the source directory instead",
     "--volumes-from": "shares another container's volumes",
     "--device": "exposes a host device (for GPUs use --gpus)",
+    "--device-cgroup-rule": "exposes host devices",
     "--cap-add": "adds kernel capabilities",
     "--security-opt": "weakens the container's isolation",
     "--pid": "shares a process namespace",
@@ -59,15 +70,24 @@ UNSAFE: dict[str, str] = {
     "--uts": "shares the host's UTS namespace",
     "--cgroupns": "changes cgroup isolation",
     "--cgroup-parent": "moves the container's cgroup",
+    "--env-file": "reads a file of the host",
+    "--label-file": "reads a file of the host",
+    "--link": "joins another container",
+    "--add-host": "rewrites name resolution",
     "--name": "the target names containers itself",
     "--entrypoint": "the target starts the script itself",
     "--workdir": "the source directory's copy is the working directory",
     "-w": "the source directory's copy is the working directory",
     "--read-only": "the source directory copy must be writable",
     "--runtime": "choose GPUs with --gpus; other runtimes are not supported",
+    "--sysctl": "changes kernel parameters",
+    "--oom-kill-disable": "lets the container exhaust the host's memory",
 }
-IPC_MODES = ("host", "private", "shareable", "none")
 ULIMIT_NAMES = ("nofile", "nproc", "memlock", "stack", "core", "fsize", "cpu", "as", "locks", "sigpending", "msgqueue")
+USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63})?$")
+HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+TMPFS = re.compile(r"^/[A-Za-z0-9_./\-]*(:[A-Za-z0-9_=,.\-]*)?$")
 
 
 @dataclass
@@ -87,13 +107,49 @@ class RunOptions:
         return kwargs
 
 
-def _tokens(arguments: Iterable[Any], field_name: str) -> list[str]:
+def option_name(text: str) -> str:
+    """One spelling per option: ``--shmSize``, ``shm_size``, ``--SHM-SIZE`` -> ``--shm-size``; ``-m`` stays."""
+    bare = text.lstrip("-")
+    if text.startswith("-") and not text.startswith("--") and len(bare) == 1:
+        return text  # short options are case-sensitive (-h is not -H)
+    kebab = re.sub(r"(?<=[a-z0-9])([A-Z])", r"-\1", bare).replace("_", "-").lower()
+    return f"--{kebab}"
+
+
+def _tokens(arguments: Any, field_name: str) -> list[str]:
     if isinstance(arguments, str):
         raise ConfigError("must be a list of strings such as ['--memory', '4g']", field=field_name)
-    tokens: list[str] = []
+    if isinstance(arguments, Mapping):  # {memory: 4g, ipc: private, init: true, env: [A=1, B=2]}
+        tokens: list[str] = []
+        for key, value in arguments.items():
+            name = option_name(str(key)) if str(key).startswith("-") else option_name(f"--{key}")
+            for item in value if isinstance(value, list) else [value]:
+                if item is True:
+                    tokens.append(name)
+                elif item is not None and item is not False:
+                    tokens += [name, str(item)]
+        return tokens
+    tokens = []
     for item in arguments or []:
-        tokens.extend(shlex.split(str(item)) if " " in str(item) else [str(item)])
+        if isinstance(item, Mapping):
+            tokens += _tokens(item, field_name)
+        else:
+            tokens.extend(shlex.split(str(item)) if " " in str(item) else [str(item)])
     return tokens
+
+
+def _split(token: str) -> tuple[str, bool, str]:
+    """``(option, has_inline_value, inline_value)`` for ``--opt=v``, ``--opt``, ``-m512m``, ``-e=A=1``."""
+    if token.startswith("--"):
+        name, has_inline, inline = token.partition("=")
+        return option_name(name), bool(has_inline), inline
+    if token.startswith("-") and len(token) > 2 and token[:2] in SHORT_OPTIONS:
+        rest = token[2:]
+        return token[:2], True, rest[1:] if rest.startswith("=") else rest
+    if not token.startswith("-"):  # a bare word where an option belongs: 'ipc=host' from a YAML author
+        name, has_inline, inline = token.partition("=")
+        return option_name(f"--{name}"), bool(has_inline), inline
+    return token, False, ""
 
 
 def _size(option: str, value: str, field_name: str) -> str:
@@ -125,17 +181,24 @@ def _convert(option: str, kind: str, value: str, field_name: str) -> Any:
         except ValueError as error:
             raise ConfigError(f"{option} {value!r} must be a whole number", field=field_name) from error
     if kind == "ipc":
-        if value not in IPC_MODES and not value.startswith("container:"):
-            raise ConfigError(f"{option} {value!r}: use one of {', '.join(IPC_MODES)}", field=field_name)
-        return value
-    if kind == "network":
-        if value == "host":
+        if value not in IPC_MODES:
             raise ConfigError(
-                f"{option} host is not allowed: it shares the host's network stack; use the default bridge "
-                "or a named Docker network",
+                f"{option} {value!r} is not allowed: use one of {', '.join(IPC_MODES)} ('host' and "
+                "'container:<name>' would share another namespace's memory)",
                 field=field_name,
             )
         return value
+    if kind == "network":
+        if value not in NETWORK_MODES:
+            raise ConfigError(
+                f"{option} {value!r} is not allowed: use one of {', '.join(NETWORK_MODES)} ('host', "
+                "'container:<name>' and other networks reach outside the run)",
+                field=field_name,
+            )
+        return value
+    patterns = {"user": USER, "hostname": HOSTNAME, "cpuset": CPUSET}
+    if kind in patterns and not patterns[kind].match(value):
+        raise ConfigError(f"{option} {value!r} is not a valid value", field=field_name)
     return value
 
 
@@ -149,28 +212,16 @@ def parse_docker_arguments(
     while index < len(tokens):
         token = tokens[index]
         index += 1
-        name, has_inline, inline = token.partition("=") if token.startswith("--") else (token, False, "")
-        if not token.startswith("--") and token in SHORT_OPTIONS:
-            name = SHORT_OPTIONS[token]
-        elif not token.startswith("--") and token[:2] in SHORT_OPTIONS and len(token) > 2:
-            name, has_inline, inline = SHORT_OPTIONS[token[:2]], True, token[2:]
-        if name in UNSAFE or token in UNSAFE:
-            which = name if name in UNSAFE else token
-            raise ConfigError(f"docker argument '{which}' is not allowed: it {UNSAFE[which]}", field=field_name)
-        if name in IGNORED_FLAGS:
+        name, has_inline, inline = _split(token)
+        name = SHORT_OPTIONS.get(name, name)
+        if name in IGNORED_FLAGS or token in IGNORED_FLAGS:
             continue
-        if name in FLAG_OPTIONS:
+        if name in FLAG_OPTIONS and not has_inline:
             key, value = FLAG_OPTIONS[name]
             options.kwargs[key] = value
             continue
         if name not in VALUE_OPTIONS:
-            known = [*VALUE_OPTIONS, *FLAG_OPTIONS]
-            suggestion = closest(name, known)
-            hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-            raise ConfigError(
-                f"unknown or unsupported docker argument '{token}'.{hint} Supported: {', '.join(sorted(known))}",
-                field=field_name,
-            )
+            raise _refused(name, token, field_name)
         if has_inline:
             value = inline
         else:
@@ -178,29 +229,51 @@ def parse_docker_arguments(
                 raise ConfigError(f"docker argument '{name}' needs a value", field=field_name)
             value = tokens[index]
             index += 1
-        key, kind = VALUE_OPTIONS[name]
-        if kind == "env":
-            var, sep, val = value.partition("=")
-            if not sep or not var:
-                raise ConfigError(f"{name} {value!r} must look like NAME=value", field=field_name)
-            options.environment[var] = val
-        elif kind == "label":
-            label, _, val = value.partition("=")
-            options.labels[label] = val
-        elif kind == "gpus":
-            options.gpu = parse_gpus(value, field_name)
-        elif kind == "ulimit":
-            options.kwargs.setdefault("ulimits", []).append(_ulimit(value, field_name))
-        elif kind == "tmpfs":
-            path, _, mount_options = value.partition(":")
-            if not path.startswith("/"):
-                raise ConfigError(f"--tmpfs {value!r} needs an absolute path in the container", field=field_name)
-            options.kwargs.setdefault("tmpfs", {})[path] = mount_options
-        else:
-            options.kwargs[key] = _convert(name, kind, value, field_name)
-            if key == "mem_limit":
-                options.memory_limit = value
+        _apply(options, name, value, field_name)
     return options
+
+
+def _refused(name: str, token: str, field_name: str) -> ConfigError:
+    """Not on the allow list: say why when the option is a known way out, else suggest a spelling."""
+    why = REFUSED_BECAUSE.get(name) or REFUSED_BECAUSE.get(token)
+    if why:
+        return ConfigError(f"docker argument '{name}' is not allowed: it {why}", field=field_name)
+    known = [*VALUE_OPTIONS, *FLAG_OPTIONS]
+    suggestion = closest(name, known)
+    hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+    return ConfigError(
+        f"docker argument '{token}' is not on the allow list.{hint} Allowed: {', '.join(sorted(known))}",
+        field=field_name,
+    )
+
+
+def _apply(options: RunOptions, name: str, value: str, field_name: str) -> None:
+    key, kind = VALUE_OPTIONS[name]
+    if kind == "env":
+        var, sep, val = value.partition("=")
+        if not sep or not var:
+            raise ConfigError(f"{name} {value!r} must look like NAME=value", field=field_name)
+        options.environment[var] = val
+    elif kind == "label":
+        label, _, val = value.partition("=")
+        if not label or label.startswith(OUR_LABELS):
+            raise ConfigError(f"{name} {value!r}: labels starting with '{OUR_LABELS}' are ours", field=field_name)
+        options.labels[label] = val
+    elif kind == "gpus":
+        options.gpu = parse_gpus(value, field_name)
+    elif kind == "ulimit":
+        options.kwargs.setdefault("ulimits", []).append(_ulimit(value, field_name))
+    elif kind == "tmpfs":
+        path, _, mount_options = value.partition(":")
+        if not TMPFS.match(value) or ".." in path.split("/"):
+            raise ConfigError(
+                f"--tmpfs {value!r} needs an absolute path in the container, e.g. /scratch:size=1g", field=field_name
+            )
+        options.kwargs.setdefault("tmpfs", {})[path] = mount_options
+    else:
+        options.kwargs[key] = _convert(name, kind, value, field_name)
+        if key == "mem_limit":
+            options.memory_limit = value
 
 
 def _ulimit(value: str, field_name: str) -> Any:

@@ -11,6 +11,7 @@ map the late refusal onto the same helpful error if it happens anyway.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ NO_GPU_MESSAGE = (
     "environment.docker.gpu_support to false"
 )
 DRIVER_REFUSAL = "could not select device driver"
+GPU_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:/]*$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ def parse_gpus(value: str, field: str = "docker.arguments") -> GpuRequest:
         ids = tuple(d for d in options["device"].split(",") if d)
         if not ids:
             raise ConfigError(f"--gpus {value}: 'device=' needs at least one id (e.g. device=0,1)", field=field)
+        if not all(GPU_ID.match(d) for d in ids):  # indices or GPU/MIG UUIDs; never a host path
+            raise ConfigError(f"--gpus {value}: device ids are GPU indices or UUIDs (e.g. device=0,1)", field=field)
         return GpuRequest(device_ids=ids)
     if "count" in options:
         count = options["count"]

@@ -32,7 +32,6 @@ from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Outcome, RunContext
-from .collect import collected_folders
 from .docker import (
     LABEL_EXPERIMENT,
     MERGE_STREAMS,
@@ -42,10 +41,10 @@ from .docker import (
     WORKDIR,
     DockerTarget,
     _container_name,
-    _copy_out,
     _experiment,
     _support_tar,
     _upload_stream,
+    copy_out,
 )
 from .docker_args import run_options
 from .docker_image import LABEL, LABEL_RUN_ID, ca_bundle_path
@@ -207,6 +206,8 @@ class DockerRanks:
                     ]
                 kwargs = options.create_kwargs()
                 kwargs.setdefault("init", True)
+                for own in ("network", "hostname"):  # each rank is on the run's private network, by rank name
+                    kwargs.pop(own, None)
                 container = client.containers.create(
                     target._image,
                     command=command,
@@ -305,8 +306,7 @@ class DockerRanks:
         container = self.containers.get(0)
         if container is None:
             return
-        for folder, destination in collected_folders(ctx):
-            _copy_out(container, f"{WORKDIR}/{folder}", folder, destination)
+        copy_out(container, ctx)
 
     def cleanup(self, ctx: RunContext) -> None:
         """Remove every container of the run (found by label too, in case start failed half way) and the network."""

@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -370,23 +371,31 @@ def group_alive(pgid: int) -> dict:
 
 # -- outputs and cleanup ---------------------------------------------------------------
 def pack_outputs(run_dir: str, folders: list = ("outputs", "logs")) -> dict:
-    """A tar.gz of the script's outputs/ and logs/ (those that exist); symlinks are stored as files."""
+    """A tar.gz of the script's outputs/ and logs/ (those that exist).
+
+    Links are stored as links, never followed (a link to /etc/shadow must not ship the file);
+    the driver keeps those that stay inside their folder. FIFOs, sockets and devices are left
+    out and named in ``skipped`` so the run's log can say so.
+    """
     work = _work(run_dir)
     archive_path = os.path.join(_control(run_dir), "collected.tar.gz")
-    count = 0
-    with tarfile.open(archive_path, "w:gz", compresslevel=1, dereference=True) as archive:
+    count, skipped = 0, []
+    with tarfile.open(archive_path, "w:gz", compresslevel=1) as archive:
         for folder in folders:
             source = os.path.join(work, folder)
-            if not os.path.isdir(source):
+            if os.path.islink(source) or not os.path.isdir(source):
                 continue
-            for parent, _dirs, files in os.walk(source):
-                for name in files:
+            for parent, dirs, files in os.walk(source):
+                for name in [*dirs, *files]:
                     full = os.path.join(parent, name)
-                    if os.path.isfile(full):
+                    mode = os.lstat(full).st_mode
+                    if stat.S_ISREG(mode) or stat.S_ISLNK(mode) or (stat.S_ISDIR(mode) and not os.listdir(full)):
                         archive.add(full, arcname=os.path.relpath(full, work), recursive=False)
-                        count += 1
+                        count += not stat.S_ISDIR(mode)
+                    elif not stat.S_ISDIR(mode):
+                        skipped.append(os.path.relpath(full, work))
     result = file_digest(archive_path)
-    result.update({"path": archive_path, "files": count})
+    result.update({"path": archive_path, "files": count, "skipped": skipped, "work": work})
     return result
 
 

@@ -5,13 +5,16 @@ kernel needed, so it can run while the kernel boots) and chunks through the
 kernel (Kernel Gateway, which has no contents API; each chunk rides in the
 execute_request metadata, well under the 10 MiB websocket message cap). One
 way down: outputs/ and logs/ packed remotely and read back in chunks, with a
-checksum, then unpacked by the same safe rules as the snapshot.
+checksum, then unpacked entry by entry (targets/collect.py): links inside kept,
+the rest skipped with a warning.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +22,8 @@ from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, TargetUnavailable
 
-from . import kernel_remote_runner as runner
 from .base import RunContext
-from .collect import collect_from
+from .collect import CollectReport, collect_from, extract_outputs, report_to_run
 from .kernel_client import KernelClient
 from .kernel_session import RemoteKernel
 
@@ -79,7 +81,10 @@ def upload_through_kernel(remote: RemoteKernel, ctx: RunContext, remote_path: st
 def download_outputs(remote: RemoteKernel, ctx: RunContext, remote_dir: str, chunk: int) -> int:
     """Bring the remote outputs/ and logs/ into the run folder (outputs/, logs/user/); returns the file count."""
     packed = remote.call("pack_outputs", run_dir=remote_dir, timeout=300)
+    specials = packed.get("skipped", [])
+    unpacked = CollectReport(skipped=[f"{name}: not a file, link or folder; not collected" for name in specials])
     if not packed["files"]:
+        report_to_run(ctx, unpacked)
         return 0
     ctx.progress("Downloading outputs", 0.0, f"{packed['files']} files")
     buffer = bytearray()
@@ -92,6 +97,7 @@ def download_outputs(remote: RemoteKernel, ctx: RunContext, remote_dir: str, chu
     if hashlib.sha256(buffer).hexdigest() != packed["sha256"]:
         raise PreparationFailed("the outputs archive arrived corrupt (checksum differs)", phase="Finalizing")
     with tempfile.TemporaryDirectory(dir=ctx.run_dir) as scratch:
-        runner.safe_extract_bytes(bytes(buffer), scratch)
-        collect_from(Path(scratch), ctx)
+        with tarfile.open(fileobj=io.BytesIO(bytes(buffer)), mode="r:gz") as archive:
+            unpacked.merge(extract_outputs(archive, Path(scratch), origin=packed.get("work")))
+        collect_from(Path(scratch), ctx, origin=packed.get("work"), unpacked=unpacked)
     return int(packed["files"])

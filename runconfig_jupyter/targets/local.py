@@ -5,6 +5,10 @@ copy of the snapshot (so it can write freely without touching the user's
 folder), in its own session (so cancel reaches every child it started, and the
 kernel's interrupts never do), with its output going straight to the run's log
 file (so the log is complete even if the driver itself were to die).
+
+The script's parent is a tiny supervisor (local_supervisor.py) that records its exit code in
+the run folder, so a driver killed mid-run is replaced by one that adopts the script (found by
+pid + start time in ``local_process.json``), waits for it, collects and records the real outcome.
 """
 
 from __future__ import annotations
@@ -13,20 +17,58 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import psutil
+
+from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.detached import spawn_detached
-from runconfig_jupyter.core.distributed import MPI, DistributedPlan
+from runconfig_jupyter.core.distributed import MPI, DistributedPlan, plan_for
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
+from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
 from .local_env import interpreter_for
 from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
 from .rank_group import LocalRanks
+
+EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
+PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
+ADOPTED_POLL_SECONDS = 0.1
+SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+
+
+def supervised(argv: list[str], exit_file: Path) -> list[str]:
+    """``argv`` under the supervisor (see local_supervisor.py), which records its exit code in ``exit_file``."""
+    return [sys.executable, "-I", "-S", str(SUPERVISOR), str(exit_file), "--", *argv]
+
+
+def outcome_for(code: int) -> Outcome:
+    if code == 0:
+        return Outcome(RunStatus.COMPLETED, exit_code=0)
+    if code < 0:
+        return Outcome(
+            RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {signal.Signals(-code).name}"
+        )
+    return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """The same process still runs (not a recycled pid, not a zombie)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(process.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
 
 
 class LocalTarget(ComputeTarget):
@@ -38,7 +80,9 @@ class LocalTarget(ComputeTarget):
         super().__init__(name, grace_seconds=grace_seconds, keep_working_dir=keep_working_dir, **settings)
         self.grace_seconds = float(grace_seconds)
         self.keep_working_dir = bool(keep_working_dir)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | None = None  # the supervisor, when this driver started it
+        self._pid: int | None = None  # the supervisor's pid = the run's process group
+        self._adopted: dict[str, Any] | None = None  # what a dead driver recorded (reattach)
         self._exited = threading.Event()
         self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
 
@@ -50,8 +94,6 @@ class LocalTarget(ComputeTarget):
         )
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
-        from runconfig_jupyter.core.distributed import plan_for
-
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
         requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         environment = config.effective_environment()
@@ -81,8 +123,6 @@ class LocalTarget(ComputeTarget):
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         self._python = interpreter_for(ctx)
-        from runconfig_jupyter.core.distributed import plan_for
-
         plan = plan_for(ctx.config)
         if plan is not None:
             self._ranks = self._rank_launcher(ctx, plan)
@@ -107,36 +147,71 @@ class LocalTarget(ComputeTarget):
         if self._ranks is not None:
             self._ranks.start(ctx, argv, env, self.working_dir(ctx))
             return
+        exit_file = ctx.run_dir / EXIT_FILE
+        exit_file.unlink(missing_ok=True)
         try:
-            self._process = spawn_detached(argv, cwd=self.working_dir(ctx), env=env, log_path=log_path)
+            self._process = spawn_detached(
+                supervised(argv, exit_file), cwd=self.working_dir(ctx), env=env, log_path=log_path
+            )
         except OSError as error:
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
-        ctx.record(pid=self._process.pid, argv=argv)
+        self._pid = self._process.pid
+        # What an adopting driver needs to find this process again (pid + start time against pid reuse).
+        write_json_atomically(
+            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_time(self._pid), "argv": argv}
+        )
+        ctx.record(pid=self._pid, argv=argv)
 
     def wait(self, ctx: RunContext) -> Outcome:
         if self._ranks is not None:
             return self._ranks.wait()
-        assert self._process is not None
-        code = self._process.wait()
+        exit_file = ctx.run_dir / EXIT_FILE
+        if self._process is not None:
+            supervisor_code = self._process.wait()
+        else:  # adopted: not our child, so watch the exit file and the process
+            assert self._adopted is not None, "start() or reattach() first"
+            while not exit_file.exists() and process_alive(self._adopted["pid"], self._adopted.get("started")):
+                time.sleep(ADOPTED_POLL_SECONDS)
+            supervisor_code = None
         self._exited.set()
-        if code == 0:
-            return Outcome(RunStatus.COMPLETED, exit_code=0)
-        if code < 0:
-            name = signal.Signals(-code).name
-            return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {name}")
-        return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
+        ended = read_json(exit_file)
+        if ended is None:
+            if supervisor_code is None:
+                return Outcome(
+                    RunStatus.FAILED,
+                    reason="the script's process ended without recording an exit code (killed with SIGKILL?)",
+                )
+            return outcome_for(supervisor_code)  # the supervisor itself was killed (SIGKILL after a cancel)
+        if ended.get("error"):
+            return Outcome(RunStatus.FAILED, exit_code=ended["exit_code"], reason=ended["error"], phase="Starting")
+        return outcome_for(int(ended["exit_code"]))
+
+    def reattach(self, ctx: RunContext) -> bool:
+        """Adopt the script a dead driver started: its supervisor is found by pid + start time.
+
+        True also when the script already ended (its exit code is in the run folder): ``wait``
+        then returns at once and the run is collected and finished with its real status.
+        """
+        if self._ranks is not None or plan_for(ctx.config) is not None:
+            return False
+        process = read_json(ctx.run_dir / PROCESS_FILE)
+        if process is None:
+            return False
+        self._adopted, self._pid = process, int(process["pid"])
+        if (ctx.run_dir / EXIT_FILE).exists():
+            return True
+        return process_alive(self._pid, process.get("started"))
 
     def cancel(self, ctx: RunContext, reason: str) -> None:
         """TERM to the whole process group, KILL after the grace period."""
         if self._ranks is not None:
             self._ranks.cancel()
             return
-        process = self._process
-        if process is None or process.poll() is not None:
+        if self._pid is None or self._exited.is_set():
             return
-        self._signal_group(process.pid, signal.SIGTERM)
+        self._signal_group(self._pid, signal.SIGTERM)
         if not self._exited.wait(self.grace_seconds):
-            self._signal_group(process.pid, signal.SIGKILL)
+            self._signal_group(self._pid, signal.SIGKILL)
 
     @staticmethod
     def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -152,7 +227,7 @@ class LocalTarget(ComputeTarget):
         # Children the script left in its session would outlive the run: end them.
         if self._ranks is not None:
             self._ranks.cleanup(self.working_dir(ctx), self.keep_working_dir)
-        if self._process is not None:
-            self._signal_group(self._process.pid, signal.SIGKILL)
+        if self._pid is not None:
+            self._signal_group(self._pid, signal.SIGKILL)
         if not self.keep_working_dir:
             shutil.rmtree(self.working_dir(ctx), ignore_errors=True)

@@ -49,11 +49,17 @@ from typing import Any
 from urllib.parse import urlparse
 
 from runconfig_jupyter.core.distributed import DistributedPlan, plan_for
-from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, TargetAuthError, TargetUnavailable
+from runconfig_jupyter.core.errors import (
+    CollectionFailed,
+    ConfigError,
+    PreparationFailed,
+    TargetAuthError,
+    TargetUnavailable,
+)
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
-from .collect import collect_from
+from .collect import collect_from, extract_outputs
 from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER
 
 ENTRYPOINT = "python -m runconfig_jupyter.targets.ray_launcher"
@@ -473,10 +479,10 @@ class RayTarget(ComputeTarget):
         staging = Path(tempfile.mkdtemp(prefix="runconfig-ray-out-"))
         try:
             with tarfile.open(fileobj=io.BytesIO(self._outputs_data), mode="r:gz") as tar:
-                tar.extractall(staging, filter="data")  # refuses absolute paths, '..' and links out
-            collect_from(staging, ctx)
-        except (tarfile.TarError, OSError) as error:
-            ctx.prepare_log(f"could not unpack the run's outputs: {error}")
+                unpacked = extract_outputs(tar, staging)  # member by member: one odd entry costs only itself
+            collect_from(staging, ctx, unpacked=unpacked)
+        except tarfile.TarError as error:
+            raise CollectionFailed(f"the outputs archive from the cluster could not be read: {error}") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -69,20 +70,45 @@ def private_copy(run_id: str, label: str) -> Path:
 
 
 def pack_outputs(work: Path, limit: int) -> tuple[bytes | None, str]:
-    """A tar.gz of outputs/ and logs/, or None with the reason when it is empty or too big."""
-    files = [p for folder in COLLECTED for p in (work / folder).rglob("*") if p.is_file() and not p.is_symlink()]
-    if not files:
+    """A tar.gz of outputs/ and logs/, or None with the reason when it is empty or too big.
+
+    Links travel as links (an absolute one into the private copy made relative, since that
+    path means nothing on the driver's machine); the driver keeps those that stay inside.
+    FIFOs, sockets and devices are left out with a note in the job log.
+    """
+    entries: list[tuple[Path, os.stat_result]] = []
+    for folder in COLLECTED:
+        root = work / folder
+        if root.is_symlink() or not root.is_dir():
+            continue
+        for parent, dirs, files in os.walk(root):
+            for name in [*dirs, *files]:
+                path = Path(parent, name)
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                    entries.append((path, info))
+                elif not stat.S_ISDIR(info.st_mode):
+                    _note(f"warning: {path.relative_to(work)} is not a file or link; not collected")
+    if not entries:
         return None, ""
-    size = sum(p.stat().st_size for p in files)
+    size = sum(info.st_size for path, info in entries if stat.S_ISREG(info.st_mode))
     if size > limit:
         return None, (
             f"outputs are {size / 1e6:.1f} MB, above the ray target's max_output_bytes ({limit / 1e6:.1f} MB), "
             "so they were not copied back; raise max_output_bytes or write big files to shared storage"
         )
     buffer = io.BytesIO()
+    origin = str(work)
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=3) as tar:
-        for path in files:
-            tar.add(path, arcname=str(path.relative_to(work)), recursive=False)
+        for path, _info in entries:
+            member = tar.gettarinfo(str(path), arcname=str(path.relative_to(work)))
+            if member.issym() and member.linkname.startswith(origin + "/"):
+                member.linkname = os.path.relpath(member.linkname, path.parent)
+            if member.isfile():
+                with open(path, "rb") as content:
+                    tar.addfile(member, content)
+            else:
+                tar.addfile(member)
     return buffer.getvalue(), ""
 
 

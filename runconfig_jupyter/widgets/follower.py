@@ -19,6 +19,7 @@ fallback both draw from a :class:`RunFollower`. Why a separate piece:
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -31,42 +32,63 @@ LOG_FILES = ("prepare_log.txt", "std_log.txt")
 METRICS_FILE = "metrics.jsonl"
 
 
+MAX_CHART_POINTS = 1000  # per metric; older points are thinned (every other one), never dropped from the start
+MAX_IMAGES = 24  # image records kept per view (the newest); the view shows fewer
+
+
 @dataclass
 class MetricSeries:
-    """One metric as the view needs it: the last points of a series, or the last list/row/table value."""
+    """One metric as the view needs it: ``(step, value)`` points for a chart, or the last list/row/table value.
+
+    Points are thinned, not cut: past ``max_points`` every other point is dropped (the last is always
+    kept), so a long run's chart still starts at step 0 and memory stays bounded.
+    """
 
     name: str
     kind: str = "scalar"
-    points: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    points: list[tuple[float, float]] = field(default_factory=list)
     count: int = 0
     last: Any = None
     minimum: float | None = None
     maximum: float | None = None
     rows: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+    max_points: int = MAX_CHART_POINTS
+    version: int = 0  # bumped on every change, so a view redraws only the charts that moved
+
+    @property
+    def values(self) -> list[float]:
+        return [value for _step, value in self.points]
 
     def add(self, record: dict[str, Any]) -> None:
         self.kind = str(record.get("kind", "scalar"))
         value = record.get("value")
         self.count += 1
+        self.version += 1
         self.last = value
         if self.kind == "row" and isinstance(value, dict):
             self.rows.append(value)
             return
-        numbers: list[float] = []
+        numbers: list[tuple[float, float]] = []
         if self.kind == "scalar" and _is_number(value):
-            numbers = [float(value)]
+            step = record.get("step")
+            numbers = [(float(step) if _is_number(step) else float(self.count - 1), float(value))]
         elif self.kind == "list" and isinstance(value, list):
             self.points.clear()
             self.minimum = self.maximum = None
-            numbers = [float(v) for v in value if _is_number(v)]
-        for number in numbers:
-            self.points.append(number)
+            numbers = [(float(i), float(v)) for i, v in enumerate(value) if _is_number(v)]
+        for point in numbers:
+            self.points.append(point)
+            number = point[1]
             self.minimum = number if self.minimum is None else min(self.minimum, number)
             self.maximum = number if self.maximum is None else max(self.maximum, number)
+        if len(self.points) > self.max_points:
+            last = self.points[-1]
+            self.points = [*self.points[:-1:2], last]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A value a chart can draw: NaN and infinity are not (and are not valid JSON for the front end)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -80,6 +102,7 @@ class FollowState:
     bytes_skipped: int = 0
     metrics: dict[str, MetricSeries] = field(default_factory=dict)
     outputs: list[tuple[str, int]] = field(default_factory=list)
+    images: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_IMAGES))
     finished: bool = False
     changed: set[str] = field(default_factory=set)
 
@@ -267,6 +290,11 @@ class RunFollower:
                 record = json.loads(line)
                 name = str(record["name"])
             except (ValueError, KeyError, TypeError):
+                continue
+            if record.get("kind") == "image":  # log_image: a file in the run folder, shown beside the charts
+                if isinstance(record.get("value"), dict):
+                    self.state.images.append({"name": name, "step": record.get("step"), **record["value"]})
+                    self.state.changed.add("images")
                 continue
             series = self.state.metrics.get(name)
             if series is None:

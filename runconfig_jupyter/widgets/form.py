@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
+from runconfig_jupyter.core.explain import human_duration
 
 from . import form_fields as ff
 
@@ -88,6 +89,8 @@ class RunConfigForm:
         self.max_duration = widgets.IntText(
             description="Max duration (s)", value=ff.DEFAULT_MAX_DURATION, style=STYLE, layout={"width": "320px"}
         )
+        self.max_duration_words = widgets.HTML(layout={"margin": "0 0 0 8px"})
+        self.max_duration_words.add_class("runconfig-duration-words")
         self.node_count = widgets.IntText(description="Nodes", value=1, style=STYLE, layout={"width": "320px"})
         self.process_count = widgets.IntText(
             description="Processes per node", value=1, style=STYLE, layout={"width": "320px"}
@@ -135,7 +138,7 @@ class RunConfigForm:
                 row("pip_packages", self.pip_packages),
                 row("requirements_file", self.requirements_file),
                 row("env_vars", self.env_vars),
-                row("max_duration", self.max_duration),
+                row("max_duration", widgets.HBox([self.max_duration, self.max_duration_words])),
                 self.distributed_row,
                 widgets.HBox([self.check_button, self.submit_button, self.export_button, self.load_button]),
                 row("general", self.message),
@@ -147,6 +150,8 @@ class RunConfigForm:
 
         self.source_directory.observe(lambda _change: self._scan_scripts(), names="value")
         self.target.observe(lambda _change: self._apply_capabilities(), names="value")
+        self.max_duration.observe(lambda _change: self._say_max_duration(), names="value")
+        self._say_max_duration()
         self.check_button.on_click(lambda _b: self.build())
         self.submit_button.on_click(lambda _b: self.submit())
         self.export_button.on_click(lambda _b: self.export_yaml())
@@ -170,6 +175,11 @@ class RunConfigForm:
     def _scan_scripts(self) -> None:
         self.script.options = tuple(ff.find_scripts(self.source_directory.value))
 
+    def _say_max_duration(self) -> None:
+        """2592000 means nothing at a glance; "= 30 days" beside it does."""
+        seconds = self.max_duration.value
+        self.max_duration_words.value = f"= {human_duration(seconds)}" if seconds > 0 else ""
+
     def _target_info(self) -> Any:
         return next((info for info in self.targets if info.name == self.target.value), None)
 
@@ -192,6 +202,7 @@ class RunConfigForm:
         """The raw field values (strings), as the user typed them."""
         return ff.FormValues(
             source_directory=self.source_directory.value,
+            experiment=self.experiment.value,
             script=self.script.value,
             command=self.command.value,
             arguments=self.arguments.value,
@@ -309,11 +320,11 @@ class RunConfigForm:
         return run
 
     def export_yaml(self) -> str | None:
-        """Put the equivalent ``%%runconfig`` YAML in the YAML box (and return it)."""
+        """Put the ``%%runconfig`` YAML of what differs from the defaults in the YAML box (and return it)."""
         config = self.build()
         if config is None:
             return None
-        text = config.to_yaml()
+        text = ff.minimal_yaml(config)
         self.yaml.value = text
         return text
 

@@ -94,6 +94,7 @@ class FormValues:
     """What the form holds, as typed. Strings stay strings until ``build_config`` parses them."""
 
     source_directory: str = ""
+    experiment: str = "notebook"
     script: str = ""
     command: str = ""
     arguments: str = ""
@@ -253,9 +254,11 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     run_config.environment_variables = parse_env_vars(values.env_vars)
     environment = None
     if values.requirements_file.strip():
-        environment = Environment.from_pip_requirements(
-            FORM_ENVIRONMENT, str(source / values.requirements_file.strip())
-        )
+        from runconfig_jupyter.core.confine import Confinement
+
+        # The same confinement check as every configuration path: a file in the source directory (or allowed).
+        requirements = Confinement.for_source(source).path(values.requirements_file.strip(), "requirements_file")
+        environment = Environment.from_pip_requirements(FORM_ENVIRONMENT, str(requirements))
     packages = parse_packages(values.pip_packages)
     if packages:
         environment = environment or Environment(FORM_ENVIRONMENT)
@@ -287,22 +290,83 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
 def build_config(
     values: FormValues, extra_targets: dict[str, dict[str, Any]] | None, targets: list[TargetInfo]
 ) -> tuple[Any, list[RunConfigError]]:
-    """(config, []) when valid; (None, errors) otherwise. Nothing is packaged or recorded either way."""
+    """(config, []) when valid; (None, errors) otherwise. Nothing is packaged or recorded either way.
+
+    Every check ``submit`` makes runs here too (experiment name, the config's own validation, the
+    target's ``validate``), and all of them run even when an earlier one failed, so Check shows
+    every problem at once. A later check's error on a field that already has one is left out:
+    it is usually the same problem seen again.
+    """
+    from runconfig_jupyter.core.submit import check_experiment_name
     from runconfig_jupyter.core.targets_registry import resolve_target
 
     target = next((t for t in targets if t.name == values.target), None)
     errors: list[RunConfigError] = list(_check_fields(values, target))
-    if errors or target is None:
+    try:
+        check_experiment_name(values.experiment.strip() or "notebook")
+    except ConfigError as error:
+        errors.append(error)
+    if target is None:
         return None, errors
+
+    def add(error: RunConfigError) -> None:
+        taken = {field_key(getattr(e, "field", None)) for e in errors}
+        if field_key(getattr(error, "field", None)) not in taken:
+            errors.append(error)
+
+    config = None
     try:
         config = _make_config(values, target)
-        config.validate()
-        resolve_target(values.target, extra_targets).validate(config)
     except RunConfigError as error:
-        return None, [error]
+        add(error)
     except (TypeError, ValueError) as error:  # a value the config classes refuse without a typed error
-        return None, [ConfigError(str(error))]
-    return config, []
+        add(ConfigError(str(error)))
+    if config is not None:
+        for check in (config.validate, lambda: resolve_target(values.target, extra_targets).validate(config)):
+            try:
+                check()
+            except RunConfigError as error:
+                add(error)
+            except (TypeError, ValueError) as error:
+                add(ConfigError(str(error)))
+    return (None, errors) if errors else (config, [])
+
+
+def minimal_yaml(config: Any, notebook_dir: str | os.PathLike[str] | None = None) -> str:
+    """The ``%%runconfig`` body of ``config`` with only what differs from a default ScriptRunConfig.
+
+    A full export repeats ~80 lines of defaults nobody chose; this one reads like what the user
+    typed and ``ScriptRunConfig.from_yaml`` fills the rest back in. ``source_directory`` is left out
+    when it is the notebook's folder (what ``%%runconfig`` assumes), and ``compute_target: local``
+    (the default target) is too.
+    """
+    import yaml
+
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.serialization import dump_yaml
+
+    full = yaml.safe_load(config.to_yaml())
+    default = yaml.safe_load(ScriptRunConfig(config.source_directory).to_yaml())
+    kept = {"source_directory": full.get("source_directory"), **_differences(full, default)}
+    base = Path(notebook_dir or os.getcwd()).expanduser().resolve()
+    if Path(str(config.source_directory)).expanduser().resolve() == base:
+        kept.pop("source_directory")
+    if kept.get("compute_target") == "local":
+        kept.pop("compute_target")
+    return dump_yaml(kept) if kept else ""
+
+
+def _differences(value: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        base = default.get(key) if isinstance(default, dict) else None
+        if isinstance(item, dict) and isinstance(base, dict):
+            nested = _differences(item, base)
+            if nested:
+                kept[key] = nested
+        elif key not in default or item != base:
+            kept[key] = item
+    return kept
 
 
 # -- config -> values ---------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""HTML for the run views: status badge, lifecycle, log tail, metrics table with SVG sparklines, outputs.
+"""HTML for the run views: status badge, lifecycle, metrics table, logged images, outputs.
 
 Plain strings (escaped) so every front end that renders an ipywidgets ``HTML``
-shows them the same, and no plotting library is needed. Pure functions: the
+shows them the same. Charts are Vega-Lite specs from ``core/charts.py``, not
+HTML. Pure functions (images_html only reads the files it is given): the
 widgets call them, tests check them without a browser.
 """
 
@@ -15,17 +16,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.explain import explain_exit_code, human_duration
 from runconfig_jupyter.core.status import LIFECYCLE, RunStatus
 
 from .follower import MetricSeries
 
+# White text on these reads at WCAG AA contrast (4.5:1 or more).
 STATUS_COLOURS = {
-    RunStatus.COMPLETED: "#1e7e34",
-    RunStatus.FAILED: "#c62828",
-    RunStatus.CANCELED: "#616161",
-    RunStatus.CANCEL_REQUESTED: "#ef6c00",
-    RunStatus.RUNNING: "#1565c0",
-    RunStatus.FINALIZING: "#1565c0",
+    RunStatus.COMPLETED: "#1b6e2e",
+    RunStatus.FAILED: "#b71c1c",
+    RunStatus.CANCELED: "#545454",
+    RunStatus.CANCEL_REQUESTED: "#9a3c00",
+    RunStatus.RUNNING: "#01579b",
+    RunStatus.FINALIZING: "#01579b",
+}
+MUTED = "color:var(--jp-ui-font-color2,#555)"
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
 }
 LOG_STYLE = (
     "max-height:22em;overflow:auto;margin:0;padding:4px;font-size:12px;line-height:1.3;"
@@ -34,15 +45,8 @@ LOG_STYLE = (
 
 
 def format_seconds(seconds: float | None, precise: bool = True) -> str:
-    """``12.3s`` / ``4m05s``; ``precise=False`` drops tenths so a live view redraws once a second, not ten times."""
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s" if precise else f"{int(seconds)}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+    """Human units (``12.3 s``, ``4 min 05 s``, ``30 days``); ``precise=False`` drops tenths for a live clock."""
+    return human_duration(seconds, precise=precise)
 
 
 def elapsed(record: Any, now: float | None = None) -> float:
@@ -59,25 +63,31 @@ def status_badge(record: Any) -> str:
     colour = STATUS_COLOURS.get(status, "#0277bd")
     parts = [
         f"<span class='runconfig-status' data-status='{status.value}' style='background:{colour};color:white;"
-        f"padding:1px 8px;border-radius:9px;font-weight:600'>{status.value}</span>"
+        f"padding:1px 8px;border-radius:9px;font-weight:600;display:inline-block;min-width:7em;text-align:center'>"
+        f"{status.value}</span>"
     ]
     if record.phase and status in (RunStatus.FAILED, RunStatus.CANCELED):
         parts.append(f"<span class='runconfig-phase'>in {html.escape(record.phase)}</span>")
     took = format_seconds(elapsed(record), precise=record.is_terminal)
-    parts.append(f"<span class='runconfig-elapsed'>{took}</span>")
+    parts.append(
+        f"<span class='runconfig-elapsed' style='display:inline-block;min-width:6.5em;"
+        f"font-variant-numeric:tabular-nums'>{took}</span>"
+    )
     if record.exit_code is not None:
-        parts.append(f"<span class='runconfig-exit'>exit code {record.exit_code}</span>")
+        words = explain_exit_code(record.exit_code, status.value, record.reason or "")
+        parts.append(f"<span class='runconfig-exit'>{html.escape(words)}</span>")
     if record.reason:
         parts.append(f"<span class='runconfig-reason'>{html.escape(record.reason)}</span>")
     return " &middot; ".join(parts)
 
 
-def header(record: Any) -> str:
+def header(record: Any, max_duration: float | None = None) -> str:
     name = f" ({html.escape(record.display_name)})" if record.display_name else ""
     script = f" &middot; <code>{html.escape(record.script)}</code>" if record.script else ""
+    limit = f" &middot; max duration {human_duration(max_duration)}" if max_duration else ""
     return (
         f"<b class='runconfig-run-id'>{html.escape(record.run_id)}</b>{name} &middot; experiment "
-        f"<i>{html.escape(record.experiment)}</i> &middot; target <i>{html.escape(record.target)}</i>{script}"
+        f"<i>{html.escape(record.experiment)}</i> &middot; target <i>{html.escape(record.target)}</i>{script}{limit}"
     )
 
 
@@ -89,45 +99,15 @@ def lifecycle(record: Any) -> str:
     steps = []
     for step in LIFECYCLE:
         is_current = step == current or (stopped_in == step.value)
-        style = "font-weight:700;text-decoration:underline" if is_current else ("" if reached else "opacity:.45")
+        style = "font-weight:700;text-decoration:underline" if is_current else ("" if reached else MUTED)
         steps.append(f"<span style='{style}'>{step.value}</span>")
         if is_current:
             reached = False
     if current.is_terminal or current == RunStatus.CANCEL_REQUESTED:
         steps.append(f"<span style='font-weight:700'>{current.value}</span>")
     elif reached:
-        steps.append("<span style='opacity:.45'>Completed</span>")
+        steps.append(f"<span style='{MUTED}'>Completed</span>")
     return "<small class='runconfig-lifecycle'>" + " &rarr; ".join(steps) + "</small>"
-
-
-def log_tail(text: str, lines_seen: int, shown: int, bytes_skipped: int = 0) -> str:
-    hidden = lines_seen - shown
-    note = ""
-    if hidden > 0 or bytes_skipped:
-        note = (
-            f"<div class='runconfig-log-note'><small>showing the last {shown} lines; "
-            f"{max(hidden, 0)} earlier lines are in the full log</small></div>"
-        )
-    body = html.escape(text) if text else "<i>(no output yet)</i>"
-    return f"{note}<pre class='runconfig-log' style='{LOG_STYLE}'>{body}</pre>"
-
-
-def sparkline(points: Sequence[float], width: int = 160, height: int = 32) -> str:
-    """A small inline SVG line chart; min/max scale the y axis."""
-    if not points:
-        return ""
-    low, high = min(points), max(points)
-    span = (high - low) or 1.0
-    step = width / max(len(points) - 1, 1)
-    coords = " ".join(
-        f"{i * step:.1f},{height - 2 - (value - low) / span * (height - 4):.1f}" for i, value in enumerate(points)
-    )
-    if len(points) == 1:
-        coords = f"0,{height / 2:.1f} {width},{height / 2:.1f}"
-    return (
-        f"<svg class='runconfig-sparkline' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
-        f"<polyline fill='none' stroke='#1565c0' stroke-width='1.5' points='{coords}'/></svg>"
-    )
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -141,21 +121,82 @@ def metrics_table(metrics: Iterable[MetricSeries]) -> str:
         if series.kind == "row":
             columns = list(series.rows[-1]) if series.rows else []
             value = ", ".join(f"{c}={_short(series.rows[-1][c], 20)}" for c in columns) if columns else ""
-            chart = ""
         else:
             value = _short(series.last)
-            chart = sparkline(list(series.points)) if len(series.points) > 0 else ""
         low = "" if series.minimum is None else _short(series.minimum)
         high = "" if series.maximum is None else _short(series.maximum)
         rows.append(
             f"<tr class='runconfig-metric' data-metric='{html.escape(series.name, quote=True)}'>"
             f"<td>{html.escape(series.name)}</td><td>{series.kind}</td><td class='runconfig-metric-value'>{value}</td>"
-            f"<td>{low}</td><td>{high}</td><td>{series.count}</td><td>{chart}</td></tr>"
+            f"<td>{low}</td><td>{high}</td><td>{series.count}</td></tr>"
         )
     if not rows:
         return "<i class='runconfig-no-metrics'>No metrics yet (Run.get_context().log(name, value) in the script)</i>"
-    head = "<tr><th>metric</th><th>kind</th><th>last</th><th>min</th><th>max</th><th>n</th><th>chart</th></tr>"
+    head = "<tr><th>metric</th><th>kind</th><th>last</th><th>min</th><th>max</th><th>n</th></tr>"
     return f"<table class='runconfig-metrics'>{head}{''.join(rows)}</table>"
+
+
+def run_file(run_dir: Path, relative: Any) -> Path | None:
+    """``relative`` inside the run folder, or None: absolute paths, ``..`` and symlinks out of it are refused.
+
+    Image records come from the run's own script, which may be anyone's code: the view must never
+    read (and put into the notebook) a file outside the run's folder.
+    """
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        return None
+    root = Path(run_dir).resolve()
+    try:
+        path = (root / relative).resolve()
+        path.relative_to(root)
+    except (OSError, ValueError):
+        return None
+    return path if path.is_file() else None
+
+
+def images_html(
+    run_dir: Path,
+    images: Sequence[Mapping[str, Any]],
+    max_count: int = 6,
+    per_image: int = 2 * 1024 * 1024,
+    total: int = 6 * 1024 * 1024,
+) -> str:
+    """The newest logged images (``log_image``) as figures with their name and description.
+
+    Bounded: at most ``max_count`` images, each at most ``per_image`` bytes and ``total`` in all
+    (data URIs live in the widget state and the saved notebook); what is left out is counted.
+    """
+    figures: list[str] = []
+    skipped = 0
+    budget = total
+    for image in reversed(list(images)):
+        path = run_file(run_dir, image.get("path"))
+        kind = IMAGE_TYPES.get(path.suffix.lower()) if path is not None else None
+        size = path.stat().st_size if path is not None and kind else 0
+        if path is None or kind is None or size > per_image or size > budget or len(figures) >= max_count:
+            skipped += 1
+            continue
+        budget -= size
+        data = base64.b64encode(path.read_bytes()).decode()
+        name = html.escape(str(image.get("name", "")))
+        description = html.escape(str(image.get("description") or ""))
+        step = image.get("step")
+        caption = f"<b>{name}</b>" + (f" (step {html.escape(str(step))})" if step is not None else "")
+        caption += f"<br>{description}" if description else ""
+        alt = html.escape(str(image.get("description") or image.get("name") or "logged image"), quote=True)
+        figures.append(
+            f"<figure class='runconfig-image' style='margin:0 8px 8px 0'>"
+            f"<img src='data:{kind};base64,{data}' alt='{alt}' style='max-width:320px;max-height:240px'>"
+            f"<figcaption style='font-size:12px'>{caption}</figcaption></figure>"
+        )
+    if not figures and not skipped:
+        return ""
+    note = f"<small style='{MUTED}'>{skipped} more image(s) not shown (older, too large or not readable)</small>"
+    return (
+        "<div class='runconfig-images' style='display:flex;flex-wrap:wrap'>"
+        + "".join(reversed(figures))
+        + (note if skipped else "")
+        + "</div>"
+    )
 
 
 def human_bytes(size: int) -> str:

@@ -1,28 +1,41 @@
-"""``RunDetails(run).show()``: a live view of one run in standard ipywidgets.
+"""``RunDetails(run).show()``: a live view of one run.
 
 Azure ML's own RunDetails widget was a custom front-end bundle that did not
-render in JupyterLab or VS Code; this one is built only from core ipywidgets
-(HTML, Button, FloatProgress, boxes), so anything that renders ipywidgets 8
-renders it. All live data comes from a :class:`RunFollower` thread reading the
-run folder and store, so the view can be rebuilt for any run id at any time,
-including after a kernel restart (``RunDetails.attach(run_id)``).
+render in JupyterLab or VS Code; this one uses only standard machinery that
+every Jupyter front end renders: core ipywidgets (HTML, Output, Checkbox,
+FloatProgress, boxes), one small anywidget for the part that must not be
+redrawn (status, Cancel and the log, see ``live_view.py``), and Vega-Lite
+charts (``core/charts.py``) shown through an ``Output``, which JupyterLab,
+Notebook 7 and VS Code render natively. All live data comes from a
+:class:`RunFollower` thread reading the run folder and store, so the view can
+be rebuilt for any run id at any time, including after a kernel restart
+(``RunDetails.attach(run_id)``).
 """
 
 from __future__ import annotations
 
 import html
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
+from runconfig_jupyter.core.charts import VEGALITE_MIME, metric_chart
+from runconfig_jupyter.core.explain import explain_exit_code, human_duration, last_traceback
 from runconfig_jupyter.core.status import RunStatus
 
 from . import render
-from .follower import FollowState, RunFollower
+from .follower import FollowState, MetricSeries, RunFollower
+from .live_view import LiveRunView
 
 PREPARING_STATES = (RunStatus.NOT_STARTED, RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING)
 FULL_LOG_MAX_BYTES = 5 * 1024 * 1024
+TRACEBACK_SEARCH_BYTES = 64 * 1024  # the end of the log a failed run's exception is looked for in
+CHART_WIDTH, CHART_HEIGHT = 360, 150
+CHART_BOX_HEIGHT = "230px"  # an Output's height while its chart re-renders: no jump when it updates
+STATUS_WORDS = {RunStatus.CANCEL_REQUESTED: "Cancel requested", RunStatus.NOT_STARTED: "Not started"}
 
 
 class _DetailsBox(widgets.VBox):
@@ -55,16 +68,18 @@ def target_can_cancel(run: Any) -> bool:
 
 
 class RunDetails:
-    """Status, lifecycle, preparing progress, log tail, metrics, outputs and Cancel for one run."""
+    """Status, lifecycle, preparing progress, log, metric charts, images, outputs and Cancel for one run."""
 
     def __init__(
         self,
         run: Any,
         *,
         poll: float = 0.1,
-        tail_lines: int = 200,
+        tail_lines: int = 500,
         max_updates_per_second: float = 10.0,
         tail_bytes: int = 256 * 1024,
+        chart_interval: float = 1.0,
+        max_log_lines: int = 2000,
     ):
         if isinstance(run, str):
             from runconfig_jupyter.core.runs import ScriptRun
@@ -72,41 +87,54 @@ class RunDetails:
             run = ScriptRun.get(run)
         self.run = run
         self.tail_lines = tail_lines
+        self.chart_interval = chart_interval
         self.can_cancel = target_can_cancel(run)
         self._cancel_requested = False
         self._links_made = False
+        self._error_read = False
+        self._chart_lock = threading.Lock()
+        self._chart_versions: dict[str, int] = {}
+        self._last_charts = 0.0
+        self._series: dict[str, MetricSeries] = {}
         record = run.record
 
-        self.header = widgets.HTML(render.header(record))
-        self.status = widgets.HTML(render.status_badge(record))
+        self.header = widgets.HTML(render.header(record, max_duration=_max_duration(run)))
         self.lifecycle = widgets.HTML(render.lifecycle(record))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="Preparing", bar_style="info")
         self.progress_label = widgets.HTML("")
         self.progress_box = widgets.HBox([self.progress, self.progress_label])
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            icon="stop",
-            button_style="danger",
-            tooltip="Cancel this run" if self.can_cancel else "This run's target cannot cancel runs",
+        self.view = LiveRunView(
+            run_id=run.id,
+            window_lines=tail_lines,
+            max_lines=max_log_lines,
+            can_cancel=self.can_cancel,
+            cancel_tooltip="Cancel this run" if self.can_cancel else "This run's target cannot cancel runs",
         )
+        self.view.on_cancel = self.cancel
         self.full_log_button = widgets.Button(description="Full log", icon="file-text-o", tooltip="Show the whole log")
-        self.log = widgets.HTML(render.log_tail("", 0, 0))
         self.full_log = widgets.HTML("")
         self.full_log.layout.display = "none"
+        self.log_scale = widgets.Checkbox(description="log scale (y axis)", value=False, indent=False)
+        self.charts_box = widgets.Box(layout={"flex_flow": "row wrap"})
+        self.charts: dict[str, widgets.Output] = {}
+        self.images = widgets.HTML("")
         self.metrics = widgets.HTML(render.metrics_table([]))
         self.outputs = widgets.HTML(render.outputs_list([], str(run.run_dir)))
-        self.cancel_button.on_click(self._on_cancel)
         self.full_log_button.on_click(self._on_full_log)
+        self.log_scale.observe(lambda _change: self._draw_charts(force=True), names="value")
 
         self.widget = _DetailsBox(
             self.close,
             children=[
                 self.header,
-                widgets.HBox([self.status, self.cancel_button, self.full_log_button]),
                 self.lifecycle,
                 self.progress_box,
-                _section("Log", widgets.VBox([self.log, self.full_log])),
-                _section("Metrics", self.metrics),
+                self.view,
+                widgets.VBox([self.full_log_button, self.full_log]),
+                _section(
+                    "Metrics",
+                    widgets.VBox([self.log_scale, widgets.HBox([self.charts_box, self.images]), self.metrics]),
+                ),
                 _section("Outputs", self.outputs),
             ],
         )
@@ -154,17 +182,22 @@ class RunDetails:
             thread.join(timeout)
         return self.follower.state.finished
 
+    def cancel(self) -> bool:
+        """What the Cancel button does: ask the run's driver to cancel (the view says "Canceling")."""
+        self._cancel_requested = True  # the follower thread may still hold a pre-cancel record: keep it disabled
+        self.view.cancel_requested = True
+        return bool(self.run.cancel("canceled from the RunDetails widget"))
+
+    @property
+    def log_text(self) -> str:
+        """The lines the log view holds (its window), as text."""
+        return self.view.text
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         self.start()
         return self.widget._repr_mimebundle_(**kwargs)
 
     # -- events ------------------------------------------------------------
-    def _on_cancel(self, _button: widgets.Button | None = None) -> None:
-        self._cancel_requested = True  # the follower thread may still hold a pre-cancel record: keep it disabled
-        self.cancel_button.disabled = True
-        self.cancel_button.description = "Canceling"
-        self.run.cancel("canceled from the RunDetails widget")
-
     def _on_full_log(self, _button: widgets.Button | None = None) -> None:
         if self.full_log.layout.display != "none":
             self.full_log.layout.display = "none"
@@ -182,7 +215,10 @@ class RunDetails:
             cut = f"[{dropped} earlier bytes are only in the file]\n" if dropped > 0 else ""
             parts.append(f"== logs/{name} ({path}) ==\n{cut}{text}")
         body = html.escape("\n".join(parts) or "(no log yet)")
-        self.full_log.value = f"<pre class='runconfig-full-log' style='{render.LOG_STYLE};max-height:40em'>{body}</pre>"
+        self.full_log.value = (
+            f"<pre class='runconfig-full-log' tabindex='0' aria-label='Full log' "
+            f"style='{render.LOG_STYLE};max-height:40em'>{body}</pre>"
+        )
         self.full_log.layout.display = ""
         self.full_log_button.description = "Hide full log"
 
@@ -193,19 +229,92 @@ class RunDetails:
         if changed & {"status", "elapsed"}:
             self._draw_status(record)
         if "log" in changed:
-            shown = len(state.tail) + (1 if state.partial else 0)
-            self.log.value = render.log_tail(state.tail_text(), state.lines_seen, shown, state.bytes_skipped)
+            first = state.lines_seen - len(state.tail)
+            self.view.add_lines(first, list(state.tail), state.partial)
+            hidden = first
+            self.view.note = (
+                f"The first {hidden} lines are not kept here: see Full log (the run's log file is complete)."
+                if hidden > 0
+                else ""
+            )
         if "metrics" in changed:
+            self._series = dict(state.metrics)
             self.metrics.value = render.metrics_table(state.metrics.values())
+        if "metrics" in changed or record.is_terminal:
+            self._draw_charts(force=record.is_terminal)
+        if "images" in changed:
+            self.images.value = render.images_html(self.run.run_dir, list(state.images))
         if "outputs" in changed or (record.is_terminal and not self._links_made):
             links = {}
             if record.is_terminal:  # files are final only now
                 links = render.download_links(self.run.run_dir, state.outputs)
                 self._links_made = True
             self.outputs.value = render.outputs_list(state.outputs, str(self.run.run_dir), links)
+        if record.is_terminal:
+            self._draw_error(record)
+            self.view.save_snapshot()  # a reopened notebook shows the end of the log
+        else:
+            self.view.beat()
+
+    def _draw_charts(self, force: bool = False) -> None:
+        """One Vega-Lite chart per numeric metric, redrawn at most every ``chart_interval`` s, only if it moved."""
+        now = time.monotonic()
+        if not force and now - self._last_charts < self.chart_interval:
+            return
+        with self._chart_lock:
+            self._last_charts = now
+            for name, series in list(self._series.items()):
+                if series.kind not in ("scalar", "list") or not series.points:
+                    continue
+                if not force and self._chart_versions.get(name) == series.version:
+                    continue
+                self._chart_versions[name] = series.version
+                spec = metric_chart(
+                    name,
+                    {self.run.id: list(series.points)},
+                    log_scale=bool(self.log_scale.value),
+                    width=CHART_WIDTH,
+                    height=CHART_HEIGHT,
+                )
+                output = self.charts.get(name)
+                if output is None:
+                    output = self.charts[name] = chart_output_widget()
+                    self.charts_box.children = (*self.charts_box.children, output)
+                show_chart(output, spec)
+
+    def _draw_error(self, record: Any) -> None:
+        """A failed run's exception: the last traceback in the end of its log."""
+        if self._error_read or record.status != RunStatus.FAILED:
+            return
+        self._error_read = True
+        path = self.run.run_dir / "logs" / "std_log.txt"
+        try:
+            size = path.stat().st_size
+            text, _ = self.run.read_log(max(0, size - TRACEBACK_SEARCH_BYTES))
+        except OSError:
+            return
+        self.view.error_text = last_traceback(text)
 
     def _draw_status(self, record: Any) -> None:
-        self.status.value = render.status_badge(record)
+        terminal = record.is_terminal
+        details = []
+        if record.phase and record.status in (RunStatus.FAILED, RunStatus.CANCELED):
+            details.append(f"in {record.phase}")
+        words = explain_exit_code(record.exit_code, record.status.value, record.reason or "")
+        plain = words == f"exit code {record.exit_code}"
+        if words and not (plain and f"code {record.exit_code}" in (record.reason or "")):
+            details.append(words)  # a plain code is left out when the reason already says "exited with code N"
+        if record.reason:
+            details.append(record.reason)
+        finished = terminal or record.status == RunStatus.CANCEL_REQUESTED
+        with self.view.hold_sync():
+            self.view.status = record.status.value
+            self.view.status_label = STATUS_WORDS.get(record.status, record.status.value)
+            self.view.elapsed = human_duration(render.elapsed(record), precise=terminal)
+            self.view.detail = " · ".join(details)
+            self.view.ended = terminal
+            self.view.cancel_requested = self._cancel_requested or record.status == RunStatus.CANCEL_REQUESTED
+            self.view.can_cancel = self.can_cancel and not finished
         self.lifecycle.value = render.lifecycle(record)
         preparing = record.status in PREPARING_STATES
         self.progress_box.layout.display = "" if preparing else "none"
@@ -215,7 +324,34 @@ class RunDetails:
             self.progress.value = fraction if fraction is not None else (step + 1) / (len(PREPARING_STATES) + 1)
             self.progress.description = record.status.value
             self.progress_label.value = html.escape(label)
-        finished = record.is_terminal or record.status == RunStatus.CANCEL_REQUESTED
-        self.cancel_button.disabled = finished or not self.can_cancel or self._cancel_requested
-        if record.is_terminal:
-            self.cancel_button.description = "Cancel"
+
+
+def chart_output_widget() -> widgets.Output:
+    """An Output for one chart, as tall as the chart, so re-rendering it never moves what is below."""
+    output = widgets.Output(layout={"min_height": CHART_BOX_HEIGHT, "margin": "0 8px 8px 0"})
+    output.add_class("runconfig-chart")
+    return output
+
+
+def show_chart(output: widgets.Output, spec: dict[str, Any]) -> None:
+    """Replace what ``output`` shows with the chart (a trait update: safe from the follower thread)."""
+    output.outputs = (_chart_output(spec),)
+
+
+def _chart_output(spec: dict[str, Any]) -> dict[str, Any]:
+    """An Output's display_data for a Vega-Lite spec; the text is what a front end without Vega shows."""
+    metric = spec.get("usermeta", {}).get("metric", "metric")
+    return {
+        "output_type": "display_data",
+        "data": {VEGALITE_MIME: spec, "text/plain": f"<Vega-Lite chart of {metric}>"},
+        # SVG, not canvas: axis labels and titles are text a screen reader (and a test) can read. No actions
+        # menu: vega-embed's "..." is a <summary> without a name (axe: serious); Lab keeps a PNG of the chart anyway.
+        "metadata": {VEGALITE_MIME: {"embed_options": {"renderer": "svg", "actions": False}}},
+    }
+
+
+def _max_duration(run: Any) -> float | None:
+    try:
+        return run.get_spec()["config"]["run_config"].get("maxRunDurationSeconds")
+    except Exception:  # an old or partial run.json: the header just leaves it out
+        return None

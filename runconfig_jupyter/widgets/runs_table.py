@@ -12,9 +12,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from runconfig_jupyter.core.charts import run_charts
 from runconfig_jupyter.core.status import RunStatus
 
 from . import render
+from .run_details import CHART_HEIGHT, CHART_WIDTH, chart_output_widget, show_chart
 
 ALL = "(all)"
 
@@ -34,32 +36,39 @@ def _last(value: Any) -> Any:
     return value
 
 
-def compare_html(first: Any, second: Any) -> str:
-    """The config keys that differ between two runs, then their metrics' last values side by side."""
-    a_config, b_config = _flatten(first.get_spec().get("config", {})), _flatten(second.get_spec().get("config", {}))
-    differing = [key for key in sorted(set(a_config) | set(b_config)) if a_config.get(key) != b_config.get(key)]
-    head = f"<tr><th></th><th>{html.escape(first.id)}</th><th>{html.escape(second.id)}</th></tr>"
-    config_rows = (
-        "".join(
-            f"<tr><td>{html.escape(key)}</td><td>{html.escape(repr(a_config.get(key)))}</td>"
-            f"<td>{html.escape(repr(b_config.get(key)))}</td></tr>"
-            for key in differing
-        )
-        or "<tr><td colspan=3><i>same configuration</i></td></tr>"
-    )
-    a_metrics, b_metrics = first.get_metrics(), second.get_metrics()
-    metric_rows = (
-        "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(_last(a_metrics.get(name, ''))))}</td>"
-            f"<td>{html.escape(str(_last(b_metrics.get(name, ''))))}</td></tr>"
-            for name in sorted(set(a_metrics) | set(b_metrics))
-        )
-        or "<tr><td colspan=3><i>no metrics</i></td></tr>"
-    )
-    status_row = f"<tr><td>status</td><td>{first.record.status.value}</td><td>{second.record.status.value}</td></tr>"
+def compare_html(*runs: Any) -> str:
+    """The config keys that differ between runs, then their metrics' last values side by side."""
+    configs = [_flatten(run.get_spec().get("config", {})) for run in runs]
+    keys = sorted(set().union(*configs))
+    differing = [key for key in keys if len({repr(config.get(key)) for config in configs}) > 1]
+    columns = len(runs) + 1
+    head = "<tr><th scope='col'>run</th>" + "".join(f"<th scope='col'>{html.escape(r.id)}</th>" for r in runs)
+    head += "</tr>"
+
+    def row(label: str, values: list[Any]) -> str:
+        cells = "".join(f"<td>{html.escape(str(value))}</td>" for value in values)
+        return f"<tr><th scope='row'>{html.escape(label)}</th>{cells}</tr>"
+
+    config_rows = "".join(row(key, [repr(config.get(key)) for config in configs]) for key in differing)
+    config_rows = config_rows or f"<tr><td colspan={columns}><i>same configuration</i></td></tr>"
+    metrics = [run.get_metrics() for run in runs]
+    names = sorted(set().union(*metrics))
+    metric_rows = "".join(row(name, [_last(m.get(name, "")) for m in metrics]) for name in names)
+    metric_rows = metric_rows or f"<tr><td colspan={columns}><i>no metrics</i></td></tr>"
+    status_row = row("status", [run.record.status.value for run in runs])
     return (
-        f"<table class='runconfig-compare'>{head}{status_row}<tr><th colspan=3>configuration</th></tr>{config_rows}"
-        f"<tr><th colspan=3>metrics (last value)</th></tr>{metric_rows}</table>"
+        f"<table class='runconfig-compare'>{head}{status_row}<tr><th colspan={columns}>configuration</th></tr>"
+        f"{config_rows}<tr><th colspan={columns}>metrics (last value)</th></tr>{metric_rows}</table>"
+    )
+
+
+def compare_charts(runs: list[Any], log_scale: bool = False) -> list[dict[str, Any]]:
+    """One Vega-Lite chart per numeric metric with a line per run (core/charts.py, as in the Lab run view)."""
+    return run_charts(
+        {run.id: run.get_metric_records() for run in runs},
+        log_scale=log_scale,
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
     )
 
 
@@ -94,8 +103,11 @@ class RunsTable:
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.table = widgets.HTML()
         self.selection = widgets.SelectMultiple(description="Select", rows=6, layout={"width": "640px"})
+        self.compare_log_scale = widgets.Checkbox(description="log scale (y axis)", value=False, indent=False)
+        self.compare_log_scale.observe(lambda _change: self._redraw_compare(), names="value")
+        self._compared: list[Any] = []
         self.details_button = widgets.Button(description="Details", icon="eye")
-        self.compare_button = widgets.Button(description="Compare two", icon="columns")
+        self.compare_button = widgets.Button(description="Compare selected", icon="columns")
         self.cancel_button = widgets.Button(description="Cancel selected", icon="stop", button_style="danger")
         self.message = widgets.HTML()
         self.panel = widgets.VBox()
@@ -181,14 +193,28 @@ class RunsTable:
         return self.details
 
     def compare(self) -> str | None:
+        """Selected runs side by side: differing config keys, last metric values, and one chart per metric."""
         selected = self._selected()
-        if len(selected) != 2:
-            self.message.value = "<i>Select exactly two runs to compare.</i>"
+        if len(selected) < 2:
+            self.message.value = "<i>Select two or more runs to compare (Ctrl/Shift+click).</i>"
             return None
+        self._compared = selected
         text = compare_html(*selected)
-        self.panel.children = (widgets.HTML(text),)
+        self.compare_charts = widgets.Box(layout={"flex_flow": "row wrap"})
+        self.panel.children = (widgets.HTML(text), self.compare_log_scale, self.compare_charts)
+        self._redraw_compare()
         self.message.value = ""
         return text
+
+    def _redraw_compare(self) -> None:
+        if not self._compared:
+            return
+        outputs = []
+        for spec in compare_charts(self._compared, log_scale=bool(self.compare_log_scale.value)):
+            output = chart_output_widget()
+            show_chart(output, spec)
+            outputs.append(output)
+        self.compare_charts.children = tuple(outputs)
 
     def cancel_selected(self) -> list[str]:
         canceled = [run.id for run in self._selected() if run.cancel("canceled from the runs table")]

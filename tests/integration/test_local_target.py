@@ -15,7 +15,7 @@ import pytest
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, SnapshotTooLarge
 from runconfig_jupyter.core.snapshot import SnapshotLimits
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.store import RunStore, driver_alive
 from runconfig_jupyter.core.submit import submit
 from tests.conftest import wait_for
 
@@ -148,7 +148,11 @@ def test_submitting_process_killed_mid_run_does_not_stop_the_run(project, run_ho
     assert all(f"epoch {n} " in log for n in range(6))
 
 
-def test_dead_driver_is_detected_and_the_script_ended(project, monkeypatch):
+def test_dead_driver_and_dead_script_are_detected_and_failed(project, monkeypatch):
+    """Driver and script both SIGKILLed: nothing to adopt, so the first reader fails the run with the reason.
+
+    (A driver killed alone is replaced and the script adopted: tests/faults/test_driver_adoption.py.)
+    """
     import runconfig_jupyter.core.runs as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
@@ -156,11 +160,14 @@ def test_dead_driver_is_detected_and_the_script_ended(project, monkeypatch):
         ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 1])
     )
     wait_for(lambda: "epoch 0" in run.get_log(), message="the run to print")
-    script_pid = run.record.details["pid"]
-    os.kill(run.record.driver_pid, signal.SIGKILL)
-    wait_for(lambda: run.get_status() == "Failed", timeout=10, message="the lost driver to be noticed")
-    assert "driver exited unexpectedly" in run.record.reason
-    wait_for(lambda: not _group_alive(script_pid), timeout=10, message="the orphaned script to end")
+    record = run.store.get(run.id)
+    script_pid = record.details["pid"]
+    os.kill(record.driver_pid, signal.SIGKILL)  # the driver first, so it cannot record the script's death itself
+    wait_for(lambda: not driver_alive(run.store.get(run.id)), message="the driver to be gone")
+    os.killpg(script_pid, signal.SIGKILL)
+    wait_for(lambda: run.get_status() == "Failed", timeout=20, message="the lost driver to be noticed")
+    assert "process is gone" in run.record.reason
+    assert not _group_alive(script_pid)
 
 
 def test_bad_input_leaves_nothing_behind(project, run_home):

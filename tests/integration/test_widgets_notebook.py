@@ -62,8 +62,8 @@ def test_run_details_reattaches_after_a_real_kernel_restart(project, run_home):
             "from runconfig_jupyter.widgets import RunDetails\n"
             f"view = RunDetails.attach({run_id!r})\nview.show()\n"
             "print('finished', view.wait(60), 'alive', view.follower.alive)\n"
-            "print('completed', \"data-status='Completed'\" in view.status.value)\n"
-            "print('log', all(f'epoch {n} ' in view.log.value for n in range(15)))\n"
+            "print('completed', view.view.status == 'Completed')\n"
+            "print('log', all(f'epoch {n} ' in view.log_text for n in range(15)))\n"
             "print('metric', \"data-metric='loss'\" in view.metrics.value)"
         )
         reply = client.execute_interactive(code, timeout=90, output_hook=keep)

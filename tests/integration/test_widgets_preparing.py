@@ -23,5 +23,5 @@ def test_real_preparing_phase_shows_the_progress_bar(project):
 
     wait_for(preparing_shown, 60, interval=0.02, message="the Preparing progress bar")
     assert details.wait(120)
-    assert "data-status='Completed'" in details.status.value, details.status.value
+    assert details.view.status == "Completed", details.view.detail
     assert details.progress_box.layout.display == "none"

@@ -44,7 +44,7 @@ def test_resource_arguments_map_onto_sdk_keywords(tmp_path):
                 "A=1",
                 "--env=B=x=y",
                 "--ipc",
-                "host",
+                "shareable",
                 "--shm-size",
                 "8g",
                 "--ulimit",
@@ -60,7 +60,7 @@ def test_resource_arguments_map_onto_sdk_keywords(tmp_path):
     kwargs = options.create_kwargs()
     assert kwargs["mem_limit"] == "512m" and options.memory_limit == "512m"  # the later one wins, like docker
     assert kwargs["nano_cpus"] == 1_500_000_000
-    assert kwargs["ipc_mode"] == "host" and kwargs["shm_size"] == "8g" and kwargs["pids_limit"] == 100
+    assert kwargs["ipc_mode"] == "shareable" and kwargs["shm_size"] == "8g" and kwargs["pids_limit"] == 100
     assert kwargs["tmpfs"] == {"/scratch": "size=64m"}
     assert (kwargs["ulimits"][0]["Name"], kwargs["ulimits"][0]["Soft"], kwargs["ulimits"][0]["Hard"]) == (
         "nofile",
@@ -89,12 +89,12 @@ def test_shm_size_defaults_to_2g_and_run_config_wins_over_environment(tmp_path):
         (["--mount", "type=bind,src=/,dst=/x"], "'--mount' is not allowed"),
         (["--device", "/dev/sda"], "'--device' is not allowed"),
         (["--cap-add", "SYS_ADMIN"], "'--cap-add' is not allowed"),
-        (["--network", "host"], "--network host is not allowed"),
-        (["--memroy", "1g"], "unknown or unsupported docker argument '--memroy'. Did you mean '--memory'?"),
+        (["--network", "host"], "--network 'host' is not allowed"),
+        (["--memroy", "1g"], "docker argument '--memroy' is not on the allow list. Did you mean '--memory'?"),
         (["--memory"], "docker argument '--memory' needs a value"),
         (["--memory", "lots"], "--memory 'lots' is not a size"),
         (["--env", "NOVALUE"], "--env 'NOVALUE' must look like NAME=value"),
-        (["--ipc", "weird"], "--ipc 'weird': use one of host, private, shareable, none"),
+        (["--ipc", "weird"], "--ipc 'weird' is not allowed: use one of private, shareable, none"),
         (["--ulimit", "nofile"], "--ulimit 'nofile' must look like nofile=1024:2048"),
     ],
 )

@@ -23,6 +23,7 @@ from runconfig_jupyter.core.estimators import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMA
 def src(tmp_path):
     (tmp_path / "train.py").write_text("print('hi')\n")
     (tmp_path / "requirements.txt").write_text("# pinned\neinops==0.8.0\n")
+    (tmp_path / "ckpt").mkdir()  # resume_from must name a folder in an allowed place (core/confine.py)
     return tmp_path
 
 
@@ -52,13 +53,13 @@ def test_estimator_warns_naming_script_run_config_and_maps_fields(src):
             pip_packages=["einops"],
             environment_variables={"SEED": 1},
             max_run_duration_seconds=600,
-            resume_from="/ckpt",
+            resume_from="ckpt",
         )
     assert seen[0].filename == __file__  # points at the user's line, not at our module
     assert isinstance(est, ScriptRunConfig)
     assert est.script == "train.py" and est.arguments == ["--epochs", 3, "--fast"]
     assert est.argv() == ["python", "train.py", "--epochs", "3", "--fast"]
-    assert est.target_name == "local" and est.max_run_duration_seconds == 600 and est.resume_from == "/ckpt"
+    assert est.target_name == "local" and est.max_run_duration_seconds == 600 and est.resume_from == "ckpt"
     assert est.environment_variables()["SEED"] == "1"
     assert est.environment.python.conda_dependencies.pip_packages == ["einops"]
     assert est.environment.docker.enabled is False and est.run_config.docker.use_docker is False

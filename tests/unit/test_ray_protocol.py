@@ -29,6 +29,9 @@ class FakeContext:
     def prepare_log(self, line):
         self.prepared.append(line)
 
+    def record(self, **details):
+        self.recorded = {**getattr(self, "recorded", {}), **details}
+
 
 def test_dashboard_url_accepts_http_ray_and_host_port():
     assert dashboard_url("http://head:8265/") == "http://head:8265"

@@ -169,7 +169,7 @@ def test_valid_form_submits_and_shows_run_details_to_completed(project, run_home
     assert run is not None and submitted == [run] and run.experiment == "formexp"
     assert form.result.children == (form.details.widget,)
     assert form.details.wait(60)
-    assert "data-status='Completed'" in form.details.status.value
+    assert form.details.view.status == "Completed"
     assert "env from-form" in run.get_log()
 
 
@@ -204,3 +204,60 @@ def test_a_command_instead_of_a_script(project):
     assert config is not None and config.argv()[-3:] == ["train.py", "--epochs", "1"]
     form.command.value = 'python "unclosed'
     assert form.build() is None and list(form.field_errors) == ["command"]
+
+
+class _PickyTarget(_SingleCpuTarget):
+    """A target whose own ``validate`` refuses every config (a stand-in for e.g. a remote box's checks)."""
+
+    type_name = "widget-test-picky"
+
+    def validate(self, config) -> None:  # type: ignore[no-untyped-def]
+        raise ConfigError("this box runs only scripts under jobs/", field="script")
+
+
+def test_check_reports_every_submit_check_at_once_and_records_nothing(project, run_home):
+    """Check = the checks Submit makes: the experiment name, the fields, and the target's own validate."""
+    register_target("picky", type=_PickyTarget.type_name)
+    try:
+        form = RunConfigForm(source_directory=str(project), experiment="not a valid name!")
+        form.target.value = "picky"
+        form.script.value = "train.py"
+        form.env_vars.value = "not-a-pair"
+        form.max_duration.value = 0
+        form.check_button.click()
+        errors = form.field_errors
+        assert errors.keys() == {"experiment", "env_vars", "max_duration"}, errors
+        form.env_vars.value, form.max_duration.value = "", 60
+        form.check_button.click()
+        assert form.field_errors.keys() == {"experiment", "script"}, "the target's own check runs too"
+        assert "jobs/" in form.field_errors["script"] and "not a valid name!" in form.field_errors["experiment"]
+        form.experiment.value = "ok-name"
+        form.check_button.click()
+        assert form.field_errors.keys() == {"script"} and "jobs/" in form.field_errors["script"]
+        assert form.submit() is None and form.field_errors.keys() == {"script"}, "Submit says the same as Check"
+    finally:
+        unregister_target("picky")
+    assert _nothing_recorded(run_home)
+
+
+def test_export_yaml_writes_only_what_differs_from_the_defaults(project):
+    form = RunConfigForm(source_directory=str(project))
+    form.script.value = "train.py"
+    form.arguments.value = "--epochs 2"
+    form.env_vars.value = "GREETING=hello"
+    text = form.export_yaml()
+    assert text is not None and len(text.splitlines()) <= 10, text
+    for default in ("maxRunDurationSeconds", "nodeCount", "framework", "docker", "interpreterPath", "target:"):
+        assert default not in text, f"{default} is a default and should not be exported"
+    again = ScriptRunConfig.from_yaml(text, source_directory=str(project))
+    assert again.to_dict() == form.config.to_dict() | {"compute_target": again.to_dict()["compute_target"]}
+    assert again.target_name == "local" and again.argv() == form.config.argv()
+    form.max_duration.value = 120
+    assert "maxRunDurationSeconds: 120" in form.export_yaml()
+
+
+def test_export_leaves_out_the_source_folder_when_it_is_the_notebooks(project, monkeypatch):
+    monkeypatch.chdir(project)
+    config = ScriptRunConfig(str(project), script="train.py")
+    assert ff.minimal_yaml(config) == "script: train.py\n"
+    assert ff.minimal_yaml(config, notebook_dir=project.parent).startswith("source_directory: ")

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from runconfig_jupyter.core.charts import VEGALITE_MIME
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.runs import ScriptRun
 from runconfig_jupyter.core.status import RunStatus
@@ -32,27 +33,31 @@ def test_follows_a_real_run_to_completed_with_logs_metrics_and_outputs(project):
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 4, "--sleep", 0.1]), "wd")
     details = RunDetails(run).start()
     assert details.wait(60), "the follower never saw the run end"
-    assert "data-status='Completed'" in details.status.value and "exit code 0" in details.status.value
+    assert details.view.status == "Completed" and details.view.ended and details.view.error_text == ""
+    assert details.view.detail == "exit code 0 (success)", details.view.detail
     for epoch in range(4):
-        assert f"epoch {epoch} loss" in details.log.value
-    assert "data-metric='loss'" in details.metrics.value and "<svg" in details.metrics.value
+        assert f"epoch {epoch} loss" in details.log_text
+    assert details.view.lines[-1].startswith("env "), "the saved snapshot ends with the last line"
+    assert "data-metric='loss'" in details.metrics.value and "loss" in details.charts
+    spec = details.charts["loss"].outputs[0]["data"][VEGALITE_MIME]
+    assert [row["value"] for row in spec["data"]["values"]] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
     assert "data-metric='accuracies'" in details.metrics.value and "data-metric='table'" in details.metrics.value
     assert "outputs/model.txt" in details.outputs.value
     assert "download='model.txt' href='data:text/plain;base64," in details.outputs.value
-    assert details.cancel_button.disabled, "a finished run cannot be canceled"
+    assert not details.view.can_cancel, "a finished run cannot be canceled"
     assert details.progress_box.layout.display == "none"
     assert not details.follower.alive and not _follower_threads()
     series = details.follower.state.metrics["loss"]
-    assert list(series.points) == pytest.approx([1.0, 0.5, 1 / 3, 0.25]) and series.count == 4
+    assert series.values == pytest.approx([1.0, 0.5, 1 / 3, 0.25]) and series.count == 4
 
 
 def test_log_lines_appear_while_the_run_is_still_running(project):
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 40, "--sleep", 0.1]), "wd")
     details = RunDetails(run).start()
     try:
-        wait_for(lambda: "epoch 1 loss" in details.log.value, 30, message="a log line in the widget")
+        wait_for(lambda: "epoch 1 loss" in details.log_text, 30, message="a log line in the widget")
         assert not run.record.is_terminal, "the line should show while the run is running"
-        assert "data-status='Running'" in details.status.value
+        assert details.view.status == "Running" and details.view.can_cancel
         wait_for(lambda: "data-metric='loss'" in details.metrics.value, 10, message="a live metric")
     finally:
         run.cancel()
@@ -64,19 +69,20 @@ def test_cancel_button_cancels_a_running_run_and_the_thread_stops(project):
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 0.1]), "wd")
     details = RunDetails(run).start()
     wait_for(lambda: run.get_status() == "Running", 30, message="Running")
-    assert not details.cancel_button.disabled
-    details.cancel_button.click()
-    assert details.cancel_button.disabled
+    assert details.view.can_cancel and not details.view.ended
+    details.view._handle_message(details.view, {"kind": "cancel"}, [])  # what the view's Cancel button sends
+    assert details.view.cancel_requested
     assert details.wait(30)
     assert run.get_status() == "Canceled"
-    assert "data-status='Canceled'" in details.status.value
+    assert details.view.status == "Canceled" and not details.view.can_cancel
+    assert "killed by SIGTERM (cancel)" in details.view.detail or "canceled" in details.view.detail, details.view.detail
     assert not details.follower.alive and not _follower_threads()
 
 
 def test_closing_the_widget_stops_the_thread_but_not_the_run(project):
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 0.1]), "wd")
     details = RunDetails(run).start()
-    wait_for(lambda: "epoch 0" in details.log.value, 30, message="first line")
+    wait_for(lambda: "epoch 0" in details.log_text, 30, message="first line")
     details.widget.close()  # what the front end does when the view goes away
     assert not details.follower.alive
     assert run.get_status() == "Running"
@@ -91,8 +97,8 @@ def test_reattach_by_run_id_as_after_a_kernel_restart(project):
     assert isinstance(details.run, ScriptRun) and details.run is not run
     details.start()
     assert details.wait(60)
-    assert "epoch 0 loss" in details.log.value and "epoch 11 loss" in details.log.value
-    assert "data-status='Completed'" in details.status.value
+    assert "epoch 0 loss" in details.log_text and "epoch 11 loss" in details.log_text
+    assert details.view.status == "Completed"
 
 
 def test_log_view_is_bounded_and_keeps_the_newest_lines(tmp_path):
@@ -104,8 +110,8 @@ def test_log_view_is_bounded_and_keeps_the_newest_lines(tmp_path):
     assert details.wait(60)
     state = details.follower.state
     assert len(state.tail) == 50 and state.tail[-1].startswith("line 19999")
-    assert "line 19950" in details.log.value and "line 19949" not in details.log.value
-    assert "earlier lines are in the full log" in details.log.value
+    assert "line 19950" in details.log_text and "line 19949" not in details.log_text
+    assert "lines are not kept here: see Full log" in details.view.note
     assert run.get_log().count("\n") == 20000, "the run's own log stays complete"
     details.full_log_button.click()
     assert "line 00000" in details.full_log.value and details.full_log.layout.display == ""
@@ -128,7 +134,7 @@ def test_preparing_shows_progress_with_the_phase(project):
     details._draw_status(preparing)
     assert details.progress_box.layout.display == "" and details.progress.value == pytest.approx(0.4)
     assert "Building" in details.progress_label.value and details.progress.description == "Preparing"
-    assert not details.cancel_button.disabled
+    assert details.view.can_cancel and details.view.status == "Preparing"
     run.wait_for_completion(timeout=60)
 
 
@@ -136,8 +142,8 @@ def test_failed_run_shows_exit_code_and_phase(project):
     run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--fail", 3]), "wd")
     details = RunDetails(run).start()
     assert details.wait(60)
-    assert "data-status='Failed'" in details.status.value
-    assert "exit code 3" in details.status.value and "in Running" in details.status.value
+    assert details.view.status == "Failed"
+    assert "code 3" in details.view.detail and "in Running" in details.view.detail
 
 
 def test_live_view_delegates_to_run_details_and_falls_back_to_text(project, monkeypatch, capsys):
@@ -215,8 +221,8 @@ def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
     spec["target"] = {"type": NoCancelTarget.type_name, "name": "no-cancel"}
     spec_path.write_text(json.dumps(spec))
     details = RunDetails(run)
-    assert details.can_cancel is False and details.cancel_button.disabled
-    assert "cannot cancel" in details.cancel_button.tooltip
+    assert details.can_cancel is False and not details.view.can_cancel
+    assert "cannot cancel" in details.view.cancel_tooltip
 
 
 def test_many_metrics_are_read_in_bounded_chunks_and_none_lost(tmp_path):
@@ -231,5 +237,6 @@ def test_many_metrics_are_read_in_bounded_chunks_and_none_lost(tmp_path):
     details.start()
     assert details.wait(60)
     series = details.follower.state.metrics["m"]
-    assert series.count == 5000 and series.points[-1] == 4999 and len(series.points) == 500
+    assert series.count == 5000 and series.points[-1] == (4999.0, 4999.0) and series.points[0] == (0.0, 0.0)
+    assert len(series.points) <= series.max_points, "thinned, not grown without bound"
     assert (run.run_dir / "metrics.jsonl").stat().st_size > 10 * details.follower.metrics_chunk

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 
+from runconfig_jupyter.core.charts import VEGALITE_MIME
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.status import RunStatus
 from runconfig_jupyter.core.store import RunRecord
@@ -34,8 +34,17 @@ def test_filter_compare_details_and_cancel(project):
     table.selection.value = (first.id, second.id)
     comparison = table.compare()
     assert comparison is not None and "arguments" in comparison and "loss" in comparison
+    charts = table.compare_charts.children
+    loss = next(
+        o.outputs[0]["data"][VEGALITE_MIME] for o in charts if o.outputs[0]["data"][VEGALITE_MIME]["title"] == "loss"
+    )
+    assert set(loss["usermeta"]["runs"]) == {first.id, second.id}, "one line per compared run"
+    assert len([v for v in loss["data"]["values"] if v["run"] == second.id]) == 3
+    table.compare_log_scale.value = True
+    relogged = [o.outputs[0]["data"][VEGALITE_MIME] for o in table.compare_charts.children]
+    assert any(spec["encoding"]["y"]["scale"] == {"type": "log"} for spec in relogged)
     table.selection.value = (first.id,)
-    assert table.compare() is None and "exactly two" in table.message.value
+    assert table.compare() is None and "two or more" in table.message.value
 
     details = table.show_details()
     assert details.wait(30) and table.panel.children == (details.widget,)
@@ -74,31 +83,32 @@ def test_status_badge_escapes_and_names_phase_exit_code_and_reason():
     assert "Preparing</span>" in strip and "Failed" in strip
 
 
-def test_sparkline_and_metrics_table():
-    assert render.sparkline([]) == ""
-    svg = render.sparkline([1.0, 3.0, 2.0], width=100, height=20)
-    assert svg.startswith("<svg") and svg.count(",") == 3
+def test_metrics_table():
     loss = MetricSeries("loss")
     for step, value in enumerate([0.9, 0.5, 0.25]):
         loss.add({"name": "loss", "value": value, "kind": "scalar", "step": step})
     row = MetricSeries("row")
     row.add({"name": "row", "value": {"x": 1, "y": "<2>"}, "kind": "row"})
     table = render.metrics_table([loss, row])
-    assert "data-metric='loss'" in table and "0.25" in table and "<svg" in table
+    assert "data-metric='loss'" in table and "0.25" in table
     assert "y=&lt;2&gt;" in table
     assert loss.minimum == 0.25 and loss.maximum == 0.9 and loss.count == 3
+    assert loss.points == [(0.0, 0.9), (1.0, 0.5), (2.0, 0.25)]
     assert "No metrics yet" in render.metrics_table([])
 
 
-def test_metric_series_keeps_a_bounded_window():
-    series = MetricSeries("m", points=deque(maxlen=10))
+def test_metric_series_is_thinned_not_cut_and_skips_what_a_chart_cannot_draw():
+    series = MetricSeries("m", max_points=100)
     for step in range(1000):
-        series.add({"name": "m", "value": step, "kind": "scalar"})
-    assert list(series.points) == list(range(990, 1000)) and series.count == 1000 and series.minimum == 0
+        series.add({"name": "m", "value": step, "kind": "scalar", "step": step})
+    series.add({"name": "m", "value": float("nan"), "kind": "scalar"})
+    assert len(series.points) <= 100 and series.count == 1001
+    assert series.points[0] == (0.0, 0.0) and series.points[-1] == (999.0, 999.0), "first and last kept"
+    steps = [step for step, _ in series.points]
+    assert steps == sorted(steps) and series.minimum == 0 and series.maximum == 999
 
 
-def test_log_tail_note_and_format_seconds():
-    assert "no output yet" in render.log_tail("", 0, 0)
-    assert "earlier lines are in the full log" in render.log_tail("a\nb", 10, 2)
-    assert render.format_seconds(5.25) == "5.2s" and render.format_seconds(5.25, precise=False) == "5s"
-    assert render.format_seconds(3725) == "1h02m05s" and render.format_seconds(None) == "-"
+def test_format_seconds_uses_human_units():
+    assert render.format_seconds(5.25) == "5.2 s" and render.format_seconds(5.25, precise=False) == "5 s"
+    assert render.format_seconds(3725) == "1 h 02 min" and render.format_seconds(None) == "-"
+    assert render.format_seconds(2592000) == "30 days"

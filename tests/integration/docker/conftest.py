@@ -12,12 +12,12 @@ script printed. After each test, no container of that test's runs may be left (f
 from __future__ import annotations
 
 import secrets
-import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.docker_engine import engine_or_skip
+
 OUR_LABEL = "runconfig-jupyter"
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
 
@@ -25,14 +25,7 @@ TEST_IMAGE_LABEL = "runconfig-jupyter.test"
 @pytest.fixture(scope="session")
 def docker_client(session_nonce):
     """The engine, ready; skips the folder with the script's message when it cannot start."""
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "ensure_docker.sh")], capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        pytest.skip(f"Docker engine cannot be started here: {result.stderr.strip() or result.stdout.strip()}")
-    import docker
-
-    client = docker.from_env(timeout=120)
+    client = engine_or_skip()
     yield client
     _remove_test_images(client, session_nonce)
     client.close()

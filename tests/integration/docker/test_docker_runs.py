@@ -15,6 +15,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
+from runconfig_jupyter.core.confine import register_place
 from runconfig_jupyter.core.errors import RunFailed
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import start_driver
@@ -206,6 +207,7 @@ def test_resume_from_is_mounted_read_only(project, tmp_path, our_containers):
             """
         )
     )
+    register_place(checkpoint)  # outside the source directory: only a registered place may be mounted
     run = Experiment("dk").submit(docker_config(project, script="resume.py", resume_from=str(checkpoint)))
     run.wait_for_completion(timeout=120)
     log = run.get_log()

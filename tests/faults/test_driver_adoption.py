@@ -1,0 +1,105 @@
+"""A local run's driver killed with SIGKILL: a new driver adopts the script (real processes, real signals)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+
+import psutil
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from tests.conftest import wait_for
+
+LINES = 30
+COUNTER = textwrap.dedent(
+    f"""
+    import os, sys, time
+    for n in range({LINES}):
+        print(f"line {{n}}", flush=True)
+        time.sleep(float(os.environ.get("PAUSE", "0.05")))
+    os.makedirs("outputs", exist_ok=True)
+    open("outputs/result.txt", "w").write("all lines")
+    sys.exit(int(os.environ.get("EXIT", "0")))
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_grace(monkeypatch):
+    """A reader acts on a dead driver at once instead of after 5 s (the grace a starting driver gets)."""
+    import runconfig_jupyter.core.runs as runs
+
+    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+
+
+def _submit(tmp_path, **env):
+    root = tmp_path / "counter"
+    root.mkdir()
+    (root / "counter.py").write_text(COUNTER)
+    config = ScriptRunConfig(str(root), script="counter.py")
+    config.run_config.environment_variables = env
+    return Experiment("adopt").submit(config)
+
+
+def _kill_driver(run) -> int:
+    """SIGKILL the driver once the script prints; returns the script group's leader pid (still alive)."""
+    wait_for(lambda: "line 2" in run.get_log(), timeout=30, message="the script to print")
+    record = run.store.get(run.id)
+    os.kill(record.driver_pid, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(record.driver_pid) or _zombie(record.driver_pid), message="driver gone")
+    return int(record.details["pid"])
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _assert_complete_log(run) -> None:
+    lines = [line for line in run.read_log()[0].splitlines() if line.startswith("line ")]
+    assert lines == [f"line {n}" for n in range(LINES)]  # every line, in order, none twice
+
+
+def test_a_reader_adopts_a_healthy_script_and_it_completes(tmp_path):
+    run = _submit(tmp_path, PAUSE="0.1")
+    script_group = _kill_driver(run)
+    assert run.get_status() in ("Running", "Finalizing")  # the read itself starts the adopting driver
+    assert psutil.pid_exists(script_group)  # the script was not killed
+    details = run.wait_for_completion(timeout=60)
+    assert details["status"] == "Completed" and details["exitCode"] == 0
+    assert details["targetDetails"]["driver_restarts"] == 1
+    _assert_complete_log(run)
+    assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
+    assert not (run.run_dir / "working").exists()
+    assert "re-attaching" in (run.run_dir / "logs" / "driver_log.txt").read_text()
+
+
+def test_a_script_that_ends_while_no_driver_lives_keeps_its_exit_code(tmp_path):
+    run = _submit(tmp_path, EXIT="3")
+    _kill_driver(run)
+    # Nobody reads the run while the script finishes alone; its supervisor records the exit code.
+    wait_for(lambda: (run.run_dir / "script_exit.json").exists(), timeout=30, message="the exit code file")
+    assert run.store.get(run.id).status.value == "Running"  # nothing settled it behind our back
+    run.wait_for_completion(timeout=60, raise_on_error=False)
+    details = run.get_details()
+    assert details["status"] == "Failed" and details["exitCode"] == 3
+    assert details["error"]["phase"] == "Running" and "exited with code 3" in details["error"]["message"]
+    _assert_complete_log(run)
+    assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
+    assert not (run.run_dir / "working").exists()
+
+
+def test_cancel_reaches_an_adopted_script(tmp_path):
+    run = _submit(tmp_path, PAUSE="5")
+    script_group = _kill_driver(run)
+    run.get_status()  # adopt
+    wait_for(lambda: run.store.get(run.id).details.get("driver_restarts") == 1, message="the adopting driver")
+    wait_for(lambda: run.store.get(run.id).details.get("driver_ready"), message="the adopting driver ready")
+    assert run.cancel() is True
+    wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
+    assert run.record.status.value == "Canceled"
+    wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
