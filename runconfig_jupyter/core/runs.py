@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import RunFailed, RunNotFound, RunStateError
+from .errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from .status import TERMINAL, RunStatus
 from .store import RunRecord, RunStore, driver_alive
 
@@ -209,12 +209,17 @@ class ScriptRun:
     # -- logs ------------------------------------------------------------
     def read_log(self, offset: int = 0, max_bytes: int | None = None, name: str = "std_log.txt") -> tuple[str, int]:
         """Text from byte ``offset`` (only whole lines unless the run has ended) and the next offset."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
         path = self.run_dir / "logs" / name
-        if not path.exists():
+        try:
+            with open(path, "rb") as log:
+                if offset >= os.fstat(log.fileno()).st_size:
+                    return "", offset  # past the end (an offset from the future, or 2**62): nothing yet
+                log.seek(offset)
+                data = log.read(max_bytes) if max_bytes else log.read()
+        except FileNotFoundError:
             return "", offset
-        with open(path, "rb") as log:
-            log.seek(offset)
-            data = log.read(max_bytes) if max_bytes else log.read()
         return data.decode(errors="replace"), offset + len(data)
 
     def follow(

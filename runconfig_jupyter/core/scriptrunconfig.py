@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .distributed_config import DistributedConfig, distributed_from_dict, distributed_to_dict
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
+from .input_checks import check_duration, check_exec_size, check_text
 from .runconfig import DockerConfiguration, RunConfiguration, check_variables, read_conda_file
 from .serialization import LineMap, dump_yaml, norm, parse_yaml
 
@@ -224,12 +225,8 @@ class ScriptRunConfig:
                     "arguments",
                     index,
                 )
-        limit = self.max_run_duration_seconds
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise self._error(
-                f"must be a positive whole number of seconds (default {MAX_DURATION_SECONDS_DEFAULT}), got {limit!r}",
-                "max_run_duration_seconds",
-            )
+            self._checked(check_text, argument, "arguments", index)
+        self._checked(check_duration, self.max_run_duration_seconds, "max_run_duration_seconds")
         target = self._compute_target
         if target is not None and not isinstance(target, str) and not isinstance(getattr(target, "name", None), str):
             raise self._error("must be a target name such as 'local' or 'docker'", "compute_target")
@@ -238,6 +235,7 @@ class ScriptRunConfig:
         try:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
+            check_exec_size(self.argv(python="python"), self.environment_variables())
         except ConfigError as error:
             if error.line is None and error.field:
                 path = error.field.removeprefix("run_config.").split(".")
@@ -266,12 +264,23 @@ class ScriptRunConfig:
         if isinstance(command, list):
             if not all(isinstance(part, ARGUMENT_TYPES) for part in command):
                 raise self._error("a command list holds only text and numbers", "command")
+            for index, part in enumerate(command):
+                self._checked(check_text, part, "command", index)
         elif not isinstance(command, str):
             raise self._error("must be a command line (text) or a list of words", "command")
+        else:
+            self._checked(check_text, command, "command")
         try:
             _split_command(command)
         except ValueError as error:
             raise self._error(f"cannot split {command!r}: {error}; close the quote", "command") from None
+
+    def _checked(self, check: Callable[[Any, str], Any], value: Any, name: str, index: int | None = None) -> None:
+        """Run an input check (core/input_checks.py); its ConfigError gains the YAML line of the field."""
+        try:
+            check(value, name if index is None else f"{name}[{index}]")
+        except ConfigError as error:
+            raise self._error(error.message, name, index) from None
 
     def _error(self, message: str, name: str, index: int | None = None) -> ConfigError:
         path: tuple[Any, ...] = (name,) if index is None else (name, index)
