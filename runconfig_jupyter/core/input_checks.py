@@ -92,6 +92,6 @@ def check_duration(value: Any, field: str = "max_run_duration_seconds") -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RUN_DURATION_SECONDS:
         raise ConfigError(
-            f"must be a positive whole number of seconds, at most {MAX_RUN_DURATION_SECONDS:,} (366 days), got {value!r}",
+            f"must be a positive whole number of seconds, at most {MAX_RUN_DURATION_SECONDS:,} (366 d), got {value!r}",
             field=field,
         )

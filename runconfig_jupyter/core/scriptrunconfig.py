@@ -19,6 +19,7 @@ from .distributed_config import DistributedConfig, distributed_from_dict, distri
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
 from .input_checks import check_duration, check_exec_size, check_text
+from .member_names import MAX_TREE_DEPTH
 from .runconfig import DockerConfiguration, RunConfiguration, check_variables, read_conda_file
 from .serialization import LineMap, dump_yaml, norm, parse_yaml
 
@@ -203,7 +204,7 @@ class ScriptRunConfig:
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
         source = Path(self.source_directory).expanduser()
-        if check_files and not source.is_dir():
+        if check_files and not _accessible(source, "source_directory", Path.is_dir):
             raise self._error(
                 f"'{self.source_directory}' is not a folder; point source_directory at the folder holding your script",
                 "source_directory",
@@ -253,8 +254,8 @@ class ScriptRunConfig:
             raise self._error(
                 f"'{self.script}' must be a path relative to source_directory ({self.source_directory})", "script"
             )
-        if check_files and not (source / script).is_file():
-            names = [p.relative_to(source).as_posix() for p in source.glob("**/*.py") if p.is_file()][:500]
+        if check_files and not _accessible(source / script, "script", Path.is_file):
+            names = _python_files(source)
             guess = closest(self.script, names)
             hint = f" Did you mean '{guess}'?" if guess else ""
             raise self._error(f"'{self.script}' is not a file in {source}.{hint}", "script")
@@ -464,3 +465,25 @@ class ScriptRunConfig:
 
 def _split_command(command: str | list[Any]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def _accessible(path: Path, field: str, test: Callable[[Path], bool]) -> bool:
+    """``test(path)``, with "permission denied" turned into a ConfigError naming the field (not a raw OSError)."""
+    try:
+        return test(path)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot look at {path}: {error.strerror}; fix its permissions or choose another folder", field=field
+        ) from None
+
+
+def _python_files(source: Path, limit: int = 500) -> list[str]:
+    """Up to ``limit`` .py files under ``source`` for a "did you mean" hint, no deeper than snapshots go."""
+    names: list[str] = []
+    for folder, dirs, files in os.walk(source, onerror=lambda _error: None):
+        deep = len(Path(folder).relative_to(source).parts) >= MAX_TREE_DEPTH  # os.walk recurses (3.11)
+        dirs[:] = [] if deep else [d for d in dirs if not d.startswith(".")]
+        names += [Path(folder, f).relative_to(source).as_posix() for f in files if f.endswith(".py")]
+        if len(names) >= limit:
+            break
+    return names[:limit]
