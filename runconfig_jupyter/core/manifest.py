@@ -128,7 +128,7 @@ def check_source(source_dir: Path | str) -> Path:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise SnapshotError(f"cannot look at source_directory {str(path)!r}: {exc.strerror}; fix its permissions") from None
+        raise SnapshotError(f"cannot look at source_directory {str(path)!r}: {exc.strerror}; fix permissions") from None
     if not path.exists():
         raise SnapshotError(f"source_directory {str(path)!r} does not exist; pass the folder holding your script")
     if not path.is_dir():
