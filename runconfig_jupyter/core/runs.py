@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import ConfigError, RunFailed, RunNotFound, RunStateError
+from .secret_env import SecretFile, restore_config
 from .status import TERMINAL, RunStatus
 from .store import RunRecord, RunStore, driver_alive
 
@@ -333,8 +334,10 @@ class ScriptRun:
         if not record.is_terminal and record.status != RunStatus.RUNNING:
             raise RunStateError(f"run {self.id} is still {record.status.value}; re-run it once it has started")
         spec = self.get_spec()
+        config = self.get_config()
+        restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
         return submit(
-            self.get_config(),
+            config,
             experiment or record.experiment,
             target=spec["target"]["name"],
             store=self.store,
