@@ -21,7 +21,7 @@ MAX_ARG_STRLEN = 128 * 1024  # Linux: one argument or NAME=value, including its 
 POINTER_BYTES = 8  # execve also counts the argv/envp pointer of every string
 MAX_RUN_DURATION_SECONDS = 366 * 24 * 3600  # a year; Azure's default is 30 days
 MAX_SIZE_BYTES = 1 << 40  # 1 TiB: shared memory or memory beyond this is a typo
-SIZE = re.compile(r"(\d{1,16})\s*([bkmgt]?)b?", re.IGNORECASE)
+SIZE = re.compile(r"(\d{1,16}(?:\.\d{1,6})?)\s*([bkmgt]?)b?", re.IGNORECASE)  # Docker takes 1.5g too
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 VARIABLE_NAME = re.compile(r"[^=\0]+")
 
@@ -73,14 +73,14 @@ def check_exec_size(argv: Iterable[Any], variables: Mapping[str, Any], field: st
 
 
 def parse_size(value: Any, field: str) -> int:
-    """Bytes of a Docker-style size (``2g``, ``512m``, ``1024``); refuses 0, fractions, junk and absurd values."""
+    """Bytes of a Docker-style size (``2g``, ``512m``, ``1024``); refuses 0, junk and absurd values."""
     text = str(value).strip()
     match = SIZE.fullmatch(text) if not isinstance(value, bool) else None
     if match is None:
         raise ConfigError(
-            f"use a size like '2g' or '512m' (a whole number and b, k, m, g or t), got {value!r}", field=field
+            f"use a size like '2g' or '512m' (a number, then b, k, m, g or t), got {value!r}", field=field
         )
-    size = int(match.group(1)) * UNITS[match.group(2).lower()]
+    size = int(float(match.group(1)) * UNITS[match.group(2).lower()])
     if not 0 < size <= MAX_SIZE_BYTES:
         raise ConfigError(f"must be more than 0 and at most 1t (1 TiB), got {value!r}", field=field)
     return size
