@@ -102,8 +102,9 @@ def load_yaml_node(text: str, what: str = "run configuration") -> tuple[Any, Any
         )
     if _LOADER is None:
         _LOADER = _bounded_loader_class()
-    loader = _LOADER(text, what)
+    loader = None
     try:
+        loader = _LOADER(text, what)  # the reader refuses control characters right here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
@@ -116,7 +117,8 @@ def load_yaml_node(text: str, what: str = "run configuration") -> tuple[Any, Any
     except RecursionError:  # a construct path we did not bound: still a typed refusal
         raise ConfigError(f"the {what} nests too deeply; flatten it") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
