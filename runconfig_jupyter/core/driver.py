@@ -25,6 +25,7 @@ from typing import Any
 from .context import EXPERIMENT_ENV, RUN_ID_ENV
 from .errors import PreparationFailed, RunConfigError
 from .logsink import LogSink
+from .secret_env import SecretFile, restore_config
 from .status import RunStatus
 from .store import RunStore, pid_start_time
 
@@ -42,6 +43,7 @@ class DriverContext:
         self.run_dir = store.run_dir(run_id)
         self.spec: dict[str, Any] = json.loads((self.run_dir / "run.json").read_text())
         self.config = ScriptRunConfig.from_dict(self.spec["config"])
+        restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
         self.snapshot_path = self.run_dir / "snapshot.tar"
         self.outputs_dir = self.run_dir / "outputs"
         self.metrics_path = self.run_dir / "metrics.jsonl"

@@ -23,6 +23,7 @@ class ConfigError(RunConfigError, ValueError):
     def __init__(self, message: str, field: str | None = None, line: int | None = None):
         self.field = field
         self.line = line
+        self.message = message  # without the field and line, for callers that re-raise with their own
         prefix = f"{field}: " if field else ""
         where = f" (line {line})" if line else ""
         super().__init__(f"{prefix}{message}{where}")

@@ -14,43 +14,38 @@ import tarfile
 from pathlib import Path
 
 from .errors import SnapshotError, UnsafeArchive
+from .member_names import link_problem, name_problem
 
 HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if HAS_DATA_FILTER else ()
 
 
 def check_members(members: list[tarfile.TarInfo], tar_path: Path | str = "archive") -> None:
-    """Raise UnsafeArchive for the first member that could write outside the extraction folder."""
+    """Raise UnsafeArchive for the first member that could write outside the extraction folder.
+
+    Names and link targets follow the rule the packer uses (core/member_names.py).
+    """
     symlinks: set[str] = set()
     for member in members:
         name = member.name
-        _check_relative(name, member, tar_path)
+        _refuse(name_problem(name), "member", name, tar_path)
         norm = posixpath.normpath(name)
         parts = norm.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in symlinks:
                 raise UnsafeArchive(f"{tar_path}: member {name!r} is reached through a symlink member; refusing")
         if member.issym():
-            target = member.linkname
-            if posixpath.isabs(target) or _escapes(posixpath.join(posixpath.dirname(norm), target)):
-                raise UnsafeArchive(f"{tar_path}: symlink {name!r} -> {target!r} points outside; refusing")
+            _refuse(link_problem(name, member.linkname), "symlink", name, tar_path)
             symlinks.add(norm)
         elif member.islnk():
-            _check_relative(member.linkname, member, tar_path, what="hard link target")
+            _refuse(name_problem(member.linkname), "hard link target", member.linkname, tar_path)
         elif not (member.isfile() or member.isdir()):
             raise UnsafeArchive(f"{tar_path}: member {name!r} is a device or fifo; refusing")
 
 
-def _escapes(path: str) -> bool:
-    norm = posixpath.normpath(path)
-    return norm == ".." or norm.startswith("../")
-
-
-def _check_relative(name: str, member: tarfile.TarInfo, tar_path: Path | str, what: str = "member") -> None:
-    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchive(f"{tar_path}: {what} {name!r} has an absolute path; refusing")
-    if ".." in name.replace("\\", "/").split("/"):
-        raise UnsafeArchive(f"{tar_path}: {what} {name!r} contains '..'; refusing")
+def _refuse(problem: str | None, what: str, name: str, tar_path: Path | str) -> None:
+    if problem:
+        raise UnsafeArchive(f"{tar_path}: {what} {name!r} {problem}; refusing")
 
 
 def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pathspec
 
+from .errors import SnapshotError
+
 IGNORE_FILE_NAMES = (".amlignore", ".gitignore")
 
 BUILTIN_EXCLUDES: tuple[str, ...] = (
@@ -87,15 +89,21 @@ class IgnoreRules:
         """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any."""
         for name in IGNORE_FILE_NAMES:
             candidate = folder / name
-            if candidate.is_file():
-                try:
-                    lines = candidate.read_text(encoding="utf-8", errors="replace").splitlines()
-                except OSError:
+            try:  # a folder we may not enter is reported by the walk that lists it, with its path
+                if not candidate.is_file():
                     continue
-                source = f"{rel}/{name}" if rel else name
-                base = f"{rel}/" if rel else ""
-                level = _Level(base, pathspec.GitIgnoreSpec.from_lines(lines), source)
-                return IgnoreRules([*self.levels, level], [*self.ignore_files, source])
+            except OSError:
+                continue
+            try:
+                lines = candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError as exc:  # packaging without the user's exclusions could upload what they meant to keep
+                raise SnapshotError(
+                    f"cannot read the ignore file {candidate}: {exc.strerror}; fix its permissions"
+                ) from None
+            source = f"{rel}/{name}" if rel else name
+            base = f"{rel}/" if rel else ""
+            level = _Level(base, pathspec.GitIgnoreSpec.from_lines(lines), source)
+            return IgnoreRules([*self.levels, level], [*self.ignore_files, source])
         return self
 
     def decide(self, rel: str, is_dir: bool) -> Decision:

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import SnapshotError
 from .ignore import IgnoreRules, is_environment
 from .limits import SnapshotLimits, format_bytes
+from .member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
 
 
 @dataclass
@@ -122,6 +123,12 @@ class Manifest:
 def check_source(source_dir: Path | str) -> Path:
     """Resolve the source directory or raise SnapshotError saying what to pass instead."""
     path = Path(source_dir).expanduser()
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SnapshotError(f"cannot look at source_directory {str(path)!r}: {exc.strerror}; fix permissions") from None
     if not path.exists():
         raise SnapshotError(f"source_directory {str(path)!r} does not exist; pass the folder holding your script")
     if not path.is_dir():
@@ -153,8 +160,18 @@ def build_manifest(
     return manifest
 
 
-def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str]) -> bool:
-    """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk."""
+def _walk(
+    root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str], depth: int = 0
+) -> bool:
+    """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk.
+
+    Recursion is bounded by MAX_TREE_DEPTH (far below Python's limit), so a hostile tree is refused by name.
+    """
+    if depth > MAX_TREE_DEPTH:
+        raise SnapshotError(
+            f"{folder} is more than {MAX_TREE_DEPTH} folders below {root}; a snapshot is limited to that depth. "
+            f"Exclude the folder with the line '{rel.split('/')[0]}/' in {root / '.amlignore'}"
+        )
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -165,6 +182,12 @@ def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Mani
         ) from None
     for entry in entries:
         child_rel = f"{rel}/{entry.name}" if rel else entry.name
+        problem = name_problem(child_rel)
+        if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
+            raise SnapshotError(
+                f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "
+                f"line '{child_rel}' in {root / '.amlignore'}"
+            )
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError as exc:
@@ -184,7 +207,7 @@ def _walk(root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Mani
             manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
             manifest.dirs.append(child_rel)
             before = (len(manifest.files), len(manifest.dirs))
-            had_entries = _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs)
+            had_entries = _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs, depth + 1)
             if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
                 manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
             continue
@@ -218,5 +241,11 @@ def _add_symlink(root: Path, link_path: str, rel: str, manifest: Manifest) -> No
     if not inside:
         manifest.skipped.append((rel, f"symlink points outside the source directory (-> {target}); not followed"))
         return
-    relative = os.path.relpath(lexical, parent) if os.path.isabs(target) else target
+    # Recorded as the shortest relative path (``../proj/x`` inside proj/ becomes ``x``), checked by the rule
+    # the extractor applies, so what is packed can always be unpacked.
+    relative = inside_link_target(rel, Path(os.path.relpath(lexical, root_str)).as_posix())
+    problem = link_problem(rel, relative)
+    if problem:
+        manifest.skipped.append((rel, f"symlink {problem}; not packaged"))
+        return
     manifest.files.append(ManifestEntry(rel, 0, 0o777, kind="symlink", link_target=relative))

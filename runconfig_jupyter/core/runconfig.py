@@ -10,14 +10,16 @@ does not use (amlCompute, databricks, ...) are kept and written back.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .bounded import load_yaml
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
 from .errors import ConfigError
+from .input_checks import check_variables as check_exec_variables
+from .input_checks import parse_size
 from .serialization import Section, dump_yaml, parse_yaml
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
@@ -160,9 +162,7 @@ class RunConfiguration(Section):
             raise ConfigError(f"must be a target name, got {self.target!r}", field=f"{prefix}.target")
         check_variables(self.environment_variables, f"{prefix}.environment_variables")
         check_variables(self.environment.environment_variables, "environment.environment_variables")
-        shm = str(self.docker.shm_size)
-        if not re.fullmatch(r"\d+[bkmgBKMG]?", shm):
-            raise ConfigError(f"use a size like '2g' or '512m', got {shm!r}", field=f"{prefix}.docker.shm_size")
+        parse_size(self.docker.shm_size, f"{prefix}.docker.shm_size")
         if not isinstance(self.docker.arguments, list):
             raise ConfigError("must be a list of docker run flags", field=f"{prefix}.docker.arguments")
         check_environment(self.environment)
@@ -249,8 +249,8 @@ def check_environment(environment: Environment) -> None:
     for name, value in (("docker.base_image", docker.base_image), ("docker.base_dockerfile", docker.base_dockerfile)):
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"must be text, got {value!r}", field=f"environment.{name}")
-    if docker.shm_size is not None and not re.fullmatch(r"\d+[bkmgBKMG]?", str(docker.shm_size)):
-        raise ConfigError(f"use a size like '2g', got {docker.shm_size!r}", field="environment.docker.shm_size")
+    if docker.shm_size is not None:
+        parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
         raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
     registry = docker.base_image_registry or {}
@@ -272,10 +272,9 @@ def check_variables(variables: Any, field_name: str) -> None:
     if not isinstance(variables, dict):
         raise ConfigError("must be a mapping of NAME: value", field=field_name)
     for key, value in variables.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise ConfigError(f"{key!r} is not a valid variable name", field=f"{field_name}.{key}")
         if isinstance(value, dict | list):
             raise ConfigError("must be text or a number, not a list or mapping", field=f"{field_name}.{key}")
+    check_exec_variables(variables, field_name)
 
 
 def read_conda_file(environment: Environment, bases: tuple[Path, ...]) -> Any:
@@ -365,11 +364,9 @@ def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
 
 def _references(runconfig: Path, project: Path) -> set[Path]:
     """Side files a saved run configuration points at (conda spec, separate environment)."""
-    import yaml
-
     try:
-        data = yaml.safe_load(runconfig.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        data = load_yaml(runconfig.read_text(), what=runconfig.name) or {}
+    except (OSError, ConfigError):
         return set()
     found: set[Path] = set()
     environment = data.get("environment") if isinstance(data, dict) else None
@@ -378,8 +375,8 @@ def _references(runconfig: Path, project: Path) -> set[Path]:
         if env_path is not None:
             found.add(env_path.resolve())
             try:
-                environment = yaml.safe_load(env_path.read_text()) or {}
-            except (OSError, yaml.YAMLError):
+                environment = load_yaml(env_path.read_text(), what=env_path.name) or {}
+            except (OSError, ConfigError):
                 environment = {}
     if isinstance(environment, dict):
         python = environment.get("python") or {}

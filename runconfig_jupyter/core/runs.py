@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import RunFailed, RunNotFound, RunStateError
+from .errors import ConfigError, RunFailed, RunNotFound, RunStateError
+from .secret_env import SecretFile, restore_config
 from .status import TERMINAL, RunStatus
 from .store import RunRecord, RunStore, driver_alive
 
@@ -211,12 +212,17 @@ class ScriptRun:
     # -- logs ------------------------------------------------------------
     def read_log(self, offset: int = 0, max_bytes: int | None = None, name: str = "std_log.txt") -> tuple[str, int]:
         """Text from byte ``offset`` (only whole lines unless the run has ended) and the next offset."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
         path = self.run_dir / "logs" / name
-        if not path.exists():
+        try:
+            with open(path, "rb") as log:
+                if offset >= os.fstat(log.fileno()).st_size:
+                    return "", offset  # past the end (an offset from the future, or 2**62): nothing yet
+                log.seek(offset)
+                data = log.read(max_bytes) if max_bytes else log.read()
+        except FileNotFoundError:
             return "", offset
-        with open(path, "rb") as log:
-            log.seek(offset)
-            data = log.read(max_bytes) if max_bytes else log.read()
         return data.decode(errors="replace"), offset + len(data)
 
     def follow(
@@ -330,8 +336,10 @@ class ScriptRun:
         if not record.is_terminal and record.status != RunStatus.RUNNING:
             raise RunStateError(f"run {self.id} is still {record.status.value}; re-run it once it has started")
         spec = self.get_spec()
+        config = self.get_config()
+        restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
         return submit(
-            self.get_config(),
+            config,
             experiment or record.experiment,
             target=spec["target"]["name"],
             store=self.store,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from .confine import Confinement, check_config
 from .distributed_config import DistributedConfig, distributed_from_dict, distributed_to_dict
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
+from .input_checks import check_duration, check_exec_size, check_text
+from .member_names import MAX_TREE_DEPTH
 from .runconfig import DockerConfiguration, RunConfiguration, check_variables, read_conda_file
 from .serialization import LineMap, dump_yaml, norm, parse_yaml
 
@@ -210,7 +212,7 @@ class ScriptRunConfig:
         if check_files:  # first: nothing below may look into a folder a run may not reach
             _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()
-        if check_files and not source.is_dir():
+        if check_files and not _accessible(source, "source_directory", Path.is_dir):
             raise self._error(
                 f"'{self.source_directory}' is not a folder; point source_directory at the folder holding your script",
                 "source_directory",
@@ -232,12 +234,8 @@ class ScriptRunConfig:
                     "arguments",
                     index,
                 )
-        limit = self.max_run_duration_seconds
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise self._error(
-                f"must be a positive whole number of seconds (default {MAX_DURATION_SECONDS_DEFAULT}), got {limit!r}",
-                "max_run_duration_seconds",
-            )
+            self._checked(check_text, argument, "arguments", index)
+        self._checked(check_duration, self.max_run_duration_seconds, "max_run_duration_seconds")
         target = self._compute_target
         if target is not None and not isinstance(target, str) and not isinstance(getattr(target, "name", None), str):
             raise self._error("must be a target name such as 'local' or 'docker'", "compute_target")
@@ -246,6 +244,7 @@ class ScriptRunConfig:
         try:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
+            check_exec_size(self.argv(python="python"), self.environment_variables())
             if check_files:
                 check_config(self, home, root)
         except ConfigError as error:
@@ -265,8 +264,8 @@ class ScriptRunConfig:
             raise self._error(
                 f"'{self.script}' must be a path relative to source_directory ({self.source_directory})", "script"
             )
-        if check_files and not (source / script).is_file():
-            names = [p.relative_to(source).as_posix() for p in source.glob("**/*.py") if p.is_file()][:500]
+        if check_files and not _accessible(source / script, "script", Path.is_file):
+            names = _python_files(source)
             guess = closest(self.script, names)
             hint = f" Did you mean '{guess}'?" if guess else ""
             raise self._error(f"'{self.script}' is not a file in {source}.{hint}", "script")
@@ -276,12 +275,23 @@ class ScriptRunConfig:
         if isinstance(command, list):
             if not all(isinstance(part, ARGUMENT_TYPES) for part in command):
                 raise self._error("a command list holds only text and numbers", "command")
+            for index, part in enumerate(command):
+                self._checked(check_text, part, "command", index)
         elif not isinstance(command, str):
             raise self._error("must be a command line (text) or a list of words", "command")
+        else:
+            self._checked(check_text, command, "command")
         try:
             _split_command(command)
         except ValueError as error:
             raise self._error(f"cannot split {command!r}: {error}; close the quote", "command") from None
+
+    def _checked(self, check: Callable[[Any, str], Any], value: Any, name: str, index: int | None = None) -> None:
+        """Run an input check (core/input_checks.py); its ConfigError gains the YAML line of the field."""
+        try:
+            check(value, name if index is None else f"{name}[{index}]")
+        except ConfigError as error:
+            raise self._error(error.message, name, index) from None
 
     def _error(self, message: str, name: str, index: int | None = None) -> ConfigError:
         path: tuple[Any, ...] = (name,) if index is None else (name, index)
@@ -500,3 +510,25 @@ def _at_line(error: ConfigError, line: int | None) -> ConfigError:
 
 def _split_command(command: str | list[Any]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def _accessible(path: Path, field: str, test: Callable[[Path], bool]) -> bool:
+    """``test(path)``, with "permission denied" turned into a ConfigError naming the field (not a raw OSError)."""
+    try:
+        return test(path)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot look at {path}: {error.strerror}; fix its permissions or choose another folder", field=field
+        ) from None
+
+
+def _python_files(source: Path, limit: int = 500) -> list[str]:
+    """Up to ``limit`` .py files under ``source`` for a "did you mean" hint, no deeper than snapshots go."""
+    names: list[str] = []
+    for folder, dirs, files in os.walk(source, onerror=lambda _error: None):
+        deep = len(Path(folder).relative_to(source).parts) >= MAX_TREE_DEPTH  # os.walk recurses (3.11)
+        dirs[:] = [] if deep else [d for d in dirs if not d.startswith(".")]
+        names += [Path(folder, f).relative_to(source).as_posix() for f in files if f.endswith(".py")]
+        if len(names) >= limit:
+            break
+    return names[:limit]

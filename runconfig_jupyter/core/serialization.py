@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from .bounded import load_yaml_node
 from .errors import ConfigError, UnknownKeyError, closest
 
 Path_ = tuple[Any, ...]
@@ -66,22 +67,8 @@ class LineMap:
 
 
 def parse_yaml(text: str, what: str = "run configuration") -> tuple[Any, LineMap]:
-    """Parse YAML safely and remember where each key sits; syntax errors become ``ConfigError`` with the line."""
-    import yaml  # lazily: the run driver reads JSON and should not pay for YAML
-
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(
-            f"the {what} is not valid YAML: {problem}; fix the indentation, brackets or quotes there",
-            line=mark.line + 1 if mark else None,
-        ) from None
-    finally:
-        loader.dispose()
+    """Parse YAML within bounds (core/bounded.py) and remember where each key sits; errors name the line."""
+    data, node = load_yaml_node(text, what)
     lines: dict[Path_, int] = {}
     if node is not None:
         _walk(node, (), lines)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .detached import spawn_detached
 from .errors import ConfigError
+from .secret_env import SecretFile, redact_config_dict, refuse_placeholders
 from .standby import claim, ensure_standby, fingerprint, standby_seconds
 from .status import RunStatus
 from .store import RunRecord, RunStore, pid_start_time
@@ -90,6 +91,7 @@ def submit(
     check_experiment_name(experiment)
     store = store or RunStore()
     config.validate(home=store.home, root=confine_to)
+    refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
     snapshot = create_snapshot(
@@ -109,10 +111,12 @@ def submit(
             os.link(snapshot.path, run_dir / "snapshot.tar")
         except OSError:  # another filesystem: a copy is slower but equivalent
             shutil.copyfile(snapshot.path, run_dir / "snapshot.tar")
+        recorded = config.to_dict()
+        SecretFile(store.home, run_id).write(redact_config_dict(recorded))  # before anything names the run
         spec = {
             "run_id": run_id,
             "experiment": experiment,
-            "config": config.to_dict(),
+            "config": recorded,
             "target": compute.to_spec(),
             "snapshot": {
                 "id": snapshot.id,
@@ -144,6 +148,7 @@ def submit(
         )
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
+        SecretFile(store.home, run_id).remove()
         raise
     start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute, extra_targets))
     return ScriptRun(run_id, store=store)

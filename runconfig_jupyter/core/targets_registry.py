@@ -15,6 +15,7 @@ import yaml
 
 from runconfig_jupyter.targets.base import ComputeTarget, TargetInfo
 
+from .bounded import load_yaml
 from .errors import ConfigError, UnknownTarget, closest
 from .paths import run_home
 
@@ -47,9 +48,10 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
     path = targets_file()
     if path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path} is not valid YAML: {error}", field="targets") from error
+            loaded = load_yaml(path.read_text(), what=str(path)) or {}
+        except ConfigError as error:
+            error.field = error.field or "targets"
+            raise
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must map target names to settings", field="targets")
         targets.update({str(name): dict(spec or {}) for name, spec in loaded.items()})
@@ -71,7 +73,7 @@ def register_target(name: str, type: str, persist: bool = False, **settings: Any
     _registered[name] = spec
     if persist:
         path = targets_file()
-        current = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+        current = (load_yaml(path.read_text(), what=str(path)) or {}) if path.exists() else {}
         current[name] = spec
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(current, sort_keys=True))

@@ -23,6 +23,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from runconfig_jupyter.core.bounded import load_json
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
 
 from .service import RunService, version_info
@@ -78,10 +79,7 @@ class BaseRunHandler(APIHandler):
     def body(self) -> dict[str, Any]:
         if not self.request.body:
             return {}
-        try:
-            data = json.loads(self.request.body)
-        except ValueError as error:
-            raise ConfigError(f"the request body is not JSON: {error}", field="body") from None
+        data = load_json(self.request.body)
         if not isinstance(data, dict):
             raise ConfigError("the request body must be a JSON object", field="body")
         return data
@@ -230,28 +228,34 @@ class EventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.watcher.remove(self)
 
     def on_message(self, message: str | bytes) -> None:
+        """Every bad message gets a typed ``error`` reply; the socket stays open for the next one."""
         try:
-            data = json.loads(message)
+            data = load_json(message, what="message", field="message")
             action = data.get("action") if isinstance(data, dict) else None
             if action == "subscribe_runs":
                 self.watcher.subscribe_runs(self)
             elif action == "follow":
-                self.watcher.follow(self, str(data.get("run_id", "")), data.get("offsets") or {})
+                self.watcher.follow(self, _run_id(data), data.get("offsets"))
             elif action == "unfollow":
-                self.watcher.unfollow(self, str(data.get("run_id", "")))
+                self.watcher.unfollow(self, _run_id(data))
             else:
                 raise ConfigError(f"unknown action {action!r}; use subscribe_runs, follow or unfollow", field="action")
-        except ValueError as error:
-            if isinstance(error, RunConfigError):
-                self.send({"type": "error", "status": error.http_status, **error_body(error)})
-            else:
-                self.send({"type": "error", "status": 400, "error": "ConfigError", "message": f"not JSON: {error}"})
         except RunConfigError as error:
             self.send({"type": "error", "status": error.http_status, **error_body(error)})
+        except Exception as error:  # never close the socket over one message
+            self.log.exception("runconfig-jupyter: unexpected error handling a websocket message")
+            self.send({"type": "error", "status": 500, "error": type(error).__name__, "message": str(error)})
 
     def on_close(self) -> None:
         self.watcher.remove(self)
         super().on_close()
+
+
+def _run_id(data: dict[str, Any]) -> str:
+    run_id = data.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise ConfigError(f"must be a run id (text), got {run_id!r}", field="run_id")
+    return run_id
 
 
 def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:

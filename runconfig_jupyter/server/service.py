@@ -26,6 +26,7 @@ API_VERSION = 1
 MAX_PAGE = 500
 MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
 RUNCONFIG_CELL = "%%runconfig"
+MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
 EXPORT_FOLDER = "runconfig-outputs"
 
 
@@ -131,7 +132,7 @@ class RunService:
         allowed = {Path(p).name for p in run._log_paths()} | set(LOG_FILES)
         if "/" in log_name or "\\" in log_name or log_name not in allowed:
             raise RunNotFound(f"run {run_id} has no log '{log_name}'. Logs: {', '.join(sorted(allowed))}")
-        start = _int_arg(offset, "offset", 0, 0, 1 << 62)
+        start = _int_arg(offset, "offset", 0, 0, MAX_LOG_OFFSET)
         size = _int_arg(max_bytes, "max_bytes", MAX_LOG_CHUNK, 1, MAX_LOG_CHUNK)
         finished = run.record.is_terminal  # before reading, so nothing written after is missed
         text, next_offset = run.read_log(start, max_bytes=size, name=log_name)
@@ -305,10 +306,13 @@ def runconfig_cell(notebook: Path) -> str:
     """The YAML body of the notebook's first ``%%runconfig`` cell."""
     try:
         data = json.loads(notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read notebook {notebook.name}: {error}", field="path") from error
-    for cell in data.get("cells", []):
-        if cell.get("cell_type") != "code":
+    except (OSError, ValueError, RecursionError) as error:
+        raise ConfigError(f"cannot read notebook {notebook.name}: {error}", field="path") from None
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        raise ConfigError(f"{notebook.name} is not a notebook (no list of cells)", field="path")
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 from tornado.ioloop import PeriodicCallback
 
-from runconfig_jupyter.core.errors import RunConfigError
+from runconfig_jupyter.core.errors import ConfigError, RunConfigError
 from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
 
-from .service import RunService
+from .service import MAX_LOG_OFFSET, RunService
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,9 @@ class RunWatcher:
     def follow(self, listener: Listener, run_id: str, offsets: dict[str, int] | None = None) -> None:
         """Start sending a run's log from ``offsets`` (default: the beginning)."""
         self.service.get_run(run_id)  # RunNotFound before anything is registered
+        checked = log_offsets(offsets)
         subscription = self.subscriptions[id(listener)]
-        subscription.follows[run_id] = Follow(run_id, {k: int(v) for k, v in (offsets or {}).items()})
+        subscription.follows[run_id] = Follow(run_id, checked)
         self._pump_follow(subscription, subscription.follows[run_id])
 
     def unfollow(self, listener: Listener, run_id: str) -> None:
@@ -181,3 +182,22 @@ class RunWatcher:
                 ScriptRun(record.run_id, store=self.service.store).record  # noqa: B018 - settles as a side effect
             except RunConfigError:
                 continue
+
+
+def log_offsets(offsets: Any) -> dict[str, int]:
+    """A follow request's ``{log name: byte offset}``, checked before anything is registered."""
+    if offsets is None:
+        return {}
+    if not isinstance(offsets, dict):
+        raise ConfigError(
+            f'must map log names to byte offsets, e.g. {{"std_log.txt": 0}}; got {type(offsets).__name__}',
+            field="offsets",
+        )
+    checked = {}
+    for name, value in offsets.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOG_OFFSET:
+            raise ConfigError(
+                f"must be a byte offset between 0 and {MAX_LOG_OFFSET}, got {value!r}", field=f"offsets.{name}"
+            )
+        checked[str(name)] = value
+    return checked

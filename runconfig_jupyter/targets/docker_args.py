@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError, closest
+from runconfig_jupyter.core.input_checks import parse_size
 
 from .docker_gpu import GpuRequest, environment_gpu_request, parse_gpus
 
@@ -153,15 +154,11 @@ def _split(token: str) -> tuple[str, bool, str]:
 
 
 def _size(option: str, value: str, field_name: str) -> str:
-    text = value.strip().lower()
-    number = text.rstrip("bkmg")
     try:
-        ok = float(number) > 0 and len(text) - len(number) <= 2
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ConfigError(f"{option} {value!r} is not a size; write it like 512m or 4g", field=field_name)
-    return text
+        parse_size(value, field_name)  # one rule for sizes everywhere (core/input_checks.py)
+    except ConfigError as error:
+        raise ConfigError(f"{option} {value!r} is not a size: {error.message}", field=field_name) from None
+    return value.strip().lower()
 
 
 def _convert(option: str, kind: str, value: str, field_name: str) -> Any:

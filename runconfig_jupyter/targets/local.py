@@ -30,6 +30,7 @@ from runconfig_jupyter.core.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.detached import spawn_detached
 from runconfig_jupyter.core.distributed import MPI, DistributedPlan, plan_for
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
+from runconfig_jupyter.core.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.status import RunStatus
 from runconfig_jupyter.core.store import pid_start_time
 
@@ -95,6 +96,7 @@ class LocalTarget(ComputeTarget):
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
+        setting_for(self.settings.get("inherit_env"))  # a bad inherit_env setting fails before anything is recorded
         requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         environment = config.effective_environment()
         interpreter = environment.python.interpreter_path
@@ -141,7 +143,10 @@ class LocalTarget(ComputeTarget):
 
     def start(self, ctx: RunContext) -> None:
         argv = ctx.config.argv(python=self._python)
-        env = {**os.environ, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
+        setting = setting_for(self.settings.get("inherit_env"))
+        base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
+        env = {**base, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
+        ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._ranks is not None:

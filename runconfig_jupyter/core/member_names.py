@@ -1,0 +1,60 @@
+"""The one rule for what a snapshot member may be called and where a link in it may point.
+
+The packer (manifest.py, which decides what goes into an archive) and the extractor (extract.py,
+which refuses anything that could write outside its folder) both ask these functions, so a file the
+packer accepts is one the extractor will write: a run is never recorded with a snapshot that cannot be
+unpacked. Names are '/'-separated and relative; a backslash counts as a separator too, because the
+archive may be unpacked on Windows (a Linux file called ``a\\..\\b`` would climb out there).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+MAX_TREE_DEPTH = 128  # folders below the source root; deeper trees are refused, never walked recursively
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _parts(name: str) -> list[str]:
+    return name.replace("\\", "/").split("/")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an archive member (or a hard-link target), or None when it can."""
+    if not name:
+        return "is empty"
+    if "\0" in name:
+        return "contains a NUL byte"
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        return "is an absolute path"
+    if ".." in _parts(name):
+        return "contains a '..' component (a backslash counts as a separator)"
+    if len([p for p in _parts(name) if p]) > MAX_TREE_DEPTH + 1:
+        return f"is more than {MAX_TREE_DEPTH} folders deep"
+    return None
+
+
+def link_problem(name: str, target: str) -> str | None:
+    """Why a symlink ``name -> target`` cannot be a member, or None: the target must be relative and stay inside."""
+    if not target:
+        return "has an empty target"
+    if "\0" in target:
+        return "has a target containing a NUL byte"
+    if target.startswith(("/", "\\")) or _DRIVE.match(target):
+        return f"points at an absolute path ({target})"
+    if "\\" in target:
+        return f"has a backslash in its target ({target})"
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(posixpath.normpath(name)), target))
+    if joined == ".." or joined.startswith("../"):
+        return f"points outside the folder ({target})"
+    return None
+
+
+def inside_link_target(name: str, resolved_relative: str) -> str:
+    """The target to record for a link that stays inside: the shortest relative path from its folder.
+
+    ``proj/link -> ../proj/x`` (valid on disk, but written through a parent the extractor cannot see)
+    becomes ``x``; both sides then agree on it.
+    """
+    return posixpath.relpath(resolved_relative, posixpath.dirname(name) or ".")
