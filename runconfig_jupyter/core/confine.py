@@ -21,6 +21,7 @@ check); targets therefore re-check at start and mount the resolved path, never t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -66,6 +67,7 @@ CREDENTIALS = (
     ".git-credentials",
     ".pypirc",
 )
+CREDENTIAL_NAMES = frozenset(name.split("/")[0] for name in CREDENTIALS)
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,299}$")
 # A folder about to be bind-mounted is walked for sockets and device nodes; bounded in entries and time.
 MOUNT_SCAN_ENTRIES = 200_000
@@ -75,6 +77,13 @@ MOUNT_SCAN_SECONDS = 10.0
 # -- locations that are never allowed ---------------------------------------------------------------------
 def never_allowed() -> list[tuple[Path, str]]:
     """``(real path, why)`` of every location no configuration may name, contain or sit in."""
+    keys = ("HOME", "DOCKER_HOST", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "XDG_DATA_HOME")
+    return list(_never_allowed(tuple(os.environ.get(key, "") for key in keys)))
+
+
+@functools.lru_cache(maxsize=8)
+def _never_allowed(_environment: tuple[str, ...]) -> tuple[tuple[Path, str], ...]:
+    """Cached per value of the variables the list depends on (tests and users change HOME)."""
     found: list[tuple[Path, str]] = [(Path(p), "a system location") for p in SYSTEM_LOCATIONS]
     sockets = list(DOCKER_SOCKETS)
     docker_host = os.environ.get("DOCKER_HOST", "")
@@ -91,7 +100,7 @@ def never_allowed() -> list[tuple[Path, str]]:
         found.append((Path(jupyter_runtime_dir()), "Jupyter's runtime folder (server tokens, kernel keys)"))
     except ImportError:  # core also runs from a bare script
         pass
-    return [(_real(path), why) for path, why in found]
+    return tuple((_real(path), why) for path, why in found)
 
 
 def _real(path: Path) -> Path:
@@ -112,7 +121,9 @@ def _resolved(path: Path, field: str, shown: Any) -> Path:
 
 
 def _under(path: Path, parent: Path) -> bool:
-    return path == parent or parent in path.parents
+    """``path`` is ``parent`` or below it (both already resolved); on strings: ``Path.parents`` is slow."""
+    text, prefix = str(path), str(parent)
+    return text == prefix or text.startswith(prefix if prefix.endswith("/") else prefix + "/")
 
 
 def refuse_never_allowed(real: Path, field: str, shown: Any = None) -> None:
@@ -122,7 +133,7 @@ def refuse_never_allowed(real: Path, field: str, shown: Any = None) -> None:
     for place, why in never_allowed():
         if _under(real, place):
             raise ConfigError(f"{what}{via} is inside {place}, {why}; a run may never reach it", field=field)
-        if real in place.parents:
+        if _under(place, real):
             raise ConfigError(
                 f"{what}{via} contains {place}, {why}; name a folder that holds only the run's own files",
                 field=field,
@@ -167,7 +178,7 @@ def _credential_store(real: Path) -> str | None:
     if len(real.parts) > 2 and real.parts[1] == "home":
         homes.append(Path(*real.parts[:3]))
     for home in homes:
-        if home in real.parents:
+        if _under(real, home) and real != home:
             inside = real.relative_to(home).as_posix() + "/"
             for name in CREDENTIALS:
                 if inside.startswith(name + "/"):
@@ -364,7 +375,7 @@ class Confinement:
                         field=field,
                     )
                 mode = entry.stat(follow_symlinks=False).st_mode
-                if _credential_store(Path(entry.path)):
+                if entry.name in CREDENTIAL_NAMES and _credential_store(Path(entry.path)):
                     raise ConfigError(
                         f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field
                     )

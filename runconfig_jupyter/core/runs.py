@@ -328,8 +328,8 @@ class ScriptRun:
     def outputs_dir(self) -> Path:
         return self.run_dir / "outputs"
 
-    def rerun(self, experiment: str | None = None, confine_to: Path | None = None) -> ScriptRun:
-        """Submit the same configuration again as a new run (its paths checked again, against ``confine_to`` too)."""
+    def rerun(self, experiment: str | None = None) -> ScriptRun:
+        """Submit the same configuration again as a new run (its paths go through the confinement check again)."""
         from .submit import submit
 
         record = self.record
@@ -344,7 +344,6 @@ class ScriptRun:
             target=spec["target"]["name"],
             store=self.store,
             parent_run_id=self.id,
-            confine_to=confine_to,
         )
 
     def __repr__(self) -> str:

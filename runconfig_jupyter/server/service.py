@@ -165,7 +165,9 @@ class RunService:
         return self.run_summary(run.record)
 
     def rerun(self, run_id: str, experiment: str | None = None) -> dict[str, Any]:
-        new = self.get_run(run_id).rerun(experiment=experiment or None, confine_to=self.root_dir)
+        # The recorded config was accepted when its owner submitted it; a re-run adds no path, so it is checked
+        # again by the ordinary confinement (not the root: kernels submit projects from anywhere).
+        new = self.get_run(run_id).rerun(experiment=experiment or None)
         return self.run_summary(new.record)
 
     # -- submit ----------------------------------------------------------
