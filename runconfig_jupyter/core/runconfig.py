@@ -18,8 +18,8 @@ from .bounded import load_yaml
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
 from .errors import ConfigError
+from .input_checks import check_texts, parse_size
 from .input_checks import check_variables as check_exec_variables
-from .input_checks import parse_size
 from .serialization import Section, dump_yaml, parse_yaml
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
@@ -28,6 +28,7 @@ SUFFIX = ".runconfig"
 AZUREML_DIR = ".azureml"
 LEGACY_DIR = "aml_config"
 CONDA_FILE = "conda_dependencies.yml"
+MAX_NODES = 256  # the largest distributed world (core/distributed.py) fits on this many nodes
 ENVIRONMENT_FILE = "environment.yml"
 
 
@@ -165,6 +166,11 @@ class RunConfiguration(Section):
         parse_size(self.docker.shm_size, f"{prefix}.docker.shm_size")
         if not isinstance(self.docker.arguments, list):
             raise ConfigError("must be a list of docker run flags", field=f"{prefix}.docker.arguments")
+        check_texts(self.docker.arguments, f"{prefix}.docker.arguments", "docker flag")
+        if self.node_count > MAX_NODES:
+            raise ConfigError(f"at most {MAX_NODES} nodes, got {self.node_count}", field=f"{prefix}.node_count")
+        if self.priority is not None and (isinstance(self.priority, bool) or not isinstance(self.priority, int)):
+            raise ConfigError(f"must be a whole number, got {self.priority!r}", field=f"{prefix}.priority")
         check_environment(self.environment)
 
     # -- files ----------------------------------------------------------------------
@@ -253,6 +259,11 @@ def check_environment(environment: Environment) -> None:
         parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
         raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
+    check_texts(docker.arguments, "environment.docker.arguments", "docker flag")
+    conda = python.conda_dependencies
+    if conda is not None:  # pip and conda receive these as arguments
+        check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
+        check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
     registry = docker.base_image_registry or {}
     if isinstance(registry, dict) and registry.get("password"):
         raise ConfigError(

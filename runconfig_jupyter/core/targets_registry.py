@@ -86,6 +86,8 @@ def unregister_target(name: str) -> None:
 def resolve_target(target: str | ComputeTarget | None, extra: dict[str, dict[str, Any]] | None = None) -> ComputeTarget:
     if isinstance(target, ComputeTarget):
         return target
+    if target is not None and not isinstance(target, str):
+        raise ConfigError(f"must be a target name such as 'local' or 'docker', got {target!r}", field="compute_target")
     name = target or "local"
     targets = configured_targets(extra)
     spec = targets.get(name)

@@ -9,6 +9,7 @@ functions be unit-tested and keeps the handlers a few lines each.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -88,6 +89,8 @@ class RunService:
         if updated_since not in (None, ""):
             try:
                 since = float(updated_since)  # type: ignore[arg-type]
+                if not math.isfinite(since):
+                    raise ValueError("not finite")
             except (TypeError, ValueError):
                 raise ConfigError(
                     f"must be a unix timestamp (seconds), got {updated_since!r}", field="updated_since"
@@ -203,6 +206,9 @@ class RunService:
                 "experiment, target, display_name, tags",
                 field=sorted(unknown)[0],
             )
+        for key, value in body.items():  # a NUL byte cannot be a path, a name or a target
+            if isinstance(value, str) and "\0" in value and key != "runconfig":
+                raise ConfigError("contains a NUL byte; remove it", field=key)
         path = self.resolve_path(body.get("path", ""))
         source = path if path.is_dir() else path.parent
         text = body.get("runconfig")
