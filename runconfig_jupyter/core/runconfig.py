@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .bounded import load_yaml
+from .bounded import load_yaml, read_text_bounded
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
 from .errors import ConfigError
@@ -208,14 +208,16 @@ class RunConfiguration(Section):
         """Read what ``save`` (or Azure ML) wrote; camelCase or snake_case keys."""
         found = find_runconfig(Path(path), name)
         project = _project_of(found.parent)
-        data, lines = parse_yaml(found.read_text(), what=f"run configuration {found.name}")
+        data, lines = parse_yaml(read_text_bounded(found, "run configuration"), what=f"run configuration {found.name}")
         data = data if data is not None else {}
         environment = data.get("environment") if isinstance(data, dict) else None
         if isinstance(environment, str) and environment.endswith((".yml", ".yaml")):
             env_path = _resolve(environment, project, found.parent)
             if env_path is None:
                 raise ConfigError(f"environment file '{environment}' is missing next to {found}", field="environment")
-            data["environment"], env_lines = parse_yaml(env_path.read_text(), what=f"environment {env_path.name}")
+            data["environment"], env_lines = parse_yaml(
+                read_text_bounded(env_path, "environment file"), what=f"environment {env_path.name}"
+            )
             config = cls.from_dict({**data, "environment": None}, (), lines)
             config.environment = Environment.from_dict(data["environment"], ("environment",), env_lines)
         else:
@@ -375,7 +377,7 @@ def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
 def _references(runconfig: Path, project: Path) -> set[Path]:
     """Side files a saved run configuration points at (conda spec, separate environment)."""
     try:
-        data = load_yaml(runconfig.read_text(), what=runconfig.name) or {}
+        data = load_yaml(read_text_bounded(runconfig), what=runconfig.name) or {}
     except (OSError, ConfigError):
         return set()
     found: set[Path] = set()
@@ -385,7 +387,7 @@ def _references(runconfig: Path, project: Path) -> set[Path]:
         if env_path is not None:
             found.add(env_path.resolve())
             try:
-                environment = load_yaml(env_path.read_text(), what=env_path.name) or {}
+                environment = load_yaml(read_text_bounded(env_path), what=env_path.name) or {}
             except (OSError, ConfigError):
                 environment = {}
     if isinstance(environment, dict):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .bounded import read_text_bounded
 from .distributed_config import DistributedConfig, distributed_from_dict, distributed_to_dict
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
@@ -366,7 +367,10 @@ class ScriptRunConfig:
                     f"'{environment}' is not a file in {folder}", field="environment", line=lines.line(("environment",))
                 )
             rest = {k: v for k, v in rest.items() if norm(k) != "environment"}
-            env_data, env_lines = parse_yaml((folder / environment).read_text(), what=f"environment {environment}")
+            env_data, env_lines = parse_yaml(
+                read_text_bounded(folder / environment, "environment file", field="environment"),
+                what=f"environment {environment}",
+            )
             run_config = RunConfiguration.from_dict(rest, (), lines, also_valid=SRC_ONLY_KEYS)
             run_config.environment = Environment.from_dict(env_data, ("environment",), env_lines)
         else:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter import __version__
+from runconfig_jupyter.core.bounded import read_text_bounded
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
 from runconfig_jupyter.core.status import RunStatus
@@ -26,6 +27,7 @@ API_VERSION = 1
 MAX_PAGE = 500
 MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
 RUNCONFIG_CELL = "%%runconfig"
+MAX_NOTEBOOK_BYTES = 100 << 20  # notebooks with images are big; a 10 GB file is not a notebook
 MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
 EXPORT_FOLDER = "runconfig-outputs"
 
@@ -218,7 +220,7 @@ class RunService:
             config_path = self.resolve_path(str(body["runconfig_file"]), field="runconfig_file")
             if not config_path.is_file():
                 raise ConfigError(f"'{body['runconfig_file']}' is not a file", field="runconfig_file")
-            text = config_path.read_text(encoding="utf-8")
+            text = read_text_bounded(config_path, "runconfig file", field="runconfig_file")
         if text is None:
             if path.suffix != ".ipynb":
                 raise ConfigError(
@@ -309,7 +311,7 @@ def _link_or_copy(source: str, destination: str) -> None:
 def runconfig_cell(notebook: Path) -> str:
     """The YAML body of the notebook's first ``%%runconfig`` cell."""
     try:
-        data = json.loads(notebook.read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(notebook, "notebook", MAX_NOTEBOOK_BYTES, field="path"))
     except (OSError, ValueError, RecursionError) as error:
         raise ConfigError(f"cannot read notebook {notebook.name}: {error}", field="path") from None
     cells = data.get("cells") if isinstance(data, dict) else None
