@@ -40,7 +40,8 @@ def test_reattached_driver_keeps_the_secret_out_of_records(
     import runconfig_jupyter.core.runs as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
-    (project / "report.py").write_text(REPORT + "import time\nprint('script-is-up', flush=True)\ntime.sleep(4)\nprint('end')\n")
+    slow = "import time\nprint('script-is-up', flush=True)\ntime.sleep(4)\nprint('end')\n"
+    (project / "report.py").write_text(REPORT + slow)
     config = ScriptRunConfig.from_yaml(RUNCONFIG + "compute_target: docker\n", source_directory=str(project))
     run = submit(config, "dreattach")
     wait_for(lambda: "script-is-up" in run.get_log(), timeout=90, message="the script to start")
