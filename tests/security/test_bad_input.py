@@ -366,3 +366,22 @@ def test_magics_refuse_bad_values_naming_the_field(project, monkeypatch):
         assert "ConfigError" in captured.stderr and field in captured.stderr, captured.stderr
         assert "bad" not in shell.user_ns
     assert RunStore().list() == []
+
+
+def test_widget_form_refuses_bad_values_under_their_fields(project):
+    """The ipywidgets form (headless): each bad value lands under its own field and nothing is recorded."""
+    from runconfig_jupyter.widgets.form import RunConfigForm
+
+    form = RunConfigForm(source_directory=str(project))
+    form.script.value = "train.py"
+    for widget, value, key in [
+        (form.arguments, "--lr a\0b", "arguments"),
+        (form.env_vars, "TOKEN=a\0b", "env_vars"),
+        (form.max_duration, 10**21, "max_duration"),
+    ]:
+        good = widget.value
+        widget.value = value
+        assert form.submit() is None
+        assert set(form.field_errors) == {key}, form.field_errors
+        widget.value = good
+    assert RunStore().list() == []
