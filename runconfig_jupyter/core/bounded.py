@@ -122,6 +122,28 @@ def load_yaml_node(text: str, what: str = "run configuration") -> tuple[Any, Any
     return data, node
 
 
+def read_text_bounded(path: Any, what: str = "file", limit: int = MAX_DOCUMENT_BYTES, field: str | None = None) -> str:
+    """A configuration file's text, reading at most ``limit`` bytes (a 10 GB sparse file must not be loaded).
+
+    Not UTF-8, too big or unreadable: ``ConfigError`` naming the file, never a raw OSError or UnicodeDecodeError.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise ConfigError(f"cannot read the {what} {path}: {error.strerror or error}", field=field) from None
+    if len(data) > limit:
+        raise ConfigError(
+            f"the {what} {path} is larger than {limit:,} bytes; it cannot be a configuration", field=field
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"the {what} {path} is not UTF-8 text ({error.reason} at byte {error.start})", field=field
+        ) from None
+
+
 def load_yaml(text: str, what: str = "YAML file") -> Any:
     """The data of one bounded YAML document (see ``load_yaml_node``)."""
     return load_yaml_node(text, what)[0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .bounded import read_text_bounded
 from .confine import check_system_path
 from .errors import ConfigError
 from .serialization import LineMap, Section, dump_yaml, fail, parse_yaml
@@ -131,7 +132,9 @@ class CondaDependencies:
         path = check_system_path(file_path, field_name)
         if not path.is_file():
             raise ConfigError(f"conda specification '{file_path}' does not exist; check the path", field=field_name)
-        data, lines = parse_yaml(path.read_text(), what=f"conda specification {path.name}")
+        data, lines = parse_yaml(
+            read_text_bounded(path, "conda specification", field=field_name), what=f"conda specification {path.name}"
+        )
         return cls.from_dict(data or {}, (), lines)
 
     def __eq__(self, other: object) -> bool:
@@ -207,7 +210,7 @@ class Environment(Section):
         if not path.is_file():
             raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
         packages = []
-        for raw in path.read_text().splitlines():
+        for raw in read_text_bounded(path, "requirements file", field="file_path").splitlines():
             line = raw.split(" #")[0].strip()
             if line and not line.startswith("#"):
                 packages.append(line)

@@ -95,3 +95,36 @@ def check_duration(value: Any, field: str = "max_run_duration_seconds") -> None:
             f"must be a positive whole number of seconds, at most {MAX_RUN_DURATION_SECONDS:,} (366 d), got {value!r}",
             field=field,
         )
+
+
+MAX_LABEL_CHARS = 255  # display names and tag names
+MAX_TAG_VALUE_CHARS = 4096
+
+
+def check_texts(values: Any, field: str, what: str = "argument") -> None:
+    """Every item of a list that becomes an ``execve`` argument (docker flags, pip packages)."""
+    if isinstance(values, list):
+        for index, value in enumerate(values):
+            check_text(value, f"{field}[{index}]", what)
+
+
+def check_labels(tags: Any, display_name: Any) -> None:
+    """Tags and the display name are recorded and shown everywhere: text, bounded, without NUL bytes."""
+    if display_name is not None and (
+        not isinstance(display_name, str) or "\0" in display_name or len(display_name) > MAX_LABEL_CHARS
+    ):
+        raise ConfigError(
+            f"must be text of at most {MAX_LABEL_CHARS} characters without NUL bytes", field="display_name"
+        )
+    if tags is None:
+        return
+    if not isinstance(tags, Mapping):
+        raise ConfigError("must map tag names to values", field="tags")
+    for name, value in tags.items():
+        text = "" if value is None else str(value)
+        if isinstance(value, dict | list) or "\0" in str(name) + text or len(str(name)) > MAX_LABEL_CHARS:
+            raise ConfigError(
+                f"tags are short text (no NUL bytes, lists or mappings), got {value!r}", field=f"tags.{name}"
+            )
+        if len(text) > MAX_TAG_VALUE_CHARS:
+            raise ConfigError(f"a tag value is at most {MAX_TAG_VALUE_CHARS} characters", field=f"tags.{name}")

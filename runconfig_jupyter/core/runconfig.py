@@ -14,12 +14,12 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .bounded import load_yaml
+from .bounded import load_yaml, read_text_bounded
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
 from .errors import ConfigError
+from .input_checks import check_texts, parse_size
 from .input_checks import check_variables as check_exec_variables
-from .input_checks import parse_size
 from .serialization import Section, dump_yaml, parse_yaml
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
@@ -28,6 +28,7 @@ SUFFIX = ".runconfig"
 AZUREML_DIR = ".azureml"
 LEGACY_DIR = "aml_config"
 CONDA_FILE = "conda_dependencies.yml"
+MAX_NODES = 256  # the largest distributed world (core/distributed.py) fits on this many nodes
 ENVIRONMENT_FILE = "environment.yml"
 
 
@@ -165,6 +166,11 @@ class RunConfiguration(Section):
         parse_size(self.docker.shm_size, f"{prefix}.docker.shm_size")
         if not isinstance(self.docker.arguments, list):
             raise ConfigError("must be a list of docker run flags", field=f"{prefix}.docker.arguments")
+        check_texts(self.docker.arguments, f"{prefix}.docker.arguments", "docker flag")
+        if self.node_count > MAX_NODES:
+            raise ConfigError(f"at most {MAX_NODES} nodes, got {self.node_count}", field=f"{prefix}.node_count")
+        if self.priority is not None and (isinstance(self.priority, bool) or not isinstance(self.priority, int)):
+            raise ConfigError(f"must be a whole number, got {self.priority!r}", field=f"{prefix}.priority")
         check_environment(self.environment)
 
     # -- files ----------------------------------------------------------------------
@@ -202,14 +208,16 @@ class RunConfiguration(Section):
         """Read what ``save`` (or Azure ML) wrote; camelCase or snake_case keys."""
         found = find_runconfig(Path(path), name)
         project = _project_of(found.parent)
-        data, lines = parse_yaml(found.read_text(), what=f"run configuration {found.name}")
+        data, lines = parse_yaml(read_text_bounded(found, "run configuration"), what=f"run configuration {found.name}")
         data = data if data is not None else {}
         environment = data.get("environment") if isinstance(data, dict) else None
         if isinstance(environment, str) and environment.endswith((".yml", ".yaml")):
             env_path = _resolve(environment, project, found.parent, field="environment")
             if env_path is None:
                 raise ConfigError(f"environment file '{environment}' is missing next to {found}", field="environment")
-            data["environment"], env_lines = parse_yaml(env_path.read_text(), what=f"environment {env_path.name}")
+            data["environment"], env_lines = parse_yaml(
+                read_text_bounded(env_path, "environment file"), what=f"environment {env_path.name}"
+            )
             config = cls.from_dict({**data, "environment": None}, (), lines)
             config.environment = Environment.from_dict(data["environment"], ("environment",), env_lines)
         else:
@@ -253,6 +261,11 @@ def check_environment(environment: Environment) -> None:
         parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
         raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
+    check_texts(docker.arguments, "environment.docker.arguments", "docker flag")
+    conda = python.conda_dependencies
+    if conda is not None:  # pip and conda receive these as arguments
+        check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
+        check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
     registry = docker.base_image_registry or {}
     if isinstance(registry, dict) and registry.get("password"):
         raise ConfigError(
@@ -365,7 +378,7 @@ def _side_file(folder: Path, default: str, stem: str, content: str) -> Path:
 def _references(runconfig: Path, project: Path) -> set[Path]:
     """Side files a saved run configuration points at (conda spec, separate environment)."""
     try:
-        data = load_yaml(runconfig.read_text(), what=runconfig.name) or {}
+        data = load_yaml(read_text_bounded(runconfig), what=runconfig.name) or {}
     except (OSError, ConfigError):
         return set()
     found: set[Path] = set()
@@ -375,7 +388,7 @@ def _references(runconfig: Path, project: Path) -> set[Path]:
         if env_path is not None:
             found.add(env_path.resolve())
             try:
-                environment = load_yaml(env_path.read_text(), what=env_path.name) or {}
+                environment = load_yaml(read_text_bounded(env_path), what=env_path.name) or {}
             except (OSError, ConfigError):
                 environment = {}
     if isinstance(environment, dict):

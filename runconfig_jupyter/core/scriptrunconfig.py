@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .bounded import read_text_bounded
 from .confine import Confinement, check_config
 from .distributed_config import DistributedConfig, distributed_from_dict, distributed_to_dict
 from .environment import Environment
@@ -383,7 +384,10 @@ class ScriptRunConfig:
         if isinstance(environment, str) and environment.endswith((".yml", ".yaml")):
             env_file = _confined_file(confinement, environment, "environment", lines.line(("environment",)))
             rest = {k: v for k, v in rest.items() if norm(k) != "environment"}
-            env_data, env_lines = parse_yaml(env_file.read_text(), what=f"environment {environment}")
+            env_data, env_lines = parse_yaml(
+                read_text_bounded(env_file, "environment file", field="environment"),
+                what=f"environment {environment}",
+            )
             run_config = RunConfiguration.from_dict(rest, (), lines, also_valid=SRC_ONLY_KEYS)
             run_config.environment = Environment.from_dict(env_data, ("environment",), env_lines)
         else:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .detached import spawn_detached
 from .errors import ConfigError
+from .input_checks import check_labels
 from .secret_env import SecretFile, redact_config_dict, refuse_placeholders
 from .standby import claim, ensure_standby, fingerprint, standby_seconds
 from .status import RunStatus
@@ -89,6 +90,7 @@ def submit(
     from .snapshot import SnapshotLimits, create_snapshot
 
     check_experiment_name(experiment)
+    check_labels(tags, display_name)
     store = store or RunStore()
     config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")

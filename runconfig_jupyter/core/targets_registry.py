@@ -15,7 +15,7 @@ import yaml
 
 from runconfig_jupyter.targets.base import ComputeTarget, TargetInfo
 
-from .bounded import load_yaml
+from .bounded import load_yaml, read_text_bounded
 from .errors import ConfigError, UnknownTarget, closest
 from .paths import run_home
 
@@ -48,7 +48,7 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
     path = targets_file()
     if path.exists():
         try:
-            loaded = load_yaml(path.read_text(), what=str(path)) or {}
+            loaded = load_yaml(read_text_bounded(path, field="targets"), what=str(path)) or {}
         except ConfigError as error:
             error.field = error.field or "targets"
             raise
@@ -73,7 +73,7 @@ def register_target(name: str, type: str, persist: bool = False, **settings: Any
     _registered[name] = spec
     if persist:
         path = targets_file()
-        current = (load_yaml(path.read_text(), what=str(path)) or {}) if path.exists() else {}
+        current = (load_yaml(read_text_bounded(path), what=str(path)) or {}) if path.exists() else {}
         current[name] = spec
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(current, sort_keys=True))
@@ -86,6 +86,8 @@ def unregister_target(name: str) -> None:
 def resolve_target(target: str | ComputeTarget | None, extra: dict[str, dict[str, Any]] | None = None) -> ComputeTarget:
     if isinstance(target, ComputeTarget):
         return target
+    if target is not None and not isinstance(target, str):
+        raise ConfigError(f"must be a target name such as 'local' or 'docker', got {target!r}", field="compute_target")
     name = target or "local"
     targets = configured_targets(extra)
     spec = targets.get(name)

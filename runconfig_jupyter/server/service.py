@@ -9,12 +9,14 @@ functions be unit-tested and keeps the handlers a few lines each.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter import __version__
+from runconfig_jupyter.core.bounded import read_text_bounded
 from runconfig_jupyter.core.confine import Confinement
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
@@ -26,6 +28,7 @@ API_VERSION = 1
 MAX_PAGE = 500
 MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
 RUNCONFIG_CELL = "%%runconfig"
+MAX_NOTEBOOK_BYTES = 100 << 20  # notebooks with images are big; a 10 GB file is not a notebook
 MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
 EXPORT_FOLDER = "runconfig-outputs"
 
@@ -89,6 +92,8 @@ class RunService:
         if updated_since not in (None, ""):
             try:
                 since = float(updated_since)  # type: ignore[arg-type]
+                if not math.isfinite(since):
+                    raise ValueError("not finite")
             except (TypeError, ValueError):
                 raise ConfigError(
                     f"must be a unix timestamp (seconds), got {updated_since!r}", field="updated_since"
@@ -206,6 +211,9 @@ class RunService:
                 "experiment, target, display_name, tags",
                 field=sorted(unknown)[0],
             )
+        for key, value in body.items():  # a NUL byte cannot be a path, a name or a target
+            if isinstance(value, str) and "\0" in value and key != "runconfig":
+                raise ConfigError("contains a NUL byte; remove it", field=key)
         path = self.resolve_path(body.get("path", ""))
         source = path if path.is_dir() else path.parent
         text = body.get("runconfig")
@@ -215,7 +223,7 @@ class RunService:
             config_path = self.resolve_path(str(body["runconfig_file"]), field="runconfig_file")
             if not config_path.is_file():
                 raise ConfigError(f"'{body['runconfig_file']}' is not a file", field="runconfig_file")
-            text = config_path.read_text(encoding="utf-8")
+            text = read_text_bounded(config_path, "runconfig file", field="runconfig_file")
         if text is None:
             if path.suffix != ".ipynb":
                 raise ConfigError(
@@ -307,7 +315,7 @@ def _link_or_copy(source: str, destination: str) -> None:
 def runconfig_cell(notebook: Path) -> str:
     """The YAML body of the notebook's first ``%%runconfig`` cell."""
     try:
-        data = json.loads(notebook.read_text(encoding="utf-8"))
+        data = json.loads(read_text_bounded(notebook, "notebook", MAX_NOTEBOOK_BYTES, field="path"))
     except (OSError, ValueError, RecursionError) as error:
         raise ConfigError(f"cannot read notebook {notebook.name}: {error}", field="path") from None
     cells = data.get("cells") if isinstance(data, dict) else None

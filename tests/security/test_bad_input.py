@@ -109,6 +109,44 @@ def test_rest_refuses_bad_values_naming_the_field(server, text, field):
     assert time.monotonic() - started < 5
 
 
+BAD_BODIES = [
+    ({"display_name": ["a"]}, "display_name"),
+    ({"display_name": "a\0b"}, "display_name"),
+    ({"display_name": "x" * 300}, "display_name"),
+    ({"target": ["local"]}, "compute_target"),
+    ({"target": 5}, "compute_target"),
+    ({"experiment": ["x"]}, "experiment"),
+    ({"path": "proj\0x"}, "path"),
+    ({"runconfig_file": "a\0b", "runconfig": None}, "runconfig_file"),
+    ({"tags": {"k\0": "v"}}, "tags.k"),
+    (
+        {
+            "runconfig": "script: train.py\nenvironment:\n  python:\n    condaDependencies:\n"
+            '      dependencies: [{pip: ["six\\0"]}]\n'
+        },
+        "environment.python.conda_dependencies.pip[0]",
+    ),
+    ({"runconfig": 'script: train.py\ndocker:\n  arguments: ["--env=A\\0B"]\n'}, "run_config.docker.arguments[0]"),
+    ({"runconfig": "script: train.py\nnodeCount: 100000000000\n"}, "run_config.node_count"),
+    ({"runconfig": "script: train.py\npriority: 1.0e+400\n"}, "run_config.priority"),
+    ({"runconfig": "script: train.py\narguments: [!!binary aGVsbG8=]\n"}, "arguments[0]"),
+    ({"runconfig": "script: !!python/object/apply:os.system [id]\n"}, ""),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_BODIES, ids=[f or "yaml-tag" for _, f in BAD_BODIES])
+def test_rest_refuses_bad_body_fields_naming_the_field(server, change, field):
+    body = {"path": "proj", "runconfig": "script: train.py\n", **change}
+    answer = assert_refused(server, lambda: server.call("runs", method="POST", body=body), field)
+    assert answer["error"] == "ConfigError", answer
+
+
+@pytest.mark.parametrize("query", ["updated_since=nan", "updated_since=inf", "limit=-1", "offset=-1"])
+def test_rest_list_queries_are_typed_400(server, query):
+    code, body = server.call(f"runs?{query}")
+    assert code == 400 and body["field"] == query.split("=")[0], body
+
+
 def test_python_api_refuses_an_argument_list_larger_than_arg_max(project):
     """Each argument is fine alone; together they exceed what execve takes (ARG_MAX)."""
     piece = "x" * (MAX_ARG_STRLEN // 2)
@@ -327,4 +365,23 @@ def test_magics_refuse_bad_values_naming_the_field(project, monkeypatch):
             shell.run_cell_magic("runconfig", "bad", body)
         assert "ConfigError" in captured.stderr and field in captured.stderr, captured.stderr
         assert "bad" not in shell.user_ns
+    assert RunStore().list() == []
+
+
+def test_widget_form_refuses_bad_values_under_their_fields(project):
+    """The ipywidgets form (headless): each bad value lands under its own field and nothing is recorded."""
+    from runconfig_jupyter.widgets.form import RunConfigForm
+
+    form = RunConfigForm(source_directory=str(project))
+    form.script.value = "train.py"
+    for widget, value, key in [
+        (form.arguments, "--lr a\0b", "arguments"),
+        (form.env_vars, "TOKEN=a\0b", "env_vars"),
+        (form.max_duration, 10**21, "max_duration"),
+    ]:
+        good = widget.value
+        widget.value = value
+        assert form.submit() is None
+        assert set(form.field_errors) == {key}, form.field_errors
+        widget.value = good
     assert RunStore().list() == []

@@ -161,9 +161,13 @@ ARG = st.one_of(
         st.dictionaries(st.from_regex(r"[A-Z_]{1,8}", fullmatch=True), st.text(max_size=20), max_size=4),
         st.dictionaries(st.text(max_size=12), ARG, max_size=5),
     ),
-    duration=st.one_of(st.none(), st.integers(1, 10**6), ARG),
-    shm=st.one_of(st.sampled_from(["99999999999g", "2g", "1.5g", "0", "-1m", "1t", "2T", "1e3g", "512m"]), ARG),
-    command=st.one_of(st.none(), st.text(max_size=30), st.lists(ARG, max_size=4)),
+    duration=st.one_of(st.none(), st.integers(1, 10**6), st.integers(1, 10**6), ARG),
+    shm=st.one_of(
+        st.sampled_from(["2g", "1.5g", "512m", "1t", "2T"]),
+        st.sampled_from(["99999999999g", "0", "-1m", "1e3g", "2000t"]),
+        ARG,
+    ),
+    command=st.one_of(st.none(), st.none(), st.none(), st.text(max_size=30), st.lists(ARG, max_size=4)),
 )
 def test_python_api_arguments_variables_sizes_and_durations(source, arguments, variables, duration, shm, command):
     def build() -> ScriptRunConfig:

@@ -248,3 +248,11 @@ def test_run_object_from_another_process_sees_placeholders_only(project, run_hom
     again = ScriptRun(run.id, store=RunStore(run_home))
     shown = json.dumps([again.get_details(), again.get_config().to_dict(), again.get_spec()], default=str)
     assert TOKEN not in shown and PASSWORD not in shown and REDACTED in shown
+
+
+def test_extra_secret_name_patterns(monkeypatch):
+    assert not is_secret_name("MY_DATASET_URL")
+    monkeypatch.setenv("RUNCONFIG_SECRET_NAMES", "MY_DATASET_*, OTHER")
+    assert is_secret_name("MY_DATASET_URL") and is_secret_name("other") and not is_secret_name("EPOCHS")
+    monkeypatch.setenv("RUNCONFIG_SECRET_NAMES", "*")
+    assert is_secret_name("EPOCHS")

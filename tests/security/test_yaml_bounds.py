@@ -156,3 +156,19 @@ def test_rest_bombs_are_400_fast_and_the_server_keeps_answering(server):
     code, notebook = server.call("runs", method="POST", body={"path": "proj", "runconfig": "script: train.py\n"})
     assert code == 201, notebook  # still takes real work afterwards
     assert server.wait_finished(notebook["run_id"])["status"] == "Completed"
+
+
+def test_huge_or_binary_configuration_files_are_refused_without_reading_them(tmp_path):
+    """A 10 GB sparse file named as the environment file, and a conda file that is not UTF-8."""
+    (tmp_path / "train.py").write_text("print(1)\n")
+    with open(tmp_path / "env.yml", "wb") as sparse:
+        sparse.truncate(10 << 30)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        ScriptRunConfig.from_yaml("script: train.py\nenvironment: env.yml\n", source_directory=str(tmp_path))
+    assert caught.value.field == "environment" and "larger than" in str(caught.value)
+    assert time.monotonic() - started < FAST
+    (tmp_path / "conda.yml").write_bytes(b"name: x\ndependencies: [\xff\xfe]\n")
+    text = "script: train.py\nenvironment:\n  python:\n    condaDependenciesFile: conda.yml\n"
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        ScriptRunConfig.from_yaml(text, source_directory=str(tmp_path))
