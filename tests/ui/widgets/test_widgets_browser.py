@@ -199,6 +199,40 @@ def test_log_follows_keeps_the_readers_place_and_charts_have_axes(lab, browser, 
         page.close()
 
 
+def test_a_bounded_log_keeps_the_readers_place_while_its_oldest_lines_are_dropped(lab, browser, project, artifacts):
+    """max_log_lines=150: lines above the reader are removed as new ones arrive; what they read must not move."""
+    folder = _project(lab, "bounded", project)
+    _notebook(
+        folder / "bounded.ipynb",
+        [
+            "from runconfig_jupyter import Experiment, ScriptRunConfig\n"
+            "from runconfig_jupyter.widgets import RunDetails\n"
+            "run = Experiment('uibounded').submit(ScriptRunConfig('.', script='printer.py', arguments=[500, 0.03]))\n"
+            "RunDetails(run, max_log_lines=150).show()"
+        ],
+    )
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    try:
+        _open_and_run(page, lab, "bounded/bounded.ipynb", 1)
+        log = page.locator(".runconfig-run-details .runconfig-log")
+        log.locator(".runconfig-log-line", has_text="line 0200").wait_for(timeout=60_000)
+        log.hover()
+        page.mouse.wheel(0, -500)  # into the middle of the 150 lines kept
+        page.wait_for_timeout(300)
+        before = log.evaluate(LOG_STATE)
+        assert before["count"] == 150 and before["top"] > 200, before
+        number = int(before["first"].split()[1])
+        log.locator(".runconfig-log-line", has_text=f"line {number + 160 - 100:04d}").wait_for(
+            state="attached", timeout=60_000
+        )
+        after = log.evaluate(LOG_STATE)
+        assert after["count"] == 150, "bounded"
+        assert after["first"] == before["first"], ("the line at the top stays while older ones go", before, after)
+        assert after["top"] < before["top"], "the scroll position moved up by the height removed above"
+    finally:
+        page.close()
+
+
 def test_submit_shows_live_run_details_and_cancel_works(lab, browser, project, artifacts):
     folder = _project(lab, "magics", project)
     _notebook(
