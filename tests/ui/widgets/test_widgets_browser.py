@@ -54,6 +54,25 @@ LOG_STATE = """(log) => {
             count: log.querySelectorAll('.runconfig-log-lines .runconfig-log-line').length};
 }"""
 
+# JS: watch the first chart for a while (10 ms steps, i.e. at every point the browser could paint); count the
+# moments it shows no drawn chart, and the redraws seen (a new <svg>). An Output's redraw empties it and Vega
+# draws asynchronously: this is what shows whether a reader would see it blink.
+CHART_WATCH = """async (ms) => {
+    const chart = document.querySelector('.runconfig-run-details .runconfig-chart');
+    let blank = 0, seen = 0, swaps = 0, last = null;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+        const axis = chart.querySelector('svg .role-axis');
+        const drawn = axis ? axis.ownerSVGElement : null;
+        seen += 1;
+        if (!drawn) blank += 1;
+        if (drawn && last && drawn !== last) swaps += 1;
+        if (drawn) last = drawn;
+        await new Promise(resolve => setTimeout(resolve, 10));
+    }
+    return {blank, seen, swaps};
+}"""
+
 
 def _notebook(path: Path, cells: list[str]) -> None:
     path.write_text(
@@ -172,6 +191,9 @@ def test_log_follows_keeps_the_readers_place_and_charts_have_axes(lab, browser, 
         assert after["top"] == before["top"] and after["first"] == before["first"], (before, after)
         assert "new line" in jump.inner_text()
         _save(page, artifacts, f"widgets-log-scrolled-{front_end}.png", view)
+        flicker = page.evaluate(CHART_WATCH, 2500)
+        assert flicker["swaps"] >= 1, f"the chart should have been redrawn while watched: {flicker}"
+        assert flicker["blank"] == 0, f"a redraw left the chart blank: {flicker}"
 
         view.locator(".runconfig-status[data-status='Completed']").wait_for(timeout=60_000)
         assert log.evaluate(LOG_STATE)["first"] == before["first"], "still where the reader left it"
