@@ -68,7 +68,7 @@ def metric_chart(
     y_scale: dict[str, Any] = {"type": "log"} if use_log else {"zero": False}
     several = len(runs) > 1
     encoding: dict[str, Any] = {
-        "x": {"field": "step", "type": "quantitative", "title": "step"},
+        "x": {"field": "step", "type": "quantitative", "title": "step", **_step_axis(values)},
         "y": {"field": "value", "type": "quantitative", "title": metric, "scale": y_scale},
         "tooltip": [
             {"field": "run", "type": "nominal"},
@@ -94,6 +94,13 @@ def metric_chart(
         "encoding": encoding,
         "usermeta": {"metric": metric, "log_scale": use_log, "runs": list(runs)},
     }
+
+
+def _step_axis(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whole-number steps get whole-number ticks: two points must not read as steps 0.0, 0.1, ... 1.0."""
+    if values and all(float(row["step"]).is_integer() for row in values):
+        return {"axis": {"tickMinStep": 1, "format": "d"}}
+    return {}
 
 
 def run_charts(

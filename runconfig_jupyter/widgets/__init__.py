@@ -1,4 +1,4 @@
-"""ipywidgets front end: RunConfigForm, RunDetails, RunsTable.
+"""ipywidgets front end: RunConfigForm, RunDetails (with the LiveRunView anywidget), RunsTable.
 
 Imported lazily so ``runconfig_jupyter.widgets.live`` (used by ``%submit``)
 works where ipywidgets is not installed; the core never imports this package.
@@ -14,6 +14,7 @@ _EXPORTS = {
     "RunDetails": "runconfig_jupyter.widgets.run_details",
     "RunsTable": "runconfig_jupyter.widgets.runs_table",
     "RunFollower": "runconfig_jupyter.widgets.follower",
+    "LiveRunView": "runconfig_jupyter.widgets.live_view",
     "show_run": "runconfig_jupyter.widgets.live",
 }
 

@@ -152,7 +152,7 @@ class RunConfigForm:
         self.target.observe(lambda _change: self._apply_capabilities(), names="value")
         self.max_duration.observe(lambda _change: self._say_max_duration(), names="value")
         self._say_max_duration()
-        self.check_button.on_click(lambda _b: self.build())
+        self.check_button.on_click(lambda _b: self.check())
         self.submit_button.on_click(lambda _b: self.submit())
         self.export_button.on_click(lambda _b: self.export_yaml())
         self.load_button.on_click(lambda _b: self.load_yaml())
@@ -268,16 +268,27 @@ class RunConfigForm:
         """Shown error text by form field (what the user sees; tests read it)."""
         return {key: label.value for key, label in self.errors.items() if label.value}
 
-    def build(self) -> Any:
-        """A validated ScriptRunConfig, or None with the errors shown by field."""
+    def build(self, check_snapshot: bool = False) -> Any:
+        """A validated ScriptRunConfig, or None with the errors shown by field.
+
+        ``check_snapshot`` (the Check button) also measures the source folder against the packaging
+        limits, the one refusal Submit could still make; Submit itself measures it while packaging.
+        """
         self.message.value = ""
         config, errors = ff.build_config(self.values, self.extra_targets, self.targets)
+        if check_snapshot and not any(ff.field_key(getattr(e, "field", None)) == "source_directory" for e in errors):
+            errors = [*errors, *ff.check_snapshot(self.values.source_directory, self.store)]
+            config = None if errors else config
         if errors:
             self.show_errors(errors)
             return None
         self.clear_errors()
         self.message.value = "<span style='color:#1e7e34'>Configuration is valid.</span>"
         return config
+
+    def check(self) -> bool:
+        """What the Check button does: every check Submit makes, all errors shown at once; True when valid."""
+        return self.build(check_snapshot=True) is not None
 
     @property
     def config(self) -> Any:

@@ -332,6 +332,23 @@ def build_config(
     return (None, errors) if errors else (config, [])
 
 
+def check_snapshot(source_directory: str, store: Any = None) -> list[RunConfigError]:
+    """What packaging the folder at Submit would refuse (size and file-count limits), told before Submit.
+
+    Only sizes are read (the manifest), nothing is archived; the run home is left out as Submit leaves it.
+    """
+    from runconfig_jupyter.core.snapshot import SnapshotLimits, build_manifest
+    from runconfig_jupyter.core.store import RunStore
+
+    limits = SnapshotLimits.from_env()
+    try:
+        home = (store or RunStore()).home
+        build_manifest(Path(source_directory).expanduser(), limits, extra_excludes=[home]).check(limits)
+    except RunConfigError as error:
+        return [ConfigError(str(error), field="source_directory")]
+    return []
+
+
 def minimal_yaml(config: Any, notebook_dir: str | os.PathLike[str] | None = None) -> str:
     """The ``%%runconfig`` body of ``config`` with only what differs from a default ScriptRunConfig.
 

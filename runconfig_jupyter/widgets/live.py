@@ -12,7 +12,9 @@ from runconfig_jupyter.core.runs import ScriptRun
 
 
 def widgets_available() -> bool:
+    """ipywidgets and anywidget (the live log) both importable: the ``jupyter`` extra installs them."""
     try:
+        import anywidget  # noqa: F401
         import ipywidgets  # noqa: F401
     except ImportError:
         return False
@@ -29,8 +31,8 @@ def show_run(run: Any, poll: float = 0.1) -> Any:
         return details
     record = run.record
     print(
-        f"Submitted {run.id} ({record.status.value}) to target '{record.target}'. ipywidgets is not installed, "
-        f"so there is no live view: follow it with %logs {run.id} -f, or pip install ipywidgets"
+        f"Submitted {run.id} ({record.status.value}) to target '{record.target}'. ipywidgets or anywidget is not "
+        f"installed, so there is no live view: follow it with %logs {run.id} -f, or pip install ipywidgets anywidget"
     )
     return None
 

@@ -62,6 +62,7 @@ class LiveRunView(anywidget.AnyWidget):
         self.current_partial = ""
         self.snapshot_every = snapshot_every
         self._last_snapshot = 0.0
+        self._last_sent = 0.0
         self._lock = threading.Lock()
         self.on_cancel: Callable[[], None] | None = None
         self.on_msg(self._handle_message)
@@ -84,6 +85,7 @@ class LiveRunView(anywidget.AnyWidget):
                 return
             self.current_partial = partial
             self.send({"kind": "lines", "start": start, "lines": cleaned, "partial": partial})
+            self._last_sent = time.monotonic()
         if time.monotonic() - self._last_snapshot >= self.snapshot_every:
             self.save_snapshot()
 
@@ -105,8 +107,13 @@ class LiveRunView(anywidget.AnyWidget):
         return "\n".join(lines)
 
     def beat(self) -> None:
-        """Tell the views the kernel is alive and following (the follower calls this at least once a second)."""
-        self.send({"kind": "beat"})
+        """Tell the views the kernel is alive and following (the follower calls this at least once a second).
+
+        Any message is a sign of life, so a beat is sent only when nothing else was in the last half second.
+        """
+        if time.monotonic() - self._last_sent >= 0.5:
+            self.send({"kind": "beat"})
+            self._last_sent = time.monotonic()
 
     # -- messages from the views ----------------------------------------------------
     def _handle_message(self, _widget: Any, content: Any, _buffers: Any) -> None:

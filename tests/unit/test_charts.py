@@ -47,3 +47,10 @@ def test_run_charts_compares_runs_and_bounds_points() -> None:
     assert loss_rows[-1]["step"] == MAX_POINTS_PER_RUN * 3 - 1
     assert charts[0]["usermeta"]["log_scale"] is True
     assert charts[1]["usermeta"]["runs"] == ["b"]
+
+
+def test_whole_number_steps_get_whole_number_ticks() -> None:
+    whole = metric_chart("loss", {"r": [(0.0, 1.0), (1.0, 0.5)]})
+    assert whole["encoding"]["x"]["axis"] == {"tickMinStep": 1, "format": "d"}
+    fractional = metric_chart("loss", {"r": [(0.5, 1.0), (1.0, 0.5)]})
+    assert "axis" not in fractional["encoding"]["x"]

@@ -261,3 +261,17 @@ def test_export_leaves_out_the_source_folder_when_it_is_the_notebooks(project, m
     config = ScriptRunConfig(str(project), script="train.py")
     assert ff.minimal_yaml(config) == "script: train.py\n"
     assert ff.minimal_yaml(config, notebook_dir=project.parent).startswith("source_directory: ")
+
+
+def test_check_says_what_packaging_at_submit_would_refuse(project, run_home, monkeypatch):
+    """Check measures the folder against the snapshot limits (sizes only), so it never says valid before a refusal."""
+    (project / "big.bin").write_bytes(b"\0" * (3 * 1024 * 1024))
+    monkeypatch.setenv("RUNCONFIG_SNAPSHOT_MAX_MB", "1")
+    form = RunConfigForm(source_directory=str(project))
+    form.script.value = "train.py"
+    assert form.check() is False
+    assert "big.bin" in form.field_errors["source_directory"], form.field_errors
+    assert form.submit() is None and "big.bin" in " ".join(form.field_errors.values()), "Submit refuses the same"
+    assert _nothing_recorded(run_home)
+    monkeypatch.delenv("RUNCONFIG_SNAPSHOT_MAX_MB")
+    assert form.check() is True and form.field_errors == {}

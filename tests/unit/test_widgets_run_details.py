@@ -153,9 +153,11 @@ def test_live_view_delegates_to_run_details_and_falls_back_to_text(project, monk
     view = live.show_run(run)
     assert isinstance(view, RunDetails)
     assert view.wait(60)
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if ipywidgets were not installed
-    assert live.show_run(run) is None
-    assert f"%logs {run.id} -f" in capsys.readouterr().out
+    for missing in ("ipywidgets", "anywidget"):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, missing, None)  # as if it were not installed
+            assert live.show_run(run) is None
+        assert f"%logs {run.id} -f" in capsys.readouterr().out
 
 
 def test_core_does_not_import_widgets(tmp_path):

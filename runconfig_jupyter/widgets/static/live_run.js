@@ -129,10 +129,18 @@ function render({ model, el: root }) {
     cancel.setAttribute("aria-hidden", ended || isStale ? "true" : "false");
     root.dataset.stale = isStale ? "true" : "false";
     stale.hidden = !isStale;
-    if (isStale) {
-      stale.textContent =
-        `Not live: nothing heard from the kernel that follows this run (restarted or stopped?). ` +
-        `The run itself goes on. Re-attach in a cell: RunDetails.attach("${model.get("run_id")}").show()`;
+    if (isStale && !stale.dataset.runId) {
+      stale.dataset.runId = model.get("run_id");
+      const code = el(
+        "code",
+        "runconfig-attach",
+        `from runconfig_jupyter.widgets import RunDetails; RunDetails.attach("${model.get("run_id")}").show()`
+      );
+      stale.replaceChildren(
+        "Not live: nothing heard from the kernel that follows this run (restarted or stopped?). " +
+          "The run itself goes on. Re-attach in a cell: ",
+        code
+      );
     }
     const text = model.get("error_text");
     error.hidden = !text;

@@ -54,6 +54,25 @@ LOG_STATE = """(log) => {
             count: log.querySelectorAll('.runconfig-log-lines .runconfig-log-line').length};
 }"""
 
+# JS: watch the first chart for a while (10 ms steps, i.e. at every point the browser could paint); count the
+# moments it shows no drawn chart, and the redraws seen (a new <svg>). An Output's redraw empties it and Vega
+# draws asynchronously: this is what shows whether a reader would see it blink.
+CHART_WATCH = """async (ms) => {
+    const chart = document.querySelector('.runconfig-run-details .runconfig-chart');
+    let blank = 0, seen = 0, swaps = 0, last = null;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+        const axis = chart.querySelector('svg .role-axis');
+        const drawn = axis ? axis.ownerSVGElement : null;
+        seen += 1;
+        if (!drawn) blank += 1;
+        if (drawn && last && drawn !== last) swaps += 1;
+        if (drawn) last = drawn;
+        await new Promise(resolve => setTimeout(resolve, 10));
+    }
+    return {blank, seen, swaps};
+}"""
+
 
 def _notebook(path: Path, cells: list[str]) -> None:
     path.write_text(
@@ -172,6 +191,9 @@ def test_log_follows_keeps_the_readers_place_and_charts_have_axes(lab, browser, 
         assert after["top"] == before["top"] and after["first"] == before["first"], (before, after)
         assert "new line" in jump.inner_text()
         _save(page, artifacts, f"widgets-log-scrolled-{front_end}.png", view)
+        flicker = page.evaluate(CHART_WATCH, 2500)
+        assert flicker["swaps"] >= 1, f"the chart should have been redrawn while watched: {flicker}"
+        assert flicker["blank"] == 0, f"a redraw left the chart blank: {flicker}"
 
         view.locator(".runconfig-status[data-status='Completed']").wait_for(timeout=60_000)
         assert log.evaluate(LOG_STATE)["first"] == before["first"], "still where the reader left it"
@@ -195,6 +217,40 @@ def test_log_follows_keeps_the_readers_place_and_charts_have_axes(lab, browser, 
         loss.locator(".role-axis-label text", has_text=re.compile(r"^0\.1$")).first.wait_for(timeout=15_000)
         _save(page, artifacts, f"widgets-run-details-{front_end}.png", view)
         _no_serious_violations(page, ".runconfig-run-details", artifacts, f"run-details-{front_end}")
+    finally:
+        page.close()
+
+
+def test_a_bounded_log_keeps_the_readers_place_while_its_oldest_lines_are_dropped(lab, browser, project, artifacts):
+    """max_log_lines=150: lines above the reader are removed as new ones arrive; what they read must not move."""
+    folder = _project(lab, "bounded", project)
+    _notebook(
+        folder / "bounded.ipynb",
+        [
+            "from runconfig_jupyter import Experiment, ScriptRunConfig\n"
+            "from runconfig_jupyter.widgets import RunDetails\n"
+            "run = Experiment('uibounded').submit(ScriptRunConfig('.', script='printer.py', arguments=[500, 0.03]))\n"
+            "RunDetails(run, max_log_lines=150).show()"
+        ],
+    )
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    try:
+        _open_and_run(page, lab, "bounded/bounded.ipynb", 1)
+        log = page.locator(".runconfig-run-details .runconfig-log")
+        log.locator(".runconfig-log-line", has_text="line 0200").wait_for(timeout=60_000)
+        log.hover()
+        page.mouse.wheel(0, -500)  # into the middle of the 150 lines kept
+        page.wait_for_timeout(300)
+        before = log.evaluate(LOG_STATE)
+        assert before["count"] == 150 and before["top"] > 200, before
+        number = int(before["first"].split()[1])
+        log.locator(".runconfig-log-line", has_text=f"line {number + 160 - 100:04d}").wait_for(
+            state="attached", timeout=60_000
+        )
+        after = log.evaluate(LOG_STATE)
+        assert after["count"] == 150, "bounded"
+        assert after["first"] == before["first"], ("the line at the top stays while older ones go", before, after)
+        assert after["top"] < before["top"], "the scroll position moved up by the height removed above"
     finally:
         page.close()
 
