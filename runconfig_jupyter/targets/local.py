@@ -100,13 +100,13 @@ class LocalTarget(ComputeTarget):
         return LocalRanks(plan, self.grace_seconds)
 
     def start(self, ctx: RunContext) -> None:
-        argv = ctx.config.argv(python=self._python)
         env = {**os.environ, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._ranks is not None:
-            self._ranks.start(ctx, argv, env, self.working_dir(ctx))
+        if self._ranks is not None:  # each rank expands $NODE_RANK & co. with its own environment
+            self._ranks.start(ctx, ctx.config.argv_template(python=self._python), env, self.working_dir(ctx))
             return
+        argv = ctx.config.argv(python=self._python, env=env)
         try:
             self._process = spawn_detached(argv, cwd=self.working_dir(ctx), env=env, log_path=log_path)
         except OSError as error:

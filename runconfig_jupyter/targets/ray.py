@@ -288,7 +288,7 @@ class RayTarget(ComputeTarget):
         gpus, _ = self.gpus_per_rank(ctx.config)
         launch = {
             "run_id": ctx.run_id,
-            "argv": ctx.config.argv(python="python"),
+            "argv": ctx.config.argv_template(python="python"),  # expanded per process by ray_launcher
             "plan": plan.to_dict() if plan else None,
             "num_cpus": self.num_cpus,
             "num_gpus": gpus,

@@ -52,9 +52,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def _python(argv: list[str]) -> list[str]:
-    """The driver writes ``python``: use the cluster's interpreter running this job."""
-    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else list(argv)
+def _python(template: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The process's argv: the template expanded with its environment (core/launch.py); the driver
+    writes ``python``, which becomes the cluster's interpreter running this job."""
+    from runconfig_jupyter.core.launch import expand
+
+    argv = expand(template, {**os.environ, **(env or {})})
+    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
 
 
 def private_copy(run_id: str, label: str) -> Path:
@@ -186,7 +190,7 @@ class RankProcess:
     def start(self, argv: list[str], env: dict[str, str]) -> int:
         self.work = private_copy(self.run_id, f"rank{self.rank}")
         self.process = subprocess.Popen(
-            _python(argv),
+            _python(argv, env),
             cwd=self.work,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
