@@ -57,15 +57,8 @@ def split_command(command: str | Iterable[Any]) -> list[str]:
             index = end + 1
         elif char == '"':
             index = _double_quoted(text, index + 1, word)
-        elif char == "\\":
-            if index + 1 < length:
-                word.append(_literal(text[index + 1]))
-            index += 2
-        elif char == "$":
-            index = _reference(text, index, word)
         else:
-            word.append(char)
-            index += 1
+            index = _plain(text, index, word, escapable=None)
     if started:
         words.append("".join(word))
     return words
@@ -76,15 +69,25 @@ def _double_quoted(text: str, index: int, word: list[str]) -> int:
         char = text[index]
         if char == '"':
             return index + 1
-        if char == "\\" and index + 1 < len(text) and text[index + 1] in _DOUBLE_QUOTE_ESCAPES:
-            word.append(_literal(text[index + 1]))
-            index += 2
-        elif char == "$":
-            index = _reference(text, index, word)
-        else:
-            word.append(char)
-            index += 1
+        index = _plain(text, index, word, escapable=_DOUBLE_QUOTE_ESCAPES)
     raise ValueError("no closing quotation")
+
+
+def _plain(text: str, index: int, word: list[str], escapable: str | None) -> int:
+    """One character (or escape, or reference) outside single quotes; returns the next index.
+
+    ``escapable`` None: a backslash escapes any character (unquoted); else only those (inside "...").
+    """
+    char = text[index]
+    if char == "\\" and index + 1 < len(text) and (escapable is None or text[index + 1] in escapable):
+        word.append(_literal(text[index + 1]))
+        return index + 2
+    if char == "\\" and escapable is None:
+        return index + 1  # a trailing backslash escapes nothing
+    if char == "$":
+        return _reference(text, index, word)
+    word.append(char)
+    return index + 1
 
 
 def _reference(text: str, index: int, word: list[str]) -> int:
