@@ -42,11 +42,14 @@ def _argv(run) -> list[str]:
     return json.loads(run.get_log().split("ARGV ", 1)[1].splitlines()[0])
 
 
-def _quiet(factory, *args, **kwargs):
-    """Estimators warn that they are deprecated (as Azure did); these tests look at what they build."""
+def _quiet(factory, source, **kwargs):
+    """An estimator on ``train.py`` (no docker unless asked). Estimators warn that they are deprecated
+    (as Azure did); these tests look at what they build."""
+    kwargs.setdefault("entry_script", "train.py")
+    kwargs.setdefault("use_docker", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return factory(*args, **kwargs)
+        return factory(str(source), **kwargs)
 
 
 def test_compute_target_next_to_run_config_is_ignored_with_a_warning(source):
@@ -102,9 +105,7 @@ def test_script_path_is_normalised(source):
 def test_script_params_list_values_become_several_arguments(source):
     estimator = _quiet(
         Estimator,
-        str(source),
-        entry_script="train.py",
-        use_docker=False,
+        source,
         script_params={"--files": ["a.csv", "b.csv"], "--lr": 0.5, "--verbose": ""},
     )
     assert estimator.arguments == ["--files", "a.csv", "b.csv", "--lr", 0.5, "--verbose"]
@@ -113,60 +114,53 @@ def test_script_params_list_values_become_several_arguments(source):
 
 def test_custom_docker_image_needs_docker(source):
     with pytest.raises(ConfigError) as info:
-        _quiet(Estimator, str(source), entry_script="train.py", use_docker=False, custom_docker_image="my/img:1")
+        _quiet(Estimator, source, custom_docker_image="my/img:1")
     assert info.value.field == "custom_docker_image"
-    estimator = _quiet(Estimator, str(source), entry_script="train.py", custom_docker_image="my/img:1")
+    estimator = _quiet(Estimator, source, use_docker=True, custom_docker_image="my/img:1")
     assert estimator.environment.docker.base_image == "my/img:1"
 
 
 def test_pytorch_estimator_process_counts(source):
     gloo = _quiet(
         PyTorch,
-        str(source),
-        entry_script="train.py",
-        use_docker=False,
+        source,
         node_count=2,
         process_count_per_node=2,
         distributed_training=Gloo(),
     )
     plan = plan_for(gloo)
     assert (plan.framework, plan.node_count, plan.processes_per_node, plan.world_size) == ("pytorch", 2, 2, 4)
-    mpi = _quiet(
-        PyTorch, str(source), entry_script="train.py", use_docker=False, node_count=2, distributed_training=Mpi(3)
-    )
+    mpi = _quiet(PyTorch, source, node_count=2, distributed_training=Mpi(3))
     plan = plan_for(mpi)
     assert (plan.framework, plan.node_count, plan.processes_per_node) == ("mpi", 2, 3)
 
 
 def test_conflicting_framework_pins_are_refused(source):
     with pytest.raises(ConfigError) as info:
-        _quiet(PyTorch, str(source), entry_script="train.py", framework_version="1.13", pip_packages=["torch==2.1"])
+        _quiet(PyTorch, source, framework_version="1.13", pip_packages=["torch==2.1"])
     assert info.value.field == "framework_version" and "torch==2.1" in str(info.value)
-    same = _quiet(PyTorch, str(source), entry_script="train.py", framework_version="1.13", pip_packages=["torch"])
+    same = _quiet(PyTorch, source, framework_version="1.13", pip_packages=["torch"])
     assert "torch==1.13.*" in same.environment.python.conda_dependencies.pip_packages
 
 
 def test_new_style_configurations_as_distributed_training(source):
     estimator = _quiet(
         PyTorch,
-        str(source),
-        entry_script="train.py",
-        use_docker=False,
+        source,
         distributed_training=PyTorchConfiguration(communication_backend="Gloo", process_count=2),
     )
     assert plan_for(estimator).world_size == 2
     run = Experiment("v1-ctor").submit(estimator)
     assert run.wait_for_completion(timeout=60)["status"] == "Completed", run.get_log()
     assert {"RANK 0", "RANK 1"} <= {line.split("] ", 1)[-1] for line in run.get_log().splitlines()}
-    tf = _quiet(TensorFlow, str(source), entry_script="train.py", use_docker=False,
-                distributed_training=TensorflowConfiguration(worker_count=2, parameter_server_count=1))  # fmt: skip
+    tf = _quiet(
+        TensorFlow, source, distributed_training=TensorflowConfiguration(worker_count=2, parameter_server_count=1)
+    )
     assert plan_for(tf).world_size == 3
-    mpi = _quiet(Estimator, str(source), entry_script="train.py", use_docker=False, node_count=2,
-                 distributed_training=MpiConfiguration(process_count_per_node=2))  # fmt: skip
+    mpi = _quiet(Estimator, source, node_count=2, distributed_training=MpiConfiguration(process_count_per_node=2))
     assert (plan_for(mpi).node_count, plan_for(mpi).world_size) == (2, 4)
     with pytest.raises(ConfigError, match="does not fit TensorFlow"):
-        _quiet(TensorFlow, str(source), entry_script="train.py", distributed_training=PyTorchConfiguration())
+        _quiet(TensorFlow, source, distributed_training=PyTorchConfiguration())
     with pytest.raises(ConfigError) as info:
-        _quiet(PyTorch, str(source), entry_script="train.py", node_count=3,
-               distributed_training=PyTorchConfiguration(node_count=2))  # fmt: skip
+        _quiet(PyTorch, source, node_count=3, distributed_training=PyTorchConfiguration(node_count=2))
     assert info.value.field == "node_count"
