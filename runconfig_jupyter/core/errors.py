@@ -91,6 +91,20 @@ class PreparationFailed(RunConfigError):
         super().__init__(message)
 
 
+class CondaChannelUnreachable(PreparationFailed):
+    """No configured conda channel answered: names the packages, the channels tried and what to do."""
+
+    def __init__(self, packages: Iterable[str], channels: Iterable[str], detail: str = ""):
+        self.packages = list(packages)
+        self.channels = list(channels)
+        super().__init__(
+            f"conda packages {', '.join(self.packages)} could not be installed: no channel was reachable "
+            f"(tried {', '.join(self.channels)}{': ' + detail if detail else ''}). This machine may reach only "
+            "PyPI, npm and Debian mirrors: set the environment's channels to a reachable conda mirror or a local "
+            "channel folder (file:///path/to/channel), or list the packages as pip packages yourself."
+        )
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """Best typo correction, comparing case- and underscore-insensitively (camelCase vs snake_case)."""
 

@@ -41,6 +41,7 @@ class LocalTarget(ComputeTarget):
         self._process: subprocess.Popen[bytes] | None = None
         self._exited = threading.Event()
         self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
+        self._python_env: dict[str, str] = {}  # a conda prefix's PATH and CONDA_PREFIX (local_env.py)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -80,7 +81,7 @@ class LocalTarget(ComputeTarget):
 
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
-        self._python = interpreter_for(ctx)
+        self._python, self._python_env = interpreter_for(ctx)
         from runconfig_jupyter.core.distributed import plan_for
 
         plan = plan_for(ctx.config)
@@ -100,7 +101,8 @@ class LocalTarget(ComputeTarget):
         return LocalRanks(plan, self.grace_seconds)
 
     def start(self, ctx: RunContext) -> None:
-        env = {**os.environ, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
+        metrics = str(ctx.run_dir / "metrics.jsonl")
+        env = {**os.environ, **self._python_env, **ctx.environment(), METRICS_FILE_ENV: metrics}
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._ranks is not None:  # each rank expands $NODE_RANK & co. with its own environment
