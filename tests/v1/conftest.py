@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 _spec = importlib.util.spec_from_file_location(
     "_docker_fixtures", Path(__file__).resolve().parents[1] / "integration" / "docker" / "conftest.py"
 )
@@ -20,3 +22,17 @@ docker_client = _docker.docker_client
 session_nonce = _docker.session_nonce
 our_containers = _docker.our_containers
 image_remover = _docker.image_remover
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """``make_project({"train.py": SOURCE})``: a source directory holding the given v1-style scripts."""
+
+    def make(files: dict[str, str], name: str = "project") -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        for relative, text in files.items():
+            (root / relative).write_text(text)
+        return root
+
+    return make

@@ -29,11 +29,8 @@ print(open(os.path.join(os.environ["CONDA_PREFIX"], "share", "tinytool", "versio
 
 
 @pytest.fixture
-def conda_project(tmp_path):
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "use_tool.py").write_text(USE_TOOL)
-    return root
+def conda_project(make_project):
+    return make_project({"use_tool.py": USE_TOOL})
 
 
 def _environment(channels: list[str], name: str = "conda-tiny") -> Environment:

@@ -27,11 +27,8 @@ PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def logging_project(tmp_path):
-    root = tmp_path / "logging-api"
-    root.mkdir()
-    (root / "train.py").write_text(LOGGING_API_SCRIPT)
-    return root
+def logging_project(make_project):
+    return make_project({"train.py": LOGGING_API_SCRIPT}, "logging-api")
 
 
 def _check_logging_run(run, with_plot: bool) -> None:
