@@ -52,6 +52,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def encode_argv(template: list[str]) -> str:
+    """How the launch template travels in the spec (no ``$`` for Ray's env_vars expansion to touch)."""
+    return base64.b64encode(json.dumps(template).encode()).decode("ascii")
+
+
+def _decode_spec(text: str) -> dict[str, Any]:
+    spec = json.loads(text)
+    if "argv_b64" in spec:
+        spec["argv"] = json.loads(base64.b64decode(spec.pop("argv_b64")))
+    return spec
+
+
 def _python(template: list[str], env: dict[str, str] | None = None) -> list[str]:
     """The process's argv: the template expanded with its environment (core/launch.py); the driver
     writes ``python``, which becomes the cluster's interpreter running this job."""
@@ -338,7 +350,7 @@ def run_distributed(spec: dict[str, Any]) -> int:
 
 
 def main() -> int:
-    spec = json.loads(os.environ[LAUNCH_ENV])
+    spec = _decode_spec(os.environ[LAUNCH_ENV])
     if spec.get("plan"):
         return run_distributed(spec)
     return run_single(spec)
