@@ -32,6 +32,8 @@ OUTPUTS_DIR = "outputs"
 IMAGES_DIR = "images"
 # A bound on one uploaded file when it travels through the log stream (bytes, before base64).
 MAX_STREAMED_FILE_BYTES = 32 * 1024 * 1024
+# ... and on everything one run streams that way, so a script cannot fill the host's disk through its log.
+MAX_STREAMED_RUN_BYTES = 1024 * 1024 * 1024
 CHUNK_BYTES = 48 * 1024
 FILE_CHUNK_KIND = "file-chunk"
 
@@ -106,12 +108,15 @@ def chunk_records(relative: str, data: bytes) -> list[dict[str, Any]]:
     return records
 
 
-def place_chunk(run_dir: Path, record: dict[str, Any]) -> bool:
-    """Place one streamed chunk; a malformed or out-of-bounds chunk is dropped (False), never fatal."""
+def place_chunk(run_dir: Path, record: dict[str, Any], budget: int = MAX_STREAMED_RUN_BYTES) -> int:
+    """Place one streamed chunk; returns the bytes written. A malformed or out-of-bounds chunk, or one
+    beyond ``budget`` (what the run may still stream), is dropped (0), never fatal."""
     try:
         relative, offset = str(record["path"]), int(record["offset"])
         data = base64.b64decode(str(record["data"]), validate=True)
+        if len(data) > budget:
+            return 0
         write_file(run_dir, relative, data, offset)
     except (KeyError, TypeError, ValueError, OSError):
-        return False
-    return True
+        return 0
+    return len(data)

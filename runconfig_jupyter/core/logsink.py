@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .artifacts import FILE_CHUNK_KIND, place_chunk
+from .artifacts import FILE_CHUNK_KIND, MAX_STREAMED_RUN_BYTES, place_chunk
 
 METRIC_MARKER = b"\x1e@runconfig:metric "
+# Bytes of streamed files placed per run (keyed by its metrics file), against MAX_STREAMED_RUN_BYTES.
+_streamed: dict[Path, int] = {}
+_streamed_lock = threading.Lock()
 
 
 class LogSink:
@@ -77,7 +80,9 @@ def append_metric_line(metrics_path: Path, payload: bytes | str) -> None:
     if not isinstance(record, dict):
         return
     if record.get("kind") == FILE_CHUNK_KIND:
-        place_chunk(metrics_path.parent, record)
+        with _streamed_lock:
+            used = _streamed.get(metrics_path, 0)
+            _streamed[metrics_path] = used + place_chunk(metrics_path.parent, record, MAX_STREAMED_RUN_BYTES - used)
         return
     record.setdefault("time", time.time())
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()

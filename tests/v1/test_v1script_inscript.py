@@ -100,6 +100,20 @@ def test_forged_chunks_cannot_write_outside_the_run_folder(tmp_path):
     assert not (run_dir / "metrics.jsonl").exists()  # chunks are never metrics
 
 
+def test_a_run_cannot_stream_more_than_its_budget(tmp_path, monkeypatch):
+    """Many files, each under the per-file bound, still stop at the per-run total (the host's disk is safe)."""
+    from runconfig_jupyter.core import artifacts, logsink
+
+    monkeypatch.setattr(logsink, "MAX_STREAMED_RUN_BYTES", 250_000)
+    run_dir = tmp_path / "run"
+    sink = LogSink(run_dir / "logs" / "std_log.txt", run_dir / "metrics.jsonl")
+    for index in range(5):
+        for record in artifacts.chunk_records(f"artifacts/f{index}.bin", b"x" * 100_000):
+            sink.feed(METRIC_MARKER + json.dumps(record).encode() + b"\n")
+    placed = sum(path.stat().st_size for path in (run_dir / "artifacts").iterdir())
+    assert 200_000 <= placed <= 250_000
+
+
 def test_chunks_interleaved_between_two_files_reassemble(tmp_path):
     run_dir = tmp_path / "run"
     sink = LogSink(run_dir / "logs" / "std_log.txt", run_dir / "metrics.jsonl")
