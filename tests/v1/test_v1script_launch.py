@@ -142,3 +142,20 @@ def test_per_node_torch_distributed_launch_on_docker(tmp_path, torch_image, our_
     run = Experiment("v1-launch").submit(config)
     _check_per_node(run)
     assert our_containers(run.id) == []
+
+
+def test_mpi_command_expands_the_master_node_once_for_every_rank(tmp_path):
+    """Under mpirun (Open MPI is installed here) the line is expanded once, with the master-node names."""
+    from runconfig_jupyter import MpiConfiguration
+
+    (tmp_path / "echo.py").write_text(ECHO_ARGS)
+    config = ScriptRunConfig(
+        str(tmp_path),
+        command="python echo.py --master $AZ_BATCH_MASTER_NODE --nodes $AZUREML_NODE_COUNT",
+        distributed_job_config=MpiConfiguration(process_count_per_node=2),
+    )
+    run = Experiment("v1-launch").submit(config)
+    assert run.wait_for_completion(timeout=120)["status"] == "Completed", run.get_log()
+    argvs = [json.loads(line.split("ARGV ", 1)[1]) for line in run.get_log().splitlines() if "ARGV " in line]
+    assert len(argvs) == 2 and argvs[0] == argvs[1]
+    assert argvs[0][0] == "--master" and argvs[0][1].startswith("127.0.0.1:") and argvs[0][2:] == ["--nodes", "1"]
