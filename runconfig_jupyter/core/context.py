@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .logsink import METRIC_MARKER
+from .run_logging import RichLogging
+from .v1_run_api import fallback
 
 RUN_ID_ENV = "RUNCONFIG_RUN_ID"
 METRICS_FILE_ENV = "RUNCONFIG_METRICS_FILE"
@@ -36,8 +38,13 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class RunContext:
-    """The run a script is executing in (or an offline stand-in)."""
+class RunContext(RichLogging):
+    """The run a script is executing in (or an offline stand-in).
+
+    Images, uploads and chart metrics come from ``RichLogging`` (run_logging.py). A v1 ``Run`` name
+    this class does not implement warns once and is skipped (v1_run_api.py); any other missing
+    name is an AttributeError, so typos still fail.
+    """
 
     def __init__(self, run_id: str | None, metrics_file: Path | None, experiment: str | None):
         self.id = run_id or f"OfflineRun_{int(time.time())}"
@@ -93,6 +100,11 @@ class RunContext:
             # One write call per record keeps it on one line even when stderr is shared.
             sys.stderr.buffer.write(METRIC_MARKER + payload.encode() + b"\n")
             sys.stderr.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return fallback(type(self).__name__, name)
 
     def __repr__(self) -> str:
         state = "offline" if self.offline else "live"

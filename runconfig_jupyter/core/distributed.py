@@ -216,6 +216,34 @@ def rank_environment(
     task_addresses: list[str] | None = None,
 ) -> dict[str, str]:
     """The variables for one process. ``task_addresses[r]`` is ``host:port`` of rank r (TensorFlow only)."""
+    return {
+        **azure_node_environment(plan.node_count, rank.node_rank, master_addr, master_port),
+        **_framework_environment(plan, rank, master_addr, master_port, task_addresses),
+    }
+
+
+def azure_node_environment(
+    node_count: int = 1, node_rank: int = 0, master_addr: str | None = None, master_port: int | None = None
+) -> dict[str, str]:
+    """The legacy names Azure ML (and Batch AI before it) set on every node, whatever the framework.
+
+    Scripts and launch lines written for Azure read them (``--node_rank $AZ_BATCHAI_TASK_INDEX``);
+    a single-process run is node 0 of 1 and has no master.
+    """
+    names = {"AZ_BATCHAI_TASK_INDEX": str(node_rank), "AZUREML_NODE_COUNT": str(node_count)}
+    if master_addr is not None:
+        names["AZ_BATCHAI_MPI_MASTER_NODE"] = master_addr
+        names["AZ_BATCH_MASTER_NODE"] = f"{master_addr}:{master_port}"
+    return names
+
+
+def _framework_environment(
+    plan: DistributedPlan,
+    rank: Rank,
+    master_addr: str,
+    master_port: int,
+    task_addresses: list[str] | None,
+) -> dict[str, str]:
     if plan.framework == PYTORCH:
         return {
             "MASTER_ADDR": master_addr,
@@ -235,8 +263,6 @@ def rank_environment(
             "OMPI_COMM_WORLD_NODE_RANK": str(rank.node_rank),
             "PMI_RANK": str(rank.rank),
             "PMI_SIZE": str(plan.world_size),
-            "AZ_BATCH_MASTER_NODE": f"{master_addr}:{master_port}",
-            "AZ_BATCHAI_MPI_MASTER_NODE": master_addr,
         }
     if plan.framework == TENSORFLOW:
         if task_addresses is None or len(task_addresses) != plan.world_size:

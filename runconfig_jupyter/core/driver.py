@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import EXPERIMENT_ENV, RUN_ID_ENV
+from .distributed import azure_node_environment
 from .errors import PreparationFailed, RunConfigError
 from .logsink import LogSink
 from .secret_env import SecretFile, restore_config
@@ -63,6 +64,8 @@ class DriverContext:
                 # Azure ML v1 scripts read these; keep them working.
                 "AZUREML_RUN_ID": self.run_id,
                 "AZUREML_EXPERIMENT_NAME": self.spec["experiment"],
+                # Node 0 of 1; a distributed run's ranks get their own values (core/distributed.py).
+                **azure_node_environment(),
             }
         )
         return env

@@ -112,6 +112,20 @@ class DiskFull(RunStoreError):
     http_status = 507
 
 
+class CondaChannelUnreachable(PreparationFailed):
+    """No configured conda channel answered: names the packages, the channels tried and what to do."""
+
+    def __init__(self, packages: Iterable[str], channels: Iterable[str], detail: str = ""):
+        self.packages = list(packages)
+        self.channels = list(channels)
+        super().__init__(
+            f"conda packages {', '.join(self.packages)} could not be installed: no channel was reachable "
+            f"(tried {', '.join(self.channels)}{': ' + detail if detail else ''}). This machine may reach only "
+            "PyPI, npm and Debian mirrors: set the environment's channels to a reachable conda mirror or a local "
+            "channel folder (file:///path/to/channel), or list the packages as pip packages yourself."
+        )
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """Best typo correction, comparing case- and underscore-insensitively (camelCase vs snake_case)."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import warnings
 from collections.abc import Mapping
@@ -142,9 +143,10 @@ def script_params_to_arguments(script_params: Mapping[str, Any] | None) -> list[
         arguments.append(key)
         if value is None or value == "":
             continue
-        if not isinstance(value, ARGUMENT_TYPES):
-            value = str(value)  # Azure passed e.g. DataReferences as their string form
-        arguments.append(value)
+        # A list value is several argv items (``{"--files": ["a", "b"]}`` -> ``--files a b``), as Azure passed it.
+        for item in value if isinstance(value, list | tuple) else [value]:
+            # Azure passed e.g. DataReferences as their string form
+            arguments.append(item if isinstance(item, ARGUMENT_TYPES) else str(item))
     return arguments
 
 
@@ -265,7 +267,6 @@ class Estimator(ScriptRunConfig):
             script=entry_script,
             arguments=script_params_to_arguments(script_params),
             run_config=run_config,
-            compute_target=compute_target,
             environment=environment,
             distributed_job_config=distributed,
             resume_from=resume_from,
@@ -273,6 +274,8 @@ class Estimator(ScriptRunConfig):
             if max_run_duration_seconds is None
             else max_run_duration_seconds,
         )
+        if compute_target is not None:  # the estimator's own run_config is internal: its target follows
+            self.compute_target = compute_target
         if self.framework != "Python":
             self.run_config.framework = self.framework  # Mpi() on a PyTorch estimator still runs PyTorch
 
@@ -346,6 +349,12 @@ class Estimator(ScriptRunConfig):
             if not isinstance(environment_definition, Environment):
                 raise ConfigError("must be an Environment", field="environment_definition")
             return environment_definition
+        if image and not use_docker:
+            raise ConfigError(
+                f"custom_docker_image {image!r} needs use_docker=True (the default); with use_docker=False the run "
+                "is a plain process and the image would be silently unused. Drop one of them.",
+                field="custom_docker_image",
+            )
         environment = Environment(name=f"{type(self).__name__}-estimator")
         environment.python.user_managed_dependencies = bool(user_managed)
         environment.docker.enabled = bool(use_docker)
@@ -364,7 +373,10 @@ class Estimator(ScriptRunConfig):
             )
         for package in conda_packages or []:
             conda.add_conda_package(package)
-        for package in self._framework_packages(self.framework_version):
+        framework_pins = self._framework_packages(self.framework_version)
+        requested = [*(pip_packages or []), *(conda_packages or [])]
+        _refuse_conflicting_pins(framework_pins, requested, self.framework_version)
+        for package in framework_pins:
             conda.add_pip_package(package)
         for package in pip_packages or []:
             conda.add_pip_package(package)
@@ -429,6 +441,8 @@ class Estimator(ScriptRunConfig):
                     field="distributed_training",
                 )
             return None
+        if isinstance(distributed_training, PyTorchConfiguration | MpiConfiguration | TensorflowConfiguration):
+            return self._new_style(distributed_training, node_count, process_count_per_node)
         if not isinstance(distributed_training, self.accepted_distributed):
             raise ConfigError(
                 f"{type(distributed_training).__name__} does not fit {type(self).__name__}; use one of "
@@ -436,6 +450,34 @@ class Estimator(ScriptRunConfig):
                 field="distributed_training",
             )
         return distributed_training.to_config(node_count, process_count_per_node)
+
+    def _new_style(self, config: Any, node_count: int, process_count_per_node: int) -> Any:
+        """A ScriptRunConfig-era configuration given as ``distributed_training``: it fits if the old one would."""
+        fits = {
+            PyTorchConfiguration: (Gloo, Nccl),
+            MpiConfiguration: (Mpi,),
+            TensorflowConfiguration: (ParameterServer,),
+        }[type(config)]
+        if not any(kind in self.accepted_distributed for kind in fits):
+            raise ConfigError(
+                f"{type(config).__name__} does not fit {type(self).__name__}; use one of "
+                f"{', '.join(c.__name__ + '()' for c in self.accepted_distributed)}",
+                field="distributed_training",
+            )
+        if process_count_per_node != 1:
+            raise ConfigError(
+                f"{type(config).__name__} carries its own process counts; drop the estimator's process_count_per_node",
+                field="process_count_per_node",
+            )
+        config = config.copy()
+        if node_count != 1 and hasattr(config, "node_count"):
+            if config.node_count not in (1, node_count):
+                raise ConfigError(
+                    f"node_count={node_count} disagrees with {type(config).__name__}(node_count={config.node_count})",
+                    field="node_count",
+                )
+            config.node_count = node_count
+        return config
 
     # -- the modern equivalent -------------------------------------------------
     def to_script_run_config(self) -> ScriptRunConfig:
@@ -504,6 +546,24 @@ class TensorFlow(Estimator):
 
     def _framework_packages(self, version: str | None) -> list[str]:
         return [f"tensorflow=={version}.*"] if version else []
+
+
+def _refuse_conflicting_pins(framework_pins: list[str], requested: list[str], version: str | None) -> None:
+    """``framework_version`` and a pinned package of the same name in pip/conda packages cannot both hold."""
+    for pin in framework_pins:
+        name = _package_name(pin)
+        for package in requested:
+            if _package_name(package) == name and package.strip() != name and package.strip() != pin:
+                raise ConfigError(
+                    f"framework_version={version!r} installs {pin} but the packages also pin {package!r}; keep one "
+                    f"(drop framework_version, or the pin from pip_packages/conda_packages)",
+                    field="framework_version",
+                )
+
+
+def _package_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _caller_level() -> int:

@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .artifacts import FILE_CHUNK_KIND, MAX_STREAMED_RUN_BYTES, place_chunk
+
 METRIC_MARKER = b"\x1e@runconfig:metric "
+# Bytes of streamed files placed per run (keyed by its metrics file), against MAX_STREAMED_RUN_BYTES.
+_streamed: dict[Path, int] = {}
+_streamed_lock = threading.Lock()
 
 
 class LogSink:
@@ -63,10 +68,21 @@ class LogSink:
 
 
 def append_metric_line(metrics_path: Path, payload: bytes | str) -> None:
-    """Validate and append one JSON metric record; a garbled record is dropped, not fatal."""
+    """Validate and append one JSON metric record; a garbled record is dropped, not fatal.
+
+    A ``file-chunk`` record is not a metric: it carries part of an uploaded file or logged image
+    (core/artifacts.py) and is placed in the run folder next to ``metrics.jsonl``.
+    """
     try:
         record: dict[str, Any] = json.loads(payload)
     except ValueError:
+        return
+    if not isinstance(record, dict):
+        return
+    if record.get("kind") == FILE_CHUNK_KIND:
+        with _streamed_lock:
+            used = _streamed.get(metrics_path, 0)
+            _streamed[metrics_path] = used + place_chunk(metrics_path.parent, record, MAX_STREAMED_RUN_BYTES - used)
         return
     record.setdefault("time", time.time())
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()

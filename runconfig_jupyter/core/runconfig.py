@@ -183,11 +183,17 @@ class RunConfiguration(Section):
         """Write ``<path>/.azureml/<name>.runconfig`` (+ side files); missing folders are created.
 
         ``path`` may also be the full ``.runconfig`` file path. Returns the file written.
+        With neither ``path`` nor ``name``, a configuration that ``load`` read is written back to the
+        very file it came from (as Azure ML does), wherever the current folder is now.
         """
-        path = Path(path or ".")
-        if name is None and path.suffix != SUFFIX:
-            name = getattr(self, "_name", None)  # saving back what load() read
-        target = _file_for_save(path, name)
+        loaded_from: Path | None = getattr(self, "_loaded_from", None)
+        if path is None and name in (None, getattr(self, "_name", None)) and loaded_from is not None:
+            target = loaded_from
+        else:
+            path = Path(path or ".")
+            if name is None and path.suffix != SUFFIX:
+                name = getattr(self, "_name", None)  # saving back what load() read
+            target = _file_for_save(path, name)
         folder, project = target.parent, _project_of(target.parent)
         folder.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
@@ -204,9 +210,9 @@ class RunConfiguration(Section):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] = ".", name: str | None = None) -> RunConfiguration:
-        """Read what ``save`` (or Azure ML) wrote; camelCase or snake_case keys."""
-        found = find_runconfig(Path(path), name)
+    def load(cls, path: str | os.PathLike[str] | None = ".", name: str | None = None) -> RunConfiguration:
+        """Read what ``save`` (or Azure ML) wrote; camelCase or snake_case keys. ``path=None``: the current folder."""
+        found = find_runconfig(Path(path if path is not None else "."), name)
         project = _project_of(found.parent)
         data, lines = parse_yaml(read_text_bounded(found, "run configuration"), what=f"run configuration {found.name}")
         data = data if data is not None else {}
@@ -224,6 +230,7 @@ class RunConfiguration(Section):
             config = cls.from_dict(data, (), lines)
         config.environment.python = read_conda_file(config.environment, (project, found.parent))
         config._name = found.stem if found.name.endswith(SUFFIX) else found.name
+        config._loaded_from = found.resolve()
         return config
 
     @staticmethod

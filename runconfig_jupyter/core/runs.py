@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .artifacts import ARTIFACTS_DIR, artifact_name
 from .errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from .secret_env import SecretFile, restore_config
 from .status import TERMINAL, RunStatus
@@ -289,15 +290,19 @@ class ScriptRun:
 
     # -- files -----------------------------------------------------------
     def get_file_names(self) -> list[str]:
+        """outputs/, logs/ and what the script uploaded (``upload_file`` names, see core/artifacts.py)."""
         names = []
-        for folder in ("outputs", "logs"):
+        for folder in ("outputs", "logs", ARTIFACTS_DIR):
             root = self.run_dir / folder
             if root.is_dir():
-                names.extend(str(p.relative_to(self.run_dir)) for p in sorted(root.rglob("*")) if p.is_file())
+                files = (p.relative_to(self.run_dir).as_posix() for p in sorted(root.rglob("*")) if p.is_file())
+                names.extend(artifact_name(relative) for relative in files)
         return names
 
     def _resolve_file(self, name: str) -> Path:
         path = (self.run_dir / name).resolve()
+        if not path.is_file():  # an uploaded artifact is listed by its own name
+            path = (self.run_dir / ARTIFACTS_DIR / name).resolve()
         if not path.is_relative_to(self.run_dir.resolve()) or not path.is_file():
             available = ", ".join(self.get_file_names()[:20]) or "none yet"
             raise RunNotFound(f"run {self.id} has no file '{name}'. Files: {available}")

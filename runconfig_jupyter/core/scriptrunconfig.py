@@ -10,7 +10,9 @@ are exact inverses: that JSON is how a run's config reaches its detached driver.
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from .distributed_config import DistributedConfig, distributed_from_dict, distri
 from .environment import Environment
 from .errors import ConfigError, UnknownKeyError, closest
 from .input_checks import check_duration, check_exec_size, check_text
+from .launch import argument_template, expand, literal, split_command
 from .member_names import MAX_TREE_DEPTH
 from .runconfig import DockerConfiguration, RunConfiguration, check_variables, read_conda_file
 from .serialization import LineMap, dump_yaml, norm, parse_yaml
@@ -72,7 +75,7 @@ class ScriptRunConfig:
         self._compute_target: Any = None
         self._distributed: DistributedConfig | None = None
         if script is not None:
-            self.run_config.script = script
+            self.script = script
         if arguments is not None:
             self.run_config.arguments = list(arguments)
         if command is not None:
@@ -80,7 +83,7 @@ class ScriptRunConfig:
         if environment is not None:
             self.run_config.environment = environment
         if docker_runtime_config is not None:
-            self.run_config.docker = docker_runtime_config
+            self.docker_runtime_config = docker_runtime_config
         if (
             run_config is None
             or max_run_duration_seconds != MAX_DURATION_SECONDS_DEFAULT
@@ -88,7 +91,10 @@ class ScriptRunConfig:
         ):
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
         if compute_target is not None:
-            self.compute_target = compute_target
+            if run_config is None:
+                self.compute_target = compute_target
+            else:
+                _warn_target_ignored(compute_target, run_config)
         if distributed_job_config is not None:
             self.distributed_job_config = distributed_job_config
         self.resume_from = resume_from
@@ -100,6 +106,9 @@ class ScriptRunConfig:
 
     @script.setter
     def script(self, value: str | None) -> None:
+        """``./sub/../train.py`` is stored as ``train.py`` (a path that still leaves the folder fails validation)."""
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            value = posixpath.normpath(value.replace("\\", "/"))
         self.run_config.script = value
 
     @property
@@ -139,7 +148,15 @@ class ScriptRunConfig:
         return self.run_config.docker
 
     @docker_runtime_config.setter
-    def docker_runtime_config(self, value: DockerConfiguration) -> None:
+    def docker_runtime_config(self, value: DockerConfiguration | Mapping[str, Any]) -> None:
+        """A ``DockerConfiguration`` or its fields as a dict (``{"use_docker": True, "shm_size": "4g"}``)."""
+        if isinstance(value, Mapping):
+            value = DockerConfiguration.from_dict(dict(value), ("docker_runtime_config",))
+        elif not isinstance(value, DockerConfiguration):
+            raise ConfigError(
+                f"must be a DockerConfiguration or a dict of its fields, got {type(value).__name__}",
+                field="docker_runtime_config",
+            )
         self.run_config.docker = value
 
     @property
@@ -179,18 +196,25 @@ class ScriptRunConfig:
         return self.run_config.target or DEFAULT_TARGET
 
     # -- what the targets use ---------------------------------------------------------------
-    def argv(self, python: str = "python") -> list[str]:
+    def argv(self, python: str = "python", env: Mapping[str, str] | None = None) -> list[str]:
         """The process to start, without a shell: ``[python, script, *arguments]`` or the split command.
 
+        ``env`` is the environment of the process being started: ``$NAME``/``${NAME}`` in the command
+        and in the arguments expand from it, per process, as Azure ML's shell did (core/launch.py);
+        without ``env`` the references are shown as ``${NAME}`` (for display and records).
         Arguments keep their Python types in the config and become ``str()`` here (0.1 -> "0.1").
         A command starting with ``python``/``python3`` gets the target's interpreter instead.
         """
+        return expand(self.argv_template(python), env)
+
+    def argv_template(self, python: str = "python") -> list[str]:
+        """``argv`` before expansion: targets that start several processes expand it once per process."""
         if self.command:
-            parts = _split_command(self.command)
+            parts = split_command(self.command)
             if parts and parts[0] in PYTHON_NAMES:
-                parts[0] = python
+                parts[0] = literal(python)
             return parts
-        return [python, str(self.script), *(str(argument) for argument in self.arguments)]
+        return [literal(python), literal(str(self.script)), *(argument_template(a) for a in self.arguments)]
 
     def effective_environment(self) -> Environment:
         return self.run_config.environment
@@ -283,7 +307,7 @@ class ScriptRunConfig:
         else:
             self._checked(check_text, command, "command")
         try:
-            _split_command(command)
+            split_command(command)
         except ValueError as error:
             raise self._error(f"cannot split {command!r}: {error}; close the quote", "command") from None
 
@@ -512,10 +536,6 @@ def _at_line(error: ConfigError, line: int | None) -> ConfigError:
     return error
 
 
-def _split_command(command: str | list[Any]) -> list[str]:
-    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
-
-
 def _accessible(path: Path, field: str, test: Callable[[Path], bool]) -> bool:
     """``test(path)``, with "permission denied" turned into a ConfigError naming the field (not a raw OSError)."""
     try:
@@ -536,3 +556,16 @@ def _python_files(source: Path, limit: int = 500) -> list[str]:
         if len(names) >= limit:
             break
     return names[:limit]
+
+
+def _warn_target_ignored(compute_target: Any, run_config: RunConfiguration) -> None:
+    """Azure ML v1 ignores ``compute_target`` when ``run_config`` is given (the run goes to run_config.target)."""
+    name = compute_target if isinstance(compute_target, str) else getattr(compute_target, "name", compute_target)
+    if name == run_config.target:
+        return
+    warnings.warn(
+        f"compute_target {name!r} is ignored because run_config was given, as in Azure ML: the run goes to "
+        f"run_config.target {run_config.target!r}. Set run_config.target = {name!r} (or drop run_config) to run there.",
+        UserWarning,
+        stacklevel=3,
+    )

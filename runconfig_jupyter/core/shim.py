@@ -15,6 +15,8 @@ import tarfile
 from pathlib import Path
 
 SHIM_DIR_NAME = "runconfig-shim"
+# The in-script API and what it imports (all standard library only).
+SHIM_MODULES = ("context.py", "logsink.py", "artifacts.py", "run_logging.py", "v1_run_api.py")
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""
 
@@ -37,8 +39,7 @@ def shim_files() -> dict[str, bytes]:
     return {
         "runconfig_jupyter/__init__.py": _SHIM_INIT.encode(),
         "runconfig_jupyter/core/__init__.py": b"",
-        "runconfig_jupyter/core/context.py": (core / "context.py").read_bytes(),
-        "runconfig_jupyter/core/logsink.py": (core / "logsink.py").read_bytes(),
+        **{f"runconfig_jupyter/core/{module}": (core / module).read_bytes() for module in SHIM_MODULES},
     }
 
 

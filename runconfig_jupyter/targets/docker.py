@@ -213,7 +213,7 @@ class DockerTarget(ComputeTarget):
         labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: _experiment(ctx)}
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
-        argv = ctx.config.argv(python=_interpreter(ctx.config))
+        argv = ctx.config.argv(python=_interpreter(ctx.config), env=environment)
         # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv

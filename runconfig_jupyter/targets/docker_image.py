@@ -17,7 +17,9 @@ import hashlib
 import io
 import os
 import shlex
+import shutil
 import tarfile
+import tempfile
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 
 from .base import RunContext
+from .conda_prefix import cached_prefix, conda_request
 
 DEFAULT_BASE_IMAGE = "runconfig-jupyter/python:bookworm"
 ENV_REPOSITORY = "runconfig-jupyter/env"
@@ -34,6 +37,9 @@ LABEL_ENV_HASH = "runconfig-jupyter.env_hash"
 LABEL_BASE_ID = "runconfig-jupyter.base_id"
 LABEL_RUN_ID = "runconfig-jupyter.run_id"
 VENV = "/opt/runconfig-venv"
+CONDA_IN_IMAGE = "/opt/conda-env"  # conda packages, installed on this machine for this path (conda_prefix.py)
+CONDA_CONTEXT_DIR = "conda-env"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_IN_IMAGE = "/usr/local/share/runconfig-jupyter/ca-bundle.pem"
 CA_ENV = "RUNCONFIG_CA_BUNDLE"
 CA_FALLBACK_ENVS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -99,20 +105,21 @@ def plan_image(environment: Any, default_base: str, base_id: str | None) -> Imag
     lines = [docker.base_dockerfile.rstrip("\n")] if docker.base_dockerfile else [f"FROM {base}"]
     # Labelled before our steps, so even the build's intermediate containers say whose they are.
     lines.append(f"LABEL {LABEL}=1 {LABEL_ENV_HASH}={env_hash}")
+    path = SYSTEM_PATH
     if conda_packages:
-        quoted = " ".join(shlex.quote(p) for p in conda_packages)
-        lines.append(
-            "RUN command -v conda >/dev/null || { echo 'conda packages (" + " ".join(conda_packages) + ") need "
-            "conda in the image: use a base image with conda, or list them as pip packages' >&2; exit 1; } "
-            f"&& conda install -y {quoted}"
-        )
+        # Solved and installed on this machine with py-rattler (channels it reaches), copied in here.
+        path = f"{CONDA_IN_IMAGE}/bin:{path}"
+        lines += [
+            f"COPY {CONDA_CONTEXT_DIR}/ {CONDA_IN_IMAGE}/",
+            f"ENV CONDA_PREFIX={CONDA_IN_IMAGE} PATH={path}",
+        ]
     if pip_packages:
         quoted = " ".join(shlex.quote(p) for p in [*_split_options(pip_options), *pip_packages])
         lines += [
             f"COPY ca-bundle.pem {CA_IN_IMAGE}",
             f"RUN python3 -m venv --system-site-packages {VENV} && PIP_CERT={CA_IN_IMAGE} "
             f"{VENV}/bin/pip install --disable-pip-version-check --no-cache-dir --no-input {quoted}",
-            f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:{path}",
         ]
     return ImagePlan(
         f"{ENV_REPOSITORY}:{key}", env_hash, base, "\n".join(lines) + "\n", pip_packages, pip_options, conda_packages
@@ -123,9 +130,12 @@ def _split_options(options: list[str]) -> list[str]:
     return [part for option in options for part in shlex.split(option)]
 
 
-def build_context(dockerfile: str, ca_bundle: Path | None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+def write_build_context(context: Any, dockerfile: str, ca_bundle: Path | None, conda_prefix: Path | None) -> None:
+    """The build context (Dockerfile, CA bundle and, for conda packages, the staged prefix) into ``context``.
+
+    The caller passes a spooled temporary file, so a large conda prefix goes to disk instead of memory.
+    """
+    with tarfile.open(fileobj=context, mode="w") as archive:
         for name, content in (
             ("Dockerfile", dockerfile.encode()),
             ("ca-bundle.pem", ca_bundle.read_bytes() if ca_bundle else b""),
@@ -134,7 +144,9 @@ def build_context(dockerfile: str, ca_bundle: Path | None) -> bytes:
             info.size = len(content)
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+        if conda_prefix is not None:
+            archive.add(conda_prefix, CONDA_CONTEXT_DIR)
+    context.seek(0)
 
 
 def base_image_id(client: Any, base: str | None) -> str | None:
@@ -179,7 +191,16 @@ def ensure_image(client: Any, ctx: RunContext, default_base: str, ca_bundle: Pat
             ctx.record(image=plan.tag, image_id=existing.id, image_cached=True)
             return plan.tag
         ctx.prepare_log(f"building image {plan.tag}: {rebuild_reason(client, plan, base_id)}")
-        _build(client, ctx, plan, ca_bundle, base_id)
+        request = conda_request(environment)
+        staged = None
+        if request is not None:
+            ctx.progress("Installing conda packages", None, request.describe())
+            staged = cached_prefix(request, lock_dir, plan.env_hash, ctx.prepare_log, alternative_prefix=CONDA_IN_IMAGE)
+        try:
+            _build(client, ctx, plan, ca_bundle, base_id, staged)
+        finally:
+            if staged is not None:  # the image is the cache from now on
+                shutil.rmtree(staged, ignore_errors=True)
     return plan.tag
 
 
@@ -205,7 +226,9 @@ def _find_image(client: Any, tag: str) -> Any:
         return None
 
 
-def _build(client: Any, ctx: RunContext, plan: ImagePlan, ca_bundle: Path | None, base_id: str | None) -> None:
+def _build(
+    client: Any, ctx: RunContext, plan: ImagePlan, ca_bundle: Path | None, base_id: str | None, conda: Path | None
+) -> None:
     assert plan.dockerfile is not None
     ctx.progress("Building image", None, plan.tag)
     for line in plan.dockerfile.splitlines():
@@ -213,9 +236,11 @@ def _build(client: Any, ctx: RunContext, plan: ImagePlan, ca_bundle: Path | None
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
     labels = {LABEL: "1", LABEL_ENV_HASH: plan.env_hash, LABEL_BASE_ID: base_id or "", LABEL_RUN_ID: ctx.run_id}
     error_text = None
+    context = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - closed in finally
     try:
+        write_build_context(context, plan.dockerfile, ca_bundle, conda)
         stream = client.api.build(
-            fileobj=io.BytesIO(build_context(plan.dockerfile, ca_bundle)),
+            fileobj=context,
             custom_context=True,
             tag=plan.tag,
             labels=labels,
@@ -242,6 +267,8 @@ def _build(client: Any, ctx: RunContext, plan: ImagePlan, ca_bundle: Path | None
                 return
     except Exception as error:
         error_text = _short(error)
+    finally:
+        context.close()
     if error_text:
         raise PreparationFailed(
             f"building image {plan.tag} failed: {error_text}\n--- last lines of the build log "

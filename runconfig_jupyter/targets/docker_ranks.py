@@ -28,6 +28,7 @@ from typing import Any
 
 from runconfig_jupyter.core.distributed import MPI, DistributedPlan, rank_environment
 from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.core.launch import expand
 from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
 
@@ -179,8 +180,7 @@ class DockerRanks:
             LABEL_RUN_ID: ctx.run_id,
             LABEL_EXPERIMENT: _experiment(ctx),
         }
-        argv = ctx.config.argv(python="python")
-        command = [*MERGE_STREAMS, *argv] if target.merge_stderr else argv
+        template = ctx.config.argv_template(python="python")  # each container expands it with its own env
         tasks = [f"{rank_host(rank.rank)}:{TF_PORT}" for rank in self.plan.ranks]
         network_name = self.network_name(ctx)
         ctx.progress("Creating the run's network", None, network_name)
@@ -197,6 +197,8 @@ class DockerRanks:
             for rank in self.plan.ranks[:1] if self.mpirun else self.plan.ranks:
                 ctx.progress("Creating containers", rank.rank / self.plan.world_size, f"rank {rank.rank}")
                 env = {**base_env, **rank_environment(self.plan, rank, rank_host(0), MASTER_PORT, tasks)}
+                argv = expand(template, env)
+                command = [*MERGE_STREAMS, *argv] if target.merge_stderr else argv
                 if self.mpirun:  # the OMPI variables come from mpirun; only Azure's master-node names from us
                     env = {k: v for k, v in env.items() if not k.startswith(("OMPI_", "PMI_"))}
                     command = [
@@ -237,7 +239,7 @@ class DockerRanks:
         ctx.record(
             container_ids=[c.id for c in self.containers.values()],
             network=network_name,
-            argv=argv,
+            argv=ctx.config.argv(python="python"),
             distributed=self.plan.to_dict(),
         )
         ctx.prepare_log(

@@ -316,12 +316,14 @@ class KernelTarget(ComputeTarget):
 
     def start(self, ctx: RunContext) -> None:
         assert self._remote is not None
-        argv = ctx.config.argv(python=runner.PYTHON_PLACEHOLDER)
+        env = ctx.environment()
+        # Expanded with the run's variables (the remote host's own, such as HOME, are not known here).
+        argv = ctx.config.argv(python=runner.PYTHON_PLACEHOLDER, env=env)
         info = self._remote.call(
             "start",
             run_dir=self._state["remote_dir"],
             argv=[str(a) for a in argv],
-            env=ctx.environment(),
+            env=env,
             python=self._python(ctx),
             shim=self.shim,
         )

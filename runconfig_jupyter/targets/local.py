@@ -86,6 +86,7 @@ class LocalTarget(ComputeTarget):
         self._adopted: dict[str, Any] | None = None  # what a dead driver recorded (reattach)
         self._exited = threading.Event()
         self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
+        self._python_env: dict[str, str] = {}  # a conda prefix's PATH and CONDA_PREFIX (local_env.py)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -124,7 +125,7 @@ class LocalTarget(ComputeTarget):
 
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
-        self._python = interpreter_for(ctx)
+        self._python, self._python_env = interpreter_for(ctx)
         plan = plan_for(ctx.config)
         if plan is not None:
             self._ranks = self._rank_launcher(ctx, plan)
@@ -142,16 +143,17 @@ class LocalTarget(ComputeTarget):
         return LocalRanks(plan, self.grace_seconds)
 
     def start(self, ctx: RunContext) -> None:
-        argv = ctx.config.argv(python=self._python)
         setting = setting_for(self.settings.get("inherit_env"))
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
-        env = {**base, **ctx.environment(), METRICS_FILE_ENV: str(ctx.run_dir / "metrics.jsonl")}
+        metrics = str(ctx.run_dir / "metrics.jsonl")
+        env = {**base, **self._python_env, **ctx.environment(), METRICS_FILE_ENV: metrics}
         ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._ranks is not None:
-            self._ranks.start(ctx, argv, env, self.working_dir(ctx))
+        if self._ranks is not None:  # each rank expands $NODE_RANK & co. with its own environment
+            self._ranks.start(ctx, ctx.config.argv_template(python=self._python), env, self.working_dir(ctx))
             return
+        argv = ctx.config.argv(python=self._python, env=env)
         exit_file = ctx.run_dir / EXIT_FILE
         exit_file.unlink(missing_ok=True)
         try:

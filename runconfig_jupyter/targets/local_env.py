@@ -1,11 +1,13 @@
-"""Python interpreters for the local target.
+"""Python interpreters (and conda prefixes) for the local target.
 
 User-managed environments run with the given interpreter (default: the one
-running Jupyter). Otherwise the pip packages go into a virtualenv cached under
-the run home by the environment's content hash, so an unchanged environment is
-never rebuilt. The venv sees the system site-packages, which keeps
-``runconfig_jupyter`` (for ``Run.get_context()``) and the user's installed
-stack importable without reinstalling them.
+running Jupyter). Otherwise conda packages are solved and installed with
+py-rattler into a cached prefix (conda_prefix.py), and the pip packages go into
+a virtualenv cached under the run home by the environment's content hash, so an
+unchanged environment is never rebuilt. The venv sees the system site-packages,
+which keeps ``runconfig_jupyter`` (for ``Run.get_context()``) and the user's
+installed stack importable without reinstalling them. When the conda solution
+brings its own python, that python runs the script and receives the pip packages.
 """
 
 from __future__ import annotations
@@ -19,30 +21,51 @@ from pathlib import Path
 from runconfig_jupyter.core.errors import PreparationFailed
 
 from .base import RunContext
+from .conda_prefix import cached_prefix, conda_request, process_environment
 
 READY_MARKER = ".runconfig-ready"
 
 
-def interpreter_for(ctx: RunContext) -> str:
+def interpreter_for(ctx: RunContext) -> tuple[str, dict[str, str]]:
+    """The python that runs the script and the variables it needs (a conda prefix's PATH/CONDA_PREFIX)."""
     environment = ctx.config.effective_environment()
     python = environment.python
     if python.user_managed_dependencies:
         path = python.interpreter_path
-        return sys.executable if not path or path == "python" else path
+        return (sys.executable if not path or path == "python" else path), {}
     conda = python.conda_dependencies
-    if conda is not None and [p for p in conda.conda_packages if not p.startswith(("python", "pip"))]:
-        raise PreparationFailed(
-            "conda packages need conda, which the local target does not use: move them to pip "
-            f"packages, or set python.user_managed_dependencies: true ({', '.join(conda.conda_packages)})"
-        )
     packages = list(conda.pip_packages) if conda is not None else []
+    request = conda_request(environment)
+    if request is not None:
+        ctx.progress("Installing conda packages", None, request.describe())
+        prefix = cached_prefix(request, _envs_dir(ctx), environment.content_hash(), ctx.prepare_log)
+        own_python = prefix / "bin" / "python"
+        if own_python.exists():  # the solution brought a python: it runs the script and takes the pip packages
+            if packages:
+                _pip_into(ctx, own_python, prefix, packages)
+            return str(own_python), process_environment(prefix)
+        interpreter = str(_cached_venv(ctx, environment.content_hash(), packages)) if packages else sys.executable
+        return interpreter, process_environment(prefix)
     if not packages:
-        return sys.executable
-    return str(_cached_venv(ctx, environment.content_hash(), packages))
+        return sys.executable, {}
+    return str(_cached_venv(ctx, environment.content_hash(), packages)), {}
+
+
+def _envs_dir(ctx: RunContext) -> Path:
+    return ctx.run_dir.parent.parent / "envs"
+
+
+def _pip_into(ctx: RunContext, python: Path, prefix: Path, packages: list[str]) -> None:
+    marker = prefix / ".runconfig-pip-ready"
+    with open(prefix.parent / f"{prefix.name}.pip.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _run(ctx, [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages])
+            marker.write_text(" ".join(packages))
 
 
 def _cached_venv(ctx: RunContext, digest: str, packages: list[str]) -> Path:
-    home = ctx.run_dir.parent.parent / "envs"
+    home = _envs_dir(ctx)
     venv = home / digest[:16]
     home.mkdir(parents=True, exist_ok=True)
     python = venv / "bin" / "python"

@@ -40,6 +40,7 @@ from typing import Any
 from runconfig_jupyter.core.detached import spawn_detached
 from runconfig_jupyter.core.distributed import DistributedPlan, pick_master_port
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
+from runconfig_jupyter.core.launch import expand
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Outcome, RunContext
@@ -215,6 +216,7 @@ class LocalMpiRanks:
         port = pick_master_port("127.0.0.1")
         env = {k: v for k, v in env.items() if not k.startswith(RANK_VARIABLES)}
         env.update({"AZ_BATCH_MASTER_NODE": f"127.0.0.1:{port}", "AZ_BATCHAI_MPI_MASTER_NODE": "127.0.0.1"})
+        argv = expand(argv, env)  # one line for every rank: mpirun starts them all from it
         command = [
             *mpirun_command(self.choice.mpirun, self.plan.world_size, os.geteuid() == 0),
             "sh",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from runconfig_jupyter.core.distributed import DistributedPlan, all_rank_environments
 from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.core.launch import expand
 from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
 
@@ -241,11 +242,14 @@ class LocalRanks:
             extract_snapshot(ctx.snapshot_path, self.node_dir(working, node))
 
     def start(self, ctx: RunContext, argv: list[str], env: dict[str, str], working: Path) -> None:
+        """``argv`` is a launch template (core/launch.py): every rank expands it with its own variables."""
         rank_envs = all_rank_environments(self.plan)
-        launches = [
-            RankLaunch(rank.rank, argv, self.node_dir(working, rank.node_rank), {**env, **rank_envs[rank.rank]})
-            for rank in self.plan.ranks
-        ]
+        launches = []
+        for rank in self.plan.ranks:
+            rank_env = {**env, **rank_envs[rank.rank]}
+            launches.append(
+                RankLaunch(rank.rank, expand(argv, rank_env), self.node_dir(working, rank.node_rank), rank_env)
+            )
         self.group = RankGroup(ctx.log_path("std_log.txt").parent, lambda data: ctx.write_log(data), self.grace_seconds)
         self.group.start(launches)
         master = rank_envs[0]

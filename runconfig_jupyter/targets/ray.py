@@ -60,7 +60,7 @@ from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from, extract_outputs
-from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER
+from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER, encode_argv
 
 ENTRYPOINT = "python -m runconfig_jupyter.targets.ray_launcher"
 TERMINAL_RAY = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -294,7 +294,9 @@ class RayTarget(ComputeTarget):
         gpus, _ = self.gpus_per_rank(ctx.config)
         launch = {
             "run_id": ctx.run_id,
-            "argv": ctx.config.argv(python="python"),
+            # The launch template, expanded per process by ray_launcher. Base64: Ray itself expands ${VAR} in
+            # runtime_env env_vars, which would resolve $NODE_RANK & co. once, in the wrong process.
+            "argv_b64": encode_argv(ctx.config.argv_template(python="python")),
             "plan": plan.to_dict() if plan else None,
             "num_cpus": self.num_cpus,
             "num_gpus": gpus,

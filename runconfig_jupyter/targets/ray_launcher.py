@@ -53,9 +53,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def _python(argv: list[str]) -> list[str]:
-    """The driver writes ``python``: use the cluster's interpreter running this job."""
-    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else list(argv)
+def encode_argv(template: list[str]) -> str:
+    """How the launch template travels in the spec (no ``$`` for Ray's env_vars expansion to touch)."""
+    return base64.b64encode(json.dumps(template).encode()).decode("ascii")
+
+
+def _decode_spec(text: str) -> dict[str, Any]:
+    spec = json.loads(text)
+    if "argv_b64" in spec:
+        spec["argv"] = json.loads(base64.b64decode(spec.pop("argv_b64")))
+    return spec
+
+
+def _python(template: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The process's argv: the template expanded with its environment (core/launch.py); the driver
+    writes ``python``, which becomes the cluster's interpreter running this job."""
+    from runconfig_jupyter.core.launch import expand
+
+    argv = expand(template, {**os.environ, **(env or {})})
+    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
 
 
 def private_copy(run_id: str, label: str) -> Path:
@@ -212,7 +228,7 @@ class RankProcess:
     def start(self, argv: list[str], env: dict[str, str]) -> int:
         self.work = private_copy(self.run_id, f"rank{self.rank}")
         self.process = subprocess.Popen(
-            _python(argv),
+            _python(argv, env),
             cwd=self.work,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
@@ -360,7 +376,7 @@ def run_distributed(spec: dict[str, Any]) -> int:
 
 
 def main() -> int:
-    spec = json.loads(os.environ[LAUNCH_ENV])
+    spec = _decode_spec(os.environ[LAUNCH_ENV])
     if spec.get("plan"):
         return run_distributed(spec)
     return run_single(spec)

@@ -274,17 +274,18 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     distributed = _distributed(values)
     if distributed is not None:
         run_config.node_count = values.node_count
-    return ScriptRunConfig(
+    config = ScriptRunConfig(
         str(source),
         script=values.script.strip() or None,
         arguments=shlex.split(values.arguments) or None,
         run_config=run_config,
-        compute_target=values.target,
         environment=environment,
         distributed_job_config=distributed,
         max_run_duration_seconds=int(values.max_duration),
         command=values.command.strip() or None,
     )
+    config.compute_target = values.target  # the form's run_config is its own: the chosen target applies
+    return config
 
 
 def build_config(

@@ -97,9 +97,12 @@ def test_run_config_fields_are_shared_and_explicit_args_win(project):
     rc = RunConfiguration(script="pkg/run.py", max_run_duration_seconds=60, target="docker")
     config = ScriptRunConfig(project, run_config=rc)
     assert config.script == "pkg/run.py" and config.max_run_duration_seconds == 60 and config.target_name == "docker"
-    config = ScriptRunConfig(project, script="train.py", run_config=rc, max_run_duration_seconds=30,
-                             compute_target="local")  # fmt: skip
-    assert rc.script == "train.py" and rc.max_run_duration_seconds == 30 and rc.target == "local"
+    with pytest.warns(UserWarning, match="compute_target 'local' is ignored because run_config was given"):
+        config = ScriptRunConfig(project, script="train.py", run_config=rc, max_run_duration_seconds=30,
+                                 compute_target="local")  # fmt: skip
+    # Azure ML ignores compute_target next to run_config: the run goes to run_config.target
+    assert rc.script == "train.py" and rc.max_run_duration_seconds == 30 and rc.target == "docker"
+    assert config.target_name == "docker"
     env = Environment("e")
     docker = DockerConfiguration(use_docker=True, shm_size="4g")
     config = ScriptRunConfig(project, script="train.py", environment=env, docker_runtime_config=docker)

@@ -23,6 +23,11 @@ def test_pytorch_two_nodes_two_processes_gets_torchrun_variables():
         "LOCAL_RANK": "1",
         "NODE_RANK": "1",
         "LOCAL_WORLD_SIZE": "2",
+        # Azure's legacy per-node names, for every framework
+        "AZ_BATCHAI_TASK_INDEX": "1",
+        "AZUREML_NODE_COUNT": "2",
+        "AZ_BATCH_MASTER_NODE": "10.0.0.4:6105",
+        "AZ_BATCHAI_MPI_MASTER_NODE": "10.0.0.4",
     }
     assert [(e["RANK"], e["NODE_RANK"], e["LOCAL_RANK"]) for e in envs] == [
         ("0", "0", "0"),

@@ -199,14 +199,16 @@ def test_image_plan_installs_pip_packages_in_a_venv_and_tags_by_environment_and_
     assert plan_image(_env(["six"]), DEFAULT_BASE_IMAGE, "sha256:aaa").tag != plan.tag
 
 
-def test_image_plan_from_a_dockerfile_and_conda_packages_needing_conda():
+def test_image_plan_from_a_dockerfile_and_conda_packages_copied_in():
     environment = _env(base_dockerfile="FROM debian:bookworm\nRUN echo hi\n")
     plan = plan_image(environment, DEFAULT_BASE_IMAGE, None)
     assert plan.needs_build and plan.dockerfile.startswith("FROM debian:bookworm\nRUN echo hi\n")
     conda = Environment("c")
     conda.python.conda_dependencies = CondaDependencies.create(conda_packages=["numpy"], python_version="3.11")
     plan = plan_image(conda, DEFAULT_BASE_IMAGE, "x")
-    assert "need conda in the image" in plan.dockerfile and "conda install -y numpy" in plan.dockerfile
+    # conda packages are installed on this machine (py-rattler) and copied in: no conda in the image
+    assert "COPY conda-env/ /opt/conda-env/" in plan.dockerfile and "conda install" not in plan.dockerfile
+    assert "PATH=/opt/conda-env/bin:" in plan.dockerfile and plan.conda_packages == ["numpy"]
     assert "python=3.11" not in plan.dockerfile
 
 
