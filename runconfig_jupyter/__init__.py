@@ -37,7 +37,19 @@ _EXPORTS = {
     "submit": "runconfig_jupyter.core.submit",
     "register_target": "runconfig_jupyter.core.targets_registry",
     "list_targets": "runconfig_jupyter.core.targets_registry",
+    # Azure ML v1 names a ported notebook imports from azureml.core (see docs/MIGRATING.md)
+    "Workspace": "runconfig_jupyter.core.workspace",
+    "ComputeTarget": "runconfig_jupyter.core.compute",
+    "AmlCompute": "runconfig_jupyter.core.compute",
+    "ComputeInstance": "runconfig_jupyter.core.compute",
+    "RemoteCompute": "runconfig_jupyter.core.compute",
+    "ComputeTargetException": "runconfig_jupyter.core.compute_target",
+    "Model": "runconfig_jupyter.core.model",
+    "Datastore": "runconfig_jupyter.core.data_unavailable",
+    "Dataset": "runconfig_jupyter.core.data_unavailable",
+    "NotSupportedLocally": "runconfig_jupyter.core.errors",
 }
+VERSION = __version__  # azureml.core.VERSION
 
 __all__ = [*_EXPORTS, "load_ipython_extension"]
 

@@ -5,6 +5,13 @@ kernels, Ray clusters, a second Docker setup) come from ``<home>/targets.yaml``,
 from traitlets config (front ends pass ``TargetSettings.targets``), or from
 ``register_target`` at run time. Specs never hold secrets: a remote token is
 named by the environment variable that holds it (``token_env``).
+
+Aliases map other names onto configured targets, so code ported from Azure ML
+(``compute_target="cpu-cluster"``) runs unchanged once the cluster name is mapped:
+``aliases: {cpu-cluster: local, gpu-cluster: docker}`` in targets.yaml, or
+``register_target("cpu-cluster", alias_of="local")``. ``aliases`` is therefore a
+reserved key in targets.yaml, not a target name. An alias names a target, never
+another alias, and never hides a target of the same name.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
 }
 SECRET_KEYS = ("token", "password", "secret", "api_key")
 
+ALIASES_KEY = "aliases"
+
 _registered: dict[str, dict[str, Any]] = {}
+_registered_aliases: dict[str, str] = {}
 
 
 def _check_no_secrets(name: str, spec: dict[str, Any]) -> None:
@@ -41,18 +51,27 @@ def targets_file() -> Any:
     return run_home() / "targets.yaml"
 
 
+def _load_file() -> dict[str, Any]:
+    path = targets_file()
+    if not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}", field="targets") from error
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must map target names to settings", field="targets")
+    return loaded
+
+
 def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """All targets by name: built-ins, then the YAML file, traitlets config, and registrations."""
     targets = {name: dict(spec) for name, spec in BUILTIN_TARGETS.items()}
-    path = targets_file()
-    if path.exists():
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path} is not valid YAML: {error}", field="targets") from error
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path} must map target names to settings", field="targets")
-        targets.update({str(name): dict(spec or {}) for name, spec in loaded.items()})
+    loaded = {name: spec for name, spec in _load_file().items() if name != ALIASES_KEY}
+    for name, spec in loaded.items():
+        if spec is not None and not isinstance(spec, dict):
+            raise ConfigError(f"target '{name}' must be a mapping of settings", field=f"targets.{name}")
+    targets.update({str(name): dict(spec or {}) for name, spec in loaded.items()})
     targets.update(extra or {})
     targets.update(_registered)
     for name, spec in targets.items():
@@ -64,38 +83,101 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
     return targets
 
 
-def register_target(name: str, type: str, persist: bool = False, **settings: Any) -> None:
-    """Make a target available by name in this process (and, with ``persist``, in targets.yaml)."""
+def target_aliases(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Alias -> target name, from targets.yaml's ``aliases`` and ``register_target(..., alias_of=...)``."""
+    loaded = _load_file().get(ALIASES_KEY) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"'{ALIASES_KEY}' in {targets_file()} must map names to targets, e.g. {{cpu-cluster: local}}",
+            field=f"targets.{ALIASES_KEY}",
+        )
+    aliases = {str(alias): str(target) for alias, target in loaded.items()}
+    aliases.update(_registered_aliases)
+    targets = configured_targets(extra)
+    for alias, target in aliases.items():
+        if alias in targets:
+            raise ConfigError(
+                f"alias '{alias}' has the name of a configured target; rename the alias or the target",
+                field=f"targets.{ALIASES_KEY}.{alias}",
+            )
+        if target not in targets:
+            raise UnknownTarget(
+                f"alias '{alias}' points at '{target}', which is not a configured target "
+                f"(configured: {', '.join(sorted(targets))})",
+                field=f"targets.{ALIASES_KEY}.{alias}",
+            )
+    return aliases
+
+
+def register_target(
+    name: str, type: str | None = None, persist: bool = False, alias_of: str | None = None, **settings: Any
+) -> None:
+    """Make a target available by name in this process (and, with ``persist``, in targets.yaml).
+
+    ``register_target("cpu-cluster", alias_of="local")`` makes a name (e.g. an Azure cluster's) run on an
+    existing target instead of defining a new one.
+    """
+    if (type is None) == (alias_of is None):
+        raise ConfigError("give either type (a new target) or alias_of (another name for a target)", field="type")
+    if name == ALIASES_KEY:
+        raise ConfigError(f"'{ALIASES_KEY}' is reserved in targets.yaml; choose another name", field="name")
+    if alias_of is not None:
+        if settings:
+            raise ConfigError("an alias takes no settings of its own; configure the target it points at", field=name)
+        _registered_aliases[name] = alias_of
+        try:
+            target_aliases()  # reject a clash or an unknown target now, not at submit
+        except BaseException:
+            _registered_aliases.pop(name)
+            raise
+        if persist:
+            _persist(lambda current: current.setdefault(ALIASES_KEY, {}).__setitem__(name, alias_of))
+        return
     spec = {"type": type, **settings}
     _check_no_secrets(name, spec)
     _registered[name] = spec
     if persist:
-        path = targets_file()
-        current = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-        current[name] = spec
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(current, sort_keys=True))
+        _persist(lambda current: current.__setitem__(name, spec))
+
+
+def _persist(change: Any) -> None:
+    path = targets_file()
+    current = _load_file()
+    change(current)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(current, sort_keys=True))
 
 
 def unregister_target(name: str) -> None:
     _registered.pop(name, None)
+    _registered_aliases.pop(name, None)
 
 
 def resolve_target(target: str | ComputeTarget | None, extra: dict[str, dict[str, Any]] | None = None) -> ComputeTarget:
+    """The target for a name; an alias resolves to its target's settings under the alias's own name."""
     if isinstance(target, ComputeTarget):
         return target
     name = target or "local"
     targets = configured_targets(extra)
     spec = targets.get(name)
     if spec is None:
-        suggestion = closest(name, targets)
-        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-        raise UnknownTarget(
-            f"no compute target named '{name}'.{hint} Configured: {', '.join(sorted(targets))}. "
-            f"Add one to {targets_file()} or with register_target().",
-            field="compute_target",
-        )
+        aliases = target_aliases(extra)
+        if name in aliases:
+            return ComputeTarget.from_spec({**targets[aliases[name]], "name": name})
+        raise UnknownTarget(unknown_target_message(name, [*targets, *aliases]), field="compute_target")
     return ComputeTarget.from_spec({**spec, "name": name})
+
+
+def unknown_target_message(name: str, known: list[str]) -> str:
+    """What to do about a target name nobody configured (often an Azure cluster name in ported code)."""
+    suggestion = closest(name, known)
+    hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+    return (
+        f"no compute target named '{name}'.{hint} Configured: {', '.join(sorted(known))}. If '{name}' is an "
+        f"Azure ML cluster name from ported code, map it to a local target: add 'aliases: {{{name}: local}}' "
+        f"(or docker, ...) to {targets_file()}, or call register_target('{name}', alias_of='local'). "
+        "A new machine is added with register_target(name, type=...)."
+    )
 
 
 def list_targets(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetInfo]:
@@ -111,4 +193,8 @@ def list_targets(extra: dict[str, dict[str, Any]] | None = None, check: bool = T
             from runconfig_jupyter.targets.base import Capabilities
 
             infos.append(TargetInfo(name, spec["type"], Capabilities(), False, str(error), settings))
+    by_name = {info.name: info for info in infos}
+    for alias, target in target_aliases(extra).items():  # an alias is reachable exactly when its target is
+        base = by_name[target]
+        infos.append(TargetInfo(alias, base.type, base.capabilities, base.available, base.detail, {"alias_of": target}))
     return infos
