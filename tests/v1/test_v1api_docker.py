@@ -1,0 +1,60 @@
+"""In-script run history on a target that cannot reach the run folder: a real Docker container.
+
+Tags, properties, child runs and their metrics travel as marker lines on stderr and the driver applies
+them; a script must not be able to touch any run but its own and the children it created.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace, register_target
+from runconfig_jupyter.core.history import read_history
+from runconfig_jupyter.core.logsink import HISTORY_MARKER
+from runconfig_jupyter.core.targets_registry import unregister_target
+
+
+@pytest.fixture
+def gpu_cluster_alias(docker_engine):
+    register_target("gpu-cluster", alias_of="docker")
+    yield "gpu-cluster"
+    unregister_target("gpu-cluster")
+
+
+def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):
+    ws = Workspace.from_config()
+    victim = Experiment(ws, "victim").start_logging()
+    victim.complete()
+    forged = [
+        {"op": "tags", "run_id": victim.id, "tags": {"owned": "yes"}},
+        {"op": "child", "run_id": f"{victim.id}_x", "name": "hijack"},
+        {"op": "status", "run_id": victim.id, "status": "Failed"},
+    ]
+    payloads = [HISTORY_MARKER + json.dumps(record).encode() + b"\n" for record in forged]
+    lines = "".join(f"sys.stderr.buffer.write({payload!r})\n" for payload in payloads)
+    (v1_project / "forger.py").write_text("import sys\n" + lines + "sys.stderr.flush()\n")
+    script = textwrap.dedent(
+        """
+        import subprocess, sys
+        subprocess.run([sys.executable, "forger.py"], check=True)
+        exec(open("train.py").read())
+        """
+    )
+    (v1_project / "docker_train.py").write_text(script)
+    config = ScriptRunConfig(source_directory=".", script="docker_train.py", compute_target=gpu_cluster_alias)
+    run = Experiment(workspace=ws, name="in-docker").submit(config)
+    run.wait_for_completion(raise_on_error=True, timeout=300)
+    assert run.record.target_type == "docker" and run.get_details()["target"] == "gpu-cluster"
+    assert run.get_tags() == {"stage": "train"}
+    assert run.get_properties()["author"] == "script"
+    children = list(run.get_children())
+    assert len(children) == 3 and all(c.get_status() == "Completed" for c in children)
+    assert sorted(c.get_metrics().get("fold_score", -1) for c in children) == [-1, 0.5, 0.6]
+    # The forged records touched nothing outside this run.
+    assert read_history(victim.run_dir)["tags"] == {} and victim.get_status() == "Completed"
+    assert list(victim.get_children()) == []
+    assert "\x1e@runconfig" not in run.get_log()
+    assert "ignored a run-history record" in (run.run_dir / "logs" / "driver_log.txt").read_text()
