@@ -54,7 +54,7 @@ def test_in_script_history_and_children_on_the_local_target(finished_run):
     assert len(children) == 3 and all(c.get_status() == "Completed" for c in children)
     assert sorted(c.get_tags().get("fold") for c in children if c.get_tags()) == ["0", "1"]
     assert sorted(c.get_metrics().get("fold_score") for c in children if "fold_score" in c.get_metrics()) == [0.5, 0.6]
-    left_open = [c for c in children if c.display_name == "left-open"][0]
+    left_open = next(c for c in children if c.display_name == "left-open")
     assert left_open.get_metrics() == {"x": 1}  # settled by the driver with its parent's outcome
 
 

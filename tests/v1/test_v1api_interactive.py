@@ -47,7 +47,7 @@ def test_with_form_completes_or_fails_with_the_exception(v1_project):
         raise KeyError("missing column")
     assert broken.get_status() == "Failed" and "KeyError" in broken.record.reason
     open_run = exp.start_logging()
-    with pytest.raises(RunStateError, match="run.complete"):
+    with pytest.raises(RunStateError, match=r"run\.complete"):
         open_run.wait_for_completion()  # would wait forever on itself
     open_run.complete()
 

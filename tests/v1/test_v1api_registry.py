@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -56,9 +57,9 @@ def test_models_from_runs_and_files_are_versioned_and_remember_their_run(v1_proj
     assert Model(ws, "ridge").version == 2 and Model(ws, name="ridge", version=1).tags == {"area": "diabetes"}
     assert Model(ws, id="ridge:1").run_id == run.id and Model(ws, "ridge", tags={"area": "diabetes"}).version == 1
     path = Model.get_model_path("ridge", version=1, _workspace=ws)
-    assert open(path).read() == "coefficients"
+    assert Path(path).read_text() == "coefficients"
     copied = Model(ws, "ridge").download(target_dir=str(tmp_path / "dl"), exist_ok=True)
-    assert open(copied).read() == "better coefficients"
+    assert Path(copied).read_text() == "better coefficients"
     with pytest.raises(ConfigError, match="exist_ok"):
         Model(ws, "ridge").download(target_dir=str(tmp_path / "dl"))
     assert [m.id for m in Model.list(ws)] == ["ridge:1", "ridge:2"]

@@ -53,7 +53,7 @@ def test_unknown_cluster_says_how_to_alias_it_and_provisioning_is_refused(v1_pro
         ComputeTarget(workspace=ws, name="cpu-cluster")
     assert "aliases: {cpu-cluster: local}" in str(caught.value) and "alias_of='local'" in str(caught.value)
     config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
-    with pytest.raises(NotSupportedLocally, match="ComputeTarget.create"):
+    with pytest.raises(NotSupportedLocally, match=r"ComputeTarget\.create"):
         ComputeTarget.create(ws, "cpu-cluster", config)
     with pytest.raises(NotSupportedLocally, match=r"issue 13"):
         _ = ws.datastores
@@ -69,7 +69,7 @@ def test_alias_in_targets_yaml_runs_ported_code_on_the_local_target(v1_project, 
     cluster.wait_for_completion(show_output=True)
     assert (cluster.type, cluster.alias_of, cluster.get_status()) == ("local", "local", "Succeeded")
     assert ws.compute_targets["cpu-cluster"].alias_of == "local"
-    config = ScriptRunConfig(source_directory=".", script="train.py", arguments=["--alpha", 0.3], compute_target=cluster)
+    config = ScriptRunConfig(".", script="train.py", arguments=["--alpha", 0.3], compute_target=cluster)
     run = Experiment(workspace=ws, name="aliased").submit(config)
     run.wait_for_completion(raise_on_error=True)
     details = run.get_details()
