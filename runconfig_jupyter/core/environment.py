@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .azure_only import azure_only
 from .errors import ConfigError
 from .serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 
@@ -300,6 +301,14 @@ class Environment(Section):
         if not target.is_file():
             raise ConfigError(f"'{target}' does not exist; write it with env.save_to_directory()", field="path")
         return cls.from_dict(json_.loads(target.read_text()))
+
+    _BUILT_BY_TARGET = (
+        "The docker target builds the image from the environment on first submit and reuses it (see docs/docker.md); "
+        "the local target makes a cached virtualenv. Submit a run to build it."
+    )
+    build = azure_only("Environment.build()", _BUILT_BY_TARGET)
+    build_local = azure_only("Environment.build_local()", _BUILT_BY_TARGET)
+    get_image_details = azure_only("Environment.get_image_details()", _BUILT_BY_TARGET)
 
     def describe(self) -> str:
         """One line for summaries."""

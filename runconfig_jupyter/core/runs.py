@@ -602,6 +602,14 @@ class Experiment:
         names = [n for n in store.experiments() if experiment_name is None or n == experiment_name]
         return [Experiment(workspace, name, store=store) for name in names]
 
+    _BY_RUNS = "An experiment here is the name its runs share: list, tag and filter runs instead (get_runs, run.tag)."
+    archive = azure_only("Experiment.archive()", _BY_RUNS)
+    reactivate = azure_only("Experiment.reactivate()", _BY_RUNS)
+    delete = azure_only("Experiment.delete()", _BY_RUNS)
+    tag = azure_only("Experiment.tag()", _BY_RUNS)
+    from_directory = azure_only("Experiment.from_directory()", _BY_RUNS)
+    get_portal_url = azure_only("Experiment.get_portal_url()", PORTAL)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Experiment) and (other.name, other.store.home) == (self.name, self.store.home)
 

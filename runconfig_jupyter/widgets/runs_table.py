@@ -36,7 +36,8 @@ def _last(value: Any) -> Any:
 
 def compare_html(first: Any, second: Any) -> str:
     """The config keys that differ between two runs, then their metrics' last values side by side."""
-    a_config, b_config = _flatten(first.get_spec().get("config", {})), _flatten(second.get_spec().get("config", {}))
+    a_config = _flatten(first.get_spec().get("config") or {})  # an interactive run has no config
+    b_config = _flatten(second.get_spec().get("config") or {})
     differing = [key for key in sorted(set(a_config) | set(b_config)) if a_config.get(key) != b_config.get(key)]
     head = f"<tr><th></th><th>{html.escape(first.id)}</th><th>{html.escape(second.id)}</th></tr>"
     config_rows = (

@@ -116,6 +116,7 @@ def test_a_live_owner_keeps_its_run_running_a_dead_one_fails_it(v1_project):
         assert run.get_status() == "Running"
         listed = RunService().list_runs(experiment="owned")
         assert [r["run_id"] for r in listed["runs"]] == [run_id] and listed["runs"][0]["interactive"]
+        assert RunService().run_detail(run_id)["details"]["runType"] == "interactive"
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         time.sleep(DRIVER_GRACE_SECONDS + 0.5)
