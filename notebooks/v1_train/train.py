@@ -25,10 +25,10 @@ split = int(0.8 * len(xs))
 mean_x = sum(xs[:split]) / split
 mean_y = sum(ys[:split]) / split
 sxx = sum((x - mean_x) ** 2 for x in xs[:split])
-sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs[:split], ys[:split]))
+sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs[:split], ys[:split], strict=True))
 slope = sxy / (sxx + args.alpha)
 intercept = mean_y - slope * mean_x
-mse = sum((slope * x + intercept - y) ** 2 for x, y in zip(xs[split:], ys[split:])) / (len(xs) - split)
+mse = sum((slope * x + intercept - y) ** 2 for x, y in zip(xs[split:], ys[split:], strict=True)) / (len(xs) - split)
 
 run.log("alpha", args.alpha)
 run.log("mse", mse)
