@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .azure_only import azure_only
+from .azure_only import azure_only, azure_only_class
 from .errors import AssetNotFound, ConfigError, RunNotFound
 from .registry import Asset, AssetRegistry
 from .run_history import tags_match
@@ -290,4 +290,6 @@ class Model:
         return f"Model(name={self.name!r}, version={self.version}{origin})"
 
 
-__all__ = ["AssetNotFound", "Model", "RunNotFound"]
+InferenceConfig = azure_only_class("InferenceConfig", "InferenceConfig (model deployment)", SERVE_LOCALLY, __name__)
+
+__all__ = ["AssetNotFound", "InferenceConfig", "Model", "RunNotFound"]

@@ -409,6 +409,25 @@ class ScriptRun(RunHistory):
 
         return create_children(self, count, tag_key, tag_values)
 
+    def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
+        """Package a folder (ignore rules and limits as for a submit) as this run's snapshot; its id."""
+        from .snapshot import SnapshotLimits, create_snapshot
+
+        snapshot = create_snapshot(
+            Path(file_or_folder_path),
+            self.store.snapshots_dir,
+            SnapshotLimits.from_env(),
+            extra_excludes=[self.store.home],
+        )
+        target = self.run_dir / "snapshot.tar"
+        target.unlink(missing_ok=True)
+        try:
+            os.link(snapshot.path, target)
+        except OSError:  # another filesystem
+            shutil.copyfile(snapshot.path, target)
+        self.store.update(self.id, snapshot_id=snapshot.id)
+        return snapshot.id
+
     def submit_child(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
         """Submit ``config`` as a child run of this one (same experiment)."""
         from .submit import submit
@@ -557,13 +576,17 @@ class Experiment:
         tags: dict[str, Any] | None = None,
         **_azure_kwargs: Any,
     ) -> ScriptRun:
-        """An interactive run in this process: log to it, then ``run.complete()`` (or use ``with``)."""
+        """An interactive run in this process: log to it, then ``run.complete()`` (or use ``with``).
+
+        As in Azure ML, what is in ``./outputs`` when the run ends becomes its outputs, unless ``outputs``
+        names another folder (or is False). ``snapshot_directory`` packages that folder like a submit.
+        """
         from .interactive import start_interactive
 
         return start_interactive(
             self.store,
             self.name,
-            outputs=outputs,
+            outputs="outputs" if outputs is None else outputs,
             snapshot_directory=snapshot_directory,
             display_name=display_name,
             tags=tags,
