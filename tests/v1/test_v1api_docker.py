@@ -28,14 +28,23 @@ def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):
     ws = Workspace.from_config()
     victim = Experiment(ws, "victim").start_logging()
     victim.complete()
-    forged = [
-        {"op": "tags", "run_id": victim.id, "tags": {"owned": "yes"}},
-        {"op": "child", "run_id": f"{victim.id}_x", "name": "hijack"},
-        {"op": "status", "run_id": victim.id, "status": "Failed"},
-    ]
-    payloads = [HISTORY_MARKER + json.dumps(record).encode() + b"\n" for record in forged]
-    lines = "".join(f"sys.stderr.buffer.write({payload!r})\n" for payload in payloads)
-    (v1_project / "forger.py").write_text("import sys\n" + lines + "sys.stderr.flush()\n")
+    forger = textwrap.dedent(
+        f"""
+        import json, os, sys
+        root = os.environ["RUNCONFIG_RUN_ID"]
+        forged = [
+            {{"op": "tags", "run_id": "{victim.id}", "tags": {{"owned": "yes"}}}},
+            {{"op": "child", "run_id": "{victim.id}_x", "name": "hijack"}},
+            {{"op": "status", "run_id": "{victim.id}", "status": "Failed"}},
+            {{"op": "child", "run_id": root + "_/../../../escape", "name": "traversal"}},
+            {{"op": "metric", "run_id": root, "record": {{"name": "sneaky", "value": 1}}}},
+        ]
+        for record in forged:
+            sys.stderr.buffer.write({HISTORY_MARKER!r} + json.dumps(record).encode() + b"\\n")
+        sys.stderr.flush()
+        """
+    )
+    (v1_project / "forger.py").write_text(forger)
     script = textwrap.dedent(
         """
         import subprocess, sys
@@ -56,5 +65,7 @@ def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):
     # The forged records touched nothing outside this run.
     assert read_history(victim.run_dir)["tags"] == {} and victim.get_status() == "Completed"
     assert list(victim.get_children()) == []
+    assert "sneaky" not in run.get_metrics()
+    assert not list(run.run_dir.parent.parent.glob("escape*")) and not (run.run_dir.parent / "escape").exists()
     assert "\x1e@runconfig" not in run.get_log()
-    assert "ignored a run-history record" in (run.run_dir / "logs" / "driver_log.txt").read_text()
+    assert (run.run_dir / "logs" / "driver_log.txt").read_text().count("ignored a run-history record") == 5

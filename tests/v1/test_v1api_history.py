@@ -120,6 +120,15 @@ def test_in_script_fail_is_recorded_even_when_the_script_exits_zero(v1_project):
     assert (run.get_status(), run.record.reason) == ("Failed", "data looked wrong")
 
 
+def test_tags_and_display_name_given_at_submit_are_run_history(v1_project):
+    exp = Experiment(workspace=Workspace.from_config(), name="submit-tags")
+    run = exp.submit(ScriptRunConfig(".", script="train.py"), tags={"team": "vision"}, display_name="first try")
+    assert run.get_tags() == {"team": "vision"} and run.display_name == "first try"
+    run.wait_for_completion()
+    assert run.get_tags() == {"team": "vision", "stage": "train"}
+    assert read_history(run.run_dir)["display_name"] == "first try"
+
+
 def test_a_rerun_is_not_a_child(finished_run):
     exp, run = finished_run
     again = run.rerun()
