@@ -6,7 +6,6 @@ them; a script must not be able to touch any run but its own and the children it
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
