@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from .azure_only import PROVISIONING, azure_only
 from .compute_target import ComputeTargetException
-from .targets_registry import configured_targets, target_aliases, unknown_target_message
+from .targets_registry import (
+    alias_target,
+    configured_targets,
+    target_aliases,
+    target_aliases_declared,
+    unknown_target_message,
+)
 
 if TYPE_CHECKING:
     from runconfig_jupyter.targets.base import Capabilities
@@ -55,17 +61,14 @@ class ComputeTarget:
         self.workspace = workspace
         self.name = str(name)
         targets = configured_targets()
-        aliases = target_aliases()
+        self.alias_of: str | None = None if self.name in targets else alias_target(self.name)
         if self.name in targets:
-            self.alias_of: str | None = None
             self._spec = targets[self.name]
-        elif self.name in aliases:
-            self.alias_of = aliases[self.name]
+        elif self.alias_of is not None:
             self._spec = targets[self.alias_of]
         else:
-            raise ComputeTargetException(
-                unknown_target_message(self.name, [*targets, *aliases]), field="compute_target"
-            )
+            known = [*targets, *target_aliases_declared()]
+            raise ComputeTargetException(unknown_target_message(self.name, known), field="compute_target")
         self.type: str = str(self._spec["type"])
         self.provisioning_state = "Succeeded"
         self.provisioning_errors = None
@@ -103,7 +106,7 @@ class ComputeTarget:
 
     @classmethod
     def list_by_name(cls, workspace: Workspace | None = None) -> dict[str, ComputeTarget]:
-        names = [*configured_targets(), *target_aliases()]
+        names = [*configured_targets(), *target_aliases()]  # every alias checked: a broken one is reported
         return {name: cls(workspace, name) for name in names}
 
     @staticmethod

@@ -83,30 +83,46 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
     return targets
 
 
-def target_aliases(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
-    """Alias -> target name, from targets.yaml's ``aliases`` and ``register_target(..., alias_of=...)``."""
+def target_aliases_declared() -> dict[str, str]:
+    """Aliases as declared (not checked); see ``target_aliases``."""
     loaded = _load_file().get(ALIASES_KEY) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(
             f"'{ALIASES_KEY}' in {targets_file()} must map names to targets, e.g. {{cpu-cluster: local}}",
             field=f"targets.{ALIASES_KEY}",
         )
-    aliases = {str(alias): str(target) for alias, target in loaded.items()}
-    aliases.update(_registered_aliases)
+    return {**{str(alias): str(target) for alias, target in loaded.items()}, **_registered_aliases}
+
+
+def _check_alias(alias: str, target: str, targets: dict[str, dict[str, Any]]) -> None:
+    if alias in targets:
+        raise ConfigError(
+            f"alias '{alias}' has the name of a configured target; rename the alias or the target",
+            field=f"targets.{ALIASES_KEY}.{alias}",
+        )
+    if target not in targets:
+        raise UnknownTarget(
+            f"alias '{alias}' points at '{target}', which is not a configured target "
+            f"(configured: {', '.join(sorted(targets))})",
+            field=f"targets.{ALIASES_KEY}.{alias}",
+        )
+
+
+def target_aliases(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Alias -> target name, from targets.yaml's ``aliases`` and ``register_target(..., alias_of=...)``."""
+    aliases = target_aliases_declared()
     targets = configured_targets(extra)
     for alias, target in aliases.items():
-        if alias in targets:
-            raise ConfigError(
-                f"alias '{alias}' has the name of a configured target; rename the alias or the target",
-                field=f"targets.{ALIASES_KEY}.{alias}",
-            )
-        if target not in targets:
-            raise UnknownTarget(
-                f"alias '{alias}' points at '{target}', which is not a configured target "
-                f"(configured: {', '.join(sorted(targets))})",
-                field=f"targets.{ALIASES_KEY}.{alias}",
-            )
+        _check_alias(alias, target, targets)
     return aliases
+
+
+def alias_target(name: str, extra: dict[str, dict[str, Any]] | None = None) -> str | None:
+    """The target an alias points at (checked), or None when ``name`` is no alias; other aliases are not read."""
+    target = target_aliases_declared().get(name)
+    if target is not None:
+        _check_alias(name, target, configured_targets(extra))
+    return target
 
 
 def register_target(
@@ -126,7 +142,7 @@ def register_target(
             raise ConfigError("an alias takes no settings of its own; configure the target it points at", field=name)
         _registered_aliases[name] = alias_of
         try:
-            target_aliases()  # reject a clash or an unknown target now, not at submit
+            alias_target(name)  # reject a clash or an unknown target now, not at submit
         except BaseException:
             _registered_aliases.pop(name)
             raise
@@ -161,10 +177,12 @@ def resolve_target(target: str | ComputeTarget | None, extra: dict[str, dict[str
     targets = configured_targets(extra)
     spec = targets.get(name)
     if spec is None:
-        aliases = target_aliases(extra)
-        if name in aliases:
-            return ComputeTarget.from_spec({**targets[aliases[name]], "name": name})
-        raise UnknownTarget(unknown_target_message(name, [*targets, *aliases]), field="compute_target")
+        aliased = alias_target(name, extra)
+        if aliased is not None:
+            return ComputeTarget.from_spec({**targets[aliased], "name": name})
+        raise UnknownTarget(
+            unknown_target_message(name, [*targets, *target_aliases_declared()]), field="compute_target"
+        )
     return ComputeTarget.from_spec({**spec, "name": name})
 
 
@@ -194,7 +212,15 @@ def list_targets(extra: dict[str, dict[str, Any]] | None = None, check: bool = T
 
             infos.append(TargetInfo(name, spec["type"], Capabilities(), False, str(error), settings))
     by_name = {info.name: info for info in infos}
-    for alias, target in target_aliases(extra).items():  # an alias is reachable exactly when its target is
+    targets = configured_targets(extra)
+    for alias, target in target_aliases_declared().items():  # an alias is reachable exactly when its target is
+        try:
+            _check_alias(alias, target, targets)
+        except ConfigError as error:  # a broken alias is listed with its error, like a broken target
+            from runconfig_jupyter.targets.base import Capabilities
+
+            infos.append(TargetInfo(alias, "alias", Capabilities(), False, str(error), {"alias_of": target}))
+            continue
         base = by_name[target]
         infos.append(TargetInfo(alias, base.type, base.capabilities, base.available, base.detail, {"alias_of": target}))
     return infos

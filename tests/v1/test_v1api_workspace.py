@@ -88,3 +88,16 @@ def test_register_target_alias_is_checked_when_made(v1_project):
         register_target("local-alias", type="local", alias_of="local")
     with pytest.raises(ComputeTargetException):  # the refused alias was not kept
         ComputeTarget(name="cpu-cluster")
+
+
+def test_a_broken_alias_is_listed_with_its_error_and_hides_nothing(v1_project, run_home):
+    from runconfig_jupyter import list_targets
+
+    (run_home / "targets.yaml").write_text(yaml.safe_dump({"aliases": {"cpu-cluster": "local", "old": "gone"}}))
+    infos = {info.name: info for info in list_targets(check=False)}
+    assert infos["cpu-cluster"].available and infos["cpu-cluster"].settings == {"alias_of": "local"}
+    assert not infos["old"].available and "not a configured target" in infos["old"].detail
+    assert {"local", "docker"} <= set(infos)
+    assert ComputeTarget(name="cpu-cluster").alias_of == "local"  # a broken alias does not block the others
+    with pytest.raises(UnknownTarget, match="points at 'gone'"):
+        ComputeTarget(name="old")
