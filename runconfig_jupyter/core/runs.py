@@ -634,10 +634,13 @@ class Experiment:
     get_portal_url = azure_only("Experiment.get_portal_url()", PORTAL)
 
     def __eq__(self, other: object) -> bool:
+        """Equal to the same experiment in the same run home, and to its name (``run.experiment == "name"``)."""
+        if isinstance(other, str):
+            return other == self.name
         return isinstance(other, Experiment) and (other.name, other.store.home) == (self.name, self.store.home)
 
     def __hash__(self) -> int:
-        return hash((self.name, str(self.store.home)))
+        return hash(self.name)
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r})"
