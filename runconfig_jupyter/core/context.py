@@ -110,6 +110,22 @@ class RunContext:
     ) -> list[RunContext]:
         return create_children(self, count, tag_key, tag_values)
 
+    def register_model(
+        self,
+        model_name: str,
+        model_path: str | None = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        description: str | None = None,
+        **_azure_kwargs: Any,
+    ) -> None:
+        """Register ``model_path`` (e.g. ``outputs/model.pkl``) of this run when it ends, once its outputs are
+        collected (the model appears in ``Model.list`` with this run as its origin). Returns None: the model
+        does not exist yet while the script runs."""
+        request = {"model_name": model_name, "model_path": model_path, "description": description}
+        request.update(tags=dict(tags) if tags else None, properties=dict(properties) if properties else None)
+        self._record_history({"op": "model", **{k: v for k, v in request.items() if v is not None}})
+
     def complete(self, _set_status: bool = True) -> None:
         """Accepted for v1 compatibility: the run completes when the script exits."""
 

@@ -246,6 +246,7 @@ class Driver:
         """Index what the script recorded in the run folder, and end child runs it left open."""
         from .history import index_history, read_history
         from .interactive import settle_children
+        from .script_history import register_requested_models
 
         try:
             index_history(self.store, self.ctx.run_id, read_history(self.ctx.run_dir))
@@ -253,6 +254,16 @@ class Driver:
                 self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
         except Exception:
             self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+        try:  # in-script run.register_model(...): the outputs are collected now
+            done, errors = register_requested_models(self.store, self.ctx.run_id)
+        except Exception as error:
+            done, errors = [], [str(error)]
+        for model_id in done:
+            self.ctx.driver_log(f"registered model {model_id} (run.register_model in the script)")
+        for error in errors:  # in the run's own log, where the user looks
+            self.ctx.driver_log(f"model registration failed: {error}")
+            self.ctx.write_log(f"runconfig: model registration failed: {error}\n")
+        self.ctx.flush_logs()
 
 
 def main(argv: list[str] | None = None) -> int:

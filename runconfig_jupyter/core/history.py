@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 
 HISTORY_FILE = "history.json"
 _LOCK_FILE = ".history.lock"
-EMPTY: dict[str, Any] = {"tags": {}, "properties": {}, "description": None, "display_name": None}
+EMPTY: dict[str, Any] = {
+    "tags": {},
+    "properties": {},
+    "description": None,
+    "display_name": None,
+    "model_requests": [],  # run.register_model(...) called in-script: done by the driver when the run ends
+    "models": [],  # "name:version" of models registered from this run
+}
 
 
 def read_history(run_dir: Path) -> dict[str, Any]:
@@ -74,6 +81,7 @@ def update_history(
     display_name: Any = ...,
     parent_run_id: Any = ...,
     remove_tags: list[str] | None = None,
+    append: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply one change and return the new history. ``...`` means "leave as it is"."""
     if tags is not None:
@@ -98,6 +106,8 @@ def update_history(
             history["display_name"] = _text(display_name)
         if parent_run_id is not ...:
             history["parent_run_id"] = parent_run_id
+        for key, item in (append or {}).items():  # list sections: model_requests, models
+            history.setdefault(key, []).append(item)
         return dict(history)
 
 

@@ -10,6 +10,8 @@ runs it created (ids ``<run id>_<suffix>``): a script cannot reach into any othe
     {"op": "child", "run_id": <new child id>, "name": ...}
     {"op": "status", "run_id": ..., "status": "Completed"|"Failed"|"Canceled", "reason": ...}
     {"op": "metric", "run_id": <child id>, "record": {...}}   (a child's metric, from a marker target)
+    {"op": "model", "model_name": ..., "model_path": ..., "tags": {...}, "properties": {...}, "description": ...}
+        (run.register_model in-script: recorded now, registered by the driver once the outputs are collected)
 """
 
 from __future__ import annotations
@@ -24,6 +26,36 @@ from .status import RunStatus
 from .store import RunStore
 
 END_STATUSES = {s.value: s for s in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)}
+
+
+MODEL_FIELDS = ("model_name", "model_path", "tags", "properties", "description")
+
+
+def model_request(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``Model.register_from_run`` keywords of an in-script ``run.register_model`` (checked)."""
+    request = {key: record.get(key) for key in MODEL_FIELDS if record.get(key) is not None}
+    if not isinstance(request.get("model_name"), str) or not isinstance(request.get("model_path"), str):
+        raise ConfigError("run.register_model needs model_name and model_path (a file of the run)", field="model_path")
+    return request
+
+
+def register_requested_models(store: RunStore, run_id: str) -> tuple[list[str], list[str]]:
+    """Register what the script asked for (its outputs are collected by now): ("name:version"s, errors)."""
+    from .history import read_history
+    from .model import Model
+    from .runs import Run
+
+    run = Run(run_id, store=store)
+    done, errors = [], []
+    for request in read_history(run.run_dir)["model_requests"]:
+        try:
+            model = Model.register_from_run(run, **request)
+        except Exception as error:  # one bad request must not cost the others
+            errors.append(f"run.register_model({request.get('model_name')!r}, {request.get('model_path')!r}): {error}")
+            continue
+        record_history(store, run_id, append={"models": model.id})
+        done.append(model.id)
+    return done, errors
 
 
 def _own_run(store: RunStore, root_id: str, run_id: Any) -> str:
@@ -69,6 +101,8 @@ def apply_marker(store: RunStore, root_id: str, record: dict[str, Any], owner_pi
                 store.update(run_id, details={"requested_end": {"status": status.value, "reason": reason}})
         else:
             store.set_status(run_id, status, reason=reason if status != RunStatus.COMPLETED else None)
+    elif op == "model" and run_id == root_id:
+        record_history(store, run_id, append={"model_requests": model_request(record)})
     elif op == "metric" and run_id != root_id:
         append_metric_line(store.run_dir(run_id) / "metrics.jsonl", json.dumps(record.get("record") or {}))
     else:

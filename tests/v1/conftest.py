@@ -42,6 +42,8 @@ def v1_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             os.makedirs("outputs", exist_ok=True)
             with open("outputs/model.pkl", "w") as out:
                 out.write(f"alpha={args.alpha}")
+            run.register_model(model_name="from-script", model_path="outputs/model.pkl", tags={"alpha": args.alpha})
+            run.register_model(model_name="from-script", model_path="outputs/missing.pkl")
             print("trained")
             """
         )

@@ -65,6 +65,9 @@ def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):
     assert read_history(victim.run_dir)["tags"] == {} and victim.get_status() == "Completed"
     assert list(victim.get_children()) == []
     assert "sneaky" not in run.get_metrics()
+    from runconfig_jupyter import Model
+
+    assert Model(ws, "from-script").run_id == run.id  # registered by the driver from the collected outputs
     assert not list(run.run_dir.parent.parent.glob("escape*")) and not (run.run_dir.parent / "escape").exists()
     assert "\x1e@runconfig" not in run.get_log()
     assert (run.run_dir / "logs" / "driver_log.txt").read_text().count("ignored a run-history record") == 5

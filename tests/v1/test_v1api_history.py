@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,18 @@ def test_in_script_history_and_children_on_the_local_target(finished_run):
     assert sorted(c.get_metrics().get("fold_score") for c in children if "fold_score" in c.get_metrics()) == [0.5, 0.6]
     left_open = next(c for c in children if c.display_name == "left-open")
     assert left_open.get_metrics() == {"x": 1}  # settled by the driver with its parent's outcome
+
+
+def test_register_model_in_script_happens_when_outputs_are_collected(finished_run):
+    from runconfig_jupyter import Model, Workspace
+
+    _exp, run = finished_run
+    model = Model(Workspace(), "from-script")
+    assert (model.version, model.run_id, model.tags) == (1, run.id, {"alpha": "0.25"})
+    assert Path(model.path).read_text() == "alpha=0.25"
+    assert read_history(run.run_dir)["models"] == ["from-script:1"]
+    assert "model registration failed: run.register_model('from-script', 'outputs/missing.pkl')" in run.get_log()
+    assert run.get_status() == "Completed"
 
 
 def test_details_are_shaped_as_azure(finished_run):
