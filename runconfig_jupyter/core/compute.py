@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .azure_only import PROVISIONING, azure_only
-from .compute_target import ComputeTargetException
+from .compute_target import ComputeTargetException, UnknownComputeTargetKey
 from .targets_registry import (
     alias_target,
     configured_targets,
@@ -107,7 +107,7 @@ class ComputeTarget:
     @classmethod
     def list_by_name(cls, workspace: Workspace | None = None) -> dict[str, ComputeTarget]:
         names = [*configured_targets(), *target_aliases()]  # every alias checked: a broken one is reported
-        return {name: cls(workspace, name) for name in names}
+        return ComputeTargets({name: cls(workspace, name) for name in names})
 
     @staticmethod
     def list(workspace: Workspace | None = None) -> list[ComputeTarget]:
@@ -122,6 +122,13 @@ class ComputeTarget:
     def __repr__(self) -> str:
         alias = f", alias_of={self.alias_of!r}" if self.alias_of else ""
         return f"ComputeTarget(name={self.name!r}, type={self.type!r}{alias})"
+
+
+class ComputeTargets(dict):
+    """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target."""
+
+    def __missing__(self, name: str) -> ComputeTarget:
+        raise UnknownComputeTargetKey(unknown_target_message(str(name), list(self)), field="compute_target")
 
 
 class AmlCompute(ComputeTarget):

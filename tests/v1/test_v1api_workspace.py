@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -55,6 +57,11 @@ def test_unknown_cluster_says_how_to_alias_it_and_provisioning_is_refused(v1_pro
     config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
     with pytest.raises(NotSupportedLocally, match=r"ComputeTarget\.create"):
         ComputeTarget.create(ws, "cpu-cluster", config)
+    with pytest.raises(ComputeTargetException, match=re.escape("aliases: {gpu-cluster: local}")):
+        ws.compute_targets["gpu-cluster"]
+    with pytest.raises(KeyError):  # code that catches KeyError on the dict still does
+        ws.compute_targets["gpu-cluster"]
+    assert ws.compute_targets.get("gpu-cluster") is None
     with pytest.raises(NotSupportedLocally, match=r"issue 13"):
         _ = ws.datastores
     with pytest.raises(NotSupportedLocally):
