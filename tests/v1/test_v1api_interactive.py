@@ -140,3 +140,17 @@ def test_cancel_from_the_server_never_signals_the_owner(v1_project):
     finally:
         process.kill()
         process.wait(10)
+
+
+def test_interactive_runs_show_in_percent_runs(v1_project):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    exp = Experiment(Workspace.from_config(), "magic-list")
+    with exp.start_logging() as run:
+        run.log("a", 1)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "runconfig_jupyter")
+    with capture_output() as captured:
+        shell.run_line_magic("runs", "--experiment magic-list")
+    assert run.id in captured.stdout and "Completed" in captured.stdout and "(interactive)" in captured.stdout
