@@ -270,8 +270,16 @@ class ScriptRun(RunHistory):
                 continue  # a line being written right now
         return records
 
-    def get_metrics(self, name: str | None = None) -> dict[str, Any]:
-        """Azure's shape: a scalar logged once is a value, several times a list; rows become columns."""
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        """Azure's shape: a scalar logged once is a value, several times a list; rows become columns.
+
+        With ``recursive``, a dict of run id -> metrics for this run and every descendant (``run_type`` filters).
+        """
+        if recursive:
+            family = [self, *self.get_children(recursive=True)]
+            return {run.id: run.get_metrics(name) for run in family if run_type is None or run.type == run_type}
         grouped: dict[str, list[dict[str, Any]]] = {}
         for record in self.get_metric_records():
             if name is None or record.get("name") == name:

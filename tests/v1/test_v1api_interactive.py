@@ -66,6 +66,9 @@ def test_child_runs_and_create_children(v1_project):
     assert sorted(c.get_tags().get("lr") for c in children if c.get_tags()) == ["0.01", "0.1"]
     assert sorted(c.display_name for c in children if c.display_name) == ["part-0", "part-1", "part-2"]
     assert {c.parent.id for c in children} == {parent.id}
+    by_run = parent.get_metrics(recursive=True)
+    assert len(by_run) == 6 and by_run[parent.id] == {}
+    assert sorted(m["Hello from child run"] for m in by_run.values() if m) == [0, 1, 2]
     assert [r.id for r in exp.get_runs()] == [parent.id]  # children only with include_children
     assert len(list(exp.get_runs(include_children=True))) == 6
 
