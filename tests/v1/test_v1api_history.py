@@ -150,3 +150,24 @@ def test_a_rerun_is_not_a_child(finished_run):
     assert again.id not in {c.id for c in run.get_children()}
     assert again.id in {r.id for r in exp.get_runs()}
     assert read_history(again.run_dir)["tags"] == {"stage": "train"}
+
+
+def test_concurrent_taggers_lose_no_tag(v1_project):
+    """history.json is read-modify-written under a lock: four processes tagging at once keep every tag."""
+    import subprocess
+    import sys
+
+    run = Experiment(Workspace.from_config(), "many-writers").start_logging()
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from runconfig_jupyter import Run
+        run = Run.get({run.id!r})
+        for i in range(25):
+            run.tag(f"w{{sys.argv[1]}}-{{i}}", i)
+        """
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(n)]) for n in range(4)]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
+    assert len(run.get_tags()) == 100 and len(json.loads((run.run_dir / "history.json").read_text())["tags"]) == 100
+    run.complete()
