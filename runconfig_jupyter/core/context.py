@@ -65,6 +65,17 @@ class RunContext:
     def get_status(self) -> str:
         return "Running"
 
+    @property
+    def experiment(self) -> Any:
+        """The run's experiment; ``run.experiment.workspace`` is the local workspace where the run home is reachable."""
+        root = self._root_context()
+        if root._metrics_file is not None:  # local target: the full package and the run home are here
+            from .runs import Experiment
+            from .store import RunStore
+
+            return Experiment(name=self.experiment_name or "default", store=RunStore(root._metrics_file.parents[2]))
+        return _UnreachableExperiment(self.experiment_name)
+
     def flush(self) -> None:
         sys.stderr.flush()
 
@@ -206,6 +217,23 @@ class RunContext:
     def __repr__(self) -> str:
         state = "offline" if self.offline else "live"
         return f"Run(id={self.id!r}, {state})"
+
+
+class _UnreachableExperiment:
+    """``run.experiment`` inside a container, remote kernel or Ray job: the name, but no workspace to reach."""
+
+    def __init__(self, name: str | None):
+        self.name = name
+
+    @property
+    def workspace(self) -> Any:
+        raise RuntimeError(
+            "the workspace (run home) is not reachable from this target; pass what the script needs as arguments, "
+            "or register models with run.register_model(...), which the driver completes after the run"
+        )
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r})"
 
 
 def create_children(parent: Any, count: int | None, tag_key: str | None, tag_values: list[Any] | None) -> list[Any]:

@@ -31,6 +31,10 @@ def v1_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             args = parser.parse_args()
             run = Run.get_context()
             run.log("alpha", args.alpha)
+            try:
+                print("workspace home:", run.experiment.workspace.home)
+            except RuntimeError as error:
+                print("workspace unreachable:", error)
             run.log("mse", 1.0 - args.alpha / 2)
             run.tag("stage", "train")
             run.add_properties({"author": "script", "alpha": args.alpha})

@@ -64,6 +64,7 @@ def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):
     # The forged records touched nothing outside this run.
     assert read_history(victim.run_dir)["tags"] == {} and victim.get_status() == "Completed"
     assert list(victim.get_children()) == []
+    assert "workspace unreachable: the workspace (run home) is not reachable" in run.get_log()
     assert "sneaky" not in run.get_metrics()
     from runconfig_jupyter import Model
 

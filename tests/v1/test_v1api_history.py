@@ -82,6 +82,7 @@ def test_details_are_shaped_as_azure(finished_run):
     assert "logs/std_log.txt" in details["logFiles"]
     with_logs = run.get_details_with_logs()
     assert "trained" in with_logs["logFiles"]["logs/std_log.txt"]
+    assert f"workspace home: {run.store.home}" in with_logs["logFiles"]["logs/std_log.txt"]
     written = run.get_all_logs(destination="all-logs")
     assert any(path.endswith("std_log.txt") for path in written)
     assert run.get_detailed_status()["status"] == "Completed"
