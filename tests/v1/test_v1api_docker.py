@@ -10,17 +10,16 @@ import textwrap
 
 import pytest
 
-from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace, register_target
+from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace
 from runconfig_jupyter.core.history import read_history
 from runconfig_jupyter.core.logsink import HISTORY_MARKER
-from runconfig_jupyter.core.targets_registry import unregister_target
+from tests.v1.helpers import aliased_target
 
 
 @pytest.fixture
 def gpu_cluster_alias(docker_engine):
-    register_target("gpu-cluster", alias_of="docker")
-    yield "gpu-cluster"
-    unregister_target("gpu-cluster")
+    with aliased_target("gpu-cluster", "docker") as alias:
+        yield alias
 
 
 def test_history_markers_from_a_container(v1_project, gpu_cluster_alias):

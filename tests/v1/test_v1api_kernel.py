@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter import ComputeTarget, Experiment, Model, ScriptRunConfig, Workspace, register_target
-from runconfig_jupyter.core.targets_registry import unregister_target
+from runconfig_jupyter import ComputeTarget, Experiment, Model, ScriptRunConfig, Workspace
 from tests.integration.kernel.servers import launch, stop
+from tests.v1.helpers import aliased_target
 
 TOKEN_ENV = "RCJ_V1_KERNEL_TOKEN"
 REPO = Path(__file__).resolve().parents[2]
@@ -26,11 +26,9 @@ def jupyter_server(tmp_path_factory):
 @pytest.fixture
 def remote_cluster(jupyter_server, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, jupyter_server.token)
-    register_target("v1-remote-box", type="kernel", url=jupyter_server.url, token_env=TOKEN_ENV, grace_seconds=2)
-    register_target("remote-cluster", alias_of="v1-remote-box")
-    yield "remote-cluster"
-    unregister_target("remote-cluster")
-    unregister_target("v1-remote-box")
+    spec = {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV, "grace_seconds": 2}
+    with aliased_target("remote-cluster", "v1-remote-box", **spec) as alias:
+        yield alias
 
 
 def test_v1_script_on_an_aliased_kernel_target(v1_project, remote_cluster):

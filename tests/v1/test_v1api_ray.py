@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from runconfig_jupyter import Experiment, Model, ScriptRunConfig, Workspace, register_target
-from runconfig_jupyter.core.targets_registry import unregister_target
+from runconfig_jupyter import Experiment, Model, ScriptRunConfig, Workspace
+from tests.v1.helpers import aliased_target
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +21,8 @@ def ray_cluster():
 
 @pytest.fixture
 def aml_cluster(ray_cluster):
-    register_target("v1-ray", type="ray", address=ray_cluster.address)
-    register_target("gpu-cluster", alias_of="v1-ray")
-    yield "gpu-cluster"
-    unregister_target("gpu-cluster")
-    unregister_target("v1-ray")
+    with aliased_target("gpu-cluster", "v1-ray", type="ray", address=ray_cluster.address) as alias:
+        yield alias
 
 
 def test_v1_script_on_an_aliased_ray_cluster(v1_project, aml_cluster):
