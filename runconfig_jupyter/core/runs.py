@@ -522,11 +522,24 @@ class Run(ScriptRun):
         status: str | None = None,
         include_children: bool = False,
         _rehydrate_runs: bool = True,
-    ) -> Iterator[ScriptRun]:
+    ) -> RunList:
         """Azure's ``Run.list(experiment, ...)``: the same as ``experiment.get_runs(...)``."""
         return experiment.get_runs(
             type=type, tags=tags, properties=properties, include_children=include_children, status=status
         )
+
+
+class RunList(list):
+    """Runs as a list that is also an iterator: Azure's ``get_runs`` returns a generator, so v1 code calls
+    ``next(exp.get_runs())`` for the newest run, while this project's code compares and indexes the list."""
+
+    _position = 0
+
+    def __next__(self) -> ScriptRun:
+        if self._position >= len(self):
+            raise StopIteration
+        self._position += 1
+        return self[self._position - 1]
 
 
 class Experiment:
@@ -608,18 +621,18 @@ class Experiment:
         include_children: bool = False,
         status: str | None = None,
         limit: int = 100,
-    ) -> Iterator[ScriptRun]:
-        """Runs of this experiment, newest first; child runs only with ``include_children``."""
-        yielded = 0
+    ) -> RunList:
+        """Runs of this experiment, newest first (at most ``limit``); child runs only with ``include_children``."""
+        runs = RunList()
         for record in self.store.list(self.name, status, limit=100_000):
-            if yielded >= limit:
-                return
+            if len(runs) >= limit:
+                break
             if not include_children and record.parent_run_id and not record.details.get("rerun_of"):
                 continue
             run = Run(record.run_id, store=self.store)
             if run.matches(tags=tags, properties=properties, run_type=type):
-                yielded += 1
-                yield run
+                runs.append(run)
+        return runs
 
     @staticmethod
     def list(

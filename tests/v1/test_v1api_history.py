@@ -44,6 +44,7 @@ def test_tags_properties_description_live_in_the_run_folder(finished_run):
     found = list(exp.get_runs(properties={"reviewer": "azureml-user"}, tags={"quality": "fantastic run"}))
     assert [r.id for r in found] == [run.id]
     assert [r.id for r in exp.get_runs(tags="worth another look")] == [run.id]
+    assert next(exp.get_runs()).id == run.id  # Azure's generator form works too
     assert list(exp.get_runs(tags={"quality": "poor"})) == []
     assert [r.id for r in exp.get_runs(type="azureml.scriptrun")] == [run.id]
     assert list(exp.get_runs(type="interactive")) == []
