@@ -40,7 +40,19 @@ _EXPORTS = {
     "register_place": "runconfig_jupyter.core.confine",
     "unregister_place": "runconfig_jupyter.core.confine",
     "registered_places": "runconfig_jupyter.core.confine",
+    # Azure ML v1 names a ported notebook imports from azureml.core (see docs/MIGRATING.md)
+    "Workspace": "runconfig_jupyter.core.workspace",
+    "ComputeTarget": "runconfig_jupyter.core.compute",
+    "AmlCompute": "runconfig_jupyter.core.compute",
+    "ComputeInstance": "runconfig_jupyter.core.compute",
+    "RemoteCompute": "runconfig_jupyter.core.compute",
+    "ComputeTargetException": "runconfig_jupyter.core.compute_target",
+    "Model": "runconfig_jupyter.core.model",
+    "Datastore": "runconfig_jupyter.core.data_unavailable",
+    "Dataset": "runconfig_jupyter.core.data_unavailable",
+    "NotSupportedLocally": "runconfig_jupyter.core.errors",
 }
+VERSION = __version__  # azureml.core.VERSION
 
 __all__ = [*_EXPORTS, "load_ipython_extension"]
 

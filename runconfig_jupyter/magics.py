@@ -291,7 +291,8 @@ class RunConfigMagics(Magics):
             caps = info.capabilities
             flags = ", ".join(name for name in ("gpu", "distributed", "cancel", "max_duration") if getattr(caps, name))
             state = "available" if info.available else f"unavailable: {info.detail}"
-            print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]")
+            alias = f"  (alias of {info.settings['alias_of']})" if "alias_of" in info.settings else ""
+            print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]{alias}")
 
 
 class PackagingProgress:

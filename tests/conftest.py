@@ -48,7 +48,7 @@ def _end_leftover_drivers(home: Path) -> None:
         return
     store = RunStore(home)
     for record in store.list(limit=1000):
-        if record.is_terminal:
+        if record.is_terminal or record.driver_pid == os.getpid():  # an interactive run of this very process
             continue
         if driver_alive(record):
             os.kill(record.driver_pid, signal.SIGTERM)

@@ -27,6 +27,8 @@ export interface IRun {
   script: string | null;
   display_name: string | null;
   parent_run_id: string | null;
+  rerun_of?: string | null;
+  interactive?: boolean;
   created_at: number;
   updated_at: number;
   started_at: number | null;

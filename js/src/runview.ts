@@ -140,7 +140,12 @@ export class RunView extends Widget {
       `experiment ${run.experiment} · target ${run.target} (${run.target_type})` +
       (duration ? ` · ${duration}` : '') +
       (run.exit_code !== null ? ` · exit code ${run.exit_code}` : '') +
-      (run.parent_run_id ? ` · re-run of ${run.parent_run_id}` : '');
+      (run.rerun_of
+        ? ` · re-run of ${run.rerun_of}`
+        : run.parent_run_id
+          ? ` · child of ${run.parent_run_id}`
+          : '') +
+      (run.interactive ? ' · interactive' : '');
     this.header.append(title, status, facts);
   }
 

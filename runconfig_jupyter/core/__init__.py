@@ -1,0 +1,38 @@
+"""The core API (no Jupyter front end, no concrete target).
+
+It mirrors ``azureml.core`` for ported code: ``from runconfig_jupyter.core import Workspace,
+Experiment, Run`` works like ``from azureml.core import ...``, and ``azureml.core.<module>``
+imports have a ``runconfig_jupyter.core.<module>`` of the same name (compute, compute_target,
+conda_dependencies, environment, experiment, model, run, runconfig, script_run_config,
+workspace, authentication). Names are resolved lazily: the run driver and in-script
+``Run.get_context()`` import this package and must not pay for the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_V1_NAMES = (
+    "Workspace",
+    "Experiment",
+    "Run",
+    "ScriptRun",
+    "ScriptRunConfig",
+    "RunConfiguration",
+    "Environment",
+    "CondaDependencies",
+    "Model",
+    "ComputeTarget",
+    "Datastore",
+    "Dataset",
+    "RunStatus",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "VERSION":
+        return importlib.import_module("runconfig_jupyter").__version__
+    if name in _V1_NAMES:
+        return getattr(importlib.import_module("runconfig_jupyter"), name)
+    raise AttributeError(f"module 'runconfig_jupyter.core' has no attribute {name!r}")

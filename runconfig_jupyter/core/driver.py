@@ -76,8 +76,17 @@ class DriverContext:
     def _sink(self, name: str) -> LogSink:
         with self._sink_lock:
             if name not in self._sinks:
-                self._sinks[name] = LogSink(self.log_path(name), self.metrics_path)
+                self._sinks[name] = LogSink(self.log_path(name), self.metrics_path, on_history=self.apply_history)
             return self._sinks[name]
+
+    def apply_history(self, record: dict[str, Any]) -> None:
+        """A history marker from the script (tags, properties, child runs); a bad one is logged, not fatal."""
+        from .script_history import apply_marker
+
+        try:
+            apply_marker(self.store, self.run_id, record, owner_pid=os.getpid())
+        except Exception as error:
+            self.driver_log(f"ignored a run-history record from the script ({error}): {record!r}"[:2000])
 
     def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
         self._sink(name).feed(data)
@@ -239,7 +248,12 @@ class Driver:
         return None
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
+        requested = self.store.get(self.ctx.run_id).details.get("requested_end")
+        if requested and status in (RunStatus.COMPLETED, RunStatus.CANCELED):
+            # run.fail()/cancel() called by the script, or run.fail() from the notebook (stopped like a cancel)
+            status, reason = RunStatus(requested["status"]), requested.get("reason") or reason
         self.ctx.driver_log(f"finished: {status} phase={phase} exit_code={exit_code} reason={reason}")
+        self._settle_history(status, reason)
         self.store.set_status(
             self.ctx.run_id,
             status,
@@ -248,6 +262,29 @@ class Driver:
             exit_code=exit_code,
         )
         return status
+
+    def _settle_history(self, status: RunStatus, reason: str | None) -> None:
+        """Index what the script recorded in the run folder, and end child runs it left open."""
+        from .history import index_history, read_history
+        from .interactive import settle_children
+        from .script_history import register_requested_models
+
+        try:
+            index_history(self.store, self.ctx.run_id, read_history(self.ctx.run_dir))
+            for child in settle_children(self.store, self.ctx.run_id, status, reason):
+                self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
+        except Exception:
+            self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+        try:  # in-script run.register_model(...): the outputs are collected now
+            done, errors = register_requested_models(self.store, self.ctx.run_id)
+        except Exception as error:
+            done, errors = [], [str(error)]
+        for model_id in done:
+            self.ctx.driver_log(f"registered model {model_id} (run.register_model in the script)")
+        for error in errors:  # in the run's own log, where the user looks
+            self.ctx.driver_log(f"model registration failed: {error}")
+            self.ctx.write_log(f"runconfig: model registration failed: {error}\n")
+        self.ctx.flush_logs()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .azure_only import azure_only
 from .bounded import read_text_bounded
 from .confine import check_system_path
 from .errors import ConfigError
@@ -263,6 +264,55 @@ class Environment(Section):
             docker["baseImageRegistry"] = {k: v for k, v in docker["baseImageRegistry"].items() if k != "password"}
         canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    # -- the local environment registry (environment_registry.py) ------------------------
+    def register(self, workspace: Any = None) -> Environment:
+        """Store this definition as the next version of its name in the workspace's run home."""
+        from .environment_registry import register_environment
+
+        return register_environment(self, workspace)
+
+    @staticmethod
+    def get(workspace: Any, name: str, version: str | int | None = None, label: str | None = None) -> Environment:
+        """A registered environment (latest version unless ``version``); curated AzureML-* names say what to do."""
+        from .environment_registry import get_environment
+
+        return get_environment(workspace, name, version)
+
+    @staticmethod
+    def list(workspace: Any = None) -> dict[str, Environment]:
+        """Registered environments, name -> latest version."""
+        from .environment_registry import list_environments
+
+        return list_environments(workspace)
+
+    def save_to_directory(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write the definition as ``azureml_environment.json`` in ``path`` (Azure's file name)."""
+        import json as json_
+
+        folder = Path(path)
+        target = folder / "azureml_environment.json"
+        if target.exists() and not overwrite:
+            raise ConfigError(f"'{target}' exists; pass overwrite=True", field="path")
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(json_.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load_from_directory(cls, path: str | Path) -> Environment:
+        import json as json_
+
+        target = Path(path) / "azureml_environment.json"
+        if not target.is_file():
+            raise ConfigError(f"'{target}' does not exist; write it with env.save_to_directory()", field="path")
+        return cls.from_dict(json_.loads(target.read_text()))
+
+    _BUILT_BY_TARGET = (
+        "The docker target builds the image from the environment on first submit and reuses it (see docs/docker.md); "
+        "the local target makes a cached virtualenv. Submit a run to build it."
+    )
+    build = azure_only("Environment.build()", _BUILT_BY_TARGET)
+    build_local = azure_only("Environment.build_local()", _BUILT_BY_TARGET)
+    get_image_details = azure_only("Environment.get_image_details()", _BUILT_BY_TARGET)
 
     def describe(self) -> str:
         """One line for summaries."""

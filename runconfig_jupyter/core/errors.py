@@ -148,3 +148,30 @@ class RunFailed(RunConfigError):
         self.run_id, self.status, self.phase, self.reason = run_id, status, phase, reason
         where = f" while {phase.lower()}" if phase and phase != "Running" else ""
         super().__init__(f"run {run_id} ended {status}{where}: {reason or 'no reason recorded'}")
+
+
+class NotSupportedLocally(RunConfigError, NotImplementedError):
+    """An Azure ML v1 call that needs Azure itself (portal, provisioning, HyperDrive, pipelines, ...).
+
+    ``feature`` names the call, ``alternative`` what to do on your own machines instead. It is a
+    NotImplementedError too, so generic ``except NotImplementedError`` handlers in ported code see it.
+    """
+
+    http_status = 501
+
+    def __init__(self, feature: str, alternative: str):
+        self.feature = feature
+        self.alternative = alternative
+        super().__init__(f"{feature} needs Azure ML and is not available locally. {alternative}")
+
+
+class AssetNotFound(RunConfigError, LookupError):
+    """No registered environment or model with that name (and version) in the local registry."""
+
+    http_status = 404
+
+
+class AssetConflict(RunConfigError):
+    """A write the registry or run history refuses (e.g. changing a property, which v1 made immutable)."""
+
+    http_status = 409

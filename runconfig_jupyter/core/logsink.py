@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,18 @@ METRIC_MARKER = b"\x1e@runconfig:metric "
 # Bytes of streamed files placed per run (keyed by its metrics file), against MAX_STREAMED_RUN_BYTES.
 _streamed: dict[Path, int] = {}
 _streamed_lock = threading.Lock()
+# Run-history records (tags, properties, child runs) from scripts that cannot reach the run folder;
+# the driver applies them (core/script_history.py). Same framing as metrics: one JSON object per line.
+HISTORY_MARKER = b"\x1e@runconfig:history "
 
 
 class LogSink:
     """Appends re-assembled lines to one log file; thread-safe; extracts metric markers."""
 
-    def __init__(self, log_path: Path, metrics_path: Path):
+    def __init__(self, log_path: Path, metrics_path: Path, on_history: Callable[[dict[str, Any]], None] | None = None):
         self.log_path = log_path
         self.metrics_path = metrics_path
+        self.on_history = on_history
         self._pending = b""
         self._lock = threading.Lock()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,20 +56,34 @@ class LogSink:
     def _write(self, block: bytes) -> None:
         if not block:
             return
-        if METRIC_MARKER in block:
+        if METRIC_MARKER in block or HISTORY_MARKER in block:
             kept: list[bytes] = []
             for line in block.splitlines(keepends=True):
-                start = line.find(METRIC_MARKER)
+                start, marker = line.find(METRIC_MARKER), METRIC_MARKER
+                if start < 0:
+                    start, marker = line.find(HISTORY_MARKER), HISTORY_MARKER
                 if start < 0:
                     kept.append(line)
                     continue
-                append_metric_line(self.metrics_path, line[start + len(METRIC_MARKER) :].strip())
+                payload = line[start + len(marker) :].strip()
+                if marker is METRIC_MARKER:
+                    append_metric_line(self.metrics_path, payload)
+                else:
+                    self._history(payload)
                 if start:
                     kept.append(line[:start] + b"\n")
             block = b"".join(kept)
         if block:
             with open(self.log_path, "ab") as log:
                 log.write(block)
+
+    def _history(self, payload: bytes) -> None:
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(record, dict) and self.on_history is not None:
+            self.on_history(record)
 
 
 def append_metric_line(metrics_path: Path, payload: bytes | str) -> None:

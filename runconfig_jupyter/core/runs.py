@@ -2,7 +2,9 @@
 
 A ScriptRun is only a handle (run id + store): any process can make one with
 ``Run.get(run_id)`` and see the same run, which is how a notebook re-attaches
-after a kernel restart.
+after a kernel restart. Run history (tags, properties, details, children) comes
+from ``RunHistory`` (run_history.py); interactive runs (``Experiment.start_logging``)
+are the same handle over a run whose owner is the notebook's own process (interactive.py).
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .artifacts import ARTIFACTS_DIR, artifact_name
+from .azure_only import PORTAL, azure_only
 from .errors import ConfigError, RunFailed, RunNotFound, RunStateError
+from .run_history import RunHistory, is_interactive
 from .secret_env import SecretFile, restore_config
 from .status import TERMINAL, RunStatus
 from .store import RunRecord, RunStore, driver_alive
 
 if TYPE_CHECKING:
     from .config import ScriptRunConfig
+    from .workspace import Workspace
 
 # A driver gets this long to record itself before a missing one counts as dead.
 MAX_DRIVER_RESTARTS = 3
@@ -33,26 +37,50 @@ DRIVER_GRACE_SECONDS = 5.0
 LOG_FILES = ("prepare_log.txt", "std_log.txt")
 
 
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+class ScriptRun(RunHistory):
+    """A run handle. Cheap to create; every call reads the store afresh.
 
+    ``ScriptRun(run_id)``, or Azure's ``Run(experiment, run_id)`` (the run must belong to that experiment).
+    """
 
-class ScriptRun:
-    """A submitted run. Cheap to create; every call reads the store afresh."""
-
-    def __init__(self, run_id: str, store: RunStore | None = None):
+    def __init__(
+        self,
+        *args: Any,
+        store: RunStore | None = None,
+        experiment: Experiment | None = None,
+        run_id: str | None = None,
+        **_azure_kwargs: Any,
+    ):
+        if len(args) > 2:
+            raise TypeError("Run(experiment, run_id) or Run(run_id)")
+        if len(args) == 2:
+            experiment, run_id = args
+        elif len(args) == 1 and isinstance(args[0], Experiment):
+            experiment = args[0]
+        elif len(args) == 1:
+            run_id = args[0]
+        if not run_id:
+            raise TypeError("Run needs a run id: Run(experiment, run_id) or Run.get(run_id)")
+        if store is None and isinstance(experiment, Experiment):
+            store = experiment.store
         self.store = store or RunStore()
-        self.id = run_id
-        self.run_dir = self.store.run_dir(run_id)
-        self._record = self.store.get(run_id)  # raises RunNotFound early
+        self.id = str(run_id)
+        self.run_dir = self.store.run_dir(self.id)
+        self._record = self.store.get(self.id)  # raises RunNotFound early
+        wanted = getattr(experiment, "name", experiment)
+        if wanted is not None and wanted != self._record.experiment:
+            raise RunNotFound(
+                f"run {self.id} belongs to experiment '{self._record.experiment}', not '{wanted}'; "
+                f"use Run(Experiment(ws, '{self._record.experiment}'), '{self.id}') or Run.get(ws, '{self.id}')"
+            )
 
     @classmethod
     def get(cls, *args: Any, store: RunStore | None = None) -> ScriptRun:
         """``Run.get(run_id)``; Azure's ``Run.get(workspace, run_id)`` form is accepted too."""
         if not args:
             raise TypeError("Run.get(run_id) needs a run id")
+        if store is None and len(args) > 1:  # Run.get(workspace, run_id): that workspace's run home
+            store = getattr(args[0], "store", None)
         return cls(str(args[-1]), store=store)
 
     # -- state -----------------------------------------------------------
@@ -73,6 +101,10 @@ class ScriptRun:
         """
         if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
             return False
+        if is_interactive(record):
+            from .interactive import settle_orphan
+
+            return settle_orphan(self.store, record)
         # Starting too: the target may have created a container or kernel that only a new driver
         # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
         # waiting to be collected (a local script's supervisor left its exit code in the run folder).
@@ -108,8 +140,9 @@ class ScriptRun:
         return True
 
     @property
-    def experiment(self) -> str:
-        return self._record.experiment
+    def experiment(self) -> Experiment:
+        """The run's ``Experiment`` (``run.experiment.name`` is its name, as in Azure)."""
+        return Experiment(name=self._record.experiment, store=self.store)
 
     @property
     def status(self) -> str:
@@ -126,35 +159,6 @@ class ScriptRun:
 
         return ScriptRunConfig.from_dict(self.get_spec()["config"])
 
-    def get_details(self) -> dict[str, Any]:
-        """Azure's run details shape (camelCase keys) plus phase/reason/exit code."""
-        record = self.record
-        spec = self.get_spec()
-        details: dict[str, Any] = {
-            "runId": record.run_id,
-            "experiment": record.experiment,
-            "target": record.target,
-            "targetType": record.target_type,
-            "status": record.status.value,
-            "createdTimeUtc": _iso(record.created_at),
-            "startTimeUtc": _iso(record.started_at),
-            "endTimeUtc": _iso(record.ended_at),
-            "durationSeconds": record.duration,
-            "exitCode": record.exit_code,
-            "properties": {"snapshotId": record.snapshot_id, **spec.get("snapshot", {})},
-            "tags": spec.get("tags", {}),
-            "runDefinition": spec["config"],
-            "logFiles": {name: str(path) for name, path in self._log_paths().items()},
-            "parentRunId": record.parent_run_id,
-            "progress": record.progress,
-        }
-        if record.status in (RunStatus.FAILED, RunStatus.CANCELED) or record.reason:
-            details["error"] = {"phase": record.phase, "message": record.reason}
-        target_details = {k: v for k, v in record.details.items() if k != "tags"}
-        if target_details:
-            details["targetDetails"] = target_details
-        return details
-
     def _log_paths(self) -> dict[str, Path]:
         logs = self.run_dir / "logs"
         if not logs.is_dir():
@@ -167,6 +171,10 @@ class ScriptRun:
         record = self.record
         if record.is_terminal:
             return False
+        if is_interactive(record):  # its owner is a notebook, not a driver: never signal that process
+            from .interactive import finish_interactive
+
+            return finish_interactive(self, RunStatus.CANCELED, reason)
         self.store.set_status(self.id, RunStatus.CANCEL_REQUESTED, reason=reason)
         # Read again after writing: a driver that set driver_ready before our write is
         # listening for SIGTERM; one that sets it later reads CancelRequested itself.
@@ -192,6 +200,11 @@ class ScriptRun:
         """Block until the run ends; with ``show_output`` the log is echoed as it grows."""
         deadline = None if timeout is None else time.monotonic() + timeout
         out = stream or sys.stdout
+        if is_interactive(self.record) and not self._record.is_terminal and self._owned_here():
+            raise RunStateError(
+                f"interactive run {self.id} ends when this process calls run.complete() (or run.fail()); "
+                "waiting for it here would wait forever"
+            )
         if show_output:
             out.write(f"RunId: {self.id}\n")
             for chunk in self.follow(timeout=timeout):
@@ -266,8 +279,16 @@ class ScriptRun:
                 continue  # a line being written right now
         return records
 
-    def get_metrics(self, name: str | None = None) -> dict[str, Any]:
-        """Azure's shape: a scalar logged once is a value, several times a list; rows become columns."""
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        """Azure's shape: a scalar logged once is a value, several times a list; rows become columns.
+
+        With ``recursive``, a dict of run id -> metrics for this run and every descendant (``run_type`` filters).
+        """
+        if recursive:
+            family = [self, *self.get_children(recursive=True)]
+            return {run.id: run.get_metrics(name) for run in family if run_type is None or run.type == run_type}
         grouped: dict[str, list[dict[str, Any]]] = {}
         for record in self.get_metric_records():
             if name is None or record.get("name") == name:
@@ -341,15 +362,142 @@ class ScriptRun:
         if not record.is_terminal and record.status != RunStatus.RUNNING:
             raise RunStateError(f"run {self.id} is still {record.status.value}; re-run it once it has started")
         spec = self.get_spec()
+        if not spec.get("config"):
+            raise RunStateError(f"run {self.id} is an interactive run: there is no script to run again")
         config = self.get_config()
         restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
-        return submit(
+        again = submit(
             config,
             experiment or record.experiment,
             target=spec["target"]["name"],
             store=self.store,
             parent_run_id=self.id,
         )
+        self.store.update(again.id, details={"rerun_of": self.id})
+        return again
+
+    # -- ending a run from the notebook (Azure: complete / fail) --------------------
+    def _owned_here(self) -> bool:
+        return self._record.details.get("owner_pid") == os.getpid()
+
+    def complete(self, _set_status: bool = True) -> None:
+        """End an interactive run as Completed (copying its tracked outputs); a submitted run ends by itself."""
+        record = self.record
+        if record.is_terminal:
+            return
+        if not is_interactive(record):
+            raise RunStateError(
+                f"run {self.id} was submitted: it completes when its script exits. Use cancel() to stop it, "
+                "or wait_for_completion() to wait for it"
+            )
+        from .interactive import finish_interactive
+
+        finish_interactive(self, RunStatus.COMPLETED)
+
+    def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
+        """Mark the run Failed; a submitted run that is still going is stopped first (its driver records Failed)."""
+        reason = str(error_details) if error_details else "marked as failed by user"
+        if error_code:
+            reason = f"{error_code}: {reason}"
+        record = self.record
+        if record.is_terminal:
+            return
+        if is_interactive(record):
+            from .interactive import finish_interactive
+
+            finish_interactive(self, RunStatus.FAILED, reason)
+            return
+        self.store.update(self.id, details={"requested_end": {"status": RunStatus.FAILED.value, "reason": reason}})
+        self.cancel(reason)
+
+    # -- child runs and models -------------------------------------------------------
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> ScriptRun:
+        """An interactive child run, owned by this process (``with run.child_run() as child:`` completes it)."""
+        from .interactive import start_interactive
+
+        return start_interactive(
+            self.store,
+            self._record.experiment,
+            parent_run_id=self.id,
+            display_name=name,
+            run_id=run_id,
+            outputs=outputs,
+        )
+
+    def create_children(
+        self, count: int | None = None, tag_key: str | None = None, tag_values: list[Any] | None = None
+    ) -> list[ScriptRun]:
+        """Several child runs at once; with ``tag_key``/``tag_values`` each child gets one value."""
+        from .context import create_children
+
+        return create_children(self, count, tag_key, tag_values)
+
+    def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
+        """Package a folder (ignore rules and limits as for a submit) as this run's snapshot; its id."""
+        from .snapshot import SnapshotLimits, create_snapshot
+
+        snapshot = create_snapshot(
+            Path(file_or_folder_path),
+            self.store.snapshots_dir,
+            SnapshotLimits.from_env(),
+            extra_excludes=[self.store.home],
+        )
+        target = self.run_dir / "snapshot.tar"
+        target.unlink(missing_ok=True)
+        try:
+            os.link(snapshot.path, target)
+        except OSError:  # another filesystem
+            shutil.copyfile(snapshot.path, target)
+        self.store.update(self.id, snapshot_id=snapshot.id)
+        return snapshot.id
+
+    def submit_child(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
+        """Submit ``config`` as a child run of this one (same experiment)."""
+        from .submit import submit
+
+        return submit(config, self._record.experiment, tags=tags, store=self.store, parent_run_id=self.id, **kwargs)
+
+    get_portal_url = azure_only("Run.get_portal_url()", PORTAL)
+    get_secret = azure_only(
+        "Run.get_secret()", "Pass secrets as environment variables (RunConfiguration.environment_variables) instead."
+    )
+    get_secrets = get_secret
+
+    def register_model(self, model_name: str, model_path: str | None = None, **kwargs: Any) -> Any:
+        """Register a file or folder of this run (e.g. ``outputs/model.pkl``) in the local model registry."""
+        from .model import Model
+
+        return Model.register_from_run(self, model_name, model_path, **kwargs)
+
+    def __enter__(self) -> ScriptRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
+        """``with exp.start_logging() as run:``: Completed, or Failed with the exception that escaped."""
+        if not is_interactive(self.record) or self._record.is_terminal:
+            return
+        if exc_type is None:
+            self.complete()
+        else:
+            self.fail(f"{exc_type.__name__}: {exc}")
+
+    # -- logging from the notebook (the in-script API, writing into this run's folder) -------
+    def _logger(self) -> Any:
+        from .context import RunContext
+
+        logger = self.__dict__.get("_run_logger")
+        if logger is None:
+            logger = RunContext(self.id, self.run_dir / "metrics.jsonl", self._record.experiment)
+            self.__dict__["_run_logger"] = logger
+        return logger
+
+    def __getattr__(self, name: str) -> Any:
+        """``run.log(...)``, ``run.log_list(...)``, ``run.upload_file(...)``: the in-script API on this run."""
+        from .context import RunContext
+
+        if name.startswith("_") or not callable(getattr(RunContext, name, None)):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return getattr(self._logger(), name)
 
     def __repr__(self) -> str:
         record = self._record
@@ -380,27 +528,155 @@ class Run(ScriptRun):
             raise RunStateError("not inside a run (RUNCONFIG_RUN_ID is not set) and allow_offline=False")
         return context
 
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> RunList:
+        """Azure's ``Run.list(experiment, ...)``: the same as ``experiment.get_runs(...)``."""
+        return experiment.get_runs(
+            type=type, tags=tags, properties=properties, include_children=include_children, status=status
+        )
+
+
+class RunList(list):
+    """Runs as a list that is also an iterator: Azure's ``get_runs`` returns a generator, so v1 code calls
+    ``next(exp.get_runs())`` for the newest run, while this project's code compares and indexes the list."""
+
+    _position = 0
+
+    def __next__(self) -> ScriptRun:
+        if self._position >= len(self):
+            raise StopIteration
+        self._position += 1
+        return self[self._position - 1]
+
 
 class Experiment:
-    """A named group of runs (``Experiment(workspace, name)`` is accepted too)."""
+    """A named group of runs: ``Experiment(workspace=ws, name="x")``, ``Experiment(ws, "x")`` or ``Experiment("x")``."""
 
-    def __init__(self, *args: Any, name: str | None = None, store: RunStore | None = None):
+    def __init__(
+        self,
+        workspace: Workspace | str | None = None,
+        name: str | None = None,
+        *args: Any,
+        store: RunStore | None = None,
+        **_azure_kwargs: Any,
+    ):
         from .submit import check_experiment_name
 
+        if args:
+            raise TypeError("Experiment(workspace, name) takes two positional arguments")
+        if name is None and isinstance(workspace, str):  # this project's short form: Experiment("name")
+            workspace, name = None, workspace
         if name is None:
-            if not args:
-                raise TypeError("Experiment(name) needs a name")
-            name = str(args[-1])
+            raise TypeError("Experiment needs a name: Experiment(workspace=ws, name='my-experiment')")
         self.name = check_experiment_name(name)
+        if store is None and workspace is not None:
+            store = getattr(workspace, "store", None)
         self.store = store or RunStore()
+        self._workspace = workspace
 
-    def submit(self, config: ScriptRunConfig, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
+    @property
+    def workspace(self) -> Workspace:
+        from .workspace import Workspace
+
+        return self._workspace if self._workspace is not None else Workspace(_home=self.store.home)
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def submit(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
+        from .errors import NotSupportedLocally
         from .submit import submit
 
+        if not hasattr(config, "run_config"):
+            raise NotSupportedLocally(
+                f"Experiment.submit({type(config).__name__})",
+                "Submit a ScriptRunConfig (or an Estimator); HyperDrive, AutoML and pipelines run only on Azure.",
+            )
         return submit(config, self.name, tags=tags, store=self.store, **kwargs)
 
-    def get_runs(self, status: str | None = None, limit: int = 100) -> list[ScriptRun]:
-        return [ScriptRun(r.run_id, store=self.store) for r in self.store.list(self.name, status, limit=limit)]
+    def start_logging(
+        self,
+        *args: Any,
+        outputs: str | None = None,
+        snapshot_directory: str | None = None,
+        display_name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **_azure_kwargs: Any,
+    ) -> ScriptRun:
+        """An interactive run in this process: log to it, then ``run.complete()`` (or use ``with``).
+
+        As in Azure ML, what is in ``./outputs`` when the run ends becomes its outputs, unless ``outputs``
+        names another folder (or is False). ``snapshot_directory`` packages that folder like a submit.
+        """
+        from .interactive import start_interactive
+
+        return start_interactive(
+            self.store,
+            self.name,
+            outputs="outputs" if outputs is None else outputs,
+            snapshot_directory=snapshot_directory,
+            display_name=display_name,
+            tags=tags,
+        )
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        include_children: bool = False,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> RunList:
+        """Runs of this experiment, newest first (at most ``limit``); child runs only with ``include_children``."""
+        runs = RunList()
+        for record in self.store.list(self.name, status, limit=100_000):
+            if len(runs) >= limit:
+                break
+            if not include_children and record.parent_run_id and not record.details.get("rerun_of"):
+                continue
+            run = Run(record.run_id, store=self.store)
+            if run.matches(tags=tags, properties=properties, run_type=type):
+                runs.append(run)
+        return runs
+
+    @staticmethod
+    def list(
+        workspace: Workspace | None = None,
+        experiment_name: str | None = None,
+        view_type: str = "ActiveOnly",
+        tags: Any = None,
+    ) -> list[Experiment]:
+        """Every experiment with runs in the workspace's run home (``experiment_name`` picks one)."""
+        store = getattr(workspace, "store", None) or RunStore()
+        names = [n for n in store.experiments() if experiment_name is None or n == experiment_name]
+        return [Experiment(workspace, name, store=store) for name in names]
+
+    _BY_RUNS = "An experiment here is the name its runs share: list, tag and filter runs instead (get_runs, run.tag)."
+    archive = azure_only("Experiment.archive()", _BY_RUNS)
+    reactivate = azure_only("Experiment.reactivate()", _BY_RUNS)
+    delete = azure_only("Experiment.delete()", _BY_RUNS)
+    tag = azure_only("Experiment.tag()", _BY_RUNS)
+    from_directory = azure_only("Experiment.from_directory()", _BY_RUNS)
+    get_portal_url = azure_only("Experiment.get_portal_url()", PORTAL)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same experiment in the same run home, and to its name (``run.experiment == "name"``)."""
+        if isinstance(other, str):
+            return other == self.name
+        return isinstance(other, Experiment) and (other.name, other.store.home) == (self.name, self.store.home)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r})"

@@ -471,8 +471,16 @@ class RunStore:
         limit: int = 100,
         offset: int = 0,
         updated_since: float | None = None,
+        parent_run_id: str | None = None,
+        top_level: bool = False,
     ) -> list[RunRecord]:
+        """Newest first. ``parent_run_id`` keeps one run's children; ``top_level`` drops every child run."""
         clauses, params = [], []
+        if parent_run_id:
+            clauses.append("parent_run_id = ?")
+            params.append(parent_run_id)
+        if top_level:
+            clauses.append("parent_run_id IS NULL")
         if experiment:
             clauses.append("experiment = ?")
             params.append(experiment)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .detached import spawn_detached
 from .errors import ConfigError
+from .history import update_history
 from .input_checks import check_labels
 from .secret_env import SecretFile, redact_config_dict, refuse_placeholders
 from .standby import claim, ensure_standby, fingerprint, standby_seconds
@@ -130,6 +131,8 @@ def submit(
             "created_at": time.time(),
         }
         (run_dir / "run.json").write_text(json.dumps(spec, indent=2, default=str))
+        # Run history starts in the run folder too (core/history.py), so an index rebuilt from folders has it.
+        update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)
         (run_dir / "manifest.json").write_text(json.dumps(snapshot.manifest.to_dict(), default=str))
         now = time.time()
         store.create_run(

@@ -75,6 +75,9 @@ class RunService:
         data.pop("driver_pid", None)
         data.pop("driver_started", None)
         data["tags"] = data.get("details", {}).get("tags", {})
+        # parent_run_id is a v1 child run's parent, or the run a re-run repeats (then rerun_of says so)
+        data["rerun_of"] = data.get("details", {}).get("rerun_of")
+        data["interactive"] = bool(data.get("details", {}).get("interactive"))
         data["capabilities"] = self.capabilities_of(record.target)
         return data
 

@@ -38,7 +38,7 @@ def _last(value: Any) -> Any:
 
 def compare_html(*runs: Any) -> str:
     """The config keys that differ between runs, then their metrics' last values side by side."""
-    configs = [_flatten(run.get_spec().get("config", {})) for run in runs]
+    configs = [_flatten(run.get_spec().get("config") or {}) for run in runs]  # an interactive run has no config
     keys = sorted(set().union(*configs))
     differing = [key for key in keys if len({repr(config.get(key)) for config in configs}) > 1]
     columns = len(runs) + 1

@@ -68,7 +68,7 @@ async def test_list_filter_page_detail_log_metrics(api, workspace):
 
     code, detail = await api("runs", first.id)
     assert code == 200 and detail["status"] == "Completed" and detail["exit_code"] == 0
-    assert detail["details"]["runDefinition"]["run_config"]["script"] == "train.py"
+    assert detail["details"]["runDefinition"]["script"] == "train.py"
     assert "outputs/model.txt" in detail["files"] and "logs/std_log.txt" in detail["log_files"]
 
     code, log = await api("runs", first.id, "log")

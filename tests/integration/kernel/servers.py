@@ -62,8 +62,14 @@ def _argv(kind: str, port: int, root: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def launch(kind: str, base: Path, token: str | None = None, port: int | None = None) -> LaunchedServer:
-    """Start a server and wait (bounded) until it answers an authenticated request."""
+def launch(
+    kind: str, base: Path, token: str | None = None, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> LaunchedServer:
+    """Start a server and wait (bounded) until it answers an authenticated request.
+
+    ``extra_env`` goes to the server (and its kernels) after our own PYTHONPATH was dropped, e.g. to make this
+    checkout's package the one "installed on the remote machine".
+    """
     token = token or secrets.token_hex(16)
     port = port or free_port()
     base.mkdir(parents=True, exist_ok=True)
@@ -79,6 +85,7 @@ def launch(kind: str, base: Path, token: str | None = None, port: int | None = N
         (base / folder).mkdir(exist_ok=True)
         env[name] = str(base / folder)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
+    env.update(extra_env or {})
     if kind == "server":
         env["JUPYTER_TOKEN"] = token
     else:

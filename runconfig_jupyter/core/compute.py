@@ -1,0 +1,166 @@
+"""``azureml.core.compute`` locally: a compute target is a configured target (or an alias of one).
+
+``ComputeTarget(workspace=ws, name="cpu-cluster")`` finds the target or alias of that name and
+raises ``ComputeTargetException`` (saying how to add the alias) when there is none, so the
+usual v1 pattern works once the name is mapped::
+
+    try:
+        cluster = ComputeTarget(workspace=ws, name="cpu-cluster")
+    except ComputeTargetException:
+        config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
+        cluster = ComputeTarget.create(ws, "cpu-cluster", config)   # NotSupportedLocally: says to alias it
+    cluster.wait_for_completion(show_output=True)
+
+Creating, attaching and deleting cloud compute needs Azure: those calls raise
+``NotSupportedLocally`` naming the local alternative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .azure_only import PROVISIONING, azure_only
+from .compute_target import ComputeTargetException, UnknownComputeTargetKey
+from .targets_registry import (
+    alias_target,
+    configured_targets,
+    target_aliases,
+    target_aliases_declared,
+    unknown_target_message,
+)
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.targets.base import Capabilities
+
+    from .workspace import Workspace
+
+ATTACH = (
+    "Register the machine as a target instead: register_target(name, type='kernel', url=..., token_env=...) for a "
+    "Jupyter server, or type='ray' for a Ray cluster (see docs/remote_kernel.md, docs/distributed.md)."
+)
+
+
+@dataclass
+class ProvisioningConfiguration:
+    """What ``AmlCompute.provisioning_configuration(...)`` was given; kept so the call itself does not fail."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
+    return ProvisioningConfiguration(settings)
+
+
+class ComputeTarget:
+    """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
+
+    def __init__(self, workspace: Workspace | None = None, name: str | None = None, **_azure_kwargs: Any):
+        if not name:
+            raise TypeError("ComputeTarget needs a name: ComputeTarget(workspace=ws, name='local')")
+        self.workspace = workspace
+        self.name = str(name)
+        targets = configured_targets()
+        self.alias_of: str | None = None if self.name in targets else alias_target(self.name)
+        if self.name in targets:
+            self._spec = targets[self.name]
+        elif self.alias_of is not None:
+            self._spec = targets[self.alias_of]
+        else:
+            known = [*targets, *target_aliases_declared()]
+            raise ComputeTargetException(unknown_target_message(self.name, known), field="compute_target")
+        self.type: str = str(self._spec["type"])
+        self.provisioning_state = "Succeeded"
+        self.provisioning_errors = None
+        self.location = "local"
+        self.tags: dict[str, str] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        from runconfig_jupyter.targets.base import ComputeTarget as Target
+
+        return Target.from_spec({**self._spec, "name": self.name}).capabilities()
+
+    def get_status(self) -> str:
+        """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
+        from runconfig_jupyter.targets.base import ComputeTarget as Target
+
+        available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
+        return "Succeeded" if available else f"Unavailable: {detail}"
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    def wait_for_completion(
+        self, show_output: bool = False, min_node_count: int | None = None, timeout_in_minutes: int = 20, **_: Any
+    ) -> None:
+        """Nothing to provision locally: returns at once (printing the state with ``show_output``)."""
+        if show_output:
+            where = f" (alias of '{self.alias_of}')" if self.alias_of else ""
+            print(f"{self.name}{where}: {self.type} target, {self.get_status()}")
+
+    def serialize(self) -> dict[str, Any]:
+        settings = {k: v for k, v in self._spec.items() if k != "type"}
+        return {"name": self.name, "type": self.type, "aliasOf": self.alias_of, "settings": settings}
+
+    @classmethod
+    def list_by_name(cls, workspace: Workspace | None = None) -> dict[str, ComputeTarget]:
+        names = [*configured_targets(), *target_aliases()]  # every alias checked: a broken one is reported
+        return ComputeTargets({name: cls(workspace, name) for name in names})
+
+    @staticmethod
+    def list(workspace: Workspace | None = None) -> list[ComputeTarget]:
+        return list(ComputeTarget.list_by_name(workspace).values())
+
+    create = azure_only("ComputeTarget.create()", PROVISIONING)
+    attach = azure_only("ComputeTarget.attach()", ATTACH)
+    delete = azure_only("ComputeTarget.delete()", "Remove the target from targets.yaml, or unregister_target(name).")
+    detach = azure_only("ComputeTarget.detach()", "Remove the target from targets.yaml, or unregister_target(name).")
+    refresh_state = azure_only("ComputeTarget.refresh_state()", "get_status() reads the target's state now.")
+
+    def __repr__(self) -> str:
+        alias = f", alias_of={self.alias_of!r}" if self.alias_of else ""
+        return f"ComputeTarget(name={self.name!r}, type={self.type!r}{alias})"
+
+
+class ComputeTargets(dict):
+    """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target."""
+
+    def __missing__(self, name: str) -> ComputeTarget:
+        raise UnknownComputeTargetKey(unknown_target_message(str(name), list(self)), field="compute_target")
+
+
+class AmlCompute(ComputeTarget):
+    """Azure's managed cluster; locally its name must be an alias of a configured target."""
+
+    provisioning_configuration = staticmethod(_keep_configuration)
+
+    supported_vmsizes = azure_only("AmlCompute.supported_vmsizes()", PROVISIONING)
+    update = azure_only("AmlCompute.update()", PROVISIONING)
+
+
+class ComputeInstance(ComputeTarget):
+    """Azure's notebook VM; locally, this machine is the ``local`` target."""
+
+    provisioning_configuration = staticmethod(_keep_configuration)
+
+    start = azure_only("ComputeInstance.start()", PROVISIONING)
+    stop = azure_only("ComputeInstance.stop()", PROVISIONING)
+    restart = azure_only("ComputeInstance.restart()", PROVISIONING)
+
+
+class RemoteCompute(ComputeTarget):
+    """Azure's attached VM; locally, register the machine as a kernel or Ray target."""
+
+    attach_configuration = staticmethod(_keep_configuration)
+
+
+__all__ = [
+    "AmlCompute",
+    "ComputeInstance",
+    "ComputeTarget",
+    "ComputeTargetException",
+    "ProvisioningConfiguration",
+    "RemoteCompute",
+]

@@ -1,0 +1,295 @@
+"""Azure ML v1's ``Model``, over a local versioned model registry (``<home>/models``).
+
+``run.register_model("name", model_path="outputs/model.pkl")`` copies that file (or folder) of
+the run into the registry as the next version of ``name`` and remembers the run it came from;
+``Model.register(ws, model_path, model_name)`` does the same for a file on this machine.
+``Model(ws, "name")``, ``Model.get_model_path("name")``, ``model.download(dir)`` and
+``Model.list(ws)`` read it back. Deployment needs Azure and says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .azure_only import azure_only, azure_only_class
+from .errors import AssetNotFound, ConfigError, RunNotFound
+from .registry import Asset, AssetRegistry
+from .run_history import tags_match
+
+if TYPE_CHECKING:
+    from .runs import ScriptRun
+    from .workspace import Workspace
+
+FILES_DIR = "files"
+SERVE_LOCALLY = (
+    "Load the model where you serve it: Model.get_model_path(name, version, _workspace=ws) gives its local path "
+    "(e.g. for a FastAPI or MLflow server you run yourself)."
+)
+
+
+def _registry(workspace: Workspace | None) -> AssetRegistry:
+    from .workspace import Workspace
+
+    return AssetRegistry((workspace or Workspace()).home, "models")
+
+
+def _text_map(value: Mapping[str, Any] | None, field: str) -> dict[str, str | None]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("must be a dict of names to values", field=field)
+    return {str(k): None if v is None else str(v) for k, v in value.items()}
+
+
+def _copy_into(source: Path, folder: Path) -> None:
+    files = folder / FILES_DIR
+    files.mkdir()
+    if source.is_dir():
+        shutil.copytree(source, files / source.name, symlinks=False)
+    else:
+        shutil.copy2(source, files / source.name)
+
+
+def _register(workspace: Workspace | None, name: str, source: Path, meta: dict[str, Any]) -> Model:
+    """Copy ``source`` into the next version of ``name``; tags and properties are stored as text."""
+    meta = {**meta, "tags": _text_map(meta.get("tags"), "tags")}
+    meta["properties"] = _text_map(meta.get("properties"), "properties")
+    asset = _registry(workspace).register(name, meta, lambda folder: _copy_into(source, folder))
+    return Model._from_asset(workspace, asset)
+
+
+class Model:
+    """A registered model version: ``Model(ws, name)`` (latest), ``Model(ws, name, version=2)`` or ``id="n:2"``."""
+
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        version: int | str | None = None,
+        run_id: str | None = None,
+        model_framework: str | None = None,
+        expand: bool = True,
+        **_azure_kwargs: Any,
+    ):
+        from .workspace import Workspace
+
+        self.workspace = workspace or Workspace()
+        if id is not None:
+            name, _, number = str(id).partition(":")
+            version = number or version
+        if name is None:
+            raise ConfigError("Model needs a name (or id='name:version')", field="name")
+        registry = _registry(self.workspace)
+        candidates = [registry.get(name, version)] if version is not None else registry.all(name)[::-1]
+        for asset in candidates:
+            meta = asset.meta
+            if (
+                tags_match(meta.get("tags") or {}, tags)
+                and tags_match(meta.get("properties") or {}, properties)
+                and (run_id is None or meta.get("run_id") == run_id)
+                and (model_framework is None or meta.get("model_framework") == model_framework)
+            ):
+                self._load(asset)
+                return
+        raise AssetNotFound(f"no version of model '{name}' matches tags={tags!r} properties={properties!r}")
+
+    def _load(self, asset: Asset) -> None:
+        meta = asset.meta
+        self._asset = asset
+        self.name: str = asset.name
+        self.version: int = asset.version
+        self.id = f"{asset.name}:{asset.version}"
+        self.tags: dict[str, str | None] = dict(meta.get("tags") or {})
+        self.properties: dict[str, str | None] = dict(meta.get("properties") or {})
+        self.description: str | None = meta.get("description")
+        self.run_id: str | None = meta.get("run_id")
+        self.experiment_name: str | None = meta.get("experiment_name")
+        self.model_framework: str | None = meta.get("model_framework")
+        self.model_framework_version: str | None = meta.get("model_framework_version")
+        self.created_time = datetime.fromtimestamp(meta["created_time"], tz=timezone.utc)
+        self.url = str(self.path)
+
+    @classmethod
+    def _from_asset(cls, workspace: Workspace | None, asset: Asset) -> Model:
+        from .workspace import Workspace
+
+        model = cls.__new__(cls)
+        model.workspace = workspace or Workspace()
+        model._load(asset)
+        return model
+
+    @property
+    def path(self) -> Path:
+        """The registered file or folder (what ``get_model_path`` returns)."""
+        entries = sorted((self._asset.path / FILES_DIR).iterdir())
+        return entries[0]
+
+    @property
+    def run(self) -> ScriptRun | None:
+        """The run the model was registered from, when there is one."""
+        from .runs import Run
+
+        return Run(self.run_id, store=self.workspace.store) if self.run_id else None
+
+    # -- registration -----------------------------------------------------------------
+    @staticmethod
+    def register(
+        workspace: Workspace,
+        model_path: str | Path,
+        model_name: str,
+        tags: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        child_paths: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **_azure_kwargs: Any,
+    ) -> Model:
+        """Register a local file or folder as the next version of ``model_name``."""
+        source = Path(model_path).expanduser()
+        if not source.exists():
+            raise ConfigError(f"'{model_path}' does not exist on this machine", field="model_path")
+        about = {"tags": tags, "properties": properties, "description": description}
+        framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
+        return _register(workspace, model_name, source.resolve(), {**about, **framework, "source": str(source)})
+
+    @staticmethod
+    def register_from_run(
+        run: ScriptRun,
+        model_name: str,
+        model_path: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        **_azure_kwargs: Any,
+    ) -> Model:
+        """``run.register_model``: ``model_path`` names a file or folder of the run (e.g. ``outputs/model.pkl``)."""
+        from .workspace import Workspace
+
+        if not model_path:
+            raise ConfigError("name the run's file or folder to register, e.g. 'outputs/model.pkl'", field="model_path")
+        source = (run.run_dir / model_path).resolve()
+        if not source.is_relative_to(run.run_dir.resolve()):
+            raise ConfigError(f"'{model_path}' is outside the run's files", field="model_path")
+        if not source.exists():
+            source = run._resolve_file(model_path)  # an uploaded file listed under its own name; else RunNotFound
+        about = {"tags": tags, "properties": properties, "description": description}
+        framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
+        origin = {"run_id": run.id, "experiment_name": run.record.experiment, "source": model_path}
+        return _register(Workspace(_home=run.store.home), model_name, source, {**about, **framework, **origin})
+
+    # -- reading ----------------------------------------------------------------------
+    @staticmethod
+    def get_model_path(model_name: str, version: int | str | None = None, _workspace: Workspace | None = None) -> str:
+        """Local path of a registered model's file or folder (latest version unless given)."""
+        return str(Model(_workspace, model_name, version=version).path)
+
+    def download(self, target_dir: str | Path = ".", exist_ok: bool = False, exists_ok: bool | None = None) -> str:
+        """Copy the model's file or folder into ``target_dir``; returns the copied path."""
+        overwrite = exist_ok if exists_ok is None else exists_ok
+        destination = Path(target_dir) / self.path.name
+        if destination.exists() and not overwrite:
+            raise ConfigError(f"'{destination}' exists; pass exist_ok=True to overwrite it", field="target_dir")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            shutil.copytree(self.path, destination, dirs_exist_ok=True)
+        else:
+            shutil.copy2(self.path, destination)
+        return str(destination)
+
+    @staticmethod
+    def list(
+        workspace: Workspace,
+        name: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        run_id: str | None = None,
+        latest: bool = False,
+        **_azure_kwargs: Any,
+    ) -> list[Model]:
+        """Registered models (every version unless ``latest``), filtered like Azure's."""
+        models = []
+        for asset in _registry(workspace).all(name, latest=latest):
+            meta = asset.meta
+            wanted = tags_match(meta.get("tags") or {}, tags) and tags_match(meta.get("properties") or {}, properties)
+            if wanted and (run_id is None or meta.get("run_id") == run_id):
+                models.append(Model._from_asset(workspace, asset))
+        return models
+
+    # -- editing -------------------------------------------------------------------------
+    def _edit(self, change: Any) -> None:
+        meta = _registry(self.workspace).update_meta(self.name, self.version, change)
+        self._load(Asset(self.name, self.version, self._asset.path, meta))
+
+    def add_tags(self, tags: Mapping[str, Any]) -> None:
+        self._edit(lambda meta: meta.setdefault("tags", {}).update(_text_map(tags, "tags")))
+
+    def remove_tags(self, tags: list[str]) -> None:
+        self._edit(lambda meta: [meta.setdefault("tags", {}).pop(str(t), None) for t in tags])
+
+    def add_properties(self, properties: Mapping[str, Any]) -> None:
+        """Properties, unlike tags, cannot change once set (as in Azure ML)."""
+        from .errors import AssetConflict
+
+        new = _text_map(properties, "properties")
+        for key, value in new.items():
+            if key in self.properties and self.properties[key] != value:
+                raise AssetConflict(
+                    f"model property '{key}' is already '{self.properties[key]}'; properties are immutable"
+                )
+        self._edit(lambda meta: meta.setdefault("properties", {}).update(new))
+
+    def update(self, tags: Mapping[str, Any] | None = None, description: str | None = None, **_: Any) -> None:
+        if tags is not None:
+            self.add_tags(tags)
+        if description is not None:
+            self._edit(lambda meta: meta.__setitem__("description", description))
+
+    def delete(self) -> None:
+        _registry(self.workspace).delete(self.name, self.version)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "tags": self.tags,
+            "properties": self.properties,
+            "description": self.description,
+            "runId": self.run_id,
+            "experimentName": self.experiment_name,
+            "createdTime": self.created_time.isoformat(),
+            "url": self.url,
+        }
+
+    deploy = azure_only("Model.deploy()", SERVE_LOCALLY)
+    package = azure_only("Model.package()", SERVE_LOCALLY)
+    profile = azure_only("Model.profile()", SERVE_LOCALLY)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and other.id == self.id and other.workspace.home == self.workspace.home
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        origin = f", run_id={self.run_id!r}" if self.run_id else ""
+        return f"Model(name={self.name!r}, version={self.version}{origin})"
+
+
+InferenceConfig = azure_only_class("InferenceConfig", "InferenceConfig (model deployment)", SERVE_LOCALLY, __name__)
+
+__all__ = ["AssetNotFound", "InferenceConfig", "Model", "RunNotFound"]

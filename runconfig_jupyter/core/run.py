@@ -1,0 +1,5 @@
+"""``azureml.core.run``: ``from runconfig_jupyter.core.run import Run``."""
+
+from .runs import Run
+
+__all__ = ["Run"]

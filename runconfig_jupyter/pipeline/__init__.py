@@ -1,0 +1,1 @@
+"""``azureml.pipeline``: importable, but pipelines run on Azure ML only (see pipeline/core.py)."""

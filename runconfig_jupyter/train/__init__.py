@@ -1,0 +1,1 @@
+"""``azureml.train``: the deprecated estimators (estimator, dnn) and HyperDrive (Azure only)."""
