@@ -107,8 +107,12 @@ class DriverContext:
             pass
 
     def log_failure(self) -> str | None:
-        """Why a log could not be written (the first failure of any sink), if one could not."""
-        return next((sink.failure for sink in list(self._sinks.values()) if sink.failure), None)
+        """Why the script's log could not be written (the first failure), if it could not.
+
+        The preparation log is left out: a run whose image build output was cut short still ran fine.
+        """
+        sinks = [sink for name, sink in list(self._sinks.items()) if name != "prepare_log.txt"]
+        return next((sink.failure for sink in sinks if sink.failure), None)
 
     def reserve_space(self) -> None:
         """Hold a little disk space, given back when the run ends, so its outcome can still be recorded."""
