@@ -189,9 +189,13 @@ class Driver:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         ctx = self.ctx
         ctx.reserve_space()
-        self.store.update(ctx.run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
-        # A cancel that arrived before the SIGTERM handler existed is only in the store.
-        self.store.update(ctx.run_id, details={"driver_ready": True})
+        # A cancel that arrived before the SIGTERM handler existed is only in the store (read just below).
+        self.store.update(
+            ctx.run_id,
+            driver_pid=os.getpid(),
+            driver_started=pid_start_time(os.getpid()),
+            details={"driver_ready": True},
+        )
         early = self.store.get(ctx.run_id)
         if early.status == RunStatus.CANCEL_REQUESTED:
             self.request_cancel(early.reason or USER_CANCEL_REASON)
