@@ -82,3 +82,20 @@ def test_a_run_folder_that_does_not_fit_is_a_typed_error_and_leaves_nothing(tmp_
     finally:
         ballast.unlink()
     assert Experiment("fits").submit(ScriptRunConfig(str(project), script="flood.py")).wait_for_completion(timeout=60)
+
+
+def test_an_index_write_on_a_full_disk_is_a_typed_error_and_changes_nothing(tmp_path, small_home):
+    project = _project(tmp_path, "print('hi')\n")
+    run = Experiment("idx").submit(ScriptRunConfig(str(project), script="flood.py"))
+    run.wait_for_completion(timeout=60)
+    store = RunStore()
+    ballast = fill(small_home)
+    try:
+        with pytest.raises(DiskFull, match="no space left") as caught:
+            store.update(run.id, details={"note": "x" * 200_000})
+        assert caught.value.http_status == 507 and "runs.db" in str(caught.value)
+        assert "note" not in store.get(run.id).details and store.get(run.id).status.value == "Completed"
+    finally:
+        ballast.unlink()
+    store.update(run.id, details={"note": "fits now"})
+    assert store.get(run.id).details["note"] == "fits now"
