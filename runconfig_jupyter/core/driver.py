@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import EXPERIMENT_ENV, RUN_ID_ENV
 from .distributed import azure_node_environment
@@ -30,7 +31,13 @@ from .secret_env import SecretFile, restore_config
 from .status import RunStatus
 from .store import RunStore, pid_start_time
 
+if TYPE_CHECKING:
+    from runconfig_jupyter.targets.base import Outcome as OutcomeType
+
 USER_CANCEL_REASON = "canceled by user"
+RESERVE_FILE = ".space_reserve"  # freed when the script ends: room to record the outcome on a full disk
+RESERVE_BYTES = 256 * 1024
+DISK_FULL_BYTES = 1024 * 1024  # less free than this when a script failed: the disk is named as the cause
 
 
 class DriverContext:
@@ -105,9 +112,38 @@ class DriverContext:
             sink.flush()
 
     def driver_log(self, message: str) -> None:
+        """Best effort: diagnostics must never be what fails a run (a full disk)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.log_path("driver_log.txt"), "a", encoding="utf-8") as out:
-            out.write(f"{stamp} {message}\n")
+        try:
+            with open(self.log_path("driver_log.txt"), "a", encoding="utf-8") as out:
+                out.write(f"{stamp} {message}\n")
+        except OSError:
+            pass
+
+    def log_failure(self) -> str | None:
+        """Why the script's log could not be written (the first failure), if it could not.
+
+        The preparation log is left out: a run whose image build output was cut short still ran fine.
+        """
+        sinks = [sink for name, sink in list(self._sinks.items()) if name != "prepare_log.txt"]
+        return next((sink.failure for sink in sinks if sink.failure), None)
+
+    def reserve_space(self) -> None:
+        """Hold a little disk space, given back when the run ends, so its outcome can still be recorded."""
+        try:
+            with open(self.run_dir / RESERVE_FILE, "wb") as out:
+                out.write(bytes(RESERVE_BYTES))
+        except OSError:
+            (self.run_dir / RESERVE_FILE).unlink(missing_ok=True)
+
+    def release_space(self) -> None:
+        (self.run_dir / RESERVE_FILE).unlink(missing_ok=True)
+
+    def disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.run_dir).free < DISK_FULL_BYTES
+        except OSError:
+            return False
 
 
 class Driver:
@@ -166,15 +202,21 @@ class Driver:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         ctx = self.ctx
-        self.store.update(ctx.run_id, driver_pid=os.getpid(), driver_started=pid_start_time(os.getpid()))
-        # A cancel that arrived before the SIGTERM handler existed is only in the store.
-        self.store.update(ctx.run_id, details={"driver_ready": True})
+        ctx.reserve_space()
+        # A cancel that arrived before the SIGTERM handler existed is only in the store (read just below).
+        self.store.update(
+            ctx.run_id,
+            driver_pid=os.getpid(),
+            driver_started=pid_start_time(os.getpid()),
+            details={"driver_ready": True},
+        )
         early = self.store.get(ctx.run_id)
         if early.status == RunStatus.CANCEL_REQUESTED:
             self.request_cancel(early.reason or USER_CANCEL_REASON)
         try:
             status, phase, reason, exit_code = self._lifecycle(reattach)
         finally:
+            ctx.release_space()
             ctx.flush_logs()
             try:
                 self.target.cleanup(ctx)
@@ -214,7 +256,10 @@ class Driver:
                 remaining = max(0.0, float(limit) - (time.time() - started))
                 threading.Thread(target=self._watch_deadline, args=(remaining, float(limit)), daemon=True).start()
             outcome = self.target.wait(ctx)
+            full = ctx.disk_full()  # asked before the reserve is given back
+            ctx.release_space()
             ctx.flush_logs()
+            outcome = self._blame_the_disk(outcome, full)
             phase = "Finalizing"
             if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
                 self.store.set_status(run_id, RunStatus.FINALIZING)
@@ -237,6 +282,19 @@ class Driver:
         except Exception as error:
             ctx.driver_log(traceback.format_exc())
             return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
+
+    def _blame_the_disk(self, outcome: OutcomeType, full: bool) -> OutcomeType:
+        """A log that could not be written, or a failed script on a full disk: the run says so (phase Running)."""
+        from runconfig_jupyter.targets.base import Outcome
+
+        failure = self.ctx.log_failure()
+        if failure is None and full and outcome.status == RunStatus.FAILED and not self.ctx.cancel_event.is_set():
+            failure = "no space left on device writing logs/std_log.txt"
+        if failure is None:
+            return outcome
+        script = f"the script exited with code {outcome.exit_code}" if outcome.exit_code is not None else None
+        reason = f"{failure} ({script})" if script else failure
+        return Outcome(RunStatus.FAILED, exit_code=outcome.exit_code, reason=reason, phase="Running")
 
     def _collect(self) -> str | None:
         """Collect outputs; a failure is returned (never raised) so the script's own outcome survives it."""
@@ -318,12 +376,27 @@ def drive(store: RunStore, run_id: str, reattach: bool = False, standby: bool = 
         driver = Driver(store, run_id)
         if standby:
             store.update(run_id, details={"standby_driver": True})
-        driver.run(reattach=reattach)
     except Exception as error:  # the context itself could not be built: record it, do not vanish
-        store.set_status(run_id, RunStatus.FAILED, phase="Preparing", reason=f"driver could not start: {error}")
-        traceback.print_exc()
+        _record_failure(store, run_id, "Preparing", f"driver could not start: {error}")
+        return 1
+    try:
+        driver.run(reattach=reattach)
+    except Exception as error:  # e.g. the outcome could not be recorded: say where the run was
+        try:
+            phase = store.get(run_id).status.value
+        except Exception:
+            phase = "Running"
+        _record_failure(store, run_id, phase, f"the run driver failed: {type(error).__name__}: {error}")
         return 1
     return 0
+
+
+def _record_failure(store: RunStore, run_id: str, phase: str, reason: str) -> None:
+    traceback.print_exc()
+    try:
+        store.set_status(run_id, RunStatus.FAILED, phase=phase, reason=reason)
+    except Exception:  # nothing can be written: the next reader finds a dead driver and settles the run
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class LogSink:
         self.on_history = on_history
         self._pending = b""
         self._lock = threading.Lock()
+        self.failure: str | None = None  # the first write that failed (a full disk), for the run's reason
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def feed(self, data: bytes | str) -> None:
@@ -74,8 +75,13 @@ class LogSink:
                     kept.append(line[:start] + b"\n")
             block = b"".join(kept)
         if block:
-            with open(self.log_path, "ab") as log:
-                log.write(block)
+            try:
+                with open(self.log_path, "ab") as log:
+                    log.write(block)
+            except OSError as error:
+                # Never raise into a follower thread (the run would lose its driver); the driver reads this.
+                where = "/".join(self.log_path.parts[-2:])
+                self.failure = self.failure or f"{(error.strerror or str(error)).lower()} writing {where}"
 
     def _history(self, payload: bytes) -> None:
         try:
@@ -106,5 +112,8 @@ def append_metric_line(metrics_path: Path, payload: bytes | str) -> None:
     record.setdefault("time", time.time())
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
     # O_APPEND writes of one small line are atomic, so several writers never interleave.
-    with open(metrics_path, "ab") as out:
-        out.write(line)
+    try:
+        with open(metrics_path, "ab") as out:
+            out.write(line)
+    except OSError:
+        pass  # a full disk: the log sink's own failure (or the driver's check) names it

@@ -382,7 +382,8 @@ class RunStore:
             fields["updated_at"] = time.time()
             assignments = ", ".join(f"{name} = :{name}" for name in fields)
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**fields, "run_id": run_id})
-            self._write_record(db, run_id)
+            if set(fields) - {"progress", "updated_at"}:  # progress is live UI state, not worth a file write
+                self._write_record(db, run_id)
             db.execute("COMMIT")
 
     @_guarded

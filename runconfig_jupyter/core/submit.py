@@ -7,6 +7,7 @@ behind.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .detached import spawn_detached
-from .errors import ConfigError
+from .errors import ConfigError, DiskFull
 from .history import update_history
 from .input_checks import check_labels
 from .secret_env import SecretFile, redact_config_dict, refuse_placeholders
@@ -97,19 +98,22 @@ def submit(
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
-    snapshot = create_snapshot(
-        Path(config.source_directory),
-        store.snapshots_dir,
-        snapshot_limits or SnapshotLimits.from_env(),
-        progress=snapshot_progress,
-        extra_excludes=[store.home],
-    )
+    try:
+        snapshot = create_snapshot(
+            Path(config.source_directory),
+            store.snapshots_dir,
+            snapshot_limits or SnapshotLimits.from_env(),
+            progress=snapshot_progress,
+            extra_excludes=[store.home],
+        )
+    except OSError as error:  # the archive writer removed its partial file
+        raise disk_error(error, f"packaging {config.source_directory} into {store.snapshots_dir}") from error
 
     run_id = new_run_id(experiment)
     run_dir = store.run_dir(run_id)
-    (run_dir / "logs").mkdir(parents=True)
-    (run_dir / "outputs").mkdir()
     try:
+        (run_dir / "logs").mkdir(parents=True)
+        (run_dir / "outputs").mkdir()
         try:
             os.link(snapshot.path, run_dir / "snapshot.tar")
         except OSError:  # another filesystem: a copy is slower but equivalent
@@ -151,12 +155,35 @@ def submit(
                 details={"tags": dict(tags or {})},
             )
         )
-    except BaseException:
+    except BaseException as error:
+        # Nothing half-written stays: no folder, no row (create_run is last), and a snapshot this
+        # submit stored only for this run goes too (nothing else links to it).
         shutil.rmtree(run_dir, ignore_errors=True)
         SecretFile(store.home, run_id).remove()
+        if not snapshot.reused and _only_link(snapshot.path):
+            snapshot.path.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
     start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute, extra_targets))
     return ScriptRun(run_id, store=store)
+
+
+def disk_error(error: OSError, doing: str) -> Exception:
+    """A full disk (or quota) becomes ``DiskFull`` (HTTP 507); any other OSError is returned as it was."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(
+            f"no space left on the device while {doing}; nothing was recorded. Free some space (or point "
+            "RUNCONFIG_JUPYTER_HOME at a bigger disk) and submit again"
+        )
+    return error
+
+
+def _only_link(path: Path) -> bool:
+    try:
+        return path.stat().st_nlink <= 1
+    except OSError:
+        return False
 
 
 def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:

@@ -555,6 +555,9 @@ def copy_out(container: Any, ctx: RunContext) -> None:
                 chunks, _stat = container.get_archive(f"{WORKDIR}/{folder}")
             except docker.errors.NotFound:
                 continue
+            except docker.errors.APIError as error:  # this folder is lost; the other may still come
+                unpacked.errors.append(f"{folder}/: the engine refused the archive: {error.explanation or error}")
+                continue
             try:
                 with tarfile.open(fileobj=io.BufferedReader(_ChunkStream(iter(chunks))), mode="r|") as archive:
                     unpacked.merge(extract_outputs(archive, Path(temp), origin=WORKDIR))

@@ -17,13 +17,10 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
@@ -39,16 +36,11 @@ from .collect import collect_from
 from .local_env import interpreter_for
 from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
 from .rank_group import LocalRanks
+from .supervision import process_alive, recorded_exit, supervised
 
 EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
 ADOPTED_POLL_SECONDS = 0.1
-SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
-
-
-def supervised(argv: list[str], exit_file: Path) -> list[str]:
-    """``argv`` under the supervisor (see local_supervisor.py), which records its exit code in ``exit_file``."""
-    return [sys.executable, "-I", "-S", str(SUPERVISOR), str(exit_file), "--", *argv]
 
 
 def outcome_for(code: int) -> Outcome:
@@ -59,17 +51,6 @@ def outcome_for(code: int) -> Outcome:
             RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {signal.Signals(-code).name}"
         )
     return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
-
-
-def process_alive(pid: int, started: float | None) -> bool:
-    """The same process still runs (not a recycled pid, not a zombie)."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(process.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
 
 
 class LocalTarget(ComputeTarget):
@@ -181,7 +162,7 @@ class LocalTarget(ComputeTarget):
                 time.sleep(ADOPTED_POLL_SECONDS)
             supervisor_code = None
         self._exited.set()
-        ended = read_json(exit_file)
+        ended = recorded_exit(exit_file)
         if ended is None:
             if supervisor_code is None:
                 return Outcome(
@@ -199,8 +180,13 @@ class LocalTarget(ComputeTarget):
         True also when the script already ended (its exit code is in the run folder): ``wait``
         then returns at once and the run is collected and finished with its real status.
         """
-        if self._ranks is not None or plan_for(ctx.config) is not None:
-            return False
+        plan = plan_for(ctx.config)
+        if plan is not None:  # ranks started directly (not under mpirun) are adopted as a group
+            ranks = LocalRanks(plan, self.grace_seconds)
+            if not ranks.reattach(ctx):
+                return False
+            self._ranks = ranks
+            return True
         process = read_json(ctx.run_dir / PROCESS_FILE)
         if process is None:
             return False

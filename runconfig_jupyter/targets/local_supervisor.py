@@ -27,11 +27,15 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 def write_atomically(path: str, record: dict) -> None:
     partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as out:
-        json.dump(record, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            json.dump(record, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
 
 
 def main(argv: list[str]) -> int:
@@ -52,7 +56,16 @@ def main(argv: list[str]) -> int:
         return 127
     _pid, status = os.waitpid(pid, 0)  # retried on EINTR (PEP 475)
     code = os.waitstatus_to_exitcode(status)
-    write_atomically(exit_file, {"exit_code": code, "pid": pid, "ended_at": time.time()})
+    try:
+        write_atomically(exit_file, {"exit_code": code, "pid": pid, "ended_at": time.time()})
+    except OSError:
+        pass  # a full disk: the driver that started us still learns the code from our own exit below
+    if code < 0:  # end the way the script ended, so our parent sees the same signal
+        try:
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL and SIGSTOP have no handler to reset
+        os.kill(os.getpid(), -code)
     return code if code >= 0 else 128 - code
 
 

@@ -26,15 +26,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.distributed import DistributedPlan, all_rank_environments
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.launch import expand
 from runconfig_jupyter.core.logsink import METRIC_MARKER
 from runconfig_jupyter.core.status import RunStatus
+from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Outcome, RunContext
+from .supervision import process_alive, recorded_exit, supervised
 
 POLL_SECONDS = 0.05
+LOST_CODE = -(2**31)  # a rank whose supervisor vanished with its exit code
+PROCESSES_FILE = "processes.json"
+MERGE_STATE = "merge_state.json"
 
 
 @dataclass
@@ -52,14 +58,48 @@ def rank_prefix(rank: int) -> bytes:
 class RankLogMerger:
     """Tails the per-rank files and writes their complete lines, prefixed, to ``sink``."""
 
-    def __init__(self, paths: dict[int, Path], sink: Callable[[bytes], None], prefixes: dict[int, bytes] | None = None):
+    def __init__(
+        self,
+        paths: dict[int, Path],
+        sink: Callable[[bytes], None],
+        prefixes: dict[int, bytes] | None = None,
+        journal: tuple[Path, Path] | None = None,
+    ):
+        """``journal`` = (state file, merged log): how far each rank file is in the merged log, kept so
+        that a driver adopting the run resumes exactly there (see ``resume``)."""
         self.paths = paths
         self.sink = sink
         self.prefixes = prefixes or {}  # other sources than ranks (mpirun's own output) get their own prefix
+        self.journal = journal
         self._offsets = dict.fromkeys(paths, 0)
         self._partial = dict.fromkeys(paths, b"")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rank-log-merger", daemon=True)
+
+    def resume(self) -> None:
+        """Continue where a dead driver's merger stopped: no line lost, none twice.
+
+        The state file pairs each rank's merged offset with the merged log's size at that moment; a
+        block appended after the last state write (the driver died in between) is cut off and merged again.
+        """
+        if self.journal is None:
+            return
+        state_path, merged = self.journal
+        state = read_json(state_path) or {}
+        size = int(state.get("merged_size", 0))
+        for rank, offset in (state.get("offsets") or {}).items():
+            if int(rank) in self._offsets:
+                self._offsets[int(rank)] = int(offset)
+        if merged.exists() and merged.stat().st_size > size:
+            os.truncate(merged, size)
+
+    def _commit(self) -> None:
+        if self.journal is None:
+            return
+        state_path, merged = self.journal
+        done = {str(rank): self._offsets[rank] - len(self._partial[rank]) for rank in self._offsets}
+        size = merged.stat().st_size if merged.exists() else 0
+        write_json_atomically(state_path, {"merged_size": size, "offsets": done}, durable=False)
 
     def start(self) -> None:
         self._thread.start()
@@ -88,6 +128,7 @@ class RankLogMerger:
             if lines:
                 prefix = self.prefixes.get(rank) or rank_prefix(rank)
                 self.sink(b"".join(line if METRIC_MARKER in line else prefix + line for line in lines))
+                self._commit()
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,13 +137,47 @@ class RankLogMerger:
         self.drain(final=True)
 
 
+class RankProcess:
+    """One rank's supervisor: started by this driver (``popen``) or adopted from a dead one (pid + start time).
+
+    Its exit code is the one the supervisor wrote to ``exit_file`` (the supervisor also ends with it).
+    """
+
+    def __init__(self, pid: int, started: float | None, exit_file: Path, popen: subprocess.Popen[bytes] | None = None):
+        self.pid, self.started, self.exit_file, self.popen = pid, started, exit_file, popen
+
+    def poll(self) -> int | None:
+        if self.popen is not None:
+            code = self.popen.poll()
+            if code is None:
+                return None
+            recorded = recorded_exit(self.exit_file)
+            return recorded["exit_code"] if recorded else code
+        recorded = recorded_exit(self.exit_file)
+        if recorded is not None:
+            return int(recorded["exit_code"])
+        return None if process_alive(self.pid, self.started) else LOST_CODE
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        if self.popen is not None:
+            self.popen.send_signal(sig)
+        elif process_alive(self.pid, self.started):
+            os.kill(self.pid, sig)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"pid": self.pid, "started": self.started, "exit_file": str(self.exit_file)}
+
+
 class RankGroup:
     """Start, watch and stop the rank processes; see the module docstring."""
 
-    def __init__(self, log_dir: Path, sink: Callable[[bytes], None], grace_seconds: float = 10.0):
+    def __init__(
+        self, log_dir: Path, sink: Callable[[bytes], None], grace_seconds: float = 10.0, state_dir: Path | None = None
+    ):
         self.log_dir = log_dir
+        self.state_dir = state_dir or log_dir.parent / "ranks"  # exit codes, pids, merge state: for adoption
         self.grace_seconds = grace_seconds
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.processes: dict[int, RankProcess] = {}
         self.process_groups: list[int] = []
         self._sink = sink
         self._merger: RankLogMerger | None = None
@@ -117,19 +192,49 @@ class RankGroup:
     def pids(self) -> list[int]:
         return [process.pid for process in self.processes.values()]
 
+    def exit_path(self, rank: int) -> Path:
+        return self.state_dir / f"rank_{rank}.exit.json"
+
+    def _merger_for(self, ranks: list[int]) -> RankLogMerger:
+        journal = (self.state_dir / MERGE_STATE, self.log_dir / "std_log.txt")
+        return RankLogMerger({rank: self.log_path(rank) for rank in ranks}, self._sink, journal=journal)
+
     def start(self, launches: list[RankLaunch]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._merger = RankLogMerger({launch.rank: self.log_path(launch.rank) for launch in launches}, self._sink)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._merger = self._merger_for([launch.rank for launch in launches])
         try:
             for launch in launches:
                 self._spawn(launch)
         except BaseException:
             self.kill()
             raise
+        self._save()
         self._merger.start()
+
+    def _save(self) -> None:
+        """What an adopting driver needs: the groups, and each rank's supervisor (pid + start time)."""
+        state = {"groups": self.process_groups, "ranks": {str(r): p.to_dict() for r, p in self.processes.items()}}
+        write_json_atomically(self.state_dir / PROCESSES_FILE, state)
+
+    def adopt(self) -> bool:
+        """Take over the ranks a dead driver started; True when there is a run to follow (even one that ended)."""
+        state = read_json(self.state_dir / PROCESSES_FILE)
+        if not isinstance(state, dict) or not state.get("ranks"):
+            return False
+        self.process_groups = [int(group) for group in state.get("groups", [])]
+        for rank, info in state["ranks"].items():
+            self.processes[int(rank)] = RankProcess(int(info["pid"]), info.get("started"), Path(info["exit_file"]))
+        self._merger = self._merger_for(sorted(self.processes))
+        self._merger.resume()
+        self._merger.start()
+        return True
 
     def _spawn(self, launch: RankLaunch) -> None:
         leader = self.process_groups[0] if self.process_groups else None
+        exit_file = self.exit_path(launch.rank)
+        exit_file.unlink(missing_ok=True)
+        argv = supervised(launch.argv, exit_file)
         with open(self.log_path(launch.rank), "ab") as log:
             options = {
                 "cwd": launch.cwd,
@@ -141,20 +246,20 @@ class RankGroup:
             }
             try:
                 if leader is None:
-                    process = subprocess.Popen(launch.argv, start_new_session=True, **options)  # type: ignore[call-overload]
+                    process = subprocess.Popen(argv, start_new_session=True, **options)  # type: ignore[call-overload]
                     self.process_groups.append(process.pid)
                 else:
                     try:
-                        process = subprocess.Popen(launch.argv, process_group=leader, **options)  # type: ignore[call-overload]
+                        process = subprocess.Popen(argv, process_group=leader, **options)  # type: ignore[call-overload]
                     except (OSError, subprocess.SubprocessError):
                         # The leader already exited and its group is gone: give this rank its own.
-                        process = subprocess.Popen(launch.argv, start_new_session=True, **options)  # type: ignore[call-overload]
+                        process = subprocess.Popen(argv, start_new_session=True, **options)  # type: ignore[call-overload]
                         self.process_groups.append(process.pid)
             except OSError as error:
                 raise PreparationFailed(
                     f"could not start rank {launch.rank} ({launch.argv[0]!r}): {error}", phase="Starting"
                 ) from error
-        self.processes[launch.rank] = process
+        self.processes[launch.rank] = RankProcess(process.pid, pid_start_time(process.pid), exit_file, process)
 
     def wait(self) -> tuple[int | None, int | None, dict[int, int]]:
         """Block until every rank has exited. Returns (first failing rank, its code, all codes).
@@ -191,7 +296,7 @@ class RankGroup:
             if process.poll() is None:
                 try:
                     process.send_signal(sig)
-                except ProcessLookupError:
+                except (ProcessLookupError, PermissionError):
                     pass
 
     def running(self) -> bool:
@@ -217,6 +322,8 @@ class RankGroup:
 
 
 def describe_exit(code: int) -> str:
+    if code == LOST_CODE:
+        return "ended without recording an exit code (killed with its supervisor?)"
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
@@ -259,6 +366,11 @@ class LocalRanks:
         )
         # "pid" is the process group leader: the dead-driver cleanup kills that whole group.
         ctx.record(pid=self.group.process_groups[0], pids=self.group.pids, argv=argv, distributed=self.plan.to_dict())
+
+    def reattach(self, ctx: RunContext) -> bool:
+        """Adopt the ranks of a dead driver (their supervisors recorded pids and exit codes in the run folder)."""
+        self.group = RankGroup(ctx.log_path("std_log.txt").parent, lambda data: ctx.write_log(data), self.grace_seconds)
+        return self.group.adopt()
 
     def wait(self) -> Outcome:
         assert self.group is not None

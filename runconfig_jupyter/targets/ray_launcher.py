@@ -103,8 +103,10 @@ def pack_outputs(work: Path, limit: int) -> tuple[bytes | None, str]:
                 info = path.lstat()
                 if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
                     entries.append((path, info))
-                elif not stat.S_ISDIR(info.st_mode):
-                    _note(f"warning: {path.relative_to(work)} is not a file or link; not collected")
+                elif not stat.S_ISDIR(info.st_mode):  # the same warning line the driver writes (collect.py)
+                    sys.stdout.write(
+                        f"runconfig: warning: {path.relative_to(work)}: not a file or link; not collected\n"
+                    )
     if not entries:
         return None, ""
     size = sum(info.st_size for path, info in entries if stat.S_ISREG(info.st_mode))

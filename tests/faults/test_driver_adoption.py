@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.config import PyTorchConfiguration
 from tests.conftest import wait_for
 
 LINES = 30
@@ -34,11 +35,11 @@ def _no_grace(monkeypatch):
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
 
 
-def _submit(tmp_path, **env):
+def _submit(tmp_path, distributed=None, **env):
     root = tmp_path / "counter"
     root.mkdir()
     (root / "counter.py").write_text(COUNTER)
-    config = ScriptRunConfig(str(root), script="counter.py")
+    config = ScriptRunConfig(str(root), script="counter.py", distributed_job_config=distributed)
     config.run_config.environment_variables = env
     return Experiment("adopt").submit(config)
 
@@ -103,3 +104,29 @@ def test_cancel_reaches_an_adopted_script(tmp_path):
     wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
     assert run.record.status.value == "Canceled"
     wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
+
+
+def _rank_lines(run, rank: int) -> list[str]:
+    prefix = f"[rank {rank}] "
+    return [line[len(prefix) :] for line in run.read_log()[0].splitlines() if line.startswith(prefix)]
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_the_ranks_of_a_distributed_local_run_are_adopted_as_a_group(tmp_path, exit_code):
+    """Two ranks (rank files merged into std_log.txt by the driver); the merge resumes exactly where it was."""
+    run = _submit(tmp_path, distributed=PyTorchConfiguration(process_count=2), PAUSE="0.1", EXIT=str(exit_code))
+    wait_for(lambda: "line 2" in run.get_log(), timeout=30, message="the ranks to print")
+    record = run.store.get(run.id)
+    os.kill(record.driver_pid, signal.SIGKILL)
+    wait_for(lambda: _zombie(record.driver_pid), message="driver gone")
+    assert all(psutil.pid_exists(pid) for pid in record.details["pids"])  # the ranks were not killed
+    run.wait_for_completion(timeout=90, raise_on_error=False)
+    details = run.get_details()
+    assert details["exitCode"] == exit_code and details["targetDetails"]["driver_restarts"] == 1
+    if exit_code == 0:
+        assert details["status"] == "Completed", details.get("error")
+    else:
+        assert details["status"] == "Failed" and "exited with code 3" in details["error"]["message"]
+    for rank in (0, 1):
+        assert _rank_lines(run, rank) == [f"line {n}" for n in range(LINES)]  # every line once, in order
+    assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
