@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from runconfig_jupyter.targets.base import ComputeTarget, TargetInfo
 
 from .errors import ConfigError, UnknownTarget, closest
@@ -46,6 +44,8 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
     targets = {name: dict(spec) for name, spec in BUILTIN_TARGETS.items()}
     path = targets_file()
     if path.exists():
+        import yaml  # only when there is a targets.yaml: a submit to a built-in target does not pay for it
+
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
@@ -70,6 +70,8 @@ def register_target(name: str, type: str, persist: bool = False, **settings: Any
     _check_no_secrets(name, spec)
     _registered[name] = spec
     if persist:
+        import yaml
+
         path = targets_file()
         current = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
         current[name] = spec

@@ -30,7 +30,7 @@ from runconfig_jupyter.core.status import RunStatus
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collected_folders, move_into
 from .docker_args import RunOptions, run_options
-from .docker_client import connect, engine_info
+from .docker_client import check_reachable, connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from .docker_image import (
     DEFAULT_BASE_IMAGE,
@@ -149,10 +149,12 @@ class DockerTarget(ComputeTarget):
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         self._resume_mount(config)
+        if not (self.gpu_precheck and options.gpu is not None):
+            check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
+            return
         client = connect(self.base_url, timeout=10)
         try:
-            if self.gpu_precheck and options.gpu is not None:
-                check_gpu_available(engine_info(client), options.gpu, self._local_engine())
+            check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
 
@@ -530,7 +532,7 @@ def _copy_out(container: Any, source: str, folder: str, destination: Path) -> No
     """``get_archive`` of one folder, extracted safely, merged into ``destination``."""
     import docker
 
-    from runconfig_jupyter.core.snapshot import extract_snapshot
+    from runconfig_jupyter.core.extract import extract_snapshot
 
     try:
         stream, _stat = container.get_archive(source)

@@ -15,18 +15,22 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.detached import spawn_detached
-from runconfig_jupyter.core.distributed import MPI, DistributedPlan
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
 from .local_env import interpreter_for
-from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
-from .rank_group import LocalRanks
+
+if TYPE_CHECKING:  # distributed runs only: a single-process run does not import them (driver start-up time)
+    from runconfig_jupyter.core.distributed import DistributedPlan
+
+    from .mpi_launch import LocalMpiRanks
+    from .rank_group import LocalRanks
 
 
 class LocalTarget(ComputeTarget):
@@ -52,6 +56,8 @@ class LocalTarget(ComputeTarget):
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
         from runconfig_jupyter.core.distributed import plan_for
 
+        from .mpi_launch import requested_launcher
+
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
         requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         environment = config.effective_environment()
@@ -76,7 +82,7 @@ class LocalTarget(ComputeTarget):
         return ctx.run_dir / "working"
 
     def prepare(self, ctx: RunContext) -> None:
-        from runconfig_jupyter.core.snapshot import extract_snapshot
+        from runconfig_jupyter.core.extract import extract_snapshot  # not the snapshot facade: no archive writer
 
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
@@ -90,6 +96,11 @@ class LocalTarget(ComputeTarget):
 
     def _rank_launcher(self, ctx: RunContext, plan: DistributedPlan) -> LocalRanks | LocalMpiRanks:
         """MPI runs go through mpirun when Open MPI is installed (as on Azure), unless the user opts out."""
+        from runconfig_jupyter.core.distributed import MPI
+
+        from .mpi_launch import LocalMpiRanks, choose_local_launcher
+        from .rank_group import LocalRanks
+
         if plan.framework != MPI:
             return LocalRanks(plan, self.grace_seconds)
         choice = choose_local_launcher(plan, ctx.environment(), self.settings.get("mpi_launcher"))

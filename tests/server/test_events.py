@@ -28,7 +28,9 @@ async def test_new_run_is_pushed_and_its_log_followed(jp_ws_fetch, workspace):
         assert hello["type"] == "hello" and hello["api_version"] == 1
         await ws.write_message(json.dumps({"action": "subscribe_runs"}))
         await asyncio.sleep(0.6)  # one poll, so the run below is a change rather than history
-        run = submit(ScriptRunConfig(str(workspace), script="train.py", arguments=["3"]), "live")
+        # 10 steps take ~2 s (several 0.5 s polls): a faster run can go from Queued to Completed inside one poll,
+        # and then only one status would be pushed however well the server worked.
+        run = submit(ScriptRunConfig(str(workspace), script="train.py", arguments=["10"]), "live")
         await ws.write_message(json.dumps({"action": "follow", "run_id": run.id}))
 
         statuses, text, end = [], "", None
@@ -43,7 +45,7 @@ async def test_new_run_is_pushed_and_its_log_followed(jp_ws_fetch, workspace):
                 end = message
             if end and statuses and statuses[-1] == "Completed":
                 break
-        assert text == "step 0\nstep 1\nstep 2\n"
+        assert text == "".join(f"step {i}\n" for i in range(10))
         assert end == {"type": "log_end", "run_id": run.id, "status": "Completed"}
         assert statuses[-1] == "Completed" and len(statuses) >= 2  # pushed more than once, as it moved
     finally:
