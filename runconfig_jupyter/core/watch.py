@@ -29,6 +29,12 @@ from typing import Any
 
 # A waiter looks again at least this often even when no event came (a killed driver writes nothing).
 FALLBACK_SECONDS = 0.5
+# SQLite makes a commit visible by updating its shared-memory index (runs.db-shm, written through mmap,
+# which makes no inotify event) just *after* writing the WAL (which does). A waiter woken by that write
+# can read the record a moment too early; so for a short while after any event it looks again every
+# few milliseconds instead of blocking until the next event or the fallback.
+SETTLE_SECONDS = 0.005
+SETTLE_WINDOW_SECONDS = 0.1
 _IN_MODIFY, _IN_ATTRIB, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x2, 0x4, 0x80, 0x100, 0x200
 _MASK = _IN_MODIFY | _IN_ATTRIB | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
 _libc: Any = None
@@ -55,6 +61,7 @@ class Watch:
 
     def __init__(self, folders: Iterable[Path | str]):
         self.fd = -1
+        self._last_event = float("-inf")
         libc = _inotify()
         if libc is None:
             return
@@ -80,12 +87,15 @@ class Watch:
         if self.fd < 0:
             time.sleep(timeout)
             return False
+        if time.monotonic() - self._last_event < SETTLE_WINDOW_SECONDS:
+            timeout = min(timeout, SETTLE_SECONDS)
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if not ready:
             return False
         with contextlib.suppress(BlockingIOError):
             while os.read(self.fd, 65536):  # drain: the next wait blocks until the next change
                 pass
+        self._last_event = time.monotonic()
         return True
 
     def close(self) -> None:

@@ -84,27 +84,14 @@ class RayJobsClient:
     def upload_folder(self, folder: Path, include_parent: bool, excludes: Callable[[str], bool]) -> str:
         """``gcs://_ray_pkg_<hash>.zip`` of ``folder``, uploaded unless the cluster already has it."""
         files = _package_files(folder, excludes)
-        digest = hashlib.sha256(b"parent\0" if include_parent else b"contents\0")
-        for relative, path in files:
-            digest.update(relative.encode(errors="surrogateescape") + b"\0")
-            digest.update(oct(path.stat().st_mode & 0o777).encode() + b"\0")
-            if relative.endswith("/"):
-                continue
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        uri = f"{PACKAGE_PREFIX}{digest.hexdigest()[:32]}.zip"
+        uri = package_uri(files, include_parent)
         path = "/api/packages/gcs/" + uri[len("gcs://") :]
         status, data = self._request("GET", path)
         if status == 200:
             return uri
         if status != 404:
             raise RayJobsError(status, data.decode(errors="replace"), self.url + path)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
-            for relative, source in files:
-                archive.write(source, f"{folder.name}/{relative}" if include_parent else relative)
-        status, data = self._request("PUT", path, buffer.getvalue(), "application/zip")
+        status, data = self._request("PUT", path, zip_package(folder, files, include_parent), "application/zip")
         if status != 200:
             raise RayJobsError(status, data.decode(errors="replace"), self.url + path)
         return uri
@@ -180,6 +167,29 @@ def upload_local_folders(client: RayJobsClient, runtime_env: dict[str, Any]) -> 
     if modules:
         env["py_modules"] = modules
     return env
+
+
+def package_uri(files: list[tuple[str, Path]], include_parent: bool) -> str:
+    """A name that changes with any file's path, mode or content (the cluster keeps packages by name)."""
+    digest = hashlib.sha256(b"parent\0" if include_parent else b"contents\0")
+    for relative, path in files:
+        digest.update(relative.encode(errors="surrogateescape") + b"\0")
+        digest.update(oct(path.stat().st_mode & 0o777).encode() + b"\0")
+        if relative.endswith("/"):
+            continue
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return f"{PACKAGE_PREFIX}{digest.hexdigest()[:32]}.zip"
+
+
+def zip_package(folder: Path, files: list[tuple[str, Path]], include_parent: bool) -> bytes:
+    """The zip Ray unpacks: a working dir's files at the top, a module under its folder's name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1, strict_timestamps=False) as archive:
+        for relative, source in files:
+            archive.write(source, f"{folder.name}/{relative}" if include_parent else relative)
+    return buffer.getvalue()
 
 
 def _matcher(patterns: list[str]) -> Callable[[str], bool]:
