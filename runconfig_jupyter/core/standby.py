@@ -180,7 +180,6 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
 # Measured with ``-X importtime`` on a claimed standby: anything missing here is paid on the run's path.
 PRELOAD = (
     "runconfig_jupyter.core.config",
-    "runconfig_jupyter.core.driver",
     "runconfig_jupyter.core.extract",
     "runconfig_jupyter.targets.base",
     "runconfig_jupyter.targets.collect",
