@@ -33,7 +33,7 @@ FALLBACK_SECONDS = 0.5
 # which makes no inotify event) just *after* writing the WAL (which does). A waiter woken by that write
 # can read the record a moment too early; so for a short while after any event it looks again every
 # few milliseconds instead of blocking until the next event or the fallback.
-SETTLE_SECONDS = 0.005
+SETTLE_SECONDS = 0.002
 SETTLE_WINDOW_SECONDS = 0.1
 _IN_MODIFY, _IN_ATTRIB, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x2, 0x4, 0x80, 0x100, 0x200
 _MASK = _IN_MODIFY | _IN_ATTRIB | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
