@@ -24,10 +24,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from timing import wait_for_line, wait_for_standby  # benchmarks/timing.py, beside this script
+from timing import Pair, figure, paired, wait_for_line, wait_for_standby  # benchmarks/timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from runconfig_jupyter.core.store import RunStore  # noqa: E402
+
 IMAGE = "runconfig-jupyter/python:bookworm"
 LINE = "first line"
 
@@ -68,27 +71,6 @@ def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
         assert run.get_status() == "Completed", run.get_details()
         served += bool(run.record.details.get("standby_driver"))
     return first, done, served
-
-
-def interleaved(repeat: int, source: Path) -> tuple[list[float], list[float], list[float], list[float], int]:
-    """Warm runs alternating with bare ``docker run``s, each started on a quiet machine (standby waiting).
-
-    On a shared 2-core machine the load drifts by the second; alternating puts both under the same load.
-    """
-    from runconfig_jupyter.core.store import RunStore
-
-    home = RunStore().home
-    base_first, base_done, our_first, our_done, served = [], [], [], [], 0
-    for _ in range(repeat):
-        wait_for_standby(home)
-        first, done = bare(1)
-        base_first += first
-        base_done += done
-        first, done, count = ours(1, source)
-        our_first += first
-        our_done += done
-        served += count
-    return base_first, base_done, our_first, our_done, served
 
 
 def decision(repeat: int, source: Path) -> list[float]:
@@ -136,31 +118,38 @@ def main() -> None:
         os.environ["RUNCONFIG_JUPYTER_HOME"] = home
         Path(source, "train.py").write_text("print('x')\n")
         os.environ["RUNCONFIG_STANDBY_SECONDS"] = "0"  # cold: a fresh driver process per submit
-        ours(1, Path(source))  # warm: snapshot cache, imports, the engine's image cache
-        bare(1)
-        cold_base_first, _ = bare(args.repeat)
-        cold_first, cold_done, _ = ours(args.repeat, Path(source))
+        done: dict[str, list[float]] = {"ours": [], "bare": []}
+
+        def ours_first() -> float:
+            first, finished, served = ours(1, Path(source))
+            done["ours"] += finished
+            counts["served"] += served
+            return first[0]
+
+        def bare_first() -> float:
+            wait_for_standby(RunStore().home)  # both sides start on a machine where the standby is ready
+            first, finished = bare(1)
+            done["bare"] += finished
+            return first[0]
+
+        counts = {"served": 0}
+        cold = paired(ours_first, bare_first, args.repeat)
         os.environ["RUNCONFIG_STANDBY_SECONDS"] = "120"  # the default: a warm standby driver
         ours(1, Path(source))  # the first submit of a session starts the first standby
-        base_first, base_done, our_first, our_done, served = interleaved(args.repeat, Path(source))
+        done = {"ours": [], "bare": []}
+        counts["served"] = 0
+        warm = paired(ours_first, bare_first, args.repeat, warmup=0)
+        completed = Pair(done["ours"], done["bare"], warm.loads)
         decide = decision(args.repeat, Path(source))
-    med = statistics.median
-    print(
-        f"docker run --rm    first line {med(base_first):.3f} s   exit {med(base_done):.3f} s   "
-        f"(median of {args.repeat}, alternating with the warm runs; {med(cold_base_first):.3f} s in a block)"
+    figure(
+        "docker submit -> first line, warm vs `docker run --rm IMAGE python -c print`",
+        warm,
+        "<= 1.2x",
+        note=f"{counts['served']}/{args.repeat} by a standby",
     )
-    print(
-        f"runconfig warm     first line {med(our_first):.3f} s   Completed {med(our_done):.3f} s   "
-        f"({served}/{args.repeat} served by a standby driver)"
-    )
-    print(f"runconfig cold     first line {med(cold_first):.3f} s   Completed {med(cold_done):.3f} s   (fresh driver)")
-    print(
-        f"ratio warm         first line {med(our_first) / med(base_first):.2f}x   "
-        f"completed {med(our_done) / med(base_done):.2f}x   (goal for first line: <= 1.2x)"
-    )
-    print(f"ratio cold         first line {med(cold_first) / med(cold_base_first):.2f}x   (vs the block of bare runs)")
-    print(f"load average {os.getloadavg()[0]:.2f}")
-    print(f"unchanged environment: image decision {med(decide) * 1000:.1f} ms (cached, no rebuild)")
+    figure("docker submit -> Completed, warm vs `docker run --rm` exit", completed, "")
+    figure("docker submit -> first line, cold (fresh driver) vs `docker run --rm`", cold, "")
+    print(f"unchanged environment: image decision {statistics.median(decide) * 1000:.1f} ms (cached, no rebuild)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Starts a real ``jupyter server`` and a real ``jupyter kernelgateway`` on 127.0.0
 2. upload of N MB: our snapshot upload (contents API on the server, chunks through the kernel on the
    gateway, both with a checksum check) vs one plain contents-API PUT of the same bytes.
 
+Each figure is paired with its baseline (ours, bare, ours, bare, ...; timing.py).
+
     PYTHONPATH=$PWD python benchmarks/bench_kernel.py [--repeat 5] [--mb 32]
 """
 
@@ -18,7 +20,6 @@ import base64
 import hashlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import requests
 import websocket
-from timing import wait_for_line  # benchmarks/timing.py, beside this script
+from timing import figure, paired, wait_for_line  # benchmarks/timing.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -150,27 +151,24 @@ def main() -> None:
         snapshot.write_bytes(data)
         servers = [launch("server", scratch / "server"), launch("gateway", scratch / "gateway")]
         try:
-            rows = []
             for server in servers:
-                bare_first_line(server), ours_first_line(server, source)  # warm-up (imports, kernel spec cache)
-                bare = statistics.median(bare_first_line(server) for _ in range(args.repeat))
-                ours = statistics.median(ours_first_line(server, source) for _ in range(args.repeat))
-                rows.append((f"submit->first line ({server.kind})", bare, ours))
-            plain = statistics.median(bare_put(servers[0], data) for _ in range(args.repeat))
+                pair = paired(
+                    lambda s=server: ours_first_line(s, source), lambda s=server: bare_first_line(s), args.repeat
+                )
+                figure(
+                    f"remote kernel ({server.kind}) submit -> first line vs bare kernel + websocket execute",
+                    pair,
+                    "<= 1.3x",
+                )
             for server in servers:
-                ours = statistics.median(ours_upload(server, snapshot, scratch) for _ in range(args.repeat))
                 via = "contents API" if server.kind == "server" else "kernel chunks"
-                rows.append((f"upload {args.mb} MB ({server.kind}, {via})", plain, ours))
+                pair = paired(
+                    lambda s=server: ours_upload(s, snapshot, scratch), lambda: bare_put(servers[0], data), args.repeat
+                )
+                figure(f"upload {args.mb} MB ({server.kind}, {via}) vs one contents PUT", pair, "")
         finally:
             for server in servers:
                 stop(server)
-    print(f"{'measure':44} {'baseline':>10} {'ours':>10} {'ratio':>7}   (median of {args.repeat})")
-    for name, bare, ours in rows:
-        print(f"{name:44} {bare * 1000:8.0f}ms {ours * 1000:8.0f}ms {ours / bare:6.2f}x")
-    for name, bare, ours in rows:
-        if name.startswith("upload"):
-            print(f"{name:44} {args.mb / bare:7.1f} MB/s baseline, {args.mb / ours:7.1f} MB/s ours")
-    print("baseline for first line: POST kernel + websocket execute print; for upload: one contents PUT (server)")
 
 
 if __name__ == "__main__":

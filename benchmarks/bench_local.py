@@ -1,10 +1,11 @@
 """Local target: submit -> first log line, against a bare ``python -c`` printing the same line.
 
-Both sides are measured in the same run, on the same machine, and the ratio is
-printed; the absolute figures vary with the machine, the ratio much less.
+Paired (ours, bare, ours, bare, ...; see timing.py), in the same run on the same machine:
 
-"warm": from the second submit of a session on, a standby driver (core/standby.py) takes the run;
-"cold": a fresh driver process per submit.
+- warm: from the second submit of a session on, a standby driver (core/standby.py) takes the run;
+- cold: a fresh driver process per submit (``RUNCONFIG_STANDBY_SECONDS=0``).
+
+Also the resident memory of a waiting standby and of a run's driver (while its script sleeps).
 
     python benchmarks/bench_local.py [--repeat 10]
 """
@@ -13,46 +14,66 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from timing import wait_for_line, wait_for_standby  # benchmarks/timing.py, beside this script
+from timing import figure, paired, rss_mb, wait_for_line, wait_for_standby  # benchmarks/timing.py
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 LINE = "first line"
 
 
-def bare(repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
+def bare() -> float:
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", f"print({LINE!r}, flush=True)"], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.readline()
+    elapsed = time.perf_counter() - start
+    process.wait()
+    return elapsed
+
+
+class Ours:
+    """Submit -> first line of the same one-line script; counts the runs a warm standby served."""
+
+    def __init__(self, source: Path):
+        from runconfig_jupyter import Experiment, ScriptRunConfig
+
+        self.config = ScriptRunConfig(str(source), command=[sys.executable, "-c", f"print({LINE!r}, flush=True)"])
+        self.experiment = Experiment("bench")
+        self.served = 0
+
+    def __call__(self) -> float:
+        wait_for_standby(self.experiment.store.home)  # a user's next submit comes seconds later
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", f"print({LINE!r}, flush=True)"], stdout=subprocess.PIPE)
-        assert process.stdout is not None
-        process.stdout.readline()
-        times.append(time.perf_counter() - start)
-        process.wait()
-    return times
-
-
-def ours(repeat: int, source: Path) -> tuple[list[float], int]:
-    """Submit -> first line, and how many of the runs a warm standby driver served."""
-    from runconfig_jupyter import Experiment, ScriptRunConfig
-
-    times, served = [], 0
-    config = ScriptRunConfig(str(source), command=[sys.executable, "-c", f"print({LINE!r}, flush=True)"])
-    experiment = Experiment("bench")
-    for _ in range(repeat):
-        wait_for_standby(experiment.store.home)
-        start = time.perf_counter()
-        run = experiment.submit(config)
+        run = self.experiment.submit(self.config)
         wait_for_line(run, LINE)
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
         run.wait_for_completion()
-        served += bool(run.record.details.get("standby_driver"))
-    return times, served
+        self.served += bool(run.record.details.get("standby_driver"))
+        return elapsed
+
+
+def memory(source: Path) -> tuple[float, float]:
+    """RSS (MB) of a waiting standby and of a run's driver while the script sleeps."""
+    from runconfig_jupyter import Experiment, ScriptRunConfig
+    from runconfig_jupyter.core.standby import waiting_pids
+
+    experiment = Experiment("bench")
+    wait_for_standby(experiment.store.home)
+    pids = waiting_pids(experiment.store.home)
+    standby = rss_mb(pids[0]) if pids else 0.0
+    config = ScriptRunConfig(
+        str(source), command=[sys.executable, "-c", "import time; print('up', flush=True); time.sleep(2)"]
+    )
+    run = experiment.submit(config)
+    wait_for_line(run, "up")
+    driver = rss_mb(run.record.driver_pid or 0)
+    run.wait_for_completion()
+    return standby, driver
 
 
 def main() -> None:
@@ -63,18 +84,22 @@ def main() -> None:
         os.environ["RUNCONFIG_JUPYTER_HOME"] = home
         Path(source, "train.py").write_text("print('x')\n")
         os.environ["RUNCONFIG_STANDBY_SECONDS"] = "0"  # cold: a fresh driver process per submit
-        ours(1, Path(source))  # warm the snapshot cache and imports
-        baseline = statistics.median(bare(args.repeat))
-        cold = statistics.median(ours(args.repeat, Path(source))[0])
+        cold = Ours(Path(source))
+        cold_pair = paired(cold, bare, args.repeat)
         os.environ["RUNCONFIG_STANDBY_SECONDS"] = "120"  # the default: a warm standby driver
-        ours(1, Path(source))  # the first submit of a session starts the first standby
-        warm_times, served = ours(args.repeat, Path(source))
-        submitted = statistics.median(warm_times)
-    print(f"bare python -c -> first line : {baseline * 1000:7.1f} ms (median of {args.repeat})")
-    print(f"local submit   -> first line : {submitted * 1000:7.1f} ms ({served}/{args.repeat} by a standby driver)")
-    print(f"cold submit    -> first line : {cold * 1000:7.1f} ms (a fresh driver process each)")
-    print(f"ratio warm                   : {submitted / baseline:7.2f}x")
-    print(f"ratio cold                   : {cold / baseline:7.2f}x")
+        warm = Ours(Path(source))
+        warm()  # the first submit of a session starts the first standby
+        warm.served = 0
+        warm_pair = paired(warm, bare, args.repeat, warmup=0)
+        standby_mb, driver_mb = memory(Path(source))
+    figure(
+        "local submit -> first line, warm (standby)",
+        warm_pair,
+        "<= 1.2x",
+        note=f"{warm.served}/{args.repeat} by a standby",
+    )
+    figure("local submit -> first line, cold (fresh driver)", cold_pair, "<= 2.5x")
+    print(f"MEMORY | waiting standby RSS {standby_mb:.1f} MB | run driver RSS {driver_mb:.1f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Ray target: submit -> Completed, against a bare ``JobSubmissionClient.submit_job`` of the same script.
 
-Both are measured in the same run against the same private Ray head (started
-here on free ports, killed by PID at the end). The bare side uploads the same
+Both are measured in the same run, paired (timing.py), against the same private Ray head
+(started here on free ports, killed by PID at the end). The bare side uploads the same
 folder as working_dir and polls ``get_job_status`` until SUCCEEDED; ours goes
 through snapshot, run record, detached driver, launcher (private copy, outputs
 shipped back), log tail and collect. Both sides get one warm-up submit so the
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import figure, paired
 
 SCRIPT = """
 import os
@@ -30,34 +31,41 @@ print("trained")
 """
 
 
-def bare(address: str, source: Path, repeat: int) -> list[float]:
-    from ray.job_submission import JobSubmissionClient
+class Bare:
+    """``JobSubmissionClient.submit_job`` of the same folder, polled every 50 ms until it ends."""
 
-    client = JobSubmissionClient(address)
-    times = []
-    for _ in range(repeat + 1):
+    def __init__(self, address: str, source: Path):
+        from ray.job_submission import JobSubmissionClient
+
+        self.client = JobSubmissionClient(address)
+        self.source = source
+
+    def __call__(self) -> float:
         start = time.perf_counter()
-        job = client.submit_job(entrypoint="python train.py", runtime_env={"working_dir": str(source)})
-        while client.get_job_status(job).value not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        job = self.client.submit_job(entrypoint="python train.py", runtime_env={"working_dir": str(self.source)})
+        while self.client.get_job_status(job).value not in ("SUCCEEDED", "FAILED", "STOPPED"):
             time.sleep(0.05)
-        times.append(time.perf_counter() - start)
-    return times[1:]
+        return time.perf_counter() - start
 
 
-def ours(address: str, source: Path, repeat: int) -> list[float]:
-    from runconfig_jupyter import Experiment, ScriptRunConfig
-    from runconfig_jupyter.targets.ray import RayTarget
+class Ours:
+    """Submit -> Completed through the ray target (snapshot, record, driver, launcher, logs, outputs)."""
 
-    target = RayTarget("bench", address=address)
-    experiment = Experiment("bench-ray")
-    times = []
-    for _ in range(repeat + 1):
+    def __init__(self, address: str, source: Path):
+        from runconfig_jupyter import Experiment, ScriptRunConfig
+        from runconfig_jupyter.targets.ray import RayTarget
+
+        self.target = RayTarget("bench", address=address)
+        self.experiment = Experiment("bench-ray")
+        self.config = ScriptRunConfig(str(source), script="train.py")
+
+    def __call__(self) -> float:
         start = time.perf_counter()
-        run = experiment.submit(ScriptRunConfig(str(source), script="train.py"), target=target)
+        run = self.experiment.submit(self.config, target=self.target)
         run.wait_for_completion(timeout=300)
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
         assert (run.outputs_dir() / "done.txt").exists()
-    return times[1:]
+        return elapsed
 
 
 def main() -> None:
@@ -72,14 +80,12 @@ def main() -> None:
             os.environ["RUNCONFIG_JUPYTER_HOME"] = home
             source = Path(folder)
             (source / "train.py").write_text(SCRIPT)
-            baseline = bare(cluster.address, source, args.repeat)
-            submitted = ours(cluster.address, source, args.repeat)
+            pair = paired(Ours(cluster.address, source), Bare(cluster.address, source), args.repeat)
     finally:
         cluster.stop()
-    b, o = statistics.median(baseline), statistics.median(submitted)
-    print(f"bare submit_job -> SUCCEEDED : {b:6.2f} s (median of {args.repeat}; {[round(t, 2) for t in baseline]})")
-    print(f"ray target      -> Completed : {o:6.2f} s (median of {args.repeat}; {[round(t, 2) for t in submitted]})")
-    print(f"ratio                        : {o / b:6.2f}x")
+    figure(
+        "Ray submit -> Completed vs bare `JobSubmissionClient.submit_job` polled", pair, "<= 1.2x", unit=1.0, suffix="s"
+    )
 
 
 if __name__ == "__main__":

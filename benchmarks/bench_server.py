@@ -4,7 +4,7 @@ Starts a real ``jupyter server`` (temp dirs, 127.0.0.1) with the extension, fill
 home with N run rows, then prints:
 
 - GET /runconfig/api/runs?limit=100 over HTTP vs the bare baseline ``RunStore.list(limit=100)`` plus
-  JSON encoding in this process (same rows, same run), as medians and their ratio;
+  JSON encoding in this process (same rows, same run), paired (timing.py);
 - push latency: a row changed in the store until the websocket ``runs`` message arrives, vs the
   configured poll interval (the expected mean is about half of it).
 
@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import figure, paired, timed  # noqa: E402  (benchmarks/timing.py)
+
 from runconfig_jupyter.core.status import RunStatus  # noqa: E402
 from runconfig_jupyter.core.store import RunRecord, RunStore  # noqa: E402
 
@@ -52,16 +54,6 @@ def fill(store: RunStore, count: int) -> list[str]:
         )
         ids.append(run_id)
     return ids
-
-
-def median_ms(fn, repeat: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -107,10 +99,9 @@ def main() -> None:
         def bare() -> None:
             json.dumps([r.to_dict() for r in store.list(limit=100)])
 
-        http_ms, bare_ms = median_ms(over_http), median_ms(bare)
+        pair = paired(lambda: timed(over_http), lambda: timed(bare), repeat=30, warmup=3)
         print(f"runs in store: {count}")
-        print(f"GET /runs?limit=100: {http_ms:.2f} ms median; bare RunStore.list+json: {bare_ms:.2f} ms")
-        print(f"ratio http/bare: {http_ms / bare_ms:.1f}x")
+        figure("REST run list (GET /runs?limit=100) vs `RunStore.list` + JSON in process", pair, "<= 1.5x")
 
         import websocket  # websocket-client
 

@@ -26,6 +26,7 @@ from .run_history import RunHistory, is_interactive
 from .secret_env import SecretFile, restore_config
 from .status import TERMINAL, RunStatus
 from .store import RunRecord, RunStore, driver_alive
+from .watch import FALLBACK_SECONDS, Watch, run_watch
 
 if TYPE_CHECKING:
     from .config import ScriptRunConfig
@@ -210,10 +211,12 @@ class ScriptRun(RunHistory):
             for chunk in self.follow(timeout=timeout):
                 out.write(chunk)
                 out.flush()
-        while not self.record.is_terminal:
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
-            time.sleep(0.1)
+        with self._watch() as watch:  # before the first look, so no change after it is missed
+            while not self.record.is_terminal:
+                left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
+                if left < 0:
+                    raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
+                watch.wait(min(left, FALLBACK_SECONDS if watch.active else 0.1))
         record = self._record
         if show_output:
             out.write(f"\nExecution Summary\n=================\nRunId: {self.id}\nStatus: {record.status.value}\n")
@@ -244,24 +247,32 @@ class ScriptRun(RunHistory):
     ) -> Iterator[str]:
         """Yield new log text (preparation, then the script's) until the run ends and all is read.
 
+        New text and the run's end wake it at once (inotify, core/watch.py); ``poll`` is how often it
+        looks where events are not available, and it looks at least every ``FALLBACK_SECONDS`` anyway.
         ``offsets`` is updated in place, so a caller can stop and resume without repeats.
         """
         offsets = offsets if offsets is not None else {}
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            finished = self.record.is_terminal  # read before the files, so nothing written after is missed
-            got_any = False
-            for name in LOG_FILES:
-                text, offsets[name] = self.read_log(offsets.get(name, 0), name=name)
-                if text:
-                    got_any = True
-                    yield text
-            if finished and not got_any:
-                return
-            if deadline is not None and time.monotonic() > deadline:
-                return
-            if not got_any:
-                time.sleep(poll)
+        with self._watch() as watch:
+            while True:
+                finished = self.record.is_terminal  # read before the files, so nothing written after is missed
+                got_any = False
+                for name in LOG_FILES:
+                    text, offsets[name] = self.read_log(offsets.get(name, 0), name=name)
+                    if text:
+                        got_any = True
+                        yield text
+                if finished and not got_any:
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                if not got_any:
+                    left = FALLBACK_SECONDS if deadline is None else max(0.0, deadline - time.monotonic())
+                    watch.wait(min(left, max(poll, FALLBACK_SECONDS) if watch.active else poll))
+
+    def _watch(self) -> Watch:
+        """Wakes on a change of this run's record or logs (core/watch.py); sleeps where that is not possible."""
+        return run_watch(self.store.home, self.run_dir)
 
     def get_log(self) -> str:
         return "".join(self.read_log(name=name)[0] for name in LOG_FILES)

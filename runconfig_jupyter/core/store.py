@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import proc
 from .atomic import write_json_atomically
 from .errors import DiskFull, RunNotFound, RunStoreError
 from .paths import run_home
@@ -543,27 +544,15 @@ def default_store() -> RunStore:
 
 
 def pid_start_time(pid: int) -> float | None:
-    """Process start time, to tell a live driver from a recycled PID."""
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:
-        return None
+    """Process start time, to tell a live driver from a recycled PID (``/proc``: no psutil import)."""
+    return proc.start_time(pid)
 
 
 def driver_alive(record: RunRecord) -> bool:
     if not record.driver_pid:
         return False
     started = pid_start_time(record.driver_pid)
-    if started is None:
-        return False
-    try:
-        import psutil
-
-        if psutil.Process(record.driver_pid).status() == psutil.STATUS_ZOMBIE:
-            return False
-    except Exception:
+    if started is None or proc.is_zombie(record.driver_pid):
         return False
     return record.driver_started is None or abs(started - record.driver_started) < 1.0
 

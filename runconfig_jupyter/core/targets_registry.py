@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from runconfig_jupyter.targets.base import ComputeTarget, TargetInfo
 
 from .bounded import load_yaml, read_text_bounded
@@ -159,6 +157,8 @@ def register_target(
 
 
 def _persist(change: Any) -> None:
+    import yaml  # only when writing targets.yaml: a submit to a built-in target does not pay for it
+
     path = targets_file()
     current = _load_file()
     change(current)

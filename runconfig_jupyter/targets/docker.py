@@ -30,7 +30,7 @@ from runconfig_jupyter.core.status import RunStatus
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import CollectReport, collect_from, collected_folders, extract_outputs
 from .docker_args import RunOptions, run_options
-from .docker_client import connect, engine_info
+from .docker_client import check_reachable, connect, engine_info
 from .docker_gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from .docker_image import (
     DEFAULT_BASE_IMAGE,
@@ -149,10 +149,12 @@ class DockerTarget(ComputeTarget):
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         self._resume_mount(config)
+        if not (self.gpu_precheck and options.gpu is not None):
+            check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
+            return
         client = connect(self.base_url, timeout=10)
         try:
-            if self.gpu_precheck and options.gpu is not None:
-                check_gpu_available(engine_info(client), options.gpu, self._local_engine())
+            check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
 

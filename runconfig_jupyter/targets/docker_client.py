@@ -9,8 +9,10 @@ the address tried and the command that fixes it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import socket
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import TargetUnavailable
@@ -62,6 +64,36 @@ def connect(base_url: str | None = None, timeout: float = 60.0, reuse_version: b
     except Exception as error:  # requests/urllib3 errors leak through the SDK for some transports
         raise _unreachable(address, error) from error
     return client
+
+
+def check_reachable(base_url: str | None = None, timeout: float = 10.0) -> None:
+    """Raise ``TargetUnavailable`` unless the engine answers; the submitting process's check.
+
+    For the local socket this is one ``GET /_ping`` with the standard library: importing the docker
+    SDK costs ~0.1 s, which a submit would pay only to learn that the engine is up (the run's
+    driver imports it anyway). Other addresses (tcp, ssh, TLS) go through the SDK.
+    """
+    if importlib.util.find_spec("docker") is None:
+        connect(base_url, timeout)  # raises the "not installed" error
+    address = engine_address(base_url)
+    if not address.startswith("unix://"):
+        connect(base_url, timeout).close()
+        return
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address[len("unix://") :])
+        sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        reply = sock.recv(64)
+    except PermissionError as error:
+        raise _permission_denied(address) from error
+    except OSError as error:
+        raise _unreachable(address, error) from error
+    finally:
+        sock.close()
+    status = reply.split(b" ", 2)[1:2]
+    if status != [b"200"]:
+        raise _unreachable(address, Exception(f"/_ping answered {reply[:40]!r}"))
 
 
 def _permission_denied(address: str) -> TargetUnavailable:

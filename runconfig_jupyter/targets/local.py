@@ -20,12 +20,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.detached import spawn_detached
-from runconfig_jupyter.core.distributed import MPI, DistributedPlan, plan_for
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.status import RunStatus
@@ -34,8 +33,6 @@ from runconfig_jupyter.core.store import pid_start_time
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
 from .local_env import interpreter_for
-from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
-from .rank_group import LocalRanks
 from .supervision import process_alive, recorded_exit, supervised
 
 EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
@@ -51,6 +48,13 @@ def outcome_for(code: int) -> Outcome:
             RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {signal.Signals(-code).name}"
         )
     return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
+
+
+if TYPE_CHECKING:  # distributed runs only: a single-process run does not import them (driver start-up time)
+    from runconfig_jupyter.core.distributed import DistributedPlan
+
+    from .mpi_launch import LocalMpiRanks
+    from .rank_group import LocalRanks
 
 
 class LocalTarget(ComputeTarget):
@@ -77,6 +81,10 @@ class LocalTarget(ComputeTarget):
         )
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
+        from runconfig_jupyter.core.distributed import plan_for
+
+        from .mpi_launch import requested_launcher
+
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
         setting_for(self.settings.get("inherit_env"))  # a bad inherit_env setting fails before anything is recorded
         requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
@@ -102,11 +110,13 @@ class LocalTarget(ComputeTarget):
         return ctx.run_dir / "working"
 
     def prepare(self, ctx: RunContext) -> None:
-        from runconfig_jupyter.core.snapshot import extract_snapshot
+        from runconfig_jupyter.core.extract import extract_snapshot  # not the snapshot facade: no archive writer
 
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         self._python, self._python_env = interpreter_for(ctx)
+        from runconfig_jupyter.core.distributed import plan_for
+
         plan = plan_for(ctx.config)
         if plan is not None:
             self._ranks = self._rank_launcher(ctx, plan)
@@ -114,6 +124,11 @@ class LocalTarget(ComputeTarget):
 
     def _rank_launcher(self, ctx: RunContext, plan: DistributedPlan) -> LocalRanks | LocalMpiRanks:
         """MPI runs go through mpirun when Open MPI is installed (as on Azure), unless the user opts out."""
+        from runconfig_jupyter.core.distributed import MPI
+
+        from .mpi_launch import LocalMpiRanks, choose_local_launcher
+        from .rank_group import LocalRanks
+
         if plan.framework != MPI:
             return LocalRanks(plan, self.grace_seconds)
         choice = choose_local_launcher(plan, ctx.environment(), self.settings.get("mpi_launcher"))
@@ -180,8 +195,12 @@ class LocalTarget(ComputeTarget):
         True also when the script already ended (its exit code is in the run folder): ``wait``
         then returns at once and the run is collected and finished with its real status.
         """
+        from runconfig_jupyter.core.distributed import plan_for
+
         plan = plan_for(ctx.config)
         if plan is not None:  # ranks started directly (not under mpirun) are adopted as a group
+            from .rank_group import LocalRanks
+
             ranks = LocalRanks(plan, self.grace_seconds)
             if not ranks.reattach(ctx):
                 return False

@@ -22,6 +22,9 @@ How a run maps onto Ray:
 * Requests the cluster can never satisfy (GPUs on a GPU-less cluster, more CPUs
   than it has) are refused at submit time. Ray itself would leave such a job
   PENDING for 15 minutes.
+* The Jobs API is spoken over plain HTTP (ray_jobs.py), not through Ray's SDK,
+  whose import alone cost the driver seconds; so the submitting machine needs
+  no Ray install at all.
 * Logs follow ``tail_job_logs``; at the end the full log is reconciled with
   ``get_job_logs`` so nothing is lost. Cancel is ``stop_job``. The Ray
   submission id is derived from the run id, so a restarted driver re-attaches
@@ -30,7 +33,6 @@ How a run maps onto Ray:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import io
@@ -53,6 +55,7 @@ from runconfig_jupyter.core.errors import (
     CollectionFailed,
     ConfigError,
     PreparationFailed,
+    RunConfigError,
     TargetAuthError,
     TargetUnavailable,
 )
@@ -60,6 +63,7 @@ from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from, extract_outputs
+from .ray_jobs import RayJobsClient, RayJobsError
 from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER, encode_argv
 
 ENTRYPOINT = "python -m runconfig_jupyter.targets.ray_launcher"
@@ -127,7 +131,7 @@ class RayTarget(ComputeTarget):
         self.max_output_bytes = int(max_output_bytes)
         self.token_env = token_env
         self.connect_timeout = float(connect_timeout)
-        self._client: Any = None
+        self._client: RayJobsClient | None = None
         self._job_id: str | None = None
         self._workdir: Path | None = None
         self._lock = threading.Lock()
@@ -253,21 +257,21 @@ class RayTarget(ComputeTarget):
             )
 
     # -- client ------------------------------------------------------------
-    def client(self) -> Any:
+    def client(self) -> RayJobsClient:
+        """The Jobs API over plain HTTP (ray_jobs.py): Ray's own SDK costs the driver seconds of imports."""
         if self._client is None:
-            try:
-                from ray.job_submission import JobSubmissionClient
-            except ImportError as error:
-                raise TargetUnavailable("the ray target needs Ray's job SDK: pip install 'ray[default]'") from error
-            with _ENV_LOCK:  # RAY_ADDRESS would silently override our address
-                saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS") if k in os.environ}
-                try:
-                    self._client = JobSubmissionClient(self.url, headers=self._headers() or None)
-                except (ConnectionError, OSError) as error:
-                    raise TargetUnavailable(f"cannot reach the Ray Jobs API at {self.url}: {error}") from error
-                finally:
-                    os.environ.update(saved)
+            self._client = RayJobsClient(self.url, self._headers(), timeout=max(self.connect_timeout, 30.0))
         return self._client
+
+    def _refused(self, error: RayJobsError, what: str) -> RunConfigError:
+        """A Jobs API failure as the typed error a user can act on."""
+        if error.status in (401, 403):
+            return TargetAuthError(
+                f"the Ray dashboard at {self.url} refused {what} ({error.status}); check ${self.token_env}"
+            )
+        if error.status == 0:
+            return TargetUnavailable(f"cannot reach the Ray Jobs API at {self.url}: {error.body}")
+        return PreparationFailed(f"Ray refused the job: {error}", phase="Starting")
 
     @staticmethod
     def job_id(run_id: str) -> str:
@@ -275,7 +279,7 @@ class RayTarget(ComputeTarget):
 
     # -- driver side -------------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
-        from runconfig_jupyter.core.snapshot import extract_snapshot
+        from runconfig_jupyter.core.extract import extract_snapshot
 
         ctx.progress("Extracting snapshot")
         self._workdir = Path(tempfile.mkdtemp(prefix=f"runconfig-ray-{ctx.run_id[-20:]}-"))
@@ -337,10 +341,10 @@ class RayTarget(ComputeTarget):
                 entrypoint_num_gpus=(gpus or None) if not plan else None,
                 metadata={"runconfig_run_id": ctx.run_id},
             )
-        except TargetUnavailable:
-            raise
-        except Exception as error:
-            raise PreparationFailed(f"Ray refused the job: {error}", phase="Starting") from error
+        except RayJobsError as error:
+            raise self._refused(error, "the job") from error
+        except OSError as error:  # a working_dir or py_modules folder that cannot be read
+            raise PreparationFailed(f"could not package the job for Ray: {error}", phase="Starting") from error
         ctx.record(ray_job_id=self._job_id, ray_address=self.url)
         ctx.prepare_log(f"submitted Ray job {self._job_id} to {self.url}")
 
@@ -412,16 +416,14 @@ class RayTarget(ComputeTarget):
                 pass
 
     def _tail(self, ctx: RunContext) -> None:
-        async def follow() -> None:
-            position = 0
-            async for chunk in self.client().tail_job_logs(self._job_id):
+        assert self._job_id is not None
+        position = 0
+        try:
+            for chunk in self.client().tail_job_logs(self._job_id, self._tail_done.is_set):
                 if self._tail_done.is_set():
                     return
                 self._receive(ctx, chunk, position)
                 position += len(chunk)
-
-        try:
-            asyncio.run(follow())
         except Exception:  # the final get_job_logs fills any gap
             pass
 
@@ -435,7 +437,7 @@ class RayTarget(ComputeTarget):
         last_message = None
         while True:
             info = client.get_job_info(self._job_id)
-            status = str(getattr(info.status, "value", info.status))
+            status = info.status
             if status in TERMINAL_RAY:
                 break
             if status == "PENDING" and info.message != last_message:
@@ -457,7 +459,7 @@ class RayTarget(ComputeTarget):
         with self._lock:
             if self._partial:
                 self._handle(ctx, "\n")
-        code = getattr(info, "driver_exit_code", None)
+        code = info.driver_exit_code
         if status == "SUCCEEDED":
             return Outcome(RunStatus.COMPLETED, exit_code=0)
         if status == "STOPPED":

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from runconfig_jupyter.core import proc
 from runconfig_jupyter.core.atomic import read_json
 
 SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
@@ -24,14 +23,11 @@ def supervised(argv: list[str], exit_file: Path) -> list[str]:
 
 
 def process_alive(pid: int, started: float | None) -> bool:
-    """The same process still runs (not a recycled pid, not a zombie)."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(process.create_time() - started) < 1.0
-    except psutil.Error:
+    """The same process still runs (not a recycled pid, not a zombie); read from /proc, no psutil import."""
+    now_started = proc.start_time(pid)
+    if now_started is None or proc.is_zombie(pid):
         return False
+    return started is None or abs(now_started - started) < 1.0
 
 
 def recorded_exit(exit_file: Path) -> dict[str, Any] | None:

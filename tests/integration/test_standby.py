@@ -237,3 +237,19 @@ def test_prewarm_makes_the_first_submit_warm(project, standbys_on):
     run = Experiment("pre").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
     run.wait_for_completion(timeout=60)
     assert served_by_standby(run) and run.record.driver_pid == pid
+
+
+def test_a_claimed_standby_imports_nothing_more_for_a_local_run(project, standbys_on, monkeypatch):
+    """Everything the run needs (config, targets, the extractor) was imported while the standby waited."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # part of the standby's environment and fingerprint
+    config = ScriptRunConfig(str(project), script="train.py")
+    first = Experiment("warm").submit(config)
+    first.wait_for_completion(timeout=60)
+    fresh_log = (first.run_dir / "logs" / "driver_log.txt").read_text()
+    assert "import time:" in fresh_log and "runconfig_jupyter.core.extract" in fresh_log  # the record is real
+    ready_standby(standbys_on)
+    second = Experiment("warm").submit(config)
+    second.wait_for_completion(timeout=60)
+    assert served_by_standby(second)
+    driver_log = (second.run_dir / "logs" / "driver_log.txt").read_text()  # its stderr once it took the run
+    assert [line for line in driver_log.splitlines() if line.startswith("import time:")] == []
