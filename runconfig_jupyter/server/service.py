@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,14 @@ from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
 from runconfig_jupyter.core.status import RunStatus
 from runconfig_jupyter.core.store import RunRecord, RunStore
 
+from .files import OpenedFile, RunFiles, split_request_path
+
 # Bumped when a response shape changes incompatibly; the sidebar refuses to talk to another one.
 API_VERSION = 1
 MAX_PAGE = 500
 MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
 RUNCONFIG_CELL = "%%runconfig"
-EXPORT_FOLDER = "runconfig-outputs"
+MAX_COMPARE = 8  # runs in one chart request besides the run itself
 
 
 def version_info() -> dict[str, Any]:
@@ -149,7 +150,8 @@ class RunService:
 
     def metrics(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
-        return {"run_id": run_id, "metrics": run.get_metrics(), "records": run.get_metric_records()}
+        records = run.get_metric_records()
+        return {"run_id": run_id, "metrics": run.get_metrics(), "records": records, "images": logged_images(records)}
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
@@ -235,31 +237,35 @@ class RunService:
         )
         return self.run_summary(run.record)
 
-    def export_outputs(self, run_id: str) -> dict[str, Any]:
-        """Make a run's outputs visible in the file browser.
+    # -- files and charts --------------------------------------------------
+    def run_files(self, run_id: str) -> RunFiles:
+        return RunFiles(self.get_run(run_id).run_dir, run_id)
 
-        The run folder lives in the run home, usually outside the server root
-        that the file browser can show, so the outputs are hard-linked (copied
-        across filesystems) into ``runconfig-outputs/<run_id>`` under the root.
-        """
-        run = self.get_run(run_id)
-        outputs = run.outputs_dir()
-        inside = self.contents_path(outputs)
-        if inside is not None:
-            return {"run_id": run_id, "path": inside, "files": len(list(outputs.rglob("*")))}
-        destination = self.root_dir / EXPORT_FOLDER / run_id
-        if destination.exists():
-            shutil.rmtree(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if outputs.is_dir():
-            shutil.copytree(outputs, destination, copy_function=_link_or_copy, symlinks=False)
-        else:
-            destination.mkdir()
-        return {
-            "run_id": run_id,
-            "path": str(destination.relative_to(self.root_dir)),
-            "files": sum(1 for p in destination.rglob("*") if p.is_file()),
-        }
+    def list_files(self, run_id: str) -> dict[str, Any]:
+        """The run's outputs, logs and images, read in place (nothing is copied; see files.py)."""
+        return self.run_files(run_id).listing()
+
+    def open_file(self, run_id: str, path: str) -> OpenedFile:
+        return self.run_files(run_id).open(path)
+
+    def charts(
+        self, run_id: str, compare: str | None = None, log: str | None = None, metrics: str | None = None
+    ) -> dict[str, Any]:
+        """Vega-Lite specs from the one builder (core/charts.py), this run first, then the compared ones."""
+        from runconfig_jupyter.core.charts import VEGALITE_MIME, run_charts
+
+        ids = [run_id]
+        for other in _names(compare, "compare"):
+            if other not in ids:
+                ids.append(other)
+        if len(ids) > MAX_COMPARE + 1:
+            raise ConfigError(f"compare at most {MAX_COMPARE} runs in one chart request", field="compare")
+        runs = [self.get_run(i) for i in ids]  # RunNotFound -> 404 names the unknown id
+        log_names = _names(log, "log")
+        log_scale: bool | list[str] = True if log_names in (["all"], ["true"]) else log_names
+        wanted = _names(metrics, "metrics") or None
+        charts = run_charts({r.id: r.get_metric_records() for r in runs}, metrics=wanted, log_scale=log_scale)
+        return {"run_id": run_id, "runs": ids, "mime": VEGALITE_MIME, "charts": charts}
 
     # -- targets ---------------------------------------------------------
     def targets(self, check: bool = True) -> list[dict[str, Any]]:
@@ -292,11 +298,29 @@ class RunService:
         return self._capabilities[target]
 
 
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
+def _names(value: str | None, field: str) -> list[str]:
+    """A comma-separated query value as a list of names (bounded, so a query cannot be made huge)."""
+    if not value:
+        return []
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if len(names) > 100:
+        raise ConfigError("give at most 100 comma-separated names", field=field)
+    return names
+
+
+def logged_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images a run logged (``{"kind": "image", "value": {"path": ...}}``) whose path the files route can serve."""
+    images = []
+    for record in records:
+        value = record.get("value")
+        if record.get("kind") != "image" or not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            continue
+        try:
+            split_request_path(value["path"])
+        except ConfigError:
+            continue  # a path outside the served folders is never offered
+        images.append({"name": record.get("name"), "path": value["path"], "step": record.get("step")})
+    return images
 
 
 def runconfig_cell(notebook: Path) -> str:
