@@ -26,6 +26,9 @@ API_VERSION = 1
 MAX_PAGE = 500
 MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from next_offset
 RUNCONFIG_CELL = "%%runconfig"
+ARGUMENT_CACHE = 10_000
+# Files people pick by mistake as "the runconfig file": named, with how to write a real one.
+NOT_RUNCONFIG_SUFFIXES = {".py", ".ipynb", ".sh", ".bash", ".r", ".jl", ".pyc"}
 MAX_COMPARE = 8  # runs in one chart request besides the run itself
 
 
@@ -64,6 +67,7 @@ class RunService:
         self.store = store or RunStore()
         self.root_dir = Path(root_dir or os.getcwd()).resolve()
         self._capabilities: dict[str, dict[str, Any]] = {}
+        self._argument_cache: dict[str, list[str]] = {}
 
     # -- runs ------------------------------------------------------------
     def run_summary(self, record: RunRecord) -> dict[str, Any]:
@@ -72,7 +76,27 @@ class RunService:
         data.pop("driver_started", None)
         data["tags"] = data.get("details", {}).get("tags", {})
         data["capabilities"] = self.capabilities_of(record.target)
+        data["arguments"] = self._arguments(record)
         return data
+
+    def _arguments(self, record: RunRecord) -> list[str]:
+        """The script's arguments, which tell apart runs of one script in the sidebar.
+
+        run.json is written once at submit and never changes, so it is read once per run (bounded cache).
+        """
+        cached = self._argument_cache.get(record.run_id)
+        if cached is not None:
+            return cached
+        try:
+            spec = json.loads((self.store.run_dir(record.run_id) / "run.json").read_text(encoding="utf-8"))
+            raw = spec["config"]["run_config"].get("arguments") or []
+            arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []  # run.json not written yet (the run is being created) or damaged: try again next time
+        if len(self._argument_cache) >= ARGUMENT_CACHE:
+            self._argument_cache.clear()
+        self._argument_cache[record.run_id] = arguments
+        return arguments
 
     def list_runs(
         self,
@@ -213,6 +237,8 @@ class RunService:
             config_path = self.resolve_path(str(body["runconfig_file"]), field="runconfig_file")
             if not config_path.is_file():
                 raise ConfigError(f"'{body['runconfig_file']}' is not a file", field="runconfig_file")
+            if config_path.suffix.lower() in NOT_RUNCONFIG_SUFFIXES:
+                raise ConfigError(not_a_runconfig(config_path), field="runconfig_file")
             text = config_path.read_text(encoding="utf-8")
         if text is None:
             if path.suffix != ".ipynb":
@@ -296,6 +322,20 @@ class RunService:
                 pass  # a broken targets.yaml must not break the run list
             self._capabilities.setdefault(target, {"cancel": True, "reattach": False})
         return self._capabilities[target]
+
+
+def not_a_runconfig(path: Path) -> str:
+    """Say plainly what a runconfig file is when the user picked a script or a notebook instead."""
+    kind = {".py": "a Python script", ".ipynb": "a notebook"}.get(path.suffix.lower(), f"a {path.suffix} file")
+    script = path.name if path.suffix.lower() == ".py" else "train.py"
+    return (
+        f"'{path.name}' is {kind}, not a runconfig file.\n"
+        "A runconfig file is YAML that says what to run, for example:\n\n"
+        f"    script: {script}\n"
+        "    arguments: [--epochs, '10']\n\n"
+        "Save that as .azureml/train.runconfig next to your notebook (or write one with "
+        "RunConfiguration.save(path, name)), or put the same YAML in a %%runconfig cell of the notebook."
+    )
 
 
 def _names(value: str | None, field: str) -> list[str]:
