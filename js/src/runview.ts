@@ -43,6 +43,7 @@ export interface IRunViewOptions {
 
 const MAX_LOG_CHARS = 2_000_000; // keep the page responsive on huge logs; the full log stays on disk
 const END_SLACK_PX = 8;
+const EMBED_ACTIONS = { export: true, source: false, compiled: false, editor: false };
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text = ''): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -320,8 +321,6 @@ export class RunView extends Widget {
     }
     this.title_.textContent = '';
     this.title_.append(statusIcon(run.status), ` ${runLabel(run)}`);
-    const status = element('span', 'rc-run-status-word', run.status);
-    this.title_.append(' ', status);
     const duration = formatDuration(liveDuration(run));
     this.facts.textContent = [
       `run ${run.run_id}`,
@@ -397,7 +396,8 @@ export class RunView extends Widget {
   private renderMetricsTable(data: IMetrics): void {
     const table = this.metricsTable;
     table.textContent = '';
-    const names = Object.keys(data.metrics);
+    const imageNames = new Set(data.images.map(image => image.name));
+    const names = Object.keys(data.metrics).filter(name => !imageNames.has(name));
     if (!names.length) {
       table.createCaption().textContent = 'No metrics logged yet.';
       return;
@@ -509,10 +509,19 @@ export class RunView extends Widget {
       figure.setAttribute('aria-label', spec.description ?? spec.title ?? 'metric chart');
       this.chartsBox.appendChild(figure);
       const renderer = rendermime.createRenderer(data.mime);
-      const model = rendermime.createModel({ data: { [data.mime]: spec }, trusted: true });
+      // SVG (not canvas): the axes, marks and titles are in the page, described for screen readers.
+      // No "Open in Vega Editor": it would post the run's data to an outside site.
+      const model = rendermime.createModel({
+        data: { [data.mime]: spec },
+        metadata: { [data.mime]: { embed_options: { renderer: 'svg', actions: EMBED_ACTIONS } } },
+        trusted: true
+      });
       Widget.attach(renderer, figure);
       this.chartWidgets.push(renderer);
-      void renderer.renderModel(model);
+      void renderer.renderModel(model).then(() => {
+        // vega-embed's actions menu is a bare <summary>: give it a name screen readers can say
+        figure.querySelector('summary')?.setAttribute('aria-label', `Save the ${spec.title ?? ''} chart`);
+      });
     }
   }
 

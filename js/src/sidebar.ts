@@ -88,7 +88,7 @@ export class RunsPanel extends Widget {
     const header = element('div', 'rc-runs-header');
     const titleRow = element('div', 'rc-runs-title');
     const title = element('h2', '', 'Training runs');
-    this.cancelAllButton = element('button', 'jp-Button jp-mod-styled jp-mod-warn rc-cancel-all', 'Cancel all running');
+    this.cancelAllButton = element('button', 'jp-Button jp-mod-styled jp-mod-warn rc-cancel-all', 'Cancel all');
     this.cancelAllButton.type = 'button';
     this.cancelAllButton.title = 'Cancel every run that is still going (asks first)';
     this.cancelAllButton.onclick = () => void this.cancelRuns(Array.from(this.runs.values()).filter(cancellable));
@@ -260,7 +260,8 @@ export class RunsPanel extends Widget {
     this.fillOptions(this.experimentFilter, ['', ...experiments], 'All experiments');
     const active = all.filter(cancellable).length;
     this.cancelAllButton.disabled = active === 0;
-    this.cancelAllButton.textContent = active ? `Cancel all running (${active})` : 'Cancel all running';
+    this.cancelAllButton.textContent = active ? `Cancel all (${active})` : 'Cancel all';
+    this.cancelAllButton.setAttribute('aria-label', `Cancel all running runs (${active} running)`);
 
     const runs = this.visibleRuns();
     this.list.textContent = '';

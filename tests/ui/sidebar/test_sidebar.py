@@ -17,43 +17,19 @@ from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 
 from .conftest import ROOT, open_lab, start_lab, stop_process
+from .uihelpers import confirm_cancel, newest_run, run_item, run_view
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
 SCREENSHOT = ROOT / "docs" / "img" / "sidebar.png"
-
-
-def run_item(page, run_id: str):
-    return page.locator(f'#runconfig-runs .rc-run[data-run-id="{run_id}"]')
-
-
-def run_view(page, run_id: str):
-    return page.locator(f"#runconfig-run-{run_id}")
 
 
 def open_run(page, run_id: str) -> None:
     run_item(page, run_id).locator(".rc-run-open").click()
 
 
-def confirm_cancel(page) -> None:
-    """Cancel asks first; press the dialog's warning button ("Cancel run" / "Cancel all")."""
-    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-warn").click()
-    expect(page.locator(".jp-Dialog")).to_have_count(0)
-
-
 def log_steps(page, run_id: str) -> int:
     text = run_view(page, run_id).locator(".rc-log").inner_text()
     return len(re.findall(r"^step \d+$", text, flags=re.M))
-
-
-def newest_run(experiment: str, timeout: float = 15.0, **match: object) -> str:
-    """The id of the newest run in ``experiment`` (matching ``match`` fields), waiting for it, bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for record in RunStore().list(experiment=experiment):
-            if all(getattr(record, key) == value for key, value in match.items()):
-                return record.run_id
-        time.sleep(0.1)
-    raise AssertionError(f"no run in {experiment} matching {match}")
 
 
 def test_lists_runs_live_follows_log_cancels_and_reruns(page, lab, project):
