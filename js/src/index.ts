@@ -12,6 +12,7 @@ import { ICommandPalette, InputDialog, MainAreaWidget, ToolbarButton, WidgetTrac
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { runIcon } from '@jupyterlab/ui-components';
+import { SplitPanel, Widget } from '@lumino/widgets';
 
 import { APIError, EventsClient, IRun, post } from './api';
 import { plainMessage, showPlainError } from './messages';
@@ -24,6 +25,21 @@ namespace CommandIDs {
   export const openRun = 'runconfig:open-run';
   export const submitFolder = 'runconfig:submit-notebook-folder';
   export const showRuns = 'runconfig:show-runs';
+}
+
+/**
+ * Notebook 7's down panel sits in a vertical split under the page and first opens at the height of its
+ * tab bar; give it a good share of the page so the run shows, unless the person already made it taller.
+ */
+function giveRoomBelow(widget: Widget): void {
+  const split = widget.parent?.parent?.parent as (Widget & Partial<SplitPanel>) | null | undefined;
+  if (!split || typeof split.relativeSizes !== 'function' || typeof split.setRelativeSizes !== 'function') {
+    return;
+  }
+  const sizes = split.relativeSizes();
+  if (sizes.length === 2 && sizes[1] < 0.3) {
+    split.setRelativeSizes([0.55, 0.45]);
+  }
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -81,6 +97,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void tracker.add(widget);
         app.shell.add(widget, area);
         app.shell.activateById(widget.id);
+        if (area === 'down') {
+          giveRoomBelow(widget);
+        }
         void view.start();
         return widget;
       }

@@ -253,3 +253,16 @@ async def test_logged_images_are_listed_and_served(api, jp_fetch, workspace):
     assert body["images"] == [{"name": "plot", "path": "outputs/plot.png", "step": 0}]  # unsafe paths dropped
     response = await jp_fetch("runconfig", "api", "runs", run.id, "files", "outputs", "plot.png")
     assert response.body.startswith(b"\x89PNG") and response.headers["Content-Type"] == "image/png"
+
+
+async def test_a_script_given_as_runconfig_file_is_explained_and_arguments_tell_runs_apart(api, workspace):
+    code, body = await api("runs", method="POST", body={"path": "proj", "runconfig_file": "proj/train.py"})
+    assert code == 400 and body["field"] == "runconfig_file"
+    assert "'train.py' is a Python script, not a runconfig file" in body["message"]
+    assert "\n    script: train.py\n" in body["message"] and "%%runconfig" in body["message"]
+    code, listing = await api("runs")
+    assert listing["total"] == 0  # refused before anything was recorded
+    run = submit_local(workspace, "args", steps=2)
+    code, listing = await api("runs")
+    assert listing["runs"][0]["arguments"] == ["2"]
+    await finished(api, run.id)
