@@ -113,16 +113,21 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    tmp = tmp_path_factory.mktemp("lab")
-    process, lab = start_lab(tmp)
+def serve(tmp_path_factory: pytest.TempPathFactory, app: str = "lab") -> Iterator[Lab]:
+    """A server for one test module; its runs are ended and its folders removed afterwards."""
+    tmp = tmp_path_factory.mktemp(app)
+    process, lab = start_lab(tmp, app=app)
     try:
         yield lab
     finally:
         end_runs(lab.home)
         stop_process(process)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

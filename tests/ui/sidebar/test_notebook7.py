@@ -8,7 +8,6 @@ Notebook 7's page holds one main widget (the notebook), so the run view opens in
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -16,9 +15,8 @@ from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.submit import submit
-from tests.ui.common import end_runs
 
-from .conftest import ARTIFACTS, ROOT, Lab, start_lab, stop_process
+from .conftest import ARTIFACTS, ROOT, Lab, serve
 from .uihelpers import newest_run, notebook_json, run_item, serious_violations
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(150)]
@@ -28,14 +26,7 @@ SCREENSHOT = ROOT / "docs" / "img" / "notebook7.png"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     pytest.importorskip("notebook", minversion="7")
-    tmp = tmp_path_factory.mktemp("nb7")
-    process, server = start_lab(tmp, app="notebook")
-    try:
-        yield server
-    finally:
-        end_runs(server.home)
-        stop_process(process)
-        shutil.rmtree(tmp, ignore_errors=True)
+    yield from serve(tmp_path_factory, app="notebook")
 
 
 def open_notebook(page, lab: Lab, path: str) -> None:
