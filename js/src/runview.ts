@@ -90,6 +90,20 @@ function show(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** What an exit code means when a signal ended the script (negative: the signal number; 128+n: a shell's). */
+export function explainExit(code: number): string {
+  const signals: { [n: number]: string } = {
+    2: 'SIGINT (interrupted)',
+    9: 'SIGKILL (forced stop, often out of memory)',
+    15: 'SIGTERM (cancel or time limit)'
+  };
+  const signal = code < 0 ? -code : code > 128 && code < 160 ? code - 128 : 0;
+  if (signal) {
+    return ` (killed by ${signals[signal] ?? 'signal ' + signal})`;
+  }
+  return code === 0 ? ' (success)' : '';
+}
+
 export class RunView extends Widget {
   readonly runId: string;
   private run: IRun | null = null;
@@ -289,6 +303,9 @@ export class RunView extends Widget {
       }
     } else if (message.type === 'log_end' && message.run_id === this.runId) {
       this.log.dataset.complete = 'true';
+      if (this.run?.status === 'Failed') {
+        this.showTraceback(); // the whole log is in now
+      }
     } else if (message.type === 'error' && (!message.run_id || message.run_id === this.runId)) {
       this.showError(message.message);
     }
@@ -312,6 +329,9 @@ export class RunView extends Widget {
     if (run.reason && (run.status === 'Failed' || run.status === 'Canceled')) {
       this.showError(`${run.status}${run.phase ? ' while ' + run.phase : ''}: ${run.reason}`);
     }
+    if (run.status === 'Failed') {
+      this.showTraceback();
+    }
   }
 
   private renderHeader(): void {
@@ -328,11 +348,27 @@ export class RunView extends Widget {
       `target ${run.target} (${run.target_type})`,
       run.started_at ? `started ${formatTime(run.started_at)}` : '',
       duration ? `${TERMINAL.includes(run.status) ? 'took' : 'running for'} ${duration}` : '',
-      run.exit_code !== null ? `exit code ${run.exit_code}` : '',
+      run.exit_code !== null ? `exit code ${run.exit_code}${explainExit(run.exit_code)}` : '',
       run.parent_run_id ? `re-run of ${run.parent_run_id}` : ''
     ]
       .filter(Boolean)
       .join(' · ');
+  }
+
+  /** A failed script's exception: the last Python traceback of its log, under the error line. */
+  private showTraceback(): void {
+    const text = this.logText.data;
+    const start = text.lastIndexOf('Traceback (most recent call last):');
+    if (start < 0) {
+      return;
+    }
+    let box = this.node.querySelector<HTMLPreElement>('.rc-traceback');
+    if (!box) {
+      box = element('pre', 'rc-traceback');
+      box.setAttribute('aria-label', 'The exception that ended the run');
+      this.error.after(box);
+    }
+    box.textContent = text.slice(start, start + 6000).trimEnd();
   }
 
   private showError(text: string): void {

@@ -189,3 +189,34 @@ def test_submit_with_a_python_file_says_it_is_not_a_runconfig(page, lab, project
     page.locator(".jp-Dialog .jp-Dialog-button").click()
     with pytest.raises(AssertionError):
         newest_run("default", timeout=1.0)  # nothing was submitted
+
+
+def test_failed_run_shows_its_exception_and_charts_compare_runs(page, lab, project):
+    (project / "boom.py").write_text(
+        "from runconfig_jupyter import Run\n"
+        "run = Run.get_context()\n"
+        "for i in range(5):\n"
+        "    run.log('loss', 1 / (i + 1))\n"
+        "print('about to fail', flush=True)\n"
+        "raise ValueError('learning rate too high')\n"
+    )
+    good = submit(ScriptRunConfig(str(project), script="train.py", arguments=["3"]), "compare")
+    good.wait_for_completion(timeout=30)
+    bad = submit(ScriptRunConfig(str(project), script="boom.py"), "compare")
+    bad.wait_for_completion(timeout=30, raise_on_error=False)
+    assert bad.get_status() == "Failed"
+    open_lab(page, lab)
+    run_item(page, bad.id).locator(".rc-run-open").click()
+    view = run_view(page, bad.id)
+    traceback = view.locator(".rc-traceback")
+    expect(traceback).to_contain_text("Traceback (most recent call last):", timeout=15_000)
+    expect(traceback).to_contain_text("ValueError: learning rate too high")
+    expect(view.locator(".rc-run-facts")).to_contain_text("exit code 1")
+    # one chart, then both runs of the experiment on it, told apart by a legend
+    chart = view.locator(".rc-chart").first
+    expect(chart.locator('[aria-roledescription="axis"]')).to_have_count(2, timeout=15_000)
+    expect(chart.locator('[aria-roledescription="legend"]')).to_have_count(0)
+    view.locator(".rc-compare input").check()
+    legend = view.locator(".rc-chart").first.locator('[aria-roledescription="legend"]')
+    expect(legend).to_have_count(1, timeout=15_000)
+    assert good.id in legend.get_attribute("aria-label") or good.id in legend.inner_text()
