@@ -139,11 +139,10 @@ class RunFiles:
         """The regular file a link points to when it stays inside a served folder of this run, else None."""
         try:
             target = link.resolve(strict=True)
-        except (OSError, RuntimeError):
+            regular = stat.S_ISREG(target.stat().st_mode)
+        except (OSError, RuntimeError):  # dangling, a loop, or removed meanwhile
             return None
-        if not self._served(target) or not stat.S_ISREG(target.stat().st_mode):
-            return None
-        return target
+        return target if regular and self._served(target) else None
 
     def _served(self, path: Path) -> bool:
         return any(path.is_relative_to(self.run_dir / folder) for folder in SERVED_FOLDERS)
