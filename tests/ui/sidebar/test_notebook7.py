@@ -54,6 +54,12 @@ def test_submit_opens_the_run_view_under_the_notebook(page, lab, project):
     expect(view.locator(".rc-log")).to_be_in_viewport()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
+    # Outputs are listed read-only with downloads; nothing is copied into the notebook's folder
+    before = sorted(p.relative_to(lab.root) for p in lab.root.rglob("*") if ".ipynb_checkpoints" not in p.parts)
+    view.locator(".rc-outputs").click()
+    expect(view.locator('.rc-files tr[data-path="logs/std_log.txt"] .rc-file-download')).to_be_visible()
+    after = sorted(p.relative_to(lab.root) for p in lab.root.rglob("*") if ".ipynb_checkpoints" not in p.parts)
+    assert after == before
 
 
 def test_sidebar_row_opens_the_run_view_by_keyboard(page, lab, project):
