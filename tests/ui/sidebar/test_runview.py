@@ -64,7 +64,6 @@ def test_finished_run_log_shows_last_line_header_stays_charts_have_axes(page, la
     image = view.locator(".rc-image img")
     expect(image).to_be_visible()
     expect(image).to_have_attribute("alt", "confusion at step 0 (outputs/plot.png)")
-    page.wait_for_function("img => img.complete && img.naturalWidth === 40", arg=image.element_handle())
     # properties, inputs and outputs
     expect(view.locator(".rc-properties-section")).to_contain_text("snapshotId")
     expect(view.locator(".rc-inputs-section")).to_contain_text("chatty.py")
@@ -72,6 +71,9 @@ def test_finished_run_log_shows_last_line_header_stays_charts_have_axes(page, la
     RUN_VIEW_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(RUN_VIEW_SCREENSHOT))
     assert serious_violations(page, f"#runconfig-run-{run.id}") == []
+    # the image really loads from the files route (it is lazy: bring it into view first)
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 40", arg=image.element_handle())
 
 
 def test_log_follows_its_end_until_the_reader_scrolls_up(page, lab, project):
