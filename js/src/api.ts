@@ -25,6 +25,7 @@ export interface IRun {
   target: string;
   target_type: string;
   script: string | null;
+  arguments?: string[];
   display_name: string | null;
   parent_run_id: string | null;
   rerun_of?: string | null;
@@ -46,6 +47,40 @@ export interface IRunDetail extends IRun {
   log_files: string[];
   files: string[];
   outputs_path: string | null;
+}
+
+export interface IFileEntry {
+  path: string;
+  size: number;
+  type: string;
+  link?: boolean;
+}
+
+export interface IFileListing {
+  run_id: string;
+  files: IFileEntry[];
+  truncated: boolean;
+  max_files: number;
+}
+
+export interface ILoggedImage {
+  name: string;
+  path: string;
+  step: number | null;
+}
+
+export interface IMetrics {
+  run_id: string;
+  metrics: { [name: string]: any };
+  records: any[];
+  images: ILoggedImage[];
+}
+
+export interface ICharts {
+  run_id: string;
+  runs: string[];
+  mime: string;
+  charts: any[];
 }
 
 export interface IVersion {
@@ -198,18 +233,96 @@ export class EventsClient {
   }
 }
 
+/** Durations in the unit a person reads: 42 s, 3 min 5 s, 2 h 10 min, 30 days. */
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || seconds === undefined) {
     return '';
   }
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) {
-    return `${s}s`;
+    return `${s} s`;
   }
   if (s < 3600) {
-    return `${Math.floor(s / 60)}m ${s % 60}s`;
+    return `${Math.floor(s / 60)} min ${s % 60} s`;
   }
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  if (s < 86400) {
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  }
+  const days = Math.floor(s / 86400);
+  const hours = Math.floor((s % 86400) / 3600);
+  return `${days} day${days === 1 ? '' : 's'}` + (hours ? ` ${hours} h` : '');
+}
+
+/** A start time: the clock time today, else the date and time. */
+export function formatTime(timestamp: number | null): string {
+  if (!timestamp) {
+    return '';
+  }
+  const date = new Date(timestamp * 1000);
+  const today = new Date();
+  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return date.toDateString() === today.toDateString()
+    ? time
+    : `${date.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+}
+
+export function formatBytes(size: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit ? `${value.toFixed(1)} ${units[unit]}` : `${value} B`;
+}
+
+/** What a person calls a run: its display name, else the script and its arguments. */
+export function runLabel(run: IRun): string {
+  if (run.display_name) {
+    return run.display_name;
+  }
+  const args = (run.arguments ?? []).join(' ');
+  return [run.script || run.run_id, args].filter(Boolean).join(' ');
+}
+
+/** The last part of a run id (its random suffix): short, and unique enough to tell runs apart. */
+export function shortId(runId: string): string {
+  const parts = runId.split('_');
+  return parts[parts.length - 1] || runId;
+}
+
+/** The URL of one of a run's files (read-only route); the browser sends the login cookie or the token. */
+export function fileUrl(runId: string, path: string, download = false): string {
+  const settings = ServerConnection.makeSettings();
+  const encoded = path.split('/').map(encodeURIComponent).join('/');
+  const url = URLExt.join(settings.baseUrl, API_PATH, 'runs', runId, 'files', encoded);
+  const query: string[] = [];
+  if (download) {
+    query.push('download=1');
+  }
+  if (settings.token) {
+    query.push(`token=${encodeURIComponent(settings.token)}`);
+  }
+  return query.length ? `${url}?${query.join('&')}` : url;
+}
+
+/** A status in words, for screen readers and tooltips (the glyph alone says nothing to them). */
+export function statusWords(run: IRun): string {
+  const words: { [status: string]: string } = {
+    NotStarted: 'not started',
+    Queued: 'queued',
+    Preparing: 'preparing',
+    Starting: 'starting',
+    Running: 'running',
+    Finalizing: 'finalizing',
+    CancelRequested: 'cancel requested',
+    Completed: 'completed',
+    Failed: 'failed',
+    Canceled: 'canceled'
+  };
+  const word = words[run.status] ?? run.status;
+  return run.reason && (run.status === 'Failed' || run.status === 'Canceled') ? `${word}: ${run.reason}` : word;
 }
 
 export function formatAge(timestamp: number): string {

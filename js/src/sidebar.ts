@@ -1,6 +1,12 @@
 /**
- * The left-sidebar panel: every run, grouped by experiment, updated by push.
+ * The left-sidebar panel: every run, grouped by experiment (collapsible), updated by push.
+ *
+ * Each row says what tells runs of one script apart (display name or script + arguments, start time,
+ * duration, target, id suffix) and its status in words. Rows are list items holding a real button, so
+ * Tab reaches every run and Enter opens it without custom key handling; arrow keys move between rows.
+ * Status changes are announced through a polite live region. Cancel asks first (cancel.ts).
  */
+import { Styling } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -10,12 +16,15 @@ import {
   IRun,
   IVersion,
   TERMINAL,
-  formatAge,
   formatDuration,
+  formatTime,
   liveDuration,
-  post,
-  requestAPI
+  requestAPI,
+  runLabel,
+  shortId,
+  statusWords
 } from './api';
+import { cancellable, confirmAndCancel } from './cancel';
 
 export const STATUS_ICONS: { [status: string]: string } = {
   NotStarted: '○',
@@ -33,21 +42,35 @@ export const STATUS_ICONS: { [status: string]: string } = {
 const STATUSES = Object.keys(STATUS_ICONS);
 const PAGE = 200;
 
+/** The status glyph, hidden from screen readers: the status is always also written in words next to it. */
 export function statusIcon(status: string): HTMLSpanElement {
   const icon = document.createElement('span');
   icon.className = `rc-status-icon rc-status-${status}`;
   icon.textContent = STATUS_ICONS[status] ?? '?';
-  icon.title = status;
+  icon.setAttribute('aria-hidden', 'true');
   return icon;
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text = ''): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text) {
+    node.textContent = text;
+  }
+  return node;
 }
 
 export class RunsPanel extends Widget {
   private runs = new Map<string, IRun>();
   private total = 0;
+  private collapsed = new Set<string>();
   private list: HTMLDivElement;
   private message: HTMLDivElement;
+  private announcer: HTMLDivElement;
   private experimentFilter: HTMLSelectElement;
   private statusFilter: HTMLSelectElement;
+  private textFilter: HTMLInputElement;
+  private cancelAllButton: HTMLButtonElement;
   private timer = 0;
   private listener = (message: any) => this.onEvent(message);
 
@@ -59,37 +82,53 @@ export class RunsPanel extends Widget {
     this.id = 'runconfig-runs';
     this.addClass('rc-runs-panel');
     this.title.caption = 'Training runs';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Training runs');
 
-    const header = document.createElement('div');
-    header.className = 'rc-runs-header';
-    const title = document.createElement('h2');
-    title.textContent = 'Runs';
-    header.appendChild(title);
+    const header = element('div', 'rc-runs-header');
+    const titleRow = element('div', 'rc-runs-title');
+    const title = element('h2', '', 'Training runs');
+    this.cancelAllButton = element('button', 'jp-Button jp-mod-styled jp-mod-warn rc-cancel-all', 'Cancel all');
+    this.cancelAllButton.type = 'button';
+    this.cancelAllButton.title = 'Cancel every run that is still going (asks first)';
+    this.cancelAllButton.onclick = () => void this.cancelRuns(Array.from(this.runs.values()).filter(cancellable));
+    titleRow.append(title, this.cancelAllButton);
+    header.appendChild(titleRow);
 
-    this.experimentFilter = document.createElement('select');
-    this.experimentFilter.className = 'rc-filter-experiment';
-    this.experimentFilter.title = 'Filter by experiment';
-    this.statusFilter = document.createElement('select');
-    this.statusFilter.className = 'rc-filter-status';
-    this.statusFilter.title = 'Filter by status';
-    this.fillOptions(this.statusFilter, ['', 'Active', ...STATUSES], 'all statuses');
-    this.fillOptions(this.experimentFilter, [''], 'all experiments');
+    // Filters look like JupyterLab's own: its styled <select> wrapper and a styled search input.
+    this.textFilter = element('input', 'jp-mod-styled rc-filter-text');
+    this.textFilter.type = 'search';
+    this.textFilter.placeholder = 'Filter by name, arguments, id or target';
+    this.textFilter.setAttribute('aria-label', 'Filter runs by name, arguments, id or target');
+    this.textFilter.oninput = () => this.render();
+    this.experimentFilter = element('select', 'rc-filter-experiment');
+    this.experimentFilter.setAttribute('aria-label', 'Filter by experiment');
+    this.statusFilter = element('select', 'rc-filter-status');
+    this.statusFilter.setAttribute('aria-label', 'Filter by status');
+    this.fillOptions(this.statusFilter, ['', 'Active', ...STATUSES], 'All statuses');
+    this.fillOptions(this.experimentFilter, [''], 'All experiments');
     this.experimentFilter.onchange = () => this.render();
     this.statusFilter.onchange = () => this.render();
-    const filters = document.createElement('div');
-    filters.className = 'rc-filters';
-    filters.append(this.experimentFilter, this.statusFilter);
-    header.appendChild(filters);
+    const filters = element('div', 'rc-filters');
+    filters.append(Styling.wrapSelect(this.experimentFilter), Styling.wrapSelect(this.statusFilter));
+    header.append(this.textFilter, filters);
 
-    this.message = document.createElement('div');
-    this.message.className = 'rc-message';
-    this.list = document.createElement('div');
-    this.list.className = 'rc-run-list';
-    this.node.append(header, this.message, this.list);
+    this.message = element('div', 'rc-message');
+    this.message.setAttribute('role', 'alert');
+    this.announcer = element('div', 'rc-visually-hidden rc-announcer');
+    this.announcer.setAttribute('aria-live', 'polite');
+    this.announcer.setAttribute('role', 'status');
+    this.list = element('div', 'rc-run-list');
+    this.list.addEventListener('keydown', event => this.onKey(event));
+    this.node.append(header, this.message, this.announcer, this.list);
   }
 
   private fillOptions(select: HTMLSelectElement, values: string[], allLabel: string): void {
     const current = select.value;
+    const wanted = values.map(v => v || allLabel).join('\n');
+    if (Array.from(select.options, o => o.textContent).join('\n') === wanted) {
+      return; // unchanged: keep the open dropdown and focus as they are
+    }
     select.textContent = '';
     for (const value of values) {
       const option = document.createElement('option');
@@ -150,9 +189,7 @@ export class RunsPanel extends Widget {
   /** The next page of older runs (live pushes only bring runs that change). */
   async loadMore(): Promise<void> {
     try {
-      const data = await requestAPI<{ runs: IRun[]; total: number }>(
-        `runs?limit=${PAGE}&offset=${this.runs.size}`
-      );
+      const data = await requestAPI<{ runs: IRun[]; total: number }>(`runs?limit=${PAGE}&offset=${this.runs.size}`);
       data.runs.forEach(run => this.runs.set(run.run_id, run));
       this.total = data.total;
       this.render();
@@ -167,14 +204,26 @@ export class RunsPanel extends Widget {
     this.message.style.display = text ? 'block' : 'none';
   }
 
+  private announce(text: string): void {
+    this.announcer.textContent = text;
+  }
+
   private onEvent(message: any): void {
     if (message.type === 'runs') {
+      const changes: string[] = [];
       (message.runs as IRun[]).forEach(run => {
-        if (!this.runs.has(run.run_id)) {
+        const before = this.runs.get(run.run_id);
+        if (!before) {
           this.total += 1;
+          changes.push(`New run ${runLabel(run)} in ${run.experiment}: ${statusWords(run)}`);
+        } else if (before.status !== run.status) {
+          changes.push(`Run ${runLabel(run)} (${shortId(run.run_id)}) ${statusWords(run)}`);
         }
         this.runs.set(run.run_id, run);
       });
+      if (changes.length) {
+        this.announce(changes.slice(-3).join('. '));
+      }
       this.render();
     } else if (message.type === 'hello') {
       // (re)connected: catch up on anything missed while the socket was down
@@ -185,26 +234,47 @@ export class RunsPanel extends Widget {
   private visibleRuns(): IRun[] {
     const experiment = this.experimentFilter.value;
     const status = this.statusFilter.value;
+    const text = this.textFilter.value.trim().toLowerCase();
     return Array.from(this.runs.values())
       .filter(run => !experiment || run.experiment === experiment)
-      .filter(run =>
-        !status ? true : status === 'Active' ? !TERMINAL.includes(run.status) : run.status === status
+      .filter(run => (!status ? true : status === 'Active' ? !TERMINAL.includes(run.status) : run.status === status))
+      .filter(
+        run =>
+          !text ||
+          [runLabel(run), run.run_id, run.target, run.experiment, ...Object.values(run.tags ?? {})]
+            .join(' ')
+            .toLowerCase()
+            .includes(text)
       )
       .sort((a, b) => b.created_at - a.created_at);
   }
 
+  /** Redraw the list, keeping keyboard focus on the row (and button) that had it. */
   private render(): void {
-    const experiments = Array.from(new Set(Array.from(this.runs.values()).map(r => r.experiment))).sort();
-    this.fillOptions(this.experimentFilter, ['', ...experiments], 'all experiments');
+    const focused = document.activeElement as HTMLElement | null;
+    const inList = focused && this.list.contains(focused);
+    const focusKey = inList ? this.focusKey(focused!) : null;
+
+    const all = Array.from(this.runs.values());
+    const experiments = Array.from(new Set(all.map(r => r.experiment))).sort();
+    this.fillOptions(this.experimentFilter, ['', ...experiments], 'All experiments');
+    const active = all.filter(cancellable).length;
+    this.cancelAllButton.disabled = active === 0;
+    this.cancelAllButton.textContent = active ? `Cancel all (${active})` : 'Cancel all';
+    this.cancelAllButton.setAttribute('aria-label', `Cancel all running runs (${active} running)`);
+
     const runs = this.visibleRuns();
     this.list.textContent = '';
     if (!runs.length) {
-      const empty = document.createElement('div');
-      empty.className = 'rc-empty';
-      empty.textContent = this.runs.size
-        ? 'No run matches the filters.'
-        : 'No runs yet. Submit one with %submit in a notebook or "Submit this notebook\'s folder".';
-      this.list.appendChild(empty);
+      this.list.appendChild(
+        element(
+          'div',
+          'rc-empty',
+          this.runs.size
+            ? 'No run matches the filters.'
+            : 'No runs yet. Submit one with %submit in a notebook or the notebook toolbar\'s "Submit".'
+        )
+      );
       return;
     }
     const groups = new Map<string, IRun[]>();
@@ -214,71 +284,169 @@ export class RunsPanel extends Widget {
       }
       groups.get(run.experiment)!.push(run);
     });
+    let index = 0;
     groups.forEach((group, experiment) => {
-      const section = document.createElement('div');
-      section.className = 'rc-experiment';
+      index += 1;
+      const open = !this.collapsed.has(experiment);
+      const section = element('section', 'rc-experiment');
       section.dataset.experiment = experiment;
-      const heading = document.createElement('div');
-      heading.className = 'rc-experiment-name';
-      heading.textContent = `${experiment} (${group.length})`;
-      section.appendChild(heading);
-      group.forEach(run => section.appendChild(this.renderRun(run)));
+      const heading = element('h3', 'rc-experiment-heading');
+      const toggle = element('button', 'rc-experiment-name');
+      toggle.type = 'button';
+      toggle.setAttribute('aria-expanded', String(open));
+      const listId = `rc-experiment-runs-${index}`;
+      toggle.setAttribute('aria-controls', listId);
+      const caret = element('span', 'rc-caret', open ? '▾' : '▸');
+      caret.setAttribute('aria-hidden', 'true');
+      const running = group.filter(r => !TERMINAL.includes(r.status)).length;
+      toggle.append(caret, element('span', 'rc-experiment-label', `${experiment} (${group.length})`));
+      if (running) {
+        toggle.append(element('span', 'rc-experiment-running', `${running} active`));
+      }
+      toggle.title = `${open ? 'Collapse' : 'Expand'} experiment ${experiment}`;
+      toggle.onclick = () => {
+        if (open) {
+          this.collapsed.add(experiment);
+        } else {
+          this.collapsed.delete(experiment);
+        }
+        this.render();
+        this.list.querySelector<HTMLElement>(`.rc-experiment[data-experiment="${CSS.escape(experiment)}"] .rc-experiment-name`)?.focus();
+      };
+      heading.appendChild(toggle);
+      const items = element('ul', 'rc-run-items');
+      items.id = listId;
+      items.setAttribute('aria-label', `Runs of experiment ${experiment}`);
+      items.hidden = !open;
+      if (open) {
+        group.forEach(run => items.appendChild(this.renderRun(run)));
+      }
+      section.append(heading, items);
       this.list.appendChild(section);
     });
     if (this.total > this.runs.size) {
-      const more = document.createElement('button');
-      more.className = 'jp-Button jp-mod-styled rc-load-more';
-      more.textContent = `Show older runs (${this.total - this.runs.size} more)`;
+      const more = element('button', 'jp-Button jp-mod-styled rc-load-more', `Show older runs (${this.total - this.runs.size} more)`);
+      more.type = 'button';
       more.onclick = () => void this.loadMore();
       this.list.appendChild(more);
     }
+    if (focusKey) {
+      this.list.querySelector<HTMLElement>(focusKey)?.focus();
+    }
+  }
+
+  private focusKey(node: HTMLElement): string | null {
+    const row = node.closest<HTMLElement>('.rc-run');
+    if (row) {
+      const part = node.classList.contains('rc-run-cancel') ? '.rc-run-cancel' : '.rc-run-open';
+      return `.rc-run[data-run-id="${CSS.escape(row.dataset.runId ?? '')}"] ${part}`;
+    }
+    const section = node.closest<HTMLElement>('.rc-experiment');
+    if (section) {
+      return `.rc-experiment[data-experiment="${CSS.escape(section.dataset.experiment ?? '')}"] .rc-experiment-name`;
+    }
+    return null;
   }
 
   private renderRun(run: IRun): HTMLElement {
-    const item = document.createElement('div');
-    item.className = 'rc-run';
+    const item = element('li', 'rc-run');
     item.dataset.runId = run.run_id;
     item.dataset.status = run.status;
-    item.title = `${run.run_id}\n${run.status}${run.reason ? ': ' + run.reason : ''}`;
-    item.onclick = () => this.openRun(run.run_id);
+    const label = runLabel(run);
+    const started = formatTime(run.started_at ?? run.created_at);
+    const duration = formatDuration(liveDuration(run));
+    const args = (run.arguments ?? []).join(' ');
 
-    const name = document.createElement('span');
-    name.className = 'rc-run-name';
-    name.textContent = run.display_name || run.script || run.run_id;
-    const meta = document.createElement('span');
-    meta.className = 'rc-run-meta';
-    const target = document.createElement('span');
-    target.className = 'rc-run-target';
-    target.textContent = run.target;
-    const duration = document.createElement('span');
-    duration.className = 'rc-run-duration';
-    duration.dataset.runId = run.run_id;
-    duration.textContent = formatDuration(liveDuration(run));
-    const age = document.createElement('span');
-    age.className = 'rc-run-age';
-    age.dataset.runId = run.run_id;
-    age.textContent = formatAge(run.created_at);
-    meta.append(target, duration, age);
-    item.append(statusIcon(run.status), name, meta);
-    if (!TERMINAL.includes(run.status) && run.capabilities?.cancel !== false) {
-      const cancel = document.createElement('button');
-      cancel.className = 'rc-run-cancel';
-      cancel.textContent = '■';
-      cancel.title = 'Cancel this run';
-      cancel.disabled = run.status === 'CancelRequested';
+    const open = element('button', 'rc-run-open');
+    open.type = 'button';
+    open.onclick = () => this.openRun(run.run_id);
+    const summary = [
+      `${label}`,
+      `run ${shortId(run.run_id)}`,
+      statusWords(run),
+      `on ${run.target}`,
+      started ? `started ${started}` : '',
+      duration ? `took ${duration}` : ''
+    ].filter(Boolean);
+    open.setAttribute('aria-label', `Open run ${summary.join(', ')}`);
+    open.title = [
+      `Run ${run.run_id}`,
+      `Experiment: ${run.experiment}`,
+      `Script: ${run.script ?? ''}${args ? ' ' + args : ''}`,
+      run.display_name ? `Name: ${run.display_name}` : '',
+      `Target: ${run.target} (${run.target_type})`,
+      `Status: ${run.status}${run.reason ? ' - ' + run.reason : ''}`,
+      `Started: ${run.started_at ? new Date(run.started_at * 1000).toLocaleString() : 'not yet'}`,
+      duration ? `Duration: ${duration}` : '',
+      run.parent_run_id ? `Re-run of ${run.parent_run_id}` : '',
+      'Enter or click opens the run view'
+    ]
+      .filter(Boolean)
+      .join('\n');
+
+    const first = element('span', 'rc-run-line');
+    const name = element('span', 'rc-run-name', run.display_name || run.script || run.run_id);
+    first.append(statusIcon(run.status), name);
+    if (!run.display_name && args) {
+      first.append(element('span', 'rc-run-args', args));
+    }
+    first.append(element('span', 'rc-run-id', shortId(run.run_id)));
+    const meta = element('span', 'rc-run-meta');
+    meta.append(element('span', `rc-run-status-text rc-status-${run.status}`, run.status));
+    meta.append(element('span', 'rc-run-target', run.target));
+    const time = element('span', 'rc-run-age', started);
+    time.dataset.runId = run.run_id;
+    const took = element('span', 'rc-run-duration', duration);
+    took.dataset.runId = run.run_id;
+    meta.append(time, took);
+    open.append(first, meta);
+    item.appendChild(open);
+
+    if (cancellable(run)) {
+      const cancel = element('button', 'rc-run-cancel', 'Cancel');
+      cancel.type = 'button';
+      cancel.title = `Cancel run ${shortId(run.run_id)} (asks first)`;
+      cancel.setAttribute('aria-label', `Cancel run ${label} (${shortId(run.run_id)})`);
       cancel.onclick = event => {
         event.stopPropagation();
-        cancel.disabled = true;
-        post<IRun>(`runs/${run.run_id}/cancel`)
-          .then(updated => {
-            this.runs.set(updated.run_id, updated);
-            this.render();
-          })
-          .catch(error => this.showMessage(`Cancel failed: ${(error as Error).message}`, 'rc-error'));
+        void this.cancelRuns([run]);
       };
       item.appendChild(cancel);
     }
     return item;
+  }
+
+  private async cancelRuns(runs: IRun[]): Promise<void> {
+    try {
+      const updated = await confirmAndCancel(runs);
+      updated.forEach(run => this.runs.set(run.run_id, run));
+      if (updated.length) {
+        this.announce(updated.length === 1 ? 'Cancel requested for 1 run' : `Cancel requested for ${updated.length} runs`);
+        this.render();
+      }
+    } catch (error) {
+      this.showMessage(`Cancel failed: ${(error as Error).message}`, 'rc-error');
+    }
+  }
+
+  /** Up/Down move between run rows and experiment headings; Home/End jump to the first/last. */
+  private onKey(event: KeyboardEvent): void {
+    if (!['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(event.key)) {
+      return;
+    }
+    const stops = Array.from(this.list.querySelectorAll<HTMLElement>('.rc-experiment-name, .rc-run-open'));
+    const index = stops.indexOf(document.activeElement as HTMLElement);
+    if (index < 0 || !stops.length) {
+      return;
+    }
+    const next =
+      event.key === 'Home'
+        ? 0
+        : event.key === 'End'
+          ? stops.length - 1
+          : Math.min(stops.length - 1, Math.max(0, index + (event.key === 'ArrowDown' ? 1 : -1)));
+    stops[next].focus();
+    event.preventDefault();
   }
 
   private tickDurations(): void {
@@ -286,12 +454,6 @@ export class RunsPanel extends Widget {
       const run = this.runs.get(el.dataset.runId ?? '');
       if (run && !TERMINAL.includes(run.status)) {
         el.textContent = formatDuration(liveDuration(run));
-      }
-    });
-    this.list.querySelectorAll<HTMLElement>('.rc-run-age').forEach(el => {
-      const run = this.runs.get(el.dataset.runId ?? '');
-      if (run) {
-        el.textContent = formatAge(run.created_at);
       }
     });
   }
@@ -302,3 +464,4 @@ export class RunsPanel extends Widget {
     super.dispose();
   }
 }
+

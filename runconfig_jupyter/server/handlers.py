@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial, wraps
 from typing import Any, TypeVar
@@ -21,11 +23,13 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.escape import url_escape
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from runconfig_jupyter.core.bounded import load_json
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
 
+from .files import INLINE_TYPES
 from .service import RunService, version_info
 from .watcher import RunWatcher
 
@@ -33,6 +37,9 @@ AUTH_RESOURCE = "runconfig"
 # The issue names /runconfig/; the first sidebar builds used /runconfig-jupyter/. Both are served.
 API_PREFIXES = ("runconfig/api", "runconfig-jupyter/api")
 RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_\-]{0,300})"
+
+FILE_CHUNK = 1 << 20
+FILE_SECONDS = 600.0  # a download slower than this is cut off rather than holding the file open forever
 
 T = TypeVar("T")
 
@@ -167,11 +174,74 @@ class RerunHandler(BaseRunHandler):
 
 
 class OutputsHandler(BaseRunHandler):
+    """Kept for clients built against API 1: answers the read-only listing and copies nothing (see FilesHandler)."""
+
     @web.authenticated
-    @authorized("write")
+    @authorized("read")
     @typed_errors
     async def post(self, run_id: str) -> None:
-        self.reply(await self.call(self.service.export_outputs, run_id))
+        self.reply(await self.call(self.service.list_files, run_id))
+
+
+class FilesHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.call(self.service.list_files, run_id))
+
+
+class FileHandler(BaseRunHandler):
+    """One file of a run, streamed read-only from the run folder (confinement in files.py).
+
+    The answer is sandboxed (CSP ``sandbox``, ``nosniff``) and only images and plain data are inline;
+    everything else is an attachment, so a file a run wrote can never run script in the Jupyter origin.
+    """
+
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str, path: str) -> None:
+        download = self.get_query_argument("download", "0").lower() in ("1", "true", "yes")
+        opened = await self.call(self.service.open_file, run_id, path)
+        try:
+            inline = not download and opened.content_type in INLINE_TYPES
+            disposition = "inline" if inline else "attachment"
+            self.set_header("Content-Type", opened.content_type)
+            self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{url_escape(opened.name, False)}")
+            self.set_header("Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'")
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Length", str(opened.size))
+            self.set_header("Cache-Control", "no-store")
+            await self._stream(opened.fd, opened.size)
+        finally:
+            os.close(opened.fd)
+        self.finish(set_content_type=opened.content_type)
+
+    async def _stream(self, fd: int, size: int) -> None:
+        """Send exactly ``size`` bytes (the size when opened: a file still growing does not stream forever)."""
+        deadline = time.monotonic() + FILE_SECONDS
+        left = size
+        while left > 0:
+            chunk = await self.call(os.read, fd, min(FILE_CHUNK, left))
+            if not chunk:
+                break  # truncated while streaming; the client sees a short body
+            left -= len(chunk)
+            self.write(chunk)
+            await self.flush()
+            if time.monotonic() > deadline:
+                raise web.HTTPError(504, "file transfer took too long")
+
+
+class ChartsHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("read")
+    @typed_errors
+    async def get(self, run_id: str) -> None:
+        arg = self.get_query_argument
+        self.reply(
+            await self.call(self.service.charts, run_id, arg("compare", None), arg("log", None), arg("metrics", None))
+        )
 
 
 class TargetsHandler(BaseRunHandler):
@@ -268,6 +338,9 @@ def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:
         (f"runs/{RUN_ID}/cancel", CancelHandler),
         (f"runs/{RUN_ID}/rerun", RerunHandler),
         (f"runs/{RUN_ID}/outputs", OutputsHandler),
+        (f"runs/{RUN_ID}/files", FilesHandler),
+        (f"runs/{RUN_ID}/files/(?P<path>.+)", FileHandler),
+        (f"runs/{RUN_ID}/charts", ChartsHandler),
         ("targets", TargetsHandler),
         ("openapi.yaml", OpenAPIHandler),
         ("events", EventsSocket),

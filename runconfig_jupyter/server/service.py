@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
 from runconfig_jupyter.core.status import RunStatus
 from runconfig_jupyter.core.store import RunRecord, RunStore
 
+from .files import OpenedFile, RunFiles, split_request_path
+
 # Bumped when a response shape changes incompatibly; the sidebar refuses to talk to another one.
 API_VERSION = 1
 MAX_PAGE = 500
@@ -30,8 +31,11 @@ MAX_LOG_CHUNK = 1 << 20  # bytes per log response; the client asks again from ne
 RUNCONFIG_CELL = "%%runconfig"
 MAX_NOTEBOOK_BYTES = 100 << 20  # notebooks with images are big; a 10 GB file is not a notebook
 MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
-EXPORT_FOLDER = "runconfig-outputs"
 _PRIVATE_FIELDS = frozenset({"driver_pid", "driver_started"})  # process details of this machine: not served
+ARGUMENT_CACHE = 10_000
+# Files people pick by mistake as "the runconfig file": named, with how to write a real one.
+NOT_RUNCONFIG_SUFFIXES = {".py", ".ipynb", ".sh", ".bash", ".r", ".jl", ".pyc"}
+MAX_COMPARE = 8  # runs in one chart request besides the run itself
 
 
 def version_info() -> dict[str, Any]:
@@ -69,6 +73,7 @@ class RunService:
         self.store = store or RunStore()
         self.root_dir = Path(root_dir or os.getcwd()).resolve()
         self._capabilities: dict[str, dict[str, Any]] = {}
+        self._argument_cache: dict[str, list[str]] = {}
 
     # -- runs ------------------------------------------------------------
     def run_summary(self, record: RunRecord) -> dict[str, Any]:
@@ -83,7 +88,27 @@ class RunService:
         data["rerun_of"] = details.get("rerun_of")
         data["interactive"] = bool(details.get("interactive"))
         data["capabilities"] = self.capabilities_of(record.target)
+        data["arguments"] = self._arguments(record)
         return data
+
+    def _arguments(self, record: RunRecord) -> list[str]:
+        """The script's arguments, which tell apart runs of one script in the sidebar.
+
+        run.json is written once at submit and never changes, so it is read once per run (bounded cache).
+        """
+        cached = self._argument_cache.get(record.run_id)
+        if cached is not None:
+            return cached
+        try:
+            spec = json.loads((self.store.run_dir(record.run_id) / "run.json").read_text(encoding="utf-8"))
+            raw = spec["config"]["run_config"].get("arguments") or []
+            arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []  # run.json not written yet (the run is being created) or damaged: try again next time
+        if len(self._argument_cache) >= ARGUMENT_CACHE:
+            self._argument_cache.clear()
+        self._argument_cache[record.run_id] = arguments
+        return arguments
 
     def list_runs(
         self,
@@ -163,7 +188,8 @@ class RunService:
 
     def metrics(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
-        return {"run_id": run_id, "metrics": run.get_metrics(), "records": run.get_metric_records()}
+        records = run.get_metric_records()
+        return {"run_id": run_id, "metrics": run.get_metrics(), "records": records, "images": logged_images(records)}
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
@@ -231,6 +257,9 @@ class RunService:
             if not config_path.is_file():
                 raise ConfigError(f"'{body['runconfig_file']}' is not a file", field="runconfig_file")
             text = read_text_bounded(config_path, "runconfig file", field="runconfig_file")
+            if config_path.suffix.lower() in NOT_RUNCONFIG_SUFFIXES:
+                raise ConfigError(not_a_runconfig(config_path), field="runconfig_file")
+            text = config_path.read_text(encoding="utf-8")
         if text is None:
             if path.suffix != ".ipynb":
                 raise ConfigError(
@@ -255,31 +284,35 @@ class RunService:
         )
         return self.run_summary(run.record)
 
-    def export_outputs(self, run_id: str) -> dict[str, Any]:
-        """Make a run's outputs visible in the file browser.
+    # -- files and charts --------------------------------------------------
+    def run_files(self, run_id: str) -> RunFiles:
+        return RunFiles(self.get_run(run_id).run_dir, run_id)
 
-        The run folder lives in the run home, usually outside the server root
-        that the file browser can show, so the outputs are hard-linked (copied
-        across filesystems) into ``runconfig-outputs/<run_id>`` under the root.
-        """
-        run = self.get_run(run_id)
-        outputs = run.outputs_dir()
-        inside = self.contents_path(outputs)
-        if inside is not None:
-            return {"run_id": run_id, "path": inside, "files": len(list(outputs.rglob("*")))}
-        destination = self.root_dir / EXPORT_FOLDER / run_id
-        if destination.exists():
-            shutil.rmtree(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if outputs.is_dir():
-            shutil.copytree(outputs, destination, copy_function=_link_or_copy, symlinks=False)
-        else:
-            destination.mkdir()
-        return {
-            "run_id": run_id,
-            "path": str(destination.relative_to(self.root_dir)),
-            "files": sum(1 for p in destination.rglob("*") if p.is_file()),
-        }
+    def list_files(self, run_id: str) -> dict[str, Any]:
+        """The run's outputs, logs and images, read in place (nothing is copied; see files.py)."""
+        return self.run_files(run_id).listing()
+
+    def open_file(self, run_id: str, path: str) -> OpenedFile:
+        return self.run_files(run_id).open(path)
+
+    def charts(
+        self, run_id: str, compare: str | None = None, log: str | None = None, metrics: str | None = None
+    ) -> dict[str, Any]:
+        """Vega-Lite specs from the one builder (core/charts.py), this run first, then the compared ones."""
+        from runconfig_jupyter.core.charts import VEGALITE_MIME, run_charts
+
+        ids = [run_id]
+        for other in _names(compare, "compare"):
+            if other not in ids:
+                ids.append(other)
+        if len(ids) > MAX_COMPARE + 1:
+            raise ConfigError(f"compare at most {MAX_COMPARE} runs in one chart request", field="compare")
+        runs = [self.get_run(i) for i in ids]  # RunNotFound -> 404 names the unknown id
+        log_names = _names(log, "log")
+        log_scale: bool | list[str] = True if log_names in (["all"], ["true"]) else log_names
+        wanted = _names(metrics, "metrics") or None
+        charts = run_charts({r.id: r.get_metric_records() for r in runs}, metrics=wanted, log_scale=log_scale)
+        return {"run_id": run_id, "runs": ids, "mime": VEGALITE_MIME, "charts": charts}
 
     # -- targets ---------------------------------------------------------
     def targets(self, check: bool = True) -> list[dict[str, Any]]:
@@ -312,11 +345,43 @@ class RunService:
         return self._capabilities[target]
 
 
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
+def not_a_runconfig(path: Path) -> str:
+    """Say plainly what a runconfig file is when the user picked a script or a notebook instead."""
+    kind = {".py": "a Python script", ".ipynb": "a notebook"}.get(path.suffix.lower(), f"a {path.suffix} file")
+    script = path.name if path.suffix.lower() == ".py" else "train.py"
+    return (
+        f"'{path.name}' is {kind}, not a runconfig file.\n"
+        "A runconfig file is YAML that says what to run, for example:\n\n"
+        f"    script: {script}\n"
+        "    arguments: [--epochs, '10']\n\n"
+        "Save that as .azureml/train.runconfig next to your notebook (or write one with "
+        "RunConfiguration.save(path, name)), or put the same YAML in a %%runconfig cell of the notebook."
+    )
+
+
+def _names(value: str | None, field: str) -> list[str]:
+    """A comma-separated query value as a list of names (bounded, so a query cannot be made huge)."""
+    if not value:
+        return []
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if len(names) > 100:
+        raise ConfigError("give at most 100 comma-separated names", field=field)
+    return names
+
+
+def logged_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Images a run logged (``{"kind": "image", "value": {"path": ...}}``) whose path the files route can serve."""
+    images = []
+    for record in records:
+        value = record.get("value")
+        if record.get("kind") != "image" or not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            continue
+        try:
+            split_request_path(value["path"])
+        except ConfigError:
+            continue  # a path outside the served folders is never offered
+        images.append({"name": record.get("name"), "path": value["path"], "step": record.get("step")})
+    return images
 
 
 def runconfig_cell(notebook: Path) -> str:

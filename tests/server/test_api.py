@@ -140,9 +140,16 @@ async def test_submit_notebook_folder_rerun_and_outputs(api, workspace, jp_root_
     assert code == 201 and again["parent_run_id"] == run["run_id"] and again["run_id"] != run["run_id"]
     assert (await finished(api, again["run_id"]))["status"] == "Completed"
 
-    code, exported = await api("runs", run["run_id"], "outputs", method="POST")
-    assert code == 200 and exported["files"] == 1
-    assert (jp_root_dir / exported["path"] / "model.txt").read_text() == "weights"
+    # outputs are listed and read in place: nothing is copied under the root (the source folder stays as it was)
+    before = sorted(p.relative_to(jp_root_dir) for p in jp_root_dir.rglob("*"))
+    code, listing = await api("runs", run["run_id"], "files")
+    assert code == 200 and listing["truncated"] is False
+    assert {"outputs/model.txt", "logs/std_log.txt"} <= {f["path"] for f in listing["files"]}
+    code, text = await api("runs", run["run_id"], "files", "outputs", "model.txt")
+    assert code == 200 and text == "weights"
+    code, legacy = await api("runs", run["run_id"], "outputs", method="POST")
+    assert code == 200 and legacy["files"] == listing["files"]
+    assert sorted(p.relative_to(jp_root_dir) for p in jp_root_dir.rglob("*")) == before
 
     code, from_file = await api("runs", method="POST", body={"path": "proj", "runconfig_file": "proj/long.runconfig"})
     assert code == 201 and from_file["status"] in ("Queued", "Preparing", "Starting", "Running")
@@ -174,7 +181,10 @@ async def test_openapi_document_is_served_and_parses(jp_fetch):
     served = set()
     for route, _handler, _kwargs in handlers("/"):
         if route.startswith("/runconfig/api/") and not route.endswith("openapi.yaml"):
-            served.add("/" + route.removeprefix("/runconfig/api/").replace(RUN_ID_PATTERN, "RUN"))
+            served.add(
+                "/"
+                + route.removeprefix("/runconfig/api/").replace(RUN_ID_PATTERN, "RUN").replace("(?P<path>.+)", "{path}")
+            )
     assert served <= documented, served - documented
 
 
@@ -198,3 +208,61 @@ async def test_auth_required(jp_fetch, jp_serverapp):
 async def test_old_prefix_still_served(jp_fetch):
     response = await jp_fetch("runconfig-jupyter", "api", "version")
     assert json.loads(response.body)["api_version"] == API_VERSION
+
+
+async def test_charts_from_the_one_builder_compare_and_log_scale(api, workspace):
+    from runconfig_jupyter.core.charts import VEGALITE_MIME, run_charts
+
+    first, second = submit_local(workspace, "charts"), submit_local(workspace, "charts", steps=4)
+    for run in (first, second):
+        await finished(api, run.id)
+    code, body = await api("runs", first.id, "charts")
+    assert code == 200 and body["mime"] == VEGALITE_MIME and body["runs"] == [first.id]
+    assert body["charts"] == run_charts({first.id: first.get_metric_records()})
+    (loss,) = body["charts"]
+    assert loss["encoding"]["x"]["title"] == "step" and loss["encoding"]["y"]["title"] == "loss"
+    assert [row["value"] for row in loss["data"]["values"]] == pytest.approx([1.0, 0.5, 1 / 3])
+
+    code, body = await api("runs", first.id, "charts", params={"compare": second.id, "log": "loss"})
+    (loss,) = body["charts"]
+    assert body["runs"] == [first.id, second.id] and loss["usermeta"]["runs"] == [first.id, second.id]
+    assert loss["encoding"]["y"]["scale"] == {"type": "log"} and loss["encoding"]["color"]["field"] == "run"
+
+    code, body = await api("runs", first.id, "charts", params={"compare": "nosuch_1_00000000"})
+    assert code == 404 and body["error"] == "RunNotFound"
+    code, body = await api("runs", first.id, "charts", params={"compare": ",".join(["x"] * 101)})
+    assert code == 400 and body["field"] == "compare"
+
+
+async def test_logged_images_are_listed_and_served(api, jp_fetch, workspace):
+    """A run that logs an image record (the shape log_image writes) next to its metrics."""
+    (workspace / "img.py").write_text(
+        "import json, os, time\n"
+        "os.makedirs('outputs', exist_ok=True)\n"
+        "open('outputs/plot.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n')\n"
+        "print('ok')\n"
+    )
+    run = submit(ScriptRunConfig(str(workspace), script="img.py"), "images")
+    await finished(api, run.id)
+    with open(run.run_dir / "metrics.jsonl", "a") as out:
+        for path in ("outputs/plot.png", "../run.json", "/etc/passwd"):
+            record = {"name": "plot", "kind": "image", "value": {"path": path}, "step": 0, "time": 0}
+            out.write(json.dumps(record) + "\n")
+    code, body = await api("runs", run.id, "metrics")
+    assert code == 200
+    assert body["images"] == [{"name": "plot", "path": "outputs/plot.png", "step": 0}]  # unsafe paths dropped
+    response = await jp_fetch("runconfig", "api", "runs", run.id, "files", "outputs", "plot.png")
+    assert response.body.startswith(b"\x89PNG") and response.headers["Content-Type"] == "image/png"
+
+
+async def test_a_script_given_as_runconfig_file_is_explained_and_arguments_tell_runs_apart(api, workspace):
+    code, body = await api("runs", method="POST", body={"path": "proj", "runconfig_file": "proj/train.py"})
+    assert code == 400 and body["field"] == "runconfig_file"
+    assert "'train.py' is a Python script, not a runconfig file" in body["message"]
+    assert "\n    script: train.py\n" in body["message"] and "%%runconfig" in body["message"]
+    code, listing = await api("runs")
+    assert listing["total"] == 0  # refused before anything was recorded
+    run = submit_local(workspace, "args", steps=2)
+    code, listing = await api("runs")
+    assert listing["runs"][0]["arguments"] == ["2"]
+    await finished(api, run.id)

@@ -47,7 +47,8 @@ def _wait_for_chromium(timeout: float = 120.0) -> None:
         time.sleep(1)
 
 
-def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Popen[bytes], Lab]:
+def start_lab(tmp: Path, server_extension: bool = True, app: str = "lab") -> tuple[subprocess.Popen[bytes], Lab]:
+    """A real ``jupyter lab`` (``app="lab"``) or Notebook 7 (``app="notebook"``) on 127.0.0.1 with temp dirs."""
     if not (LABEXTENSION / "package.json").exists():
         pytest.fail("the labextension is not built: cd js && jlpm install && jlpm build:prod (or pip install .)")
     data = tmp / "data"
@@ -73,11 +74,17 @@ def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Pope
     }
     env.pop("JUPYTER_PATH", None)
     argv = [
-        sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"), "--LabApp.expose_app_in_browser=True",
+        sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--allow-root", "--no-browser",
+        "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"),
     ]  # fmt: skip
+    if app == "lab":
+        argv += [
+            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.expose_app_in_browser=True",
+        ]  # fmt: skip
+    else:
+        argv += ["--JupyterNotebookApp.expose_app_in_browser=True"]
     # Explicit either way: an installed package also enables the extension through sys-prefix config.
     argv.append(f"--ServerApp.jpserver_extensions=runconfig_jupyter.server={server_extension}")
     log = tmp / "lab.log"
@@ -92,7 +99,7 @@ def start_lab(tmp: Path, server_extension: bool = True) -> tuple[subprocess.Pope
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 stop_process(process)
-                pytest.fail(f"jupyter lab did not start:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"jupyter {app} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
 
 
@@ -106,16 +113,21 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(5)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    tmp = tmp_path_factory.mktemp("lab")
-    process, lab = start_lab(tmp)
+def serve(tmp_path_factory: pytest.TempPathFactory, app: str = "lab") -> Iterator[Lab]:
+    """A server for one test module; its runs are ended and its folders removed afterwards."""
+    tmp = tmp_path_factory.mktemp(app)
+    process, lab = start_lab(tmp, app=app)
     try:
         yield lab
     finally:
         end_runs(lab.home)
         stop_process(process)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -17,17 +17,14 @@ from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 
 from .conftest import ROOT, open_lab, start_lab, stop_process
+from .uihelpers import confirm_cancel, newest_run, run_item, run_view
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
 SCREENSHOT = ROOT / "docs" / "img" / "sidebar.png"
 
 
-def run_item(page, run_id: str):
-    return page.locator(f'#runconfig-runs .rc-run[data-run-id="{run_id}"]')
-
-
-def run_view(page, run_id: str):
-    return page.locator(f"#runconfig-run-{run_id}")
+def open_run(page, run_id: str) -> None:
+    run_item(page, run_id).locator(".rc-run-open").click()
 
 
 def log_steps(page, run_id: str) -> int:
@@ -35,23 +32,12 @@ def log_steps(page, run_id: str) -> int:
     return len(re.findall(r"^step \d+$", text, flags=re.M))
 
 
-def newest_run(experiment: str, timeout: float = 15.0, **match: object) -> str:
-    """The id of the newest run in ``experiment`` (matching ``match`` fields), waiting for it, bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for record in RunStore().list(experiment=experiment):
-            if all(getattr(record, key) == value for key, value in match.items()):
-                return record.run_id
-        time.sleep(0.1)
-    raise AssertionError(f"no run in {experiment} matching {match}")
-
-
 def test_lists_runs_live_follows_log_cancels_and_reruns(page, lab, project):
     done = submit(ScriptRunConfig(str(project), script="train.py", arguments=["2"]), "baseline")
     done.wait_for_completion(timeout=30)
     open_lab(page, lab)
     expect(run_item(page, done.id)).to_have_attribute("data-status", "Completed")
-    expect(page.locator('.rc-experiment[data-experiment="baseline"] .rc-experiment-name')).to_have_text("baseline (1)")
+    expect(page.locator('.rc-experiment[data-experiment="baseline"] .rc-experiment-label')).to_have_text("baseline (1)")
 
     # a run submitted through the core API after the page loaded appears without a reload
     live = submit(ScriptRunConfig(str(project), script="train.py", arguments=["300"]), "live")
@@ -59,22 +45,28 @@ def test_lists_runs_live_follows_log_cancels_and_reruns(page, lab, project):
     expect(run_item(page, live.id)).to_have_attribute("data-status", "Running", timeout=15_000)
 
     # clicking opens a view whose log grows while the script prints
-    run_item(page, live.id).click()
+    open_run(page, live.id)
     view = run_view(page, live.id)
     log = view.locator(".rc-log")
     expect(log).to_contain_text("step 1", timeout=15_000)
     seen = log_steps(page, live.id)
     expect(log).to_contain_text(f"step {seen + 2}", timeout=15_000)
-    expect(view.locator(".rc-run-status")).to_have_text("Running")
+    expect(view).to_have_attribute("data-status", "Running")
+    expect(view.locator(".rc-run-status")).to_have_text("Status: running")  # in words, not only a glyph
     expect(view.locator(".rc-cancel")).to_be_visible()
     expect(view.locator(".rc-metrics")).to_contain_text("loss", timeout=10_000)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
-    # Cancel from the run view stops the run; the sidebar shows it
+    # Cancel from the run view asks first, then stops the run; the sidebar shows it
     view.locator(".rc-cancel").click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-reject").click()  # "Keep running"
+    time.sleep(1.0)
+    assert ScriptRun(live.id).get_status() == "Running"
+    view.locator(".rc-cancel").click()
+    confirm_cancel(page)
     expect(run_item(page, live.id)).to_have_attribute("data-status", "Canceled", timeout=20_000)
-    expect(view.locator(".rc-run-status")).to_have_text("Canceled")
+    expect(view).to_have_attribute("data-status", "Canceled")
     expect(view.locator(".rc-cancel")).to_be_hidden()
     assert ScriptRun(live.id).get_status() == "Canceled"
     expect(log).to_have_attribute("data-complete", "true", timeout=10_000)
@@ -89,8 +81,9 @@ def test_lists_runs_live_follows_log_cancels_and_reruns(page, lab, project):
     expect(rerun_view.locator(".rc-log")).to_contain_text("step 0", timeout=15_000)
     # the sidebar's own stop button cancels too
     run_item(page, new_id).locator(".rc-run-cancel").click()
+    confirm_cancel(page)
     expect(run_item(page, new_id)).to_have_attribute("data-status", "Canceled", timeout=20_000)
-    expect(rerun_view.locator(".rc-run-status")).to_have_text("Canceled")
+    expect(rerun_view).to_have_attribute("data-status", "Canceled")
     expect(run_item(page, new_id).locator(".rc-run-cancel")).to_have_count(0)
     assert log_steps(page, live.id) == steps_at_cancel  # the canceled run's log stopped growing
 
@@ -124,11 +117,18 @@ def test_submit_button_runs_the_notebooks_folder(page, lab, project):
     run_id = newest_run("default", timeout=30)
     view = run_view(page, run_id)
     expect(view.locator(".rc-log")).to_contain_text("step 2", timeout=30_000)
-    expect(view.locator(".rc-run-status")).to_have_text("Completed", timeout=20_000)
+    expect(view).to_have_attribute("data-status", "Completed", timeout=20_000)
     assert ScriptRun(run_id).get_config().source_directory == str(project)
-    # open the outputs folder in the file browser
+    # "Outputs" shows the run's files read in place, with download links; nothing lands under the root
+    before = sorted(p.relative_to(lab.root) for p in lab.root.rglob("*") if ".ipynb_checkpoints" not in p.parts)
     view.locator(".rc-outputs").click()
-    expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(run_id, timeout=10_000)
+    row = view.locator('.rc-files tr[data-path="logs/std_log.txt"]')
+    expect(row).to_be_visible()
+    href = row.locator(".rc-file-download").get_attribute("href")
+    body = page.evaluate("async url => (await fetch(url)).text()", href)
+    assert body == "step 0\nstep 1\nstep 2\n"
+    after = sorted(p.relative_to(lab.root) for p in lab.root.rglob("*") if ".ipynb_checkpoints" not in p.parts)
+    assert after == before and not (lab.root / "runconfig-outputs").exists()
 
 
 def test_run_submitted_from_a_notebook_kernel_appears_live(page, lab, project):
@@ -148,23 +148,26 @@ def test_run_submitted_from_a_notebook_kernel_appears_live(page, lab, project):
     (project / "kernel_submit.ipynb").write_text(json.dumps(notebook))
     open_lab(page, lab)
     expect(page.locator('#runconfig-runs .rc-experiment[data-experiment="fromkernel"]')).to_have_count(0)
-    page.evaluate("window.jupyterapp.commands.execute('docmanager:open', {path: 'proj/kernel_submit.ipynb'})")
+    page.evaluate(
+        "window.jupyterapp.commands.execute('docmanager:open', {path: 'proj/kernel_submit.ipynb'}).then(() => null)"
+    )
     expect(page.locator(".jp-NotebookPanel:visible .jp-Notebook")).to_be_visible()
     # the execution indicator says idle before the kernel is ready: wait for the status bar instead
     expect(page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"Python 3.*\| Idle"))).to_be_visible(
         timeout=60_000
     )
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells').then(() => null)")
     group = page.locator('#runconfig-runs .rc-experiment[data-experiment="fromkernel"] .rc-run')
     expect(group).to_have_count(1, timeout=30_000)  # pushed to the sidebar, no reload
     run_id = group.get_attribute("data-run-id")
     expect(group).to_have_attribute("data-status", "Running", timeout=15_000)
-    group.click()
+    group.locator(".rc-run-open").click()
     view = run_view(page, run_id)
     expect(view.locator(".rc-log")).to_contain_text("step 1", timeout=15_000)
     view.locator(".rc-cancel").click()
+    confirm_cancel(page)
     expect(group).to_have_attribute("data-status", "Canceled", timeout=20_000)
-    page.evaluate("window.jupyterapp.commands.execute('kernelmenu:shutdown')")
+    page.evaluate("window.jupyterapp.commands.execute('kernelmenu:shutdown').then(() => null)")
 
 
 def test_cancel_hidden_when_target_cannot_cancel(page, lab, project):
@@ -180,7 +183,7 @@ def test_cancel_hidden_when_target_cannot_cancel(page, lab, project):
 
     page.route(f"**/runconfig/api/runs/{run.id}", no_cancel)
     open_lab(page, lab)
-    run_item(page, run.id).click()
+    open_run(page, run.id)
     view = run_view(page, run.id)
     expect(view.locator(".rc-rerun")).to_be_visible()
     expect(view.locator(".rc-cancel")).to_be_hidden()
