@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import stat
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .paths import run_home
+from .paths import RUN_ID, run_home
 
 PLACES_FILE = "places.yaml"
 # System locations: never a source, mount or file to read, even when registered.
@@ -68,7 +67,6 @@ CREDENTIALS = (
     ".pypirc",
 )
 CREDENTIAL_NAMES = frozenset(name.split("/")[0] for name in CREDENTIALS)
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,299}$")
 # A folder about to be bind-mounted is walked for sockets and device nodes; bounded in entries and time.
 MOUNT_SCAN_ENTRIES = 200_000
 MOUNT_SCAN_SECONDS = 10.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pathspec
@@ -42,6 +43,30 @@ BUILTIN_EXCLUDES: tuple[str, ...] = (
     ".DS_Store",
 )
 """Gitignore-syntax patterns applied to every snapshot before the user's own rules."""
+
+NEVER_PACKAGED: tuple[str, ...] = (
+    ".ssh/",
+    ".gnupg/",
+    ".aws/",
+    ".azure/",
+    ".kube/",
+    "**/.docker/config.json",
+    "**/.config/gcloud/",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pypirc",
+)
+"""Credential stores (the names core/confine.py protects under a home), at any depth of a source folder.
+
+Unlike the built-ins these cannot be re-included by a ``.amlignore``/``.gitignore`` negation: a shared
+project's ignore file is written by someone else. The user re-includes one only explicitly, by naming it in
+the environment variable ``RUNCONFIG_PACKAGE_CREDENTIALS`` (comma-separated patterns as above, e.g. ``.kube/``).
+"""
+# Last names of those patterns: only an entry with one of them is matched against the patterns (fast walks).
+NEVER_PACKAGED_NAMES = frozenset(p.rstrip("/").rsplit("/", 1)[-1] for p in NEVER_PACKAGED)
+CREDENTIALS_OVERRIDE_ENV = "RUNCONFIG_PACKAGE_CREDENTIALS"
+NEVER_PACKAGED_SOURCE = "credential store (never packaged; see docs/SECURITY.md)"
 
 VENV_MARKERS = ("pyvenv.cfg", "conda-meta", "bin/activate", "Scripts/activate")
 """A folder holding one of these is a virtual or conda environment, whatever its name (``env/``
@@ -107,7 +132,14 @@ class IgnoreRules:
         return self
 
     def decide(self, rel: str, is_dir: bool) -> Decision:
-        """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order)."""
+        """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order).
+
+        A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
+        """
+        if rel.rsplit("/", 1)[-1] in NEVER_PACKAGED_NAMES and _never_packaged(
+            os.environ.get(CREDENTIALS_OVERRIDE_ENV, "")
+        ).match_file(rel + "/" if is_dir else rel):
+            return Decision(True, NEVER_PACKAGED_SOURCE)
         result = Decision(False)
         for level in self.levels:
             if level.base and not rel.startswith(level.base):
@@ -124,3 +156,10 @@ class IgnoreRules:
         if user.source is not None and not user.excluded:
             return user
         return Decision(True, f"built-in ({marker})")
+
+
+@lru_cache(maxsize=4)
+def _never_packaged(override: str) -> pathspec.GitIgnoreSpec:
+    """The never-packaged patterns minus those the user named explicitly in RUNCONFIG_PACKAGE_CREDENTIALS."""
+    allowed = {part.strip() for part in override.split(",") if part.strip()}
+    return pathspec.GitIgnoreSpec.from_lines([p for p in NEVER_PACKAGED if p not in allowed])

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .paths import check_run_id
 
 if TYPE_CHECKING:
     from .config import ScriptRunConfig
@@ -119,7 +120,7 @@ class SecretFile:
 
     def __init__(self, home: Path, run_id: str):
         self.folder = Path(home) / "secrets"
-        self.path = self.folder / f"{run_id}.json"
+        self.path = self.folder / f"{check_run_id(run_id)}.json"
 
     def write(self, secrets: Mapping[str, Mapping[str, str]]) -> None:
         if not secrets:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from .atomic import write_json_atomically
 from .errors import DiskFull, RunNotFound, RunStoreError
-from .paths import run_home
+from .paths import check_run_id, run_home
 from .reindex import RECORD_FILE, RebuildReport, index_folders, row_from_folder, upsert_row
 from .status import TERMINAL, RunStatus
 
@@ -352,7 +352,8 @@ class RunStore:
             print(f"runconfig: could not write {run_dir / RECORD_FILE}: {error}", file=sys.stderr)
 
     def run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
+        """The run's folder; a value that is not a run id (``../x``, ``a/b``, NUL) is refused, never joined."""
+        return self.runs_dir / check_run_id(run_id)
 
     # -- writes -------------------------------------------------------------
     @_guarded
@@ -431,6 +432,7 @@ class RunStore:
     # -- reads --------------------------------------------------------------
     @_guarded
     def get(self, run_id: str) -> RunRecord:
+        check_run_id(run_id)
         with self._connect() as db:
             try:
                 return self._fetch(db, run_id)

@@ -90,16 +90,19 @@ def submit(
 
     check_experiment_name(experiment)
     store = store or RunStore()
-    config.validate(home=store.home, root=confine_to)
+    confinement = config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
+    # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
+    checked = confinement.source if confinement is not None else Path(config.source_directory)
     snapshot = create_snapshot(
-        Path(config.source_directory),
+        checked,
         store.snapshots_dir,
         snapshot_limits or SnapshotLimits.from_env(),
         progress=snapshot_progress,
         extra_excludes=[store.home],
+        expect_source=checked if confinement is not None else None,
     )
 
     run_id = new_run_id(experiment)
