@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,6 +354,29 @@ class Confinement:
         real = self.path(value, field, kind="dir")
         self.check_mount(real, field)
         return real
+
+    def host_pip_packages(self, packages: list[str], field: str) -> None:
+        """Pip entries a target installs *on this machine* (local, Ray): packages, never file-reading options.
+
+        ``-r/root/.ssh/id_rsa`` as a "package" makes pip read that file and print its lines into the prepare
+        log; ``-e``, ``--find-links``, ``-c`` read host folders too. So an entry starting with ``-`` is
+        refused here, and an entry that is a local path (``./pkg``, ``/x/y.whl``, ``name @ file:///...``) goes
+        through :meth:`path` like any other path of the configuration. (Docker runs pip inside the image.)
+        """
+        for index, entry in enumerate(packages):
+            text, where = str(entry).strip(), f"{field}[{index}]"
+            if text.startswith("-"):
+                raise ConfigError(
+                    f"'{text}' is a pip option, not a package: this target installs packages on this machine, "
+                    "where options such as -r, -c, -e or --find-links read files; list the packages themselves "
+                    "(a wheel or folder inside the source directory is fine), or use the docker target",
+                    field=where,
+                )
+            url = re.search(r"file:(?://)?(/[^\s;#]*)", text)
+            if url:
+                self.path(urllib.parse.unquote(url.group(1)), where)
+            elif "://" not in text and (text.startswith((".", "~", "/")) or "/" in text.split(";")[0]):
+                self.path(re.sub(r"\[[^\]]*\]$", "", text.split(";")[0].strip()), where)
 
     def check_mount(self, real: Path, field: str) -> None:
         """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk)."""

@@ -36,7 +36,7 @@ from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
-from .local_env import interpreter_for
+from .local_env import check_host_pip, interpreter_for
 from .mpi_launch import LocalMpiRanks, choose_local_launcher, requested_launcher
 from .rank_group import LocalRanks
 
@@ -108,6 +108,7 @@ class LocalTarget(ComputeTarget):
                 "to use the kernel's own python",
                 field="environment.python.interpreter_path",
             )
+        check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
             raise ConfigError(
