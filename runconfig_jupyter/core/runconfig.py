@@ -20,6 +20,7 @@ from .environment import CondaDependencies, Environment
 from .errors import ConfigError
 from .input_checks import check_variables as check_exec_variables
 from .input_checks import parse_size
+from .secret_env import refuse_secret_docker_env
 from .serialization import Section, dump_yaml, parse_yaml
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
@@ -165,6 +166,7 @@ class RunConfiguration(Section):
         parse_size(self.docker.shm_size, f"{prefix}.docker.shm_size")
         if not isinstance(self.docker.arguments, list):
             raise ConfigError("must be a list of docker run flags", field=f"{prefix}.docker.arguments")
+        refuse_secret_docker_env(self.docker.arguments, f"{prefix}.docker.arguments")
         check_environment(self.environment)
 
     # -- files ----------------------------------------------------------------------
@@ -253,6 +255,7 @@ def check_environment(environment: Environment) -> None:
         parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
         raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
+    refuse_secret_docker_env(docker.arguments, "environment.docker.arguments")
     registry = docker.base_image_registry or {}
     if isinstance(registry, dict) and registry.get("password"):
         raise ConfigError(
