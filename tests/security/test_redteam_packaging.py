@@ -186,3 +186,17 @@ def test_only_an_explicit_setting_packages_a_credential_store(credential_project
     assert ".kube/credentials" in names
     assert not [n for n in names if ".aws" in n or ".ssh" in n], names
     assert run.wait_for_completion(timeout=60)["status"] == "Completed"
+
+
+def test_docker_container_never_sees_credential_stores_of_the_project(credential_project, run_home):
+    """The same never-packaged list on the real dockerd: the container's /workspace holds no credential."""
+    from tests.docker_engine import engine_or_skip
+
+    engine_or_skip().close()
+    config = ScriptRunConfig(source_directory=str(credential_project), script="train.py", compute_target="docker")
+    run = submit(config, "redteam-docker")
+    details = run.wait_for_completion(timeout=180)
+    log = run.get_log()
+    assert details["status"] == "Completed", log
+    assert "FILE ./train.py" in log and "Dockerfile" in log
+    assert CREDENTIAL not in log
