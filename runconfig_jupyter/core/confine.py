@@ -289,6 +289,12 @@ class Confinement:
         places = tuple(p for p in registered_places(home_real) if _allowed_place(p))
         real = _resolved(Path(source_directory).expanduser(), field, source_directory)
         refuse_never_allowed(real, field, source_directory)
+        if _under(real, home_real):  # runs.db, other runs' logs and snapshots, secrets/ with secret values
+            raise ConfigError(
+                f"'{source_directory}' is inside the run home {home_real}, which holds every run's records and "
+                "secret values; point source_directory at your project folder",
+                field=field,
+            )
         if root_real is not None and not _under(real, root_real):
             raise ConfigError(
                 f"'{source_directory}' is outside the Jupyter root folder {root_real}; a submit through the server "
@@ -412,6 +418,8 @@ class Confinement:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _allowed(self, real: Path, writable: bool) -> bool:
+        if _under(real, self.home):  # even when the home sits in the project or the root: only runs' outputs
+            return self._in_run_outputs(real)
         places = [p.path for p in self.places if p.writable or not writable]
         if self.root is not None:
             return _under(real, self.root) or any(_under(real, p) for p in places)
