@@ -56,6 +56,13 @@ NEVER_PACKAGED: tuple[str, ...] = (
     "_netrc",
     ".git-credentials",
     ".pypirc",
+    ".kaggle/",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
 )
 """Credential stores (the names core/confine.py protects under a home), at any depth of a source folder.
 

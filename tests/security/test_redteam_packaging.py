@@ -144,7 +144,7 @@ def credential_project(tmp_path: Path) -> Path:
     (project / ".docker").mkdir()
     (project / ".docker" / "config.json").write_text(CREDENTIAL)
     (project / ".docker" / "Dockerfile").write_text("FROM scratch\n")  # a project's own docker files stay
-    for name in (".netrc", "sub/.git-credentials", ".pypirc", "_netrc"):
+    for name in (".netrc", "sub/.git-credentials", ".pypirc", "_netrc", "keys/id_ed25519", ".kaggle/kaggle.json"):
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(CREDENTIAL)
     # The shared project's own ignore file tries to re-include them: it cannot.
@@ -176,6 +176,7 @@ def test_magics_never_package_credential_stores_below_the_top(shell, credential_
     with tarfile.open(run_dir / "snapshot.tar") as tar:
         names = tar.getnames()
     assert not [n for n in names if ".aws" in n or ".ssh" in n or "netrc" in n or "config.json" in n], names
+    assert not [n for n in names if "id_ed25519" in n or "kaggle" in n or "credentials" in n], names
 
 
 def test_only_an_explicit_setting_packages_a_credential_store(credential_project, run_home, monkeypatch):
