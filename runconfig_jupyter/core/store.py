@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .atomic import write_json_atomically
-from .errors import DiskFull, RunNotFound, RunStoreError
+from .errors import ConfigError, DiskFull, RunNotFound, RunStoreError
 from .paths import check_run_id, run_home
 from .reindex import RECORD_FILE, RebuildReport, index_folders, row_from_folder, upsert_row
 from .status import TERMINAL, RunStatus
 
 T = TypeVar("T")
+MAX_PAGE_NUMBER = (1 << 62) - 1
 SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
 
 
@@ -474,6 +475,7 @@ class RunStore:
         offset: int = 0,
         updated_since: float | None = None,
     ) -> list[RunRecord]:
+        limit, offset = _page_number(limit, "limit"), _page_number(offset, "offset")
         clauses, params = [], []
         if experiment:
             clauses.append("experiment = ?")
@@ -481,7 +483,7 @@ class RunStore:
         if status:
             statuses = [status] if isinstance(status, str) else list(status)
             clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params.extend(RunStatus(s).value for s in statuses)
+            params.extend(_status(s).value for s in statuses)
         if updated_since is not None:
             clauses.append("updated_at > ?")
             params.append(updated_since)
@@ -509,6 +511,21 @@ class RunStore:
         """Forget a finished run (row only; the caller removes the folder)."""
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def _status(value: Any) -> RunStatus:
+    try:
+        return RunStatus(value)
+    except ValueError:
+        names = ", ".join(s.value for s in RunStatus)
+        raise ConfigError(f"unknown status {value!r}; use one of {names}", field="status") from None
+
+
+def _page_number(value: Any, name: str) -> int:
+    """A whole number >= 0 for LIMIT/OFFSET; past SQLite's 64-bit range means "all" (no OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"must be a whole number, 0 or more, got {value!r}", field=name)
+    return min(value, MAX_PAGE_NUMBER)
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

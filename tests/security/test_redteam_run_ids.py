@@ -146,3 +146,26 @@ def test_a_quoted_id_in_a_url_is_refused_the_same_way(server):
     quoted = urllib.parse.quote("../evil", safe="")
     code, body = server.call(f"runs/{quoted}")
     assert code == 404 and CANARY not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("line", "expect"),
+    [
+        ("--limit 99999999999999999999", "No runs yet"),  # was an untyped OverflowError from sqlite
+        ("--limit -5", "limit"),
+        ("--status Evil", "status"),
+    ],
+)
+def test_runs_magic_answers_every_page_value_without_a_traceback(shell, line, expect):
+    with capture_output() as out:
+        shell.run_line_magic("runs", line)
+    text = out.stdout + out.stderr
+    assert expect in text and "Traceback" not in text and "OverflowError" not in text, text
+
+
+def test_store_listing_bounds_are_typed(run_home):
+    store = RunStore(run_home)
+    assert store.list(limit=2**80, offset=2**70) == []
+    for limit, offset in ((-1, 0), (1, -1), ("5", 0), (True, 0)):
+        with pytest.raises(ConfigError):
+            store.list(limit=limit, offset=offset)
