@@ -10,6 +10,7 @@ does not use (amlCompute, databricks, ...) are kept and written back.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -236,6 +237,9 @@ class RunConfiguration(Section):
                 side.unlink()
 
 
+IMAGE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+\-]{0,511}")
+
+
 def check_environment(environment: Environment) -> None:
     """Types of the environment fields targets act on; a literal registry password is refused."""
     python, docker = environment.python, environment.docker
@@ -251,6 +255,13 @@ def check_environment(environment: Environment) -> None:
     for name, value in (("docker.base_image", docker.base_image), ("docker.base_dockerfile", docker.base_dockerfile)):
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"must be text, got {value!r}", field=f"environment.{name}")
+    if docker.base_image and not IMAGE_REFERENCE.fullmatch(docker.base_image):
+        # It becomes the FROM line of a generated Dockerfile: a newline would add build steps, '-' an option.
+        raise ConfigError(
+            f"{docker.base_image[:100]!r} is not an image name such as 'python:3.11-slim' or "
+            "'registry:5000/team/image@sha256:...' (no spaces, newlines or leading '-'; at most 512 characters)",
+            field="environment.docker.base_image",
+        )
     if docker.shm_size is not None:
         parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
