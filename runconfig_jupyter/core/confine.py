@@ -386,6 +386,8 @@ class Confinement:
 
     def check_mount(self, real: Path, field: str) -> None:
         """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk)."""
+        from .ignore import is_never_packaged  # pathspec: only when something is about to be mounted
+
         deadline = time.monotonic() + MOUNT_SCAN_SECONDS
         seen = 0
         pending = [str(real)]
@@ -404,6 +406,13 @@ class Confinement:
                         field=field,
                     )
                 mode = entry.stat(follow_symlinks=False).st_mode
+                inside = os.path.relpath(entry.path, real)
+                if is_never_packaged(inside, stat.S_ISDIR(mode)):  # the rule snapshots follow (core/ignore.py)
+                    raise ConfigError(
+                        f"'{entry.path}' is a credential store; a folder holding one is never mounted "
+                        "(RUNCONFIG_PACKAGE_CREDENTIALS names the ones you allow)",
+                        field=field,
+                    )
                 if entry.name in CREDENTIAL_NAMES and _credential_store(Path(entry.path)):
                     raise ConfigError(
                         f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field

@@ -143,9 +143,7 @@ class IgnoreRules:
 
         A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
         """
-        if rel.rsplit("/", 1)[-1] in NEVER_PACKAGED_NAMES and _never_packaged(
-            os.environ.get(CREDENTIALS_OVERRIDE_ENV, "")
-        ).match_file(rel + "/" if is_dir else rel):
+        if is_never_packaged(rel, is_dir):
             return Decision(True, NEVER_PACKAGED_SOURCE)
         result = Decision(False)
         for level in self.levels:
@@ -163,6 +161,13 @@ class IgnoreRules:
         if user.source is not None and not user.excluded:
             return user
         return Decision(True, f"built-in ({marker})")
+
+
+def is_never_packaged(rel: str, is_dir: bool) -> bool:
+    """``rel`` (a '/'-separated path below a folder we package or mount) is a credential store."""
+    if rel.rsplit("/", 1)[-1] not in NEVER_PACKAGED_NAMES:
+        return False
+    return _never_packaged(os.environ.get(CREDENTIALS_OVERRIDE_ENV, "")).match_file(rel + "/" if is_dir else rel)
 
 
 @lru_cache(maxsize=4)

@@ -26,7 +26,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.errors import SnapshotError
+from runconfig_jupyter.core.errors import ConfigError, SnapshotError
 from runconfig_jupyter.core.store import RunStore
 from runconfig_jupyter.core.submit import submit
 
@@ -201,3 +201,14 @@ def test_docker_container_never_sees_credential_stores_of_the_project(credential
     assert details["status"] == "Completed", log
     assert "FILE ./train.py" in log and "Dockerfile" in log
     assert CREDENTIAL not in log
+
+
+def test_a_checkpoint_folder_holding_a_credential_store_is_never_mounted(project, run_home):
+    """resume_from follows the never-packaged rule: a docker run gets no credential store by a mount either."""
+    (project / "ckpt" / "epoch3" / ".aws").mkdir(parents=True)
+    (project / "ckpt" / "epoch3" / ".aws" / "credentials").write_text(CREDENTIAL)
+    config = ScriptRunConfig(str(project), script="train.py", compute_target="docker", resume_from="ckpt")
+    with pytest.raises(ConfigError) as refused:
+        submit(config, "redteam")
+    assert refused.value.field == "resume_from" and "credential store" in str(refused.value)
+    assert RunStore(run_home).list(limit=10) == []
