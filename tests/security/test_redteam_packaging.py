@@ -212,3 +212,31 @@ def test_a_checkpoint_folder_holding_a_credential_store_is_never_mounted(project
         submit(config, "redteam")
     assert refused.value.field == "resume_from" and "credential store" in str(refused.value)
     assert RunStore(run_home).list(limit=10) == []
+
+
+@pytest.fixture(scope="module")
+def kernel_server(tmp_path_factory):
+    from tests.integration.kernel.servers import launch, stop
+
+    server = launch("server", tmp_path_factory.mktemp("redteam-kernel"))
+    yield server
+    stop(server)
+
+
+def test_kernel_target_never_receives_credential_stores(credential_project, kernel_server, run_home, monkeypatch):
+    """The same rule on a remote kernel of a real ``jupyter server``: nothing of them lands on the remote."""
+    from runconfig_jupyter.core.targets_registry import register_target
+
+    monkeypatch.setenv("RCJ_REDTEAM_TOKEN", kernel_server.token)
+    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    register_target(
+        "redteam-kernel", type="kernel", url=kernel_server.url, token_env="RCJ_REDTEAM_TOKEN", shim="always"
+    )
+    config = ScriptRunConfig(str(credential_project), script="train.py")
+    run = submit(config, "redteam-kernel", target="redteam-kernel")
+    details = run.wait_for_completion(timeout=120, raise_on_error=False)
+    log = run.get_log()
+    assert details["status"] == "Completed", log
+    assert "FILE ./train.py" in log and CREDENTIAL not in log
+    remote = [p for p in kernel_server.root.rglob("*") if p.is_file() and CREDENTIAL in p.read_text(errors="replace")]
+    assert remote == []
