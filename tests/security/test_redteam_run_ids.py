@@ -169,3 +169,22 @@ def test_store_listing_bounds_are_typed(run_home):
     for limit, offset in ((-1, 0), (1, -1), ("5", 0), (True, 0)):
         with pytest.raises(ConfigError):
             store.list(limit=limit, offset=offset)
+
+
+def test_an_index_rebuild_never_indexes_a_folder_whose_name_is_not_a_run_id(run_home, project):
+    """A folder dropped into runs/ by hand ('bad name', '-rf') stays out of the index; real runs stay listed."""
+    from runconfig_jupyter import ScriptRunConfig
+    from runconfig_jupyter.core.store import rebuild_index
+    from runconfig_jupyter.core.submit import submit
+
+    run = submit(ScriptRunConfig(str(project), script="train.py"), "good")
+    run.wait_for_completion(timeout=60)
+    for name in ("bad name", "-rf", "x\tevil"):
+        folder = run_home / "runs" / name
+        folder.mkdir()
+        record = {"run_id": name, "experiment": "x", "status": "Completed", "target": "local", "created_at": 1.0}
+        (folder / "record.json").write_text(json.dumps({**record, "updated_at": 1.0, "reason": CANARY}))
+    with pytest.warns(Warning):
+        report = rebuild_index(run_home)
+    assert report.indexed == 1 and len(report.skipped) == 3
+    assert [r.run_id for r in RunStore(run_home).list(limit=10)] == [run.id]
