@@ -122,6 +122,8 @@ def _shell(project, monkeypatch) -> InteractiveShell:  # type: ignore[no-untyped
     monkeypatch.chdir(project)
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "runconfig_jupyter")
+    # The shell is a process-wide singleton: other suites turn the live view off on it; these tests need it on.
+    shell.run_line_magic("config", "RunConfigMagics.live_view = True")
     return shell
 
 
