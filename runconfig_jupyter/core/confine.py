@@ -186,6 +186,32 @@ def _credential_store(real: Path) -> str | None:
     return None
 
 
+def credential_inodes(limit: int = 5000) -> frozenset[tuple[int, int]]:
+    """``(device, inode)`` of the files in every home's credential stores (bounded walk).
+
+    A hard link *is* the file: ``proj/notes.txt`` hard-linked to ``~/.ssh/id_rsa`` has no path that says so.
+    The packer asks this set about files with more than one link, so such a copy is never packaged.
+    """
+    found: set[tuple[int, int]] = set()
+    for home in _homes():
+        for name in CREDENTIALS:
+            pending = [str(home / name)]
+            while pending and len(found) < limit:
+                path = pending.pop()
+                try:
+                    st = os.stat(path, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found.add((st.st_dev, st.st_ino))
+                elif stat.S_ISDIR(st.st_mode):
+                    try:
+                        pending += [entry.path for entry in os.scandir(path)]
+                    except OSError:
+                        continue
+    return frozenset(found)
+
+
 def check_system_path(path: str | os.PathLike[str], field: str) -> Path:
     """For files read on the user's behalf without a source directory (``Environment.from_pip_requirements``)."""
     real = _resolved(Path(path).expanduser(), field, path)

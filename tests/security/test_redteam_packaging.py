@@ -240,3 +240,22 @@ def test_kernel_target_never_receives_credential_stores(credential_project, kern
     assert "FILE ./train.py" in log and CREDENTIAL not in log
     remote = [p for p in kernel_server.root.rglob("*") if p.is_file() and CREDENTIAL in p.read_text(errors="replace")]
     assert remote == []
+
+
+def test_a_hard_link_to_a_home_credential_file_is_never_packaged(tmp_path, run_home, monkeypatch):
+    """A hard link has no path that gives it away: the packer compares inodes with the home's credential files."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text(CREDENTIAL)
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "train.py").write_text(LIST_FILES)
+    os.link(home / ".ssh" / "id_rsa", project / "notes.txt")
+    (project / "data.txt").write_text("shared data")
+    os.link(project / "data.txt", project / "data-copy.txt")  # an ordinary hard link stays
+    run = submit(ScriptRunConfig(str(project), script="train.py"), "redteam")
+    assert run.wait_for_completion(timeout=60)["status"] == "Completed"
+    log = run.get_log()
+    assert "data-copy.txt shared data" in log and CREDENTIAL not in log
+    assert CREDENTIAL not in archives_text(run_home)
