@@ -186,18 +186,20 @@ def _credential_store(real: Path) -> str | None:
     return None
 
 
-def credential_inodes(limit: int = 5000) -> frozenset[tuple[int, int]]:
+def credential_inodes(limit: int = 20_000) -> frozenset[tuple[int, int]]:
     """``(device, inode)`` of the files in every home's credential stores (bounded walk).
 
     A hard link *is* the file: ``proj/notes.txt`` hard-linked to ``~/.ssh/id_rsa`` has no path that says so.
     The packer asks this set about files with more than one link, so such a copy is never packaged.
     """
     found: set[tuple[int, int]] = set()
+    visited = 0
     for home in _homes():
         for name in CREDENTIALS:
             pending = [str(home / name)]
-            while pending and len(found) < limit:
+            while pending and visited < limit:
                 path = pending.pop()
+                visited += 1
                 try:
                     st = os.stat(path, follow_symlinks=False)
                 except OSError:
