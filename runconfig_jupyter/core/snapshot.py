@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import Progress, hash_entries, snapshot_id, write_archive
-from .errors import SnapshotError
+from .errors import ConfigError, SnapshotError
 from .extract import extract_snapshot
 from .hashcache import HashCache
 from .limits import SnapshotLimits
@@ -120,3 +120,21 @@ def create_snapshot(
         raise
     cache.save({e.path for e in regular})
     return Snapshot(sid, final, manifest, reused=reused)
+
+
+def check_script_packaged(manifest: Manifest, script: object) -> None:
+    """The script must be in the snapshot: one left out (ignore rule, credential store) would fail at run time."""
+    if not isinstance(script, str) or not script:
+        return
+    wanted = Path(script).as_posix()
+    if any(
+        entry.path == wanted or (entry.kind == "symlink" and wanted.startswith(entry.path + "/"))
+        for entry in manifest.files
+    ):
+        return  # packaged, or reached through a link the snapshot keeps (the extractor recreates it)
+    why = next((rule for path, rule in manifest.excluded if wanted == path or wanted.startswith(path)), None)
+    raise ConfigError(
+        f"'{script}' is left out of the snapshot{f' by {why}' if why else ''}, so the run would not have it; "
+        "move the script or change that rule",
+        field="script",
+    )

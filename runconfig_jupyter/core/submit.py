@@ -86,7 +86,7 @@ def submit(
     when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
     """
     from .runs import ScriptRun
-    from .snapshot import SnapshotLimits, create_snapshot
+    from .snapshot import SnapshotLimits, check_script_packaged, create_snapshot
 
     check_experiment_name(experiment)
     store = store or RunStore()
@@ -104,6 +104,8 @@ def submit(
         extra_excludes=[store.home],
         expect_source=checked if confinement is not None else None,
     )
+    if not config.command:
+        check_script_packaged(snapshot.manifest, config.script)
 
     run_id = new_run_id(experiment)
     run_dir = store.run_dir(run_id)

@@ -259,3 +259,16 @@ def test_a_hard_link_to_a_home_credential_file_is_never_packaged(tmp_path, run_h
     log = run.get_log()
     assert "data-copy.txt shared data" in log and CREDENTIAL not in log
     assert CREDENTIAL not in archives_text(run_home)
+
+
+@pytest.mark.parametrize(("script", "rule"), [(".aws/run.py", "credential store"), ("skip/t.py", ".amlignore")])
+def test_a_script_left_out_of_the_snapshot_is_refused_before_anything_is_recorded(project, run_home, script, rule):
+    """Accepted before, it failed at run time ("no such file"): refused now, naming the rule, with no run row."""
+    (project / script).parent.mkdir(parents=True, exist_ok=True)
+    (project / script).write_text("print('never runs')\n")
+    (project / ".amlignore").write_text("skip/\n")
+    with pytest.raises(ConfigError) as refused:
+        submit(ScriptRunConfig(str(project), script=script), "redteam")
+    assert refused.value.field == "script" and rule in str(refused.value)
+    assert RunStore(run_home).list(limit=10) == []
+    assert not (run_home / "runs").exists() or list((run_home / "runs").iterdir()) == []
