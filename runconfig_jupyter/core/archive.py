@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import tarfile
 import time
 from collections.abc import Callable
@@ -184,25 +185,58 @@ def write_archive(
         raise
 
 
+def open_member(source: Path, path: str) -> int:
+    """Open ``source/path`` for reading, only if it is still the regular file inside ``source`` that was walked.
+
+    Between the walk and the read, a file can be swapped for a link out of the project (or a folder on the way
+    for a link to ``~/.ssh``), or for a FIFO that blocks the reader forever. Opening with ``O_NOFOLLOW`` and
+    ``O_NONBLOCK`` and then asking the kernel where the open file really is (``/proc/self/fd``) judges the file
+    actually read, not the name that was checked, so no byte from outside the source folder is packaged.
+    """
+    full = source / path
+    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SnapshotError(f"{full} stopped being a regular file while it was packaged; submit again")
+        link = f"/proc/self/fd/{fd}"
+        if os.path.exists(link):
+            real, root = os.readlink(link), os.path.abspath(source)  # resolved when walked: not again
+            if not real.startswith(root.rstrip("/") + "/"):
+                raise SnapshotError(
+                    f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
+                    "a link while it was packaged; nothing outside the source folder is packaged. Submit again"
+                )
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_error(exc: OSError, source: Path, path: str) -> SnapshotError:
+    full = source / path
+    if exc.errno == errno.ELOOP:
+        return SnapshotError(f"{full} was replaced by a symbolic link while it was packaged; submit again")
+    return SnapshotError(
+        f"cannot read {full}: {exc.strerror}; fix its permissions or exclude it with the line "
+        f"'{path}' in {source / '.amlignore'}"
+    )
+
+
 def hash_entries(
     source: Path, entries: list[ManifestEntry], on_hashed: Callable[[ManifestEntry, int], None] | None = None
 ) -> None:
     """Fill ``digest`` of ``entries`` by reading them (used when only a few files are new or changed)."""
     for entry in entries:
-        full = source / entry.path
         hashed_at = time.time_ns()
         digest = new_digest()
         try:
-            with open(full, "rb", buffering=0) as handle:
+            with open(open_member(source, entry.path), "rb", buffering=0) as handle:
                 st = os.fstat(handle.fileno())
                 entry.size, entry.mtime_ns, entry.inode = st.st_size, st.st_mtime_ns, st.st_ino
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
         except OSError as exc:
-            raise SnapshotError(
-                f"cannot read {full}: {exc.strerror}; fix its permissions or exclude it with the line "
-                f"'{entry.path}' in {source / '.amlignore'}"
-            ) from None
+            raise _open_error(exc, source, entry.path) from None
         entry.digest = digest.hexdigest()
         if on_hashed is not None:
             on_hashed(entry, hashed_at)
@@ -223,12 +257,9 @@ def _add_file(
     """
     full = source / path
     try:
-        fd = os.open(full, os.O_RDONLY)
+        fd = open_member(source, path)
     except OSError as exc:
-        raise SnapshotError(
-            f"cannot read {full}: {exc.strerror}; fix its permissions or exclude it with the line "
-            f"'{path}' in {source / '.amlignore'}"
-        ) from None
+        raise _open_error(exc, source, path) from None
     try:
         start = writer.offset
         for _attempt in range(MAX_ATTEMPTS):

@@ -26,12 +26,13 @@ import os
 import re
 import stat
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .paths import run_home
+from .paths import RUN_ID, run_home
 
 PLACES_FILE = "places.yaml"
 # System locations: never a source, mount or file to read, even when registered.
@@ -68,7 +69,6 @@ CREDENTIALS = (
     ".pypirc",
 )
 CREDENTIAL_NAMES = frozenset(name.split("/")[0] for name in CREDENTIALS)
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,299}$")
 # A folder about to be bind-mounted is walked for sockets and device nodes; bounded in entries and time.
 MOUNT_SCAN_ENTRIES = 200_000
 MOUNT_SCAN_SECONDS = 10.0
@@ -186,6 +186,34 @@ def _credential_store(real: Path) -> str | None:
     return None
 
 
+def credential_inodes(limit: int = 20_000) -> frozenset[tuple[int, int]]:
+    """``(device, inode)`` of the files in every home's credential stores (bounded walk).
+
+    A hard link *is* the file: ``proj/notes.txt`` hard-linked to ``~/.ssh/id_rsa`` has no path that says so.
+    The packer asks this set about files with more than one link, so such a copy is never packaged.
+    """
+    found: set[tuple[int, int]] = set()
+    visited = 0
+    for home in _homes():
+        for name in CREDENTIALS:
+            pending = [str(home / name)]
+            while pending and visited < limit:
+                path = pending.pop()
+                visited += 1
+                try:
+                    st = os.stat(path, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found.add((st.st_dev, st.st_ino))
+                elif stat.S_ISDIR(st.st_mode):
+                    try:
+                        pending += [entry.path for entry in os.scandir(path)]
+                    except OSError:
+                        continue
+    return frozenset(found)
+
+
 def check_system_path(path: str | os.PathLike[str], field: str) -> Path:
     """For files read on the user's behalf without a source directory (``Environment.from_pip_requirements``)."""
     real = _resolved(Path(path).expanduser(), field, path)
@@ -289,6 +317,12 @@ class Confinement:
         places = tuple(p for p in registered_places(home_real) if _allowed_place(p))
         real = _resolved(Path(source_directory).expanduser(), field, source_directory)
         refuse_never_allowed(real, field, source_directory)
+        if _under(real, home_real):  # runs.db, other runs' logs and snapshots, secrets/ with secret values
+            raise ConfigError(
+                f"'{source_directory}' is inside the run home {home_real}, which holds every run's records and "
+                "secret values; point source_directory at your project folder",
+                field=field,
+            )
         if root_real is not None and not _under(real, root_real):
             raise ConfigError(
                 f"'{source_directory}' is outside the Jupyter root folder {root_real}; a submit through the server "
@@ -355,8 +389,33 @@ class Confinement:
         self.check_mount(real, field)
         return real
 
+    def host_pip_packages(self, packages: list[str], field: str) -> None:
+        """Pip entries a target installs *on this machine* (local, Ray): packages, never file-reading options.
+
+        ``-r/root/.ssh/id_rsa`` as a "package" makes pip read that file and print its lines into the prepare
+        log; ``-e``, ``--find-links``, ``-c`` read host folders too. So an entry starting with ``-`` is
+        refused here, and an entry that is a local path (``./pkg``, ``/x/y.whl``, ``name @ file:///...``) goes
+        through :meth:`path` like any other path of the configuration. (Docker runs pip inside the image.)
+        """
+        for index, entry in enumerate(packages):
+            text, where = str(entry).strip(), f"{field}[{index}]"
+            if text.startswith("-"):
+                raise ConfigError(
+                    f"'{text}' is a pip option, not a package: this target installs packages on this machine, "
+                    "where options such as -r, -c, -e or --find-links read files; list the packages themselves "
+                    "(a wheel or folder inside the source directory is fine), or use the docker target",
+                    field=where,
+                )
+            url = re.search(r"file:(?://)?(/[^\s;#]*)", text)
+            if url:
+                self.path(urllib.parse.unquote(url.group(1)), where)
+            elif "://" not in text and (text.startswith((".", "~", "/")) or "/" in text.split(";")[0]):
+                self.path(re.sub(r"\[[^\]]*\]$", "", text.split(";")[0].strip()), where)
+
     def check_mount(self, real: Path, field: str) -> None:
         """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk)."""
+        from .ignore import is_never_packaged  # pathspec: only when something is about to be mounted
+
         deadline = time.monotonic() + MOUNT_SCAN_SECONDS
         seen = 0
         pending = [str(real)]
@@ -375,6 +434,13 @@ class Confinement:
                         field=field,
                     )
                 mode = entry.stat(follow_symlinks=False).st_mode
+                inside = os.path.relpath(entry.path, real)
+                if is_never_packaged(inside, stat.S_ISDIR(mode)):  # the rule snapshots follow (core/ignore.py)
+                    raise ConfigError(
+                        f"'{entry.path}' is a credential store; a folder holding one is never mounted "
+                        "(RUNCONFIG_PACKAGE_CREDENTIALS names the ones you allow)",
+                        field=field,
+                    )
                 if entry.name in CREDENTIAL_NAMES and _credential_store(Path(entry.path)):
                     raise ConfigError(
                         f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field
@@ -389,6 +455,8 @@ class Confinement:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _allowed(self, real: Path, writable: bool) -> bool:
+        if _under(real, self.home):  # even when the home sits in the project or the root: only runs' outputs
+            return self._in_run_outputs(real)
         places = [p.path for p in self.places if p.writable or not writable]
         if self.root is not None:
             return _under(real, self.root) or any(_under(real, p) for p in places)

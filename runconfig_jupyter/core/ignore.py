@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pathspec
@@ -42,6 +43,37 @@ BUILTIN_EXCLUDES: tuple[str, ...] = (
     ".DS_Store",
 )
 """Gitignore-syntax patterns applied to every snapshot before the user's own rules."""
+
+NEVER_PACKAGED: tuple[str, ...] = (
+    ".ssh/",
+    ".gnupg/",
+    ".aws/",
+    ".azure/",
+    ".kube/",
+    "**/.docker/config.json",
+    "**/.config/gcloud/",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pypirc",
+    ".kaggle/",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+)
+"""Credential stores (the names core/confine.py protects under a home), at any depth of a source folder.
+
+Unlike the built-ins these cannot be re-included by a ``.amlignore``/``.gitignore`` negation: a shared
+project's ignore file is written by someone else. The user re-includes one only explicitly, by naming it in
+the environment variable ``RUNCONFIG_PACKAGE_CREDENTIALS`` (comma-separated patterns as above, e.g. ``.kube/``).
+"""
+# Last names of those patterns: only an entry with one of them is matched against the patterns (fast walks).
+NEVER_PACKAGED_NAMES = frozenset(p.rstrip("/").rsplit("/", 1)[-1] for p in NEVER_PACKAGED)
+CREDENTIALS_OVERRIDE_ENV = "RUNCONFIG_PACKAGE_CREDENTIALS"
+NEVER_PACKAGED_SOURCE = "credential store (never packaged; see docs/SECURITY.md)"
 
 VENV_MARKERS = ("pyvenv.cfg", "conda-meta", "bin/activate", "Scripts/activate")
 """A folder holding one of these is a virtual or conda environment, whatever its name (``env/``
@@ -107,7 +139,12 @@ class IgnoreRules:
         return self
 
     def decide(self, rel: str, is_dir: bool) -> Decision:
-        """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order)."""
+        """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order).
+
+        A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
+        """
+        if is_never_packaged(rel, is_dir):
+            return Decision(True, NEVER_PACKAGED_SOURCE)
         result = Decision(False)
         for level in self.levels:
             if level.base and not rel.startswith(level.base):
@@ -124,3 +161,17 @@ class IgnoreRules:
         if user.source is not None and not user.excluded:
             return user
         return Decision(True, f"built-in ({marker})")
+
+
+def is_never_packaged(rel: str, is_dir: bool) -> bool:
+    """``rel`` (a '/'-separated path below a folder we package or mount) is a credential store."""
+    if rel.rsplit("/", 1)[-1] not in NEVER_PACKAGED_NAMES:
+        return False
+    return _never_packaged(os.environ.get(CREDENTIALS_OVERRIDE_ENV, "")).match_file(rel + "/" if is_dir else rel)
+
+
+@lru_cache(maxsize=4)
+def _never_packaged(override: str) -> pathspec.GitIgnoreSpec:
+    """The never-packaged patterns minus those the user named explicitly in RUNCONFIG_PACKAGE_CREDENTIALS."""
+    allowed = {part.strip() for part in override.split(",") if part.strip()}
+    return pathspec.GitIgnoreSpec.from_lines([p for p in NEVER_PACKAGED if p not in allowed])

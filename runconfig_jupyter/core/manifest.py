@@ -51,6 +51,8 @@ class Manifest:
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (path, rule source): left out on purpose
     ignore_files: list[str] = field(default_factory=list)
     limits: SnapshotLimits | None = None
+    # (device, inode) of the home's credential files; read only when a file has several links
+    _credential_inodes: frozenset[tuple[int, int]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def file_count(self) -> int:
@@ -217,6 +219,8 @@ def _walk(
             continue
         if stat.S_ISLNK(st.st_mode):
             _add_symlink(root, entry.path, child_rel, manifest)
+        elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _is_credential_copy(st, manifest):
+            manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
         elif stat.S_ISREG(st.st_mode):
             manifest.files.append(
                 ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode), mtime_ns=st.st_mtime_ns, inode=st.st_ino)
@@ -224,6 +228,15 @@ def _walk(
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)
+
+
+def _is_credential_copy(st: os.stat_result, manifest: Manifest) -> bool:
+    """A file with several links that is one of the home's credential files (looked up once per manifest)."""
+    if manifest._credential_inodes is None:
+        from .confine import credential_inodes
+
+        manifest._credential_inodes = credential_inodes()
+    return (st.st_dev, st.st_ino) in manifest._credential_inodes
 
 
 def _add_symlink(root: Path, link_path: str, rel: str, manifest: Manifest) -> None:

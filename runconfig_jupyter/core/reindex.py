@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import read_json
+from .paths import RUN_ID
 from .status import TERMINAL, RunStatus
 
 RECORD_FILE = "record.json"
@@ -146,6 +147,9 @@ def index_folders(db: sqlite3.Connection, runs_dir: Path, prune: bool) -> Rebuil
     found: set[str] = set()
     for run_dir in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else []:
         if not run_dir.is_dir() or run_dir.name.startswith("."):
+            continue
+        if not RUN_ID.fullmatch(run_dir.name):  # never indexed, so no reader is ever handed an id that is a path
+            report.skipped.append(f"{run_dir.name!r}: not a run id")
             continue
         try:
             row, from_record = row_from_folder(run_dir)

@@ -10,6 +10,7 @@ does not use (amlCompute, databricks, ...) are kept and written back.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from .environment import CondaDependencies, Environment
 from .errors import ConfigError
 from .input_checks import check_texts, parse_size
 from .input_checks import check_variables as check_exec_variables
+from .secret_env import refuse_secret_docker_env
 from .serialization import Section, dump_yaml, parse_yaml
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
@@ -171,6 +173,7 @@ class RunConfiguration(Section):
             raise ConfigError(f"at most {MAX_NODES} nodes, got {self.node_count}", field=f"{prefix}.node_count")
         if self.priority is not None and (isinstance(self.priority, bool) or not isinstance(self.priority, int)):
             raise ConfigError(f"must be a whole number, got {self.priority!r}", field=f"{prefix}.priority")
+        refuse_secret_docker_env(self.docker.arguments, f"{prefix}.docker.arguments")
         check_environment(self.environment)
 
     # -- files ----------------------------------------------------------------------
@@ -249,6 +252,9 @@ class RunConfiguration(Section):
                 side.unlink()
 
 
+IMAGE_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+\-]{0,511}")
+
+
 def check_environment(environment: Environment) -> None:
     """Types of the environment fields targets act on; a literal registry password is refused."""
     python, docker = environment.python, environment.docker
@@ -264,6 +270,13 @@ def check_environment(environment: Environment) -> None:
     for name, value in (("docker.base_image", docker.base_image), ("docker.base_dockerfile", docker.base_dockerfile)):
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"must be text, got {value!r}", field=f"environment.{name}")
+    if docker.base_image and not IMAGE_REFERENCE.fullmatch(docker.base_image):
+        # It becomes the FROM line of a generated Dockerfile: a newline would add build steps, '-' an option.
+        raise ConfigError(
+            f"{docker.base_image[:100]!r} is not an image name such as 'python:3.11-slim' or "
+            "'registry:5000/team/image@sha256:...' (no spaces, newlines or leading '-'; at most 512 characters)",
+            field="environment.docker.base_image",
+        )
     if docker.shm_size is not None:
         parse_size(docker.shm_size, "environment.docker.shm_size")
     if not isinstance(docker.arguments, list):
@@ -273,6 +286,7 @@ def check_environment(environment: Environment) -> None:
     if conda is not None:  # pip and conda receive these as arguments
         check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
         check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
+    refuse_secret_docker_env(docker.arguments, "environment.docker.arguments")
     registry = docker.base_image_registry or {}
     if isinstance(registry, dict) and registry.get("password"):
         raise ConfigError(

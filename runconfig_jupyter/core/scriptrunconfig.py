@@ -225,12 +225,15 @@ class ScriptRunConfig:
         return {str(k): "" if v is None else str(v) for k, v in merged.items()}
 
     # -- validation -------------------------------------------------------------------------
-    def validate(self, check_files: bool = True, *, home: Path | None = None, root: Path | None = None) -> None:
+    def validate(
+        self, check_files: bool = True, *, home: Path | None = None, root: Path | None = None
+    ) -> Confinement | None:
         """Raise ``ConfigError`` naming the field (and the YAML line when read from YAML) if unusable.
 
         With ``check_files`` every path also goes through the confinement check (core/confine.py): inside
         the source directory, the run ``home`` or a registered place, never a system location; ``root``
-        (the server's root, for REST) bounds everything more tightly.
+        (the server's root, for REST) bounds everything more tightly. Returns the confinement (``None``
+        without ``check_files``): its ``source`` is the real folder that was checked, the one to package.
         """
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
@@ -270,8 +273,7 @@ class ScriptRunConfig:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
             check_exec_size(self.argv(python="python"), self.environment_variables())
-            if check_files:
-                check_config(self, home, root)
+            confinement = check_config(self, home, root) if check_files else None
         except ConfigError as error:
             if error.line is None and error.field:
                 path = error.field.removeprefix("run_config.").split(".")
@@ -280,6 +282,7 @@ class ScriptRunConfig:
                     error.line = line
                     error.args = (f"{error.args[0]} (line {line})",)
             raise
+        return confinement
 
     def _check_script(self, source: Path, check_files: bool) -> None:
         if not isinstance(self.script, str):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .paths import check_run_id
 
 if TYPE_CHECKING:
     from .config import ScriptRunConfig
@@ -68,6 +69,43 @@ def is_secret_name(name: str, extra: str | None = None) -> bool:
         return False
     collapsed = re.sub(r"[^A-Z0-9]", "", upper)
     return any(word in collapsed for word in _SECRET_WORDS) or bool(_SECRET_PARTS & set(re.split(r"[^A-Z0-9]+", upper)))
+
+
+def refuse_secret_docker_env(arguments: Any, field: str) -> None:
+    """A secret-named variable set with docker's ``--env/-e NAME=value`` would bypass redaction: refuse it.
+
+    Docker arguments are recorded as written (run.json, ``GET /runs/{id}``); only ``environment_variables``
+    have their secret values kept out of records. So the value must move there (every target passes those
+    to the container or process as well).
+    """
+    if isinstance(arguments, Mapping):  # a target's mapping form: {env: [A=1, B=2]}
+        arguments = [
+            part
+            for key, value in arguments.items()
+            for item in (value if isinstance(value, list) else [value])
+            for part in (f"--{key}", item)
+        ]
+    if not isinstance(arguments, list):
+        return
+    words = [word for argument in arguments for word in str(argument).split()]
+    for index, word in enumerate(words):
+        lowered = word.lower()
+        if lowered in ("--env", "-e", "env"):
+            value = words[index + 1] if index + 1 < len(words) else ""
+        elif lowered.startswith(("--env=", "env=")):
+            value = word.split("=", 1)[1]
+        elif word.startswith("-e") and len(word) > 2:
+            value = word[2:].removeprefix("=")
+        else:
+            continue
+        name = value.split("=", 1)[0]
+        if "=" in value and is_secret_name(name):
+            raise ConfigError(
+                f"'{name}' looks secret, and a value given with docker's --env/-e is copied into run "
+                "records and API answers; set it in environment_variables instead, where secret values are kept "
+                "out of records (docs/SECURITY.md)",
+                field=field,
+            )
 
 
 def _section(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
@@ -119,7 +157,7 @@ class SecretFile:
 
     def __init__(self, home: Path, run_id: str):
         self.folder = Path(home) / "secrets"
-        self.path = self.folder / f"{run_id}.json"
+        self.path = self.folder / f"{check_run_id(run_id)}.json"
 
     def write(self, secrets: Mapping[str, Mapping[str, str]]) -> None:
         if not secrets:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .archive import Progress, hash_entries, snapshot_id, write_archive
-from .errors import SnapshotError
+from .errors import ConfigError, SnapshotError
 from .extract import extract_snapshot
 from .hashcache import HashCache
 from .limits import SnapshotLimits
@@ -57,11 +57,15 @@ def create_snapshot(
     limits: SnapshotLimits | None = None,
     progress: Progress | None = None,
     extra_excludes: Iterable[Path | str] = (),
+    expect_source: Path | None = None,
 ) -> Snapshot:
     """Package ``source_dir`` into ``snapshots_dir/<id>.tar`` (or re-use it) and return the Snapshot.
 
     ``extra_excludes`` are folders never packaged wherever they sit (the run home, when a user keeps it
     inside the project: each run's snapshot.tar would otherwise be packaged into the next run's).
+
+    ``expect_source`` is the real path the confinement check accepted: when the folder now resolves elsewhere
+    (a folder on the way swapped for a link after the check) nothing is packaged.
 
     Raises SnapshotError (missing/unreadable source) or SnapshotTooLarge before any byte is copied.
     ``progress(done_bytes, total_bytes)`` is called while content is copied, and once at the end.
@@ -69,6 +73,11 @@ def create_snapshot(
     snapshots_dir = Path(snapshots_dir)
     limits = limits or SnapshotLimits()
     manifest = build_manifest(source_dir, limits, extra_excludes=[snapshots_dir, *map(Path, extra_excludes)])
+    if expect_source is not None and manifest.source != expect_source:
+        raise SnapshotError(
+            f"{source_dir} changed after it was checked (it now resolves to {manifest.source}, not {expect_source}):"
+            " a folder on the way was replaced by a link; nothing was packaged. Submit again"
+        )
     manifest.check(limits)
     try:
         snapshots_dir.mkdir(parents=True, exist_ok=True)
@@ -111,3 +120,21 @@ def create_snapshot(
         raise
     cache.save({e.path for e in regular})
     return Snapshot(sid, final, manifest, reused=reused)
+
+
+def check_script_packaged(manifest: Manifest, script: object) -> None:
+    """The script must be in the snapshot: one left out (ignore rule, credential store) would fail at run time."""
+    if not isinstance(script, str) or not script:
+        return
+    wanted = Path(script).as_posix()
+    if any(
+        entry.path == wanted or (entry.kind == "symlink" and wanted.startswith(entry.path + "/"))
+        for entry in manifest.files
+    ):
+        return  # packaged, or reached through a link the snapshot keeps (the extractor recreates it)
+    why = next((rule for path, rule in manifest.excluded if wanted == path or wanted.startswith(path)), None)
+    raise ConfigError(
+        f"'{script}' is left out of the snapshot{f' by {why}' if why else ''}, so the run would not have it; "
+        "move the script or change that rule",
+        field="script",
+    )

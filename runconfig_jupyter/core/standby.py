@@ -25,7 +25,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import select
 import sys
 import time
@@ -33,8 +32,8 @@ from pathlib import Path
 
 from . import proc
 from .detached import spawn_detached
+from .paths import RUN_ID
 
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,300}")
 STANDBY_ENV = "RUNCONFIG_STANDBY_SECONDS"
 DEFAULT_SECONDS = 120.0
 FIFO_SUFFIX = ".fifo"

@@ -32,12 +32,13 @@ from typing import Any, TypeVar
 
 from . import proc
 from .atomic import write_json_atomically
-from .errors import DiskFull, RunNotFound, RunStoreError
-from .paths import run_home
+from .errors import ConfigError, DiskFull, RunNotFound, RunStoreError
+from .paths import check_run_id, run_home
 from .reindex import RECORD_FILE, RebuildReport, index_folders, row_from_folder, upsert_row
 from .status import TERMINAL, RunStatus
 
 T = TypeVar("T")
+MAX_PAGE_NUMBER = (1 << 62) - 1
 SQLITE_CORRUPT, SQLITE_FULL, SQLITE_NOTADB = 11, 13, 26
 
 
@@ -353,7 +354,8 @@ class RunStore:
             print(f"runconfig: could not write {run_dir / RECORD_FILE}: {error}", file=sys.stderr)
 
     def run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
+        """The run's folder; a value that is not a run id (``../x``, ``a/b``, NUL) is refused, never joined."""
+        return self.runs_dir / check_run_id(run_id)
 
     # -- writes -------------------------------------------------------------
     @_guarded
@@ -433,6 +435,7 @@ class RunStore:
     # -- reads --------------------------------------------------------------
     @_guarded
     def get(self, run_id: str) -> RunRecord:
+        check_run_id(run_id)
         with self._connect() as db:
             try:
                 return self._fetch(db, run_id)
@@ -477,6 +480,7 @@ class RunStore:
         top_level: bool = False,
     ) -> list[RunRecord]:
         """Newest first. ``parent_run_id`` keeps one run's children; ``top_level`` drops every child run."""
+        limit, offset = _page_number(limit, "limit"), _page_number(offset, "offset")
         clauses, params = [], []
         if parent_run_id:
             clauses.append("parent_run_id = ?")
@@ -489,7 +493,7 @@ class RunStore:
         if status:
             statuses = [status] if isinstance(status, str) else list(status)
             clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params.extend(RunStatus(s).value for s in statuses)
+            params.extend(_status(s).value for s in statuses)
         if updated_since is not None:
             clauses.append("updated_at > ?")
             params.append(updated_since)
@@ -517,6 +521,21 @@ class RunStore:
         """Forget a finished run (row only; the caller removes the folder)."""
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def _status(value: Any) -> RunStatus:
+    try:
+        return RunStatus(value)
+    except ValueError:
+        names = ", ".join(s.value for s in RunStatus)
+        raise ConfigError(f"unknown status {value!r}; use one of {names}", field="status") from None
+
+
+def _page_number(value: Any, name: str) -> int:
+    """A whole number >= 0 for LIMIT/OFFSET; past SQLite's 64-bit range means "all" (no OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"must be a whole number, 0 or more, got {value!r}", field=name)
+    return min(value, MAX_PAGE_NUMBER)
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

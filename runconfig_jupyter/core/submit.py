@@ -89,25 +89,30 @@ def submit(
     when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
     """
     from .runs import ScriptRun
-    from .snapshot import SnapshotLimits, create_snapshot
+    from .snapshot import SnapshotLimits, check_script_packaged, create_snapshot
 
     check_experiment_name(experiment)
     check_labels(tags, display_name)
     store = store or RunStore()
-    config.validate(home=store.home, root=confine_to)
+    confinement = config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
+    # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
+    checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:
         snapshot = create_snapshot(
-            Path(config.source_directory),
+            checked,
             store.snapshots_dir,
             snapshot_limits or SnapshotLimits.from_env(),
             progress=snapshot_progress,
             extra_excludes=[store.home],
+            expect_source=checked if confinement is not None else None,
         )
     except OSError as error:  # the archive writer removed its partial file
         raise disk_error(error, f"packaging {config.source_directory} into {store.snapshots_dir}") from error
+    if not config.command:
+        check_script_packaged(snapshot.manifest, config.script)
 
     run_id = new_run_id(experiment)
     run_dir = store.run_dir(run_id)

@@ -23,6 +23,7 @@ from runconfig_jupyter.targets.base import ComputeTarget, TargetInfo
 from .bounded import load_yaml, read_text_bounded
 from .errors import ConfigError, UnknownTarget, closest
 from .paths import run_home
+from .secret_env import refuse_secret_docker_env
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"type": "local"},
@@ -37,6 +38,7 @@ _registered_aliases: dict[str, str] = {}
 
 
 def _check_no_secrets(name: str, spec: dict[str, Any]) -> None:
+    refuse_secret_docker_env(spec.get("arguments"), f"targets.{name}.arguments")  # recorded with every run
     for key in spec:
         if key.lower() in SECRET_KEYS:
             raise ConfigError(

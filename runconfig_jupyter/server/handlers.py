@@ -28,6 +28,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from runconfig_jupyter.core.bounded import load_json
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
+from runconfig_jupyter.core.paths import RUN_ID_PATTERN, check_run_id
 
 from .files import INLINE_TYPES
 from .service import RunService, version_info
@@ -36,7 +37,7 @@ from .watcher import RunWatcher
 AUTH_RESOURCE = "runconfig"
 # The issue names /runconfig/; the first sidebar builds used /runconfig-jupyter/. Both are served.
 API_PREFIXES = ("runconfig/api", "runconfig-jupyter/api")
-RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_\-]{0,300})"
+RUN_ID = rf"(?P<run_id>{RUN_ID_PATTERN})"  # the one run-id rule (core/paths.py)
 
 FILE_CHUNK = 1 << 20
 FILE_SECONDS = 600.0  # a download slower than this is cut off rather than holding the file open forever
@@ -322,10 +323,7 @@ class EventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
 
 def _run_id(data: dict[str, Any]) -> str:
-    run_id = data.get("run_id")
-    if not isinstance(run_id, str) or not run_id:
-        raise ConfigError(f"must be a run id (text), got {run_id!r}", field="run_id")
-    return run_id
+    return check_run_id(data.get("run_id"))
 
 
 def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:

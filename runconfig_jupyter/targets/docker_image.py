@@ -44,6 +44,7 @@ CA_IN_IMAGE = "/usr/local/share/runconfig-jupyter/ca-bundle.pem"
 CA_ENV = "RUNCONFIG_CA_BUNDLE"
 CA_FALLBACK_ENVS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 LOG_TAIL_LINES = 30
+MAX_CA_BUNDLE = 16 << 20
 BUILD_HINT = "build it (docker build -t {image} .) or load it (docker load -i image.tar), then submit again"
 
 
@@ -58,17 +59,36 @@ def ca_bundle_path(setting: str | None = None) -> Path | None:
         if explicit.lower() == "none":
             return None
         path = Path(explicit).expanduser()
+        field = "targets.docker.ca_bundle" if setting else CA_ENV
         if not path.is_file():
             raise ConfigError(
-                f"CA bundle '{explicit}' does not exist; point it at a PEM file or set it to 'none'",
-                field="targets.docker.ca_bundle" if setting else CA_ENV,
+                f"CA bundle '{explicit}' does not exist; point it at a PEM file or set it to 'none'", field=field
             )
+        _check_certificates(path, field)
         return path
     for name in CA_FALLBACK_ENVS:
         value = os.environ.get(name)
         if value and Path(value).is_file():
             return Path(value)
     return None
+
+
+def _check_certificates(path: Path, field: str) -> None:
+    """The bundle is copied into every image and container: only public certificates may travel that way.
+
+    A setting pointing at ``/etc/shadow`` or ``~/.ssh/id_rsa`` would otherwise ship that file to the run.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(MAX_CA_BUNDLE + 1)
+    except OSError as error:
+        raise ConfigError(f"CA bundle '{path}' cannot be read ({error.strerror})", field=field) from None
+    if len(head) > MAX_CA_BUNDLE or b"-----BEGIN CERTIFICATE-----" not in head or b"PRIVATE KEY" in head:
+        raise ConfigError(
+            f"'{path}' is not a PEM certificate bundle (certificates only, no private key, under "
+            f"{MAX_CA_BUNDLE >> 20} MB); point it at the proxy's CA certificates or set it to 'none'",
+            field=field,
+        )
 
 
 @dataclass

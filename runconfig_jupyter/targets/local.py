@@ -32,7 +32,7 @@ from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
-from .local_env import interpreter_for
+from .local_env import check_host_pip, interpreter_for
 from .supervision import process_alive, recorded_exit, supervised
 
 EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
@@ -98,6 +98,7 @@ class LocalTarget(ComputeTarget):
                 "to use the kernel's own python",
                 field="environment.python.interpreter_path",
             )
+        check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
             raise ConfigError(

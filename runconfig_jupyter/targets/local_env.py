@@ -17,13 +17,28 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from runconfig_jupyter.core.confine import Confinement
 from runconfig_jupyter.core.errors import PreparationFailed
 
 from .base import RunContext
 from .conda_prefix import cached_prefix, conda_request, process_environment
 
 READY_MARKER = ".runconfig-ready"
+
+
+def check_host_pip(config: Any, environment: Any) -> None:
+    """At submit: the pip list a host-installing target (local, Ray) will run holds packages, not options.
+
+    Options and local paths would make pip read files of this machine (see ``Confinement.host_pip_packages``).
+    """
+    python = environment.python
+    conda = python.conda_dependencies
+    if conda is None or python.user_managed_dependencies or not conda.pip_packages:
+        return
+    confinement = Confinement.for_source(config.source_directory)
+    confinement.host_pip_packages(conda.pip_packages, "environment.python.conda_dependencies.pip")
 
 
 def interpreter_for(ctx: RunContext) -> tuple[str, dict[str, str]]:

@@ -63,6 +63,7 @@ from runconfig_jupyter.core.status import RunStatus
 
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from, extract_outputs
+from .local_env import check_host_pip
 from .ray_jobs import RayJobsClient, RayJobsError
 from .ray_launcher import FAILURE_MARKER, LAUNCH_ENV, OUTPUTS_END_MARKER, OUTPUTS_MARKER, encode_argv
 
@@ -226,6 +227,7 @@ class RayTarget(ComputeTarget):
                     "packages, or give the target a runtime_env with 'conda' if the cluster has conda",
                     field="environment.python.conda_dependencies",
                 )
+        check_host_pip(config, environment)
         self.check_resources(config, plan)
 
     def check_resources(self, config: Any, plan: DistributedPlan | None) -> None:
