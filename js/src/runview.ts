@@ -389,15 +389,16 @@ export class RunView extends Widget {
     );
 
     const definition = details.runDefinition ?? {};
-    const config = definition.run_config ?? {};
+    // Azure's shape: runDefinition is the run configuration itself (script, arguments, environment, target, ...)
+    const config = definition.run_config ?? definition;
     const environment = config.environment ?? {};
     const variables = Object.keys({ ...(environment.environmentVariables ?? {}), ...(config.environmentVariables ?? {}) });
     const rows: [string, string][] = [
       ['Script', show(config.script)],
       ['Command', show(config.command)],
       ['Arguments', (config.arguments ?? []).map(show).join(' ')],
-      ['Source directory', show(definition.source_directory)],
-      ['Snapshot', show(details.properties?.snapshotId)],
+      ['Source directory', show(definition.sourceDirectory ?? definition.source_directory)],
+      ['Snapshot', show(details.properties?.ContentSnapshotId ?? details.properties?.snapshotId)],
       ['Target', show(config.target ?? detail.target)],
       ['Environment', show(environment.name) || (environment.docker?.baseImage ? show(environment.docker.baseImage) : 'default')],
       ['Max duration', config.maxRunDurationSeconds ? formatDuration(config.maxRunDurationSeconds) : ''],

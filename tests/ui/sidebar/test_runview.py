@@ -65,7 +65,9 @@ def test_finished_run_log_shows_last_line_header_stays_charts_have_axes(page, la
     expect(image).to_be_visible()
     expect(image).to_have_attribute("alt", "confusion at step 0 (outputs/plot.png)")
     # properties, inputs and outputs
-    expect(view.locator(".rc-properties-section")).to_contain_text("snapshotId")
+    expect(view.locator(".rc-properties-section")).to_contain_text(
+        "ContentSnapshotId"
+    )  # Azure's get_details() properties
     expect(view.locator(".rc-inputs-section")).to_contain_text("chatty.py")
     expect(view.locator('.rc-files tr[data-path="outputs/plot.png"] .rc-file-download')).to_be_visible()
     RUN_VIEW_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
