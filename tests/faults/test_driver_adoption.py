@@ -112,8 +112,8 @@ def test_cancel_reaches_an_adopted_script(tmp_path):
     wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
 
 
-def _rank_lines(run, rank: int) -> list[str]:
-    prefix = f"[rank {rank}] "
+def _rank_lines(run, rank: int | str, prefix: str = "") -> list[str]:
+    prefix = prefix or f"[rank {rank}] "
     return [line[len(prefix) :] for line in run.read_log()[0].splitlines() if line.startswith(prefix)]
 
 
@@ -155,6 +155,9 @@ def test_the_ranks_of_a_distributed_local_run_are_adopted(tmp_path, launch, exit
     for rank in (0, 1):
         assert _rank_lines(run, rank) == [f"line {n}" for n in range(LINES)]  # every line once, in order
     assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
+    if launch == "mpirun":  # mpirun's own messages went through the same journal: each once, in order
+        own = (run.run_dir / "logs" / "mpirun.txt").read_text().splitlines()
+        assert _rank_lines(run, "mpirun", prefix="[mpirun] ") == own and (own or exit_code == 0)
     assert all(_zombie(pid) for pid in [started["pid"], *started["pids"]])
     assert "re-attaching" in (run.run_dir / "logs" / "driver_log.txt").read_text()
 
