@@ -199,9 +199,13 @@ class LocalTarget(ComputeTarget):
         from runconfig_jupyter.core.distributed import plan_for
 
         plan = plan_for(ctx.config)
-        if plan is not None:  # ranks started directly (not under mpirun) are adopted as a group
+        if plan is not None:  # mpirun (its supervisor) when the run went through it, else the ranks as a group
+            from .mpi_launch import LocalMpiRanks
             from .rank_group import LocalRanks
 
+            self._ranks = LocalMpiRanks.reattach(ctx, plan, self.grace_seconds)
+            if self._ranks is not None:
+                return True
             ranks = LocalRanks(plan, self.grace_seconds)
             if not ranks.reattach(ctx):
                 return False

@@ -11,7 +11,9 @@ this module starts the ranks through it:
   ``mpi_launcher`` setting, else ``auto``. ``auto`` uses ``mpirun`` when an
   Open MPI one is found, ``direct`` never does, ``mpirun`` insists on it. The
   choice and its reason go to ``prepare_log.txt`` and the run's details.
-* **local** (``LocalMpiRanks``): ``mpirun -np N`` in its own session. Open MPI
+* **local** (``LocalMpiRanks``): ``mpirun -np N`` in its own session, under the
+  local supervisor (exit code to a file, pid + start time recorded) so that a
+  driver killed mid-run is replaced by one that adopts it. Open MPI
   puts each rank in a process group of its own (same session), so stopping
   signals the whole *session*, and the ranks' pids are recorded for the
   dead-driver cleanup. Each rank's output goes through a tiny ``sh`` wrapper
@@ -37,14 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.detached import spawn_detached
 from runconfig_jupyter.core.distributed import DistributedPlan, pick_master_port
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.launch import expand
 from runconfig_jupyter.core.status import RunStatus
+from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Outcome, RunContext
-from .rank_group import RankLogMerger, describe_exit
+from .rank_group import RankLogMerger, RankProcess, describe_exit, merge_journal
+from .supervision import supervised
 
 LAUNCHER_ENV = "RUNCONFIG_MPI_LAUNCHER"
 LAUNCHERS = ("auto", "mpirun", "direct")
@@ -52,6 +57,8 @@ POLL_SECONDS = 0.05
 MPIRUN_LOG = "mpirun.txt"
 MPIRUN_PREFIX = b"[mpirun] "
 MPIRUN_KEY = -1  # the merger's key for mpirun's own output
+MPIRUN_STATE = "mpirun.json"  # in ranks/: mpirun's supervisor (pid + start time), the ranks' pids
+MPIRUN_EXIT = "mpirun.exit.json"  # in ranks/: written by the supervisor when mpirun ends
 
 # Each rank: the variables Intel MPI scripts read, then its output into its own log file, then the script.
 RANK_WRAPPER = (
@@ -193,26 +200,44 @@ def session_members(session: int) -> list[int]:
 
 
 class LocalMpiRanks:
-    """The local target's MPI run under mpirun; same interface as ``LocalRanks``."""
+    """The local target's MPI run under mpirun; same interface as ``LocalRanks``.
+
+    mpirun runs under the local supervisor (supervision.py), which leads the run's session and writes
+    mpirun's exit code to ``ranks/mpirun.exit.json``; its pid + start time, the ranks' pids and the
+    merge journal are in ``ranks/`` too, so a driver killed mid-run is replaced by one that adopts
+    mpirun (``reattach``), resumes the log merge exactly where it stopped and finishes with mpirun's code.
+    """
 
     def __init__(self, plan: DistributedPlan, choice: LauncherChoice, grace_seconds: float = 10.0):
         assert choice.mpirun is not None
         self.plan = plan
         self.choice = choice
         self.grace_seconds = grace_seconds
-        self.process: subprocess.Popen[bytes] | None = None
+        self.mpirun: RankProcess | None = None  # mpirun's supervisor: its pid is the run's session
         self.rank_pids: list[int] = []
         self.log_dir: Path | None = None
         self._merger: RankLogMerger | None = None
         self._stopping = threading.Event()
 
+    @staticmethod
+    def state_dir(log_dir: Path) -> Path:
+        return log_dir.parent / "ranks"
+
     def prepare(self, ctx: RunContext, working: Path) -> None:
         """One working copy: mpirun starts every rank on this host in the same folder."""
+
+    def _merger_for(self, ctx: RunContext, log_dir: Path) -> RankLogMerger:
+        paths: dict[int, Path] = {r.rank: log_dir / f"rank_{r.rank}.txt" for r in self.plan.ranks}
+        paths[MPIRUN_KEY] = log_dir / MPIRUN_LOG
+        journal = merge_journal(self.state_dir(log_dir), log_dir)
+        return RankLogMerger(paths, ctx.write_log, prefixes={MPIRUN_KEY: MPIRUN_PREFIX}, journal=journal)
 
     def start(self, ctx: RunContext, argv: list[str], env: dict[str, str], working: Path) -> None:
         assert self.choice.mpirun is not None
         self.log_dir = log_dir = ctx.log_path("std_log.txt").parent
+        state_dir = self.state_dir(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(parents=True, exist_ok=True)
         port = pick_master_port("127.0.0.1")
         env = {k: v for k, v in env.items() if not k.startswith(RANK_VARIABLES)}
         env.update({"AZ_BATCH_MASTER_NODE": f"127.0.0.1:{port}", "AZ_BATCHAI_MPI_MASTER_NODE": "127.0.0.1"})
@@ -226,22 +251,25 @@ class LocalMpiRanks:
             str(log_dir),
             *argv,
         ]
-        paths: dict[int, Path] = {r.rank: log_dir / f"rank_{r.rank}.txt" for r in self.plan.ranks}
-        paths[MPIRUN_KEY] = log_dir / MPIRUN_LOG
-        self._merger = RankLogMerger(paths, ctx.write_log, prefixes={MPIRUN_KEY: MPIRUN_PREFIX})
+        exit_file = state_dir / MPIRUN_EXIT
+        exit_file.unlink(missing_ok=True)
+        self._merger = self._merger_for(ctx, log_dir)
         try:
-            self.process = spawn_detached(command, cwd=working, env=env, log_path=paths[MPIRUN_KEY])
+            popen = spawn_detached(supervised(command, exit_file), cwd=working, env=env, log_path=log_dir / MPIRUN_LOG)
         except OSError as error:
             raise PreparationFailed(f"could not start {command[0]!r}: {error}", phase="Starting") from error
+        self.mpirun = RankProcess(popen.pid, pid_start_time(popen.pid), exit_file, popen)
+        self._save(state_dir)  # at once: a driver killed while the ranks start up can still be replaced
         self._merger.start()
         self.rank_pids = self._find_ranks()
+        self._save(state_dir)
         ctx.prepare_log(
-            f"started {self.plan.world_size} MPI processes under mpirun (pid {self.process.pid}), "
+            f"started {self.plan.world_size} MPI processes under mpirun (session {popen.pid}), "
             f"AZ_BATCH_MASTER_NODE 127.0.0.1:{port}"
         )
-        # "pid" is mpirun's session/group; "pids" are the ranks' own groups: the dead-driver cleanup kills both.
+        # "pid" is the session (mpirun's supervisor); "pids" are the ranks' own groups: the cleanup kills both.
         ctx.record(
-            pid=self.process.pid,
+            pid=popen.pid,
             pids=self.rank_pids,
             argv=argv,
             launcher="mpirun",
@@ -249,27 +277,63 @@ class LocalMpiRanks:
             distributed=self.plan.to_dict(),
         )
 
+    def _save(self, state_dir: Path) -> None:
+        """What an adopting driver needs: mpirun's supervisor (pid + start time, exit file) and the ranks' pids."""
+        assert self.mpirun is not None
+        state = {**self.mpirun.to_dict(), "ranks": self.rank_pids, "mpirun": self.choice.mpirun}
+        write_json_atomically(state_dir / MPIRUN_STATE, state)
+
+    @classmethod
+    def reattach(cls, ctx: RunContext, plan: DistributedPlan, grace_seconds: float) -> LocalMpiRanks | None:
+        """Adopt the mpirun a dead driver started, or None when it did not start one (or left no trace)."""
+        log_dir = ctx.log_path("std_log.txt").parent
+        state = read_json(cls.state_dir(log_dir) / MPIRUN_STATE)
+        if not isinstance(state, dict) or not state.get("pid"):
+            return None
+        ranks = cls(plan, LauncherChoice(True, str(state.get("mpirun") or "mpirun"), "adopted"), grace_seconds)
+        ranks.log_dir = log_dir
+        ranks.mpirun = RankProcess(int(state["pid"]), state.get("started"), Path(state["exit_file"]))
+        ranks.rank_pids = [int(pid) for pid in state.get("ranks", [])]
+        # Even a supervisor gone without an exit code is adopted: wait() reports it, cleanup() ends the session.
+        ranks._merger = ranks._merger_for(ctx, log_dir)
+        ranks._merger.resume()
+        ranks._merger.start()
+        return ranks
+
     def _find_ranks(self, timeout: float = 10.0) -> list[int]:
-        """mpirun's children are the ranks (single host); wait until all are there or mpirun ended."""
+        """mpirun's children are the ranks (single host); wait until all are there or mpirun ended.
+
+        The session leader is the supervisor; its child is mpirun, and mpirun's children the ranks.
+        """
         import psutil
 
-        assert self.process is not None
+        assert self.mpirun is not None
         deadline = time.monotonic() + timeout
         found: list[int] = []  # a union over polls: a quick rank may be reaped before a slow one appears
         while time.monotonic() < deadline:
             try:
-                children = psutil.Process(self.process.pid).children()
+                children = [
+                    rank.pid for launcher in psutil.Process(self.mpirun.pid).children() for rank in launcher.children()
+                ]
             except psutil.Error:
-                break
-            found += [child.pid for child in children if child.pid not in found]
-            if len(found) >= self.plan.world_size or self.process.poll() is not None:
+                children = []
+            found += [pid for pid in children if pid not in found]
+            if len(found) >= self.plan.world_size or self.mpirun.poll() is not None:
                 break
             time.sleep(POLL_SECONDS)
         return found
 
+    def _wait_for_mpirun(self) -> int:
+        assert self.mpirun is not None
+        if self.mpirun.popen is not None:
+            self.mpirun.popen.wait()
+        while (code := self.mpirun.poll()) is None:
+            time.sleep(POLL_SECONDS)
+        return code
+
     def wait(self) -> Outcome:
-        assert self.process is not None and self.log_dir is not None
-        code = self.process.wait()
+        assert self.mpirun is not None and self.log_dir is not None
+        code = self._wait_for_mpirun()
         # mpirun has reaped its ranks; anything the ranks left in the session must not outlive the run.
         self._signal_session(signal.SIGKILL)
         if self._merger is not None:
@@ -281,22 +345,26 @@ class LocalMpiRanks:
         return mpi_outcome(code, output, self._stopping.is_set())
 
     def _signal_session(self, sig: signal.Signals) -> None:
-        if self.process is None:
+        """Linux never hands out a pid still used as a session id, so members of it are the run's own."""
+        if self.mpirun is None:
             return
-        for pid in session_members(self.process.pid):
+        for pid in session_members(self.mpirun.pid):
             try:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
 
     def cancel(self) -> None:
-        """TERM to mpirun and every rank, KILL to what is left of the session after the grace period."""
+        """TERM to mpirun and every rank, KILL to what is left of the session after the grace period.
+
+        The supervisor ignores TERM and stays to record how mpirun ended.
+        """
         self._stopping.set()
-        if self.process is None or self.process.poll() is not None:
+        if self.mpirun is None or self.mpirun.poll() is not None:
             return
         self._signal_session(signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
-        while self.process.poll() is None and time.monotonic() < deadline:
+        while self.mpirun.poll() is None and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
         self._signal_session(signal.SIGKILL)
 

@@ -43,6 +43,11 @@ PROCESSES_FILE = "processes.json"
 MERGE_STATE = "merge_state.json"
 
 
+def merge_journal(state_dir: Path, log_dir: Path) -> tuple[Path, Path]:
+    """Where a merger keeps its journal and the merged log it describes (``RankLogMerger``)."""
+    return state_dir / MERGE_STATE, log_dir / "std_log.txt"
+
+
 @dataclass
 class RankLaunch:
     rank: int
@@ -196,8 +201,8 @@ class RankGroup:
         return self.state_dir / f"rank_{rank}.exit.json"
 
     def _merger_for(self, ranks: list[int]) -> RankLogMerger:
-        journal = (self.state_dir / MERGE_STATE, self.log_dir / "std_log.txt")
-        return RankLogMerger({rank: self.log_path(rank) for rank in ranks}, self._sink, journal=journal)
+        paths = {rank: self.log_path(rank) for rank in ranks}
+        return RankLogMerger(paths, self._sink, journal=merge_journal(self.state_dir, self.log_dir))
 
     def start(self, launches: list[RankLaunch]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import textwrap
 
@@ -10,7 +11,7 @@ import psutil
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.config import PyTorchConfiguration
+from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
 from tests.conftest import wait_for
 
 LINES = 30
@@ -94,32 +95,56 @@ def test_a_script_that_ends_while_no_driver_lives_keeps_its_exit_code(tmp_path):
     assert not (run.run_dir / "working").exists()
 
 
-def test_cancel_reaches_an_adopted_script(tmp_path):
-    run = _submit(tmp_path, PAUSE="5")
-    script_group = _kill_driver(run)
+def _cancel_once_adopted(run) -> None:
+    """Read the run (which starts the adopting driver), wait until that driver handles signals, then cancel."""
     run.get_status()  # adopt
     wait_for(lambda: run.store.get(run.id).details.get("driver_restarts") == 1, message="the adopting driver")
     wait_for(lambda: run.store.get(run.id).details.get("driver_ready"), message="the adopting driver ready")
     assert run.cancel() is True
     wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
     assert run.record.status.value == "Canceled"
+
+
+def test_cancel_reaches_an_adopted_script(tmp_path):
+    run = _submit(tmp_path, PAUSE="5")
+    script_group = _kill_driver(run)
+    _cancel_once_adopted(run)
     wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
 
 
-def _rank_lines(run, rank: int) -> list[str]:
-    prefix = f"[rank {rank}] "
+def _rank_lines(run, rank: int | str, prefix: str = "") -> list[str]:
+    prefix = prefix or f"[rank {rank}] "
     return [line[len(prefix) :] for line in run.read_log()[0].splitlines() if line.startswith(prefix)]
 
 
-@pytest.mark.parametrize("exit_code", [0, 3])
-def test_the_ranks_of_a_distributed_local_run_are_adopted_as_a_group(tmp_path, exit_code):
-    """Two ranks (rank files merged into std_log.txt by the driver); the merge resumes exactly where it was."""
-    run = _submit(tmp_path, distributed=PyTorchConfiguration(process_count=2), PAUSE="0.1", EXIT=str(exit_code))
-    wait_for(lambda: "line 2" in run.get_log(), timeout=30, message="the ranks to print")
+needs_mpirun = pytest.mark.skipif(shutil.which("mpirun") is None, reason="Open MPI's mpirun is not installed")
+LAUNCHES = {  # ranks started directly (each under a supervisor) / through a real Open MPI mpirun (under one)
+    "direct": lambda: PyTorchConfiguration(process_count=2),
+    "mpirun": lambda: MpiConfiguration(2),
+}
+
+
+def _kill_driver_of_ranks(run) -> dict:
+    """SIGKILL the driver once both ranks print; returns the run's details (the processes still alive)."""
+    wait_for(lambda: _rank_lines(run, 0) and _rank_lines(run, 1), timeout=30, message="both ranks to print")
     record = run.store.get(run.id)
     os.kill(record.driver_pid, signal.SIGKILL)
     wait_for(lambda: _zombie(record.driver_pid), message="driver gone")
-    assert all(psutil.pid_exists(pid) for pid in record.details["pids"])  # the ranks were not killed
+    processes = [record.details["pid"], *record.details["pids"]]
+    assert len(processes) == 3 and not any(_zombie(pid) for pid in processes)  # the ranks were not killed
+    return record.details
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+@pytest.mark.parametrize("launch", ["direct", pytest.param("mpirun", marks=needs_mpirun)])
+def test_the_ranks_of_a_distributed_local_run_are_adopted(tmp_path, launch, exit_code):
+    """Two ranks (rank files merged into std_log.txt by the driver); the merge resumes exactly where it was.
+
+    Under mpirun the adopting driver follows mpirun's supervisor and finishes with mpirun's exit code.
+    """
+    run = _submit(tmp_path, distributed=LAUNCHES[launch](), PAUSE="0.1", EXIT=str(exit_code))
+    started = _kill_driver_of_ranks(run)
+    assert started.get("launcher", "direct") == launch
     run.wait_for_completion(timeout=90, raise_on_error=False)
     details = run.get_details()
     assert details["exitCode"] == exit_code and details["targetDetails"]["driver_restarts"] == 1
@@ -130,3 +155,17 @@ def test_the_ranks_of_a_distributed_local_run_are_adopted_as_a_group(tmp_path, e
     for rank in (0, 1):
         assert _rank_lines(run, rank) == [f"line {n}" for n in range(LINES)]  # every line once, in order
     assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
+    if launch == "mpirun":  # mpirun's own messages went through the same journal: each once, in order
+        own = (run.run_dir / "logs" / "mpirun.txt").read_text().splitlines()
+        assert _rank_lines(run, "mpirun", prefix="[mpirun] ") == own and (own or exit_code == 0)
+    assert all(_zombie(pid) for pid in [started["pid"], *started["pids"]])
+    assert "re-attaching" in (run.run_dir / "logs" / "driver_log.txt").read_text()
+
+
+@needs_mpirun
+def test_cancel_of_an_adopted_mpirun_run_stops_every_rank(tmp_path):
+    run = _submit(tmp_path, distributed=MpiConfiguration(2), PAUSE="5")
+    started = _kill_driver_of_ranks(run)
+    _cancel_once_adopted(run)
+    processes = [started["pid"], *started["pids"]]
+    wait_for(lambda: all(_zombie(pid) for pid in processes), message="mpirun's session and both ranks gone")
