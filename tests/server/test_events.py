@@ -46,7 +46,7 @@ async def test_new_run_is_pushed_and_its_log_followed(jp_ws_fetch, workspace):
                 end = message
             if end and statuses and statuses[-1] == "Completed":
                 break
-        assert text == "".join(f"step {i}\n" for i in range(10))
+        assert text == "step 0\nstep 1\nstep 2\n"
         assert end == {"type": "log_end", "run_id": run.id, "status": "Completed"}
         assert statuses[-1] == "Completed" and len(statuses) >= 2  # pushed more than once, as it moved
     finally:
