@@ -313,6 +313,17 @@ class Environment(Section):
     build = azure_only("Environment.build()", _BUILT_BY_TARGET)
     build_local = azure_only("Environment.build_local()", _BUILT_BY_TARGET)
     get_image_details = azure_only("Environment.get_image_details()", _BUILT_BY_TARGET)
+    from_existing_conda_environment = azure_only(
+        "Environment.from_existing_conda_environment()",
+        "Export it with 'conda env export -n NAME > env.yml' and use "
+        "Environment.from_conda_specification(name, 'env.yml').",
+    )
+
+    def clone(self, new_name: str) -> Environment:
+        """A copy under ``new_name``, unregistered (no version), as v1's ``Environment.clone``."""
+        twin = self.copy()
+        twin.name, twin.version = new_name, None
+        return twin
 
     def describe(self) -> str:
         """One line for summaries."""

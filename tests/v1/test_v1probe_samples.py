@@ -39,7 +39,8 @@ def _check(out: str, experiment: str) -> None:
     assert "'outputs/model.txt'" in out and "'outputs/source.py'" in out
     assert "definition probe_train.py ['--lr', 0.5]" in out
     assert "downloaded lr=0.5" in out and "cleaned []" in out and "registered model probe-model" in out
-    assert "'six'" in out
+    assert "'six'" in out and "clone copy-env None" in out
+    assert "not local: Environment.from_existing_conda_environment()" in out
     for name in ("Dataset.Tabular.from_delimited_files()", "Dataset.File.from_files()", "Dataset.get_by_name()"):
         assert f"not local: {name}" in out
     assert "not local: Datastore.get()" in out and "not local: Run.get_portal_url()" in out
@@ -58,3 +59,22 @@ def test_probe_notebook_on_docker(v1_project):
     out = _run_notebook(v1_project, "docker")
     _check(out, "probe-docker")
     assert "definition probe_train.py ['--lr', 0.5] docker" in out
+
+
+def test_documented_estimator_spellings_are_accepted():
+    """v1 docs pair ``MpiConfiguration()`` with the estimator's ``process_count_per_node``; conflicts are refused."""
+    import warnings
+
+    from runconfig_jupyter.core.errors import ConfigError
+    from runconfig_jupyter.core.runconfig import MpiConfiguration, PyTorchConfiguration
+    from runconfig_jupyter.train.dnn import PyTorch
+
+    common = {"source_directory": ".", "entry_script": "train.py", "compute_target": "local", "node_count": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = PyTorch(**common, process_count_per_node=3, distributed_training=MpiConfiguration())
+        config = estimator.to_script_run_config().distributed_job_config
+        assert (config.node_count, config.process_count_per_node) == (2, 3)
+        for conflicting in (MpiConfiguration(process_count_per_node=2), PyTorchConfiguration()):
+            with pytest.raises(ConfigError, match="process_count_per_node"):
+                PyTorch(**common, process_count_per_node=3, distributed_training=conflicting)

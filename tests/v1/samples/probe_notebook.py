@@ -31,6 +31,7 @@ env = Environment("user-managed-env")
 env.python.user_managed_dependencies = True
 env.docker.enabled = TARGET == "docker"
 env.register(workspace=ws)
+print("clone", env.clone("copy-env").name, env.clone("copy-env").version)
 print("registered", Environment.get(workspace=ws, name="user-managed-env").name, "in", list(Environment.list(ws)))
 docker = DockerConfiguration(use_docker=TARGET == "docker")
 for lr in (0.01, 0.5):
@@ -67,6 +68,7 @@ for call in (
     lambda: Dataset.get_by_name(ws, name="d"),
     lambda: Datastore.get(ws, "workspaceblobstore"),
     lambda: best_run.get_portal_url(),
+    lambda: Environment.from_existing_conda_environment(name="e", conda_environment_name="base"),
 ):
     try:
         call()
