@@ -78,3 +78,22 @@ def test_documented_estimator_spellings_are_accepted():
         for conflicting in (MpiConfiguration(process_count_per_node=2), PyTorchConfiguration()):
             with pytest.raises(ConfigError, match="process_count_per_node"):
                 PyTorch(**common, process_count_per_node=3, distributed_training=conflicting)
+
+
+def test_logging_api_notebook_executes_headless(v1_project):
+    """The logging-api flow (interactive run, every log_* kind, RunDetails) on a real kernel through nbclient."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(SAMPLES / "probe_logging_api.ipynb", as_version=4)
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(v1_project)}}
+    ).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert [o for o in outputs if o.get("output_type") == "error"] == []
+    text = "\n".join("".join(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "workspace ml-workspace" in text and "status Completed" in text
+    assert "cubic {'x': [1, 2, 3], 'y': [1, 8, 27]}" in text
+    assert "'Fibonacci numbers'" in text and "'Sine Wave'" in text and "'Quadratic'" in text
+    assert "'notes/notes.txt'" in text and "number 1" in text and "runs 1 True" in text
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)  # RunDetails
