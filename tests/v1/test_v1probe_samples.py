@@ -39,7 +39,8 @@ def _check(out: str, experiment: str) -> None:
     assert "'outputs/model.txt'" in out and "'outputs/source.py'" in out
     assert "definition probe_train.py ['--lr', 0.5]" in out
     assert "downloaded lr=0.5" in out and "cleaned []" in out and "registered model probe-model" in out
-    assert "'six'" in out and "clone copy-env None" in out
+    assert "'python=3.10', '-', 'numpy', '-', 'pip:', '-', 'six'] 3.10" in out and "clone copy-env None" in out
+    assert "not local: Environment.add_private_pip_wheel()" in out
     assert "not local: Environment.from_existing_conda_environment()" in out
     for name in ("Dataset.Tabular.from_delimited_files()", "Dataset.File.from_files()", "Dataset.get_by_name()"):
         assert f"not local: {name}" in out

@@ -58,7 +58,12 @@ with open("best_model.txt") as downloaded:
     print("downloaded", downloaded.read())
 print("cleaned", best_run.clean())
 print("registered model", best_run.register_model(model_name="probe-model", model_path="outputs/model.txt").name)
-print("deps", CondaDependencies.create(pip_packages=["six"]).serialize_to_string().split())
+deps = CondaDependencies.create(python_version="3.10", pip_packages=["six"], pin_sdk_version=False)
+deps.add_conda_package("numpy")
+deps.save("probe_env.yml")
+reloaded = CondaDependencies(conda_dependencies_file_path="probe_env.yml")
+print("deps", reloaded.serialize_to_string().split(), reloaded.get_python_version())
+os.remove("probe_env.yml")
 
 from runconfig_jupyter.core import Dataset, Datastore  # noqa: E402
 
@@ -69,6 +74,7 @@ for call in (
     lambda: Datastore.get(ws, "workspaceblobstore"),
     lambda: best_run.get_portal_url(),
     lambda: Environment.from_existing_conda_environment(name="e", conda_environment_name="base"),
+    lambda: Environment.add_private_pip_wheel(ws, "dist/my.whl"),
 ):
     try:
         call()
