@@ -16,7 +16,7 @@ from pathlib import Path
 
 SHIM_DIR_NAME = "runconfig-shim"
 # The in-script API and what it imports (all standard library only).
-SHIM_MODULES = ("context.py", "logsink.py", "artifacts.py", "run_logging.py", "v1_run_api.py")
+SHIM_MODULES = ("context.py", "errors.py", "logsink.py", "artifacts.py", "run_logging.py", "v1_run_api.py")
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""
 

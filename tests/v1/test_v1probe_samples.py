@@ -33,7 +33,7 @@ def _run_notebook(project: Path, target: str) -> str:
 def _check(out: str, experiment: str) -> None:
     assert "ml-workspace\nrg-ml\nlocal\n" in out
     assert "registered user-managed-env in ['user-managed-env']" in out
-    assert "numbers [1, 2, 3]" in out
+    assert "numbers [1, 2, 3]" in out and "script log has True" in out
     assert "best 0.5 loss [1.0, 0.5, 0.3333333333333333]" in out
     assert "row {'epoch': [1], 'acc': [0.5]} table {'x': [1, 2], 'y': [3, 4]}" in out
     assert "'outputs/model.txt'" in out and "'outputs/source.py'" in out

@@ -26,6 +26,7 @@ print(src)
 run = exp.submit(config=src)
 print(run)
 run.wait_for_completion(show_output=True)
+print("script log has", "datasets: NotSupportedLocally" in run.get_details_with_logs()["logFiles"]["logs/std_log.txt"])
 
 env = Environment("user-managed-env")
 env.python.user_managed_dependencies = True

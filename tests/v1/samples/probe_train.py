@@ -19,4 +19,8 @@ os.makedirs("outputs", exist_ok=True)
 with open("outputs/model.txt", "w") as model:
     model.write(f"lr={args.lr}")
 run.upload_file(name="outputs/source.py", path_or_stream=__file__)
+try:
+    run.input_datasets["training_data"]
+except NotImplementedError as error:  # NotSupportedLocally is also a NotImplementedError
+    print("datasets:", type(error).__name__)
 print("trained with", args.lr)
