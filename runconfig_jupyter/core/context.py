@@ -73,6 +73,16 @@ class RunContext(RichLogging):
     def get_status(self) -> str:
         return "Running"
 
+    def get_details(self) -> dict[str, Any]:
+        """What the script itself can know of its run, under v1's keys (scripts read ``["runId"]``/``["status"]``);
+        the full record (target, times, run definition) is ``run.get_details()`` on the run in the notebook."""
+        return {
+            "runId": self.id,
+            "experiment": self.experiment_name,
+            "status": self.get_status(),
+            "tags": self.get_tags(),
+        }
+
     @property
     def experiment(self) -> Any:
         """The run's experiment; ``run.experiment.workspace`` is the local workspace where the run home is reachable."""

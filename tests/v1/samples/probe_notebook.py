@@ -26,7 +26,8 @@ print(src)
 run = exp.submit(config=src)
 print(run)
 run.wait_for_completion(show_output=True)
-print("script log has", "datasets: NotSupportedLocally" in run.get_details_with_logs()["logFiles"]["logs/std_log.txt"])
+script_log = run.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
+print("script log has", "datasets: NotSupportedLocally" in script_log and "details True Running" in script_log)
 
 env = Environment("user-managed-env")
 env.python.user_managed_dependencies = True

@@ -23,4 +23,5 @@ try:
     run.input_datasets["training_data"]
 except NotImplementedError as error:  # NotSupportedLocally is also a NotImplementedError
     print("datasets:", type(error).__name__)
+print("details", run.get_details()["runId"] == run.id, run.get_details()["status"])
 print("trained with", args.lr)
