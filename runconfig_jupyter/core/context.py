@@ -18,6 +18,7 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
+from .errors import NotSupportedLocally
 from .logsink import HISTORY_MARKER, METRIC_MARKER
 from .run_logging import RichLogging
 from .v1_run_api import fallback
@@ -71,6 +72,16 @@ class RunContext(RichLogging):
 
     def get_status(self) -> str:
         return "Running"
+
+    def get_details(self) -> dict[str, Any]:
+        """What the script itself can know of its run, under v1's keys (scripts read ``["runId"]``/``["status"]``);
+        the full record (target, times, run definition) is ``run.get_details()`` on the run in the notebook."""
+        return {
+            "runId": self.id,
+            "experiment": self.experiment_name,
+            "status": self.get_status(),
+            "tags": self.get_tags(),
+        }
 
     @property
     def experiment(self) -> Any:
@@ -221,6 +232,16 @@ class RunContext(RichLogging):
         sys.stderr.buffer.write(METRIC_MARKER + payload.encode() + b"\n")
         sys.stderr.flush()
 
+    @property
+    def input_datasets(self) -> Any:
+        """v1 scripts index this (``run.input_datasets["train"]``): a None would fail later with a TypeError, so
+        the missing data layer is said here, once, in the typed error."""
+        raise NotSupportedLocally("Run.input_datasets", _NO_DATASETS)
+
+    @property
+    def output_datasets(self) -> Any:
+        raise NotSupportedLocally("Run.output_datasets", _NO_DATASETS)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
@@ -229,6 +250,12 @@ class RunContext(RichLogging):
     def __repr__(self) -> str:
         state = "offline" if self.offline else "live"
         return f"Run(id={self.id!r}, {state})"
+
+
+_NO_DATASETS = (
+    "Datasets are not part of the local workspace yet (issue 13): pass the data's path as a script argument "
+    "(ScriptRunConfig(arguments=['--data', path])) and read it with argparse."
+)
 
 
 class _UnreachableExperiment:

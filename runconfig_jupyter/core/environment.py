@@ -39,7 +39,16 @@ class CondaDependencies:
         name: str = DEFAULT_CONDA_ENV_NAME,
         pip_options: Iterable[str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        *,
+        conda_dependencies_file_path: str | Path | None = None,
     ):
+        # v1's only public argument is the spec file (keyword, or positional where this takes conda_packages).
+        if isinstance(conda_packages, str | Path):
+            conda_packages, conda_dependencies_file_path = None, conda_packages
+        if conda_dependencies_file_path is not None:
+            loaded = CondaDependencies.from_file(conda_dependencies_file_path, "conda_dependencies_file_path")
+            conda_packages, pip_packages, channels = loaded.conda_packages, loaded.pip_packages, loaded.channels
+            name, pip_options, extra = loaded.name, loaded.pip_options, loaded.extra
         self.name = name
         self.conda_packages: list[str] = list(conda_packages or [])
         self.pip_packages: list[str] = list(pip_packages or [])
@@ -55,8 +64,10 @@ class CondaDependencies:
         python_version: str | None = None,
         pip_indexurl: str | None = None,
         channels: Iterable[str] | None = None,
+        pin_sdk_version: bool = True,
     ) -> CondaDependencies:
-        """Azure's factory. Unlike Azure it adds no azureml-defaults: nothing here talks to a workspace."""
+        """Azure's factory. Unlike Azure it adds no azureml-defaults: nothing here talks to a workspace, so
+        ``pin_sdk_version`` (which pinned those SDK packages) has nothing to pin and is accepted as is."""
         conda = list(conda_packages or [])
         if python_version:
             conda.insert(0, f"python={python_version}")
@@ -81,6 +92,26 @@ class CondaDependencies:
 
     def remove_conda_package(self, package: str) -> None:
         self.conda_packages = [p for p in self.conda_packages if _package_name(p) != _package_name(package)]
+
+    def get_python_version(self) -> str | None:
+        """The ``python=`` pin among the conda packages, as v1 reports it (None when unpinned)."""
+        pins = [
+            p.split("=", 1)[1].lstrip("=") for p in self.conda_packages if _package_name(p) == "python" and "=" in p
+        ]
+        return pins[0] if pins else None
+
+    def set_python_version(self, version: str) -> None:
+        self.remove_conda_package("python")
+        self.conda_packages.insert(0, f"python={version}")
+
+    def save(self, path: str | Path) -> str:
+        """Write the spec as conda YAML (v1's ``save``); returns the path written."""
+        Path(path).write_text(self.serialize_to_string())
+        return str(path)
+
+    def save_to_file(self, base_directory: str | Path, conda_file_path: str | None = None) -> str:
+        """v1's older spelling: ``base_directory/conda_file_path`` (default ``conda_dependencies.yml``)."""
+        return self.save(Path(base_directory) / (conda_file_path or "conda_dependencies.yml"))
 
     def set_pip_option(self, option: str) -> None:
         if option not in self.pip_options:
@@ -313,6 +344,22 @@ class Environment(Section):
     build = azure_only("Environment.build()", _BUILT_BY_TARGET)
     build_local = azure_only("Environment.build_local()", _BUILT_BY_TARGET)
     get_image_details = azure_only("Environment.get_image_details()", _BUILT_BY_TARGET)
+    from_existing_conda_environment = azure_only(
+        "Environment.from_existing_conda_environment()",
+        "Export it with 'conda env export -n NAME > env.yml' and use "
+        "Environment.from_conda_specification(name, 'env.yml').",
+    )
+
+    add_private_pip_wheel = azure_only(
+        "Environment.add_private_pip_wheel()",
+        "There is no workspace storage to upload to: list the wheel's absolute path on this machine in pip_packages.",
+    )
+
+    def clone(self, new_name: str) -> Environment:
+        """A copy under ``new_name``, unregistered (no version), as v1's ``Environment.clone``."""
+        twin = self.copy()
+        twin.name, twin.version = new_name, None
+        return twin
 
     def describe(self) -> str:
         """One line for summaries."""

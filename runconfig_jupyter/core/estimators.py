@@ -464,12 +464,16 @@ class Estimator(ScriptRunConfig):
                 f"{', '.join(c.__name__ + '()' for c in self.accepted_distributed)}",
                 field="distributed_training",
             )
-        if process_count_per_node != 1:
-            raise ConfigError(
-                f"{type(config).__name__} carries its own process counts; drop the estimator's process_count_per_node",
-                field="process_count_per_node",
-            )
         config = config.copy()
+        if process_count_per_node != 1:
+            # v1 docs pair MpiConfiguration() with the estimator's process_count_per_node: adopt it unless they differ.
+            if getattr(config, "process_count_per_node", None) not in (1, process_count_per_node):
+                raise ConfigError(
+                    f"{type(config).__name__} carries its own process counts; drop the estimator's "
+                    "process_count_per_node or make them agree",
+                    field="process_count_per_node",
+                )
+            config.process_count_per_node = process_count_per_node
         if node_count != 1 and hasattr(config, "node_count"):
             if config.node_count not in (1, node_count):
                 raise ConfigError(

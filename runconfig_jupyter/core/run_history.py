@@ -127,6 +127,17 @@ class RunHistory:
         record_history(self.store, self.id, description=value)
 
     @property
+    def number(self) -> int:
+        """v1's run number: the run's 1-based position, by creation time, among its experiment's runs."""
+        record = self.record
+        return self.store.count(experiment=record.experiment, created_at_most=record.created_at)
+
+    def clean(self) -> list[str]:
+        """v1 removes the run's files left on the target; local targets already remove the working copy when
+        the run ends (outputs and logs are kept in the run home), so nothing is left to delete."""
+        return []
+
+    @property
     def type(self) -> str:
         return INTERACTIVE_RUN_TYPE if is_interactive(self.record) else SCRIPT_RUN_TYPE
 

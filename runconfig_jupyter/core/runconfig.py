@@ -34,6 +34,13 @@ MAX_NODES = 256  # the largest distributed world (core/distributed.py) fits on t
 ENVIRONMENT_FILE = "environment.yml"
 
 
+def _canonical(value: Any, choices: tuple[str, ...]) -> Any:
+    """``value`` spelled as in ``choices`` when it matches one ignoring case; anything else unchanged (and refused)."""
+    if isinstance(value, str):
+        return next((choice for choice in choices if choice.lower() == value.lower()), value)
+    return value
+
+
 @dataclass
 class DockerConfiguration(Section):
     """How the container runs (``docker`` section; Azure's ``DockerConfiguration``)."""
@@ -150,6 +157,9 @@ class RunConfiguration(Section):
     # -- validation -----------------------------------------------------------------
     def check(self, prefix: str = "run_config") -> None:
         """Type and range checks of the fields this project acts on; raises ``ConfigError`` naming the field."""
+        # Azure accepts any case ("python" is common in v1 samples); keep the canonical spelling for comparisons.
+        self.framework = _canonical(self.framework, FRAMEWORKS)
+        self.communicator = _canonical(self.communicator, COMMUNICATORS)
         if self.framework not in FRAMEWORKS:
             raise ConfigError(
                 f"unknown framework {self.framework!r}; use one of {', '.join(FRAMEWORKS)}", field=f"{prefix}.framework"

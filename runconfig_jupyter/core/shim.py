@@ -16,9 +16,17 @@ from pathlib import Path
 
 SHIM_DIR_NAME = "runconfig-shim"
 # The in-script API and what it imports (all standard library only).
-SHIM_MODULES = ("context.py", "logsink.py", "artifacts.py", "run_logging.py", "v1_run_api.py")
+SHIM_MODULES = ("context.py", "errors.py", "logsink.py", "artifacts.py", "run_logging.py", "v1_run_api.py")
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""
+
+from runconfig_jupyter.core import Run
+
+__all__ = ["Run"]
+'''
+# ``from runconfig_jupyter.core import Run`` and ``from runconfig_jupyter.core.run import Run`` are the ported
+# spellings of v1's ``from azureml.core import Run`` / ``azureml.core.run``: both must work inside a target.
+_SHIM_CORE_INIT = '''"""In-script ``Run`` of runconfig_jupyter.core (shim)."""
 
 from runconfig_jupyter.core.context import get_context as _get_context
 
@@ -31,6 +39,12 @@ class Run:
 
 __all__ = ["Run"]
 '''
+_SHIM_RUN = '''"""``runconfig_jupyter.core.run`` (shim): the in-script ``Run``."""
+
+from runconfig_jupyter.core import Run
+
+__all__ = ["Run"]
+'''
 
 
 def shim_files() -> dict[str, bytes]:
@@ -38,7 +52,8 @@ def shim_files() -> dict[str, bytes]:
     core = Path(__file__).resolve().parent
     return {
         "runconfig_jupyter/__init__.py": _SHIM_INIT.encode(),
-        "runconfig_jupyter/core/__init__.py": b"",
+        "runconfig_jupyter/core/__init__.py": _SHIM_CORE_INIT.encode(),
+        "runconfig_jupyter/core/run.py": _SHIM_RUN.encode(),
         **{f"runconfig_jupyter/core/{module}": (core / module).read_bytes() for module in SHIM_MODULES},
     }
 

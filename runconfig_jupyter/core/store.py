@@ -504,11 +504,17 @@ class RunStore:
         return [_record(row) for row in rows]
 
     @_guarded
-    def count(self, experiment: str | None = None) -> int:
+    def count(self, experiment: str | None = None, created_at_most: float | None = None) -> int:
+        """Runs (of ``experiment``); ``created_at_most`` counts only those made no later (v1's run number)."""
+        clauses, params = ["1 = 1"], []
+        if experiment:
+            clauses.append("experiment = ?")
+            params.append(experiment)
+        if created_at_most is not None:
+            clauses.append("created_at <= ?")
+            params.append(created_at_most)
         with self._connect() as db:
-            if experiment:
-                return db.execute("SELECT COUNT(*) FROM runs WHERE experiment = ?", (experiment,)).fetchone()[0]
-            return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            return db.execute(f"SELECT COUNT(*) FROM runs WHERE {' AND '.join(clauses)}", params).fetchone()[0]
 
     @_guarded
     def experiments(self) -> list[str]:
