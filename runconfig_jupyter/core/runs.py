@@ -60,8 +60,10 @@ class ScriptRun(RunHistory):
             experiment = args[0]
         elif len(args) == 1:
             run_id = args[0]
-        if not run_id:
+        if run_id is None:
             raise TypeError("Run needs a run id: Run(experiment, run_id) or Run.get(run_id)")
+        if not run_id:  # given, but empty: the same typed refusal as any other text that is not a run id
+            raise ConfigError("a run id is needed, e.g. Run.get('exp_1700000000_0a1b2c3d')", field="run_id")
         if store is None and isinstance(experiment, Experiment):
             store = experiment.store
         self.store = store or RunStore()

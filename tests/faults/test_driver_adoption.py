@@ -127,6 +127,12 @@ LAUNCHES = {  # ranks started directly (each under a supervisor) / through a rea
 def _kill_driver_of_ranks(run) -> dict:
     """SIGKILL the driver once both ranks print; returns the run's details (the processes still alive)."""
     wait_for(lambda: _rank_lines(run, 0) and _rank_lines(run, 1), timeout=30, message="both ranks to print")
+    # mpirun's ranks are found (and recorded) after they start: under load they may print first
+    wait_for(
+        lambda: "pid" in (details := run.store.get(run.id).details) and len(details.get("pids", [])) == 2,
+        timeout=30,
+        message="the rank processes recorded",
+    )
     record = run.store.get(run.id)
     os.kill(record.driver_pid, signal.SIGKILL)
     wait_for(lambda: _zombie(record.driver_pid), message="driver gone")

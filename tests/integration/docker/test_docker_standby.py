@@ -48,5 +48,7 @@ def test_cancel_right_after_a_standby_docker_submit(project, docker_client, our_
     run = Experiment("dkstop").submit(config)
     run.cancel()
     run.wait_for_completion(timeout=120, raise_on_error=False)
-    assert run.get_status() == "Canceled" and run.record.details.get("standby_driver")
+    record = run.record
+    assert record.status.value == "Canceled", (record.status, record.phase, record.reason, record.exit_code)
+    assert record.details.get("standby_driver")
     wait_for(lambda: not our_containers(run.id), timeout=30, message="the container to be removed")
