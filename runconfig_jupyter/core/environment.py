@@ -169,6 +169,12 @@ class CondaDependencies:
         )
         return cls.from_dict(data or {}, (), lines)
 
+    def is_empty(self) -> bool:
+        """True for v1's ready-made default (nothing added): it means "no conda dependencies" everywhere."""
+        return not (self.conda_packages or self.pip_packages or self.channels or self.pip_options or self.extra) and (
+            self.name == DEFAULT_CONDA_ENV_NAME
+        )
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CondaDependencies) and self.to_dict() == other.to_dict()
 
@@ -189,10 +195,27 @@ class PythonSection(Section):
     user_managed_dependencies: bool = False
     interpreter_path: str = "python"
     conda_dependencies_file: str | None = None
-    conda_dependencies: CondaDependencies | None = None
+    conda_dependencies: CondaDependencies = field(default_factory=CondaDependencies)
     base_conda_environment: str | None = None
 
     _types: ClassVar[dict[str, Any]] = {"conda_dependencies": CondaDependencies}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # v1 code calls env.python.conda_dependencies.add_pip_package(...) on a fresh environment: never None.
+        if name == "conda_dependencies" and value is None:
+            value = CondaDependencies()
+        super().__setattr__(name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """An untouched default writes as before (``condaDependencies: null``): same files, hashes and image keys."""
+        out = super().to_dict()
+        if self.conda_dependencies.is_empty():
+            out["condaDependencies"] = None
+        return out
+
+    def has_conda(self) -> bool:
+        """Whether packages were asked for (an empty default CondaDependencies is "none")."""
+        return not self.conda_dependencies.is_empty()
 
 
 @dataclass

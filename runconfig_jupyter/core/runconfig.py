@@ -15,6 +15,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .amlcompute import AmlComputeView
 from .bounded import load_yaml, read_text_bounded
 from .distributed_config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from .environment import CondaDependencies, Environment
@@ -150,6 +151,11 @@ class RunConfiguration(Section):
         }
     )
 
+    @property
+    def amlcompute(self) -> AmlComputeView:
+        """v1's ``run_config.amlcompute``: kept in the ``amlCompute`` section, no local effect."""
+        return AmlComputeView(self.extra)
+
     def __post_init__(self, conda_dependencies: CondaDependencies | None) -> None:
         if conda_dependencies is not None:
             self.environment.python.conda_dependencies = conda_dependencies
@@ -212,7 +218,7 @@ class RunConfiguration(Section):
         data = self.to_dict()
         environment = data["environment"]
         conda = self.environment.python.conda_dependencies
-        if conda is not None:
+        if self.environment.python.has_conda():
             conda_file = _side_file(folder, CONDA_FILE, target.stem, conda.serialize_to_string())
             environment["python"]["condaDependencies"] = None
             environment["python"]["condaDependenciesFile"] = os.path.relpath(conda_file, project)
@@ -324,7 +330,7 @@ def check_variables(variables: Any, field_name: str) -> None:
 def read_conda_file(environment: Environment, bases: tuple[Path, ...]) -> Any:
     """Load ``python.condaDependenciesFile`` into ``conda_dependencies`` (the file is an on-disk detail)."""
     python = environment.python
-    if python.conda_dependencies_file and python.conda_dependencies is None:
+    if python.conda_dependencies_file and not python.has_conda():
         resolved = _resolve(python.conda_dependencies_file, *bases, field="environment.python.conda_dependencies_file")
         if resolved is None:
             raise ConfigError(

@@ -420,7 +420,7 @@ class ScriptRunConfig:
         else:
             run_config = RunConfiguration.from_dict(rest, (), lines, also_valid=SRC_ONLY_KEYS)
         python = run_config.environment.python
-        if python.conda_dependencies_file and python.conda_dependencies is None:
+        if python.conda_dependencies_file and not python.has_conda():
             where = lines.line(("environment", "python", "condaDependenciesFile"))
             field = "environment.python.conda_dependencies_file"
             conda_file = _confined_file(confinement, python.conda_dependencies_file, field, where)

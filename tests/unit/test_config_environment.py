@@ -12,7 +12,8 @@ def test_defaults_leave_the_base_image_to_the_target():
     env = Environment("train")
     assert env.name == "train"
     assert env.python.user_managed_dependencies is False and env.python.interpreter_path == "python"
-    assert env.python.conda_dependencies is None
+    # v1's ready-made object (so ported .add_pip_package() works), meaning "no packages" until one is added
+    assert env.python.conda_dependencies.is_empty() and not env.python.has_conda()
     assert env.docker.enabled is False and env.docker.base_image is None and env.docker.gpu_support is False
     assert env.docker.arguments == [] and env.environment_variables == {}
 
