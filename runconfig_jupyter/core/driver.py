@@ -184,6 +184,12 @@ class Driver:
             self.ctx.driver_log("target.cancel failed:\n" + traceback.format_exc())
 
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        # A signal handler runs between two bytecodes of the main thread, possibly inside one of its store
+        # transactions on the same connection: touching the store here would nest transactions and break the
+        # interrupted one. The cancel is handed to a thread (its own connection), like the deadline watcher's.
+        threading.Thread(target=self._cancel_from_signal, name="sigterm-cancel", daemon=True).start()
+
+    def _cancel_from_signal(self) -> None:
         reason = self.store.get(self.ctx.run_id).reason or USER_CANCEL_REASON
         self.request_cancel(reason)
 
