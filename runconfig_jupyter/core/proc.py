@@ -70,6 +70,17 @@ def is_zombie(pid: int) -> bool:
         return False
 
 
+def same_process(pid: int, started: float | None) -> bool:
+    """``pid`` still runs and is the process that started at ``started`` (not a recycled pid, not a zombie).
+
+    ``started`` None means "not recorded": any live process with that pid counts.
+    """
+    now_started = start_time(pid)
+    if now_started is None or is_zombie(pid):
+        return False
+    return started is None or abs(now_started - started) < 1.0
+
+
 def command_line(pid: int) -> list[str]:
     """The argv of ``pid``; empty when it is gone (or a zombie, whose argv the kernel no longer keeps)."""
     if _linux():

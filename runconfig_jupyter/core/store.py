@@ -574,12 +574,7 @@ def pid_start_time(pid: int) -> float | None:
 
 
 def driver_alive(record: RunRecord) -> bool:
-    if not record.driver_pid:
-        return False
-    started = pid_start_time(record.driver_pid)
-    if started is None or proc.is_zombie(record.driver_pid):
-        return False
-    return record.driver_started is None or abs(started - record.driver_started) < 1.0
+    return bool(record.driver_pid) and proc.same_process(record.driver_pid, record.driver_started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core import proc
 from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.detached import spawn_detached
@@ -33,7 +34,7 @@ from runconfig_jupyter.core.store import pid_start_time
 from .base import Capabilities, ComputeTarget, Outcome, RunContext
 from .collect import collect_from
 from .local_env import check_host_pip, interpreter_for
-from .supervision import process_alive, recorded_exit, supervised
+from .supervision import recorded_exit, supervised
 
 EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
@@ -174,7 +175,7 @@ class LocalTarget(ComputeTarget):
             supervisor_code = self._process.wait()
         else:  # adopted: not our child, so watch the exit file and the process
             assert self._adopted is not None, "start() or reattach() first"
-            while not exit_file.exists() and process_alive(self._adopted["pid"], self._adopted.get("started")):
+            while not exit_file.exists() and proc.same_process(self._adopted["pid"], self._adopted.get("started")):
                 time.sleep(ADOPTED_POLL_SECONDS)
             supervisor_code = None
         self._exited.set()
@@ -217,7 +218,7 @@ class LocalTarget(ComputeTarget):
         self._adopted, self._pid = process, int(process["pid"])
         if (ctx.run_dir / EXIT_FILE).exists():
             return True
-        return process_alive(self._pid, process.get("started"))
+        return proc.same_process(self._pid, process.get("started"))
 
     def cancel(self, ctx: RunContext, reason: str) -> None:
         """TERM to the whole process group, KILL after the grace period."""

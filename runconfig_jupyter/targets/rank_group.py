@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runconfig_jupyter.core import proc
 from runconfig_jupyter.core.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.distributed import DistributedPlan, all_rank_environments
 from runconfig_jupyter.core.errors import PreparationFailed
@@ -35,7 +36,7 @@ from runconfig_jupyter.core.status import RunStatus
 from runconfig_jupyter.core.store import pid_start_time
 
 from .base import Outcome, RunContext
-from .supervision import process_alive, recorded_exit, supervised
+from .supervision import recorded_exit, supervised
 
 POLL_SECONDS = 0.05
 LOST_CODE = -(2**31)  # a rank whose supervisor vanished with its exit code
@@ -161,12 +162,12 @@ class RankProcess:
         recorded = recorded_exit(self.exit_file)
         if recorded is not None:
             return int(recorded["exit_code"])
-        return None if process_alive(self.pid, self.started) else LOST_CODE
+        return None if proc.same_process(self.pid, self.started) else LOST_CODE
 
     def send_signal(self, sig: signal.Signals) -> None:
         if self.popen is not None:
             self.popen.send_signal(sig)
-        elif process_alive(self.pid, self.started):
+        elif proc.same_process(self.pid, self.started):
             os.kill(self.pid, sig)
 
     def to_dict(self) -> dict[str, object]:
