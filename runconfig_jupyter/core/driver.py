@@ -331,16 +331,23 @@ class Driver:
         """Index what the script recorded in the run folder, and end child runs it left open."""
         from .history import index_history, read_history
         from .interactive import settle_children
-        from .script_history import register_requested_models
 
+        requests: list[dict[str, Any]] = []
         try:
-            index_history(self.store, self.ctx.run_id, read_history(self.ctx.run_dir))
+            history = read_history(self.ctx.run_dir)
+            requests = history["model_requests"]
+            index_history(self.store, self.ctx.run_id, history)
             for child in settle_children(self.store, self.ctx.run_id, status, reason):
                 self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
         except Exception:
             self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+        if not requests:  # most runs: no model registry, no run handle to load
+            self.ctx.flush_logs()
+            return
+        from .script_history import register_requested_models
+
         try:  # in-script run.register_model(...): the outputs are collected now
-            done, errors = register_requested_models(self.store, self.ctx.run_id)
+            done, errors = register_requested_models(self.store, self.ctx.run_id, requests)
         except Exception as error:
             done, errors = [], [str(error)]
         for model_id in done:

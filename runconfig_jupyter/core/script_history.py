@@ -39,15 +39,19 @@ def model_request(record: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def register_requested_models(store: RunStore, run_id: str) -> tuple[list[str], list[str]]:
-    """Register what the script asked for (its outputs are collected by now): ("name:version"s, errors)."""
-    from .history import read_history
+def register_requested_models(
+    store: RunStore, run_id: str, requests: list[dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """Register what the script asked for (its history's ``model_requests``; its outputs are collected by now).
+
+    Returns ("name:version"s, errors).
+    """
     from .model import Model
     from .runs import Run
 
     run = Run(run_id, store=store)
     done, errors = [], []
-    for request in read_history(run.run_dir)["model_requests"]:
+    for request in requests:
         try:
             model = Model.register_from_run(run, **request)
         except Exception as error:  # one bad request must not cost the others

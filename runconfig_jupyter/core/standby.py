@@ -180,8 +180,6 @@ PRELOAD = (
     "runconfig_jupyter.core.history",  # the driver indexes a run's tags and properties as it finishes
     "runconfig_jupyter.core.script_history",
     "runconfig_jupyter.core.interactive",  # child runs a script left open are settled with it
-    "runconfig_jupyter.core.model",  # models a script asked to register are registered as it ends
-    "runconfig_jupyter.core.runs",
     "runconfig_jupyter.targets.base",
     "runconfig_jupyter.targets.collect",
     "runconfig_jupyter.targets.local",
