@@ -29,7 +29,7 @@ from timing import Pair, figure, paired, wait_for_line, wait_for_standby  # benc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runconfig_jupyter.core.store import RunStore  # noqa: E402
+from runconfig_jupyter.core.runs.store import RunStore  # noqa: E402
 
 IMAGE = "runconfig-jupyter/python:bookworm"
 LINE = "first line"
@@ -53,7 +53,7 @@ def bare(repeat: int) -> tuple[list[float], list[float]]:
 def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
     """Submit -> first line / Completed; also how many runs a warm standby driver served."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
-    from runconfig_jupyter.core.status import RunStatus
+    from runconfig_jupyter.core.runs.status import RunStatus
 
     first, done, served = [], [], 0
     config = ScriptRunConfig(str(source), command=["python", "-c", f"print({LINE!r}, flush=True)"])
@@ -77,8 +77,8 @@ def decision(repeat: int, source: Path) -> list[float]:
     """Time for ensure_image() to find the already-built image of an unchanged environment."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
     from runconfig_jupyter.core.config import CondaDependencies, Environment
-    from runconfig_jupyter.targets.docker_client import connect
-    from runconfig_jupyter.targets.docker_image import DEFAULT_BASE_IMAGE, ca_bundle_path, ensure_image
+    from runconfig_jupyter.targets.docker.client import connect
+    from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, ca_bundle_path, ensure_image
 
     environment = Environment("bench-six")
     environment.python.conda_dependencies = CondaDependencies.create(pip_packages=["six==1.17.0"])

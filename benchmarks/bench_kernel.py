@@ -62,8 +62,8 @@ def bare_first_line(server: LaunchedServer) -> float:
 
 def ours_first_line(server: LaunchedServer, source: Path) -> float:
     from runconfig_jupyter.core.config import ScriptRunConfig
-    from runconfig_jupyter.core.submit import submit
-    from runconfig_jupyter.core.targets_registry import register_target
+    from runconfig_jupyter.core.runs.submit import submit
+    from runconfig_jupyter.core.target.configured import register_target
 
     os.environ[TOKEN_ENV] = server.token
     register_target(f"bench-{server.kind}", type="kernel", url=server.url, token_env=TOKEN_ENV)
@@ -97,9 +97,8 @@ class _UploadContext:
 
 
 def ours_upload(server: LaunchedServer, snapshot: Path, scratch: Path) -> float:
-    from runconfig_jupyter.targets import kernel_transfer as transfer
-    from runconfig_jupyter.targets.kernel import KernelTarget
-    from runconfig_jupyter.targets.kernel_session import RemoteKernel
+    from runconfig_jupyter.targets.kernel.session import RemoteKernel
+    from runconfig_jupyter.targets.kernel.target import KernelTarget, transfer
 
     os.environ[TOKEN_ENV] = server.token
     target = KernelTarget("bench", url=server.url, token_env=TOKEN_ENV)

@@ -60,7 +60,7 @@ class Ours:
 def memory(source: Path) -> tuple[float, float]:
     """RSS (MB) of a waiting standby and of a run's driver while the script sleeps."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
-    from runconfig_jupyter.core.standby import waiting_pids
+    from runconfig_jupyter.core.runs.standby import waiting_pids
 
     experiment = Experiment("bench")
     wait_for_standby(experiment.store.home)

@@ -53,7 +53,7 @@ class Ours:
 
     def __init__(self, address: str, source: Path):
         from runconfig_jupyter import Experiment, ScriptRunConfig
-        from runconfig_jupyter.targets.ray import RayTarget
+        from runconfig_jupyter.targets.ray.target import RayTarget
 
         self.target = RayTarget("bench", address=address)
         self.experiment = Experiment("bench-ray")

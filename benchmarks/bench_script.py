@@ -40,7 +40,7 @@ def run_quietly(argv: list[str]) -> None:
 
 
 def measure(target: str, source: Path, home: Path, repeat: int) -> None:
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
 
     submit = source.parent / "submit.py"
     submit.write_text(SUBMIT)

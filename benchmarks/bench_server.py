@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from timing import figure, paired, timed  # noqa: E402  (benchmarks/timing.py)
 
-from runconfig_jupyter.core.status import RunStatus  # noqa: E402
-from runconfig_jupyter.core.store import RunRecord, RunStore  # noqa: E402
+from runconfig_jupyter.core.runs.status import RunStatus  # noqa: E402
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore  # noqa: E402
 
 POLL = 0.5
 

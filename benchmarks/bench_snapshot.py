@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import figure, paired, timed
 
-from runconfig_jupyter.core.snapshot import SnapshotLimits, create_snapshot
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot
 
 
 def generate(root: Path, total_mb: int, files: int) -> None:

@@ -87,7 +87,7 @@ def rss_mb(pid: int) -> float:
 
 def wait_for_standby(home: Path, seconds: float = 10.0) -> None:
     """Until a warm standby driver waits in ``home`` (a user's next submit comes seconds later); no-op when off."""
-    from runconfig_jupyter.core.standby import standby_seconds, waiting_pids
+    from runconfig_jupyter.core.runs.standby import standby_seconds, waiting_pids
 
     if standby_seconds() <= 0:
         return

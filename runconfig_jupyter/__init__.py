@@ -22,24 +22,24 @@ _EXPORTS = {
     "MpiConfiguration": "runconfig_jupyter.core.config",
     "TensorflowConfiguration": "runconfig_jupyter.core.config",
     "MAX_DURATION_SECONDS_DEFAULT": "runconfig_jupyter.core.config",
-    "Estimator": "runconfig_jupyter.core.estimators",
-    "PyTorch": "runconfig_jupyter.core.estimators",
-    "TensorFlow": "runconfig_jupyter.core.estimators",
-    "Mpi": "runconfig_jupyter.core.estimators",
-    "Gloo": "runconfig_jupyter.core.estimators",
-    "Nccl": "runconfig_jupyter.core.estimators",
-    "ParameterServer": "runconfig_jupyter.core.estimators",
-    "Experiment": "runconfig_jupyter.core.runs",
-    "Run": "runconfig_jupyter.core.runs",
-    "ScriptRun": "runconfig_jupyter.core.runs",
-    "RunStatus": "runconfig_jupyter.core.status",
-    "RunStore": "runconfig_jupyter.core.store",
-    "submit": "runconfig_jupyter.core.submit",
-    "register_target": "runconfig_jupyter.core.targets_registry",
-    "list_targets": "runconfig_jupyter.core.targets_registry",
-    "register_place": "runconfig_jupyter.core.confine",
-    "unregister_place": "runconfig_jupyter.core.confine",
-    "registered_places": "runconfig_jupyter.core.confine",
+    "Estimator": "runconfig_jupyter.core.config.estimators",
+    "PyTorch": "runconfig_jupyter.core.config.estimators",
+    "TensorFlow": "runconfig_jupyter.core.config.estimators",
+    "Mpi": "runconfig_jupyter.core.config.estimators",
+    "Gloo": "runconfig_jupyter.core.config.estimators",
+    "Nccl": "runconfig_jupyter.core.config.estimators",
+    "ParameterServer": "runconfig_jupyter.core.config.estimators",
+    "Experiment": "runconfig_jupyter.core.runs.script_run",
+    "Run": "runconfig_jupyter.core.runs.script_run",
+    "ScriptRun": "runconfig_jupyter.core.runs.script_run",
+    "RunStatus": "runconfig_jupyter.core.runs.status",
+    "RunStore": "runconfig_jupyter.core.runs.store",
+    "submit": "runconfig_jupyter.core.runs.submit",
+    "register_target": "runconfig_jupyter.core.target.configured",
+    "list_targets": "runconfig_jupyter.core.target.configured",
+    "register_place": "runconfig_jupyter.core.safety.confine",
+    "unregister_place": "runconfig_jupyter.core.safety.confine",
+    "registered_places": "runconfig_jupyter.core.safety.confine",
     # Azure ML v1 names a ported notebook imports from azureml.core (see docs/MIGRATING.md)
     "Workspace": "runconfig_jupyter.core.workspace",
     "ComputeTarget": "runconfig_jupyter.core.compute",
@@ -68,7 +68,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext runconfig_jupyter``."""
-    from .magics import load_ipython_extension as load
+    from runconfig_jupyter.magics import load_ipython_extension as load
 
     load(ipython)
 

@@ -17,7 +17,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Float, Unicode
 
-from .core.errors import RunConfigError, TargetAuthError
+from runconfig_jupyter.core.errors import RunConfigError, TargetAuthError
 
 DEFAULT_CONFIG_NAME = "runconfig"
 
@@ -47,7 +47,7 @@ class RunConfigMagics(Magics):
     @cell_magic
     def runconfig(self, line: str, cell: str) -> None:
         """Parse the cell's YAML run configuration, validate it and store it under NAME."""
-        from .core.config import ScriptRunConfig
+        from runconfig_jupyter.core.config import ScriptRunConfig
 
         args = parse_argstring(self.runconfig, line)
         if not args.name.isidentifier():
@@ -66,8 +66,8 @@ class RunConfigMagics(Magics):
 
     def _check_target_name(self, config: Any) -> None:
         """An unknown compute target is said at the cell, not first at %submit (UnknownTarget names the known)."""
-        from .core.submit import default_target_name
-        from .core.targets_registry import configured_targets, resolve_target
+        from runconfig_jupyter.core.runs.submit import default_target_name
+        from runconfig_jupyter.core.target.configured import configured_targets, resolve_target
 
         name = default_target_name(config)
         if name not in configured_targets(dict(self.extra_targets)):
@@ -88,8 +88,8 @@ class RunConfigMagics(Magics):
     @line_magic
     def submit(self, line: str) -> Any:
         """Package the source directory and submit the run configuration NAME."""
-        from .core.config import ScriptRunConfig
-        from .core.submit import submit
+        from runconfig_jupyter.core.config import ScriptRunConfig
+        from runconfig_jupyter.core.runs.submit import submit
 
         args = parse_argstring(self.submit, line)
         config = self.shell.user_ns.get(args.name)
@@ -137,7 +137,7 @@ class RunConfigMagics(Magics):
         """Prompt once for a remote target's token and keep it only in this process's environment."""
         if not target:
             return
-        from .core.targets_registry import configured_targets
+        from runconfig_jupyter.core.target.configured import configured_targets
 
         spec = configured_targets(dict(self.extra_targets)).get(target, {})
         variable = spec.get("token_env")
@@ -146,9 +146,9 @@ class RunConfigMagics(Magics):
 
     def _dry_run(self, config: Any, target: str | None) -> None:
         """What %submit would do, without recording, packaging or starting anything."""
-        from .core.snapshot import SnapshotLimits, build_manifest
-        from .core.submit import check_experiment_name, default_target_name
-        from .core.targets_registry import resolve_target
+        from runconfig_jupyter.core.runs.submit import check_experiment_name, default_target_name
+        from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest
+        from runconfig_jupyter.core.target.configured import resolve_target
 
         try:
             config.validate()
@@ -167,7 +167,7 @@ class RunConfigMagics(Magics):
 
     def _forget_token(self, target: str | None) -> None:
         """A refused token must not stick in the environment: the next %submit asks again."""
-        from .core.targets_registry import configured_targets
+        from runconfig_jupyter.core.target.configured import configured_targets
 
         variable = configured_targets(dict(self.extra_targets)).get(target or "", {}).get("token_env")
         if variable:
@@ -176,7 +176,7 @@ class RunConfigMagics(Magics):
     def _show_live(self, run: Any) -> Any:
         """Show the one live view of a submitted run; return the run, which this cell then does not draw again."""
         try:
-            from .widgets.live import show_run, shown_run
+            from runconfig_jupyter.widgets.live import show_run, shown_run
         except ImportError:
             print(f"Submitted {run.id}; follow it with %logs {run.id} -f")
             return run
@@ -197,7 +197,7 @@ class RunConfigMagics(Magics):
     @line_magic
     def runs(self, line: str) -> Any:
         """List recent runs."""
-        from .core.store import RunStore, RunStoreWarning, rebuild_index
+        from runconfig_jupyter.core.runs.store import RunStore, RunStoreWarning, rebuild_index
 
         args = parse_argstring(self.runs, line)
         if args.rebuild_index:
@@ -209,7 +209,7 @@ class RunConfigMagics(Magics):
                 _show_error(error)
                 return None
         if args.table:
-            from .widgets.runs_table import RunsTable
+            from runconfig_jupyter.widgets.runs_table import RunsTable
 
             RunsTable(args.experiment, args.status, args.limit).show()
             return None
@@ -221,7 +221,7 @@ class RunConfigMagics(Magics):
         if not records:
             print("No runs yet. Submit one with %submit.")
             return None
-        from .core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         for record in records:
             ScriptRun(record.run_id).record  # noqa: B018 - settles runs whose driver died
@@ -242,7 +242,7 @@ class RunConfigMagics(Magics):
     @line_magic
     def logs(self, line: str) -> None:
         """Print a run's log; with -f follow it live (Ctrl-C / interrupt stops following, not the run)."""
-        from .core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         args = parse_argstring(self.logs, line)
         try:
@@ -262,7 +262,7 @@ class RunConfigMagics(Magics):
     @line_magic
     def cancel(self, line: str) -> None:
         """Cancel a run: %cancel RUN_ID."""
-        from .core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         run_id = line.strip()
         if not run_id:
@@ -280,7 +280,7 @@ class RunConfigMagics(Magics):
     @line_magic
     def targets(self, line: str) -> None:
         """List configured compute targets, whether they are reachable, and what they can do."""
-        from .core.targets_registry import list_targets
+        from runconfig_jupyter.core.target.configured import list_targets
 
         try:
             infos = list_targets(dict(self.extra_targets))
@@ -317,11 +317,11 @@ class PackagingProgress:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
+    from runconfig_jupyter.widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
 
     magics = RunConfigMagics(shell=ipython, config=ipython.config)
     ipython.register_magics(magics)
-    from .core.submit import prewarm
+    from runconfig_jupyter.core.runs.submit import prewarm
 
     prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))

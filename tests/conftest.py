@@ -28,7 +28,7 @@ def run_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 def _end_standbys(home: Path) -> None:
     """Standby drivers a test started (core/standby.py) end with it: SIGTERM by PID, then SIGKILL."""
-    from runconfig_jupyter.core.standby import standby_pids
+    from runconfig_jupyter.core.runs.standby import standby_pids
 
     pids = standby_pids(home)
     for pid in pids:
@@ -42,7 +42,7 @@ def _end_standbys(home: Path) -> None:
 
 def _end_leftover_drivers(home: Path) -> None:
     """A test that failed mid-run must not leave its driver and script running: end them by PID."""
-    from runconfig_jupyter.core.store import RunStore, driver_alive
+    from runconfig_jupyter.core.runs.store import RunStore, driver_alive
 
     if not (home / "runs.db").exists():
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from .errors import NotSupportedLocally
+from runconfig_jupyter.core.errors import NotSupportedLocally
 
 
 def azure_only(feature: str, alternative: str) -> Any:

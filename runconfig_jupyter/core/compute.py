@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .azure_only import PROVISIONING, azure_only
-from .compute_target import ComputeTargetException, UnknownComputeTargetKey
-from .targets_registry import (
+from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only
+from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
+from runconfig_jupyter.core.target.configured import (
     alias_target,
     configured_targets,
     target_aliases,
@@ -31,9 +31,8 @@ from .targets_registry import (
 )
 
 if TYPE_CHECKING:
-    from runconfig_jupyter.targets.base import Capabilities
-
-    from .workspace import Workspace
+    from runconfig_jupyter.core.target.interface import Capabilities
+    from runconfig_jupyter.core.workspace import Workspace
 
 ATTACH = (
     "Register the machine as a target instead: register_target(name, type='kernel', url=..., token_env=...) for a "
@@ -77,13 +76,13 @@ class ComputeTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        from runconfig_jupyter.targets.base import ComputeTarget as Target
+        from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
         return Target.from_spec({**self._spec, "name": self.name}).capabilities()
 
     def get_status(self) -> str:
         """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
-        from runconfig_jupyter.targets.base import ComputeTarget as Target
+        from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
         available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
         return "Succeeded" if available else f"Unavailable: {detail}"

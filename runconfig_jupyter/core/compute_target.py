@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import UnknownTarget
+from runconfig_jupyter.core.errors import UnknownTarget
 
 
 class ComputeTargetException(UnknownTarget):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .azure_only import DATA_LAYER, azure_only, azure_only_class
+from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only, azure_only_class
 
 
 def _with_factories(klass: type, area: str, names: tuple[str, ...]) -> type:

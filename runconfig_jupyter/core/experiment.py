@@ -1,5 +1,5 @@
 """``azureml.core.experiment``: ``from runconfig_jupyter.core.experiment import Experiment``."""
 
-from .runs import Experiment
+from runconfig_jupyter.core.runs.script_run import Experiment
 
 __all__ = ["Experiment"]

@@ -15,14 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .azure_only import azure_only, azure_only_class
-from .errors import AssetNotFound, ConfigError, RunNotFound
-from .registry import Asset, AssetRegistry
-from .run_history import tags_match
+from runconfig_jupyter.core.azure_only import azure_only, azure_only_class
+from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, RunNotFound
+from runconfig_jupyter.core.registries.versioned import Asset, AssetRegistry
+from runconfig_jupyter.core.runs.run_history import tags_match
 
 if TYPE_CHECKING:
-    from .runs import ScriptRun
-    from .workspace import Workspace
+    from runconfig_jupyter.core.runs.script_run import ScriptRun
+    from runconfig_jupyter.core.workspace import Workspace
 
 FILES_DIR = "files"
 SERVE_LOCALLY = (
@@ -32,7 +32,7 @@ SERVE_LOCALLY = (
 
 
 def _registry(workspace: Workspace | None) -> AssetRegistry:
-    from .workspace import Workspace
+    from runconfig_jupyter.core.workspace import Workspace
 
     return AssetRegistry((workspace or Workspace()).home, "models")
 
@@ -78,7 +78,7 @@ class Model:
         expand: bool = True,
         **_azure_kwargs: Any,
     ):
-        from .workspace import Workspace
+        from runconfig_jupyter.core.workspace import Workspace
 
         self.workspace = workspace or Workspace()
         if id is not None:
@@ -118,7 +118,7 @@ class Model:
 
     @classmethod
     def _from_asset(cls, workspace: Workspace | None, asset: Asset) -> Model:
-        from .workspace import Workspace
+        from runconfig_jupyter.core.workspace import Workspace
 
         model = cls.__new__(cls)
         model.workspace = workspace or Workspace()
@@ -134,7 +134,7 @@ class Model:
     @property
     def run(self) -> ScriptRun | None:
         """The run the model was registered from, when there is one."""
-        from .runs import Run
+        from runconfig_jupyter.core.runs.script_run import Run
 
         return Run(self.run_id, store=self.workspace.store) if self.run_id else None
 
@@ -177,7 +177,7 @@ class Model:
         **_azure_kwargs: Any,
     ) -> Model:
         """``run.register_model``: ``model_path`` names a file or folder of the run (e.g. ``outputs/model.pkl``)."""
-        from .workspace import Workspace
+        from runconfig_jupyter.core.workspace import Workspace
 
         if not model_path:
             raise ConfigError("name the run's file or folder to register, e.g. 'outputs/model.pkl'", field="model_path")
@@ -242,7 +242,7 @@ class Model:
 
     def add_properties(self, properties: Mapping[str, Any]) -> None:
         """Properties, unlike tags, cannot change once set (as in Azure ML)."""
-        from .errors import AssetConflict
+        from runconfig_jupyter.core.errors import AssetConflict
 
         new = _text_map(properties, "properties")
         for key, value in new.items():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .azure_only import azure_only
-from .model import SERVE_LOCALLY
+from runconfig_jupyter.core.azure_only import azure_only
+from runconfig_jupyter.core.model import SERVE_LOCALLY
 
 
 class Webservice:

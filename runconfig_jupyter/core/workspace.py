@@ -15,15 +15,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .azure_only import DATA_LAYER, PORTAL, azure_only, azure_only_property
-from .paths import run_home
-from .store import RunStore
+from runconfig_jupyter.core.azure_only import DATA_LAYER, PORTAL, azure_only, azure_only_property
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.system.paths import run_home
 
 if TYPE_CHECKING:
-    from .compute import ComputeTarget
-    from .environment import Environment
-    from .model import Model
-    from .runs import Experiment, ScriptRun
+    from runconfig_jupyter.core.compute import ComputeTarget
+    from runconfig_jupyter.core.config.environment import Environment
+    from runconfig_jupyter.core.model import Model
+    from runconfig_jupyter.core.runs.script_run import Experiment, ScriptRun
 
 CONFIG_FILE = "config.json"
 CONFIG_DIRS = (".azureml", "aml_config", ".")
@@ -86,7 +86,7 @@ class Workspace:
             try:
                 data = json.loads(found.read_text())
             except ValueError as error:
-                from .errors import ConfigError
+                from runconfig_jupyter.core.errors import ConfigError
 
                 raise ConfigError(f"{found} is not valid JSON: {error}", field="config.json") from error
         workspace = cls(data.get("subscription_id"), data.get("resource_group"), data.get("workspace_name"))
@@ -123,30 +123,30 @@ class Workspace:
     @property
     def compute_targets(self) -> dict[str, ComputeTarget]:
         """Configured targets and aliases by name (``ws.compute_targets['cpu-cluster']`` once aliased)."""
-        from .compute import ComputeTarget
+        from runconfig_jupyter.core.compute import ComputeTarget
 
         return ComputeTarget.list_by_name(self)
 
     @property
     def experiments(self) -> dict[str, Experiment]:
-        from .runs import Experiment
+        from runconfig_jupyter.core.runs.script_run import Experiment
 
         return {exp.name: exp for exp in Experiment.list(self)}
 
     @property
     def environments(self) -> dict[str, Environment]:
-        from .environment import Environment
+        from runconfig_jupyter.core.config.environment import Environment
 
         return Environment.list(self)
 
     @property
     def models(self) -> dict[str, Model]:
-        from .model import Model
+        from runconfig_jupyter.core.model import Model
 
         return {model.name: model for model in Model.list(self, latest=True)}
 
     def get_run(self, run_id: str) -> ScriptRun:
-        from .runs import Run
+        from runconfig_jupyter.core.runs.script_run import Run
 
         return Run(run_id, store=self.store)
 

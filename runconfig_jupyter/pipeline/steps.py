@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from runconfig_jupyter.core.azure_only import declare_azure_only
-
-from .core import STEPS_LOCALLY
+from runconfig_jupyter.pipeline.core import STEPS_LOCALLY
 
 __all__ = declare_azure_only(
     globals(),

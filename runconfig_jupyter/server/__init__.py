@@ -14,6 +14,6 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .extension import load
+    from runconfig_jupyter.server.extension import load
 
     load(serverapp)

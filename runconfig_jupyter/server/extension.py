@@ -11,11 +11,10 @@ from typing import Any
 from traitlets import Float, Unicode
 from traitlets.config import Configurable
 
-from runconfig_jupyter.core.store import RunStore
-
-from .handlers import handlers
-from .service import RunService
-from .watcher import RunWatcher
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.server.handlers import handlers
+from runconfig_jupyter.server.service import RunService
+from runconfig_jupyter.server.watcher import RunWatcher
 
 
 class RunconfigServer(Configurable):

@@ -26,13 +26,12 @@ from tornado import web
 from tornado.escape import url_escape
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from runconfig_jupyter.core.bounded import load_json
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
-from runconfig_jupyter.core.paths import RUN_ID_PATTERN, check_run_id
-
-from .files import INLINE_TYPES
-from .service import RunService, version_info
-from .watcher import RunWatcher
+from runconfig_jupyter.core.safety.bounded import load_json
+from runconfig_jupyter.core.system.paths import RUN_ID_PATTERN, check_run_id
+from runconfig_jupyter.server.files import INLINE_TYPES
+from runconfig_jupyter.server.service import RunService, version_info
+from runconfig_jupyter.server.watcher import RunWatcher
 
 AUTH_RESOURCE = "runconfig"
 # The issue names /runconfig/; the first sidebar builds used /runconfig-jupyter/. Both are served.

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter import __version__
-from runconfig_jupyter.core.bounded import read_text_bounded
-from runconfig_jupyter.core.confine import Confinement
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
-from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.core.store import RunRecord, RunStore
-
-from .files import OpenedFile, RunFiles, split_request_path
+from runconfig_jupyter.core.runs.script_run import LOG_FILES, ScriptRun
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
+from runconfig_jupyter.core.safety.bounded import read_text_bounded
+from runconfig_jupyter.core.safety.confine import Confinement
+from runconfig_jupyter.server.files import OpenedFile, RunFiles, split_request_path
 
 # Bumped when a response shape changes incompatibly; the sidebar refuses to talk to another one.
 API_VERSION = 1
@@ -233,7 +232,7 @@ class RunService:
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         """Submit a folder (or a notebook's folder) with a runconfig given as YAML, a file, or the notebook's cell."""
         from runconfig_jupyter.core.config import ScriptRunConfig
-        from runconfig_jupyter.core.submit import submit
+        from runconfig_jupyter.core.runs.submit import submit
 
         if not isinstance(body, dict):
             raise ConfigError("the request body must be a JSON object", field="body")
@@ -299,7 +298,7 @@ class RunService:
         self, run_id: str, compare: str | None = None, log: str | None = None, metrics: str | None = None
     ) -> dict[str, Any]:
         """Vega-Lite specs from the one builder (core/charts.py), this run first, then the compared ones."""
-        from runconfig_jupyter.core.charts import VEGALITE_MIME, run_charts
+        from runconfig_jupyter.core.runs.charts import VEGALITE_MIME, run_charts
 
         ids = [run_id]
         for other in _names(compare, "compare"):
@@ -316,7 +315,7 @@ class RunService:
 
     # -- targets ---------------------------------------------------------
     def targets(self, check: bool = True) -> list[dict[str, Any]]:
-        from runconfig_jupyter.core.targets_registry import list_targets
+        from runconfig_jupyter.core.target.configured import list_targets
 
         infos = []
         for info in list_targets(check=check):

@@ -19,9 +19,8 @@ from typing import Any, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
-from runconfig_jupyter.core.runs import LOG_FILES, ScriptRun
-
-from .service import MAX_LOG_OFFSET, RunService
+from runconfig_jupyter.core.runs.script_run import LOG_FILES, ScriptRun
+from runconfig_jupyter.server.service import MAX_LOG_OFFSET, RunService
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ class RunWatcher:
 
     def _settle_dead_drivers(self) -> None:
         """Reading ``ScriptRun.record`` marks a run whose driver died as Failed (the store then pushes it)."""
-        from runconfig_jupyter.core.status import TERMINAL, RunStatus
+        from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 
         active = [s.value for s in RunStatus if s not in TERMINAL]
         for record in self.service.store.list(status=active, limit=MAX_ROWS_PER_TICK):

@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import CollectionFailed
-
-from .base import RunContext
+from runconfig_jupyter.core.target.interface import TargetRunContext
 
 WARNING_PREFIX = "runconfig: warning: "
 
 
-def collected_folders(ctx: RunContext) -> tuple[tuple[str, Path], ...]:
+def collected_folders(ctx: TargetRunContext) -> tuple[tuple[str, Path], ...]:
     """(folder in the script's working directory, where it goes in the run folder)."""
     return (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user"))
 
@@ -179,7 +178,7 @@ def _drop_escaping_links(root: Path, label: str, report: CollectReport) -> None:
                     changed = True
 
 
-def report_to_run(ctx: RunContext, report: CollectReport) -> None:
+def report_to_run(ctx: TargetRunContext, report: CollectReport) -> None:
     """Warnings into the run's log; ``CollectionFailed`` when entries could not be collected."""
     lines = [*report.skipped, *(f"could not collect {error}" for error in report.errors)]
     if lines:
@@ -194,7 +193,7 @@ def report_to_run(ctx: RunContext, report: CollectReport) -> None:
 
 
 def collect_from(
-    root: Path, ctx: RunContext, origin: str | None = None, unpacked: CollectReport | None = None
+    root: Path, ctx: TargetRunContext, origin: str | None = None, unpacked: CollectReport | None = None
 ) -> CollectReport:
     """Move ``root/outputs`` and ``root/logs`` into the run folder and report to the run.
 

@@ -1,5 +1,5 @@
 """``azureml.train.estimator``: ``from runconfig_jupyter.train.estimator import Estimator``."""
 
-from runconfig_jupyter.core.estimators import Estimator
+from runconfig_jupyter.core.config.estimators import Estimator
 
 __all__ = ["Estimator"]

@@ -30,6 +30,6 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext runconfig_jupyter.widgets``: adds %runconfig_form and %runs_table."""
-    from .magics import load_ipython_extension as load
+    from runconfig_jupyter.widgets.magics import load_ipython_extension as load
 
     load(ipython)

@@ -19,9 +19,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
-from runconfig_jupyter.core.explain import human_duration
-
-from . import form_fields as ff
+from runconfig_jupyter.core.runs.explain import human_duration
+from runconfig_jupyter.widgets import form_fields as ff
 
 FIELD_WIDTH = "560px"
 STYLE = {"description_width": "170px"}
@@ -301,7 +300,7 @@ class RunConfigForm:
     # -- actions ---------------------------------------------------------------
     def submit(self) -> Any:
         """Validate, submit, show the RunDetails below the form; returns the run or None (nothing submitted)."""
-        from runconfig_jupyter.core.submit import submit
+        from runconfig_jupyter.core.runs.submit import submit
 
         config = self.build()
         if config is None:
@@ -318,7 +317,7 @@ class RunConfigForm:
             self.message.value = ""
             self.show_errors([error])
             return None
-        from .run_details import RunDetails
+        from runconfig_jupyter.widgets.run_details import RunDetails
 
         if self.details is not None:
             self.details.close()

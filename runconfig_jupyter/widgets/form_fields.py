@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
 
 if TYPE_CHECKING:
-    from runconfig_jupyter.targets.base import TargetInfo
+    from runconfig_jupyter.core.target.interface import TargetInfo
 
 DEFAULT_MAX_DURATION = 2592000  # Azure ML's default, 30 days
 FORM_ENVIRONMENT = "form-environment"
@@ -120,8 +120,8 @@ def target_label(info: TargetInfo) -> str:
 
 def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetInfo]:
     """Every configured target with its capabilities (``check`` asks each whether it is reachable now)."""
-    from runconfig_jupyter.core.targets_registry import list_targets
-    from runconfig_jupyter.targets.base import Capabilities, TargetInfo
+    from runconfig_jupyter.core.target.configured import list_targets
+    from runconfig_jupyter.core.target.interface import Capabilities, TargetInfo
 
     try:
         return list_targets(extra, check=check)
@@ -130,7 +130,7 @@ def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool =
 
 
 def missing_target(name: str) -> TargetInfo:
-    from runconfig_jupyter.targets.base import Capabilities, TargetInfo
+    from runconfig_jupyter.core.target.interface import Capabilities, TargetInfo
 
     return TargetInfo(name, "?", Capabilities(), False, f"'{name}' is not a configured target")
 
@@ -254,7 +254,7 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     run_config.environment_variables = parse_env_vars(values.env_vars)
     environment = None
     if values.requirements_file.strip():
-        from runconfig_jupyter.core.confine import Confinement
+        from runconfig_jupyter.core.safety.confine import Confinement
 
         # The same confinement check as every configuration path: a file in the source directory (or allowed).
         requirements = Confinement.for_source(source).path(values.requirements_file.strip(), "requirements_file")
@@ -298,8 +298,8 @@ def build_config(
     every problem at once. A later check's error on a field that already has one is left out:
     it is usually the same problem seen again.
     """
-    from runconfig_jupyter.core.submit import check_experiment_name
-    from runconfig_jupyter.core.targets_registry import resolve_target
+    from runconfig_jupyter.core.runs.submit import check_experiment_name
+    from runconfig_jupyter.core.target.configured import resolve_target
 
     target = next((t for t in targets if t.name == values.target), None)
     errors: list[RunConfigError] = list(_check_fields(values, target))
@@ -338,8 +338,8 @@ def check_snapshot(source_directory: str, store: Any = None) -> list[RunConfigEr
 
     Only sizes are read (the manifest), nothing is archived; the run home is left out as Submit leaves it.
     """
-    from runconfig_jupyter.core.snapshot import SnapshotLimits, build_manifest
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
+    from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest
 
     limits = SnapshotLimits.from_env()
     try:
@@ -361,7 +361,7 @@ def minimal_yaml(config: Any, notebook_dir: str | os.PathLike[str] | None = None
     import yaml
 
     from runconfig_jupyter.core.config import ScriptRunConfig
-    from runconfig_jupyter.core.serialization import dump_yaml
+    from runconfig_jupyter.core.config.serialization import dump_yaml
 
     full = yaml.safe_load(config.to_yaml())
     default = yaml.safe_load(ScriptRunConfig(config.source_directory).to_yaml())

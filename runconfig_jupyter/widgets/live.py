@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runconfig_jupyter.core.runs import ScriptRun
+from runconfig_jupyter.core.runs.script_run import ScriptRun
 
 
 def widgets_available() -> bool:
@@ -24,7 +24,7 @@ def widgets_available() -> bool:
 def show_run(run: Any, poll: float = 0.1) -> Any:
     """Show a live view of ``run`` and return it (a RunDetails), or print how to follow it and return None."""
     if widgets_available():
-        from .run_details import RunDetails
+        from runconfig_jupyter.widgets.run_details import RunDetails
 
         details = RunDetails(run, poll=poll)
         details.show()

@@ -28,7 +28,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from runconfig_jupyter.core.explain import clean_log_line
+from runconfig_jupyter.core.runs.explain import clean_log_line
 
 STATIC = Path(__file__).parent / "static"
 

@@ -24,7 +24,7 @@ class WidgetMagics(Magics):
     @line_magic
     def runconfig_form(self, line: str) -> Any:
         """Show a form that builds, checks and submits a ScriptRunConfig."""
-        from .form import RunConfigForm
+        from runconfig_jupyter.widgets.form import RunConfigForm
 
         args = parse_argstring(self.runconfig_form, line)
         config = self.shell.user_ns.get(args.name) if args.name else None
@@ -48,7 +48,7 @@ class WidgetMagics(Magics):
     @line_magic
     def runs_table(self, line: str) -> Any:
         """Show recent runs as a table widget (filter, details, compare two, cancel)."""
-        from .runs_table import RunsTable
+        from runconfig_jupyter.widgets.runs_table import RunsTable
 
         args = parse_argstring(self.runs_table, line)
         try:

@@ -22,13 +22,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from runconfig_jupyter.core.charts import VEGALITE_MIME, metric_chart
-from runconfig_jupyter.core.explain import explain_exit_code, human_duration, last_traceback
-from runconfig_jupyter.core.status import RunStatus
-
-from . import render
-from .follower import FollowState, MetricSeries, RunFollower
-from .live_view import LiveRunView
+from runconfig_jupyter.core.runs.charts import VEGALITE_MIME, metric_chart
+from runconfig_jupyter.core.runs.explain import explain_exit_code, human_duration, last_traceback
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.widgets import render
+from runconfig_jupyter.widgets.follower import FollowState, MetricSeries, RunFollower
+from runconfig_jupyter.widgets.live_view import LiveRunView
 
 PREPARING_STATES = (RunStatus.NOT_STARTED, RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING)
 FULL_LOG_MAX_BYTES = 5 * 1024 * 1024
@@ -59,7 +58,7 @@ def _section(title: str, body: widgets.Widget) -> widgets.VBox:
 def target_can_cancel(run: Any) -> bool:
     """Read the run's target capabilities from its spec; unknown targets are assumed cancelable."""
     try:
-        from runconfig_jupyter.targets.base import ComputeTarget
+        from runconfig_jupyter.core.target.interface import ComputeTarget
 
         spec = run.get_spec()["target"]
         return bool(ComputeTarget.from_spec(spec).capabilities().cancel)
@@ -82,7 +81,7 @@ class RunDetails:
         max_log_lines: int = 2000,
     ):
         if isinstance(run, str):
-            from runconfig_jupyter.core.runs import ScriptRun
+            from runconfig_jupyter.core.runs.script_run import ScriptRun
 
             run = ScriptRun.get(run)
         self.run = run
@@ -153,7 +152,7 @@ class RunDetails:
     @classmethod
     def attach(cls, run_id: str, store: Any = None, **kwargs: Any) -> RunDetails:
         """Re-attach to a run by id (e.g. after a kernel restart): same view, log from the start."""
-        from runconfig_jupyter.core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         return cls(ScriptRun.get(run_id, store=store), **kwargs)
 

@@ -12,11 +12,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from runconfig_jupyter.core.charts import run_charts
-from runconfig_jupyter.core.status import RunStatus
-
-from . import render
-from .run_details import CHART_HEIGHT, CHART_WIDTH, chart_output_widget, show_chart
+from runconfig_jupyter.core.runs.charts import run_charts
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.widgets import render
+from runconfig_jupyter.widgets.run_details import CHART_HEIGHT, CHART_WIDTH, chart_output_widget, show_chart
 
 ALL = "(all)"
 
@@ -92,7 +91,7 @@ class RunsTable:
     """Filterable list of recent runs; pick one for live details, two to compare, any to cancel."""
 
     def __init__(self, experiment: str | None = None, status: str | None = None, limit: int = 20, store: Any = None):
-        from runconfig_jupyter.core.store import RunStore
+        from runconfig_jupyter.core.runs.store import RunStore
 
         self.store = store or RunStore()
         self.records: list[Any] = []
@@ -153,7 +152,7 @@ class RunsTable:
             self._refreshing = False
 
     def _refresh(self, experiment: str | None, status: str | None) -> list[Any]:
-        from runconfig_jupyter.core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         experiments = sorted({r.experiment for r in self.store.list(limit=1000)})
         wanted = experiment or (self.experiment.value if self.experiment.value != ALL else None)
@@ -174,12 +173,12 @@ class RunsTable:
         return self.records
 
     def _selected(self) -> list[Any]:
-        from runconfig_jupyter.core.runs import ScriptRun
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
 
         return [ScriptRun(run_id, store=self.store) for run_id in self.selection.value]
 
     def show_details(self) -> Any:
-        from .run_details import RunDetails
+        from runconfig_jupyter.widgets.run_details import RunDetails
 
         selected = self._selected()
         if not selected:

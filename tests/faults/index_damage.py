@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 DAMAGE = ("truncate-empty", "truncate-half", "garbage", "delete", "rm-db-only")
 

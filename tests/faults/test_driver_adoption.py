@@ -31,7 +31,7 @@ COUNTER = textwrap.dedent(
 @pytest.fixture(autouse=True)
 def _no_grace(monkeypatch):
     """A reader acts on a dead driver at once instead of after 5 s (the grace a starting driver gets)."""
-    import runconfig_jupyter.core.runs as runs
+    import runconfig_jupyter.core.runs.script_run as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
 

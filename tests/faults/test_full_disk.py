@@ -9,7 +9,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import DiskFull
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 from tests.faults.small_disk import fill
 
 FLOOD = textwrap.dedent(

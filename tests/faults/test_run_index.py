@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from runconfig_jupyter import Run
-from runconfig_jupyter.core.store import RunStore, RunStoreWarning, rebuild_index
+from runconfig_jupyter.core.runs.store import RunStore, RunStoreWarning, rebuild_index
 from tests.faults.index_damage import DAMAGE, assert_all_listed, damage, finished_runs
 
 
@@ -22,7 +22,7 @@ def test_a_damaged_index_is_rebuilt_from_the_run_folders(tmp_path, run_home, how
     # A fresh process (a new kernel, the server after a restart): Run.get and the list see every run.
     code = (
         "import json, warnings; warnings.simplefilter('always')\n"
-        "from runconfig_jupyter import Run\nfrom runconfig_jupyter.core.store import RunStore\n"
+        "from runconfig_jupyter import Run\nfrom runconfig_jupyter.core.runs.store import RunStore\n"
         f"ids = {list(expected)!r}\n"
         "print(json.dumps({i: [Run.get(i).get_status(), Run.get(i).get_details()['exitCode']] for i in ids}))\n"
         "print(json.dumps(sorted(r.run_id for r in RunStore().list())))\n"
@@ -67,7 +67,7 @@ def test_rebuild_on_demand_command_and_function(tmp_path, run_home):
     RunStore().delete(lost)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     result = subprocess.run(
-        [sys.executable, "-m", "runconfig_jupyter.core.store", "--rebuild", "--home", str(run_home)],
+        [sys.executable, "-m", "runconfig_jupyter.core.runs.store", "--rebuild", "--home", str(run_home)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -22,11 +22,11 @@ import psutil
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core import proc
 from runconfig_jupyter.core.errors import TargetUnavailable
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.watch import Watch, run_watch
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.system import proc
+from runconfig_jupyter.core.system.watch import Watch, run_watch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,8 +69,14 @@ def test_a_local_run_driver_imports_no_snapshot_writer_mpi_or_psutil(project, mo
     run.wait_for_completion(timeout=60)
     driver_log = (run.run_dir / "logs" / "driver_log.txt").read_text()
     imported = {line.rsplit("|", 1)[1].strip() for line in driver_log.splitlines() if line.startswith("import time:")}
-    assert "runconfig_jupyter.core.extract" in imported  # the record is real: it lists what the driver used
-    unwanted = {"runconfig_jupyter.core.archive", "pathspec", "psutil", "runconfig_jupyter.targets.mpi_launch", "yaml"}
+    assert "runconfig_jupyter.core.snapshot.extract" in imported  # the record is real: it lists what the driver used
+    unwanted = {
+        "runconfig_jupyter.core.snapshot.archive",
+        "pathspec",
+        "psutil",
+        "runconfig_jupyter.targets.processes.mpi_launch",
+        "yaml",
+    }
     assert imported & unwanted == set()
 
 
@@ -100,8 +106,8 @@ def test_watch_wakes_on_a_store_change_from_another_process(tmp_path):
             [
                 sys.executable,
                 "-c",
-                "import sys, time; from runconfig_jupyter.core.store import RunRecord, RunStore; "
-                "from runconfig_jupyter.core.status import RunStatus; s = RunStore(sys.argv[1]); time.sleep(0.3); "
+                "import sys, time; from runconfig_jupyter.core.runs.store import RunRecord, RunStore; "
+                "from runconfig_jupyter.core.runs.status import RunStatus; s = RunStore(sys.argv[1]); time.sleep(0.3); "
                 "s.create_run(RunRecord('w_1', 'w', RunStatus.QUEUED, 'local', 'local', time.time(), time.time()))",
                 str(store.home),
             ],
@@ -114,7 +120,7 @@ def test_watch_wakes_on_a_store_change_from_another_process(tmp_path):
 
 
 def test_watch_without_inotify_sleeps_and_reports_no_event(tmp_path, monkeypatch):
-    from runconfig_jupyter.core import watch as module
+    from runconfig_jupyter.core.system import watch as module
 
     monkeypatch.setattr(module, "_libc", False)  # as on a system without inotify
     with Watch([tmp_path]) as watch:
@@ -145,7 +151,7 @@ def test_wait_for_completion_sees_a_cancel_written_by_another_thread(project):
 
 
 def test_docker_check_reachable_names_the_address_and_the_fix(tmp_path):
-    from runconfig_jupyter.targets.docker_client import check_reachable
+    from runconfig_jupyter.targets.docker.client import check_reachable
 
     with pytest.raises(TargetUnavailable, match=r"Docker engine not reachable at unix://.*start it with"):
         check_reachable(f"unix://{tmp_path}/none.sock", timeout=2)
@@ -177,7 +183,7 @@ def test_ray_packages_are_zipped_like_ray_and_named_by_content(tmp_path):
 
     Uploading them to a real head is covered by tests/integration/ray (every run ships two packages).
     """
-    from runconfig_jupyter.targets.ray_jobs import _matcher, _package_files, package_uri, zip_package
+    from runconfig_jupyter.targets.ray.jobs import _matcher, _package_files, package_uri, zip_package
 
     module = tmp_path / "mymod"
     (module / "sub").mkdir(parents=True)

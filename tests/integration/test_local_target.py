@@ -14,9 +14,9 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, SnapshotTooLarge
-from runconfig_jupyter.core.snapshot import SnapshotLimits
-from runconfig_jupyter.core.store import RunStore, driver_alive
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.store import RunStore, driver_alive
+from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits
 from tests.conftest import wait_for
 
 
@@ -153,7 +153,7 @@ def test_dead_driver_and_dead_script_are_detected_and_failed(project, monkeypatc
 
     (A driver killed alone is replaced and the script adopted: tests/faults/test_driver_adoption.py.)
     """
-    import runconfig_jupyter.core.runs as runs
+    import runconfig_jupyter.core.runs.script_run as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
     run = Experiment("lost").submit(
@@ -204,7 +204,7 @@ def test_rerun_creates_a_new_run_with_the_same_config(project):
 
 def test_a_local_run_does_not_inherit_another_targets_token(project, monkeypatch):
     """A token typed at a %submit prompt lives in the kernel's environment; local scripts must not see it."""
-    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
 
     register_target("token-box", type="kernel", url="http://127.0.0.1:9", token_env="RCJ_TEST_BOX_TOKEN")
     monkeypatch.setenv("RCJ_TEST_BOX_TOKEN", "s3cr3t-value")

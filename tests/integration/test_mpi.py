@@ -150,7 +150,7 @@ def test_direct_launcher_opt_out(mpi_project, monkeypatch):
 
 def test_target_setting_opt_out_and_typo_refused_before_anything_is_recorded(mpi_project):
     from runconfig_jupyter.core.errors import ConfigError
-    from runconfig_jupyter.targets.local import LocalTarget
+    from runconfig_jupyter.targets.local.target import LocalTarget
 
     config = ScriptRunConfig(str(mpi_project), script="env.py", distributed_job_config=MpiConfiguration(2))
     run = Experiment("mpi").submit(config, target=LocalTarget("local", mpi_launcher="direct"))

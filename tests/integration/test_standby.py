@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core import standby
+from runconfig_jupyter.core.runs import standby
 from tests.conftest import wait_for
 
 
@@ -65,7 +65,7 @@ def test_second_local_submit_is_served_by_the_standby(project, standbys_on):
 
 
 def test_a_standby_run_does_not_see_another_targets_token(project, standbys_on, monkeypatch):
-    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
 
     register_target("token-box", type="kernel", url="http://127.0.0.1:9", token_env="RCJ_TEST_BOX_TOKEN")
     monkeypatch.setenv("RCJ_TEST_BOX_TOKEN", "s3cr3t-value")
@@ -137,7 +137,7 @@ def test_cancel_right_after_a_standby_submit_ends_canceled(project, standbys_on)
 
 
 def test_a_standby_killed_after_its_claim_does_not_leave_the_run_queued(project, standbys_on, monkeypatch):
-    import runconfig_jupyter.core.runs as runs
+    import runconfig_jupyter.core.runs.script_run as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.5)
     config = ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1])
@@ -229,7 +229,7 @@ def test_only_a_run_id_is_accepted_from_the_fifo():
 
 def test_prewarm_makes_the_first_submit_warm(project, standbys_on):
     """``%load_ext`` calls ``prewarm``: the session's first local run is already served by a standby."""
-    from runconfig_jupyter.core.submit import prewarm
+    from runconfig_jupyter.core.runs.submit import prewarm
 
     pid = prewarm()
     assert pid is not None and ready_standby(standbys_on) == pid
@@ -246,7 +246,7 @@ def test_a_claimed_standby_imports_nothing_more_for_a_local_run(project, standby
     first = Experiment("warm").submit(config)
     first.wait_for_completion(timeout=60)
     fresh_log = (first.run_dir / "logs" / "driver_log.txt").read_text()
-    assert "import time:" in fresh_log and "runconfig_jupyter.core.extract" in fresh_log  # the record is real
+    assert "import time:" in fresh_log and "runconfig_jupyter.core.snapshot.extract" in fresh_log  # the record is real
     ready_standby(standbys_on)
     second = Experiment("warm").submit(config)
     second.wait_for_completion(timeout=60)

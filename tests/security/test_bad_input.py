@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from runconfig_jupyter.core.config import ScriptRunConfig
+from runconfig_jupyter.core.config.input_checks import MAX_ARG_STRLEN, arg_max
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
-from runconfig_jupyter.core.extract import extract_snapshot
-from runconfig_jupyter.core.input_checks import MAX_ARG_STRLEN, arg_max
-from runconfig_jupyter.core.snapshot import create_snapshot
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.snapshot.create import create_snapshot
+from runconfig_jupyter.core.snapshot.extract import extract_snapshot
 from tests.security.inputs_server import REPO, LiveServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -257,11 +257,12 @@ def _probe_as_nobody(nobody: pwd.struct_passwd, base: Path) -> None:
     probe = textwrap.dedent(
         f"""
         import json, os, sys
-        import runconfig_jupyter.core.snapshot, runconfig_jupyter.core.runs, runconfig_jupyter.targets.local
-        import runconfig_jupyter.core.targets_registry, runconfig_jupyter.core.store, yaml, sqlite3, pathspec
+        import runconfig_jupyter.core.snapshot.create, runconfig_jupyter.core.runs.script_run
+        import runconfig_jupyter.targets.local.target
+        import runconfig_jupyter.core.target.configured, runconfig_jupyter.core.runs.store, yaml, sqlite3, pathspec
         from runconfig_jupyter.core.config import ScriptRunConfig
         from runconfig_jupyter.core.errors import RunConfigError
-        from runconfig_jupyter.core.submit import submit
+        from runconfig_jupyter.core.runs.submit import submit
         os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})
         out = {{}}
         for name in ("open", "locked", "closed_sub", "loop"):

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runconfig_jupyter.core.confine import Confinement, never_allowed, register_place
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.targets.docker_args import IPC_MODES, NETWORK_MODES, VALUE_OPTIONS, parse_docker_arguments
+from runconfig_jupyter.core.safety.confine import Confinement, never_allowed, register_place
+from runconfig_jupyter.targets.docker.args import IPC_MODES, NETWORK_MODES, VALUE_OPTIONS, parse_docker_arguments
 
 SEGMENTS = ["..", ".", "ckpt", "up", "to_root", "to_outside", "etc", "proc", "self", "root", "fifo", "data", "~", ""]
 ROOTS = ["", "/", "~/", "/proc/self/root/", "/var/run/", "/tmp/", "//"]

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.confine import register_place
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
-from runconfig_jupyter.targets.docker_args import parse_docker_arguments
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.safety.confine import register_place
+from runconfig_jupyter.targets.docker.args import parse_docker_arguments
 from tests.docker_engine import engine_or_skip
 
 LABEL = "runconfig-jupyter"
@@ -202,7 +202,7 @@ def test_a_permitted_run_cannot_see_the_host(engine, project, run_home, tmp_path
 
 def test_the_driver_checks_resume_from_again_right_before_mounting(project, run_home):
     """A folder accepted at submit and swapped for a link to / before the container is created is refused."""
-    from runconfig_jupyter.targets.docker import DockerTarget
+    from runconfig_jupyter.targets.docker.target import DockerTarget
 
     (project / "ckpt").mkdir()
     config = ScriptRunConfig(str(project), script="train.py", compute_target="docker", resume_from="ckpt")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.widgets.form_fields import FormValues, build_config, target_choices
 
 CANARY = "redteam-form-canary-1a2b"

@@ -16,7 +16,7 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.submit import submit
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -91,7 +91,7 @@ def test_python_api_refuses_them_for_the_local_target(project, tmp_path, run_hom
 
 def test_packages_inside_the_source_folder_and_index_names_still_pass(project, run_home):
     """The check is about host files, not about pip: names, versions, URLs and the project's own wheels pass."""
-    from runconfig_jupyter.core.confine import Confinement
+    from runconfig_jupyter.core.safety.confine import Confinement
 
     (project / "wheels").mkdir()
     (project / "wheels" / "mine-1.0-py3-none-any.whl").write_bytes(b"PK")

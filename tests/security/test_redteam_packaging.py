@@ -27,8 +27,8 @@ from IPython.utils.capture import capture_output
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "redteam-outside-canary-51c2"
@@ -225,10 +225,10 @@ def kernel_server(tmp_path_factory):
 
 def test_kernel_target_never_receives_credential_stores(credential_project, kernel_server, run_home, monkeypatch):
     """The same rule on a remote kernel of a real ``jupyter server``: nothing of them lands on the remote."""
-    from runconfig_jupyter.core.targets_registry import register_target
+    from runconfig_jupyter.core.target.configured import register_target
 
     monkeypatch.setenv("RCJ_REDTEAM_TOKEN", kernel_server.token)
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     register_target(
         "redteam-kernel", type="kernel", url=kernel_server.url, token_env="RCJ_REDTEAM_TOKEN", shim="always"
     )

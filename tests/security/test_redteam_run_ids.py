@@ -22,9 +22,9 @@ from IPython.utils.capture import capture_output
 
 from runconfig_jupyter import Run
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.paths import check_run_id
-from runconfig_jupyter.core.runs import ScriptRun
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.system.paths import check_run_id
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,7 +70,7 @@ def test_python_api_refuses_every_non_run_id_before_building_a_path(run_home, ru
 
 
 def test_the_rule_accepts_every_id_the_project_makes():
-    from runconfig_jupyter.core.submit import new_run_id
+    from runconfig_jupyter.core.runs.submit import new_run_id
 
     for experiment in ("a", "mnist-baseline", "x" * 255, "A_1-b"):
         run_id = new_run_id(experiment)
@@ -174,8 +174,8 @@ def test_store_listing_bounds_are_typed(run_home):
 def test_an_index_rebuild_never_indexes_a_folder_whose_name_is_not_a_run_id(run_home, project):
     """A folder dropped into runs/ by hand ('bad name', '-rf') stays out of the index; real runs stay listed."""
     from runconfig_jupyter import ScriptRunConfig
-    from runconfig_jupyter.core.store import rebuild_index
-    from runconfig_jupyter.core.submit import submit
+    from runconfig_jupyter.core.runs.store import rebuild_index
+    from runconfig_jupyter.core.runs.submit import submit
 
     run = submit(ScriptRunConfig(str(project), script="train.py"), "good")
     run.wait_for_completion(timeout=60)

@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(180)

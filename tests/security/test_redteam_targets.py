@@ -13,10 +13,10 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
-from runconfig_jupyter.targets.docker import DockerTarget
-from runconfig_jupyter.targets.docker_image import ca_bundle_path
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.targets.docker.image import ca_bundle_path
+from runconfig_jupyter.targets.docker.target import DockerTarget
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nredteam-key-canary\n-----END OPENSSH PRIVATE KEY-----\n"
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

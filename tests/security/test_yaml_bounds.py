@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.core.bounded import MAX_DEPTH, MAX_EXPANDED_NODES, load_yaml
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.environment import CondaDependencies
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runconfig import RunConfiguration
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.targets_registry import configured_targets
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.safety.bounded import MAX_DEPTH, MAX_EXPANDED_NODES, load_yaml
+from runconfig_jupyter.core.target.configured import configured_targets
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(120)

@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from runconfig_jupyter import ScriptRunConfig, __version__
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.server.handlers import RUN_ID as RUN_ID_PATTERN
 from runconfig_jupyter.server.service import API_VERSION
 
@@ -211,7 +211,7 @@ async def test_old_prefix_still_served(jp_fetch):
 
 
 async def test_charts_from_the_one_builder_compare_and_log_scale(api, workspace):
-    from runconfig_jupyter.core.charts import VEGALITE_MIME, run_charts
+    from runconfig_jupyter.core.runs.charts import VEGALITE_MIME, run_charts
 
     first, second = submit_local(workspace, "charts"), submit_local(workspace, "charts", steps=4)
     for run in (first, second):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.core.store import RunStoreWarning
+from runconfig_jupyter.core.runs.store import RunStoreWarning
 from tests.faults.index_damage import DAMAGE, damage, finished_runs
 from tests.faults.small_disk import fill, small_home  # noqa: F401 - a fixture, used by name
 

@@ -44,8 +44,8 @@ def end_runs(home: Path, reason: str = "ui test teardown", timeout: float = 20.0
     """Cancel whatever run a failed test left going, and wait (bounded) for the drivers to end."""
     if not (home / "runs.db").exists():
         return
-    from runconfig_jupyter.core.runs import ScriptRun
-    from runconfig_jupyter.core.store import RunStore, driver_alive
+    from runconfig_jupyter.core.runs.script_run import ScriptRun
+    from runconfig_jupyter.core.runs.store import RunStore, driver_alive
 
     store = RunStore(home)
     for record in store.list(limit=1000):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runconfig_jupyter.core.charts import MAX_POINTS_PER_RUN, metric_chart, run_charts, scalar_points
+from runconfig_jupyter.core.runs.charts import MAX_POINTS_PER_RUN, metric_chart, run_charts, scalar_points
 
 
 def test_scalars_become_points_with_their_steps_or_positions() -> None:

@@ -11,7 +11,7 @@ from runconfig_jupyter.core.config import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.distributed_config import distributed_from_dict, distributed_to_dict
+from runconfig_jupyter.core.config.distributed_config import distributed_from_dict, distributed_to_dict
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from runconfig_jupyter.core.config.serialization import dotted, parse_yaml, to_camel, to_snake
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
 from runconfig_jupyter.core.runconfig import RunConfiguration
-from runconfig_jupyter.core.serialization import dotted, parse_yaml, to_camel, to_snake
 
 
 def test_key_spelling_conversions():

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from runconfig_jupyter.core import distributed as dist
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs import distributed as dist
 
 
 def test_pytorch_two_nodes_two_processes_gets_torchrun_variables():

@@ -12,16 +12,16 @@ import pytest
 
 from runconfig_jupyter.core.config import CondaDependencies, Environment, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, TargetUnavailable
-from runconfig_jupyter.targets.docker_args import parse_docker_arguments, run_options
-from runconfig_jupyter.targets.docker_gpu import (
+from runconfig_jupyter.targets.docker.args import parse_docker_arguments, run_options
+from runconfig_jupyter.targets.docker.gpu import (
     GpuRequest,
     check_gpu_available,
     engine_has_gpu_runtime,
     is_driver_refusal,
     parse_gpus,
 )
-from runconfig_jupyter.targets.docker_image import DEFAULT_BASE_IMAGE, ca_bundle_path, plan_image
-from runconfig_jupyter.targets.docker_logs import LogFollower, read_offset
+from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, ca_bundle_path, plan_image
+from runconfig_jupyter.targets.docker.logs import LogFollower, read_offset
 
 
 def _config(tmp_path: Path, arguments: list[str] | None = None) -> ScriptRunConfig:
@@ -263,7 +263,7 @@ def test_log_follower_passes_whole_lines_and_resumes_after_what_was_delivered(tm
 
 
 def test_engine_connection_errors_say_what_to_do(monkeypatch):
-    from runconfig_jupyter.targets import docker_client
+    from runconfig_jupyter.targets.docker import client as docker_client
 
     down = docker_client._unreachable("unix:///var/run/docker.sock", Exception("Connection refused"))
     assert "Docker engine not reachable at unix:///var/run/docker.sock" in str(down)

@@ -14,9 +14,9 @@ from runconfig_jupyter.core.config import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.distributed import plan_for
+from runconfig_jupyter.core.config.estimators import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, script_params_to_arguments
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
-from runconfig_jupyter.core.estimators import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE, script_params_to_arguments
+from runconfig_jupyter.core.runs.distributed import plan_for
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runconfig_jupyter.core.explain import clean_log_line, explain_exit_code, human_duration, last_traceback
+from runconfig_jupyter.core.runs.explain import clean_log_line, explain_exit_code, human_duration, last_traceback
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.targets import kernel_remote_runner as runner
+from runconfig_jupyter.targets.kernel import remote_runner as runner
 
 
 def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:

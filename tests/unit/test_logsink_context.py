@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from runconfig_jupyter.core.logsink import METRIC_MARKER, LogSink
+from runconfig_jupyter.core.runs.logsink import METRIC_MARKER, LogSink
 
 
 def test_split_chunks_are_reassembled_and_metrics_extracted(tmp_path):

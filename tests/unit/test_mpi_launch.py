@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.targets.mpi_launch import TagDemux, failed_rank_from, mpi_outcome, requested_launcher
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.targets.processes.mpi_launch import TagDemux, failed_rank_from, mpi_outcome, requested_launcher
 
 # Real `mpirun --tag-output` output (Open MPI 4.1.4) of two ranks printing under PYTHONUNBUFFERED, then rank 1 failing.
 TAGGED = (

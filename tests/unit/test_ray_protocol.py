@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.targets import ray_launcher
-from runconfig_jupyter.targets.ray import RayTarget, dashboard_url
+from runconfig_jupyter.targets.ray import launcher as ray_launcher
+from runconfig_jupyter.targets.ray.target import RayTarget, dashboard_url
 
 
 class FakeContext:
@@ -56,7 +56,7 @@ def test_log_lines_rank_files_noise_and_markers(tmp_path, capsys):
     shipped = capsys.readouterr().out
     text = (
         "2026-01-01 00:00:00,000\tINFO job_manager.py:581 -- Runtime env is setting up.\n"
-        "Running entrypoint for job runconfig_x: python -m runconfig_jupyter.targets.ray_launcher\n"
+        "Running entrypoint for job runconfig_x: python -m runconfig_jupyter.targets.ray.launcher\n"
         "plain line\n[rank 1] hello from one\n" + shipped + "tail without newline"
     )
     # Delivered in awkward pieces (as a websocket would), then the whole log again: nothing twice.

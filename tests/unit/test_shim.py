@@ -8,8 +8,8 @@ import subprocess
 import sys
 import tarfile
 
-from runconfig_jupyter.core.logsink import METRIC_MARKER
-from runconfig_jupyter.core.shim import shim_tar
+from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
+from runconfig_jupyter.core.runs.shim import shim_tar
 
 
 def test_shim_emits_metric_markers_in_an_isolated_interpreter(tmp_path):

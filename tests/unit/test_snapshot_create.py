@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from snapshot_helpers import backdate, paths, write
 
-from runconfig_jupyter.core import archive
 from runconfig_jupyter.core.errors import SnapshotError
-from runconfig_jupyter.core.snapshot import SnapshotLimits, create_snapshot, extract_snapshot
+from runconfig_jupyter.core.snapshot import archive
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot, extract_snapshot
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_unchanged_folder_is_not_reread(src: Path, tmp_path: Path, monkeypatch: 
     written = []
     real_write = archive.write_archive
     monkeypatch.setattr(
-        "runconfig_jupyter.core.snapshot.write_archive", lambda *a, **k: written.append(1) or real_write(*a, **k)
+        "runconfig_jupyter.core.snapshot.create.write_archive", lambda *a, **k: written.append(1) or real_write(*a, **k)
     )
     again = create_snapshot(src, store)
     assert (again.id, again.path, again.reused) == (first.id, first.path, True)
@@ -208,7 +208,7 @@ def test_contract_used_by_submit(src: Path) -> None:
     """core/submit.py: create_snapshot(Path, store.snapshots_dir, SnapshotLimits.from_env()) and the fields it reads."""
     import json
 
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
 
     store = RunStore()
     snap = create_snapshot(Path(src), store.snapshots_dir, SnapshotLimits.from_env())
@@ -232,7 +232,7 @@ def test_copy_fallback_without_sendfile(src: Path, tmp_path: Path, monkeypatch: 
 def test_file_changed_after_walk_is_packaged_as_it_is_now(
     src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runconfig_jupyter.core import snapshot as snapshot_module
+    from runconfig_jupyter.core.snapshot import create as snapshot_module
 
     real = snapshot_module.build_manifest
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
-from runconfig_jupyter.core.snapshot import extract_snapshot
+from runconfig_jupyter.core.snapshot.create import extract_snapshot
 
 
 def craft(path: Path, members: list[tuple[str, str, str]]) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snapshot_helpers import paths, write
 
-from runconfig_jupyter.core.snapshot import build_manifest
+from runconfig_jupyter.core.snapshot.create import build_manifest
 
 
 def test_root_gitignore_applies_to_all_levels(tmp_path: Path) -> None:

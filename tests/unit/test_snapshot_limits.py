@@ -8,7 +8,7 @@ import pytest
 from snapshot_helpers import write
 
 from runconfig_jupyter.core.errors import ConfigError, SnapshotTooLarge
-from runconfig_jupyter.core.snapshot import SnapshotLimits, build_manifest, create_snapshot
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest, create_snapshot
 
 MB = 1024 * 1024
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from runconfig_jupyter.core.errors import RunNotFound
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.core.store import RunRecord, RunStore
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 
 
 def make(store: RunStore, run_id: str, experiment: str = "exp") -> RunRecord:

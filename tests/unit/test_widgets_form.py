@@ -8,9 +8,9 @@ import pytest
 
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.targets_registry import register_target, unregister_target
-from runconfig_jupyter.targets.base import Capabilities, ComputeTarget, Outcome
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.target.configured import register_target, unregister_target
+from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
 from runconfig_jupyter.widgets import form_fields as ff
 from runconfig_jupyter.widgets.form import RunConfigForm
 

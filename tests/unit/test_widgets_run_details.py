@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from runconfig_jupyter.core.charts import VEGALITE_MIME
 from runconfig_jupyter.core.config import ScriptRunConfig
-from runconfig_jupyter.core.runs import ScriptRun
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.core.store import RunRecord
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.charts import VEGALITE_MIME
+from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunRecord
+from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.widgets.run_details import RunDetails
 from tests.conftest import wait_for
 
@@ -166,7 +166,8 @@ def test_core_does_not_import_widgets(tmp_path):
     code = textwrap.dedent(
         """
         import sys
-        import runconfig_jupyter.core.runs, runconfig_jupyter.core.submit, runconfig_jupyter.core.driver
+        import runconfig_jupyter.core.runs.script_run, runconfig_jupyter.core.runs.submit
+        import runconfig_jupyter.core.runs.driver
         bad = [m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython', 'tornado', 'jupyter_server')
                or m.startswith('runconfig_jupyter.widgets')]
         print(bad)
@@ -197,7 +198,7 @@ def test_a_failing_draw_does_not_stop_the_follower(project):
 
 def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
     """The button follows the run's target capabilities (read from run.json's target spec)."""
-    from runconfig_jupyter.targets.base import Capabilities, ComputeTarget, Outcome
+    from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
 
     class NoCancelTarget(ComputeTarget):
         """Declares cancel=False only; never started (no such target exists on this machine)."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from runconfig_jupyter.core.charts import VEGALITE_MIME
 from runconfig_jupyter.core.config import ScriptRunConfig
-from runconfig_jupyter.core.status import RunStatus
-from runconfig_jupyter.core.store import RunRecord
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.charts import VEGALITE_MIME
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunRecord
+from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.widgets import render
 from runconfig_jupyter.widgets.follower import MetricSeries
 from runconfig_jupyter.widgets.runs_table import RunsTable

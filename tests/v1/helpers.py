@@ -10,7 +10,7 @@ from typing import Any
 @contextmanager
 def aliased_target(alias: str, name: str | None = None, **spec: Any) -> Iterator[str]:
     """Register target ``name`` (when a ``type`` is given) and ``alias`` for it, as ported code would map a cluster."""
-    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
 
     if spec:
         register_target(name, **spec)

@@ -11,8 +11,8 @@ import textwrap
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace
-from runconfig_jupyter.core.history import read_history
-from runconfig_jupyter.core.logsink import HISTORY_MARKER
+from runconfig_jupyter.core.runs.history import read_history
+from runconfig_jupyter.core.runs.logsink import HISTORY_MARKER
 from tests.v1.helpers import aliased_target
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig, Workspace
 from runconfig_jupyter.core.errors import AssetConflict, RunFailed, RunNotFound
-from runconfig_jupyter.core.history import read_history
+from runconfig_jupyter.core.runs.history import read_history
 from tests.conftest import wait_for
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, Workspace
 from runconfig_jupyter.core.errors import RunStateError
-from runconfig_jupyter.core.runs import DRIVER_GRACE_SECONDS
+from runconfig_jupyter.core.runs.script_run import DRIVER_GRACE_SECONDS
 from runconfig_jupyter.server.service import RunService
 from tests.conftest import wait_for
 

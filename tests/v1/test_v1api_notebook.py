@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 MANAGE_RUNS = """
 import runconfig_jupyter.core

@@ -18,7 +18,7 @@ from runconfig_jupyter import (
     register_target,
 )
 from runconfig_jupyter.core.errors import ConfigError, UnknownTarget
-from runconfig_jupyter.core.targets_registry import unregister_target
+from runconfig_jupyter.core.target.configured import unregister_target
 
 
 @pytest.fixture(autouse=True)

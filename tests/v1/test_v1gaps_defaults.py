@@ -13,7 +13,7 @@ import warnings
 from runconfig_jupyter import CondaDependencies, Environment, Experiment, ScriptRunConfig
 from runconfig_jupyter.core.runconfig import RunConfiguration, read_conda_file
 from runconfig_jupyter.targets.conda_prefix import conda_request
-from runconfig_jupyter.targets.docker_image import plan_image
+from runconfig_jupyter.targets.docker.image import plan_image
 
 OLD_DEFAULT_HASH = "c20f11fe80bcc177e83fcf498bdf89521eaf84d69d3bc4c8e0287743ec226987"
 OLD_DOCKER_HASH = "652f466ad5c0ba678fdb17997b61ad3158b8948761bcd5186d6f6842177e1d8d"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

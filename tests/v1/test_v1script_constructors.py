@@ -24,8 +24,8 @@ from runconfig_jupyter import (
     TensorFlow,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.distributed import plan_for
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.distributed import plan_for
 
 ARGV_SCRIPT = "import json, os, sys\nprint('ARGV ' + json.dumps(sys.argv[1:]))\nprint('RANK', os.environ.get('RANK'))\n"
 

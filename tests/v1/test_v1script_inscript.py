@@ -17,10 +17,10 @@ import warnings
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.artifacts import MAX_STREAMED_FILE_BYTES, chunk_records
-from runconfig_jupyter.core.context import RunContext
-from runconfig_jupyter.core.logsink import METRIC_MARKER, LogSink
-from runconfig_jupyter.core.shim import shim_tar
+from runconfig_jupyter.core.runs.artifacts import MAX_STREAMED_FILE_BYTES, chunk_records
+from runconfig_jupyter.core.runs.context import RunContext
+from runconfig_jupyter.core.runs.logsink import METRIC_MARKER, LogSink
+from runconfig_jupyter.core.runs.shim import shim_tar
 from tests.v1.scripts_logging import LOGGING_API_SCRIPT
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
@@ -102,7 +102,7 @@ def test_forged_chunks_cannot_write_outside_the_run_folder(tmp_path):
 
 def test_a_run_cannot_stream_more_than_its_budget(tmp_path, monkeypatch):
     """Many files, each under the per-file bound, still stop at the per-run total (the host's disk is safe)."""
-    from runconfig_jupyter.core import artifacts, logsink
+    from runconfig_jupyter.core.runs import artifacts, logsink
 
     monkeypatch.setattr(logsink, "MAX_STREAMED_RUN_BYTES", 250_000)
     run_dir = tmp_path / "run"

@@ -14,7 +14,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, PyTorchConfiguration, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.launch import argument_template, expand, split_command
+from runconfig_jupyter.core.runs.launch import argument_template, expand, split_command
 from tests.v1.scripts_launch import ECHO_ARGS, PER_NODE_COMMAND, PER_NODE_TRAIN
 
 EVIL = "$(touch pwned1); touch pwned2 `touch pwned3` && touch pwned4 > pwned5"

@@ -63,7 +63,7 @@ def remove_images(client, names: list[str]) -> None:
 
 
 def _run_ids(home: Path) -> list[str]:
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
 
     if not (home / "runs.db").exists():
         return []

@@ -14,7 +14,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.errors import PreparationFailed
-from runconfig_jupyter.targets.docker import INPUT_DIR, MERGE_STREAMS, SUPPORT_TAR, _check_members, _unpack_first
+from runconfig_jupyter.targets.docker.target import INPUT_DIR, MERGE_STREAMS, SUPPORT_TAR, _check_members, _unpack_first
 
 pytestmark = pytest.mark.docker
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
@@ -94,7 +94,7 @@ def test_attached_output_outlives_the_client_read_timeout(docker_client):
     """A script silent for longer than the client's read timeout still has its later lines delivered."""
     import docker
 
-    from runconfig_jupyter.targets.docker_logs import attach_output
+    from runconfig_jupyter.targets.docker.logs import attach_output
 
     client = docker.from_env(timeout=1)
     container = client.containers.create(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[3]

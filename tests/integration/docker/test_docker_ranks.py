@@ -9,7 +9,7 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed
-from runconfig_jupyter.targets.docker import DockerTarget
+from runconfig_jupyter.targets.docker.target import DockerTarget
 
 pytestmark = pytest.mark.docker
 
@@ -103,7 +103,7 @@ def test_failing_rank_stops_the_other_containers(dist_project, docker_client, ou
 
 def test_cancel_stops_every_rank_container(dist_project, docker_client, our_containers):
     """Through the registry, as a user would configure it (type docker in targets.yaml)."""
-    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
     from tests.conftest import wait_for
 
     register_target("ranks", type="docker", stop_timeout=2)

@@ -15,10 +15,10 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
-from runconfig_jupyter.core.confine import register_place
 from runconfig_jupyter.core.errors import RunFailed
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import start_driver
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import start_driver
+from runconfig_jupyter.core.safety.confine import register_place
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -160,7 +160,7 @@ def _kill_driver(store: RunStore, run_id: str) -> None:
 
 def test_lost_driver_is_replaced_and_follows_the_container(project, docker_client, our_containers, monkeypatch):
     """Run.get() notices the dead driver and starts one that re-attaches to the still-running container."""
-    import runconfig_jupyter.core.runs as runs
+    import runconfig_jupyter.core.runs.script_run as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
     config = docker_config(project, script="train.py", arguments=["--epochs", 8, "--sleep", 0.4])

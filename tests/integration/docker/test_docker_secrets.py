@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from runconfig_jupyter import Run, ScriptRunConfig
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
 from tests.conftest import wait_for
 from tests.security.test_secrets import PASSWORD, RECEIVED_ALL, REPORT, RUNCONFIG, TOKEN, files_containing
 
@@ -37,7 +37,7 @@ def test_reattached_driver_keeps_the_secret_out_of_records(
 ):
     """A replacement driver (after kill -9) builds its context from run.json plus the private file: the run
     finishes, the script had the value, and still no record holds it."""
-    import runconfig_jupyter.core.runs as runs
+    import runconfig_jupyter.core.runs.script_run as runs
 
     monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
     slow = "import time\nprint('script-is-up', flush=True)\ntime.sleep(4)\nprint('end')\n"

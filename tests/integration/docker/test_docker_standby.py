@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core import standby
+from runconfig_jupyter.core.runs import standby
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker

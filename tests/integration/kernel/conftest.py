@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runconfig_jupyter.core.targets_registry import register_target
-
-from .servers import LaunchedServer, launch, stop
+from kernel.servers import LaunchedServer, launch, stop
+from runconfig_jupyter.core.target.configured import register_target
 
 TOKEN_ENV = "RCJ_TEST_KERNEL_TOKEN"
 
@@ -43,7 +42,7 @@ def kernel_target(remote: LaunchedServer, monkeypatch: pytest.MonkeyPatch) -> st
 def register(server: LaunchedServer, monkeypatch: pytest.MonkeyPatch, name: str, **settings) -> str:
     """Register ``name`` for this test only (the registry dict is restored afterwards)."""
     monkeypatch.setenv(TOKEN_ENV, server.token)
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     register_target(name, type="kernel", url=server.url, token_env=TOKEN_ENV, grace_seconds=2, **settings)
     return name
 

@@ -9,10 +9,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from kernel.conftest import TOKEN_ENV, assert_token_absent, register
 from runconfig_jupyter.core.config import ScriptRunConfig
-from runconfig_jupyter.core.store import RunStore
-
-from .conftest import TOKEN_ENV, assert_token_absent, register
+from runconfig_jupyter.core.runs.store import RunStore
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
 
@@ -103,7 +102,7 @@ def test_remote_kernel_notebook_executes_headless(tmp_path, run_home):
 
 def test_target_from_traitlets_config(shell, jupyter_server, monkeypatch):
     """A kernel target configured only through traitlets (``RunConfigMagics.extra_targets``)."""
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     spec = {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV}
     shell.run_line_magic("config", f"RunConfigMagics.extra_targets = {{'lab-box': {spec!r}}}")
     try:

@@ -17,17 +17,16 @@ from pathlib import Path
 import psutil
 import pytest
 
+from kernel.conftest import TOKEN_ENV, assert_token_absent, register
+from kernel.proxy import CuttableProxy
+from kernel.servers import free_port, launch, stop
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import TargetAuthError, TargetUnavailable
-from runconfig_jupyter.core.runs import ScriptRun
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import start_driver, submit
-from runconfig_jupyter.core.targets_registry import register_target
+from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import start_driver, submit
+from runconfig_jupyter.core.target.configured import register_target
 from tests.conftest import wait_for
-
-from .conftest import TOKEN_ENV, assert_token_absent, register
-from .proxy import CuttableProxy
-from .servers import free_port, launch, stop
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
 
@@ -168,7 +167,7 @@ def test_wrong_token_fails_before_anything_is_started_or_uploaded(remote, kernel
 
 def test_token_changed_after_submit_fails_in_preparing_without_a_kernel(jupyter_server, source, monkeypatch):
     """The driver checks the token again before starting a kernel (it may have changed since validate)."""
-    from runconfig_jupyter.targets.kernel import KernelTarget
+    from runconfig_jupyter.targets.kernel.target import KernelTarget
 
     name = register(jupyter_server, monkeypatch, "remote-box")
     before = kernel_ids(jupyter_server)
@@ -186,7 +185,7 @@ def test_token_changed_after_submit_fails_in_preparing_without_a_kernel(jupyter_
 def test_unreachable_url_is_target_unavailable_naming_the_url(source, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(TOKEN_ENV, "anything")
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     register_target("nowhere", type="kernel", url=url, token_env=TOKEN_ENV)
     with pytest.raises(TargetUnavailable, match=re.escape(url)) as raised:
         submit(config(source), "remote", target="nowhere")
@@ -198,7 +197,7 @@ def test_missing_token_variable_and_token_in_spec_are_config_errors(source, monk
     from runconfig_jupyter.core.errors import ConfigError
 
     monkeypatch.delenv("RCJ_UNSET_TOKEN", raising=False)
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     register_target("box", type="kernel", url="http://127.0.0.1:9", token_env="RCJ_UNSET_TOKEN")
     with pytest.raises(ConfigError, match=r"RCJ_UNSET_TOKEN.*is not set"):
         submit(config(source), "remote", target="box")
@@ -375,9 +374,9 @@ def test_targets_yaml_entry_is_listed_with_its_availability(jupyter_server, kern
     """targets.yaml holds only the variable's name; %targets / list_targets say which servers answer."""
     import yaml
 
-    from runconfig_jupyter.core.targets_registry import list_targets, register_target
+    from runconfig_jupyter.core.target.configured import list_targets, register_target
 
-    monkeypatch.setattr("runconfig_jupyter.core.targets_registry._registered", {})
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     monkeypatch.setenv(TOKEN_ENV, jupyter_server.token)
     monkeypatch.setenv("RCJ_GATEWAY_TOKEN", "wrong")
     (run_home / "targets.yaml").write_text(

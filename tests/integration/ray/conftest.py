@@ -18,7 +18,7 @@ def ray_cluster() -> RayCluster:
 @pytest.fixture
 def ray_target(ray_cluster: RayCluster):
     """The cluster registered under a name, as a user would in targets.yaml."""
-    from runconfig_jupyter.core.targets_registry import register_target, unregister_target
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
 
     register_target("cluster", type="ray", address=ray_cluster.address)
     yield "cluster"

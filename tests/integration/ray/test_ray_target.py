@@ -17,8 +17,8 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed, TargetUnavailable
-from runconfig_jupyter.core.submit import submit
-from runconfig_jupyter.targets.ray import RayTarget
+from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.targets.ray.target import RayTarget
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.ray
@@ -164,7 +164,7 @@ def test_gpu_request_on_gpu_less_cluster_is_refused_up_front(ray_target, jobs, p
 
 
 def test_unreachable_address_is_target_unavailable(project):
-    from runconfig_jupyter.core.distributed import free_port
+    from runconfig_jupyter.core.runs.distributed import free_port
 
     target = RayTarget("gone", address=f"http://127.0.0.1:{free_port()}")
     assert target.available()[0] is False

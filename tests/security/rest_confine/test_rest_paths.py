@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runconfig_jupyter.core.confine import register_place
+from runconfig_jupyter.core.safety.confine import register_place
 
 SECRET = "rest-canary-91c2"
 

@@ -14,10 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.submit import submit
-
-from .conftest import ARTIFACTS, ROOT, Lab, serve
-from .uihelpers import newest_run, notebook_json, run_item, serious_violations
+from runconfig_jupyter.core.runs.submit import submit
+from ui.sidebar.conftest import ARTIFACTS, ROOT, Lab, serve
+from ui.sidebar.uihelpers import newest_run, notebook_json, run_item, serious_violations
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(150)]
 SCREENSHOT = ROOT / "docs" / "img" / "notebook7.png"

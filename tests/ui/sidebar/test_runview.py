@@ -10,11 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs import ScriptRun
-from runconfig_jupyter.core.submit import submit
-
-from .conftest import ARTIFACTS, ROOT, open_lab
-from .uihelpers import (
+from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.submit import submit
+from ui.sidebar.conftest import ARTIFACTS, ROOT, open_lab
+from ui.sidebar.uihelpers import (
     AT_END,
     confirm_cancel,
     newest_run,

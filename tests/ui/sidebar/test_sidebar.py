@@ -12,12 +12,11 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs import ScriptRun
-from runconfig_jupyter.core.store import RunStore
-from runconfig_jupyter.core.submit import submit
-
-from .conftest import ROOT, open_lab, start_lab, stop_process
-from .uihelpers import confirm_cancel, newest_run, run_item, run_view
+from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import submit
+from ui.sidebar.conftest import ROOT, open_lab, start_lab, stop_process
+from ui.sidebar.uihelpers import confirm_cancel, newest_run, run_item, run_view
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
 SCREENSHOT = ROOT / "docs" / "img" / "sidebar.png"
@@ -217,8 +216,8 @@ def test_missing_server_extension_is_explained(browser, tmp_path: Path):
 
 def test_older_runs_page_in(page, lab):
     """Many finished runs (rows written straight into the store: only the list is under test)."""
-    from runconfig_jupyter.core.status import RunStatus
-    from runconfig_jupyter.core.store import RunRecord
+    from runconfig_jupyter.core.runs.status import RunStatus
+    from runconfig_jupyter.core.runs.store import RunRecord
 
     store = RunStore()
     start = time.time() - 10_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from runconfig_jupyter.core.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore
 
 # A script whose log overflows the log box at once, then keeps printing: ``chatty.py BURST SLOW [STEP_S]``.
 # It logs a loss curve and, through the in-script API's own emit path, an image record as log_image writes it.

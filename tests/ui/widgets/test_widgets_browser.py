@@ -295,7 +295,7 @@ def test_submit_shows_live_run_details_and_cancel_works(lab, browser, project, a
     finally:
         page.close()
 
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
 
     statuses = sorted(r.status.value for r in RunStore(lab.home).list(experiment="ui"))
     assert statuses == ["Canceled", "Completed"]
@@ -319,7 +319,7 @@ def test_a_view_whose_kernel_restarted_says_it_is_stale(lab, browser, project, a
         _save(page, artifacts, f"widgets-stale-{front_end}.png", view)
     finally:
         page.close()
-    from runconfig_jupyter.core.store import RunStore
+    from runconfig_jupyter.core.runs.store import RunStore
 
     records = RunStore(lab.home).list(experiment=f"uistale-{front_end}")
     assert len(records) == 1 and not records[0].is_terminal, "the run goes on without the kernel"

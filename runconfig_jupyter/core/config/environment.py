@@ -1,0 +1,401 @@
+"""``Environment``: what a run needs installed, in Azure ML v1's shape.
+
+Targets build or pick an interpreter/image from it; ``content_hash`` is the
+cache key, so it covers only what changes the build (packages, interpreter,
+base image) and not the name or runtime variables - renaming an environment
+or changing a variable must never trigger a rebuild.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from runconfig_jupyter.core.azure_only import azure_only
+from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.safety.bounded import read_text_bounded
+from runconfig_jupyter.core.safety.confine import check_system_path
+
+DEFAULT_CONDA_ENV_NAME = "project_environment"
+
+
+class CondaDependencies:
+    """A conda environment spec (``name``, ``channels``, ``dependencies`` with a ``pip:`` list).
+
+    Stored as conda writes it, so ``conda_dependencies.yml`` files from Azure ML projects load as-is.
+    """
+
+    def __init__(
+        self,
+        conda_packages: Iterable[str] | None = None,
+        pip_packages: Iterable[str] | None = None,
+        channels: Iterable[str] | None = None,
+        name: str = DEFAULT_CONDA_ENV_NAME,
+        pip_options: Iterable[str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        conda_dependencies_file_path: str | Path | None = None,
+    ):
+        # v1's only public argument is the spec file (keyword, or positional where this takes conda_packages).
+        if isinstance(conda_packages, str | Path):
+            conda_packages, conda_dependencies_file_path = None, conda_packages
+        if conda_dependencies_file_path is not None:
+            loaded = CondaDependencies.from_file(conda_dependencies_file_path, "conda_dependencies_file_path")
+            conda_packages, pip_packages, channels = loaded.conda_packages, loaded.pip_packages, loaded.channels
+            name, pip_options, extra = loaded.name, loaded.pip_options, loaded.extra
+        self.name = name
+        self.conda_packages: list[str] = list(conda_packages or [])
+        self.pip_packages: list[str] = list(pip_packages or [])
+        self.channels: list[str] = list(channels or [])
+        self.pip_options: list[str] = list(pip_options or [])
+        self.extra: dict[str, Any] = copy.deepcopy(dict(extra or {}))
+
+    @classmethod
+    def create(
+        cls,
+        pip_packages: Iterable[str] | None = None,
+        conda_packages: Iterable[str] | None = None,
+        python_version: str | None = None,
+        pip_indexurl: str | None = None,
+        channels: Iterable[str] | None = None,
+        pin_sdk_version: bool = True,
+    ) -> CondaDependencies:
+        """Azure's factory. Unlike Azure it adds no azureml-defaults: nothing here talks to a workspace, so
+        ``pin_sdk_version`` (which pinned those SDK packages) has nothing to pin and is accepted as is."""
+        conda = list(conda_packages or [])
+        if python_version:
+            conda.insert(0, f"python={python_version}")
+        options = [f"--index-url {pip_indexurl}"] if pip_indexurl else []
+        return cls(conda_packages=conda, pip_packages=pip_packages, channels=channels, pip_options=options)
+
+    # -- Azure's mutators -------------------------------------------------------
+    def add_pip_package(self, package: str) -> None:
+        if package not in self.pip_packages:
+            self.pip_packages.append(package)
+
+    def add_conda_package(self, package: str) -> None:
+        if package not in self.conda_packages:
+            self.conda_packages.append(package)
+
+    def add_channel(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.append(channel)
+
+    def remove_pip_package(self, package: str) -> None:
+        self.pip_packages = [p for p in self.pip_packages if _package_name(p) != _package_name(package)]
+
+    def remove_conda_package(self, package: str) -> None:
+        self.conda_packages = [p for p in self.conda_packages if _package_name(p) != _package_name(package)]
+
+    def get_python_version(self) -> str | None:
+        """The ``python=`` pin among the conda packages, as v1 reports it (None when unpinned)."""
+        pins = [
+            p.split("=", 1)[1].lstrip("=") for p in self.conda_packages if _package_name(p) == "python" and "=" in p
+        ]
+        return pins[0] if pins else None
+
+    def set_python_version(self, version: str) -> None:
+        self.remove_conda_package("python")
+        self.conda_packages.insert(0, f"python={version}")
+
+    def save(self, path: str | Path) -> str:
+        """Write the spec as conda YAML (v1's ``save``); returns the path written."""
+        Path(path).write_text(self.serialize_to_string())
+        return str(path)
+
+    def save_to_file(self, base_directory: str | Path, conda_file_path: str | None = None) -> str:
+        """v1's older spelling: ``base_directory/conda_file_path`` (default ``conda_dependencies.yml``)."""
+        return self.save(Path(base_directory) / (conda_file_path or "conda_dependencies.yml"))
+
+    def set_pip_option(self, option: str) -> None:
+        if option not in self.pip_options:
+            self.pip_options.append(option)
+
+    # -- (de)serialisation --------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        dependencies: list[Any] = list(self.conda_packages)
+        if self.pip_packages or self.pip_options:
+            dependencies.append({"pip": [*self.pip_options, *self.pip_packages]})
+        out: dict[str, Any] = {"name": self.name}
+        if self.channels:
+            out["channels"] = list(self.channels)
+        out["dependencies"] = dependencies
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, path: tuple[Any, ...] = (), lines: LineMap | None = None) -> CondaDependencies:
+        if isinstance(data, cls):
+            return copy.deepcopy(data)
+        if not isinstance(data, Mapping):
+            raise fail("expected a conda environment mapping (name, channels, dependencies)", path, lines)
+        extra = {k: v for k, v in data.items() if k not in ("name", "channels", "dependencies")}
+        conda: list[str] = []
+        pip: list[str] = []
+        options: list[str] = []
+        for index, item in enumerate(data.get("dependencies") or []):
+            if isinstance(item, Mapping) and set(item) == {"pip"}:
+                for entry in item["pip"] or []:
+                    (options if str(entry).startswith("--") else pip).append(str(entry))
+            elif isinstance(item, str | int | float):
+                conda.append(str(item))
+            else:
+                raise fail(
+                    f"a dependency must be a package spec or a 'pip:' list, got {item!r}",
+                    (*path, "dependencies", index),
+                    lines,
+                )
+        channels = data.get("channels") or []
+        if not isinstance(channels, list):
+            raise fail("channels must be a list", (*path, "channels"), lines)
+        return cls(conda, pip, channels, str(data.get("name") or DEFAULT_CONDA_ENV_NAME), options, extra)
+
+    def serialize_to_string(self) -> str:
+        return dump_yaml(self.to_dict())
+
+    @classmethod
+    def from_file(cls, file_path: str | Path, field_name: str = "file_path") -> CondaDependencies:
+        path = check_system_path(file_path, field_name)
+        if not path.is_file():
+            raise ConfigError(f"conda specification '{file_path}' does not exist; check the path", field=field_name)
+        data, lines = parse_yaml(
+            read_text_bounded(path, "conda specification", field=field_name), what=f"conda specification {path.name}"
+        )
+        return cls.from_dict(data or {}, (), lines)
+
+    def is_empty(self) -> bool:
+        """True for v1's ready-made default (nothing added): it means "no conda dependencies" everywhere."""
+        return not (self.conda_packages or self.pip_packages or self.channels or self.pip_options or self.extra) and (
+            self.name == DEFAULT_CONDA_ENV_NAME
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CondaDependencies) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CondaDependencies(conda_packages={self.conda_packages!r}, pip_packages={self.pip_packages!r})"
+
+
+def _package_name(spec: str) -> str:
+    for separator in ("==", ">=", "<=", "~=", "!=", "=", ">", "<", "["):
+        spec = spec.split(separator)[0]
+    return spec.strip().lower()
+
+
+@dataclass
+class PythonSection(Section):
+    """``environment.python``: user-managed (use this interpreter as is) or built from conda/pip packages."""
+
+    user_managed_dependencies: bool = False
+    interpreter_path: str = "python"
+    conda_dependencies_file: str | None = None
+    conda_dependencies: CondaDependencies = field(default_factory=CondaDependencies)
+    base_conda_environment: str | None = None
+
+    _types: ClassVar[dict[str, Any]] = {"conda_dependencies": CondaDependencies}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # v1 code calls env.python.conda_dependencies.add_pip_package(...) on a fresh environment: never None.
+        if name == "conda_dependencies" and value is None:
+            value = CondaDependencies()
+        super().__setattr__(name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """An untouched default writes as before (``condaDependencies: null``): same files, hashes and image keys."""
+        out = super().to_dict()
+        if self.conda_dependencies.is_empty():
+            out["condaDependencies"] = None
+        return out
+
+    def has_conda(self) -> bool:
+        """Whether packages were asked for (an empty default CondaDependencies is "none")."""
+        return not self.conda_dependencies.is_empty()
+
+
+@dataclass
+class DockerSection(Section):
+    """``environment.docker``. ``base_image`` None lets the target pick its own default image."""
+
+    enabled: bool = False
+    base_image: str | None = None
+    base_dockerfile: str | None = None
+    base_image_registry: dict[str, Any] | None = None
+    shm_size: str | None = None
+    gpu_support: bool = False
+    shared_volumes: bool = True
+    arguments: list[str] = field(default_factory=list)
+
+    _passthrough: ClassVar[frozenset[str]] = frozenset({"platform", "buildContext"})
+
+
+@dataclass
+class Environment(Section):
+    """Azure ML v1 ``Environment``: python, docker and runtime variables of a run."""
+
+    name: str | None = None
+    version: str | None = None
+    python: PythonSection = field(default_factory=PythonSection)
+    docker: DockerSection = field(default_factory=DockerSection)
+    environment_variables: dict[str, Any] = field(default_factory=dict)
+
+    _types: ClassVar[dict[str, Any]] = {"python": PythonSection, "docker": DockerSection}
+    _passthrough: ClassVar[frozenset[str]] = frozenset(
+        {"spark", "databricks", "r", "inferencingStackVersion", "assetId", "autoRebuild", "registeredName"}
+    )
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, path: tuple[Any, ...] = (), lines: LineMap | None = None, also_valid: Iterable[str] = ()
+    ) -> Environment:
+        if isinstance(data, str):  # a name: Azure's Environment.get(ws, name); here an environment by that name
+            return cls(name=data)
+        return super().from_dict(data, path, lines, also_valid)
+
+    # -- Azure's factories ------------------------------------------------------
+    @classmethod
+    def from_pip_requirements(cls, name: str, file_path: str | Path, pip_version: str | None = None) -> Environment:
+        """An environment whose pip packages are the lines of a requirements file (comments dropped)."""
+        path = check_system_path(file_path, "file_path")
+        if not path.is_file():
+            raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
+        packages = []
+        for raw in read_text_bounded(path, "requirements file", field="file_path").splitlines():
+            line = raw.split(" #")[0].strip()
+            if line and not line.startswith("#"):
+                packages.append(line)
+        conda = CondaDependencies(pip_packages=packages)
+        if pip_version:
+            conda.add_conda_package(f"pip={pip_version}")
+        environment = cls(name=name)
+        environment.python.conda_dependencies = conda
+        return environment
+
+    @classmethod
+    def from_conda_specification(cls, name: str, file_path: str | Path) -> Environment:
+        environment = cls(name=name)
+        environment.python.conda_dependencies = CondaDependencies.from_file(file_path)
+        return environment
+
+    @classmethod
+    def from_docker_image(
+        cls, name: str, image: str, container_registry: Mapping[str, Any] | None = None, conda_specification=None
+    ) -> Environment:
+        environment = cls(name=name)
+        environment.docker.enabled = True
+        environment.docker.base_image = image
+        environment.docker.base_image_registry = dict(container_registry) if container_registry else None
+        if conda_specification:
+            environment.python.conda_dependencies = CondaDependencies.from_file(conda_specification)
+        else:
+            environment.python.user_managed_dependencies = True
+        return environment
+
+    @classmethod
+    def from_dockerfile(cls, name: str, dockerfile: str | Path, conda_specification=None) -> Environment:
+        """``dockerfile`` is the Dockerfile text or a path to one (read now, as Azure does)."""
+        text = str(dockerfile)
+        if "\n" not in text and Path(text).is_file():
+            text = check_system_path(text, "dockerfile").read_text()
+        environment = cls.from_docker_image(name, "", conda_specification=conda_specification)
+        environment.docker.base_image = None
+        environment.docker.base_dockerfile = text
+        return environment
+
+    def content_hash(self) -> str:
+        """A stable hash of what builds this environment (not its name, version or variables)."""
+        python = self.python.to_dict()
+        python.pop("condaDependenciesFile", None)  # the file was read into condaDependencies
+        docker = self.docker.to_dict()
+        for runtime_only in ("arguments", "shmSize", "sharedVolumes"):
+            docker.pop(runtime_only, None)
+        if isinstance(docker.get("baseImageRegistry"), dict):
+            docker["baseImageRegistry"] = {k: v for k, v in docker["baseImageRegistry"].items() if k != "password"}
+        canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    # -- the local environment registry (environment_registry.py) ------------------------
+    def register(self, workspace: Any = None) -> Environment:
+        """Store this definition as the next version of its name in the workspace's run home."""
+        from runconfig_jupyter.core.registries.environments import register_environment
+
+        return register_environment(self, workspace)
+
+    @staticmethod
+    def get(workspace: Any, name: str, version: str | int | None = None, label: str | None = None) -> Environment:
+        """A registered environment (latest version unless ``version``); curated AzureML-* names say what to do."""
+        from runconfig_jupyter.core.registries.environments import get_environment
+
+        return get_environment(workspace, name, version)
+
+    @staticmethod
+    def list(workspace: Any = None) -> dict[str, Environment]:
+        """Registered environments, name -> latest version."""
+        from runconfig_jupyter.core.registries.environments import list_environments
+
+        return list_environments(workspace)
+
+    def save_to_directory(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write the definition as ``azureml_environment.json`` in ``path`` (Azure's file name)."""
+        import json as json_
+
+        folder = Path(path)
+        target = folder / "azureml_environment.json"
+        if target.exists() and not overwrite:
+            raise ConfigError(f"'{target}' exists; pass overwrite=True", field="path")
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(json_.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load_from_directory(cls, path: str | Path) -> Environment:
+        import json as json_
+
+        target = Path(path) / "azureml_environment.json"
+        if not target.is_file():
+            raise ConfigError(f"'{target}' does not exist; write it with env.save_to_directory()", field="path")
+        return cls.from_dict(json_.loads(target.read_text()))
+
+    _BUILT_BY_TARGET = (
+        "The docker target builds the image from the environment on first submit and reuses it (see docs/docker.md); "
+        "the local target makes a cached virtualenv. Submit a run to build it."
+    )
+    build = azure_only("Environment.build()", _BUILT_BY_TARGET)
+    build_local = azure_only("Environment.build_local()", _BUILT_BY_TARGET)
+    get_image_details = azure_only("Environment.get_image_details()", _BUILT_BY_TARGET)
+    from_existing_conda_environment = azure_only(
+        "Environment.from_existing_conda_environment()",
+        "Export it with 'conda env export -n NAME > env.yml' and use "
+        "Environment.from_conda_specification(name, 'env.yml').",
+    )
+
+    add_private_pip_wheel = azure_only(
+        "Environment.add_private_pip_wheel()",
+        "There is no workspace storage to upload to: list the wheel's absolute path on this machine in pip_packages.",
+    )
+
+    def clone(self, new_name: str) -> Environment:
+        """A copy under ``new_name``, unregistered (no version), as v1's ``Environment.clone``."""
+        twin = self.copy()
+        twin.name, twin.version = new_name, None
+        return twin
+
+    def describe(self) -> str:
+        """One line for summaries."""
+        parts = [self.name or "default"]
+        if self.python.user_managed_dependencies:
+            parts.append(f"user-managed python '{self.python.interpreter_path}'")
+        conda = self.python.conda_dependencies
+        if conda is not None and conda.pip_packages:
+            parts.append("pip: " + ", ".join(conda.pip_packages))
+        if conda is not None and conda.conda_packages:
+            parts.append("conda: " + ", ".join(conda.conda_packages))
+        if self.docker.enabled:
+            parts.append(f"docker image {self.docker.base_image or '(target default)'}")
+        if self.docker.base_dockerfile:
+            parts.append("custom Dockerfile")
+        return "; ".join(parts)

@@ -1,0 +1,416 @@
+"""The run driver: one detached process per run that owns its lifecycle.
+
+Started by ``submit`` in its own session, so the run keeps going (and its log
+stays complete) when the kernel or server that submitted it dies or restarts.
+It records every status change in the store; everything else (widgets, the
+server, ``%logs -f``) only reads. ``SIGTERM`` means "cancel the run"; the
+reason is read from the store, where ``ScriptRun.cancel`` left it.
+
+    python -m runconfig_jupyter.core.runs.driver RUN_ID [--reattach]
+    python -m runconfig_jupyter.core.runs.driver --standby FINGERPRINT   (see core/standby.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
+from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
+from runconfig_jupyter.core.runs.distributed import azure_node_environment
+from runconfig_jupyter.core.runs.logsink import LogSink
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
+from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.target.interface import Outcome as OutcomeType
+
+USER_CANCEL_REASON = "canceled by user"
+RESERVE_FILE = ".space_reserve"  # freed when the script ends: room to record the outcome on a full disk
+RESERVE_BYTES = 256 * 1024
+DISK_FULL_BYTES = 1024 * 1024  # less free than this when a script failed: the disk is named as the cause
+
+
+class DriverContext:
+    """The ``RunContext`` handed to targets (see targets/base.py)."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        from runconfig_jupyter.core.config import ScriptRunConfig
+
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = store.run_dir(run_id)
+        self.spec: dict[str, Any] = json.loads((self.run_dir / "run.json").read_text())
+        self.config = ScriptRunConfig.from_dict(self.spec["config"])
+        restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
+        self.snapshot_path = self.run_dir / "snapshot.tar"
+        self.outputs_dir = self.run_dir / "outputs"
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.cancel_event = threading.Event()
+        self.cancel_reason: str | None = None
+        self._sinks: dict[str, LogSink] = {}
+        self._sink_lock = threading.Lock()
+        self.outputs_dir.mkdir(parents=True, exist_ok=True)
+
+    def environment(self) -> dict[str, str]:
+        env = {str(k): str(v) for k, v in self.config.environment_variables().items()}
+        env.update(
+            {
+                RUN_ID_ENV: self.run_id,
+                EXPERIMENT_ENV: self.spec["experiment"],
+                "PYTHONUNBUFFERED": "1",
+                # Azure ML v1 scripts read these; keep them working.
+                "AZUREML_RUN_ID": self.run_id,
+                "AZUREML_EXPERIMENT_NAME": self.spec["experiment"],
+                # Node 0 of 1; a distributed run's ranks get their own values (core/distributed.py).
+                **azure_node_environment(),
+            }
+        )
+        return env
+
+    def log_path(self, name: str = "std_log.txt") -> Path:
+        return self.run_dir / "logs" / name
+
+    def _sink(self, name: str) -> LogSink:
+        with self._sink_lock:
+            if name not in self._sinks:
+                self._sinks[name] = LogSink(self.log_path(name), self.metrics_path, on_history=self.apply_history)
+            return self._sinks[name]
+
+    def apply_history(self, record: dict[str, Any]) -> None:
+        """A history marker from the script (tags, properties, child runs); a bad one is logged, not fatal."""
+        from runconfig_jupyter.core.runs.script_history import apply_marker
+
+        try:
+            apply_marker(self.store, self.run_id, record, owner_pid=os.getpid())
+        except Exception as error:
+            self.driver_log(f"ignored a run-history record from the script ({error}): {record!r}"[:2000])
+
+    def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
+        self._sink(name).feed(data)
+
+    def prepare_log(self, line: str) -> None:
+        self._sink("prepare_log.txt").feed(line if line.endswith("\n") else line + "\n")
+
+    def progress(self, phase: str, fraction: float | None = None, message: str = "") -> None:
+        self.store.update(self.run_id, progress={"phase": phase, "fraction": fraction, "message": message})
+
+    def record(self, **details: Any) -> None:
+        self.store.update(self.run_id, details=details)
+
+    def flush_logs(self) -> None:
+        for sink in list(self._sinks.values()):
+            sink.flush()
+
+    def driver_log(self, message: str) -> None:
+        """Best effort: diagnostics must never be what fails a run (a full disk)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            with open(self.log_path("driver_log.txt"), "a", encoding="utf-8") as out:
+                out.write(f"{stamp} {message}\n")
+        except OSError:
+            pass
+
+    def log_failure(self) -> str | None:
+        """Why the script's log could not be written (the first failure), if it could not.
+
+        The preparation log is left out: a run whose image build output was cut short still ran fine.
+        """
+        sinks = [sink for name, sink in list(self._sinks.items()) if name != "prepare_log.txt"]
+        return next((sink.failure for sink in sinks if sink.failure), None)
+
+    def reserve_space(self) -> None:
+        """Hold a little disk space, given back when the run ends, so its outcome can still be recorded."""
+        try:
+            with open(self.run_dir / RESERVE_FILE, "wb") as out:
+                out.write(bytes(RESERVE_BYTES))
+        except OSError:
+            (self.run_dir / RESERVE_FILE).unlink(missing_ok=True)
+
+    def release_space(self) -> None:
+        (self.run_dir / RESERVE_FILE).unlink(missing_ok=True)
+
+    def disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.run_dir).free < DISK_FULL_BYTES
+        except OSError:
+            return False
+
+
+class Driver:
+    def __init__(self, store: RunStore, run_id: str):
+        from runconfig_jupyter.core.target.interface import ComputeTarget
+
+        self.store = store
+        self.ctx = DriverContext(store, run_id)
+        self.target = ComputeTarget.from_spec(self.ctx.spec["target"])
+        self._cancel_lock = threading.Lock()
+        self._cancel_sent = False
+        self._started = threading.Event()
+
+    # -- cancel paths ------------------------------------------------------
+    def request_cancel(self, reason: str) -> None:
+        """Idempotent: the first reason wins (user cancel vs max duration racing)."""
+        with self._cancel_lock:
+            if self.ctx.cancel_event.is_set():
+                return
+            self.ctx.cancel_reason = reason
+            self.ctx.cancel_event.set()
+        self.ctx.driver_log(f"cancel requested: {reason}")
+        self.store.set_status(self.ctx.run_id, RunStatus.CANCEL_REQUESTED, reason=reason)
+        if self._started.is_set():
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        with self._cancel_lock:
+            if self._cancel_sent:
+                return
+            self._cancel_sent = True
+        threading.Thread(target=self._cancel_target, daemon=True).start()
+
+    def _cancel_target(self) -> None:
+        try:
+            self.target.cancel(self.ctx, self.ctx.cancel_reason or USER_CANCEL_REASON)
+        except Exception:  # the run must still end; record why cancel misbehaved
+            self.ctx.driver_log("target.cancel failed:\n" + traceback.format_exc())
+
+    def _on_sigterm(self, _signum: int, _frame: Any) -> None:
+        # A signal handler runs between two bytecodes of the main thread, possibly inside one of its store
+        # transactions on the same connection: touching the store here would nest transactions and break the
+        # interrupted one. The cancel is handed to a thread (its own connection), like the deadline watcher's.
+        threading.Thread(target=self._cancel_from_signal, name="sigterm-cancel", daemon=True).start()
+
+    def _cancel_from_signal(self) -> None:
+        reason = self.store.get(self.ctx.run_id).reason or USER_CANCEL_REASON
+        self.request_cancel(reason)
+
+    def _watch_deadline(self, remaining: float, limit: float) -> None:
+        if not self.ctx.cancel_event.wait(remaining):
+            self.request_cancel(f"max_run_duration_seconds ({limit:g} s) exceeded")
+
+    # -- lifecycle ---------------------------------------------------------
+    def run(self, reattach: bool = False) -> RunStatus:
+        """Drive the run to a terminal status.
+
+        The terminal status is written only after ``cleanup`` has run, so anyone who
+        sees Completed/Failed/Canceled can rely on the target having released its
+        process, container or kernel.
+        """
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ctx = self.ctx
+        ctx.reserve_space()
+        # A cancel that arrived before the SIGTERM handler existed is only in the store (read just below).
+        self.store.update(
+            ctx.run_id,
+            driver_pid=os.getpid(),
+            driver_started=pid_start_time(os.getpid()),
+            details={"driver_ready": True},
+        )
+        early = self.store.get(ctx.run_id)
+        if early.status == RunStatus.CANCEL_REQUESTED:
+            self.request_cancel(early.reason or USER_CANCEL_REASON)
+        try:
+            status, phase, reason, exit_code = self._lifecycle(reattach)
+        finally:
+            ctx.release_space()
+            ctx.flush_logs()
+            try:
+                self.target.cleanup(ctx)
+            except Exception:
+                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+        return self._finish(status, phase, reason, exit_code)
+
+    def _lifecycle(self, reattach: bool) -> tuple[RunStatus, str, str | None, int | None]:
+        ctx, run_id = self.ctx, self.ctx.run_id
+        phase = "Preparing"
+        try:
+            if reattach:
+                phase = "Running"
+                ctx.driver_log("re-attaching")
+                if not self.target.reattach(ctx):
+                    return RunStatus.FAILED, phase, "the run's process is gone (driver restart)", None
+                self._started.set()
+            elif ctx.cancel_event.is_set():
+                return RunStatus.CANCELED, "Queued", ctx.cancel_reason, None
+            else:
+                self.store.set_status(run_id, RunStatus.PREPARING)
+                self.target.prepare(ctx)
+                if ctx.cancel_event.is_set():
+                    return RunStatus.CANCELED, phase, ctx.cancel_reason, None
+                phase = "Starting"
+                self.store.set_status(run_id, RunStatus.STARTING)
+                self.target.start(ctx)
+                self._started.set()
+            phase = "Running"
+            if ctx.cancel_event.is_set():
+                self._send_cancel()
+            else:
+                self.store.set_status(run_id, RunStatus.RUNNING)
+            limit = ctx.config.max_run_duration_seconds
+            if limit:
+                started = self.store.get(run_id).started_at or time.time()
+                remaining = max(0.0, float(limit) - (time.time() - started))
+                threading.Thread(target=self._watch_deadline, args=(remaining, float(limit)), daemon=True).start()
+            outcome = self.target.wait(ctx)
+            full = ctx.disk_full()  # asked before the reserve is given back
+            ctx.release_space()
+            ctx.flush_logs()
+            outcome = self._blame_the_disk(outcome, full)
+            phase = "Finalizing"
+            if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
+                self.store.set_status(run_id, RunStatus.FINALIZING)
+            collect_error = self._collect()
+            status, reason, phase = outcome.status, outcome.reason, outcome.phase
+            if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
+                status, reason = RunStatus.CANCELED, ctx.cancel_reason
+            if collect_error and status == RunStatus.COMPLETED:
+                # The script succeeded: say so, and that only the collection failed (phase Finalizing).
+                code = outcome.exit_code
+                status, phase = RunStatus.FAILED, "Finalizing"
+                reason = f"the script completed (exit code {code}) but collecting its outputs failed: {collect_error}"
+            elif collect_error:
+                reason = f"{reason}; collecting its outputs failed too: {collect_error}"
+            return status, phase, reason, outcome.exit_code
+        except PreparationFailed as error:
+            return RunStatus.FAILED, error.phase, str(error), None
+        except RunConfigError as error:
+            return RunStatus.FAILED, phase, str(error), None
+        except Exception as error:
+            ctx.driver_log(traceback.format_exc())
+            return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
+
+    def _blame_the_disk(self, outcome: OutcomeType, full: bool) -> OutcomeType:
+        """A log that could not be written, or a failed script on a full disk: the run says so (phase Running)."""
+        from runconfig_jupyter.core.target.interface import Outcome
+
+        failure = self.ctx.log_failure()
+        if failure is None and full and outcome.status == RunStatus.FAILED and not self.ctx.cancel_event.is_set():
+            failure = "no space left on device writing logs/std_log.txt"
+        if failure is None:
+            return outcome
+        script = f"the script exited with code {outcome.exit_code}" if outcome.exit_code is not None else None
+        reason = f"{failure} ({script})" if script else failure
+        return Outcome(RunStatus.FAILED, exit_code=outcome.exit_code, reason=reason, phase="Running")
+
+    def _collect(self) -> str | None:
+        """Collect outputs; a failure is returned (never raised) so the script's own outcome survives it."""
+        try:
+            self.target.collect(self.ctx)
+        except Exception as error:
+            self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
+        return None
+
+    def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
+        requested = self.store.get(self.ctx.run_id).details.get("requested_end")
+        if requested and status in (RunStatus.COMPLETED, RunStatus.CANCELED):
+            # run.fail()/cancel() called by the script, or run.fail() from the notebook (stopped like a cancel)
+            status, reason = RunStatus(requested["status"]), requested.get("reason") or reason
+        self.ctx.driver_log(f"finished: {status} phase={phase} exit_code={exit_code} reason={reason}")
+        self._settle_history(status, reason)
+        self.store.set_status(
+            self.ctx.run_id,
+            status,
+            reason=reason if status != RunStatus.COMPLETED else None,
+            phase=phase if status != RunStatus.COMPLETED else None,
+            exit_code=exit_code,
+        )
+        return status
+
+    def _settle_history(self, status: RunStatus, reason: str | None) -> None:
+        """Index what the script recorded in the run folder, and end child runs it left open."""
+        from runconfig_jupyter.core.runs.history import index_history, read_history
+        from runconfig_jupyter.core.runs.interactive import settle_children
+
+        requests: list[dict[str, Any]] = []
+        try:
+            history = read_history(self.ctx.run_dir)
+            requests = history["model_requests"]
+            index_history(self.store, self.ctx.run_id, history)
+            for child in settle_children(self.store, self.ctx.run_id, status, reason):
+                self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
+        except Exception:
+            self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+        if not requests:  # most runs: no model registry, no run handle to load
+            self.ctx.flush_logs()
+            return
+        from runconfig_jupyter.core.runs.script_history import register_requested_models
+
+        try:  # in-script run.register_model(...): the outputs are collected now
+            done, errors = register_requested_models(self.store, self.ctx.run_id, requests)
+        except Exception as error:
+            done, errors = [], [str(error)]
+        for model_id in done:
+            self.ctx.driver_log(f"registered model {model_id} (run.register_model in the script)")
+        for error in errors:  # in the run's own log, where the user looks
+            self.ctx.driver_log(f"model registration failed: {error}")
+            self.ctx.write_log(f"runconfig: model registration failed: {error}\n")
+        self.ctx.flush_logs()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if args[0] == "--standby":
+        return standby_main(args[1] if len(args) > 1 else "")
+    return drive(RunStore(), args[0], reattach="--reattach" in args)
+
+
+def standby_main(print_: str) -> int:
+    """Wait warm for a run id (core/standby.py), then drive that run exactly as a fresh driver would."""
+    from runconfig_jupyter.core.runs.standby import become_driver, standby_seconds, wait_for_run
+    from runconfig_jupyter.core.system.paths import run_home
+
+    home = run_home()
+    run_id = wait_for_run(home, print_, standby_seconds())
+    if run_id is None:
+        return 0
+    become_driver(home, run_id)
+    store = RunStore(home)
+    with open(store.run_dir(run_id) / "logs" / "driver_log.txt", "a", encoding="utf-8") as out:
+        out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} took the run\n")
+    return drive(store, run_id, standby=True)
+
+
+def drive(store: RunStore, run_id: str, reattach: bool = False, standby: bool = False) -> int:
+    try:
+        driver = Driver(store, run_id)
+        if standby:
+            store.update(run_id, details={"standby_driver": True})
+    except Exception as error:  # the context itself could not be built: record it, do not vanish
+        _record_failure(store, run_id, "Preparing", f"driver could not start: {error}")
+        return 1
+    try:
+        driver.run(reattach=reattach)
+    except Exception as error:  # e.g. the outcome could not be recorded: say where the run was
+        try:
+            phase = store.get(run_id).status.value
+        except Exception:
+            phase = "Running"
+        _record_failure(store, run_id, phase, f"the run driver failed: {type(error).__name__}: {error}")
+        return 1
+    return 0
+
+
+def _record_failure(store: RunStore, run_id: str, phase: str, reason: str) -> None:
+    traceback.print_exc()
+    try:
+        store.set_status(run_id, RunStatus.FAILED, phase=phase, reason=reason)
+    except Exception:  # nothing can be written: the next reader finds a dead driver and settles the run
+        traceback.print_exc()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

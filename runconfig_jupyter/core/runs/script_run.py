@@ -1,0 +1,697 @@
+"""``ScriptRun`` and ``Experiment``: the v1 run API over the run store.
+
+A ScriptRun is only a handle (run id + store): any process can make one with
+``Run.get(run_id)`` and see the same run, which is how a notebook re-attaches
+after a kernel restart. Run history (tags, properties, details, children) comes
+from ``RunHistory`` (run_history.py); interactive runs (``Experiment.start_logging``)
+are the same handle over a run whose owner is the notebook's own process (interactive.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from runconfig_jupyter.core.azure_only import PORTAL, azure_only
+from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
+from runconfig_jupyter.core.runs.artifacts import ARTIFACTS_DIR, artifact_name
+from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
+from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive
+from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
+from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.workspace import Workspace
+
+# A driver gets this long to record itself before a missing one counts as dead.
+MAX_DRIVER_RESTARTS = 3
+DRIVER_GRACE_SECONDS = 5.0
+LOG_FILES = ("prepare_log.txt", "std_log.txt")
+
+
+class ScriptRun(RunHistory):
+    """A run handle. Cheap to create; every call reads the store afresh.
+
+    ``ScriptRun(run_id)``, or Azure's ``Run(experiment, run_id)`` (the run must belong to that experiment).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        store: RunStore | None = None,
+        experiment: Experiment | None = None,
+        run_id: str | None = None,
+        **_azure_kwargs: Any,
+    ):
+        if len(args) > 2:
+            raise TypeError("Run(experiment, run_id) or Run(run_id)")
+        if len(args) == 2:
+            experiment, run_id = args
+        elif len(args) == 1 and isinstance(args[0], Experiment):
+            experiment = args[0]
+        elif len(args) == 1:
+            run_id = args[0]
+        if run_id is None:
+            raise TypeError("Run needs a run id: Run(experiment, run_id) or Run.get(run_id)")
+        if not run_id:  # given, but empty: the same typed refusal as any other text that is not a run id
+            raise ConfigError("a run id is needed, e.g. Run.get('exp_1700000000_0a1b2c3d')", field="run_id")
+        if store is None and isinstance(experiment, Experiment):
+            store = experiment.store
+        self.store = store or RunStore()
+        self.id = str(run_id)
+        self.run_dir = self.store.run_dir(self.id)
+        self._record = self.store.get(self.id)  # raises RunNotFound early
+        wanted = getattr(experiment, "name", experiment)
+        if wanted is not None and wanted != self._record.experiment:
+            raise RunNotFound(
+                f"run {self.id} belongs to experiment '{self._record.experiment}', not '{wanted}'; "
+                f"use Run(Experiment(ws, '{self._record.experiment}'), '{self.id}') or Run.get(ws, '{self.id}')"
+            )
+
+    @classmethod
+    def get(cls, *args: Any, store: RunStore | None = None) -> ScriptRun:
+        """``Run.get(run_id)``; Azure's ``Run.get(workspace, run_id)`` form is accepted too."""
+        if not args:
+            raise TypeError("Run.get(run_id) needs a run id")
+        if store is None and len(args) > 1:  # Run.get(workspace, run_id): that workspace's run home
+            store = getattr(args[0], "store", None)
+        return cls(str(args[-1]), store=store)
+
+    # -- state -----------------------------------------------------------
+    @property
+    def record(self) -> RunRecord:
+        record = self.store.get(self.id)
+        if not record.is_terminal and self._driver_lost(record):
+            record = self.store.get(self.id)
+        self._record = record
+        return record
+
+    def _driver_lost(self, record: RunRecord) -> bool:
+        """Settle a run whose driver died, so nothing shows Running forever.
+
+        A run on a target that outlives its driver (a container, a remote kernel, a Ray
+        job) gets a new driver that re-attaches to it; anything else is failed and its
+        processes are killed so no orphan keeps burning the machine.
+        """
+        if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
+            return False
+        if is_interactive(record):
+            from runconfig_jupyter.core.runs.interactive import settle_orphan
+
+            return settle_orphan(self.store, record)
+        # Starting too: the target may have created a container or kernel that only a new driver
+        # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
+        # waiting to be collected (a local script's supervisor left its exit code in the run folder).
+        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
+        if record.status in resumable and self._restart_driver(record):
+            return False
+        reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
+        groups = [record.details.get("pid"), *record.details.get("pids", [])]
+        for pid in {int(p) for p in groups if p}:
+            try:  # leave no orphan process group behind
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return self.store.set_status(self.id, RunStatus.FAILED, reason=reason, phase=record.status.value)
+
+    def _restart_driver(self, record: RunRecord) -> bool:
+        from runconfig_jupyter.core.runs.submit import start_driver
+        from runconfig_jupyter.core.target.interface import ComputeTarget
+
+        try:
+            target = ComputeTarget.from_spec(self.get_spec()["target"])
+        except Exception:
+            return False
+        if type(target).reattach is ComputeTarget.reattach or not target.capabilities().reattach:
+            return False
+        restarts = int(record.details.get("driver_restarts", 0))
+        if restarts >= MAX_DRIVER_RESTARTS:
+            return False
+        # driver_ready goes back to False: a cancel must not SIGTERM the new driver before its handler exists.
+        self.store.update(self.id, details={"driver_restarts": restarts + 1, "driver_ready": False})
+        start_driver(self.store, self.id, reattach=True)
+        return True
+
+    @property
+    def experiment(self) -> Experiment:
+        """The run's ``Experiment`` (``run.experiment.name`` is its name, as in Azure)."""
+        return Experiment(name=self._record.experiment, store=self.store)
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    def get_status(self) -> str:
+        return self.record.status.value
+
+    def get_spec(self) -> dict[str, Any]:
+        return json.loads((self.run_dir / "run.json").read_text())
+
+    def get_config(self) -> ScriptRunConfig:
+        from runconfig_jupyter.core.config import ScriptRunConfig
+
+        return ScriptRunConfig.from_dict(self.get_spec()["config"])
+
+    def _log_paths(self) -> dict[str, Path]:
+        logs = self.run_dir / "logs"
+        if not logs.is_dir():
+            return {}
+        return {str(p.relative_to(self.run_dir)): p for p in sorted(logs.rglob("*")) if p.is_file()}
+
+    # -- control ---------------------------------------------------------
+    def cancel(self, reason: str = "canceled by user") -> bool:
+        """Ask the driver to stop the run; returns False when it had already finished."""
+        record = self.record
+        if record.is_terminal:
+            return False
+        if is_interactive(record):  # its owner is a notebook, not a driver: never signal that process
+            from runconfig_jupyter.core.runs.interactive import finish_interactive
+
+            return finish_interactive(self, RunStatus.CANCELED, reason)
+        self.store.set_status(self.id, RunStatus.CANCEL_REQUESTED, reason=reason)
+        # Read again after writing: a driver that set driver_ready before our write is
+        # listening for SIGTERM; one that sets it later reads CancelRequested itself.
+        record = self.store.get(self.id)
+        if record.driver_pid and driver_alive(record) and not record.details.get("driver_ready"):
+            return True
+        if record.driver_pid and driver_alive(record):
+            try:
+                os.kill(record.driver_pid, signal.SIGTERM)
+                return True
+            except ProcessLookupError:
+                pass
+        return self.store.set_status(self.id, RunStatus.CANCELED, reason=reason, phase=record.status.value)
+
+    def wait_for_completion(
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+        timeout: float | None = None,
+        stream: TextIO | None = None,
+    ) -> dict[str, Any]:
+        """Block until the run ends; with ``show_output`` the log is echoed as it grows."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = stream or sys.stdout
+        if is_interactive(self.record) and not self._record.is_terminal and self._owned_here():
+            raise RunStateError(
+                f"interactive run {self.id} ends when this process calls run.complete() (or run.fail()); "
+                "waiting for it here would wait forever"
+            )
+        if show_output:
+            out.write(f"RunId: {self.id}\n")
+            for chunk in self.follow(timeout=timeout):
+                out.write(chunk)
+                out.flush()
+        with self._watch() as watch:  # before the first look, so no change after it is missed
+            while not self.record.is_terminal:
+                left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
+                if left < 0:
+                    raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
+                watch.wait(min(left, FALLBACK_SECONDS if watch.active else 0.1))
+        record = self._record
+        if show_output:
+            out.write(f"\nExecution Summary\n=================\nRunId: {self.id}\nStatus: {record.status.value}\n")
+            if record.reason:
+                out.write(f"Reason: {record.reason}\n")
+        if raise_on_error and record.status != RunStatus.COMPLETED:
+            raise RunFailed(self.id, record.status.value, record.phase, record.reason)
+        return self.get_details()
+
+    # -- logs ------------------------------------------------------------
+    def read_log(self, offset: int = 0, max_bytes: int | None = None, name: str = "std_log.txt") -> tuple[str, int]:
+        """Text from byte ``offset`` (only whole lines unless the run has ended) and the next offset."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
+        path = self.run_dir / "logs" / name
+        try:
+            with open(path, "rb") as log:
+                if offset >= os.fstat(log.fileno()).st_size:
+                    return "", offset  # past the end (an offset from the future, or 2**62): nothing yet
+                log.seek(offset)
+                data = log.read(max_bytes) if max_bytes else log.read()
+        except FileNotFoundError:
+            return "", offset
+        return data.decode(errors="replace"), offset + len(data)
+
+    def follow(
+        self, offsets: dict[str, int] | None = None, poll: float = 0.05, timeout: float | None = None
+    ) -> Iterator[str]:
+        """Yield new log text (preparation, then the script's) until the run ends and all is read.
+
+        New text and the run's end wake it at once (inotify, core/watch.py); ``poll`` is how often it
+        looks where events are not available, and it looks at least every ``FALLBACK_SECONDS`` anyway.
+        ``offsets`` is updated in place, so a caller can stop and resume without repeats.
+        """
+        offsets = offsets if offsets is not None else {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._watch() as watch:
+            while True:
+                finished = self.record.is_terminal  # read before the files, so nothing written after is missed
+                got_any = False
+                for name in LOG_FILES:
+                    text, offsets[name] = self.read_log(offsets.get(name, 0), name=name)
+                    if text:
+                        got_any = True
+                        yield text
+                if finished and not got_any:
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                if not got_any:
+                    left = FALLBACK_SECONDS if deadline is None else max(0.0, deadline - time.monotonic())
+                    watch.wait(min(left, max(poll, FALLBACK_SECONDS) if watch.active else poll))
+
+    def _watch(self) -> Watch:
+        """Wakes on a change of this run's record or logs (core/watch.py); sleeps where that is not possible."""
+        return run_watch(self.store.home, self.run_dir)
+
+    def get_log(self) -> str:
+        return "".join(self.read_log(name=name)[0] for name in LOG_FILES)
+
+    # -- metrics ---------------------------------------------------------
+    def get_metric_records(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a line being written right now
+        return records
+
+    def get_metrics(
+        self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
+    ) -> dict[str, Any]:
+        """Azure's shape: a scalar logged once is a value, several times a list; rows become columns.
+
+        With ``recursive``, a dict of run id -> metrics for this run and every descendant (``run_type`` filters).
+        """
+        if recursive:
+            family = [self, *self.get_children(recursive=True)]
+            return {run.id: run.get_metrics(name) for run in family if run_type is None or run.type == run_type}
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for record in self.get_metric_records():
+            if name is None or record.get("name") == name:
+                grouped.setdefault(record["name"], []).append(record)
+        metrics: dict[str, Any] = {}
+        for metric, records in grouped.items():
+            kind = records[0].get("kind", "scalar")
+            if kind == "row":
+                columns: dict[str, list[Any]] = {}
+                for record in records:
+                    for key, value in record["value"].items():
+                        columns.setdefault(key, []).append(value)
+                metrics[metric] = columns
+            elif kind in ("list", "table"):
+                metrics[metric] = records[-1]["value"]
+            else:
+                values = [record["value"] for record in records]
+                metrics[metric] = values[0] if len(values) == 1 else values
+        return metrics
+
+    # -- files -----------------------------------------------------------
+    def get_file_names(self) -> list[str]:
+        """outputs/, logs/ and what the script uploaded (``upload_file`` names, see core/artifacts.py)."""
+        names = []
+        for folder in ("outputs", "logs", ARTIFACTS_DIR):
+            root = self.run_dir / folder
+            if root.is_dir():
+                files = (p.relative_to(self.run_dir).as_posix() for p in sorted(root.rglob("*")) if p.is_file())
+                names.extend(artifact_name(relative) for relative in files)
+        return names
+
+    def _resolve_file(self, name: str) -> Path:
+        path = (self.run_dir / name).resolve()
+        if not path.is_file():  # an uploaded artifact is listed by its own name
+            path = (self.run_dir / ARTIFACTS_DIR / name).resolve()
+        if not path.is_relative_to(self.run_dir.resolve()) or not path.is_file():
+            available = ", ".join(self.get_file_names()[:20]) or "none yet"
+            raise RunNotFound(f"run {self.id} has no file '{name}'. Files: {available}")
+        return path
+
+    def download_file(self, name: str, output_file_path: str | Path | None = None) -> Path:
+        source = self._resolve_file(name)
+        destination = Path(output_file_path) if output_file_path else Path.cwd() / Path(name).name
+        if destination.is_dir():
+            destination = destination / source.name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        return destination
+
+    def download_files(
+        self, prefix: str | None = None, output_directory: str | Path | None = None, append_prefix: bool = True
+    ) -> list[Path]:
+        names = [n for n in self.get_file_names() if prefix is None or n.startswith(prefix)]
+        if not names and prefix:
+            raise RunNotFound(f"run {self.id} has no files under '{prefix}'")
+        root = Path(output_directory) if output_directory else Path.cwd()
+        written = []
+        for name in names:
+            relative = name if append_prefix or not prefix else name[len(prefix) :].lstrip("/")
+            written.append(self.download_file(name, root / relative))
+        return written
+
+    def outputs_dir(self) -> Path:
+        return self.run_dir / "outputs"
+
+    def rerun(self, experiment: str | None = None) -> ScriptRun:
+        """Submit the same configuration again as a new run (its paths go through the confinement check again)."""
+        from runconfig_jupyter.core.runs.submit import submit
+
+        record = self.record
+        if not record.is_terminal and record.status != RunStatus.RUNNING:
+            raise RunStateError(f"run {self.id} is still {record.status.value}; re-run it once it has started")
+        spec = self.get_spec()
+        if not spec.get("config"):
+            raise RunStateError(f"run {self.id} is an interactive run: there is no script to run again")
+        config = self.get_config()
+        restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
+        again = submit(
+            config,
+            experiment or record.experiment,
+            target=spec["target"]["name"],
+            store=self.store,
+            parent_run_id=self.id,
+        )
+        self.store.update(again.id, details={"rerun_of": self.id})
+        return again
+
+    # -- ending a run from the notebook (Azure: complete / fail) --------------------
+    def _owned_here(self) -> bool:
+        return self._record.details.get("owner_pid") == os.getpid()
+
+    def complete(self, _set_status: bool = True) -> None:
+        """End an interactive run as Completed (copying its tracked outputs); a submitted run ends by itself."""
+        record = self.record
+        if record.is_terminal:
+            return
+        if not is_interactive(record):
+            raise RunStateError(
+                f"run {self.id} was submitted: it completes when its script exits. Use cancel() to stop it, "
+                "or wait_for_completion() to wait for it"
+            )
+        from runconfig_jupyter.core.runs.interactive import finish_interactive
+
+        finish_interactive(self, RunStatus.COMPLETED)
+
+    def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
+        """Mark the run Failed; a submitted run that is still going is stopped first (its driver records Failed)."""
+        reason = str(error_details) if error_details else "marked as failed by user"
+        if error_code:
+            reason = f"{error_code}: {reason}"
+        record = self.record
+        if record.is_terminal:
+            return
+        if is_interactive(record):
+            from runconfig_jupyter.core.runs.interactive import finish_interactive
+
+            finish_interactive(self, RunStatus.FAILED, reason)
+            return
+        self.store.update(self.id, details={"requested_end": {"status": RunStatus.FAILED.value, "reason": reason}})
+        self.cancel(reason)
+
+    # -- child runs and models -------------------------------------------------------
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> ScriptRun:
+        """An interactive child run, owned by this process (``with run.child_run() as child:`` completes it)."""
+        from runconfig_jupyter.core.runs.interactive import start_interactive
+
+        return start_interactive(
+            self.store,
+            self._record.experiment,
+            parent_run_id=self.id,
+            display_name=name,
+            run_id=run_id,
+            outputs=outputs,
+        )
+
+    def create_children(
+        self, count: int | None = None, tag_key: str | None = None, tag_values: list[Any] | None = None
+    ) -> list[ScriptRun]:
+        """Several child runs at once; with ``tag_key``/``tag_values`` each child gets one value."""
+        from runconfig_jupyter.core.runs.context import create_children
+
+        return create_children(self, count, tag_key, tag_values)
+
+    def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
+        """Package a folder (ignore rules and limits as for a submit) as this run's snapshot; its id."""
+        from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot
+
+        snapshot = create_snapshot(
+            Path(file_or_folder_path),
+            self.store.snapshots_dir,
+            SnapshotLimits.from_env(),
+            extra_excludes=[self.store.home],
+        )
+        target = self.run_dir / "snapshot.tar"
+        target.unlink(missing_ok=True)
+        try:
+            os.link(snapshot.path, target)
+        except OSError:  # another filesystem
+            shutil.copyfile(snapshot.path, target)
+        self.store.update(self.id, snapshot_id=snapshot.id)
+        return snapshot.id
+
+    def submit_child(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
+        """Submit ``config`` as a child run of this one (same experiment)."""
+        from runconfig_jupyter.core.runs.submit import submit
+
+        return submit(config, self._record.experiment, tags=tags, store=self.store, parent_run_id=self.id, **kwargs)
+
+    get_portal_url = azure_only("Run.get_portal_url()", PORTAL)
+    get_secret = azure_only(
+        "Run.get_secret()", "Pass secrets as environment variables (RunConfiguration.environment_variables) instead."
+    )
+    get_secrets = get_secret
+
+    def register_model(self, model_name: str, model_path: str | None = None, **kwargs: Any) -> Any:
+        """Register a file or folder of this run (e.g. ``outputs/model.pkl``) in the local model registry."""
+        from runconfig_jupyter.core.model import Model
+
+        return Model.register_from_run(self, model_name, model_path, **kwargs)
+
+    def __enter__(self) -> ScriptRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
+        """``with exp.start_logging() as run:``: Completed, or Failed with the exception that escaped."""
+        if not is_interactive(self.record) or self._record.is_terminal:
+            return
+        if exc_type is None:
+            self.complete()
+        else:
+            self.fail(f"{exc_type.__name__}: {exc}")
+
+    # -- logging from the notebook (the in-script API, writing into this run's folder) -------
+    def _logger(self) -> Any:
+        from runconfig_jupyter.core.runs.context import RunContext
+
+        logger = self.__dict__.get("_run_logger")
+        if logger is None:
+            logger = RunContext(self.id, self.run_dir / "metrics.jsonl", self._record.experiment)
+            self.__dict__["_run_logger"] = logger
+        return logger
+
+    def __getattr__(self, name: str) -> Any:
+        """``run.log(...)``, ``run.log_list(...)``, ``run.upload_file(...)``: the in-script API on this run."""
+        from runconfig_jupyter.core.runs.context import RunContext
+
+        if name.startswith("_") or not callable(getattr(RunContext, name, None)):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return getattr(self._logger(), name)
+
+    def __repr__(self) -> str:
+        record = self._record
+        return (
+            f"ScriptRun(id={self.id!r}, experiment={record.experiment!r}, target={record.target!r}, "
+            f"status={record.status.value!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        record = self.record
+        reason = f" &mdash; {record.reason}" if record.reason else ""
+        return (
+            f"<table><tr><th>Experiment</th><th>Id</th><th>Target</th><th>Status</th></tr>"
+            f"<tr><td>{record.experiment}</td><td>{record.run_id}</td><td>{record.target}</td>"
+            f"<td>{record.status.value}{reason}</td></tr></table>"
+        )
+
+
+class Run(ScriptRun):
+    """v1's ``Run``: ``Run.get_context()`` inside a script, ``Run.get(run_id)`` anywhere."""
+
+    @staticmethod
+    def get_context(allow_offline: bool = True) -> Any:
+        from runconfig_jupyter.core.runs.context import get_context
+
+        context = get_context()
+        if context.offline and not allow_offline:
+            raise RunStateError("not inside a run (RUNCONFIG_RUN_ID is not set) and allow_offline=False")
+        return context
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> RunList:
+        """Azure's ``Run.list(experiment, ...)``: the same as ``experiment.get_runs(...)``."""
+        return experiment.get_runs(
+            type=type, tags=tags, properties=properties, include_children=include_children, status=status
+        )
+
+
+class RunList(list):
+    """Runs as a list that is also an iterator: Azure's ``get_runs`` returns a generator, so v1 code calls
+    ``next(exp.get_runs())`` for the newest run, while this project's code compares and indexes the list."""
+
+    _position = 0
+
+    def __next__(self) -> ScriptRun:
+        if self._position >= len(self):
+            raise StopIteration
+        self._position += 1
+        return self[self._position - 1]
+
+
+class Experiment:
+    """A named group of runs: ``Experiment(workspace=ws, name="x")``, ``Experiment(ws, "x")`` or ``Experiment("x")``."""
+
+    def __init__(
+        self,
+        workspace: Workspace | str | None = None,
+        name: str | None = None,
+        *args: Any,
+        store: RunStore | None = None,
+        **_azure_kwargs: Any,
+    ):
+        from runconfig_jupyter.core.runs.submit import check_experiment_name
+
+        if args:
+            raise TypeError("Experiment(workspace, name) takes two positional arguments")
+        if name is None and isinstance(workspace, str):  # this project's short form: Experiment("name")
+            workspace, name = None, workspace
+        if name is None:
+            raise TypeError("Experiment needs a name: Experiment(workspace=ws, name='my-experiment')")
+        self.name = check_experiment_name(name)
+        if store is None and workspace is not None:
+            store = getattr(workspace, "store", None)
+        self.store = store or RunStore()
+        self._workspace = workspace
+
+    @property
+    def workspace(self) -> Workspace:
+        from runconfig_jupyter.core.workspace import Workspace
+
+        return self._workspace if self._workspace is not None else Workspace(_home=self.store.home)
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def submit(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
+        from runconfig_jupyter.core.errors import NotSupportedLocally
+        from runconfig_jupyter.core.runs.submit import submit
+
+        if not hasattr(config, "run_config"):
+            raise NotSupportedLocally(
+                f"Experiment.submit({type(config).__name__})",
+                "Submit a ScriptRunConfig (or an Estimator); HyperDrive, AutoML and pipelines run only on Azure.",
+            )
+        return submit(config, self.name, tags=tags, store=self.store, **kwargs)
+
+    def start_logging(
+        self,
+        *args: Any,
+        outputs: str | None = None,
+        snapshot_directory: str | None = None,
+        display_name: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **_azure_kwargs: Any,
+    ) -> ScriptRun:
+        """An interactive run in this process: log to it, then ``run.complete()`` (or use ``with``).
+
+        As in Azure ML, what is in ``./outputs`` when the run ends becomes its outputs, unless ``outputs``
+        names another folder (or is False). ``snapshot_directory`` packages that folder like a submit.
+        """
+        from runconfig_jupyter.core.runs.interactive import start_interactive
+
+        return start_interactive(
+            self.store,
+            self.name,
+            outputs="outputs" if outputs is None else outputs,
+            snapshot_directory=snapshot_directory,
+            display_name=display_name,
+            tags=tags,
+        )
+
+    def get_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        include_children: bool = False,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> RunList:
+        """Runs of this experiment, newest first (at most ``limit``); child runs only with ``include_children``."""
+        runs = RunList()
+        for record in self.store.list(self.name, status, limit=100_000):
+            if len(runs) >= limit:
+                break
+            if not include_children and record.parent_run_id and not record.details.get("rerun_of"):
+                continue
+            run = Run(record.run_id, store=self.store)
+            if run.matches(tags=tags, properties=properties, run_type=type):
+                runs.append(run)
+        return runs
+
+    @staticmethod
+    def list(
+        workspace: Workspace | None = None,
+        experiment_name: str | None = None,
+        view_type: str = "ActiveOnly",
+        tags: Any = None,
+    ) -> list[Experiment]:
+        """Every experiment with runs in the workspace's run home (``experiment_name`` picks one)."""
+        store = getattr(workspace, "store", None) or RunStore()
+        names = [n for n in store.experiments() if experiment_name is None or n == experiment_name]
+        return [Experiment(workspace, name, store=store) for name in names]
+
+    _BY_RUNS = "An experiment here is the name its runs share: list, tag and filter runs instead (get_runs, run.tag)."
+    archive = azure_only("Experiment.archive()", _BY_RUNS)
+    reactivate = azure_only("Experiment.reactivate()", _BY_RUNS)
+    delete = azure_only("Experiment.delete()", _BY_RUNS)
+    tag = azure_only("Experiment.tag()", _BY_RUNS)
+    from_directory = azure_only("Experiment.from_directory()", _BY_RUNS)
+    get_portal_url = azure_only("Experiment.get_portal_url()", PORTAL)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same experiment in the same run home, and to its name (``run.experiment == "name"``)."""
+        if isinstance(other, str):
+            return other == self.name
+        return isinstance(other, Experiment) and (other.name, other.store.home) == (self.name, self.store.home)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r})"
+
+
+__all__ = ["TERMINAL", "Experiment", "Run", "ScriptRun"]

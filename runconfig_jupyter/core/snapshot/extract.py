@@ -1,0 +1,72 @@
+"""Safe extraction of a snapshot archive into a run's working folder.
+
+A snapshot may come from another machine or a shared store, so it is treated as untrusted: every
+member is checked before anything is written, and extraction refuses (``UnsafeArchive``) absolute
+paths, ``..`` components, links whose target leaves the folder, members reached through a symlink
+member, and device or fifo members. Where Python provides it (3.10.12+, 3.11.4+, 3.12+), the
+``tarfile`` "data" filter is applied as a second, filesystem-aware line of defence.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from pathlib import Path
+
+from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
+from runconfig_jupyter.core.snapshot.member_names import link_problem, name_problem
+
+HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
+FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if HAS_DATA_FILTER else ()
+
+
+def check_members(members: list[tarfile.TarInfo], tar_path: Path | str = "archive") -> None:
+    """Raise UnsafeArchive for the first member that could write outside the extraction folder.
+
+    Names and link targets follow the rule the packer uses (core/member_names.py).
+    """
+    symlinks: set[str] = set()
+    for member in members:
+        name = member.name
+        _refuse(name_problem(name), "member", name, tar_path)
+        norm = posixpath.normpath(name)
+        parts = norm.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in symlinks:
+                raise UnsafeArchive(f"{tar_path}: member {name!r} is reached through a symlink member; refusing")
+        if member.issym():
+            _refuse(link_problem(name, member.linkname), "symlink", name, tar_path)
+            symlinks.add(norm)
+        elif member.islnk():
+            _refuse(name_problem(member.linkname), "hard link target", member.linkname, tar_path)
+        elif not (member.isfile() or member.isdir()):
+            raise UnsafeArchive(f"{tar_path}: member {name!r} is a device or fifo; refusing")
+
+
+def _refuse(problem: str | None, what: str, name: str, tar_path: Path | str) -> None:
+    if problem:
+        raise UnsafeArchive(f"{tar_path}: {what} {name!r} {problem}; refusing")
+
+
+def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
+    """Extract ``tar_path`` into ``dest`` (created if missing) after checking every member."""
+    tar_path, dest = Path(tar_path), Path(dest)
+    try:
+        tar = tarfile.open(tar_path, mode="r:")  # noqa: SIM115 - entered with "with" below
+    except FileNotFoundError:
+        raise SnapshotError(f"snapshot archive {tar_path} does not exist") from None
+    except tarfile.TarError as exc:
+        raise SnapshotError(f"snapshot archive {tar_path} is not a readable tar file: {exc}") from None
+    with tar:
+        members = tar.getmembers()
+        check_members(members, tar_path)
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            if HAS_DATA_FILTER:
+                tar.extractall(dest, members=members, filter="data")
+            else:  # pragma: no cover - old patch releases; our own checks above still apply
+                tar.extractall(dest, members=members)
+        except FILTER_ERRORS as exc:
+            raise UnsafeArchive(f"{tar_path}: {exc}; refusing") from None
+        except tarfile.TarError as exc:
+            raise SnapshotError(f"snapshot archive {tar_path} could not be extracted: {exc}") from None

@@ -1,0 +1,70 @@
+"""Remember file digests by (size, mtime, inode) so an unchanged folder is recognised without reading it.
+
+This is what makes a re-submit of an unchanged 1 GB folder instant: the walk costs one ``stat`` per
+file, the digests come from here, and the content-addressed snapshot already exists.
+
+Racy entries (git's "racy clean" problem): a file modified within the same timestamp tick as it was
+hashed could keep its mtime while changing content. An entry is only trusted when the file's mtime is
+at least ``RACY_WINDOW_NS`` older than the moment it was hashed; younger files are simply re-hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
+
+CACHE_VERSION = 1
+RACY_WINDOW_NS = 2_000_000_000
+
+
+class HashCache:
+    """One JSON file per source folder under ``<snapshots_dir>/.hashcache/``; losing it only costs time."""
+
+    def __init__(self, cache_dir: Path, source: Path):
+        key = hashlib.sha256(str(source).encode()).hexdigest()[:24]
+        self.path = cache_dir / f"{key}.json"
+        self.source = source
+        self.entries: dict[str, list[int | str]] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        if data.get("version") == CACHE_VERSION and data.get("source") == str(self.source):
+            self.entries = data.get("entries", {})
+
+    def lookup(self, entry: ManifestEntry) -> str | None:
+        cached = self.entries.get(entry.path)
+        if not cached or len(cached) != 5:
+            return None
+        size, mtime_ns, inode, hashed_at_ns, digest = cached
+        if (size, mtime_ns, inode) != (entry.size, entry.mtime_ns, entry.inode):
+            return None
+        if int(mtime_ns) + RACY_WINDOW_NS > int(hashed_at_ns):
+            return None
+        return str(digest)
+
+    def remember(self, entry: ManifestEntry, hashed_at_ns: int) -> None:
+        """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read)."""
+        if entry.digest:
+            self.entries[entry.path] = [entry.size, entry.mtime_ns, entry.inode, hashed_at_ns, entry.digest]
+
+    def save(self, keep: set[str]) -> None:
+        """Write atomically, keeping only paths still in the folder so the cache cannot grow forever."""
+        self.entries = {k: v for k, v in self.entries.items() if k in keep}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
+        try:
+            tmp.write_text(json.dumps({"version": CACHE_VERSION, "source": str(self.source), "entries": self.entries}))
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a cache that cannot be written only costs time next round
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

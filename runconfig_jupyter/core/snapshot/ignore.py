@@ -1,0 +1,177 @@
+"""Which files of a source directory belong in a snapshot.
+
+Azure ML semantics: in each folder, ``.amlignore`` is used when present, otherwise ``.gitignore``
+(never both: a folder with an ``.amlignore`` ignores its ``.gitignore``). Rules of a nested file apply
+below its folder and override the rules of its parents, as in git. Patterns follow gitignore syntax
+(``pathspec.GitIgnoreSpec``), including ``!pattern`` re-includes.
+
+On top of that come built-in excludes that nobody wants uploaded with a training script: version
+control data, notebook checkpoints, byte-code caches, virtual environments, and ``.env`` secret files
+(these often hold tokens and keys; a snapshot is copied into run folders and containers). The
+built-ins are evaluated *before* the user's files, so a user re-includes one with a negation, e.g.
+``!.env`` or ``!venv/`` in ``.amlignore``/``.gitignore``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pathspec
+
+from runconfig_jupyter.core.errors import SnapshotError
+
+IGNORE_FILE_NAMES = (".amlignore", ".gitignore")
+
+BUILTIN_EXCLUDES: tuple[str, ...] = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".ipynb_checkpoints/",
+    "__pycache__/",
+    "*.py[co]",
+    ".venv/",
+    "venv/",
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "!.env.sample",
+    "!.env.template",
+    ".DS_Store",
+)
+"""Gitignore-syntax patterns applied to every snapshot before the user's own rules."""
+
+NEVER_PACKAGED: tuple[str, ...] = (
+    ".ssh/",
+    ".gnupg/",
+    ".aws/",
+    ".azure/",
+    ".kube/",
+    "**/.docker/config.json",
+    "**/.config/gcloud/",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pypirc",
+    ".kaggle/",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+)
+"""Credential stores (the names core/confine.py protects under a home), at any depth of a source folder.
+
+Unlike the built-ins these cannot be re-included by a ``.amlignore``/``.gitignore`` negation: a shared
+project's ignore file is written by someone else. The user re-includes one only explicitly, by naming it in
+the environment variable ``RUNCONFIG_PACKAGE_CREDENTIALS`` (comma-separated patterns as above, e.g. ``.kube/``).
+"""
+# Last names of those patterns: only an entry with one of them is matched against the patterns (fast walks).
+NEVER_PACKAGED_NAMES = frozenset(p.rstrip("/").rsplit("/", 1)[-1] for p in NEVER_PACKAGED)
+CREDENTIALS_OVERRIDE_ENV = "RUNCONFIG_PACKAGE_CREDENTIALS"
+NEVER_PACKAGED_SOURCE = "credential store (never packaged; see docs/SECURITY.md)"
+
+VENV_MARKERS = ("pyvenv.cfg", "conda-meta", "bin/activate", "Scripts/activate")
+"""A folder holding one of these is a virtual or conda environment, whatever its name (``env/``
+included). ``env/`` is deliberately not excluded by name alone: it is also a common name for code
+(e.g. reinforcement-learning environments), and dropping code silently breaks the run."""
+
+
+def is_environment(folder: str) -> str | None:
+    """The marker that makes ``folder`` a Python environment, or None."""
+    for marker in VENV_MARKERS:
+        if os.path.exists(os.path.join(folder, marker)):
+            return marker
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome for one path: ``excluded`` plus which rule file decided (``"built-in"`` or a relative path)."""
+
+    excluded: bool
+    source: str | None = None
+
+
+@dataclass
+class _Level:
+    base: str  # folder of the rule file, relative to the root, "" for the root, else "sub/dir/"
+    spec: pathspec.GitIgnoreSpec
+    source: str
+
+
+@dataclass
+class IgnoreRules:
+    """Stack of rule sets for the folder being walked; ``enter`` returns the stack for a subfolder."""
+
+    levels: list[_Level] = field(default_factory=list)
+    ignore_files: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_root(cls, root: Path, extra_excludes: Iterable[str] = ()) -> IgnoreRules:
+        builtin = _Level("", pathspec.GitIgnoreSpec.from_lines([*BUILTIN_EXCLUDES, *extra_excludes]), "built-in")
+        rules = cls(levels=[builtin])
+        return rules.enter(root, "")
+
+    def enter(self, folder: Path, rel: str) -> IgnoreRules:
+        """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any."""
+        for name in IGNORE_FILE_NAMES:
+            candidate = folder / name
+            try:  # a folder we may not enter is reported by the walk that lists it, with its path
+                if not candidate.is_file():
+                    continue
+            except OSError:
+                continue
+            try:
+                lines = candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError as exc:  # packaging without the user's exclusions could upload what they meant to keep
+                raise SnapshotError(
+                    f"cannot read the ignore file {candidate}: {exc.strerror}; fix its permissions"
+                ) from None
+            source = f"{rel}/{name}" if rel else name
+            base = f"{rel}/" if rel else ""
+            level = _Level(base, pathspec.GitIgnoreSpec.from_lines(lines), source)
+            return IgnoreRules([*self.levels, level], [*self.ignore_files, source])
+        return self
+
+    def decide(self, rel: str, is_dir: bool) -> Decision:
+        """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order).
+
+        A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
+        """
+        if is_never_packaged(rel, is_dir):
+            return Decision(True, NEVER_PACKAGED_SOURCE)
+        result = Decision(False)
+        for level in self.levels:
+            if level.base and not rel.startswith(level.base):
+                continue
+            local = rel[len(level.base) :]
+            check = level.spec.check_file(local + "/" if is_dir else local)
+            if check.include is not None:
+                result = Decision(bool(check.include), level.source)
+        return result
+
+    def decide_venv(self, rel: str, marker: str) -> Decision:
+        """A folder detected as an environment is excluded unless a user rule explicitly re-includes it."""
+        user = IgnoreRules([lv for lv in self.levels if lv.source != "built-in"]).decide(rel, True)
+        if user.source is not None and not user.excluded:
+            return user
+        return Decision(True, f"built-in ({marker})")
+
+
+def is_never_packaged(rel: str, is_dir: bool) -> bool:
+    """``rel`` (a '/'-separated path below a folder we package or mount) is a credential store."""
+    if rel.rsplit("/", 1)[-1] not in NEVER_PACKAGED_NAMES:
+        return False
+    return _never_packaged(os.environ.get(CREDENTIALS_OVERRIDE_ENV, "")).match_file(rel + "/" if is_dir else rel)
+
+
+@lru_cache(maxsize=4)
+def _never_packaged(override: str) -> pathspec.GitIgnoreSpec:
+    """The never-packaged patterns minus those the user named explicitly in RUNCONFIG_PACKAGE_CREDENTIALS."""
+    allowed = {part.strip() for part in override.split(",") if part.strip()}
+    return pathspec.GitIgnoreSpec.from_lines([p for p in NEVER_PACKAGED if p not in allowed])

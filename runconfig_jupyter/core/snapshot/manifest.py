@@ -1,0 +1,264 @@
+"""The list of what a snapshot will contain, built from ``stat`` alone (no file is read).
+
+Cheap enough to show before submit ("41 files, 2.3 MB, largest ...") and to check limits before any
+byte is copied. Also records what was left out and why (ignore rules, symlinks leaving the source
+directory, special files), so "why is my file missing in the run?" has an answer.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter.core.errors import SnapshotError
+from runconfig_jupyter.core.snapshot.ignore import IgnoreRules, is_environment
+from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes
+from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
+
+
+@dataclass
+class ManifestEntry:
+    """One file or symlink. ``mode`` is normalised (0o755 / 0o644) like git, so umask does not change ids."""
+
+    path: str  # relative, '/'-separated
+    size: int
+    mode: int
+    kind: str = "file"  # "file" | "symlink"
+    link_target: str | None = None
+    digest: str | None = None  # sha256 hex, filled in by create_snapshot
+    mtime_ns: int = 0
+    inode: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "mode": oct(self.mode), "type": self.kind}
+        if self.link_target is not None:
+            out["target"] = self.link_target
+        if self.digest:
+            out["sha256"] = self.digest
+        return out
+
+
+@dataclass
+class Manifest:
+    source: Path
+    files: list[ManifestEntry] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): wanted but not packable
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (path, rule source): left out on purpose
+    ignore_files: list[str] = field(default_factory=list)
+    limits: SnapshotLimits | None = None
+    # (device, inode) of the home's credential files; read only when a file has several links
+    _credential_inodes: frozenset[tuple[int, int]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.files)
+
+    def largest(self, n: int = 5) -> list[ManifestEntry]:
+        return sorted(self.files, key=lambda e: (-e.size, e.path))[:n]
+
+    def largest_folders(self, n: int = 5, by_count: bool = False) -> list[tuple[str, int, int]]:
+        """(folder, bytes, file count) for every folder below the root, biggest (or most files) first."""
+        sizes: dict[str, list[int]] = {}
+        for entry in self.files:
+            parts = entry.path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                acc = sizes.setdefault("/".join(parts[:i]), [0, 0])
+                acc[0] += entry.size
+                acc[1] += 1
+        order = 1 if by_count else 0
+        ranked = sorted(sizes.items(), key=lambda kv: (-kv[1][order], -kv[1][1 - order], kv[0]))
+        return [(path, size, count) for path, (size, count) in ranked[:n]]
+
+    def problems(self, limits: SnapshotLimits | None = None) -> list[str]:
+        limits = limits or self.limits
+        return limits.problems(self) if limits else []
+
+    def check(self, limits: SnapshotLimits | None = None) -> None:
+        """Raise SnapshotTooLarge when over ``limits`` (default: the limits given to build_manifest)."""
+        limits = limits or self.limits
+        if limits:
+            limits.check(self)
+
+    def summary(self) -> str:
+        rules = ", ".join(self.ignore_files) if self.ignore_files else "no ignore file"
+        lines = [f"{self.file_count:,} files, {format_bytes(self.total_bytes)} from {self.source} (rules: {rules})"]
+        top = self.largest(3)
+        if top:
+            lines.append("largest: " + ", ".join(f"{e.path} ({format_bytes(e.size)})" for e in top))
+        if self.excluded:
+            shown = ", ".join(p for p, _ in self.excluded[:6])
+            more = f" and {len(self.excluded) - 6} more" if len(self.excluded) > 6 else ""
+            lines.append(f"excluded: {shown}{more}")
+        for path, reason in self.skipped[:5]:
+            lines.append(f"skipped {path}: {reason}")
+        if len(self.skipped) > 5:
+            lines.append(f"... and {len(self.skipped) - 5} more skipped")
+        for problem in self.problems():
+            lines.append(f"over the limit: {problem}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "file_count": self.file_count,
+            "total_bytes": self.total_bytes,
+            "ignore_files": list(self.ignore_files),
+            "files": [e.to_dict() for e in self.files],
+            "dirs": list(self.dirs),
+            "excluded": [{"path": p, "rule": r} for p, r in self.excluded],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def check_source(source_dir: Path | str) -> Path:
+    """Resolve the source directory or raise SnapshotError saying what to pass instead."""
+    path = Path(source_dir).expanduser()
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SnapshotError(f"cannot look at source_directory {str(path)!r}: {exc.strerror}; fix permissions") from None
+    if not path.exists():
+        raise SnapshotError(f"source_directory {str(path)!r} does not exist; pass the folder holding your script")
+    if not path.is_dir():
+        raise SnapshotError(
+            f"source_directory {str(path)!r} is not a directory; pass the folder holding your script, "
+            "and name the script with script="
+        )
+    return path.resolve()
+
+
+def normal_mode(st_mode: int) -> int:
+    return 0o755 if st_mode & 0o111 else 0o644
+
+
+def build_manifest(
+    source_dir: Path | str, limits: SnapshotLimits | None = None, extra_excludes: Iterable[Path] = ()
+) -> Manifest:
+    """Walk ``source_dir`` applying the ignore rules. Never raises for limits: see ``Manifest.check``.
+
+    ``extra_excludes`` are absolute folders never to package (the snapshot store when it lives inside
+    the source folder, so snapshots do not nest).
+    """
+    root = check_source(source_dir)
+    manifest = Manifest(source=root, limits=limits)
+    skip_dirs = {os.path.realpath(p) for p in extra_excludes}
+    rules = IgnoreRules.for_root(root)
+    manifest.ignore_files.extend(rules.ignore_files)
+    _walk(root, root, "", rules, manifest, skip_dirs)
+    return manifest
+
+
+def _walk(
+    root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str], depth: int = 0
+) -> bool:
+    """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk.
+
+    Recursion is bounded by MAX_TREE_DEPTH (far below Python's limit), so a hostile tree is refused by name.
+    """
+    if depth > MAX_TREE_DEPTH:
+        raise SnapshotError(
+            f"{folder} is more than {MAX_TREE_DEPTH} folders below {root}; a snapshot is limited to that depth. "
+            f"Exclude the folder with the line '{rel.split('/')[0]}/' in {root / '.amlignore'}"
+        )
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise SnapshotError(
+            f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "
+            f"'{rel}/' in {root / '.amlignore'}"
+        ) from None
+    for entry in entries:
+        child_rel = f"{rel}/{entry.name}" if rel else entry.name
+        problem = name_problem(child_rel)
+        if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
+            raise SnapshotError(
+                f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "
+                f"line '{child_rel}' in {root / '.amlignore'}"
+            )
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            manifest.skipped.append((child_rel, f"cannot stat: {exc.strerror}"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if entry.path in skip_dirs or os.path.realpath(entry.path) in skip_dirs:
+                manifest.excluded.append((child_rel + "/", "snapshot store"))
+                continue
+            decision = rules.decide(child_rel, True)
+            if not decision.excluded and (marker := is_environment(entry.path)):
+                decision = rules.decide_venv(child_rel, marker)
+            if decision.excluded:
+                manifest.excluded.append((child_rel + "/", decision.source or ""))
+                continue
+            sub_rules = rules.enter(Path(entry.path), child_rel)
+            manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
+            manifest.dirs.append(child_rel)
+            before = (len(manifest.files), len(manifest.dirs))
+            had_entries = _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs, depth + 1)
+            if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
+                manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
+            continue
+        decision = rules.decide(child_rel, False)
+        if decision.excluded:
+            manifest.excluded.append((child_rel, decision.source or ""))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            _add_symlink(root, entry.path, child_rel, manifest)
+        elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _is_credential_copy(st, manifest):
+            manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
+        elif stat.S_ISREG(st.st_mode):
+            manifest.files.append(
+                ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode), mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+            )
+        else:
+            manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
+    return bool(entries)
+
+
+def _is_credential_copy(st: os.stat_result, manifest: Manifest) -> bool:
+    """A file with several links that is one of the home's credential files (looked up once per manifest)."""
+    if manifest._credential_inodes is None:
+        from runconfig_jupyter.core.safety.confine import credential_inodes
+
+        manifest._credential_inodes = credential_inodes()
+    return (st.st_dev, st.st_ino) in manifest._credential_inodes
+
+
+def _add_symlink(root: Path, link_path: str, rel: str, manifest: Manifest) -> None:
+    """Keep links that stay inside the source folder, as links with a relative target; skip the rest."""
+    try:
+        target = os.readlink(link_path)
+    except OSError as exc:
+        manifest.skipped.append((rel, f"unreadable symlink: {exc.strerror}"))
+        return
+    root_str = str(root)
+    parent = os.path.dirname(link_path)
+    resolved = os.path.realpath(link_path)
+    lexical = os.path.normpath(os.path.join(parent, target))
+    inside = all(p == root_str or p.startswith(root_str + os.sep) for p in (resolved, lexical))
+    if not inside:
+        manifest.skipped.append((rel, f"symlink points outside the source directory (-> {target}); not followed"))
+        return
+    # Recorded as the shortest relative path (``../proj/x`` inside proj/ becomes ``x``), checked by the rule
+    # the extractor applies, so what is packed can always be unpacked.
+    relative = inside_link_target(rel, Path(os.path.relpath(lexical, root_str)).as_posix())
+    problem = link_problem(rel, relative)
+    if problem:
+        manifest.skipped.append((rel, f"symlink {problem}; not packaged"))
+        return
+    manifest.files.append(ManifestEntry(rel, 0, 0o777, kind="symlink", link_target=relative))

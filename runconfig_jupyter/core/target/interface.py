@@ -1,0 +1,179 @@
+"""The one interface every compute target implements.
+
+A run's lifecycle is owned by a detached *run driver* process
+(``runconfig_jupyter.core.runs.driver``), not by the kernel that submitted it, so a
+run keeps going and keeps a complete log when that kernel dies. The driver
+rebuilds the target from its JSON spec and calls, in order::
+
+    prepare(ctx)  -> status Preparing   (image build, upload; errors = phase "Preparing")
+    start(ctx)    -> status Starting    (errors = phase "Starting")
+    wait(ctx)     -> status Running     (blocks; returns an Outcome)
+    collect(ctx)  -> status Finalizing  (outputs/ and logs/ back into the run folder)
+    cleanup(ctx)  -> always, even after a failure or cancel
+
+``cancel(ctx, reason)`` is called from another thread of the driver (user
+cancel or max_run_duration_seconds) and must make ``wait`` return promptly.
+
+``validate(config)`` runs in the submitting process *before* anything is
+packaged or recorded, so bad input fails fast and leaves nothing behind.
+Front ends never call targets directly except through the core API; they read
+``capabilities()`` to hide what a target cannot do.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.runs.status import RunStatus
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can do; the UI hides the rest."""
+
+    gpu: bool = False
+    distributed: bool = False
+    max_duration: bool = True
+    cancel: bool = True
+    reattach: bool = True
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    """How the script ended. ``status`` is Completed, Failed or Canceled."""
+
+    status: RunStatus
+    exit_code: int | None = None
+    reason: str | None = None
+    phase: str = "Running"
+
+
+class TargetRunContext(Protocol):
+    """What a target sees of the run (implemented by the driver)."""
+
+    run_id: str
+    run_dir: Path
+    config: ScriptRunConfig
+    snapshot_path: Path  # a tar of the source directory
+    outputs_dir: Path  # run_dir / "outputs"
+    cancel_event: threading.Event
+
+    def environment(self) -> dict[str, str]:
+        """Variables for the script: the run's own plus RUNCONFIG_RUN_ID and friends."""
+
+    def log_path(self, name: str = "std_log.txt") -> Path:
+        """A file under run_dir/logs; std_log.txt is the script's output."""
+
+    def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
+        """Append to a run log. Lines carrying in-script metrics are extracted, not written."""
+
+    def prepare_log(self, line: str) -> None:
+        """A line of preparation output (image build, upload), shown in the live view."""
+
+    def progress(self, phase: str, fraction: float | None = None, message: str = "") -> None:
+        """Report progress of a long preparation step (fraction 0..1, or None when unknown)."""
+
+    def record(self, **details: Any) -> None:
+        """Store target-specific details (container id, remote pid) for re-attach and display."""
+
+
+class ComputeTarget(ABC):
+    """Base class of all targets; subclasses register under ``type_name``."""
+
+    type_name: ClassVar[str] = ""
+    registry: ClassVar[dict[str, type[ComputeTarget]]] = {}
+
+    def __init__(self, name: str | None = None, **settings: Any):
+        self.name = name or self.type_name
+        self.settings = settings
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.type_name:
+            ComputeTarget.registry[cls.type_name] = cls
+
+    # -- description -------------------------------------------------------
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    def to_spec(self) -> dict[str, Any]:
+        """A JSON-able description the driver rebuilds the target from. Never holds secrets."""
+        return {"type": self.type_name, "name": self.name, **self.settings}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> ComputeTarget:
+        spec = dict(spec)
+        kind = spec.pop("type")
+        target_cls = cls.registry.get(kind)
+        if target_cls is None and kind.isidentifier():
+            # Built-in targets live in runconfig_jupyter.targets.<type>; import on first use so
+            # that the docker SDK or ray are only needed by runs that use them.
+            import importlib
+
+            try:
+                importlib.import_module(f"runconfig_jupyter.targets.{kind}.target")
+            except ImportError:
+                pass
+            target_cls = cls.registry.get(kind)
+        if target_cls is None:
+            from runconfig_jupyter.core.errors import UnknownTarget
+
+            raise UnknownTarget(f"no compute target type '{kind}' is installed", field="compute_target")
+        return target_cls(**spec)
+
+    def available(self) -> tuple[bool, str]:
+        """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""
+        return True, ""
+
+    # -- submitting process ------------------------------------------------
+    def validate(self, config: ScriptRunConfig) -> None:  # noqa: B027 - optional hook
+        """Reject what this target cannot run, before anything is packaged or recorded."""
+
+    # -- driver process ----------------------------------------------------
+    def prepare(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook
+        """Build or fetch what the run needs (image, upload). Default: nothing."""
+
+    @abstractmethod
+    def start(self, ctx: TargetRunContext) -> None: ...
+
+    @abstractmethod
+    def wait(self, ctx: TargetRunContext) -> Outcome: ...
+
+    @abstractmethod
+    def cancel(self, ctx: TargetRunContext, reason: str) -> None: ...
+
+    def collect(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook
+        """Bring outputs/ and logs/ back into the run folder."""
+
+    def cleanup(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook
+        """Remove containers, kernels and temp folders. Must be safe to call twice."""
+
+    def reattach(self, ctx: TargetRunContext) -> bool:
+        """Resume following a run whose driver died; True when the run is still going.
+
+        A target that returns True must make a later ``wait(ctx)`` follow that run,
+        appending to the log from where it was left. Default: cannot re-attach.
+        """
+        return False
+
+
+@dataclass
+class TargetInfo:
+    """A configured target as listed by ``%targets`` and the server."""
+
+    name: str
+    type: str
+    capabilities: Capabilities
+    available: bool = True
+    detail: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)

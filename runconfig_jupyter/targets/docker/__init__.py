@@ -1,0 +1,1 @@
+"""The docker target: runs in containers of the local Docker engine (CPU and GPU)."""

@@ -1,0 +1,116 @@
+"""Python interpreters (and conda prefixes) for the local target.
+
+User-managed environments run with the given interpreter (default: the one
+running Jupyter). Otherwise conda packages are solved and installed with
+py-rattler into a cached prefix (conda_prefix.py), and the pip packages go into
+a virtualenv cached under the run home by the environment's content hash, so an
+unchanged environment is never rebuilt. The venv sees the system site-packages,
+which keeps ``runconfig_jupyter`` (for ``Run.get_context()``) and the user's
+installed stack importable without reinstalling them. When the conda solution
+brings its own python, that python runs the script and receives the pip packages.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.core.safety.confine import Confinement
+from runconfig_jupyter.core.target.interface import TargetRunContext
+from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, process_environment
+
+READY_MARKER = ".runconfig-ready"
+
+
+def check_host_pip(config: Any, environment: Any) -> None:
+    """At submit: the pip list a host-installing target (local, Ray) will run holds packages, not options.
+
+    Options and local paths would make pip read files of this machine (see ``Confinement.host_pip_packages``).
+    """
+    python = environment.python
+    conda = python.conda_dependencies
+    if conda is None or python.user_managed_dependencies or not conda.pip_packages:
+        return
+    confinement = Confinement.for_source(config.source_directory)
+    confinement.host_pip_packages(conda.pip_packages, "environment.python.conda_dependencies.pip")
+
+
+def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
+    """The python that runs the script and the variables it needs (a conda prefix's PATH/CONDA_PREFIX)."""
+    environment = ctx.config.effective_environment()
+    python = environment.python
+    if python.user_managed_dependencies:
+        path = python.interpreter_path
+        return (sys.executable if not path or path == "python" else path), {}
+    conda = python.conda_dependencies
+    packages = list(conda.pip_packages) if conda is not None else []
+    request = conda_request(environment)
+    if request is not None:
+        ctx.progress("Installing conda packages", None, request.describe())
+        prefix = cached_prefix(request, _envs_dir(ctx), environment.content_hash(), ctx.prepare_log)
+        own_python = prefix / "bin" / "python"
+        if own_python.exists():  # the solution brought a python: it runs the script and takes the pip packages
+            if packages:
+                _pip_into(ctx, own_python, prefix, packages)
+            return str(own_python), process_environment(prefix)
+        interpreter = str(_cached_venv(ctx, environment.content_hash(), packages)) if packages else sys.executable
+        return interpreter, process_environment(prefix)
+    if not packages:
+        return sys.executable, {}
+    return str(_cached_venv(ctx, environment.content_hash(), packages)), {}
+
+
+def _envs_dir(ctx: TargetRunContext) -> Path:
+    return ctx.run_dir.parent.parent / "envs"
+
+
+def _pip_into(ctx: TargetRunContext, python: Path, prefix: Path, packages: list[str]) -> None:
+    marker = prefix / ".runconfig-pip-ready"
+    with open(prefix.parent / f"{prefix.name}.pip.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            _run(ctx, [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages])
+            marker.write_text(" ".join(packages))
+
+
+def _cached_venv(ctx: TargetRunContext, digest: str, packages: list[str]) -> Path:
+    home = _envs_dir(ctx)
+    venv = home / digest[:16]
+    home.mkdir(parents=True, exist_ok=True)
+    python = venv / "bin" / "python"
+    with open(home / f"{digest[:16]}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second run with the same env waits, then reuses
+        if (venv / READY_MARKER).exists():
+            ctx.prepare_log(f"environment {digest[:12]} is cached at {venv}; nothing to install")
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        ctx.prepare_log(f"creating environment {digest[:12]} (first use of these packages): {' '.join(packages)}")
+        try:
+            ctx.progress("Creating environment", None, "python -m venv")
+            _run(ctx, [sys.executable, "-m", "venv", "--system-site-packages", str(venv)])
+            ctx.progress("Installing packages", None, " ".join(packages))
+            _run(ctx, [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages])
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)  # a half-built env must not look cached
+            raise
+        (venv / READY_MARKER).write_text(digest)
+    return python
+
+
+def _run(ctx: TargetRunContext, argv: list[str]) -> None:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    for line in process.stdout:
+        ctx.prepare_log(line.decode(errors="replace").rstrip("\n"))
+        if ctx.cancel_event.is_set():
+            process.kill()
+    if process.wait() != 0:
+        raise PreparationFailed(
+            f"'{' '.join(argv[:4])} ...' failed with exit code {process.returncode}; "
+            "see logs/prepare_log.txt in the run folder"
+        )

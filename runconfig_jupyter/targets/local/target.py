@@ -1,0 +1,249 @@
+"""The ``local`` target: the script as a plain process on this machine.
+
+The default that needs nothing installed. The script runs in a per-run working
+copy of the snapshot (so it can write freely without touching the user's
+folder), in its own session (so cancel reaches every child it started, and the
+kernel's interrupts never do), with its output going straight to the run's log
+file (so the log is complete even if the driver itself were to die).
+
+The script's parent is a tiny supervisor (local_supervisor.py) that records its exit code in
+the run folder, so a driver killed mid-run is replaced by one that adopts the script (found by
+pid + start time in ``local_process.json``), waits for it, collects and records the real outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
+from runconfig_jupyter.core.runs.context import METRICS_FILE_ENV
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import pid_start_time
+from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
+from runconfig_jupyter.core.system import proc
+from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
+from runconfig_jupyter.core.system.detached import spawn_detached
+from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.targets.collect import collect_from
+from runconfig_jupyter.targets.local.env import check_host_pip, interpreter_for
+from runconfig_jupyter.targets.processes.supervision import recorded_exit, supervised
+
+EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
+PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
+ADOPTED_POLL_SECONDS = 0.1
+
+
+def outcome_for(code: int) -> Outcome:
+    if code == 0:
+        return Outcome(RunStatus.COMPLETED, exit_code=0)
+    if code < 0:
+        return Outcome(
+            RunStatus.FAILED, exit_code=code, reason=f"the script was killed by {signal.Signals(-code).name}"
+        )
+    return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
+
+
+if TYPE_CHECKING:  # distributed runs only: a single-process run does not import them (driver start-up time)
+    from runconfig_jupyter.core.runs.distributed import DistributedPlan
+    from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks
+    from runconfig_jupyter.targets.processes.rank_group import LocalRanks
+
+
+class LocalTarget(ComputeTarget):
+    type_name = "local"
+
+    def __init__(
+        self, name: str | None = None, grace_seconds: float = 10.0, keep_working_dir: bool = False, **settings: object
+    ):
+        super().__init__(name, grace_seconds=grace_seconds, keep_working_dir=keep_working_dir, **settings)
+        self.grace_seconds = float(grace_seconds)
+        self.keep_working_dir = bool(keep_working_dir)
+        self._process: subprocess.Popen[bytes] | None = None  # the supervisor, when this driver started it
+        self._pid: int | None = None  # the supervisor's pid = the run's process group
+        self._adopted: dict[str, Any] | None = None  # what a dead driver recorded (reattach)
+        self._exited = threading.Event()
+        self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
+        self._python_env: dict[str, str] = {}  # a conda prefix's PATH and CONDA_PREFIX (local_env.py)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            gpu=False,
+            distributed=True,
+            description="A process on this machine, in a private working copy of the source directory.",
+        )
+
+    def validate(self, config) -> None:  # type: ignore[no-untyped-def]
+        from runconfig_jupyter.core.runs.distributed import plan_for
+        from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
+
+        plan_for(config)  # bad process/node counts fail here, before anything is packaged
+        setting_for(self.settings.get("inherit_env"))  # a bad inherit_env setting fails before anything is recorded
+        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
+        environment = config.effective_environment()
+        interpreter = environment.python.interpreter_path
+        missing = bool(interpreter) and shutil.which(interpreter) is None and not Path(interpreter).exists()
+        if environment.python.user_managed_dependencies and interpreter != "python" and missing:
+            raise ConfigError(
+                f"interpreter '{interpreter}' does not exist on this machine; point "
+                "environment.python.interpreter_path at a python executable or leave it empty "
+                "to use the kernel's own python",
+                field="environment.python.interpreter_path",
+            )
+        check_host_pip(config, environment)
+        docker_wanted = bool(getattr(environment.docker, "enabled", False))
+        if docker_wanted:
+            raise ConfigError(
+                "this environment has docker.enabled = true but the target is 'local'; submit with "
+                "--target docker (compute_target='docker') or set docker.enabled to false",
+                field="compute_target",
+            )
+
+    def working_dir(self, ctx: TargetRunContext) -> Path:
+        return ctx.run_dir / "working"
+
+    def prepare(self, ctx: TargetRunContext) -> None:
+        from runconfig_jupyter.core.snapshot.extract import (
+            extract_snapshot,  # not the snapshot facade: no archive writer
+        )
+
+        ctx.progress("Extracting snapshot")
+        extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
+        self._python, self._python_env = interpreter_for(ctx)
+        from runconfig_jupyter.core.runs.distributed import plan_for
+
+        plan = plan_for(ctx.config)
+        if plan is not None:
+            self._ranks = self._rank_launcher(ctx, plan)
+            self._ranks.prepare(ctx, self.working_dir(ctx))
+
+    def _rank_launcher(self, ctx: TargetRunContext, plan: DistributedPlan) -> LocalRanks | LocalMpiRanks:
+        """MPI runs go through mpirun when Open MPI is installed (as on Azure), unless the user opts out."""
+        from runconfig_jupyter.core.runs.distributed import MPI
+        from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks, choose_local_launcher
+        from runconfig_jupyter.targets.processes.rank_group import LocalRanks
+
+        if plan.framework != MPI:
+            return LocalRanks(plan, self.grace_seconds)
+        choice = choose_local_launcher(plan, ctx.environment(), self.settings.get("mpi_launcher"))
+        ctx.prepare_log(choice.reason)
+        ctx.record(launcher="mpirun" if choice.use_mpirun else "direct", launcher_reason=choice.reason)
+        if choice.use_mpirun:
+            return LocalMpiRanks(plan, choice, self.grace_seconds)
+        return LocalRanks(plan, self.grace_seconds)
+
+    def start(self, ctx: TargetRunContext) -> None:
+        setting = setting_for(self.settings.get("inherit_env"))
+        base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
+        metrics = str(ctx.run_dir / "metrics.jsonl")
+        env = {**base, **self._python_env, **ctx.environment(), METRICS_FILE_ENV: metrics}
+        ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
+        log_path = ctx.log_path()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._ranks is not None:  # each rank expands $NODE_RANK & co. with its own environment
+            self._ranks.start(ctx, ctx.config.argv_template(python=self._python), env, self.working_dir(ctx))
+            return
+        argv = ctx.config.argv(python=self._python, env=env)
+        exit_file = ctx.run_dir / EXIT_FILE
+        exit_file.unlink(missing_ok=True)
+        try:
+            self._process = spawn_detached(
+                supervised(argv, exit_file), cwd=self.working_dir(ctx), env=env, log_path=log_path
+            )
+        except OSError as error:
+            raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
+        self._pid = self._process.pid
+        # What an adopting driver needs to find this process again (pid + start time against pid reuse).
+        write_json_atomically(
+            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_time(self._pid), "argv": argv}
+        )
+        ctx.record(pid=self._pid, argv=argv)
+
+    def wait(self, ctx: TargetRunContext) -> Outcome:
+        if self._ranks is not None:
+            return self._ranks.wait()
+        exit_file = ctx.run_dir / EXIT_FILE
+        if self._process is not None:
+            supervisor_code = self._process.wait()
+        else:  # adopted: not our child, so watch the exit file and the process
+            assert self._adopted is not None, "start() or reattach() first"
+            while not exit_file.exists() and proc.same_process(self._adopted["pid"], self._adopted.get("started")):
+                time.sleep(ADOPTED_POLL_SECONDS)
+            supervisor_code = None
+        self._exited.set()
+        ended = recorded_exit(exit_file)
+        if ended is None:
+            if supervisor_code is None:
+                return Outcome(
+                    RunStatus.FAILED,
+                    reason="the script's process ended without recording an exit code (killed with SIGKILL?)",
+                )
+            return outcome_for(supervisor_code)  # the supervisor itself was killed (SIGKILL after a cancel)
+        if ended.get("error"):
+            return Outcome(RunStatus.FAILED, exit_code=ended["exit_code"], reason=ended["error"], phase="Starting")
+        return outcome_for(int(ended["exit_code"]))
+
+    def reattach(self, ctx: TargetRunContext) -> bool:
+        """Adopt the script a dead driver started: its supervisor is found by pid + start time.
+
+        True also when the script already ended (its exit code is in the run folder): ``wait``
+        then returns at once and the run is collected and finished with its real status.
+        """
+        from runconfig_jupyter.core.runs.distributed import plan_for
+
+        plan = plan_for(ctx.config)
+        if plan is not None:  # mpirun (its supervisor) when the run went through it, else the ranks as a group
+            from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks
+            from runconfig_jupyter.targets.processes.rank_group import LocalRanks
+
+            self._ranks = LocalMpiRanks.reattach(ctx, plan, self.grace_seconds)
+            if self._ranks is not None:
+                return True
+            ranks = LocalRanks(plan, self.grace_seconds)
+            if not ranks.reattach(ctx):
+                return False
+            self._ranks = ranks
+            return True
+        process = read_json(ctx.run_dir / PROCESS_FILE)
+        if process is None:
+            return False
+        self._adopted, self._pid = process, int(process["pid"])
+        if (ctx.run_dir / EXIT_FILE).exists():
+            return True
+        return proc.same_process(self._pid, process.get("started"))
+
+    def cancel(self, ctx: TargetRunContext, reason: str) -> None:
+        """TERM to the whole process group, KILL after the grace period."""
+        if self._ranks is not None:
+            self._ranks.cancel()
+            return
+        if self._pid is None or self._exited.is_set():
+            return
+        self._signal_group(self._pid, signal.SIGTERM)
+        if not self._exited.wait(self.grace_seconds):
+            self._signal_group(self._pid, signal.SIGKILL)
+
+    @staticmethod
+    def _signal_group(pid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def collect(self, ctx: TargetRunContext) -> None:
+        collect_from(self.working_dir(ctx), ctx)
+
+    def cleanup(self, ctx: TargetRunContext) -> None:
+        # Children the script left in its session would outlive the run: end them.
+        if self._ranks is not None:
+            self._ranks.cleanup(self.working_dir(ctx), self.keep_working_dir)
+        if self._pid is not None:
+            self._signal_group(self._pid, signal.SIGKILL)
+        if not self.keep_working_dir:
+            shutil.rmtree(self.working_dir(ctx), ignore_errors=True)

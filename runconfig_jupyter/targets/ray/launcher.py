@@ -1,0 +1,388 @@
+"""Entrypoint of a Ray job submitted by the ``ray`` target; runs ON the cluster.
+
+    python -m runconfig_jupyter.targets.ray.launcher      (spec in $RUNCONFIG_RAY_LAUNCH)
+
+Why a launcher instead of ``python train.py`` as the entrypoint:
+
+* Ray extracts one shared working_dir per content hash, so two runs of the same
+  snapshot would write into the same ``./outputs``. The launcher runs the script
+  in a private copy and ships ``outputs/`` and ``logs/`` back through the job log
+  (marker lines the driver decodes), which works for any cluster, local or remote.
+* A distributed run needs one process per rank, placed together (a placement
+  group with one bundle per node), with the rank environment of
+  ``core/distributed.py`` and MASTER_ADDR = the node of rank 0; one failing rank
+  must stop the others. Each rank is a Ray actor that owns its process; the
+  launcher merges their output with ``[rank N]`` prefixes.
+* Ray's ``stop_job`` sends SIGTERM here; the launcher ends the script's process
+  group (and the rank actors) before Ray's 3 s SIGKILL.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+LAUNCH_ENV = "RUNCONFIG_RAY_LAUNCH"
+OUTPUTS_MARKER = "\x1e@runconfig:outputs "
+OUTPUTS_END_MARKER = "\x1e@runconfig:outputs-end "
+FAILURE_MARKER = "\x1e@runconfig:failure "
+CHUNK = 48 * 1024  # raw bytes per outputs line (64 KiB of base64)
+COLLECTED = ("outputs", "logs")
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the script gets SIGKILL if the process that started it dies (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def encode_argv(template: list[str]) -> str:
+    """How the launch template travels in the spec (no ``$`` for Ray's env_vars expansion to touch)."""
+    return base64.b64encode(json.dumps(template).encode()).decode("ascii")
+
+
+def _decode_spec(text: str) -> dict[str, Any]:
+    spec = json.loads(text)
+    if "argv_b64" in spec:
+        spec["argv"] = json.loads(base64.b64decode(spec.pop("argv_b64")))
+    return spec
+
+
+def _python(template: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The process's argv: the template expanded with its environment (core/launch.py); the driver
+    writes ``python``, which becomes the cluster's interpreter running this job."""
+    from runconfig_jupyter.core.runs.launch import expand
+
+    argv = expand(template, {**os.environ, **(env or {})})
+    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
+
+
+def private_copy(run_id: str, label: str) -> Path:
+    """A per-run copy of the shared working_dir (the cwd Ray gave us)."""
+    root = Path(tempfile.mkdtemp(prefix=f"runconfig-{run_id[-24:]}-{label}-"))
+    work = root / "work"
+    shutil.copytree(Path.cwd(), work, symlinks=True)
+    for folder in COLLECTED:
+        if (work / folder).is_symlink():
+            (work / folder).unlink()
+    return work
+
+
+def pack_outputs(work: Path, limit: int) -> tuple[bytes | None, str]:
+    """A tar.gz of outputs/ and logs/, or None with the reason when it is empty or too big.
+
+    Links travel as links (an absolute one into the private copy made relative, since that
+    path means nothing on the driver's machine); the driver keeps those that stay inside.
+    FIFOs, sockets and devices are left out with a note in the job log.
+    """
+    entries: list[tuple[Path, os.stat_result]] = []
+    for folder in COLLECTED:
+        root = work / folder
+        if root.is_symlink() or not root.is_dir():
+            continue
+        for parent, dirs, files in os.walk(root):
+            for name in [*dirs, *files]:
+                path = Path(parent, name)
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                    entries.append((path, info))
+                elif not stat.S_ISDIR(info.st_mode):  # the same warning line the driver writes (collect.py)
+                    sys.stdout.write(
+                        f"runconfig: warning: {path.relative_to(work)}: not a file or link; not collected\n"
+                    )
+    if not entries:
+        return None, ""
+    size = sum(info.st_size for path, info in entries if stat.S_ISREG(info.st_mode))
+    if size > limit:
+        return None, (
+            f"outputs are {size / 1e6:.1f} MB, above the ray target's max_output_bytes ({limit / 1e6:.1f} MB), "
+            "so they were not copied back; raise max_output_bytes or write big files to shared storage"
+        )
+    buffer = io.BytesIO()
+    origin = str(work)
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=3) as tar:
+        for path, _info in entries:
+            member = tar.gettarinfo(str(path), arcname=str(path.relative_to(work)))
+            if member.issym() and member.linkname.startswith(origin + "/"):
+                member.linkname = os.path.relpath(member.linkname, path.parent)
+            if member.isfile():
+                with open(path, "rb") as content:
+                    tar.addfile(member, content)
+            else:
+                tar.addfile(member)
+    return buffer.getvalue(), ""
+
+
+def emit_outputs(data: bytes) -> None:
+    out = sys.stdout
+    for start in range(0, len(data), CHUNK):
+        out.write(OUTPUTS_MARKER + base64.b64encode(data[start : start + CHUNK]).decode() + "\n")
+    out.write(OUTPUTS_END_MARKER + hashlib.sha256(data).hexdigest() + "\n")
+    out.flush()
+
+
+def emit_failure(reason: str) -> None:
+    sys.stdout.write(FAILURE_MARKER + json.dumps({"reason": reason}) + "\n")
+    sys.stdout.flush()
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"[runconfig] {message}\n")
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- single process
+class _Stopped(Exception):
+    """Raised in the main thread by SIGTERM (Ray's stop_job), wherever it is blocked."""
+
+
+def _raise_stopped(_signum: int, _frame: Any) -> None:
+    raise _Stopped
+
+
+def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
+    """TERM the script's process group, KILL it after ``grace`` (well inside Ray's 3 s)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_single(spec: dict[str, Any]) -> int:
+    work = private_copy(spec["run_id"], "run")
+    process = subprocess.Popen(
+        _python(spec["argv"]), cwd=work, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+    )
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        code = process.wait()
+    except _Stopped:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _end_group(process)
+        shutil.rmtree(work.parent, ignore_errors=True)
+        return 143
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # children the script left behind
+    except ProcessLookupError:
+        pass
+    keep = _ship(work, int(spec.get("max_output_bytes", 512 * 2**20)))
+    if not keep:
+        shutil.rmtree(work.parent, ignore_errors=True)
+    if code != 0:
+        emit_failure(f"the script exited with code {code}" if code > 0 else f"the script was killed by signal {-code}")
+    return 0 if code == 0 else (code if code > 0 else 128 - code)
+
+
+def _ship(work: Path, limit: int) -> bool:
+    """Send outputs back; True when they had to stay on the node."""
+    data, problem = pack_outputs(work, limit)
+    if problem:
+        _note(f"{problem}. They stay on the cluster node in {work}")
+        return True
+    if data:
+        emit_outputs(data)
+    return False
+
+
+# ---------------------------------------------------------------- distributed
+class RankProcess:
+    """Body of the rank actor: one rank's process in a private copy of the working_dir."""
+
+    def __init__(self, run_id: str, rank: int):
+        self.run_id, self.rank = run_id, rank
+        self.work: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._buffer: list[bytes] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+
+    def node_info(self) -> tuple[str, int, str]:
+        """(node ip, a free port on this node, Ray node id) - rank 0's ip:port become MASTER_ADDR:MASTER_PORT."""
+        import ray
+
+        from runconfig_jupyter.core.runs.distributed import free_port
+
+        return ray.util.get_node_ip_address(), free_port("0.0.0.0"), ray.get_runtime_context().get_node_id()
+
+    def start(self, argv: list[str], env: dict[str, str]) -> int:
+        self.work = private_copy(self.run_id, f"rank{self.rank}")
+        self.process = subprocess.Popen(
+            _python(argv, env),
+            cwd=self.work,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self.process.pid
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, b""):
+            with self._lock:
+                self._buffer.append(line)
+
+    def poll(self) -> tuple[bytes, int | None]:
+        """New output, and the exit code once the process ended AND all its output was read."""
+        assert self.process is not None and self._reader is not None
+        code = self.process.poll()
+        finished = code is not None and not self._reader.is_alive()
+        with self._lock:
+            data, self._buffer = b"".join(self._buffer), []
+        return data, code if finished else None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=1.0)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def outputs(self, limit: int) -> tuple[bytes | None, str]:
+        assert self.work is not None
+        return pack_outputs(self.work, limit)
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.work is not None:
+            shutil.rmtree(self.work.parent, ignore_errors=True)
+
+
+def run_distributed(spec: dict[str, Any]) -> int:
+    import logging
+
+    import ray
+    from ray.util.placement_group import placement_group, remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from runconfig_jupyter.core.runs.distributed import DistributedPlan, rank_environment
+
+    plan = DistributedPlan.from_dict(spec["plan"])
+    cpus, gpus = float(spec.get("num_cpus", 1)), float(spec.get("num_gpus", 0))
+    limit = int(spec.get("max_output_bytes", 512 * 2**20))
+    ray.init(logging_level=logging.WARNING, log_to_driver=False)
+    bundle: dict[str, float] = {"CPU": cpus * plan.processes_per_node}
+    if gpus:
+        bundle["GPU"] = gpus * plan.processes_per_node
+    group = placement_group([dict(bundle) for _ in range(plan.node_count)], strategy=spec.get("strategy", "SPREAD"))
+    actors: list[Any] = []
+    stopping = threading.Event()
+
+    def stop_all() -> None:
+        stopping.set()
+        try:
+            ray.get([actor.cleanup.remote() for actor in actors], timeout=2.0)
+        except Exception:
+            pass
+
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        ready_timeout = float(spec.get("placement_timeout", 120))
+        ready, _ = ray.wait([group.ready()], timeout=ready_timeout)
+        if not ready:
+            reason = (
+                f"the Ray cluster could not place {plan.node_count} x {bundle} within {ready_timeout:g} s "
+                "(not enough free CPUs/GPUs); lower the process counts or free the cluster"
+            )
+            emit_failure(reason)
+            _note(reason)
+            return 3
+        actor_cls = ray.remote(RankProcess)
+        for rank in plan.ranks:
+            strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=rank.node_rank)
+            options: dict[str, Any] = {"num_cpus": cpus, "scheduling_strategy": strategy, "max_restarts": 0}
+            if gpus:
+                options["num_gpus"] = gpus
+            actors.append(actor_cls.options(**options).remote(spec["run_id"], rank.rank))
+        infos = ray.get([actor.node_info.remote() for actor in actors])
+        master_addr, master_port = infos[0][0], infos[0][1]
+        tasks = [f"{ip}:{port}" for ip, port, _node in infos]
+        envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
+        ray.get([actor.start.remote(spec["argv"], env) for actor, env in zip(actors, envs, strict=True)])
+        _note(
+            f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
+            f"rank 0 at {master_addr}:{master_port}"
+        )
+        failed: tuple[int, int] | None = None
+        codes: dict[int, int] = {}
+        while len(codes) < len(actors):
+            polled = ray.get([actor.poll.remote() for actor in actors])
+            for rank, (data, code) in enumerate(polled):
+                if data:
+                    prefix = f"[rank {rank}] ".encode()
+                    lines = data.splitlines(keepends=True)
+                    sys.stdout.buffer.write(b"".join(ln if b"\x1e@runconfig:" in ln else prefix + ln for ln in lines))
+                if code is not None and rank not in codes:
+                    codes[rank] = code
+                    if code != 0 and failed is None and not stopping.is_set():
+                        failed = (rank, code)
+                        stopping.set()
+                        ray.get([a.stop.remote() for a in actors])
+            sys.stdout.flush()
+            if len(codes) < len(actors):
+                time.sleep(0.2)
+        if failed is not None:
+            rank, code = failed
+            how = f"exited with code {code}" if code > 0 else f"was killed by signal {-code}"
+            emit_failure(f"rank {rank} {how} (the other ranks were stopped); see logs/rank_{rank}.txt")
+            return 1
+        data, problem = ray.get(actors[0].outputs.remote(limit))
+        if problem:
+            _note(problem)
+        elif data:
+            emit_outputs(data)
+        return 0
+    except _Stopped:
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all()
+        try:
+            remove_placement_group(group)
+        except Exception:
+            pass
+
+
+def main() -> int:
+    spec = _decode_spec(os.environ[LAUNCH_ENV])
+    if spec.get("plan"):
+        return run_distributed(spec)
+    return run_single(spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
