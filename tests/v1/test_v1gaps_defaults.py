@@ -11,7 +11,8 @@ import json
 import warnings
 
 from runconfig_jupyter import CondaDependencies, Environment, Experiment, ScriptRunConfig
-from runconfig_jupyter.core.runconfig import RunConfiguration, read_conda_file
+from runconfig_jupyter.core.config.runconfig import read_conda_file
+from runconfig_jupyter.core.runconfig import RunConfiguration
 from runconfig_jupyter.targets.conda_prefix import conda_request
 from runconfig_jupyter.targets.docker.image import plan_image
 
