@@ -78,7 +78,8 @@ def v1_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             os.makedirs("outputs", exist_ok=True)
             with open("outputs/model.pkl", "w") as out:
                 out.write(f"alpha={args.alpha}")
-            run.register_model(model_name="from-script", model_path="outputs/model.pkl", tags={"alpha": args.alpha})
+            model = run.register_model("from-script", model_path="outputs/model.pkl", tags={"alpha": args.alpha})
+            print("pending model:", model.name, model.id, model.version, model.tags, sep="|")
             run.register_model(model_name="from-script", model_path="outputs/missing.pkl")
             print("trained")
             """

@@ -70,6 +70,8 @@ def test_register_model_in_script_happens_when_outputs_are_collected(finished_ru
     assert read_history(run.run_dir)["models"] == ["from-script:1"]
     assert "model registration failed: run.register_model('from-script', 'outputs/missing.pkl')" in run.get_log()
     assert run.get_status() == "Completed"
+    # v1 scripts print what register_model returned: the script got the model's attributes, not None
+    assert "pending model:|from-script|from-script:pending|None|{'alpha': 0.25}" in run.get_log()
 
 
 def test_details_are_shaped_as_azure(finished_run):

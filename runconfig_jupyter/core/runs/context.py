@@ -28,6 +28,34 @@ METRICS_FILE_ENV = "RUNCONFIG_METRICS_FILE"
 EXPERIMENT_ENV = "RUNCONFIG_EXPERIMENT"
 
 
+class PendingModel:
+    """What ``run.register_model`` returns inside a script: the model as it will be registered when the run ends.
+
+    Kept to the standard library (this module travels with the in-script shim).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: str | None,
+        tags: dict[str, Any],
+        properties: dict[str, Any],
+        description: str | None,
+        run_id: str,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.tags = tags
+        self.properties = properties
+        self.description = description
+        self.run_id = run_id
+        self.version: int | None = None  # given by the local registry when the run's outputs are collected
+        self.id = f"{name}:pending"
+
+    def __repr__(self) -> str:
+        return f"PendingModel(name={self.name!r}, path={self.path!r}, run_id={self.run_id!r}: registered at the end)"
+
+
 def _jsonable(value: Any) -> Any:
     """Numbers stay numbers (including numpy scalars); anything else becomes its string."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -147,13 +175,18 @@ class RunContext(RichLogging):
         properties: dict[str, Any] | None = None,
         description: str | None = None,
         **_azure_kwargs: Any,
-    ) -> None:
+    ) -> PendingModel:
         """Register ``model_path`` (e.g. ``outputs/model.pkl``) of this run when it ends, once its outputs are
-        collected (the model appears in ``Model.list`` with this run as its origin). Returns None: the model
-        does not exist yet while the script runs."""
+        collected (the model appears in ``Model.list`` with this run as its origin).
+
+        Azure returns the registered ``Model``; here the file may still be inside a container, so the model
+        is registered when the run's outputs are home, and the script gets a ``PendingModel`` with the same
+        attributes (``name``, ``tags``, ...; ``version`` is None until then), so v1 code such as
+        ``print(model.name, model.id, model.version)`` keeps working."""
         request = {"model_name": model_name, "model_path": model_path, "description": description}
         request.update(tags=dict(tags) if tags else None, properties=dict(properties) if properties else None)
         self._record_history({"op": "model", **{k: v for k, v in request.items() if v is not None}})
+        return PendingModel(model_name, model_path, dict(tags or {}), dict(properties or {}), description, self.id)
 
     def complete(self, _set_status: bool = True) -> None:
         """Accepted for v1 compatibility: the run completes when the script exits."""
