@@ -102,7 +102,7 @@ def solve(request: CondaRequest) -> list[Any]:
         )
     except Exception as error:  # rattler's errors share no public base class
         text = " ".join(str(error).split())
-        if _is_unreachable(error, text):
+        if channel_unreachable(type(error).__name__, text):
             raise CondaChannelUnreachable(request.packages, request.channels, text) from error
         raise PreparationFailed(f"conda packages {request.describe()} cannot be installed together: {text}") from error
 
@@ -139,9 +139,10 @@ def _rattler(request: CondaRequest) -> Any:
     return rattler
 
 
-def _is_unreachable(error: Exception, text: str) -> bool:
-    """A channel that did not answer (network, DNS, missing folder) rather than an unsolvable request."""
-    kind = type(error).__name__
+def channel_unreachable(kind: str, text: str) -> bool:
+    """A channel that did not answer (network, DNS, missing folder) rather than an unsolvable request.
+
+    ``kind`` is the rattler error's class name (also reported by a remote kernel's solve)."""
     if kind in ("FetchRepoDataError", "IoError", "TransportError", "InvalidChannelError"):
         return True
     lowered = text.lower()

@@ -207,6 +207,104 @@ def _extract_members(archive: tarfile.TarFile, dest: str) -> int:
     return count
 
 
+# -- the run's environment -------------------------------------------------------------
+ENV_READY = ".runconfig-ready"
+
+
+def install_environment(envs_root: str, digest: str, conda: list, channels: list, pip: list) -> dict:
+    """Install what the run's environment asks for next to the kernel, once per environment content hash.
+
+    Conda packages are solved and installed with py-rattler when the remote python has it (no conda needed);
+    pip packages go into a venv that sees the kernel's packages (``--system-site-packages``), or into the conda
+    prefix when the solution brought a python. A second run with the same environment waits on the lock, then
+    reuses the folder; a half-built folder is removed, so it never looks installed.
+    """
+    import fcntl
+
+    root = os.path.abspath(os.path.expanduser(envs_root))
+    os.makedirs(root, exist_ok=True)
+    env_dir = os.path.join(root, "env-" + digest[:16])
+    with open(env_dir + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(env_dir, ENV_READY)):
+            with open(os.path.join(env_dir, ENV_READY)) as ready:
+                return {**json.loads(ready.read()), "cached": True, "log": []}
+        shutil.rmtree(env_dir, ignore_errors=True)
+        os.makedirs(env_dir)
+        try:
+            result = _build_environment(env_dir, root, conda, channels, pip)
+        except BaseException:
+            shutil.rmtree(env_dir, ignore_errors=True)
+            raise
+        if "error" in result:
+            shutil.rmtree(env_dir, ignore_errors=True)
+            return result
+        log = result.pop("log")
+        with open(os.path.join(env_dir, ENV_READY), "w") as ready:
+            ready.write(json.dumps(result))
+        return {**result, "cached": False, "log": log}
+
+
+def _run_coroutine(coroutine):
+    """Run rattler's coroutine to its end; the kernel's own event loop is running in this thread, so in another."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _build_environment(env_dir: str, root: str, conda: list, channels: list, pip: list) -> dict:
+    log = []
+    prefix = ""
+    python = ""
+    if conda:
+        try:
+            import rattler
+        except ImportError:
+            return {"error": "no-rattler", "message": f"{sys.executable} cannot import rattler (py-rattler)"}
+        import datetime
+
+        prefix = os.path.join(env_dir, "conda")
+        try:
+            records = _run_coroutine(
+                rattler.solve(sources=list(channels), specs=list(conda), timeout=datetime.timedelta(minutes=5))
+            )
+        except Exception as error:  # rattler's errors share no public base class
+            return {"error": "solve", "kind": type(error).__name__, "message": " ".join(str(error).split())}
+        log.append("installing " + ", ".join(f"{r.name.normalized}={r.version} ({r.channel})" for r in records))
+        _run_coroutine(
+            rattler.install(
+                records,
+                target_prefix=prefix,
+                cache_dir=os.path.join(root, "conda-pkgs"),
+                show_progress=False,
+                execute_link_scripts=False,
+            )
+        )
+        own = os.path.join(prefix, "bin", "python")
+        python = own if os.path.exists(own) else ""
+    if pip:
+        if not python:
+            venv = os.path.join(env_dir, "venv")
+            made = subprocess.run(
+                [sys.executable, "-m", "venv", "--system-site-packages", venv], capture_output=True, text=True
+            )
+            if made.returncode:
+                return {"error": "venv", "message": (made.stdout + made.stderr)[-4000:]}
+            python = os.path.join(venv, "bin", "python")
+        installed = subprocess.run(
+            [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *pip],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        log.extend((installed.stdout + installed.stderr).splitlines()[-200:])
+        if installed.returncode:
+            return {"error": "pip", "message": (installed.stdout + installed.stderr)[-4000:]}
+    return {"python": python, "prefix": prefix, "log": log}
+
+
 # -- the script ----------------------------------------------------------------------
 def _has_real_package() -> bool:
     import importlib.util
@@ -218,8 +316,14 @@ def _has_real_package() -> bool:
     return spec is not None and not (spec.origin or "").endswith("/control/shim/runconfig_jupyter/__init__.py")
 
 
-def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "auto") -> dict:
-    """Start the wrapper in its own session; the script's output goes to control/std_log.txt."""
+def start(
+    run_dir: str, argv: list, env: dict, python: str = "", shim: str = "auto", prefix: str = "", venv: bool = False
+) -> dict:
+    """Start the wrapper in its own session; the script's output goes to control/std_log.txt.
+
+    ``prefix``: a conda prefix installed by ``install_environment`` (its bin/ first on PATH, CONDA_PREFIX set).
+    ``venv``: ``python`` is a venv over the kernel's own packages, so it sees a real package the kernel has.
+    """
     control, work = _control(run_dir), _work(run_dir)
     interpreter = python or sys.executable
     argv = [interpreter if item == PYTHON_PLACEHOLDER else item for item in argv]
@@ -228,7 +332,8 @@ def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "au
         full_env.pop(name)  # the server's plumbing and its token (JUPYTER_TOKEN, KG_AUTH_TOKEN) stay out
     full_env.update(env)
     path_entries = [work]
-    use_shim = shim == "always" or (shim == "auto" and interpreter == sys.executable and not _has_real_package())
+    kernel_site = interpreter == sys.executable or venv
+    use_shim = shim == "always" or (shim == "auto" and kernel_site and not _has_real_package())
     shim_dir = os.path.join(control, "shim")
     if use_shim and os.path.isdir(shim_dir):
         path_entries.append(shim_dir)
@@ -236,7 +341,10 @@ def start(run_dir: str, argv: list, env: dict, python: str = "", shim: str = "au
         path_entries.append(full_env["PYTHONPATH"])
     full_env["PYTHONPATH"] = os.pathsep.join(path_entries)
     bin_dir = os.path.dirname(interpreter)
-    full_env["PATH"] = os.pathsep.join(p for p in (bin_dir, full_env.get("PATH", "")) if p)
+    conda_bin = os.path.join(prefix, "bin") if prefix else ""
+    full_env["PATH"] = os.pathsep.join(p for p in (conda_bin, bin_dir, full_env.get("PATH", "")) if p)
+    if prefix:
+        full_env["CONDA_PREFIX"] = prefix
     wrapper = os.path.join(control, "wrapper.py")
     with open(wrapper, "w") as out:
         out.write(_WRAPPER)

@@ -3,7 +3,9 @@
 Any machine that runs ``jupyter server`` (or ``jupyter kernelgateway``) can take
 runs: the driver starts a kernel there, uploads the snapshot (through the
 contents API when the server has one, otherwise in chunks through the kernel),
-unpacks it safely into a per-run folder and starts the script as its own
+unpacks it safely into a per-run folder, installs the environment's conda packages
+(py-rattler, on the kernel's side) and pip packages (a venv over the kernel's
+own packages), cached per environment under ``<working_root>/envs``, and starts the script as its own
 process, in its own session (see ``kernel_remote_runner``). The driver then
 follows the remote log file by byte offset, so a dropped websocket, a restarted
 kernel or even a restarted server only pause the live log: the driver
@@ -36,13 +38,24 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, TargetAuthError, TargetUnavailable
+from runconfig_jupyter.core.errors import (
+    CondaChannelUnreachable,
+    ConfigError,
+    PreparationFailed,
+    TargetAuthError,
+    TargetUnavailable,
+)
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.targets.conda_prefix import CondaRequest, channel_unreachable, conda_request
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
 from runconfig_jupyter.targets.kernel.client import ChannelLost, KernelClient, KernelDied, KernelGone
 from runconfig_jupyter.targets.kernel.session import RemoteError, RemoteKernel
+from runconfig_jupyter.targets.local.env import check_host_pip
+
+# Solving and installing a run's packages on the kernel's side (once per environment; cached after).
+INSTALL_TIMEOUT_SECONDS = 1800.0
 
 STATE_FILE = "kernel_state.json"
 UPLOAD_MODES = ("auto", "contents", "kernel")
@@ -193,16 +206,7 @@ class KernelTarget(ComputeTarget):
                 "runs the script with the kernel's own python; set docker.enabled to false",
                 field="environment.docker.enabled",
             )
-        python = environment.python
-        conda = getattr(python, "conda_dependencies", None)
-        packages = list(getattr(conda, "pip_packages", []) or []) + list(getattr(conda, "conda_packages", []) or [])
-        packages = [p for p in packages if not str(p).startswith(("python", "pip"))]
-        if packages and not python.user_managed_dependencies:
-            raise ConfigError(
-                f"target '{self.name}' does not install packages ({', '.join(map(str, packages))}); install them "
-                "next to the remote kernel and set python.user_managed_dependencies: true",
-                field="environment.python.conda_dependencies",
-            )
+        check_host_pip(config, environment)  # pip entries are packages, never options or paths
         client = self.client()
         specs = client.check().get("kernelspecs", {})
         if specs and self.kernel_name not in specs:
@@ -294,6 +298,40 @@ class KernelTarget(ComputeTarget):
             if extracted is None:
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
+        self._install_environment(ctx)
+
+    def _install_environment(self, ctx: TargetRunContext) -> None:
+        """Conda and pip packages of the run's environment, installed on the kernel's side (cached per content)."""
+        assert self._remote is not None
+        environment = ctx.config.effective_environment()
+        python = environment.python
+        conda = python.conda_dependencies
+        if conda is None or python.user_managed_dependencies:
+            return
+        request = conda_request(environment)
+        pip = list(conda.pip_packages)
+        if request is None and not pip:
+            return
+        wanted = [*(request.packages if request else ()), *pip]
+        ctx.progress("Installing packages", None, ", ".join(wanted))
+        ctx.prepare_log(f"installing on {self._state['host']}: {', '.join(wanted)}")
+        result = self._remote.call(
+            "install_environment",
+            envs_root=f"{self.working_root.rstrip('/')}/envs",
+            digest=environment.content_hash(),
+            conda=list(request.packages) if request else [],
+            channels=list(request.channels) if request else [],
+            pip=pip,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+        )
+        for line in result.get("log", []):
+            ctx.prepare_log(line)
+        error = result.get("error")
+        if error is not None:
+            raise _install_error(error, result, request, pip, self._state["host"])
+        if result.get("cached"):
+            ctx.prepare_log(f"environment {environment.content_hash()[:12]} is cached on {self._state['host']}")
+        self._save_state(ctx, env_python=result["python"], env_prefix=result["prefix"])
 
     def _relative_root(self) -> bool:
         return not (PurePosixPath(self.working_root).is_absolute() or self.working_root.startswith("~"))
@@ -323,8 +361,12 @@ class KernelTarget(ComputeTarget):
             run_dir=self._state["remote_dir"],
             argv=[str(a) for a in argv],
             env=env,
-            python=self._python(ctx),
-            shim=self.shim,
+            python=self._python(ctx) or self._state.get("env_python", ""),
+            shim="always"
+            if self.shim == "auto" and self._state.get("env_prefix") and self._state.get("env_python")
+            else self.shim,  # a conda prefix's own python never sees the kernel's packages
+            prefix=self._state.get("env_prefix", ""),
+            venv=bool(self._state.get("env_python")) and not self._state.get("env_prefix"),
         )
         self._save_state(ctx, pid=info["pid"])
         self._record(ctx)
@@ -484,6 +526,25 @@ class KernelTarget(ComputeTarget):
             _note(ctx, f"re-attach failed: {error}")
             return False
         return probe["state"] != "missing"
+
+
+def _install_error(
+    error: str, result: dict[str, Any], request: CondaRequest | None, pip: list[str], host: str
+) -> Exception:
+    """The typed error for a failed install on the kernel's side, naming what was asked for and where."""
+    message = str(result.get("message", ""))
+    if error == "no-rattler" and request is not None:
+        return PreparationFailed(
+            f"conda packages ({', '.join(request.packages)}) are installed on the kernel's side with py-rattler, "
+            f"which is missing on {host} ({message}): pip install py-rattler next to the kernel, or install the "
+            "packages there yourself and set python.user_managed_dependencies: true"
+        )
+    if error == "solve" and request is not None:
+        if channel_unreachable(str(result.get("kind", "")), message):
+            return CondaChannelUnreachable(request.packages, request.channels, message)
+        wanted = request.describe()
+        return PreparationFailed(f"conda packages {wanted} cannot be installed together on {host}: {message}")
+    return PreparationFailed(f"pip could not install {', '.join(pip)} on {host} ({error}): {message[-2000:]}")
 
 
 def _note(ctx: TargetRunContext, message: str) -> None:
