@@ -65,13 +65,42 @@ def _decode_spec(text: str) -> dict[str, Any]:
     return spec
 
 
-def _python(template: list[str], env: dict[str, str] | None = None) -> list[str]:
+def _python(template: list[str], env: dict[str, str] | None = None, python: str | None = None) -> list[str]:
     """The process's argv: the template expanded with its environment (core/launch.py); the driver
-    writes ``python``, which becomes the cluster's interpreter running this job."""
+    writes ``python``, which becomes the conda prefix's python or the cluster's interpreter running this job."""
     from runconfig_jupyter.core.runs.launch import expand
 
     argv = expand(template, {**os.environ, **(env or {})})
-    return [sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
+    return [python or sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
+
+
+def conda_environment(conda: dict[str, Any] | None) -> tuple[str | None, dict[str, str]]:
+    """On this node: the run's conda packages, solved and installed with py-rattler into a prefix cached per
+    environment (``~/.cache/runconfig-jupyter/ray-envs``, or $RUNCONFIG_RAY_ENVS); the python to use (the
+    prefix's own when the solution has one; the environment's pip packages then go into it) and PATH/CONDA_PREFIX.
+    """
+    if not conda:
+        return None, {}
+    from runconfig_jupyter.targets.conda_prefix import CondaRequest, cached_prefix, process_environment
+
+    request = CondaRequest(tuple(conda["packages"]), tuple(conda["channels"]))
+    default = Path.home() / ".cache" / "runconfig-jupyter" / "ray-envs"
+    envs = Path(os.environ.get("RUNCONFIG_RAY_ENVS") or default)
+    prefix = cached_prefix(request, envs, conda["digest"], _note)
+    own = prefix / "bin" / "python"
+    if not own.exists():
+        return None, process_environment(prefix)
+    pip = list(conda.get("pip") or [])
+    marker = prefix / ".runconfig-pip-ready"
+    if pip and not marker.exists():
+        _note(f"installing pip packages into the conda prefix: {' '.join(pip)}")
+        subprocess.run(
+            [str(own), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *pip],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+        marker.write_text(" ".join(pip))
+    return str(own), process_environment(prefix)
 
 
 def private_copy(run_id: str, label: str) -> Path:
@@ -172,9 +201,19 @@ def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
 
 
 def run_single(spec: dict[str, Any]) -> int:
+    try:
+        python, conda_env = conda_environment(spec.get("conda"))
+    except Exception as error:  # a typed RunConfigError (channel unreachable, unsolvable) or pip failing
+        emit_failure(f"preparing the environment on the node failed: {error}")
+        return 1
     work = private_copy(spec["run_id"], "run")
     process = subprocess.Popen(
-        _python(spec["argv"]), cwd=work, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        _python(spec["argv"], conda_env, python),
+        cwd=work,
+        env={**os.environ, **conda_env},
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
@@ -227,10 +266,12 @@ class RankProcess:
 
         return ray.util.get_node_ip_address(), free_port("0.0.0.0"), ray.get_runtime_context().get_node_id()
 
-    def start(self, argv: list[str], env: dict[str, str]) -> int:
+    def start(self, argv: list[str], env: dict[str, str], conda: dict[str, Any] | None = None) -> int:
+        python, conda_env = conda_environment(conda)  # per node: each rank's node gets the prefix (cached)
+        env = {**env, **conda_env}
         self.work = private_copy(self.run_id, f"rank{self.rank}")
         self.process = subprocess.Popen(
-            _python(argv, env),
+            _python(argv, env, python),
             cwd=self.work,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
@@ -332,7 +373,8 @@ def run_distributed(spec: dict[str, Any]) -> int:
         master_addr, master_port = infos[0][0], infos[0][1]
         tasks = [f"{ip}:{port}" for ip, port, _node in infos]
         envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
-        ray.get([actor.start.remote(spec["argv"], env) for actor, env in zip(actors, envs, strict=True)])
+        conda = spec.get("conda")
+        ray.get([actor.start.remote(spec["argv"], env, conda) for actor, env in zip(actors, envs, strict=True)])
         _note(
             f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
             f"rank 0 at {master_addr}:{master_port}"

@@ -62,6 +62,7 @@ from runconfig_jupyter.core.runs.distributed import DistributedPlan, plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.targets.collect import collect_from, extract_outputs
+from runconfig_jupyter.targets.conda_prefix import conda_request
 from runconfig_jupyter.targets.local.env import check_host_pip
 from runconfig_jupyter.targets.ray.jobs import RayJobsClient, RayJobsError
 from runconfig_jupyter.targets.ray.launcher import (
@@ -223,15 +224,6 @@ class RayTarget(ComputeTarget):
     def validate(self, config: Any) -> None:
         plan = plan_for(config)
         environment = config.effective_environment()
-        conda = environment.python.conda_dependencies
-        if conda is not None and not environment.python.user_managed_dependencies:
-            extra = [p for p in conda.conda_packages if not p.startswith(("python", "pip"))]
-            if extra:
-                raise ConfigError(
-                    f"conda packages ({', '.join(extra)}) are not installed by the ray target; move them to pip "
-                    "packages, or give the target a runtime_env with 'conda' if the cluster has conda",
-                    field="environment.python.conda_dependencies",
-                )
         check_host_pip(config, environment)
         self.check_resources(config, plan)
 
@@ -324,6 +316,15 @@ class RayTarget(ComputeTarget):
         pip = list(env.get("pip") or [])
         if conda is not None and not environment.python.user_managed_dependencies:
             pip += [p for p in conda.pip_packages if p not in pip]
+        request = conda_request(environment)
+        if request is not None:  # installed on each node by the launcher (py-rattler; no conda needed there)
+            launch["conda"] = {
+                "packages": list(request.packages),
+                "channels": list(request.channels),
+                "digest": environment.content_hash(),
+                "pip": list(conda.pip_packages) if conda is not None else [],
+            }
+            env_vars[LAUNCH_ENV] = json.dumps(launch)
         if pip:
             env["pip"] = pip
         env["env_vars"] = env_vars
