@@ -10,7 +10,7 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord
 from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.widgets import render
-from runconfig_jupyter.widgets.follower import MetricSeries
+from runconfig_jupyter.core.runs.follow import MetricSeries
 from runconfig_jupyter.widgets.runs_table import RunsTable
 from tests.conftest import wait_for
 
