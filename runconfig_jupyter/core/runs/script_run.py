@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runconfig_jupyter.core.azure_only import PORTAL, azure_only
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs.artifacts import artifact_name
-from runconfig_jupyter.core.runs.folder import FOLLOWED_LOGS, STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts, read_log_chunk
 from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
@@ -257,7 +257,9 @@ class ScriptRun(RunHistory):
         return run_watch(self.store.home, self.run_dir)
 
     def get_log(self) -> str:
-        return "".join(self.read_log(name=name)[0] for name in FOLLOWED_LOGS)
+        """The preparation log and the script's, as they are now (whole lines while the run goes on)."""
+        cursor = LogCursor(self.folder)
+        return cursor.poll(lambda: self.record).text
 
     # -- metrics ---------------------------------------------------------
     def get_metric_records(self) -> list[dict[str, Any]]:
