@@ -169,7 +169,7 @@ def test_a_log_replaced_by_a_new_file_is_read_from_its_start(tmp_path):
     fresh.write_bytes(b"new\n")
     os.replace(fresh, folder.std_log)  # rotation by rename
     chunk = cursor.read(final=True)[0]
-    assert (chunk.offset, chunk.text, chunk.truncated) == (0, "new\n", False)
+    assert (chunk.offset, chunk.text, chunk.truncated) == (0, "new\n", True)
 
 
 def test_several_logs_are_read_in_order_with_their_own_offsets(tmp_path):

@@ -244,6 +244,8 @@ class RunFollower:
             self.state.bytes_skipped += chunk.skipped
             self.state.partial = ""
             self.state.lines_seen += 1
+        elif chunk.truncated:  # the log was cut or replaced: a line begun before it does not go on
+            self.state.partial = ""
         elif not chunk.text:
             return False
         lines = (self.state.partial + chunk.text).split("\n")

@@ -53,7 +53,8 @@ class LogChunk:
     """Text read from one log file: bytes ``offset`` to ``next_offset`` of a file that had ``size`` bytes.
 
     ``skipped`` counts bytes jumped over before ``offset`` (a cursor told to keep only the tail), and
-    ``truncated`` says the file had been cut shorter than the reader's offset (see the module's docstring).
+    ``truncated`` says the text does not continue the previous chunk: the file had been cut shorter than the
+    reader's offset, or replaced by a new file (see the module's docstring).
     """
 
     name: str
@@ -194,7 +195,7 @@ class LogCursor:
         identity, known = (stat.st_dev, stat.st_ino), self._files.get(name)
         truncated = False
         if known is not None and known != identity:
-            offset = 0  # a new file under the old name: all of it is new
+            offset, truncated = 0, True  # a new file under the old name: all of it is new
         elif known is not None and stat.st_size < offset:
             offset, truncated = stat.st_size, True  # cut shorter in place: go on from its new end
         elif known is None and offset > stat.st_size:
