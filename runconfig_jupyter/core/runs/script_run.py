@@ -22,7 +22,7 @@ from runconfig_jupyter.core.azure_only import PORTAL, azure_only
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs.artifacts import artifact_name
 from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
-from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts, read_log_chunk
+from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts
 from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive
@@ -230,8 +230,8 @@ class ScriptRun(RunHistory):
         """Text from byte ``offset`` (whole lines while the run goes on, see log_cursor.py) and the next offset."""
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
-        final = self.record.is_terminal  # before the file: a run seen ended has its whole log on disk
-        chunk = read_log_chunk(self.folder.log_path(name), offset, max_bytes, final=final, name=name)
+        cursor = LogCursor(self.folder, names=(name,), offsets={name: offset}, max_bytes=max_bytes)
+        chunk = cursor.poll(lambda: self.record).chunks[0]
         return chunk.text, chunk.next_offset
 
     def follow(
