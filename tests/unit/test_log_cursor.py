@@ -111,6 +111,18 @@ def test_an_offset_from_the_future_reads_nothing_and_is_kept(tmp_path):
     assert cursor.offsets[STD_LOG] == 2**62
 
 
+def test_a_link_or_a_fifo_planted_as_a_log_is_never_read_through(tmp_path):
+    folder = _folder(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:hash\n")
+    folder.std_log.symlink_to(secret)
+    assert read_log_chunk(folder.std_log, 0, final=True).text == ""
+    assert "root:hash" not in LogCursor(folder).poll(lambda: Status(True)).text
+    os.mkfifo(folder.prepare_log)  # no writer: an ordinary open would block the reader forever
+    started = time.monotonic()
+    assert LogCursor(folder).read(final=True)[0].text == "" and time.monotonic() - started < 2
+
+
 # -- growth, truncation, replacement, several files ---------------------------------------------------------
 def test_a_file_that_grows_while_it_is_read_is_read_whole_in_whole_lines(tmp_path):
     folder = _folder(tmp_path)

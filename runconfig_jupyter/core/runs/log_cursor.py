@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Generic, Protocol, TypeVar
 
 from runconfig_jupyter.core.runs.folder import FOLLOWED_LOGS, RunFolder
@@ -38,6 +39,9 @@ PARTIAL_LINE_SECONDS = 0.3
 # ... or once it is this long (a line that never ends must not hold the log back).
 PARTIAL_LINE_MAX = 64 * 1024
 MAX_CHAR_BYTES = 4  # the longest UTF-8 character
+# A log is read only as the regular file it is: never through a link planted under its name (it could point
+# anywhere the server can read), and never blocking on a FIFO planted there.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 class HasTerminal(Protocol):
@@ -114,11 +118,13 @@ def read_log_chunk(
     """
     label = name or Path(path).name
     try:
-        log = open(path, "rb")  # noqa: SIM115 - closed below; fstat needs the open file
-    except FileNotFoundError:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:  # missing, or a link (ELOOP)
         return LogChunk(label, offset, offset, "", 0)
-    with log:
-        stat = os.fstat(log.fileno())
+    with open(fd, "rb") as log:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            return LogChunk(label, offset, offset, "", 0)
         size = stat.st_size
         if offset >= size:
             return LogChunk(label, offset, offset, "", size)
