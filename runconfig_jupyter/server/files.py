@@ -26,8 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError, RunNotFound
+from runconfig_jupyter.core.runs.folder import FILE_FOLDERS
 
-SERVED_FOLDERS = ("outputs", "logs", "artifacts")  # artifacts: upload_file, log_image (core/artifacts.py)
+SERVED_FOLDERS = FILE_FOLDERS  # outputs, logs, artifacts (upload_file, log_image: core/artifacts.py)
 MAX_LIST_FILES = 2000
 MAX_LIST_SECONDS = 3.0
 MAX_DEPTH = 32

@@ -16,7 +16,9 @@ from typing import Any
 
 from runconfig_jupyter import __version__
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
-from runconfig_jupyter.core.runs.script_run import LOG_FILES, ScriptRun
+from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.log_cursor import LogCursor
+from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
@@ -99,7 +101,7 @@ class RunService:
         if cached is not None:
             return cached
         try:
-            spec = json.loads((self.store.run_dir(record.run_id) / "run.json").read_text(encoding="utf-8"))
+            spec = RunFolder(self.store.run_dir(record.run_id)).read_spec()
             raw = spec["config"]["run_config"].get("arguments") or []
             arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -155,7 +157,7 @@ class RunService:
             detail["details"] = run.get_details()
         except (OSError, ValueError, KeyError) as error:  # run.json being written or damaged
             detail["details"] = {"error": {"message": f"run.json unreadable: {error}"}}
-        detail["log_files"] = sorted(run._log_paths())
+        detail["log_files"] = sorted(run.folder.log_files())
         detail["files"] = run.get_file_names()
         detail["outputs_path"] = self.contents_path(run.outputs_dir())
         return detail
@@ -164,25 +166,24 @@ class RunService:
         self, run_id: str, name: str | None = None, offset: str | int | None = None, max_bytes: str | int | None = None
     ) -> dict[str, Any]:
         run = self.get_run(run_id)
-        log_name = name or "std_log.txt"
-        allowed = {Path(p).name for p in run._log_paths()} | set(LOG_FILES)
+        log_name = name or STD_LOG
+        allowed = run.folder.log_names()
         if "/" in log_name or "\\" in log_name or log_name not in allowed:
             raise RunNotFound(f"run {run_id} has no log '{log_name}'. Logs: {', '.join(sorted(allowed))}")
         start = _int_arg(offset, "offset", 0, 0, MAX_LOG_OFFSET)
         size = _int_arg(max_bytes, "max_bytes", MAX_LOG_CHUNK, 1, MAX_LOG_CHUNK)
-        finished = run.record.is_terminal  # before reading, so nothing written after is missed
-        text, next_offset = run.read_log(start, max_bytes=size, name=log_name)
-        path = run.run_dir / "logs" / log_name
-        total = path.stat().st_size if path.exists() else 0
+        cursor = LogCursor(run.folder, names=(log_name,), offsets={log_name: start}, max_bytes=size)
+        step = cursor.poll(lambda: run.record)  # the status first, so "complete" is never said too early
+        chunk = step.chunks[0]
         return {
             "run_id": run_id,
             "name": log_name,
             "offset": start,
-            "next_offset": next_offset,
-            "size": total,
-            "text": text,
-            "status": run._record.status.value,
-            "complete": finished and next_offset >= total,
+            "next_offset": chunk.next_offset,
+            "size": chunk.size,
+            "text": chunk.text,
+            "status": step.status.status.value,
+            "complete": step.done,
         }
 
     def metrics(self, run_id: str) -> dict[str, Any]:

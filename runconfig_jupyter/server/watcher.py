@@ -19,7 +19,9 @@ from typing import Any, Protocol
 from tornado.ioloop import PeriodicCallback
 
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError
-from runconfig_jupyter.core.runs.script_run import LOG_FILES, ScriptRun
+from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.log_cursor import LogCursor
+from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.server.service import MAX_LOG_OFFSET, RunService
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,10 @@ class Listener(Protocol):
 
 @dataclass
 class Follow:
-    """One client following one run's logs; offsets per log file."""
+    """One client following one run's logs; the cursor keeps an offset per log file (core/runs/log_cursor.py)."""
 
     run_id: str
-    offsets: dict[str, int] = field(default_factory=dict)
+    cursor: LogCursor
     done: bool = False
 
 
@@ -89,7 +91,9 @@ class RunWatcher:
         self.service.get_run(run_id)  # RunNotFound before anything is registered
         checked = log_offsets(offsets)
         subscription = self.subscriptions[id(listener)]
-        subscription.follows[run_id] = Follow(run_id, checked)
+        run_dir = self.service.store.run_dir(run_id)
+        cursor = LogCursor(RunFolder(run_dir), offsets=checked, max_bytes=MAX_LOG_BYTES_PER_TICK)
+        subscription.follows[run_id] = Follow(run_id, cursor)
         self._pump_follow(subscription, subscription.follows[run_id])
 
     def unfollow(self, listener: Listener, run_id: str) -> None:
@@ -150,26 +154,21 @@ class RunWatcher:
             follow.done = True
             subscription.listener.send({"type": "log_end", "run_id": follow.run_id, "status": None})
             return
-        finished = run.record.is_terminal  # read before the files: nothing written after is missed
-        got_any = False
-        for name in LOG_FILES:
-            start = follow.offsets.get(name, 0)
-            text, follow.offsets[name] = run.read_log(start, max_bytes=MAX_LOG_BYTES_PER_TICK, name=name)
-            if text:
-                got_any = True
-                subscription.listener.send(
-                    {
-                        "type": "log",
-                        "run_id": follow.run_id,
-                        "name": name,
-                        "offset": start,
-                        "next_offset": follow.offsets[name],
-                        "text": text,
-                    }
-                )
-        if finished and not got_any:
+        step = follow.cursor.poll(lambda: run.record)  # status first: a run seen ended has its whole log read
+        for chunk in step.chunks:
+            if chunk.text:
+                message = {
+                    "type": "log",
+                    "run_id": follow.run_id,
+                    "name": chunk.name,
+                    "offset": chunk.offset,
+                    "next_offset": chunk.next_offset,
+                    "text": chunk.text,
+                }
+                subscription.listener.send(message)
+        if step.done:
             follow.done = True
-            subscription.listener.send({"type": "log_end", "run_id": follow.run_id, "status": run._record.status.value})
+            subscription.listener.send({"type": "log_end", "run_id": follow.run_id, "status": step.status.status.value})
 
     def _settle_dead_drivers(self) -> None:
         """Reading ``ScriptRun.record`` marks a run whose driver died as Failed (the store then pushes it)."""
@@ -189,7 +188,7 @@ def log_offsets(offsets: Any) -> dict[str, int]:
         return {}
     if not isinstance(offsets, dict):
         raise ConfigError(
-            f'must map log names to byte offsets, e.g. {{"std_log.txt": 0}}; got {type(offsets).__name__}',
+            f'must map log names to byte offsets, e.g. {{"{STD_LOG}": 0}}; got {type(offsets).__name__}',
             field="offsets",
         )
     checked = {}

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import CollectionFailed
+from runconfig_jupyter.core.runs.folder import LOGS_DIR, STD_LOG, RunFolder
 from runconfig_jupyter.core.target.interface import TargetRunContext
 
 WARNING_PREFIX = "runconfig: warning: "
@@ -35,7 +36,7 @@ WARNING_PREFIX = "runconfig: warning: "
 
 def collected_folders(ctx: TargetRunContext) -> tuple[tuple[str, Path], ...]:
     """(folder in the script's working directory, where it goes in the run folder)."""
-    return (("outputs", ctx.outputs_dir), ("logs", ctx.run_dir / "logs" / "user"))
+    return (("outputs", ctx.outputs_dir), ("logs", RunFolder(ctx.run_dir).user_logs_dir))
 
 
 @dataclass
@@ -185,7 +186,7 @@ def report_to_run(ctx: TargetRunContext, report: CollectReport) -> None:
         ctx.write_log("".join(f"{WARNING_PREFIX}{line}\n" for line in lines))
     ctx.record(collected={"files": report.files, "links": report.links, "skipped": len(report.skipped)})
     if report.errors:
-        more = f" (and {len(report.errors) - 1} more; see logs/std_log.txt)" if len(report.errors) > 1 else ""
+        more = f" (and {len(report.errors) - 1} more; see {LOGS_DIR}/{STD_LOG})" if len(report.errors) > 1 else ""
         raise CollectionFailed(
             f"{len(report.errors)} output entries could not be collected: {report.errors[0]}{more};"
             f" {report.files} files were collected"

@@ -13,7 +13,7 @@ _EXPORTS = {
     "RunConfigForm": "runconfig_jupyter.widgets.form",
     "RunDetails": "runconfig_jupyter.widgets.run_details",
     "RunsTable": "runconfig_jupyter.widgets.runs_table",
-    "RunFollower": "runconfig_jupyter.widgets.follower",
+    "RunFollower": "runconfig_jupyter.core.runs.follow",
     "LiveRunView": "runconfig_jupyter.widgets.live_view",
     "show_run": "runconfig_jupyter.widgets.live",
 }

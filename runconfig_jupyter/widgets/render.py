@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.runs.explain import explain_exit_code, human_duration
+from runconfig_jupyter.core.runs.follow import MetricSeries
 from runconfig_jupyter.core.runs.status import LIFECYCLE, RunStatus
-from runconfig_jupyter.widgets.follower import MetricSeries
 
 # White text on these reads at WCAG AA contrast (4.5:1 or more).
 STATUS_COLOURS = {

@@ -24,9 +24,10 @@ import ipywidgets as widgets
 
 from runconfig_jupyter.core.runs.charts import VEGALITE_MIME, metric_chart
 from runconfig_jupyter.core.runs.explain import explain_exit_code, human_duration, last_traceback
+from runconfig_jupyter.core.runs.folder import FOLLOWED_LOGS
+from runconfig_jupyter.core.runs.follow import FollowState, MetricSeries, RunFollower
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.widgets import render
-from runconfig_jupyter.widgets.follower import FollowState, MetricSeries, RunFollower
 from runconfig_jupyter.widgets.live_view import LiveRunView
 
 PREPARING_STATES = (RunStatus.NOT_STARTED, RunStatus.QUEUED, RunStatus.PREPARING, RunStatus.STARTING)
@@ -204,11 +205,12 @@ class RunDetails:
             self.full_log_button.description = "Full log"
             return
         parts = []
-        for name in ("prepare_log.txt", "std_log.txt"):
-            path = self.run.run_dir / "logs" / name
+        folder = self.follower.folder
+        for name in FOLLOWED_LOGS:
+            path = folder.log_path(name)
             if not path.exists():
                 continue
-            size = path.stat().st_size
+            size = folder.log_size(name)
             text, _ = self.run.read_log(max(0, size - FULL_LOG_MAX_BYTES), name=name)
             dropped = size - FULL_LOG_MAX_BYTES
             cut = f"[{dropped} earlier bytes are only in the file]\n" if dropped > 0 else ""
@@ -286,9 +288,8 @@ class RunDetails:
         if self._error_read or record.status != RunStatus.FAILED:
             return
         self._error_read = True
-        path = self.run.run_dir / "logs" / "std_log.txt"
         try:
-            size = path.stat().st_size
+            size = self.follower.folder.log_size()
             text, _ = self.run.read_log(max(0, size - TRACEBACK_SEARCH_BYTES))
         except OSError:
             return

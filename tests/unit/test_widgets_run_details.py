@@ -178,7 +178,7 @@ def test_core_does_not_import_widgets(tmp_path):
 
 
 def test_a_failing_draw_does_not_stop_the_follower(project):
-    from runconfig_jupyter.widgets.follower import RunFollower
+    from runconfig_jupyter.core.runs.follow import RunFollower
 
     calls: list[int] = []
 

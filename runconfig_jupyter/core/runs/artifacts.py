@@ -27,8 +27,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-ARTIFACTS_DIR = "artifacts"
-OUTPUTS_DIR = "outputs"
+from runconfig_jupyter.core.runs.folder import ARTIFACTS_DIR, OUTPUTS_DIR
+
 IMAGES_DIR = "images"
 # A bound on one uploaded file when it travels through the log stream (bytes, before base64).
 MAX_STREAMED_FILE_BYTES = 32 * 1024 * 1024

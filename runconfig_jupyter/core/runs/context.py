@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import NotSupportedLocally
+from runconfig_jupyter.core.runs.folder import METRICS_FILE
 from runconfig_jupyter.core.runs.logsink import HISTORY_MARKER, METRIC_MARKER
 from runconfig_jupyter.core.runs.run_logging import RichLogging
 from runconfig_jupyter.core.runs.v1_run_api import fallback
@@ -335,7 +336,7 @@ class ChildRunContext(RunContext):
     def __init__(self, parent: RunContext, name: str | None):
         root = parent._root_context()
         child_id = f"{root.id}_{secrets.token_hex(4)}"
-        metrics = root._metrics_file.parent.parent / child_id / "metrics.jsonl" if root._metrics_file else None
+        metrics = root._metrics_file.parent.parent / child_id / METRICS_FILE if root._metrics_file else None
         super().__init__(None if parent.offline else child_id, metrics, parent.experiment_name)
         self.id = child_id
         self.parent = parent

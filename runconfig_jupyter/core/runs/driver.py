@@ -12,7 +12,6 @@ reason is read from the store, where ``ScriptRun.cancel`` left it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.distributed import azure_node_environment
+from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.logsink import LogSink
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
@@ -49,12 +49,13 @@ class DriverContext:
         self.store = store
         self.run_id = run_id
         self.run_dir = store.run_dir(run_id)
-        self.spec: dict[str, Any] = json.loads((self.run_dir / "run.json").read_text())
+        self.folder = RunFolder(self.run_dir)
+        self.spec: dict[str, Any] = self.folder.read_spec()
         self.config = ScriptRunConfig.from_dict(self.spec["config"])
         restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
-        self.snapshot_path = self.run_dir / "snapshot.tar"
-        self.outputs_dir = self.run_dir / "outputs"
-        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.snapshot_path = self.folder.snapshot_path
+        self.outputs_dir = self.folder.outputs_dir
+        self.metrics_path = self.folder.metrics_path
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self._sinks: dict[str, LogSink] = {}
@@ -77,8 +78,8 @@ class DriverContext:
         )
         return env
 
-    def log_path(self, name: str = "std_log.txt") -> Path:
-        return self.run_dir / "logs" / name
+    def log_path(self, name: str = STD_LOG) -> Path:
+        return self.folder.log_path(name)
 
     def _sink(self, name: str) -> LogSink:
         with self._sink_lock:
@@ -95,11 +96,11 @@ class DriverContext:
         except Exception as error:
             self.driver_log(f"ignored a run-history record from the script ({error}): {record!r}"[:2000])
 
-    def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
+    def write_log(self, data: bytes | str, name: str = STD_LOG) -> None:
         self._sink(name).feed(data)
 
     def prepare_log(self, line: str) -> None:
-        self._sink("prepare_log.txt").feed(line if line.endswith("\n") else line + "\n")
+        self._sink(PREPARE_LOG).feed(line if line.endswith("\n") else line + "\n")
 
     def progress(self, phase: str, fraction: float | None = None, message: str = "") -> None:
         self.store.update(self.run_id, progress={"phase": phase, "fraction": fraction, "message": message})
@@ -115,7 +116,7 @@ class DriverContext:
         """Best effort: diagnostics must never be what fails a run (a full disk)."""
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         try:
-            with open(self.log_path("driver_log.txt"), "a", encoding="utf-8") as out:
+            with open(self.folder.driver_log, "a", encoding="utf-8") as out:
                 out.write(f"{stamp} {message}\n")
         except OSError:
             pass
@@ -125,7 +126,7 @@ class DriverContext:
 
         The preparation log is left out: a run whose image build output was cut short still ran fine.
         """
-        sinks = [sink for name, sink in list(self._sinks.items()) if name != "prepare_log.txt"]
+        sinks = [sink for name, sink in list(self._sinks.items()) if name != PREPARE_LOG]
         return next((sink.failure for sink in sinks if sink.failure), None)
 
     def reserve_space(self) -> None:
@@ -295,7 +296,7 @@ class Driver:
 
         failure = self.ctx.log_failure()
         if failure is None and full and outcome.status == RunStatus.FAILED and not self.ctx.cancel_event.is_set():
-            failure = "no space left on device writing logs/std_log.txt"
+            failure = f"no space left on device writing {LOGS_DIR}/{STD_LOG}"
         if failure is None:
             return outcome
         script = f"the script exited with code {outcome.exit_code}" if outcome.exit_code is not None else None
@@ -379,7 +380,7 @@ def standby_main(print_: str) -> int:
         return 0
     become_driver(home, run_id)
     store = RunStore(home)
-    with open(store.run_dir(run_id) / "logs" / "driver_log.txt", "a", encoding="utf-8") as out:
+    with open(RunFolder(store.run_dir(run_id)).driver_log, "a", encoding="utf-8") as out:
         out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} took the run\n")
     return drive(store, run_id, standby=True)
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import AssetConflict, ConfigError
+from runconfig_jupyter.core.runs.folder import HISTORY_FILE
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.store import RunStore
 
-HISTORY_FILE = "history.json"
 _LOCK_FILE = ".history.lock"
 EMPTY: dict[str, Any] = {
     "tags": {},

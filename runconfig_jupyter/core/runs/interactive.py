@@ -11,7 +11,6 @@ Canceled), because the owner is the user's kernel.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import index_history, update_history
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, pid_start_time
@@ -56,16 +56,16 @@ def start_interactive(
     run_dir = store.run_dir(run_id)
     if run_dir.exists():
         raise ConfigError(f"a run with id '{run_id}' already exists", field="run_id")
-    (run_dir / "logs").mkdir(parents=True)
-    (run_dir / "outputs").mkdir()
+    folder = RunFolder(run_dir)
+    folder.create()
     owner = owner_pid or os.getpid()
     now = time.time()
     try:
         if snapshot is not None:
             try:
-                os.link(snapshot.path, run_dir / "snapshot.tar")
+                os.link(snapshot.path, folder.snapshot_path)
             except OSError:  # another filesystem
-                shutil.copyfile(snapshot.path, run_dir / "snapshot.tar")
+                shutil.copyfile(snapshot.path, folder.snapshot_path)
         spec = {
             "run_id": run_id,
             "experiment": experiment,
@@ -77,7 +77,7 @@ def start_interactive(
             "parent_run_id": parent_run_id,
             "created_at": now,
         }
-        (run_dir / "run.json").write_text(json.dumps(spec, indent=2, default=str))
+        folder.write_spec(spec)
         history = update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)
         store.create_run(
             RunRecord(
@@ -129,7 +129,7 @@ def finish_interactive(run: ScriptRun, status: RunStatus, reason: str | None = N
         return False
     source = record.details.get("outputs_dir")
     if source and Path(source).is_dir():
-        shutil.copytree(source, run.run_dir / "outputs", dirs_exist_ok=True, symlinks=False)
+        shutil.copytree(source, RunFolder(run.run_dir).outputs_dir, dirs_exist_ok=True, symlinks=False)
     history = update_history(run.run_dir)  # touch: an index rebuilt later finds the same values
     index_history(run.store, run.id, history)
     return run.store.set_status(

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.runs.folder import RECORD_FILE, RunFolder
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system.atomic import read_json
 from runconfig_jupyter.core.system.paths import RUN_ID
 
-RECORD_FILE = "record.json"
 UNKNOWN_STATUS_REASON = "status unknown: the index was rebuilt from the run folder, which holds no status record"
 _FINISHED = re.compile(r"finished: (?:RunStatus\.)?(\w+) phase=(\S+) exit_code=(\S+) reason=(.*)$")
 _STATUS_BY_NAME = {**{s.value.lower(): s for s in RunStatus}, **{s.name.lower(): s for s in RunStatus}}
@@ -61,7 +61,7 @@ def row_from_folder(run_dir: Path) -> tuple[dict[str, Any] | None, bool]:
     if isinstance(record, dict) and record.get("run_id") == run_dir.name:
         record.pop("duration", None)
         return record, True
-    spec = read_json(run_dir / "run.json")
+    spec = read_json(RunFolder(run_dir).spec_path)
     if not isinstance(spec, dict) or spec.get("run_id") != run_dir.name:
         return None, False
     return _derive(run_dir, spec), False
@@ -94,8 +94,9 @@ def _derive(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
         "details": {"tags": spec.get("tags") or {}, "reindexed": True},
         "progress": {},
     }
-    finished = _last_finished_line(run_dir / "logs" / "driver_log.txt")
-    exit_record = read_json(run_dir / "script_exit.json")
+    folder = RunFolder(run_dir)
+    finished = _last_finished_line(folder.driver_log)
+    exit_record = read_json(folder.script_exit_path)
     if finished is not None:
         status, phase, code, reason = finished
         done = status == RunStatus.COMPLETED  # as the store records it: no phase or reason on success
@@ -110,7 +111,7 @@ def _derive(run_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
             reason=None if ok else f"the script exited with code {code} (recovered from the run folder)",
         )
     if row["status"] in {s.value for s in TERMINAL}:
-        ended = _mtime(run_dir / "logs" / "driver_log.txt") or _mtime(run_dir / "logs" / "std_log.txt") or created
+        ended = _mtime(folder.driver_log) or _mtime(folder.std_log) or created
         row.update(started_at=created, ended_at=ended, updated_at=ended)
     return row
 

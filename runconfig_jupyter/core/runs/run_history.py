@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import read_history, record_history
 from runconfig_jupyter.core.runs.status import RunStatus
 
@@ -273,7 +274,7 @@ class RunHistory:
 
         from runconfig_jupyter.core.errors import RunNotFound
 
-        tar_path = self.run_dir / "snapshot.tar"
+        tar_path = RunFolder(self.run_dir).snapshot_path
         if snapshot_id is not None and snapshot_id != self.record.snapshot_id:
             tar_path = self.store.snapshots_dir / f"{snapshot_id}.tar"
         if not tar_path.is_file():

@@ -26,13 +26,13 @@ from typing import Any
 
 from runconfig_jupyter.core.runs.artifacts import (
     MAX_STREAMED_FILE_BYTES,
-    OUTPUTS_DIR,
     artifact_name,
     chunk_records,
     confined,
     image_relative_path,
     run_relative_path,
 )
+from runconfig_jupyter.core.runs.folder import OUTPUTS_DIR
 from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 
 # schema_type -> the keys its ``data`` must carry (Azure ML v1's documented chart metrics).

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import marker_change, record_history
 from runconfig_jupyter.core.runs.logsink import append_metric_line
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -108,6 +109,6 @@ def apply_marker(store: RunStore, root_id: str, record: dict[str, Any], owner_pi
     elif op == "model" and run_id == root_id:
         record_history(store, run_id, append={"model_requests": model_request(record)})
     elif op == "metric" and run_id != root_id:
-        append_metric_line(store.run_dir(run_id) / "metrics.jsonl", json.dumps(record.get("record") or {}))
+        append_metric_line(RunFolder(store.run_dir(run_id)).metrics_path, json.dumps(record.get("record") or {}))
     else:
         raise ConfigError(f"unknown run-history record {op!r}", field="op")

@@ -9,7 +9,6 @@ are the same handle over a run whose owner is the notebook's own process (intera
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runconfig_jupyter.core.azure_only import PORTAL, azure_only
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
-from runconfig_jupyter.core.runs.artifacts import ARTIFACTS_DIR, artifact_name
+from runconfig_jupyter.core.runs.artifacts import artifact_name
+from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts
 from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 # A driver gets this long to record itself before a missing one counts as dead.
 MAX_DRIVER_RESTARTS = 3
 DRIVER_GRACE_SECONDS = 5.0
-LOG_FILES = ("prepare_log.txt", "std_log.txt")
 
 
 class ScriptRun(RunHistory):
@@ -69,6 +69,7 @@ class ScriptRun(RunHistory):
         self.store = store or RunStore()
         self.id = str(run_id)
         self.run_dir = self.store.run_dir(self.id)
+        self.folder = RunFolder(self.run_dir)
         self._record = self.store.get(self.id)  # raises RunNotFound early
         wanted = getattr(experiment, "name", experiment)
         if wanted is not None and wanted != self._record.experiment:
@@ -154,7 +155,7 @@ class ScriptRun(RunHistory):
         return self.record.status.value
 
     def get_spec(self) -> dict[str, Any]:
-        return json.loads((self.run_dir / "run.json").read_text())
+        return self.folder.read_spec()
 
     def get_config(self) -> ScriptRunConfig:
         from runconfig_jupyter.core.config import ScriptRunConfig
@@ -162,10 +163,7 @@ class ScriptRun(RunHistory):
         return ScriptRunConfig.from_dict(self.get_spec()["config"])
 
     def _log_paths(self) -> dict[str, Path]:
-        logs = self.run_dir / "logs"
-        if not logs.is_dir():
-            return {}
-        return {str(p.relative_to(self.run_dir)): p for p in sorted(logs.rglob("*")) if p.is_file()}
+        return self.folder.log_files()
 
     # -- control ---------------------------------------------------------
     def cancel(self, reason: str = "canceled by user") -> bool:
@@ -228,20 +226,13 @@ class ScriptRun(RunHistory):
         return self.get_details()
 
     # -- logs ------------------------------------------------------------
-    def read_log(self, offset: int = 0, max_bytes: int | None = None, name: str = "std_log.txt") -> tuple[str, int]:
-        """Text from byte ``offset`` (only whole lines unless the run has ended) and the next offset."""
+    def read_log(self, offset: int = 0, max_bytes: int | None = None, name: str = STD_LOG) -> tuple[str, int]:
+        """Text from byte ``offset`` (whole lines while the run goes on, see log_cursor.py) and the next offset."""
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
-        path = self.run_dir / "logs" / name
-        try:
-            with open(path, "rb") as log:
-                if offset >= os.fstat(log.fileno()).st_size:
-                    return "", offset  # past the end (an offset from the future, or 2**62): nothing yet
-                log.seek(offset)
-                data = log.read(max_bytes) if max_bytes else log.read()
-        except FileNotFoundError:
-            return "", offset
-        return data.decode(errors="replace"), offset + len(data)
+        cursor = LogCursor(self.folder, names=(name,), offsets={name: offset}, max_bytes=max_bytes)
+        chunk = cursor.poll(lambda: self.record).chunks[0]
+        return chunk.text, chunk.next_offset
 
     def follow(
         self, offsets: dict[str, int] | None = None, poll: float = 0.05, timeout: float | None = None
@@ -252,44 +243,27 @@ class ScriptRun(RunHistory):
         looks where events are not available, and it looks at least every ``FALLBACK_SECONDS`` anyway.
         ``offsets`` is updated in place, so a caller can stop and resume without repeats.
         """
-        offsets = offsets if offsets is not None else {}
-        deadline = None if timeout is None else time.monotonic() + timeout
+        cursor = LogCursor(self.folder, offsets=offsets if offsets is not None else {})
         with self._watch() as watch:
-            while True:
-                finished = self.record.is_terminal  # read before the files, so nothing written after is missed
-                got_any = False
-                for name in LOG_FILES:
-                    text, offsets[name] = self.read_log(offsets.get(name, 0), name=name)
-                    if text:
-                        got_any = True
-                        yield text
-                if finished and not got_any:
-                    return
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                if not got_any:
-                    left = FALLBACK_SECONDS if deadline is None else max(0.0, deadline - time.monotonic())
-                    watch.wait(min(left, max(poll, FALLBACK_SECONDS) if watch.active else poll))
+
+            def wait(left: float | None) -> None:
+                longest = max(poll, FALLBACK_SECONDS) if watch.active else poll
+                watch.wait(min(longest, FALLBACK_SECONDS if left is None else left))
+
+            yield from follow_texts(cursor, lambda: self.record, wait, timeout)
 
     def _watch(self) -> Watch:
         """Wakes on a change of this run's record or logs (core/watch.py); sleeps where that is not possible."""
         return run_watch(self.store.home, self.run_dir)
 
     def get_log(self) -> str:
-        return "".join(self.read_log(name=name)[0] for name in LOG_FILES)
+        """The preparation log and the script's, as they are now (whole lines while the run goes on)."""
+        cursor = LogCursor(self.folder)
+        return cursor.poll(lambda: self.record).text
 
     # -- metrics ---------------------------------------------------------
     def get_metric_records(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line being written right now
-        return records
+        return self.folder.metric_records()
 
     def get_metrics(
         self, name: str | None = None, recursive: bool = False, run_type: str | None = None, populate: bool = False
@@ -324,18 +298,12 @@ class ScriptRun(RunHistory):
     # -- files -----------------------------------------------------------
     def get_file_names(self) -> list[str]:
         """outputs/, logs/ and what the script uploaded (``upload_file`` names, see core/artifacts.py)."""
-        names = []
-        for folder in ("outputs", "logs", ARTIFACTS_DIR):
-            root = self.run_dir / folder
-            if root.is_dir():
-                files = (p.relative_to(self.run_dir).as_posix() for p in sorted(root.rglob("*")) if p.is_file())
-                names.extend(artifact_name(relative) for relative in files)
-        return names
+        return [artifact_name(relative) for relative, _size in self.folder.files()]
 
     def _resolve_file(self, name: str) -> Path:
         path = (self.run_dir / name).resolve()
         if not path.is_file():  # an uploaded artifact is listed by its own name
-            path = (self.run_dir / ARTIFACTS_DIR / name).resolve()
+            path = (self.folder.artifacts_dir / name).resolve()
         if not path.is_relative_to(self.run_dir.resolve()) or not path.is_file():
             available = ", ".join(self.get_file_names()[:20]) or "none yet"
             raise RunNotFound(f"run {self.id} has no file '{name}'. Files: {available}")
@@ -364,7 +332,7 @@ class ScriptRun(RunHistory):
         return written
 
     def outputs_dir(self) -> Path:
-        return self.run_dir / "outputs"
+        return self.folder.outputs_dir
 
     def rerun(self, experiment: str | None = None) -> ScriptRun:
         """Submit the same configuration again as a new run (its paths go through the confinement check again)."""
@@ -454,7 +422,7 @@ class ScriptRun(RunHistory):
             SnapshotLimits.from_env(),
             extra_excludes=[self.store.home],
         )
-        target = self.run_dir / "snapshot.tar"
+        target = self.folder.snapshot_path
         target.unlink(missing_ok=True)
         try:
             os.link(snapshot.path, target)
@@ -499,7 +467,7 @@ class ScriptRun(RunHistory):
 
         logger = self.__dict__.get("_run_logger")
         if logger is None:
-            logger = RunContext(self.id, self.run_dir / "metrics.jsonl", self._record.experiment)
+            logger = RunContext(self.id, self.folder.metrics_path, self._record.experiment)
             self.__dict__["_run_logger"] = logger
         return logger
 

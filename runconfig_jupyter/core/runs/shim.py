@@ -21,6 +21,7 @@ SHIM_MODULES = (
     "core/errors.py",
     "core/runs/logsink.py",
     "core/runs/artifacts.py",
+    "core/runs/folder.py",
     "core/runs/run_logging.py",
     "core/runs/v1_run_api.py",
 )

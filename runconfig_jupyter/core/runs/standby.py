@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.system.paths import RUN_ID
@@ -264,7 +265,7 @@ def become_driver(store_home: Path, run_id: str) -> None:
     """Take on a fresh driver's surroundings: the run folder as cwd and driver_log.txt as stdout/stderr."""
     run_dir = store_home / "runs" / run_id
     os.chdir(run_dir)
-    log_fd = os.open(run_dir / "logs" / "driver_log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    log_fd = os.open(RunFolder(run_dir).driver_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log_fd, 1)

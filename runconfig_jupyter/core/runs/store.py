@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runconfig_jupyter.core.errors import ConfigError, DiskFull, RunNotFound, RunStoreError
-from runconfig_jupyter.core.runs.reindex import RECORD_FILE, RebuildReport, index_folders, row_from_folder, upsert_row
+from runconfig_jupyter.core.runs.folder import RECORD_FILE
+from runconfig_jupyter.core.runs.reindex import RebuildReport, index_folders, row_from_folder, upsert_row
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import write_json_atomically

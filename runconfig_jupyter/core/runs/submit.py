@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.input_checks import check_labels
 from runconfig_jupyter.core.errors import ConfigError, DiskFull
+from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import update_history
 from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -116,12 +117,12 @@ def submit(
     run_id = new_run_id(experiment)
     run_dir = store.run_dir(run_id)
     try:
-        (run_dir / "logs").mkdir(parents=True)
-        (run_dir / "outputs").mkdir()
+        folder = RunFolder(run_dir)
+        folder.create()
         try:
-            os.link(snapshot.path, run_dir / "snapshot.tar")
+            os.link(snapshot.path, folder.snapshot_path)
         except OSError:  # another filesystem: a copy is slower but equivalent
-            shutil.copyfile(snapshot.path, run_dir / "snapshot.tar")
+            shutil.copyfile(snapshot.path, folder.snapshot_path)
         recorded = config.to_dict()
         SecretFile(store.home, run_id).write(redact_config_dict(recorded))  # before anything names the run
         spec = {
@@ -138,10 +139,10 @@ def submit(
             "parent_run_id": parent_run_id,
             "created_at": time.time(),
         }
-        (run_dir / "run.json").write_text(json.dumps(spec, indent=2, default=str))
+        folder.write_spec(spec)
         # Run history starts in the run folder too (core/history.py), so an index rebuilt from folders has it.
         update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)
-        (run_dir / "manifest.json").write_text(json.dumps(snapshot.manifest.to_dict(), default=str))
+        folder.manifest_path.write_text(json.dumps(snapshot.manifest.to_dict(), default=str))
         now = time.time()
         store.create_run(
             RunRecord(
@@ -267,4 +268,4 @@ def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: b
     if reattach:
         argv.append("--reattach")
     run_dir = store.run_dir(run_id)
-    return spawn_detached(argv, cwd=run_dir, env=env, log_path=run_dir / "logs" / "driver_log.txt").pid
+    return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.folder import OUTPUTS_DIR
 from runconfig_jupyter.core.system.paths import RUN_ID, run_home
 
 PLACES_FILE = "places.yaml"
@@ -372,7 +373,7 @@ class Confinement:
         if not isinstance(value, str) or not value:
             raise ConfigError("must be a run id or a folder path", field=field)
         if RUN_ID.match(value) and value not in (".", ".."):
-            outputs = self.home / "runs" / value / "outputs"
+            outputs = self.home / "runs" / value / OUTPUTS_DIR
             if outputs.is_dir():
                 real = _real(outputs)
                 if not _under(real, self.home / "runs" / value):
@@ -469,7 +470,7 @@ class Confinement:
         if not _under(real, self.home) or real == self.home:
             return False
         parts = real.relative_to(self.home).parts
-        return len(parts) >= 3 and parts[0] == "runs" and parts[2] == "outputs"
+        return len(parts) >= 3 and parts[0] == "runs" and parts[2] == OUTPUTS_DIR
 
     def _where(self) -> str:
         names = ", ".join(str(p.path) for p in self.places) or "none"

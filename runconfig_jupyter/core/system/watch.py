@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.runs.folder import RunFolder
+
 # A waiter looks again at least this often even when no event came (a killed driver writes nothing).
 FALLBACK_SECONDS = 0.5
 # SQLite makes a commit visible by updating its shared-memory index (runs.db-shm, written through mmap,
@@ -115,4 +117,4 @@ class Watch:
 
 def run_watch(home: Path, run_dir: Path) -> Watch:
     """A watch that wakes when a run's record (the store in ``home``) or its logs change."""
-    return Watch([home, run_dir / "logs"])
+    return Watch([home, RunFolder(run_dir).logs_dir])

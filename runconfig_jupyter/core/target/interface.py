@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from runconfig_jupyter.core.runs.folder import STD_LOG
+
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.runs.status import RunStatus
@@ -71,10 +73,10 @@ class TargetRunContext(Protocol):
     def environment(self) -> dict[str, str]:
         """Variables for the script: the run's own plus RUNCONFIG_RUN_ID and friends."""
 
-    def log_path(self, name: str = "std_log.txt") -> Path:
-        """A file under run_dir/logs; std_log.txt is the script's output."""
+    def log_path(self, name: str = STD_LOG) -> Path:
+        """A file under run_dir/logs; the default (``STD_LOG``) is the script's output."""
 
-    def write_log(self, data: bytes | str, name: str = "std_log.txt") -> None:
+    def write_log(self, data: bytes | str, name: str = STD_LOG) -> None:
         """Append to a run log. Lines carrying in-script metrics are extracted, not written."""
 
     def prepare_log(self, line: str) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.context import METRICS_FILE_ENV
+from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE, RunFolder
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
@@ -35,7 +36,7 @@ from runconfig_jupyter.targets.collect import collect_from
 from runconfig_jupyter.targets.local.env import check_host_pip, interpreter_for
 from runconfig_jupyter.targets.processes.supervision import recorded_exit, supervised
 
-EXIT_FILE = "script_exit.json"  # written by the supervisor when the script ends
+EXIT_FILE = SCRIPT_EXIT_FILE  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
 ADOPTED_POLL_SECONDS = 0.1
 
@@ -141,7 +142,7 @@ class LocalTarget(ComputeTarget):
     def start(self, ctx: TargetRunContext) -> None:
         setting = setting_for(self.settings.get("inherit_env"))
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
-        metrics = str(ctx.run_dir / "metrics.jsonl")
+        metrics = str(RunFolder(ctx.run_dir).metrics_path)
         env = {**base, **self._python_env, **ctx.environment(), METRICS_FILE_ENV: metrics}
         ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
         log_path = ctx.log_path()

@@ -41,6 +41,7 @@ from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.distributed import DistributedPlan, pick_master_port
+from runconfig_jupyter.core.runs.folder import RANKS_DIR
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import pid_start_time
@@ -220,7 +221,7 @@ class LocalMpiRanks:
 
     @staticmethod
     def state_dir(log_dir: Path) -> Path:
-        return log_dir.parent / "ranks"
+        return log_dir.parent / RANKS_DIR
 
     def prepare(self, ctx: TargetRunContext, working: Path) -> None:
         """One working copy: mpirun starts every rank on this host in the same folder."""
@@ -233,7 +234,7 @@ class LocalMpiRanks:
 
     def start(self, ctx: TargetRunContext, argv: list[str], env: dict[str, str], working: Path) -> None:
         assert self.choice.mpirun is not None
-        self.log_dir = log_dir = ctx.log_path("std_log.txt").parent
+        self.log_dir = log_dir = ctx.log_path().parent
         state_dir = self.state_dir(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +286,7 @@ class LocalMpiRanks:
     @classmethod
     def reattach(cls, ctx: TargetRunContext, plan: DistributedPlan, grace_seconds: float) -> LocalMpiRanks | None:
         """Adopt the mpirun a dead driver started, or None when it did not start one (or left no trace)."""
-        log_dir = ctx.log_path("std_log.txt").parent
+        log_dir = ctx.log_path().parent
         state = read_json(cls.state_dir(log_dir) / MPIRUN_STATE)
         if not isinstance(state, dict) or not state.get("pid"):
             return None

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.runs.distributed import DistributedPlan, all_rank_environments
+from runconfig_jupyter.core.runs.folder import RANKS_DIR, STD_LOG
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -45,7 +46,7 @@ MERGE_STATE = "merge_state.json"
 
 def merge_journal(state_dir: Path, log_dir: Path) -> tuple[Path, Path]:
     """Where a merger keeps its journal and the merged log it describes (``RankLogMerger``)."""
-    return state_dir / MERGE_STATE, log_dir / "std_log.txt"
+    return state_dir / MERGE_STATE, log_dir / STD_LOG
 
 
 @dataclass
@@ -180,7 +181,7 @@ class RankGroup:
         self, log_dir: Path, sink: Callable[[bytes], None], grace_seconds: float = 10.0, state_dir: Path | None = None
     ):
         self.log_dir = log_dir
-        self.state_dir = state_dir or log_dir.parent / "ranks"  # exit codes, pids, merge state: for adoption
+        self.state_dir = state_dir or log_dir.parent / RANKS_DIR  # exit codes, pids, merge state: for adoption
         self.grace_seconds = grace_seconds
         self.processes: dict[int, RankProcess] = {}
         self.process_groups: list[int] = []
@@ -362,7 +363,7 @@ class LocalRanks:
             launches.append(
                 RankLaunch(rank.rank, expand(argv, rank_env), self.node_dir(working, rank.node_rank), rank_env)
             )
-        self.group = RankGroup(ctx.log_path("std_log.txt").parent, lambda data: ctx.write_log(data), self.grace_seconds)
+        self.group = RankGroup(ctx.log_path().parent, lambda data: ctx.write_log(data), self.grace_seconds)
         self.group.start(launches)
         master = rank_envs[0]
         ctx.prepare_log(
@@ -374,7 +375,7 @@ class LocalRanks:
 
     def reattach(self, ctx: TargetRunContext) -> bool:
         """Adopt the ranks of a dead driver (their supervisors recorded pids and exit codes in the run folder)."""
-        self.group = RankGroup(ctx.log_path("std_log.txt").parent, lambda data: ctx.write_log(data), self.grace_seconds)
+        self.group = RankGroup(ctx.log_path().parent, lambda data: ctx.write_log(data), self.grace_seconds)
         return self.group.adopt()
 
     def wait(self) -> Outcome:

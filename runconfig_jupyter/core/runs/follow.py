@@ -1,6 +1,6 @@
 """Follow a run's folder from a background thread into bounded in-memory state.
 
-Front-end neutral (no ipywidgets here): the RunDetails widget and the text
+Front-end neutral (no ipywidgets here, hence in core): the RunDetails widget and the text
 fallback both draw from a :class:`RunFollower`. Why a separate piece:
 
 * Memory stays bounded whatever the run prints: the log keeps only the last
@@ -9,9 +9,10 @@ fallback both draw from a :class:`RunFollower`. Why a separate piece:
   The run's log file on disk stays complete; the view is only a window on it.
 * Redraws are batched: ``on_update`` is called at most once per
   ``min_interval`` seconds (10/s by default), whatever the line rate.
-* It reads only the run folder and the store (log and metrics files by byte
-  offset, the status row), never the target, so it works the same for a run
-  re-attached after a kernel restart (``ScriptRun.get(run_id)``).
+* It reads only the run folder and the store (the logs through the one log
+  cursor, core/runs/log_cursor.py, status first; metrics by byte offset), never
+  the target, so it works the same for a run re-attached after a kernel restart
+  (``ScriptRun.get(run_id)``).
 * The thread ends when the run is terminal and everything is read, or when
   :meth:`stop` is called; :meth:`stop` joins it, so nothing is leaked.
 """
@@ -25,12 +26,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-LOG_FILES = ("prepare_log.txt", "std_log.txt")
-METRICS_FILE = "metrics.jsonl"
-
+from runconfig_jupyter.core.runs.folder import RunFolder
+from runconfig_jupyter.core.runs.log_cursor import LogChunk, LogCursor
 
 MAX_CHART_POINTS = 1000  # per metric; older points are thinned (every other one), never dropped from the start
 MAX_IMAGES = 24  # image records kept per view (the newest); the view shows fewer
@@ -128,14 +127,13 @@ class RunFollower:
         outputs_every: float = 1.0,
     ):
         self.run = run
-        self.run_dir = Path(run.run_dir)
+        self.folder = RunFolder(run.run_dir)
         self.on_update = on_update
         self.poll = poll
         self.min_interval = min_interval
-        self.tail_bytes = tail_bytes
         self.outputs_every = outputs_every
         self.state = FollowState(tail=deque(maxlen=tail_lines))
-        self.offsets: dict[str, int] = {}
+        self.cursor = LogCursor(self.folder, keep_tail=tail_bytes)
         self._metrics_offset = 0
         self._last_outputs = 0.0
         self._last_status: tuple[Any, ...] | None = None
@@ -212,13 +210,15 @@ class RunFollower:
     def poll_once(self) -> bool:
         """Read what is new; returns True once the run is terminal and everything has been read."""
         with self._lock:
-            record = self.run.record  # read before the files: nothing written after it is missed
+            step = self.cursor.poll(lambda: self.run.record)  # status first: a run seen ended is read out
+            record = step.status
             key = (record.status, record.phase, record.reason, record.exit_code, json.dumps(record.progress))
             if key != self._last_status:
                 self._last_status = key
                 self.state.changed.add("status")
             self.state.record = record
-            got_log = any([self._read_log(name) for name in LOG_FILES])
+            for chunk in step.chunks:
+                self._add_log(chunk)
             got_metrics = self._read_metrics()
             now = time.monotonic()
             if record.is_terminal or now - self._last_outputs >= self.outputs_every:
@@ -231,37 +231,24 @@ class RunFollower:
             if second != self._last_second:  # the elapsed clock shows whole seconds while running
                 self._last_second = second
                 self.state.changed.add("elapsed")
-            drained = record.is_terminal and not got_log and not got_metrics
+            drained = step.done and not got_metrics
             if drained and self.state.partial:
                 self.state.tail.append(self.state.partial)
                 self.state.partial = ""
                 self.state.changed.add("log")
             return drained
 
-    def _read_log(self, name: str) -> bool:
-        path = self.run_dir / "logs" / name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            return False
-        offset = self.offsets.get(name, 0)
-        if size <= offset:
-            return False
-        skip = size - offset > self.tail_bytes
-        if skip:  # more arrived than the view can show: jump to the tail, drop a cut line
-            self.state.bytes_skipped += size - self.tail_bytes - offset
-            offset = size - self.tail_bytes
-        with open(path, "rb") as log:
-            log.seek(offset)
-            data = log.read(size - offset)
-        self.offsets[name] = offset + len(data)
-        text = data.decode(errors="replace")
-        if skip:
-            cut = text.find("\n")
-            text = text[cut + 1 :] if cut >= 0 else ""
+    def _add_log(self, chunk: LogChunk) -> bool:
+        """Lines of one chunk into the bounded tail; a chunk that jumped ahead starts at a whole line."""
+        if chunk.skipped:  # more arrived than the view can show: the cursor jumped to the tail
+            self.state.bytes_skipped += chunk.skipped
             self.state.partial = ""
             self.state.lines_seen += 1
-        lines = (self.state.partial + text).split("\n")
+        elif chunk.truncated:  # the log was cut or replaced: a line begun before it does not go on
+            self.state.partial = ""
+        elif not chunk.text:
+            return False
+        lines = (self.state.partial + chunk.text).split("\n")
         self.state.partial = lines.pop()
         self.state.tail.extend(lines)
         self.state.lines_seen += len(lines)
@@ -269,7 +256,7 @@ class RunFollower:
         return True
 
     def _read_metrics(self) -> bool:
-        path = self.run_dir / METRICS_FILE
+        path = self.folder.metrics_path
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -304,16 +291,4 @@ class RunFollower:
         return True
 
     def _list_outputs(self) -> list[tuple[str, int]]:
-        root = self.run_dir / "outputs"
-        if not root.is_dir():
-            return []
-        found = []
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                try:
-                    found.append((str(path.relative_to(self.run_dir)), path.stat().st_size))
-                except FileNotFoundError:
-                    continue
-            if len(found) >= 200:  # a list, not a file browser
-                break
-        return found
+        return self.folder.outputs(limit=200)  # a list, not a file browser
