@@ -103,7 +103,7 @@ def test_unset_credential_variable_is_named(request, tmp_path, credentials, monk
 
 
 # -- read-only ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["local", "azure_blob", "s3"])
+@pytest.mark.parametrize("kind", ["local", "azure_blob", "s3", "fsspec"])
 def test_read_only_datastore_refuses_writes_before_contacting_the_store(kind, request, tmp_path, credentials):
     store = make_store(kind, request, tmp_path, read_only=True)
     assert store.datastore.read_only
