@@ -312,3 +312,18 @@ def test_secret_values_never_reach_the_registry_through_fsspec_options(run_home,
     )
     assert ds.datastore_type == "Fsspec"
     assert files_containing(run_home, (S3_SECRET,)) == []
+
+
+def test_refused_credentials_are_unreachable_not_missing(tmp_path, run_home, azurite, monkeypatch):
+    """Azurite checks the SharedKey signature: a wrong key is refused (adlfs' own exists() would say True)."""
+    import base64
+
+    from tests.data_servers import new_container
+
+    monkeypatch.setenv("WRONG_KEY", base64.b64encode(b"not the account key" * 3).decode())
+    container = new_container(azurite)
+    with pytest.raises(DatastoreUnreachable, match="refused") as caught:
+        Datastore.register_azure_blob_container(
+            Workspace(), "w", container, "devstoreaccount1", endpoint=azurite.endpoint, account_key_env="WRONG_KEY"
+        )
+    assert caught.value.field == "datastores.w" and _registered(run_home) == {}

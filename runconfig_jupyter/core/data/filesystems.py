@@ -285,8 +285,8 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
 
     def attempt() -> None:
         try:
-            outcome["exists"] = fs.exists(root)
-        except Exception as error:  # an SDK's own error types: mapped below by what they say
+            outcome["exists"] = _authenticated_exists(fs, root)
+        except Exception as error:  # an SDK's own error types: mapped below
             outcome["error"] = error
 
     worker = threading.Thread(target=attempt, daemon=True, name=f"probe-{spec.name}")
@@ -300,8 +300,8 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
     error = outcome.get("error")
     if error is not None:
         raise DatastoreUnreachable(
-            f"datastore '{spec.name}' refused the request ({type(error).__name__}: {_short(error)}); check its "
-            "credentials variables and endpoint",
+            f"datastore '{spec.name}' refused the request ({type(error).__name__}: {_short(error)}); check the "
+            "credentials its variables hold, and its endpoint",
             field=where,
         ) from None
     if not outcome.get("exists"):
@@ -309,6 +309,37 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
             f"datastore '{spec.name}': {root} does not exist on the store (create the container or bucket first)",
             field=where,
         )
+
+
+def _authenticated_exists(fs: Any, root: str) -> bool:
+    """Whether the container / bucket / root exists, by a request that fails on refused credentials.
+
+    ``fs.exists`` is not enough: adlfs answers a 403 on a container with a warning and ``True``, s3fs may
+    answer ``False``. S3 gets a HeadBucket, Azure a container-properties call (both cost one request
+    whatever the container holds); other filesystems list the root.
+    """
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    try:
+        if protocols & {"s3", "s3a"}:
+            fs.call_s3("head_bucket", Bucket=root.split("/")[0])
+            return True
+        if protocols & {"abfs", "az", "abfss"}:
+            from azure.core.exceptions import ResourceNotFoundError
+            from fsspec.asyn import sync
+
+            async def properties() -> None:
+                async with fs.service_client.get_container_client(root.split("/")[0]) as container:
+                    await container.get_container_properties()
+
+            try:
+                sync(fs.loop, properties)
+            except ResourceNotFoundError:
+                return False
+            return True
+        fs.ls(root, detail=False)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _short(error: BaseException) -> str:
