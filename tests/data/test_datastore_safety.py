@@ -327,3 +327,23 @@ def test_refused_credentials_are_unreachable_not_missing(tmp_path, run_home, azu
             Workspace(), "w", container, "devstoreaccount1", endpoint=azurite.endpoint, account_key_env="WRONG_KEY"
         )
     assert caught.value.field == "datastores.w" and _registered(run_home) == {}
+
+
+def test_a_link_inside_a_writable_local_datastore_cannot_carry_an_upload_out(run_home, tmp_path):
+    folder, outside = tmp_path / "store", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "victim.txt").write_text("original")
+    os.symlink(outside, folder / "out")  # a folder link
+    os.symlink(outside / "victim.txt", folder / "file.txt")  # a file link
+    ds = Datastore.register_local(Workspace(), "rw", folder, writable=True)
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "x.txt").write_text("payload")
+    (source / "file.txt").write_text("payload")
+    with pytest.raises(ConfigError, match="outside the datastore's folder"):
+        ds.upload(str(source / "sub"), target_path="out/new", show_progress=False)
+    with pytest.raises(ConfigError, match="outside the datastore's folder"):
+        ds.upload_files([str(source / "file.txt")], overwrite=True, show_progress=False)
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    assert (outside / "victim.txt").read_text() == "original"

@@ -441,6 +441,7 @@ class Datastore:
             _say(f"Uploading {len(pairs)} file(s) to '{self.name}' at {target or '/'}")
         if self.kind == "local":
             for _local, remote in pairs:
+                filesystems.inside_local_root(root, remote, "target_path")  # before mkdir: nothing made outside
                 Path(remote).parent.mkdir(parents=True, exist_ok=True)
         if pairs:
             fs.put([p[0] for p in pairs], [p[1] for p in pairs])

@@ -118,6 +118,18 @@ def safe_relative(name: str, field: str) -> str:
     return "/".join(p for p in parts if p != ".")
 
 
+def inside_local_root(root: str, path: str, field: str) -> None:
+    """A write into a local datastore lands inside its folder: a link placed in it (``out -> /etc``, or a file
+    linked to ``~/.bashrc``) would otherwise carry the write out, as the user running the server."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise ConfigError(
+            f"'{path}' resolves to {real}, outside the datastore's folder {real_root}; remove the link",
+            field=field,
+        )
+
+
 # -- each kind ------------------------------------------------------------------------------------------------
 def _open_local(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[Any, str]:
     from fsspec.implementations.local import LocalFileSystem
