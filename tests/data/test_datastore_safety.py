@@ -347,3 +347,37 @@ def test_a_link_inside_a_writable_local_datastore_cannot_carry_an_upload_out(run
         ds.upload_files([str(source / "file.txt")], overwrite=True, show_progress=False)
     assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
     assert (outside / "victim.txt").read_text() == "original"
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "options_env"),
+    [
+        ("file:///etc", None, None),
+        ("/etc", None, None),
+        ("local:///root", None, None),
+        ("simplecache::s3://bucket", None, None),
+        ("zip://member::file:///tmp/archive.zip", None, None),
+        ("dir://", {"path": "/etc"}, None),
+        ("memory://x", {"target_protocol": "file"}, None),
+        ("s3://bucket", {"cache_storage": "/etc"}, None),
+        ("s3://bucket", None, {"target_protocol": "SOME_VARIABLE"}),
+        ("git://repo", None, None),
+    ],
+)
+def test_fsspec_urls_that_reach_host_files_are_refused(url, options, options_env, run_home):
+    with pytest.raises(ConfigError) as caught:
+        Datastore.register_fsspec(
+            Workspace(), "u", url, storage_options=options, options_env=options_env, skip_validation=True
+        )
+    assert caught.value.field.startswith("datastores.u.")
+    assert _registered(run_home) == {}
+
+
+def test_fsspec_url_edited_into_the_registry_is_refused_at_use(run_home, tmp_path):
+    ds = Datastore.register_fsspec(Workspace(), "mem", "memory://bucket", skip_validation=True, writable=True)
+    registry = yaml.safe_load((run_home / "datastores.yaml").read_text())
+    registry["datastores"]["mem"]["settings"]["url"] = "file:///etc"
+    (run_home / "datastores.yaml").write_text(yaml.safe_dump(registry))
+    with pytest.raises(ConfigError, match="reaches this machine's files"):
+        Datastore.get(Workspace(), "mem").download(str(tmp_path / "dl"))
+    assert ds.name == "mem" and not (tmp_path / "dl").exists()

@@ -22,7 +22,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.stores import DatastoreSpec
+from runconfig_jupyter.core.data.stores import DatastoreSpec, check_fsspec_url, check_storage_options
 from runconfig_jupyter.core.errors import (
     ConfigError,
     DataError,
@@ -239,8 +239,10 @@ def _open_s3(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[An
 def _open_url(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[Any, str]:
     import fsspec
 
-    options = dict(spec.settings.get("storage_options") or {})
-    for option, variable in (spec.settings.get("options_env") or {}).items():
+    options = check_storage_options(spec.settings.get("storage_options"), f"{_field(spec, field)}.storage_options")
+    from_env = spec.settings.get("options_env") or {}
+    check_storage_options(dict.fromkeys(from_env, ""), f"{_field(spec, field)}.options_env", secrets=False)
+    for option, variable in from_env.items():
         value = os.environ.get(variable)
         if not value:
             raise DatastoreUnreachable(
@@ -249,13 +251,7 @@ def _open_url(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[A
                 field=_field(spec, field),
             )
         options[option] = value
-    url = str(spec.settings["url"])
-    protocol = urllib.parse.urlsplit(url).scheme or "file"
-    if protocol in ("file", "local"):
-        raise ConfigError(
-            f"datastore '{spec.name}' is a local path; register it with Datastore.register_local so it is confined",
-            field=_field(spec, field),
-        )
+    url = check_fsspec_url(spec.settings["url"], _field(spec, field))  # again: datastores.yaml can be edited
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError, TypeError) as error:

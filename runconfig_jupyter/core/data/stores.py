@@ -56,6 +56,18 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # A setting (or storage option) whose name holds one of these words is a secret value: refused, never stored.
 _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "connection_string", "sas")
+# fsspec protocols that read or write this machine's files (or wrap another filesystem that may): a host path
+# reaches runs only as a local datastore, through confinement, never through an fsspec URL.
+HOST_PROTOCOLS = frozenset(
+    {
+        "file", "local", "asynclocal", "dir", "blockcache", "cached", "filecache", "simplecache", "reference",
+        "zip", "tar", "libarchive", "generic", "async_wrapper", "asyncwrapper", "git", "dvc",
+    }
+)  # fmt: skip
+# Options that point a filesystem at another one, or at a host folder (caches, archives, references).
+WRAPPING_OPTIONS = frozenset(
+    {"target_protocol", "target_options", "fs", "fo", "cache_storage", "remote_protocol", "remote_options"}
+)
 DATASTORE_TYPES = {
     "local": "Local",
     "azure_blob": "AzureBlob",
@@ -161,24 +173,55 @@ def _check_settings(name: str, kind: str, settings: dict[str, Any]) -> dict[str,
     for key in REQUIRED[kind]:
         if not kept.get(key):
             raise ConfigError(f"a {kind} datastore needs '{key}'", field=f"{field}.{key}")
+    if kind == "fsspec":
+        check_fsspec_url(kept["url"], f"{field}.url")
     for key in SECRET_ENV_SETTINGS[kind]:
         value = kept.get(key)
         if key == "options_env":
             _check_options_env(field, value)
         elif value is not None and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError(f"'{key}' names an environment variable (e.g. MY_STORAGE_KEY)", field=f"{field}.{key}")
-    options = kept.get("storage_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise ConfigError("must be a mapping of fsspec options", field=f"{field}.storage_options")
-        for key in options:
-            if is_secret_setting(str(key)):
-                raise ConfigError(
-                    f"storage option '{key}' would store a secret in {DATASTORES_FILE}; give "
-                    f"options_env={{'{key}': 'ENV_VAR_NAME'}} instead",
-                    field=f"{field}.storage_options.{key}",
-                )
+    if kind == "fsspec":
+        check_storage_options(kept.get("storage_options"), f"{field}.storage_options")
+        if "options_env" in kept:
+            check_storage_options(dict.fromkeys(kept["options_env"], ""), f"{field}.options_env", secrets=False)
     return kept
+
+
+def check_storage_options(options: object, field: str, secrets: bool = True) -> dict[str, Any]:
+    """fsspec options without a secret value and without one that wraps another filesystem or a host folder."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ConfigError("must be a mapping of fsspec options", field=field)
+    for key in options:
+        if str(key) in WRAPPING_OPTIONS:
+            raise ConfigError(
+                f"storage option '{key}' makes the filesystem wrap another one or use a host folder; register the "
+                "remote store by its own URL",
+                field=f"{field}.{key}",
+            )
+        if secrets and is_secret_setting(str(key)):
+            raise ConfigError(
+                f"storage option '{key}' would store a secret in {DATASTORES_FILE}; give "
+                f"options_env={{'{key}': 'ENV_VAR_NAME'}} instead",
+                field=f"{field}.{key}",
+            )
+    return dict(options)
+
+
+def check_fsspec_url(url: object, field: str) -> str:
+    """A URL of a remote filesystem: no chained (``a::b``) URL, no protocol that reaches this machine's files."""
+    if not isinstance(url, str) or "\0" in url:
+        raise ConfigError("must be an fsspec URL such as gcs://bucket/path", field=field)
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if "::" in url or protocol in HOST_PROTOCOLS:
+        raise ConfigError(
+            f"'{url[:200]}' reaches this machine's files (or chains filesystems); register a host folder with "
+            "Datastore.register_local, which confines it, and remote stores by their own URL",
+            field=field,
+        )
+    return url
 
 
 def _check_options_env(field: str, value: Any) -> None:
