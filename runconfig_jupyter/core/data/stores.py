@@ -15,9 +15,11 @@ without being registered.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,21 @@ def _write(home: Path | None, data: dict[str, Any]) -> None:
     temp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     temp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     temp.replace(file)
+
+
+@contextlib.contextmanager
+def _updating(home: Path | None) -> Iterator[dict[str, Any]]:
+    """Read, change and write the registry under an exclusive lock: two kernels registering at once both count."""
+    file = _file(home)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.with_name(f".{file.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = _read(home)
+            yield data
+            _write(home, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def check_name(name: object, field: str = "datastore_name") -> str:
@@ -290,29 +307,27 @@ def register_datastore(
 ) -> DatastoreSpec:
     """Register (or, with ``overwrite``, replace) a datastore; a local one's folder becomes a place too."""
     spec = build_spec(name, kind, read_only, home=home, **settings)
-    data = _read(home)
-    if name in data["datastores"] and not overwrite:
-        raise ConfigError(
-            f"datastore '{name}' is already registered; pass overwrite=True to replace it", field="datastore_name"
-        )
-    if kind == "local":
-        from runconfig_jupyter.core.safety.confine import register_place
+    with _updating(home) as data:
+        if name in data["datastores"] and not overwrite:
+            raise ConfigError(
+                f"datastore '{name}' is already registered; pass overwrite=True to replace it", field="datastore_name"
+            )
+        if kind == "local":
+            from runconfig_jupyter.core.safety.confine import register_place
 
-        register_place(spec.settings["path"], name=PLACE_PREFIX + name, writable=not read_only, home=home)
-    data["datastores"][name] = spec.to_dict()
-    _write(home, data)
+            register_place(spec.settings["path"], name=PLACE_PREFIX + name, writable=not read_only, home=home)
+        data["datastores"][name] = spec.to_dict()
     return spec
 
 
 def unregister_datastore(name: str, home: Path | None = None) -> bool:
     """Forget a datastore (its data stays where it is); a local one's place is forgotten too."""
-    data = _read(home)
-    entry = data["datastores"].pop(name, None)
+    with _updating(home) as data:
+        entry = data["datastores"].pop(name, None)
+        if data.get("default") == name:
+            data["default"] = None
     if entry is None:
         return False
-    if data.get("default") == name:
-        data["default"] = None
-    _write(home, data)
     if entry.get("kind") == "local":
         from runconfig_jupyter.core.safety.confine import unregister_place
 
@@ -368,6 +383,5 @@ def default_datastore_name(home: Path | None = None) -> str:
 
 def set_default_datastore(name: str, home: Path | None = None) -> None:
     get_datastore_spec(name, home)  # UnknownDatastore when it does not exist
-    data = _read(home)
-    data["default"] = name
-    _write(home, data)
+    with _updating(home) as data:
+        data["default"] = name
