@@ -14,11 +14,13 @@ credential location, and inside a registered place (writable when the datastore 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import socket
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from runconfig_jupyter.core.errors import (
     DataPathMissing,
     DatastoreReadOnly,
     DatastoreUnreachable,
+    RunConfigError,
 )
 
 if TYPE_CHECKING:
@@ -323,7 +326,7 @@ def _authenticated_exists(fs: Any, root: str) -> bool:
     """Whether the container / bucket / root exists, by a request that fails on refused credentials.
 
     ``fs.exists`` is not enough: adlfs answers a 403 on a container with a warning and ``True``, s3fs may
-    answer ``False``. S3 gets a HeadBucket, Azure a container-properties call (both cost one request
+    answer ``False``. S3 gets a HeadBucket, Azure a listing of at most one blob (both cost one request
     whatever the container holds); other filesystems list the root.
     """
     protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
@@ -335,12 +338,13 @@ def _authenticated_exists(fs: Any, root: str) -> bool:
             from azure.core.exceptions import ResourceNotFoundError
             from fsspec.asyn import sync
 
-            async def properties() -> None:
+            async def first_blob() -> None:  # list permission is what a datastore needs (a container SAS has it)
                 async with fs.service_client.get_container_client(root.split("/")[0]) as container:
-                    await container.get_container_properties()
+                    async for _page in container.list_blobs(results_per_page=1).by_page():
+                        break
 
             try:
-                sync(fs.loop, properties)
+                sync(fs.loop, first_blob)
             except ResourceNotFoundError:
                 return False
             return True
@@ -348,6 +352,21 @@ def _authenticated_exists(fs: Any, root: str) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+@contextlib.contextmanager
+def store_errors(what: str, field: str) -> Iterator[None]:
+    """An SDK's error during a transfer (a SAS without write permission, a dropped connection) as a typed one."""
+    try:
+        yield
+    except RunConfigError:
+        raise
+    except Exception as error:
+        raise DatastoreUnreachable(
+            f"{what} failed ({type(error).__name__}: {_short(error)}); check the store is up and its credentials "
+            "(and their permissions); files already transferred stay",
+            field=field,
+        ) from None
 
 
 def _short(error: BaseException) -> str:

@@ -76,7 +76,8 @@ def upload(
     if pairs:
         total = sum(os.path.getsize(local) for local, _remote in pairs)
         callback = ByteProgress(total, progress)
-        fs.put([p[0] for p in pairs], [p[1] for p in pairs], callback=callback)
+        with filesystems.store_errors(f"upload to datastore '{spec.name}'", where):
+            fs.put([p[0] for p in pairs], [p[1] for p in pairs], callback=callback)
         callback.finish()
     if say:
         say(f"Uploaded {len(pairs)} file(s)")
@@ -115,7 +116,8 @@ def download(
         local.parent.mkdir(parents=True, exist_ok=True)
     if pairs:
         callback = ByteProgress(sum(sizes.get(name, 0) for name, _local in pairs), progress)
-        fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs], callback=callback)
+        with filesystems.store_errors(f"download from datastore '{spec.name}'", where):
+            fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs], callback=callback)
         callback.finish()
     if say:
         say(f"Downloaded {len(pairs)} file(s)")
