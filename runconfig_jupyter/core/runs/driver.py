@@ -56,6 +56,7 @@ class DriverContext:
         self.snapshot_path = self.run_dir / "snapshot.tar"
         self.outputs_dir = self.run_dir / "outputs"
         self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
+        self.produced_outputs: dict[str, Path] = {}  # filled by the target (see TargetRunContext)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -272,6 +273,7 @@ class Driver:
             if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
                 self.store.set_status(run_id, RunStatus.FINALIZING)
             collect_error = self._collect()
+            collect_error = self._deliver_outputs(outcome.status) or collect_error
             status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
@@ -310,6 +312,32 @@ class Driver:
             self.target.collect(self.ctx)
         except Exception as error:
             self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
+        return None
+
+    def _deliver_outputs(self, status: RunStatus) -> str | None:
+        """Upload each output folder the target reported to its datastore (also after a failure or cancel).
+
+        A failure is returned like a collection failure: the script's own outcome is kept and the reason says so.
+        """
+        plan, ctx = self.ctx.data_plan, self.ctx
+        if not plan.outputs:
+            return None
+        if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
+            status = RunStatus.CANCELED
+        try:
+            from runconfig_jupyter.core.data.outputs import upload_outputs
+        except ImportError:  # TODO(datatargets): core/data/outputs.py (upload_outputs) lands with that branch
+            ctx.driver_log(f"outputs {[o.name for o in plan.outputs]} kept in the working folder: no uploader yet")
+            return None
+        try:
+            upload_outputs(plan, dict(ctx.produced_outputs), status.value, ctx.driver_log)
+            if status == RunStatus.COMPLETED:
+                from runconfig_jupyter.core.data.dataset import register_outputs
+
+                register_outputs(plan, self.store.home)
+        except Exception as error:
+            ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
 
