@@ -137,10 +137,11 @@ class DownloadCache:
         return entry / DATA / name
 
     def release(self, local: Path) -> None:
-        """Drop this process's lease on the entry holding ``local`` (it may be evicted from now on)."""
+        """Drop this process's lease on the entry holding ``local``; the cache then shrinks to its limit again."""
         entry = self._entry_of(Path(local))
         if entry is not None:
             (entry / "leases" / str(os.getpid())).unlink(missing_ok=True)
+            self.evict()  # what the lease kept past the limit goes now
 
     @contextlib.contextmanager
     def using(self, fs: Any, path: str, *, progress: Progress | None = None) -> Iterator[Path]:
