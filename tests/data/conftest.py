@@ -117,3 +117,16 @@ def datastore(workspace: Workspace, tmp_path: Path) -> Datastore:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def shell(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An IPython shell with the magics loaded, in the project folder (``%%runconfig withdata`` is dropped after)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(project)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "runconfig_jupyter")
+    ip.run_line_magic("config", "RunConfigMagics.live_view = False")
+    yield ip
+    ip.user_ns.pop("withdata", None)

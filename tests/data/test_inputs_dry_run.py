@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from runconfig_jupyter.core.runs.store import RunStore
-
-
-@pytest.fixture
-def shell(project, monkeypatch):
-    monkeypatch.chdir(project)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "runconfig_jupyter")
-    ip.run_line_magic("config", "RunConfigMagics.live_view = False")
-    yield ip
-    ip.user_ns.pop("withdata", None)
 
 
 def test_dry_run_lists_inputs_and_outputs(shell, datastore, run_home):
