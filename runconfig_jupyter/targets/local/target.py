@@ -152,7 +152,7 @@ class LocalTarget(ComputeTarget):
                 self._leases.append((cache, source))
             if inp.mode == "download":
                 target = place_on_compute(working, inp.path_on_compute, f"inputs/{inp.name}")
-                paths[inp.name] = str(copy_input(source, target, inp.pattern))
+                paths[inp.name] = str(copy_input(source, target, inp.pattern, f"data.{inp.name}"))
             elif inp.path_on_compute:  # the data itself, where the configuration asked for it
                 link = place_on_compute(working, inp.path_on_compute, inp.name)
                 link.parent.mkdir(parents=True, exist_ok=True)
