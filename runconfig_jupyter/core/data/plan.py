@@ -126,6 +126,26 @@ class DataPlan:
         write_json_atomically(path, self.to_dict())
         return path
 
+    def run_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """v1's ``inputDatasets`` / ``outputDatasets`` of ``run.get_details()``: what the run read and wrote."""
+        inputs = [
+            {
+                "dataset": {"datastore": i.datastore, **{k: (i.dataset or {}).get(k) for k in ("id", "name", "version")}},
+                "consumptionDetails": {"type": "RunInput", "inputName": i.name, "mechanism": i.mode.capitalize()},
+                "path": i.path,
+            }
+            for i in self.inputs
+        ]
+        outputs = [
+            {
+                "identifier": {"datastore": o.datastore, "path": o.destination, "registeredAs": o.register_as},
+                "outputType": "RunOutput",
+                "outputDetails": {"outputName": o.name, "mechanism": o.mode.capitalize()},
+            }
+            for o in self.outputs
+        ]
+        return inputs, outputs
+
     def input(self, name: str) -> DataInput:
         return next(i for i in self.inputs if i.name == name)
 
