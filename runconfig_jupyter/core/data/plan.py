@@ -128,9 +128,10 @@ class DataPlan:
 
     def run_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """v1's ``inputDatasets`` / ``outputDatasets`` of ``run.get_details()``: what the run read and wrote."""
+        keys = ("id", "name", "version")
         inputs = [
             {
-                "dataset": {"datastore": i.datastore, **{k: (i.dataset or {}).get(k) for k in ("id", "name", "version")}},
+                "dataset": {"datastore": i.datastore, **{k: (i.dataset or {}).get(k) for k in keys}},
                 "consumptionDetails": {"type": "RunInput", "inputName": i.name, "mechanism": i.mode.capitalize()},
                 "path": i.path,
             }
