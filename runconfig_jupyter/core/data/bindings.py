@@ -347,5 +347,15 @@ def check_placeholders(arguments: Any, known: set[str], field_name: str = "argum
                 )
 
 
+def describe_entries(run_config: Any) -> str:
+    """One line for a configuration summary: each input with its mode, each output; '' when there is no data."""
+    try:
+        inputs, outputs = input_requests(run_config), output_requests(run_config)
+    except ConfigError as error:
+        return f"(not usable: {error})"
+    parts = [f"{r.name} ({r.mode})" for r in inputs] + [f"-> {o.name} ({o.mode})" for o in outputs]
+    return ", ".join(parts)
+
+
 def output_placeholder(name: str) -> str:
     return argument_placeholder(name, output=True)
