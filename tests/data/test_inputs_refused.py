@@ -66,7 +66,7 @@ def test_unknown_datastore_and_missing_dataset_name_the_entry(project, datastore
         ["DatasetConsumptionConfig:ds"],
         data={"ds": {"dataLocation": {"dataset": {"name": "never-registered"}}, "mechanism": "mount"}},
     )
-    assert error.field == "arguments[0]" and "register the dataset" in str(error)
+    assert error.field == "data.ds" and "register the dataset" in str(error)  # the entry, not its placeholder
 
 
 def test_unreachable_store_is_refused_with_the_input_named(project, workspace, monkeypatch):

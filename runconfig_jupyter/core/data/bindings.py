@@ -28,6 +28,7 @@ from runconfig_jupyter.core.errors import ConfigError
 
 NAME = re.compile(rf"^{DATA_NAME}$")
 SECTION_KEYS = {"data_references": "dataReferences", "data": "data", "output_data": "outputData"}
+ORIGIN_ATTRIBUTE = "data_object_fields"  # set on a RunConfiguration by bind(); not part of its schema
 DEFAULT_OUTPUT_DESTINATION = "dataset/{run-id}/{output-name}"  # v1's default for OutputFileDatasetConfig
 URI_FORMS = (
     re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$"),
@@ -108,7 +109,16 @@ def bind(run_config: Any, value: Any, field_name: str) -> DataBinding:
                 field=field_name,
             )
     getattr(run_config, binding.section)[binding.name] = binding.entry
+    # Errors about this data then name where the object was given (arguments[i], inputs[i]), not the entry we made.
+    given = dict(getattr(run_config, ORIGIN_ATTRIBUTE, None) or {})
+    given.setdefault(binding.name, field_name)
+    setattr(run_config, ORIGIN_ATTRIBUTE, given)
     return binding
+
+
+def origin_fields(run_config: Any) -> dict[str, str]:
+    """Name -> where a data object was given (``arguments[i]``, ``inputs[i]``), for objects bound in this process."""
+    return dict(getattr(run_config, ORIGIN_ATTRIBUTE, None) or {})
 
 
 def lift_arguments(run_config: Any) -> None:
