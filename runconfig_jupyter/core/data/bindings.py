@@ -135,8 +135,8 @@ def lift_arguments(run_config: Any) -> None:
 def check_name(name: Any, field_name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
-            f"{name!r} is not a usable data name: use letters, digits and '_' (at most 128, not starting with a "
-            "digit); it becomes the environment variable AZUREML_DATAREFERENCE_<name>",
+            f"{name!r} is not a usable data name: use letters, digits, '_' and '-' (at most 128); it becomes the "
+            "environment variable AZUREML_DATAREFERENCE_<name>",
             field=field_name,
         )
     return name

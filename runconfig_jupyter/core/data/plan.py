@@ -32,7 +32,8 @@ OUTPUT_MODES = ("upload", "mount")
 # v1's own argument placeholders: what azureml-core wrote into a run's arguments for a dataset input / output.
 INPUT_PLACEHOLDER = "DatasetConsumptionConfig:"
 OUTPUT_PLACEHOLDER = "DatasetOutputConfig:"
-DATA_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
+# Datastore names may hold '-' and start with a digit; a DataReference is named after its datastore by default.
+DATA_NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
 _PLACEHOLDER = re.compile(
     rf"(?:{INPUT_PLACEHOLDER}|{OUTPUT_PLACEHOLDER})({DATA_NAME})|\$\{{{ENV_PREFIX}({DATA_NAME})\}}|\${ENV_PREFIX}({DATA_NAME})"
 )
