@@ -161,3 +161,17 @@ def test_a_reference_named_after_a_hyphenated_datastore(project, workspace, tmp_
     assert config.argv(python="python", env={}) == ["python", "report.py", "/mnt/x"]
     with pytest.raises(ConfigError, match="not a usable data name"):
         ScriptRunConfig(str(project), script="report.py", arguments=[store.path(data_reference_name="a b").as_mount()])
+
+
+def test_objects_put_straight_into_the_sections(project, datastore):
+    """v1 code also assigned data objects to run_config.data / data_references / output_data by name."""
+    config = ScriptRunConfig(str(project), script="report.py", arguments=["DatasetConsumptionConfig:files"])
+    config.run_config.data = {"files": Dataset.File.from_files((datastore, "train/**")).as_named_input("files")}
+    config.run_config.data_references = {"ref": datastore.path("single.txt", data_reference_name="ref").as_download()}
+    config.run_config.output_data = {"model": OutputFileDatasetConfig("model")}
+    config.validate()
+    assert config.run_config.data["files"]["dataLocation"]["datapath"]["relativePath"] == "train/**"
+    assert config.run_config.data_references["ref"]["mode"] == "download"
+    assert [r.name for r in input_requests(config.run_config)] == ["ref", "files"]
+    assert [o.name for o in output_requests(config.run_config)] == ["model"]
+    assert ScriptRunConfig.from_dict(config.to_dict()).to_dict() == config.to_dict()

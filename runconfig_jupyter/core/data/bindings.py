@@ -122,7 +122,18 @@ def origin_fields(run_config: Any) -> dict[str, str]:
 
 
 def lift_arguments(run_config: Any) -> None:
-    """Data objects in ``run_config.arguments`` become entries plus their placeholder (idempotent)."""
+    """Data objects in ``run_config.arguments`` become entries plus their placeholder (idempotent).
+
+    Objects put straight into a section (v1: ``run_config.data = {"x": dataset.as_named_input("x")}``) become
+    their entries too.
+    """
+    for section in SECTION_KEYS:
+        entries = getattr(run_config, section)
+        if isinstance(entries, dict):
+            for name, value in list(entries.items()):
+                binding = None if isinstance(value, dict) else binding_of(value)
+                if binding is not None:
+                    entries[name] = binding.entry
     arguments = run_config.arguments
     if not isinstance(arguments, list) or not any(is_data_object(a) for a in arguments):
         return
