@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.distributed import azure_node_environment
@@ -56,6 +57,8 @@ class DriverContext:
         self.snapshot_path = self.folder.snapshot_path
         self.outputs_dir = self.folder.outputs_dir
         self.metrics_path = self.folder.metrics_path
+        self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
+        self.produced_outputs: dict[str, Path] = {}  # filled by the target (see TargetRunContext)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self._sinks: dict[str, LogSink] = {}
@@ -271,6 +274,7 @@ class Driver:
             if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
                 self.store.set_status(run_id, RunStatus.FINALIZING)
             collect_error = self._collect()
+            collect_error = self._deliver_outputs(outcome.status) or collect_error
             status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
@@ -309,6 +313,32 @@ class Driver:
             self.target.collect(self.ctx)
         except Exception as error:
             self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
+        return None
+
+    def _deliver_outputs(self, status: RunStatus) -> str | None:
+        """Upload each output folder the target reported to its datastore (also after a failure or cancel).
+
+        A failure is returned like a collection failure: the script's own outcome is kept and the reason says so.
+        """
+        plan, ctx = self.ctx.data_plan, self.ctx
+        if not plan.outputs:
+            return None
+        if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
+            status = RunStatus.CANCELED
+        try:
+            from runconfig_jupyter.core.data.outputs import upload_outputs
+        except ImportError:  # TODO(datatargets): core/data/outputs.py (upload_outputs) lands with that branch
+            ctx.driver_log(f"outputs {[o.name for o in plan.outputs]} kept in the working folder: no uploader yet")
+            return None
+        try:
+            upload_outputs(plan, dict(ctx.produced_outputs), status.value, ctx.driver_log)
+            if status == RunStatus.COMPLETED:
+                from runconfig_jupyter.core.data.dataset import register_outputs
+
+                register_outputs(plan, self.store.home)
+        except Exception as error:
+            ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
 
