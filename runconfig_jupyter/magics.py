@@ -146,7 +146,8 @@ class RunConfigMagics(Magics):
 
     def _dry_run(self, config: Any, target: str | None) -> None:
         """What %submit would do, without recording, packaging or starting anything."""
-        from runconfig_jupyter.core.runs.submit import check_experiment_name, default_target_name
+        from runconfig_jupyter.core.runs.names import check_experiment_name
+        from runconfig_jupyter.core.runs.submit import default_target_name
         from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest
         from runconfig_jupyter.core.target.configured import resolve_target
 
@@ -321,7 +322,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     magics = RunConfigMagics(shell=ipython, config=ipython.config)
     ipython.register_magics(magics)
-    from runconfig_jupyter.core.runs.submit import prewarm
+    from runconfig_jupyter.core.runs.drivers import prewarm
 
     prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))

@@ -13,9 +13,16 @@ from typing import Any
 import ipywidgets as widgets
 
 from runconfig_jupyter.core.runs.charts import run_charts
+from runconfig_jupyter.core.runs.run_target import cancel_refusal
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.widgets import render
-from runconfig_jupyter.widgets.run_details import CHART_HEIGHT, CHART_WIDTH, chart_output_widget, show_chart
+from runconfig_jupyter.widgets.run_details import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    chart_output_widget,
+    recorded_run_capabilities,
+    show_chart,
+)
 
 ALL = "(all)"
 
@@ -216,7 +223,9 @@ class RunsTable:
         self.compare_charts.children = tuple(outputs)
 
     def cancel_selected(self) -> list[str]:
-        canceled = [run.id for run in self._selected() if run.cancel("canceled from the runs table")]
+        selected = self._selected()  # a target that cannot cancel is refused as the server refuses it
+        cancelable = [run for run in selected if cancel_refusal(run.record, recorded_run_capabilities(run)) is None]
+        canceled = [run.id for run in cancelable if run.cancel("canceled from the runs table")]
         self.message.value = f"Cancel requested for {', '.join(canceled)}." if canceled else "<i>Nothing to cancel.</i>"
         self.refresh()
         return canceled

@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runconfig_jupyter.core.azure_only import PORTAL, azure_only
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from runconfig_jupyter.core.runs.artifacts import ARTIFACTS_DIR, artifact_name
-from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
+from runconfig_jupyter.core.runs.names import check_experiment_name
+from runconfig_jupyter.core.runs.run_history import RunHistory
+from runconfig_jupyter.core.runs.run_target import recorded_target
+from runconfig_jupyter.core.runs.settle import settle
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch
 
@@ -32,10 +35,8 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.workspace import Workspace
 
-# A driver gets this long to record itself before a missing one counts as dead.
-MAX_DRIVER_RESTARTS = 3
-DRIVER_GRACE_SECONDS = 5.0
 LOG_FILES = ("prepare_log.txt", "std_log.txt")
+SETTLE_EVERY_SECONDS = 1.0  # how often ``follow`` checks for a dead driver while it waits
 
 
 class ScriptRun(RunHistory):
@@ -89,57 +90,17 @@ class ScriptRun(RunHistory):
     # -- state -----------------------------------------------------------
     @property
     def record(self) -> RunRecord:
-        record = self.store.get(self.id)
-        if not record.is_terminal and self._driver_lost(record):
-            record = self.store.get(self.id)
-        self._record = record
-        return record
+        """The run's row as stored now. A plain read: it never starts or stops a process (core/runs/settle.py)."""
+        self._record = self.store.get(self.id)
+        return self._record
 
-    def _driver_lost(self, record: RunRecord) -> bool:
-        """Settle a run whose driver died, so nothing shows Running forever.
+    def _settle(self) -> RunRecord:
+        """Settle this run (a new driver for a dead one, see core/runs/settle.py), then read it.
 
-        A run on a target that outlives its driver (a container, a remote kernel, a Ray
-        job) gets a new driver that re-attaches to it; anything else is failed and its
-        processes are killed so no orphan keeps burning the machine.
+        Only the calls that block until the run ends use this: the waiter must not wait forever.
         """
-        if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
-            return False
-        if is_interactive(record):
-            from runconfig_jupyter.core.runs.interactive import settle_orphan
-
-            return settle_orphan(self.store, record)
-        # Starting too: the target may have created a container or kernel that only a new driver
-        # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
-        # waiting to be collected (a local script's supervisor left its exit code in the run folder).
-        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
-        if record.status in resumable and self._restart_driver(record):
-            return False
-        reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
-        groups = [record.details.get("pid"), *record.details.get("pids", [])]
-        for pid in {int(p) for p in groups if p}:
-            try:  # leave no orphan process group behind
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        return self.store.set_status(self.id, RunStatus.FAILED, reason=reason, phase=record.status.value)
-
-    def _restart_driver(self, record: RunRecord) -> bool:
-        from runconfig_jupyter.core.runs.submit import start_driver
-        from runconfig_jupyter.core.target.interface import ComputeTarget
-
-        try:
-            target = ComputeTarget.from_spec(self.get_spec()["target"])
-        except Exception:
-            return False
-        if type(target).reattach is ComputeTarget.reattach or not target.capabilities().reattach:
-            return False
-        restarts = int(record.details.get("driver_restarts", 0))
-        if restarts >= MAX_DRIVER_RESTARTS:
-            return False
-        # driver_ready goes back to False: a cancel must not SIGTERM the new driver before its handler exists.
-        self.store.update(self.id, details={"driver_restarts": restarts + 1, "driver_ready": False})
-        start_driver(self.store, self.id, reattach=True)
-        return True
+        settle(self.store, self.id)
+        return self.record
 
     @property
     def experiment(self) -> Experiment:
@@ -213,7 +174,7 @@ class ScriptRun(RunHistory):
                 out.write(chunk)
                 out.flush()
         with self._watch() as watch:  # before the first look, so no change after it is missed
-            while not self.record.is_terminal:
+            while not self._settle().is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
                 if left < 0:
                     raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
@@ -254,8 +215,12 @@ class ScriptRun(RunHistory):
         """
         offsets = offsets if offsets is not None else {}
         deadline = None if timeout is None else time.monotonic() + timeout
+        settled_at = 0.0
         with self._watch() as watch:
             while True:
+                if time.monotonic() - settled_at >= SETTLE_EVERY_SECONDS:  # a wait to the end settles (settle.py)
+                    settled_at = time.monotonic()
+                    settle(self.store, self.id)
                 finished = self.record.is_terminal  # read before the files, so nothing written after is missed
                 got_any = False
                 for name in LOG_FILES:
@@ -378,10 +343,12 @@ class ScriptRun(RunHistory):
             raise RunStateError(f"run {self.id} is an interactive run: there is no script to run again")
         config = self.get_config()
         restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
+        # The target as recorded, not looked up by name: a target registered only in the submitting
+        # notebook is unknown to the Jupyter server that re-runs from the sidebar (core/runs/run_target.py).
         again = submit(
             config,
             experiment or record.experiment,
-            target=spec["target"]["name"],
+            target=recorded_target(spec, record.target),
             store=self.store,
             parent_run_id=self.id,
         )
@@ -580,8 +547,6 @@ class Experiment:
         store: RunStore | None = None,
         **_azure_kwargs: Any,
     ):
-        from runconfig_jupyter.core.runs.submit import check_experiment_name
-
         if args:
             raise TypeError("Experiment(workspace, name) takes two positional arguments")
         if name is None and isinstance(workspace, str):  # this project's short form: Experiment("name")
