@@ -222,11 +222,7 @@ class RunConfigMagics(Magics):
         if not records:
             print("No runs yet. Submit one with %submit.")
             return None
-        from runconfig_jupyter.core.runs.script_run import ScriptRun
-
-        for record in records:
-            ScriptRun(record.run_id).record  # noqa: B018 - settles runs whose driver died
-        records = RunStore().list(args.experiment, args.status, limit=args.limit)
+        # A plain read: runs whose driver died are settled elsewhere (core/runs/settle.py)
         width = max(len(r.run_id) for r in records)
         print(f"{'RUN ID':<{width}}  {'STATUS':<15} {'TARGET':<10} {'DURATION':>9}  SCRIPT")
         for record in records:

@@ -159,8 +159,6 @@ class RunsTable:
             self._refreshing = False
 
     def _refresh(self, experiment: str | None, status: str | None) -> list[Any]:
-        from runconfig_jupyter.core.runs.script_run import ScriptRun
-
         experiments = sorted({r.experiment for r in self.store.list(limit=1000)})
         wanted = experiment or (self.experiment.value if self.experiment.value != ALL else None)
         options = [ALL, *experiments] + ([wanted] if wanted and wanted not in experiments else [])
@@ -170,10 +168,7 @@ class RunsTable:
         if status:
             self.status.value = RunStatus(status).value
         chosen_status = self.status.value if self.status.value != ALL else None
-        records = self.store.list(wanted, chosen_status, limit=self.limit.value)
-        for record in records:
-            if not record.is_terminal:
-                ScriptRun(record.run_id, store=self.store).record  # noqa: B018 - settles a dead driver's run
+        # A plain read: runs whose driver died are settled elsewhere (core/runs/settle.py)
         self.records = self.store.list(wanted, chosen_status, limit=self.limit.value)
         self.table.value = runs_html(self.records)
         self.selection.options = [(f"{r.run_id} · {r.status.value}", r.run_id) for r in self.records]
