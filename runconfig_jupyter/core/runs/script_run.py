@@ -25,7 +25,7 @@ from runconfig_jupyter.core.runs.artifacts import ARTIFACTS_DIR, artifact_name
 from runconfig_jupyter.core.runs.names import check_experiment_name
 from runconfig_jupyter.core.runs.run_history import RunHistory
 from runconfig_jupyter.core.runs.run_target import recorded_target
-from runconfig_jupyter.core.runs.settle import settle
+from runconfig_jupyter.core.runs.settle import settler
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.workspace import Workspace
 
 LOG_FILES = ("prepare_log.txt", "std_log.txt")
-SETTLE_EVERY_SECONDS = 1.0  # how often ``follow`` checks for a dead driver while it waits
 
 
 class ScriptRun(RunHistory):
@@ -93,14 +92,6 @@ class ScriptRun(RunHistory):
         """The run's row as stored now. A plain read: it never starts or stops a process (core/runs/settle.py)."""
         self._record = self.store.get(self.id)
         return self._record
-
-    def _settle(self) -> RunRecord:
-        """Settle this run (a new driver for a dead one, see core/runs/settle.py), then read it.
-
-        Only the calls that block until the run ends use this: the waiter must not wait forever.
-        """
-        settle(self.store, self.id)
-        return self.record
 
     @property
     def experiment(self) -> Experiment:
@@ -173,12 +164,15 @@ class ScriptRun(RunHistory):
             for chunk in self.follow(timeout=timeout):
                 out.write(chunk)
                 out.flush()
+        settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
         with self._watch() as watch:  # before the first look, so no change after it is missed
-            while not self._settle().is_terminal:
+            settle_due()
+            while not self.record.is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
                 if left < 0:
                     raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
                 watch.wait(min(left, FALLBACK_SECONDS if watch.active else 0.1))
+                settle_due()
         record = self._record
         if show_output:
             out.write(f"\nExecution Summary\n=================\nRunId: {self.id}\nStatus: {record.status.value}\n")
@@ -215,12 +209,10 @@ class ScriptRun(RunHistory):
         """
         offsets = offsets if offsets is not None else {}
         deadline = None if timeout is None else time.monotonic() + timeout
-        settled_at = 0.0
+        settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
         with self._watch() as watch:
             while True:
-                if time.monotonic() - settled_at >= SETTLE_EVERY_SECONDS:  # a wait to the end settles (settle.py)
-                    settled_at = time.monotonic()
-                    settle(self.store, self.id)
+                settle_due()
                 finished = self.record.is_terminal  # read before the files, so nothing written after is missed
                 got_any = False
                 for name in LOG_FILES:

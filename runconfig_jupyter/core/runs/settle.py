@@ -30,11 +30,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
+import math
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import RunConfigError
@@ -47,6 +48,7 @@ from runconfig_jupyter.core.target.interface import ComputeTarget
 # A driver gets this long to record itself before a missing one counts as dead.
 DRIVER_GRACE_SECONDS = 5.0
 MAX_DRIVER_RESTARTS = 3
+SETTLE_EVERY_SECONDS = 1.0  # how often a waiting loop settles the run it waits for
 LOCK_NAME = ".settle.lock"
 # A settled run's driver may be between "started" and "recorded"; these states can still be followed
 # by a new one. Starting: the target may have made a container or kernel only a driver can remove.
@@ -86,6 +88,24 @@ def settle(store: RunStore, run_id: str) -> Settled:
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
         store.set_status(run_id, RunStatus.FAILED, reason=reason, phase=record.status.value)
         return Settled.FAILED
+
+
+def settler(store: RunStore, run_id: str, every: float = SETTLE_EVERY_SECONDS) -> Callable[[], Settled | None]:
+    """For a loop that waits until a run ends: a call that settles it at most once per ``every`` seconds.
+
+    Such a loop wakes on every change of the store (many a second for a chatty run); settling on each
+    wake would only repeat the same look. Returns what ``settle`` found, or None when it was not due.
+    """
+    last = -math.inf
+
+    def settle_due() -> Settled | None:
+        nonlocal last
+        if time.monotonic() - last < every:
+            return None
+        last = time.monotonic()
+        return settle(store, run_id)
+
+    return settle_due
 
 
 def settle_unfinished(store: RunStore, limit: int = 1000) -> dict[str, Settled]:
