@@ -154,6 +154,18 @@ def test_cancel_reaches_an_adopted_script(tmp_path):
     wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
 
 
+def test_a_cancel_of_a_run_whose_driver_died_reaches_its_script(tmp_path):
+    """A cancel is an action: it settles first, so the re-attached driver stops the script (no orphan left
+    running under a Canceled row)."""
+    run = _submit(tmp_path, PAUSE="5")
+    script_group = _kill_driver(run)
+    assert run.cancel() is True
+    wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
+    record = run.record
+    assert record.status.value == "Canceled" and record.details["driver_restarts"] == 1
+    wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
+
+
 def _rank_lines(run, rank: int | str, prefix: str = "") -> list[str]:
     prefix = prefix or f"[rank {rank}] "
     return [line[len(prefix) :] for line in run.read_log()[0].splitlines() if line.startswith(prefix)]

@@ -25,7 +25,7 @@ from runconfig_jupyter.core.runs.artifacts import ARTIFACTS_DIR, artifact_name
 from runconfig_jupyter.core.runs.names import check_experiment_name
 from runconfig_jupyter.core.runs.run_history import RunHistory
 from runconfig_jupyter.core.runs.run_target import recorded_target
-from runconfig_jupyter.core.runs.settle import settler
+from runconfig_jupyter.core.runs.settle import settle, settler
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -121,7 +121,13 @@ class ScriptRun(RunHistory):
 
     # -- control ---------------------------------------------------------
     def cancel(self, reason: str = "canceled by user") -> bool:
-        """Ask the driver to stop the run; returns False when it had already finished."""
+        """Ask the driver to stop the run; returns False when it had already finished.
+
+        An action, not a read: it settles the run first (core/runs/settle.py), so a run whose driver died
+        gets a driver that re-attaches and stops what is still running, instead of a Canceled row over an
+        orphan container or script.
+        """
+        settle(self.store, self.id)
         record = self.record
         if record.is_terminal:
             return False

@@ -15,6 +15,9 @@ Caller policy (the one rule; docs/ARCHITECTURE.md, "Settling runs"):
   ``RunconfigServer.settle_interval`` seconds, 10 by default), connected clients or not: it is the
   long-lived process behind every sidebar and widget, so a run nobody waits for is settled within
   seconds while the server runs. Its routes never settle.
+* A cancel (``ScriptRun.cancel``, so also ``fail``, ``%cancel``, the server's cancel route) settles
+  the run it acts on first: the cancel of a run whose driver died then reaches the target through
+  the driver that re-attached, instead of leaving a container or script running under a Canceled row.
 * ``python -m runconfig_jupyter.core.runs.settle`` settles every unfinished run once, for a
   machine without a Jupyter server (cron, a shell after a reboot).
 
