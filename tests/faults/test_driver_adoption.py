@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import textwrap
+import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -14,6 +18,7 @@ import pytest
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
 from runconfig_jupyter.core.runs import settle as settle_module
+from runconfig_jupyter.core.runs.settle import DRIVER_GRACE_SECONDS as GRACE
 from runconfig_jupyter.core.runs.settle import settle
 from runconfig_jupyter.server.service import RunService
 from tests.conftest import wait_for
@@ -119,6 +124,23 @@ def test_reading_a_run_whose_driver_died_starts_and_kills_nothing(tmp_path):
     assert [p.pid for p in _drivers_of(run)] == [adopted.driver_pid]
     assert "--reattach" in _drivers_of(run)[0].cmdline()
     run.wait_for_completion(timeout=60)
+    _assert_complete_log(run)
+
+
+def test_the_settle_command_adopts_a_lost_run(tmp_path):
+    """``python -m runconfig_jupyter.core.runs.settle``: the settler for a machine without a Jupyter server."""
+    run = _submit(tmp_path, PAUSE="0.1")
+    _kill_driver(run)
+    # The command's own process has the full grace period: let it pass (no driver writes the record now).
+    wait_for(lambda: time.time() - run.store.get(run.id).updated_at > GRACE + 0.2, timeout=30, message="the grace")
+    checkout = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)}
+    command = [sys.executable, "-m", "runconfig_jupyter.core.runs.settle", "--home", str(run.store.home)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{run.id}: adopted" in result.stdout.splitlines()
+    run.wait_for_completion(timeout=60)
+    assert run.get_details()["targetDetails"]["driver_restarts"] == 1
     _assert_complete_log(run)
 
 
