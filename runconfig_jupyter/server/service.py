@@ -163,7 +163,7 @@ class RunService:
 
     def run_detail(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
-        record = run.record  # a plain read: the watcher's timer settles runs whose driver died
+        record = run.record  # a plain read: runs whose driver died are settled by the timer of server/settler.py
         detail = self.run_summary(record)
         try:
             detail["details"] = run.get_details()
