@@ -53,9 +53,9 @@ DRIVER_GRACE_SECONDS = 5.0
 MAX_DRIVER_RESTARTS = 3
 SETTLE_EVERY_SECONDS = 1.0  # how often a waiting loop settles the run it waits for
 LOCK_NAME = ".settle.lock"
-# A settled run's driver may be between "started" and "recorded"; these states can still be followed
-# by a new one. Starting: the target may have made a container or kernel only a driver can remove.
-# Finalizing: the outputs may still wait to be collected (a local supervisor left its exit code).
+# The states in which a new driver can take over a lost one's run. Starting: the target may have made
+# a container or kernel only a driver can follow or remove. Finalizing: the outputs may still wait to be
+# collected (a local script's supervisor left its exit code in the run folder).
 RESUMABLE = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
 
 
