@@ -146,7 +146,8 @@ class RunConfigMagics(Magics):
 
     def _dry_run(self, config: Any, target: str | None) -> None:
         """What %submit would do, without recording, packaging or starting anything."""
-        from runconfig_jupyter.core.runs.submit import check_experiment_name, default_target_name
+        from runconfig_jupyter.core.runs.names import check_experiment_name
+        from runconfig_jupyter.core.runs.submit import default_target_name
         from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest
         from runconfig_jupyter.core.target.configured import resolve_target
 
@@ -232,11 +233,7 @@ class RunConfigMagics(Magics):
         if not records:
             print("No runs yet. Submit one with %submit.")
             return None
-        from runconfig_jupyter.core.runs.script_run import ScriptRun
-
-        for record in records:
-            ScriptRun(record.run_id).record  # noqa: B018 - settles runs whose driver died
-        records = RunStore().list(args.experiment, args.status, limit=args.limit)
+        # A plain read: runs whose driver died are settled elsewhere (core/runs/settle.py)
         width = max(len(r.run_id) for r in records)
         print(f"{'RUN ID':<{width}}  {'STATUS':<15} {'TARGET':<10} {'DURATION':>9}  SCRIPT")
         for record in records:
@@ -332,7 +329,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     magics = RunConfigMagics(shell=ipython, config=ipython.config)
     ipython.register_magics(magics)
-    from runconfig_jupyter.core.runs.submit import prewarm
+    from runconfig_jupyter.core.runs.drivers import prewarm
 
     prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))

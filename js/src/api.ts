@@ -39,7 +39,10 @@ export interface IRun {
   phase: string | null;
   reason: string | null;
   tags: { [key: string]: string };
+  /** The capabilities recorded with the run at submit (not the target's current configuration). */
   capabilities: ICapabilities;
+  /** Whether a cancel can be asked for now (core/runs/run_target.py); absent from older servers. */
+  can_cancel?: boolean;
 }
 
 export interface IRunDetail extends IRun {

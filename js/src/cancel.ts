@@ -6,9 +6,14 @@ import { Widget } from '@lumino/widgets';
 
 import { IRun, TERMINAL, post, runLabel, shortId } from './api';
 
-/** Runs that can still be canceled (not ended, target able to cancel, not already asked). */
+/**
+ * Runs that can still be canceled (not ended, target able to cancel, not already asked). The server
+ * answers this from the capabilities recorded with the run (`can_cancel`, the answer the notebook
+ * widgets give too); the status checks keep a run shown here as it changes locally in step.
+ */
 export function cancellable(run: IRun): boolean {
-  return !TERMINAL.includes(run.status) && run.status !== 'CancelRequested' && run.capabilities?.cancel !== false;
+  const offered = run.can_cancel ?? run.capabilities?.cancel !== false;
+  return offered && !TERMINAL.includes(run.status) && run.status !== 'CancelRequested';
 }
 
 /** Ask, then cancel; the runs as the server answered, or [] when the person kept them running. */

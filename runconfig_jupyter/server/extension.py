@@ -1,4 +1,4 @@
-"""Loading the server extension: one RunService and one RunWatcher per server, and the routes.
+"""Loading the server extension: one RunService, one RunWatcher and one settle timer per server, and the routes.
 
 Settings are traitlets, so ``jupyter_server_config.py`` (or ``--RunconfigServer.poll_interval=1``)
 can tune them like any Jupyter option.
@@ -14,6 +14,7 @@ from traitlets.config import Configurable
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.server.handlers import handlers
 from runconfig_jupyter.server.service import RunService
+from runconfig_jupyter.server.settler import start_settling
 from runconfig_jupyter.server.watcher import RunWatcher
 
 
@@ -22,6 +23,11 @@ class RunconfigServer(Configurable):
 
     poll_interval = Float(
         0.5, help="Seconds between polls of the run store and followed logs for live updates.", config=True
+    )
+    settle_interval = Float(
+        10.0,
+        help="Seconds between checks of unfinished runs for a dead driver (core/runs/settle.py); 0 turns them off.",
+        config=True,
     )
     home = Unicode(
         "", help="Run home folder; default $RUNCONFIG_JUPYTER_HOME, else <jupyter data dir>/runconfig.", config=True
@@ -36,5 +42,6 @@ def load(serverapp: Any) -> None:
     web_app = serverapp.web_app
     web_app.settings["runconfig_service"] = service
     web_app.settings["runconfig_watcher"] = watcher
+    web_app.settings["runconfig_settler"] = start_settling(store, settings.settle_interval)
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     serverapp.log.info("runconfig-jupyter server extension loaded; runs in %s", store.home)

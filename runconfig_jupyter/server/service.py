@@ -12,12 +12,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runconfig_jupyter import __version__
 from runconfig_jupyter.core.errors import ConfigError, RunConfigError, RunNotFound, RunStateError
-from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.folder import STD_LOG
 from runconfig_jupyter.core.runs.log_cursor import LogCursor
+from runconfig_jupyter.core.runs.run_target import cancel_offered, cancel_refusal, read_spec, recorded_capabilities
 from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore
@@ -33,10 +34,17 @@ RUNCONFIG_CELL = "%%runconfig"
 MAX_NOTEBOOK_BYTES = 100 << 20  # notebooks with images are big; a 10 GB file is not a notebook
 MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
 _PRIVATE_FIELDS = frozenset({"driver_pid", "driver_started"})  # process details of this machine: not served
-ARGUMENT_CACHE = 10_000
+SPEC_CACHE = 10_000  # runs whose run.json facts are kept (run.json never changes)
 # Files people pick by mistake as "the runconfig file": named, with how to write a real one.
 NOT_RUNCONFIG_SUFFIXES = {".py", ".ipynb", ".sh", ".bash", ".r", ".jl", ".pyc"}
 MAX_COMPARE = 8  # runs in one chart request besides the run itself
+
+
+class RecordedFacts(NamedTuple):
+    """What a run's run.json says that the run list shows."""
+
+    arguments: list[str]
+    capabilities: dict[str, Any]
 
 
 def version_info() -> dict[str, Any]:
@@ -73,8 +81,7 @@ class RunService:
     def __init__(self, store: RunStore | None = None, root_dir: str | Path | None = None):
         self.store = store or RunStore()
         self.root_dir = Path(root_dir or os.getcwd()).resolve()
-        self._capabilities: dict[str, dict[str, Any]] = {}
-        self._argument_cache: dict[str, list[str]] = {}
+        self._spec_cache: dict[str, RecordedFacts] = {}
 
     # -- runs ------------------------------------------------------------
     def run_summary(self, record: RunRecord) -> dict[str, Any]:
@@ -88,28 +95,35 @@ class RunService:
         # parent_run_id is a v1 child run's parent, or the run a re-run repeats (then rerun_of says so)
         data["rerun_of"] = details.get("rerun_of")
         data["interactive"] = bool(details.get("interactive"))
-        data["capabilities"] = self.capabilities_of(record.target)
-        data["arguments"] = self._arguments(record)
+        recorded = self._recorded(record)
+        data["capabilities"] = recorded.capabilities
+        data["can_cancel"] = cancel_offered(record, recorded.capabilities)  # the widgets ask the same function
+        data["arguments"] = recorded.arguments
         return data
 
-    def _arguments(self, record: RunRecord) -> list[str]:
-        """The script's arguments, which tell apart runs of one script in the sidebar.
+    def _recorded(self, record: RunRecord) -> RecordedFacts:
+        """What run.json says of a run: its script's arguments (they tell apart runs of one script in the
+        sidebar) and its target's capabilities (recorded at submit, core/runs/run_target.py).
 
         run.json is written once at submit and never changes, so it is read once per run (bounded cache).
         """
-        cached = self._argument_cache.get(record.run_id)
+        cached = self._spec_cache.get(record.run_id)
         if cached is not None:
             return cached
         try:
-            spec = RunFolder(self.store.run_dir(record.run_id)).read_spec()
+            spec = read_spec(self.store.run_dir(record.run_id))
+        except RunConfigError:  # run.json not written yet (the run is being created) or damaged: try again later
+            return RecordedFacts([], recorded_capabilities({}, record.target))
+        try:
             raw = spec["config"]["run_config"].get("arguments") or []
             arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return []  # run.json not written yet (the run is being created) or damaged: try again next time
-        if len(self._argument_cache) >= ARGUMENT_CACHE:
-            self._argument_cache.clear()
-        self._argument_cache[record.run_id] = arguments
-        return arguments
+        except (KeyError, TypeError, AttributeError):  # an interactive run has no config
+            arguments = []
+        facts = RecordedFacts(arguments, recorded_capabilities(spec, record.target))
+        if len(self._spec_cache) >= SPEC_CACHE:
+            self._spec_cache.clear()
+        self._spec_cache[record.run_id] = facts
+        return facts
 
     def list_runs(
         self,
@@ -151,7 +165,7 @@ class RunService:
 
     def run_detail(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
-        record = run.record  # settles a run whose driver died
+        record = run.record  # a plain read: runs whose driver died are settled by the timer of server/settler.py
         detail = self.run_summary(record)
         try:
             detail["details"] = run.get_details()
@@ -194,11 +208,9 @@ class RunService:
     def cancel(self, run_id: str) -> dict[str, Any]:
         run = self.get_run(run_id)
         record = run.record
-        if record.is_terminal:
-            raise RunStateError(f"run {run_id} already ended {record.status.value}; there is nothing to cancel")
-        caps = self.capabilities_of(record.target)
-        if not caps.get("cancel", True):
-            raise RunStateError(f"target '{record.target}' cannot cancel runs; wait for the run to end")
+        refusal = cancel_refusal(record, self._recorded(record).capabilities)
+        if refusal:
+            raise RunStateError(refusal)
         run.cancel("canceled from JupyterLab")
         return self.run_summary(run.record)
 
@@ -320,29 +332,17 @@ class RunService:
 
         infos = []
         for info in list_targets(check=check):
-            caps = info.capabilities.to_dict()
-            self._capabilities[info.name] = caps
             infos.append(
                 {
                     "name": info.name,
                     "type": info.type,
-                    "capabilities": caps,
+                    "capabilities": info.capabilities.to_dict(),
                     "available": info.available,
                     "detail": info.detail,
                     "settings": info.settings,
                 }
             )
         return infos
-
-    def capabilities_of(self, target: str) -> dict[str, Any]:
-        """A run's target capabilities, so the UI can hide Cancel where it cannot work."""
-        if target not in self._capabilities:
-            try:
-                self.targets(check=False)
-            except RunConfigError:
-                pass  # a broken targets.yaml must not break the run list
-            self._capabilities.setdefault(target, {"cancel": True, "reattach": False})
-        return self._capabilities[target]
 
 
 def not_a_runconfig(path: Path) -> str:

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 LOOKBACK_SECONDS = 2.0
 MAX_ROWS_PER_TICK = 200
 MAX_LOG_BYTES_PER_TICK = 256 * 1024
-SETTLE_EVERY_TICKS = 20  # how often unfinished runs are checked for a dead driver
 
 
 class Listener(Protocol):
@@ -64,7 +63,6 @@ class RunWatcher:
         self.subscriptions: dict[int, Subscription] = {}
         self._seen: dict[str, float] = {}  # run_id -> updated_at already pushed
         self._cursor = clock()
-        self._ticks = 0
         self._callback: PeriodicCallback | None = None
 
     # -- subscriptions ---------------------------------------------------
@@ -117,9 +115,6 @@ class RunWatcher:
     def tick(self) -> None:
         """One poll: changed runs to run listeners, new log bytes to followers."""
         try:
-            self._ticks += 1
-            if self._ticks % SETTLE_EVERY_TICKS == 0:
-                self._settle_dead_drivers()
             if any(s.runs for s in self.subscriptions.values()):
                 self._pump_runs()
             for subscription in list(self.subscriptions.values()):
@@ -169,17 +164,6 @@ class RunWatcher:
         if step.done:
             follow.done = True
             subscription.listener.send({"type": "log_end", "run_id": follow.run_id, "status": step.status.status.value})
-
-    def _settle_dead_drivers(self) -> None:
-        """Reading ``ScriptRun.record`` marks a run whose driver died as Failed (the store then pushes it)."""
-        from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
-
-        active = [s.value for s in RunStatus if s not in TERMINAL]
-        for record in self.service.store.list(status=active, limit=MAX_ROWS_PER_TICK):
-            try:
-                ScriptRun(record.run_id, store=self.service.store).record  # noqa: B018 - settles as a side effect
-            except RunConfigError:
-                continue
 
 
 def log_offsets(offsets: Any) -> dict[str, int]:

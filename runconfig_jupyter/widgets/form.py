@@ -127,6 +127,7 @@ class RunConfigForm:
             [widgets.HTML("<b>Distributed</b>"), self.backend, self.node_count, self.process_count],
         )
         self.distributed_row = row("distributed", self.distributed_box)
+        self.max_duration_row = row("max_duration", widgets.HBox([self.max_duration, self.max_duration_words]))
         self.widget = widgets.VBox(
             [
                 row("experiment", self.experiment),
@@ -141,7 +142,7 @@ class RunConfigForm:
                 row("pip_packages", self.pip_packages),
                 row("requirements_file", self.requirements_file),
                 row("env_vars", self.env_vars),
-                row("max_duration", widgets.HBox([self.max_duration, self.max_duration_words])),
+                self.max_duration_row,
                 self.distributed_row,
                 widgets.HBox([self.check_button, self.submit_button, self.export_button, self.load_button]),
                 row("general", self.message),
@@ -192,6 +193,8 @@ class RunConfigForm:
         caps = info.capabilities if info is not None else None
         self.gpu_row.layout.display = "" if caps is not None and caps.gpu else "none"
         self.distributed_row.layout.display = "" if caps is not None and caps.distributed else "none"
+        # A limit only a target that can enforce it offers (Capabilities.max_duration); unknown: shown.
+        self.max_duration_row.layout.display = "" if caps is None or caps.max_duration else "none"
         self.docker_box.layout.display = "" if info is not None and info.type == "docker" else "none"
         if info is None:
             self.target_info.value = ""
@@ -203,6 +206,8 @@ class RunConfigForm:
     @property
     def values(self) -> ff.FormValues:
         """The raw field values (strings), as the user typed them."""
+        limited = self.max_duration_row.layout.display != "none"  # hidden: the target cannot enforce a limit
+        limit = self.max_duration.value if limited else ff.DEFAULT_MAX_DURATION
         return ff.FormValues(
             source_directory=self.source_directory.value,
             experiment=self.experiment.value,
@@ -217,7 +222,7 @@ class RunConfigForm:
             pip_packages=self.pip_packages.value,
             requirements_file=self.requirements_file.value,
             env_vars=self.env_vars.value,
-            max_duration=self.max_duration.value,
+            max_duration=limit,
             distributed=self.backend.value if self.distributed_row.layout.display != "none" else "None",
             node_count=self.node_count.value,
             process_count=self.process_count.value,

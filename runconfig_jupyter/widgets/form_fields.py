@@ -338,7 +338,7 @@ def build_config(
     every problem at once. A later check's error on a field that already has one is left out:
     it is usually the same problem seen again.
     """
-    from runconfig_jupyter.core.runs.submit import check_experiment_name
+    from runconfig_jupyter.core.runs.names import check_experiment_name
     from runconfig_jupyter.core.target.configured import resolve_target
 
     target = next((t for t in targets if t.name == values.target), None)

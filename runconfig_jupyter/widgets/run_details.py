@@ -26,6 +26,7 @@ from runconfig_jupyter.core.runs.charts import VEGALITE_MIME, metric_chart
 from runconfig_jupyter.core.runs.explain import explain_exit_code, human_duration, last_traceback
 from runconfig_jupyter.core.runs.folder import FOLLOWED_LOGS
 from runconfig_jupyter.core.runs.follow import FollowState, MetricSeries, RunFollower
+from runconfig_jupyter.core.runs.run_target import cancel_offered, cancel_refusal, recorded_capabilities
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.widgets import render
 from runconfig_jupyter.widgets.live_view import LiveRunView
@@ -56,15 +57,13 @@ def _section(title: str, body: widgets.Widget) -> widgets.VBox:
     return widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), body])
 
 
-def target_can_cancel(run: Any) -> bool:
-    """Read the run's target capabilities from its spec; unknown targets are assumed cancelable."""
+def recorded_run_capabilities(run: Any) -> dict[str, Any]:
+    """The capabilities recorded with the run (core/runs/run_target.py), the ones the server serves too."""
     try:
-        from runconfig_jupyter.core.target.interface import ComputeTarget
-
-        spec = run.get_spec()["target"]
-        return bool(ComputeTarget.from_spec(spec).capabilities().cancel)
-    except Exception:  # a target whose package is missing here can still be canceled through the driver
-        return True
+        spec = run.get_spec()
+    except (OSError, ValueError):  # run.json unreadable: what a reader assumes of an unknown target
+        spec = {}
+    return recorded_capabilities(spec, run.record.target)
 
 
 class RunDetails:
@@ -88,7 +87,7 @@ class RunDetails:
         self.run = run
         self.tail_lines = tail_lines
         self.chart_interval = chart_interval
-        self.can_cancel = target_can_cancel(run)
+        self.capabilities = recorded_run_capabilities(run)
         self._cancel_requested = False
         self._links_made = False
         self._error_read = False
@@ -97,6 +96,8 @@ class RunDetails:
         self._last_charts = 0.0
         self._series: dict[str, MetricSeries] = {}
         record = run.record
+        refusal = cancel_refusal(record, self.capabilities)
+        self.can_cancel = bool(self.capabilities.get("cancel", True))  # this run's target can cancel at all
 
         self.header = widgets.HTML(render.header(record, max_duration=_max_duration(run)))
         self.lifecycle = widgets.HTML(render.lifecycle(record))
@@ -107,8 +108,8 @@ class RunDetails:
             run_id=run.id,
             window_lines=tail_lines,
             max_lines=max_log_lines,
-            can_cancel=self.can_cancel,
-            cancel_tooltip="Cancel this run" if self.can_cancel else "This run's target cannot cancel runs",
+            can_cancel=cancel_offered(record, self.capabilities),
+            cancel_tooltip=refusal or "Cancel this run",
         )
         self.view.on_cancel = self.cancel
         self.full_log_button = widgets.Button(description="Full log", icon="file-text-o", tooltip="Show the whole log")
@@ -306,7 +307,6 @@ class RunDetails:
             details.append(words)  # a plain code is left out when the reason already says "exited with code N"
         if record.reason:
             details.append(record.reason)
-        finished = terminal or record.status == RunStatus.CANCEL_REQUESTED
         with self.view.hold_sync():
             self.view.status = record.status.value
             self.view.status_label = STATUS_WORDS.get(record.status, record.status.value)
@@ -314,7 +314,8 @@ class RunDetails:
             self.view.detail = " · ".join(details)
             self.view.ended = terminal
             self.view.cancel_requested = self._cancel_requested or record.status == RunStatus.CANCEL_REQUESTED
-            self.view.can_cancel = self.can_cancel and not finished
+            self.view.can_cancel = cancel_offered(record, self.capabilities)  # the server answers the same
+            self.view.cancel_tooltip = cancel_refusal(record, self.capabilities) or "Cancel this run"
         self.lifecycle.value = render.lifecycle(record)
         preparing = record.status in PREPARING_STATES
         self.progress_box.layout.display = "" if preparing else "none"

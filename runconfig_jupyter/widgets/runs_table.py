@@ -13,9 +13,16 @@ from typing import Any
 import ipywidgets as widgets
 
 from runconfig_jupyter.core.runs.charts import run_charts
+from runconfig_jupyter.core.runs.run_target import cancel_refusal
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.widgets import render
-from runconfig_jupyter.widgets.run_details import CHART_HEIGHT, CHART_WIDTH, chart_output_widget, show_chart
+from runconfig_jupyter.widgets.run_details import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    chart_output_widget,
+    recorded_run_capabilities,
+    show_chart,
+)
 
 ALL = "(all)"
 
@@ -152,8 +159,6 @@ class RunsTable:
             self._refreshing = False
 
     def _refresh(self, experiment: str | None, status: str | None) -> list[Any]:
-        from runconfig_jupyter.core.runs.script_run import ScriptRun
-
         experiments = sorted({r.experiment for r in self.store.list(limit=1000)})
         wanted = experiment or (self.experiment.value if self.experiment.value != ALL else None)
         options = [ALL, *experiments] + ([wanted] if wanted and wanted not in experiments else [])
@@ -163,10 +168,7 @@ class RunsTable:
         if status:
             self.status.value = RunStatus(status).value
         chosen_status = self.status.value if self.status.value != ALL else None
-        records = self.store.list(wanted, chosen_status, limit=self.limit.value)
-        for record in records:
-            if not record.is_terminal:
-                ScriptRun(record.run_id, store=self.store).record  # noqa: B018 - settles a dead driver's run
+        # A plain read: runs whose driver died are settled elsewhere (core/runs/settle.py)
         self.records = self.store.list(wanted, chosen_status, limit=self.limit.value)
         self.table.value = runs_html(self.records)
         self.selection.options = [(f"{r.run_id} · {r.status.value}", r.run_id) for r in self.records]
@@ -216,7 +218,9 @@ class RunsTable:
         self.compare_charts.children = tuple(outputs)
 
     def cancel_selected(self) -> list[str]:
-        canceled = [run.id for run in self._selected() if run.cancel("canceled from the runs table")]
+        selected = self._selected()  # a target that cannot cancel is refused as the server refuses it
+        cancelable = [run for run in selected if cancel_refusal(run.record, recorded_run_capabilities(run)) is None]
+        canceled = [run.id for run in cancelable if run.cancel("canceled from the runs table")]
         self.message.value = f"Cancel requested for {', '.join(canceled)}." if canceled else "<i>Nothing to cancel.</i>"
         self.refresh()
         return canceled

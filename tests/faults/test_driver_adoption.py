@@ -1,17 +1,26 @@
-"""A local run's driver killed with SIGKILL: a new driver adopts the script (real processes, real signals)."""
+"""A local run's driver killed with SIGKILL: settling starts a new driver that adopts the script (real processes,
+real signals); reading the run meanwhile starts or kills nothing (core/runs/settle.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import textwrap
+import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration
+from runconfig_jupyter.core.runs import settle as settle_module
+from runconfig_jupyter.core.runs.settle import DRIVER_GRACE_SECONDS as GRACE
+from runconfig_jupyter.core.runs.settle import settle
+from runconfig_jupyter.server.service import RunService
 from tests.conftest import wait_for
 
 LINES = 30
@@ -30,10 +39,8 @@ COUNTER = textwrap.dedent(
 
 @pytest.fixture(autouse=True)
 def _no_grace(monkeypatch):
-    """A reader acts on a dead driver at once instead of after 5 s (the grace a starting driver gets)."""
-    import runconfig_jupyter.core.runs.script_run as runs
-
-    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+    """Settling acts on a dead driver at once instead of after 5 s (the grace a starting driver gets)."""
+    monkeypatch.setattr(settle_module, "DRIVER_GRACE_SECONDS", 0.0)
 
 
 def _submit(tmp_path, distributed=None, **env):
@@ -66,10 +73,11 @@ def _assert_complete_log(run) -> None:
     assert lines == [f"line {n}" for n in range(LINES)]  # every line, in order, none twice
 
 
-def test_a_reader_adopts_a_healthy_script_and_it_completes(tmp_path):
+def test_settling_adopts_a_healthy_script_and_it_completes(tmp_path):
     run = _submit(tmp_path, PAUSE="0.1")
     script_group = _kill_driver(run)
-    assert run.get_status() in ("Running", "Finalizing")  # the read itself starts the adopting driver
+    assert settle(run.store, run.id) == "adopted"
+    assert run.get_status() in ("Running", "Finalizing")
     assert psutil.pid_exists(script_group)  # the script was not killed
     details = run.wait_for_completion(timeout=60)
     assert details["status"] == "Completed" and details["exitCode"] == 0
@@ -78,6 +86,62 @@ def test_a_reader_adopts_a_healthy_script_and_it_completes(tmp_path):
     assert (run.outputs_dir() / "result.txt").read_text() == "all lines"
     assert not (run.run_dir / "working").exists()
     assert "re-attaching" in (run.run_dir / "logs" / "driver_log.txt").read_text()
+
+
+def _drivers_of(run) -> list[psutil.Process]:
+    """Every live driver process of this run, found by its command line (a --reattach one included)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = process.info["cmdline"] or []
+        driver = "runconfig_jupyter.core.runs.driver" in cmdline and run.id in cmdline
+        if driver and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def test_reading_a_run_whose_driver_died_starts_and_kills_nothing(tmp_path):
+    """Every reader (the handle, %runs' store listing, the server's GET routes) leaves a lost run alone;
+    only ``settle`` acts, and then exactly once even when asked twice."""
+    run = _submit(tmp_path, PAUSE="0.1")
+    script_group = _kill_driver(run)
+    before = run.store.get(run.id)
+    service = RunService(run.store)
+    for _ in range(3):  # reads a sidebar, a widget thread and %runs make, again and again
+        assert run.get_status() == "Running" and run.record.driver_pid == before.driver_pid
+        assert Run.get(run.id).status == "Running"
+        assert service.run_detail(run.id)["status"] == "Running"
+        assert [r["run_id"] for r in service.list_runs(experiment="adopt")["runs"]] == [run.id]
+        service.read_log(run.id)
+        run.get_details()
+    after = run.store.get(run.id)
+    assert after.driver_pid == before.driver_pid and "driver_restarts" not in after.details
+    assert _drivers_of(run) == []  # no new driver, no --reattach process
+    assert psutil.pid_exists(script_group) and not _zombie(script_group)  # and nothing was killed
+    assert settle(run.store, run.id) == "adopted"
+    assert settle(run.store, run.id) == "alive"  # the second settler sees the new driver
+    adopted = run.store.get(run.id)
+    assert adopted.driver_pid != before.driver_pid and adopted.details["driver_restarts"] == 1
+    assert [p.pid for p in _drivers_of(run)] == [adopted.driver_pid]
+    assert "--reattach" in _drivers_of(run)[0].cmdline()
+    run.wait_for_completion(timeout=60)
+    _assert_complete_log(run)
+
+
+def test_the_settle_command_adopts_a_lost_run(tmp_path):
+    """``python -m runconfig_jupyter.core.runs.settle``: the settler for a machine without a Jupyter server."""
+    run = _submit(tmp_path, PAUSE="0.1")
+    _kill_driver(run)
+    # The command's own process has the full grace period: let it pass (no driver writes the record now).
+    wait_for(lambda: time.time() - run.store.get(run.id).updated_at > GRACE + 0.2, timeout=30, message="the grace")
+    checkout = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)}
+    command = [sys.executable, "-m", "runconfig_jupyter.core.runs.settle", "--home", str(run.store.home)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{run.id}: adopted" in result.stdout.splitlines()
+    run.wait_for_completion(timeout=60)
+    assert run.get_details()["targetDetails"]["driver_restarts"] == 1
+    _assert_complete_log(run)
 
 
 def test_a_script_that_ends_while_no_driver_lives_keeps_its_exit_code(tmp_path):
@@ -96,8 +160,8 @@ def test_a_script_that_ends_while_no_driver_lives_keeps_its_exit_code(tmp_path):
 
 
 def _cancel_once_adopted(run) -> None:
-    """Read the run (which starts the adopting driver), wait until that driver handles signals, then cancel."""
-    run.get_status()  # adopt
+    """Settle the run (which starts the adopting driver), wait until that driver handles signals, then cancel."""
+    assert settle(run.store, run.id) == "adopted"
     wait_for(lambda: run.store.get(run.id).details.get("driver_restarts") == 1, message="the adopting driver")
     wait_for(lambda: run.store.get(run.id).details.get("driver_ready"), message="the adopting driver ready")
     assert run.cancel() is True
@@ -109,6 +173,18 @@ def test_cancel_reaches_an_adopted_script(tmp_path):
     run = _submit(tmp_path, PAUSE="5")
     script_group = _kill_driver(run)
     _cancel_once_adopted(run)
+    wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
+
+
+def test_a_cancel_of_a_run_whose_driver_died_reaches_its_script(tmp_path):
+    """A cancel is an action: it settles first, so the re-attached driver stops the script (no orphan left
+    running under a Canceled row)."""
+    run = _submit(tmp_path, PAUSE="5")
+    script_group = _kill_driver(run)
+    assert run.cancel() is True
+    wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
+    record = run.record
+    assert record.status.value == "Canceled" and record.details["driver_restarts"] == 1
     wait_for(lambda: not psutil.pid_exists(script_group) or _zombie(script_group), message="the script group gone")
 
 

@@ -149,13 +149,13 @@ def test_submitting_process_killed_mid_run_does_not_stop_the_run(project, run_ho
 
 
 def test_dead_driver_and_dead_script_are_detected_and_failed(project, monkeypatch):
-    """Driver and script both SIGKILLed: nothing to adopt, so the first reader fails the run with the reason.
+    """Driver and script both SIGKILLed: nothing to adopt, so the driver settling starts fails the run with the reason.
 
     (A driver killed alone is replaced and the script adopted: tests/faults/test_driver_adoption.py.)
     """
-    import runconfig_jupyter.core.runs.script_run as runs
+    from runconfig_jupyter.core.runs import settle
 
-    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(settle, "DRIVER_GRACE_SECONDS", 0.0)
     run = Experiment("lost").submit(
         ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 1])
     )
@@ -165,8 +165,9 @@ def test_dead_driver_and_dead_script_are_detected_and_failed(project, monkeypatc
     os.kill(record.driver_pid, signal.SIGKILL)  # the driver first, so it cannot record the script's death itself
     wait_for(lambda: not driver_alive(run.store.get(run.id)), message="the driver to be gone")
     os.killpg(script_pid, signal.SIGKILL)
-    wait_for(lambda: run.get_status() == "Failed", timeout=20, message="the lost driver to be noticed")
-    assert "process is gone" in run.record.reason
+    # settling starts a driver that re-attaches, finds the script's supervisor gone and records why
+    wait_for(lambda: settle.settle(run.store, run.id) == "ended", timeout=20, message="the lost driver to be noticed")
+    assert run.get_status() == "Failed" and "process is gone" in run.record.reason
     assert not _group_alive(script_pid)
 
 

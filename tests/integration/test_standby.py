@@ -137,9 +137,9 @@ def test_cancel_right_after_a_standby_submit_ends_canceled(project, standbys_on)
 
 
 def test_a_standby_killed_after_its_claim_does_not_leave_the_run_queued(project, standbys_on, monkeypatch):
-    import runconfig_jupyter.core.runs.script_run as runs
+    from runconfig_jupyter.core.runs import settle
 
-    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(settle, "DRIVER_GRACE_SECONDS", 0.5)
     config = ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1])
     Experiment("lost").submit(config).wait_for_completion(timeout=60)
     pid = ready_standby(standbys_on)
@@ -147,7 +147,7 @@ def test_a_standby_killed_after_its_claim_does_not_leave_the_run_queued(project,
     run = Experiment("lost").submit(config)
     assert run.record.driver_pid == pid and run.get_status() == "Queued"
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: run.get_status() == "Failed", timeout=20, message="the lost standby to be noticed")
+    wait_for(lambda: settle.settle(run.store, run.id) == "failed", timeout=20, message="the lost standby to be noticed")
     assert "driver exited unexpectedly" in run.record.reason
 
 
@@ -229,7 +229,7 @@ def test_only_a_run_id_is_accepted_from_the_fifo():
 
 def test_prewarm_makes_the_first_submit_warm(project, standbys_on):
     """``%load_ext`` calls ``prewarm``: the session's first local run is already served by a standby."""
-    from runconfig_jupyter.core.runs.submit import prewarm
+    from runconfig_jupyter.core.runs.drivers import prewarm
 
     pid = prewarm()
     assert pid is not None and ready_standby(standbys_on) == pid

@@ -19,9 +19,10 @@ import pytest
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs import standby
+from runconfig_jupyter.core.runs.drivers import prewarm
 from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import prewarm, submit
+from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.safety.secret_env import REDACTED, is_secret_name
 from tests.conftest import wait_for
 from tests.security.inputs_server import LiveServer

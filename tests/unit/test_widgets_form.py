@@ -93,6 +93,31 @@ class _SingleCpuTarget(_GpuClusterTarget):
         return Capabilities(gpu=False, distributed=False, description="test target, one CPU process")
 
 
+class _NoLimitTarget(_GpuClusterTarget):
+    """A registered target that cannot enforce max_run_duration_seconds (Capabilities.max_duration=False)."""
+
+    type_name = "widget-test-no-limit"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(max_duration=False, description="test target without a run time limit")
+
+
+def test_max_duration_is_offered_only_where_the_target_can_enforce_it(project):
+    register_target("no-limit", type=_NoLimitTarget.type_name)
+    try:
+        form = RunConfigForm(source_directory=str(project))
+        form.script.value = "train.py"
+        form.max_duration.value = 60
+        assert form.max_duration_row.layout.display == ""  # local enforces it
+        assert form.build().max_run_duration_seconds == 60
+        form.target.value = "no-limit"
+        assert form.max_duration_row.layout.display == "none"
+        config = form.build()  # the hidden value no longer counts: no limit is asked of this target
+        assert config is not None and config.max_run_duration_seconds == ff.DEFAULT_MAX_DURATION
+    finally:
+        unregister_target("no-limit")
+
+
 def test_fields_follow_the_target_capabilities(project):
     register_target("gpu-cluster", type=_GpuClusterTarget.type_name)
     register_target("single-cpu", type=_SingleCpuTarget.type_name)

@@ -222,10 +222,55 @@ def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
     spec_path = run.run_dir / "run.json"
     spec = json.loads(spec_path.read_text())
     spec["target"] = {"type": NoCancelTarget.type_name, "name": "no-cancel"}
+    del spec["capabilities"]  # as a run recorded before capabilities were: the recorded target's class answers
     spec_path.write_text(json.dumps(spec))
     details = RunDetails(run)
     assert details.can_cancel is False and not details.view.can_cancel
     assert "cannot cancel" in details.view.cancel_tooltip
+
+
+def _record_target_elsewhere(run: ScriptRun, cancel: bool) -> None:
+    """Make run.json name a target type installed nowhere in this process, as a kernel target registered only
+    in another notebook is unknown to the server: only the capabilities recorded with the run can answer."""
+    spec_path = run.run_dir / "run.json"
+    spec = json.loads(spec_path.read_text())
+    spec["target"] = {"type": "registered-in-another-kernel", "name": "elsewhere"}
+    spec["capabilities"] = {**spec["capabilities"], "cancel": cancel}
+    spec_path.write_text(json.dumps(spec))
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_widget_and_server_answer_can_it_be_cancelled_the_same(project, cancel):
+    """One function (core/runs/run_target.py) answers for the RunDetails widget, the server's run JSON (what the
+    Lab sidebar reads) and the server's cancel route, from the capabilities recorded with the run."""
+    from runconfig_jupyter.core.errors import RunStateError
+    from runconfig_jupyter.server.service import RunService
+
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 600, "--sleep", 0.1]), "wd")
+    wait_for(lambda: run.get_status() == "Running", timeout=60, message="the run to start")
+    _record_target_elsewhere(run, cancel)
+    service = RunService(run.store)
+    details = RunDetails(run)
+    try:
+        summary = service.run_detail(run.id)
+        assert summary["capabilities"]["cancel"] is cancel
+        assert details.view.can_cancel is summary["can_cancel"] is cancel
+        if cancel:
+            assert details.view.cancel_tooltip == "Cancel this run"
+            assert service.cancel(run.id)["status"] in ("CancelRequested", "Canceled")
+            run.wait_for_completion(timeout=60, raise_on_error=False)
+        else:
+            assert "'local' cannot cancel runs" in details.view.cancel_tooltip
+            with pytest.raises(RunStateError, match="'local' cannot cancel runs"):
+                service.cancel(run.id)
+            assert run.get_status() == "Running"  # the refused cancel reached nothing
+    finally:
+        run.cancel()  # the handle's own cancel is not gated: the test cleans up its run either way
+        run.wait_for_completion(timeout=60, raise_on_error=False)
+        details.close()
+    ended = service.run_detail(run.id)
+    assert ended["status"] == "Canceled" and ended["can_cancel"] is False
+    assert RunDetails(run).view.can_cancel is False
 
 
 def test_many_metrics_are_read_in_bounded_chunks_and_none_lost(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, Workspace
 from runconfig_jupyter.core.errors import RunStateError
-from runconfig_jupyter.core.runs.script_run import DRIVER_GRACE_SECONDS
+from runconfig_jupyter.core.runs.settle import DRIVER_GRACE_SECONDS, settle
 from runconfig_jupyter.server.service import RunService
 from tests.conftest import wait_for
 
@@ -116,14 +116,15 @@ def test_a_live_owner_keeps_its_run_running_a_dead_one_fails_it(v1_project):
     try:
         time.sleep(DRIVER_GRACE_SECONDS + 0.5)
         run = Run.get(run_id)
-        assert run.get_status() == "Running"
+        assert settle(run.store, run_id) == "alive" and run.get_status() == "Running"
         listed = RunService().list_runs(experiment="owned")
         assert [r["run_id"] for r in listed["runs"]] == [run_id] and listed["runs"][0]["interactive"]
         assert RunService().run_detail(run_id)["details"]["runType"] == "interactive"
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         time.sleep(DRIVER_GRACE_SECONDS + 0.5)
-        assert run.get_status() == "Failed"
+        assert run.get_status() == "Running"  # reading settles nothing (core/runs/settle.py)
+        assert settle(run.store, run_id) == "failed" and run.get_status() == "Failed"
         assert "exited before run.complete()" in run.record.reason
         assert run.get_metrics() == {"alive": 1}
     finally:

@@ -4,8 +4,8 @@ An interactive run is an ordinary run record (same store, same run folder layout
 ``Run.get``, the server and the sidebar show it like any other) whose owner is the process that
 started it instead of a run driver. The owner's pid and start time take the driver's place in the
 record, so the usual "driver lost" check tells a live notebook from a dead one: while the process
-lives the run stays Running; once it has died without ``complete()``/``fail()``, the next reader
-marks the run Failed with that reason. Nothing ever signals the owner (a cancel only records
+lives the run stays Running; once it has died without ``complete()``/``fail()``, the next settle
+(core/runs/settle.py) marks the run Failed with that reason. Nothing ever signals the owner (a cancel only records
 Canceled), because the owner is the user's kernel.
 """
 
@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import index_history, update_history
+from runconfig_jupyter.core.runs.names import check_experiment_name, new_run_id
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, pid_start_time
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_time
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.script_run import ScriptRun
@@ -45,7 +46,6 @@ def start_interactive(
 ) -> ScriptRun:
     """Record a Running interactive run owned by ``owner_pid`` (default: this process) and return its handle."""
     from runconfig_jupyter.core.runs.script_run import Run
-    from runconfig_jupyter.core.runs.submit import check_experiment_name, new_run_id
 
     check_experiment_name(experiment)
     if run_id is not None and not RUN_ID_PATTERN.match(str(run_id)):
@@ -135,26 +135,6 @@ def finish_interactive(run: ScriptRun, status: RunStatus, reason: str | None = N
     return run.store.set_status(
         run.id, status, reason=reason if status != RunStatus.COMPLETED else None, phase="Running" if reason else None
     )
-
-
-def settle_orphan(store: RunStore, record: RunRecord) -> bool:
-    """An interactive run whose owner process is gone: Failed, unless its parent run is still going.
-
-    A child opened inside a submitted script is settled by that run's driver when the script ends
-    (it takes the parent's outcome); until then it must not be failed by a reader passing by.
-    """
-    if record.parent_run_id:
-        try:
-            parent = store.get(record.parent_run_id)
-        except Exception:
-            parent = None
-        if parent is not None and not parent.is_terminal and driver_alive(parent):
-            return False
-    reason = (
-        f"the process that owned this interactive run (pid {record.details.get('owner_pid')}) exited "
-        "before run.complete() was called"
-    )
-    return store.set_status(record.run_id, RunStatus.FAILED, reason=reason, phase="Running")
 
 
 def settle_children(store: RunStore, parent_run_id: str, status: RunStatus, reason: str | None) -> list[str]:

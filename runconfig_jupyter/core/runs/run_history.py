@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import read_history, record_history
 from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.runs.store import is_interactive
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config.environment import Environment
@@ -41,10 +42,6 @@ def tags_match(tags: Mapping[str, Any], wanted: Any) -> bool:
     if isinstance(wanted, Mapping):
         return all(key in tags and (value is None or tags[key] == str(value)) for key, value in wanted.items())
     return all(str(name) in tags for name in wanted)
-
-
-def is_interactive(record: RunRecord) -> bool:
-    return bool(record.details.get("interactive"))
 
 
 def is_child_of(record: RunRecord, parent_id: str) -> bool:

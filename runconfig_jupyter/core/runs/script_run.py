@@ -23,19 +23,18 @@ from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, R
 from runconfig_jupyter.core.runs.artifacts import artifact_name
 from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts
-from runconfig_jupyter.core.runs.run_history import RunHistory, is_interactive
+from runconfig_jupyter.core.runs.names import check_experiment_name
+from runconfig_jupyter.core.runs.run_history import RunHistory
+from runconfig_jupyter.core.runs.run_target import recorded_target
+from runconfig_jupyter.core.runs.settle import settle, settler
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.workspace import Workspace
-
-# A driver gets this long to record itself before a missing one counts as dead.
-MAX_DRIVER_RESTARTS = 3
-DRIVER_GRACE_SECONDS = 5.0
 
 
 class ScriptRun(RunHistory):
@@ -90,57 +89,9 @@ class ScriptRun(RunHistory):
     # -- state -----------------------------------------------------------
     @property
     def record(self) -> RunRecord:
-        record = self.store.get(self.id)
-        if not record.is_terminal and self._driver_lost(record):
-            record = self.store.get(self.id)
-        self._record = record
-        return record
-
-    def _driver_lost(self, record: RunRecord) -> bool:
-        """Settle a run whose driver died, so nothing shows Running forever.
-
-        A run on a target that outlives its driver (a container, a remote kernel, a Ray
-        job) gets a new driver that re-attaches to it; anything else is failed and its
-        processes are killed so no orphan keeps burning the machine.
-        """
-        if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
-            return False
-        if is_interactive(record):
-            from runconfig_jupyter.core.runs.interactive import settle_orphan
-
-            return settle_orphan(self.store, record)
-        # Starting too: the target may have created a container or kernel that only a new driver
-        # (re-attach, then cleanup) can follow or remove. Finalizing too: the outputs may still be
-        # waiting to be collected (a local script's supervisor left its exit code in the run folder).
-        resumable = (RunStatus.STARTING, RunStatus.RUNNING, RunStatus.CANCEL_REQUESTED, RunStatus.FINALIZING)
-        if record.status in resumable and self._restart_driver(record):
-            return False
-        reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
-        groups = [record.details.get("pid"), *record.details.get("pids", [])]
-        for pid in {int(p) for p in groups if p}:
-            try:  # leave no orphan process group behind
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        return self.store.set_status(self.id, RunStatus.FAILED, reason=reason, phase=record.status.value)
-
-    def _restart_driver(self, record: RunRecord) -> bool:
-        from runconfig_jupyter.core.runs.submit import start_driver
-        from runconfig_jupyter.core.target.interface import ComputeTarget
-
-        try:
-            target = ComputeTarget.from_spec(self.get_spec()["target"])
-        except Exception:
-            return False
-        if type(target).reattach is ComputeTarget.reattach or not target.capabilities().reattach:
-            return False
-        restarts = int(record.details.get("driver_restarts", 0))
-        if restarts >= MAX_DRIVER_RESTARTS:
-            return False
-        # driver_ready goes back to False: a cancel must not SIGTERM the new driver before its handler exists.
-        self.store.update(self.id, details={"driver_restarts": restarts + 1, "driver_ready": False})
-        start_driver(self.store, self.id, reattach=True)
-        return True
+        """The run's row as stored now. A plain read: it never starts or stops a process (core/runs/settle.py)."""
+        self._record = self.store.get(self.id)
+        return self._record
 
     @property
     def experiment(self) -> Experiment:
@@ -167,7 +118,13 @@ class ScriptRun(RunHistory):
 
     # -- control ---------------------------------------------------------
     def cancel(self, reason: str = "canceled by user") -> bool:
-        """Ask the driver to stop the run; returns False when it had already finished."""
+        """Ask the driver to stop the run; returns False when it had already finished.
+
+        An action, not a read: it settles the run first (core/runs/settle.py), so a run whose driver died
+        gets a driver that re-attaches and stops what is still running, instead of a Canceled row over an
+        orphan container or script.
+        """
+        settle(self.store, self.id)
         record = self.record
         if record.is_terminal:
             return False
@@ -210,12 +167,15 @@ class ScriptRun(RunHistory):
             for chunk in self.follow(timeout=timeout):
                 out.write(chunk)
                 out.flush()
+        settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
         with self._watch() as watch:  # before the first look, so no change after it is missed
+            settle_due()
             while not self.record.is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
                 if left < 0:
                     raise TimeoutError(f"run {self.id} still {self._record.status.value} after {timeout} s")
                 watch.wait(min(left, FALLBACK_SECONDS if watch.active else 0.1))
+                settle_due()
         record = self._record
         if show_output:
             out.write(f"\nExecution Summary\n=================\nRunId: {self.id}\nStatus: {record.status.value}\n")
@@ -244,13 +204,19 @@ class ScriptRun(RunHistory):
         ``offsets`` is updated in place, so a caller can stop and resume without repeats.
         """
         cursor = LogCursor(self.folder, offsets=offsets if offsets is not None else {})
+        settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
+
+        def status() -> RunRecord:
+            settle_due()
+            return self.record
+
         with self._watch() as watch:
 
             def wait(left: float | None) -> None:
                 longest = max(poll, FALLBACK_SECONDS) if watch.active else poll
                 watch.wait(min(longest, FALLBACK_SECONDS if left is None else left))
 
-            yield from follow_texts(cursor, lambda: self.record, wait, timeout)
+            yield from follow_texts(cursor, status, wait, timeout)
 
     def _watch(self) -> Watch:
         """Wakes on a change of this run's record or logs (core/watch.py); sleeps where that is not possible."""
@@ -346,10 +312,12 @@ class ScriptRun(RunHistory):
             raise RunStateError(f"run {self.id} is an interactive run: there is no script to run again")
         config = self.get_config()
         restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
+        # The target as recorded, not looked up by name: a target registered only in the submitting
+        # notebook is unknown to the Jupyter server that re-runs from the sidebar (core/runs/run_target.py).
         again = submit(
             config,
             experiment or record.experiment,
-            target=spec["target"]["name"],
+            target=recorded_target(spec, record.target),
             store=self.store,
             parent_run_id=self.id,
         )
@@ -548,8 +516,6 @@ class Experiment:
         store: RunStore | None = None,
         **_azure_kwargs: Any,
     ):
-        from runconfig_jupyter.core.runs.submit import check_experiment_name
-
         if args:
             raise TypeError("Experiment(workspace, name) takes two positional arguments")
         if name is None and isinstance(workspace, str):  # this project's short form: Experiment("name")

@@ -578,6 +578,11 @@ def driver_alive(record: RunRecord) -> bool:
     return bool(record.driver_pid) and proc.same_process(record.driver_pid, record.driver_started)
 
 
+def is_interactive(record: RunRecord) -> bool:
+    """A run owned by a notebook's own process (``start_logging``), not by a run driver."""
+    return bool(record.details.get("interactive"))
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
-import secrets
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.input_checks import check_labels
 from runconfig_jupyter.core.data.plan import build_plan
-from runconfig_jupyter.core.errors import ConfigError, DiskFull
+from runconfig_jupyter.core.errors import DiskFull
+from runconfig_jupyter.core.runs.drivers import other_targets_secrets, start_driver
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import update_history
-from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
+from runconfig_jupyter.core.runs.names import check_experiment_name, new_run_id
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_time
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 from runconfig_jupyter.core.safety.secret_env import SecretFile, redact_config_dict, refuse_placeholders
-from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.configured import resolve_target
 
 if TYPE_CHECKING:
@@ -36,18 +33,6 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.script_run import ScriptRun
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits
     from runconfig_jupyter.core.target.interface import ComputeTarget
-
-EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
-
-
-def check_experiment_name(name: str) -> str:
-    if not isinstance(name, str) or not EXPERIMENT_NAME.match(name):
-        raise ConfigError(
-            f"experiment name {name!r} is not valid: use 1-255 letters, digits, '_' or '-', starting with a "
-            "letter or digit (e.g. 'mnist-baseline')",
-            field="experiment",
-        )
-    return name
 
 
 def wants_docker(config: ScriptRunConfig) -> bool:
@@ -62,11 +47,6 @@ def default_target_name(config: ScriptRunConfig) -> str:
     """The config's own target, except that the default 'local' becomes 'docker' when Docker is asked for."""
     name = config.target_name
     return "docker" if name == "local" and wants_docker(config) else name
-
-
-def new_run_id(experiment: str) -> str:
-    """``<experiment>_<unix-time>_<8 hex>``: sortable by time, unique without coordination."""
-    return f"{experiment}_{int(time.time())}_{secrets.token_hex(4)}"
 
 
 def submit(
@@ -132,7 +112,9 @@ def submit(
             "run_id": run_id,
             "experiment": experiment,
             "config": recorded,
+            # The target as it was: re-run, cancel and the UI read it here, not by name (core/runs/run_target.py)
             "target": compute.to_spec(),
+            "capabilities": compute.capabilities().to_dict(),
             "snapshot": {
                 "id": snapshot.id,
                 "files": snapshot.manifest.file_count,
@@ -194,83 +176,3 @@ def _only_link(path: Path) -> bool:
         return path.stat().st_nlink <= 1
     except OSError:
         return False
-
-
-def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:
-    """Token variables of every configured target except this run's own.
-
-    The driver (and through it a local script) inherits the submitting kernel's
-    environment, which holds any token typed at a %submit prompt; a run must not
-    carry another target's secret.
-    """
-    from runconfig_jupyter.core.target.configured import configured_targets
-
-    try:
-        specs = configured_targets(extra_targets)
-    except Exception:  # a broken targets.yaml was already reported by resolve_target
-        return set()
-    names = {str(spec["token_env"]) for spec in specs.values() if spec.get("token_env")}
-    return names - {getattr(compute, "token_env", None)}
-
-
-# The next standby waits this long before importing, so it does not slow the run just handed over.
-STANDBY_DELAY_SECONDS = 1.0
-
-
-def start_driver(
-    store: RunStore,
-    run_id: str,
-    extra_env: dict[str, str] | None = None,
-    reattach: bool = False,
-    strip_env: set[str] | None = None,
-) -> int:
-    """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt."""
-    env = driver_environment(store, extra_env, strip_env)
-    warm = not reattach and standby_seconds(env) > 0
-    print_ = fingerprint(env) if warm else ""
-    # A warm standby started with this very environment takes the run (core/standby.py) ...
-    pid = claim(store.home, print_, run_id) if warm else None
-    if pid is None:
-        pid = _spawn_driver(store, run_id, env, reattach)
-    store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
-    if warm:  # ... and one is kept waiting for the next submit.
-        ensure_standby(store.home, env, print_, delay=STANDBY_DELAY_SECONDS)
-    return pid
-
-
-def driver_environment(
-    store: RunStore, extra_env: dict[str, str] | None = None, strip_env: set[str] | None = None
-) -> dict[str, str]:
-    """Exactly what a driver process inherits: ours minus other targets' tokens, plus the run's extras."""
-    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
-    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
-    # The driver imports this package; make sure it resolves to the same code as ours.
-    package_root = str(Path(__file__).resolve().parents[3])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return env
-
-
-def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, Any]] | None = None) -> int | None:
-    """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
-
-    It matches what a submit to ``local`` or ``docker`` would start (neither has a token of its own), so
-    the first run of a session is warm too; anything else simply starts a fresh driver.
-    """
-    try:
-        store = store or RunStore()
-        env = driver_environment(
-            store, None, other_targets_secrets(resolve_target("local", extra_targets), extra_targets)
-        )
-        if standby_seconds(env) <= 0:
-            return None
-        return ensure_standby(store.home, env, fingerprint(env))
-    except Exception:  # a convenience: loading the extension must not fail because of it
-        return None
-
-
-def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: bool) -> int:
-    argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
-    if reattach:
-        argv.append("--reattach")
-    run_dir = store.run_dir(run_id)
-    return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid

@@ -159,10 +159,10 @@ def _kill_driver(store: RunStore, run_id: str) -> None:
 
 
 def test_lost_driver_is_replaced_and_follows_the_container(project, docker_client, our_containers, monkeypatch):
-    """Run.get() notices the dead driver and starts one that re-attaches to the still-running container."""
-    import runconfig_jupyter.core.runs.script_run as runs
+    """Waiting on Run.get() settles the dead driver: a new one re-attaches to the still-running container."""
+    import runconfig_jupyter.core.runs.settle as settle
 
-    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(settle, "DRIVER_GRACE_SECONDS", 0.0)
     config = docker_config(project, script="train.py", arguments=["--epochs", 8, "--sleep", 0.4])
     run = Experiment("dk").submit(config)
     wait_for(lambda: "epoch 1 " in run.get_log(), timeout=60, message="the run to print")

@@ -37,9 +37,9 @@ def test_reattached_driver_keeps_the_secret_out_of_records(
 ):
     """A replacement driver (after kill -9) builds its context from run.json plus the private file: the run
     finishes, the script had the value, and still no record holds it."""
-    import runconfig_jupyter.core.runs.script_run as runs
+    import runconfig_jupyter.core.runs.settle as settle
 
-    monkeypatch.setattr(runs, "DRIVER_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(settle, "DRIVER_GRACE_SECONDS", 0.0)
     slow = "import time\nprint('script-is-up', flush=True)\ntime.sleep(4)\nprint('end')\n"
     (project / "report.py").write_text(REPORT + slow)
     config = ScriptRunConfig.from_yaml(RUNCONFIG + "compute_target: docker\n", source_directory=str(project))

@@ -17,6 +17,7 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed, TargetUnavailable
+from runconfig_jupyter.core.runs.settle import settle
 from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.targets.ray.target import RayTarget
 from tests.conftest import wait_for
@@ -108,7 +109,8 @@ def test_driver_killed_mid_run_reattaches_by_job_id(ray_target, project):
     wait_for(lambda: "tick 1" in run.read_log()[0], timeout=120, message="ticking")
     first_driver = run.record.driver_pid
     os.kill(first_driver, signal.SIGKILL)
-    wait_for(lambda: run.record.driver_pid != first_driver, timeout=60, message="a new driver")
+    wait_for(lambda: settle(run.store, run.id) == "adopted", timeout=60, message="a new driver")
+    assert run.record.driver_pid != first_driver
     run.wait_for_completion(timeout=120)
     log = run.read_log()[0]
     assert [line for line in log.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(8)]

@@ -1,0 +1,102 @@
+"""Starting run drivers: the detached process that owns a run's lifecycle (core/runs/driver.py).
+
+Two callers start drivers: ``submit`` (a new run) and ``settle`` (a new driver that re-attaches to a
+run whose driver died). Both come here, so neither needs the other: ``settle`` must not import the
+submit machinery, which imports the run handle, which waits through ``settle``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runconfig_jupyter.core.runs.folder import RunFolder
+from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
+from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
+from runconfig_jupyter.core.system.detached import spawn_detached
+from runconfig_jupyter.core.target.configured import resolve_target
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.target.interface import ComputeTarget
+
+
+def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:
+    """Token variables of every configured target except this run's own.
+
+    The driver (and through it a local script) inherits the submitting kernel's
+    environment, which holds any token typed at a %submit prompt; a run must not
+    carry another target's secret.
+    """
+    from runconfig_jupyter.core.target.configured import configured_targets
+
+    try:
+        specs = configured_targets(extra_targets)
+    except Exception:  # a broken targets.yaml was already reported by resolve_target
+        return set()
+    names = {str(spec["token_env"]) for spec in specs.values() if spec.get("token_env")}
+    return names - {getattr(compute, "token_env", None)}
+
+
+# The next standby waits this long before importing, so it does not slow the run just handed over.
+STANDBY_DELAY_SECONDS = 1.0
+
+
+def start_driver(
+    store: RunStore,
+    run_id: str,
+    extra_env: dict[str, str] | None = None,
+    reattach: bool = False,
+    strip_env: set[str] | None = None,
+) -> int:
+    """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt."""
+    env = driver_environment(store, extra_env, strip_env)
+    warm = not reattach and standby_seconds(env) > 0
+    print_ = fingerprint(env) if warm else ""
+    # A warm standby started with this very environment takes the run (core/standby.py) ...
+    pid = claim(store.home, print_, run_id) if warm else None
+    if pid is None:
+        pid = _spawn_driver(store, run_id, env, reattach)
+    store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
+    if warm:  # ... and one is kept waiting for the next submit.
+        ensure_standby(store.home, env, print_, delay=STANDBY_DELAY_SECONDS)
+    return pid
+
+
+def driver_environment(
+    store: RunStore, extra_env: dict[str, str] | None = None, strip_env: set[str] | None = None
+) -> dict[str, str]:
+    """Exactly what a driver process inherits: ours minus other targets' tokens, plus the run's extras."""
+    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
+    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
+    # The driver imports this package; make sure it resolves to the same code as ours.
+    package_root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, Any]] | None = None) -> int | None:
+    """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
+
+    It matches what a submit to ``local`` or ``docker`` would start (neither has a token of its own), so
+    the first run of a session is warm too; anything else simply starts a fresh driver.
+    """
+    try:
+        store = store or RunStore()
+        env = driver_environment(
+            store, None, other_targets_secrets(resolve_target("local", extra_targets), extra_targets)
+        )
+        if standby_seconds(env) <= 0:
+            return None
+        return ensure_standby(store.home, env, fingerprint(env))
+    except Exception:  # a convenience: loading the extension must not fail because of it
+        return None
+
+
+def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: bool) -> int:
+    argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
+    if reattach:
+        argv.append("--reattach")
+    run_dir = store.run_dir(run_id)
+    return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid
