@@ -10,7 +10,6 @@ import getpass
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -325,8 +324,3 @@ def load_ipython_extension(ipython: Any) -> None:
 
     prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))
-
-
-def notebook_directory() -> Path:
-    """Kernels start in the notebook's folder, which is the default source directory."""
-    return Path.cwd()
