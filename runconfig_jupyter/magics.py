@@ -207,10 +207,10 @@ class RunConfigMagics(Magics):
             except RunConfigError as error:
                 _show_error(error)
                 return None
-        if args.table:
-            from runconfig_jupyter.widgets.runs_table import RunsTable
+        if args.table:  # the one implementation behind %runs_table too
+            from runconfig_jupyter.widgets.runs_table import show_runs_table
 
-            RunsTable(args.experiment, args.status, args.limit).show()
+            show_runs_table(args.experiment, args.status, args.limit)
             return None
         try:
             records = RunStore().list(args.experiment, args.status, limit=args.limit)
