@@ -10,7 +10,6 @@ import getpass
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -220,10 +219,10 @@ class RunConfigMagics(Magics):
             except RunConfigError as error:
                 _show_error(error)
                 return None
-        if args.table:
-            from runconfig_jupyter.widgets.runs_table import RunsTable
+        if args.table:  # the one implementation behind %runs_table too
+            from runconfig_jupyter.widgets.runs_table import show_runs_table
 
-            RunsTable(args.experiment, args.status, args.limit).show()
+            show_runs_table(args.experiment, args.status, args.limit)
             return None
         try:
             records = RunStore().list(args.experiment, args.status, limit=args.limit)
@@ -333,8 +332,3 @@ def load_ipython_extension(ipython: Any) -> None:
 
     prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))
-
-
-def notebook_directory() -> Path:
-    """Kernels start in the notebook's folder, which is the default source directory."""
-    return Path.cwd()

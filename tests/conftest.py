@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -104,3 +105,20 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM (a Jupyter server shuts its kernels down), then SIGKILL of its process group if it lingers.
+
+    For the servers the tests start in their own session (jupyter server, lab, kernel gateway), by PID.
+    """
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(5)

@@ -35,7 +35,7 @@ from runconfig_jupyter.server.watcher import RunWatcher
 
 AUTH_RESOURCE = "runconfig"
 # The issue names /runconfig/; the first sidebar builds used /runconfig-jupyter/. Both are served.
-API_PREFIXES = ("runconfig/api", "runconfig-jupyter/api")
+API_PREFIX = "runconfig/api"
 RUN_ID = rf"(?P<run_id>{RUN_ID_PATTERN})"  # the one run-id rule (core/paths.py)
 
 FILE_CHUNK = 1 << 20
@@ -342,8 +342,4 @@ def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:
         ("openapi.yaml", OpenAPIHandler),
         ("events", EventsSocket),
     ]
-    return [
-        (url_path_join(base_url, prefix, pattern), handler, {})
-        for prefix in API_PREFIXES
-        for pattern, handler in routes
-    ]
+    return [(url_path_join(base_url, API_PREFIX, pattern), handler, {}) for pattern, handler in routes]

@@ -12,8 +12,6 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from runconfig_jupyter.core.errors import RunConfigError
-
 
 @magics_class
 class WidgetMagics(Magics):
@@ -47,14 +45,11 @@ class WidgetMagics(Magics):
     @argument("--limit", "-n", type=int, default=20)
     @line_magic
     def runs_table(self, line: str) -> Any:
-        """Show recent runs as a table widget (filter, details, compare two, cancel)."""
-        from runconfig_jupyter.widgets.runs_table import RunsTable
+        """Show recent runs as a table widget (filter, details, compare two, cancel); same as ``%runs --table``."""
+        from runconfig_jupyter.widgets.runs_table import show_runs_table
 
         args = parse_argstring(self.runs_table, line)
-        try:
-            RunsTable(args.experiment, args.status, args.limit).show()
-        except (RunConfigError, ValueError) as error:
-            print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        show_runs_table(args.experiment, args.status, args.limit)
         return None
 
     def _main_magics(self) -> Any:

@@ -7,11 +7,13 @@ live part is delegated to RunDetails for the run the user picks.
 from __future__ import annotations
 
 import html
+import sys
 import time
 from typing import Any
 
 import ipywidgets as widgets
 
+from runconfig_jupyter.core.errors import RunConfigError
 from runconfig_jupyter.core.runs.charts import run_charts
 from runconfig_jupyter.core.runs.run_target import cancel_refusal
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -229,3 +231,12 @@ class RunsTable:
         if self.details is not None:
             self.details.close()
         self.widget.close()
+
+
+def show_runs_table(experiment: str | None = None, status: str | None = None, limit: int = 20) -> None:
+    """What ``%runs_table`` and ``%runs --table`` both do: show the table, or say what is wrong with the
+    filter (a typed error's message, no traceback) when there is nothing to show."""
+    try:
+        RunsTable(experiment, status, limit).show()
+    except (RunConfigError, ValueError) as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)

@@ -183,7 +183,7 @@ def test_ray_packages_are_zipped_like_ray_and_named_by_content(tmp_path):
 
     Uploading them to a real head is covered by tests/integration/ray (every run ships two packages).
     """
-    from runconfig_jupyter.targets.ray.jobs import _matcher, _package_files, package_uri, zip_package
+    from runconfig_jupyter.targets.ray.jobs import exclude_matcher, package_files, package_uri, zip_package
 
     module = tmp_path / "mymod"
     (module / "sub").mkdir(parents=True)
@@ -193,8 +193,8 @@ def test_ray_packages_are_zipped_like_ray_and_named_by_content(tmp_path):
     (module / "__pycache__").mkdir()
     (module / "__pycache__" / "c.pyc").write_bytes(b"junk")
     (module / "empty").mkdir()
-    excludes = _matcher(["__pycache__/", "*.pyc"])
-    files = _package_files(module, excludes)
+    excludes = exclude_matcher(["__pycache__/", "*.pyc"])
+    files = package_files(module, excludes)
     assert [name for name, _ in files] == ["__init__.py", "empty/", "sub/a.py"]
     with zipfile.ZipFile(io.BytesIO(zip_package(module, files, include_parent=True))) as archive:
         assert sorted(archive.namelist()) == ["mymod/__init__.py", "mymod/empty/", "mymod/sub/a.py"]
@@ -203,7 +203,7 @@ def test_ray_packages_are_zipped_like_ray_and_named_by_content(tmp_path):
         assert sorted(archive.namelist()) == ["__init__.py", "empty/", "sub/a.py"]
     uri = package_uri(files, include_parent=True)
     assert uri.startswith("gcs://_ray_pkg_") and uri.endswith(".zip")
-    assert package_uri(_package_files(module, excludes), include_parent=True) == uri  # same content, same name
+    assert package_uri(package_files(module, excludes), include_parent=True) == uri  # same content, same name
     assert package_uri(files, include_parent=False) != uri
     (module / "sub" / "a.py").write_text("y = 3\n")
-    assert package_uri(_package_files(module, excludes), include_parent=True) != uri  # new content, new name
+    assert package_uri(package_files(module, excludes), include_parent=True) != uri  # new content, new name

@@ -12,26 +12,7 @@ from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import MpiConfiguration, PyTorchConfiguration, TensorflowConfiguration
 from runconfig_jupyter.core.errors import ConfigError, RunFailed
 from tests.conftest import wait_for
-from tests.integration.rank_scripts import RANKS_SCRIPT
-
-DDP_SCRIPT = """
-import os, sys
-import torch
-import torch.distributed as dist
-from runconfig_jupyter import Run
-
-dist.init_process_group("gloo")  # env:// - MASTER_ADDR/PORT, RANK, WORLD_SIZE from the target
-rank, world = dist.get_rank(), dist.get_world_size()
-value = torch.tensor([float(rank + 1)])
-dist.all_reduce(value)
-print(f"rank {rank}/{world} local {os.environ['LOCAL_RANK']} node {os.environ['NODE_RANK']} sum {value.item():g}")
-if rank == 0:
-    Run.get_context().log("sum", value.item())
-    os.makedirs("outputs", exist_ok=True)
-    with open("outputs/result.txt", "w") as out:
-        out.write(f"{value.item():g}\\n")
-dist.destroy_process_group()
-"""
+from tests.integration.rank_scripts import DDP_SCRIPT, RANKS_SCRIPT
 
 
 @pytest.fixture
@@ -72,11 +53,11 @@ def test_pytorch_ddp_all_reduce_across_two_nodes_of_two_processes(ddp_project):
     log = run.get_log()
     # 1+2+3+4 = 10 on every rank proves all four processes joined one group and exchanged tensors.
     for rank, (node, local) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
-        assert f"[rank {rank}] rank {rank}/4 local {local} node {node} sum 10" in log
+        assert f"[rank {rank}] rank {rank}/4 node {node} local {local} sum 10" in log
     assert (run.run_dir / "logs" / "rank_3.txt").read_text().startswith("rank 3/4")
     assert "[rank" not in (run.run_dir / "logs" / "rank_3.txt").read_text()
     assert run.get_metrics()["sum"] == 10
-    assert (run.outputs_dir() / "result.txt").read_text() == "10\n"
+    assert (run.outputs_dir() / "sum.txt").read_text() == "10\n"
     details = run.get_details()["targetDetails"]
     assert len(details["pids"]) == 4 and details["distributed"]["world_size"] == 4
     assert _all_gone(details["pids"])
@@ -159,5 +140,5 @@ def test_deprecated_pytorch_estimator_submits_as_is(ddp_project):
         )
     run = Experiment("ddp-estimator").submit(estimator)
     run.wait_for_completion(timeout=120)
-    assert "[rank 1] rank 1/2 local 1 node 0 sum 3" in run.get_log()
+    assert "[rank 1] rank 1/2 node 0 local 1 sum 3" in run.get_log()
     assert run.get_config().distributed_job_config.process_count == 2

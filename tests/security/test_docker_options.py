@@ -202,16 +202,14 @@ def test_a_permitted_run_cannot_see_the_host(engine, project, run_home, tmp_path
 
 def test_the_driver_checks_resume_from_again_right_before_mounting(project, run_home):
     """A folder accepted at submit and swapped for a link to / before the container is created is refused."""
-    from runconfig_jupyter.targets.docker.target import DockerTarget
+    from runconfig_jupyter.targets.docker.container import resume_mount
 
     (project / "ckpt").mkdir()
     config = ScriptRunConfig(str(project), script="train.py", compute_target="docker", resume_from="ckpt")
     config.validate()
-    assert DockerTarget()._resume_mount(config) == {
-        str((project / "ckpt").resolve()): {"bind": "/resume_from", "mode": "ro"}
-    }
+    assert resume_mount(config) == {str((project / "ckpt").resolve()): {"bind": "/resume_from", "mode": "ro"}}
     (project / "ckpt").rmdir()
     (project / "ckpt").symlink_to("/")
     with pytest.raises(ConfigError, match="resolves to /") as caught:
-        DockerTarget()._resume_mount(config)
+        resume_mount(config)
     assert caught.value.field == "resume_from"

@@ -47,6 +47,13 @@ async def test_version_handshake(api):
     assert body == {"name": "runconfig-jupyter", "version": __version__, "api_version": API_VERSION}
 
 
+async def test_the_api_is_served_under_one_prefix_only(api, jp_fetch):
+    """The old ``runconfig-jupyter/api`` prefix is gone: nothing answers there, the one prefix still does."""
+    assert (await api("version"))[0] == 200
+    response = await jp_fetch("runconfig-jupyter", "api", "version", raise_error=False)
+    assert response.code == 404
+
+
 async def test_list_filter_page_detail_log_metrics(api, workspace):
     first = submit_local(workspace, "alpha")
     second = submit_local(workspace, "alpha")
@@ -203,11 +210,6 @@ async def test_auth_required(jp_fetch, jp_serverapp):
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("runconfig", "api", "runs", headers={"Authorization": "token wrong"})
     assert info.value.code == 403
-
-
-async def test_old_prefix_still_served(jp_fetch):
-    response = await jp_fetch("runconfig-jupyter", "api", "version")
-    assert json.loads(response.body)["api_version"] == API_VERSION
 
 
 async def test_charts_from_the_one_builder_compare_and_log_scale(api, workspace):

@@ -48,3 +48,26 @@ def test_runs_table_magic(project, monkeypatch):
     with capture_output() as captured:
         shell.run_line_magic("runs_table", "-s NoSuchStatus")
     assert "NoSuchStatus" in captured.stderr
+
+
+def test_runs_table_option_is_the_same_table(project, monkeypatch):
+    """``%runs --table`` and ``%runs_table`` are two spellings of one thing: same table, same refusal."""
+    from runconfig_jupyter.core.config import ScriptRunConfig
+
+    shell = _shell(project, monkeypatch)
+    run = submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]), "tableoption")
+    run.wait_for_completion(timeout=60)
+    shown: list[RunsTable] = []
+    real_show = RunsTable.show
+    monkeypatch.setattr(RunsTable, "show", lambda table: (shown.append(table), real_show(table)))  # still shown
+    with capture_output() as captured:
+        shell.run_line_magic("runs", "--table -e tableoption -n 5")
+        shell.run_line_magic("runs_table", "-e tableoption -n 5")
+    assert captured.stderr == "" and "RUN ID" not in captured.stdout  # a widget, not the text listing
+    assert [[r.run_id for r in table.records] for table in shown] == [[run.id], [run.id]]
+    refusals = []
+    for magic, line in (("runs", "--table -s NoSuchStatus"), ("runs_table", "-s NoSuchStatus")):
+        with capture_output() as captured:
+            shell.run_line_magic(magic, line)
+        refusals.append(captured.stderr)
+    assert "NoSuchStatus" in refusals[0] and refusals[0] == refusals[1]

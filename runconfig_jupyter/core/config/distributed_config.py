@@ -7,19 +7,19 @@ written for Azure lands in the same framework/communicator/section fields:
     MpiConfiguration        -> framework Python,     communicator IntelMpi,  mpi, nodeCount
     TensorflowConfiguration -> framework TensorFlow, communicator ParameterServer, tensorflow,
                                nodeCount = worker_count
+
+Each config's ``run_settings()`` returns those fields and ``ScriptRunConfig`` sets them on its
+``RunConfiguration``: the run configuration holds these sections, so they do not know it back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runconfig_jupyter.core.config.serialization import LineMap, Section, fail, norm
 from runconfig_jupyter.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.config.runconfig import RunConfiguration
 
 PYTORCH_BACKENDS = {"nccl": "Nccl", "gloo": "Gloo"}
 
@@ -51,11 +51,13 @@ class PyTorchConfiguration(Section):
         _positive(self.process_count, "process_count", allow_none=True)
         _positive(self.node_count, "node_count")
 
-    def apply(self, run_config: RunConfiguration) -> None:
-        run_config.framework = "PyTorch"
-        run_config.communicator = self.communication_backend
-        run_config.pytorch = self.copy()
-        run_config.node_count = self.node_count
+    def run_settings(self) -> dict[str, Any]:
+        return {
+            "framework": "PyTorch",
+            "communicator": self.communication_backend,
+            "pytorch": self.copy(),
+            "node_count": self.node_count,
+        }
 
 
 @dataclass
@@ -69,11 +71,8 @@ class MpiConfiguration(Section):
         _positive(self.process_count_per_node, "process_count_per_node")
         _positive(self.node_count, "node_count")
 
-    def apply(self, run_config: RunConfiguration) -> None:
-        run_config.framework = "Python"
-        run_config.communicator = "IntelMpi"
-        run_config.mpi = self.copy()
-        run_config.node_count = self.node_count
+    def run_settings(self) -> dict[str, Any]:
+        return {"framework": "Python", "communicator": "IntelMpi", "mpi": self.copy(), "node_count": self.node_count}
 
 
 @dataclass
@@ -94,11 +93,13 @@ class TensorflowConfiguration(Section):
                 f"must be a whole number >= 0, got {self.parameter_server_count!r}", field="parameter_server_count"
             )
 
-    def apply(self, run_config: RunConfiguration) -> None:
-        run_config.framework = "TensorFlow"
-        run_config.communicator = "ParameterServer"
-        run_config.tensorflow = self.copy()
-        run_config.node_count = self.worker_count
+    def run_settings(self) -> dict[str, Any]:
+        return {
+            "framework": "TensorFlow",
+            "communicator": "ParameterServer",
+            "tensorflow": self.copy(),
+            "node_count": self.worker_count,
+        }
 
 
 DistributedConfig = PyTorchConfiguration | MpiConfiguration | TensorflowConfiguration

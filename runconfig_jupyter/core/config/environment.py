@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.registries.environments import get_definition, list_definitions, register_definition
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.safety.confine import check_system_path
 
@@ -319,26 +320,26 @@ class Environment(Section):
         canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    # -- the local environment registry (environment_registry.py) ------------------------
+    # -- the local environment registry (core/registries/environments.py) -------------------
+    @classmethod
+    def _registered(cls, definition: dict[str, Any], version: int) -> Environment:
+        environment = cls.from_dict(definition)
+        environment.version = str(version)
+        return environment
+
     def register(self, workspace: Any = None) -> Environment:
         """Store this definition as the next version of its name in the workspace's run home."""
-        from runconfig_jupyter.core.registries.environments import register_environment
-
-        return register_environment(self, workspace)
+        return self._registered(*register_definition(workspace, self.name, self.to_dict()))
 
     @staticmethod
     def get(workspace: Any, name: str, version: str | int | None = None, label: str | None = None) -> Environment:
         """A registered environment (latest version unless ``version``); curated AzureML-* names say what to do."""
-        from runconfig_jupyter.core.registries.environments import get_environment
-
-        return get_environment(workspace, name, version)
+        return Environment._registered(*get_definition(workspace, name, version))
 
     @staticmethod
     def list(workspace: Any = None) -> dict[str, Environment]:
         """Registered environments, name -> latest version."""
-        from runconfig_jupyter.core.registries.environments import list_environments
-
-        return list_environments(workspace)
+        return {name: Environment._registered(*found) for name, found in list_definitions(workspace).items()}
 
     def save_to_directory(self, path: str | Path, overwrite: bool = False) -> None:
         """Write the definition as ``azureml_environment.json`` in ``path`` (Azure's file name)."""

@@ -195,7 +195,8 @@ class ScriptRunConfig:
             self._distributed = None
             return
         config = distributed_from_dict(value, ("distributed_job_config",))
-        config.apply(self.run_config)
+        for name, setting in config.run_settings().items():
+            setattr(self.run_config, name, setting)
         self._distributed = config
 
     @property

@@ -10,14 +10,12 @@ asking for one says how to define an equivalent here.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.config.environment import Environment
-    from runconfig_jupyter.core.workspace import Workspace
+from runconfig_jupyter.core.system.paths import run_home
 
 CURATED_PREFIX = "AzureML-"
 # Framework words in curated names -> the pip package that provides them.
@@ -33,61 +31,49 @@ CURATED_FRAMEWORKS = {
 }
 
 
-def _registry(workspace: Workspace | None) -> AssetRegistry:
-    from runconfig_jupyter.core.workspace import Workspace
-
-    return AssetRegistry((workspace or Workspace()).home, "environments")
-
-
-def _definition(environment: Environment) -> dict[str, Any]:
-    data = environment.to_dict()
-    data.pop("version", None)
-    return data
+# The registry stores definitions (``Environment.to_dict()`` without its version) and hands them back
+# with the version they were registered as; ``Environment`` turns them into objects. So this module
+# knows neither the Environment class nor the Workspace: only a workspace's ``home`` folder.
+Definition = dict[str, Any]
 
 
-def register_environment(environment: Environment, workspace: Workspace | None) -> Environment:
-    """Store ``environment`` under its name; returns it with its registered version set."""
-    from runconfig_jupyter.core.config.environment import Environment
+def _registry(workspace: Any) -> AssetRegistry:
+    home = Path(workspace.home) if workspace is not None else run_home()  # None: the default workspace's
+    return AssetRegistry(home, "environments")
 
-    if not environment.name:
+
+def register_definition(workspace: Any, name: str | None, definition: Definition) -> tuple[Definition, int]:
+    """Store ``definition`` as the next version of ``name``, unless the latest version is the same
+    definition (then that version is returned, as Azure ML does)."""
+    if not name:
         raise ConfigError("give the environment a name before registering it: Environment(name='my-env')", field="name")
-    if environment.name.startswith(CURATED_PREFIX):
+    if name.startswith(CURATED_PREFIX):
         raise ConfigError(
             f"names starting with '{CURATED_PREFIX}' are Azure's curated environments; choose your own name",
             field="name",
         )
+    definition = {key: value for key, value in definition.items() if key != "version"}
     registry = _registry(workspace)
-    definition = _definition(environment)
-    if registry.versions(environment.name):
-        latest = registry.get(environment.name)
+    if registry.versions(name):
+        latest = registry.get(name)
         if latest.meta.get("definition") == definition:
-            return _load(latest.meta, latest.version)
-    asset = registry.register(environment.name, {"definition": definition})
-    registered = Environment.from_dict(definition)
-    registered.version = str(asset.version)
-    return registered
+            return latest.meta["definition"], latest.version
+    asset = registry.register(name, {"definition": definition})
+    return definition, asset.version
 
 
-def _load(meta: dict[str, Any], version: int) -> Environment:
-    from runconfig_jupyter.core.config.environment import Environment
-
-    environment = Environment.from_dict(meta["definition"])
-    environment.version = str(version)
-    return environment
-
-
-def get_environment(workspace: Workspace | None, name: str, version: str | int | None = None) -> Environment:
+def get_definition(workspace: Any, name: str, version: str | int | None = None) -> tuple[Definition, int]:
+    """A registered definition (latest version unless ``version``); curated AzureML-* names say what to do."""
     registry = _registry(workspace)
     if name.startswith(CURATED_PREFIX) and not registry.versions(name):
         raise AssetNotFound(curated_message(name))
     asset = registry.get(name, version)
-    return _load(asset.meta, asset.version)
+    return asset.meta["definition"], asset.version
 
 
-def list_environments(workspace: Workspace | None) -> dict[str, Environment]:
-    """Name -> latest version, as Azure's ``Environment.list`` returns."""
-    registry = _registry(workspace)
-    return {asset.name: _load(asset.meta, asset.version) for asset in registry.all(latest=True)}
+def list_definitions(workspace: Any) -> dict[str, tuple[Definition, int]]:
+    """Name -> (definition, version) of the latest version of each, as Azure's ``Environment.list`` lists."""
+    return {asset.name: (asset.meta["definition"], asset.version) for asset in _registry(workspace).all(latest=True)}
 
 
 def curated_message(name: str) -> str:

@@ -69,9 +69,6 @@ class DistributedPlan:
     def world_size(self) -> int:
         return len(self.ranks)
 
-    def ranks_on_node(self, node_rank: int) -> list[Rank]:
-        return [rank for rank in self.ranks if rank.node_rank == node_rank]
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "framework": self.framework,

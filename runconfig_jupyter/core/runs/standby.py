@@ -173,8 +173,8 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
 
 
 # What a run's driver imports between the claim and the script's start: the config, the store's
-# readers, both built-in targets (the docker SDK included) and the snapshot extractor (tarfile).
-# Measured with ``-X importtime`` on a claimed standby: anything missing here is paid on the run's path.
+# readers and the snapshot extractor (tarfile). Measured with ``-X importtime`` on a claimed standby:
+# anything missing here (or in a target's own imports) is paid on the run's path.
 PRELOAD = (
     "runconfig_jupyter.core.config",
     "runconfig_jupyter.core.snapshot.extract",
@@ -182,25 +182,29 @@ PRELOAD = (
     "runconfig_jupyter.core.runs.script_history",
     "runconfig_jupyter.core.runs.interactive",  # child runs a script left open are settled with it
     "runconfig_jupyter.core.target.interface",
-    "runconfig_jupyter.targets.collect",
-    "runconfig_jupyter.targets.local.target",
-    "runconfig_jupyter.targets.local.env",
-    "runconfig_jupyter.targets.docker.target",
-    "docker",
 )
+TARGETS_GROUP = "runconfig_jupyter.targets"  # the entry-point group every target (built-in or not) is declared in
 
 
 def _preload() -> None:
-    """Import what a driver needs, so a claimed standby goes straight to work."""
+    """Import what a driver needs, so a claimed standby goes straight to work.
+
+    The targets come from their entry points, never by name: core knows no concrete target. Loading
+    a target class imports its module; a target that has more to do ahead of a run (the docker
+    target imports its SDK and learns the engine's API version) offers a ``warm_up()`` hook. Nothing
+    here may fail the standby: a target that cannot load now is simply paid for by its run.
+    """
     import importlib
+    from importlib.metadata import entry_points
 
     for name in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    with contextlib.suppress(Exception):  # learn the local engine's API version off the critical path
-        from runconfig_jupyter.targets.docker.client import connect
-
-        connect(timeout=3).close()
+    for entry in entry_points(group=TARGETS_GROUP):
+        with contextlib.suppress(Exception):
+            warm_up = getattr(entry.load(), "warm_up", None)
+            if callable(warm_up):
+                warm_up()
 
 
 def wait_for_run(home: Path, print_: str, seconds: float) -> str | None:

@@ -564,11 +564,6 @@ def rebuild_index(home: Path | str | None = None) -> RebuildReport:
     return RunStore(home).rebuild()
 
 
-def default_store() -> RunStore:
-    """A store at the current home; cheap, so callers need not cache it."""
-    return RunStore()
-
-
 def pid_start_time(pid: int) -> float | None:
     """Process start time, to tell a live driver from a recycled PID (``/proc``: no psutil import)."""
     return proc.start_time(pid)

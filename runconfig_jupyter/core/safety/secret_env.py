@@ -23,13 +23,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.system.paths import check_run_id
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.config import ScriptRunConfig
 
 REDACTED = "[redacted]"
 EXTRA_NAMES_ENV = "RUNCONFIG_SECRET_NAMES"
@@ -108,6 +105,13 @@ def refuse_secret_docker_env(arguments: Any, field: str) -> None:
             )
 
 
+class ScriptConfig(Protocol):
+    """What this module reads of a ``ScriptRunConfig``: named by shape, since the config imports this module."""
+
+    @property
+    def run_config(self) -> Any: ...
+
+
 def _section(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
     for key in path:
         data = data.get(key) if isinstance(data, dict) else None  # type: ignore[assignment]
@@ -126,7 +130,7 @@ def redact_config_dict(data: dict[str, Any]) -> dict[str, dict[str, str]]:
     return found
 
 
-def restore_config(config: ScriptRunConfig, secrets: Mapping[str, Mapping[str, str]]) -> None:
+def restore_config(config: ScriptConfig, secrets: Mapping[str, Mapping[str, str]]) -> None:
     """Put the real values back into a config read from run.json (driver, re-run)."""
     for _path, label in SECTIONS:
         variables = _variables(config, label)
@@ -135,7 +139,7 @@ def restore_config(config: ScriptRunConfig, secrets: Mapping[str, Mapping[str, s
                 variables[name] = value
 
 
-def refuse_placeholders(config: ScriptRunConfig, hint: str) -> None:
+def refuse_placeholders(config: ScriptConfig, hint: str) -> None:
     """A ``REDACTED`` value must never reach a script: it means the real value was lost (or copied from a record)."""
     for _path, label in SECTIONS:
         for name, value in _variables(config, label).items():
@@ -143,7 +147,7 @@ def refuse_placeholders(config: ScriptRunConfig, hint: str) -> None:
                 raise ConfigError(f"the value is the placeholder {REDACTED!r}; {hint}", field=f"{label}.{name}")
 
 
-def _variables(config: ScriptRunConfig, label: str) -> dict[str, Any]:
+def _variables(config: ScriptConfig, label: str) -> dict[str, Any]:
     run_config = config.run_config
     return (
         run_config.environment_variables

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from runconfig_jupyter.core.errors import ConfigError, SnapshotTooLarge
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.snapshot.manifest import Manifest
+from runconfig_jupyter.core.errors import ConfigError
 
 MB = 1024 * 1024
 DEFAULT_MAX_MB = 300
@@ -62,19 +59,14 @@ class SnapshotLimits:
                 raise ConfigError(f"must be positive, got {raw_files!r}", field=ENV_MAX_FILES)
         return cls(max_bytes=max_bytes, max_files=max_files)
 
-    def problems(self, manifest: Manifest) -> list[str]:
+    def problems(self, total_bytes: int, file_count: int) -> list[str]:
+        """What a snapshot of that size breaks, in words (empty: within the limits)."""
         out = []
-        if manifest.total_bytes > self.max_bytes:
-            out.append(f"{format_bytes(manifest.total_bytes)} exceeds the limit of {format_bytes(self.max_bytes)}")
-        if manifest.file_count > self.max_files:
-            out.append(f"{manifest.file_count:,} files exceed the limit of {self.max_files:,} files")
+        if total_bytes > self.max_bytes:
+            out.append(f"{format_bytes(total_bytes)} exceeds the limit of {format_bytes(self.max_bytes)}")
+        if file_count > self.max_files:
+            out.append(f"{file_count:,} files exceed the limit of {self.max_files:,} files")
         return out
-
-    def check(self, manifest: Manifest) -> None:
-        """Raise :class:`SnapshotTooLarge` naming the biggest files and folders and how to leave them out."""
-        problems = self.problems(manifest)
-        if problems:
-            raise SnapshotTooLarge(too_large_message(manifest, problems))
 
 
 def format_bytes(n: float) -> str:
@@ -85,19 +77,25 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover
 
 
-def too_large_message(manifest: Manifest, problems: list[str]) -> str:
-    source = manifest.source
-    by_count = manifest.total_bytes <= (manifest.limits.max_bytes if manifest.limits else manifest.total_bytes)
+def too_large_message(
+    source: Path,
+    problems: list[str],
+    files: list[tuple[str, int]],
+    folders: list[tuple[str, int, int]],
+    total: int,
+    by_count: bool,
+) -> str:
+    """The "too large" text: the biggest ``files`` (path, bytes) and ``folders`` (path, bytes, files), and
+    the ignore-file lines that would leave out those holding a tenth of the ``total`` (bytes, or files
+    when ``by_count``). Takes figures, not a manifest, so the manifest can use it without a loop back."""
     lines = [f"snapshot of {source} is too large: {'; '.join(problems)}."]
-    files = [e for e in manifest.largest(5) if e.size > 0]
     if files:
         lines.append("Largest files:")
-        lines += [f"  {format_bytes(e.size):>10}  {e.path}" for e in files]
-    folders = manifest.largest_folders(5, by_count=by_count)
+        lines += [f"  {format_bytes(size):>10}  {path}" for path, size in files]
     if folders:
         lines.append("Largest folders:")
         lines += [f"  {format_bytes(size):>10}  {path}/  ({count:,} files)" for path, size, count in folders]
-    lines += _suggestions(manifest, files, folders, by_count)
+    lines += _suggestions(source, files, folders, total, by_count)
     lines.append(
         f"Or raise the limit: set {ENV_MAX_MB} / {ENV_MAX_FILES}, or pass "
         "SnapshotLimits(max_bytes=..., max_files=...) to submit(snapshot_limits=...). "
@@ -106,22 +104,22 @@ def too_large_message(manifest: Manifest, problems: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _suggestions(manifest: Manifest, files: list, folders: list[tuple[str, int, int]], by_count: bool) -> list[str]:
+def _suggestions(
+    source: Path, files: list[tuple[str, int]], folders: list[tuple[str, int, int]], total: int, by_count: bool
+) -> list[str]:
     """Ignore-file lines worth adding: folders/files holding at least a tenth of the bytes (or files)."""
-    total = manifest.file_count if by_count else manifest.total_bytes
     chosen: list[str] = []
     for path, size, count in folders:
         share = count if by_count else size
         if share * 10 >= total and not any(path.startswith(c) for c in chosen):
             chosen.append(f"{path}/")
     if not by_count:
-        for entry in files:
-            if entry.size * 10 >= total and not any(entry.path.startswith(c) for c in chosen):
-                chosen.append(entry.path)
+        for path, size in files:
+            if size * 10 >= total and not any(path.startswith(c) for c in chosen):
+                chosen.append(path)
     chosen = chosen[:3]
     if not chosen:
         return []
-    source = manifest.source
     if (source / ".amlignore").is_file():
         where = f"add lines to {source / '.amlignore'}"
     elif (source / ".gitignore").is_file():

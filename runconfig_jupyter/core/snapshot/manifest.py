@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import SnapshotError
+from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge
 from runconfig_jupyter.core.snapshot.ignore import IgnoreRules, is_environment
-from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes
+from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes, too_large_message
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
 
 
@@ -80,13 +80,20 @@ class Manifest:
 
     def problems(self, limits: SnapshotLimits | None = None) -> list[str]:
         limits = limits or self.limits
-        return limits.problems(self) if limits else []
+        return limits.problems(self.total_bytes, self.file_count) if limits else []
 
     def check(self, limits: SnapshotLimits | None = None) -> None:
-        """Raise SnapshotTooLarge when over ``limits`` (default: the limits given to build_manifest)."""
-        limits = limits or self.limits
-        if limits:
-            limits.check(self)
+        """Raise SnapshotTooLarge when over ``limits`` (default: the limits given to build_manifest),
+        naming the biggest files and folders and how to leave them out."""
+        problems = self.problems(limits)
+        if not problems:
+            return
+        # Over the bytes limit: rank by bytes; only over the count: rank by files.
+        by_count = self.total_bytes <= (self.limits.max_bytes if self.limits else self.total_bytes)
+        files = [(e.path, e.size) for e in self.largest(5) if e.size > 0]
+        folders = self.largest_folders(5, by_count=by_count)
+        total = self.file_count if by_count else self.total_bytes
+        raise SnapshotTooLarge(too_large_message(self.source, problems, files, folders, total, by_count))
 
     def summary(self) -> str:
         rules = ", ".join(self.ignore_files) if self.ignore_files else "no ignore file"

@@ -11,20 +11,17 @@ The group behaves like the local rank group: each rank's output goes to
 ``logs/rank_N.txt`` and, prefixed ``[rank N]``, to the run's log; the first rank
 that fails stops the others and fails the run; cancel stops every container;
 outputs come from rank 0's container; containers and the network are removed at
-the end. Image, docker arguments, GPU requests, snapshot upload and the in-script
-shim are the docker target's own (``targets/docker.py``); this module only
-multiplies the container.
-
-``DockerRanksTarget`` (type ``docker_ranks``) is the docker target with this
-added for distributed configs; single-process configs run exactly as on
-``docker``.
+the end. Image, docker arguments and GPU requests are the docker target's own
+(``target.py``), seen here through ``ContainerSettings``; names, labels, snapshot
+upload, the in-script shim and copy-out are shared through ``container.py``. This
+module only multiplies the container, and imports nothing from ``target.py``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.runs.distributed import MPI, DistributedPlan, rank_environment
@@ -33,21 +30,22 @@ from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
 from runconfig_jupyter.targets.docker.args import run_options
-from runconfig_jupyter.targets.docker.image import LABEL, LABEL_RUN_ID, ca_bundle_path
-from runconfig_jupyter.targets.docker.target import (
+from runconfig_jupyter.targets.docker.container import (
     LABEL_EXPERIMENT,
     MERGE_STREAMS,
     RESUME_ENV,
     RESUME_MOUNT,
-    SUPPORT_DIR,
     WORKDIR,
-    DockerTarget,
-    _container_name,
-    _experiment,
-    _support_tar,
-    _upload_stream,
+    container_environment,
+    container_name,
     copy_out,
+    experiment_label,
+    remove_container,
+    resume_mount,
+    support_tar,
+    upload_stream,
 )
+from runconfig_jupyter.targets.docker.image import LABEL, LABEL_RUN_ID, ca_bundle_path
 from runconfig_jupyter.targets.processes.mpi_launch import (
     CONTAINER_RANK_WRAPPER,
     MPIRUN_LOG,
@@ -137,10 +135,25 @@ class _MpiTagLog(_RankLog):
             self._route(self._demux.feed(b"", final=True))
 
 
+class ContainerSettings(Protocol):
+    """What a rank group reads from the docker target that owns it (``DockerTarget`` has all of it)."""
+
+    arguments: list[str]
+    ca_bundle: str | None
+    image: str
+    keep_container: bool
+    merge_stderr: bool
+    options: Any
+    settings: dict[str, Any]
+    stop_timeout: float
+
+    def client(self) -> Any: ...
+
+
 class DockerRanks:
     """The containers of one distributed run; driven by the docker target's lifecycle calls."""
 
-    def __init__(self, target: DockerTarget, plan: DistributedPlan):
+    def __init__(self, target: ContainerSettings, plan: DistributedPlan):
         self.target = target
         self.plan = plan
         self.containers: dict[int, Any] = {}
@@ -150,34 +163,24 @@ class DockerRanks:
         self.mpirun = False  # True: one container runs mpirun for every rank (single-node MPI, image has it)
 
     def network_name(self, ctx: TargetRunContext) -> str:
-        return f"{_container_name(ctx.run_id)}-net"[:200]
-
-    def _base_environment(self, ctx: TargetRunContext, options: Any, ca_bundle: Any) -> dict[str, str]:
-        """What the docker target gives a single container (see DockerTarget.start)."""
-        environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
-        shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
-        environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
-        if ca_bundle is not None:
-            for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-                environment.setdefault(name, f"{WORKDIR}/{SUPPORT_DIR}/ca-bundle.pem")
-        return environment
+        return f"{container_name(ctx.run_id)}-net"[:200]
 
     def start(self, ctx: TargetRunContext) -> None:
         import docker
 
         target = self.target
         client = target.client()
-        options = target._options or run_options(ctx.config, target.arguments)
+        options = target.options or run_options(ctx.config, target.arguments)
         ca_bundle = ca_bundle_path(target.ca_bundle)
-        base_env = self._base_environment(ctx, options, ca_bundle)
-        volumes = target._resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank
+        base_env = container_environment(ctx, options.environment, ca_bundle)
+        volumes = resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank
         if volumes:
             base_env[RESUME_ENV] = RESUME_MOUNT
         labels = {
             **options.labels,
             LABEL: "1",
             LABEL_RUN_ID: ctx.run_id,
-            LABEL_EXPERIMENT: _experiment(ctx),
+            LABEL_EXPERIMENT: experiment_label(ctx),
         }
         template = ctx.config.argv_template(python="python")  # each container expands it with its own env
         tasks = [f"{rank_host(rank.rank)}:{TF_PORT}" for rank in self.plan.ranks]
@@ -187,9 +190,9 @@ class DockerRanks:
             self.network = client.networks.create(
                 network_name, driver="bridge", labels={LABEL: "1", LABEL_RUN_ID: ctx.run_id}
             )
-            support = _support_tar(ca_bundle)
+            support = support_tar(ca_bundle)
             if self.plan.framework == MPI:
-                choice = choose_docker_launcher(self.plan, client, target._image, ctx.environment(), target.settings)
+                choice = choose_docker_launcher(self.plan, client, target.image, ctx.environment(), target.settings)
                 ctx.prepare_log(choice.reason)
                 ctx.record(launcher="mpirun" if choice.use_mpirun else "direct", launcher_reason=choice.reason)
                 self.mpirun = choice.use_mpirun
@@ -210,9 +213,9 @@ class DockerRanks:
                 for own in ("network", "hostname"):  # each rank is on the run's private network, by rank name
                     kwargs.pop(own, None)
                 container = client.containers.create(
-                    target._image,
+                    target.image,
                     command=command,
-                    name=f"{_container_name(ctx.run_id)}-rank{rank.rank}"[:250],
+                    name=f"{container_name(ctx.run_id)}-rank{rank.rank}"[:250],
                     hostname=rank_host(rank.rank),
                     working_dir=WORKDIR,
                     environment=env,
@@ -226,7 +229,7 @@ class DockerRanks:
                     **kwargs,
                 )
                 self.containers[rank.rank] = container
-                container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, support))
+                container.put_archive(WORKDIR, upload_stream(ctx.snapshot_path, support))
             for rank, container in self.containers.items():
                 container.start()
                 follower = _MpiTagLog(ctx, container) if self.mpirun else _RankLog(ctx, rank, container)
@@ -320,7 +323,7 @@ class DockerRanks:
             pass
         if not self.target.keep_container:
             # In parallel, each until really gone (the docker target's own removal), so the run ends clean.
-            removers = [threading.Thread(target=_quietly, args=(self.target._remove, c)) for c in found.values()]
+            removers = [threading.Thread(target=_quietly, args=(remove_container, c)) for c in found.values()]
             for thread in removers:
                 thread.start()
             for thread in removers:
@@ -344,9 +347,3 @@ def _quietly(call: Any, *args: Any, **kwargs: Any) -> None:
         call(*args, **kwargs)
     except Exception:  # already stopped / removed
         pass
-
-
-class DockerRanksTarget(DockerTarget):
-    """Kept so ``type: docker_ranks`` entries written earlier still load; ``docker`` does the same now."""
-
-    type_name = "docker_ranks"

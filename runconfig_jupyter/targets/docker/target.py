@@ -15,11 +15,6 @@ metric markers on stderr are pulled out of the log by the driver's LogSink.
 
 from __future__ import annotations
 
-import io
-import tarfile
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +22,33 @@ from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, Tar
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
-from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
+from runconfig_jupyter.targets.docker.container import (
+    INPUT_DIR,
+    LABEL_EXPERIMENT,
+    MERGE_STREAMS,
+    RESUME_ENV,
+    RESUME_MOUNT,
+    SUPPORT_TAR,
+    WORKDIR,
+    check_members,
+    container_environment,
+    container_name,
+    copy_out,
+    experiment_label,
+    remove_container,
+    resume_mount,
+    support_tar,
+    unpack_first,
+    upload_stream,
+)
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
+from runconfig_jupyter.targets.docker.ranks import DockerRanks
 
-WORKDIR = "/workspace"
-SUPPORT_DIR = ".runconfig"  # inside the working dir: shim and CA bundle travel with the snapshot in one copy
-RESUME_MOUNT = "/resume_from"
-RESUME_ENV = "RUNCONFIG_RESUME_FROM"
-LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 LOG_JOIN_SECONDS = 30.0
-REMOVE_TIMEOUT = 60.0
-MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
-INPUT_DIR = "/runconfig/in"  # read-only mounts of the snapshot and support tars (local engine)
-SUPPORT_TAR = "docker-support.tar"  # in the run folder: the shim (+ CA bundle) to mount
-UNPACK_FAILED = 126
 
 
 class DockerTarget(ComputeTarget):
@@ -96,9 +100,10 @@ class DockerTarget(ComputeTarget):
         self._client: Any = None
         self._container: Any = None
         self._follower: LogFollower | None = None
-        self._options: RunOptions | None = None
+        self.options: RunOptions | None = None  # read by ranks.py too
+        self.image = ""  # the run's image, once prepare() has it
         self._gpu_runtime: bool | None = None
-        self._ranks: Any = None  # a DockerRanks when the run is distributed (one container per rank)
+        self._ranks: DockerRanks | None = None  # when the run is distributed (one container per rank)
 
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -132,6 +137,14 @@ class DockerTarget(ComputeTarget):
             return False, str(error)
         return True, ""
 
+    @staticmethod
+    def warm_up() -> None:
+        """Called by a waiting standby driver (core/runs/standby.py), off any run's critical path:
+        import the docker SDK and learn the local engine's API version, both ~0.2 s a run would pay."""
+        import docker  # noqa: F401
+
+        connect(timeout=3).close()
+
     # -- submitting process -----------------------------------------------------
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
@@ -141,7 +154,7 @@ class DockerTarget(ComputeTarget):
         requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
-        self._resume_mount(config)
+        resume_mount(config)
         if not (self.gpu_precheck and options.gpu is not None):
             check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
             return
@@ -150,20 +163,6 @@ class DockerTarget(ComputeTarget):
             check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
-
-    def _resume_mount(self, config: Any) -> dict[str, dict[str, str]]:
-        """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.
-
-        Checked again here (in the driver, right before the mount) by the same confinement check the
-        submit ran, and the *resolved* folder is mounted, never the text of the config.
-        """
-        value = getattr(config, "resume_from", None)
-        if not value:
-            return {}
-        from runconfig_jupyter.core.safety.confine import Confinement
-
-        real = Confinement.for_source(config.source_directory).resume_from(str(value))
-        return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
 
     # -- driver process ---------------------------------------------------------
     def client(self) -> Any:
@@ -174,45 +173,40 @@ class DockerTarget(ComputeTarget):
     def prepare(self, ctx: TargetRunContext) -> None:
         ctx.progress("Connecting to Docker")
         client = self.client()
-        self._options = run_options(ctx.config, self.arguments)
+        self.options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
-        if self.gpu_precheck and self._options.gpu is not None:
-            check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
-        self._image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
+        if self.gpu_precheck and self.options.gpu is not None:
+            check_gpu_available(engine_info(client), self.options.gpu, self._local_engine())
+        self.image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
 
     def start(self, ctx: TargetRunContext) -> None:
         import docker
 
         plan = plan_for(ctx.config)
         if plan is not None:
-            from runconfig_jupyter.targets.docker.ranks import DockerRanks
-
             self._ranks = DockerRanks(self, plan)
             return self._ranks.start(ctx)
         client = self.client()
-        options = self._options or run_options(ctx.config, self.arguments)
+        options = self.options or run_options(ctx.config, self.arguments)
         info = engine_info(client) if options.gpu is not None else {}
         if self.gpu_precheck and options.gpu is not None:
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
-        environment = {**ctx.environment(), **options.environment, "PYTHONUNBUFFERED": "1"}
-        if not _installs_the_package(ctx.config):  # on PYTHONPATH the shim would shadow a real install
-            shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
-            environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
-        if ca_bundle is not None:
-            for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-                environment.setdefault(name, f"{WORKDIR}/{SUPPORT_DIR}/ca-bundle.pem")
-        volumes = self._resume_mount(ctx.config)
+        # On PYTHONPATH the shim would shadow a real install of the package in the image.
+        environment = container_environment(
+            ctx, options.environment, ca_bundle, shim=not _installs_the_package(ctx.config)
+        )
+        volumes = resume_mount(ctx.config)
         if volumes:
             environment[RESUME_ENV] = RESUME_MOUNT
-        labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: _experiment(ctx)}
+        labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: experiment_label(ctx)}
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
         argv = ctx.config.argv(python=_interpreter(ctx.config), env=environment)
         # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
-        ctx.progress("Creating container", None, self._image)
+        ctx.progress("Creating container", None, self.image)
         container = None
         unpacked = False
         if self._local_engine() and "user" not in kwargs:
@@ -221,11 +215,11 @@ class DockerTarget(ComputeTarget):
             inputs = self._input_mounts(ctx, ca_bundle)
             create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
             try:
-                container = self._create(client, ctx, _unpack_first(command), create_args, environment, labels, volumes)
+                container = self._create(client, ctx, unpack_first(command), create_args, environment, labels, volumes)
                 unpacked = True
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
-                    f"image {self._image} vanished before the run started: {error}", "Starting"
+                    f"image {self.image} vanished before the run started: {error}", "Starting"
                 ) from error
             except docker.errors.APIError:
                 container = None  # e.g. an engine that cannot see this file system: copy instead
@@ -234,20 +228,20 @@ class DockerTarget(ComputeTarget):
                 container = self._create(client, ctx, command, kwargs, environment, labels, volumes)
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
-                    f"image {self._image} vanished before the run started: {error}", "Starting"
+                    f"image {self.image} vanished before the run started: {error}", "Starting"
                 ) from error
             except docker.errors.APIError as error:
                 raise PreparationFailed(
                     f"Docker refused to create the container: {error.explanation}", "Starting"
                 ) from error
         self._container = container
-        ctx.record(container_id=container.id, container_name=container.name, image=self._image, argv=argv)
+        ctx.record(container_id=container.id, container_name=container.name, image=self.image, argv=argv)
         output: AttachedOutput | None = None
         try:
             if not unpacked:
                 ctx.progress("Copying the snapshot into the container")
                 # One copy for snapshot + shim + CA bundle: each put_archive is a round trip of ~0.1 s.
-                container.put_archive(WORKDIR, _upload_stream(ctx.snapshot_path, _support_tar(ca_bundle)))
+                container.put_archive(WORKDIR, upload_stream(ctx.snapshot_path, support_tar(ca_bundle)))
             try:
                 output = attach_output(client, container.id)  # before start, as docker run does
             except docker.errors.DockerException:
@@ -256,7 +250,7 @@ class DockerTarget(ComputeTarget):
         except docker.errors.APIError as error:
             if output is not None:
                 output.close()
-            self._remove(container)
+            remove_container(container)
             if is_driver_refusal(error):
                 raise no_gpu_error(info) from error
             raise PreparationFailed(f"the container did not start: {error.explanation or error}", "Starting") from error
@@ -275,10 +269,10 @@ class DockerTarget(ComputeTarget):
         """``containers.create`` without the SDK's inspect of the new container (a round trip we do not need)."""
         from docker.models.containers import _create_container_args
 
-        name = _container_name(ctx.run_id)
+        name = container_name(ctx.run_id)
         args = {
             **kwargs,
-            "image": self._image,
+            "image": self.image,
             "command": command,
             "name": name,
             "working_dir": WORKDIR,
@@ -297,10 +291,10 @@ class DockerTarget(ComputeTarget):
         """Read-only bind mounts of the run's snapshot and of the shim + CA bundle tar (written next to it)."""
         from docker.types import Mount
 
-        _check_members(ctx.snapshot_path)
+        check_members(ctx.snapshot_path)
         support = ctx.run_dir / SUPPORT_TAR
         temp = support.with_suffix(".tmp")
-        temp.write_bytes(_support_tar(ca_bundle))
+        temp.write_bytes(support_tar(ca_bundle))
         temp.replace(support)
         return [
             Mount(f"{INPUT_DIR}/snapshot.tar", str(ctx.snapshot_path.resolve()), type="bind", read_only=True),
@@ -327,7 +321,7 @@ class DockerTarget(ComputeTarget):
         except docker.errors.NotFound:
             state = {}
         if state.get("OOMKilled"):
-            limit = (self._options.memory_limit if self._options else None) or _format_bytes(
+            limit = (self.options.memory_limit if self.options else None) or _format_bytes(
                 container.attrs.get("HostConfig", {}).get("Memory")
             )
             return Outcome(RunStatus.FAILED, exit_code=code, reason=f"out of memory (limit {limit})")
@@ -368,14 +362,14 @@ class DockerTarget(ComputeTarget):
             # Removed here, before the driver records the final status, so whoever sees the run end
             # sees no container either; cleanup() remains the safety net for every other path.
             if not self.keep_container:
-                self._remove(container)
+                remove_container(container)
 
     def cleanup(self, ctx: TargetRunContext) -> None:
         if self._ranks is not None:
             self._ranks.cleanup(ctx)
         container = self._container or self._find(ctx)
         if container is not None and not self.keep_container:
-            self._remove(container)
+            remove_container(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
         if self._client is not None:
             self._client.close()
@@ -393,10 +387,10 @@ class DockerTarget(ComputeTarget):
         if container is None:
             return False
         if container.status == "created":  # the old driver died between create and start: nothing ran
-            self._remove(container)
+            remove_container(container)
             return False
         self._container = container
-        self._options = run_options(ctx.config, self.arguments)
+        self.options = run_options(ctx.config, self.arguments)
         self._follower = LogFollower(ctx, container, skip_bytes=read_offset(ctx)).start()
         return True
 
@@ -407,27 +401,6 @@ class DockerTarget(ComputeTarget):
         except RunConfigError:
             return None
         return found[0] if found else None
-
-    def _remove(self, container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
-        """Remove and make sure it is gone: the engine can answer 409 "removal already in progress" or a
-        transient 500 while it tears down an OOM-killed container, and a run must not end before that."""
-        import docker
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                return
-            except docker.errors.APIError:
-                pass
-            try:
-                container.reload()
-            except docker.errors.NotFound:
-                return
-            if time.monotonic() > deadline:
-                raise TargetUnavailable(f"the Docker engine did not remove container {container.name} in {timeout:g} s")
-            time.sleep(0.2)
 
 
 def _interpreter(config: Any) -> str:
@@ -442,123 +415,6 @@ def _installs_the_package(config: Any) -> bool:
     conda = config.effective_environment().python.conda_dependencies
     packages = list(conda.pip_packages) if conda is not None else []
     return any(p.lower().replace("_", "-").startswith("runconfig-jupyter") for p in packages)
-
-
-def _experiment(ctx: TargetRunContext) -> str:
-    return str(getattr(ctx, "spec", {}).get("experiment", ""))
-
-
-def _container_name(run_id: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in run_id)
-    return f"runconfig-{safe}"[:200]
-
-
-def _unpack_first(command: list[str]) -> list[str]:
-    """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
-
-    GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
-    checked on this side first (_check_members). A failure says so and exits before the script runs.
-    """
-    unpack = (
-        f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
-        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
-        f"exit {UNPACK_FAILED}; }}; "
-    )
-    if command[: len(MERGE_STREAMS)] == MERGE_STREAMS:
-        return ["/bin/sh", "-c", unpack + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
-    return ["/bin/sh", "-c", unpack + 'exec "$@"', "sh", *command]
-
-
-def _check_members(snapshot_path: Path) -> None:
-    """Refuse a snapshot whose members would land outside the working dir (absolute or ``..`` names)."""
-    with tarfile.open(snapshot_path) as archive:
-        for member in archive:
-            name = member.name
-            if name.startswith("/") or ".." in Path(name).parts or member.isdev():
-                raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
-
-
-def _support_tar(ca_bundle: Path | None) -> bytes:
-    """The in-script shim (and the CA bundle) as a tar rooted at ``.runconfig/``."""
-    from runconfig_jupyter.core.runs.shim import shim_files
-
-    files = {f"shim/{name}": content for name, content in shim_files().items()}
-    if ca_bundle is not None:
-        files["ca-bundle.pem"] = ca_bundle.read_bytes()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content in files.items():
-            info = tarfile.TarInfo(f"{SUPPORT_DIR}/{name}")
-            info.size = len(content)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def _upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
-    """The snapshot tar without its end-of-archive blocks, then ``extra`` (a complete tar): one archive.
-
-    Streamed, so a large snapshot is never held in memory.
-    """
-    with tarfile.open(snapshot_path) as archive:
-        for _member in archive:
-            pass
-        end = archive.offset  # just past the last member's data and padding
-    with open(snapshot_path, "rb") as source:
-        remaining = end
-        while remaining > 0:
-            block = source.read(min(chunk, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            yield block
-    yield extra
-
-
-class _ChunkStream(io.RawIOBase):
-    """The engine's archive chunks as a file, so tarfile can read members as they arrive (no temp copy)."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            self._pending = next(self._chunks, b"")
-            if not self._pending:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
-        return size
-
-
-def copy_out(container: Any, ctx: TargetRunContext) -> None:
-    """``get_archive`` of the container's outputs/ and logs/, unpacked entry by entry into the run folder.
-
-    Streamed (no copy of the whole archive on disk first), so a full disk costs the entries that
-    did not fit, not the ones before them; a link or FIFO costs only itself (see collect.py).
-    """
-    import docker
-
-    with tempfile.TemporaryDirectory(prefix=".collect-", dir=ctx.run_dir) as temp:
-        unpacked = CollectReport()
-        for folder, _destination in collected_folders(ctx):
-            try:
-                chunks, _stat = container.get_archive(f"{WORKDIR}/{folder}")
-            except docker.errors.NotFound:
-                continue
-            except docker.errors.APIError as error:  # this folder is lost; the other may still come
-                unpacked.errors.append(f"{folder}/: the engine refused the archive: {error.explanation or error}")
-                continue
-            try:
-                with tarfile.open(fileobj=io.BufferedReader(_ChunkStream(iter(chunks))), mode="r|") as archive:
-                    unpacked.merge(extract_outputs(archive, Path(temp), origin=WORKDIR))
-            except (tarfile.TarError, docker.errors.APIError) as error:
-                unpacked.errors.append(f"{folder}/: the engine's archive broke off: {error}")
-        collect_from(Path(temp), ctx, origin=WORKDIR, unpacked=unpacked)
 
 
 def _format_bytes(value: Any) -> str:

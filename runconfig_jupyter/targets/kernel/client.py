@@ -132,9 +132,6 @@ class KernelClient:
         """
         return self.kernelspecs()
 
-    def list_kernels(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/api/kernels").json()
-
     def kernelspecs(self) -> dict[str, Any]:
         return self._request("GET", "/api/kernelspecs").json()
 
@@ -159,9 +156,6 @@ class KernelClient:
 
     def kernel(self, kernel_id: str) -> dict[str, Any]:
         return self._request("GET", f"/api/kernels/{kernel_id}").json()
-
-    def interrupt(self, kernel_id: str) -> None:
-        self._request("POST", f"/api/kernels/{kernel_id}/interrupt", expect=(200, 204))
 
     def shutdown(self, kernel_id: str) -> bool:
         """True when a kernel was shut down, False when it was already gone."""

@@ -466,17 +466,6 @@ def kill(run_dir: str, sig: str = "SIGTERM") -> dict:
     return {"sent": True}
 
 
-def group_alive(pgid: int) -> dict:
-    """Whether any process of the group is left (tests and cleanup use it)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return {"alive": False}
-    except PermissionError:
-        return {"alive": True}
-    return {"alive": True}
-
-
 # -- outputs and cleanup ---------------------------------------------------------------
 def pack_outputs(run_dir: str, folders: list = ("outputs", "logs")) -> dict:
     """A tar.gz of the script's outputs/ and logs/ (those that exist).

@@ -83,7 +83,7 @@ class RayJobsClient:
     # -- packages --------------------------------------------------------------
     def upload_folder(self, folder: Path, include_parent: bool, excludes: Callable[[str], bool]) -> str:
         """``gcs://_ray_pkg_<hash>.zip`` of ``folder``, uploaded unless the cluster already has it."""
-        files = _package_files(folder, excludes)
+        files = package_files(folder, excludes)
         uri = package_uri(files, include_parent)
         path = "/api/packages/gcs/" + uri[len("gcs://") :]
         status, data = self._request("GET", path)
@@ -156,7 +156,7 @@ def upload_local_folders(client: RayJobsClient, runtime_env: dict[str, Any]) -> 
     ``excludes`` (gitignore patterns, as in Ray) apply to both, as Ray's SDK applies them.
     """
     env = dict(runtime_env)
-    excludes = _matcher(list(env.get("excludes") or []))
+    excludes = exclude_matcher(list(env.get("excludes") or []))
     working_dir = env.get("working_dir")
     if working_dir and Path(str(working_dir)).is_dir():
         env["working_dir"] = client.upload_folder(Path(str(working_dir)), False, excludes)
@@ -192,7 +192,8 @@ def zip_package(folder: Path, files: list[tuple[str, Path]], include_parent: boo
     return buffer.getvalue()
 
 
-def _matcher(patterns: list[str]) -> Callable[[str], bool]:
+def exclude_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """Whether a relative path is excluded by ``excludes`` (gitignore syntax, read as Ray's SDK reads it)."""
     if not patterns:
         return lambda _relative: False
     import pathspec
@@ -201,7 +202,7 @@ def _matcher(patterns: list[str]) -> Callable[[str], bool]:
     return spec.match_file
 
 
-def _package_files(folder: Path, excluded: Callable[[str], bool]) -> list[tuple[str, Path]]:
+def package_files(folder: Path, excluded: Callable[[str], bool]) -> list[tuple[str, Path]]:
     """Files of ``folder`` (relative POSIX path, path), sorted, without excluded files and folders."""
     found: list[tuple[str, Path]] = []
     for root, dirs, names in os.walk(folder):

@@ -14,7 +14,13 @@ import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.errors import PreparationFailed
-from runconfig_jupyter.targets.docker.target import INPUT_DIR, MERGE_STREAMS, SUPPORT_TAR, _check_members, _unpack_first
+from runconfig_jupyter.targets.docker.container import (
+    INPUT_DIR,
+    MERGE_STREAMS,
+    SUPPORT_TAR,
+    check_members,
+    unpack_first,
+)
 
 pytestmark = pytest.mark.docker
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
@@ -71,10 +77,10 @@ def test_user_option_falls_back_to_copying(project, docker_client, our_container
 
 
 def test_unpack_keeps_the_merged_streams_and_the_argv():
-    merged = _unpack_first([*MERGE_STREAMS, "python", "a b.py", "--x"])
+    merged = unpack_first([*MERGE_STREAMS, "python", "a b.py", "--x"])
     assert merged[:2] == ["/bin/sh", "-c"] and merged[2].endswith('exec "$@" 2>&1')
     assert merged[3:] == ["sh", "python", "a b.py", "--x"]
-    plain = _unpack_first(["python", "t.py"])
+    plain = unpack_first(["python", "t.py"])
     assert plain[2].endswith('exec "$@"') and plain[3:] == ["sh", "python", "t.py"]
     assert f"tar -xf {INPUT_DIR}/snapshot.tar" in plain[2]
 
@@ -87,7 +93,7 @@ def test_snapshot_with_escaping_member_is_refused(tmp_path, name):
         info.size = 1
         archive.addfile(info, io.BytesIO(b"x"))
     with pytest.raises(PreparationFailed, match="unsafe member"):
-        _check_members(path)
+        check_members(path)
 
 
 def test_attached_output_outlives_the_client_read_timeout(docker_client):

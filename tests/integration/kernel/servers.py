@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from tests.conftest import stop_server
 
 
 def free_port() -> int:
@@ -118,15 +119,4 @@ def launch(
 
 
 def stop(server: LaunchedServer, timeout: float = 15.0) -> None:
-    """SIGTERM (the server shuts its kernels down), then SIGKILL of its process group if it lingers."""
-    process = server.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(5)
+    stop_server(server.process, timeout)

@@ -21,6 +21,7 @@ from runconfig_jupyter.core.runs.settle import settle
 from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.targets.ray.target import RayTarget
 from tests.conftest import wait_for
+from tests.integration.rank_scripts import DDP_SCRIPT
 
 pytestmark = pytest.mark.ray
 
@@ -44,32 +45,13 @@ if len(sys.argv) > 2 and sys.argv[2] == "sleep":
 sys.exit(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
 """
 
-DDP = """
-import os
-import torch
-import torch.distributed as dist
-from runconfig_jupyter import Run
-
-dist.init_process_group("gloo")
-rank, world = dist.get_rank(), dist.get_world_size()
-value = torch.tensor([float(rank + 1)])
-dist.all_reduce(value)
-print(f"rank {rank}/{world} node {os.environ['NODE_RANK']} master {os.environ['MASTER_ADDR']} sum {value.item():g}")
-if rank == 0:
-    Run.get_context().log("sum", value.item())
-    os.makedirs("outputs", exist_ok=True)
-    with open("outputs/sum.txt", "w") as out:
-        out.write(f"{value.item():g}\\n")
-dist.destroy_process_group()
-"""
-
 
 @pytest.fixture
 def project(tmp_path):
     root = tmp_path / "rayproj"
     root.mkdir()
     (root / "train.py").write_text(textwrap.dedent(TRAIN))
-    (root / "ddp.py").write_text(textwrap.dedent(DDP))
+    (root / "ddp.py").write_text(textwrap.dedent(DDP_SCRIPT))
     return root
 
 

@@ -1,4 +1,4 @@
-"""A real ``jupyter lab`` (temp dirs, 127.0.0.1) with the built labextension, and a real Chromium.
+"""A real ``jupyter lab`` (tests/ui/common.py: temp dirs, 127.0.0.1) with the built labextension.
 
 The labextension is the one built from js/ into runconfig_jupyter/labextension; it is linked into a
 temporary JUPYTER_DATA_DIR, so nothing is installed into the shared environment. The server extension
@@ -9,120 +9,13 @@ run home, which replaces the per-test home of tests/conftest.py.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import signal
-import subprocess
-import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.ui.common import CHROMIUM, chromium_browser, end_runs, free_port
-
-ROOT = Path(__file__).resolve().parents[3]
-LABEXTENSION = ROOT / "runconfig_jupyter" / "labextension"
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    home: Path
-    log: Path
-
-
-def _wait_for_chromium(timeout: float = 120.0) -> None:
-    """Chromium may still be being apt-installed when the suite starts; wait, bounded."""
-    deadline = time.monotonic() + timeout
-    while not os.access(CHROMIUM, os.X_OK):
-        if time.monotonic() > deadline:
-            pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
-        time.sleep(1)
-
-
-def start_lab(tmp: Path, server_extension: bool = True, app: str = "lab") -> tuple[subprocess.Popen[bytes], Lab]:
-    """A real ``jupyter lab`` (``app="lab"``) or Notebook 7 (``app="notebook"``) on 127.0.0.1 with temp dirs."""
-    if not (LABEXTENSION / "package.json").exists():
-        pytest.fail("the labextension is not built: cd js && jlpm install && jlpm build:prod (or pip install .)")
-    data = tmp / "data"
-    (data / "labextensions").mkdir(parents=True)
-    (data / "labextensions" / "runconfig-jupyter").symlink_to(LABEXTENSION, target_is_directory=True)
-    # no "get Jupyter news?" toast over the screenshot
-    (tmp / "config" / "labconfig").mkdir(parents=True)
-    (tmp / "config" / "labconfig" / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
-    )
-    root, home = tmp / "root", tmp / "runhome"
-    root.mkdir()
-    home.mkdir()
-    token, port = secrets.token_hex(16), free_port()
-    env = {
-        **os.environ,
-        "JUPYTER_DATA_DIR": str(data),
-        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-        "IPYTHONDIR": str(tmp / "ipython"),
-        "RUNCONFIG_JUPYTER_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-    }
-    env.pop("JUPYTER_PATH", None)
-    argv = [
-        sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--allow-root", "--no-browser",
-        "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabServerApp.workspaces_dir=" + str(tmp / "workspaces"),
-    ]  # fmt: skip
-    if app == "lab":
-        argv += [
-            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.expose_app_in_browser=True",
-        ]  # fmt: skip
-    else:
-        argv += ["--JupyterNotebookApp.expose_app_in_browser=True"]
-    # Explicit either way: an installed package also enables the extension through sys-prefix config.
-    argv.append(f"--ServerApp.jpserver_extensions=runconfig_jupyter.server={server_extension}")
-    log = tmp / "lab.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    lab = Lab(f"http://127.0.0.1:{port}", token, root, home, log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{lab.url}/api/status?token={token}", timeout=2).read()
-            return process, lab
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop_process(process)
-                pytest.fail(f"jupyter {app} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-
-def serve(tmp_path_factory: pytest.TempPathFactory, app: str = "lab") -> Iterator[Lab]:
-    """A server for one test module; its runs are ended and its folders removed afterwards."""
-    tmp = tmp_path_factory.mktemp(app)
-    process, lab = start_lab(tmp, app=app)
-    try:
-        yield lab
-    finally:
-        end_runs(lab.home)
-        stop_process(process)
-        shutil.rmtree(tmp, ignore_errors=True)
+from tests.ui.common import ROOT, Lab, serve
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +28,6 @@ def run_home(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Runs submitted by the test land where the lab's server looks (overrides tests/conftest.py)."""
     monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(lab.home))
     return lab.home
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    _wait_for_chromium()
-    with chromium_browser() as browser:
-        yield browser
 
 
 # Every test leaves a screenshot of its last state here (CI uploads the folder as an artifact).

@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.runs.submit import submit
-from ui.sidebar.conftest import ARTIFACTS, ROOT, Lab, serve
+from tests.ui.common import ROOT, Lab, serve
+from ui.sidebar.conftest import ARTIFACTS
 from ui.sidebar.uihelpers import newest_run, notebook_json, run_item, serious_violations
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(150)]

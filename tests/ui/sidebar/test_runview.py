@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.submit import submit
-from ui.sidebar.conftest import ARTIFACTS, ROOT, open_lab
+from tests.ui.common import ROOT
+from ui.sidebar.conftest import ARTIFACTS, open_lab
 from ui.sidebar.uihelpers import (
     AT_END,
     confirm_cancel,

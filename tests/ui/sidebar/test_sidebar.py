@@ -15,7 +15,8 @@ from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.runs.submit import submit
-from ui.sidebar.conftest import ROOT, open_lab, start_lab, stop_process
+from tests.ui.common import ROOT, start_lab, stop_lab
+from ui.sidebar.conftest import open_lab
 from ui.sidebar.uihelpers import confirm_cancel, newest_run, run_item, run_view
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(120)]
@@ -200,7 +201,7 @@ def test_version_mismatch_is_explained(page, lab):
 
 
 def test_missing_server_extension_is_explained(browser, tmp_path: Path):
-    process, bare = start_lab(tmp_path, server_extension=False)
+    bare = start_lab(tmp_path, server_extension=False)
     try:
         context = browser.new_context()
         page = context.new_page()
@@ -210,7 +211,7 @@ def test_missing_server_extension_is_explained(browser, tmp_path: Path):
         )
         context.close()
     finally:
-        stop_process(process)
+        stop_lab(bare)
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 

@@ -93,7 +93,7 @@ def _notebook(path: Path, cells: list[str]) -> None:
 
 
 def _api(lab, path: str, method: str = "GET") -> object:  # type: ignore[no-untyped-def]
-    request = urllib.request.Request(f"{lab.url}api/{path}", method=method)
+    request = urllib.request.Request(f"{lab.url}/api/{path}", method=method)
     request.add_header("Authorization", f"token {lab.token}")
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
@@ -114,7 +114,7 @@ def _kernel_id(lab, relative: str, timeout: float = 60) -> str:  # type: ignore[
 def _url(lab, front_end: str, relative: str) -> str:  # type: ignore[no-untyped-def]
     if front_end == "lab":
         return lab.notebook_url(relative)
-    return f"{lab.url}notebooks/{relative}?token={lab.token}"
+    return f"{lab.url}/notebooks/{relative}?token={lab.token}"
 
 
 def _open_and_run(page, lab, relative: str, cells: int, front_end: str = "lab") -> str:  # type: ignore[no-untyped-def]

@@ -1,0 +1,202 @@
+"""One container of a run: the names, labels and paths the docker target and its rank groups share.
+
+Both the single-container run (``target.py``) and the one-container-per-rank run (``ranks.py``) create
+containers the same way: the same working dir and support folder inside, the same labels so cleanup finds
+them, the same upload of snapshot + shim, the same copy-out of ``outputs/`` and ``logs/`` and the same
+"removed means gone" removal. Keeping those here lets each of the two modules own only its own lifecycle,
+without either importing the other's helpers.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runconfig_jupyter.core.errors import PreparationFailed, TargetUnavailable
+from runconfig_jupyter.core.target.interface import TargetRunContext
+from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
+
+WORKDIR = "/workspace"
+SUPPORT_DIR = ".runconfig"  # inside the working dir: shim and CA bundle travel with the snapshot in one copy
+RESUME_MOUNT = "/resume_from"
+RESUME_ENV = "RUNCONFIG_RESUME_FROM"
+LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
+REMOVE_TIMEOUT = 60.0
+MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
+INPUT_DIR = "/runconfig/in"  # read-only mounts of the snapshot and support tars (local engine)
+SUPPORT_TAR = "docker-support.tar"  # in the run folder: the shim (+ CA bundle) to mount
+UNPACK_FAILED = 126
+
+
+def container_name(run_id: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in run_id)
+    return f"runconfig-{safe}"[:200]
+
+
+def experiment_label(ctx: TargetRunContext) -> str:
+    return str(getattr(ctx, "spec", {}).get("experiment", ""))
+
+
+def container_environment(
+    ctx: TargetRunContext, extra: dict[str, str], ca_bundle: Path | None, shim: bool = True
+) -> dict[str, str]:
+    """The script's environment inside a container: the run's, the docker arguments', the shim on
+    ``PYTHONPATH`` (unless the image installs the package itself) and the CA bundle for pip and requests."""
+    environment = {**ctx.environment(), **extra, "PYTHONUNBUFFERED": "1"}
+    if shim:
+        shim_path = f"{WORKDIR}/{SUPPORT_DIR}/shim"
+        environment["PYTHONPATH"] = ":".join(p for p in (environment.get("PYTHONPATH"), shim_path) if p)
+    if ca_bundle is not None:
+        for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            environment.setdefault(name, f"{WORKDIR}/{SUPPORT_DIR}/ca-bundle.pem")
+    return environment
+
+
+def resume_mount(config: Any) -> dict[str, dict[str, str]]:
+    """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.
+
+    Checked again here (in the driver, right before the mount) by the same confinement check the
+    submit ran, and the *resolved* folder is mounted, never the text of the config.
+    """
+    value = getattr(config, "resume_from", None)
+    if not value:
+        return {}
+    from runconfig_jupyter.core.safety.confine import Confinement
+
+    real = Confinement.for_source(config.source_directory).resume_from(str(value))
+    return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
+
+
+def remove_container(container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
+    """Remove and make sure it is gone: the engine can answer 409 "removal already in progress" or a
+    transient 500 while it tears down an OOM-killed container, and a run must not end before that."""
+    import docker
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            pass
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return
+        if time.monotonic() > deadline:
+            raise TargetUnavailable(f"the Docker engine did not remove container {container.name} in {timeout:g} s")
+        time.sleep(0.2)
+
+
+def unpack_first(command: list[str]) -> list[str]:
+    """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
+
+    GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
+    checked on this side first (check_members). A failure says so and exits before the script runs.
+    """
+    unpack = (
+        f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
+        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
+        f"exit {UNPACK_FAILED}; }}; "
+    )
+    if command[: len(MERGE_STREAMS)] == MERGE_STREAMS:
+        return ["/bin/sh", "-c", unpack + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
+    return ["/bin/sh", "-c", unpack + 'exec "$@"', "sh", *command]
+
+
+def check_members(snapshot_path: Path) -> None:
+    """Refuse a snapshot whose members would land outside the working dir (absolute or ``..`` names)."""
+    with tarfile.open(snapshot_path) as archive:
+        for member in archive:
+            name = member.name
+            if name.startswith("/") or ".." in Path(name).parts or member.isdev():
+                raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
+
+
+def support_tar(ca_bundle: Path | None) -> bytes:
+    """The in-script shim (and the CA bundle) as a tar rooted at ``.runconfig/``."""
+    from runconfig_jupyter.core.runs.shim import shim_files
+
+    files = {f"shim/{name}": content for name, content in shim_files().items()}
+    if ca_bundle is not None:
+        files["ca-bundle.pem"] = ca_bundle.read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(f"{SUPPORT_DIR}/{name}")
+            info.size = len(content)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The snapshot tar without its end-of-archive blocks, then ``extra`` (a complete tar): one archive.
+
+    Streamed, so a large snapshot is never held in memory.
+    """
+    with tarfile.open(snapshot_path) as archive:
+        for _member in archive:
+            pass
+        end = archive.offset  # just past the last member's data and padding
+    with open(snapshot_path, "rb") as source:
+        remaining = end
+        while remaining > 0:
+            block = source.read(min(chunk, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
+    yield extra
+
+
+class _ChunkStream(io.RawIOBase):
+    """The engine's archive chunks as a file, so tarfile can read members as they arrive (no temp copy)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
+
+
+def copy_out(container: Any, ctx: TargetRunContext) -> None:
+    """``get_archive`` of the container's outputs/ and logs/, unpacked entry by entry into the run folder.
+
+    Streamed (no copy of the whole archive on disk first), so a full disk costs the entries that
+    did not fit, not the ones before them; a link or FIFO costs only itself (see collect.py).
+    """
+    import docker
+
+    with tempfile.TemporaryDirectory(prefix=".collect-", dir=ctx.run_dir) as temp:
+        unpacked = CollectReport()
+        for folder, _destination in collected_folders(ctx):
+            try:
+                chunks, _stat = container.get_archive(f"{WORKDIR}/{folder}")
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as error:  # this folder is lost; the other may still come
+                unpacked.errors.append(f"{folder}/: the engine refused the archive: {error.explanation or error}")
+                continue
+            try:
+                with tarfile.open(fileobj=io.BufferedReader(_ChunkStream(iter(chunks))), mode="r|") as archive:
+                    unpacked.merge(extract_outputs(archive, Path(temp), origin=WORKDIR))
+            except (tarfile.TarError, docker.errors.APIError) as error:
+                unpacked.errors.append(f"{folder}/: the engine's archive broke off: {error}")
+        collect_from(Path(temp), ctx, origin=WORKDIR, unpacked=unpacked)
