@@ -170,9 +170,9 @@ class RunConfigMagics(Magics):
     def _describe_data(config: Any) -> None:
         """Each input's datastore, path, size and cache state, each output's destination ({run-id} kept)."""
         from runconfig_jupyter.core.data.describe import describe_plan
-        from runconfig_jupyter.core.data.plan import build_plan
+        from runconfig_jupyter.core.runs.submit import plan_data
 
-        plan = build_plan(config, "{run-id}")
+        plan = plan_data(config, "{run-id}")
         if plan:
             print("Data:\n" + "\n".join(describe_plan(plan)))
 

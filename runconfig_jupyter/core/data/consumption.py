@@ -9,7 +9,7 @@ one by its datastore path, so the configuration stays self-contained.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runconfig_jupyter.core.data.bindings import DataBinding, check_name, output_placeholder
 from runconfig_jupyter.core.data.plan import argument_placeholder
@@ -17,14 +17,11 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.registries.versioned import check_name as check_asset_name
 from runconfig_jupyter.core.runs.input_datasets import TABULAR
 
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.data.dataset import Dataset
-
 
 class DatasetConsumptionConfig:
     """v1's ``DatasetConsumptionConfig``: a dataset as a run's named input (``direct``, ``mount`` or ``download``)."""
 
-    def __init__(self, name: str, dataset: Dataset, mode: str = "direct", path_on_compute: str | None = None):
+    def __init__(self, name: str, dataset: Any, mode: str = "direct", path_on_compute: str | None = None):
         self.name = check_name(name, "name")
         self.dataset = dataset
         self.mode = mode

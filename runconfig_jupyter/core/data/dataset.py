@@ -13,30 +13,31 @@ JSON lines, SQL sources and pandas registration stay Azure-only and say so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
 from runconfig_jupyter.core.data.bindings import check_relative, datastore_name, parse_uri
 from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
-from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
+from runconfig_jupyter.core.data.definitions import (
+    HomeWorkspace,
+    WorkspaceLike,
+    dataset_registry,
+    definition_id,
+    registered_by_id,
+    split_glob,
+)
+from runconfig_jupyter.core.errors import AssetConflict, ConfigError
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
 from runconfig_jupyter.core.runs.input_datasets import TABULAR, read_delimited
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.workspace import Workspace
+from runconfig_jupyter.core.system.paths import run_home
 
 FILE = "file"
-GLOB_CHARS = set("*?[")
-EVERYTHING = ("**", "**/*")
-REGISTRY_KIND = "datasets"
 
 
 # -- paths ----------------------------------------------------------------------------------------------------
@@ -67,27 +68,8 @@ def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
     return found
 
 
-def split_glob(path: str) -> tuple[str, str | None]:
-    """``'train/**/*.csv'`` -> (``'train'``, ``'**/*.csv'``); no glob -> (path, None); everything below -> None."""
-    parts = path.split("/") if path else []
-    static: list[str] = []
-    for index, part in enumerate(parts):
-        if GLOB_CHARS & set(part):
-            pattern = "/".join(parts[index:])
-            return "/".join(static), None if pattern in EVERYTHING else pattern
-        static.append(part)
-    return path, None
-
-
-def definition_id(definition: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16]))
-
-
-def _registry(workspace: Workspace | None) -> AssetRegistry:
-    from runconfig_jupyter.core.workspace import Workspace
-
-    return AssetRegistry((workspace or Workspace()).home, REGISTRY_KIND)
+def _registry(workspace: WorkspaceLike | None) -> AssetRegistry:
+    return dataset_registry(workspace.home if workspace is not None else run_home())
 
 
 # -- datasets -------------------------------------------------------------------------------------------------
@@ -97,7 +79,7 @@ class Dataset:
     File: Any  # set below: FileDatasetFactory
     Tabular: Any
 
-    def __init__(self, definition: dict[str, Any], workspace: Workspace | None = None, **registration: Any):
+    def __init__(self, definition: dict[str, Any], workspace: WorkspaceLike | None = None, **registration: Any):
         self._definition = definition
         self.workspace = workspace
         self.name: str | None = registration.get("name")
@@ -131,7 +113,7 @@ class Dataset:
     # -- registry --------------------------------------------------------------------------------------------
     def register(
         self,
-        workspace: Workspace,
+        workspace: WorkspaceLike,
         name: str,
         description: str | None = None,
         tags: dict[str, Any] | None = None,
@@ -153,20 +135,16 @@ class Dataset:
         return _from_asset(registry.register(name, meta), workspace)
 
     @staticmethod
-    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> Dataset:
+    def get_by_name(workspace: WorkspaceLike, name: str, version: int | str = "latest") -> Dataset:
         asset = _registry(workspace).get(name, None if version in (None, "latest") else version)
         return _from_asset(asset, workspace)
 
     @staticmethod
-    def get_by_id(workspace: Workspace, id: str) -> Dataset:
-        registry = _registry(workspace)
-        for asset in registry.all():
-            if asset.meta.get("id") == id:
-                return _from_asset(asset, workspace)
-        raise AssetNotFound(f"no registered dataset has the id '{id}' in {registry.root}")
+    def get_by_id(workspace: WorkspaceLike, id: str) -> Dataset:
+        return _from_asset(registered_by_id(_registry(workspace), id), workspace)
 
     @staticmethod
-    def get_all(workspace: Workspace) -> dict[str, Dataset]:
+    def get_all(workspace: WorkspaceLike) -> dict[str, Dataset]:
         """Name -> latest version of every registered dataset (v1's ``Dataset.get_all``)."""
         return {asset.name: _from_asset(asset, workspace) for asset in _registry(workspace).all(latest=True)}
 
@@ -308,7 +286,7 @@ class TabularDataset(Dataset):
         return self.to_pandas_dataframe().head(count)
 
 
-def _from_asset(asset: Any, workspace: Workspace | None) -> Dataset:
+def _from_asset(asset: Any, workspace: WorkspaceLike | None) -> Dataset:
     definition = asset.meta["definition"]
     klass = TabularDataset if definition.get("type") == TABULAR else FileDataset
     return klass(
@@ -403,12 +381,10 @@ Dataset.Tabular = TabularDatasetFactory
 
 def register_outputs(plan: Any, home: Path) -> list[Dataset]:
     """After a completed run's outputs were uploaded: each one with ``register_on_complete`` as a file dataset."""
-    from runconfig_jupyter.core.workspace import Workspace
-
     registered = []
     for out in plan.outputs:
         if out.register_as:
             where = {"datastore": out.datastore, "path": f"{out.destination}/**"}
             dataset = FileDataset({"type": FILE, "paths": [where]})
-            registered.append(dataset.register(Workspace(_home=home), out.register_as, create_new_version=True))
+            registered.append(dataset.register(HomeWorkspace(home), out.register_as, create_new_version=True))
     return registered

@@ -20,15 +20,13 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runconfig_jupyter.core.azure_only import OTHER_STORES, azure_only
 from runconfig_jupyter.core.data import filesystems, stores, transfer
+from runconfig_jupyter.core.data.definitions import WorkspaceLike
 from runconfig_jupyter.core.data.reference import DataReference
 from runconfig_jupyter.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.workspace import Workspace
 
 AZURE_SUFFIX = "core.windows.net"
 MIN_SECRET_LENGTH = 8
@@ -65,7 +63,7 @@ def _endpoint_url(account_name: str | None, protocol: str | None, endpoint: str 
 class Datastore:
     """A registered datastore of a workspace (v1: ``Datastore(ws, name)`` = ``Datastore.get(ws, name)``)."""
 
-    def __init__(self, workspace: Workspace | None = None, name: str | None = None):
+    def __init__(self, workspace: WorkspaceLike | None = None, name: str | None = None):
         self.workspace = workspace
         home = _home(workspace)
         self._spec = stores.get_datastore_spec(name or stores.default_datastore_name(home), home)
@@ -130,15 +128,15 @@ class Datastore:
 
     # -- getting one ----------------------------------------------------------------------------------------
     @staticmethod
-    def get(workspace: Workspace | None, datastore_name: str) -> Datastore:
+    def get(workspace: WorkspaceLike | None, datastore_name: str) -> Datastore:
         return Datastore(workspace, datastore_name)
 
     @staticmethod
-    def get_default(workspace: Workspace | None) -> Datastore:
+    def get_default(workspace: WorkspaceLike | None) -> Datastore:
         return Datastore(workspace)
 
     @staticmethod
-    def list(workspace: Workspace | None = None) -> list[Datastore]:
+    def list(workspace: WorkspaceLike | None = None) -> list[Datastore]:
         return [Datastore._from_spec(workspace, spec) for spec in stores.list_datastores(_home(workspace))]
 
     def set_as_default(self) -> None:
@@ -183,7 +181,7 @@ class Datastore:
 
     @staticmethod
     def register_azure_blob_container(
-        workspace: Workspace | None,
+        workspace: WorkspaceLike | None,
         datastore_name: str,
         container_name: str,
         account_name: str | None = None,
@@ -227,7 +225,7 @@ class Datastore:
 
     @staticmethod
     def register_azure_data_lake_gen2(
-        workspace: Workspace | None,
+        workspace: WorkspaceLike | None,
         datastore_name: str,
         filesystem: str,
         account_name: str | None = None,
@@ -276,7 +274,7 @@ class Datastore:
 
     @staticmethod
     def register_local(
-        workspace: Workspace | None,
+        workspace: WorkspaceLike | None,
         datastore_name: str,
         path: str | os.PathLike[str],
         writable: bool = False,
@@ -288,7 +286,7 @@ class Datastore:
 
     @staticmethod
     def register_s3(
-        workspace: Workspace | None,
+        workspace: WorkspaceLike | None,
         datastore_name: str,
         bucket: str,
         endpoint_url: str | None = None,
@@ -322,7 +320,7 @@ class Datastore:
 
     @staticmethod
     def register_fsspec(
-        workspace: Workspace | None,
+        workspace: WorkspaceLike | None,
         datastore_name: str,
         url: str,
         storage_options: dict[str, Any] | None = None,

@@ -240,13 +240,12 @@ def apply_paths(config: Any, paths: Mapping[str, str]) -> None:
         run_config.command = substitute(run_config.command, {n: shlex.quote(str(p)) for n, p in paths.items()})
 
 
-def build_plan(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
-    """Resolve and check every input and output of ``config`` for run ``run_id`` (see core/data/resolve.py)."""
+def names_data(config: Any) -> bool:
+    """Whether ``config`` names any data (a section, or a placeholder in its arguments or command).
+
+    Most runs name none: they then get an empty plan without importing the rest of the data layer.
+    """
     run_config = config.run_config
     command = run_config.command if isinstance(run_config.command, list) else [run_config.command or ""]
     named = any(getattr(run_config, section) for section in ("data_references", "data", "output_data"))
-    if not named and not any(placeholder_names(item) for item in [*run_config.arguments, *command]):
-        return DataPlan()  # most runs: no data, and none of the data layer's imports at submit
-    from runconfig_jupyter.core.data.resolve import build_plan as resolve_plan
-
-    return resolve_plan(config, run_id, home)
+    return named or any(placeholder_names(item) for item in [*run_config.arguments, *command])

@@ -8,12 +8,16 @@ target replaces it by the path the script sees. As in v1, ``str(reference)`` is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from runconfig_jupyter.core.errors import ConfigError
 
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.data.datastore import Datastore
+
+class NamedStore(Protocol):
+    """What a reference needs of its ``Datastore`` (core/data/datastore.py): the name it is registered under."""
+
+    name: str
+
 
 MODES = ("mount", "download", "upload")
 ENV_PREFIX = "AZUREML_DATAREFERENCE_"
@@ -24,7 +28,7 @@ class DataReference:
 
     def __init__(
         self,
-        datastore: Datastore,
+        datastore: NamedStore,
         data_reference_name: str | None = None,
         path_on_datastore: str | None = None,
         mode: str = "mount",
@@ -108,7 +112,7 @@ class DataPath:
     """v1's ``DataPath(datastore, path_on_datastore)``: a path on a datastore, for datasets and pipelines."""
 
     def __init__(
-        self, datastore: Datastore | None = None, path_on_datastore: str | None = None, name: str | None = None
+        self, datastore: NamedStore | None = None, path_on_datastore: str | None = None, name: str | None = None
     ):
         self.datastore = datastore
         self.path_on_datastore = path_on_datastore

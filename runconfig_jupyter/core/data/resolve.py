@@ -24,11 +24,12 @@ from runconfig_jupyter.core.data.bindings import (
     origin_fields,
     output_requests,
 )
-from runconfig_jupyter.core.data.dataset import split_glob
+from runconfig_jupyter.core.data.definitions import dataset_registry, definition_id, registered_by_id, split_glob
 from runconfig_jupyter.core.data.materialize import LOCAL, confined_host_path
 from runconfig_jupyter.core.data.plan import DataInput, DataOutput, DataPlan
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, DataPathMissing
 from runconfig_jupyter.core.runs.input_datasets import TABULAR
+from runconfig_jupyter.core.system.paths import run_home
 
 
 @dataclass(frozen=True)
@@ -62,30 +63,32 @@ def build_plan(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
 def locate(request: InputRequest, field: str, home: Path | None) -> Located:
     """Datastore and path of an input: from the registered dataset, or as the configuration gave them."""
     if request.dataset:
-        from runconfig_jupyter.core.data.dataset import Dataset
-        from runconfig_jupyter.core.workspace import Workspace
-
-        workspace = Workspace(_home=home)
+        registry = dataset_registry(home or run_home())
         wanted = request.dataset
         try:
             if wanted.get("name"):
                 version = wanted.get("version")
-                dataset = Dataset.get_by_name(workspace, wanted["name"], "latest" if version is None else version)
+                asset = registry.get(wanted["name"], None if version in (None, "latest") else version)
             else:
-                dataset = Dataset.get_by_id(workspace, wanted["id"])
+                asset = registered_by_id(registry, wanted["id"])
         except AssetNotFound as error:
             hint = "register the dataset first (dataset.register(ws, name))"
             raise ConfigError(f"{error}; {hint}", field=field) from None
-        definition = dataset.definition
+        definition = asset.meta["definition"]
         if len(definition["paths"]) != 1:
             raise ConfigError(
-                f"dataset '{dataset.name}' names {len(definition['paths'])} paths; a run input takes one "
+                f"dataset '{asset.name}' names {len(definition['paths'])} paths; a run input takes one "
                 "(one dataset per folder, or a glob below one folder)",
                 field=field,
             )
         source = definition["paths"][0]
         static, pattern = split_glob(source["path"])
-        about = {"type": definition.get("type"), "id": dataset.id, "name": dataset.name, "version": dataset.version}
+        about = {
+            "type": definition.get("type"),
+            "id": definition_id(definition),
+            "name": asset.name,
+            "version": asset.version,
+        }
         return Located(source["datastore"], static, pattern, {**about, "pattern": pattern, **_options(definition)})
     if request.datastore is None:
         raise ConfigError("name the datastore of this input", field=field)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.input_checks import check_labels
-from runconfig_jupyter.core.data.plan import build_plan
+from runconfig_jupyter.core.data.plan import DataPlan, names_data
 from runconfig_jupyter.core.errors import DiskFull
 from runconfig_jupyter.core.runs.drivers import other_targets_secrets, start_driver
 from runconfig_jupyter.core.runs.folder import RunFolder
@@ -81,7 +81,7 @@ def submit(
     compute.validate(config)
     run_id = new_run_id(experiment)
     # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - before packaging.
-    data_plan = build_plan(config, run_id, store.home)
+    data_plan = plan_data(config, run_id, store.home)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:
@@ -176,3 +176,12 @@ def _only_link(path: Path) -> bool:
         return path.stat().st_nlink <= 1
     except OSError:
         return False
+
+
+def plan_data(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
+    """Every input and output of ``config`` resolved and checked (core/data/resolve.py); empty when it names none."""
+    if not names_data(config):
+        return DataPlan()
+    from runconfig_jupyter.core.data.resolve import build_plan
+
+    return build_plan(config, run_id, home)

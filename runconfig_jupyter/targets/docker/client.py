@@ -10,6 +10,7 @@ the address tried and the command that fixes it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 START_HINT = "start it with 'sudo systemctl start docker' or 'bash scripts/ensure_docker.sh' (root)"
+
+
+MAX_REPLY_BYTES = 4 * 1024 * 1024  # docker info is a few KiB
 
 
 def engine_address(base_url: str | None = None) -> str:
@@ -79,21 +83,49 @@ def check_reachable(base_url: str | None = None, timeout: float = 10.0) -> None:
     if not address.startswith("unix://"):
         connect(base_url, timeout).close()
         return
+    reply = _local_get(address, "/_ping", timeout)
+    status = reply.split(b" ", 2)[1:2]
+    if status != [b"200"]:
+        raise _unreachable(address, Exception(f"/_ping answered {reply[:40]!r}"))
+
+
+def local_engine_info(base_url: str | None = None, timeout: float = 3.0) -> dict[str, Any] | None:
+    """``docker info`` of a local engine with the standard library (None for tcp/ssh/TLS addresses).
+
+    A submit records the target's capabilities (GPU runtime or not) from this, without the docker SDK.
+    """
+    address = engine_address(base_url)
+    if not address.startswith("unix://"):
+        return None
+    reply = _local_get(address, "/info", timeout)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if head.split(b" ", 2)[1:2] != [b"200"]:
+        raise _unreachable(address, Exception(f"/info answered {head[:40]!r}"))
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise _unreachable(address, error) from error
+
+
+def _local_get(address: str, path: str, timeout: float) -> bytes:
+    """One HTTP/1.0 GET over the engine's unix socket; the whole reply (the engine closes the connection)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
+    chunks = []
     try:
         sock.connect(address[len("unix://") :])
-        sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        reply = sock.recv(64)
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > MAX_REPLY_BYTES:
+                break
     except PermissionError as error:
         raise _permission_denied(address) from error
     except OSError as error:
         raise _unreachable(address, error) from error
     finally:
         sock.close()
-    status = reply.split(b" ", 2)[1:2]
-    if status != [b"200"]:
-        raise _unreachable(address, Exception(f"/_ping answered {reply[:40]!r}"))
+    return b"".join(chunks)
 
 
 def _permission_denied(address: str) -> TargetUnavailable:

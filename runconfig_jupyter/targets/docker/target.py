@@ -23,7 +23,7 @@ from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
-from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
+from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info, local_engine_info
 from runconfig_jupyter.targets.docker.container import (
     INPUT_DIR,
     LABEL_EXPERIMENT,
@@ -120,9 +120,12 @@ class DockerTarget(ComputeTarget):
             from runconfig_jupyter.targets.docker.gpu import engine_has_gpu_runtime
 
             try:
-                client = connect(self.base_url, timeout=3)
-                self._gpu_runtime = engine_has_gpu_runtime(client.info(), self._local_engine())
-                client.close()
+                info = local_engine_info(self.base_url, timeout=3)  # no docker SDK for the local engine
+                if info is None:
+                    client = connect(self.base_url, timeout=3)
+                    info = client.info()
+                    client.close()
+                self._gpu_runtime = engine_has_gpu_runtime(info, self._local_engine())
             except RunConfigError:
                 self._gpu_runtime = False
         return self._gpu_runtime
