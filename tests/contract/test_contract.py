@@ -21,8 +21,6 @@ from runconfig_jupyter.core.target.interface import ComputeTarget
 from tests.conftest import wait_for
 from tests.contract.targets import ScriptProcesses, TargetUnderTest, process_running
 
-pytestmark = pytest.mark.timeout(180)
-
 # Starting a container, a kernel or a Ray job takes seconds; a whole run stays well under this.
 RUN_TIMEOUT = 120
 WEIGHTS = bytes(range(256)) * 64
