@@ -107,6 +107,8 @@ def test_cancel_ends_the_run_and_leaves_nothing_running(contract_target, source)
         pytest.skip(f"{contract_target.name} says it cannot cancel a run")
     pids = script_processes(run)
     wait_for(lambda: "holding" in run.get_log(), timeout=RUN_TIMEOUT, message="the script to hold")
+    running = leftovers(contract_target, run, pids)
+    assert any("driver" in item for item in running) and len(running) > 1, running  # the probe sees a live run
     assert run.cancel() is True
     details = run.wait_for_completion(timeout=60, raise_on_error=False)
     assert details["status"] == "Canceled" and details["error"]["message"] == "canceled by user"
