@@ -97,6 +97,58 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+# -- real servers shared by every folder that needs them (one each per session) ----------------------------------
+@pytest.fixture(scope="session")
+def jupyter_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real ``jupyter server`` on 127.0.0.1 (token auth), killed by PID at the end of the session."""
+    from tests.integration.kernel.servers import launch, stop
+
+    server = launch("server", tmp_path_factory.mktemp("jupyter-server"))
+    yield server
+    stop(server)
+
+
+@pytest.fixture(scope="session")
+def kernel_gateway(tmp_path_factory: pytest.TempPathFactory):
+    """A real ``jupyter kernelgateway`` on 127.0.0.1 (token auth), killed by PID at the end of the session."""
+    from tests.integration.kernel.servers import launch, stop
+
+    server = launch("gateway", tmp_path_factory.mktemp("kernel-gateway"))
+    yield server
+    stop(server)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real Ray cluster (a head and one worker node on 127.0.0.1) for every Ray test of the session."""
+    pytest.importorskip("ray.job_submission")
+    from tests.integration.ray.cluster import start_cluster
+
+    cluster = start_cluster(num_cpus=2, worker_cpus=1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def ray_target(ray_cluster):
+    """The cluster registered under a name, as a user would in targets.yaml."""
+    from runconfig_jupyter.core.target.configured import register_target, unregister_target
+
+    register_target("cluster", type="ray", address=ray_cluster.address)
+    yield "cluster"
+    unregister_target("cluster")
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The real Docker engine (docker SDK client); skips the test with the reason when none can run here."""
+    from tests.docker_engine import engine_or_skip
+
+    client = engine_or_skip()
+    yield client
+    client.close()
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,18 +9,8 @@ from runconfig_jupyter import Experiment, Model, ScriptRunConfig, Workspace
 from tests.v1.helpers import aliased_target
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    pytest.importorskip("ray.job_submission")
-    from tests.integration.ray.cluster import start_cluster
-
-    cluster = start_cluster(num_cpus=2, worker_cpus=1)
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
-def aml_cluster(ray_cluster):
+def aml_cluster(ray_cluster):  # the session's cluster (tests/conftest.py)
     with aliased_target("gpu-cluster", "v1-ray", type="ray", address=ray_cluster.address) as alias:
         yield alias
 

@@ -10,15 +10,14 @@ import json
 import pytest
 
 from runconfig_jupyter import Experiment, PyTorchConfiguration, ScriptRunConfig
-from tests.integration.kernel.conftest import jupyter_server, register  # noqa: F401 - fixtures
-from tests.integration.ray.conftest import ray_cluster, ray_target  # noqa: F401 - fixtures
+from tests.integration.kernel.servers import register
 from tests.v1.scripts_launch import ECHO_ARGS
 from tests.v1.scripts_logging import LOGGING_API_SCRIPT
 from tests.v1.test_v1script_inscript import _check_logging_run
 
 
 @pytest.fixture
-def remote_kernel(jupyter_server, monkeypatch):  # noqa: F811 - the imported fixture
+def remote_kernel(jupyter_server, monkeypatch):
     """A remote server whose python lacks the package, as usual: the in-script shim is shipped (shim=always)."""
     return register(jupyter_server, monkeypatch, "v1-kernel", shim="always")
 
@@ -41,7 +40,7 @@ def test_arguments_expand_on_a_remote_kernel(make_project, remote_kernel):
 
 
 @pytest.mark.ray
-def test_logging_api_and_per_node_variables_on_ray(make_project, ray_target):  # noqa: F811
+def test_logging_api_and_per_node_variables_on_ray(make_project, ray_target):
     project = make_project({"train.py": LOGGING_API_SCRIPT, "echo.py": ECHO_ARGS})
     run = Experiment("v1-remote").submit(ScriptRunConfig(str(project), script="train.py", compute_target=ray_target))
     _check_logging_run(run, with_plot=False)

@@ -1,7 +1,7 @@
 """A real Docker engine for these tests, started by scripts/ensure_docker.sh.
 
-The engine and the offline base image are set up once per session (the image
-is loaded from its cache when present). When the engine cannot run here (no
+The engine (``docker_engine`` in tests/conftest.py, shared with tests/contract) and the offline base
+image are set up once per session (the image is loaded from its cache when present). When the engine cannot run here (no
 root, no dockerd), every test in this folder is skipped with the reason the
 script printed. After each test, no container of that test's runs may be left (found by their
 ``runconfig-jupyter.run_id`` label; other sessions sharing the engine are left alone).
@@ -16,19 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import engine_or_skip
-
 OUR_LABEL = "runconfig-jupyter"
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
 
 
 @pytest.fixture(scope="session")
-def docker_client(session_nonce):
-    """The engine, ready; skips the folder with the script's message when it cannot start."""
-    client = engine_or_skip()
-    yield client
-    _remove_test_images(client, session_nonce)
-    client.close()
+def docker_client(docker_engine, session_nonce):
+    """The engine (tests/conftest.py), ready; at the end of the session this session's test images go."""
+    yield docker_engine
+    _remove_test_images(docker_engine, session_nonce)
 
 
 @pytest.fixture(scope="session")

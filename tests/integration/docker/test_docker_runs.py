@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from runconfig_jupyter import Experiment, Run, ScriptRunConfig
+from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
 from runconfig_jupyter.core.errors import RunFailed
 from runconfig_jupyter.core.runs.store import RunStore
@@ -31,56 +31,13 @@ def docker_config(project, **kwargs) -> ScriptRunConfig:
     return ScriptRunConfig(str(project), compute_target="docker", **kwargs)
 
 
-def test_run_completes_with_logs_metrics_outputs(project, docker_client, our_containers):
-    config = docker_config(project, script="train.py", arguments=["--epochs", 3, "--lr", 0.05])
-    config.run_config.environment_variables = {"GREETING": "hi"}
+def test_run_records_its_image_and_container_name(project, docker_client, our_containers):
+    """The rest of a completed run (log order, metrics, outputs, no container left) is in tests/contract."""
+    config = docker_config(project, script="train.py", arguments=["--epochs", 1])
     run = Experiment("dk").submit(config)
     details = run.wait_for_completion(timeout=120)
-    assert details["status"] == "Completed" and details["exitCode"] == 0
-    log = run.get_log()
-    # stdout and stderr arrive in the order the script wrote them, metric markers stripped
-    assert log.index("epoch 2 loss 0.333 lr 0.05") < log.index("env hi")
-    assert "@runconfig:metric" not in log
-    assert run.get_metrics()["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
-    assert run.get_metrics()["table"] == {"x": [1], "y": [2]}
-    assert (run.outputs_dir() / "model.txt").read_text() == "trained 3 epochs; env=hi\n"
     target = details["targetDetails"]
     assert target["image"] == BASE and target["container_name"].startswith("runconfig-dk_")
-    assert not (project / "outputs").exists()  # the user's folder was copied in, never written
-    assert our_containers(run.id) == []
-
-
-def test_failing_script_is_failed_with_its_exit_code(project, docker_client, our_containers):
-    run = Experiment("dk").submit(docker_config(project, script="train.py", arguments=["--fail", 3]))
-    with pytest.raises(RunFailed, match="exited with code 3"):
-        run.wait_for_completion(timeout=120)
-    details = run.get_details()
-    assert details["exitCode"] == 3 and details["error"]["phase"] == "Running"
-    assert (run.outputs_dir() / "model.txt").exists()  # outputs are collected from failed runs too
-
-
-def test_cancel_mid_run_stops_on_sigterm_and_removes_the_container(project, docker_client, our_containers):
-    (project / "forever.py").write_text("import time\nprint('script-started', flush=True)\ntime.sleep(600)\n")
-    run = Experiment("dk").submit(docker_config(project, script="forever.py"))
-    wait_for(lambda: "script-started" in run.get_log(), timeout=60, message="the script to start")
-    container_id = run.record.details["container_id"]
-    assert docker_client.containers.get(container_id).status == "running"
-    assert run.cancel() is True
-    wait_for(lambda: run.record.is_terminal, timeout=30, message="the run to end")
-    record = run.record
-    assert record.status.value == "Canceled" and record.reason == "canceled by user"
-    # 143 = ended by SIGTERM forwarded by init: no wait for the stop timeout and its SIGKILL (137)
-    assert record.exit_code == 143
-    assert our_containers(run.id) == []
-
-
-def test_max_run_duration_is_enforced(project, docker_client, our_containers):
-    config = docker_config(project, script="train.py", arguments=["--epochs", 600, "--sleep", 1])
-    config.max_run_duration_seconds = 3
-    run = Experiment("dk").submit(config)
-    with pytest.raises(RunFailed, match=r"max_run_duration_seconds \(3 s\) exceeded"):
-        run.wait_for_completion(timeout=60)
-    assert run.get_status() == "Canceled" and "epoch 0" in run.get_log()
 
 
 def test_memory_limit_exceeded_is_failed_out_of_memory(project, docker_client, our_containers):
@@ -148,41 +105,14 @@ def test_base_image_change_rebuilds_and_says_why(project, docker_client, session
         image_remover([run.record.details.get("image", "") for run in runs] + [base])
 
 
-def _kill_driver(store: RunStore, run_id: str) -> None:
-    """SIGKILL the run's driver (our child: submit started it) and reap it, as if it had crashed."""
-    pid = store.get(run_id).driver_pid
-    os.kill(pid, signal.SIGKILL)
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def test_lost_driver_is_replaced_and_follows_the_container(project, docker_client, our_containers, monkeypatch):
-    """Waiting on Run.get() settles the dead driver: a new one re-attaches to the still-running container."""
-    import runconfig_jupyter.core.runs.settle as settle
-
-    monkeypatch.setattr(settle, "DRIVER_GRACE_SECONDS", 0.0)
-    config = docker_config(project, script="train.py", arguments=["--epochs", 8, "--sleep", 0.4])
-    run = Experiment("dk").submit(config)
-    wait_for(lambda: "epoch 1 " in run.get_log(), timeout=60, message="the run to print")
-    store = RunStore()
-    _kill_driver(store, run.id)
-    assert docker_client.containers.get(store.get(run.id).details["container_id"]).status == "running"
-    Run.get(run.id).wait_for_completion(timeout=120)
-    log = run.get_log()
-    for epoch in range(8):  # every line once: nothing lost, nothing repeated
-        assert log.count(f"epoch {epoch} ") == 1, log
-    assert run.get_metrics()["loss"][0] == 1.0 and run.record.details["driver_restarts"] == 1
-    assert our_containers(run.id) == []
-
-
 def test_restarted_driver_without_its_container_fails_with_the_reason(project, docker_client, our_containers):
     (project / "forever.py").write_text("import time\nprint('script-is-up', flush=True)\ntime.sleep(600)\n")
     run = Experiment("dk").submit(docker_config(project, script="forever.py"))
     wait_for(lambda: "script-is-up" in run.get_log(), timeout=60, message="the script to start")
     store = RunStore()
-    _kill_driver(store, run.id)
+    pid = store.get(run.id).driver_pid
+    os.kill(pid, signal.SIGKILL)  # as if it had crashed; our child (submit started it), so reap it
+    os.waitpid(pid, 0)
     docker_client.containers.get(store.get(run.id).details["container_id"]).remove(force=True)  # engine restart
     start_driver(store, run.id, reattach=True)
     wait_for(lambda: store.get(run.id).is_terminal, timeout=60, message="the re-attached run to end")

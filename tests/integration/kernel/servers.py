@@ -21,6 +21,9 @@ import requests
 
 from tests.conftest import stop_server
 
+# The variable that holds a test server's token: a target's spec names it, never the token itself.
+TOKEN_ENV = "RCJ_TEST_KERNEL_TOKEN"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -120,3 +123,16 @@ def launch(
 
 def stop(server: LaunchedServer, timeout: float = 15.0) -> None:
     stop_server(server.process, timeout)
+
+
+def register(server: LaunchedServer, monkeypatch, name: str, **settings) -> str:
+    """Register a kernel target ``name`` on ``server`` for one test (``monkeypatch`` restores the registry).
+
+    The token goes only into ``TOKEN_ENV``; grace_seconds is short so cancels end quickly.
+    """
+    from runconfig_jupyter.core.target.configured import register_target
+
+    monkeypatch.setenv(TOKEN_ENV, server.token)
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
+    register_target(name, type="kernel", url=server.url, token_env=TOKEN_ENV, grace_seconds=2, **settings)
+    return name

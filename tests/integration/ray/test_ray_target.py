@@ -5,22 +5,16 @@ The GPU test asks for a GPU on this GPU-less cluster: that is the real refusal, 
 
 from __future__ import annotations
 
-import os
-import signal
-import tempfile
 import textwrap
 from pathlib import Path
 
-import psutil
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed, TargetUnavailable
-from runconfig_jupyter.core.runs.settle import settle
 from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.targets.ray.target import RayTarget
-from tests.conftest import wait_for
 from tests.integration.rank_scripts import DDP_SCRIPT
 
 pytestmark = pytest.mark.ray
@@ -65,9 +59,7 @@ def test_single_run_completes_with_logs_metrics_and_outputs_and_a_failing_one_fa
     )
     run.wait_for_completion(timeout=120)
     log = run.read_log()[0]
-    assert "step 2 greeting=hello" in log
-    assert "\x1e" not in log and "runconfig:outputs" not in log  # control lines were consumed
-    assert run.get_metrics()["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert "step 2 greeting=hello" in log  # log order, metrics, nothing left running: tests/contract
     assert (run.outputs_dir() / "model.txt").read_text() == "3 steps\n"
     details = run.get_details()["targetDetails"]
     assert jobs.get_job_status(details["ray_job_id"]).value == "SUCCEEDED"
@@ -80,23 +72,6 @@ def test_single_run_completes_with_logs_metrics_and_outputs_and_a_failing_one_fa
     # Outputs of a failed run come back too, and are its own: both runs upload the same content, which Ray
     # may extract once for both, yet each wrote ./outputs in its private copy.
     assert (failing.outputs_dir() / "model.txt").read_text() == "1 steps\n"
-
-
-def test_driver_killed_mid_run_reattaches_by_job_id(ray_target, project):
-    """A new driver finds the Ray job by its id and continues the log without repeating or losing lines."""
-    (project / "ticks.py").write_text(
-        "import time\nfor i in range(8):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\n"
-    )
-    run = Experiment("ray").submit(ScriptRunConfig(str(project), script="ticks.py", compute_target=ray_target))
-    wait_for(lambda: "tick 1" in run.read_log()[0], timeout=120, message="ticking")
-    first_driver = run.record.driver_pid
-    os.kill(first_driver, signal.SIGKILL)
-    wait_for(lambda: settle(run.store, run.id) == "adopted", timeout=60, message="a new driver")
-    assert run.record.driver_pid != first_driver
-    run.wait_for_completion(timeout=120)
-    log = run.read_log()[0]
-    assert [line for line in log.splitlines() if line.startswith("tick")] == [f"tick {i}" for i in range(8)]
-    assert run.record.details["driver_restarts"] == 1
 
 
 def test_two_rank_gloo_ddp_across_ray_nodes(ray_target, project):
@@ -115,23 +90,6 @@ def test_two_rank_gloo_ddp_across_ray_nodes(ray_target, project):
     assert (run.run_dir / "logs" / "rank_1.txt").read_text().startswith("rank 1/2")
     assert run.get_metrics()["sum"] == 3
     assert (run.outputs_dir() / "sum.txt").read_text() == "3\n"
-
-
-def test_cancel_stops_the_ray_job_and_its_process(ray_target, jobs, project):
-    run = Experiment("ray").submit(
-        ScriptRunConfig(str(project), script="train.py", arguments=[1, "sleep"], compute_target=ray_target)
-    )
-    line = wait_for(lambda: "sleeping" in run.get_log() and run.get_log(), timeout=120, message="script running")
-    pid = int(line.split("pid ")[1].split()[0])
-    assert psutil.pid_exists(pid)
-    run.cancel()
-    wait_for(lambda: run.record.is_terminal, timeout=60, message="canceled")
-    assert run.get_status() == "Canceled"
-    job_id = run.get_details()["targetDetails"]["ray_job_id"]
-    assert jobs.get_job_status(job_id).value == "STOPPED"
-    wait_for(lambda: not psutil.pid_exists(pid), timeout=10, message="script process gone")
-    # the launcher removed its private copy of the working_dir (same machine here, so we can look)
-    wait_for(lambda: not list(Path(tempfile.gettempdir()).glob(f"runconfig-{run.id[-24:]}-*")), timeout=10)
 
 
 def test_gpu_request_on_gpu_less_cluster_is_refused_up_front(ray_target, jobs, project):
