@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Float, Unicode
+from traitlets import Bool, Float, Unicode
 
 from runconfig_jupyter.core.errors import RunConfigError, TargetAuthError
 
@@ -35,9 +35,6 @@ class RunConfigMagics(Magics):
     ).tag(config=True)
     live_view = Bool(True, help="Show a live view of a submitted run (widgets when available).").tag(config=True)
     follow_poll_seconds = Float(0.1, help="How often %logs -f and the live view look for new output.").tag(config=True)
-    extra_targets = Dict(
-        help="Extra compute targets by name, e.g. {'gpu-box': {'type': 'kernel', 'url': ..., 'token_env': ...}}."
-    ).tag(config=True)
 
     # -- %%runconfig --------------------------------------------------------
     @magic_arguments()
@@ -70,8 +67,8 @@ class RunConfigMagics(Magics):
         from runconfig_jupyter.core.target.configured import configured_targets, resolve_target
 
         name = default_target_name(config)
-        if name not in configured_targets(dict(self.extra_targets)):
-            resolve_target(name, dict(self.extra_targets))  # raises UnknownTarget with the names it knows
+        if name not in configured_targets():
+            resolve_target(name)  # raises UnknownTarget with the names it knows
 
     # -- %submit ------------------------------------------------------------
     @magic_arguments()
@@ -113,7 +110,6 @@ class RunConfigMagics(Magics):
                 config,
                 experiment,
                 target=target,
-                extra_targets=dict(self.extra_targets),
                 snapshot_progress=PackagingProgress(),
             )
         except RunConfigError as error:
@@ -139,7 +135,7 @@ class RunConfigMagics(Magics):
             return
         from runconfig_jupyter.core.target.configured import configured_targets
 
-        spec = configured_targets(dict(self.extra_targets)).get(target, {})
+        spec = configured_targets().get(target, {})
         variable = spec.get("token_env")
         if variable and not os.environ.get(variable):
             os.environ[variable] = getpass.getpass(f"Token for target '{target}' (kept in ${variable} only): ")
@@ -152,7 +148,7 @@ class RunConfigMagics(Magics):
 
         try:
             config.validate()
-            compute = resolve_target(target or default_target_name(config), dict(self.extra_targets))
+            compute = resolve_target(target or default_target_name(config))
             check_experiment_name(self.default_experiment)
             limits = SnapshotLimits.from_env()
             manifest = build_manifest(config.source_directory, limits)
@@ -169,7 +165,7 @@ class RunConfigMagics(Magics):
         """A refused token must not stick in the environment: the next %submit asks again."""
         from runconfig_jupyter.core.target.configured import configured_targets
 
-        variable = configured_targets(dict(self.extra_targets)).get(target or "", {}).get("token_env")
+        variable = configured_targets().get(target or "", {}).get("token_env")
         if variable:
             os.environ.pop(variable, None)
 
@@ -283,7 +279,7 @@ class RunConfigMagics(Magics):
         from runconfig_jupyter.core.target.configured import list_targets
 
         try:
-            infos = list_targets(dict(self.extra_targets))
+            infos = list_targets()
         except RunConfigError as error:
             _show_error(error)
             return
@@ -317,13 +313,15 @@ class PackagingProgress:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from runconfig_jupyter.core.target.target_settings import current_target_settings
     from runconfig_jupyter.widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
 
-    magics = RunConfigMagics(shell=ipython, config=ipython.config)
-    ipython.register_magics(magics)
+    # One TargetSettings per shell, from ipython_config.py; `%config TargetSettings.targets = {...}` edits it live.
+    ipython.configurables.append(current_target_settings(config=ipython.config))
+    ipython.register_magics(RunConfigMagics(shell=ipython, config=ipython.config))
     from runconfig_jupyter.core.runs.submit import prewarm
 
-    prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
+    prewarm()  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))
 
 

@@ -102,3 +102,24 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def install_target_types(monkeypatch: pytest.MonkeyPatch):
+    """Make test target classes installed types, through entry points as a plug-in package declares them.
+
+    Target types are found only through the ``runconfig_jupyter.targets`` entry-point group; a class
+    defined in a test module gets an entry point (``type_name = module:Class``) next to the installed ones,
+    for this test only. The class must be defined at module level (an entry point names it by import path).
+    """
+    from importlib.metadata import EntryPoint
+
+    from runconfig_jupyter.core.target import plugins
+
+    def install(*classes: type) -> None:
+        points = [EntryPoint(c.type_name, f"{c.__module__}:{c.__qualname__}", plugins.GROUP) for c in classes]
+        monkeypatch.setattr(
+            plugins, "TARGET_TYPES", plugins.TargetTypes(lambda: [*points, *plugins.installed_entry_points()])
+        )
+
+    return install

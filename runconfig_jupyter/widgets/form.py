@@ -48,17 +48,15 @@ class RunConfigForm:
         *,
         source_directory: str | os.PathLike[str] | None = None,
         experiment: str = "notebook",
-        extra_targets: dict[str, dict[str, Any]] | None = None,
         check_targets: bool = True,
         store: Any = None,
         on_submit: Callable[[Any], None] | None = None,
     ):
-        self.extra_targets = dict(extra_targets or {})
         self.store = store
         self.on_submit = on_submit
         self.run: Any = None
         self.details: Any = None
-        self.targets = ff.target_choices(self.extra_targets, check=check_targets)
+        self.targets = ff.target_choices(check=check_targets)
 
         source = str(source_directory or (config.source_directory if config is not None else os.getcwd()))
         self.experiment = _text("Experiment", experiment)
@@ -274,7 +272,7 @@ class RunConfigForm:
         limits, the one refusal Submit could still make; Submit itself measures it while packaging.
         """
         self.message.value = ""
-        config, errors = ff.build_config(self.values, self.extra_targets, self.targets)
+        config, errors = ff.build_config(self.values, self.targets)
         if check_snapshot and not any(ff.field_key(getattr(e, "field", None)) == "source_directory" for e in errors):
             errors = [*errors, *ff.check_snapshot(self.values.source_directory, self.store)]
             config = None if errors else config
@@ -292,7 +290,7 @@ class RunConfigForm:
     @property
     def config(self) -> Any:
         """The ScriptRunConfig the form describes; raises the first ConfigError when it is not valid."""
-        config, errors = ff.build_config(self.values, self.extra_targets, self.targets)
+        config, errors = ff.build_config(self.values, self.targets)
         if errors:
             raise errors[0]
         return config
@@ -311,7 +309,6 @@ class RunConfigForm:
                 self.experiment.value.strip() or "notebook",
                 target=self.target.value or "local",
                 store=self.store,
-                extra_targets=self.extra_targets,
             )
         except RunConfigError as error:
             self.message.value = ""

@@ -93,7 +93,8 @@ class _SingleCpuTarget(_GpuClusterTarget):
         return Capabilities(gpu=False, distributed=False, description="test target, one CPU process")
 
 
-def test_fields_follow_the_target_capabilities(project):
+def test_fields_follow_the_target_capabilities(project, install_target_types):
+    install_target_types(_GpuClusterTarget, _SingleCpuTarget)
     register_target("gpu-cluster", type=_GpuClusterTarget.type_name)
     register_target("single-cpu", type=_SingleCpuTarget.type_name)
     try:
@@ -215,8 +216,9 @@ class _PickyTarget(_SingleCpuTarget):
         raise ConfigError("this box runs only scripts under jobs/", field="script")
 
 
-def test_check_reports_every_submit_check_at_once_and_records_nothing(project, run_home):
+def test_check_reports_every_submit_check_at_once_and_records_nothing(project, run_home, install_target_types):
     """Check = the checks Submit makes: the experiment name, the fields, and the target's own validate."""
+    install_target_types(_PickyTarget)
     register_target("picky", type=_PickyTarget.type_name)
     try:
         form = RunConfigForm(source_directory=str(project), experiment="not a valid name!")

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.config.input_checks import check_labels
 from runconfig_jupyter.core.errors import ConfigError, DiskFull
@@ -77,7 +77,6 @@ def submit(
     store: RunStore | None = None,
     snapshot_limits: SnapshotLimits | None = None,
     parent_run_id: str | None = None,
-    extra_targets: dict[str, dict[str, Any]] | None = None,
     driver_env: dict[str, str] | None = None,
     snapshot_progress: Callable[[int, int], None] | None = None,
     confine_to: Path | None = None,
@@ -95,7 +94,7 @@ def submit(
     store = store or RunStore()
     confinement = config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
-    compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
+    compute = resolve_target(target if target is not None else default_target_name(config))
     compute.validate(config)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
@@ -169,7 +168,7 @@ def submit(
         if isinstance(error, OSError):
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
-    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute, extra_targets))
+    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute))
     return ScriptRun(run_id, store=store)
 
 
@@ -190,7 +189,7 @@ def _only_link(path: Path) -> bool:
         return False
 
 
-def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:
+def other_targets_secrets(compute: ComputeTarget) -> set[str]:
     """Token variables of every configured target except this run's own.
 
     The driver (and through it a local script) inherits the submitting kernel's
@@ -200,11 +199,11 @@ def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[
     from runconfig_jupyter.core.target.configured import configured_targets
 
     try:
-        specs = configured_targets(extra_targets)
+        specs = configured_targets()
     except Exception:  # a broken targets.yaml was already reported by resolve_target
         return set()
     names = {str(spec["token_env"]) for spec in specs.values() if spec.get("token_env")}
-    return names - {getattr(compute, "token_env", None)}
+    return names - {compute.to_spec().get("token_env")}
 
 
 # The next standby waits this long before importing, so it does not slow the run just handed over.
@@ -244,7 +243,7 @@ def driver_environment(
     return env
 
 
-def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, Any]] | None = None) -> int | None:
+def prewarm(store: RunStore | None = None) -> int | None:
     """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
 
     It matches what a submit to ``local`` or ``docker`` would start (neither has a token of its own), so
@@ -252,9 +251,7 @@ def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, An
     """
     try:
         store = store or RunStore()
-        env = driver_environment(
-            store, None, other_targets_secrets(resolve_target("local", extra_targets), extra_targets)
-        )
+        env = driver_environment(store, None, other_targets_secrets(resolve_target("local")))
         if standby_seconds(env) <= 0:
             return None
         return ensure_standby(store.home, env, fingerprint(env))

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from runconfig_jupyter.core.target.settings import NoSettings, check_settings
+
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.runs.status import RunStatus
@@ -88,19 +90,16 @@ class TargetRunContext(Protocol):
 
 
 class ComputeTarget(ABC):
-    """Base class of all targets; subclasses register under ``type_name``."""
+    """Base class of all targets. A type is installed through the ``runconfig_jupyter.targets`` entry-point
+    group (see core/target/plugins.py) and declares its settings once, as the dataclass ``Settings``."""
 
     type_name: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type[ComputeTarget]]] = {}
+    Settings: ClassVar[type] = NoSettings
 
     def __init__(self, name: str | None = None, **settings: Any):
         self.name = name or self.type_name
-        self.settings = settings
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.type_name:
-            ComputeTarget.registry[cls.type_name] = cls
+        self.options: Any = check_settings(type(self).Settings, self.name, settings)  # the validated dataclass
+        self.settings = settings  # as given: what to_spec records and the driver rebuilds the target from
 
     # -- description -------------------------------------------------------
     @abstractmethod
@@ -112,24 +111,15 @@ class ComputeTarget(ABC):
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> ComputeTarget:
+        """The target a spec describes; its type's class comes from the entry-point group only."""
+        from runconfig_jupyter.core.target.plugins import target_class
+
         spec = dict(spec)
-        kind = spec.pop("type")
-        target_cls = cls.registry.get(kind)
-        if target_cls is None and kind.isidentifier():
-            # Built-in targets live in runconfig_jupyter.targets.<type>; import on first use so
-            # that the docker SDK or ray are only needed by runs that use them.
-            import importlib
+        if "type" not in spec:
+            from runconfig_jupyter.core.errors import ConfigError
 
-            try:
-                importlib.import_module(f"runconfig_jupyter.targets.{kind}.target")
-            except ImportError:
-                pass
-            target_cls = cls.registry.get(kind)
-        if target_cls is None:
-            from runconfig_jupyter.core.errors import UnknownTarget
-
-            raise UnknownTarget(f"no compute target type '{kind}' is installed", field="compute_target")
-        return target_cls(**spec)
+            raise ConfigError("a target spec needs a 'type' (an installed target type)", field="compute_target.type")
+        return target_class(str(spec.pop("type")))(**spec)
 
     def available(self) -> tuple[bool, str]:
         """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""

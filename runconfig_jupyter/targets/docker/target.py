@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, Tar
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
@@ -47,52 +49,42 @@ SUPPORT_TAR = "docker-support.tar"  # in the run folder: the shim (+ CA bundle) 
 UNPACK_FAILED = 126
 
 
+@dataclass(frozen=True)
+class DockerSettings:
+    """Settings of a ``type: docker`` target (all optional)."""
+
+    base_url: str | None = setting(None, "Docker engine address (unix:// or tcp://); default: the local engine.")
+    base_image: str | None = setting(
+        None, f"Image runs build on when their environment names none ({DEFAULT_BASE_IMAGE})."
+    )
+    arguments: list[str] = setting([], "Extra `docker run` options for every run, e.g. ['--shm-size=1g'].")
+    ca_bundle: str | None = setting(None, "A CA bundle file copied into images, for pip behind a TLS proxy.")
+    keep_container: bool = setting(False, "Keep each run's container after it ends (for debugging).")
+    stop_timeout: float = setting(5.0, "Seconds a canceled container gets to stop before it is killed.")
+    merge_stderr: bool = setting(True, "Write stderr into std_log.txt in order with stdout.")
+    gpu_precheck: bool = setting(
+        True,
+        "Look at the engine's runtimes before a GPU run; false for an engine that serves GPUs without listing "
+        "them (the engine's own refusal at start then gets the same helpful error).",
+    )
+    mpi_launcher: str | None = setting(None, "MPI runs: auto, mpirun or direct (default auto).")
+
+
 class DockerTarget(ComputeTarget):
     type_name = "docker"
+    Settings = DockerSettings
 
-    def __init__(
-        self,
-        name: str | None = None,
-        base_url: str | None = None,
-        base_image: str | None = None,
-        arguments: list[str] | None = None,
-        ca_bundle: str | None = None,
-        keep_container: bool = False,
-        stop_timeout: float = 5.0,
-        merge_stderr: bool = True,
-        gpu_precheck: bool = True,
-        **settings: Any,
-    ):
-        kept = {
-            key: value
-            for key, value in (
-                ("base_url", base_url),
-                ("base_image", base_image),
-                ("arguments", list(arguments) if arguments else None),
-                ("ca_bundle", ca_bundle),
-            )
-            if value
-        }
-        super().__init__(
-            name,
-            keep_container=keep_container,
-            stop_timeout=stop_timeout,
-            merge_stderr=merge_stderr,
-            **kept,
-            **settings,
-        )
-        self.merge_stderr = bool(merge_stderr)
-        # gpu_precheck=False skips our look at the engine's runtimes (for an engine that serves GPUs without
-        # listing them); the engine's own refusal at start is then turned into the same helpful error.
-        self.gpu_precheck = bool(gpu_precheck)
-        if not self.gpu_precheck:
-            self.settings["gpu_precheck"] = False
-        self.base_url = base_url
-        self.base_image = base_image or DEFAULT_BASE_IMAGE
-        self.arguments = list(arguments or [])
-        self.ca_bundle = ca_bundle
-        self.keep_container = bool(keep_container)
-        self.stop_timeout = float(stop_timeout)
+    def __init__(self, name: str | None = None, **settings: Any):
+        super().__init__(name, **settings)
+        options: DockerSettings = self.options
+        self.merge_stderr = options.merge_stderr
+        self.gpu_precheck = options.gpu_precheck
+        self.base_url = options.base_url
+        self.base_image = options.base_image or DEFAULT_BASE_IMAGE
+        self.arguments = list(options.arguments)
+        self.ca_bundle = options.ca_bundle
+        self.keep_container = options.keep_container
+        self.stop_timeout = float(options.stop_timeout)
         self._client: Any = None
         self._container: Any = None
         self._follower: LogFollower | None = None
@@ -138,7 +130,7 @@ class DockerTarget(ComputeTarget):
         plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
         from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
 
-        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
+        requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         self._resume_mount(config)
