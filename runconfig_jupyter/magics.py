@@ -273,11 +273,17 @@ class RunConfigMagics(Magics):
         except RunConfigError as error:
             _show_error(error)
 
+    @magic_arguments()
+    @argument("--settings", nargs="?", const="", default=None, metavar="TYPE", help="Settings of a type (or all).")
     @line_magic
     def targets(self, line: str) -> None:
         """List configured compute targets, whether they are reachable, and what they can do."""
         from runconfig_jupyter.core.target.configured import list_targets
 
+        args = parse_argstring(self.targets, line)
+        if args.settings is not None:
+            self._print_settings(args.settings)
+            return
         try:
             infos = list_targets()
         except RunConfigError as error:
@@ -289,6 +295,18 @@ class RunConfigMagics(Magics):
             state = "available" if info.available else f"unavailable: {info.detail}"
             alias = f"  (alias of {info.settings['alias_of']})" if "alias_of" in info.settings else ""
             print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]{alias}")
+
+    @staticmethod
+    def _print_settings(type_name: str) -> None:
+        """Each installed type's settings (name, type, default, help): what targets.yaml entries may hold."""
+        from runconfig_jupyter.core.target.plugins import TARGET_TYPES, target_class
+        from runconfig_jupyter.core.target.settings import settings_text
+
+        try:
+            for name in [type_name] if type_name else TARGET_TYPES.names():
+                print(f"type: {name}\n{settings_text(target_class(name).Settings)}")
+        except RunConfigError as error:
+            _show_error(error)
 
 
 class PackagingProgress:

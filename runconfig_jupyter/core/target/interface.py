@@ -121,6 +121,14 @@ class ComputeTarget(ABC):
             raise ConfigError("a target spec needs a 'type' (an installed target type)", field="compute_target.type")
         return target_class(str(spec.pop("type")))(**spec)
 
+    @classmethod  # noqa: B027 - optional hook
+    def warm_up(cls) -> None:
+        """Import what a run of this type needs and learn what is cheap to learn now.
+
+        A standby driver calls this while nobody waits, so a claimed standby goes straight to work.
+        Must not raise. Default: nothing.
+        """
+
     def available(self) -> tuple[bool, str]:
         """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""
         return True, ""

@@ -12,8 +12,8 @@ The built-in types (local, docker, kernel, ray) are declared the same way in thi
   once per process and cached; a type that is not in the cache triggers one re-scan before it is
   refused, so a plug-in installed while a Jupyter server runs is found without a restart;
 * only the entry point asked for is loaded, so the docker SDK or ray are imported only by runs that use
-  them. The standby driver calls ``TARGET_TYPES.preload`` while it waits, so a claimed standby pays
-  for neither the scan nor the import.
+  them. The standby driver loads its usual types (and calls their ``warm_up``) while it waits,
+  so a claimed standby pays for neither the scan nor the import.
 """
 
 from __future__ import annotations
@@ -80,14 +80,6 @@ class TargetTypes:
         with self._lock:
             self._classes[type_name] = cls
         return cls
-
-    def preload(self, type_names: Iterable[str]) -> None:
-        """Scan and load these types now (a standby driver, while nobody waits); errors wait for their run."""
-        for type_name in type_names:
-            try:
-                self.get(type_name)
-            except (UnknownTarget, TargetPluginError):
-                continue
 
     def _load(self, point: EntryPoint) -> type[ComputeTarget]:
         from runconfig_jupyter.core.target.interface import ComputeTarget

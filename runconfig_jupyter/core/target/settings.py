@@ -81,6 +81,14 @@ def settings_help(settings_cls: type) -> list[SettingHelp]:
     return rows
 
 
+def settings_text(settings_cls: type) -> str:
+    """The settings as indented lines ``name (type, default ...): help`` for ``%targets --settings``."""
+    rows = settings_help(settings_cls)
+    if not rows:
+        return "  (no settings)"
+    return "\n".join(f"  {row.name} ({row.type}, default {row.default!r}): {row.help}" for row in rows)
+
+
 def _matches(value: Any, hint: Any) -> bool:
     """Whether a YAML/JSON value fits a declared type (bool is not a number; an int is a float)."""
     origin = typing.get_origin(hint)

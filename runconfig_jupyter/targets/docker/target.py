@@ -92,6 +92,14 @@ class DockerTarget(ComputeTarget):
         self._gpu_runtime: bool | None = None
         self._ranks: Any = None  # a DockerRanks when the run is distributed (one container per rank)
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """The docker SDK import and the local engine's API version, learnt before a run needs them."""
+        try:
+            connect(timeout=3).close()
+        except RunConfigError:  # no engine now: the run that asks for one says so
+            pass
+
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(
