@@ -56,6 +56,7 @@ class RunConfigForm:
         self.on_submit = on_submit
         self.run: Any = None
         self.details: Any = None
+        _read_target_settings()
         self.targets = ff.target_choices(check=check_targets)
 
         source = str(source_directory or (config.source_directory if config is not None else os.getcwd()))
@@ -351,3 +352,13 @@ class RunConfigForm:
         self.load(config)
         self.message.value = "<span style='color:#1e7e34'>Loaded the YAML into the form.</span>"
         return config
+
+
+def _read_target_settings() -> None:
+    """A form used without ``%load_ext runconfig_jupyter`` still sees the shell's ``c.TargetSettings``."""
+    from IPython import get_ipython
+
+    from runconfig_jupyter.core.target.target_settings import ensure_target_settings
+
+    shell = get_ipython()
+    ensure_target_settings(shell.config if shell is not None else None)

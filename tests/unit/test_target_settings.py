@@ -30,7 +30,11 @@ from runconfig_jupyter.core.target.configured import (
 )
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget
 from runconfig_jupyter.core.target.settings import settings_help
-from runconfig_jupyter.core.target.target_settings import TargetSettings, current_target_settings
+from runconfig_jupyter.core.target.target_settings import (
+    TargetSettings,
+    current_target_settings,
+    ensure_target_settings,
+)
 
 BUILTINS = ("local", "docker", "kernel", "ray")
 # One valid spec per built-in type (required settings given) and a setting each one declares.
@@ -212,3 +216,14 @@ def test_registration_wins_over_traitlets_config_which_wins_over_targets_yaml(ru
     assert resolve_target("fine").options.grace_seconds == 2
     register_target("fine", type="local", grace_seconds=3)
     assert resolve_target("fine").options.grace_seconds == 3
+
+
+def test_a_form_does_not_replace_the_settings_the_magics_made_current():
+    """``ensure_target_settings`` (the form's call) keeps what ``%load_ext`` installed from ipython_config."""
+    config = Config()
+    config.TargetSettings.targets = {"lab-box": {"type": "local"}}
+    current_target_settings(config=config)
+    other = Config()
+    other.TargetSettings.targets = {"other-box": {"type": "local"}}
+    ensure_target_settings(other)
+    assert "lab-box" in configured_targets() and "other-box" not in configured_targets()

@@ -50,6 +50,11 @@ def use_target_settings(settings: Any) -> None:
     _current_config[:] = [settings]
 
 
+def has_target_settings() -> bool:
+    """Whether a front end already made its TargetSettings current (see ``use_target_settings``)."""
+    return bool(_current_config)
+
+
 def _config_targets() -> dict[str, dict[str, Any]]:
     return {str(name): dict(spec or {}) for config in _current_config for name, spec in dict(config.targets).items()}
 

@@ -18,7 +18,7 @@ from typing import Any
 from traitlets import Dict, Unicode
 from traitlets.config import Configurable
 
-from runconfig_jupyter.core.target.configured import use_target_settings
+from runconfig_jupyter.core.target.configured import has_target_settings, use_target_settings
 
 
 class TargetSettings(Configurable):
@@ -42,3 +42,9 @@ def current_target_settings(config: Any = None, parent: Any = None) -> TargetSet
     settings = TargetSettings(config=config) if parent is None else TargetSettings(parent=parent)
     use_target_settings(settings)
     return settings
+
+
+def ensure_target_settings(config: Any = None) -> None:
+    """Make ``config``'s TargetSettings current unless a front end already did (e.g. ``%load_ext``)."""
+    if not has_target_settings():
+        current_target_settings(config=config)
