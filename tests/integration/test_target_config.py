@@ -61,11 +61,12 @@ def _ipython(tmp_path: Path, run_home: Path, settings: str, code: str) -> subpro
 
 
 def test_a_target_in_ipython_config_is_listed_by_percent_targets(tmp_path, run_home):
-    out = _ipython(tmp_path, run_home, SETTINGS, "%load_ext runconfig_jupyter\n%targets")
+    out = _ipython(tmp_path, run_home, SETTINGS, "%load_ext runconfig_jupyter\n%targets\n%targets --settings local")
     assert out.returncode == 0, out.stderr
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     assert "lab-box" in lines and "available" in lines["lab-box"], out.stdout
     assert "(alias of lab-box)" in lines["cpu-cluster"], out.stdout
+    assert "type: local" in out.stdout and "grace_seconds (a number, default 10.0): Seconds" in out.stdout
 
 
 def test_a_misspelt_setting_in_ipython_config_is_refused_with_a_suggestion(tmp_path, run_home):

@@ -133,6 +133,13 @@ def test_unknown_key_in_targets_yaml_fails_a_submit_before_anything_is_recorded(
     assert RunStore().list() == []
 
 
+def test_a_setting_named_by_a_number_is_a_config_error(run_home):
+    (run_home / "targets.yaml").write_text("typo:\n  type: local\n  1: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        resolve_target("typo")
+    assert caught.value.field == "targets.typo" and "1" in str(caught.value)
+
+
 def test_unknown_type_names_the_installed_ones_and_the_closest(run_home):
     _write_targets_yaml(run_home, {"typo": {"type": "dokcer"}})
     with pytest.raises(UnknownTarget) as caught:

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.target.plugins import target_class
 from runconfig_jupyter.core.target.settings import NoSettings, check_settings
 
 if TYPE_CHECKING:
@@ -112,13 +114,12 @@ class ComputeTarget(ABC):
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> ComputeTarget:
         """The target a spec describes; its type's class comes from the entry-point group only."""
-        from runconfig_jupyter.core.target.plugins import target_class
-
         spec = dict(spec)
         if "type" not in spec:
-            from runconfig_jupyter.core.errors import ConfigError
-
             raise ConfigError("a target spec needs a 'type' (an installed target type)", field="compute_target.type")
+        odd = [key for key in spec if not isinstance(key, str)]
+        if odd:  # e.g. a YAML key written as a number: name it rather than fail in Python's keyword call
+            raise ConfigError(f"setting names must be text, got {odd[0]!r}", field=f"targets.{spec.get('name')}")
         return target_class(str(spec.pop("type")))(**spec)
 
     @classmethod  # noqa: B027 - optional hook
