@@ -21,6 +21,7 @@ from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target import plugins
 from runconfig_jupyter.core.target.configured import (
     configured_targets,
+    current_target_source,
     list_targets,
     register_target,
     resolve_target,
@@ -48,10 +49,11 @@ VALID = {
 
 @pytest.fixture(autouse=True)
 def no_config_source():
-    """Each test starts without a front end's TargetSettings and ends without its registrations."""
+    """Each test starts with an empty TargetSettings; the one before (a shell's) and the registrations come back."""
+    before = current_target_source()
     use_target_settings(TargetSettings())
     yield
-    use_target_settings(TargetSettings())
+    use_target_settings(before)
     for name in ("typo", "wrong", "leaky", "fine"):
         unregister_target(name)
 

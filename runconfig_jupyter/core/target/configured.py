@@ -46,13 +46,14 @@ def use_target_settings(settings: Any) -> None:
     """Make a front end's traitlets ``TargetSettings`` (anything with ``targets`` and ``aliases``) a source.
 
     Read live on every lookup, so ``%config TargetSettings.targets = {...}`` takes effect at once.
+    ``None`` removes the source again.
     """
-    _current_config[:] = [settings]
+    _current_config[:] = [] if settings is None else [settings]
 
 
-def has_target_settings() -> bool:
-    """Whether a front end already made its TargetSettings current (see ``use_target_settings``)."""
-    return bool(_current_config)
+def current_target_source() -> Any:
+    """The TargetSettings a front end made current, or None."""
+    return _current_config[0] if _current_config else None
 
 
 def _config_targets() -> dict[str, dict[str, Any]]:

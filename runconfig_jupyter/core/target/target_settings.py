@@ -18,7 +18,7 @@ from typing import Any
 from traitlets import Dict, Unicode
 from traitlets.config import Configurable
 
-from runconfig_jupyter.core.target.configured import has_target_settings, use_target_settings
+from runconfig_jupyter.core.target.configured import current_target_source, use_target_settings
 
 
 class TargetSettings(Configurable):
@@ -46,5 +46,5 @@ def current_target_settings(config: Any = None, parent: Any = None) -> TargetSet
 
 def ensure_target_settings(config: Any = None) -> None:
     """Make ``config``'s TargetSettings current unless a front end already did (e.g. ``%load_ext``)."""
-    if not has_target_settings():
+    if current_target_source() is None:
         current_target_settings(config=config)
