@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Float, Unicode
+from traitlets import Bool, Float, Unicode
 
 from runconfig_jupyter.core.errors import RunConfigError, TargetAuthError
 
@@ -34,9 +34,6 @@ class RunConfigMagics(Magics):
     ).tag(config=True)
     live_view = Bool(True, help="Show a live view of a submitted run (widgets when available).").tag(config=True)
     follow_poll_seconds = Float(0.1, help="How often %logs -f and the live view look for new output.").tag(config=True)
-    extra_targets = Dict(
-        help="Extra compute targets by name, e.g. {'gpu-box': {'type': 'kernel', 'url': ..., 'token_env': ...}}."
-    ).tag(config=True)
 
     # -- %%runconfig --------------------------------------------------------
     @magic_arguments()
@@ -69,8 +66,8 @@ class RunConfigMagics(Magics):
         from runconfig_jupyter.core.target.configured import configured_targets, resolve_target
 
         name = default_target_name(config)
-        if name not in configured_targets(dict(self.extra_targets)):
-            resolve_target(name, dict(self.extra_targets))  # raises UnknownTarget with the names it knows
+        if name not in configured_targets():
+            resolve_target(name)  # raises UnknownTarget with the names it knows
 
     # -- %submit ------------------------------------------------------------
     @magic_arguments()
@@ -112,7 +109,6 @@ class RunConfigMagics(Magics):
                 config,
                 experiment,
                 target=target,
-                extra_targets=dict(self.extra_targets),
                 snapshot_progress=PackagingProgress(),
             )
         except RunConfigError as error:
@@ -138,7 +134,7 @@ class RunConfigMagics(Magics):
             return
         from runconfig_jupyter.core.target.configured import configured_targets
 
-        spec = configured_targets(dict(self.extra_targets)).get(target, {})
+        spec = configured_targets().get(target, {})
         variable = spec.get("token_env")
         if variable and not os.environ.get(variable):
             os.environ[variable] = getpass.getpass(f"Token for target '{target}' (kept in ${variable} only): ")
@@ -152,7 +148,7 @@ class RunConfigMagics(Magics):
 
         try:
             config.validate()
-            compute = resolve_target(target or default_target_name(config), dict(self.extra_targets))
+            compute = resolve_target(target or default_target_name(config))
             check_experiment_name(self.default_experiment)
             limits = SnapshotLimits.from_env()
             manifest = build_manifest(config.source_directory, limits)
@@ -180,7 +176,7 @@ class RunConfigMagics(Magics):
         """A refused token must not stick in the environment: the next %submit asks again."""
         from runconfig_jupyter.core.target.configured import configured_targets
 
-        variable = configured_targets(dict(self.extra_targets)).get(target or "", {}).get("token_env")
+        variable = configured_targets().get(target or "", {}).get("token_env")
         if variable:
             os.environ.pop(variable, None)
 
@@ -284,13 +280,19 @@ class RunConfigMagics(Magics):
         except RunConfigError as error:
             _show_error(error)
 
+    @magic_arguments()
+    @argument("--settings", nargs="?", const="", default=None, metavar="TYPE", help="Settings of a type (or all).")
     @line_magic
     def targets(self, line: str) -> None:
         """List configured compute targets, whether they are reachable, and what they can do."""
         from runconfig_jupyter.core.target.configured import list_targets
 
+        args = parse_argstring(self.targets, line)
+        if args.settings is not None:
+            self._print_settings(args.settings)
+            return
         try:
-            infos = list_targets(dict(self.extra_targets))
+            infos = list_targets()
         except RunConfigError as error:
             _show_error(error)
             return
@@ -300,6 +302,18 @@ class RunConfigMagics(Magics):
             state = "available" if info.available else f"unavailable: {info.detail}"
             alias = f"  (alias of {info.settings['alias_of']})" if "alias_of" in info.settings else ""
             print(f"{info.name:<14} {info.type:<7} {state}  [{flags}]{alias}")
+
+    @staticmethod
+    def _print_settings(type_name: str) -> None:
+        """Each installed type's settings (name, type, default, help): what targets.yaml entries may hold."""
+        from runconfig_jupyter.core.target.plugins import TARGET_TYPES, target_class
+        from runconfig_jupyter.core.target.settings import settings_text
+
+        try:
+            for name in [type_name] if type_name else TARGET_TYPES.names():
+                print(f"type: {name}\n{settings_text(target_class(name).Settings)}")
+        except RunConfigError as error:
+            _show_error(error)
 
 
 class PackagingProgress:
@@ -324,11 +338,13 @@ class PackagingProgress:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from runconfig_jupyter.core.target.target_settings import current_target_settings
     from runconfig_jupyter.widgets.magics import WidgetMagics  # imports ipywidgets only when a widget magic runs
 
-    magics = RunConfigMagics(shell=ipython, config=ipython.config)
-    ipython.register_magics(magics)
+    # One TargetSettings per shell, from ipython_config.py; `%config TargetSettings.targets = {...}` edits it live.
+    ipython.configurables.append(current_target_settings(config=ipython.config))
+    ipython.register_magics(RunConfigMagics(shell=ipython, config=ipython.config))
     from runconfig_jupyter.core.runs.drivers import prewarm
 
-    prewarm(extra_targets=dict(magics.extra_targets))  # the first %submit gets a warm driver too
+    prewarm()  # the first %submit gets a warm driver too
     ipython.register_magics(WidgetMagics(shell=ipython, config=ipython.config))

@@ -174,3 +174,24 @@ def stop_server(process: subprocess.Popen, timeout: float = 15.0) -> None:
             except ProcessLookupError:
                 pass
             process.wait(5)
+
+
+@pytest.fixture
+def install_target_types(monkeypatch: pytest.MonkeyPatch):
+    """Make test target classes installed types, through entry points as a plug-in package declares them.
+
+    Target types are found only through the ``runconfig_jupyter.targets`` entry-point group; a class
+    defined in a test module gets an entry point (``type_name = module:Class``) next to the installed ones,
+    for this test only. The class must be defined at module level (an entry point names it by import path).
+    """
+    from importlib.metadata import EntryPoint
+
+    from runconfig_jupyter.core.target import plugins
+
+    def install(*classes: type) -> None:
+        points = [EntryPoint(c.type_name, f"{c.__module__}:{c.__qualname__}", plugins.GROUP) for c in classes]
+        monkeypatch.setattr(
+            plugins, "TARGET_TYPES", plugins.TargetTypes(lambda: [*points, *plugins.installed_entry_points()])
+        )
+
+    return install

@@ -74,6 +74,14 @@ class UnknownTarget(ConfigError):
     http_status = 404
 
 
+class TargetPluginError(TargetUnavailable):
+    """An installed target plug-in (entry point) cannot be loaded; ``entry_point`` names it (``name = module:attr``)."""
+
+    def __init__(self, message: str, entry_point: str):
+        self.entry_point = entry_point
+        super().__init__(message)
+
+
 class RunNotFound(RunConfigError, LookupError):
     http_status = 404
 

@@ -12,6 +12,7 @@ from traitlets import Float, Unicode
 from traitlets.config import Configurable
 
 from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.target.target_settings import current_target_settings
 from runconfig_jupyter.server.handlers import handlers
 from runconfig_jupyter.server.service import RunService
 from runconfig_jupyter.server.settler import start_settling
@@ -36,6 +37,8 @@ class RunconfigServer(Configurable):
 
 def load(serverapp: Any) -> None:
     settings = RunconfigServer(parent=serverapp)
+    # c.TargetSettings.targets / .aliases in jupyter_server_config.py: the same targets %targets and the form see
+    current_target_settings(parent=serverapp)
     store = RunStore(settings.home or None)
     service = RunService(store, root_dir=serverapp.root_dir)
     watcher = RunWatcher(service, interval=settings.poll_interval)

@@ -48,17 +48,16 @@ class RunConfigForm:
         *,
         source_directory: str | os.PathLike[str] | None = None,
         experiment: str = "notebook",
-        extra_targets: dict[str, dict[str, Any]] | None = None,
         check_targets: bool = True,
         store: Any = None,
         on_submit: Callable[[Any], None] | None = None,
     ):
-        self.extra_targets = dict(extra_targets or {})
         self.store = store
         self.on_submit = on_submit
         self.run: Any = None
         self.details: Any = None
-        self.targets = ff.target_choices(self.extra_targets, check=check_targets)
+        _read_target_settings()
+        self.targets = ff.target_choices(check=check_targets)
 
         source = str(source_directory or (config.source_directory if config is not None else os.getcwd()))
         self.experiment = _text("Experiment", experiment)
@@ -285,7 +284,7 @@ class RunConfigForm:
         limits, the one refusal Submit could still make; Submit itself measures it while packaging.
         """
         self.message.value = ""
-        config, errors = ff.build_config(self.values, self.extra_targets, self.targets)
+        config, errors = ff.build_config(self.values, self.targets)
         if check_snapshot and not any(ff.field_key(getattr(e, "field", None)) == "source_directory" for e in errors):
             errors = [*errors, *ff.check_snapshot(self.values.source_directory, self.store)]
             config = None if errors else config
@@ -303,7 +302,7 @@ class RunConfigForm:
     @property
     def config(self) -> Any:
         """The ScriptRunConfig the form describes; raises the first ConfigError when it is not valid."""
-        config, errors = ff.build_config(self.values, self.extra_targets, self.targets)
+        config, errors = ff.build_config(self.values, self.targets)
         if errors:
             raise errors[0]
         return config
@@ -322,7 +321,6 @@ class RunConfigForm:
                 self.experiment.value.strip() or "notebook",
                 target=self.target.value or "local",
                 store=self.store,
-                extra_targets=self.extra_targets,
             )
         except RunConfigError as error:
             self.message.value = ""
@@ -365,3 +363,13 @@ class RunConfigForm:
         self.load(config)
         self.message.value = "<span style='color:#1e7e34'>Loaded the YAML into the form.</span>"
         return config
+
+
+def _read_target_settings() -> None:
+    """A form used without ``%load_ext runconfig_jupyter`` still sees the shell's ``c.TargetSettings``."""
+    from IPython import get_ipython
+
+    from runconfig_jupyter.core.target.target_settings import ensure_target_settings
+
+    shell = get_ipython()
+    ensure_target_settings(shell.config if shell is not None else None)

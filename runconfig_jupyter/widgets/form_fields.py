@@ -123,13 +123,13 @@ def target_label(info: TargetInfo) -> str:
     return f"{info.name} ({info.type}){extra}" + ("" if info.available else " - unavailable")
 
 
-def target_choices(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetInfo]:
+def target_choices(check: bool = True) -> list[TargetInfo]:
     """Every configured target with its capabilities (``check`` asks each whether it is reachable now)."""
     from runconfig_jupyter.core.target.configured import list_targets
     from runconfig_jupyter.core.target.interface import Capabilities, TargetInfo
 
     try:
-        return list_targets(extra, check=check)
+        return list_targets(check=check)
     except RunConfigError as error:  # a broken targets.yaml must not break the form: offer local, say why
         return [TargetInfo("local", "local", Capabilities(), True, f"targets.yaml ignored: {error}")]
 
@@ -328,9 +328,7 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     return config
 
 
-def build_config(
-    values: FormValues, extra_targets: dict[str, dict[str, Any]] | None, targets: list[TargetInfo]
-) -> tuple[Any, list[RunConfigError]]:
+def build_config(values: FormValues, targets: list[TargetInfo]) -> tuple[Any, list[RunConfigError]]:
     """(config, []) when valid; (None, errors) otherwise. Nothing is packaged or recorded either way.
 
     Every check ``submit`` makes runs here too (experiment name, the config's own validation, the
@@ -363,7 +361,7 @@ def build_config(
     except (TypeError, ValueError) as error:  # a value the config classes refuse without a typed error
         add(ConfigError(str(error)))
     if config is not None:
-        for check in (config.validate, lambda: resolve_target(values.target, extra_targets).validate(config)):
+        for check in (config.validate, lambda: resolve_target(values.target).validate(config)):
             try:
                 check()
             except RunConfigError as error:

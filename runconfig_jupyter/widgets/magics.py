@@ -32,8 +32,7 @@ class WidgetMagics(Magics):
                 file=sys.stderr,
             )
             return None
-        extra = dict(getattr(self._main_magics(), "extra_targets", {}) or {})
-        form = RunConfigForm(config, experiment=args.experiment, extra_targets=extra)
+        form = RunConfigForm(config, experiment=args.experiment)
         if args.output:
             self.shell.user_ns[args.output] = form
         form.show()
@@ -51,11 +50,6 @@ class WidgetMagics(Magics):
         args = parse_argstring(self.runs_table, line)
         show_runs_table(args.experiment, args.status, args.limit)
         return None
-
-    def _main_magics(self) -> Any:
-        registry = getattr(self.shell, "magics_manager", None)
-        registered = getattr(registry, "registry", {}) if registry is not None else {}
-        return registered.get("RunConfigMagics")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -269,10 +269,10 @@ def test_form_refuses_paths_outside_the_source(hostile, run_home):
     values = FormValues(
         source_directory=str(hostile["project"]), script="train.py", requirements_file="../outside/secret.txt"
     )
-    config, errors = build_config(values, None, target_choices(check=False))
+    config, errors = build_config(values, target_choices(check=False))
     assert config is None and [e.field for e in errors] == ["requirements_file"]
     values = FormValues(source_directory=str(hostile["project"]), script="evil.py")
-    config, errors = build_config(values, None, target_choices(check=False))
+    config, errors = build_config(values, target_choices(check=False))
     assert config is None and errors and errors[0].field == "script"
     nothing_recorded(run_home)
 

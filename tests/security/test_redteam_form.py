@@ -39,7 +39,7 @@ def outside(tmp_path):
 def test_form_refuses_what_would_read_host_files_or_inject_build_steps(project, outside, run_home, values, field):
     filled = {key: value.format(outside=outside) for key, value in values.items()}
     form = FormValues(source_directory=str(project), script="train.py", **filled)
-    config, errors = build_config(form, None, target_choices(check=False))
+    config, errors = build_config(form, target_choices(check=False))
     assert config is None
     assert [e.field for e in errors][:1] == [field], errors
     assert CANARY not in " ".join(str(e) for e in errors)
@@ -54,5 +54,5 @@ def test_form_still_builds_ordinary_values(project):
         target="docker",
         image="registry.example.org:5000/team/python:3.11-slim",
     )
-    config, errors = build_config(form, None, target_choices(check=False))
+    config, errors = build_config(form, target_choices(check=False))
     assert errors == [] and config is not None

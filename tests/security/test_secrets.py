@@ -24,6 +24,7 @@ from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.safety.secret_env import REDACTED, is_secret_name
+from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from tests.conftest import wait_for
 from tests.security.inputs_server import LiveServer
 
@@ -219,8 +220,11 @@ def test_inherit_setting_of_the_target_wins_and_bad_settings_are_refused_before_
     for name, value in KERNEL_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RUNCONFIG_INHERIT_ENV", "all")
-    tight = {"tight": {"type": "local", "inherit_env": "none"}}
-    assert inherited_names(project, target="tight", extra_targets=tight) == ["CUDA_VISIBLE_DEVICES", "PATH"]
+    register_target("tight", type="local", inherit_env="none")
+    try:
+        assert inherited_names(project, target="tight") == ["CUDA_VISIBLE_DEVICES", "PATH"]
+    finally:
+        unregister_target("tight")
     store_before = len(RunStore().list())
     monkeypatch.setenv("RUNCONFIG_INHERIT_ENV", "everything please")
     with pytest.raises(ConfigError) as caught:

@@ -102,7 +102,8 @@ class _NoLimitTarget(_GpuClusterTarget):
         return Capabilities(max_duration=False, description="test target without a run time limit")
 
 
-def test_max_duration_is_offered_only_where_the_target_can_enforce_it(project):
+def test_max_duration_is_offered_only_where_the_target_can_enforce_it(project, install_target_types):
+    install_target_types(_NoLimitTarget)
     register_target("no-limit", type=_NoLimitTarget.type_name)
     try:
         form = RunConfigForm(source_directory=str(project))
@@ -118,7 +119,8 @@ def test_max_duration_is_offered_only_where_the_target_can_enforce_it(project):
         unregister_target("no-limit")
 
 
-def test_fields_follow_the_target_capabilities(project):
+def test_fields_follow_the_target_capabilities(project, install_target_types):
+    install_target_types(_GpuClusterTarget, _SingleCpuTarget)
     register_target("gpu-cluster", type=_GpuClusterTarget.type_name)
     register_target("single-cpu", type=_SingleCpuTarget.type_name)
     try:
@@ -240,8 +242,9 @@ class _PickyTarget(_SingleCpuTarget):
         raise ConfigError("this box runs only scripts under jobs/", field="script")
 
 
-def test_check_reports_every_submit_check_at_once_and_records_nothing(project, run_home):
+def test_check_reports_every_submit_check_at_once_and_records_nothing(project, run_home, install_target_types):
     """Check = the checks Submit makes: the experiment name, the fields, and the target's own validate."""
+    install_target_types(_PickyTarget)
     register_target("picky", type=_PickyTarget.type_name)
     try:
         form = RunConfigForm(source_directory=str(project), experiment="not a valid name!")

@@ -21,6 +21,7 @@ from runconfig_jupyter.core.runs.script_run import ScriptRun
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord
 from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
 from runconfig_jupyter.widgets.run_details import RunDetails
 from tests.conftest import wait_for
 
@@ -196,27 +197,27 @@ def test_a_failing_draw_does_not_stop_the_follower(project):
     assert "epoch 2 loss" in tail and "env None" in tail
 
 
-def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project):
+class NoCancelTarget(ComputeTarget):
+    """Declares cancel=False only; never started (no such target exists on this machine)."""
+
+    type_name = "widget-test-no-cancel"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(cancel=False)
+
+    def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        raise AssertionError("never started")
+
+    def wait(self, ctx) -> Outcome:  # type: ignore[no-untyped-def]
+        raise AssertionError("never started")
+
+    def cancel(self, ctx, reason: str) -> None:  # type: ignore[no-untyped-def]
+        raise AssertionError("never started")
+
+
+def test_cancel_is_disabled_for_a_target_that_cannot_cancel(project, install_target_types):
     """The button follows the run's target capabilities (read from run.json's target spec)."""
-    from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
-
-    class NoCancelTarget(ComputeTarget):
-        """Declares cancel=False only; never started (no such target exists on this machine)."""
-
-        type_name = "widget-test-no-cancel"
-
-        def capabilities(self) -> Capabilities:
-            return Capabilities(cancel=False)
-
-        def start(self, ctx) -> None:  # type: ignore[no-untyped-def]
-            raise AssertionError("never started")
-
-        def wait(self, ctx) -> Outcome:  # type: ignore[no-untyped-def]
-            raise AssertionError("never started")
-
-        def cancel(self, ctx, reason: str) -> None:  # type: ignore[no-untyped-def]
-            raise AssertionError("never started")
-
+    install_target_types(NoCancelTarget)
     run = submit(ScriptRunConfig(str(project), script="train.py"), "wd")
     run.wait_for_completion(timeout=60)
     spec_path = run.run_dir / "run.json"

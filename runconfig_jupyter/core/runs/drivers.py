@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
 
-def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[str, Any]] | None) -> set[str]:
+def other_targets_secrets(compute: ComputeTarget) -> set[str]:
     """Token variables of every configured target except this run's own.
 
     The driver (and through it a local script) inherits the submitting kernel's
@@ -32,11 +32,11 @@ def other_targets_secrets(compute: ComputeTarget, extra_targets: dict[str, dict[
     from runconfig_jupyter.core.target.configured import configured_targets
 
     try:
-        specs = configured_targets(extra_targets)
+        specs = configured_targets()
     except Exception:  # a broken targets.yaml was already reported by resolve_target
         return set()
     names = {str(spec["token_env"]) for spec in specs.values() if spec.get("token_env")}
-    return names - {getattr(compute, "token_env", None)}
+    return names - {compute.to_spec().get("token_env")}
 
 
 # The next standby waits this long before importing, so it does not slow the run just handed over.
@@ -76,7 +76,7 @@ def driver_environment(
     return env
 
 
-def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, Any]] | None = None) -> int | None:
+def prewarm(store: RunStore | None = None) -> int | None:
     """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
 
     It matches what a submit to ``local`` or ``docker`` would start (neither has a token of its own), so
@@ -84,9 +84,7 @@ def prewarm(store: RunStore | None = None, extra_targets: dict[str, dict[str, An
     """
     try:
         store = store or RunStore()
-        env = driver_environment(
-            store, None, other_targets_secrets(resolve_target("local", extra_targets), extra_targets)
-        )
+        env = driver_environment(store, None, other_targets_secrets(resolve_target("local")))
         if standby_seconds(env) <= 0:
             return None
         return ensure_standby(store.home, env, fingerprint(env))

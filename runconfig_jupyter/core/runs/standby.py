@@ -173,8 +173,10 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
 
 
 # What a run's driver imports between the claim and the script's start: the config, the store's
-# readers and the snapshot extractor (tarfile). Measured with ``-X importtime`` on a claimed standby:
-# anything missing here (or in a target's own imports) is paid on the run's path.
+# readers and the snapshot extractor (tarfile); the target types in PRELOAD_TARGETS are loaded through
+# the entry-point group (the scan included) and warmed up (the docker SDK and engine version).
+# Measured with ``-X importtime`` on a claimed standby: anything missing here is paid on the run's path.
+PRELOAD_TARGETS = ("local", "docker")
 PRELOAD = (
     "runconfig_jupyter.core.config",
     "runconfig_jupyter.core.snapshot.extract",
@@ -183,7 +185,6 @@ PRELOAD = (
     "runconfig_jupyter.core.runs.interactive",  # child runs a script left open are settled with it
     "runconfig_jupyter.core.target.interface",
 )
-TARGETS_GROUP = "runconfig_jupyter.targets"  # the entry-point group every target (built-in or not) is declared in
 
 
 def _preload() -> None:
@@ -195,16 +196,15 @@ def _preload() -> None:
     here may fail the standby: a target that cannot load now is simply paid for by its run.
     """
     import importlib
-    from importlib.metadata import entry_points
+
+    from runconfig_jupyter.core.target.plugins import target_class
 
     for name in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    for entry in entry_points(group=TARGETS_GROUP):
-        with contextlib.suppress(Exception):
-            warm_up = getattr(entry.load(), "warm_up", None)
-            if callable(warm_up):
-                warm_up()
+    for type_name in PRELOAD_TARGETS:
+        with contextlib.suppress(Exception):  # a type that cannot load fails its own run, with its error
+            target_class(type_name).warm_up()
 
 
 def wait_for_run(home: Path, print_: str, seconds: float) -> str | None:

@@ -59,7 +59,6 @@ def submit(
     store: RunStore | None = None,
     snapshot_limits: SnapshotLimits | None = None,
     parent_run_id: str | None = None,
-    extra_targets: dict[str, dict[str, Any]] | None = None,
     driver_env: dict[str, str] | None = None,
     snapshot_progress: Callable[[int, int], None] | None = None,
     confine_to: Path | None = None,
@@ -77,7 +76,7 @@ def submit(
     store = store or RunStore()
     confinement = config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
-    compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
+    compute = resolve_target(target if target is not None else default_target_name(config))
     compute.validate(config)
     run_id = new_run_id(experiment)
     # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - before packaging.
@@ -157,7 +156,7 @@ def submit(
         if isinstance(error, OSError):
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
-    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute, extra_targets))
+    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute))
     return ScriptRun(run_id, store=store)
 
 

@@ -1,10 +1,14 @@
 """Configured compute targets, by name.
 
 Built-ins (``local``, ``docker``) need no configuration. Others (remote
-kernels, Ray clusters, a second Docker setup) come from ``<home>/targets.yaml``,
-from traitlets config (front ends pass ``TargetSettings.targets``), or from
-``register_target`` at run time. Specs never hold secrets: a remote token is
-named by the environment variable that holds it (``token_env``).
+kernels, Ray clusters, a second Docker setup) come from three sources, merged
+here and nowhere else, later ones winning: ``<home>/targets.yaml``, the
+traitlets ``TargetSettings`` a front end made current (``jupyter_server_config.py``
+or ``ipython_config.py``: ``c.TargetSettings.targets = {...}``; see
+core/target/target_settings.py), and ``register_target`` at run time. So the
+magics, the widgets, the server and a plain script all see the same targets.
+Specs never hold secrets: a remote token is named by the environment variable
+that holds it (``token_env``); see core/target/settings.py.
 
 Aliases map other names onto configured targets, so code ported from Azure ML
 (``compute_target="cpu-cluster"``) runs unchanged once the cluster name is mapped:
@@ -22,29 +26,47 @@ from runconfig_jupyter.core.errors import ConfigError, UnknownTarget, closest
 from runconfig_jupyter.core.safety.bounded import load_yaml, read_text_bounded
 from runconfig_jupyter.core.safety.secret_env import refuse_secret_docker_env
 from runconfig_jupyter.core.system.paths import run_home
-from runconfig_jupyter.core.target.interface import ComputeTarget, TargetInfo
+from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, TargetInfo
+from runconfig_jupyter.core.target.plugins import target_class
+from runconfig_jupyter.core.target.settings import NOT_SETTINGS, check_settings, refuse_secret_keys
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"type": "local"},
     "docker": {"type": "docker"},
 }
-SECRET_KEYS = ("token", "password", "secret", "api_key")
 
 ALIASES_KEY = "aliases"
 
 _registered: dict[str, dict[str, Any]] = {}
 _registered_aliases: dict[str, str] = {}
+_current_config: list[Any] = []  # the TargetSettings a front end made current (at most one)
+
+
+def use_target_settings(settings: Any) -> None:
+    """Make a front end's traitlets ``TargetSettings`` (anything with ``targets`` and ``aliases``) a source.
+
+    Read live on every lookup, so ``%config TargetSettings.targets = {...}`` takes effect at once.
+    ``None`` removes the source again.
+    """
+    _current_config[:] = [] if settings is None else [settings]
+
+
+def current_target_source() -> Any:
+    """The TargetSettings a front end made current, or None."""
+    return _current_config[0] if _current_config else None
+
+
+def _config_targets() -> dict[str, dict[str, Any]]:
+    return {str(name): dict(spec or {}) for config in _current_config for name, spec in dict(config.targets).items()}
+
+
+def _config_aliases() -> dict[str, str]:
+    return {str(alias): str(target) for config in _current_config for alias, target in dict(config.aliases).items()}
 
 
 def _check_no_secrets(name: str, spec: dict[str, Any]) -> None:
     refuse_secret_docker_env(spec.get("arguments"), f"targets.{name}.arguments")  # recorded with every run
-    for key in spec:
-        if key.lower() in SECRET_KEYS:
-            raise ConfigError(
-                f"target '{name}' has a '{key}' value: secrets are never stored. Put it in an environment "
-                f"variable and name it with '{key}_env' (e.g. {key}_env: MY_{key.upper()})",
-                field=f"targets.{name}.{key}",
-            )
+    refuse_secret_keys(f"targets.{name}", spec)
 
 
 def targets_file() -> Any:
@@ -65,7 +87,7 @@ def _load_file() -> dict[str, Any]:
     return loaded
 
 
-def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+def configured_targets() -> dict[str, dict[str, Any]]:
     """All targets by name: built-ins, then the YAML file, traitlets config, and registrations."""
     targets = {name: dict(spec) for name, spec in BUILTIN_TARGETS.items()}
     loaded = {name: spec for name, spec in _load_file().items() if name != ALIASES_KEY}
@@ -73,13 +95,19 @@ def configured_targets(extra: dict[str, dict[str, Any]] | None = None) -> dict[s
         if spec is not None and not isinstance(spec, dict):
             raise ConfigError(f"target '{name}' must be a mapping of settings", field=f"targets.{name}")
     targets.update({str(name): dict(spec or {}) for name, spec in loaded.items()})
-    targets.update(extra or {})
+    for name, spec in _config_targets().items():
+        if name == ALIASES_KEY:
+            raise ConfigError(
+                f"'{ALIASES_KEY}' is reserved; use TargetSettings.aliases", field="TargetSettings.targets"
+            )
+        targets[name] = spec
     targets.update(_registered)
     for name, spec in targets.items():
         _check_no_secrets(name, spec)
         if "type" not in spec:
             raise ConfigError(
-                f"target '{name}' has no 'type' (one of local, docker, kernel, ray)", field=f"targets.{name}"
+                f"target '{name}' has no 'type' (an installed target type such as local, docker, kernel or ray)",
+                field=f"targets.{name}",
             )
     return targets
 
@@ -92,7 +120,7 @@ def target_aliases_declared() -> dict[str, str]:
             f"'{ALIASES_KEY}' in {targets_file()} must map names to targets, e.g. {{cpu-cluster: local}}",
             field=f"targets.{ALIASES_KEY}",
         )
-    return {**{str(alias): str(target) for alias, target in loaded.items()}, **_registered_aliases}
+    return {**{str(alias): str(target) for alias, target in loaded.items()}, **_config_aliases(), **_registered_aliases}
 
 
 def _check_alias(alias: str, target: str, targets: dict[str, dict[str, Any]]) -> None:
@@ -109,20 +137,20 @@ def _check_alias(alias: str, target: str, targets: dict[str, dict[str, Any]]) ->
         )
 
 
-def target_aliases(extra: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+def target_aliases() -> dict[str, str]:
     """Alias -> target name, from targets.yaml's ``aliases`` and ``register_target(..., alias_of=...)``."""
     aliases = target_aliases_declared()
-    targets = configured_targets(extra)
+    targets = configured_targets()
     for alias, target in aliases.items():
         _check_alias(alias, target, targets)
     return aliases
 
 
-def alias_target(name: str, extra: dict[str, dict[str, Any]] | None = None) -> str | None:
+def alias_target(name: str) -> str | None:
     """The target an alias points at (checked), or None when ``name`` is no alias; other aliases are not read."""
     target = target_aliases_declared().get(name)
     if target is not None:
-        _check_alias(name, target, configured_targets(extra))
+        _check_alias(name, target, configured_targets())
     return target
 
 
@@ -152,6 +180,12 @@ def register_target(
         return
     spec = {"type": type, **settings}
     _check_no_secrets(name, spec)
+    try:
+        settings_cls = target_class(type).Settings
+    except UnknownTarget:  # its plug-in may be installed later; the name is refused when a run asks for it
+        settings_cls = None
+    if settings_cls is not None:
+        check_settings(settings_cls, name, settings)  # a typo or a wrong type fails here, not at submit
     _registered[name] = spec
     if persist:
         _persist(lambda current: current.__setitem__(name, spec))
@@ -172,17 +206,17 @@ def unregister_target(name: str) -> None:
     _registered_aliases.pop(name, None)
 
 
-def resolve_target(target: str | ComputeTarget | None, extra: dict[str, dict[str, Any]] | None = None) -> ComputeTarget:
+def resolve_target(target: str | ComputeTarget | None) -> ComputeTarget:
     """The target for a name; an alias resolves to its target's settings under the alias's own name."""
     if isinstance(target, ComputeTarget):
         return target
     if target is not None and not isinstance(target, str):
         raise ConfigError(f"must be a target name such as 'local' or 'docker', got {target!r}", field="compute_target")
     name = target or "local"
-    targets = configured_targets(extra)
+    targets = configured_targets()
     spec = targets.get(name)
     if spec is None:
-        aliased = alias_target(name, extra)
+        aliased = alias_target(name)
         if aliased is not None:
             return ComputeTarget.from_spec({**targets[aliased], "name": name})
         raise UnknownTarget(
@@ -203,27 +237,23 @@ def unknown_target_message(name: str, known: list[str]) -> str:
     )
 
 
-def list_targets(extra: dict[str, dict[str, Any]] | None = None, check: bool = True) -> list[TargetInfo]:
+def list_targets(check: bool = True) -> list[TargetInfo]:
     """Every configured target with capabilities and, when ``check``, whether it is reachable now."""
     infos = []
-    for name, spec in configured_targets(extra).items():
-        settings = {k: v for k, v in spec.items() if k != "type"}
+    targets = configured_targets()
+    for name, spec in targets.items():
+        settings = {k: v for k, v in spec.items() if k not in NOT_SETTINGS}
         try:
             target = ComputeTarget.from_spec({**spec, "name": name})
             available, detail = target.available() if check else (True, "")
             infos.append(TargetInfo(name, spec["type"], target.capabilities(), available, detail, settings))
         except Exception as error:  # one broken entry must not hide the others
-            from runconfig_jupyter.core.target.interface import Capabilities
-
             infos.append(TargetInfo(name, spec["type"], Capabilities(), False, str(error), settings))
     by_name = {info.name: info for info in infos}
-    targets = configured_targets(extra)
     for alias, target in target_aliases_declared().items():  # an alias is reachable exactly when its target is
         try:
             _check_alias(alias, target, targets)
         except ConfigError as error:  # a broken alias is listed with its error, like a broken target
-            from runconfig_jupyter.core.target.interface import Capabilities
-
             infos.append(TargetInfo(alias, "alias", Capabilities(), False, str(error), {"alias_of": target}))
             continue
         base = by_name[target]

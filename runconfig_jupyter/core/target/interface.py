@@ -28,7 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import STD_LOG
+from runconfig_jupyter.core.target.plugins import target_class
+from runconfig_jupyter.core.target.settings import NoSettings, check_settings
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
@@ -95,19 +98,16 @@ class TargetRunContext(Protocol):
 
 
 class ComputeTarget(ABC):
-    """Base class of all targets; subclasses register under ``type_name``."""
+    """Base class of all targets. A type is installed through the ``runconfig_jupyter.targets`` entry-point
+    group (see core/target/plugins.py) and declares its settings once, as the dataclass ``Settings``."""
 
     type_name: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type[ComputeTarget]]] = {}
+    Settings: ClassVar[type] = NoSettings
 
     def __init__(self, name: str | None = None, **settings: Any):
         self.name = name or self.type_name
-        self.settings = settings
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.type_name:
-            ComputeTarget.registry[cls.type_name] = cls
+        self.options: Any = check_settings(type(self).Settings, self.name, settings)  # the validated dataclass
+        self.settings = settings  # as given: what to_spec records and the driver rebuilds the target from
 
     # -- description -------------------------------------------------------
     @abstractmethod
@@ -119,24 +119,22 @@ class ComputeTarget(ABC):
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> ComputeTarget:
+        """The target a spec describes; its type's class comes from the entry-point group only."""
         spec = dict(spec)
-        kind = spec.pop("type")
-        target_cls = cls.registry.get(kind)
-        if target_cls is None and kind.isidentifier():
-            # Built-in targets live in runconfig_jupyter.targets.<type>; import on first use so
-            # that the docker SDK or ray are only needed by runs that use them.
-            import importlib
+        if "type" not in spec:
+            raise ConfigError("a target spec needs a 'type' (an installed target type)", field="compute_target.type")
+        odd = [key for key in spec if not isinstance(key, str)]
+        if odd:  # e.g. a YAML key written as a number: name it rather than fail in Python's keyword call
+            raise ConfigError(f"setting names must be text, got {odd[0]!r}", field=f"targets.{spec.get('name')}")
+        return target_class(str(spec.pop("type")))(**spec)
 
-            try:
-                importlib.import_module(f"runconfig_jupyter.targets.{kind}.target")
-            except ImportError:
-                pass
-            target_cls = cls.registry.get(kind)
-        if target_cls is None:
-            from runconfig_jupyter.core.errors import UnknownTarget
+    @classmethod  # noqa: B027 - optional hook
+    def warm_up(cls) -> None:
+        """Import what a run of this type needs and learn what is cheap to learn now.
 
-            raise UnknownTarget(f"no compute target type '{kind}' is installed", field="compute_target")
-        return target_cls(**spec)
+        A standby driver calls this while nobody waits, so a claimed standby goes straight to work.
+        Must not raise. Default: nothing.
+        """
 
     def available(self) -> tuple[bool, str]:
         """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""

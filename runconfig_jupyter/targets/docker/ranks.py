@@ -143,7 +143,7 @@ class ContainerSettings(Protocol):
     image: str
     keep_container: bool
     merge_stderr: bool
-    options: Any
+    docker_options: Any
     settings: dict[str, Any]
     stop_timeout: float
 
@@ -170,7 +170,7 @@ class DockerRanks:
 
         target = self.target
         client = target.client()
-        options = target.options or run_options(ctx.config, target.arguments)
+        options = target.docker_options or run_options(ctx.config, target.arguments)
         ca_bundle = ca_bundle_path(target.ca_bundle)
         base_env = container_environment(ctx, options.environment, ca_bundle)
         volumes = resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank

@@ -15,6 +15,7 @@ metric markers on stderr are pulled out of the log by the driver's LogSink.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, Tar
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info, local_engine_info
 from runconfig_jupyter.targets.docker.container import (
@@ -51,59 +53,57 @@ from runconfig_jupyter.targets.docker.ranks import DockerRanks
 LOG_JOIN_SECONDS = 30.0
 
 
+@dataclass(frozen=True)
+class DockerSettings:
+    """Settings of a ``type: docker`` target (all optional)."""
+
+    base_url: str | None = setting(None, "Docker engine address (unix:// or tcp://); default: the local engine.")
+    base_image: str | None = setting(
+        None, f"Image runs build on when their environment names none ({DEFAULT_BASE_IMAGE})."
+    )
+    arguments: list[str] = setting([], "Extra `docker run` options for every run, e.g. ['--shm-size=1g'].")
+    ca_bundle: str | None = setting(None, "A CA bundle file copied into images, for pip behind a TLS proxy.")
+    keep_container: bool = setting(False, "Keep each run's container after it ends (for debugging).")
+    stop_timeout: float = setting(5.0, "Seconds a canceled container gets to stop before it is killed.")
+    merge_stderr: bool = setting(True, "Write stderr into std_log.txt in order with stdout.")
+    gpu_precheck: bool = setting(
+        True,
+        "Look at the engine's runtimes before a GPU run; false for an engine that serves GPUs without listing "
+        "them (the engine's own refusal at start then gets the same helpful error).",
+    )
+    mpi_launcher: str | None = setting(None, "MPI runs: auto, mpirun or direct (default auto).")
+
+
 class DockerTarget(ComputeTarget):
     type_name = "docker"
+    Settings = DockerSettings
 
-    def __init__(
-        self,
-        name: str | None = None,
-        base_url: str | None = None,
-        base_image: str | None = None,
-        arguments: list[str] | None = None,
-        ca_bundle: str | None = None,
-        keep_container: bool = False,
-        stop_timeout: float = 5.0,
-        merge_stderr: bool = True,
-        gpu_precheck: bool = True,
-        **settings: Any,
-    ):
-        kept = {
-            key: value
-            for key, value in (
-                ("base_url", base_url),
-                ("base_image", base_image),
-                ("arguments", list(arguments) if arguments else None),
-                ("ca_bundle", ca_bundle),
-            )
-            if value
-        }
-        super().__init__(
-            name,
-            keep_container=keep_container,
-            stop_timeout=stop_timeout,
-            merge_stderr=merge_stderr,
-            **kept,
-            **settings,
-        )
-        self.merge_stderr = bool(merge_stderr)
-        # gpu_precheck=False skips our look at the engine's runtimes (for an engine that serves GPUs without
-        # listing them); the engine's own refusal at start is then turned into the same helpful error.
-        self.gpu_precheck = bool(gpu_precheck)
-        if not self.gpu_precheck:
-            self.settings["gpu_precheck"] = False
-        self.base_url = base_url
-        self.base_image = base_image or DEFAULT_BASE_IMAGE
-        self.arguments = list(arguments or [])
-        self.ca_bundle = ca_bundle
-        self.keep_container = bool(keep_container)
-        self.stop_timeout = float(stop_timeout)
+    def __init__(self, name: str | None = None, **settings: Any):
+        super().__init__(name, **settings)
+        options: DockerSettings = self.options
+        self.merge_stderr = options.merge_stderr
+        self.gpu_precheck = options.gpu_precheck
+        self.base_url = options.base_url
+        self.base_image = options.base_image or DEFAULT_BASE_IMAGE
+        self.arguments = list(options.arguments)
+        self.ca_bundle = options.ca_bundle
+        self.keep_container = options.keep_container
+        self.stop_timeout = float(options.stop_timeout)
         self._client: Any = None
         self._container: Any = None
         self._follower: LogFollower | None = None
-        self.options: RunOptions | None = None  # read by ranks.py too
+        self.docker_options: RunOptions | None = None  # this run's `docker run` options; read by ranks.py too
         self.image = ""  # the run's image, once prepare() has it
         self._gpu_runtime: bool | None = None
         self._ranks: DockerRanks | None = None  # when the run is distributed (one container per rank)
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """The docker SDK import and the local engine's API version, learnt before a run needs them."""
+        try:
+            connect(timeout=3).close()
+        except RunConfigError:  # no engine now: the run that asks for one says so
+            pass
 
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -140,21 +140,13 @@ class DockerTarget(ComputeTarget):
             return False, str(error)
         return True, ""
 
-    @staticmethod
-    def warm_up() -> None:
-        """Called by a waiting standby driver (core/runs/standby.py), off any run's critical path:
-        import the docker SDK and learn the local engine's API version, both ~0.2 s a run would pay."""
-        import docker  # noqa: F401
-
-        connect(timeout=3).close()
-
     # -- submitting process -----------------------------------------------------
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
         plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
         from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
 
-        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
+        requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
         resume_mount(config)
@@ -176,10 +168,10 @@ class DockerTarget(ComputeTarget):
     def prepare(self, ctx: TargetRunContext) -> None:
         ctx.progress("Connecting to Docker")
         client = self.client()
-        self.options = run_options(ctx.config, self.arguments)
+        self.docker_options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
-        if self.gpu_precheck and self.options.gpu is not None:
-            check_gpu_available(engine_info(client), self.options.gpu, self._local_engine())
+        if self.gpu_precheck and self.docker_options.gpu is not None:
+            check_gpu_available(engine_info(client), self.docker_options.gpu, self._local_engine())
         self.image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
 
     def start(self, ctx: TargetRunContext) -> None:
@@ -190,7 +182,7 @@ class DockerTarget(ComputeTarget):
             self._ranks = DockerRanks(self, plan)
             return self._ranks.start(ctx)
         client = self.client()
-        options = self.options or run_options(ctx.config, self.arguments)
+        options = self.docker_options or run_options(ctx.config, self.arguments)
         info = engine_info(client) if options.gpu is not None else {}
         if self.gpu_precheck and options.gpu is not None:
             check_gpu_available(info, options.gpu, self._local_engine())
@@ -324,7 +316,7 @@ class DockerTarget(ComputeTarget):
         except docker.errors.NotFound:
             state = {}
         if state.get("OOMKilled"):
-            limit = (self.options.memory_limit if self.options else None) or _format_bytes(
+            limit = (self.docker_options.memory_limit if self.docker_options else None) or _format_bytes(
                 container.attrs.get("HostConfig", {}).get("Memory")
             )
             return Outcome(RunStatus.FAILED, exit_code=code, reason=f"out of memory (limit {limit})")
@@ -393,7 +385,7 @@ class DockerTarget(ComputeTarget):
             remove_container(container)
             return False
         self._container = container
-        self.options = run_options(ctx.config, self.arguments)
+        self.docker_options = run_options(ctx.config, self.arguments)
         self._follower = LogFollower(ctx, container, skip_bytes=read_offset(ctx)).start()
         return True
 

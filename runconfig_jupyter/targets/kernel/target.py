@@ -34,6 +34,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from runconfig_jupyter.core.errors import (
 )
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.conda_prefix import CondaRequest, channel_unreachable, conda_request
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
@@ -62,72 +64,36 @@ UPLOAD_MODES = ("auto", "contents", "kernel")
 SHIM_MODES = ("auto", "always", "never")
 
 
+@dataclass(frozen=True)
+class KernelSettings:
+    """Settings of a ``type: kernel`` target; ``url`` is required."""
+
+    url: str = setting("", "Address of the Jupyter Server or Kernel Gateway (http:// or https://).")
+    kernel_name: str = setting("python3", "Kernel spec to start on the server.")
+    token_env: str | None = setting(None, "Name of the environment variable holding the server's token.")
+    working_root: str = setting("runconfig-runs", "Folder on the server (relative to its root) for run folders.")
+    verify_tls: bool = setting(True, "Check the server's TLS certificate (https).")
+    keep_kernel: bool = setting(False, "Leave the kernel running after the run (for debugging).")
+    keep_remote_dir: bool = setting(False, "Leave the run's folder on the server after the run (for debugging).")
+    upload: str = setting("auto", f"How the snapshot is uploaded: {', '.join(UPLOAD_MODES)}.")
+    chunk_mib: float = setting(4.0, "Chunk size (MiB) of an upload through the kernel (messages are capped).")
+    contents_chunk_mib: float = setting(16.0, "Chunk size (MiB) of an upload through the contents API.")
+    shim: str = setting("auto", f"Install the in-script logging shim on the server: {', '.join(SHIM_MODES)}.")
+    grace_seconds: float = setting(5.0, "Seconds between SIGTERM and SIGKILL when a run is canceled.")
+    connect_timeout: float = setting(5.0, "Seconds to wait for the server to answer a request.")
+    reconnect_seconds: float = setting(120.0, "How long a lost server or kernel is retried before the run fails.")
+    poll_wait: float = setting(0.5, "Seconds between reads of the remote log.")
+
+
 class KernelTarget(ComputeTarget):
     type_name = "kernel"
+    Settings = KernelSettings
 
-    def __init__(
-        self,
-        name: str | None = None,
-        url: str = "",
-        kernel_name: str = "python3",
-        token_env: str | None = None,
-        working_root: str = "runconfig-runs",
-        verify_tls: bool = True,
-        keep_kernel: bool = False,
-        keep_remote_dir: bool = False,
-        upload: str = "auto",
-        chunk_mib: float = 4.0,
-        contents_chunk_mib: float = 16.0,
-        shim: str = "auto",
-        grace_seconds: float = 5.0,
-        connect_timeout: float = 5.0,
-        reconnect_seconds: float = 120.0,
-        poll_wait: float = 0.5,
-        **settings: Any,
-    ):
-        for key in settings:
-            if key.lower() in ("token", "password", "secret", "api_key"):
-                raise ConfigError(
-                    f"the kernel target takes no '{key}': put the token in an environment variable and name it "
-                    "with token_env (e.g. token_env: GPU_BOX_TOKEN)",
-                    field=key,
-                )
-        if settings:
-            known = "url, kernel_name, token_env, working_root, verify_tls, keep_kernel, keep_remote_dir, upload, ..."
-            raise ConfigError(f"unknown kernel target setting(s) {sorted(settings)}; known: {known}", field="target")
-        super().__init__(
-            name,
-            url=url,
-            kernel_name=kernel_name,
-            token_env=token_env,
-            working_root=working_root,
-            verify_tls=verify_tls,
-            keep_kernel=keep_kernel,
-            keep_remote_dir=keep_remote_dir,
-            upload=upload,
-            chunk_mib=chunk_mib,
-            contents_chunk_mib=contents_chunk_mib,
-            shim=shim,
-            grace_seconds=grace_seconds,
-            connect_timeout=connect_timeout,
-            reconnect_seconds=reconnect_seconds,
-            poll_wait=poll_wait,
-        )
-        self.url = url
-        self.kernel_name = kernel_name
-        self.token_env = token_env
-        self.working_root = working_root
-        self.verify_tls = bool(verify_tls)
-        self.keep_kernel = bool(keep_kernel)
-        self.keep_remote_dir = bool(keep_remote_dir)
-        self.upload = upload
-        self.chunk_bytes = int(float(chunk_mib) * 1024 * 1024)
-        self.contents_chunk_bytes = int(float(contents_chunk_mib) * 1024 * 1024)
-        self.shim = shim
-        self.grace_seconds = float(grace_seconds)
-        self.connect_timeout = float(connect_timeout)
-        self.reconnect_seconds = float(reconnect_seconds)
-        self.poll_wait = float(poll_wait)
+    def __init__(self, name: str | None = None, **settings: Any):
+        super().__init__(name, **settings)
+        options: KernelSettings = self.options
+        self.chunk_bytes = int(options.chunk_mib * 1024 * 1024)
+        self.contents_chunk_bytes = int(options.contents_chunk_mib * 1024 * 1024)
         # driver-side state
         self._client: KernelClient | None = None
         self._remote: RemoteKernel | None = None
@@ -143,41 +109,46 @@ class KernelTarget(ComputeTarget):
         return Capabilities(
             gpu=True,
             distributed=False,
-            description=f"A process next to a remote Jupyter kernel ({self.kernel_name}) at {self.url}.",
+            description=f"A process next to a remote Jupyter kernel ({self.options.kernel_name}) "
+            f"at {self.options.url}.",
         )
 
     def _check_settings(self) -> None:
-        parts = urlsplit(self.url or "")
+        parts = urlsplit(self.options.url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
-                f"'{self.url}' is not a server URL; give the Jupyter Server or Kernel Gateway address, "
+                f"'{self.options.url}' is not a server URL; give the Jupyter Server or Kernel Gateway address, "
                 "e.g. http://gpu-box:8888 (no token in it: use token_env)",
                 field="url",
             )
         if "token=" in (parts.query or ""):
             raise ConfigError("the URL carries a token; remove it and name an environment variable in token_env", "url")
-        if self.upload not in UPLOAD_MODES:
-            raise ConfigError(f"upload must be one of {', '.join(UPLOAD_MODES)}, not {self.upload!r}", "upload")
-        if self.shim not in SHIM_MODES:
-            raise ConfigError(f"shim must be one of {', '.join(SHIM_MODES)}, not {self.shim!r}", "shim")
+        if self.options.upload not in UPLOAD_MODES:
+            raise ConfigError(f"upload must be one of {', '.join(UPLOAD_MODES)}, not {self.options.upload!r}", "upload")
+        if self.options.shim not in SHIM_MODES:
+            raise ConfigError(f"shim must be one of {', '.join(SHIM_MODES)}, not {self.options.shim!r}", "shim")
         if not 0.0625 <= self.chunk_bytes / 1048576 <= 5:
             raise ConfigError(
                 "chunk_mib must be between 0.0625 and 5 (websocket messages stay under 10 MiB)", "chunk_mib"
             )
-        if self.token_env and not os.environ.get(self.token_env):
+        if self.options.token_env and not os.environ.get(self.options.token_env):
             raise ConfigError(
-                f"environment variable {self.token_env} (the token for target '{self.name}') is not set; export it, "
-                "or submit with %submit, which asks for it",
+                f"environment variable {self.options.token_env} (the token for target '{self.name}') is not set; "
+                "export it, or submit with %submit, which asks for it",
                 field="token_env",
             )
 
     def client(self) -> KernelClient:
         if self._client is None:
             self._check_settings()
-            token = os.environ.get(self.token_env) if self.token_env else None
-            hint = f"${self.token_env}" if self.token_env else "a token (set token_env on the target)"
+            token = os.environ.get(self.options.token_env) if self.options.token_env else None
+            hint = f"${self.options.token_env}" if self.options.token_env else "a token (set token_env on the target)"
             self._client = KernelClient(
-                self.url, token, self.verify_tls, connect_timeout=self.connect_timeout, token_hint=hint
+                self.options.url,
+                token,
+                self.options.verify_tls,
+                connect_timeout=self.options.connect_timeout,
+                token_hint=hint,
             )
         return self._client
 
@@ -185,9 +156,9 @@ class KernelTarget(ComputeTarget):
         try:
             self._check_settings()
             client = KernelClient(
-                self.url,
-                os.environ.get(self.token_env) if self.token_env else None,
-                self.verify_tls,
+                self.options.url,
+                os.environ.get(self.options.token_env) if self.options.token_env else None,
+                self.options.verify_tls,
                 connect_timeout=2.0,
                 read_timeout=5.0,
             )
@@ -209,9 +180,10 @@ class KernelTarget(ComputeTarget):
         check_host_pip(config, environment)  # pip entries are packages, never options or paths
         client = self.client()
         specs = client.check().get("kernelspecs", {})
-        if specs and self.kernel_name not in specs:
+        if specs and self.options.kernel_name not in specs:
             raise ConfigError(
-                f"the server at {client.url} has no kernel '{self.kernel_name}'; it has: {', '.join(sorted(specs))}",
+                f"the server at {client.url} has no kernel '{self.options.kernel_name}'; "
+                f"it has: {', '.join(sorted(specs))}",
                 field="kernel_name",
             )
 
@@ -247,21 +219,21 @@ class KernelTarget(ComputeTarget):
         client = self.client()
         ctx.progress("Connecting", None, client.url)
         client.check()  # a wrong token fails here, before a kernel is started or a byte uploaded
-        contents = self.upload != "kernel" and self._relative_root() and client.has_contents()
-        if self.upload == "contents" and not contents:
+        contents = self.options.upload != "kernel" and self._relative_root() and client.has_contents()
+        if self.options.upload == "contents" and not contents:
             raise PreparationFailed(
                 f"upload: contents needs a Jupyter Server with /api/contents and a relative working_root; {client.url} "
                 "has none (a Kernel Gateway?) - use upload: auto"
             )
-        ctx.progress("Starting kernel", None, self.kernel_name)
-        self._remote = RemoteKernel.start(client, self.kernel_name)
+        ctx.progress("Starting kernel", None, self.options.kernel_name)
+        self._remote = RemoteKernel.start(client, self.options.kernel_name)
         self._kernels.append(self._remote.kernel_id)
         self._save_state(ctx, url=client.url, kernel_id=self._remote.kernel_id, kernels=self._kernels, offset=0)
         self._record(ctx)
-        ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.kernel_name}) started on {client.url}")
+        ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.options.kernel_name}) started on {client.url}")
         data = ctx.snapshot_path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        run_dir = f"{self.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
+        run_dir = f"{self.options.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
         stored = False
         if contents:  # working_root is relative here: the same path under the server root
             self._save_state(ctx, contents_dir=run_dir)
@@ -272,7 +244,7 @@ class KernelTarget(ComputeTarget):
             return
         from runconfig_jupyter.core.runs.shim import shim_tar
 
-        shim = base64.b64encode(shim_tar("shim")).decode() if self.shim != "never" else ""
+        shim = base64.b64encode(shim_tar("shim")).decode() if self.options.shim != "never" else ""
         info = self._remote.call("setup", run_dir=run_dir, shim_b64=shim, install=True, timeout=180)
         self._save_state(
             ctx,
@@ -317,7 +289,7 @@ class KernelTarget(ComputeTarget):
         ctx.prepare_log(f"installing on {self._state['host']}: {', '.join(wanted)}")
         result = self._remote.call(
             "install_environment",
-            envs_root=f"{self.working_root.rstrip('/')}/envs",
+            envs_root=f"{self.options.working_root.rstrip('/')}/envs",
             digest=environment.content_hash(),
             conda=list(request.packages) if request else [],
             channels=list(request.channels) if request else [],
@@ -334,7 +306,7 @@ class KernelTarget(ComputeTarget):
         self._save_state(ctx, env_python=result["python"], env_prefix=result["prefix"])
 
     def _relative_root(self) -> bool:
-        return not (PurePosixPath(self.working_root).is_absolute() or self.working_root.startswith("~"))
+        return not (PurePosixPath(self.options.working_root).is_absolute() or self.options.working_root.startswith("~"))
 
     def _extract(self, ctx: TargetRunContext, archive: str, digest: str) -> dict[str, Any] | None:
         """Unpack on the remote side after a checksum check; None when the archive there is not ours."""
@@ -343,7 +315,9 @@ class KernelTarget(ComputeTarget):
         try:
             result = self._remote.call("extract", run_dir=self._state["remote_dir"], archive=archive, sha256=digest)
         except RemoteError as error:
-            raise PreparationFailed(f"the snapshot could not be unpacked on {self.url}: {error.evalue}") from None
+            raise PreparationFailed(
+                f"the snapshot could not be unpacked on {self.options.url}: {error.evalue}"
+            ) from None
         return result if result.get("files") is not None else None
 
     def _python(self, ctx: TargetRunContext) -> str:
@@ -363,8 +337,8 @@ class KernelTarget(ComputeTarget):
             env=env,
             python=self._python(ctx) or self._state.get("env_python", ""),
             shim="always"
-            if self.shim == "auto" and self._state.get("env_prefix") and self._state.get("env_python")
-            else self.shim,  # a conda prefix's own python never sees the kernel's packages
+            if self.options.shim == "auto" and self._state.get("env_prefix") and self._state.get("env_python")
+            else self.options.shim,  # a conda prefix's own python never sees the kernel's packages
             prefix=self._state.get("env_prefix", ""),
             venv=bool(self._state.get("env_python")) and not self._state.get("env_prefix"),
         )
@@ -378,13 +352,17 @@ class KernelTarget(ComputeTarget):
         remote_dir = self._state["remote_dir"]
         last_kill = 0.0
         while True:
-            overdue = self._cancel_at is not None and time.monotonic() - self._cancel_at > self.grace_seconds
+            overdue = self._cancel_at is not None and time.monotonic() - self._cancel_at > self.options.grace_seconds
             if overdue and time.monotonic() - last_kill > 2.0:  # TERM was not enough (or never arrived): KILL
                 last_kill = time.monotonic()
                 self._try(lambda: self._remote.call("kill", run_dir=remote_dir, sig="SIGKILL", timeout=30))
             try:
                 result = self._remote.call(
-                    "poll", run_dir=remote_dir, offset=self._state.get("offset", 0), wait=self.poll_wait, timeout=60
+                    "poll",
+                    run_dir=remote_dir,
+                    offset=self._state.get("offset", 0),
+                    wait=self.options.poll_wait,
+                    timeout=60,
                 )
             except (ChannelLost, KernelDied, KernelGone) as error:
                 self._recover(ctx, error)
@@ -429,7 +407,7 @@ class KernelTarget(ComputeTarget):
         _note(ctx, f"lost the kernel connection: {error}; reconnecting")
         # Measured from the last successful poll, so a kernel that accepts connections but never
         # answers cannot keep the run in an endless reconnect loop.
-        deadline = max(self._last_ok, time.monotonic() - 1) + self.reconnect_seconds
+        deadline = max(self._last_ok, time.monotonic() - 1) + self.options.reconnect_seconds
         delay = 0.2
         while True:
             try:
@@ -437,7 +415,7 @@ class KernelTarget(ComputeTarget):
                     self._remote.reconnect()
                 except KernelGone:
                     self._remote.close()
-                    self._remote = RemoteKernel.start(self.client(), self.kernel_name)
+                    self._remote = RemoteKernel.start(self.client(), self.options.kernel_name)
                     self._kernels.append(self._remote.kernel_id)
                     self._save_state(ctx, kernel_id=self._remote.kernel_id, kernels=self._kernels)
                     self._record(ctx)
@@ -452,8 +430,8 @@ class KernelTarget(ComputeTarget):
             except TargetUnavailable as problem:
                 if time.monotonic() > deadline:
                     raise TargetUnavailable(
-                        f"lost {self._state.get('url')} for {self.reconnect_seconds:g} s ({problem}); the script may "
-                        f"still run on {self._state.get('host')} in {self._state.get('remote_dir')} "
+                        f"lost {self._state.get('url')} for {self.options.reconnect_seconds:g} s ({problem}); "
+                        f"the script may still run on {self._state.get('host')} in {self._state.get('remote_dir')} "
                         f"(pid {self._state.get('pid')})"
                     ) from None
                 time.sleep(delay)
@@ -476,7 +454,7 @@ class KernelTarget(ComputeTarget):
         side = RemoteKernel(self.client(), kernel_id)
         try:
             self._try(lambda: side.call("kill", run_dir=remote_dir, sig="SIGTERM", timeout=30))
-            if not self._exited.wait(self.grace_seconds):
+            if not self._exited.wait(self.options.grace_seconds):
                 self._try(lambda: side.call("kill", run_dir=remote_dir, sig="SIGKILL", timeout=30))
         finally:
             side.close()
@@ -490,17 +468,17 @@ class KernelTarget(ComputeTarget):
         """Remove the remote folder and shut down every kernel this run started (unless asked to keep them)."""
         remote_dir = self._state.get("remote_dir")
         if remote_dir and self._remote is not None:
-            function = "kill" if self.keep_remote_dir else "remove"
-            arguments = {"sig": "SIGKILL"} if self.keep_remote_dir else {}
+            function = "kill" if self.options.keep_remote_dir else "remove"
+            arguments = {"sig": "SIGKILL"} if self.options.keep_remote_dir else {}
             if self._try(lambda: self._remote.call(function, run_dir=remote_dir, timeout=60, **arguments)) is None:
                 ctx.prepare_log(f"could not clean up {remote_dir} on {self._state.get('host')}")
         contents_dir = self._state.get("contents_dir")
-        if contents_dir and not self.keep_remote_dir and self._client is not None:
+        if contents_dir and not self.options.keep_remote_dir and self._client is not None:
             # a folder the contents API made where the kernel did not look (removed above when it did)
             self._try(lambda: self._client.contents_delete(contents_dir))
         if self._remote is not None:
             self._remote.close()
-        if not self.keep_kernel and self._client is not None:
+        if not self.options.keep_kernel and self._client is not None:
             for kernel_id in self._state.get("kernels", self._kernels):
                 self._try(lambda k=kernel_id: self._client.shutdown(k))
             if self._state:

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.collect import collect_from
 from runconfig_jupyter.targets.local.env import check_host_pip, interpreter_for
 from runconfig_jupyter.targets.processes.supervision import recorded_exit, supervised
@@ -64,15 +66,26 @@ if TYPE_CHECKING:  # distributed runs only: a single-process run does not import
     from runconfig_jupyter.targets.processes.rank_group import LocalRanks
 
 
+@dataclass(frozen=True)
+class LocalSettings:
+    """Settings of a ``type: local`` target (all optional)."""
+
+    grace_seconds: float = setting(10.0, "Seconds between SIGTERM and SIGKILL when a run is canceled.")
+    keep_working_dir: bool = setting(False, "Keep the run's private working copy after it ends (for debugging).")
+    inherit_env: str | list[str] | None = setting(
+        None,
+        "Which of the submitting process's environment variables a run sees: safe, all, none, or a list of names "
+        "and patterns (default: $RUNCONFIG_INHERIT_ENV, else safe).",
+    )
+    mpi_launcher: str | None = setting(None, "MPI runs: auto, mpirun or direct (default auto).")
+
+
 class LocalTarget(ComputeTarget):
     type_name = "local"
+    Settings = LocalSettings
 
-    def __init__(
-        self, name: str | None = None, grace_seconds: float = 10.0, keep_working_dir: bool = False, **settings: object
-    ):
-        super().__init__(name, grace_seconds=grace_seconds, keep_working_dir=keep_working_dir, **settings)
-        self.grace_seconds = float(grace_seconds)
-        self.keep_working_dir = bool(keep_working_dir)
+    def __init__(self, name: str | None = None, **settings: Any):
+        super().__init__(name, **settings)
         self._process: subprocess.Popen[bytes] | None = None  # the supervisor, when this driver started it
         self._pid: int | None = None  # the supervisor's pid = the run's process group
         self._adopted: dict[str, Any] | None = None  # what a dead driver recorded (reattach)
@@ -94,8 +107,8 @@ class LocalTarget(ComputeTarget):
         from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
 
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
-        setting_for(self.settings.get("inherit_env"))  # a bad inherit_env setting fails before anything is recorded
-        requested_launcher(config.environment_variables(), self.settings.get("mpi_launcher"))  # a typo fails now
+        setting_for(self.options.inherit_env)  # a bad inherit_env setting fails before anything is recorded
+        requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         environment = config.effective_environment()
         interpreter = environment.python.interpreter_path
         missing = bool(interpreter) and shutil.which(interpreter) is None and not Path(interpreter).exists()
@@ -191,16 +204,16 @@ class LocalTarget(ComputeTarget):
         from runconfig_jupyter.targets.processes.rank_group import LocalRanks
 
         if plan.framework != MPI:
-            return LocalRanks(plan, self.grace_seconds)
-        choice = choose_local_launcher(plan, ctx.environment(), self.settings.get("mpi_launcher"))
+            return LocalRanks(plan, self.options.grace_seconds)
+        choice = choose_local_launcher(plan, ctx.environment(), self.options.mpi_launcher)
         ctx.prepare_log(choice.reason)
         ctx.record(launcher="mpirun" if choice.use_mpirun else "direct", launcher_reason=choice.reason)
         if choice.use_mpirun:
-            return LocalMpiRanks(plan, choice, self.grace_seconds)
-        return LocalRanks(plan, self.grace_seconds)
+            return LocalMpiRanks(plan, choice, self.options.grace_seconds)
+        return LocalRanks(plan, self.options.grace_seconds)
 
     def start(self, ctx: TargetRunContext) -> None:
-        setting = setting_for(self.settings.get("inherit_env"))
+        setting = setting_for(self.options.inherit_env)
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
         data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
@@ -265,10 +278,10 @@ class LocalTarget(ComputeTarget):
             from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks
             from runconfig_jupyter.targets.processes.rank_group import LocalRanks
 
-            self._ranks = LocalMpiRanks.reattach(ctx, plan, self.grace_seconds)
+            self._ranks = LocalMpiRanks.reattach(ctx, plan, self.options.grace_seconds)
             if self._ranks is not None:
                 return True
-            ranks = LocalRanks(plan, self.grace_seconds)
+            ranks = LocalRanks(plan, self.options.grace_seconds)
             if not ranks.reattach(ctx):
                 return False
             self._ranks = ranks
@@ -289,7 +302,7 @@ class LocalTarget(ComputeTarget):
         if self._pid is None or self._exited.is_set():
             return
         self._signal_group(self._pid, signal.SIGTERM)
-        if not self._exited.wait(self.grace_seconds):
+        if not self._exited.wait(self.options.grace_seconds):
             self._signal_group(self._pid, signal.SIGKILL)
 
     @staticmethod
@@ -307,8 +320,8 @@ class LocalTarget(ComputeTarget):
             cache.release(local)
         # Children the script left in its session would outlive the run: end them.
         if self._ranks is not None:
-            self._ranks.cleanup(self.working_dir(ctx), self.keep_working_dir)
+            self._ranks.cleanup(self.working_dir(ctx), self.options.keep_working_dir)
         if self._pid is not None:
             self._signal_group(self._pid, signal.SIGKILL)
-        if not self.keep_working_dir:
+        if not self.options.keep_working_dir:
             shutil.rmtree(self.working_dir(ctx), ignore_errors=True)

@@ -46,6 +46,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,6 +62,7 @@ from runconfig_jupyter.core.errors import (
 from runconfig_jupyter.core.runs.distributed import DistributedPlan, plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.collect import collect_from, extract_outputs
 from runconfig_jupyter.targets.conda_prefix import conda_request
 from runconfig_jupyter.targets.local.env import check_host_pip
@@ -96,48 +98,28 @@ def dashboard_url(address: str, dashboard_port: int = 8265) -> str:
     return f"http://{address}"
 
 
+@dataclass(frozen=True)
+class RaySettings:
+    """Settings of a ``type: ray`` target; ``address`` is required."""
+
+    address: str | None = setting(None, "The cluster's dashboard (http://host:8265), ray://host:10001 or host:port.")
+    runtime_env: dict[str, Any] = setting({}, "Ray runtime_env merged into every job's (e.g. env_vars, pip).")
+    num_cpus: float = setting(1, "CPUs each process of a run asks the cluster for.")
+    num_gpus: float | None = setting(None, "GPUs each process asks for (default: 1 when the run wants a GPU).")
+    dashboard_port: int = setting(8265, "Dashboard port used with a ray:// address.")
+    placement_strategy: str = setting("SPREAD", "Placement group strategy of distributed runs (SPREAD, PACK, ...).")
+    placement_timeout: float = setting(120, "Seconds to wait for a distributed run's placement group.")
+    max_output_bytes: int = setting(512 * 2**20, "Largest outputs/ archive a job may send back.")
+    token_env: str | None = setting(None, "Name of the environment variable holding the dashboard's bearer token.")
+    connect_timeout: float = setting(5.0, "Seconds to wait for the dashboard to answer a request.")
+
+
 class RayTarget(ComputeTarget):
     type_name = "ray"
+    Settings = RaySettings
 
-    def __init__(
-        self,
-        name: str | None = None,
-        address: str | None = None,
-        runtime_env: dict[str, Any] | None = None,
-        num_cpus: float = 1,
-        num_gpus: float | None = None,
-        dashboard_port: int = 8265,
-        placement_strategy: str = "SPREAD",
-        placement_timeout: float = 120,
-        max_output_bytes: int = 512 * 2**20,
-        token_env: str | None = None,
-        connect_timeout: float = 5.0,
-        **settings: Any,
-    ):
-        super().__init__(
-            name,
-            address=address,
-            runtime_env=runtime_env or {},
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            dashboard_port=dashboard_port,
-            placement_strategy=placement_strategy,
-            placement_timeout=placement_timeout,
-            max_output_bytes=max_output_bytes,
-            token_env=token_env,
-            connect_timeout=connect_timeout,
-            **settings,
-        )
-        self.address = address
-        self.runtime_env = dict(runtime_env or {})
-        self.num_cpus = float(num_cpus)
-        self.num_gpus = None if num_gpus is None else float(num_gpus)
-        self.dashboard_port = int(dashboard_port)
-        self.placement_strategy = placement_strategy
-        self.placement_timeout = float(placement_timeout)
-        self.max_output_bytes = int(max_output_bytes)
-        self.token_env = token_env
-        self.connect_timeout = float(connect_timeout)
+    def __init__(self, name: str | None = None, **settings: Any):
+        super().__init__(name, **settings)
         self._client: RayJobsClient | None = None
         self._job_id: str | None = None
         self._workdir: Path | None = None
@@ -156,37 +138,38 @@ class RayTarget(ComputeTarget):
             gpu=True,
             distributed=True,
             reattach=True,
-            description=f"Ray cluster at {self.address or '(no address)'} via the Jobs API",
+            description=f"Ray cluster at {self.options.address or '(no address)'} via the Jobs API",
         )
 
     @property
     def url(self) -> str:
-        if not self.address:
+        if not self.options.address:
             raise ConfigError(
                 f"the ray target '{self.name}' has no address; set address: http://<head>:8265 in targets.yaml",
                 field=f"targets.{self.name}.address",
             )
-        return dashboard_url(self.address, self.dashboard_port)
+        return dashboard_url(self.options.address, self.options.dashboard_port)
 
     def _headers(self) -> dict[str, str]:
-        if not self.token_env:
+        if not self.options.token_env:
             return {}
-        token = os.environ.get(self.token_env)
+        token = os.environ.get(self.options.token_env)
         if not token:
             raise TargetUnavailable(
-                f"the ray target '{self.name}' reads its token from ${self.token_env}, which is not set"
+                f"the ray target '{self.name}' reads its token from ${self.options.token_env}, which is not set"
             )
         return {"Authorization": f"Bearer {token}"}
 
     def _get_json(self, path: str) -> Any:
         request = urllib.request.Request(self.url + path, headers=self._headers())
         try:
-            with urllib.request.urlopen(request, timeout=self.connect_timeout) as reply:
+            with urllib.request.urlopen(request, timeout=self.options.connect_timeout) as reply:
                 return json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as error:
             if error.code in (401, 403):
                 raise TargetAuthError(
-                    f"the Ray dashboard at {self.url} refused the request ({error.code}); check ${self.token_env}"
+                    f"the Ray dashboard at {self.url} refused the request ({error.code}); "
+                    f"check ${self.options.token_env}"
                 ) from error
             raise TargetUnavailable(f"the Ray dashboard at {self.url} answered {error.code} for {path}") from error
         except (urllib.error.URLError, OSError, ValueError) as error:
@@ -214,8 +197,8 @@ class RayTarget(ComputeTarget):
 
     # -- what a run asks for -----------------------------------------------
     def gpus_per_rank(self, config: Any) -> tuple[float, str]:
-        if self.num_gpus is not None:
-            return self.num_gpus, f"the target's num_gpus: {self.num_gpus:g}"
+        if self.options.num_gpus is not None:
+            return self.options.num_gpus, f"the target's num_gpus: {self.options.num_gpus:g}"
         docker = getattr(config.effective_environment(), "docker", None)
         if getattr(docker, "gpu_support", False):
             return 1.0, "environment.docker.gpu_support (use_gpu) is true"
@@ -242,13 +225,13 @@ class RayTarget(ComputeTarget):
                 "cluster, or run on CPU: set use_gpu=False / environment.docker.gpu_support: false, or num_gpus: 0 "
                 "on the target"
             )
-        if self.num_cpus * ranks > total_cpu:
+        if self.options.num_cpus * ranks > total_cpu:
             raise TargetUnavailable(
-                f"this run asks for {self.num_cpus * ranks:g} CPU(s) ({ranks} process(es) x num_cpus "
-                f"{self.num_cpus:g}), but the Ray cluster at {self.url} has {total_cpu:g}; lower the process "
+                f"this run asks for {self.options.num_cpus * ranks:g} CPU(s) ({ranks} process(es) x num_cpus "
+                f"{self.options.num_cpus:g}), but the Ray cluster at {self.url} has {total_cpu:g}; lower the process "
                 "count or the target's num_cpus"
             )
-        need = {"CPU": self.num_cpus * per_node, "GPU": gpus * per_node}
+        need = {"CPU": self.options.num_cpus * per_node, "GPU": gpus * per_node}
         if plan and not any(all(node.get(k, 0.0) >= v for k, v in need.items() if v) for node in nodes):
             raise TargetUnavailable(
                 f"no node of the Ray cluster at {self.url} can hold one node's share of the run "
@@ -259,14 +242,14 @@ class RayTarget(ComputeTarget):
     def client(self) -> RayJobsClient:
         """The Jobs API over plain HTTP (ray_jobs.py): Ray's own SDK costs the driver seconds of imports."""
         if self._client is None:
-            self._client = RayJobsClient(self.url, self._headers(), timeout=max(self.connect_timeout, 30.0))
+            self._client = RayJobsClient(self.url, self._headers(), timeout=max(self.options.connect_timeout, 30.0))
         return self._client
 
     def _refused(self, error: RayJobsError, what: str) -> RunConfigError:
         """A Jobs API failure as the typed error a user can act on."""
         if error.status in (401, 403):
             return TargetAuthError(
-                f"the Ray dashboard at {self.url} refused {what} ({error.status}); check ${self.token_env}"
+                f"the Ray dashboard at {self.url} refused {what} ({error.status}); check ${self.options.token_env}"
             )
         if error.status == 0:
             return TargetUnavailable(f"cannot reach the Ray Jobs API at {self.url}: {error.body}")
@@ -301,13 +284,13 @@ class RayTarget(ComputeTarget):
             # runtime_env env_vars, which would resolve $NODE_RANK & co. once, in the wrong process.
             "argv_b64": encode_argv(ctx.config.argv_template(python="python")),
             "plan": plan.to_dict() if plan else None,
-            "num_cpus": self.num_cpus,
+            "num_cpus": self.options.num_cpus,
             "num_gpus": gpus,
-            "strategy": self.placement_strategy,
-            "placement_timeout": self.placement_timeout,
-            "max_output_bytes": self.max_output_bytes,
+            "strategy": self.options.placement_strategy,
+            "placement_timeout": self.options.placement_timeout,
+            "max_output_bytes": self.options.max_output_bytes,
         }
-        env = dict(self.runtime_env)
+        env = dict(self.options.runtime_env)
         env_vars = {**{str(k): str(v) for k, v in (env.get("env_vars") or {}).items()}, **ctx.environment()}
         env_vars[LAUNCH_ENV] = json.dumps(launch)
         env_vars.setdefault("RAY_DEDUP_LOGS", "0")
@@ -345,7 +328,7 @@ class RayTarget(ComputeTarget):
                 submission_id=job_id,
                 runtime_env=self.build_runtime_env(ctx),
                 # The launcher of a distributed run only coordinates: the ranks hold the resources.
-                entrypoint_num_cpus=0 if plan else self.num_cpus,
+                entrypoint_num_cpus=0 if plan else self.options.num_cpus,
                 entrypoint_num_gpus=(gpus or None) if not plan else None,
                 metadata={"runconfig_run_id": ctx.run_id},
             )

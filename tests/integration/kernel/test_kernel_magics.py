@@ -101,10 +101,10 @@ def test_remote_kernel_notebook_executes_headless(tmp_path, run_home):
 
 
 def test_target_from_traitlets_config(shell, jupyter_server, monkeypatch):
-    """A kernel target configured only through traitlets (``RunConfigMagics.extra_targets``)."""
+    """A kernel target configured only through traitlets (``TargetSettings.targets``, as in ipython_config.py)."""
     monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
     spec = {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV}
-    shell.run_line_magic("config", f"RunConfigMagics.extra_targets = {{'lab-box': {spec!r}}}")
+    shell.run_line_magic("config", f"TargetSettings.targets = {{'lab-box': {spec!r}}}")
     try:
         prompts = _prompt(monkeypatch, jupyter_server.token)
         with capture_output() as out:
@@ -112,4 +112,4 @@ def test_target_from_traitlets_config(shell, jupyter_server, monkeypatch):
         assert "hello from the remote side" in out.stdout and "Status: Completed" in out.stdout
         assert len(prompts) == 1 and "lab-box" in prompts[0]
     finally:
-        shell.run_line_magic("config", "RunConfigMagics.extra_targets = {}")
+        shell.run_line_magic("config", "TargetSettings.targets = {}")
