@@ -27,9 +27,17 @@ from runconfig_jupyter.core.errors import TargetPluginError, UnknownTarget, clos
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from runconfig_jupyter.core.target.interface import ComputeTarget
-
 GROUP = "runconfig_jupyter.targets"
+# The interface every loaded class must derive from, named rather than imported: the interface module uses this
+# one to build targets from their specs, so importing it back would make the two a circle.
+BASE_CLASS = ("runconfig_jupyter.core.target.interface", "ComputeTarget")
+
+
+def is_target_class(candidate: Any) -> bool:
+    """A class deriving from core/target/interface.py's ``ComputeTarget``."""
+    return isinstance(candidate, type) and any(
+        (klass.__module__, klass.__qualname__) == BASE_CLASS for klass in candidate.__mro__
+    )
 
 
 def installed_entry_points() -> list[EntryPoint]:
@@ -49,7 +57,7 @@ class TargetTypes:
     def __init__(self, scan: Callable[[], Iterable[EntryPoint]] = installed_entry_points):
         self._scan = scan
         self._points: dict[str, EntryPoint] | None = None
-        self._classes: dict[str, type[ComputeTarget]] = {}
+        self._classes: dict[str, type[Any]] = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> dict[str, EntryPoint]:
@@ -68,7 +76,7 @@ class TargetTypes:
         """The installed type names (for messages, ``%targets`` and the docs)."""
         return sorted(self.entry_points())
 
-    def get(self, type_name: str) -> type[ComputeTarget]:
+    def get(self, type_name: str) -> type[Any]:
         """The class of a target type; UnknownTarget when none is installed, TargetPluginError when it is broken."""
         cls = self._classes.get(type_name)
         if cls is not None:
@@ -81,9 +89,7 @@ class TargetTypes:
             self._classes[type_name] = cls
         return cls
 
-    def _load(self, point: EntryPoint) -> type[ComputeTarget]:
-        from runconfig_jupyter.core.target.interface import ComputeTarget
-
+    def _load(self, point: EntryPoint) -> type[Any]:
         described = f"{point.name} = {point.value}"
         try:
             loaded: Any = point.load()
@@ -93,7 +99,7 @@ class TargetTypes:
                 f"{type(error).__name__}: {error}. Reinstall or fix the package that provides it.",
                 entry_point=described,
             ) from error
-        if not (isinstance(loaded, type) and issubclass(loaded, ComputeTarget)):
+        if not is_target_class(loaded):
             raise TargetPluginError(
                 f"the target plug-in '{described}' (entry point group {GROUP}) is not a ComputeTarget subclass "
                 f"(got {loaded!r}); point the entry point at the target class.",
@@ -114,6 +120,6 @@ class TargetTypes:
 TARGET_TYPES = TargetTypes()
 
 
-def target_class(type_name: str) -> type[ComputeTarget]:
+def target_class(type_name: str) -> type[Any]:
     """The class registered under ``type_name`` in the entry-point group (see ``TargetTypes.get``)."""
     return TARGET_TYPES.get(type_name)
