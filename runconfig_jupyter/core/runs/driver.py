@@ -273,6 +273,9 @@ class Driver:
             status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
+            upload_error = self._upload_outputs(status)
+            if upload_error:  # the outputs are what the run was for: a failed upload is the run's failure
+                collect_error = f"{collect_error}; {upload_error}" if collect_error else upload_error
             if collect_error and status == RunStatus.COMPLETED:
                 # The script succeeded: say so, and that only the collection failed (phase Finalizing).
                 code = outcome.exit_code
@@ -310,6 +313,16 @@ class Driver:
             self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
+
+    def _upload_outputs(self, status: RunStatus) -> str | None:
+        """Data outputs to their datastores (core/data/outputs.py), also after Failed and Canceled."""
+        from runconfig_jupyter.core.data.outputs import finish_outputs
+
+        try:
+            return finish_outputs(self.ctx, status.value)
+        except Exception as error:
+            self.ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
+            return f"uploading outputs failed: {type(error).__name__}: {error}"
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
         requested = self.store.get(self.ctx.run_id).details.get("requested_end")

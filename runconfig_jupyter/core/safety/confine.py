@@ -504,7 +504,12 @@ def check_config(config: Any, home: Path | None = None, root: Path | None = None
     if config.script and not config.command and isinstance(config.script, str):
         confinement.source_file(config.script, "script")
     if config.resume_from:
-        confinement.resume_from(config.resume_from)
+        from runconfig_jupyter.core.data.resume import check_resume, parse
+
+        if parse(config.resume_from) is not None:  # a datastore path: the store is asked, no host path named
+            check_resume(config.resume_from)
+        else:
+            confinement.resume_from(config.resume_from)
     python = config.effective_environment().python
     if python.conda_dependencies_file:
         confinement.path(python.conda_dependencies_file, "environment.python.conda_dependencies_file", "file")

@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.runs.distributed import MPI, DistributedPlan, rank_environment
 from runconfig_jupyter.core.runs.launch import expand
@@ -33,6 +34,7 @@ from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
 from runconfig_jupyter.targets.docker.args import run_options
+from runconfig_jupyter.targets.docker.data import ContainerData
 from runconfig_jupyter.targets.docker.image import LABEL, LABEL_RUN_ID, ca_bundle_path
 from runconfig_jupyter.targets.docker.target import (
     LABEL_EXPERIMENT,
@@ -47,6 +49,7 @@ from runconfig_jupyter.targets.docker.target import (
     _support_tar,
     _upload_stream,
     copy_out,
+    steps_first,
 )
 from runconfig_jupyter.targets.processes.mpi_launch import (
     CONTAINER_RANK_WRAPPER,
@@ -173,6 +176,8 @@ class DockerRanks:
         volumes = target._resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank
         if volumes:
             base_env[RESUME_ENV] = RESUME_MOUNT
+        data = target._data or ContainerData()  # the same data mounts in every rank (one output folder shared)
+        base_env.update(data.environment)
         labels = {
             **options.labels,
             LABEL: "1",
@@ -196,7 +201,7 @@ class DockerRanks:
             for rank in self.plan.ranks[:1] if self.mpirun else self.plan.ranks:
                 ctx.progress("Creating containers", rank.rank / self.plan.world_size, f"rank {rank.rank}")
                 env = {**base_env, **rank_environment(self.plan, rank, rank_host(0), MASTER_PORT, tasks)}
-                argv = expand(template, env)
+                argv = substitute(expand(template, env), data.paths)
                 command = [*MERGE_STREAMS, *argv] if target.merge_stderr else argv
                 if self.mpirun:  # the OMPI variables come from mpirun; only Azure's master-node names from us
                     env = {k: v for k, v in env.items() if not k.startswith(("OMPI_", "PMI_"))}
@@ -205,8 +210,10 @@ class DockerRanks:
                         *mpirun_command("mpirun", self.plan.world_size, as_root=True, tag_output=True),
                         *["sh", "-c", CONTAINER_RANK_WRAPPER, "rank", *argv],
                     ]
+                command = steps_first(command, data.shell_steps())
                 kwargs = options.create_kwargs()
                 kwargs.setdefault("init", True)
+                kwargs["mounts"] = [*kwargs.get("mounts", []), *data.mounts]
                 for own in ("network", "hostname"):  # each rank is on the run's private network, by rank name
                     kwargs.pop(own, None)
                 container = client.containers.create(

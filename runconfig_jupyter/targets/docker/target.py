@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -30,6 +31,7 @@ from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget,
 from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
+from runconfig_jupyter.targets.docker.data import ContainerData, container_data
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
@@ -99,6 +101,8 @@ class DockerTarget(ComputeTarget):
         self._options: RunOptions | None = None
         self._gpu_runtime: bool | None = None
         self._ranks: Any = None  # a DockerRanks when the run is distributed (one container per rank)
+        self._data: ContainerData | None = None
+        self._resume: Path | None = None
 
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -160,9 +164,17 @@ class DockerTarget(ComputeTarget):
         value = getattr(config, "resume_from", None)
         if not value:
             return {}
-        from runconfig_jupyter.core.safety.confine import Confinement
+        from runconfig_jupyter.core.data.resume import check_resume, parse
 
-        real = Confinement.for_source(config.source_directory).resume_from(str(value))
+        if parse(value) is not None:  # a datastore path: fetched in prepare (self._resume)
+            if self._resume is None:
+                check_resume(value)
+                return {}
+            real = self._resume
+        else:
+            from runconfig_jupyter.core.safety.confine import Confinement
+
+            real = Confinement.for_source(config.source_directory).resume_from(str(value))
         return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
 
     # -- driver process ---------------------------------------------------------
@@ -179,6 +191,23 @@ class DockerTarget(ComputeTarget):
         if self.gpu_precheck and self._options.gpu is not None:
             check_gpu_available(engine_info(client), self._options.gpu, self._local_engine())
         self._image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
+        self._prepare_data(ctx)
+
+    def _prepare_data(self, ctx: TargetRunContext) -> None:
+        """Inputs fetched into the cache (progress in Preparing), output folders made, resume_from fetched."""
+        from runconfig_jupyter.core.data.plan import DataPlan
+        from runconfig_jupyter.core.data.resume import fetch_resume, parse
+
+        plan = getattr(ctx, "data_plan", None) or DataPlan.load(ctx.run_dir)
+        self._data = container_data(ctx, plan, WORKDIR)
+        value = getattr(ctx.config, "resume_from", None)
+        if parse(value) is not None:
+
+            def progress(done: int, total: int) -> None:
+                ctx.progress("Fetching resume_from", done / total if total else None, f"{done / 1e6:.1f} MB")
+
+            self._resume = fetch_resume(value, progress)
+            ctx.prepare_log(f"resume_from {value}: {self._resume} mounted read-only at {RESUME_MOUNT}")
 
     def start(self, ctx: TargetRunContext) -> None:
         import docker
@@ -205,13 +234,16 @@ class DockerTarget(ComputeTarget):
         volumes = self._resume_mount(ctx.config)
         if volumes:
             environment[RESUME_ENV] = RESUME_MOUNT
+        data = self._data or ContainerData()
+        environment.update(data.environment)
         labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: _experiment(ctx)}
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
-        argv = ctx.config.argv(python=_interpreter(ctx.config), env=environment)
+        argv = substitute(ctx.config.argv(python=_interpreter(ctx.config), env=environment), data.paths)
         # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
+        kwargs["mounts"] = [*kwargs.get("mounts", []), *data.mounts]
         ctx.progress("Creating container", None, self._image)
         container = None
         unpacked = False
@@ -221,7 +253,8 @@ class DockerTarget(ComputeTarget):
             inputs = self._input_mounts(ctx, ca_bundle)
             create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
             try:
-                container = self._create(client, ctx, _unpack_first(command), create_args, environment, labels, volumes)
+                first = _unpack_first(command, data.shell_steps())
+                container = self._create(client, ctx, first, create_args, environment, labels, volumes)
                 unpacked = True
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
@@ -231,7 +264,8 @@ class DockerTarget(ComputeTarget):
                 container = None  # e.g. an engine that cannot see this file system: copy instead
         if container is None:
             try:
-                container = self._create(client, ctx, command, kwargs, environment, labels, volumes)
+                fallback = steps_first(command, data.shell_steps())
+                container = self._create(client, ctx, fallback, kwargs, environment, labels, volumes)
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
                     f"image {self._image} vanished before the run started: {error}", "Starting"
@@ -453,20 +487,28 @@ def _container_name(run_id: str) -> str:
     return f"runconfig-{safe}"[:200]
 
 
-def _unpack_first(command: list[str]) -> list[str]:
+def _unpack_first(command: list[str], steps: str = "") -> list[str]:
     """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
 
     GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
     checked on this side first (_check_members). A failure says so and exits before the script runs.
+    ``steps`` (shell, e.g. copying download-mode inputs into place) run after the unpack.
     """
     unpack = (
         f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
         f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
         f"exit {UNPACK_FAILED}; }}; "
     )
+    return steps_first(command, unpack + steps)
+
+
+def steps_first(command: list[str], steps: str) -> list[str]:
+    """``command`` run by ``sh`` after ``steps``; unchanged when there are none. Arguments stay "$@" (no shell)."""
+    if not steps:
+        return command
     if command[: len(MERGE_STREAMS)] == MERGE_STREAMS:
-        return ["/bin/sh", "-c", unpack + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
-    return ["/bin/sh", "-c", unpack + 'exec "$@"', "sh", *command]
+        return ["/bin/sh", "-c", steps + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
+    return ["/bin/sh", "-c", steps + 'exec "$@"', "sh", *command]
 
 
 def _check_members(snapshot_path: Path) -> None:

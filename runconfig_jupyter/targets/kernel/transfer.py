@@ -22,7 +22,13 @@ from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, TargetUnavailable
 from runconfig_jupyter.core.target.interface import TargetRunContext
-from runconfig_jupyter.targets.collect import CollectReport, collect_from, extract_outputs, report_to_run
+from runconfig_jupyter.targets.collect import (
+    CollectReport,
+    collect_from,
+    collected_folders,
+    extract_outputs,
+    report_to_run,
+)
 from runconfig_jupyter.targets.kernel.client import KernelClient
 from runconfig_jupyter.targets.kernel.session import RemoteKernel
 
@@ -83,7 +89,8 @@ def upload_through_kernel(
 
 def download_outputs(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int) -> int:
     """Bring the remote outputs/ and logs/ into the run folder (outputs/, logs/user/); returns the file count."""
-    packed = remote.call("pack_outputs", run_dir=remote_dir, timeout=300)
+    folders = [folder for folder, _destination in collected_folders(ctx)]
+    packed = remote.call("pack_outputs", run_dir=remote_dir, folders=folders, timeout=300)
     specials = packed.get("skipped", [])
     unpacked = CollectReport(skipped=[f"{name}: not a file, link or folder; not collected" for name in specials])
     if not packed["files"]:
