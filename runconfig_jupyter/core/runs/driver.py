@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.distributed import azure_node_environment
@@ -54,6 +55,7 @@ class DriverContext:
         restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
         self.snapshot_path = self.run_dir / "snapshot.tar"
         self.outputs_dir = self.run_dir / "outputs"
+        self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.data.plan import DataPlan
     from runconfig_jupyter.core.runs.status import RunStatus
 
 
@@ -67,6 +68,7 @@ class TargetRunContext(Protocol):
     snapshot_path: Path  # a tar of the source directory
     outputs_dir: Path  # run_dir / "outputs"
     cancel_event: threading.Event
+    data_plan: DataPlan  # the run's inputs and outputs, resolved at submit (core/data/plan.py; empty: no data)
 
     def environment(self) -> dict[str, str]:
         """Variables for the script: the run's own plus RUNCONFIG_RUN_ID and friends."""

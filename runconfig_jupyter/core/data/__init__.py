@@ -1,0 +1,1 @@
+"""The data layer (issue 13): datastores, datasets, data references, the data plan and outputs."""
