@@ -157,9 +157,7 @@ def upload_outputs(
 
 def finish_outputs(ctx: Any, run_status: str) -> str | None:
     """The driver's end-of-run step: upload the run's outputs; the error text when any failed, else None."""
-    from runconfig_jupyter.core.data.plan import DataPlan
-
-    plan = getattr(ctx, "data_plan", None) or DataPlan.load(ctx.run_dir)
+    plan = ctx.data_plan
     if not plan.outputs:
         return None
     produced = produced_outputs(plan, ctx.run_dir)

@@ -195,10 +195,9 @@ class DockerTarget(ComputeTarget):
 
     def _prepare_data(self, ctx: TargetRunContext) -> None:
         """Inputs fetched into the cache (progress in Preparing), output folders made, resume_from fetched."""
-        from runconfig_jupyter.core.data.plan import DataPlan
         from runconfig_jupyter.core.data.resume import fetch_resume, parse
 
-        plan = getattr(ctx, "data_plan", None) or DataPlan.load(ctx.run_dir)
+        plan = ctx.data_plan
         self._data = container_data(ctx, plan, WORKDIR)
         value = getattr(ctx.config, "resume_from", None)
         if parse(value) is not None:

@@ -36,9 +36,11 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from runconfig_jupyter.core.data.plan import script_environment, substitute
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed, TargetAuthError, TargetUnavailable
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
+from runconfig_jupyter.targets.kernel import data as kernel_data
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
 from runconfig_jupyter.targets.kernel.client import ChannelLost, KernelClient, KernelDied, KernelGone
@@ -124,6 +126,7 @@ class KernelTarget(ComputeTarget):
         self._cancel_at: float | None = None
         self._kernel_trouble: str | None = None
         self._last_ok = time.monotonic()
+        self._data_paths: dict[str, str] = {}  # input/output name -> its path on the remote machine
 
     # -- description -----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -294,6 +297,7 @@ class KernelTarget(ComputeTarget):
             if extracted is None:
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
+        self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes)
 
     def _relative_root(self) -> bool:
         return not (PurePosixPath(self.working_root).is_absolute() or self.working_root.startswith("~"))
@@ -315,9 +319,9 @@ class KernelTarget(ComputeTarget):
 
     def start(self, ctx: TargetRunContext) -> None:
         assert self._remote is not None
-        env = ctx.environment()
+        env = {**ctx.environment(), **script_environment(ctx.data_plan, self._data_paths)}
         # Expanded with the run's variables (the remote host's own, such as HOME, are not known here).
-        argv = ctx.config.argv(python=runner.PYTHON_PLACEHOLDER, env=env)
+        argv = substitute(ctx.config.argv(python=runner.PYTHON_PLACEHOLDER, env=env), self._data_paths)
         info = self._remote.call(
             "start",
             run_dir=self._state["remote_dir"],

@@ -53,15 +53,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def encode_argv(template: list[str]) -> str:
-    """How the launch template travels in the spec (no ``$`` for Ray's env_vars expansion to touch)."""
+def encode_argv(template: Any) -> str:
+    """How the launch template (and the data spec) travel in the spec: no ``$`` for Ray's env_vars expansion."""
     return base64.b64encode(json.dumps(template).encode()).decode("ascii")
 
 
 def _decode_spec(text: str) -> dict[str, Any]:
     spec = json.loads(text)
-    if "argv_b64" in spec:
-        spec["argv"] = json.loads(base64.b64decode(spec.pop("argv_b64")))
+    for key in ("argv", "data"):
+        if f"{key}_b64" in spec:
+            spec[key] = json.loads(base64.b64decode(spec.pop(f"{key}_b64")))
     return spec
 
 
@@ -171,10 +172,31 @@ def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
             continue
 
 
+def _with_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The run's inputs and outputs on this node (targets/ray/data.py); a failure ends the job with the reason."""
+    if not data:
+        return template, {}
+    from runconfig_jupyter.targets.ray.data import node_data
+
+    try:
+        return node_data(data, work, template)
+    except Exception as error:
+        reason = f"the run's data could not be prepared on the Ray node: {error}"
+        emit_failure(reason)
+        _note(reason)
+        raise SystemExit(2) from None
+
+
 def run_single(spec: dict[str, Any]) -> int:
     work = private_copy(spec["run_id"], "run")
+    template, data_env = _with_data(spec.get("data"), work, spec["argv"])
     process = subprocess.Popen(
-        _python(spec["argv"]), cwd=work, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        _python(template, data_env),
+        cwd=work,
+        env={**os.environ, **data_env},
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
@@ -227,8 +249,10 @@ class RankProcess:
 
         return ray.util.get_node_ip_address(), free_port("0.0.0.0"), ray.get_runtime_context().get_node_id()
 
-    def start(self, argv: list[str], env: dict[str, str]) -> int:
+    def start(self, argv: list[str], env: dict[str, str], data: dict[str, Any] | None = None) -> int:
         self.work = private_copy(self.run_id, f"rank{self.rank}")
+        argv, data_env = _with_data(data, self.work, argv)
+        env = {**env, **data_env}
         self.process = subprocess.Popen(
             _python(argv, env),
             cwd=self.work,
@@ -332,7 +356,8 @@ def run_distributed(spec: dict[str, Any]) -> int:
         master_addr, master_port = infos[0][0], infos[0][1]
         tasks = [f"{ip}:{port}" for ip, port, _node in infos]
         envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
-        ray.get([actor.start.remote(spec["argv"], env) for actor, env in zip(actors, envs, strict=True)])
+        data = spec.get("data")
+        ray.get([actor.start.remote(spec["argv"], env, data) for actor, env in zip(actors, envs, strict=True)])
         _note(
             f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
             f"rank 0 at {master_addr}:{master_port}"

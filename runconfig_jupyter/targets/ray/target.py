@@ -63,6 +63,7 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.targets.collect import collect_from, extract_outputs
 from runconfig_jupyter.targets.local.env import check_host_pip
+from runconfig_jupyter.targets.ray.data import FETCH_MODES, launch_data
 from runconfig_jupyter.targets.ray.jobs import RayJobsClient, RayJobsError
 from runconfig_jupyter.targets.ray.launcher import (
     FAILURE_MARKER,
@@ -111,8 +112,11 @@ class RayTarget(ComputeTarget):
         max_output_bytes: int = 512 * 2**20,
         token_env: str | None = None,
         connect_timeout: float = 5.0,
+        fetch: str = "auto",
         **settings: Any,
     ):
+        if fetch not in FETCH_MODES:
+            raise ConfigError(f"fetch must be one of {', '.join(FETCH_MODES)}, not {fetch!r}", field="fetch")
         super().__init__(
             name,
             address=address,
@@ -125,8 +129,11 @@ class RayTarget(ComputeTarget):
             max_output_bytes=max_output_bytes,
             token_env=token_env,
             connect_timeout=connect_timeout,
+            fetch=fetch,
             **settings,
         )
+        self.fetch = fetch
+        self._data: dict[str, Any] | None = None
         self.address = address
         self.runtime_env = dict(runtime_env or {})
         self.num_cpus = float(num_cpus)
@@ -292,6 +299,7 @@ class RayTarget(ComputeTarget):
         self._workdir = Path(tempfile.mkdtemp(prefix=f"runconfig-ray-{ctx.run_id[-20:]}-"))
         extract_snapshot(ctx.snapshot_path, self._workdir)
         ctx.record(ray_working_dir=str(self._workdir))
+        self._data = launch_data(ctx, ctx.data_plan, self.url, self.fetch)
         if getattr(ctx.config.effective_environment().docker, "enabled", False):
             ctx.prepare_log(
                 "note: docker settings are not used on Ray; the cluster's Python runs the script "
@@ -314,6 +322,7 @@ class RayTarget(ComputeTarget):
             "strategy": self.placement_strategy,
             "placement_timeout": self.placement_timeout,
             "max_output_bytes": self.max_output_bytes,
+            "data_b64": encode_argv(self._data),
         }
         env = dict(self.runtime_env)
         env_vars = {**{str(k): str(v) for k, v in (env.get("env_vars") or {}).items()}, **ctx.environment()}
