@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import DatastoreReadOnly
-
 DATA_OUTPUTS = "data_outputs"  # in the run folder, and in the script's working dir on kernel and Ray
 STATUS_FILE = "_RUN_STATUS.json"
 
@@ -106,13 +104,9 @@ def upload_outputs(
     for output in plan.outputs:
         where = f"datastore://{output.datastore}/{output.destination.strip('/')}"
         try:
-            spec = get_datastore_spec(output.datastore)
-            if spec.read_only:
-                raise DatastoreReadOnly(
-                    f"datastore '{output.datastore}' is read-only; output '{output.name}' was not uploaded",
-                    field=f"output_data.{output.name}",
-                )
-            fs, root = open_filesystem(spec)
+            field_name = f"output_data.{output.name}"
+            # writable=True: a read-only datastore is refused before anything is written (DatastoreReadOnly)
+            fs, root = open_filesystem(get_datastore_spec(output.datastore, field=field_name), writable=True)
             destination = posixpath.join(root, output.destination.strip("/")) if root else output.destination
             folder = produced.get(output.name)
             files = regular_files(folder) if folder is not None else []

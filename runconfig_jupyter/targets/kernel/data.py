@@ -54,7 +54,8 @@ def materialize(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, ch
         if ctx.cancel_event.is_set():
             return paths
         dest = input_path(remote_dir, inp)
-        fetched = _fetch_remotely(remote, ctx, inp, dest) if inp.kind != "local" else None
+        # a glob (a file dataset's pattern) is applied here, while packing: the remote side copies whole folders
+        fetched = _fetch_remotely(remote, ctx, inp, dest) if inp.kind != "local" and not inp.pattern else None
         if fetched is None:
             fetched = _upload(remote, ctx, inp, dest, remote_dir, chunk)
         paths[inp.name] = fetched
@@ -70,6 +71,7 @@ def _script_path(dest: str, inp: Any, name: str) -> str:
 
 def _fetch_remotely(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest: str) -> str | None:
     """The remote side fetches from the store itself; None (with the reason logged) when it cannot."""
+    from runconfig_jupyter.core.data.filesystems import join
     from runconfig_jupyter.core.data.remote_access import filesystem_recipe
     from runconfig_jupyter.core.data.stores import get_datastore_spec
 
@@ -77,8 +79,7 @@ def _fetch_remotely(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest:
     if recipe is None:
         ctx.prepare_log(f"input '{inp.name}': the store cannot be opened remotely; fetching here and uploading")
         return None
-    root = recipe["root"].rstrip("/")
-    path = inp.path if inp.path.startswith(root) else f"{root}/{inp.path.lstrip('/')}"
+    path = join(recipe["root"], inp.path, f"data.{inp.name}")
     ctx.progress(f"Fetching input '{inp.name}' on the remote side", None, path)
     result = remote.call(
         "fetch_data",
@@ -102,6 +103,7 @@ def _upload(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest: str, re
     """The input on this machine (its folder, or a cache copy), packed and uploaded in chunks, then unpacked."""
     from runconfig_jupyter.core.data.cache import DownloadCache
     from runconfig_jupyter.core.data.materialize import host_source
+    from runconfig_jupyter.core.runs.input_datasets import files_under
 
     def progress(done: int, total: int) -> None:
         ctx.progress(f"Fetching input '{inp.name}'", done / total if total else None, f"{done / 1e6:.1f} MB")
@@ -113,11 +115,11 @@ def _upload(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest: str, re
         with tarfile.open(archive, "w") as tar:
             if source.is_file():
                 tar.add(str(source), arcname=source.name, recursive=False)
-            else:
-                for path in sorted(source.rglob("*")):
-                    if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                        continue  # links could lead out of the registered folder; specials are not data
-                    tar.add(str(path), arcname=path.relative_to(source).as_posix(), recursive=False)
+            else:  # regular files only: a link could lead out of the registered folder; specials are not data
+                real_root = source.resolve()
+                for path in files_under(source, inp.pattern):
+                    if not path.is_symlink() and path.is_file() and real_root in path.resolve().parents:
+                        tar.add(str(path), arcname=path.relative_to(source).as_posix(), recursive=False)
         with open(archive, "rb") as packed:
             for block in iter(lambda: packed.read(1 << 20), b""):
                 digest.update(block)

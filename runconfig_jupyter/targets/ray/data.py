@@ -17,7 +17,6 @@ return the variables and the argument template with the placeholders replaced.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,7 +60,12 @@ def launch_data(ctx: Any, plan: Any, url: str, fetch: str = "auto") -> dict[str,
     inputs = []
     cache = None
     for inp in plan.inputs:
-        entry: dict[str, Any] = {"name": inp.name, "mode": inp.mode, "path_on_compute": inp.path_on_compute}
+        entry: dict[str, Any] = {
+            "name": inp.name,
+            "mode": inp.mode,
+            "path_on_compute": inp.path_on_compute,
+            "pattern": inp.pattern,
+        }
         if inp.kind == "local" or (local and fetch == "auto"):
             if inp.kind != "local" and cache is None:
                 from runconfig_jupyter.core.data.cache import DownloadCache
@@ -94,6 +98,7 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
     """On the node: the argument template with data placeholders replaced, and the variables for the script."""
     if not data:
         return template, {}
+    from runconfig_jupyter.core.data.materialize import copy_input, place_on_compute
     from runconfig_jupyter.core.data.outputs import DATA_OUTPUTS
     from runconfig_jupyter.core.data.plan import DataPlan, script_environment, substitute
 
@@ -101,14 +106,9 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
     paths: dict[str, str] = {}
     for entry in data["inputs"]:
         source = Path(entry["host_path"]) if "host_path" in entry else _fetch(entry)
-        if entry["mode"] == "download":
-            folder = work / (entry.get("path_on_compute") or f"data/{entry['name']}")
-            folder.mkdir(parents=True, exist_ok=True)
-            if source.is_file():
-                paths[entry["name"]] = str(Path(shutil.copy2(source, folder / source.name)))
-            else:
-                shutil.copytree(source, folder, dirs_exist_ok=True, symlinks=True)
-                paths[entry["name"]] = str(folder)
+        if entry["mode"] == "download":  # a private copy in the working dir (only the files a glob names)
+            folder = place_on_compute(work, entry.get("path_on_compute"), f"data/{entry['name']}")
+            paths[entry["name"]] = str(copy_input(source, folder, entry.get("pattern")))
         else:
             paths[entry["name"]] = str(source)
     for out in plan.outputs:
@@ -123,6 +123,7 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
 def _fetch(entry: dict[str, Any]) -> Path:
     """A remote input into this node's download cache, opened with this node's credential variables."""
     from runconfig_jupyter.core.data.cache import DownloadCache
+    from runconfig_jupyter.core.data.filesystems import join
     from runconfig_jupyter.core.data.remote_access import missing_variables, open_recipe
 
     recipe = entry["recipe"]
@@ -133,6 +134,4 @@ def _fetch(entry: dict[str, Any]) -> Path:
             "variables); only their names travel with the job"
         )
     fs = open_recipe(recipe)
-    root = recipe["root"].rstrip("/")
-    path = entry["path"] if entry["path"].startswith(root) else f"{root}/{entry['path'].lstrip('/')}"
-    return Path(DownloadCache().fetch(fs, path))
+    return Path(DownloadCache().fetch(fs, join(recipe["root"], entry["path"]), field=f"data.{entry['name']}"))
