@@ -48,7 +48,9 @@ _EXPORTS = {
     "RemoteCompute": "runconfig_jupyter.core.compute",
     "ComputeTargetException": "runconfig_jupyter.core.compute_target",
     "Model": "runconfig_jupyter.core.model",
-    "Datastore": "runconfig_jupyter.core.data_unavailable",
+    "Datastore": "runconfig_jupyter.core.data.datastore",
+    "DataReference": "runconfig_jupyter.core.data.reference",
+    "DataPath": "runconfig_jupyter.core.data.reference",
     "Dataset": "runconfig_jupyter.core.data_unavailable",
     "NotSupportedLocally": "runconfig_jupyter.core.errors",
 }

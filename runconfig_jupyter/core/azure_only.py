@@ -52,8 +52,13 @@ PROVISIONING = (
     "register_target('NAME', alias_of='docker'); add a machine with register_target(name, type='kernel'|'ray', ...)."
 )
 DATA_LAYER = (
-    "Datastores and datasets are not part of the local workspace yet (issue 13): read files from the "
-    "source directory or a path on this machine, and pass it to the script as an argument."
+    "Datasets are not part of the local workspace yet (issue 13): read files from a datastore "
+    "(ws.get_default_datastore().download(...)), the source directory or a path on this machine, and pass it to "
+    "the script as an argument."
+)
+OTHER_STORES = (
+    "Register the data where fsspec reaches it: Datastore.register_local (a mounted share or folder), "
+    "register_azure_blob_container, register_azure_data_lake_gen2, register_s3 or register_fsspec (any fsspec URL)."
 )
 
 

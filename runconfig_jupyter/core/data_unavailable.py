@@ -1,8 +1,8 @@
-"""``Datastore`` and ``Dataset``: importable for ported code, but the data layer is not local yet (issue 13).
+"""``Dataset``: importable for ported code, but datasets are not local yet (issue 13; datastores are, in core/data).
 
-v1 notebooks reach the data layer through class-level factories (``Dataset.Tabular.from_delimited_files``,
-``Dataset.File.from_files``, ``Dataset.get_by_name``, ``Datastore.get``) before ever creating an instance, so
-those names are declared here too: each raises the typed ``NotSupportedLocally`` instead of an AttributeError.
+v1 notebooks reach datasets through class-level factories (``Dataset.Tabular.from_delimited_files``,
+``Dataset.File.from_files``, ``Dataset.get_by_name``) before ever creating an instance, so those names are
+declared here too: each raises the typed ``NotSupportedLocally`` instead of an AttributeError.
 """
 
 from __future__ import annotations
@@ -26,17 +26,6 @@ def _factory_namespace(area: str, names: tuple[str, ...]) -> Any:
     )
 
 
-Datastore = _with_factories(
-    azure_only_class("Datastore", "Datastore", DATA_LAYER, __name__),
-    "Datastore",
-    (
-        "get",
-        "get_default",
-        "register_azure_blob_container",
-        "register_azure_file_share",
-        "register_azure_data_lake_gen2",
-    ),
-)
 Dataset = _with_factories(
     azure_only_class("Dataset", "Dataset", DATA_LAYER, __name__),
     "Dataset",
@@ -54,4 +43,4 @@ Dataset.Tabular = _factory_namespace(  # type: ignore[attr-defined]
 )
 Dataset.File = _factory_namespace("Dataset.File", ("from_files", "upload_directory"))  # type: ignore[attr-defined]
 
-__all__ = ["Dataset", "Datastore"]
+__all__ = ["Dataset"]

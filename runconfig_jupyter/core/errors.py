@@ -175,3 +175,35 @@ class AssetConflict(RunConfigError):
     """A write the registry or run history refuses (e.g. changing a property, which v1 made immutable)."""
 
     http_status = 409
+
+
+class DataError(ConfigError):
+    """A datastore or data input cannot be used as asked; ``field`` names the input or the datastore.
+
+    A subclass of ConfigError so every front end already shows it under the field that named it, and so it
+    is raised at submit, before anything is recorded or any target contacted.
+    """
+
+
+class UnknownDatastore(DataError, LookupError):
+    """No datastore of that name is registered in this workspace (``<home>/datastores.yaml``)."""
+
+    http_status = 404
+
+
+class DatastoreUnreachable(DataError):
+    """The store behind a datastore did not answer, or refused its credentials."""
+
+    http_status = 409
+
+
+class DataPathMissing(DataError, LookupError):
+    """Nothing exists at that path on the datastore (no file, no folder, no container or bucket)."""
+
+    http_status = 404
+
+
+class DatastoreReadOnly(DataError):
+    """A write (upload, output) was aimed at a datastore registered read-only."""
+
+    http_status = 403

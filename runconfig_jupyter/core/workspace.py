@@ -6,7 +6,8 @@ resource_group, workspace_name)`` all return the workspace of the current run ho
 (read from ``config.json`` when there is one) and never contact anything. What a workspace
 holds in Azure maps onto local things: ``compute_targets`` are the configured targets (plus
 their aliases), ``experiments`` the experiments with runs here, ``environments`` and ``models``
-the local registries. Provisioning, keys, endpoints and the data layer need Azure and say so.
+the local registries, ``datastores`` the registered datastores (core/data). Provisioning, keys and
+endpoints need Azure and say so.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from runconfig_jupyter.core.system.paths import run_home
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget
     from runconfig_jupyter.core.config.environment import Environment
+    from runconfig_jupyter.core.data.datastore import Datastore
     from runconfig_jupyter.core.model import Model
     from runconfig_jupyter.core.runs.script_run import Experiment, ScriptRun
 
@@ -145,6 +147,24 @@ class Workspace:
 
         return {model.name: model for model in Model.list(self, latest=True)}
 
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        """Registered datastores by name (``<home>/datastores.yaml``), ``workspaceblobstore`` included."""
+        from runconfig_jupyter.core.data.datastore import Datastore
+
+        return {datastore.name: datastore for datastore in Datastore.list(self)}
+
+    def get_default_datastore(self) -> Datastore:
+        """``workspaceblobstore`` (a writable folder of the run home) unless another was made the default."""
+        from runconfig_jupyter.core.data.datastore import Datastore
+
+        return Datastore.get_default(self)
+
+    def set_default_datastore(self, name: str) -> None:
+        from runconfig_jupyter.core.data.stores import set_default_datastore
+
+        set_default_datastore(name, self.home)
+
     def get_run(self, run_id: str) -> ScriptRun:
         from runconfig_jupyter.core.runs.script_run import Run
 
@@ -161,10 +181,7 @@ class Workspace:
         }
 
     # -- Azure-only -------------------------------------------------------------------------
-    datastores = azure_only_property("Workspace.datastores", DATA_LAYER)
     datasets = azure_only_property("Workspace.datasets", DATA_LAYER)
-    get_default_datastore = azure_only("Workspace.get_default_datastore()", DATA_LAYER)
-    set_default_datastore = azure_only("Workspace.set_default_datastore()", DATA_LAYER)
     create = azure_only("Workspace.create()", MANAGE_HOME)
     delete = azure_only("Workspace.delete()", MANAGE_HOME)
     list = azure_only("Workspace.list()", MANAGE_HOME)

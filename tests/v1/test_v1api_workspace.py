@@ -63,9 +63,11 @@ def test_unknown_cluster_says_how_to_alias_it_and_provisioning_is_refused(v1_pro
         ws.compute_targets["gpu-cluster"]
     assert ws.compute_targets.get("gpu-cluster") is None
     with pytest.raises(NotSupportedLocally, match=r"issue 13"):
-        _ = ws.datastores
-    with pytest.raises(NotSupportedLocally):
-        ws.get_default_datastore()
+        _ = ws.datasets
+    # datastores are local now (tests/data): the default one is a writable folder of the run home
+    assert list(ws.datastores) == ["workspaceblobstore"]
+    default = ws.get_default_datastore()
+    assert (default.name, default.datastore_type, default.read_only) == ("workspaceblobstore", "Local", False)
 
 
 def test_alias_in_targets_yaml_runs_ported_code_on_the_local_target(v1_project, run_home):

@@ -44,7 +44,7 @@ def _check(out: str, experiment: str) -> None:
     assert "not local: Environment.from_existing_conda_environment()" in out
     for name in ("Dataset.Tabular.from_delimited_files()", "Dataset.File.from_files()", "Dataset.get_by_name()"):
         assert f"not local: {name}" in out
-    assert "not local: Datastore.get()" in out and "not local: Run.get_portal_url()" in out
+    assert "datastore workspaceblobstore Local workspaceblobstore" in out and "not local: Run.get_portal_url()" in out
     runs = RunStore().list(experiment=experiment)
     assert len(runs) == 3 and all(r.status.value == "Completed" for r in runs)
 

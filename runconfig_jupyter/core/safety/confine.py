@@ -35,6 +35,8 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.system.paths import RUN_ID, run_home
 
 PLACES_FILE = "places.yaml"
+# The one folder of the run home that may hold registered places: local datastores (core/data/stores.py).
+DATASTORES_FOLDER = "datastores"
 # System locations: never a source, mount or file to read, even when registered.
 SYSTEM_LOCATIONS = (
     "/etc",
@@ -457,12 +459,17 @@ class Confinement:
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _allowed(self, real: Path, writable: bool) -> bool:
-        if _under(real, self.home):  # even when the home sits in the project or the root: only runs' outputs
-            return self._in_run_outputs(real)
         places = [p.path for p in self.places if p.writable or not writable]
+        if _under(real, self.home):  # even when the home sits in the project or the root: only runs' outputs
+            return self._in_run_outputs(real) or self._in_home_datastore(real, places)
         if self.root is not None:
             return _under(real, self.root) or any(_under(real, p) for p in places)
         return self._in_run_outputs(real) or any(_under(real, p) for p in (self.source, *places))
+
+    def _in_home_datastore(self, real: Path, places: list[Path]) -> bool:
+        """A local datastore kept in the run home (``datastores/<name>``, e.g. workspaceblobstore), once registered."""
+        folder = self.home / DATASTORES_FOLDER
+        return any(_under(real, p) and _under(p, folder) and p != folder for p in places)
 
     def _in_run_outputs(self, real: Path) -> bool:
         """In the run home only a run's ``outputs/`` is a place: not runs.db, other runs' logs or standby FIFOs."""

@@ -73,7 +73,6 @@ for call in (
     lambda: Dataset.Tabular.from_delimited_files(path="data.csv"),
     lambda: Dataset.File.from_files(path="data"),
     lambda: Dataset.get_by_name(ws, name="d"),
-    lambda: Datastore.get(ws, "workspaceblobstore"),
     lambda: best_run.get_portal_url(),
     lambda: Environment.from_existing_conda_environment(name="e", conda_environment_name="base"),
     lambda: Environment.add_private_pip_wheel(ws, "dist/my.whl"),
@@ -83,3 +82,5 @@ for call in (
     except NotSupportedLocally as error:
         print("not local:", str(error).split(" needs")[0])
 os.remove("best_model.txt")
+store = Datastore.get(ws, "workspaceblobstore")
+print("datastore", store.name, store.datastore_type, ws.get_default_datastore().name)
