@@ -43,6 +43,7 @@ from runconfig_jupyter.core.config import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
+from runconfig_jupyter.core.data import bindings  # the module: core.data.bindings imports core.config too
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
 
 # Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
@@ -145,8 +146,8 @@ def script_params_to_arguments(script_params: Mapping[str, Any] | None) -> list[
             continue
         # A list value is several argv items (``{"--files": ["a", "b"]}`` -> ``--files a b``), as Azure passed it.
         for item in value if isinstance(value, list | tuple) else [value]:
-            # Azure passed e.g. DataReferences as their string form
-            arguments.append(item if isinstance(item, ARGUMENT_TYPES) else str(item))
+            # data objects become placeholders (core/data/bindings.py); anything else its string form
+            arguments.append(item if isinstance(item, ARGUMENT_TYPES) or bindings.is_data_object(item) else str(item))
     return arguments
 
 
@@ -225,11 +226,6 @@ class Estimator(ScriptRunConfig):
                 UserWarning,
                 stacklevel=_caller_level(),
             )
-        if inputs:
-            raise ConfigError(
-                "data references are not supported on machines you own; pass local paths through script_params",
-                field="inputs",
-            )
         if not entry_script:
             raise ConfigError("the script to run is missing: set entry_script='train.py'", field="entry_script")
         self.script_params = dict(script_params or {})
@@ -274,6 +270,14 @@ class Estimator(ScriptRunConfig):
             if max_run_duration_seconds is None
             else max_run_duration_seconds,
         )
+        for index, item in enumerate(inputs or []):  # data the script reads from $AZUREML_DATAREFERENCE_<name>
+            if not bindings.is_data_object(item):
+                raise ConfigError(
+                    f"inputs[{index}] is a {type(item).__name__}; inputs lists data references "
+                    "(datastore.path('x').as_mount()) or dataset inputs (dataset.as_named_input('x').as_download())",
+                    field="inputs",
+                )
+            bindings.bind(self.run_config, item, f"inputs[{index}]")
         if compute_target is not None:  # the estimator's own run_config is internal: its target follows
             self.compute_target = compute_target
         if self.framework != "Python":

@@ -31,6 +31,7 @@ from runconfig_jupyter.core.config.runconfig import (
     read_conda_file,
 )
 from runconfig_jupyter.core.config.serialization import LineMap, dump_yaml, norm, parse_yaml
+from runconfig_jupyter.core.data import bindings  # the module: core.data.bindings imports core.config too
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
 from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
@@ -86,7 +87,7 @@ class ScriptRunConfig:
         if script is not None:
             self.script = script
         if arguments is not None:
-            self.run_config.arguments = list(arguments)
+            self.arguments = arguments
         if command is not None:
             self.run_config.command = command
         if environment is not None:
@@ -137,7 +138,10 @@ class ScriptRunConfig:
 
     @arguments.setter
     def arguments(self, value: list[Any] | None) -> None:
+        """Data objects among them (``ds.as_named_input('x').as_mount()``, ``datastore.path('p').as_download()``,
+        ``OutputFileDatasetConfig``) become entries of data / dataReferences / outputData and a placeholder."""
         self.run_config.arguments = list(value or [])
+        bindings.lift_arguments(self.run_config)
 
     @property
     def command(self) -> str | list[str] | None:
@@ -257,6 +261,8 @@ class ScriptRunConfig:
         """
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
+        if isinstance(self.arguments, list):
+            bindings.lift_arguments(self.run_config)  # objects put into run_config.arguments directly
         if check_files:  # first: nothing below may look into a folder a run may not reach
             _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()

@@ -37,13 +37,18 @@ def output_folder(run_dir: Path, name: str) -> Path:
     return run_dir / DATA_OUTPUTS / name
 
 
-def produced_outputs(plan: Any, run_dir: Path) -> dict[str, Path]:
-    """The outputs of ``plan`` whose folder exists in the run folder (a script may have written nothing)."""
+def produced_outputs(plan: Any, run_dir: Path, reported: dict[str, Path] | None = None) -> dict[str, Path]:
+    """The folder holding each output of ``plan`` on this machine (a script may have written nothing).
+
+    The run folder's ``data_outputs/<name>`` (mounted, or collected there) comes first; else the folder the
+    target reported in ``ctx.produced_outputs`` (a local run's ``path_on_compute`` in its working folder).
+    """
     found = {}
     for output in plan.outputs:
-        folder = output_folder(run_dir, output.name)
-        if folder.is_dir() and not folder.is_symlink():
-            found[output.name] = folder
+        for folder in (output_folder(run_dir, output.name), (reported or {}).get(output.name)):
+            if folder is not None and Path(folder).is_dir() and not Path(folder).is_symlink():
+                found[output.name] = Path(folder)
+                break
     return found
 
 
@@ -154,7 +159,7 @@ def finish_outputs(ctx: Any, run_status: str) -> str | None:
     plan = ctx.data_plan
     if not plan.outputs:
         return None
-    produced = produced_outputs(plan, ctx.run_dir)
+    produced = produced_outputs(plan, ctx.run_dir, getattr(ctx, "produced_outputs", None))
 
     def progress(done: int, total: int) -> None:
         ctx.progress("Uploading outputs", done / total if total else 1.0, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.runs.input_datasets import INPUT_DATASETS_ENV, OUTPUT_DATASETS_ENV
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 
 PLAN_FILE = "data_plan.json"
 ENV_PREFIX = "AZUREML_DATAREFERENCE_"
-# What the in-script ``Run.input_datasets`` / ``output_datasets`` read (core/runs/context.py): JSON by name.
-INPUT_DATASETS_ENV = "RUNCONFIG_INPUT_DATASETS"
-OUTPUT_DATASETS_ENV = "RUNCONFIG_OUTPUT_DATASETS"
 MODES = ("mount", "download")
 OUTPUT_MODES = ("upload", "mount")
 # v1's own argument placeholders: what azureml-core wrote into a run's arguments for a dataset input / output.
@@ -200,3 +199,32 @@ def script_environment(plan: DataPlan, paths: Mapping[str, str]) -> dict[str, st
     if outputs:
         env[OUTPUT_DATASETS_ENV] = json.dumps(outputs, sort_keys=True)
     return env
+
+
+def apply_paths(config: Any, paths: Mapping[str, str]) -> None:
+    """Replace the placeholders in ``config``'s arguments and command by the paths the script sees (in place).
+
+    For the driver's copy of the configuration, just before a target builds the script's command line. The
+    paths are inserted as literal text: a ``$`` in a path is never expanded as a variable reference.
+    """
+    if not paths:
+        return
+    run_config = config.run_config
+    literal = {name: str(path).replace("$", "\\$") for name, path in paths.items()}
+    run_config.arguments = substitute(list(run_config.arguments), literal)
+    if isinstance(run_config.command, list):
+        run_config.command = substitute(run_config.command, literal)
+    elif isinstance(run_config.command, str):
+        run_config.command = substitute(run_config.command, {n: shlex.quote(str(p)) for n, p in paths.items()})
+
+
+def build_plan(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
+    """Resolve and check every input and output of ``config`` for run ``run_id`` (see core/data/resolve.py)."""
+    run_config = config.run_config
+    command = run_config.command if isinstance(run_config.command, list) else [run_config.command or ""]
+    named = any(getattr(run_config, section) for section in ("data_references", "data", "output_data"))
+    if not named and not any(placeholder_names(item) for item in [*run_config.arguments, *command]):
+        return DataPlan()  # most runs: no data, and none of the data layer's imports at submit
+    from runconfig_jupyter.core.data.resolve import build_plan as resolve_plan
+
+    return resolve_plan(config, run_id, home)

@@ -18,7 +18,7 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import NotSupportedLocally
+from runconfig_jupyter.core.runs.input_datasets import input_datasets, output_datasets
 from runconfig_jupyter.core.runs.logsink import HISTORY_MARKER, METRIC_MARKER
 from runconfig_jupyter.core.runs.run_logging import RichLogging
 from runconfig_jupyter.core.runs.v1_run_api import fallback
@@ -233,14 +233,15 @@ class RunContext(RichLogging):
         sys.stderr.flush()
 
     @property
-    def input_datasets(self) -> Any:
-        """v1 scripts index this (``run.input_datasets["train"]``): a None would fail later with a TypeError, so
-        the missing data layer is said here, once, in the typed error."""
-        raise NotSupportedLocally("Run.input_datasets", _NO_DATASETS)
+    def input_datasets(self) -> dict[str, Any]:
+        """v1's ``run.input_datasets["train"]``: the path of a file input (as the script sees it on the target), or a
+        tabular dataset with ``to_pandas_dataframe()``; a name the run was not given raises KeyError, as on Azure."""
+        return InputDatasets(input_datasets(), "input")
 
     @property
-    def output_datasets(self) -> Any:
-        raise NotSupportedLocally("Run.output_datasets", _NO_DATASETS)
+    def output_datasets(self) -> dict[str, Any]:
+        """v1's ``run.output_datasets["out"]``: the folder the script writes that output to."""
+        return InputDatasets(output_datasets(), "output")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -252,10 +253,17 @@ class RunContext(RichLogging):
         return f"Run(id={self.id!r}, {state})"
 
 
-_NO_DATASETS = (
-    "Datasets are not part of the local workspace yet (issue 13): pass the data's path as a script argument "
-    "(ScriptRunConfig(arguments=['--data', path])) and read it with argparse."
-)
+class InputDatasets(dict):  # type: ignore[type-arg]
+    """A plain dict whose missing key says which data the run has and how to pass more."""
+
+    def __init__(self, found: dict[str, Any], kind: str):
+        super().__init__(found)
+        self.kind = kind
+
+    def __missing__(self, key: str) -> Any:
+        names = ", ".join(sorted(self)) or "none"
+        how = "dataset.as_named_input(name)" if self.kind == "input" else "OutputFileDatasetConfig(name=name)"
+        raise KeyError(f"this run has no {self.kind} named {key!r} (it has: {names}); pass it with {how}")
 
 
 class _UnreachableExperiment:

@@ -56,6 +56,7 @@ class DriverContext:
         self.snapshot_path = self.run_dir / "snapshot.tar"
         self.outputs_dir = self.run_dir / "outputs"
         self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
+        self.produced_outputs: dict[str, Path] = {}  # filled by the target (see TargetRunContext)
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -275,7 +276,7 @@ class Driver:
             status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
-            upload_error = self._upload_outputs(status)
+            upload_error = self._deliver_outputs(status)
             if upload_error:  # the outputs are what the run was for: a failed upload is the run's failure
                 collect_error = f"{collect_error}; {upload_error}" if collect_error else upload_error
             if collect_error and status == RunStatus.COMPLETED:
@@ -316,15 +317,26 @@ class Driver:
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
 
-    def _upload_outputs(self, status: RunStatus) -> str | None:
-        """Data outputs to their datastores (core/data/outputs.py), also after Failed and Canceled."""
+    def _deliver_outputs(self, status: RunStatus) -> str | None:
+        """Upload each output to its datastore (core/data/outputs.py), also after a failure or cancel.
+
+        A failure is returned like a collection failure: the script's own outcome is kept and the reason says so.
+        Outputs of a completed run named with ``register_on_complete`` become datasets once uploaded.
+        """
+        if not self.ctx.data_plan.outputs:
+            return None
         from runconfig_jupyter.core.data.outputs import finish_outputs
 
         try:
-            return finish_outputs(self.ctx, status.value)
+            error = finish_outputs(self.ctx, status.value)
+            if error is None and status == RunStatus.COMPLETED:
+                from runconfig_jupyter.core.data.dataset import register_outputs
+
+                register_outputs(self.ctx.data_plan, self.store.home)
         except Exception as error:
             self.ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
-            return f"uploading outputs failed: {type(error).__name__}: {error}"
+            return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
+        return error
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
         requested = self.store.get(self.ctx.run_id).details.get("requested_end")

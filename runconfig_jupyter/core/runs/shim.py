@@ -23,6 +23,7 @@ SHIM_MODULES = (
     "core/runs/artifacts.py",
     "core/runs/run_logging.py",
     "core/runs/v1_run_api.py",
+    "core/runs/input_datasets.py",
 )
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""

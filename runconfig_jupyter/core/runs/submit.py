@@ -1,8 +1,8 @@
 """Submitting a run: validate, package, record, hand over to a detached driver.
 
-Order matters: everything that can reject the run (config, target, snapshot
-limits) happens before a run row or folder exists, so bad input leaves nothing
-behind.
+Order matters: everything that can reject the run (config, target, data plan,
+snapshot limits) happens before a run row or folder exists, so bad input leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.input_checks import check_labels
+from runconfig_jupyter.core.data.plan import build_plan
 from runconfig_jupyter.core.errors import ConfigError, DiskFull
 from runconfig_jupyter.core.runs.history import update_history
 from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
@@ -97,6 +98,9 @@ def submit(
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config), extra_targets)
     compute.validate(config)
+    run_id = new_run_id(experiment)
+    # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - before packaging.
+    data_plan = build_plan(config, run_id, store.home)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:
@@ -113,7 +117,6 @@ def submit(
     if not config.command:
         check_script_packaged(snapshot.manifest, config.script)
 
-    run_id = new_run_id(experiment)
     run_dir = store.run_dir(run_id)
     try:
         (run_dir / "logs").mkdir(parents=True)
@@ -142,6 +145,8 @@ def submit(
         # Run history starts in the run folder too (core/history.py), so an index rebuilt from folders has it.
         update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)
         (run_dir / "manifest.json").write_text(json.dumps(snapshot.manifest.to_dict(), default=str))
+        if data_plan:
+            data_plan.save(run_dir)
         now = time.time()
         store.create_run(
             RunRecord(

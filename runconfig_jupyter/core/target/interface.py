@@ -69,6 +69,9 @@ class TargetRunContext(Protocol):
     outputs_dir: Path  # run_dir / "outputs"
     cancel_event: threading.Event
     data_plan: DataPlan  # the run's inputs and outputs, resolved at submit (core/data/plan.py; empty: no data)
+    # Output name -> the host folder holding what the script wrote to it; a target fills it by the end of
+    # ``collect`` and the driver uploads each folder to its datastore right after (core/data/outputs.py).
+    produced_outputs: dict[str, Path]
 
     def environment(self) -> dict[str, str]:
         """Variables for the script: the run's own plus RUNCONFIG_RUN_ID and friends."""

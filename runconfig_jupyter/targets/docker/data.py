@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 DATA_ROOT = "/mnt/data"
 OUTPUT_ROOT = "/mnt/outputs"
 STAGE_ROOT = "/runconfig/data"  # read-only staging mounts of download-mode inputs
+PICKED = ".data_picked"  # in the run folder: the files a download-mode glob picked (removed at cleanup)
 RESERVED = ("/", "/runconfig", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/lib", "/sbin", "/tmp")
 
 
@@ -106,7 +108,7 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
     from docker.types import Mount
 
     from runconfig_jupyter.core.data.cache import DownloadCache
-    from runconfig_jupyter.core.data.materialize import host_source
+    from runconfig_jupyter.core.data.materialize import copy_input, host_source
     from runconfig_jupyter.core.data.outputs import output_folder
     from runconfig_jupyter.core.data.plan import script_environment
     from runconfig_jupyter.core.safety.confine import Confinement
@@ -134,6 +136,11 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
             confinement.check_mount(source, label)  # no socket, device or credential store inside
         where = paths[inp.name]
         script_path = posixpath.join(where, source.name) if source.is_file() else where
+        if inp.mode == "download" and inp.pattern and source.is_dir():
+            # only the files a dataset's glob names are copied: they are picked here, into a folder of the run
+            picked = ctx.run_dir / PICKED / inp.name
+            shutil.rmtree(picked, ignore_errors=True)
+            source = copy_input(source, picked, inp.pattern)
         if inp.mode == "download":
             staged = f"{STAGE_ROOT}/{inp.name}" + (f"/{source.name}" if source.is_file() else "")
             data.mounts.append(Mount(staged, str(source), type="bind", read_only=True))

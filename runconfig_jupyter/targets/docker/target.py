@@ -16,6 +16,7 @@ metric markers on stderr are pulled out of the log by the driver's LogSink.
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
 import tempfile
 import time
@@ -31,7 +32,7 @@ from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget,
 from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
-from runconfig_jupyter.targets.docker.data import ContainerData, container_data
+from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, container_data
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
@@ -410,6 +411,7 @@ class DockerTarget(ComputeTarget):
         if container is not None and not self.keep_container:
             self._remove(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
+        shutil.rmtree(ctx.run_dir / PICKED, ignore_errors=True)
         if self._client is not None:
             self._client.close()
             self._client = None

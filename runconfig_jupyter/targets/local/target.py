@@ -6,6 +6,12 @@ folder), in its own session (so cancel reaches every child it started, and the
 kernel's interrupts never do), with its output going straight to the run's log
 file (so the log is complete even if the driver itself were to die).
 
+Data (core/data/plan.py): a ``mount`` input is the registered host folder itself (local datastores) or the
+download cache's copy (remote stores); nothing is copied for a mount, so the script must treat it as read-only
+(a plain process cannot be stopped from writing where its user may: use ``download`` or the docker target for
+that). A ``download`` input is a private copy under the working folder. An output is a folder under the working
+folder (``path_on_compute``, re-rooted there when absolute), uploaded by the driver once the script ended.
+
 The script's parent is a tiny supervisor (local_supervisor.py) that records its exit code in
 the run folder, so a driver killed mid-run is replaced by one that adopts the script (found by
 pid + start time in ``local_process.json``), waits for it, collects and records the real outcome.
@@ -22,6 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core.data.plan import apply_paths, script_environment
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -71,6 +78,8 @@ class LocalTarget(ComputeTarget):
         self._exited = threading.Event()
         self._ranks: LocalRanks | LocalMpiRanks | None = None  # set for distributed runs (see rank_group.py)
         self._python_env: dict[str, str] = {}  # a conda prefix's PATH and CONDA_PREFIX (local_env.py)
+        self._data_paths: dict[str, str] = {}  # input/output name -> the path the script sees
+        self._leases: list[tuple[Any, Path]] = []  # download-cache entries this run reads (released at cleanup)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -115,6 +124,8 @@ class LocalTarget(ComputeTarget):
 
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
+        if ctx.data_plan:
+            self._data_paths = self._prepare_data(ctx)
         self._python, self._python_env = interpreter_for(ctx)
         from runconfig_jupyter.core.runs.distributed import plan_for
 
@@ -122,6 +133,47 @@ class LocalTarget(ComputeTarget):
         if plan is not None:
             self._ranks = self._rank_launcher(ctx, plan)
             self._ranks.prepare(ctx, self.working_dir(ctx))
+
+    def _prepare_data(self, ctx: TargetRunContext) -> dict[str, str]:
+        """Each input and output as a path on this machine (see the module docstring); name -> that path."""
+        from runconfig_jupyter.core.data.cache import DownloadCache
+        from runconfig_jupyter.core.data.materialize import copy_input, host_source, place_on_compute
+
+        working, cache = self.working_dir(ctx), DownloadCache()
+        paths: dict[str, str] = {}
+        for inp in ctx.data_plan.inputs:
+
+            def progress(done: int, total: int, name: str = inp.name) -> None:
+                ctx.progress(f"Fetching {name}", done / total if total else None, f"{done} of {total} bytes")
+
+            ctx.prepare_log(f"input {inp.name}: {inp.mode} from datastore {inp.datastore} ({inp.kind}) {inp.path}")
+            source = host_source(inp, cache, progress)
+            if inp.kind != "local":
+                self._leases.append((cache, source))
+            if inp.mode == "download":
+                target = place_on_compute(working, inp.path_on_compute, f"inputs/{inp.name}")
+                paths[inp.name] = str(copy_input(source, target, inp.pattern))
+            elif inp.path_on_compute:  # the data itself, where the configuration asked for it
+                link = place_on_compute(working, inp.path_on_compute, inp.name)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(source, target_is_directory=source.is_dir())
+                paths[inp.name] = str(link)
+            else:
+                paths[inp.name] = str(source)
+        for name, folder in self._output_folders(ctx).items():
+            folder.mkdir(parents=True, exist_ok=True)
+            paths[name] = str(folder)
+        apply_paths(ctx.config, paths)  # placeholders in the arguments become these paths
+        return paths
+
+    def _output_folders(self, ctx: TargetRunContext) -> dict[str, Path]:
+        """Where each output is written (and, reported in ``ctx.produced_outputs``, uploaded from)."""
+        from runconfig_jupyter.core.data.materialize import place_on_compute
+
+        for out in ctx.data_plan.outputs:
+            default = f"data_outputs/{out.name}"
+            ctx.produced_outputs[out.name] = place_on_compute(self.working_dir(ctx), out.path_on_compute, default)
+        return ctx.produced_outputs
 
     def _rank_launcher(self, ctx: TargetRunContext, plan: DistributedPlan) -> LocalRanks | LocalMpiRanks:
         """MPI runs go through mpirun when Open MPI is installed (as on Azure), unless the user opts out."""
@@ -142,7 +194,8 @@ class LocalTarget(ComputeTarget):
         setting = setting_for(self.settings.get("inherit_env"))
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
         metrics = str(ctx.run_dir / "metrics.jsonl")
-        env = {**base, **self._python_env, **ctx.environment(), METRICS_FILE_ENV: metrics}
+        data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
+        env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
         ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +250,7 @@ class LocalTarget(ComputeTarget):
         """
         from runconfig_jupyter.core.runs.distributed import plan_for
 
+        self._output_folders(ctx)  # the adopted script writes its outputs there; uploaded when it ends
         plan = plan_for(ctx.config)
         if plan is not None:  # mpirun (its supervisor) when the run went through it, else the ranks as a group
             from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks
@@ -240,6 +294,8 @@ class LocalTarget(ComputeTarget):
         collect_from(self.working_dir(ctx), ctx)
 
     def cleanup(self, ctx: TargetRunContext) -> None:
+        for cache, local in self._leases:
+            cache.release(local)
         # Children the script left in its session would outlive the run: end them.
         if self._ranks is not None:
             self._ranks.cleanup(self.working_dir(ctx), self.keep_working_dir)

@@ -21,7 +21,7 @@ with open("outputs/model.txt", "w") as model:
 run.upload_file(name="outputs/source.py", path_or_stream=__file__)
 try:
     run.input_datasets["training_data"]
-except NotImplementedError as error:  # NotSupportedLocally is also a NotImplementedError
+except KeyError as error:  # no input of that name was given to this run, as on Azure
     print("datasets:", type(error).__name__)
 print("details", run.get_details()["runId"] == run.id, run.get_details()["status"])
 print("trained with", args.lr)

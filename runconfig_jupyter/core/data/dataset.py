@@ -1,0 +1,414 @@
+"""Azure ML v1's ``Dataset`` (``FileDataset`` / ``TabularDataset``) over datastores you own.
+
+A dataset is a *definition*: a list of ``(datastore, path or glob)`` plus, for a tabular one, how to read the files.
+Nothing is copied when it is made. It is read in the notebook (``to_path``, ``download``, ``mount``,
+``to_pandas_dataframe``), or handed to a run with ``.as_named_input(name).as_mount()`` / ``.as_download()``: the
+run's data plan (core/data/plan.py) resolves it at submit and the target makes it a path the script sees.
+
+Registered datasets are versions in the local registry ``<home>/datasets/<name>/<version>`` (the same versioned
+registry as models). A dataset's ``id`` is derived from its definition, so the same definition always has the same
+id (v1 kept one id per saved definition too). Reading options of tabular formats other than delimited text and
+JSON lines, SQL sources and pandas registration stay Azure-only and say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
+from runconfig_jupyter.core.data.bindings import check_relative, datastore_name, parse_uri
+from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
+from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
+from runconfig_jupyter.core.registries.versioned import AssetRegistry
+from runconfig_jupyter.core.runs.input_datasets import TABULAR, read_delimited
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.workspace import Workspace
+
+FILE = "file"
+GLOB_CHARS = set("*?[")
+EVERYTHING = ("**", "**/*")
+REGISTRY_KIND = "datasets"
+
+
+# -- paths ----------------------------------------------------------------------------------------------------
+def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
+    """v1's ``path=`` argument: ``(datastore, 'glob')``, a ``DataPath``, a datastore URI, or a list of those."""
+    items = path if isinstance(path, list) else [path]
+    if not items:
+        raise ConfigError("give at least one (datastore, 'path') pair", field=field)
+    found = []
+    for index, item in enumerate(items):
+        where = f"{field}[{index}]" if isinstance(path, list) else field
+        if isinstance(item, tuple) and len(item) == 2:
+            store, relative = datastore_name(item[0], where), item[1]
+        elif isinstance(item, str):
+            store, relative = parse_uri(item, where)
+        elif hasattr(item, "datastore") and (hasattr(item, "path_on_datastore") or hasattr(item, "path")):
+            store = datastore_name(item.datastore, where)
+            relative = getattr(item, "path_on_datastore", None) or getattr(item, "path", None) or ""
+        else:
+            raise ConfigError(
+                f"must be (datastore, 'folder/**'), a DataPath or 'azureml://datastores/<name>/paths/<path>', "
+                f"got {type(item).__name__}",
+                field=where,
+            )
+        if not isinstance(relative, str):
+            raise ConfigError(f"the path on the datastore must be text, got {relative!r}", field=where)
+        found.append({"datastore": store, "path": check_relative(relative, where)})
+    return found
+
+
+def split_glob(path: str) -> tuple[str, str | None]:
+    """``'train/**/*.csv'`` -> (``'train'``, ``'**/*.csv'``); no glob -> (path, None); everything below -> None."""
+    parts = path.split("/") if path else []
+    static: list[str] = []
+    for index, part in enumerate(parts):
+        if GLOB_CHARS & set(part):
+            pattern = "/".join(parts[index:])
+            return "/".join(static), None if pattern in EVERYTHING else pattern
+        static.append(part)
+    return path, None
+
+
+def definition_id(definition: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16]))
+
+
+def _registry(workspace: Workspace | None) -> AssetRegistry:
+    from runconfig_jupyter.core.workspace import Workspace
+
+    return AssetRegistry((workspace or Workspace()).home, REGISTRY_KIND)
+
+
+# -- datasets -------------------------------------------------------------------------------------------------
+class Dataset:
+    """v1's ``Dataset``: the factories (``Dataset.File``, ``Dataset.Tabular``) and the registry look-ups."""
+
+    File: Any  # set below: FileDatasetFactory
+    Tabular: Any
+
+    def __init__(self, definition: dict[str, Any], workspace: Workspace | None = None, **registration: Any):
+        self._definition = definition
+        self.workspace = workspace
+        self.name: str | None = registration.get("name")
+        self.version: int | None = registration.get("version")
+        self.description: str | None = registration.get("description")
+        self.tags: dict[str, Any] = dict(registration.get("tags") or {})
+
+    # -- what it is ------------------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return definition_id(self._definition)
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._definition))
+
+    @property
+    def is_registered(self) -> bool:
+        return self.name is not None
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"({p['datastore']}, {p['path']!r})" for p in self._definition["paths"])
+        named = f"name={self.name!r}, version={self.version}, " if self.name else ""
+        return f"{type(self).__name__}({named}paths=[{where}])"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Dataset) and other._definition == self._definition
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- registry --------------------------------------------------------------------------------------------
+    def register(
+        self,
+        workspace: Workspace,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        create_new_version: bool = False,
+    ) -> Dataset:
+        """A new registered version; the same definition as the latest version returns that version, as v1 did."""
+        registry = _registry(workspace)
+        versions = registry.versions(check_name_for_registry(name))
+        if versions:
+            latest = registry.get(name)
+            if latest.meta.get("definition") == self._definition:
+                return _from_asset(latest, workspace)
+            if not create_new_version:
+                raise AssetConflict(
+                    f"a dataset named '{name}' is already registered (version {latest.version}) with another "
+                    "definition; pass create_new_version=True to add a version, or choose another name"
+                )
+        meta = {"definition": self._definition, "id": self.id, "description": description, "tags": dict(tags or {})}
+        return _from_asset(registry.register(name, meta), workspace)
+
+    @staticmethod
+    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> Dataset:
+        asset = _registry(workspace).get(name, None if version in (None, "latest") else version)
+        return _from_asset(asset, workspace)
+
+    @staticmethod
+    def get_by_id(workspace: Workspace, id: str) -> Dataset:
+        registry = _registry(workspace)
+        for asset in registry.all():
+            if asset.meta.get("id") == id:
+                return _from_asset(asset, workspace)
+        raise AssetNotFound(f"no registered dataset has the id '{id}' in {registry.root}")
+
+    @staticmethod
+    def get_all(workspace: Workspace) -> dict[str, Dataset]:
+        """Name -> latest version of every registered dataset (v1's ``Dataset.get_all``)."""
+        return {asset.name: _from_asset(asset, workspace) for asset in _registry(workspace).all(latest=True)}
+
+    # -- a run's input ---------------------------------------------------------------------------------------
+    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(name, self)
+
+    def _consumption(self, mode: str, path_on_compute: str | None) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(f"input_{self.id[:8]}", self, mode, path_on_compute)
+
+    # -- reading in the notebook -----------------------------------------------------------------------------
+    def _files(self) -> list[tuple[Any, str, str]]:
+        """``(filesystem, full path, path relative to its dataset root)`` of every file the definition covers."""
+        from runconfig_jupyter.core.data.filesystems import open_filesystem
+        from runconfig_jupyter.core.data.stores import get_datastore_spec
+
+        home = self.workspace.home if self.workspace is not None else None
+        found: list[tuple[Any, str, str]] = []
+        for index, source in enumerate(self._definition["paths"]):
+            spec = get_datastore_spec(source["datastore"], **({"home": home} if home else {}))
+            fs, root = open_filesystem(spec)
+            static, pattern = split_glob(source["path"])
+            base = f"{root.rstrip('/')}/{static}" if static else root.rstrip("/")
+            if pattern is None and fs.isfile(base):
+                found.append((fs, base, base.rsplit("/", 1)[-1]))
+                continue
+            if not fs.exists(base):
+                from runconfig_jupyter.core.errors import DataPathMissing
+
+                raise DataPathMissing(
+                    f"'{source['path']}' does not exist on datastore '{source['datastore']}'", field=f"paths[{index}]"
+                )
+            names = fs.glob(f"{base}/{pattern}") if pattern else fs.find(base)
+            for full in sorted(names):
+                if fs.isfile(full):
+                    found.append((fs, full, full[len(base) :].lstrip("/")))
+        return found
+
+    def to_path(self) -> list[str]:
+        """The files' paths relative to the dataset, each with a leading '/', as v1 listed them."""
+        return ["/" + relative for _fs, _full, relative in self._files()]
+
+    def download(self, target_path: str | os.PathLike[str] | None = None, overwrite: bool = False) -> list[str]:
+        """Copy the files into ``target_path`` (a new temp folder by default); the local paths."""
+        target = Path(target_path) if target_path is not None else Path(tempfile.mkdtemp(prefix="dataset-"))
+        written = []
+        for fs, full, relative in self._files():
+            local = target / relative
+            if local.exists() and not overwrite:
+                raise ConfigError(f"'{local}' already exists; pass overwrite=True to replace it", field="target_path")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            fs.get(full, str(local))
+            written.append(str(local))
+        return written
+
+    @contextmanager
+    def mount(self, mount_point: str | os.PathLike[str] | None = None) -> Iterator[MountContext]:
+        """``with ds.mount() as m: m.mount_point``: a local datastore's folder itself, else the cached copy."""
+        from runconfig_jupyter.core.data.cache import DownloadCache
+        from runconfig_jupyter.core.data.materialize import host_source
+        from runconfig_jupyter.core.data.plan import DataInput
+
+        if len(self._definition["paths"]) != 1:
+            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
+        from runconfig_jupyter.core.data.stores import get_datastore_spec
+
+        source = self._definition["paths"][0]
+        spec = get_datastore_spec(source["datastore"])
+        static, pattern = split_glob(source["path"])
+        inp = DataInput("mount", spec.name, spec.kind, static, pattern=pattern)
+        context = MountContext(host_source(inp, DownloadCache(), None), mount_point)
+        try:
+            yield context.start()
+        finally:
+            context.stop()
+
+
+def check_name_for_registry(name: Any) -> str:
+    from runconfig_jupyter.core.registries.versioned import check_name as check_asset_name
+
+    return check_asset_name(name, "dataset")
+
+
+class MountContext:
+    """What v1's ``dataset.mount()`` returned: ``mount_point``; ``start()`` / ``stop()`` (or a ``with`` block).
+
+    A ``mount_point`` asked for becomes a symbolic link to the data (nothing is copied); without one, the
+    data's own folder is the mount point.
+    """
+
+    def __init__(self, source: Path, mount_point: str | os.PathLike[str] | None):
+        self.source = source
+        self._link = Path(mount_point) if mount_point is not None else None
+        self.mount_point = str(self._link or source)
+
+    def start(self) -> MountContext:
+        if self._link is not None and not self._link.exists():
+            self._link.parent.mkdir(parents=True, exist_ok=True)
+            self._link.symlink_to(self.source, target_is_directory=self.source.is_dir())
+        return self
+
+    def stop(self) -> None:
+        if self._link is not None and self._link.is_symlink():
+            self._link.unlink()
+
+
+class FileDataset(Dataset):
+    """Files on datastores; ``as_mount()`` / ``as_download()`` make them a run's input."""
+
+    def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return self._consumption("mount", path_on_compute)
+
+    def as_download(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return self._consumption("download", path_on_compute)
+
+
+class TabularDataset(Dataset):
+    """Delimited (or JSON lines) files read as one table: ``to_pandas_dataframe()``; in a run,
+    ``run.input_datasets[name].to_pandas_dataframe()``."""
+
+    def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
+        options = self._definition.get("options") or {}
+        opened = [fs.open(full, "rb") for fs, full, _relative in self._files()]
+        try:
+            if options.get("format") == "json_lines":
+                import pandas
+
+                frames = [pandas.read_json(f, lines=True) for f in opened]
+                return pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
+            return read_delimited(opened, options)
+        finally:
+            for handle in opened:
+                handle.close()
+
+    def take(self, count: int) -> Any:
+        """The first ``count`` rows (as a data frame: there is no lazy table locally)."""
+        return self.to_pandas_dataframe().head(count)
+
+
+def _from_asset(asset: Any, workspace: Workspace | None) -> Dataset:
+    definition = asset.meta["definition"]
+    klass = TabularDataset if definition.get("type") == TABULAR else FileDataset
+    return klass(
+        definition,
+        workspace,
+        name=asset.name,
+        version=asset.version,
+        description=asset.meta.get("description"),
+        tags=asset.meta.get("tags"),
+    )
+
+
+# -- factories ------------------------------------------------------------------------------------------------
+class FileDatasetFactory:
+    """``Dataset.File``."""
+
+    @staticmethod
+    def from_files(path: Any, validate: bool = True, partition_format: str | None = None, is_file: bool = False):
+        """``path``: ``(datastore, 'folder/**')``, a ``DataPath``, a datastore URI or a list of them."""
+        dataset = FileDataset({"type": FILE, "paths": normalize_paths(path)})
+        if validate:
+            dataset._files()  # a missing path or unreachable store fails now, as in v1
+        return dataset
+
+    @staticmethod
+    def upload_directory(
+        src_dir: str | os.PathLike[str],
+        target: Any,
+        pattern: str | None = None,
+        overwrite: bool = False,
+        show_progress: bool = True,
+    ) -> FileDataset:
+        """Upload ``src_dir`` to ``(datastore, path)`` and return a file dataset of what was uploaded."""
+        if not isinstance(target, tuple) or len(target) != 2:
+            raise ConfigError("must be (datastore, 'path')", field="target")
+        datastore, path = target
+        datastore.upload(str(src_dir), target_path=path, overwrite=overwrite, show_progress=show_progress)
+        glob = f"{check_relative(path, 'target')}/{pattern or '**'}".lstrip("/")
+        return FileDatasetFactory.from_files((datastore, glob))
+
+    from_parquet_files = azure_only("Dataset.File.from_parquet_files()", DATA_LAYER)
+
+
+class TabularDatasetFactory:
+    """``Dataset.Tabular``."""
+
+    @staticmethod
+    def from_delimited_files(
+        path: Any,
+        validate: bool = True,
+        include_path: bool = False,
+        infer_column_types: bool = True,
+        set_column_types: Any = None,
+        separator: str = ",",
+        header: Any = True,
+        partition_format: str | None = None,
+        support_multi_line: bool = False,
+        empty_as_string: bool = False,
+        encoding: str = "utf8",
+    ) -> TabularDataset:
+        if not isinstance(separator, str) or not separator:
+            raise ConfigError("must be the column separator, e.g. ',' or '\\t'", field="separator")
+        options = {"format": "delimited", "separator": separator, "header": _header(header), "encoding": encoding}
+        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
+        if validate:
+            dataset._files()
+        return dataset
+
+    @staticmethod
+    def from_json_lines_files(
+        path: Any, validate: bool = True, include_path: bool = False, set_column_types: Any = None, **_azure: Any
+    ) -> TabularDataset:
+        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": {"format": "json_lines"}})
+        if validate:
+            dataset._files()
+        return dataset
+
+    from_parquet_files = azure_only("Dataset.Tabular.from_parquet_files()", DATA_LAYER)
+    from_sql_query = azure_only("Dataset.Tabular.from_sql_query()", DATA_LAYER)
+    register_pandas_dataframe = azure_only("Dataset.Tabular.register_pandas_dataframe()", DATA_LAYER)
+
+
+def _header(header: Any) -> bool:
+    """v1 accepted True/False or a PromoteHeadersBehavior; locally only 'has a header row or not' matters."""
+    if isinstance(header, bool):
+        return header
+    text = str(getattr(header, "name", header)).lower()
+    return "no_header" not in text and text not in ("0", "false")
+
+
+Dataset.File = FileDatasetFactory
+Dataset.Tabular = TabularDatasetFactory
+
+
+def register_outputs(plan: Any, home: Path) -> list[Dataset]:
+    """After a completed run's outputs were uploaded: each one with ``register_on_complete`` as a file dataset."""
+    from runconfig_jupyter.core.workspace import Workspace
+
+    registered = []
+    for out in plan.outputs:
+        if out.register_as:
+            where = {"datastore": out.datastore, "path": f"{out.destination}/**"}
+            dataset = FileDataset({"type": FILE, "paths": [where]})
+            registered.append(dataset.register(Workspace(_home=home), out.register_as, create_new_version=True))
+    return registered

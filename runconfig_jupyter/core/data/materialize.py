@@ -1,0 +1,91 @@
+"""Turning a planned input into files on this machine (the host side every target starts from).
+
+``host_source`` gives the folder (or file) holding an input's data on the host: for a local datastore the
+registered folder itself, checked again through confinement (the plan was checked at submit, but a link can be
+swapped since: the path used is the resolved one, and it must still sit in a registered place); for remote kinds
+a copy in the shared download cache (core/data/cache.py), fetched with byte progress. ``copy_input`` then makes
+the ``download`` mode's private copy, keeping only the files a dataset's glob names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.input_datasets import files_under
+from runconfig_jupyter.core.safety.confine import refuse_never_allowed, registered_places
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.data.cache import DownloadCache
+    from runconfig_jupyter.core.data.plan import DataInput
+
+Progress = Callable[[int, int], None]
+LOCAL = "local"
+
+
+def confined_host_path(path: str | os.PathLike[str], field: str, home: Path | None = None) -> Path:
+    """The real path of ``path``, refused unless it lies in a registered place (and never in a forbidden one).
+
+    Only registered places count here, not the run's source directory: data reaches a run only through a
+    datastore the user registered (core/data/stores.py registers a local datastore's folder as a place).
+    """
+    real = Path(os.path.realpath(path))
+    refuse_never_allowed(real, field, path)
+    places = registered_places(home)
+    if not any(real == place.path or place.path in real.parents for place in places):
+        names = ", ".join(str(p.path) for p in places) or "none"
+        raise ConfigError(
+            f"'{path}'{f' (it resolves to {real})' if str(real) != str(path) else ''} is outside every registered "
+            f"place ({names}); data reaches a run only from a registered datastore (Datastore.register_local)",
+            field=field,
+        )
+    return real
+
+
+def host_source(inp: DataInput, cache: DownloadCache, progress: Progress | None = None) -> Path:
+    """Where the input's data is on this machine: the registered folder itself, or the cached copy."""
+    field = f"data.{inp.name}"
+    if inp.kind == LOCAL:
+        real = confined_host_path(inp.path, field)
+        if not real.exists():
+            from runconfig_jupyter.core.errors import DataPathMissing
+
+            raise DataPathMissing(f"'{inp.path}' no longer exists on datastore '{inp.datastore}'", field=field)
+        return real
+    from runconfig_jupyter.core.data.filesystems import join, open_filesystem
+    from runconfig_jupyter.core.data.stores import get_datastore_spec
+
+    fs, root = open_filesystem(get_datastore_spec(inp.datastore, field=field), field=field)
+    return cache.fetch(fs, join(root, inp.path, field), progress=progress, field=field)
+
+
+def copy_input(source: Path, target: Path, pattern: str | None = None) -> Path:
+    """The ``download`` copy of an input at ``target`` (a folder; a single-file input lands inside it).
+
+    Returns the path the script is given: the folder, or the file in it for a single-file input.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    if source.is_file():
+        shutil.copy2(source, target / source.name)
+        return target / source.name
+    for file in files_under(source, pattern):
+        destination = target / file.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+    return target
+
+
+def place_on_compute(working_dir: Path, path_on_compute: str | None, default: str) -> Path:
+    """Where ``path_on_compute`` lands for a process on this machine: always below the run's working folder.
+
+    An absolute ``path_on_compute`` (meaningful in a container) is re-rooted under the working folder, so a run
+    configuration can never make the local target write data over a host path; '..' is refused at submit.
+    """
+    relative = (path_on_compute or default).replace("\\", "/").lstrip("/")
+    if ".." in relative.split("/"):
+        raise ConfigError(f"'{path_on_compute}' leaves the run's folder ('..')", field="pathOnCompute")
+    return working_dir / relative
