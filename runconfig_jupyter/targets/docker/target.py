@@ -32,7 +32,7 @@ from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget,
 from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
 from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info
-from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, container_data
+from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_plan_paths, container_data
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
@@ -155,6 +155,17 @@ class DockerTarget(ComputeTarget):
             check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
+
+    def validate_data(self, plan: Any) -> None:
+        """Paths in the container checked now; a host folder can only be mounted by an engine on this machine."""
+        if not plan:
+            return
+        if not self._local_engine():
+            raise TargetUnavailable(
+                f"the Docker engine at {self.base_url} is not on this machine, so it cannot mount this run's data "
+                "(inputs and outputs are bind-mounted from here); use the local engine, or another target"
+            )
+        check_plan_paths(plan, WORKDIR)
 
     def _resume_mount(self, config: Any) -> dict[str, dict[str, str]]:
         """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.

@@ -214,6 +214,11 @@ class KernelTarget(ComputeTarget):
                 field="kernel_name",
             )
 
+    def validate_data(self, plan) -> None:  # type: ignore[no-untyped-def]
+        """A download's path_on_compute must stay inside the run's remote working folder."""
+        for inp in plan.inputs:
+            kernel_data.input_path("", inp)
+
     # -- state (no secrets: ids, paths and offsets only) ---------------------------
     def _save_state(self, ctx: TargetRunContext, **changes: Any) -> None:
         self._state.update(changes)

@@ -63,7 +63,7 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.targets.collect import collect_from, extract_outputs
 from runconfig_jupyter.targets.local.env import check_host_pip
-from runconfig_jupyter.targets.ray.data import FETCH_MODES, launch_data
+from runconfig_jupyter.targets.ray.data import FETCH_MODES, check_plan, launch_data
 from runconfig_jupyter.targets.ray.jobs import RayJobsClient, RayJobsError
 from runconfig_jupyter.targets.ray.launcher import (
     FAILURE_MARKER,
@@ -228,6 +228,10 @@ class RayTarget(ComputeTarget):
         return 0.0, ""
 
     def validate(self, config: Any) -> None:
+        from runconfig_jupyter.core.data.plan import build_plan
+
+        # A host folder the cluster cannot see is refused first, before the cluster is even asked.
+        check_plan(build_plan(config, "validate"), self.url, self.name)
         plan = plan_for(config)
         environment = config.effective_environment()
         conda = environment.python.conda_dependencies
@@ -241,6 +245,10 @@ class RayTarget(ComputeTarget):
                 )
         check_host_pip(config, environment)
         self.check_resources(config, plan)
+
+    def validate_data(self, plan: Any) -> None:
+        """A host folder input only on a cluster of this machine (targets/ray/data.py)."""
+        check_plan(plan, self.url, self.name)
 
     def check_resources(self, config: Any, plan: DistributedPlan | None) -> None:
         """Refuse now what the cluster can never run, instead of a job stuck PENDING."""
