@@ -23,10 +23,15 @@ ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def credential_variables(settings: Mapping[str, Any]) -> list[str]:
-    """Names of the environment variables a datastore's settings point at (``*_env`` keys, at any depth)."""
+    """Names of the environment variables a datastore's settings point at.
+
+    ``key_env: NAME`` names one; ``options_env: {option: NAME}`` (fsspec kind) names one per option.
+    """
     names: list[str] = []
     for key, value in settings.items():
-        if isinstance(value, Mapping):
+        if str(key).endswith("_env") and isinstance(value, Mapping):
+            names += [str(name) for name in value.values() if name]
+        elif isinstance(value, Mapping):
             names += credential_variables(value)
         elif str(key).endswith("_env") and isinstance(value, str) and value:
             names.append(value)

@@ -1,0 +1,158 @@
+"""Data on the docker target, end to end: real dockerd, real containers, a real S3 server (moto) on 127.0.0.1.
+
+Each check is what the script in the container could see and do (tests/data/targets_helpers.py reports it),
+and what landed on the datastores afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.data.cache import DownloadCache
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.data import OutputFileDatasetConfig
+from tests.data.targets_helpers import make_project, report
+from tests.docker_engine import engine_or_skip
+
+pytestmark = pytest.mark.docker
+LABEL = "runconfig-jupyter.run_id"
+
+
+@pytest.fixture(scope="module")
+def docker_client():
+    client = engine_or_skip()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def no_containers_left(docker_client):
+    runs: list[str] = []
+    yield runs
+    for run_id in runs:
+        assert docker_client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}) == []
+
+
+def submit(project: Path, arguments: list, runs: list[str], **config) -> object:  # type: ignore[type-arg]
+    run = Experiment("data-docker").submit(
+        ScriptRunConfig(str(project), script="probe.py", arguments=arguments, compute_target="docker", **config)
+    )
+    runs.append(run.id)
+    run.wait_for_completion(timeout=180)
+    return run
+
+
+def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_when_the_script_fails(
+    project, local_store, out_store, tmp_path, no_containers_left
+):
+    secret = tmp_path / "datasets" / "secret.txt"
+    output = OutputFileDatasetConfig(name="model", destination=(out_store, "models/{run-id}"))
+    arguments = [
+        "--mounted",
+        local_store.path("train", data_reference_name="train").as_mount(),
+        "--copy",
+        local_store.path("train", data_reference_name="copy").as_download(),
+        "--out",
+        output,
+        "--secret",
+        str(secret),
+        "--exit",
+        "3",
+    ]
+    run = submit(project, arguments, no_containers_left)
+    details = run.get_details()
+    assert details["status"] == "Failed", details
+    seen = report(run)
+    # the mount: the registered folder at a fixed path, read-only (EROFS), nothing else of the host visible
+    assert seen["argv"]["--mounted"] == "/mnt/data/train" == seen["env"]["AZUREML_DATAREFERENCE_train"]
+    assert seen["--mounted"] == {"files": ["a.csv"], "write": 30}
+    assert seen["secret_at_host_path"] is False and seen["secret_anywhere_under_mnt"] is False
+    # the download: a private, writable copy in the working dir; the registered folder itself is untouched
+    assert seen["argv"]["--copy"] == "/workspace/data/copy"
+    assert seen["--copy"] == {"files": ["a.csv"], "write": "ok"}
+    registered = Path(local_store.path_on_host)
+    assert sorted(p.name for p in (registered / "train").iterdir()) == ["a.csv"]
+    # the output: uploaded although the run failed, marked so; the script's link to /etc/passwd is not uploaded
+    destination = Path(out_store.path_on_host) / "models" / run.id
+    assert (destination / "result.txt").read_text() == "written by the script"
+    assert (destination / "nested" / "deep.txt").read_text() == "deep"
+    assert not (destination / "leak").exists() and not (destination / "leak").is_symlink()
+    status = json.loads((destination / "_RUN_STATUS.json").read_text())
+    assert status["status"] == "Failed" and status["complete"] is False and status["files"] == 2
+    assert "runconfig: warning: model/leak" in run.get_log()
+
+
+def test_s3_input_is_cached_between_runs_and_an_output_goes_to_s3(project, s3_store, s3_server, no_containers_left):
+    store, bucket = s3_store
+    arguments = [
+        "--remote",
+        store.path("train", data_reference_name="remote").as_mount(),
+        "--out",
+        OutputFileDatasetConfig(name="result", destination=(store, "out/{run-id}/{output-name}")),
+    ]
+    first = submit(project, arguments, no_containers_left)
+    assert first.get_status() == "Completed", first.get_details()
+    seen = report(first)
+    assert seen["argv"]["--remote"] == "/mnt/data/remote"
+    assert seen["--remote"]["files"] == ["a.csv", "sub/b.csv"] and seen["--remote"]["write"] == 30
+    cache = DownloadCache()
+    entries = sorted(p.name for p in cache.entries.iterdir())
+    cached = next(cache.entries.rglob("a.csv"))
+    inode = os.stat(cached).st_ino
+    second = submit(project, arguments, no_containers_left)
+    assert second.get_status() == "Completed", second.get_details()
+    # the same entry, the same file: nothing downloaded again
+    assert sorted(p.name for p in cache.entries.iterdir()) == entries
+    assert os.stat(cached).st_ino == inode
+    fs = s3_server.filesystem()
+    for run in (first, second):
+        assert fs.cat(f"{bucket}/out/{run.id}/result/result.txt") == b"written by the script"
+        status = json.loads(fs.cat(f"{bucket}/out/{run.id}/result/_RUN_STATUS.json"))
+        assert status["status"] == "Completed" and status["complete"] is True
+        assert not fs.exists(f"{bucket}/out/{run.id}/result/leak")
+
+
+def test_resume_from_a_datastore_path_is_fetched_and_mounted_read_only(project, s3_store, no_containers_left):
+    store, _bucket = s3_store
+    store.upload_files([_checkpoint(project.parent)], target_path="ckpt/run-1", show_progress=False)
+    run = submit(project, [], no_containers_left, resume_from=(store, "ckpt/run-1"))
+    assert run.get_status() == "Completed", run.get_details()
+    seen = report(run)
+    assert seen["resume"] == "/resume_from" and seen["checkpoint"] == "epoch 7"
+    assert (
+        json.loads((run.run_dir / "run.json").read_text())["config"]["resume_from"] == "datastore://s3data/ckpt/run-1"
+    )
+
+
+def test_missing_resume_path_and_clashing_paths_are_refused_before_anything_is_recorded(project, s3_store):
+    store, _bucket = s3_store
+    experiment = Experiment("data-docker-refused")
+    with pytest.raises(ConfigError) as missing:
+        experiment.submit(ScriptRunConfig(str(project), "probe.py", compute_target="docker", resume_from=(store, "no")))
+    assert missing.value.field == "resume_from"
+    clash = [
+        "--a",
+        store.path("train", data_reference_name="one").as_download("data/same"),
+        "--b",
+        store.path("train/sub", data_reference_name="two").as_download("data/same/inner"),
+    ]
+    with pytest.raises(ConfigError) as clashing:
+        experiment.submit(ScriptRunConfig(str(project), "probe.py", arguments=clash, compute_target="docker"))
+    assert clashing.value.field in ("data.one", "data.two")
+    assert experiment.store.list(limit=10) == []
+
+
+def _checkpoint(folder: Path) -> str:
+    path = folder / "model.txt"
+    path.write_text("epoch 7")
+    return str(path)
