@@ -51,7 +51,11 @@ _EXPORTS = {
     "Datastore": "runconfig_jupyter.core.data.datastore",
     "DataReference": "runconfig_jupyter.core.data.reference",
     "DataPath": "runconfig_jupyter.core.data.reference",
-    "Dataset": "runconfig_jupyter.core.data_unavailable",
+    "Dataset": "runconfig_jupyter.core.data.dataset",
+    "FileDataset": "runconfig_jupyter.core.data.dataset",
+    "TabularDataset": "runconfig_jupyter.core.data.dataset",
+    "DatasetConsumptionConfig": "runconfig_jupyter.core.data.consumption",
+    "OutputFileDatasetConfig": "runconfig_jupyter.core.data.consumption",
     "NotSupportedLocally": "runconfig_jupyter.core.errors",
 }
 VERSION = __version__  # azureml.core.VERSION

@@ -3,7 +3,7 @@
 It mirrors ``azureml.core`` for ported code: ``from runconfig_jupyter.core import Workspace,
 Experiment, Run`` works like ``from azureml.core import ...``, and ``azureml.core.<module>``
 imports have a ``runconfig_jupyter.core.<module>`` of the same name (compute, compute_target,
-conda_dependencies, datastore, environment, experiment, model, run, runconfig, script_run_config,
+conda_dependencies, dataset, datastore, environment, experiment, model, run, runconfig, script_run_config,
 workspace, authentication). Names are resolved lazily: the run driver and in-script
 ``Run.get_context()`` import this package and must not pay for the rest.
 """
