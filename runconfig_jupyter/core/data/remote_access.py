@@ -1,7 +1,7 @@
 """How another machine (a remote kernel's, a Ray worker) opens a datastore without receiving its secret.
 
-The filesystem is opened here as usual (core/data/filesystems.py) and serialised with fsspec's own
-``to_json`` - the class and its storage options, exactly what the driver of that store needs. Every
+The filesystem is opened here as usual (core/data/filesystems.py) and described in the form fsspec's
+``from_json`` reads - the class and its storage options, exactly what the driver of that store needs. Every
 credential value in that text (read from the environment variables the datastore names: ``key_env``,
 ``sas_token_env``, ...) is then replaced by ``${env:NAME}``, so only the variable's *name* travels. The
 other side puts its own value of ``NAME`` back and calls ``fsspec.AbstractFileSystem.from_json``; when it
@@ -49,9 +49,16 @@ def filesystem_recipe(spec: Any) -> dict[str, Any] | None:
     from runconfig_jupyter.core.data.filesystems import open_filesystem
 
     fs, root = open_filesystem(spec)
-    try:
-        text = fs.to_json()
-    except Exception:  # e.g. a filesystem holding a non-JSON object among its options
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    described = {
+        "cls": f"{type(fs).__module__}:{type(fs).__name__}",
+        "protocol": protocol,
+        "args": list(fs.storage_args),
+        **fs.storage_options,
+    }
+    try:  # fsspec's own to_json cannot write None options (s3fs's token=None); its from_json reads this form
+        text = json.dumps(described)
+    except (TypeError, ValueError):  # an option that is not JSON (an object): not portable
         return None
     names = credential_variables(spec.settings)
     for name in names:
@@ -60,7 +67,6 @@ def filesystem_recipe(spec: Any) -> dict[str, Any] | None:
             text = text.replace(json.dumps(value)[1:-1], f"${{env:{name}}}")
     if any(os.environ.get(name) and json.dumps(os.environ[name])[1:-1] in text for name in names):
         return None
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return {"json": text, "root": root, "env": names, "protocol": protocol}
 
 
