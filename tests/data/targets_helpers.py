@@ -2,7 +2,8 @@
 
 It reports what it could see and do with its data: the paths it was given (arguments and
 AZUREML_DATAREFERENCE_*), the files under each input, whether writing into a mounted input worked (the
-errno when not), whether a host file next to the registered folder is visible anywhere, and it writes
+errno when not; only for the inputs named in ``--try-write``), whether a host file next to the registered
+folder is visible anywhere, and it writes
 into its output folder (plus a link to /etc/passwd that must never be uploaded).
 """
 
@@ -29,6 +30,9 @@ PROBE = textwrap.dedent(
         if key in args:
             folder = args[key]
             entry = {"files": files(folder)}
+            if key[2:] not in args.get("--try-write", "").split(","):
+                report[key] = entry
+                continue
             try:
                 with open(os.path.join(folder, "written-by-script.txt"), "w") as out:
                     out.write("x")

@@ -68,6 +68,8 @@ def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_wh
         str(secret),
         "--exit",
         "3",
+        "--try-write",
+        "mounted,copy",
     ]
     run = submit(project, arguments, no_containers_left)
     details = run.get_details()
@@ -99,6 +101,8 @@ def test_s3_input_is_cached_between_runs_and_an_output_goes_to_s3(project, s3_st
         store.path("train", data_reference_name="remote").as_mount(),
         "--out",
         OutputFileDatasetConfig(name="result", destination=(store, "out/{run-id}/{output-name}")),
+        "--try-write",
+        "remote",
     ]
     first = submit(project, arguments, no_containers_left)
     assert first.get_status() == "Completed", first.get_details()

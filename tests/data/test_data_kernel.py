@@ -60,6 +60,8 @@ def test_local_input_uploaded_remote_input_fetched_remotely_and_output_uploaded(
         host_only.path("train/sub", data_reference_name="copy").as_download(),
         "--out",
         OutputFileDatasetConfig(name="model", destination=(out_store, "kernel/{run-id}")),
+        "--try-write",
+        "copy",
     ]
     project = make_project(tmp_path / "project")
     config = ScriptRunConfig(str(project), script="probe.py", arguments=arguments, compute_target=kernel_target)

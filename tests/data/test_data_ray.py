@@ -1,0 +1,118 @@
+"""Data on the ray target: a REAL Ray cluster (head + worker on 127.0.0.1) and a REAL S3 server (moto).
+
+With ``fetch: worker`` the Ray workers read the store themselves: the job carries the store's recipe with the
+credential variable NAMES only, and the values come from the cluster side (here the target's runtime_env, the
+way a user grants them). A folder of this machine is refused, at submit and before the cluster is even asked,
+when the cluster's address is not this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.data.remote_access import filesystem_recipe
+from runconfig_jupyter.core.data.stores import get_datastore_spec
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.target.configured import register_target, unregister_target
+from runconfig_jupyter.data import OutputFileDatasetConfig
+from tests.data.conftest import CREDENTIALS
+from tests.data.targets_helpers import make_project, report
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    pytest.importorskip("ray.job_submission")
+    from tests.integration.ray.cluster import start_cluster
+
+    cluster = start_cluster(num_cpus=2, worker_cpus=1)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def worker_fetch_target(ray_cluster) -> str:
+    register_target(
+        "ray-data", type="ray", address=ray_cluster.address, fetch="worker", runtime_env={"env_vars": CREDENTIALS}
+    )
+    yield "ray-data"
+    unregister_target("ray-data")
+
+
+def test_workers_read_the_store_and_the_output_is_uploaded(worker_fetch_target, s3_store, out_store, tmp_path):
+    store, _bucket = s3_store
+    arguments = [
+        "--remote",
+        store.path("train", data_reference_name="remote").as_mount(),
+        "--copy",
+        store.path("train/sub", data_reference_name="copy").as_download(),
+        "--out",
+        OutputFileDatasetConfig(name="model", destination=(out_store, "ray/{run-id}")),
+        "--try-write",
+        "copy",
+    ]
+    project = make_project(tmp_path / "project")
+    config = ScriptRunConfig(str(project), script="probe.py", arguments=arguments, compute_target=worker_fetch_target)
+    run = Experiment("data-ray").submit(config)
+    run.wait_for_completion(timeout=200, raise_on_error=False)
+    assert run.get_status() == "Completed", (run.get_details(), run.get_log())
+    seen = report(run)
+    prepare = (run.run_dir / "logs" / "prepare_log.txt").read_text()
+    assert "input 'remote': read by the workers from the store" in prepare
+    assert seen["--remote"]["files"] == ["a.csv", "sub/b.csv"]
+    assert seen["argv"]["--remote"] == seen["env"]["AZUREML_DATAREFERENCE_remote"]
+    assert seen["--copy"] == {"files": ["b.csv"], "write": "ok"}  # a private copy in the run's working dir
+    assert "/work/data/copy" in seen["argv"]["--copy"]
+    # what the job carried for the store: the variables' names, never their values
+    recipe = filesystem_recipe(get_datastore_spec("s3data"))
+    assert "${env:RCJ_TEST_S3_KEY}" in recipe["json"] and "${env:RCJ_TEST_S3_SECRET}" in recipe["json"]
+    assert not any(secret in recipe["json"] or secret in prepare for secret in CREDENTIALS.values())
+    destination = Path(out_store.path_on_host) / "ray" / run.id
+    assert (destination / "result.txt").read_text() == "written by the script"
+    assert json.loads((destination / "_RUN_STATUS.json").read_text())["status"] == "Completed"
+
+
+def test_local_folder_on_this_machines_cluster_is_used_in_place(ray_cluster, local_store, tmp_path):
+    register_target("ray-here", type="ray", address=ray_cluster.address)
+    try:
+        config = ScriptRunConfig(
+            str(make_project(tmp_path / "project")),
+            script="probe.py",
+            arguments=["--mounted", local_store.path("train", data_reference_name="train").as_mount()],
+            compute_target="ray-here",
+        )
+        run = Experiment("data-ray").submit(config)
+        run.wait_for_completion(timeout=200, raise_on_error=False)
+    finally:
+        unregister_target("ray-here")
+    assert run.get_status() == "Completed", (run.get_details(), run.get_log())
+    seen = report(run)
+    assert seen["argv"]["--mounted"] == str(Path(local_store.path_on_host, "train").resolve())
+    assert seen["--mounted"]["files"][0] == "a.csv"
+
+
+def test_local_folder_is_refused_for_a_cluster_elsewhere_before_anything_is_asked_or_recorded(local_store, tmp_path):
+    register_target("ray-far", type="ray", address="http://192.0.2.77:8265")  # TEST-NET: nothing answers there
+    try:
+        config = ScriptRunConfig(
+            str(make_project(tmp_path / "project")),
+            script="probe.py",
+            arguments=["--mounted", local_store.path("train", data_reference_name="train").as_mount()],
+            compute_target="ray-far",
+        )
+        experiment = Experiment("data-ray-refused")
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as refused:
+            experiment.submit(config)
+    finally:
+        unregister_target("ray-far")
+    assert refused.value.field == "data.train"
+    assert "cannot see" in str(refused.value) and "192.0.2.77" in str(refused.value)
+    assert time.monotonic() - started < 5  # refused here: the unreachable cluster was never waited for
+    assert experiment.store.list(limit=10) == []
