@@ -14,7 +14,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
                                            command -v mmdebstrap >/dev/null || missing+=(mmdebstrap) ;; esac
   case ",$extras," in *,test,*) command -v chromium >/dev/null || missing+=(chromium)
                                 # Open MPI: MPI runs launch through mpirun when it is there (tests/integration/test_mpi.py)
-                                command -v mpirun >/dev/null || missing+=(openmpi-bin) ;; esac
+                                command -v mpirun >/dev/null || missing+=(openmpi-bin)
+                                # npm installs Azurite, the data tests' Azure Blob server (scripts/ensure_azurite.sh)
+                                command -v npm >/dev/null || missing+=(npm) ;; esac
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     apt-get update -qq
@@ -24,6 +26,12 @@ fi
 
 say "pip install -e .[$extras]"
 python3 -m pip install -q --disable-pip-version-check -e ".[$extras]"
+
+case ",$extras," in *,test,*)
+  # The data tests' Azure Blob server (Azurite, an npm package), installed once into a cache folder.
+  say "Azurite (Azure Storage emulator) for the data tests"
+  bash scripts/ensure_azurite.sh >/dev/null || say "Azurite cannot be installed here; the Azure Blob data tests will fail"
+esac
 
 case ",$extras," in *,docker,*|*,test,*)
   if [ -f scripts/ensure_docker.sh ]; then

@@ -3,7 +3,7 @@
 # offline base image, the JS build) and runs every test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh test,jupyter,docker,kernel,ray,lab
+bash scripts/install.sh test,jupyter,docker,kernel,ray,lab,data
 echo "==> ruff"
 python3 -m ruff check .
 python3 -m ruff format --check .

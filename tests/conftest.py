@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.data_servers import azurite, moto_s3  # noqa: F401 - session fixtures for every test folder
+
 # No warm standby drivers (core/standby.py) in tests, including servers started by module or session
 # fixtures before ``run_home`` applies; tests/integration/test_standby.py turns them on and ends them.
 os.environ["RUNCONFIG_STANDBY_SECONDS"] = "0"

@@ -1,128 +1,127 @@
-"""Fixtures of the data tests: a real S3-compatible server (moto's server mode on 127.0.0.1), a
-local folder registered as a datastore, and a writable one for outputs.
+"""One writable datastore of each kind, on the real servers of tests/data_servers.py (or a local folder).
 
-The S3 credentials are the dummy values moto accepts; they live only in environment variables, as a user's
-would, and the datastores name those variables (key_env / secret_env).
+``store`` is parametrised over local / azure_blob / s3 so the v1 verbs are checked the same way on each.
+Credentials are put in environment variables (as a user would) and the datastore names them; every test
+can then assert that the secret values appear in no file the workspace wrote.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-KEY_ENV, SECRET_ENV = "RCJ_TEST_S3_KEY", "RCJ_TEST_S3_SECRET"
-CREDENTIALS = {KEY_ENV: "testing-key", SECRET_ENV: "testing-secret"}
+from runconfig_jupyter import Datastore, Workspace
+from tests.data_servers import AZURITE_KEY, S3_KEY, S3_SECRET, Server, azure_fs, new_container, s3_fs
+
+KINDS = ("local", "azure_blob", "s3")
+SECRETS = (AZURITE_KEY, S3_SECRET)
 
 
 @dataclass
-class S3Server:
-    endpoint: str
-    process: subprocess.Popen[bytes]
+class Store:
+    """A registered datastore plus a raw client to look at what really is on the store."""
 
-    def client(self):  # type: ignore[no-untyped-def]
-        import boto3
+    kind: str
+    datastore: Datastore
+    fs: Any  # fsspec filesystem opened by the test, not by the code under test
+    root: str  # the datastore's root on ``fs``
+    server: Server | None
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=CREDENTIALS[KEY_ENV],
-            aws_secret_access_key=CREDENTIALS[SECRET_ENV],
-            region_name="us-east-1",
-        )
+    def files(self) -> dict[str, bytes]:
+        """Every file on the datastore, relative name -> bytes."""
+        base = self.root.rstrip("/")
+        return {name[len(base) + 1 :]: self.fs.cat_file(name) for name in self.fs.find(base)}
 
-    def filesystem(self):  # type: ignore[no-untyped-def]
-        import s3fs
-
-        return s3fs.S3FileSystem(
-            key=CREDENTIALS[KEY_ENV],
-            secret=CREDENTIALS[SECRET_ENV],
-            client_kwargs={"endpoint_url": self.endpoint},
-            skip_instance_cache=True,
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """``python -m moto.server`` on a free port; ended by its PID."""
-    pytest.importorskip("moto.server")
-    port = _free_port()
-    with open(tmp_path_factory.mktemp("moto") / "moto.log", "wb") as log:  # the child keeps its own handle
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(endpoint, timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto did not start on {endpoint}") from None
-            time.sleep(0.1)
-    yield S3Server(endpoint, process)
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    def put(self, name: str, data: bytes) -> None:
+        path = f"{self.root.rstrip('/')}/{name}"
+        if self.kind == "local":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.fs.pipe_file(path, data)
 
 
 @pytest.fixture
-def s3_credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    return dict(CREDENTIALS)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_AZURITE_KEY", AZURITE_KEY)
+    monkeypatch.setenv("TEST_S3_KEY", S3_KEY)
+    monkeypatch.setenv("TEST_S3_SECRET", S3_SECRET)
 
 
-@pytest.fixture
-def s3_store(s3_server: S3Server, s3_credentials: dict[str, str], request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """A fresh bucket with ``train/a.csv`` and ``train/sub/b.csv``, registered (writable) as datastore 's3data'."""
-    from runconfig_jupyter import Datastore, Workspace
+def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str = "data", **options: Any) -> Store:
+    """Register a writable datastore of ``kind`` (its servers started on first use)."""
+    ws = Workspace()
+    if kind == "local":
+        folder = tmp_path / f"{name}-folder"
+        folder.mkdir()
+        datastore = Datastore.register_local(ws, name, folder, writable=not options.get("read_only", False))
+        from fsspec.implementations.local import LocalFileSystem
 
-    bucket = f"rcj-{abs(hash(request.node.nodeid)) % 10**8}-{int(time.time() * 1000) % 10**6}"
-    client = s3_server.client()
-    client.create_bucket(Bucket=bucket)
-    client.put_object(Bucket=bucket, Key="train/a.csv", Body=b"x,y\n1,2\n")
-    client.put_object(Bucket=bucket, Key="train/sub/b.csv", Body=b"x,y\n3,4\n")
-    store = Datastore.register_s3(
-        Workspace(),
-        "s3data",
-        bucket,
-        endpoint_url=s3_server.endpoint,
-        key_env=KEY_ENV,
-        secret_env=SECRET_ENV,
-        writable=True,
+        return Store(kind, datastore, LocalFileSystem(), str(folder.resolve()), None)
+    if kind == "azure_blob":
+        server = request.getfixturevalue("azurite")
+        container = new_container(server)
+        datastore = Datastore.register_azure_blob_container(
+            ws,
+            name,
+            container_name=container,
+            account_name="devstoreaccount1",
+            endpoint=server.endpoint,
+            account_key_env="TEST_AZURITE_KEY",
+            read_only=options.get("read_only", False),
+        )
+        return Store(kind, datastore, azure_fs(server), container, server)
+    server = request.getfixturevalue("moto_s3")
+    bucket = new_container(server)
+    datastore = Datastore.register_s3(
+        ws,
+        name,
+        bucket=bucket,
+        endpoint_url=server.endpoint,
+        key_env="TEST_S3_KEY",
+        secret_env="TEST_S3_SECRET",
+        writable=not options.get("read_only", False),
     )
-    return store, bucket
+    return Store(kind, datastore, s3_fs(server), bucket, server)
+
+
+@pytest.fixture(params=KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path, credentials: None) -> Store:
+    return make_store(request.param, request, tmp_path)
+
+
+def files_containing(folder: Path, needles: tuple[str, ...]) -> list[str]:
+    """Files below ``folder`` whose bytes contain any needle (a secret must be in none)."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [f"{path}: {needle[:6]}..." for needle in needles if needle.encode() in data]
+    return found
+
+
+# -- what the per-target tests use (test_data_docker / _kernel / _ray) ---------------------------------------
+CREDENTIALS = {"TEST_S3_KEY": S3_KEY, "TEST_S3_SECRET": S3_SECRET, "TEST_AZURITE_KEY": AZURITE_KEY}
+
+
+def remote_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Store:
+    """A writable ``kind`` store holding ``train/a.csv`` and ``train/sub/b.csv``."""
+    made = make_store(kind, request, tmp_path, name=name)
+    made.put("train/a.csv", b"x,y\n1,2\n")
+    made.put("train/sub/b.csv", b"x,y\n3,4\n")
+    return made
 
 
 @pytest.fixture
-def local_store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A registered (read-only) folder with ``train/a.csv``; a file NEXT to it that no run may see."""
-    from runconfig_jupyter import Datastore, Workspace
+def s3_store(request: pytest.FixtureRequest, tmp_path: Path, credentials: None) -> Store:
+    """Datastore 's3data' on the moto server, with two csv files under train/."""
+    return remote_store("s3", request, tmp_path, "s3data")
 
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Datastore:
+    """A registered (read-only) folder with ``train/a.csv``; a file NEXT to it that no run may see."""
     root = tmp_path / "datasets" / "registered"
     (root / "train").mkdir(parents=True)
     (root / "train" / "a.csv").write_text("x,y\n1,2\n")
@@ -131,10 +130,8 @@ def local_store(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def out_store(tmp_path: Path):  # type: ignore[no-untyped-def]
+def out_store(tmp_path: Path) -> Datastore:
     """A writable registered folder outputs are uploaded to."""
-    from runconfig_jupyter import Datastore, Workspace
-
     root = tmp_path / "results"
     root.mkdir()
     return Datastore.register_local(Workspace(), "results", str(root), writable=True)

@@ -52,29 +52,39 @@ def _strip(fs: Any, path: str) -> str:
 
 
 def listing(fs: Any, path: str, field: str | None = None) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """``(is_file, {relative name: info})`` of ``path``; DataPathMissing when nothing is there."""
+    """``(is_file, {relative name: info})`` of ``path``; DataPathMissing when nothing is there.
+
+    One recursive listing answers for a folder (the common case, and a single request on object stores);
+    only when it finds nothing is the path asked about as a file.
+    """
     where = field or path
     base = _strip(fs, path)
-    try:
-        info = fs.info(base)
-    except FileNotFoundError:
-        info = None
-    except Exception as error:  # an SDK's own error: the store is there but refused or failed
-        raise DatastoreUnreachable(f"listing {path} failed ({type(error).__name__}: {error})", field=where) from None
-    if info is not None and info.get("type") == "file":
-        return True, {base.rsplit("/", 1)[-1]: info}
+    name = base.rsplit("/", 1)[-1]
     try:
         found = fs.find(base, detail=True)
     except FileNotFoundError:
         found = {}
-    files = {
-        safe_relative(_strip(fs, name)[len(base) + 1 :], where): item
-        for name, item in found.items()
-        if item.get("type", "file") == "file" and _strip(fs, name) != base
-    }
-    if not files and info is None:
-        raise DataPathMissing(f"nothing exists at {path}", field=where)
-    return False, files
+    except Exception as error:  # an SDK's own error: the store is there but refused or failed
+        raise DatastoreUnreachable(f"listing {path} failed ({type(error).__name__}: {error})", field=where) from None
+    if not isinstance(found, dict):  # adlfs answers a file path with [name] even with detail: ask info below
+        found = {}
+    files: dict[str, dict[str, Any]] = {}
+    for found_name, item in found.items():
+        stripped = _strip(fs, found_name)
+        if item.get("type", "file") != "file":
+            continue
+        if stripped == base:
+            return True, {name: item}
+        files[safe_relative(stripped[len(base) + 1 :], where)] = item
+    if files:
+        return False, files
+    try:
+        info = fs.info(base)
+    except FileNotFoundError:
+        raise DataPathMissing(f"nothing exists at {path}", field=where) from None
+    except Exception as error:
+        raise DatastoreUnreachable(f"listing {path} failed ({type(error).__name__}: {error})", field=where) from None
+    return (True, {name: info}) if info.get("type") == "file" else (False, {})
 
 
 def content_key(fs: Any, path: str, is_file: bool, files: dict[str, dict[str, Any]]) -> str:
@@ -137,10 +147,11 @@ class DownloadCache:
         return entry / DATA / name
 
     def release(self, local: Path) -> None:
-        """Drop this process's lease on the entry holding ``local`` (it may be evicted from now on)."""
+        """Drop this process's lease on the entry holding ``local``; the cache then shrinks to its limit again."""
         entry = self._entry_of(Path(local))
         if entry is not None:
             (entry / "leases" / str(os.getpid())).unlink(missing_ok=True)
+            self.evict()  # what the lease kept past the limit goes now
 
     @contextlib.contextmanager
     def using(self, fs: Any, path: str, *, progress: Progress | None = None) -> Iterator[Path]:

@@ -161,15 +161,15 @@ class Datastore:
     ) -> Datastore:
         """Check, probe (unless ``validate`` is False), then write: a store that fails is never registered."""
         home = _home(workspace)
+        spec = stores.build_spec(name, kind, read_only, home=home, **settings)
         if not overwrite and any(s.name == name for s in stores.list_datastores(home)):
             existing = stores.get_datastore_spec(name, home)
-            if existing.kind == kind and dict(existing.settings) == {k: v for k, v in settings.items() if v}:
+            if existing.to_dict() == spec.to_dict():
                 return Datastore._from_spec(workspace, existing)  # v1: registering the same again returns it
             raise ConfigError(
                 f"datastore '{name}' is already registered with other settings; pass overwrite=True to replace it",
                 field="datastore_name",
             )
-        spec = stores.build_spec(name, kind, read_only, home=home, **settings)
         if create and kind != "local":
             fs, root = filesystems.open_filesystem(spec, probe=False)
             bucket = root.split("/")[0]
@@ -462,6 +462,8 @@ class Datastore:
         target = check_system_path(target_path, "target_path")
         fs, root = self.open(field=f"datastores.{self.name}")
         clean = filesystems.join("", prefix, "prefix").lstrip("/") if prefix else ""
+        if prefix and prefix.endswith("/") and clean:
+            clean += "/"  # 'train/' is the folder, not 'trainer.txt' too
         folder = filesystems.join(root, clean.rsplit("/", 1)[0] if "/" in clean else None, "prefix")
         start = f"{root.rstrip('/')}/{clean}" if clean else root.rstrip("/")
         names = [name for name in _listing(fs, folder) if name.startswith(start)]

@@ -140,9 +140,22 @@ def _open_local(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple
     return LocalFileSystem(), str(real)
 
 
+def _driver(spec: DatastoreSpec, module: str, field: str | None) -> Any:
+    """The fsspec driver package of a kind, or a typed error saying which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"datastore '{spec.name}' ({spec.kind}) needs the {module} package: pip install 'runconfig-jupyter[data]'",
+            field=_field(spec, field),
+        ) from None
+
+
 def _open_azure(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[Any, str]:
     """adlfs for Blob and ADLS Gen2 (the same client reads both); ``endpoint`` for Azurite or sovereign clouds."""
-    from adlfs import AzureBlobFileSystem
+    AzureBlobFileSystem = _driver(spec, "adlfs", field).AzureBlobFileSystem
 
     settings = spec.settings
     account = settings.get("account_name")
@@ -188,7 +201,7 @@ def _open_azure(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple
 
 
 def _open_s3(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[Any, str]:
-    from s3fs import S3FileSystem
+    S3FileSystem = _driver(spec, "s3fs", field).S3FileSystem
 
     settings = spec.settings
     key = _env(spec, "key_env", field)
