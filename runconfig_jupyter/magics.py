@@ -160,10 +160,21 @@ class RunConfigMagics(Magics):
             print(f"Snapshot: {manifest.summary()}")
             compute.validate(config)
             manifest.check(limits)
+            self._describe_data(config)
         except RunConfigError as error:
             _show_error(error)
             return
         print("Nothing submitted (--dry-run).")
+
+    @staticmethod
+    def _describe_data(config: Any) -> None:
+        """Each input's datastore, path, size and cache state, each output's destination ({run-id} kept)."""
+        from runconfig_jupyter.core.data.describe import describe_plan
+        from runconfig_jupyter.core.data.plan import build_plan
+
+        plan = build_plan(config, "{run-id}")
+        if plan:
+            print("Data:\n" + "\n".join(describe_plan(plan)))
 
     def _forget_token(self, target: str | None) -> None:
         """A refused token must not stick in the environment: the next %submit asks again."""

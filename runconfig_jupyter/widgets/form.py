@@ -72,6 +72,9 @@ class RunConfigForm:
         )
         self.command = _text("or command", placeholder="e.g. python -m pkg.train --lr 0.1 (replaces script)")
         self.arguments = _text("Arguments", placeholder="--epochs 10 --lr 0.01 (shell quoting)")
+        self.data = _area(
+            "Data (YAML)", "dataReferences: / data: / outputData: as in a .runconfig file (see docs/data.md)", rows=4
+        )
         self.target = widgets.Dropdown(
             description="Compute target",
             options=[(ff.target_label(info), info.name) for info in self.targets],
@@ -131,6 +134,7 @@ class RunConfigForm:
                 row("script", self.script),
                 row("command", self.command),
                 row("arguments", self.arguments),
+                row("data", self.data),
                 row("target", self.target, self.target_info),
                 self.gpu_row,
                 self.docker_box,
@@ -205,6 +209,7 @@ class RunConfigForm:
             script=self.script.value,
             command=self.command.value,
             arguments=self.arguments.value,
+            data=self.data.value,
             target=self.target.value or "local",
             image=self.image.value,
             shm_size=self.shm_size.value,
@@ -225,6 +230,7 @@ class RunConfigForm:
         self.script.value = values.script
         self.command.value = values.command
         self.arguments.value = values.arguments
+        self.data.value = values.data
         if values.target not in [info.name for info in self.targets]:
             self.targets.append(ff.missing_target(values.target))
             self.target.options = [(ff.target_label(info), info.name) for info in self.targets]

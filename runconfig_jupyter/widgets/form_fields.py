@@ -31,6 +31,7 @@ FIELD_KEYS = (
     "script",
     "command",
     "arguments",
+    "data",
     "target",
     "gpu",
     "image",
@@ -46,6 +47,9 @@ FIELD_KEYS = (
 # ConfigError.field (a dotted path in the config) -> form field; first match wins, so order matters.
 FIELD_RULES = (
     ("yaml", "yaml"),
+    ("datareferences", "data"),
+    ("outputdata", "data"),
+    ("data.", "data"),
     ("experiment", "experiment"),
     ("source_directory", "source_directory"),
     ("max_run_duration", "max_duration"),
@@ -98,6 +102,7 @@ class FormValues:
     script: str = ""
     command: str = ""
     arguments: str = ""
+    data: str = ""  # dataReferences / data / outputData as YAML (the v1 runconfig schema)
     target: str = "local"
     image: str = ""
     shm_size: str = "2g"
@@ -155,6 +160,40 @@ def find_scripts(source_directory: str, limit: int = 200, depth: int = 3) -> lis
 
 
 # -- parsing the fields ----------------------------------------------------------
+DATA_SECTIONS = {"datareferences": "data_references", "data": "data", "outputdata": "output_data"}
+
+
+def parse_data(text: str, run_config: Any) -> None:
+    """The Data field: the run configuration's data sections, in YAML as a ``.runconfig`` file spells them."""
+    from runconfig_jupyter.core.data.bindings import input_requests, output_requests
+    from runconfig_jupyter.core.safety.bounded import load_yaml
+
+    if not text.strip():
+        return
+    sections = load_yaml(text, what="data sections")
+    if not isinstance(sections, dict):
+        raise ConfigError("give dataReferences:, data: and/or outputData: mappings", field="data")
+    for key, value in sections.items():
+        attribute = DATA_SECTIONS.get(str(key).replace("_", "").lower())
+        if attribute is None:
+            raise ConfigError(f"'{key}' is not a data section; use dataReferences, data or outputData", field="data")
+        setattr(run_config, attribute, value if value is not None else {})
+    input_requests(run_config)  # entry errors name the section and entry (data.<name>.mechanism, ...)
+    output_requests(run_config)
+
+
+def data_text(run_config: Any) -> str:
+    """The Data field's text for a configuration (empty when it names no data)."""
+    from runconfig_jupyter.core.config.serialization import dump_yaml
+
+    named = {
+        camel: getattr(run_config, attribute)
+        for camel, attribute in (("dataReferences", "data_references"), ("data", "data"), ("outputData", "output_data"))
+        if getattr(run_config, attribute)
+    }
+    return dump_yaml(named) if named else ""
+
+
 def parse_env_vars(text: str) -> dict[str, str]:
     variables: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -274,6 +313,7 @@ def _make_config(values: FormValues, target: TargetInfo) -> Any:
     distributed = _distributed(values)
     if distributed is not None:
         run_config.node_count = values.node_count
+    parse_data(values.data, run_config)
     config = ScriptRunConfig(
         str(source),
         script=values.script.strip() or None,
@@ -418,6 +458,7 @@ def values_from_config(config: Any) -> FormValues:
         script=config.script or "",
         command=_join_command(config.command),
         arguments=shlex.join(str(a) for a in (config.arguments or [])),
+        data=data_text(config.run_config),
         target=config.target_name or "local",
         image=str(getattr(docker, "base_image", "") or ""),
         shm_size=str(getattr(run_docker, "shm_size", "") or ""),

@@ -1,4 +1,5 @@
-"""One writable datastore of each kind, on the real servers of tests/data_servers.py (or a local folder).
+"""Fixtures of the data tests: one writable datastore of each kind, on the real servers of tests/data_servers.py (or
+a local folder); and, for the input tests, a workspace, a read-only local datastore with files, a project.
 
 ``store`` is parametrised over local / azure_blob / s3 so the v1 verbs are checked the same way on each.
 Credentials are put in environment variables (as a user would) and the datastore names them; every test
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from runconfig_jupyter import Datastore, Workspace
+from tests.data.inputs_helpers import make_data, make_project
 from tests.data_servers import AZURITE_KEY, S3_KEY, S3_SECRET, Server, azure_fs, new_container, s3_fs
 
 KINDS = ("local", "azure_blob", "s3")
@@ -99,6 +101,35 @@ def files_containing(folder: Path, needles: tuple[str, ...]) -> list[str]:
             data = path.read_bytes()
             found += [f"{path}: {needle[:6]}..." for needle in needles if needle.encode() in data]
     return found
+
+
+@pytest.fixture
+def workspace() -> Workspace:
+    return Workspace()
+
+
+@pytest.fixture
+def datastore(workspace: Workspace, tmp_path: Path) -> Datastore:
+    """A read-only local datastore over ``make_data``'s folder (``tmp_path / "data"``)."""
+    return Datastore.register_local(workspace, "trainingdata", str(make_data(tmp_path / "data")))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def shell(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An IPython shell with the magics loaded, in the project folder (``%%runconfig withdata`` is dropped after)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(project)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "runconfig_jupyter")
+    ip.run_line_magic("config", "RunConfigMagics.live_view = False")
+    yield ip
+    ip.user_ns.pop("withdata", None)
 
 
 # -- what the per-target tests use (test_data_docker / _kernel / _ray) ---------------------------------------

@@ -186,7 +186,7 @@ class Dataset:
         home = self.workspace.home if self.workspace is not None else None
         found: list[tuple[Any, str, str]] = []
         for index, source in enumerate(self._definition["paths"]):
-            spec = get_datastore_spec(source["datastore"], **({"home": home} if home else {}))
+            spec = get_datastore_spec(source["datastore"], home, field=f"paths[{index}]")
             fs, root = open_filesystem(spec)
             static, pattern = split_glob(source["path"])
             base = f"{root.rstrip('/')}/{static}" if static else root.rstrip("/")
@@ -225,23 +225,25 @@ class Dataset:
     @contextmanager
     def mount(self, mount_point: str | os.PathLike[str] | None = None) -> Iterator[MountContext]:
         """``with ds.mount() as m: m.mount_point``: a local datastore's folder itself, else the cached copy."""
+        from runconfig_jupyter.core.data.bindings import InputRequest
         from runconfig_jupyter.core.data.cache import DownloadCache
         from runconfig_jupyter.core.data.materialize import host_source
-        from runconfig_jupyter.core.data.plan import DataInput
+        from runconfig_jupyter.core.data.resolve import plan_input
 
         if len(self._definition["paths"]) != 1:
             raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
-        from runconfig_jupyter.core.data.stores import get_datastore_spec
-
         source = self._definition["paths"][0]
-        spec = get_datastore_spec(source["datastore"])
-        static, pattern = split_glob(source["path"])
-        inp = DataInput("mount", spec.name, spec.kind, static, pattern=pattern)
-        context = MountContext(host_source(inp, DownloadCache(), None), mount_point)
+        request = InputRequest("mount", "paths[0]", "mount", datastore=source["datastore"], path=source["path"])
+        inp = plan_input(request, "paths[0]", self.workspace.home if self.workspace is not None else None)
+        cache = DownloadCache()
+        local = host_source(inp, cache, None)
+        context = MountContext(local, mount_point)
         try:
             yield context.start()
         finally:
             context.stop()
+            if inp.kind != "local":
+                cache.release(local)
 
 
 def check_name_for_registry(name: Any) -> str:

@@ -1,0 +1,94 @@
+"""Inputs and outputs on the local target, end to end: real datastores, real driver, real script processes.
+
+The script (tests/data/inputs_helpers.py) reports its argv, its AZUREML_DATAREFERENCE_* variables and what
+``Run.get_context().input_datasets`` gave it, so each test checks what the script itself saw.
+"""
+
+from __future__ import annotations
+
+from runconfig_jupyter import Dataset, Experiment, ScriptRunConfig
+from runconfig_jupyter.core.data.plan import DataPlan
+from runconfig_jupyter.data import OutputFileDatasetConfig
+from tests.data.inputs_helpers import report
+
+
+def submit(project, arguments, **run_config):  # type: ignore[no-untyped-def]
+    config = ScriptRunConfig(str(project), script="report.py", arguments=arguments)
+    for key, value in run_config.items():
+        setattr(config.run_config, key, value)
+    run = Experiment("data").submit(config)
+    run.wait_for_completion(timeout=90)
+    return run
+
+
+def test_mount_is_the_registered_folder_itself_and_download_a_private_copy(project, datastore, tmp_path):
+    mounted = datastore.path("train").as_mount()
+    downloaded = Dataset.File.from_files((datastore, "train/**/*.csv")).as_named_input("csvs").as_download()
+    run = submit(project, ["--mounted", mounted, "--csvs", downloaded])
+    seen = report(run)
+    data = (tmp_path / "data" / "train").resolve()
+    # mount: nothing copied, the script reads the datastore's own folder; env var and argument agree
+    assert seen["argv"][:2] == ["--mounted", str(data)]
+    assert seen["env"]["AZUREML_DATAREFERENCE_trainingdata"] == str(data)
+    assert seen["inputs"]["trainingdata"]["files"] == ["a.csv", "more/b.csv", "notes.txt"]
+    # download: a copy under the run's working folder holding only what the glob names
+    copy = seen["argv"][3]
+    assert copy == seen["env"]["AZUREML_DATAREFERENCE_csvs"] and copy.startswith(str(run.run_dir / "working"))
+    assert seen["inputs"]["csvs"]["files"] == ["a.csv", "more/b.csv"]
+    plan = DataPlan.load(run.run_dir)
+    assert [(i.name, i.mode, i.kind, i.path) for i in plan.inputs] == [
+        ("trainingdata", "mount", "local", str(data)),
+        ("csvs", "download", "local", str(data)),
+    ]
+    assert plan.input("csvs").pattern == "**/*.csv"
+
+
+def test_download_of_one_file_to_a_path_on_compute(project, datastore):
+    single = datastore.path("single.txt", data_reference_name="single").as_download(path_on_compute="/data/in")
+    run = submit(project, ["--file", single])
+    seen = report(run)
+    # an absolute path_on_compute is re-rooted below the working folder: the host's /data is never written
+    expected = str(run.run_dir / "working" / "data" / "in" / "single.txt")
+    assert seen["argv"] == ["--file", expected] and seen["inputs"]["single"]["text"] == "one file\n"
+
+
+def test_registered_tabular_dataset_reads_as_a_data_frame_in_the_script(project, datastore, workspace):
+    table = Dataset.Tabular.from_delimited_files((datastore, "train/**/*.csv"))
+    assert len(table.to_pandas_dataframe()) == 3  # in the notebook
+    registered = table.register(workspace, "table", description="two csv files")
+    run = submit(project, ["--table", Dataset.get_by_name(workspace, "table").as_named_input("table")])
+    seen = report(run)
+    assert seen["inputs"]["table"] == {"tabular": True, "rows": 3, "columns": ["x", "y"]}
+    recorded = DataPlan.load(run.run_dir).input("table").dataset
+    assert recorded["name"] == "table" and recorded["version"] == registered.version == 1
+    assert recorded["id"] == registered.id
+
+
+def test_runconfig_data_sections_without_arguments_objects(project, datastore):
+    """data / dataReferences given as v1 runconfig entries (a YAML file or cell), with v1's placeholder tokens."""
+    run = submit(
+        project,
+        ["--refs", "$AZUREML_DATAREFERENCE_refs", "--ds", "DatasetConsumptionConfig:ds"],
+        data_references={"refs": {"dataStoreName": "trainingdata", "pathOnDataStore": "train", "mode": "mount"}},
+        data={
+            "ds": {
+                "dataLocation": {"datapath": {"datastoreName": "trainingdata", "relativePath": "single.txt"}},
+                "mechanism": "download",
+            }
+        },
+    )
+    seen = report(run)
+    assert seen["argv"][1] == seen["env"]["AZUREML_DATAREFERENCE_refs"]
+    assert seen["argv"][3].endswith("/working/inputs/ds/single.txt")
+    assert seen["inputs"]["ds"]["text"] == "one file\n"
+
+
+def test_output_folder_is_given_to_the_script_and_reported_for_upload(project, workspace, datastore):
+    output = OutputFileDatasetConfig("model", destination=(workspace.get_default_datastore(), "models/{run-id}"))
+    run = submit(project, ["--out", output.as_upload()])
+    seen = report(run)
+    folder = seen["argv"][1]
+    assert folder == seen["env"]["AZUREML_DATAREFERENCE_model"]
+    assert folder == str(run.run_dir / "working" / "data_outputs" / "model")
+    out = DataPlan.load(run.run_dir).output("model")
+    assert (out.datastore, out.destination, out.mode) == ("workspaceblobstore", f"models/{run.id}", "upload")
