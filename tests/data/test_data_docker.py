@@ -7,15 +7,15 @@ and what landed on the datastores afterwards.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.data.cache import DownloadCache
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.data import OutputFileDatasetConfig
+from tests.data.conftest import remote_store
 from tests.data.targets_helpers import make_project, report
 from tests.docker_engine import engine_or_skip
 
@@ -94,8 +94,14 @@ def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_wh
     assert "runconfig: warning: model/leak" in run.get_log()
 
 
-def test_s3_input_is_cached_between_runs_and_an_output_goes_to_s3(project, s3_store, s3_server, no_containers_left):
-    store, bucket = s3_store
+@pytest.fixture(params=["s3", "azure_blob"])
+def remote_data(request: pytest.FixtureRequest, tmp_path: Path, credentials: None):  # type: ignore[no-untyped-def]
+    """A writable store on moto (S3) or Azurite (Azure Blob) holding train/a.csv and train/sub/b.csv."""
+    return remote_store(request.param, request, tmp_path, "remote")
+
+
+def test_remote_input_is_cached_between_runs_and_an_output_goes_to_the_store(project, remote_data, no_containers_left):
+    store = remote_data.datastore
     arguments = [
         "--remote",
         store.path("train", data_reference_name="remote").as_mount(),
@@ -104,30 +110,28 @@ def test_s3_input_is_cached_between_runs_and_an_output_goes_to_s3(project, s3_st
         "--try-write",
         "remote",
     ]
+    reads = f"{urlparse(remote_data.server.endpoint).path}/{remote_data.root}/train/"
     first = submit(project, arguments, no_containers_left)
     assert first.get_status() == "Completed", first.get_details()
     seen = report(first)
     assert seen["argv"]["--remote"] == "/mnt/data/remote"
     assert seen["--remote"]["files"] == ["a.csv", "sub/b.csv"] and seen["--remote"]["write"] == 30
-    cache = DownloadCache()
-    entries = sorted(p.name for p in cache.entries.iterdir())
-    cached = next(cache.entries.rglob("a.csv"))
-    inode = os.stat(cached).st_ino
+    fetched = remote_data.server.object_reads(reads)
+    assert fetched == 2  # each file once
     second = submit(project, arguments, no_containers_left)
     assert second.get_status() == "Completed", second.get_details()
-    # the same entry, the same file: nothing downloaded again
-    assert sorted(p.name for p in cache.entries.iterdir()) == entries
-    assert os.stat(cached).st_ino == inode
-    fs = s3_server.filesystem()
+    assert report(second)["--remote"]["files"] == ["a.csv", "sub/b.csv"]
+    assert remote_data.server.object_reads(reads) == fetched  # the cache served it: no byte read again
+    files = remote_data.files()
     for run in (first, second):
-        assert fs.cat(f"{bucket}/out/{run.id}/result/result.txt") == b"written by the script"
-        status = json.loads(fs.cat(f"{bucket}/out/{run.id}/result/_RUN_STATUS.json"))
+        assert files[f"out/{run.id}/result/result.txt"] == b"written by the script"
+        status = json.loads(files[f"out/{run.id}/result/_RUN_STATUS.json"])
         assert status["status"] == "Completed" and status["complete"] is True
-        assert not fs.exists(f"{bucket}/out/{run.id}/result/leak")
+        assert f"out/{run.id}/result/leak" not in files
 
 
 def test_resume_from_a_datastore_path_is_fetched_and_mounted_read_only(project, s3_store, no_containers_left):
-    store, _bucket = s3_store
+    store = s3_store.datastore
     store.upload_files([_checkpoint(project.parent)], target_path="ckpt/run-1", show_progress=False)
     run = submit(project, [], no_containers_left, resume_from=(store, "ckpt/run-1"))
     assert run.get_status() == "Completed", run.get_details()
@@ -139,7 +143,7 @@ def test_resume_from_a_datastore_path_is_fetched_and_mounted_read_only(project, 
 
 
 def test_missing_resume_path_and_clashing_paths_are_refused_before_anything_is_recorded(project, s3_store):
-    store, _bucket = s3_store
+    store = s3_store.datastore
     experiment = Experiment("data-docker-refused")
     with pytest.raises(ConfigError) as missing:
         experiment.submit(ScriptRunConfig(str(project), "probe.py", compute_target="docker", resume_from=(store, "no")))

@@ -17,7 +17,7 @@ import pytest
 from runconfig_jupyter import Datastore, Experiment, ScriptRunConfig, Workspace
 from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from runconfig_jupyter.data import OutputFileDatasetConfig
-from tests.data.conftest import CREDENTIALS, KEY_ENV, SECRET_ENV
+from tests.data.conftest import CREDENTIALS
 from tests.data.targets_helpers import make_project, report
 from tests.integration.kernel.servers import launch, stop
 
@@ -43,13 +43,13 @@ def kernel_target(data_server, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_local_input_uploaded_remote_input_fetched_remotely_and_output_uploaded(
-    kernel_target, local_store, out_store, s3_store, s3_server, tmp_path, monkeypatch
+    kernel_target, local_store, out_store, s3_store, tmp_path, monkeypatch
 ):
-    store, bucket = s3_store
-    monkeypatch.setenv(HOST_KEY_ENV, CREDENTIALS[KEY_ENV])
-    monkeypatch.setenv(HOST_SECRET_ENV, CREDENTIALS[SECRET_ENV])
+    store, bucket, endpoint = s3_store.datastore, s3_store.root, s3_store.server.endpoint
+    monkeypatch.setenv(HOST_KEY_ENV, CREDENTIALS["TEST_S3_KEY"])
+    monkeypatch.setenv(HOST_SECRET_ENV, CREDENTIALS["TEST_S3_SECRET"])
     host_only = Datastore.register_s3(
-        Workspace(), "s3hostonly", bucket, s3_server.endpoint, key_env=HOST_KEY_ENV, secret_env=HOST_SECRET_ENV
+        Workspace(), "s3hostonly", bucket, endpoint, key_env=HOST_KEY_ENV, secret_env=HOST_SECRET_ENV
     )
     arguments = [
         "--mounted",

@@ -46,7 +46,7 @@ def worker_fetch_target(ray_cluster) -> str:
 
 
 def test_workers_read_the_store_and_the_output_is_uploaded(worker_fetch_target, s3_store, out_store, tmp_path):
-    store, _bucket = s3_store
+    store = s3_store.datastore
     arguments = [
         "--remote",
         store.path("train", data_reference_name="remote").as_mount(),
@@ -71,7 +71,7 @@ def test_workers_read_the_store_and_the_output_is_uploaded(worker_fetch_target, 
     assert "/work/data/copy" in seen["argv"]["--copy"]
     # what the job carried for the store: the variables' names, never their values
     recipe = filesystem_recipe(get_datastore_spec("s3data"))
-    assert "${env:RCJ_TEST_S3_KEY}" in recipe["json"] and "${env:RCJ_TEST_S3_SECRET}" in recipe["json"]
+    assert "${env:TEST_S3_KEY}" in recipe["json"] and "${env:TEST_S3_SECRET}" in recipe["json"]
     assert not any(secret in recipe["json"] or secret in prepare for secret in CREDENTIALS.values())
     destination = Path(out_store.path_on_host) / "ray" / run.id
     assert (destination / "result.txt").read_text() == "written by the script"
