@@ -111,13 +111,12 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
     from runconfig_jupyter.core.data.materialize import copy_input, host_source
     from runconfig_jupyter.core.data.outputs import output_folder
     from runconfig_jupyter.core.data.plan import script_environment
-    from runconfig_jupyter.core.safety.confine import Confinement
+    from runconfig_jupyter.core.safety.confine import check_mount
 
     data = ContainerData()
     if not plan.inputs and not plan.outputs:
         return data
     paths = check_plan_paths(plan, workdir)
-    confinement = Confinement.for_source(ctx.config.source_directory)
     cache = DownloadCache() if any(inp.kind != "local" for inp in plan.inputs) else None
     for inp in plan.inputs:
         label = f"data.{inp.name}"
@@ -133,7 +132,7 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
         except Exception as error:
             raise PreparationFailed(f"input '{inp.name}' could not be made available: {error}") from error
         if source.is_dir():
-            confinement.check_mount(source, label)  # no socket, device or credential store inside
+            check_mount(source, label)  # no socket, device or credential store inside
         where = paths[inp.name]
         script_path = posixpath.join(where, source.name) if source.is_file() else where
         if inp.mode == "download" and inp.pattern and source.is_dir():
