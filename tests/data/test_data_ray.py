@@ -116,3 +116,40 @@ def test_local_folder_is_refused_for_a_cluster_elsewhere_before_anything_is_aske
     assert "cannot see" in str(refused.value) and "192.0.2.77" in str(refused.value)
     assert time.monotonic() - started < 5  # refused here: the unreachable cluster was never waited for
     assert experiment.store.list(limit=10) == []
+
+
+def test_node_side_paths_copies_and_variables_without_a_cluster(tmp_path):
+    """What the launcher does on a node before the script starts (targets/ray/data.py), on real folders."""
+    from runconfig_jupyter.core.data.plan import DataInput, DataOutput, DataPlan
+    from runconfig_jupyter.core.runs.launch import expand
+    from runconfig_jupyter.targets.ray.data import node_data
+
+    data = tmp_path / "price$data"  # a '$' in a path stays a literal dollar through the template
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("1")
+    (data / "sub" / "b.csv").write_text("2")
+    (data / "notes.txt").write_text("3")
+    plan = DataPlan(
+        [
+            DataInput("seen", "ds", "local", str(data), mode="mount"),
+            DataInput("csvs", "ds", "local", str(data), mode="download", pattern="**/*.csv"),
+        ],
+        [DataOutput("model", "out", "local", "m/{run-id}")],
+    )
+    spec = {
+        "plan": plan.to_dict(),
+        "inputs": [
+            {"name": i.name, "mode": i.mode, "path_on_compute": None, "pattern": i.pattern, "host_path": str(data)}
+            for i in plan.inputs
+        ],
+    }
+    work = tmp_path / "work"
+    template = ["python", "train.py", "DatasetConsumptionConfig:seen", "${AZUREML_DATAREFERENCE_csvs}"]
+    template += ["DatasetOutputConfig:model"]
+    argv_template, env = node_data(spec, work, template)
+    argv = expand(argv_template, env)
+    assert argv[2] == str(data) and argv[3] == str(work / "data" / "csvs") == env["AZUREML_DATAREFERENCE_csvs"]
+    assert argv[4] == str(work / "data_outputs" / "model") and (work / "data_outputs" / "model").is_dir()
+    copied = sorted(p.relative_to(work / "data" / "csvs").as_posix() for p in (work / "data" / "csvs").rglob("*.*"))
+    assert copied == ["a.csv", "sub/b.csv"]  # the glob kept only the csv files
+    assert json.loads(env["RUNCONFIG_INPUT_DATASETS"])["seen"]["path"] == str(data)
