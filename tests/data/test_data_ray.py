@@ -1,4 +1,4 @@
-"""Data on the ray target: a REAL Ray cluster (head + worker on 127.0.0.1) and a REAL S3 server (moto).
+"""Data on the ray target: a REAL Ray cluster (a head on 127.0.0.1) and a REAL S3 server (moto).
 
 With ``fetch: worker`` the Ray workers read the store themselves: the job carries the store's recipe with the
 credential variable NAMES only, and the values come from the cluster side (here the target's runtime_env, the
@@ -31,7 +31,7 @@ def ray_cluster():
     pytest.importorskip("ray.job_submission")
     from tests.integration.ray.cluster import start_cluster
 
-    cluster = start_cluster(num_cpus=2, worker_cpus=1)
+    cluster = start_cluster(num_cpus=2)  # a head only: data needs no second node, and the machine is shared
     yield cluster
     cluster.stop()
 
