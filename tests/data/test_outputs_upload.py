@@ -49,6 +49,23 @@ def test_upload_marks_status_skips_links_and_specials_and_keeps_going_past_a_ref
     assert any("model/pipe: a link or special file; not uploaded" in line for line in lines)
 
 
+def test_a_file_already_at_the_destination_is_kept_unless_overwrite_and_the_run_is_told(tmp_path, out_store):
+    destination = _folder(Path(out_store.path_on_host) / "shared")
+    (destination / "model.txt").write_text("from an earlier run")
+    folder = _folder(tmp_path / "produced")
+    (folder / "model.txt").write_text("new")
+    (folder / "extra.txt").write_text("extra")
+    lines: list[str] = []
+    plan = DataPlan(outputs=[output("m", out_store, "shared")])
+    kept = upload_outputs(plan, {"m": folder}, "Completed", lines.append)
+    assert (destination / "model.txt").read_text() == "from an earlier run"
+    assert (destination / "extra.txt").read_text() == "extra" and (destination / STATUS_FILE).exists()
+    assert "1 file(s) were already there" in kept.errors[0] and "overwrite=True" in kept.errors[0]
+    replace = DataOutput(name="m", datastore=out_store.name, kind="local", destination="shared", overwrite=True)
+    replaced = upload_outputs(DataPlan(outputs=[replace]), {"m": folder}, "Completed", lines.append)
+    assert replaced.errors == [] and (destination / "model.txt").read_text() == "new"
+
+
 def test_produced_prefers_the_run_folder_and_never_a_link(tmp_path, out_store):
     plan = DataPlan(outputs=[output("a", out_store, "x"), output("b", out_store, "y"), output("c", out_store, "z")])
     run_dir = tmp_path / "run"

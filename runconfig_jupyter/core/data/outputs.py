@@ -115,10 +115,15 @@ def upload_outputs(
             destination = posixpath.join(root, output.destination.strip("/")) if root else output.destination
             folder = produced.get(output.name)
             files = regular_files(folder) if folder is not None else []
+            existing = set() if output.overwrite or not files else _existing(fs, destination)
             made: set[str] = set()
+            kept: list[str] = []  # already at the destination, overwrite off: left as they are
             count = size = 0
             for path, relative in files:
                 remote = posixpath.join(destination, relative)
+                if remote in existing:
+                    kept.append(relative)
+                    continue
                 parent = posixpath.dirname(remote)
                 if parent not in made:
                     fs.makedirs(parent, exist_ok=True)
@@ -146,12 +151,25 @@ def upload_outputs(
             report.uploaded[output.name] = (count, size)
             state = "" if run_status == "Completed" else f" (the run {run_status}: marked so in {STATUS_FILE})"
             log(f"runconfig: uploaded output '{output.name}' ({count} files, {size / 1e6:.2f} MB) to {where}{state}")
+            if kept:
+                raise FileExistsError(
+                    f"{len(kept)} file(s) were already there and were left as they are ({kept[0]}, ...): the "
+                    "destination is not this run's alone; put {run-id} in it or use as_upload(overwrite=True)"
+                )
         except Exception as error:  # one output's failure must not cost the others
             report.errors.append(f"output '{output.name}' to {where}: {error}")
             log(f"runconfig: could not upload output '{output.name}' to {where}: {error}")
     for line in report.skipped:
         log(f"runconfig: warning: {line}")
     return report
+
+
+def _existing(fs: Any, destination: str) -> set[str]:
+    """The files already at ``destination`` (one listing), as the paths ``put_file`` would write."""
+    try:
+        return {path.rstrip("/") for path in fs.find(destination)}
+    except FileNotFoundError:
+        return set()
 
 
 def finish_outputs(ctx: Any, run_status: str) -> str | None:

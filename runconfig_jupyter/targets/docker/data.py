@@ -67,7 +67,7 @@ def container_path(path_on_compute: str | None, default: str, workdir: str, fiel
     if "\0" in text or ".." in Path(text).parts:
         raise ConfigError(f"path_on_compute '{text}' may not contain '..'", field=field_name)
     path = posixpath.normpath(text if text.startswith("/") else posixpath.join(workdir, text))
-    if path in RESERVED or path.startswith("/runconfig/") or path == workdir:
+    if path in RESERVED or path.startswith(("/runconfig/", f"{workdir}/.runconfig")) or path == workdir:
         raise ConfigError(
             f"path_on_compute '{text}' would hide a folder the container needs ({path}); choose another path, "
             f"e.g. {default}",
