@@ -18,7 +18,7 @@ from runconfig_jupyter import Datastore, Workspace
 from tests.data.inputs_helpers import make_data, make_project
 from tests.data_servers import AZURITE_KEY, S3_KEY, S3_SECRET, Server, azure_fs, new_container, s3_fs
 
-KINDS = ("local", "azure_blob", "s3")
+KINDS = ("local", "azure_blob", "s3", "fsspec")
 SECRETS = (AZURITE_KEY, S3_SECRET)
 
 
@@ -76,6 +76,16 @@ def make_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: 
         return Store(kind, datastore, azure_fs(server), container, server)
     server = request.getfixturevalue("moto_s3")
     bucket = new_container(server)
+    if kind == "fsspec":  # the generic path: an s3:// URL, its endpoint as an option, its keys by variable name
+        datastore = Datastore.register_fsspec(
+            ws,
+            name,
+            f"s3://{bucket}",
+            storage_options={"client_kwargs": {"endpoint_url": server.endpoint}},
+            options_env={"key": "TEST_S3_KEY", "secret": "TEST_S3_SECRET"},
+            writable=not options.get("read_only", False),
+        )
+        return Store(kind, datastore, s3_fs(server), bucket, server)
     datastore = Datastore.register_s3(
         ws,
         name,

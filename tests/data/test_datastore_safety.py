@@ -103,7 +103,7 @@ def test_unset_credential_variable_is_named(request, tmp_path, credentials, monk
 
 
 # -- read-only ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["local", "azure_blob", "s3"])
+@pytest.mark.parametrize("kind", ["local", "azure_blob", "s3", "fsspec"])
 def test_read_only_datastore_refuses_writes_before_contacting_the_store(kind, request, tmp_path, credentials):
     store = make_store(kind, request, tmp_path, read_only=True)
     assert store.datastore.read_only
@@ -312,3 +312,72 @@ def test_secret_values_never_reach_the_registry_through_fsspec_options(run_home,
     )
     assert ds.datastore_type == "Fsspec"
     assert files_containing(run_home, (S3_SECRET,)) == []
+
+
+def test_refused_credentials_are_unreachable_not_missing(tmp_path, run_home, azurite, monkeypatch):
+    """Azurite checks the SharedKey signature: a wrong key is refused (adlfs' own exists() would say True)."""
+    import base64
+
+    from tests.data_servers import new_container
+
+    monkeypatch.setenv("WRONG_KEY", base64.b64encode(b"not the account key" * 3).decode())
+    container = new_container(azurite)
+    with pytest.raises(DatastoreUnreachable, match="refused") as caught:
+        Datastore.register_azure_blob_container(
+            Workspace(), "w", container, "devstoreaccount1", endpoint=azurite.endpoint, account_key_env="WRONG_KEY"
+        )
+    assert caught.value.field == "datastores.w" and _registered(run_home) == {}
+
+
+def test_a_link_inside_a_writable_local_datastore_cannot_carry_an_upload_out(run_home, tmp_path):
+    folder, outside = tmp_path / "store", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "victim.txt").write_text("original")
+    os.symlink(outside, folder / "out")  # a folder link
+    os.symlink(outside / "victim.txt", folder / "file.txt")  # a file link
+    ds = Datastore.register_local(Workspace(), "rw", folder, writable=True)
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "x.txt").write_text("payload")
+    (source / "file.txt").write_text("payload")
+    with pytest.raises(ConfigError, match="outside the datastore's folder"):
+        ds.upload(str(source / "sub"), target_path="out/new", show_progress=False)
+    with pytest.raises(ConfigError, match="outside the datastore's folder"):
+        ds.upload_files([str(source / "file.txt")], overwrite=True, show_progress=False)
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    assert (outside / "victim.txt").read_text() == "original"
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "options_env"),
+    [
+        ("file:///etc", None, None),
+        ("/etc", None, None),
+        ("local:///root", None, None),
+        ("simplecache::s3://bucket", None, None),
+        ("zip://member::file:///tmp/archive.zip", None, None),
+        ("dir://", {"path": "/etc"}, None),
+        ("memory://x", {"target_protocol": "file"}, None),
+        ("s3://bucket", {"cache_storage": "/etc"}, None),
+        ("s3://bucket", None, {"target_protocol": "SOME_VARIABLE"}),
+        ("git://repo", None, None),
+    ],
+)
+def test_fsspec_urls_that_reach_host_files_are_refused(url, options, options_env, run_home):
+    with pytest.raises(ConfigError) as caught:
+        Datastore.register_fsspec(
+            Workspace(), "u", url, storage_options=options, options_env=options_env, skip_validation=True
+        )
+    assert caught.value.field.startswith("datastores.u.")
+    assert _registered(run_home) == {}
+
+
+def test_fsspec_url_edited_into_the_registry_is_refused_at_use(run_home, tmp_path):
+    ds = Datastore.register_fsspec(Workspace(), "mem", "memory://bucket", skip_validation=True, writable=True)
+    registry = yaml.safe_load((run_home / "datastores.yaml").read_text())
+    registry["datastores"]["mem"]["settings"]["url"] = "file:///etc"
+    (run_home / "datastores.yaml").write_text(yaml.safe_dump(registry))
+    with pytest.raises(ConfigError, match="reaches this machine's files"):
+        Datastore.get(Workspace(), "mem").download(str(tmp_path / "dl"))
+    assert ds.name == "mem" and not (tmp_path / "dl").exists()

@@ -91,9 +91,9 @@ def test_progress_lines_are_printed_when_asked(store, tmp_path, capsys):
 def test_get_default_and_workspace_listing(store):
     ws = Workspace()
     got = Datastore.get(ws, "data")
-    expected_type = {"local": "Local", "azure_blob": "AzureBlob", "s3": "S3"}[store.kind]
+    expected_type = {"local": "Local", "azure_blob": "AzureBlob", "s3": "S3", "fsspec": "Fsspec"}[store.kind]
     assert (got.name, got.datastore_type, got.read_only) == ("data", expected_type, False)
-    if store.kind != "local":
+    if store.kind in ("azure_blob", "s3"):
         assert got.container_name == store.root
     if store.kind == "azure_blob":
         assert got.account_name == "devstoreaccount1"

@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from runconfig_jupyter.core.data.filesystems import safe_relative
+from runconfig_jupyter.core.data.filesystems import safe_relative, store_errors
 from runconfig_jupyter.core.data.progress import ByteProgress, Progress
 from runconfig_jupyter.core.errors import DataPathMissing, DatastoreUnreachable
 from runconfig_jupyter.core.system.paths import run_home
@@ -135,7 +135,7 @@ class DownloadCache:
             entry = self.entries / key
             if not (entry / META).is_file():
                 self._clean_tmp()
-                self._download(fs, path, is_file, files, entry, name, total, progress)
+                self._download(fs, path, is_file, files, entry, name, total, progress, field)
             elif progress is not None:
                 progress(total, total)
             with self._lock(self.root / "cache.lock"):
@@ -195,6 +195,7 @@ class DownloadCache:
         name: str,
         total: int,
         progress: Progress | None,
+        field: str | None,
     ) -> None:
         staging = self.tmp / f"{entry.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
@@ -213,14 +214,15 @@ class DownloadCache:
                 (data / name).mkdir(parents=True, exist_ok=True)
             callback = ByteProgress(total, progress)
             if pairs:
-                fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs], callback=callback)
+                with store_errors(f"download of {path}", field or path):
+                    fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs], callback=callback)
             for _remote, local, info in plan:
                 expected = int(info.get("size") or 0)
                 if local.stat().st_size != expected:
                     raise DatastoreUnreachable(
                         f"{path}: {local.name} arrived with {local.stat().st_size} bytes, {expected} listed; the "
                         "store changed during the download, fetch again",
-                        field=path,
+                        field=field or path,
                     )
             callback.finish()
             meta = {"path": path, "bytes": total, "files": len(files), "fetched": time.time(), "name": name}

@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.azure_only import OTHER_STORES, azure_only
-from runconfig_jupyter.core.data import filesystems, stores
+from runconfig_jupyter.core.data import filesystems, stores, transfer
 from runconfig_jupyter.core.data.reference import DataReference
-from runconfig_jupyter.core.errors import ConfigError, DataPathMissing
+from runconfig_jupyter.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.workspace import Workspace
 
 AZURE_SUFFIX = "core.windows.net"
+MIN_SECRET_LENGTH = 8
 
 
 def _home(workspace: Any) -> Path | None:
@@ -43,7 +44,7 @@ def _secret_env(value: str | None, argument: str, env_argument: str, field: str)
     if value is None:
         return None
     holders = sorted(name for name, held in os.environ.items() if held == value)
-    if len(holders) == 1:
+    if len(holders) == 1 and len(value) >= MIN_SECRET_LENGTH:  # a short value matching a variable is a coincidence
         return holders[0]
     raise ConfigError(
         f"{argument} is never stored (datastores.yaml is read by every process and copied with the workspace): "
@@ -387,7 +388,7 @@ class Datastore:
         if not source.is_dir():
             raise ConfigError(f"'{src_dir}' is not a folder; use upload_files for single files", field="src_dir")
         files = [Path(folder) / name for folder, _dirs, names in os.walk(source) for name in names]
-        self._put(files, source, target_path, overwrite, show_progress)
+        transfer.upload(self._spec, files, source, target_path, overwrite, _say if show_progress else None)
         return DataReference(self, path_on_datastore=target_path)
 
     def upload_files(
@@ -419,33 +420,8 @@ class Datastore:
                 f"{outside[0]} is not below relative_root {base}; give a folder that holds every file",
                 field="relative_root",
             )
-        self._put(paths, base, target_path, overwrite, show_progress)
+        transfer.upload(self._spec, paths, base, target_path, overwrite, _say if show_progress else None)
         return DataReference(self, path_on_datastore=target_path)
-
-    def _put(self, files: list[Path], base: Path, target: str | None, overwrite: bool, show: bool) -> None:
-        from runconfig_jupyter.core.safety.confine import refuse_never_allowed
-
-        fs, root = self.open(writable=True, field=f"datastores.{self.name}")
-        destination = filesystems.join(root, target, "target_path")
-        pairs = []
-        for file in files:
-            refuse_never_allowed(Path(os.path.realpath(file)), "src_dir", file)  # a link out to ~/.ssh, /etc...
-            pairs.append((str(file), f"{destination}/{file.relative_to(base).as_posix()}"))
-        if not overwrite:
-            existing = set(_listing(fs, destination))
-            skipped = [remote for _local, remote in pairs if remote in existing]
-            pairs = [(local, remote) for local, remote in pairs if remote not in existing]
-            if skipped and show:
-                _say(f"Kept {len(skipped)} existing file(s) on '{self.name}' (overwrite=False)")
-        if show:
-            _say(f"Uploading {len(pairs)} file(s) to '{self.name}' at {target or '/'}")
-        if self.kind == "local":
-            for _local, remote in pairs:
-                Path(remote).parent.mkdir(parents=True, exist_ok=True)
-        if pairs:
-            fs.put([p[0] for p in pairs], [p[1] for p in pairs])
-        if show:
-            _say(f"Uploaded {len(pairs)} file(s)")
 
     def download(
         self,
@@ -460,39 +436,7 @@ class Datastore:
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         target = check_system_path(target_path, "target_path")
-        fs, root = self.open(field=f"datastores.{self.name}")
-        clean = filesystems.join("", prefix, "prefix").lstrip("/") if prefix else ""
-        if prefix and prefix.endswith("/") and clean:
-            clean += "/"  # 'train/' is the folder, not 'trainer.txt' too
-        folder = filesystems.join(root, clean.rsplit("/", 1)[0] if "/" in clean else None, "prefix")
-        start = f"{root.rstrip('/')}/{clean}" if clean else root.rstrip("/")
-        names = [name for name in _listing(fs, folder) if name.startswith(start)]
-        if prefix and not names:
-            raise DataPathMissing(
-                f"nothing on datastore '{self.name}' starts with '{prefix}'", field=f"datastores.{self.name}"
-            )
-        pairs = []
-        for name in names:
-            local = target / filesystems.safe_relative(name[len(root.rstrip("/")) + 1 :], f"datastores.{self.name}")
-            if overwrite or not local.exists():
-                pairs.append((name, local))
-        if show_progress:
-            _say(f"Downloading {len(pairs)} file(s) from '{self.name}' to {target}")
-        for _remote, local in pairs:
-            local.parent.mkdir(parents=True, exist_ok=True)
-        if pairs:
-            fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs])
-        if show_progress:
-            _say(f"Downloaded {len(pairs)} file(s)")
-        return len(pairs)
-
-
-def _listing(fs: Any, folder: str) -> list[str]:
-    """Every file below ``folder`` (none when it does not exist); paths as the filesystem spells them."""
-    try:
-        return [name.rstrip("/") for name in fs.find(folder)]
-    except FileNotFoundError:
-        return []
+        return transfer.download(self._spec, target, prefix, overwrite, _say if show_progress else None)
 
 
 def _say(text: str) -> None:

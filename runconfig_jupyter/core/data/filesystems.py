@@ -14,21 +14,24 @@ credential location, and inside a registered place (writable when the datastore 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import socket
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.stores import DatastoreSpec
+from runconfig_jupyter.core.data.stores import DatastoreSpec, check_fsspec_url, check_storage_options
 from runconfig_jupyter.core.errors import (
     ConfigError,
     DataError,
     DataPathMissing,
     DatastoreReadOnly,
     DatastoreUnreachable,
+    RunConfigError,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +119,18 @@ def safe_relative(name: str, field: str) -> str:
             field=field,
         )
     return "/".join(p for p in parts if p != ".")
+
+
+def inside_local_root(root: str, path: str, field: str) -> None:
+    """A write into a local datastore lands inside its folder: a link placed in it (``out -> /etc``, or a file
+    linked to ``~/.bashrc``) would otherwise carry the write out, as the user running the server."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise ConfigError(
+            f"'{path}' resolves to {real}, outside the datastore's folder {real_root}; remove the link",
+            field=field,
+        )
 
 
 # -- each kind ------------------------------------------------------------------------------------------------
@@ -227,8 +242,10 @@ def _open_s3(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[An
 def _open_url(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[Any, str]:
     import fsspec
 
-    options = dict(spec.settings.get("storage_options") or {})
-    for option, variable in (spec.settings.get("options_env") or {}).items():
+    options = check_storage_options(spec.settings.get("storage_options"), f"{_field(spec, field)}.storage_options")
+    from_env = spec.settings.get("options_env") or {}
+    check_storage_options(dict.fromkeys(from_env, ""), f"{_field(spec, field)}.options_env", secrets=False)
+    for option, variable in from_env.items():
         value = os.environ.get(variable)
         if not value:
             raise DatastoreUnreachable(
@@ -237,13 +254,7 @@ def _open_url(spec: DatastoreSpec, field: str | None, writable: bool) -> tuple[A
                 field=_field(spec, field),
             )
         options[option] = value
-    url = str(spec.settings["url"])
-    protocol = urllib.parse.urlsplit(url).scheme or "file"
-    if protocol in ("file", "local"):
-        raise ConfigError(
-            f"datastore '{spec.name}' is a local path; register it with Datastore.register_local so it is confined",
-            field=_field(spec, field),
-        )
+    url = check_fsspec_url(spec.settings["url"], _field(spec, field))  # again: datastores.yaml can be edited
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError, TypeError) as error:
@@ -285,8 +296,8 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
 
     def attempt() -> None:
         try:
-            outcome["exists"] = fs.exists(root)
-        except Exception as error:  # an SDK's own error types: mapped below by what they say
+            outcome["exists"] = _authenticated_exists(fs, root)
+        except Exception as error:  # an SDK's own error types: mapped below
             outcome["error"] = error
 
     worker = threading.Thread(target=attempt, daemon=True, name=f"probe-{spec.name}")
@@ -300,8 +311,8 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
     error = outcome.get("error")
     if error is not None:
         raise DatastoreUnreachable(
-            f"datastore '{spec.name}' refused the request ({type(error).__name__}: {_short(error)}); check its "
-            "credentials variables and endpoint",
+            f"datastore '{spec.name}' refused the request ({type(error).__name__}: {_short(error)}); check the "
+            "credentials its variables hold, and its endpoint",
             field=where,
         ) from None
     if not outcome.get("exists"):
@@ -309,6 +320,53 @@ def _probe(spec: DatastoreSpec, fs: Any, root: str, field: str | None) -> None:
             f"datastore '{spec.name}': {root} does not exist on the store (create the container or bucket first)",
             field=where,
         )
+
+
+def _authenticated_exists(fs: Any, root: str) -> bool:
+    """Whether the container / bucket / root exists, by a request that fails on refused credentials.
+
+    ``fs.exists`` is not enough: adlfs answers a 403 on a container with a warning and ``True``, s3fs may
+    answer ``False``. S3 gets a HeadBucket, Azure a listing of at most one blob (both cost one request
+    whatever the container holds); other filesystems list the root.
+    """
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    try:
+        if protocols & {"s3", "s3a"}:
+            fs.call_s3("head_bucket", Bucket=root.split("/")[0])
+            return True
+        if protocols & {"abfs", "az", "abfss"}:
+            from azure.core.exceptions import ResourceNotFoundError
+            from fsspec.asyn import sync
+
+            async def first_blob() -> None:  # list permission is what a datastore needs (a container SAS has it)
+                async with fs.service_client.get_container_client(root.split("/")[0]) as container:
+                    async for _page in container.list_blobs(results_per_page=1).by_page():
+                        break
+
+            try:
+                sync(fs.loop, first_blob)
+            except ResourceNotFoundError:
+                return False
+            return True
+        fs.ls(root, detail=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def store_errors(what: str, field: str) -> Iterator[None]:
+    """An SDK's error during a transfer (a SAS without write permission, a dropped connection) as a typed one."""
+    try:
+        yield
+    except RunConfigError:
+        raise
+    except Exception as error:
+        raise DatastoreUnreachable(
+            f"{what} failed ({type(error).__name__}: {_short(error)}); check the store is up and its credentials "
+            "(and their permissions); files already transferred stay",
+            field=field,
+        ) from None
 
 
 def _short(error: BaseException) -> str:

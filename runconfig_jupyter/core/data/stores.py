@@ -15,9 +15,11 @@ without being registered.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,18 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # A setting (or storage option) whose name holds one of these words is a secret value: refused, never stored.
 _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "connection_string", "sas")
+# fsspec protocols that read or write this machine's files (or wrap another filesystem that may): a host path
+# reaches runs only as a local datastore, through confinement, never through an fsspec URL.
+HOST_PROTOCOLS = frozenset(
+    {
+        "file", "local", "asynclocal", "dir", "blockcache", "cached", "filecache", "simplecache", "reference",
+        "zip", "tar", "libarchive", "generic", "async_wrapper", "asyncwrapper", "git", "dvc",
+    }
+)  # fmt: skip
+# Options that point a filesystem at another one, or at a host folder (caches, archives, references).
+WRAPPING_OPTIONS = frozenset(
+    {"target_protocol", "target_options", "fs", "fo", "cache_storage", "remote_protocol", "remote_options"}
+)
 DATASTORE_TYPES = {
     "local": "Local",
     "azure_blob": "AzureBlob",
@@ -122,6 +136,21 @@ def _write(home: Path | None, data: dict[str, Any]) -> None:
     temp.replace(file)
 
 
+@contextlib.contextmanager
+def _updating(home: Path | None) -> Iterator[dict[str, Any]]:
+    """Read, change and write the registry under an exclusive lock: two kernels registering at once both count."""
+    file = _file(home)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.with_name(f".{file.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = _read(home)
+            yield data
+            _write(home, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def check_name(name: object, field: str = "datastore_name") -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ConfigError(
@@ -161,24 +190,55 @@ def _check_settings(name: str, kind: str, settings: dict[str, Any]) -> dict[str,
     for key in REQUIRED[kind]:
         if not kept.get(key):
             raise ConfigError(f"a {kind} datastore needs '{key}'", field=f"{field}.{key}")
+    if kind == "fsspec":
+        check_fsspec_url(kept["url"], f"{field}.url")
     for key in SECRET_ENV_SETTINGS[kind]:
         value = kept.get(key)
         if key == "options_env":
             _check_options_env(field, value)
         elif value is not None and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
             raise ConfigError(f"'{key}' names an environment variable (e.g. MY_STORAGE_KEY)", field=f"{field}.{key}")
-    options = kept.get("storage_options")
-    if options is not None:
-        if not isinstance(options, dict):
-            raise ConfigError("must be a mapping of fsspec options", field=f"{field}.storage_options")
-        for key in options:
-            if is_secret_setting(str(key)):
-                raise ConfigError(
-                    f"storage option '{key}' would store a secret in {DATASTORES_FILE}; give "
-                    f"options_env={{'{key}': 'ENV_VAR_NAME'}} instead",
-                    field=f"{field}.storage_options.{key}",
-                )
+    if kind == "fsspec":
+        check_storage_options(kept.get("storage_options"), f"{field}.storage_options")
+        if "options_env" in kept:
+            check_storage_options(dict.fromkeys(kept["options_env"], ""), f"{field}.options_env", secrets=False)
     return kept
+
+
+def check_storage_options(options: object, field: str, secrets: bool = True) -> dict[str, Any]:
+    """fsspec options without a secret value and without one that wraps another filesystem or a host folder."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ConfigError("must be a mapping of fsspec options", field=field)
+    for key in options:
+        if str(key) in WRAPPING_OPTIONS:
+            raise ConfigError(
+                f"storage option '{key}' makes the filesystem wrap another one or use a host folder; register the "
+                "remote store by its own URL",
+                field=f"{field}.{key}",
+            )
+        if secrets and is_secret_setting(str(key)):
+            raise ConfigError(
+                f"storage option '{key}' would store a secret in {DATASTORES_FILE}; give "
+                f"options_env={{'{key}': 'ENV_VAR_NAME'}} instead",
+                field=f"{field}.{key}",
+            )
+    return dict(options)
+
+
+def check_fsspec_url(url: object, field: str) -> str:
+    """A URL of a remote filesystem: no chained (``a::b``) URL, no protocol that reaches this machine's files."""
+    if not isinstance(url, str) or "\0" in url:
+        raise ConfigError("must be an fsspec URL such as gcs://bucket/path", field=field)
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if "::" in url or protocol in HOST_PROTOCOLS:
+        raise ConfigError(
+            f"'{url[:200]}' reaches this machine's files (or chains filesystems); register a host folder with "
+            "Datastore.register_local, which confines it, and remote stores by their own URL",
+            field=field,
+        )
+    return url
 
 
 def _check_options_env(field: str, value: Any) -> None:
@@ -247,29 +307,27 @@ def register_datastore(
 ) -> DatastoreSpec:
     """Register (or, with ``overwrite``, replace) a datastore; a local one's folder becomes a place too."""
     spec = build_spec(name, kind, read_only, home=home, **settings)
-    data = _read(home)
-    if name in data["datastores"] and not overwrite:
-        raise ConfigError(
-            f"datastore '{name}' is already registered; pass overwrite=True to replace it", field="datastore_name"
-        )
-    if kind == "local":
-        from runconfig_jupyter.core.safety.confine import register_place
+    with _updating(home) as data:
+        if name in data["datastores"] and not overwrite:
+            raise ConfigError(
+                f"datastore '{name}' is already registered; pass overwrite=True to replace it", field="datastore_name"
+            )
+        if kind == "local":
+            from runconfig_jupyter.core.safety.confine import register_place
 
-        register_place(spec.settings["path"], name=PLACE_PREFIX + name, writable=not read_only, home=home)
-    data["datastores"][name] = spec.to_dict()
-    _write(home, data)
+            register_place(spec.settings["path"], name=PLACE_PREFIX + name, writable=not read_only, home=home)
+        data["datastores"][name] = spec.to_dict()
     return spec
 
 
 def unregister_datastore(name: str, home: Path | None = None) -> bool:
     """Forget a datastore (its data stays where it is); a local one's place is forgotten too."""
-    data = _read(home)
-    entry = data["datastores"].pop(name, None)
+    with _updating(home) as data:
+        entry = data["datastores"].pop(name, None)
+        if data.get("default") == name:
+            data["default"] = None
     if entry is None:
         return False
-    if data.get("default") == name:
-        data["default"] = None
-    _write(home, data)
     if entry.get("kind") == "local":
         from runconfig_jupyter.core.safety.confine import unregister_place
 
@@ -325,6 +383,5 @@ def default_datastore_name(home: Path | None = None) -> str:
 
 def set_default_datastore(name: str, home: Path | None = None) -> None:
     get_datastore_spec(name, home)  # UnknownDatastore when it does not exist
-    data = _read(home)
-    data["default"] = name
-    _write(home, data)
+    with _updating(home) as data:
+        data["default"] = name
