@@ -52,9 +52,9 @@ PROVISIONING = (
     "register_target('NAME', alias_of='docker'); add a machine with register_target(name, type='kernel'|'ray', ...)."
 )
 DATA_LAYER = (
-    "Datasets are not part of the local workspace yet (issue 13): read files from a datastore "
-    "(ws.get_default_datastore().download(...)), the source directory or a path on this machine, and pass it to "
-    "the script as an argument."
+    "Local datasets read delimited text and JSON lines from a datastore: write the data as CSV to a datastore "
+    "(datastore.upload(...)) and use Dataset.Tabular.from_delimited_files((datastore, 'folder/*.csv')), or pass "
+    "a file dataset (Dataset.File.from_files) to the run and read the files in the script (docs/data.md)."
 )
 OTHER_STORES = (
     "Register the data where fsspec reaches it: Datastore.register_local (a mounted share or folder), "

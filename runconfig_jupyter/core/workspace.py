@@ -6,8 +6,8 @@ resource_group, workspace_name)`` all return the workspace of the current run ho
 (read from ``config.json`` when there is one) and never contact anything. What a workspace
 holds in Azure maps onto local things: ``compute_targets`` are the configured targets (plus
 their aliases), ``experiments`` the experiments with runs here, ``environments`` and ``models``
-the local registries, ``datastores`` the registered datastores (core/data). Provisioning, keys and
-endpoints need Azure and say so.
+the local registries, ``datastores`` the registered datastores and ``datasets`` the registered datasets
+(core/data). Provisioning, keys and endpoints need Azure and say so.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.azure_only import DATA_LAYER, PORTAL, azure_only, azure_only_property
+from runconfig_jupyter.core.azure_only import PORTAL, azure_only, azure_only_property
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.system.paths import run_home
 
@@ -180,8 +180,14 @@ class Workspace:
             "configFile": str(self.config_path) if self.config_path else None,
         }
 
+    @property
+    def datasets(self) -> dict[str, Any]:
+        """Name -> latest version of every registered dataset (``<home>/datasets``)."""
+        from runconfig_jupyter.core.data.dataset import Dataset
+
+        return Dataset.get_all(self)
+
     # -- Azure-only -------------------------------------------------------------------------
-    datasets = azure_only_property("Workspace.datasets", DATA_LAYER)
     create = azure_only("Workspace.create()", MANAGE_HOME)
     delete = azure_only("Workspace.delete()", MANAGE_HOME)
     list = azure_only("Workspace.list()", MANAGE_HOME)

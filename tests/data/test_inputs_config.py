@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from runconfig_jupyter import Dataset, Estimator, RunConfiguration, ScriptRunConfig
+from runconfig_jupyter import Dataset, Datastore, Estimator, RunConfiguration, ScriptRunConfig
 from runconfig_jupyter.core.data.bindings import input_requests, output_requests
 from runconfig_jupyter.core.data.plan import apply_paths, substitute
 from runconfig_jupyter.core.errors import ConfigError
@@ -131,10 +131,10 @@ def test_two_objects_under_one_name_and_bad_entries_are_refused(project, datasto
     with pytest.raises(ConfigError, match="mechanism") as caught:
         input_requests(config.run_config)
     assert caught.value.field == "data.x.mechanism"
-    config.run_config.data = {"bad-name": {}}
+    config.run_config.data = {"bad name": {}}
     with pytest.raises(ConfigError, match="not a usable data name") as caught:
         input_requests(config.run_config)
-    assert caught.value.field == "data.bad-name"
+    assert caught.value.field == "data.bad name"
 
 
 def test_substitution_is_literal(project):
@@ -149,3 +149,29 @@ def test_substitution_is_literal(project):
         "--x=/out",
         "/out/f",
     ]
+
+
+def test_a_reference_named_after_a_hyphenated_datastore(project, workspace, tmp_path):
+    """A DataReference is named after its datastore by default; datastore names may hold '-'."""
+    (tmp_path / "hy").mkdir()
+    store = Datastore.register_local(workspace, "my-data", str(tmp_path / "hy"))
+    config = ScriptRunConfig(str(project), script="report.py", arguments=[store.path().as_mount()])
+    assert config.arguments == ["$AZUREML_DATAREFERENCE_my-data"]
+    apply_paths(config, {"my-data": "/mnt/x"})
+    assert config.argv(python="python", env={}) == ["python", "report.py", "/mnt/x"]
+    with pytest.raises(ConfigError, match="not a usable data name"):
+        ScriptRunConfig(str(project), script="report.py", arguments=[store.path(data_reference_name="a b").as_mount()])
+
+
+def test_objects_put_straight_into_the_sections(project, datastore):
+    """v1 code also assigned data objects to run_config.data / data_references / output_data by name."""
+    config = ScriptRunConfig(str(project), script="report.py", arguments=["DatasetConsumptionConfig:files"])
+    config.run_config.data = {"files": Dataset.File.from_files((datastore, "train/**")).as_named_input("files")}
+    config.run_config.data_references = {"ref": datastore.path("single.txt", data_reference_name="ref").as_download()}
+    config.run_config.output_data = {"model": OutputFileDatasetConfig("model")}
+    config.validate()
+    assert config.run_config.data["files"]["dataLocation"]["datapath"]["relativePath"] == "train/**"
+    assert config.run_config.data_references["ref"]["mode"] == "download"
+    assert [r.name for r in input_requests(config.run_config)] == ["ref", "files"]
+    assert [o.name for o in output_requests(config.run_config)] == ["model"]
+    assert ScriptRunConfig.from_dict(config.to_dict()).to_dict() == config.to_dict()

@@ -30,6 +30,7 @@ def test_dry_run_lists_inputs_and_outputs(shell, datastore, run_home):
     with capture_output() as out:
         shell.run_line_magic("submit", "withdata --dry-run")
     text = out.stdout
+    assert "data          whole (mount), csv (download), -> model (upload)" in text  # the configuration's summary
     assert "input  whole [mount] trainingdata:" in text
     assert "3 files, 32 B, local folder, nothing to fetch" in text  # a.csv 12 + more/b.csv 8 + notes.txt 12 bytes
     assert "input  csv [download]" in text and "(**/*.csv): 2 files, 20 B, copied from this machine" in text

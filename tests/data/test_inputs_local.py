@@ -41,6 +41,13 @@ def test_mount_is_the_registered_folder_itself_and_download_a_private_copy(proje
         ("csvs", "download", "local", str(data)),
     ]
     assert plan.input("csvs").pattern == "**/*.csv"
+    details = run.get_details()  # v1's inputDatasets, from the recorded plan
+    assert [
+        (d["consumptionDetails"]["inputName"], d["consumptionDetails"]["mechanism"]) for d in details["inputDatasets"]
+    ] == [
+        ("trainingdata", "Mount"),
+        ("csvs", "Download"),
+    ]
 
 
 def test_download_of_one_file_to_a_path_on_compute(project, datastore):
@@ -92,3 +99,20 @@ def test_output_folder_is_given_to_the_script_and_reported_for_upload(project, w
     assert folder == str(run.run_dir / "working" / "data_outputs" / "model")
     out = DataPlan.load(run.run_dir).output("model")
     assert (out.datastore, out.destination, out.mode) == ("workspaceblobstore", f"models/{run.id}", "upload")
+    [described] = run.get_details()["outputDatasets"]
+    assert described["identifier"]["path"] == f"models/{run.id}" and described["outputDetails"]["outputName"] == "model"
+
+
+def test_mount_at_a_path_on_compute_and_a_clash_with_the_source_folder(project, datastore):
+    at = datastore.path("train", data_reference_name="at").as_mount()
+    at.path_on_compute = "data/train"  # v1: DataReference(path_on_compute=...) for a mount
+    run = submit(project, ["--at", at])
+    seen = report(run)
+    assert seen["argv"][1] == str(run.run_dir / "working" / "data" / "train")
+    assert seen["inputs"]["at"]["files"] == ["a.csv", "more/b.csv", "notes.txt"]
+    clash = datastore.path("train", data_reference_name="clash").as_mount()
+    clash.path_on_compute = "report.py"  # a file of the source directory
+    run = Experiment("data").submit(ScriptRunConfig(str(project), script="report.py", arguments=[clash]))
+    details = run.wait_for_completion(timeout=90, raise_on_error=False)
+    assert details["status"] == "Failed" and details["error"]["phase"] == "Preparing"
+    assert "already taken" in details["error"]["message"]

@@ -66,7 +66,7 @@ def test_unknown_datastore_and_missing_dataset_name_the_entry(project, datastore
         ["DatasetConsumptionConfig:ds"],
         data={"ds": {"dataLocation": {"dataset": {"name": "never-registered"}}, "mechanism": "mount"}},
     )
-    assert error.field == "arguments[0]" and "register the dataset" in str(error)
+    assert error.field == "data.ds" and "register the dataset" in str(error)  # the entry, not its placeholder
 
 
 def test_unreachable_store_is_refused_with_the_input_named(project, workspace, monkeypatch):
@@ -150,3 +150,19 @@ def test_unregistered_dataset_with_two_paths_cannot_be_a_run_input(datastore):
     with pytest.raises(ConfigError, match="register it first") as caught:
         ScriptRunConfig(".", script="report.py", arguments=[two.as_named_input("two").as_mount()])
     assert caught.value.field == "data.two"
+
+
+def test_a_file_link_inside_a_downloaded_folder_is_not_copied(project, datastore, tmp_path):
+    """Security: a link in the datastore to a file elsewhere fails the run in Preparing; its content is never copied."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET)
+    (tmp_path / "data" / "train" / "innocent.csv").symlink_to(outside / "secret.txt")
+    config = ScriptRunConfig(str(project), script="report.py", arguments=[datastore.path("train").as_download()])
+    run = submit(config, "linked")
+    details = run.wait_for_completion(timeout=90, raise_on_error=False)
+    assert details["status"] == "Failed" and details["error"]["phase"] == "Preparing"
+    assert "outside the input's folder" in details["error"]["message"]
+    for file in RunStore().home.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            assert SECRET not in file.read_text(errors="replace"), file

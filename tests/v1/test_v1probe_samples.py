@@ -42,8 +42,8 @@ def _check(out: str, experiment: str) -> None:
     assert "'python=3.10', '-', 'numpy', '-', 'pip:', '-', 'six'] 3.10" in out and "clone copy-env None" in out
     assert "not local: Environment.add_private_pip_wheel()" in out
     assert "not local: Environment.from_existing_conda_environment()" in out
-    for name in ("Dataset.Tabular.from_delimited_files()", "Dataset.File.from_files()", "Dataset.get_by_name()"):
-        assert f"not local: {name}" in out
+    assert "dataset probe-table 1 2 ['/probe.csv']" in out  # datasets over the default datastore (issue 13)
+    assert "not local: Dataset.Tabular.from_sql_query()" in out
     assert "datastore workspaceblobstore Local workspaceblobstore" in out and "not local: Run.get_portal_url()" in out
     runs = RunStore().list(experiment=experiment)
     assert len(runs) == 3 and all(r.status.value == "Completed" for r in runs)

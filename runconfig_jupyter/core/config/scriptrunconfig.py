@@ -509,6 +509,9 @@ class ScriptRunConfig:
         names = sorted(self.environment_variables())
         if names:
             rows.append(("variables", ", ".join(names)))
+        data = bindings.describe_entries(self.run_config)
+        if data:
+            rows.append(("data", data))
         limit = self.max_run_duration_seconds
         rows.append(("max duration", f"{limit} s" if limit else "no limit"))
         rc = self.run_config

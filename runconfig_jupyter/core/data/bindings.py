@@ -28,6 +28,7 @@ from runconfig_jupyter.core.errors import ConfigError
 
 NAME = re.compile(rf"^{DATA_NAME}$")
 SECTION_KEYS = {"data_references": "dataReferences", "data": "data", "output_data": "outputData"}
+ORIGIN_ATTRIBUTE = "data_object_fields"  # set on a RunConfiguration by bind(); not part of its schema
 DEFAULT_OUTPUT_DESTINATION = "dataset/{run-id}/{output-name}"  # v1's default for OutputFileDatasetConfig
 URI_FORMS = (
     re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<path>.*)$"),
@@ -108,11 +109,31 @@ def bind(run_config: Any, value: Any, field_name: str) -> DataBinding:
                 field=field_name,
             )
     getattr(run_config, binding.section)[binding.name] = binding.entry
+    # Errors about this data then name where the object was given (arguments[i], inputs[i]), not the entry we made.
+    given = dict(getattr(run_config, ORIGIN_ATTRIBUTE, None) or {})
+    given.setdefault(binding.name, field_name)
+    setattr(run_config, ORIGIN_ATTRIBUTE, given)
     return binding
 
 
+def origin_fields(run_config: Any) -> dict[str, str]:
+    """Name -> where a data object was given (``arguments[i]``, ``inputs[i]``), for objects bound in this process."""
+    return dict(getattr(run_config, ORIGIN_ATTRIBUTE, None) or {})
+
+
 def lift_arguments(run_config: Any) -> None:
-    """Data objects in ``run_config.arguments`` become entries plus their placeholder (idempotent)."""
+    """Data objects in ``run_config.arguments`` become entries plus their placeholder (idempotent).
+
+    Objects put straight into a section (v1: ``run_config.data = {"x": dataset.as_named_input("x")}``) become
+    their entries too.
+    """
+    for section in SECTION_KEYS:
+        entries = getattr(run_config, section)
+        if isinstance(entries, dict):
+            for name, value in list(entries.items()):
+                binding = None if isinstance(value, dict) else binding_of(value)
+                if binding is not None:
+                    entries[name] = binding.entry
     arguments = run_config.arguments
     if not isinstance(arguments, list) or not any(is_data_object(a) for a in arguments):
         return
@@ -125,8 +146,8 @@ def lift_arguments(run_config: Any) -> None:
 def check_name(name: Any, field_name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
-            f"{name!r} is not a usable data name: use letters, digits and '_' (at most 128, not starting with a "
-            "digit); it becomes the environment variable AZUREML_DATAREFERENCE_<name>",
+            f"{name!r} is not a usable data name: use letters, digits, '_' and '-' (at most 128); it becomes the "
+            "environment variable AZUREML_DATAREFERENCE_<name>",
             field=field_name,
         )
     return name
@@ -345,6 +366,16 @@ def check_placeholders(arguments: Any, known: set[str], field_name: str = "argum
                     "add it under data / dataReferences / outputData or pass the data object itself",
                     field=where,
                 )
+
+
+def describe_entries(run_config: Any) -> str:
+    """One line for a configuration summary: each input with its mode, each output; '' when there is no data."""
+    try:
+        inputs, outputs = input_requests(run_config), output_requests(run_config)
+    except ConfigError as error:
+        return f"(not usable: {error})"
+    parts = [f"{r.name} ({r.mode})" for r in inputs] + [f"-> {o.name} ({o.mode})" for o in outputs]
+    return ", ".join(parts)
 
 
 def output_placeholder(name: str) -> str:

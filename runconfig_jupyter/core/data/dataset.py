@@ -349,8 +349,6 @@ class FileDatasetFactory:
         glob = f"{check_relative(path, 'target')}/{pattern or '**'}".lstrip("/")
         return FileDatasetFactory.from_files((datastore, glob))
 
-    from_parquet_files = azure_only("Dataset.File.from_parquet_files()", DATA_LAYER)
-
 
 class TabularDatasetFactory:
     """``Dataset.Tabular``."""

@@ -63,7 +63,7 @@ def host_source(inp: DataInput, cache: DownloadCache, progress: Progress | None 
     return cache.fetch(fs, join(root, inp.path, field), progress=progress, field=field)
 
 
-def copy_input(source: Path, target: Path, pattern: str | None = None) -> Path:
+def copy_input(source: Path, target: Path, pattern: str | None = None, field: str = "data") -> Path:
     """The ``download`` copy of an input at ``target`` (a folder; a single-file input lands inside it).
 
     Returns the path the script is given: the folder, or the file in it for a single-file input.
@@ -72,10 +72,18 @@ def copy_input(source: Path, target: Path, pattern: str | None = None) -> Path:
     if source.is_file():
         shutil.copy2(source, target / source.name)
         return target / source.name
+    root = Path(os.path.realpath(source))
     for file in files_under(source, pattern):
+        real = Path(os.path.realpath(file))
+        if file.is_symlink() and root not in real.parents:  # the copy would carry a file from elsewhere
+            raise ConfigError(
+                f"'{file}' is a link to {real}, outside the input's folder {root}; links out of a datastore are "
+                "never copied into a run (remove the link, or register the folder it points to)",
+                field=field,
+            )
         destination = target / file.relative_to(source)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(file, destination)
+        shutil.copy2(real, destination)
     return target
 
 

@@ -32,7 +32,8 @@ OUTPUT_MODES = ("upload", "mount")
 # v1's own argument placeholders: what azureml-core wrote into a run's arguments for a dataset input / output.
 INPUT_PLACEHOLDER = "DatasetConsumptionConfig:"
 OUTPUT_PLACEHOLDER = "DatasetOutputConfig:"
-DATA_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
+# Datastore names may hold '-' and start with a digit; a DataReference is named after its datastore by default.
+DATA_NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
 _PLACEHOLDER = re.compile(
     rf"(?:{INPUT_PLACEHOLDER}|{OUTPUT_PLACEHOLDER})({DATA_NAME})|\$\{{{ENV_PREFIX}({DATA_NAME})\}}|\${ENV_PREFIX}({DATA_NAME})"
 )
@@ -125,6 +126,27 @@ class DataPlan:
         path = Path(run_dir) / PLAN_FILE
         write_json_atomically(path, self.to_dict())
         return path
+
+    def run_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """v1's ``inputDatasets`` / ``outputDatasets`` of ``run.get_details()``: what the run read and wrote."""
+        keys = ("id", "name", "version")
+        inputs = [
+            {
+                "dataset": {"datastore": i.datastore, **{k: (i.dataset or {}).get(k) for k in keys}},
+                "consumptionDetails": {"type": "RunInput", "inputName": i.name, "mechanism": i.mode.capitalize()},
+                "path": i.path,
+            }
+            for i in self.inputs
+        ]
+        outputs = [
+            {
+                "identifier": {"datastore": o.datastore, "path": o.destination, "registeredAs": o.register_as},
+                "outputType": "RunOutput",
+                "outputDetails": {"outputName": o.name, "mechanism": o.mode.capitalize()},
+            }
+            for o in self.outputs
+        ]
+        return inputs, outputs
 
     def input(self, name: str) -> DataInput:
         return next(i for i in self.inputs if i.name == name)

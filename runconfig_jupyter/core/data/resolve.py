@@ -5,7 +5,7 @@ answers (bounded probe, core/data/filesystems.py) and the path exists on it; a l
 inside a registered place (links out of the datastore are judged by where they lead). For each output: the
 datastore exists, is not read-only, answers. ``{run-id}`` / ``{output-name}`` are replaced in destinations.
 Every refusal is a typed error naming the input (``data.<name>``, ``dataReferences.<name>``,
-``outputData.<name>``, or ``arguments[i]`` for an object passed in the arguments).
+``outputData.<name>``, or ``arguments[i]`` / ``inputs[i]`` for an object passed there in this process).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from runconfig_jupyter.core.data.bindings import (
     check_relative,
     input_requests,
     lift_arguments,
+    origin_fields,
     output_requests,
 )
 from runconfig_jupyter.core.data.dataset import split_glob
 from runconfig_jupyter.core.data.materialize import LOCAL, confined_host_path
-from runconfig_jupyter.core.data.plan import DataInput, DataOutput, DataPlan, placeholder_names
+from runconfig_jupyter.core.data.plan import DataInput, DataOutput, DataPlan
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, DataPathMissing
 from runconfig_jupyter.core.runs.input_datasets import TABULAR
 
@@ -52,19 +53,10 @@ def build_plan(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
     known = {r.name for r in inputs} | {o.name for o in outputs}
     check_placeholders(run_config.arguments, known)
     check_placeholders(run_config.command, known, "command")
-    where = argument_fields(run_config.arguments)
+    where = origin_fields(run_config)
     planned = [plan_input(r, where.get(r.name, r.field), home) for r in inputs]
     written = [plan_output(o, where.get(o.name, o.field), run_id, home) for o in outputs]
     return DataPlan(planned, written)
-
-
-def argument_fields(arguments: Any) -> dict[str, str]:
-    """Name -> ``arguments[i]`` of the first argument that holds its placeholder (errors point there)."""
-    found: dict[str, str] = {}
-    for index, item in enumerate(arguments if isinstance(arguments, list) else []):
-        for name in placeholder_names(item):
-            found.setdefault(name, f"arguments[{index}]")
-    return found
 
 
 def locate(request: InputRequest, field: str, home: Path | None) -> Located:

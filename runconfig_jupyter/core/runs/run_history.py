@@ -209,8 +209,11 @@ class RunHistory:
 
     def get_details(self) -> dict[str, Any]:
         """Azure's run details (camelCase keys: runId, status, target, startTimeUtc, runDefinition, logFiles, ...)."""
+        from runconfig_jupyter.core.data.plan import DataPlan
+
         record = self.record
         history = read_history(self.run_dir)
+        inputs, outputs = DataPlan.load(self.run_dir).run_details()
         details: dict[str, Any] = {
             "runId": record.run_id,
             "runType": self.type,
@@ -227,8 +230,8 @@ class RunHistory:
             "exitCode": record.exit_code,
             "properties": self.get_properties(),
             "tags": dict(history["tags"]),
-            "inputDatasets": [],
-            "outputDatasets": [],
+            "inputDatasets": inputs,
+            "outputDatasets": outputs,
             "runDefinition": self._run_definition(record),
             "logFiles": {name: str(path) for name, path in self._log_paths().items()},
             "parentRunId": None if record.details.get("rerun_of") else record.parent_run_id,

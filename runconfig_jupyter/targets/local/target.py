@@ -152,9 +152,15 @@ class LocalTarget(ComputeTarget):
                 self._leases.append((cache, source))
             if inp.mode == "download":
                 target = place_on_compute(working, inp.path_on_compute, f"inputs/{inp.name}")
-                paths[inp.name] = str(copy_input(source, target, inp.pattern))
+                paths[inp.name] = str(copy_input(source, target, inp.pattern, f"data.{inp.name}"))
             elif inp.path_on_compute:  # the data itself, where the configuration asked for it
                 link = place_on_compute(working, inp.path_on_compute, inp.name)
+                if os.path.lexists(link):
+                    raise ConfigError(
+                        f"path_on_compute '{inp.path_on_compute}' is already taken in the run's folder (a file of the "
+                        "source directory or another input); give this input its own path",
+                        field=f"data.{inp.name}.pathOnCompute",
+                    )
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(source, target_is_directory=source.is_dir())
                 paths[inp.name] = str(link)

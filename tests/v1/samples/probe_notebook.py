@@ -27,7 +27,7 @@ run = exp.submit(config=src)
 print(run)
 run.wait_for_completion(show_output=True)
 script_log = run.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
-print("script log has", "datasets: NotSupportedLocally" in script_log and "details True Running" in script_log)
+print("script log has", "datasets: KeyError" in script_log and "details True Running" in script_log)
 
 env = Environment("user-managed-env")
 env.python.user_managed_dependencies = True
@@ -69,10 +69,16 @@ os.remove("probe_env.yml")
 
 from runconfig_jupyter.core import Dataset, Datastore  # noqa: E402
 
+default_store = ws.get_default_datastore()
+with open("probe.csv", "w") as table_file:
+    table_file.write("a,b\n1,2\n3,4\n")
+default_store.upload_files(["probe.csv"], target_path="probe", overwrite=True, show_progress=False)
+os.remove("probe.csv")
+table = Dataset.Tabular.from_delimited_files(path=(default_store, "probe/probe.csv")).register(ws, "probe-table")
+rows = len(Dataset.get_by_name(ws, name="probe-table").to_pandas_dataframe())
+print("dataset", table.name, table.version, rows, Dataset.File.from_files(path=(default_store, "probe/**")).to_path())
 for call in (
-    lambda: Dataset.Tabular.from_delimited_files(path="data.csv"),
-    lambda: Dataset.File.from_files(path="data"),
-    lambda: Dataset.get_by_name(ws, name="d"),
+    lambda: Dataset.Tabular.from_sql_query("select 1"),
     lambda: best_run.get_portal_url(),
     lambda: Environment.from_existing_conda_environment(name="e", conda_environment_name="base"),
     lambda: Environment.add_private_pip_wheel(ws, "dist/my.whl"),
