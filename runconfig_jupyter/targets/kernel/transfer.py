@@ -98,7 +98,8 @@ def upload_through_kernel(
     remote.call_many("put_chunk", chunks())
     if ctx.cancel_event.is_set():
         return False
-    ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB ({what}) through the kernel in {time.monotonic() - started:.2f} s")
+    label = "" if what == "snapshot" else f" ({what})"
+    ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s{label}")
     return True
 
 
