@@ -164,3 +164,46 @@ def _checkpoint(folder: Path) -> str:
     path = folder / "model.txt"
     path.write_text("epoch 7")
     return str(path)
+
+
+RANKS = """
+import os, sys
+rank = os.environ["RANK"]
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+seen = sorted(os.listdir(args["--mounted"])), sorted(os.listdir(args["--copy"]))
+print(f"rank {rank} saw {seen[0]} and {seen[1]} at {args['--mounted']}", flush=True)
+with open(os.path.join(args["--out"], f"rank{rank}.txt"), "w") as out:
+    out.write(rank)
+"""
+
+
+def test_every_rank_container_gets_the_same_mounts_and_one_shared_output(
+    project, local_store, out_store, no_containers_left
+):
+    from runconfig_jupyter.core.config import PyTorchConfiguration
+
+    (project / "ranks.py").write_text(RANKS)
+    arguments = [
+        "--mounted",
+        local_store.path("train", data_reference_name="train").as_mount(),
+        "--copy",
+        local_store.path("train", data_reference_name="copy").as_download(),
+        "--out",
+        OutputFileDatasetConfig(name="shared", destination=(out_store, "ranks/{run-id}")),
+    ]
+    config = ScriptRunConfig(
+        str(project),
+        script="ranks.py",
+        arguments=arguments,
+        compute_target="docker",
+        distributed_job_config=PyTorchConfiguration(process_count=2, node_count=2),
+    )
+    run = Experiment("data-docker-ranks").submit(config)
+    no_containers_left.append(run.id)
+    run.wait_for_completion(timeout=180, raise_on_error=False)
+    assert run.get_status() == "Completed", run.get_log()
+    log = run.get_log()
+    for rank in (0, 1):
+        assert f"[rank {rank}] rank {rank} saw ['a.csv'] and ['a.csv'] at /mnt/data/train" in log
+    destination = Path(out_store.path_on_host) / "ranks" / run.id
+    assert sorted(p.name for p in destination.iterdir()) == ["_RUN_STATUS.json", "rank0.txt", "rank1.txt"]
