@@ -40,6 +40,8 @@ PROBE = textwrap.dedent(
             except OSError as error:
                 entry["write"] = error.errno
             report[key] = entry
+    if "--file" in args:  # a single-file input: the path is the file itself
+        report["file"] = {"path": args["--file"], "text": open(args["--file"]).read()}
     if "--secret" in args:
         secret = args["--secret"]
         report["secret_at_host_path"] = os.path.exists(secret)

@@ -66,6 +66,8 @@ def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_wh
         output,
         "--secret",
         str(secret),
+        "--file",
+        local_store.path("train/a.csv", data_reference_name="one").as_mount(),
         "--exit",
         "3",
         "--try-write",
@@ -78,6 +80,7 @@ def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_wh
     # the mount: the registered folder at a fixed path, read-only (EROFS), nothing else of the host visible
     assert seen["argv"]["--mounted"] == "/mnt/data/train" == seen["env"]["AZUREML_DATAREFERENCE_train"]
     assert seen["--mounted"] == {"files": ["a.csv"], "write": 30}
+    assert seen["file"] == {"path": "/mnt/data/one/a.csv", "text": "x,y\n1,2\n"}  # a file input: the file itself
     assert seen["secret_at_host_path"] is False and seen["secret_anywhere_under_mnt"] is False
     # the download: a private, writable copy in the working dir; the registered folder itself is untouched
     assert seen["argv"]["--copy"] == "/workspace/data/copy"
@@ -207,3 +210,33 @@ def test_every_rank_container_gets_the_same_mounts_and_one_shared_output(
         assert f"[rank {rank}] rank {rank} saw ['a.csv'] and ['a.csv'] at /mnt/data/train" in log
     destination = Path(out_store.path_on_host) / "ranks" / run.id
     assert sorted(p.name for p in destination.iterdir()) == ["_RUN_STATUS.json", "rank0.txt", "rank1.txt"]
+
+
+def test_a_socket_inside_a_registered_folder_never_reaches_a_container(project, tmp_path, no_containers_left):
+    """A unix socket stays connectable through a read-only bind mount: the folder is refused before mounting."""
+    import socket
+
+    from runconfig_jupyter import Datastore, Workspace
+
+    root = tmp_path / "with-socket"
+    (root / "train").mkdir(parents=True)
+    (root / "train" / "a.csv").write_text("x\n")
+    store = Datastore.register_local(Workspace(), "sockets", str(root))
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(root / "train" / "engine.sock"))  # placed after registration, before the run
+    mounted = store.path("train", data_reference_name="x").as_mount()
+    try:
+        run = submit(project, ["--mounted", mounted], no_containers_left)
+    finally:
+        listener.close()
+    details = run.get_details()
+    assert details["status"] == "Failed" and "socket" in details["error"]["message"], details
+    assert "container_id" not in details.get("targetDetails", {})  # refused before any container existed
+
+
+def test_a_folder_too_big_to_check_is_refused_with_the_way_out(project, local_store, monkeypatch, no_containers_left):
+    monkeypatch.setenv("RUNCONFIG_DATA_SCAN_ENTRIES", "1")  # read by the driver, a fresh process
+    run = submit(project, ["--mounted", local_store.path(data_reference_name="all").as_mount()], no_containers_left)
+    message = run.get_details()["error"]["message"]
+    assert run.get_status() == "Failed" and "more than 1 entries" in message
+    assert "RUNCONFIG_DATA_SCAN_ENTRIES" in message

@@ -457,16 +457,23 @@ class Confinement:
         return f" (it resolves to {real})" if str(value) != str(real) else ""
 
 
-def check_mount(real: Path, field: str) -> None:
+def check_mount(
+    real: Path,
+    field: str,
+    max_entries: int = MOUNT_SCAN_ENTRIES,
+    max_seconds: float = MOUNT_SCAN_SECONDS,
+    too_big: str = "point at the checkpoint folder itself",
+) -> None:
     """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk).
 
-    Needs no source directory: the driver checks a data folder (core/data) right before mounting it too.
+    Needs no source directory: the driver checks a data folder (core/data) right before mounting it too, with
+    bounds of its own (a dataset may hold millions of files; a checkpoint folder does not).
     """
     from runconfig_jupyter.core.snapshot.ignore import (
         is_never_packaged,  # pathspec: only when something is about to be mounted
     )
 
-    deadline = time.monotonic() + MOUNT_SCAN_SECONDS
+    deadline = time.monotonic() + max_seconds
     seen = 0
     pending = [str(real)]
     while pending:
@@ -477,10 +484,10 @@ def check_mount(real: Path, field: str) -> None:
             raise ConfigError(f"cannot read '{folder}' ({error.strerror}); fix its permissions", field) from None
         for entry in entries:
             seen += 1
-            if seen > MOUNT_SCAN_ENTRIES or time.monotonic() > deadline:
+            if seen > max_entries or time.monotonic() > deadline:
                 raise ConfigError(
-                    f"'{real}' holds more than {MOUNT_SCAN_ENTRIES} entries (or took too long to check); "
-                    "point at the checkpoint folder itself",
+                    f"'{real}' holds more than {max_entries} entries (or took more than {max_seconds:g} s to "
+                    f"check); {too_big}",
                     field=field,
                 )
             mode = entry.stat(follow_symlinks=False).st_mode

@@ -20,6 +20,7 @@ by it, as on Azure ML.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shlex
 import shutil
@@ -32,6 +33,13 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 DATA_ROOT = "/mnt/data"
 OUTPUT_ROOT = "/mnt/outputs"
 STAGE_ROOT = "/runconfig/data"  # read-only staging mounts of download-mode inputs
+# A dataset may hold millions of files: its folder is checked with wider bounds than a checkpoint folder's.
+DATA_SCAN_ENTRIES = int(os.environ.get("RUNCONFIG_DATA_SCAN_ENTRIES", 5_000_000))
+DATA_SCAN_SECONDS = float(os.environ.get("RUNCONFIG_DATA_SCAN_SECONDS", 120))
+DATA_TOO_BIG = (
+    "mount a subfolder, pack the files into fewer archives, or raise RUNCONFIG_DATA_SCAN_ENTRIES / "
+    "RUNCONFIG_DATA_SCAN_SECONDS (the folder is checked for sockets and devices before every mount)"
+)
 PICKED = ".data_picked"  # in the run folder: the files a download-mode glob picked (removed at cleanup)
 RESERVED = ("/", "/runconfig", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/lib", "/sbin", "/tmp")
 
@@ -132,7 +140,8 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
         except Exception as error:
             raise PreparationFailed(f"input '{inp.name}' could not be made available: {error}") from error
         if source.is_dir():
-            check_mount(source, label)  # no socket, device or credential store inside
+            # no socket, device or credential store inside: a socket stays connectable through a read-only mount
+            check_mount(source, label, DATA_SCAN_ENTRIES, DATA_SCAN_SECONDS, DATA_TOO_BIG)
         where = paths[inp.name]
         script_path = posixpath.join(where, source.name) if source.is_file() else where
         if inp.mode == "download" and inp.pattern and source.is_dir():
