@@ -140,3 +140,21 @@ def test_default_datastore_is_a_writable_folder_of_the_run_home(run_home, tmp_pa
     assert (run_home / "datastores/workspaceblobstore/models/m.txt").read_text() == "m"
     with pytest.raises(Exception, match="workspace's own folder"):
         Datastore.register_local(ws, "workspaceblobstore", tmp_path)
+
+
+def test_transfers_report_byte_progress(store, tmp_path):
+    """What run outputs use at the end of a run (core/data/transfer.py): bytes, not file counts."""
+    from runconfig_jupyter.core.data import transfer
+
+    source = _tree(tmp_path / "src", {"a.bin": "a" * 3000, "b/c.bin": "c" * 2000})
+    files = [source / "a.bin", source / "b/c.bin"]
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    assert transfer.upload(store.datastore.spec, files, source, "out", False, progress=progress) == 2
+    assert seen[-1] == (5000, 5000)
+    seen.clear()
+    assert transfer.download(store.datastore.spec, tmp_path / "dl", "out/", False, progress=progress) == 2
+    assert seen[-1] == (5000, 5000) and (tmp_path / "dl/out/b/c.bin").read_text() == "c" * 2000
