@@ -142,6 +142,8 @@ class LocalTarget(ComputeTarget):
         working, cache = self.working_dir(ctx), DownloadCache()
         paths: dict[str, str] = {}
         for inp in ctx.data_plan.inputs:
+            if ctx.cancel_event.is_set():  # canceled while an earlier input was fetched: fetch no more
+                return paths
 
             def progress(done: int, total: int, name: str = inp.name) -> None:
                 ctx.progress(f"Fetching {name}", done / total if total else None, f"{done} of {total} bytes")
