@@ -127,6 +127,8 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
     paths = check_plan_paths(plan, workdir)
     cache = DownloadCache() if any(inp.kind != "local" for inp in plan.inputs) else None
     for inp in plan.inputs:
+        if ctx.cancel_event.is_set():  # canceled while preparing: no further fetch (the driver ends the run)
+            return data
         label = f"data.{inp.name}"
 
         def progress(done: int, total: int, name: str = inp.name) -> None:

@@ -60,6 +60,8 @@ def launch_data(ctx: Any, plan: Any, url: str, fetch: str = "auto") -> dict[str,
     inputs = []
     cache = None
     for inp in plan.inputs:
+        if ctx.cancel_event.is_set():  # canceled while preparing: no further fetch (the driver ends the run)
+            return None
         entry: dict[str, Any] = {
             "name": inp.name,
             "mode": inp.mode,
