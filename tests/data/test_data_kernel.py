@@ -17,7 +17,7 @@ import pytest
 from runconfig_jupyter import Datastore, Experiment, ScriptRunConfig, Workspace
 from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from runconfig_jupyter.data import OutputFileDatasetConfig
-from tests.data.conftest import CREDENTIALS
+from tests.data.conftest import CREDENTIALS, remote_store
 from tests.data.targets_helpers import make_project, report
 from tests.integration.kernel.servers import launch, stop
 
@@ -90,3 +90,18 @@ def test_local_input_uploaded_remote_input_fetched_remotely_and_output_uploaded(
     assert (destination / "result.txt").read_text() == "written by the script"
     assert json.loads((destination / "_RUN_STATUS.json").read_text())["status"] == "Completed"
     assert not (destination / "leak").exists()
+
+
+def test_azure_blob_input_is_fetched_on_the_remote_side(kernel_target, request, tmp_path, credentials):
+    """Azurite through adlfs: the account key (also inside the connection string) travels as a variable name."""
+    store = remote_store("azure_blob", request, tmp_path, "azdata").datastore
+    arguments = ["--remote", store.path("train", data_reference_name="remote").as_download()]
+    project = make_project(tmp_path / "project")
+    config = ScriptRunConfig(str(project), script="probe.py", arguments=arguments, compute_target=kernel_target)
+    config.run_config.environment.python.user_managed_dependencies = True
+    run = Experiment("data-kernel").submit(config)
+    run.wait_for_completion(timeout=150, raise_on_error=False)
+    assert run.get_status() == "Completed", run.get_details()
+    prepare = (run.run_dir / "logs" / "prepare_log.txt").read_text()
+    assert "input 'remote': fetched on the remote side (2 files" in prepare, prepare
+    assert report(run)["--remote"]["files"] == ["a.csv", "sub/b.csv"]
