@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[list[str], float]] = {
     "server": (["bench_server.py"], 120),
     "kernel": (["bench_kernel.py", "--repeat", "3", "--mb", "8"], 180),
     "data": (["bench_data_download.py", "--mb", "64", "--repeat", "2"], 180),
+    "data_mount": (["bench_data_mount.py", "--repeat", "3"], 180),
 }
 
 

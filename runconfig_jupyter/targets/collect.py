@@ -1,7 +1,8 @@
 """What every target brings back from a finished run, and how it lands in the run folder.
 
-The script's ``./outputs`` becomes the run's ``outputs/`` and its ``./logs`` goes to
-``logs/user/``; one definition keeps every target's run folder the same shape.
+The script's ``./outputs`` becomes the run's ``outputs/``, its ``./logs`` goes to
+``logs/user/`` and ``./data_outputs`` (data outputs, uploaded at the end) to ``data_outputs/``;
+one definition keeps every target's run folder the same shape.
 
 Why entry by entry: a script may leave anything in ``outputs/`` - a ``latest`` link to its
 best checkpoint, a link to ``/etc``, a FIFO, a socket. One odd entry must never cost the
@@ -27,6 +28,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runconfig_jupyter.core.data.outputs import DATA_OUTPUTS
 from runconfig_jupyter.core.errors import CollectionFailed
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, STD_LOG, RunFolder
 from runconfig_jupyter.core.target.interface import TargetRunContext
@@ -35,8 +37,16 @@ WARNING_PREFIX = "runconfig: warning: "
 
 
 def collected_folders(ctx: TargetRunContext) -> tuple[tuple[str, Path], ...]:
-    """(folder in the script's working directory, where it goes in the run folder)."""
-    return (("outputs", ctx.outputs_dir), ("logs", RunFolder(ctx.run_dir).user_logs_dir))
+    """(folder in the script's working directory, where it goes in the run folder).
+
+    ``data_outputs/<name>`` holds what the script wrote for a data output where the target cannot mount a
+    host folder (remote kernel, Ray); the driver uploads it to the datastore (core/data/outputs.py).
+    """
+    return (
+        ("outputs", ctx.outputs_dir),
+        ("logs", RunFolder(ctx.run_dir).user_logs_dir),
+        (DATA_OUTPUTS, ctx.run_dir / DATA_OUTPUTS),
+    )
 
 
 @dataclass

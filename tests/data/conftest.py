@@ -140,3 +140,39 @@ def shell(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     ip.run_line_magic("config", "RunConfigMagics.live_view = False")
     yield ip
     ip.user_ns.pop("withdata", None)
+
+
+# -- what the per-target tests use (test_data_docker / _kernel / _ray) ---------------------------------------
+CREDENTIALS = {"TEST_S3_KEY": S3_KEY, "TEST_S3_SECRET": S3_SECRET, "TEST_AZURITE_KEY": AZURITE_KEY}
+
+
+def remote_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Store:
+    """A writable ``kind`` store holding ``train/a.csv`` and ``train/sub/b.csv``."""
+    made = make_store(kind, request, tmp_path, name=name)
+    made.put("train/a.csv", b"x,y\n1,2\n")
+    made.put("train/sub/b.csv", b"x,y\n3,4\n")
+    return made
+
+
+@pytest.fixture
+def s3_store(request: pytest.FixtureRequest, tmp_path: Path, credentials: None) -> Store:
+    """Datastore 's3data' on the moto server, with two csv files under train/."""
+    return remote_store("s3", request, tmp_path, "s3data")
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Datastore:
+    """A registered (read-only) folder with ``train/a.csv``; a file NEXT to it that no run may see."""
+    root = tmp_path / "datasets" / "registered"
+    (root / "train").mkdir(parents=True)
+    (root / "train" / "a.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "datasets" / "secret.txt").write_text("not registered\n")
+    return Datastore.register_local(Workspace(), "localdata", str(root))
+
+
+@pytest.fixture
+def out_store(tmp_path: Path) -> Datastore:
+    """A writable registered folder outputs are uploaded to."""
+    root = tmp_path / "results"
+    root.mkdir()
+    return Datastore.register_local(Workspace(), "results", str(root), writable=True)

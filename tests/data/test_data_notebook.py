@@ -1,4 +1,5 @@
-"""notebooks/data.ipynb (v1 style: datastore, datasets, a run that reads them) runs top to bottom on a real kernel."""
+"""notebooks/data.ipynb (v1 style: datastore, datasets, a run that reads them) runs top to bottom on a real kernel
+(and its Docker section on the real engine, when one runs here)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def test_data_notebook_executes_headless(tmp_path, run_home):
     assert "fitted y = 2.00 x + 1.00 on 30 rows; 4 files" in text
     assert "input  points [mount] training_data:" in text and "input  files [download] workspaceblobstore:" in text
     assert "Nothing submitted (--dry-run)." in text
+    if "docker: available" in text:  # the Docker section: a read-only mount in, an uploaded output out
+        assert "fitted y = 2.00 x + 1.00 on 30 rows in /mnt/data/csv (read-only)" in text
+        assert "uploaded: ['_RUN_STATUS.json', 'model.txt']" in text
     [record] = RunStore().list(experiment="data-notebook")
     assert record.status.value == "Completed"
     metrics = RunStore().run_dir(record.run_id) / "metrics.jsonl"

@@ -60,7 +60,7 @@ class ScriptRunConfig:
         compute_target: Any = None,
         environment: Environment | None = None,
         distributed_job_config: DistributedConfig | None = None,
-        resume_from: str | None = None,
+        resume_from: Any = None,
         max_run_duration_seconds: int | None = MAX_DURATION_SECONDS_DEFAULT,
         command: str | list[str] | None = None,
         docker_runtime_config: DockerConfiguration | None = None,
@@ -108,6 +108,17 @@ class ScriptRunConfig:
         if distributed_job_config is not None:
             self.distributed_job_config = distributed_job_config
         self.resume_from = resume_from
+
+    @property
+    def resume_from(self) -> Any:
+        """A run id, a checkpoint folder, or a datastore path kept as ``datastore://name/path``."""
+        return self._resume_from
+
+    @resume_from.setter
+    def resume_from(self, value: Any) -> None:
+        from runconfig_jupyter.core.data.resume import resume_text
+
+        self._resume_from = resume_text(value)
 
     # -- fields kept in the run configuration -----------------------------------------
     @property
@@ -284,7 +295,7 @@ class ScriptRunConfig:
         if target is not None and not isinstance(target, str) and not isinstance(getattr(target, "name", None), str):
             raise self._error("must be a target name such as 'local' or 'docker'", "compute_target")
         if self.resume_from is not None and not isinstance(self.resume_from, str):
-            raise self._error("must be a run id or path", "resume_from")
+            raise self._error("must be a run id, a path or (datastore, 'path')", "resume_from")
         try:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")

@@ -274,10 +274,12 @@ class Driver:
             if self.store.get(run_id).status != RunStatus.CANCEL_REQUESTED:
                 self.store.set_status(run_id, RunStatus.FINALIZING)
             collect_error = self._collect()
-            collect_error = self._deliver_outputs(outcome.status) or collect_error
             status, reason, phase = outcome.status, outcome.reason, outcome.phase
             if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
                 status, reason = RunStatus.CANCELED, ctx.cancel_reason
+            upload_error = self._deliver_outputs(status)
+            if upload_error:  # the outputs are what the run was for: a failed upload is the run's failure
+                collect_error = f"{collect_error}; {upload_error}" if collect_error else upload_error
             if collect_error and status == RunStatus.COMPLETED:
                 # The script succeeded: say so, and that only the collection failed (phase Finalizing).
                 code = outcome.exit_code
@@ -317,30 +319,25 @@ class Driver:
         return None
 
     def _deliver_outputs(self, status: RunStatus) -> str | None:
-        """Upload each output folder the target reported to its datastore (also after a failure or cancel).
+        """Upload each output to its datastore (core/data/outputs.py), also after a failure or cancel.
 
         A failure is returned like a collection failure: the script's own outcome is kept and the reason says so.
+        Outputs of a completed run named with ``register_on_complete`` become datasets once uploaded.
         """
-        plan, ctx = self.ctx.data_plan, self.ctx
-        if not plan.outputs:
+        if not self.ctx.data_plan.outputs:
             return None
-        if ctx.cancel_event.is_set() and status != RunStatus.COMPLETED:
-            status = RunStatus.CANCELED
+        from runconfig_jupyter.core.data.outputs import finish_outputs
+
         try:
-            from runconfig_jupyter.core.data.outputs import upload_outputs
-        except ImportError:  # TODO(datatargets): core/data/outputs.py (upload_outputs) lands with that branch
-            ctx.driver_log(f"outputs {[o.name for o in plan.outputs]} kept in the working folder: no uploader yet")
-            return None
-        try:
-            upload_outputs(plan, dict(ctx.produced_outputs), status.value, ctx.driver_log)
-            if status == RunStatus.COMPLETED:
+            error = finish_outputs(self.ctx, status.value)
+            if error is None and status == RunStatus.COMPLETED:
                 from runconfig_jupyter.core.data.dataset import register_outputs
 
-                register_outputs(plan, self.store.home)
+                register_outputs(self.ctx.data_plan, self.store.home)
         except Exception as error:
-            ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
-        return None
+        return error
 
     def _finish(self, status: RunStatus, phase: str, reason: str | None, exit_code: int | None = None) -> RunStatus:
         requested = self.store.get(self.ctx.run_id).details.get("requested_end")

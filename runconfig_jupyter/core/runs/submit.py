@@ -81,6 +81,7 @@ def submit(
     run_id = new_run_id(experiment)
     # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - before packaging.
     data_plan = plan_data(config, run_id, store.home)
+    compute.validate_data(data_plan)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:

@@ -416,47 +416,8 @@ class Confinement:
                 self.path(re.sub(r"\[[^\]]*\]$", "", text.split(";")[0].strip()), where)
 
     def check_mount(self, real: Path, field: str) -> None:
-        """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk)."""
-        from runconfig_jupyter.core.snapshot.ignore import (
-            is_never_packaged,  # pathspec: only when something is about to be mounted
-        )
-
-        deadline = time.monotonic() + MOUNT_SCAN_SECONDS
-        seen = 0
-        pending = [str(real)]
-        while pending:
-            folder = pending.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except OSError as error:
-                raise ConfigError(f"cannot read '{folder}' ({error.strerror}); fix its permissions", field) from None
-            for entry in entries:
-                seen += 1
-                if seen > MOUNT_SCAN_ENTRIES or time.monotonic() > deadline:
-                    raise ConfigError(
-                        f"'{real}' holds more than {MOUNT_SCAN_ENTRIES} entries (or took too long to check); "
-                        "point at the checkpoint folder itself",
-                        field=field,
-                    )
-                mode = entry.stat(follow_symlinks=False).st_mode
-                inside = os.path.relpath(entry.path, real)
-                if is_never_packaged(inside, stat.S_ISDIR(mode)):  # the rule snapshots follow (core/ignore.py)
-                    raise ConfigError(
-                        f"'{entry.path}' is a credential store; a folder holding one is never mounted "
-                        "(RUNCONFIG_PACKAGE_CREDENTIALS names the ones you allow)",
-                        field=field,
-                    )
-                if entry.name in CREDENTIAL_NAMES and _credential_store(Path(entry.path)):
-                    raise ConfigError(
-                        f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field
-                    )
-                if stat.S_ISDIR(mode):
-                    pending.append(entry.path)
-                elif stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    raise ConfigError(
-                        f"'{entry.path}' is a socket, FIFO or device node; a folder holding one is never mounted",
-                        field=field,
-                    )
+        """A folder about to be mounted: no socket, FIFO or device node anywhere inside (see :func:`check_mount`)."""
+        check_mount(real, field)
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _allowed(self, real: Path, writable: bool) -> bool:
@@ -497,6 +458,60 @@ class Confinement:
         return f" (it resolves to {real})" if str(value) != str(real) else ""
 
 
+def check_mount(
+    real: Path,
+    field: str,
+    max_entries: int = MOUNT_SCAN_ENTRIES,
+    max_seconds: float = MOUNT_SCAN_SECONDS,
+    too_big: str = "point at the checkpoint folder itself",
+) -> None:
+    """A folder about to be mounted: no socket, FIFO or device node anywhere inside (bounded walk).
+
+    Needs no source directory: the driver checks a data folder (core/data) right before mounting it too, with
+    bounds of its own (a dataset may hold millions of files; a checkpoint folder does not).
+    """
+    from runconfig_jupyter.core.snapshot.ignore import (
+        is_never_packaged,  # pathspec: only when something is about to be mounted
+    )
+
+    deadline = time.monotonic() + max_seconds
+    seen = 0
+    pending = [str(real)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as error:
+            raise ConfigError(f"cannot read '{folder}' ({error.strerror}); fix its permissions", field) from None
+        for entry in entries:
+            seen += 1
+            if seen > max_entries or time.monotonic() > deadline:
+                raise ConfigError(
+                    f"'{real}' holds more than {max_entries} entries (or took more than {max_seconds:g} s to "
+                    f"check); {too_big}",
+                    field=field,
+                )
+            mode = entry.stat(follow_symlinks=False).st_mode
+            inside = os.path.relpath(entry.path, real)
+            if is_never_packaged(inside, stat.S_ISDIR(mode)):  # the rule snapshots follow (core/ignore.py)
+                raise ConfigError(
+                    f"'{entry.path}' is a credential store; a folder holding one is never mounted "
+                    "(RUNCONFIG_PACKAGE_CREDENTIALS names the ones you allow)",
+                    field=field,
+                )
+            if entry.name in CREDENTIAL_NAMES and _credential_store(Path(entry.path)):
+                raise ConfigError(
+                    f"'{entry.path}' is a credential store; a folder holding one is never mounted", field=field
+                )
+            if stat.S_ISDIR(mode):
+                pending.append(entry.path)
+            elif stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                raise ConfigError(
+                    f"'{entry.path}' is a socket, FIFO or device node; a folder holding one is never mounted",
+                    field=field,
+                )
+
+
 def _allowed_place(place: Place) -> bool:
     """A registered place that became a system location (edited file, moved link) is ignored, not trusted."""
     try:
@@ -512,7 +527,12 @@ def check_config(config: Any, home: Path | None = None, root: Path | None = None
     if config.script and not config.command and isinstance(config.script, str):
         confinement.source_file(config.script, "script")
     if config.resume_from:
-        confinement.resume_from(config.resume_from)
+        from runconfig_jupyter.core.data.resume import check_resume, parse
+
+        if parse(config.resume_from) is not None:  # a datastore path: the store is asked, no host path named
+            check_resume(config.resume_from)
+        else:
+            confinement.resume_from(config.resume_from)
     python = config.effective_environment().python
     if python.conda_dependencies_file:
         confinement.path(python.conda_dependencies_file, "environment.python.conda_dependencies_file", "file")

@@ -144,6 +144,10 @@ class ComputeTarget(ABC):
     def validate(self, config: ScriptRunConfig) -> None:  # noqa: B027 - optional hook
         """Reject what this target cannot run, before anything is packaged or recorded."""
 
+    def validate_data(self, plan: DataPlan) -> None:  # noqa: B027 - optional hook
+        """Reject data this target cannot give the script (a host folder a remote cluster cannot see, a bad
+        ``path_on_compute``). Called at submit right after the data plan is built, before anything is recorded."""
+
     # -- driver process ----------------------------------------------------
     def prepare(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook
         """Build or fetch what the run needs (image, upload). Default: nothing."""

@@ -57,18 +57,28 @@ def container_environment(
     return environment
 
 
-def resume_mount(config: Any) -> dict[str, dict[str, str]]:
-    """``resume_from``: a run id (its outputs) or an allowed folder, mounted read-only.
+def resume_mount(config: Any, fetched: Path | None = None) -> dict[str, dict[str, str]]:
+    """``resume_from``: a run id (its outputs), an allowed folder or a datastore path, mounted read-only.
 
-    Checked again here (in the driver, right before the mount) by the same confinement check the
-    submit ran, and the *resolved* folder is mounted, never the text of the config.
+    A folder is checked again here (in the driver, right before the mount) by the same confinement check the
+    submit ran, and the *resolved* folder is mounted, never the text of the config. A datastore path
+    (core/data/resume.py) is mounted from ``fetched``, the copy prepare() fetched into the download cache;
+    before that it is only checked.
     """
     value = getattr(config, "resume_from", None)
     if not value:
         return {}
-    from runconfig_jupyter.core.safety.confine import Confinement
+    from runconfig_jupyter.core.data.resume import check_resume, parse
 
-    real = Confinement.for_source(config.source_directory).resume_from(str(value))
+    if parse(value) is not None:
+        if fetched is None:
+            check_resume(value)
+            return {}
+        real = fetched
+    else:
+        from runconfig_jupyter.core.safety.confine import Confinement
+
+        real = Confinement.for_source(config.source_directory).resume_from(str(value))
     return {str(real): {"bind": RESUME_MOUNT, "mode": "ro"}}
 
 
@@ -94,20 +104,28 @@ def remove_container(container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
         time.sleep(0.2)
 
 
-def unpack_first(command: list[str]) -> list[str]:
+def unpack_first(command: list[str], steps: str = "") -> list[str]:
     """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
 
     GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
     checked on this side first (check_members). A failure says so and exits before the script runs.
+    ``steps`` (shell, e.g. copying download-mode inputs into place) run after the unpack.
     """
     unpack = (
         f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
         f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
         f"exit {UNPACK_FAILED}; }}; "
     )
+    return steps_first(command, unpack + steps)
+
+
+def steps_first(command: list[str], steps: str) -> list[str]:
+    """``command`` run by ``sh`` after ``steps``; unchanged when there are none. Arguments stay "$@" (no shell)."""
+    if not steps:
+        return command
     if command[: len(MERGE_STREAMS)] == MERGE_STREAMS:
-        return ["/bin/sh", "-c", unpack + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
-    return ["/bin/sh", "-c", unpack + 'exec "$@"', "sh", *command]
+        return ["/bin/sh", "-c", steps + MERGE_STREAMS[2], *command[len(MERGE_STREAMS) - 1 :]]
+    return ["/bin/sh", "-c", steps + 'exec "$@"', "sh", *command]
 
 
 def check_members(snapshot_path: Path) -> None:

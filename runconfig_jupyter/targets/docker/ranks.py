@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.runs.distributed import MPI, DistributedPlan, rank_environment
 from runconfig_jupyter.core.runs.launch import expand
@@ -42,9 +43,11 @@ from runconfig_jupyter.targets.docker.container import (
     experiment_label,
     remove_container,
     resume_mount,
+    steps_first,
     support_tar,
     upload_stream,
 )
+from runconfig_jupyter.targets.docker.data import ContainerData
 from runconfig_jupyter.targets.docker.image import LABEL, LABEL_RUN_ID, ca_bundle_path
 from runconfig_jupyter.targets.processes.mpi_launch import (
     CONTAINER_RANK_WRAPPER,
@@ -144,6 +147,8 @@ class ContainerSettings(Protocol):
     keep_container: bool
     merge_stderr: bool
     docker_options: Any
+    container_data: Any
+    resume_fetched: Any
     settings: dict[str, Any]
     stop_timeout: float
 
@@ -173,9 +178,11 @@ class DockerRanks:
         options = target.docker_options or run_options(ctx.config, target.arguments)
         ca_bundle = ca_bundle_path(target.ca_bundle)
         base_env = container_environment(ctx, options.environment, ca_bundle)
-        volumes = resume_mount(ctx.config)  # resume_from: the same read-only mount in every rank
+        volumes = resume_mount(ctx.config, target.resume_fetched)  # resume_from: the same read-only mount in every rank
         if volumes:
             base_env[RESUME_ENV] = RESUME_MOUNT
+        data = target.container_data or ContainerData()  # the same data mounts in every rank (one output folder shared)
+        base_env.update(data.environment)
         labels = {
             **options.labels,
             LABEL: "1",
@@ -199,7 +206,7 @@ class DockerRanks:
             for rank in self.plan.ranks[:1] if self.mpirun else self.plan.ranks:
                 ctx.progress("Creating containers", rank.rank / self.plan.world_size, f"rank {rank.rank}")
                 env = {**base_env, **rank_environment(self.plan, rank, rank_host(0), MASTER_PORT, tasks)}
-                argv = expand(template, env)
+                argv = substitute(expand(template, env), data.paths)
                 command = [*MERGE_STREAMS, *argv] if target.merge_stderr else argv
                 if self.mpirun:  # the OMPI variables come from mpirun; only Azure's master-node names from us
                     env = {k: v for k, v in env.items() if not k.startswith(("OMPI_", "PMI_"))}
@@ -208,8 +215,10 @@ class DockerRanks:
                         *mpirun_command("mpirun", self.plan.world_size, as_root=True, tag_output=True),
                         *["sh", "-c", CONTAINER_RANK_WRAPPER, "rank", *argv],
                     ]
+                command = steps_first(command, data.shell_steps())
                 kwargs = options.create_kwargs()
                 kwargs.setdefault("init", True)
+                kwargs["mounts"] = [*kwargs.get("mounts", []), *data.mounts]
                 for own in ("network", "hostname"):  # each rank is on the run's private network, by rank name
                     kwargs.pop(own, None)
                 container = client.containers.create(

@@ -15,10 +15,12 @@ metric markers on stderr are pulled out of the log by the driver's LogSink.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -41,10 +43,12 @@ from runconfig_jupyter.targets.docker.container import (
     experiment_label,
     remove_container,
     resume_mount,
+    steps_first,
     support_tar,
     unpack_first,
     upload_stream,
 )
+from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_plan_paths, container_data
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
@@ -96,6 +100,8 @@ class DockerTarget(ComputeTarget):
         self.image = ""  # the run's image, once prepare() has it
         self._gpu_runtime: bool | None = None
         self._ranks: DockerRanks | None = None  # when the run is distributed (one container per rank)
+        self.container_data: ContainerData | None = None  # the run's data mounts (targets/docker/data.py)
+        self.resume_fetched: Path | None = None  # resume_from a datastore path, fetched in prepare
 
     @classmethod
     def warm_up(cls) -> None:
@@ -149,7 +155,7 @@ class DockerTarget(ComputeTarget):
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
-        resume_mount(config)
+        resume_mount(config)  # a folder: confined; a datastore path: checked
         if not (self.gpu_precheck and options.gpu is not None):
             check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
             return
@@ -158,6 +164,17 @@ class DockerTarget(ComputeTarget):
             check_gpu_available(engine_info(client), options.gpu, self._local_engine())
         finally:
             client.close()
+
+    def validate_data(self, plan: Any) -> None:
+        """Paths in the container checked now; a host folder can only be mounted by an engine on this machine."""
+        if not plan:
+            return
+        if not self._local_engine():
+            raise TargetUnavailable(
+                f"the Docker engine at {self.base_url} is not on this machine, so it cannot mount this run's data "
+                "(inputs and outputs are bind-mounted from here); use the local engine, or another target"
+            )
+        check_plan_paths(plan, WORKDIR)
 
     # -- driver process ---------------------------------------------------------
     def client(self) -> Any:
@@ -173,6 +190,22 @@ class DockerTarget(ComputeTarget):
         if self.gpu_precheck and self.docker_options.gpu is not None:
             check_gpu_available(engine_info(client), self.docker_options.gpu, self._local_engine())
         self.image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
+        self._prepare_data(ctx)
+
+    def _prepare_data(self, ctx: TargetRunContext) -> None:
+        """Inputs fetched into the cache (progress in Preparing), output folders made, resume_from fetched."""
+        from runconfig_jupyter.core.data.resume import fetch_resume, parse
+
+        plan = ctx.data_plan
+        self.container_data = container_data(ctx, plan, WORKDIR)
+        value = getattr(ctx.config, "resume_from", None)
+        if parse(value) is not None:
+
+            def progress(done: int, total: int) -> None:
+                ctx.progress("Fetching resume_from", done / total if total else None, f"{done / 1e6:.1f} MB")
+
+            self.resume_fetched = fetch_resume(value, progress)
+            ctx.prepare_log(f"resume_from {value}: {self.resume_fetched} mounted read-only at {RESUME_MOUNT}")
 
     def start(self, ctx: TargetRunContext) -> None:
         import docker
@@ -191,16 +224,19 @@ class DockerTarget(ComputeTarget):
         environment = container_environment(
             ctx, options.environment, ca_bundle, shim=not _installs_the_package(ctx.config)
         )
-        volumes = resume_mount(ctx.config)
+        volumes = resume_mount(ctx.config, self.resume_fetched)
         if volumes:
             environment[RESUME_ENV] = RESUME_MOUNT
+        data = self.container_data or ContainerData()
+        environment.update(data.environment)
         labels = {**options.labels, LABEL: "1", LABEL_RUN_ID: ctx.run_id, LABEL_EXPERIMENT: experiment_label(ctx)}
         kwargs = options.create_kwargs()
         kwargs.setdefault("init", True)
-        argv = ctx.config.argv(python=_interpreter(ctx.config), env=environment)
+        argv = substitute(ctx.config.argv(python=_interpreter(ctx.config), env=environment), data.paths)
         # Docker reads stdout and stderr through two pipes, so a traceback can land before the prints
         # that preceded it; one pipe (2>&1 before exec) keeps the log in the order the script wrote it.
         command = [*MERGE_STREAMS, *argv] if self.merge_stderr else argv
+        kwargs["mounts"] = [*kwargs.get("mounts", []), *data.mounts]
         ctx.progress("Creating container", None, self.image)
         container = None
         unpacked = False
@@ -210,7 +246,8 @@ class DockerTarget(ComputeTarget):
             inputs = self._input_mounts(ctx, ca_bundle)
             create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
             try:
-                container = self._create(client, ctx, unpack_first(command), create_args, environment, labels, volumes)
+                first = unpack_first(command, data.shell_steps())
+                container = self._create(client, ctx, first, create_args, environment, labels, volumes)
                 unpacked = True
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
@@ -220,7 +257,8 @@ class DockerTarget(ComputeTarget):
                 container = None  # e.g. an engine that cannot see this file system: copy instead
         if container is None:
             try:
-                container = self._create(client, ctx, command, kwargs, environment, labels, volumes)
+                fallback = steps_first(command, data.shell_steps())
+                container = self._create(client, ctx, fallback, kwargs, environment, labels, volumes)
             except docker.errors.ImageNotFound as error:
                 raise PreparationFailed(
                     f"image {self.image} vanished before the run started: {error}", "Starting"
@@ -366,6 +404,7 @@ class DockerTarget(ComputeTarget):
         if container is not None and not self.keep_container:
             remove_container(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
+        shutil.rmtree(ctx.run_dir / PICKED, ignore_errors=True)
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -157,11 +157,82 @@ def extract(run_dir: str, archive: str, sha256: str = "") -> dict:
     With ``sha256`` the archive is checked first; a missing or different file gives
     ``{"files": None}`` so the driver can upload again another way.
     """
+    return extract_to(archive, _work(run_dir), sha256)
+
+
+def extract_to(archive: str, dest: str, sha256: str = "", read_only: bool = False) -> dict:
+    """Unpack ``archive`` into ``dest`` (checked as :func:`extract` does) and drop it; ``read_only``: no write bits.
+
+    An input the run wanted as a *mount* arrives as a copy; taking the write bits away keeps the script's
+    view of it what a read-only mount gives (a write fails), the way the other targets behave.
+    """
     if sha256 and file_digest(archive)["sha256"] != sha256:
         return {"files": None}
-    count = safe_extract(archive, _work(run_dir))
+    count = safe_extract(archive, dest)
     os.remove(archive)
+    if read_only:
+        _drop_write_bits(dest)
     return {"files": count}
+
+
+# -- data inputs and outputs (core/data; targets/kernel/data.py) ---------------------------
+_ENV_REFERENCE = r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}"  # the reference core/data/remote_access.py writes
+
+
+def make_dirs(paths: list) -> dict:
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
+    return {"made": len(paths)}
+
+
+def fetch_data(dest: str, recipe: dict, path: str, is_file: bool = False, read_only: bool = False) -> dict:
+    """Fetch ``path`` from a datastore with fsspec *on this machine*, credentials from this machine's variables.
+
+    Stdlib-only module, so the substitution of core/data/remote_access.py is repeated here in a few lines.
+    ``{"ok": False, "why": ...}`` when fsspec, the store's driver or a variable is missing: the driver then
+    fetches on its side and uploads.
+    """
+    import re
+
+    names = re.findall(_ENV_REFERENCE, recipe["json"])
+    missing = sorted({name for name in names if not os.environ.get(name)})
+    if missing:
+        return {"ok": False, "why": f"{', '.join(missing)} not set next to the kernel"}
+    text = re.sub(_ENV_REFERENCE, lambda m: json.dumps(os.environ[m.group(1)])[1:-1], recipe["json"])
+    partial = dest.rstrip("/") + ".partial"
+    try:
+        import fsspec
+
+        fs = fsspec.AbstractFileSystem.from_json(text)
+        shutil.rmtree(partial, ignore_errors=True)
+        os.makedirs(partial)
+        if is_file:
+            fs.get_file(path, os.path.join(partial, path.rstrip("/").rsplit("/", 1)[-1]))
+        else:
+            fs.get(path.rstrip("/") + "/", partial + "/", recursive=True)
+    except Exception as error:  # ImportError (no fsspec / s3fs / adlfs), a refused credential, a timeout
+        shutil.rmtree(partial, ignore_errors=True)
+        return {"ok": False, "why": f"{type(error).__name__}: {error}"}
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(os.path.dirname(dest.rstrip("/")) or ".", exist_ok=True)
+    os.replace(partial, dest)
+    files = size = 0
+    for parent, _dirs, names_ in os.walk(dest):
+        for name in names_:
+            files += 1
+            size += os.path.getsize(os.path.join(parent, name))
+    if read_only:
+        _drop_write_bits(dest)
+    return {"ok": True, "files": files, "bytes": size}
+
+
+def _drop_write_bits(root: str) -> None:
+    for parent, dirs, names in os.walk(root, topdown=False):
+        for name in names + dirs:
+            full = os.path.join(parent, name)
+            if not os.path.islink(full):
+                os.chmod(full, stat.S_IMODE(os.lstat(full).st_mode) & ~0o222)
+    os.chmod(root, stat.S_IMODE(os.stat(root).st_mode) & ~0o222)
 
 
 # -- safe extraction (used on both sides) -------------------------------------------
@@ -506,6 +577,11 @@ def remove(run_dir: str) -> dict:
     """Delete the per-run folder (the run's process group gets SIGKILL first, in case it lingers)."""
     kill(run_dir, "SIGKILL")
     existed = os.path.isdir(run_dir)
+    for parent, dirs, _names in os.walk(run_dir):  # read-only inputs (extract_to) must not block the removal
+        for name in dirs:
+            full = os.path.join(parent, name)
+            if not os.path.islink(full):
+                os.chmod(full, stat.S_IMODE(os.lstat(full).st_mode) | 0o700)
     shutil.rmtree(run_dir, ignore_errors=True)
     return {"removed": existed}
 

@@ -39,6 +39,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from runconfig_jupyter.core.data.plan import script_environment, substitute
 from runconfig_jupyter.core.errors import (
     CondaChannelUnreachable,
     ConfigError,
@@ -50,6 +51,7 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.conda_prefix import CondaRequest, channel_unreachable, conda_request
+from runconfig_jupyter.targets.kernel import data as kernel_data
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
 from runconfig_jupyter.targets.kernel.client import ChannelLost, KernelClient, KernelDied, KernelGone
@@ -103,6 +105,7 @@ class KernelTarget(ComputeTarget):
         self._cancel_at: float | None = None
         self._kernel_trouble: str | None = None
         self._last_ok = time.monotonic()
+        self._data_paths: dict[str, str] = {}  # input/output name -> its path on the remote machine
 
     # -- description -----------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -186,6 +189,11 @@ class KernelTarget(ComputeTarget):
                 f"it has: {', '.join(sorted(specs))}",
                 field="kernel_name",
             )
+
+    def validate_data(self, plan) -> None:  # type: ignore[no-untyped-def]
+        """A download's path_on_compute must stay inside the run's remote working folder."""
+        for inp in plan.inputs:
+            kernel_data.input_path("", inp)
 
     # -- state (no secrets: ids, paths and offsets only) ---------------------------
     def _save_state(self, ctx: TargetRunContext, **changes: Any) -> None:
@@ -271,6 +279,7 @@ class KernelTarget(ComputeTarget):
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
         self._install_environment(ctx)
+        self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes)
 
     def _install_environment(self, ctx: TargetRunContext) -> None:
         """Conda and pip packages of the run's environment, installed on the kernel's side (cached per content)."""
@@ -327,9 +336,9 @@ class KernelTarget(ComputeTarget):
 
     def start(self, ctx: TargetRunContext) -> None:
         assert self._remote is not None
-        env = ctx.environment()
+        env = {**ctx.environment(), **script_environment(ctx.data_plan, self._data_paths)}
         # Expanded with the run's variables (the remote host's own, such as HOME, are not known here).
-        argv = ctx.config.argv(python=runner.PYTHON_PLACEHOLDER, env=env)
+        argv = substitute(ctx.config.argv(python=runner.PYTHON_PLACEHOLDER, env=env), self._data_paths)
         info = self._remote.call(
             "start",
             run_dir=self._state["remote_dir"],

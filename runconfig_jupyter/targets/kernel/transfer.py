@@ -22,14 +22,20 @@ from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, TargetUnavailable
 from runconfig_jupyter.core.target.interface import TargetRunContext
-from runconfig_jupyter.targets.collect import CollectReport, collect_from, extract_outputs, report_to_run
+from runconfig_jupyter.targets.collect import (
+    CollectReport,
+    collect_from,
+    collected_folders,
+    extract_outputs,
+    report_to_run,
+)
 from runconfig_jupyter.targets.kernel.client import KernelClient
 from runconfig_jupyter.targets.kernel.session import RemoteKernel
 
 
-def upload_progress(ctx: TargetRunContext, total: int) -> Callable[[int, int], None]:
+def upload_progress(ctx: TargetRunContext, total: int, what: str = "snapshot") -> Callable[[int, int], None]:
     def progress(done: int, _total: int) -> None:
-        ctx.progress("Uploading snapshot", done / total if total else 1.0, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        ctx.progress(f"Uploading {what}", done / total if total else 1.0, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
 
     return progress
 
@@ -56,34 +62,51 @@ def upload_contents(
 
 
 def upload_through_kernel(
-    remote: RemoteKernel, ctx: TargetRunContext, remote_path: str, data: bytes, chunk: int
+    remote: RemoteKernel,
+    ctx: TargetRunContext,
+    remote_path: str,
+    data: bytes | Path,
+    chunk: int,
+    what: str = "snapshot",
 ) -> bool:
     """Chunks through the kernel, two in flight (one travels while the kernel writes the other).
 
-    The kernel runs requests in the order they were sent; each chunk lands at its own offset (the one
-    at offset 0 creates the file). False when canceled.
+    ``data`` is the bytes, or a file read chunk by chunk (a data input may not fit in memory). The kernel
+    runs requests in the order they were sent; each chunk lands at its own offset (the one at offset 0
+    creates the file). False when canceled.
     """
-    started, total = time.monotonic(), len(data)
-    progress = upload_progress(ctx, total)
+    started = time.monotonic()
+    total = data.stat().st_size if isinstance(data, Path) else len(data)
+    progress = upload_progress(ctx, total, what)
+
+    def pieces() -> Iterator[bytes]:
+        if isinstance(data, Path):
+            with open(data, "rb") as source:
+                yield from iter(lambda: source.read(chunk), b"")
+        else:
+            yield from (data[offset : offset + chunk] for offset in range(0, total, chunk))
 
     def chunks() -> Iterator[tuple[dict[str, object], str]]:
-        for offset in range(0, max(total, 1), chunk):
+        offset = 0
+        for piece in pieces() if total else iter([b""]):
             if ctx.cancel_event.is_set():
                 return
-            piece = data[offset : offset + chunk]
             yield {"path": remote_path, "offset": offset}, base64.b64encode(piece).decode()
-            progress(min(offset + len(piece), total), total)
+            offset += len(piece)
+            progress(offset, total)
 
     remote.call_many("put_chunk", chunks())
     if ctx.cancel_event.is_set():
         return False
-    ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s")
+    label = "" if what == "snapshot" else f" ({what})"
+    ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s{label}")
     return True
 
 
 def download_outputs(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int) -> int:
     """Bring the remote outputs/ and logs/ into the run folder (outputs/, logs/user/); returns the file count."""
-    packed = remote.call("pack_outputs", run_dir=remote_dir, timeout=300)
+    folders = [folder for folder, _destination in collected_folders(ctx)]
+    packed = remote.call("pack_outputs", run_dir=remote_dir, folders=folders, timeout=300)
     specials = packed.get("skipped", [])
     unpacked = CollectReport(skipped=[f"{name}: not a file, link or folder; not collected" for name in specials])
     if not packed["files"]:

@@ -42,7 +42,7 @@ OUTPUTS_MARKER = "\x1e@runconfig:outputs "
 OUTPUTS_END_MARKER = "\x1e@runconfig:outputs-end "
 FAILURE_MARKER = "\x1e@runconfig:failure "
 CHUNK = 48 * 1024  # raw bytes per outputs line (64 KiB of base64)
-COLLECTED = ("outputs", "logs")
+COLLECTED = ("outputs", "logs", "data_outputs")  # data_outputs: core/data/outputs.py (uploaded by the driver)
 
 
 def _die_with_parent() -> None:
@@ -53,15 +53,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def encode_argv(template: list[str]) -> str:
-    """How the launch template travels in the spec (no ``$`` for Ray's env_vars expansion to touch)."""
+def encode_argv(template: Any) -> str:
+    """How the launch template (and the data spec) travel in the spec: no ``$`` for Ray's env_vars expansion."""
     return base64.b64encode(json.dumps(template).encode()).decode("ascii")
 
 
 def _decode_spec(text: str) -> dict[str, Any]:
     spec = json.loads(text)
-    if "argv_b64" in spec:
-        spec["argv"] = json.loads(base64.b64decode(spec.pop("argv_b64")))
+    for key in ("argv", "data"):
+        if f"{key}_b64" in spec:
+            spec[key] = json.loads(base64.b64decode(spec.pop(f"{key}_b64")))
     return spec
 
 
@@ -200,6 +201,21 @@ def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
             continue
 
 
+def _with_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The run's inputs and outputs on this node (targets/ray/data.py); a failure ends the job with the reason."""
+    if not data:
+        return template, {}
+    from runconfig_jupyter.targets.ray.data import node_data
+
+    try:
+        return node_data(data, work, template)
+    except Exception as error:
+        reason = f"the run's data could not be prepared on the Ray node: {error}"
+        emit_failure(reason)
+        _note(reason)
+        raise SystemExit(2) from None
+
+
 def run_single(spec: dict[str, Any]) -> int:
     try:
         python, conda_env = conda_environment(spec.get("conda"))
@@ -207,10 +223,11 @@ def run_single(spec: dict[str, Any]) -> int:
         emit_failure(f"preparing the environment on the node failed: {error}")
         return 1
     work = private_copy(spec["run_id"], "run")
+    template, data_env = _with_data(spec.get("data"), work, spec["argv"])
     process = subprocess.Popen(
-        _python(spec["argv"], conda_env, python),
+        _python(template, {**conda_env, **data_env}, python),
         cwd=work,
-        env={**os.environ, **conda_env},
+        env={**os.environ, **conda_env, **data_env},
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         preexec_fn=_die_with_parent,
@@ -266,10 +283,18 @@ class RankProcess:
 
         return ray.util.get_node_ip_address(), free_port("0.0.0.0"), ray.get_runtime_context().get_node_id()
 
-    def start(self, argv: list[str], env: dict[str, str], conda: dict[str, Any] | None = None) -> int:
+    def start(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        conda: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
         python, conda_env = conda_environment(conda)  # per node: each rank's node gets the prefix (cached)
         env = {**env, **conda_env}
         self.work = private_copy(self.run_id, f"rank{self.rank}")
+        argv, data_env = _with_data(data, self.work, argv)
+        env = {**env, **data_env}
         self.process = subprocess.Popen(
             _python(argv, env, python),
             cwd=self.work,
@@ -373,8 +398,8 @@ def run_distributed(spec: dict[str, Any]) -> int:
         master_addr, master_port = infos[0][0], infos[0][1]
         tasks = [f"{ip}:{port}" for ip, port, _node in infos]
         envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
-        conda = spec.get("conda")
-        ray.get([actor.start.remote(spec["argv"], env, conda) for actor, env in zip(actors, envs, strict=True)])
+        conda, data = spec.get("conda"), spec.get("data")
+        ray.get([actor.start.remote(spec["argv"], env, conda, data) for actor, env in zip(actors, envs, strict=True)])
         _note(
             f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
             f"rank 0 at {master_addr}:{master_port}"

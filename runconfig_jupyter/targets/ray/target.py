@@ -66,6 +66,7 @@ from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.collect import collect_from, extract_outputs
 from runconfig_jupyter.targets.conda_prefix import conda_request
 from runconfig_jupyter.targets.local.env import check_host_pip
+from runconfig_jupyter.targets.ray.data import FETCH_MODES, check_plan, launch_data
 from runconfig_jupyter.targets.ray.jobs import RayJobsClient, RayJobsError
 from runconfig_jupyter.targets.ray.launcher import (
     FAILURE_MARKER,
@@ -112,6 +113,11 @@ class RaySettings:
     max_output_bytes: int = setting(512 * 2**20, "Largest outputs/ archive a job may send back.")
     token_env: str | None = setting(None, "Name of the environment variable holding the dashboard's bearer token.")
     connect_timeout: float = setting(5.0, "Seconds to wait for the dashboard to answer a request.")
+    fetch: str = setting(
+        "auto",
+        "Where remote-store inputs are fetched: auto (here when the cluster is this machine, else on the "
+        "workers) or worker (always on the workers).",
+    )
 
 
 class RayTarget(ComputeTarget):
@@ -120,6 +126,12 @@ class RayTarget(ComputeTarget):
 
     def __init__(self, name: str | None = None, **settings: Any):
         super().__init__(name, **settings)
+        if self.options.fetch not in FETCH_MODES:
+            raise ConfigError(
+                f"fetch must be one of {', '.join(FETCH_MODES)}, not {self.options.fetch!r}",
+                field=f"targets.{self.name}.fetch",
+            )
+        self._data: dict[str, Any] | None = None
         self._client: RayJobsClient | None = None
         self._job_id: str | None = None
         self._workdir: Path | None = None
@@ -205,10 +217,18 @@ class RayTarget(ComputeTarget):
         return 0.0, ""
 
     def validate(self, config: Any) -> None:
+        from runconfig_jupyter.core.data.plan import build_plan
+
+        # A host folder the cluster cannot see is refused first, before the cluster is even asked.
+        check_plan(build_plan(config, "validate"), self.url, self.name)
         plan = plan_for(config)
         environment = config.effective_environment()
         check_host_pip(config, environment)
         self.check_resources(config, plan)
+
+    def validate_data(self, plan: Any) -> None:
+        """A host folder input only on a cluster of this machine (targets/ray/data.py)."""
+        check_plan(plan, self.url, self.name)
 
     def check_resources(self, config: Any, plan: DistributedPlan | None) -> None:
         """Refuse now what the cluster can never run, instead of a job stuck PENDING."""
@@ -267,6 +287,7 @@ class RayTarget(ComputeTarget):
         self._workdir = Path(tempfile.mkdtemp(prefix=f"runconfig-ray-{ctx.run_id[-20:]}-"))
         extract_snapshot(ctx.snapshot_path, self._workdir)
         ctx.record(ray_working_dir=str(self._workdir))
+        self._data = launch_data(ctx, ctx.data_plan, self.url, self.fetch)
         if getattr(ctx.config.effective_environment().docker, "enabled", False):
             ctx.prepare_log(
                 "note: docker settings are not used on Ray; the cluster's Python runs the script "
@@ -289,6 +310,7 @@ class RayTarget(ComputeTarget):
             "strategy": self.options.placement_strategy,
             "placement_timeout": self.options.placement_timeout,
             "max_output_bytes": self.options.max_output_bytes,
+            "data_b64": encode_argv(self._data),
         }
         env = dict(self.options.runtime_env)
         env_vars = {**{str(k): str(v) for k, v in (env.get("env_vars") or {}).items()}, **ctx.environment()}
