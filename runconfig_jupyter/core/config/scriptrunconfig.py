@@ -301,6 +301,8 @@ class ScriptRunConfig:
             self.run_config.check(prefix="run_config")
             check_exec_size(self.argv(python="python"), self.environment_variables())
             confinement = check_config(self, home, root) if check_files else None
+            if confinement is not None and self.resume_from:
+                self._check_resume_from(confinement)
         except ConfigError as error:
             if error.line is None and error.field:
                 path = error.field.removeprefix("run_config.").split(".")
@@ -310,6 +312,15 @@ class ScriptRunConfig:
                     error.args = (f"{error.args[0]} (line {line})",)
             raise
         return confinement
+
+    def _check_resume_from(self, confinement: Confinement) -> None:
+        """A run id or host folder through the confinement check; a datastore path by asking its store."""
+        from runconfig_jupyter.core.data.resume import check_resume, parse
+
+        if parse(self.resume_from) is not None:  # no host path is named: the store is asked
+            check_resume(self.resume_from)
+        else:
+            confinement.resume_from(self.resume_from)
 
     def _check_script(self, source: Path, check_files: bool) -> None:
         if not isinstance(self.script, str):

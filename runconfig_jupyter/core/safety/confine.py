@@ -522,17 +522,14 @@ def _allowed_place(place: Place) -> bool:
 
 
 def check_config(config: Any, home: Path | None = None, root: Path | None = None) -> Confinement:
-    """Every path of a ScriptRunConfig: source directory, script, resume_from, environment files."""
+    """The host paths of a ScriptRunConfig: source directory, script, environment files.
+
+    ``resume_from`` may also name a datastore path, so the configuration checks it (scriptrunconfig.py):
+    a host folder through ``Confinement.resume_from``, a datastore path by asking the store.
+    """
     confinement = Confinement.for_source(config.source_directory, home, root)
     if config.script and not config.command and isinstance(config.script, str):
         confinement.source_file(config.script, "script")
-    if config.resume_from:
-        from runconfig_jupyter.core.data.resume import check_resume, parse
-
-        if parse(config.resume_from) is not None:  # a datastore path: the store is asked, no host path named
-            check_resume(config.resume_from)
-        else:
-            confinement.resume_from(config.resume_from)
     python = config.effective_environment().python
     if python.conda_dependencies_file:
         confinement.path(python.conda_dependencies_file, "environment.python.conda_dependencies_file", "file")
