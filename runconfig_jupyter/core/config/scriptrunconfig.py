@@ -116,6 +116,9 @@ class ScriptRunConfig:
 
     @resume_from.setter
     def resume_from(self, value: Any) -> None:
+        if value is None or isinstance(value, str):  # most configs: no import of the data layer
+            self._resume_from = value
+            return
         from runconfig_jupyter.core.data.resume import resume_text
 
         self._resume_from = resume_text(value)
