@@ -62,7 +62,7 @@ def bare_first_line(server: LaunchedServer) -> float:
 
 def ours_first_line(server: LaunchedServer, source: Path) -> float:
     from runconfig_jupyter.core.config import ScriptRunConfig
-    from runconfig_jupyter.core.runs.submit import submit
+    from runconfig_jupyter.core.runs.script_run import submit
     from runconfig_jupyter.core.target.configured import register_target
 
     os.environ[TOKEN_ENV] = server.token

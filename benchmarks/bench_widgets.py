@@ -87,7 +87,7 @@ def main() -> None:
 
 def run_bench(source: Path, lines: int, batches: int) -> None:
     from runconfig_jupyter import ScriptRunConfig
-    from runconfig_jupyter.core.runs.submit import submit
+    from runconfig_jupyter.core.runs.script_run import submit
     from runconfig_jupyter.widgets.run_details import RunDetails
 
     process = psutil.Process()

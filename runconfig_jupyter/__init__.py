@@ -34,7 +34,7 @@ _EXPORTS = {
     "ScriptRun": "runconfig_jupyter.core.runs.script_run",
     "RunStatus": "runconfig_jupyter.core.runs.status",
     "RunStore": "runconfig_jupyter.core.runs.store",
-    "submit": "runconfig_jupyter.core.runs.submit",
+    "submit": "runconfig_jupyter.core.runs.script_run",
     "register_target": "runconfig_jupyter.core.target.configured",
     "list_targets": "runconfig_jupyter.core.target.configured",
     "register_place": "runconfig_jupyter.core.safety.confine",

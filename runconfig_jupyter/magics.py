@@ -85,7 +85,7 @@ class RunConfigMagics(Magics):
     def submit(self, line: str) -> Any:
         """Package the source directory and submit the run configuration NAME."""
         from runconfig_jupyter.core.config import ScriptRunConfig
-        from runconfig_jupyter.core.runs.submit import submit
+        from runconfig_jupyter.core.runs.script_run import submit
 
         args = parse_argstring(self.submit, line)
         config = self.shell.user_ns.get(args.name)

@@ -245,7 +245,7 @@ class RunService:
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         """Submit a folder (or a notebook's folder) with a runconfig given as YAML, a file, or the notebook's cell."""
         from runconfig_jupyter.core.config import ScriptRunConfig
-        from runconfig_jupyter.core.runs.submit import submit
+        from runconfig_jupyter.core.runs.script_run import submit
 
         if not isinstance(body, dict):
             raise ConfigError("the request body must be a JSON object", field="body")

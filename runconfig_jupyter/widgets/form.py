@@ -310,7 +310,7 @@ class RunConfigForm:
     # -- actions ---------------------------------------------------------------
     def submit(self) -> Any:
         """Validate, submit, show the RunDetails below the form; returns the run or None (nothing submitted)."""
-        from runconfig_jupyter.core.runs.submit import submit
+        from runconfig_jupyter.core.runs.script_run import submit
 
         config = self.build()
         if config is None:

@@ -21,8 +21,8 @@ from runconfig_jupyter.core.errors import (
     DatastoreUnreachable,
     UnknownDatastore,
 )
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.data import OutputFileDatasetConfig
 
 SECRET = "the-secret-outside-every-place"

@@ -13,8 +13,8 @@ import pytest
 
 from runconfig_jupyter import Experiment, Run, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, SnapshotTooLarge
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore, driver_alive
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.snapshot.create import SnapshotLimits
 from tests.conftest import wait_for
 from tests.contract.targets import group_running

@@ -18,8 +18,8 @@ import pytest
 
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import UnknownKeyError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target import plugins
 from runconfig_jupyter.core.target.configured import list_targets, register_target, unregister_target
 

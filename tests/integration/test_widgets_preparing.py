@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runconfig_jupyter.core.config import CondaDependencies, ScriptRunConfig
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.widgets.run_details import RunDetails
 from tests.conftest import wait_for
 

@@ -23,8 +23,8 @@ import pytest
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.config.input_checks import MAX_ARG_STRLEN, arg_max
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.snapshot.create import create_snapshot
 from runconfig_jupyter.core.snapshot.extract import extract_snapshot
 from tests.security.inputs_server import REPO, LiveServer
@@ -262,7 +262,7 @@ def _probe_as_nobody(nobody: pwd.struct_passwd, base: Path) -> None:
         import runconfig_jupyter.core.target.configured, runconfig_jupyter.core.runs.store, yaml, sqlite3, pathspec
         from runconfig_jupyter.core.config import ScriptRunConfig
         from runconfig_jupyter.core.errors import RunConfigError
-        from runconfig_jupyter.core.runs.submit import submit
+        from runconfig_jupyter.core.runs.script_run import submit
         os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})
         out = {{}}
         for name in ("open", "locked", "closed_sub", "loop"):

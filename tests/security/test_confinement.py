@@ -21,8 +21,8 @@ from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import Environment
 from runconfig_jupyter.core.config.estimators import Estimator
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.safety.confine import Confinement, register_place, registered_places, unregister_place
 
 SECRET = "confinement-canary-7f3a"

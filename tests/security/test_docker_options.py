@@ -16,8 +16,8 @@ import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.safety.confine import register_place
 from runconfig_jupyter.targets.docker.args import parse_docker_arguments
 from tests.docker_engine import engine_or_skip

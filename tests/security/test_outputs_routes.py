@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 
 pytestmark = pytest.mark.timeout(90)
 SECRET = "host-secret-7f3a9c"

@@ -16,7 +16,7 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(180)

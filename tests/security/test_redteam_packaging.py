@@ -27,8 +27,8 @@ from IPython.utils.capture import capture_output
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "redteam-outside-canary-51c2"

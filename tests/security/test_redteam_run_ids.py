@@ -174,8 +174,8 @@ def test_store_listing_bounds_are_typed(run_home):
 def test_an_index_rebuild_never_indexes_a_folder_whose_name_is_not_a_run_id(run_home, project):
     """A folder dropped into runs/ by hand ('bad name', '-rf') stays out of the index; real runs stay listed."""
     from runconfig_jupyter import ScriptRunConfig
+    from runconfig_jupyter.core.runs.script_run import submit
     from runconfig_jupyter.core.runs.store import rebuild_index
-    from runconfig_jupyter.core.runs.submit import submit
 
     run = submit(ScriptRunConfig(str(project), script="train.py"), "good")
     run.wait_for_completion(timeout=60)

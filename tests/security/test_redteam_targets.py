@@ -13,8 +13,8 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.targets.docker.image import ca_bundle_path
 from runconfig_jupyter.targets.docker.target import DockerTarget
 

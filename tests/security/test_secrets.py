@@ -20,9 +20,8 @@ from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs import standby
 from runconfig_jupyter.core.runs.drivers import prewarm
-from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.script_run import ScriptRun, submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.safety.secret_env import REDACTED, is_secret_name
 from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from tests.conftest import wait_for

@@ -11,7 +11,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from runconfig_jupyter import ScriptRunConfig, __version__
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.server.handlers import RUN_ID as RUN_ID_PATTERN
 from runconfig_jupyter.server.service import API_VERSION
 

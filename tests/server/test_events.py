@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,8 +15,8 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import UnknownTarget
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target.configured import register_target, resolve_target, unregister_target
 from tests.integration.kernel.servers import LaunchedServer, launch, stop
 from tests.server.test_api import until

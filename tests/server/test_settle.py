@@ -15,7 +15,7 @@ import pytest
 
 from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.runs import settle
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from tests.conftest import wait_for
 from tests.server.test_api import until
 

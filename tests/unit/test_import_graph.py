@@ -21,11 +21,8 @@ V1_CIRCLE = {
         "model",
         "workspace",
         "runs.context",
-        "runs.interactive",
-        "runs.run_history",
         "runs.script_history",
         "runs.script_run",
-        "runs.submit",
     )
 }
 

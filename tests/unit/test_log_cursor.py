@@ -25,7 +25,7 @@ from runconfig_jupyter.core.runs.log_cursor import (
     follow_texts,
     read_log_chunk,
 )
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import UnknownTarget
 from runconfig_jupyter.core.runs.run_target import UNKNOWN_CAPABILITIES, recorded_capabilities, recorded_target
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.target.configured import register_target, resolve_target, unregister_target
 from runconfig_jupyter.server.service import RunService
 

@@ -16,8 +16,8 @@ from traitlets.config import Config
 
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, TargetPluginError, UnknownKeyError, UnknownTarget
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target import plugins
 from runconfig_jupyter.core.target.configured import (
     configured_targets,

@@ -16,8 +16,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from runconfig_jupyter.core.config import ScriptRunConfig
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.widgets import render
 from runconfig_jupyter.widgets.live import SubmittedRun
 from runconfig_jupyter.widgets.live_view import LiveRunView

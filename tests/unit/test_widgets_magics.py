@@ -7,7 +7,7 @@ import textwrap
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.widgets.form import RunConfigForm
 from runconfig_jupyter.widgets.runs_table import RunsTable
 

@@ -17,10 +17,9 @@ import pytest
 
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.runs.charts import VEGALITE_MIME
-from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.script_run import ScriptRun, submit
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
 from runconfig_jupyter.widgets.run_details import RunDetails
 from tests.conftest import wait_for

@@ -7,9 +7,9 @@ import time
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.runs.charts import VEGALITE_MIME
 from runconfig_jupyter.core.runs.follow import MetricSeries
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.widgets import render
 from runconfig_jupyter.widgets.runs_table import RunsTable
 from tests.conftest import wait_for

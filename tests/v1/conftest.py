@@ -8,7 +8,6 @@ conftest is loaded by path and its fixtures are re-exported here rather than wri
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -89,11 +88,3 @@ def v1_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def docker_engine() -> None:
-    """The real engine (scripts/ensure_docker.sh); the docker tests skip with its message when it cannot run."""
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "ensure_docker.sh")], capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        pytest.skip(f"Docker engine cannot be started here: {result.stderr.strip() or result.stdout.strip()}")

@@ -26,7 +26,7 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_time
 
 if TYPE_CHECKING:
-    from runconfig_jupyter.core.runs.script_run import ScriptRun
+    from runconfig_jupyter.core.runs.run_history import RunHistory
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,254}$")
 INTERACTIVE_TARGET = {"name": "local", "type": "local"}
@@ -43,10 +43,11 @@ def start_interactive(
     snapshot_directory: str | None = None,
     tags: dict[str, Any] | None = None,
     owner_pid: int | None = None,
-) -> ScriptRun:
-    """Record a Running interactive run owned by ``owner_pid`` (default: this process) and return its handle."""
-    from runconfig_jupyter.core.runs.script_run import Run
+) -> str:
+    """Record a Running interactive run owned by ``owner_pid`` (default: this process); its run id.
 
+    The run handle (``ScriptRun``) is made by its caller: this module sits below the handle.
+    """
     check_experiment_name(experiment)
     if run_id is not None and not RUN_ID_PATTERN.match(str(run_id)):
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '_', '-' or '.'", field="run_id")
@@ -106,7 +107,7 @@ def start_interactive(
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    return Run(run_id, store=store)
+    return run_id
 
 
 def _tracked_outputs(outputs: Any) -> Path | None:
@@ -122,7 +123,7 @@ def _snapshot(store: RunStore, directory: str) -> Any:
     return create_snapshot(Path(directory), store.snapshots_dir, SnapshotLimits.from_env(), extra_excludes=[store.home])
 
 
-def finish_interactive(run: ScriptRun, status: RunStatus, reason: str | None = None) -> bool:
+def finish_interactive(run: RunHistory, status: RunStatus, reason: str | None = None) -> bool:
     """End an interactive run: copy its tracked outputs, then record the final status (False if it had ended)."""
     record = run.store.get(run.id)
     if record.is_terminal:

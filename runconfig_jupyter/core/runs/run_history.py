@@ -1,6 +1,6 @@
 """Azure ML v1's run-history methods on a run handle (tags, properties, details, children, logs).
 
-Mixed into ``ScriptRun`` (runs.py), which provides ``store``, ``id``, ``run_dir``, ``record`` and
+Mixed into ``ScriptRun`` (script_run.py), which provides ``store``, ``id``, ``run_dir``, ``record`` and
 ``get_spec``. Everything reads the run folder (``run.json``, ``history.json``, ``logs/``) and the
 index afresh, so two handles on the same run, in two processes, always agree.
 """
@@ -20,7 +20,6 @@ from runconfig_jupyter.core.runs.store import is_interactive
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config.environment import Environment
-    from runconfig_jupyter.core.runs.script_run import ScriptRun
     from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 
 SCRIPT_RUN_TYPE = "azureml.scriptrun"
@@ -140,13 +139,12 @@ class RunHistory:
         return INTERACTIVE_RUN_TYPE if is_interactive(self.record) else SCRIPT_RUN_TYPE
 
     # -- family -------------------------------------------------------------------
-    def _handle(self, run_id: str) -> ScriptRun:
-        from runconfig_jupyter.core.runs.script_run import Run
-
-        return Run(run_id, store=self.store)
+    def _handle(self, run_id: str) -> RunHistory:
+        """A handle of this run's own class (``ScriptRun``) for another run: a parent or a child."""
+        return type(self)(run_id, store=self.store)  # type: ignore[call-arg]
 
     @property
-    def parent(self) -> ScriptRun | None:
+    def parent(self) -> RunHistory | None:
         record = self.record
         if record.parent_run_id is None or record.details.get("rerun_of"):
             return None
@@ -160,7 +158,7 @@ class RunHistory:
         type: str | None = None,
         status: str | None = None,
         _rehydrate_runs: bool = True,
-    ) -> Iterator[ScriptRun]:
+    ) -> Iterator[RunHistory]:
         """Child runs, newest first (with ``recursive``, grandchildren follow their parent)."""
         for record in self.store.list(parent_run_id=self.id, status=status, limit=100_000):
             if not is_child_of(record, self.id):

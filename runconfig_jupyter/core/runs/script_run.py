@@ -34,6 +34,7 @@ from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_wat
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.target.interface import ComputeTarget
     from runconfig_jupyter.core.workspace import Workspace
 
 
@@ -302,8 +303,6 @@ class ScriptRun(RunHistory):
 
     def rerun(self, experiment: str | None = None) -> ScriptRun:
         """Submit the same configuration again as a new run (its paths go through the confinement check again)."""
-        from runconfig_jupyter.core.runs.submit import submit
-
         record = self.record
         if not record.is_terminal and record.status != RunStatus.RUNNING:
             raise RunStateError(f"run {self.id} is still {record.status.value}; re-run it once it has started")
@@ -363,7 +362,7 @@ class ScriptRun(RunHistory):
         """An interactive child run, owned by this process (``with run.child_run() as child:`` completes it)."""
         from runconfig_jupyter.core.runs.interactive import start_interactive
 
-        return start_interactive(
+        child_id = start_interactive(
             self.store,
             self._record.experiment,
             parent_run_id=self.id,
@@ -371,6 +370,7 @@ class ScriptRun(RunHistory):
             run_id=run_id,
             outputs=outputs,
         )
+        return ScriptRun(child_id, store=self.store)
 
     def create_children(
         self, count: int | None = None, tag_key: str | None = None, tag_values: list[Any] | None = None
@@ -401,8 +401,6 @@ class ScriptRun(RunHistory):
 
     def submit_child(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
         """Submit ``config`` as a child run of this one (same experiment)."""
-        from runconfig_jupyter.core.runs.submit import submit
-
         return submit(config, self._record.experiment, tags=tags, store=self.store, parent_run_id=self.id, **kwargs)
 
     get_portal_url = azure_only("Run.get_portal_url()", PORTAL)
@@ -540,7 +538,6 @@ class Experiment:
 
     def submit(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> ScriptRun:
         from runconfig_jupyter.core.errors import NotSupportedLocally
-        from runconfig_jupyter.core.runs.submit import submit
 
         if not hasattr(config, "run_config"):
             raise NotSupportedLocally(
@@ -565,7 +562,7 @@ class Experiment:
         """
         from runconfig_jupyter.core.runs.interactive import start_interactive
 
-        return start_interactive(
+        run_id = start_interactive(
             self.store,
             self.name,
             outputs="outputs" if outputs is None else outputs,
@@ -573,6 +570,7 @@ class Experiment:
             display_name=display_name,
             tags=tags,
         )
+        return ScriptRun(run_id, store=self.store)
 
     def get_runs(
         self,
@@ -629,3 +627,22 @@ class Experiment:
 
 
 __all__ = ["TERMINAL", "Experiment", "Run", "ScriptRun"]
+
+
+def submit(
+    config: ScriptRunConfig,
+    experiment: str = "default",
+    target: str | ComputeTarget | None = None,
+    *,
+    store: RunStore | None = None,
+    **options: Any,
+) -> ScriptRun:
+    """Submit ``config`` and return its run (``start_run`` in core/runs/submit.py does the work).
+
+    ``options``: ``tags``, ``display_name``, ``snapshot_limits``, ``parent_run_id``, ``driver_env``,
+    ``snapshot_progress(done_bytes, total_bytes)``, ``confine_to`` (see ``start_run``).
+    """
+    from runconfig_jupyter.core.runs.submit import start_run
+
+    store = store or RunStore()
+    return ScriptRun(start_run(config, experiment, target, store=store, **options), store=store)

@@ -30,7 +30,6 @@ from runconfig_jupyter.core.target.configured import resolve_target
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
-    from runconfig_jupyter.core.runs.script_run import ScriptRun
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
@@ -49,7 +48,7 @@ def default_target_name(config: ScriptRunConfig) -> str:
     return "docker" if name == "local" and wants_docker(config) else name
 
 
-def submit(
+def start_run(
     config: ScriptRunConfig,
     experiment: str = "default",
     target: str | ComputeTarget | None = None,
@@ -62,13 +61,15 @@ def submit(
     driver_env: dict[str, str] | None = None,
     snapshot_progress: Callable[[int, int], None] | None = None,
     confine_to: Path | None = None,
-) -> ScriptRun:
-    """Submit ``config`` and return its run; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging.
+) -> str:
+    """Submit ``config`` and return its run id; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging.
+
+    The run handle is made above this module: ``submit`` in core/runs/script_run.py wraps the id in a
+    ``ScriptRun`` (so the engine that starts runs never imports the v1 handle).
 
     Every path of the config passes the confinement check (core/confine.py) against the store's home and,
     when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
     """
-    from runconfig_jupyter.core.runs.script_run import ScriptRun
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits, check_script_packaged, create_snapshot
 
     check_experiment_name(experiment)
@@ -158,7 +159,7 @@ def submit(
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
     start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute))
-    return ScriptRun(run_id, store=store)
+    return run_id
 
 
 def disk_error(error: OSError, doing: str) -> Exception:

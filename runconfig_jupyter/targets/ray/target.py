@@ -217,10 +217,10 @@ class RayTarget(ComputeTarget):
         return 0.0, ""
 
     def validate(self, config: Any) -> None:
-        from runconfig_jupyter.core.data.plan import build_plan
+        from runconfig_jupyter.core.runs.submit import plan_data
 
         # A host folder the cluster cannot see is refused first, before the cluster is even asked.
-        check_plan(build_plan(config, "validate"), self.url, self.name)
+        check_plan(plan_data(config, "validate"), self.url, self.name)
         plan = plan_for(config)
         environment = config.effective_environment()
         check_host_pip(config, environment)
@@ -287,7 +287,7 @@ class RayTarget(ComputeTarget):
         self._workdir = Path(tempfile.mkdtemp(prefix=f"runconfig-ray-{ctx.run_id[-20:]}-"))
         extract_snapshot(ctx.snapshot_path, self._workdir)
         ctx.record(ray_working_dir=str(self._workdir))
-        self._data = launch_data(ctx, ctx.data_plan, self.url, self.fetch)
+        self._data = launch_data(ctx, ctx.data_plan, self.url, self.options.fetch)
         if getattr(ctx.config.effective_environment().docker, "enabled", False):
             ctx.prepare_log(
                 "note: docker settings are not used on Ray; the cluster's Python runs the script "

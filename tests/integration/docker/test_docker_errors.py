@@ -7,8 +7,8 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, TargetUnavailable
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from runconfig_jupyter.targets.docker.gpu import is_driver_refusal
 

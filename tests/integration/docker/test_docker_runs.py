@@ -16,8 +16,8 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import CondaDependencies, Environment
 from runconfig_jupyter.core.errors import RunFailed
+from runconfig_jupyter.core.runs.drivers import start_driver
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import start_driver
 from runconfig_jupyter.core.safety.confine import register_place
 from tests.conftest import wait_for
 

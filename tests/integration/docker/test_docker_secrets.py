@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from runconfig_jupyter import Run, ScriptRunConfig
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from tests.conftest import wait_for
 from tests.security.test_secrets import PASSWORD, RECEIVED_ALL, REPORT, RUNCONFIG, TOKEN, files_containing
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from tests.faults.odd_outputs import assert_odd_outputs_collected, odd_project
 
 pytestmark = pytest.mark.kernel

@@ -22,9 +22,9 @@ from kernel.proxy import CuttableProxy
 from kernel.servers import free_port, launch, stop
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import TargetAuthError, TargetUnavailable
-from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.drivers import start_driver
+from runconfig_jupyter.core.runs.script_run import ScriptRun, submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import start_driver, submit
 from runconfig_jupyter.core.target.configured import register_target
 from tests.conftest import wait_for
 

@@ -13,7 +13,7 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import PyTorchConfiguration
 from runconfig_jupyter.core.errors import RunFailed, TargetUnavailable
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.targets.ray.target import RayTarget
 from tests.integration.rank_scripts import DDP_SCRIPT
 

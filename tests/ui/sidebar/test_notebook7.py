@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import submit
 from tests.ui.common import ROOT, Lab, serve
 from ui.sidebar.conftest import ARTIFACTS
 from ui.sidebar.uihelpers import newest_run, notebook_json, run_item, serious_violations

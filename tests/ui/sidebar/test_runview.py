@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.script_run import ScriptRun
-from runconfig_jupyter.core.runs.submit import submit
+from runconfig_jupyter.core.runs.script_run import ScriptRun, submit
 from tests.ui.common import ROOT
 from ui.sidebar.conftest import ARTIFACTS, open_lab
 from ui.sidebar.uihelpers import (

@@ -12,9 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from runconfig_jupyter import ScriptRunConfig
-from runconfig_jupyter.core.runs.script_run import ScriptRun
+from runconfig_jupyter.core.runs.script_run import ScriptRun, submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.runs.submit import submit
 from tests.ui.common import ROOT, start_lab, stop_lab
 from ui.sidebar.conftest import open_lab
 from ui.sidebar.uihelpers import confirm_cancel, newest_run, run_item, run_view
