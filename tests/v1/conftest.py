@@ -86,5 +86,3 @@ def v1_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.chdir(root)
     return root
-
-

@@ -47,7 +47,7 @@ class Capabilities:
     distributed: bool = False
     max_duration: bool = True
     cancel: bool = True
-    reattach: bool = True
+    reattach: bool = False  # a target that implements ``reattach()`` says so (the contract tests check it)
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:

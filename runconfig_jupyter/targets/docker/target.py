@@ -114,6 +114,7 @@ class DockerTarget(ComputeTarget):
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(
+            reattach=True,
             gpu=self._has_gpu_runtime(),
             distributed=True,
             description="A container on this machine's Docker engine; images built from the run's environment. "

@@ -110,6 +110,7 @@ class KernelTarget(ComputeTarget):
     # -- description -----------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(
+            reattach=True,
             gpu=True,
             distributed=False,
             description=f"A process next to a remote Jupyter kernel ({self.options.kernel_name}) "

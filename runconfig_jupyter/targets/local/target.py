@@ -97,6 +97,7 @@ class LocalTarget(ComputeTarget):
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
+            reattach=True,
             gpu=False,
             distributed=True,
             description="A process on this machine, in a private working copy of the source directory.",
