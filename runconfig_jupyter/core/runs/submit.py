@@ -108,6 +108,9 @@ def start_run(
         except OSError:  # another filesystem: a copy is slower but equivalent
             shutil.copyfile(snapshot.path, folder.snapshot_path)
         recorded = config.to_dict()
+        # The folder that was checked and packaged, absolute: a driver (its cwd is the run folder), a re-run
+        # from the server and resume_from's re-check must not read a relative path against another folder.
+        recorded["source_directory"] = str(checked)
         SecretFile(store.home, run_id).write(redact_config_dict(recorded))  # before anything names the run
         spec = {
             "run_id": run_id,
