@@ -263,6 +263,8 @@ def _probe_as_nobody(nobody: pwd.struct_passwd, base: Path) -> None:
         from runconfig_jupyter.core.config import ScriptRunConfig
         from runconfig_jupyter.core.errors import RunConfigError
         from runconfig_jupyter.core.runs.script_run import submit
+        from runconfig_jupyter.core.target.plugins import target_class
+        target_class("local")  # the entry-point scan reads site-packages, kept under /root by this interpreter
         os.setgid({nobody.pw_gid}); os.setuid({nobody.pw_uid})
         out = {{}}
         for name in ("open", "locked", "closed_sub", "loop"):
