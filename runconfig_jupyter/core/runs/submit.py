@@ -78,11 +78,13 @@ def start_run(
     confinement = config.validate(home=store.home, root=confine_to)
     refuse_placeholders(config, "give the real value again (records keep only the placeholder, see docs/SECURITY.md)")
     compute = resolve_target(target if target is not None else default_target_name(config))
-    compute.validate(config)
     run_id = new_run_id(experiment)
-    # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - before packaging.
+    # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - built once, and
+    # judged by the target before the target itself is asked anything (a host folder a remote cluster cannot
+    # see is refused without contacting the cluster).
     data_plan = plan_data(config, run_id, store.home)
     compute.validate_data(data_plan)
+    compute.validate(config)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:

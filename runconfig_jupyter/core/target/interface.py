@@ -146,7 +146,8 @@ class ComputeTarget(ABC):
 
     def validate_data(self, plan: DataPlan) -> None:  # noqa: B027 - optional hook
         """Reject data this target cannot give the script (a host folder a remote cluster cannot see, a bad
-        ``path_on_compute``). Called at submit right after the data plan is built, before anything is recorded."""
+        ``path_on_compute``). Called at submit right after the data plan is built, before ``validate`` (so a
+        refusal here contacts nothing) and before anything is recorded."""
 
     # -- driver process ----------------------------------------------------
     def prepare(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook

@@ -62,18 +62,17 @@ def resume_mount(config: Any, fetched: Path | None = None) -> dict[str, dict[str
 
     A folder is checked again here (in the driver, right before the mount) by the same confinement check the
     submit ran, and the *resolved* folder is mounted, never the text of the config. A datastore path
-    (core/data/resume.py) is mounted from ``fetched``, the copy prepare() fetched into the download cache;
-    before that it is only checked.
+    (core/data/resume.py; its store was asked at submit by the configuration's own check) is mounted from
+    ``fetched``, the copy prepare() fetched into the download cache.
     """
     value = getattr(config, "resume_from", None)
     if not value:
         return {}
-    from runconfig_jupyter.core.data.resume import check_resume, parse
+    from runconfig_jupyter.core.data.resume import parse
 
     if parse(value) is not None:
         if fetched is None:
-            check_resume(value)
-            return {}
+            raise PreparationFailed(f"resume_from {value} was not fetched before its mount", "Starting")
         real = fetched
     else:
         from runconfig_jupyter.core.safety.confine import Confinement

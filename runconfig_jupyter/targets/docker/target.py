@@ -156,7 +156,6 @@ class DockerTarget(ComputeTarget):
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
-        resume_mount(config)  # a folder: confined; a datastore path: checked
         if not (self.gpu_precheck and options.gpu is not None):
             check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
             return

@@ -217,10 +217,6 @@ class RayTarget(ComputeTarget):
         return 0.0, ""
 
     def validate(self, config: Any) -> None:
-        from runconfig_jupyter.core.runs.submit import plan_data
-
-        # A host folder the cluster cannot see is refused first, before the cluster is even asked.
-        check_plan(plan_data(config, "validate"), self.url, self.name)
         plan = plan_for(config)
         environment = config.effective_environment()
         check_host_pip(config, environment)
