@@ -122,6 +122,20 @@ def install(records: list[Any], prefix: Path, cache_dir: Path, alternative_prefi
     )
 
 
+def pip_into_prefix(python: Path, prefix: Path, packages: list[str], run: Callable[[list[str]], None]) -> None:
+    """The environment's pip packages installed into a conda prefix with its own python, once per prefix.
+
+    A lock makes a second process (another run, another rank on the node) wait, then find the marker;
+    ``run(argv)`` runs pip the caller's way (its log, its error).
+    """
+    marker = prefix / ".runconfig-pip-ready"
+    with open(prefix.parent / f"{prefix.name}.pip.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *packages])
+            marker.write_text(" ".join(packages))
+
+
 def process_environment(prefix: Path, base_path: str | None = None) -> dict[str, str]:
     """What a process needs to use the prefix: its bin/ first on PATH, and CONDA_PREFIX."""
     path = base_path if base_path is not None else os.environ.get("PATH", "")

@@ -22,7 +22,7 @@ from typing import Any
 from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.safety.confine import Confinement
 from runconfig_jupyter.core.target.interface import TargetRunContext
-from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, process_environment
+from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, pip_into_prefix, process_environment
 
 READY_MARKER = ".runconfig-ready"
 
@@ -56,7 +56,7 @@ def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
         own_python = prefix / "bin" / "python"
         if own_python.exists():  # the solution brought a python: it runs the script and takes the pip packages
             if packages:
-                _pip_into(ctx, own_python, prefix, packages)
+                pip_into_prefix(own_python, prefix, packages, lambda argv: _run(ctx, argv))
             return str(own_python), process_environment(prefix)
         interpreter = str(_cached_venv(ctx, environment.content_hash(), packages)) if packages else sys.executable
         return interpreter, process_environment(prefix)
@@ -67,15 +67,6 @@ def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
 
 def _envs_dir(ctx: TargetRunContext) -> Path:
     return ctx.run_dir.parent.parent / "envs"
-
-
-def _pip_into(ctx: TargetRunContext, python: Path, prefix: Path, packages: list[str]) -> None:
-    marker = prefix / ".runconfig-pip-ready"
-    with open(prefix.parent / f"{prefix.name}.pip.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
-            _run(ctx, [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages])
-            marker.write_text(" ".join(packages))
 
 
 def _cached_venv(ctx: TargetRunContext, digest: str, packages: list[str]) -> Path:

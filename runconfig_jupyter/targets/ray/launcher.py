@@ -82,7 +82,7 @@ def conda_environment(conda: dict[str, Any] | None) -> tuple[str | None, dict[st
     """
     if not conda:
         return None, {}
-    from runconfig_jupyter.targets.conda_prefix import CondaRequest, cached_prefix, process_environment
+    from runconfig_jupyter.targets.conda_prefix import CondaRequest, cached_prefix, pip_into_prefix, process_environment
 
     request = CondaRequest(tuple(conda["packages"]), tuple(conda["channels"]))
     default = Path.home() / ".cache" / "runconfig-jupyter" / "ray-envs"
@@ -92,15 +92,13 @@ def conda_environment(conda: dict[str, Any] | None) -> tuple[str | None, dict[st
     if not own.exists():
         return None, process_environment(prefix)
     pip = list(conda.get("pip") or [])
-    marker = prefix / ".runconfig-pip-ready"
-    if pip and not marker.exists():
-        _note(f"installing pip packages into the conda prefix: {' '.join(pip)}")
-        subprocess.run(
-            [str(own), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *pip],
-            check=True,
-            stdin=subprocess.DEVNULL,
-        )
-        marker.write_text(" ".join(pip))
+    if pip:
+
+        def run(argv: list[str]) -> None:
+            _note(f"installing pip packages into the conda prefix: {' '.join(pip)}")
+            subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+
+        pip_into_prefix(own, prefix, pip, run)
     return str(own), process_environment(prefix)
 
 
