@@ -59,3 +59,26 @@ def test_launcher_choice_order_and_typos(monkeypatch):
     with pytest.raises(ConfigError, match="use one of auto, mpirun, direct") as info:
         requested_launcher({"RUNCONFIG_MPI_LAUNCHER": "mpiexec"})
     assert info.value.field == "RUNCONFIG_MPI_LAUNCHER"
+
+
+def test_a_stderr_line_between_the_two_writes_of_a_stdout_line_stays_apart():
+    """mpirun reads a rank's stdout and stderr pipes apart: a marker on stderr can land inside print's two writes.
+
+    Seen on a loaded machine: ``print(json)`` under PYTHONUNBUFFERED writes the text, then the newline; the
+    metric marker the rank wrote to stderr came between them, and a shared half-line buffer glued the JSON onto
+    the marker and left an empty line in the rank's file.
+    """
+    stream = (
+        b'[1,0]<stdout>:{"r": 0}[1,0]<stderr>:\x1e@runconfig:metric {}\n'
+        b'[1,1]<stdout>:{"r": 1}[1,1]<stderr>:warn\n[1,0]<stdout>:\n[1,1]<stdout>:\n'
+    )
+    for size in (1, 5, len(stream)):
+        demux = TagDemux()
+        lines = []
+        for start in range(0, len(stream), size):
+            lines += demux.feed(stream[start : start + size])
+        lines += demux.feed(b"", final=True)
+        assert sorted(lines) == sorted(
+            [(0, b"\x1e@runconfig:metric {}\n"), (1, b"warn\n"), (0, b'{"r": 0}\n'), (1, b'{"r": 1}\n')]
+        ), size
+        assert b"\n" not in [line for _, line in lines]  # no empty line left behind

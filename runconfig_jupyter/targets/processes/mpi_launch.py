@@ -380,42 +380,47 @@ class TagDemux:
     including the continuation of a line the rank wrote in two pieces, and
     chunks of different ranks interleave. Text after a tag belongs to that
     rank until the next tag; a line that starts without a tag is mpirun's own
-    (key None). ``feed`` returns complete lines per source, in order.
+    (key None). ``feed`` returns complete lines per rank, in order.
+
+    A rank's half line is kept per *stream*: its stdout and stderr are two
+    pipes that mpirun reads independently, so a marker line on stderr (the
+    run-history and metric markers) can arrive between ``print``'s two writes
+    on stdout and must not be glued onto the stdout line.
     """
 
-    TAG = re.compile(rb"\[\d+,(\d+)\]<(?:stdout|stderr|stddiag)>:")
+    TAG = re.compile(rb"\[\d+,(\d+)\]<(stdout|stderr|stddiag)>:")
 
     def __init__(self) -> None:
         self._raw = b""
-        self._pending: dict[int | None, bytes] = {}
+        self._pending: dict[tuple[int, bytes] | None, bytes] = {}
 
     def feed(self, chunk: bytes, final: bool = False) -> list[tuple[int | None, bytes]]:
         data = self._raw + chunk
         cut = len(data) if final else data.rfind(b"\n") + 1  # tags never hold a newline: cut there
         self._raw, data = data[cut:], data[:cut]
         out: list[tuple[int | None, bytes]] = []
-        source: int | None = None
+        source: tuple[int, bytes] | None = None
         position = 0
         for match in [*self.TAG.finditer(data), None]:
             end = match.start() if match is not None else len(data)
             self._take(source, data[position:end], out)
             if match is None:
                 break
-            source, position = int(match.group(1)), match.end()
+            source, position = (int(match.group(1)), match.group(2)), match.end()
         if final:
             for key, rest in list(self._pending.items()):
                 if rest:
-                    out.append((key, rest + b"\n"))
+                    out.append((None if key is None else key[0], rest + b"\n"))
             self._pending.clear()
         return out
 
-    def _take(self, source: int | None, text: bytes, out: list[tuple[int | None, bytes]]) -> None:
+    def _take(self, source: tuple[int, bytes] | None, text: bytes, out: list[tuple[int | None, bytes]]) -> None:
         while text:
             newline = text.find(b"\n")
             if newline < 0:
                 self._pending[source] = self._pending.get(source, b"") + text
                 return
-            out.append((source, self._pending.pop(source, b"") + text[: newline + 1]))
+            out.append((None if source is None else source[0], self._pending.pop(source, b"") + text[: newline + 1]))
             text = text[newline + 1 :]
             source = None  # a new line without a tag in front is mpirun's own
 
