@@ -31,8 +31,8 @@ from runconfig_jupyter.core.target.configured import (
 )
 
 if TYPE_CHECKING:
+    from runconfig_jupyter.core.registries.home import WorkspaceLike
     from runconfig_jupyter.core.target.interface import Capabilities
-    from runconfig_jupyter.core.workspace import Workspace
 
 ATTACH = (
     "Register the machine as a target instead: register_target(name, type='kernel', url=..., token_env=...) for a "
@@ -54,7 +54,7 @@ def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
 class ComputeTarget:
     """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
 
-    def __init__(self, workspace: Workspace | None = None, name: str | None = None, **_azure_kwargs: Any):
+    def __init__(self, workspace: WorkspaceLike | None = None, name: str | None = None, **_azure_kwargs: Any):
         if not name:
             raise TypeError("ComputeTarget needs a name: ComputeTarget(workspace=ws, name='local')")
         self.workspace = workspace
@@ -104,12 +104,12 @@ class ComputeTarget:
         return {"name": self.name, "type": self.type, "aliasOf": self.alias_of, "settings": settings}
 
     @classmethod
-    def list_by_name(cls, workspace: Workspace | None = None) -> dict[str, ComputeTarget]:
+    def list_by_name(cls, workspace: WorkspaceLike | None = None) -> dict[str, ComputeTarget]:
         names = [*configured_targets(), *target_aliases()]  # every alias checked: a broken one is reported
         return ComputeTargets({name: cls(workspace, name) for name in names})
 
     @staticmethod
-    def list(workspace: Workspace | None = None) -> list[ComputeTarget]:
+    def list(workspace: WorkspaceLike | None = None) -> list[ComputeTarget]:
         return list(ComputeTarget.list_by_name(workspace).values())
 
     create = azure_only("ComputeTarget.create()", PROVISIONING)

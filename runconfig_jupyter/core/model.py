@@ -13,16 +13,14 @@ import shutil
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runconfig_jupyter.core.azure_only import azure_only, azure_only_class
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, RunNotFound
+from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import Asset, AssetRegistry
 from runconfig_jupyter.core.runs.run_history import tags_match
-
-if TYPE_CHECKING:
-    from runconfig_jupyter.core.runs.script_run import ScriptRun
-    from runconfig_jupyter.core.workspace import Workspace
+from runconfig_jupyter.core.system.paths import run_home
 
 FILES_DIR = "files"
 SERVE_LOCALLY = (
@@ -31,10 +29,13 @@ SERVE_LOCALLY = (
 )
 
 
-def _registry(workspace: Workspace | None) -> AssetRegistry:
-    from runconfig_jupyter.core.workspace import Workspace
+def _workspace_or_home(workspace: WorkspaceLike | None) -> WorkspaceLike:
+    """The workspace given, else the run home's (v1 always passes one; ``Model.get_model_path(name)`` may not)."""
+    return workspace if workspace is not None else HomeWorkspace(run_home())
 
-    return AssetRegistry((workspace or Workspace()).home, "models")
+
+def _registry(workspace: WorkspaceLike | None) -> AssetRegistry:
+    return AssetRegistry(_workspace_or_home(workspace).home, "models")
 
 
 def _text_map(value: Mapping[str, Any] | None, field: str) -> dict[str, str | None]:
@@ -54,7 +55,7 @@ def _copy_into(source: Path, folder: Path) -> None:
         shutil.copy2(source, files / source.name)
 
 
-def _register(workspace: Workspace | None, name: str, source: Path, meta: dict[str, Any]) -> Model:
+def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: dict[str, Any]) -> Model:
     """Copy ``source`` into the next version of ``name``; tags and properties are stored as text."""
     meta = {**meta, "tags": _text_map(meta.get("tags"), "tags")}
     meta["properties"] = _text_map(meta.get("properties"), "properties")
@@ -67,7 +68,7 @@ class Model:
 
     def __init__(
         self,
-        workspace: Workspace | None = None,
+        workspace: WorkspaceLike | None = None,
         name: str | None = None,
         id: str | None = None,
         tags: Any = None,
@@ -78,9 +79,7 @@ class Model:
         expand: bool = True,
         **_azure_kwargs: Any,
     ):
-        from runconfig_jupyter.core.workspace import Workspace
-
-        self.workspace = workspace or Workspace()
+        self.workspace = _workspace_or_home(workspace)
         if id is not None:
             name, _, number = str(id).partition(":")
             version = number or version
@@ -117,11 +116,9 @@ class Model:
         self.url = str(self.path)
 
     @classmethod
-    def _from_asset(cls, workspace: Workspace | None, asset: Asset) -> Model:
-        from runconfig_jupyter.core.workspace import Workspace
-
+    def _from_asset(cls, workspace: WorkspaceLike | None, asset: Asset) -> Model:
         model = cls.__new__(cls)
-        model.workspace = workspace or Workspace()
+        model.workspace = _workspace_or_home(workspace)
         model._load(asset)
         return model
 
@@ -132,16 +129,19 @@ class Model:
         return entries[0]
 
     @property
-    def run(self) -> ScriptRun | None:
-        """The run the model was registered from, when there is one."""
-        from runconfig_jupyter.core.runs.script_run import Run
+    def run(self) -> Any:
+        """The run the model was registered from (``ws.get_run``), when there is one.
 
-        return Run(self.run_id, store=self.workspace.store) if self.run_id else None
+        Asked of the workspace, the root of v1's object graph, as Azure does: a model found without a workspace
+        (``Model(None, name)``, which v1 itself refuses) knows its ``run_id`` but gives no run object.
+        """
+        get_run = getattr(self.workspace, "get_run", None)
+        return get_run(self.run_id) if self.run_id and get_run is not None else None
 
     # -- registration -----------------------------------------------------------------
     @staticmethod
     def register(
-        workspace: Workspace,
+        workspace: WorkspaceLike,
         model_path: str | Path,
         model_name: str,
         tags: Mapping[str, Any] | None = None,
@@ -166,7 +166,7 @@ class Model:
 
     @staticmethod
     def register_from_run(
-        run: ScriptRun,
+        run: Any,
         model_name: str,
         model_path: str | None = None,
         tags: Mapping[str, Any] | None = None,
@@ -177,8 +177,6 @@ class Model:
         **_azure_kwargs: Any,
     ) -> Model:
         """``run.register_model``: ``model_path`` names a file or folder of the run (e.g. ``outputs/model.pkl``)."""
-        from runconfig_jupyter.core.workspace import Workspace
-
         if not model_path:
             raise ConfigError("name the run's file or folder to register, e.g. 'outputs/model.pkl'", field="model_path")
         source = (run.run_dir / model_path).resolve()
@@ -189,11 +187,13 @@ class Model:
         about = {"tags": tags, "properties": properties, "description": description}
         framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
         origin = {"run_id": run.id, "experiment_name": run.record.experiment, "source": model_path}
-        return _register(Workspace(_home=run.store.home), model_name, source, {**about, **framework, **origin})
+        return _register(run.experiment.workspace, model_name, source, {**about, **framework, **origin})
 
     # -- reading ----------------------------------------------------------------------
     @staticmethod
-    def get_model_path(model_name: str, version: int | str | None = None, _workspace: Workspace | None = None) -> str:
+    def get_model_path(
+        model_name: str, version: int | str | None = None, _workspace: WorkspaceLike | None = None
+    ) -> str:
         """Local path of a registered model's file or folder (latest version unless given)."""
         return str(Model(_workspace, model_name, version=version).path)
 
@@ -212,7 +212,7 @@ class Model:
 
     @staticmethod
     def list(
-        workspace: Workspace,
+        workspace: WorkspaceLike,
         name: str | None = None,
         tags: Any = None,
         properties: Any = None,

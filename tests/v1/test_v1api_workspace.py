@@ -109,3 +109,35 @@ def test_a_broken_alias_is_listed_with_its_error_and_hides_nothing(v1_project, r
     assert ComputeTarget(name="cpu-cluster").alias_of == "local"  # a broken alias does not block the others
     with pytest.raises(UnknownTarget, match="points at 'gone'"):
         ComputeTarget(name="old")
+
+
+def test_a_script_reaches_the_whole_workspace_through_its_run(v1_project, tmp_path):
+    """``ws = run.experiment.workspace`` in a training script (v1 samples do it to find datastores and models).
+
+    The in-script context gets ``Experiment`` handed in by ``Run.get_context()`` rather than importing it; this
+    checks, in a real local run, that what it builds is the full workspace, not a stand-in with a home only.
+    """
+    ws = Workspace.from_config()
+    model_file = tmp_path / "weights.txt"
+    model_file.write_text("w")
+    from runconfig_jupyter import Model
+
+    registered = Model.register(ws, model_path=str(model_file), model_name="in-script-model")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text(
+        "from runconfig_jupyter import Model, Run\n"
+        "run = Run.get_context()\n"
+        "ws = run.experiment.workspace\n"
+        "print('kind', type(ws).__name__, run.experiment.name)\n"
+        "print('store', ws.get_default_datastore().name)\n"
+        "print('models', sorted(ws.models))\n"
+        "print('path', Model.get_model_path('in-script-model'))\n"
+        "print('this run', ws.get_run(run.id).id == run.id)\n"
+    )
+    run = Experiment(ws, "through-run").submit(ScriptRunConfig(str(source), script="train.py"))
+    run.wait_for_completion(timeout=120, raise_on_error=True)
+    log = run.get_log()
+    assert "kind Workspace through-run" in log
+    assert "store workspaceblobstore" in log and "models ['in-script-model']" in log
+    assert f"path {registered.path}" in log and "this run True" in log

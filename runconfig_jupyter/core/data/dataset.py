@@ -25,14 +25,13 @@ from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
 from runconfig_jupyter.core.data.bindings import check_relative, datastore_name, parse_uri
 from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
 from runconfig_jupyter.core.data.definitions import (
-    HomeWorkspace,
-    WorkspaceLike,
     dataset_registry,
     definition_id,
     registered_by_id,
     split_glob,
 )
 from runconfig_jupyter.core.errors import AssetConflict, ConfigError
+from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
 from runconfig_jupyter.core.runs.input_datasets import TABULAR, read_delimited
 from runconfig_jupyter.core.system.paths import run_home

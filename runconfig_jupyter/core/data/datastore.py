@@ -24,9 +24,9 @@ from typing import Any
 
 from runconfig_jupyter.core.azure_only import OTHER_STORES, azure_only
 from runconfig_jupyter.core.data import filesystems, stores, transfer
-from runconfig_jupyter.core.data.definitions import WorkspaceLike
 from runconfig_jupyter.core.data.reference import DataReference
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.registries.home import WorkspaceLike
 
 AZURE_SUFFIX = "core.windows.net"
 MIN_SECRET_LENGTH = 8

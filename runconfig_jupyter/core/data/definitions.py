@@ -9,27 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runconfig_jupyter.core.errors import AssetNotFound
 from runconfig_jupyter.core.registries.versioned import Asset, AssetRegistry
-
-
-class WorkspaceLike(Protocol):
-    """What the data layer needs of a v1 ``Workspace``: its run home (core/workspace.py has the class)."""
-
-    @property
-    def home(self) -> Path: ...
-
-
-@dataclass(frozen=True)
-class HomeWorkspace:
-    """A workspace known by its run home alone (a run's driver registering its outputs as datasets)."""
-
-    home: Path
-
 
 GLOB_CHARS = set("*?[")
 EVERYTHING = ("**", "**/*")

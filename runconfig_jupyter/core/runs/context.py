@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ class RunContext(RichLogging):
         self.experiment_name = experiment
         self._metrics_file = metrics_file
         self._steps: dict[str, int] = {}
+        # Builds ``run.experiment`` from (name, store) on the local target. Handed in by ``Run.get_context()``
+        # (core/runs/script_run.py): this module also travels alone as the in-script shim, and the classes it
+        # would build sit above it, so it never imports them.
+        self.experiment_factory: Callable[[str, Any], Any] | None = None
 
     # Azure ML v1 names -------------------------------------------------------
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
@@ -116,11 +121,10 @@ class RunContext(RichLogging):
     def experiment(self) -> Any:
         """The run's experiment; ``run.experiment.workspace`` is the local workspace where the run home is reachable."""
         root = self._root_context()
-        if root._metrics_file is not None:  # local target: the full package and the run home are here
-            from runconfig_jupyter.core.runs.script_run import Experiment
+        if root._metrics_file is not None and root.experiment_factory is not None:  # local target, full package
             from runconfig_jupyter.core.runs.store import RunStore
 
-            return Experiment(name=self.experiment_name or "default", store=RunStore(root._metrics_file.parents[2]))
+            return root.experiment_factory(self.experiment_name or "default", RunStore(root._metrics_file.parents[2]))
         return _UnreachableExperiment(self.experiment_name)
 
     def flush(self) -> None:
@@ -364,7 +368,8 @@ class ChildRunContext(RunContext):
 _current: RunContext | None = None
 
 
-def get_context() -> RunContext:
+def get_context(experiment_factory: Callable[[str, Any], Any] | None = None) -> RunContext:
+    """The script's run (one per process); ``experiment_factory(name, store)`` makes ``run.experiment``."""
     global _current
     if _current is None:
         metrics = os.environ.get(METRICS_FILE_ENV)
@@ -373,4 +378,6 @@ def get_context() -> RunContext:
             Path(metrics) if metrics else None,
             os.environ.get(EXPERIMENT_ENV),
         )
+    if experiment_factory is not None:
+        _current.experiment_factory = experiment_factory
     return _current

@@ -372,7 +372,7 @@ class Driver:
         if not requests:  # most runs: no model registry, no run handle to load
             self.ctx.flush_logs()
             return
-        from runconfig_jupyter.core.runs.script_history import register_requested_models
+        from runconfig_jupyter.core.runs.model_requests import register_requested_models
 
         try:  # in-script run.register_model(...): the outputs are collected now
             done, errors = register_requested_models(self.store, self.ctx.run_id, requests)

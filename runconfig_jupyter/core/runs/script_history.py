@@ -40,29 +40,6 @@ def model_request(record: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def register_requested_models(
-    store: RunStore, run_id: str, requests: list[dict[str, Any]]
-) -> tuple[list[str], list[str]]:
-    """Register what the script asked for (its history's ``model_requests``; its outputs are collected by now).
-
-    Returns ("name:version"s, errors).
-    """
-    from runconfig_jupyter.core.model import Model
-    from runconfig_jupyter.core.runs.script_run import Run
-
-    run = Run(run_id, store=store)
-    done, errors = [], []
-    for request in requests:
-        try:
-            model = Model.register_from_run(run, **request)
-        except Exception as error:  # one bad request must not cost the others
-            errors.append(f"run.register_model({request.get('model_name')!r}, {request.get('model_path')!r}): {error}")
-            continue
-        record_history(store, run_id, append={"models": model.id})
-        done.append(model.id)
-    return done, errors
-
-
 def _own_run(store: RunStore, root_id: str, run_id: Any) -> str:
     """``run_id`` if it is the script's run or one of its children; else a ConfigError."""
     run_id = str(run_id or root_id)
