@@ -166,6 +166,49 @@ def test_a_leased_entry_is_never_evicted(tmp_path):
     assert [cache.describe(fs, p)["cached"] for p in (a, c)] == [False, True]  # a dead lease holds nothing
 
 
+def test_an_evicted_key_leaves_no_lock_file_and_a_waiter_never_shares_a_lock(tmp_path):
+    """Eviction removes the per-key lock files of what it evicts (they used to pile up, one per key, forever).
+
+    Removing a lock file is safe only because a locker re-checks the inode after it wakes: here a second
+    process waits on a key's lock, the holder removes the file and a third party creates a new one under the
+    same name; the waiter must end up holding the *current* file, so it is refused while that one is held.
+    """
+    fs, data = LocalFileSystem(), tmp_path / "data"
+    a, b = (_folder(data, name, 1000) for name in "ab")
+    cache = DownloadCache(tmp_path / "cache", limit_bytes=1500)
+    cache.release(cache.fetch(fs, a))
+    time.sleep(0.02)
+    cache.release(cache.fetch(fs, b))  # a is evicted
+    assert not cache.describe(fs, a)["cached"]
+    assert sorted(p.name for p in cache.locks.iterdir()) == [f"{name}.lock" for name in _keys(cache)]
+
+    lock = cache.locks / "shared.lock"
+    waiter = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from runconfig_jupyter.core.data.cache import DownloadCache
+        with DownloadCache._lock(Path({str(lock)!r})):
+            print("locked", flush=True)
+            time.sleep(1.5)
+        """
+    )
+    with DownloadCache._lock(lock) as held:
+        assert held
+        process = subprocess.Popen([sys.executable, "-c", waiter], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # the waiter is blocked on the old file
+        lock.unlink()
+    # the old file is released and gone: the waiter takes the name's current file, which it creates itself
+    assert process.stdout.readline().strip() == "locked"
+    with DownloadCache._lock(lock, wait=False) as second:
+        assert second is False  # the waiter holds the current file: nobody else gets it
+    assert process.wait(timeout=20) == 0
+
+
+def _keys(cache: DownloadCache) -> list[str]:
+    return sorted(entry.name for entry in cache.entries.iterdir())
+
+
 def test_limit_comes_from_the_environment(tmp_path, monkeypatch, run_home):
     monkeypatch.setenv("RUNCONFIG_DATA_CACHE_BYTES", "12345")
     cache = DownloadCache()

@@ -180,11 +180,21 @@ class DownloadCache:
                 doomed = self.tmp / f"evicted-{entry.name}-{uuid.uuid4().hex[:8]}"
                 entry.rename(doomed)  # out of entries/ first: a reader never sees half an entry
                 shutil.rmtree(doomed, ignore_errors=True)
+                self._drop_key_lock(entry.name)
                 total -= size
                 removed.append(entry.name)
         return removed
 
     # -- internals -----------------------------------------------------------------------------------------
+    def _drop_key_lock(self, key: str) -> None:
+        """Remove an evicted key's lock file, unless a fetch of that key holds it now (it keeps it, then)."""
+        path = self.locks / f"{key}.lock"
+        if not path.exists():
+            return
+        with self._lock(path, wait=False) as held:  # never waits: eviction holds cache.lock, fetch takes key first
+            if held:
+                path.unlink(missing_ok=True)
+
     def _download(
         self,
         fs: Any,
@@ -288,11 +298,31 @@ class DownloadCache:
 
     @staticmethod
     @contextlib.contextmanager
-    def _lock(path: Path) -> Iterator[None]:
+    def _lock(path: Path, wait: bool = True) -> Iterator[bool]:
+        """Hold an ``flock`` on ``path``; yields False (holding nothing) when ``wait`` is off and it is taken.
+
+        Eviction deletes the lock file of a key it evicts, so a process that waited on the old file may wake
+        up holding a lock on a name that is gone (or now another file): it re-checks the inode and, if the
+        file changed, locks the current one. Two holders of "the same" key lock are impossible either way.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        while True:
+            handle = open(path, "a")  # closed below on every path
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                handle.close()
+                yield False
+                return
+            try:
+                current = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            handle.close()
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
