@@ -307,7 +307,7 @@ class DownloadCache:
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            handle = open(path, "a")  # closed below on every path
+            handle = open(path, "a")  # noqa: SIM115 - closed below on every path
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:

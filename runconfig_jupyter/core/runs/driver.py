@@ -28,6 +28,7 @@ from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.distributed import azure_node_environment
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.logsink import LogSink
+from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -51,7 +52,7 @@ class DriverContext:
         self.run_id = run_id
         self.run_dir = store.run_dir(run_id)
         self.folder = RunFolder(self.run_dir)
-        self.spec: dict[str, Any] = self.folder.read_spec()
+        self.spec: dict[str, Any] = read_spec(self.run_dir)
         self.config = ScriptRunConfig.from_dict(self.spec["config"])
         restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
         self.snapshot_path = self.folder.snapshot_path

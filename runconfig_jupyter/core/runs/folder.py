@@ -147,10 +147,6 @@ class RunFolder:
         self.spec_path.write_text(json.dumps(spec, indent=2, default=str))
 
     # -- reading --------------------------------------------------------------------
-    def read_spec(self) -> dict[str, Any]:
-        """run.json as written at submit (OSError / ValueError when it is missing or being written)."""
-        return json.loads(self.spec_path.read_text(encoding="utf-8"))
-
     def log_files(self) -> dict[str, Path]:
         """Every file under logs/ (also logs/user/...), by its name relative to the run folder, sorted."""
         if not self.logs_dir.is_dir():

@@ -34,7 +34,7 @@ from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts
 from runconfig_jupyter.core.runs.names import check_experiment_name
 from runconfig_jupyter.core.runs.run_history import RunHistory
-from runconfig_jupyter.core.runs.run_target import recorded_target
+from runconfig_jupyter.core.runs.run_target import read_spec, recorded_target
 from runconfig_jupyter.core.runs.settle import settle, settler
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
@@ -120,7 +120,7 @@ class ScriptRun(RunHistory):
         return self.record.status.value
 
     def get_spec(self) -> dict[str, Any]:
-        return self.folder.read_spec()
+        return read_spec(self.run_dir)
 
     def get_config(self) -> ScriptRunConfig:
         from runconfig_jupyter.core.config import ScriptRunConfig
