@@ -27,10 +27,10 @@ def _collect_garbage(args: Any) -> None:
     from runconfig_jupyter.core.runs.gc import collect_garbage
 
     if not args.gc:
-        _show_error(ConfigError("--yes, --older-than and --max-size go with --gc", field="--gc"))
+        _show_error(ConfigError("--yes, --older-than, --max-size and --grace go with --gc", field="--gc"))
         return None
     try:
-        report = collect_garbage(GcPolicy.parse(args.older_than, args.max_size), dry_run=not args.yes)
+        report = collect_garbage(GcPolicy.parse(args.older_than, args.max_size, args.grace), dry_run=not args.yes)
     except RunConfigError as error:
         _show_error(error)
         return None
@@ -227,13 +227,14 @@ class RunConfigMagics(Magics):
     @argument("--yes", action="store_true", help="With --gc: remove, rather than only list.")
     @argument("--older-than", default=None, help="With --gc: only what was last used this long ago (12h, 7d).")
     @argument("--max-size", default=None, help="With --gc: remove least recently used until all fits (10G).")
+    @argument("--grace", type=float, default=None, help="With --gc: never what is younger (seconds; default 600).")
     @line_magic
     def runs(self, line: str) -> Any:
         """List recent runs, or collect what no run references (--gc)."""
         from runconfig_jupyter.core.runs.store import RunStore, RunStoreWarning, rebuild_index
 
         args = parse_argstring(self.runs, line)
-        if args.gc or args.yes or args.older_than or args.max_size:
+        if args.gc or args.yes or args.older_than or args.max_size or args.grace is not None:
             return _collect_garbage(args)
         if args.rebuild_index:
             try:

@@ -188,7 +188,7 @@ class GcReport:
         chosen = self.chosen()
         lines.append(
             f"{verb} {len(chosen)} item(s), {format_bytes(self.freed_bytes)}; kept {len(referenced)} referenced "
-            f"by runs; {format_bytes(self.total_bytes)} listed in all"
+            f"by runs; {format_bytes(self.total_bytes)} the listed items would free in all"
         )
         if self.dry_run and chosen:
             lines.append("nothing was removed: run again with --yes (dry_run=False) to remove these")
