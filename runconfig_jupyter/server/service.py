@@ -75,7 +75,7 @@ def _statuses(value: str | list[str] | None) -> list[str] | None:
     return names
 
 
-GC_FIELDS = frozenset({"dry_run", "older_than", "max_size"})
+GC_FIELDS = frozenset({"dry_run", "older_than", "max_size", "grace_seconds"})
 
 
 class RunService:
@@ -343,7 +343,7 @@ class RunService:
         dry_run = body.get("dry_run", True)
         if not isinstance(dry_run, bool):
             raise ConfigError("dry_run must be true or false (JSON booleans)", field="dry_run")
-        policy = GcPolicy.parse(body.get("older_than"), body.get("max_size"))
+        policy = GcPolicy.parse(body.get("older_than"), body.get("max_size"), body.get("grace_seconds"))
         return collect_garbage(policy, dry_run=dry_run, store=self.store).to_dict()
 
     def targets(self, check: bool = True) -> list[dict[str, Any]]:
