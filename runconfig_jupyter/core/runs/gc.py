@@ -25,7 +25,7 @@ from runconfig_jupyter.core.runs.garbage import GarbageItem, GarbageSource, GcPo
 from runconfig_jupyter.core.runs.garbage_refs import run_references
 from runconfig_jupyter.core.runs.garbage_snapshots import SnapshotSource
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.target.plugins import TARGET_TYPES
+from runconfig_jupyter.core.target import plugins
 
 LOCK_FILE = "gc.lock"
 
@@ -35,9 +35,9 @@ def garbage_sources(home: Path, skipped: dict[str, str] | None = None) -> dict[s
     sources: dict[str, GarbageSource] = {}
     snapshots = SnapshotSource(home / "snapshots")
     sources[snapshots.name] = snapshots
-    for type_name in TARGET_TYPES.names():
+    for type_name in plugins.TARGET_TYPES.names():
         try:
-            hook = getattr(TARGET_TYPES.get(type_name), "garbage_sources", None)
+            hook = getattr(plugins.TARGET_TYPES.get(type_name), "garbage_sources", None)
             contributed = list(hook(home)) if hook is not None else []
         except Exception as error:  # a broken plug-in costs only its own caches
             if skipped is not None:
