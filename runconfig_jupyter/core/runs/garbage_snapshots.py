@@ -6,6 +6,9 @@ item's ``bytes`` is its size when the store holds the last link and 0 otherwise.
 (``.hashcache``) and temporary archives being written (``.tmp-*``) are not items: the cache is small and a
 missing archive is simply written again by the next submit (core/snapshot/create.py checks it exists).
 
+An archive's last use is the later of its mtime (written) and ctime (which moves whenever a run folder links
+it, or a removed run folder unlinks it), so a snapshot re-used by a recent submit counts as recently used.
+
 ``snapshot_items`` is the one function that knows the layout; when the store becomes per-file objects
 (core/snapshot/garbage.py), it is the one place to swap.
 """

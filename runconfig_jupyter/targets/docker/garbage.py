@@ -24,6 +24,7 @@ from typing import Any
 from runconfig_jupyter.core.errors import RunStateError
 from runconfig_jupyter.core.runs.garbage import GarbageItem
 from runconfig_jupyter.core.runs.garbage_refs import image_env_key, image_key
+from runconfig_jupyter.core.system.paths import RUN_ID
 from runconfig_jupyter.targets.docker.image import (
     DEFAULT_BASE_IMAGE,
     ENV_REPOSITORY,
@@ -101,7 +102,7 @@ class DockerImageSource:
         if home is not None:
             return home == self.home_id
         run_id = labels.get(LABEL_RUN_ID)
-        return bool(run_id) and "/" not in run_id and (self.home / "runs" / run_id).is_dir()
+        return isinstance(run_id, str) and bool(RUN_ID.fullmatch(run_id)) and (self.home / "runs" / run_id).is_dir()
 
     def _container_users(self) -> dict[str, str]:
         users: dict[str, str] = {}
