@@ -196,3 +196,14 @@ def test_runs_gc_magic_is_a_dry_run_unless_yes(tmp_path, run_home, shell):
     with capture_output() as removed:
         shell.run_line_magic("runs", "--gc --yes --grace 0")
     assert re.search(r"^removed +snapshot .*no run references it", removed.stdout, re.M) and not gone.exists()
+
+
+def test_two_collections_of_one_home_never_run_at_once(run_home):
+    from runconfig_jupyter.core.errors import RunStateError
+
+    RunStore()
+    with open(run_home / "gc.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another collection is running
+        with pytest.raises(RunStateError, match="another garbage collection"):
+            collect_garbage(NOW, dry_run=False)
+    assert collect_garbage(NOW).dry_run  # free again once it ended
