@@ -177,7 +177,7 @@ class GcReport:
         """Text for a notebook or a terminal: what goes (or would go), then a total."""
         lines = []
         verb = "would remove" if self.dry_run else "removed"
-        for entry in sorted(self.entries, key=lambda e: (e.action != KEEP, e.source, e.last_used)):
+        for entry in sorted(self.entries, key=lambda e: (e.action == KEEP, e.source, e.last_used)):  # removals first
             if entry.action == KEEP and entry.why.startswith("referenced"):
                 continue  # the usual case; counted below
             mark = {KEEP: "keep", REMOVE: "would remove", REMOVED: "removed", FAILED: "FAILED"}[entry.action]
