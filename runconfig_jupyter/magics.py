@@ -16,9 +16,26 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Unicode
 
-from runconfig_jupyter.core.errors import RunConfigError, TargetAuthError
+from runconfig_jupyter.core.errors import ConfigError, RunConfigError, TargetAuthError
 
 DEFAULT_CONFIG_NAME = "runconfig"
+
+
+def _collect_garbage(args: Any) -> None:
+    """``%runs --gc``: a dry run unless ``--yes`` (``collect_garbage`` in core/runs/gc.py gives the report)."""
+    from runconfig_jupyter.core.runs.garbage import GcPolicy
+    from runconfig_jupyter.core.runs.gc import collect_garbage
+
+    if not args.gc:
+        _show_error(ConfigError("--yes, --older-than, --max-size and --grace go with --gc", field="--gc"))
+        return None
+    try:
+        report = collect_garbage(GcPolicy.parse(args.older_than, args.max_size, args.grace), dry_run=not args.yes)
+    except RunConfigError as error:
+        _show_error(error)
+        return None
+    print(report.summary())
+    return None
 
 
 def _show_error(error: Exception) -> None:
@@ -201,12 +218,24 @@ class RunConfigMagics(Magics):
         action="store_true",
         help="Rebuild the run index (runs.db) from the run folders, then list.",
     )
+    @argument(
+        "--gc",
+        action="store_true",
+        help="List the snapshots, environment images, virtualenvs and conda prefixes no run references "
+        "(what would be removed, and the bytes); add --yes to remove them.",
+    )
+    @argument("--yes", action="store_true", help="With --gc: remove, rather than only list.")
+    @argument("--older-than", default=None, help="With --gc: only what was last used this long ago (12h, 7d).")
+    @argument("--max-size", default=None, help="With --gc: remove least recently used until all fits (10G).")
+    @argument("--grace", type=float, default=None, help="With --gc: never what is younger (seconds; default 600).")
     @line_magic
     def runs(self, line: str) -> Any:
-        """List recent runs."""
+        """List recent runs, or collect what no run references (--gc)."""
         from runconfig_jupyter.core.runs.store import RunStore, RunStoreWarning, rebuild_index
 
         args = parse_argstring(self.runs, line)
+        if args.gc or args.yes or args.older_than or args.max_size or args.grace is not None:
+            return _collect_garbage(args)
         if args.rebuild_index:
             try:
                 with warnings.catch_warnings():  # the summary below says it once

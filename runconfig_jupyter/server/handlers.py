@@ -253,6 +253,14 @@ class TargetsHandler(BaseRunHandler):
         self.reply({"targets": await self.call(self.service.targets, check)})
 
 
+class GarbageHandler(BaseRunHandler):
+    @web.authenticated
+    @authorized("write")
+    @typed_errors
+    async def post(self) -> None:
+        self.reply(await self.call(self.service.collect_garbage, self.body()))
+
+
 class OpenAPIHandler(BaseRunHandler):
     @web.authenticated
     @authorized("read")
@@ -339,6 +347,7 @@ def handlers(base_url: str) -> list[tuple[str, type, dict[str, Any]]]:
         (f"runs/{RUN_ID}/files/(?P<path>.+)", FileHandler),
         (f"runs/{RUN_ID}/charts", ChartsHandler),
         ("targets", TargetsHandler),
+        ("gc", GarbageHandler),
         ("openapi.yaml", OpenAPIHandler),
         ("events", EventsSocket),
     ]

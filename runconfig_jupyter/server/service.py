@@ -75,6 +75,9 @@ def _statuses(value: str | list[str] | None) -> list[str] | None:
     return names
 
 
+GC_FIELDS = frozenset({"dry_run", "older_than", "max_size", "grace_seconds"})
+
+
 class RunService:
     """Runs as JSON. One instance per server; every call reads the store afresh."""
 
@@ -327,6 +330,22 @@ class RunService:
         return {"run_id": run_id, "runs": ids, "mime": VEGALITE_MIME, "charts": charts}
 
     # -- targets ---------------------------------------------------------
+    def collect_garbage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST gc``: what no run references, removed only with ``"dry_run": false`` (core/runs/gc.py)."""
+        from runconfig_jupyter.core.runs.garbage import GcPolicy
+        from runconfig_jupyter.core.runs.gc import collect_garbage
+
+        unknown = sorted(set(body) - GC_FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"unknown field '{unknown[0]}'; the fields are {', '.join(sorted(GC_FIELDS))}", unknown[0]
+            )
+        dry_run = body.get("dry_run", True)
+        if not isinstance(dry_run, bool):
+            raise ConfigError("dry_run must be true or false (JSON booleans)", field="dry_run")
+        policy = GcPolicy.parse(body.get("older_than"), body.get("max_size"), body.get("grace_seconds"))
+        return collect_garbage(policy, dry_run=dry_run, store=self.store).to_dict()
+
     def targets(self, check: bool = True) -> list[dict[str, Any]]:
         from runconfig_jupyter.core.target.configured import list_targets
 

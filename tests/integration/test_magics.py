@@ -112,6 +112,7 @@ def test_quickstart_notebook_executes_headless(tmp_path, run_home):
         "".join(output.get("text", "")) for c in notebook.cells for output in c.get("outputs", []) if "text" in output
     )
     assert "Status: Completed" in text and "final loss" in text
+    assert "would remove 0 item(s)" in text  # %runs --gc: a dry run, and every item is referenced or young
     assert RunStore().count("quickstart") >= 2
     assert not (folder / "outputs").exists()  # runs never write into the notebook's folder
 

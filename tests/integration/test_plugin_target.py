@@ -98,3 +98,20 @@ def test_without_the_package_the_type_is_unknown(project):
     finally:
         unregister_target("echo-box")
     assert RunStore().list() == []
+
+
+def test_the_plug_in_offers_its_cache_to_garbage_collection(project, installed_plugin, run_home):
+    """Core collects a plug-in's cache through its class's ``garbage_sources`` hook, never naming the plug-in."""
+    from runconfig_jupyter.core.runs.garbage import GcPolicy
+    from runconfig_jupyter.core.runs.gc import collect_garbage
+
+    register_target("echo-box", type="echo")
+    run = submit(ScriptRunConfig(str(project), script="train.py"), "plugin", "echo-box")
+    assert run.wait_for_completion(timeout=120)["status"] == "Completed", run.get_log()
+    cache = run_home / "echo-cache"
+    (used,) = [p.name for p in cache.iterdir()]
+    (cache / ("f" * 16)).write_text("an environment no run has")
+    report = collect_garbage(GcPolicy(grace_seconds=0), dry_run=False)
+    actions = {e.name: (e.action, e.why) for e in report.entries if e.source == "echo-cache"}
+    assert actions["f" * 16][0] == "removed" and not (cache / ("f" * 16)).exists()
+    assert actions[used][0] == "keep" and run.id in actions[used][1] and (cache / used).exists()

@@ -126,6 +126,9 @@ def start_run(
                 "files": snapshot.manifest.file_count,
                 "bytes": snapshot.manifest.total_bytes,
             },
+            # What the run's environment caches (venv, conda prefix, image) are keyed by: garbage collection
+            # keeps them while the run exists (core/runs/garbage_refs.py).
+            "environment": {"hash": config.effective_environment().content_hash()},
             "tags": dict(tags or {}),
             "parent_run_id": parent_run_id,
             "created_at": time.time(),

@@ -136,6 +136,16 @@ class ComputeTarget(ABC):
         Must not raise. Default: nothing.
         """
 
+    @classmethod
+    def garbage_sources(cls, home: Path) -> list[Any]:
+        """The caches this type leaves in ``home`` (or on its engine) for ``collect_garbage`` (core/runs/gc.py).
+
+        Each is a ``GarbageSource`` (core/runs/garbage.py): ``name``, ``items()``, ``remove(item)``; items carry
+        the keys runs reference them by (core/runs/garbage_refs.py). Called only by a collection, never on a
+        run's path; may raise (the collection reports the type as skipped). Default: none.
+        """
+        return []
+
     def available(self) -> tuple[bool, str]:
         """Whether the target can take a run now, and why not; cheap (used to fill dropdowns)."""
         return True, ""

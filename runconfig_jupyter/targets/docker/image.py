@@ -35,6 +35,7 @@ LABEL = "runconfig-jupyter"  # every image and container we make carries it
 LABEL_ENV_HASH = "runconfig-jupyter.env_hash"
 LABEL_BASE_ID = "runconfig-jupyter.base_id"
 LABEL_RUN_ID = "runconfig-jupyter.run_id"
+LABEL_HOME = "runconfig-jupyter.home"  # which run home built it: garbage collection judges only its own (garbage.py)
 VENV = "/opt/runconfig-venv"
 CONDA_IN_IMAGE = "/opt/conda-env"  # conda packages, installed on this machine for this path (conda_prefix.py)
 CONDA_CONTEXT_DIR = "conda-env"
@@ -45,6 +46,11 @@ CA_FALLBACK_ENVS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 LOG_TAIL_LINES = 30
 MAX_CA_BUNDLE = 16 << 20
 BUILD_HINT = "build it (docker build -t {image} .) or load it (docker load -i image.tar), then submit again"
+
+
+def home_label(home: Path) -> str:
+    """The value of ``LABEL_HOME`` for a run home: a hash of its real path (the path itself stays private)."""
+    return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
 
 
 def ca_bundle_path(setting: str | None = None) -> Path | None:
@@ -253,7 +259,13 @@ def _build(
     for line in plan.dockerfile.splitlines():
         ctx.prepare_log(f"  | {line}")
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-    labels = {LABEL: "1", LABEL_ENV_HASH: plan.env_hash, LABEL_BASE_ID: base_id or "", LABEL_RUN_ID: ctx.run_id}
+    labels = {
+        LABEL: "1",
+        LABEL_ENV_HASH: plan.env_hash,
+        LABEL_BASE_ID: base_id or "",
+        LABEL_RUN_ID: ctx.run_id,
+        LABEL_HOME: home_label(ctx.run_dir.parent.parent),
+    }
     error_text = None
     context = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - closed in finally
     try:

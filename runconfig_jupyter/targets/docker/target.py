@@ -111,6 +111,14 @@ class DockerTarget(ComputeTarget):
         except RunConfigError:  # no engine now: the run that asks for one says so
             pass
 
+    @classmethod
+    def garbage_sources(cls, home: Path) -> list[Any]:
+        """The environment images this home built on the default engine, and the staged conda prefixes."""
+        from runconfig_jupyter.targets.docker.garbage import DockerImageSource
+        from runconfig_jupyter.targets.envs_garbage import EnvsSource
+
+        return [DockerImageSource(home), EnvsSource(home / "envs")]
+
     # -- description ----------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -95,6 +95,13 @@ class LocalTarget(ComputeTarget):
         self._data_paths: dict[str, str] = {}  # input/output name -> the path the script sees
         self._leases: list[tuple[Any, Path]] = []  # download-cache entries this run reads (released at cleanup)
 
+    @classmethod
+    def garbage_sources(cls, home: Path) -> list[Any]:
+        """The virtualenvs and conda prefixes built for this home's environments (targets/local/env.py)."""
+        from runconfig_jupyter.targets.envs_garbage import EnvsSource
+
+        return [EnvsSource(home / "envs")]
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             reattach=True,

@@ -4,7 +4,8 @@ An example of everything a target package provides, using only runconfig-jupyter
 interface: the class (found through the ``runconfig_jupyter.targets`` entry point in pyproject.toml),
 its settings declared once as a dataclass, and the lifecycle prepare -> start -> wait -> collect ->
 cleanup that the run driver calls. It is deliberately small: no re-attach (capabilities say so),
-cancel by SIGTERM to the script's process group.
+cancel by SIGTERM to the script's process group. Its one cache (``<run home>/echo-cache/``, a file per
+environment) is offered to ``collect_garbage`` through the optional ``garbage_sources`` hook.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from runconfig_jupyter.core.runs.garbage import GarbageItem
+from runconfig_jupyter.core.runs.garbage_refs import env_key
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.snapshot.extract import extract_snapshot
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
@@ -32,6 +35,29 @@ class EchoSettings:
     python: str = setting("", "Interpreter that runs the script (default: the run driver's own).")
 
 
+CACHE = "echo-cache"
+
+
+class EchoCache:
+    """A garbage source: one file per environment, referenced by the runs of that environment."""
+
+    name = "echo-cache"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def items(self) -> list[GarbageItem]:
+        files = sorted(self.folder.iterdir()) if self.folder.is_dir() else []
+        return [
+            GarbageItem("echo-cache", f.name, str(f), f.stat().st_size, f.stat().st_mtime, frozenset({env_key(f.name)}),
+                        handle=f)
+            for f in files
+        ]  # fmt: skip
+
+    def remove(self, item: GarbageItem) -> None:
+        Path(item.handle).unlink()
+
+
 class EchoTarget(ComputeTarget):
     type_name = "echo"
     Settings = EchoSettings
@@ -44,7 +70,14 @@ class EchoTarget(ComputeTarget):
     def capabilities(self) -> Capabilities:
         return Capabilities(reattach=False, description="The script with a local interpreter in a temp folder.")
 
+    @classmethod
+    def garbage_sources(cls, home: Path) -> list[EchoCache]:
+        return [EchoCache(home / CACHE)]
+
     def prepare(self, ctx: TargetRunContext) -> None:
+        cache = ctx.run_dir.parent.parent / CACHE
+        cache.mkdir(exist_ok=True)
+        (cache / ctx.config.effective_environment().content_hash()[:16]).write_text("prepared once per environment")
         self._folder = Path(tempfile.mkdtemp(prefix=f"echo-{ctx.run_id}-"))
         extract_snapshot(ctx.snapshot_path, self._folder)
 
