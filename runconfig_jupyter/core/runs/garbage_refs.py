@@ -17,6 +17,7 @@ from typing import Any
 
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.garbage import Reference
+from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 
 ENV_KEY_CHARS = 16  # the environment caches are named by this many characters of the hash (targets' envs/)
@@ -54,7 +55,7 @@ def run_references(store: RunStore) -> list[Reference]:
         folder = RunFolder(path)
         record = records.get(folder.run_id)
         try:
-            spec = folder.read_spec()
+            spec = read_spec(path)
         except (OSError, ValueError):
             spec = {}
         keys = references_of(spec, record)
