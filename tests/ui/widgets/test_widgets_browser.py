@@ -50,8 +50,9 @@ PRINTER = textwrap.dedent(
 LOG_STATE = """(log) => {
     const top = log.scrollTop;
     const line = [...log.querySelectorAll('.runconfig-log-line')].find(l => l.offsetTop + l.offsetHeight > top + 1);
+    const lines = log.querySelectorAll('.runconfig-log-lines .runconfig-log-line');
     return {top, height: log.scrollHeight, client: log.clientHeight, first: line ? line.textContent : null,
-            count: log.querySelectorAll('.runconfig-log-lines .runconfig-log-line').length};
+            count: lines.length, last: lines.length ? lines[lines.length - 1].textContent : null};
 }"""
 
 # JS: watch the first chart for a while (10 ms steps, i.e. at every point the browser could paint); count the
@@ -243,8 +244,10 @@ def test_a_bounded_log_keeps_the_readers_place_while_its_oldest_lines_are_droppe
         page.wait_for_timeout(300)
         before = log.evaluate(LOG_STATE)
         assert before["count"] == 150 and before["top"] > 200, before
-        number = int(before["first"].split()[1])
-        log.locator(".runconfig-log-line", has_text=f"line {number + 160 - 100:04d}").wait_for(
+        # 20 lines past the newest one shown now: that many old lines above the reader must go (the newest, not
+        # the one at the top plus a guess, since how many lines the log shows depends on its height)
+        newest = int(before["last"].split()[1])
+        log.locator(".runconfig-log-line", has_text=f"line {newest + 20:04d}").wait_for(
             state="attached", timeout=60_000
         )
         after = log.evaluate(LOG_STATE)
