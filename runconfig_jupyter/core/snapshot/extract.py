@@ -49,8 +49,17 @@ def _refuse(problem: str | None, what: str, name: str, tar_path: Path | str) -> 
 
 
 def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
-    """Extract ``tar_path`` into ``dest`` (created if missing) after checking every member."""
+    """Extract ``tar_path`` into ``dest`` (created if missing) after checking every member.
+
+    A stored snapshot (a run folder's ``snapshot.json`` manifest, see stored.py) is materialized from the
+    store's objects by the same member rules; a ``.tar`` (runs of earlier versions) is extracted.
+    """
     tar_path, dest = Path(tar_path), Path(dest)
+    if tar_path.suffix == ".json":
+        from runconfig_jupyter.core.snapshot.stream import materialize
+
+        materialize(tar_path, dest)
+        return
     try:
         tar = tarfile.open(tar_path, mode="r:")  # noqa: SIM115 - entered with "with" below
     except FileNotFoundError:
