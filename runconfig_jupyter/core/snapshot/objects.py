@@ -46,6 +46,16 @@ except ImportError:  # pragma: no cover - the extra is not installed
 ALGORITHMS = ("blake3", "sha256")
 
 
+_PROC: list[int] = []
+
+
+def _proc_fd() -> int:
+    """An fd of /proc, opened once per process (``self`` is resolved by whoever uses it)."""
+    if not _PROC:
+        _PROC.append(os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    return _PROC[0]
+
+
 def new_hasher(alg: str, size: int = 0) -> Any:
     """A fresh hash object of ``alg``; big files get BLAKE3's multi-threaded mode."""
     if alg == "blake3":
@@ -68,39 +78,72 @@ class ObjectStore:
     def __init__(self, snapshots_dir: Path, alg: str = DEFAULT_ALG):
         self.root = Path(snapshots_dir) / OBJECTS_DIR
         self.alg = alg
-        self._made: set[Path] = set()
+        self._root = str(self.root)
+        self._made: set[str] = set()
+        self._ready = False
+        self._tmpfile = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd") and os.link in os.supports_dir_fd
 
     def path(self, digest: str, mode: int) -> Path:
-        return self.root / self.alg / digest[:2] / (digest + (".x" if mode & 0o111 else ""))
+        return Path(self.name(digest, mode))
+
+    def name(self, digest: str, mode: int) -> str:
+        """The object's path as a string (the hot path of a re-snapshot asks it once per file)."""
+        return f"{self._root}/{self.alg}/{digest[:2]}/{digest}{'.x' if mode & 0o111 else ''}"
 
     def has(self, digest: str, mode: int, size: int) -> bool:
         """Present with the right size (one ``stat``); content is checked when a run reads it."""
         try:
-            return self.path(digest, mode).stat().st_size == size
+            return os.stat(self.name(digest, mode)).st_size == size
         except OSError:
             return False
 
-    def temp(self) -> tuple[int, Path]:
-        """A new temp file for an object being written: (fd, path)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{os.getpid()}-{secrets.token_hex(6)}"
+    def begin(self) -> tuple[int, str | None]:
+        """A new, still nameless object being written: (fd, temp path or None).
+
+        Linux's ``O_TMPFILE`` gives a file with no name until ``commit`` links it into place, so an object is
+        never visible half-written and a killed writer leaves nothing behind; elsewhere a named temp file
+        (``.tmp-<pid>-<random>``, removed by the next writer once that pid is gone) does the same job.
+        """
+        if not self._ready:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._ready = True
+        if self._tmpfile:
+            try:
+                return os.open(self._root, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600), None
+            except OSError:  # a file system without O_TMPFILE: named temp files from now on
+                self._tmpfile = False
+        tmp = f"{self._root}/.tmp-{os.getpid()}-{secrets.token_hex(6)}"
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
 
-    def commit(self, tmp: Path, digest: str, mode: int) -> bool:
-        """Move a complete temp file into place, read-only; False when the object was already there."""
+    def commit(self, fd: int, tmp: str | None, digest: str, mode: int) -> bool:
+        """Make a complete object read-only and give it its name; False when the object was already there.
+        Closes ``fd``. An object in place is never replaced: whoever stored it first stored the same bytes."""
         final = self.path(digest, mode)
-        folder = final.parent
-        if folder not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(folder)
-        os.chmod(tmp, 0o555 if mode & 0o111 else 0o444)
+        folder = str(final.parent)
         try:
-            os.link(tmp, final)  # never replaces: an object in place is never touched again
-            created = True
-        except FileExistsError:
-            created = False
-        os.unlink(tmp)
-        return created
+            os.fchmod(fd, 0o555 if mode & 0o111 else 0o444)
+            if folder not in self._made:
+                os.makedirs(folder, exist_ok=True)
+                self._made.add(folder)
+            try:
+                if tmp is None:  # linkat(AT_SYMLINK_FOLLOW) through /proc: Python asks that only with a dir fd
+                    os.link(f"self/fd/{fd}", final, src_dir_fd=_proc_fd(), follow_symlinks=True)
+                else:
+                    os.link(tmp, final)
+                return True
+            except FileExistsError:
+                return False
+        finally:
+            self.abort(fd, tmp)
+
+    def abort(self, fd: int, tmp: str | None) -> None:
+        """Close an object being written and drop its temp name (a nameless one simply vanishes)."""
+        os.close(fd)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
     def open(self, digest: str, mode: int, label: str) -> int:
         """Open an object for reading (the caller closes the fd); SnapshotError naming ``label`` when missing."""

@@ -217,21 +217,18 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
             before = os.fstat(src)
             entry.size, entry.mtime_ns, entry.inode = before.st_size, before.st_mtime_ns, before.st_ino
             hasher = new_hasher(objects.alg, entry.size)
-            dst, tmp = objects.temp()
+            dst, tmp = objects.begin()
             try:
-                try:
-                    copied = copy_hashing(src, dst, entry.size, hasher, advance)
-                finally:
-                    os.close(dst)
+                copied = copy_hashing(src, dst, entry.size, hasher, advance)
                 after = os.fstat(src)
-                if copied == entry.size and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
-                    entry.digest = hasher.hexdigest()
-                    objects.commit(tmp, entry.digest, entry.mode)
-                    return hashed_at
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                objects.abort(dst, tmp)
                 raise
-            tmp.unlink(missing_ok=True)
+            if copied == entry.size and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
+                entry.digest = hasher.hexdigest()
+                objects.commit(dst, tmp, entry.digest, entry.mode)
+                return hashed_at
+            objects.abort(dst, tmp)
             advance(-copied)
         raise SnapshotError(
             f"{source / entry.path} keeps changing while it is being packaged; stop writing to it and submit again"
