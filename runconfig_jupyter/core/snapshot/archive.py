@@ -28,12 +28,12 @@ from pathlib import Path
 from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry
 from runconfig_jupyter.core.snapshot.objects import copy_hashing
+from runconfig_jupyter.core.snapshot.tar_members import member_info
 
 CHUNK = 1 << 20
 COPY_CHUNK = 8 << 20  # progress granularity for big files
 MAX_ATTEMPTS = 3
 ID_VERSION = b"runconfig-snapshot-v1\n"
-FIXED_MTIME = 946684800  # 2000-01-01: constant for determinism, and not before 1980 (zipfile refuses that)
 TEMP_NAME = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+\.tar$")
 
 Progress = Callable[[int, int], None]
@@ -102,21 +102,6 @@ class _TarWriter:
         end = self.offset + 2 * tarfile.BLOCKSIZE
         record = tarfile.RECORDSIZE
         self.write(b"\0" * (2 * tarfile.BLOCKSIZE + (-end) % record))
-
-
-def member_info(path: str, entry: ManifestEntry | None) -> tarfile.TarInfo:
-    """The normalised tar header of one member (shared by the archive writer and the store's tar stream)."""
-    info = tarfile.TarInfo(path)
-    info.mtime = FIXED_MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if entry is None:
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-    elif entry.kind == "symlink":
-        info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, entry.link_target or ""
-    else:
-        info.type, info.mode, info.size = tarfile.REGTYPE, entry.mode, entry.size
-    return info
 
 
 def remove_stale_temps(folder: Path, pattern: re.Pattern[str] = TEMP_NAME) -> None:

@@ -23,14 +23,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
-from runconfig_jupyter.core.snapshot.archive import FIXED_MTIME, member_info
-from runconfig_jupyter.core.snapshot.extract import check_members
-from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
+from runconfig_jupyter.core.snapshot.member_names import check_members
 from runconfig_jupyter.core.snapshot.objects import ALGORITHMS, CHUNK, ObjectStore, copy_hashing, in_threads, new_hasher
+from runconfig_jupyter.core.snapshot.tar_members import FIXED_MTIME, member_info
 
 MANIFEST_SUFFIX = ".json"
 WRITE_THREADS = 4
-Member = tuple[str, "ManifestEntry | None"]  # (path, entry); entry None for a folder
+
+
+@dataclass(frozen=True)
+class StoredMember:
+    """A file or link of a stored manifest (the walk's StoredMember without what only the packer needs)."""
+
+    path: str
+    kind: str  # "file" | "symlink"
+    mode: int
+    size: int = 0
+    digest: str | None = None
+    link_target: str | None = None
+
+
+Member = tuple[str, "StoredMember | None"]  # (path, entry); entry None for a folder
 
 
 def is_stored(path: Path | str) -> bool:
@@ -81,12 +94,12 @@ def load_manifest(path: Path | str, store_dir: Path | None = None) -> StoredMani
             if kind == "d":
                 members.append((name, None))
             elif kind == "l":
-                members.append((name, ManifestEntry(name, 0, 0o777, kind="symlink", link_target=str(item[2]))))
+                members.append((name, StoredMember(name, "symlink", 0o777, link_target=str(item[2]))))
             elif kind == "f":
                 mode, size, digest = int(item[2]), int(item[3]), str(item[4])
                 if mode not in (0o644, 0o755) or size < 0 or not digest.isalnum():
                     raise ValueError(f"file {name!r}")
-                members.append((name, ManifestEntry(name, size, mode, digest=digest, digest_alg=alg)))
+                members.append((name, StoredMember(name, "file", mode, size, digest)))
             else:
                 raise ValueError(f"member type {kind!r}")
     except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -176,8 +189,8 @@ def materialize(path: Path | str, dest: Path | str) -> None:
     stored = load_manifest(path)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    files: list[ManifestEntry] = []
-    links: list[ManifestEntry] = []
+    files: list[StoredMember] = []
+    links: list[StoredMember] = []
     for name, entry in stored.members:
         if entry is None:
             target = dest / name
@@ -189,7 +202,7 @@ def materialize(path: Path | str, dest: Path | str) -> None:
         else:
             files.append(entry)
 
-    def write(entry: ManifestEntry) -> int:
+    def write(entry: StoredMember) -> int:
         _write_file(stored.objects, entry, dest)
         return entry.size
 
@@ -231,7 +244,7 @@ def link_tree(path: Path | str, dest: Path | str) -> None:
                 _write_file(stored.objects, entry, dest)
 
 
-def _write_file(objects: ObjectStore, entry: ManifestEntry, dest: Path) -> None:
+def _write_file(objects: ObjectStore, entry: StoredMember, dest: Path) -> None:
     """Copy one object to ``dest/entry.path`` (never through a link), hashing what is written."""
     assert entry.digest is not None
     target = dest / entry.path
