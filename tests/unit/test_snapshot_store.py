@@ -277,3 +277,26 @@ def test_concurrent_submits_and_gc_never_lose_an_object(src: Path, tmp_path: Pat
         collector.join(timeout=30)
     assert collector.exitcode == 0 and rounds >= 3
     assert sum(counts) > 0  # the collector really removed objects while the submits ran
+
+
+def test_an_interrupted_store_leaves_the_store_as_it_was(src: Path, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C (or a full disk) after some files were stored: their objects go again, nothing half is left."""
+    store = tmp_path / "store"
+    real = stored_module._store_one
+    seen: list[int] = []
+
+    def interrupted(*args, **kwargs):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stored_module, "_store_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store_snapshot(src, store)
+    assert seen == [1]  # one object had been stored before the interrupt
+    assert sorted(p.name for p in store.iterdir()) == []
+    monkeypatch.undo()
+    snap = store_snapshot(src, store)  # and the next attempt stores everything
+    materialize(snap.path, tmp_path / "out")
+    assert (tmp_path / "out" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()

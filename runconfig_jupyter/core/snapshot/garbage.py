@@ -19,15 +19,14 @@ its run folder), so it is kept; so are its objects.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runconfig_jupyter.core.snapshot.archive import TEMP_NAME, remove_stale_temps
-from runconfig_jupyter.core.snapshot.objects import OBJECTS_DIR, TEMP_OBJECT, ObjectStore
-from runconfig_jupyter.core.snapshot.stored import MANIFESTS_DIR, store_lock
+from runconfig_jupyter.core.snapshot.objects import OBJECTS_DIR, TEMP_OBJECT
+from runconfig_jupyter.core.snapshot.stored import MANIFESTS_DIR, objects_named, store_lock
 
 DEFAULT_MIN_AGE = 3600.0  # an hour: far longer than any submit takes between storing and recording its run
 
@@ -86,7 +85,7 @@ def collect_snapshot_garbage(
             if sid in referenced or st.st_nlink > 1 or st.st_mtime > cutoff:
                 report.kept_snapshots += 1
                 if path.suffix == ".json":
-                    named = _objects_named(snapshots_dir, path)
+                    named = objects_named(snapshots_dir, path)
                     unsure = unsure or named is None
                     live.update(named or ())
                 continue
@@ -110,16 +109,6 @@ def _snapshot_files(snapshots_dir: Path) -> list[Path]:
     """Every stored snapshot: manifests of the per-file store and archives of earlier versions."""
     manifests = sorted((snapshots_dir / MANIFESTS_DIR).glob("*.json"))
     return [*manifests, *sorted(snapshots_dir.glob("*.tar"))]
-
-
-def _objects_named(snapshots_dir: Path, manifest: Path) -> set[Path] | None:
-    """The object files a manifest names; None when it cannot be read (so nothing is removed)."""
-    try:
-        document = json.loads(manifest.read_bytes())
-        objects = ObjectStore(snapshots_dir, str(document["hash"]))
-        return {objects.path(str(m[4]), int(m[2])) for m in document["members"] if m[0] == "f"}
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
 
 
 def _object_files(root: Path) -> list[Path]:

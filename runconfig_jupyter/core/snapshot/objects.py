@@ -49,6 +49,11 @@ ALGORITHMS = ("blake3", "sha256")
 _PROC: list[int] = []
 
 
+def _object_mode(mode: int) -> int:
+    """Objects are read-only; executable files keep their execute bits (a tree of links shows them)."""
+    return 0o555 if mode & 0o111 else 0o444
+
+
 def _proc_fd() -> int:
     """An fd of /proc, opened once per process (``self`` is resolved by whoever uses it)."""
     if not _PROC:
@@ -79,7 +84,8 @@ class ObjectStore:
         self.root = Path(snapshots_dir) / OBJECTS_DIR
         self.alg = alg
         self._root = str(self.root)
-        self._made: set[str] = set()
+        self.made: set[str] = set()  # object folders this instance created or found
+        self.created: list[Path] = []  # objects this instance put in place (rolled back if the snapshot fails)
         self._ready = False
         self._tmpfile = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd") and os.link in os.supports_dir_fd
 
@@ -97,7 +103,7 @@ class ObjectStore:
         except OSError:
             return False
 
-    def begin(self) -> tuple[int, str | None]:
+    def begin(self, mode: int) -> tuple[int, str | None]:
         """A new, still nameless object being written: (fd, temp path or None).
 
         Linux's ``O_TMPFILE`` gives a file with no name until ``commit`` links it into place, so an object is
@@ -109,7 +115,8 @@ class ObjectStore:
             self._ready = True
         if self._tmpfile:
             try:
-                return os.open(self._root, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600), None
+                # Read-only from birth: the fd may still write, nobody else can open it for writing.
+                return os.open(self._root, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _object_mode(mode)), None
             except OSError:  # a file system without O_TMPFILE: named temp files from now on
                 self._tmpfile = False
         tmp = f"{self._root}/.tmp-{os.getpid()}-{secrets.token_hex(6)}"
@@ -121,15 +128,17 @@ class ObjectStore:
         final = self.path(digest, mode)
         folder = str(final.parent)
         try:
-            os.fchmod(fd, 0o555 if mode & 0o111 else 0o444)
-            if folder not in self._made:
+            if tmp is not None:
+                os.fchmod(fd, _object_mode(mode))
+            if folder not in self.made:
                 os.makedirs(folder, exist_ok=True)
-                self._made.add(folder)
+                self.made.add(folder)
             try:
                 if tmp is None:  # linkat(AT_SYMLINK_FOLLOW) through /proc: Python asks that only with a dir fd
                     os.link(f"self/fd/{fd}", final, src_dir_fd=_proc_fd(), follow_symlinks=True)
                 else:
                     os.link(tmp, final)
+                self.created.append(final)
                 return True
             except FileExistsError:
                 return False

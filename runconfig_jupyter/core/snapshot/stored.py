@@ -4,8 +4,10 @@
 
     objects/<alg>/<xx>/<digest>[.x]   each file's bytes once (objects.py)
     manifests/<id>.json               one snapshot: paths, modes, sizes, digests, links; read-only
-    .hashcache-<alg>/                 digests remembered by (size, mtime, inode) (hashcache.py)
-    .lock                             shared by writers, exclusive for the garbage collector (garbage.py)
+    .hashcache/<alg>/                 digests remembered by (size, mtime, inode) (hashcache.py)
+
+The store folder itself is flock'ed: shared by writers, exclusive for the garbage collector (garbage.py) and
+for a writer undoing a failed store (whose new objects are removed again: a refused submit leaves nothing).
 
 Only what changed is read: a file whose (size, mtime, inode) is in the hash cache and whose object is
 present costs two ``stat`` calls; every other file is read once, hashed while it is written to a temp object
@@ -64,7 +66,7 @@ except ImportError:  # pragma: no cover - no flock (Windows): writers and the co
     fcntl = None  # type: ignore[assignment]
 
 MANIFESTS_DIR = "manifests"
-LOCK_FILE = ".lock"
+HASHCACHE_DIR = ".hashcache"  # shared with the tar packer: one file per source folder and algorithm folder
 MANIFEST_FORMAT = "runconfig-snapshot-manifest-v1"
 READ_THREADS = 4  # file reads in flight: enough to overlap I/O and hashing on a small machine
 THREADS_FROM_BYTES = 4 << 20  # below this much to read, one thread in path order (threads would cost more)
@@ -80,10 +82,11 @@ class StoredSnapshot(Snapshot):
 
 @contextmanager
 def store_lock(snapshots_dir: Path, exclusive: bool = False) -> Iterator[None]:
-    """Writers share the store; the garbage collector has it alone, so it never removes an object a
-    manifest being written is about to name."""
+    """Writers share the store; the garbage collector (and a writer undoing its failed work) has it alone,
+    so it never removes an object a manifest being written is about to name. The lock is taken on the
+    store folder itself: no lock file is left in it."""
     snapshots_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(snapshots_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(snapshots_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -127,26 +130,76 @@ def store_snapshot(
     limits = limits or SnapshotLimits()
     manifest = checked_manifest(source_dir, snapshots_dir, limits, extra_excludes, expect_source)
     objects = ObjectStore(snapshots_dir, alg)
-    with store_lock(snapshots_dir):
-        remove_stale_temps(objects.root, TEMP_OBJECT)
-        cache = HashCache(snapshots_dir / f".hashcache-{alg}", manifest.source)
-        regular = [e for e in manifest.files if e.kind == "file"]
-        missing: list[ManifestEntry] = []
-        for entry in regular:
-            entry.digest_alg = alg
-            entry.digest = cache.lookup(entry)
-            if not (entry.digest and objects.has(entry.digest, entry.mode, entry.size)):
-                entry.digest = None  # new, changed, or its object is gone: read it (again)
-                missing.append(entry)
-        total = manifest.total_bytes
-        stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
-        cache.save({e.path for e in regular})
-        document = manifest_document(manifest, alg)
-        sid = hashlib.sha256(document).hexdigest()[:32]
-        path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
+    started_ns = time.time_ns()
+    try:
+        with store_lock(snapshots_dir):
+            remove_stale_temps(objects.root, TEMP_OBJECT)
+            cache = HashCache(snapshots_dir / HASHCACHE_DIR / alg, manifest.source)
+            regular = [e for e in manifest.files if e.kind == "file"]
+            missing: list[ManifestEntry] = []
+            for entry in regular:
+                entry.digest_alg = alg
+                entry.digest = cache.lookup(entry)
+                if not (entry.digest and objects.has(entry.digest, entry.mode, entry.size)):
+                    entry.digest = None  # new, changed, or its object is gone: read it (again)
+                    missing.append(entry)
+            total = manifest.total_bytes
+            stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
+            cache.save({e.path for e in regular})
+            document = manifest_document(manifest, alg)
+            sid = hashlib.sha256(document).hexdigest()[:32]
+            path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
+    except BaseException:
+        _roll_back(snapshots_dir, objects, started_ns)
+        raise
     if progress is not None:
         progress(total, total)
     return StoredSnapshot(sid, path, manifest, reused, len(missing), stored_bytes)
+
+
+def objects_named(snapshots_dir: Path, manifest: Path) -> set[Path] | None:
+    """The object files a stored manifest names; None when it cannot be read."""
+    try:
+        document = json.loads(manifest.read_bytes())
+        objects = ObjectStore(snapshots_dir, str(document["hash"]))
+        return {objects.path(str(m[4]), int(m[2])) for m in document["members"] if m[0] == "f"}
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _roll_back(snapshots_dir: Path, objects: ObjectStore, started_ns: int) -> None:
+    """After a failed or interrupted store: remove the objects this call created, and the folders it left
+    empty, so a refused submit leaves the store as it was (a full disk gets its space back).
+
+    Under the exclusive lock (no other writer is between making a folder and linking into it), keeping any
+    object that a manifest written meanwhile names (a concurrent submit that found it); when such a manifest
+    cannot be read, no object is removed.
+    """
+    manifests = snapshots_dir / MANIFESTS_DIR
+    with store_lock(snapshots_dir, exclusive=True):
+        keep: set[Path] = set()
+        for manifest in manifests.glob("*.json") if objects.created else ():
+            try:
+                recent = manifest.stat().st_mtime_ns >= started_ns - 2_000_000_000
+            except OSError:
+                continue
+            named = objects_named(snapshots_dir, manifest) if recent else set()
+            if named is None:
+                return
+            keep |= named
+        for path in objects.created:
+            if path not in keep:
+                path.unlink(missing_ok=True)
+        made = sorted((Path(folder) for folder in objects.made), reverse=True)
+        _remove_empty(*made, objects.root / objects.alg, objects.root, manifests)
+
+
+def _remove_empty(*folders: Path) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty (in use by other snapshots) or already gone
 
 
 def _write_manifest(folder: Path, sid: str, document: bytes) -> tuple[Path, bool]:
@@ -217,7 +270,7 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
             before = os.fstat(src)
             entry.size, entry.mtime_ns, entry.inode = before.st_size, before.st_mtime_ns, before.st_ino
             hasher = new_hasher(objects.alg, entry.size)
-            dst, tmp = objects.begin()
+            dst, tmp = objects.begin(entry.mode)
             try:
                 copied = copy_hashing(src, dst, entry.size, hasher, advance)
                 after = os.fstat(src)
