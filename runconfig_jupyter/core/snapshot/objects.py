@@ -231,8 +231,15 @@ def in_threads(work: Callable[[T], int], items: list[T], workers: int) -> int:
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(workers, len(items)))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException as exc:  # Ctrl-C while waiting: let the workers finish their item, take no more
+        with lock:
+            errors.append(exc)
+        for thread in threads:
+            thread.join()
+        raise
     if errors:
         raise errors[0]
     return total
