@@ -180,14 +180,17 @@ def open_member(source: Path, path: str) -> int:
     ``O_NONBLOCK`` and then asking the kernel where the open file really is (``/proc/self/fd``) judges the file
     actually read, not the name that was checked, so no byte from outside the source folder is packaged.
     """
-    full = source / path
+    full = os.path.join(source, path)  # a str: this runs once per file packaged
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SnapshotError(f"{full} stopped being a regular file while it was packaged; submit again")
-        link = f"/proc/self/fd/{fd}"
-        if os.path.exists(link):
-            real, root = os.readlink(link), os.path.abspath(source)  # resolved when walked: not again
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # no /proc: the O_NOFOLLOW open is the check
+            real = None
+        if real is not None:
+            root = os.path.abspath(source)  # resolved when walked: not again
             if not real.startswith(root.rstrip("/") + "/"):
                 raise SnapshotError(
                     f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "

@@ -125,8 +125,8 @@ class ObjectStore:
     def commit(self, fd: int, tmp: str | None, digest: str, mode: int) -> bool:
         """Make a complete object read-only and give it its name; False when the object was already there.
         Closes ``fd``. An object in place is never replaced: whoever stored it first stored the same bytes."""
-        final = self.path(digest, mode)
-        folder = str(final.parent)
+        final = self.name(digest, mode)
+        folder = final.rsplit("/", 1)[0]
         try:
             if tmp is not None:
                 os.fchmod(fd, _object_mode(mode))
@@ -138,7 +138,7 @@ class ObjectStore:
                     os.link(f"self/fd/{fd}", final, src_dir_fd=_proc_fd(), follow_symlinks=True)
                 else:
                     os.link(tmp, final)
-                self.created.append(final)
+                self.created.append(Path(final))
                 return True
             except FileExistsError:
                 return False
