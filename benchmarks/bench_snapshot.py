@@ -1,12 +1,14 @@
-"""Snapshot speed against a bare ``tar -cf`` of the same folder, measured in the same run.
+"""Snapshot speed against a bare ``tar -cf`` of the same folder, and the store's disk use, in the same run.
 
 Two figures, each paired with a ``tar -cf`` of the same folder (timing.py; warm page cache):
-  first      create_snapshot into an empty store (walk + hash + deterministic tar, one read per file)
-  one-edit   one file edited, then create_snapshot (only that file hashed; a new archive is written)
-and the time of an unchanged re-snapshot (stat walk + hash cache + existing archive).
+  first      store_snapshot into an empty store (walk + read, hash and store each file once, in threads)
+  one-edit   one file edited, then store_snapshot (only that file read and stored; a new manifest)
+the time of an unchanged re-snapshot (stat walk + hash cache), and one MEMORY line:
+  disk       the store's disk use after 10 re-submits of a ``--disk-mb`` folder with one file changed each
+             time (goal: about the folder once plus the changed files)
 
-    python3 benchmarks/bench_snapshot.py                  # 256 MB / 2,500 files (well under 2 min)
-    python3 benchmarks/bench_snapshot.py --mb 1024 --files 10000
+    python3 benchmarks/bench_snapshot.py                  # 256 MB / 2,500 files, 1 GB disk figure (< 2 min)
+    python3 benchmarks/bench_snapshot.py --mb 1024 --files 10000 --disk-mb 0
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import figure, paired, timed
 
-from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits
+from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG
+from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
 
 def generate(root: Path, total_mb: int, files: int) -> None:
@@ -46,6 +50,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=256, help="total size of the generated folder in MB")
     parser.add_argument("--files", type=int, default=2500, help="number of generated files")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median is reported)")
+    parser.add_argument("--disk-mb", type=int, default=1024, help="folder size of the disk-use figure (0: skip)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
@@ -67,23 +72,65 @@ def main() -> None:
             if "store" in state:  # each first snapshot goes into an empty store; drop the last one
                 shutil.rmtree(state["store"], ignore_errors=True)
             state["store"] = work / f"store{next(stores)}"
-            return timed(lambda: create_snapshot(src, state["store"], limits))
+            return timed(lambda: store_snapshot(src, state["store"], limits))
 
         def one_edit() -> float:
             edited = src / "d0000" / "f000000.bin"
             edited.write_bytes(edited.read_bytes()[:-8] + os.urandom(8))
             os.utime(edited, (time.time() - 60,) * 2)
-            return timed(lambda: create_snapshot(src, state["store"], limits))
+            return timed(lambda: store_snapshot(src, state["store"], limits))
 
         first_pair = paired(first, lambda: timed(bare_tar), args.repeat)
         edit_pair = paired(one_edit, lambda: timed(bare_tar), args.repeat)
-        again = timed(lambda: create_snapshot(src, state["store"], limits))
+        again = timed(lambda: store_snapshot(src, state["store"], limits))
         size = f"{args.mb} MB / {args.files:,} files"
         print(f"folder: {size} (generated in {t_gen:.1f}s); unchanged re-snapshot {again * 1000:.0f} ms")
         figure(f"first snapshot of {size} vs `tar -cf`", first_pair, "<= 1.2x", suffix="ms")
         figure(f"re-snapshot of {size} after a 1-file edit vs `tar -cf`", edit_pair, "<= 0.1x")
+        print(f"digest: {DEFAULT_ALG}; load {os.getloadavg()[0]:.1f}", flush=True)
+        shutil.rmtree(src, ignore_errors=True)
+        if args.disk_mb:
+            disk_use(work / "disk", args.disk_mb)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def stored_bytes(folder: Path) -> int:
+    """Disk blocks used under ``folder``, each inode counted once (what ``du`` reports)."""
+    seen: set[int] = set()
+    used = 0
+    for parent, _dirs, names in os.walk(folder):
+        for name in names:
+            st = os.lstat(os.path.join(parent, name))
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                used += st.st_blocks * 512
+    return used
+
+
+def disk_use(work: Path, total_mb: int, submits: int = 10) -> None:
+    """The store after ``submits`` snapshots of one folder, one file changed before each: one MEMORY line."""
+    src, store = work / "src", work / "store"
+    files = max(1, total_mb)  # 1 MB files
+    generate(src, total_mb, files)
+    limits = SnapshotLimits(max_bytes=(total_mb + 64) * 1024 * 1024, max_files=files + 10)
+    changed = 0
+    for i in range(submits):
+        if i:
+            edited = src / "d0000" / f"f{i:06d}.bin"
+            edited.write_bytes(os.urandom(edited.stat().st_size))
+            os.utime(edited, (time.time() - 60,) * 2)
+            changed += edited.stat().st_size
+        store_snapshot(src, store, limits)
+    folder = stored_bytes(src)
+    used = stored_bytes(store)
+    print(
+        f"MEMORY | snapshot store after {submits} re-submits of a {folder / 2**20:.0f} MB folder, one file changed "
+        f"each time: {used / 2**20:.0f} MB ({used / folder:.2f}x the folder; changed files {changed / 2**20:.0f} MB; "
+        f"goal ~{(folder + changed) / 2**20:.0f} MB, a tar per submit would be {submits * folder / 2**20:.0f} MB) "
+        f"| load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

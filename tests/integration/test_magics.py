@@ -11,6 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from runconfig_jupyter.core.runs.store import RunStore
+from tests.snapshot_store import nothing_stored
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,6 +159,7 @@ def test_submit_dry_run_shows_the_manifest_and_records_nothing(shell, project, r
     assert "Would run on 'local'" in out.stdout and "data.bin" in out.stdout
     assert "Nothing submitted" in out.stdout
     assert RunStore().list() == [] and not any((run_home / "snapshots").glob("*.tar"))
+    assert nothing_stored(run_home)  # nor an object or manifest of the per-file store
 
 
 def test_submit_dry_run_reports_a_snapshot_over_the_limit(shell, project, monkeypatch):

@@ -24,6 +24,7 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.safety.confine import Confinement, register_place, registered_places, unregister_place
+from tests.snapshot_store import nothing_stored
 
 SECRET = "confinement-canary-7f3a"
 
@@ -34,6 +35,7 @@ def nothing_recorded(home: Path) -> None:
     assert store.list(limit=100) == []
     assert list((home / "runs").iterdir()) == []
     assert [p for p in (home / "snapshots").iterdir() if p.suffix == ".tar"] == []
+    assert nothing_stored(home)  # nor any object or manifest of the per-file store
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ callback (called while content is copied) or right after the real check, against
 from __future__ import annotations
 
 import os
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -29,18 +28,11 @@ from runconfig_jupyter import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
+from tests.snapshot_store import run_snapshot_names, stored_text
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "redteam-outside-canary-51c2"
 CREDENTIAL = "AKIA-REDTEAM-CANARY-9d0e"
-
-
-def archives_text(home: Path) -> str:
-    """Every byte of every snapshot archive in the run home (a leak anywhere shows up here)."""
-    found = []
-    for tar in [*home.glob("snapshots/*.tar"), *home.glob("snapshots/.tmp-*"), *home.glob("runs/*/snapshot.tar")]:
-        found.append(tar.read_bytes().decode("latin-1"))
-    return "\n".join(found)
 
 
 @pytest.fixture
@@ -93,7 +85,7 @@ def test_python_api_packages_no_byte_from_a_file_swapped_during_packaging(racy, 
     with pytest.raises(SnapshotError) as refused:
         submit(config, "redteam", snapshot_progress=swap_once(lambda: swap(racy)))
     assert "while it was packaged" in str(refused.value) or "leads out of the source folder" in str(refused.value)
-    assert SECRET not in archives_text(run_home)
+    assert SECRET not in stored_text(run_home)
     assert RunStore(run_home).list(limit=10) == []
     assert not (run_home / "runs").exists() or list((run_home / "runs").iterdir()) == []
 
@@ -114,10 +106,9 @@ def test_python_api_packages_the_checked_folder_when_its_link_is_swapped_after_t
     monkeypatch.setattr(ScriptRunConfig, "validate", validate_then_swap)
     config = ScriptRunConfig(source_directory=str(link), script="train.py")
     run = submit(config, "redteam")
-    with tarfile.open(run.run_dir / "snapshot.tar") as tar:
-        names = set(tar.getnames())
+    names = run_snapshot_names(run.run_dir)
     assert "train.py" in names and "secret.txt" not in names and "keys/key.txt" not in names
-    assert SECRET not in archives_text(run_home)
+    assert SECRET not in stored_text(run_home)
     assert run.wait_for_completion(timeout=60)["status"] == "Completed"
 
 
@@ -172,9 +163,8 @@ def test_magics_never_package_credential_stores_below_the_top(shell, credential_
     log = (run_dir / "logs" / "std_log.txt").read_text()
     assert "FILE ./train.py" in log and "Dockerfile" in log  # the run got the project...
     assert CREDENTIAL not in log  # ...but no credential store
-    assert CREDENTIAL not in archives_text(run_home)
-    with tarfile.open(run_dir / "snapshot.tar") as tar:
-        names = tar.getnames()
+    assert CREDENTIAL not in stored_text(run_home)
+    names = run_snapshot_names(run_dir)
     assert not [n for n in names if ".aws" in n or ".ssh" in n or "netrc" in n or "config.json" in n], names
     assert not [n for n in names if "id_ed25519" in n or "kaggle" in n or "credentials" in n], names
 
@@ -182,8 +172,7 @@ def test_magics_never_package_credential_stores_below_the_top(shell, credential_
 def test_only_an_explicit_setting_packages_a_credential_store(credential_project, run_home, monkeypatch):
     monkeypatch.setenv("RUNCONFIG_PACKAGE_CREDENTIALS", ".kube/")
     run = submit(ScriptRunConfig(source_directory=str(credential_project), script="train.py"), "redteam")
-    with tarfile.open(run.run_dir / "snapshot.tar") as tar:
-        names = tar.getnames()
+    names = run_snapshot_names(run.run_dir)
     assert ".kube/credentials" in names
     assert not [n for n in names if ".aws" in n or ".ssh" in n], names
     assert run.wait_for_completion(timeout=60)["status"] == "Completed"
@@ -258,7 +247,7 @@ def test_a_hard_link_to_a_home_credential_file_is_never_packaged(tmp_path, run_h
     assert run.wait_for_completion(timeout=60)["status"] == "Completed"
     log = run.get_log()
     assert "data-copy.txt shared data" in log and CREDENTIAL not in log
-    assert CREDENTIAL not in archives_text(run_home)
+    assert CREDENTIAL not in stored_text(run_home)
 
 
 @pytest.mark.parametrize(("script", "rule"), [(".aws/run.py", "credential store"), ("skip/t.py", ".amlignore")])

@@ -22,6 +22,7 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
 from tests.security.inputs_server import LiveServer
+from tests.snapshot_store import run_snapshot_names, stored_files
 
 pytestmark = pytest.mark.timeout(180)
 SECRET = "redteam-home-secret-c4f0"
@@ -43,7 +44,7 @@ def home_with_a_secret(project, run_home):
 
 
 def snapshots_hold_the_secret(home) -> bool:
-    return any(SECRET in p.read_bytes().decode("latin-1") for p in home.rglob("*.tar"))
+    return any(SECRET in p.read_bytes().decode("latin-1") for p in [*home.rglob("*.tar"), *stored_files(home)])
 
 
 def test_python_api_never_packages_the_run_home(home_with_a_secret, run_home):
@@ -111,4 +112,6 @@ def test_rest_refuses_the_run_home_under_the_root(server):
     for tar in server.run_home.rglob("*.tar"):
         with tarfile.open(tar) as archive:
             assert not [n for n in archive.getnames() if n.endswith(".json") and "secrets" in n]
+    for stored in server.run_home.glob("runs/*/snapshot.json"):  # runs of the per-file store
+        assert not [n for n in run_snapshot_names(stored.parent) if n.endswith(".json") and "secrets" in n]
     assert not snapshots_hold_the_secret(server.run_home)

@@ -13,11 +13,17 @@ from runconfig_jupyter.core.target.configured import register_target, unregister
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome
 from runconfig_jupyter.widgets import form_fields as ff
 from runconfig_jupyter.widgets.form import RunConfigForm
+from tests.snapshot_store import nothing_stored
 
 
 def _nothing_recorded(home: Path) -> bool:
     store = RunStore(home)
-    return store.list() == [] and not any(store.runs_dir.iterdir()) and not any(store.snapshots_dir.glob("*.tar"))
+    return (
+        store.list() == []
+        and not any(store.runs_dir.iterdir())
+        and not any(store.snapshots_dir.glob("*.tar"))
+        and nothing_stored(home)  # nor an object or manifest of the per-file store
+    )
 
 
 def test_bad_input_shows_each_error_under_its_field_and_submits_nothing(project, run_home):

@@ -8,7 +8,9 @@ something lives::
     runs/<run id>/
       run.json              what was submitted (config, target spec, snapshot): written once at submit
       record.json           the store's row, rewritten with every store write (reindex.py)
-      snapshot.tar          the packaged source directory (a hard link into <home>/snapshots)
+      snapshot.json         the packaged source directory: a hard link to its manifest in the snapshot store
+                            (<home>/snapshots/manifests/<id>.json; the files are objects there)
+      snapshot.tar          the same as one tar, in run folders written by versions before the store
       manifest.json         the snapshot's file list with sizes
       metrics.jsonl         one JSON record per logged metric (appended by the script or the driver)
       history.json          tags, properties, display name (history.py)
@@ -34,7 +36,8 @@ from typing import Any
 
 RUN_SPEC = "run.json"
 RECORD_FILE = "record.json"
-SNAPSHOT_FILE = "snapshot.tar"
+SNAPSHOT_FILE = "snapshot.tar"  # runs written before the per-file store
+STORED_SNAPSHOT_FILE = "snapshot.json"
 MANIFEST_FILE = "manifest.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.jsonl"
@@ -87,7 +90,27 @@ class RunFolder:
 
     @property
     def snapshot_path(self) -> Path:
-        return self.path / SNAPSHOT_FILE
+        """The run's snapshot as targets read it: the store manifest, or the tar of an older run folder."""
+        stored = self.stored_snapshot_path
+        return stored if stored.exists() else self.path / SNAPSHOT_FILE
+
+    @property
+    def stored_snapshot_path(self) -> Path:
+        return self.path / STORED_SNAPSHOT_FILE
+
+    def link_snapshot(self, snapshot: Path) -> Path:
+        """Give the run its snapshot (a store manifest ``*.json`` or a tar): a hard link, so the run keeps it
+        whatever happens to the store's name for it; a copy on another file system. Replaces an earlier one."""
+        target = self.stored_snapshot_path if snapshot.suffix == ".json" else self.path / SNAPSHOT_FILE
+        for old in (self.stored_snapshot_path, self.path / SNAPSHOT_FILE):
+            old.unlink(missing_ok=True)
+        try:
+            os.link(snapshot, target)
+        except OSError:  # another file system: a copy is slower but equivalent
+            import shutil
+
+            shutil.copyfile(snapshot, target)
+        return target
 
     @property
     def manifest_path(self) -> Path:

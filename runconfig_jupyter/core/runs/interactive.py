@@ -63,10 +63,7 @@ def start_interactive(
     now = time.time()
     try:
         if snapshot is not None:
-            try:
-                os.link(snapshot.path, folder.snapshot_path)
-            except OSError:  # another filesystem
-                shutil.copyfile(snapshot.path, folder.snapshot_path)
+            folder.link_snapshot(snapshot.path)
         spec = {
             "run_id": run_id,
             "experiment": experiment,
@@ -118,9 +115,10 @@ def _tracked_outputs(outputs: Any) -> Path | None:
 
 
 def _snapshot(store: RunStore, directory: str) -> Any:
-    from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot
+    from runconfig_jupyter.core.snapshot.create import SnapshotLimits
+    from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
-    return create_snapshot(Path(directory), store.snapshots_dir, SnapshotLimits.from_env(), extra_excludes=[store.home])
+    return store_snapshot(Path(directory), store.snapshots_dir, SnapshotLimits.from_env(), extra_excludes=[store.home])
 
 
 def finish_interactive(run: RunHistory, status: RunStatus, reason: str | None = None) -> bool:

@@ -268,13 +268,14 @@ class RunHistory:
 
     def restore_snapshot(self, snapshot_id: str | None = None, path: str | Path | None = None) -> str:
         """Write the run's snapshot (the packaged source directory) as a zip; returns the zip's path."""
-        import tarfile
-
         from runconfig_jupyter.core.errors import RunNotFound
+        from runconfig_jupyter.core.snapshot.stream import snapshot_files
 
         tar_path = RunFolder(self.run_dir).snapshot_path
         if snapshot_id is not None and snapshot_id != self.record.snapshot_id:
-            tar_path = self.store.snapshots_dir / f"{snapshot_id}.tar"
+            tar_path = self.store.snapshots_dir / "manifests" / f"{snapshot_id}.json"
+            if not tar_path.is_file():  # stored by a version before the per-file store
+                tar_path = self.store.snapshots_dir / f"{snapshot_id}.tar"
         if not tar_path.is_file():
             raise RunNotFound(
                 f"run {self.id} has no snapshot{f' {snapshot_id}' if snapshot_id else ''}: interactive runs "
@@ -283,9 +284,7 @@ class RunHistory:
         folder = Path(path) if path else Path.cwd()
         folder.mkdir(parents=True, exist_ok=True)
         zip_path = folder / f"{snapshot_id or self.record.snapshot_id}.zip"
-        with tarfile.open(tar_path, "r:") as tar, zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as out:
-            for member in tar.getmembers():
-                source = tar.extractfile(member) if member.isfile() else None
-                if source is not None:  # regular files only; the archive holds no links out
-                    out.writestr(member.name, source.read())
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as out:
+            for name, content in snapshot_files(tar_path):  # regular files only; the snapshot holds no links out
+                out.writestr(name, content)
         return str(zip_path)

@@ -395,20 +395,16 @@ class ScriptRun(RunHistory):
 
     def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
         """Package a folder (ignore rules and limits as for a submit) as this run's snapshot; its id."""
-        from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot
+        from runconfig_jupyter.core.snapshot.create import SnapshotLimits
+        from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
-        snapshot = create_snapshot(
+        snapshot = store_snapshot(
             Path(file_or_folder_path),
             self.store.snapshots_dir,
             SnapshotLimits.from_env(),
             extra_excludes=[self.store.home],
         )
-        target = self.folder.snapshot_path
-        target.unlink(missing_ok=True)
-        try:
-            os.link(snapshot.path, target)
-        except OSError:  # another filesystem
-            shutil.copyfile(snapshot.path, target)
+        self.folder.link_snapshot(snapshot.path)
         self.store.update(self.id, snapshot_id=snapshot.id)
         return snapshot.id
 

@@ -173,13 +173,15 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
 
 
 # What a run's driver imports between the claim and the script's start: the config, the store's
-# readers and the snapshot extractor (tarfile); the target types in PRELOAD_TARGETS are loaded through
-# the entry-point group (the scan included) and warmed up (the docker SDK and engine version).
+# readers and the snapshot readers (the tar extractor; the snapshot store's materializer and digest);
+# the target types in PRELOAD_TARGETS are loaded through the entry-point group (the scan included) and
+# warmed up (the docker SDK and engine version).
 # Measured with ``-X importtime`` on a claimed standby: anything missing here is paid on the run's path.
 PRELOAD_TARGETS = ("local", "docker")
 PRELOAD = (
     "runconfig_jupyter.core.config",
     "runconfig_jupyter.core.snapshot.extract",
+    "runconfig_jupyter.core.snapshot.stream",  # runs of the per-file store are materialized from it
     "runconfig_jupyter.core.runs.history",  # the driver indexes a run's tags and properties as it finishes
     "runconfig_jupyter.core.runs.script_history",
     "runconfig_jupyter.core.runs.interactive",  # child runs a script left open are settled with it

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -70,7 +69,8 @@ def start_run(
     Every path of the config passes the confinement check (core/confine.py) against the store's home and,
     when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
     """
-    from runconfig_jupyter.core.snapshot.create import SnapshotLimits, check_script_packaged, create_snapshot
+    from runconfig_jupyter.core.snapshot.create import SnapshotLimits, check_script_packaged
+    from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
     check_experiment_name(experiment)
     check_labels(tags, display_name)
@@ -88,7 +88,7 @@ def start_run(
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
     try:
-        snapshot = create_snapshot(
+        snapshot = store_snapshot(
             checked,
             store.snapshots_dir,
             snapshot_limits or SnapshotLimits.from_env(),
@@ -105,10 +105,7 @@ def start_run(
     try:
         folder = RunFolder(run_dir)
         folder.create()
-        try:
-            os.link(snapshot.path, folder.snapshot_path)
-        except OSError:  # another filesystem: a copy is slower but equivalent
-            shutil.copyfile(snapshot.path, folder.snapshot_path)
+        folder.link_snapshot(snapshot.path)
         recorded = config.to_dict()
         # The folder that was checked and packaged, absolute: a driver (its cwd is the run folder), a re-run
         # from the server and resume_from's re-check must not read a relative path against another folder.
@@ -158,7 +155,8 @@ def start_run(
         )
     except BaseException as error:
         # Nothing half-written stays: no folder, no row (create_run is last), and a snapshot this
-        # submit stored only for this run goes too (nothing else links to it).
+        # submit stored only for this run goes too (nothing else links to it; its new objects are left to
+        # the garbage collector, core/snapshot/garbage.py).
         shutil.rmtree(run_dir, ignore_errors=True)
         SecretFile(store.home, run_id).remove()
         if not snapshot.reused and _only_link(snapshot.path):

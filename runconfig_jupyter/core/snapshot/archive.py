@@ -27,12 +27,13 @@ from pathlib import Path
 
 from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry
+from runconfig_jupyter.core.snapshot.objects import copy_hashing
+from runconfig_jupyter.core.snapshot.tar_members import member_info
 
 CHUNK = 1 << 20
 COPY_CHUNK = 8 << 20  # progress granularity for big files
 MAX_ATTEMPTS = 3
 ID_VERSION = b"runconfig-snapshot-v1\n"
-FIXED_MTIME = 946684800  # 2000-01-01: constant for determinism, and not before 1980 (zipfile refuses that)
 TEMP_NAME = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+\.tar$")
 
 Progress = Callable[[int, int], None]
@@ -103,36 +104,22 @@ class _TarWriter:
         self.write(b"\0" * (2 * tarfile.BLOCKSIZE + (-end) % record))
 
 
-def _tarinfo(path: str, entry: ManifestEntry | None) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(path)
-    info.mtime = FIXED_MTIME
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if entry is None:
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-    elif entry.kind == "symlink":
-        info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, entry.link_target or ""
-    else:
-        info.type, info.mode, info.size = tarfile.REGTYPE, entry.mode, entry.size
-    return info
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Remove temp archives whose writer is gone (killed hard, so its own cleanup never ran)."""
+def remove_stale_temps(folder: Path, pattern: re.Pattern[str] = TEMP_NAME) -> None:
+    """Remove temp files (``pattern``'s group 1 is the writer's pid) whose writer is gone (killed hard)."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
     for name in names:
-        match = TEMP_NAME.match(name)
-        if match and not _pid_alive(int(match.group(1))):
+        match = pattern.match(name)
+        if match and not pid_alive(int(match.group(1))):
             try:
                 os.unlink(folder / name)
             except OSError:
                 pass
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -171,7 +158,7 @@ def write_archive(
             writer = _TarWriter(fd)
             for path, entry in ordered_members(manifest):
                 if entry is None or entry.kind == "symlink":
-                    writer.header(_tarinfo(path, entry))
+                    writer.header(member_info(path, entry))
                 else:
                     _add_file(writer, manifest.source, path, entry, advance, on_hashed)
             writer.close()
@@ -193,14 +180,17 @@ def open_member(source: Path, path: str) -> int:
     ``O_NONBLOCK`` and then asking the kernel where the open file really is (``/proc/self/fd``) judges the file
     actually read, not the name that was checked, so no byte from outside the source folder is packaged.
     """
-    full = source / path
+    full = os.path.join(source, path)  # a str: this runs once per file packaged
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise SnapshotError(f"{full} stopped being a regular file while it was packaged; submit again")
-        link = f"/proc/self/fd/{fd}"
-        if os.path.exists(link):
-            real, root = os.readlink(link), os.path.abspath(source)  # resolved when walked: not again
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # no /proc: the O_NOFOLLOW open is the check
+            real = None
+        if real is not None:
+            root = os.path.abspath(source)  # resolved when walked: not again
             if not real.startswith(root.rstrip("/") + "/"):
                 raise SnapshotError(
                     f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
@@ -212,7 +202,8 @@ def open_member(source: Path, path: str) -> int:
         raise
 
 
-def _open_error(exc: OSError, source: Path, path: str) -> SnapshotError:
+def open_error(exc: OSError, source: Path, path: str) -> SnapshotError:
+    """The typed error for a member that could not be opened (a link swapped in, or no permission)."""
     full = source / path
     if exc.errno == errno.ELOOP:
         return SnapshotError(f"{full} was replaced by a symbolic link while it was packaged; submit again")
@@ -236,7 +227,7 @@ def hash_entries(
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
         except OSError as exc:
-            raise _open_error(exc, source, entry.path) from None
+            raise open_error(exc, source, entry.path) from None
         entry.digest = digest.hexdigest()
         if on_hashed is not None:
             on_hashed(entry, hashed_at)
@@ -259,7 +250,7 @@ def _add_file(
     try:
         fd = open_member(source, path)
     except OSError as exc:
-        raise _open_error(exc, source, path) from None
+        raise open_error(exc, source, path) from None
     try:
         start = writer.offset
         for _attempt in range(MAX_ATTEMPTS):
@@ -271,7 +262,7 @@ def _add_file(
             digest = None if entry.digest else new_digest()
             if digest is not None:
                 _hash_fd(fd, entry.size, digest)
-            writer.header(_tarinfo(path, entry))
+            writer.header(member_info(path, entry))
             copied = _copy(fd, writer, entry.size, advance)
             after = os.fstat(fd)
             if copied == entry.size and (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -292,14 +283,8 @@ def _add_file(
 
 
 def _hash_fd(fd: int, size: int, digest) -> None:
-    """Hash up to ``size`` bytes with pread (not mmap: a file truncated meanwhile would kill us with SIGBUS)."""
-    offset = 0
-    while offset < size:
-        chunk = os.pread(fd, min(CHUNK, size - offset), offset)
-        if not chunk:
-            break
-        digest.update(chunk)
-        offset += len(chunk)
+    """Hash up to ``size`` bytes of ``fd`` (objects.copy_hashing without a destination)."""
+    copy_hashing(fd, None, size, digest)
 
 
 def _copy(fd: int, writer: _TarWriter, size: int, advance: Callable[[int], None]) -> int:

@@ -72,17 +72,7 @@ def create_snapshot(
     """
     snapshots_dir = Path(snapshots_dir)
     limits = limits or SnapshotLimits()
-    manifest = build_manifest(source_dir, limits, extra_excludes=[snapshots_dir, *map(Path, extra_excludes)])
-    if expect_source is not None and manifest.source != expect_source:
-        raise SnapshotError(
-            f"{source_dir} changed after it was checked (it now resolves to {manifest.source}, not {expect_source}):"
-            " a folder on the way was replaced by a link; nothing was packaged. Submit again"
-        )
-    manifest.check(limits)
-    try:
-        snapshots_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SnapshotError(f"cannot create the snapshot store {snapshots_dir}: {exc.strerror}") from None
+    manifest = checked_manifest(source_dir, snapshots_dir, limits, extra_excludes, expect_source)
 
     cache = HashCache(snapshots_dir / HASHCACHE_DIR, manifest.source)
     regular = [e for e in manifest.files if e.kind == "file"]
@@ -120,6 +110,29 @@ def create_snapshot(
         raise
     cache.save({e.path for e in regular})
     return Snapshot(sid, final, manifest, reused=reused)
+
+
+def checked_manifest(
+    source_dir: Path | str,
+    snapshots_dir: Path,
+    limits: SnapshotLimits,
+    extra_excludes: Iterable[Path | str],
+    expect_source: Path | None,
+) -> Manifest:
+    """The walk and every check that comes before any byte is read (both packers): the source still resolves
+    where the confinement check saw it, the limits hold, and the store folder can be created."""
+    manifest = build_manifest(source_dir, limits, extra_excludes=[snapshots_dir, *map(Path, extra_excludes)])
+    if expect_source is not None and manifest.source != expect_source:
+        raise SnapshotError(
+            f"{source_dir} changed after it was checked (it now resolves to {manifest.source}, not {expect_source}):"
+            " a folder on the way was replaced by a link; nothing was packaged. Submit again"
+        )
+    manifest.check(limits)
+    try:
+        snapshots_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SnapshotError(f"cannot create the snapshot store {snapshots_dir}: {exc.strerror}") from None
+    return manifest
 
 
 def check_script_packaged(manifest: Manifest, script: object) -> None:

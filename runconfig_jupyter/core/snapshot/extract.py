@@ -9,48 +9,28 @@ member, and device or fifo members. Where Python provides it (3.10.12+, 3.11.4+,
 
 from __future__ import annotations
 
-import posixpath
 import tarfile
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
-from runconfig_jupyter.core.snapshot.member_names import link_problem, name_problem
+from runconfig_jupyter.core.snapshot.member_names import check_members
 
 HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if HAS_DATA_FILTER else ()
 
 
-def check_members(members: list[tarfile.TarInfo], tar_path: Path | str = "archive") -> None:
-    """Raise UnsafeArchive for the first member that could write outside the extraction folder.
-
-    Names and link targets follow the rule the packer uses (core/member_names.py).
-    """
-    symlinks: set[str] = set()
-    for member in members:
-        name = member.name
-        _refuse(name_problem(name), "member", name, tar_path)
-        norm = posixpath.normpath(name)
-        parts = norm.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in symlinks:
-                raise UnsafeArchive(f"{tar_path}: member {name!r} is reached through a symlink member; refusing")
-        if member.issym():
-            _refuse(link_problem(name, member.linkname), "symlink", name, tar_path)
-            symlinks.add(norm)
-        elif member.islnk():
-            _refuse(name_problem(member.linkname), "hard link target", member.linkname, tar_path)
-        elif not (member.isfile() or member.isdir()):
-            raise UnsafeArchive(f"{tar_path}: member {name!r} is a device or fifo; refusing")
-
-
-def _refuse(problem: str | None, what: str, name: str, tar_path: Path | str) -> None:
-    if problem:
-        raise UnsafeArchive(f"{tar_path}: {what} {name!r} {problem}; refusing")
-
-
 def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
-    """Extract ``tar_path`` into ``dest`` (created if missing) after checking every member."""
+    """Extract ``tar_path`` into ``dest`` (created if missing) after checking every member.
+
+    A stored snapshot (a run folder's ``snapshot.json`` manifest, see stored.py) is materialized from the
+    store's objects by the same member rules; a ``.tar`` (runs of earlier versions) is extracted.
+    """
     tar_path, dest = Path(tar_path), Path(dest)
+    if tar_path.suffix == ".json":
+        from runconfig_jupyter.core.snapshot.stream import materialize
+
+        materialize(tar_path, dest)
+        return
     try:
         tar = tarfile.open(tar_path, mode="r:")  # noqa: SIM115 - entered with "with" below
     except FileNotFoundError:

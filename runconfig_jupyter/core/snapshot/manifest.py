@@ -29,7 +29,8 @@ class ManifestEntry:
     mode: int
     kind: str = "file"  # "file" | "symlink"
     link_target: str | None = None
-    digest: str | None = None  # sha256 hex, filled in by create_snapshot
+    digest: str | None = None  # hex digest of the content, filled in by create_snapshot / store_snapshot
+    digest_alg: str = "sha256"  # the algorithm of ``digest`` (the per-file store may use blake3)
     mtime_ns: int = 0
     inode: int = 0
 
@@ -38,7 +39,7 @@ class ManifestEntry:
         if self.link_target is not None:
             out["target"] = self.link_target
         if self.digest:
-            out["sha256"] = self.digest
+            out[self.digest_alg] = self.digest
         return out
 
 

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runconfig_jupyter.core.errors import UnsafeArchive
+
+if TYPE_CHECKING:  # members are only asked what they are: the packer's walk need not load tarfile
+    import tarfile
 
 MAX_TREE_DEPTH = 128  # folders below the source root; deeper trees are refused, never walked recursively
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -58,3 +65,32 @@ def inside_link_target(name: str, resolved_relative: str) -> str:
     becomes ``x``; both sides then agree on it.
     """
     return posixpath.relpath(resolved_relative, posixpath.dirname(name) or ".")
+
+
+def check_members(members: list[tarfile.TarInfo], tar_path: Path | str = "archive") -> None:
+    """Raise UnsafeArchive for the first member that could write outside the extraction folder.
+
+    Names and link targets follow the rule the packer uses (above). The tar extractor and the store's
+    materializer (stream.py) both check with it.
+    """
+    symlinks: set[str] = set()
+    for member in members:
+        name = member.name
+        _refuse(name_problem(name), "member", name, tar_path)
+        norm = posixpath.normpath(name)
+        parts = norm.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in symlinks:
+                raise UnsafeArchive(f"{tar_path}: member {name!r} is reached through a symlink member; refusing")
+        if member.issym():
+            _refuse(link_problem(name, member.linkname), "symlink", name, tar_path)
+            symlinks.add(norm)
+        elif member.islnk():
+            _refuse(name_problem(member.linkname), "hard link target", member.linkname, tar_path)
+        elif not (member.isfile() or member.isdir()):
+            raise UnsafeArchive(f"{tar_path}: member {name!r} is a device or fifo; refusing")
+
+
+def _refuse(problem: str | None, what: str, name: str, tar_path: Path | str) -> None:
+    if problem:
+        raise UnsafeArchive(f"{tar_path}: {what} {name!r} {problem}; refusing")

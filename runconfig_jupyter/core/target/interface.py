@@ -70,7 +70,7 @@ class TargetRunContext(Protocol):
     run_id: str
     run_dir: Path
     config: ScriptRunConfig
-    snapshot_path: Path  # a tar of the source directory
+    snapshot_path: Path  # the source directory: a store manifest (snapshot.json) or, for older runs, a tar
     outputs_dir: Path  # run_dir / "outputs"
     cancel_event: threading.Event
     data_plan: DataPlan  # the run's inputs and outputs, resolved at submit (core/data/plan.py; empty: no data)

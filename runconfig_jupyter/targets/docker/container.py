@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import PreparationFailed, TargetUnavailable
+from runconfig_jupyter.core.errors import PreparationFailed, TargetUnavailable, UnsafeArchive
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.collect import CollectReport, collect_from, collected_folders, extract_outputs
 
@@ -28,8 +28,9 @@ RESUME_ENV = "RUNCONFIG_RESUME_FROM"
 LABEL_EXPERIMENT = "runconfig-jupyter.experiment"
 REMOVE_TIMEOUT = 60.0
 MERGE_STREAMS = ["/bin/sh", "-c", 'exec "$@" 2>&1', "sh"]
-INPUT_DIR = "/runconfig/in"  # read-only mounts of the snapshot and support tars (local engine)
+INPUT_DIR = "/runconfig/in"  # read-only mounts of the snapshot (tar or tree) and support tar (local engine)
 SUPPORT_TAR = "docker-support.tar"  # in the run folder: the shim (+ CA bundle) to mount
+SNAPSHOT_TREE = "docker-snapshot"  # in the run folder: a stored snapshot's tree (hard links into the store) to mount
 UNPACK_FAILED = 126
 
 
@@ -103,15 +104,24 @@ def remove_container(container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
         time.sleep(0.2)
 
 
-def unpack_first(command: list[str], steps: str = "") -> list[str]:
+def unpack_first(command: list[str], steps: str = "", tree: bool = False) -> list[str]:
     """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
 
     GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
     checked on this side first (check_members). A failure says so and exits before the script runs.
     ``steps`` (shell, e.g. copying download-mode inputs into place) run after the unpack.
+
+    With ``tree`` the snapshot is a mounted folder of read-only hard links into the snapshot store
+    (``SNAPSHOT_TREE``): it is copied (links kept as links) and made writable by its owner, which gives
+    the modes the tar would (0644, 0755 for executables).
     """
+    snapshot = (
+        f"cp -R {INPUT_DIR}/snapshot/. {WORKDIR} && chmod -R u+w {WORKDIR}"
+        if tree
+        else f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR}"
+    )
     unpack = (
-        f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
+        f"{snapshot} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
         f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
         f"exit {UNPACK_FAILED}; }}; "
     )
@@ -128,12 +138,17 @@ def steps_first(command: list[str], steps: str) -> list[str]:
 
 
 def check_members(snapshot_path: Path) -> None:
-    """Refuse a snapshot whose members would land outside the working dir (absolute or ``..`` names)."""
-    with tarfile.open(snapshot_path) as archive:
-        for member in archive:
-            name = member.name
-            if name.startswith("/") or ".." in Path(name).parts or member.isdev():
-                raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
+    """Refuse a snapshot (tar or store manifest) whose members would land outside the working dir."""
+    from runconfig_jupyter.core.snapshot.stream import member_infos  # the snapshot reader only when starting
+
+    try:
+        members = member_infos(snapshot_path)
+    except UnsafeArchive as error:
+        raise PreparationFailed(f"the snapshot holds an unsafe member: {error}; not starting", "Starting") from None
+    for member in members:
+        name = member.name
+        if name.startswith("/") or ".." in Path(name).parts or member.isdev():
+            raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
 
 
 def support_tar(ca_bundle: Path | None) -> bytes:
@@ -153,23 +168,15 @@ def support_tar(ca_bundle: Path | None) -> bytes:
     return buffer.getvalue()
 
 
-def upload_stream(snapshot_path: Path, extra: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+def upload_stream(snapshot_path: Path, extra: bytes) -> Iterator[bytes]:
     """The snapshot tar without its end-of-archive blocks, then ``extra`` (a complete tar): one archive.
 
-    Streamed, so a large snapshot is never held in memory.
+    Streamed, so a large snapshot is never held in memory; a stored snapshot's tar is generated from the
+    store (core/snapshot/stream.py), each file checked against its digest before it is sent.
     """
-    with tarfile.open(snapshot_path) as archive:
-        for _member in archive:
-            pass
-        end = archive.offset  # just past the last member's data and padding
-    with open(snapshot_path, "rb") as source:
-        remaining = end
-        while remaining > 0:
-            block = source.read(min(chunk, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            yield block
+    from runconfig_jupyter.core.snapshot.stream import tar_stream
+
+    yield from tar_stream(snapshot_path, end=False)
     yield extra
 
 

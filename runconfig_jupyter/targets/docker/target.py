@@ -34,6 +34,7 @@ from runconfig_jupyter.targets.docker.container import (
     MERGE_STREAMS,
     RESUME_ENV,
     RESUME_MOUNT,
+    SNAPSHOT_TREE,
     SUPPORT_TAR,
     WORKDIR,
     check_members,
@@ -254,7 +255,7 @@ class DockerTarget(ComputeTarget):
             inputs = self._input_mounts(ctx, ca_bundle)
             create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
             try:
-                first = unpack_first(command, data.shell_steps())
+                first = unpack_first(command, data.shell_steps(), tree=_is_tree(inputs))
                 container = self._create(client, ctx, first, create_args, environment, labels, volumes)
                 unpacked = True
             except docker.errors.ImageNotFound as error:
@@ -337,10 +338,21 @@ class DockerTarget(ComputeTarget):
         temp = support.with_suffix(".tmp")
         temp.write_bytes(support_tar(ca_bundle))
         temp.replace(support)
-        return [
-            Mount(f"{INPUT_DIR}/snapshot.tar", str(ctx.snapshot_path.resolve()), type="bind", read_only=True),
-            Mount(f"{INPUT_DIR}/support.tar", str(support.resolve()), type="bind", read_only=True),
-        ]
+        if ctx.snapshot_path.suffix == ".json":
+            # A stored snapshot: its tree as hard links into the store, which the read-only mount keeps
+            # anyone from writing through; no byte of the snapshot is copied on this side.
+            from runconfig_jupyter.core.snapshot.stream import link_tree
+
+            tree = ctx.run_dir / SNAPSHOT_TREE
+            shutil.rmtree(tree, ignore_errors=True)
+            try:
+                link_tree(ctx.snapshot_path, tree)
+            except RunConfigError as error:
+                raise PreparationFailed(f"the run's snapshot cannot be used: {error}", "Starting") from None
+            snapshot = Mount(f"{INPUT_DIR}/snapshot", str(tree.resolve()), type="bind", read_only=True)
+        else:
+            snapshot = Mount(f"{INPUT_DIR}/snapshot.tar", str(ctx.snapshot_path.resolve()), type="bind", read_only=True)
+        return [snapshot, Mount(f"{INPUT_DIR}/support.tar", str(support.resolve()), type="bind", read_only=True)]
 
     def wait(self, ctx: TargetRunContext) -> Outcome:
         import docker
@@ -412,6 +424,7 @@ class DockerTarget(ComputeTarget):
         if container is not None and not self.keep_container:
             remove_container(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
+        shutil.rmtree(ctx.run_dir / SNAPSHOT_TREE, ignore_errors=True)
         shutil.rmtree(ctx.run_dir / PICKED, ignore_errors=True)
         if self._client is not None:
             self._client.close()
@@ -471,3 +484,8 @@ def _format_bytes(value: Any) -> str:
             return f"{number:g}{unit}" if unit == "b" else f"{number:.0f}{unit}"
         number /= 1024
     return str(value)
+
+
+def _is_tree(mounts: list[Any]) -> bool:
+    """Whether the snapshot mount among ``mounts`` is a tree of the snapshot store (not a tar)."""
+    return any(mount.get("Target") == f"{INPUT_DIR}/snapshot" for mount in mounts)

@@ -44,6 +44,7 @@ from runconfig_jupyter.core.errors import (
     CondaChannelUnreachable,
     ConfigError,
     PreparationFailed,
+    SnapshotError,
     TargetAuthError,
     TargetUnavailable,
 )
@@ -240,7 +241,12 @@ class KernelTarget(ComputeTarget):
         self._save_state(ctx, url=client.url, kernel_id=self._remote.kernel_id, kernels=self._kernels, offset=0)
         self._record(ctx)
         ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.options.kernel_name}) started on {client.url}")
-        data = ctx.snapshot_path.read_bytes()
+        from runconfig_jupyter.core.snapshot.stream import tar_bytes
+
+        try:
+            data = tar_bytes(ctx.snapshot_path)  # a stored snapshot's tar is generated from the store
+        except SnapshotError as error:
+            raise PreparationFailed(f"the run's snapshot cannot be used: {error}") from None
         digest = hashlib.sha256(data).hexdigest()
         run_dir = f"{self.options.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
         stored = False

@@ -17,10 +17,12 @@ from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.targets.docker.container import (
     INPUT_DIR,
     MERGE_STREAMS,
+    SNAPSHOT_TREE,
     SUPPORT_TAR,
     check_members,
     unpack_first,
 )
+from tests.snapshot_store import run_snapshot_file
 
 pytestmark = pytest.mark.docker
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
@@ -30,11 +32,13 @@ PROBE = textwrap.dedent(
     import os, sys
     print("data:", open("data/input.txt").read().strip(), flush=True)
     print("shim:", os.path.isdir(".runconfig/shim"), flush=True)
-    try:
-        open("{INPUT_DIR}/snapshot.tar", "ab").write(b"x")
-        print("snapshot writable", flush=True)
-    except OSError as error:
-        print("snapshot read-only:", error.errno, flush=True)
+    for mounted in ("{INPUT_DIR}/snapshot.tar", "{INPUT_DIR}/snapshot/data/input.txt"):
+        if os.path.exists(mounted):  # a tar (older run folders) or a tree of the snapshot store
+            try:
+                open(mounted, "ab").write(b"x")
+                print("snapshot writable", flush=True)
+            except OSError as error:
+                print("snapshot read-only:", error.errno, flush=True)
     open("data/input.txt", "w").write("changed in the container")
     os.makedirs("outputs", exist_ok=True)
     open("outputs/done.txt", "w").write("ok")
@@ -55,12 +59,46 @@ def test_local_engine_unpacks_read_only_mounted_snapshot(project, docker_client,
     assert details["status"] == "Completed", details
     log = run.get_log()
     assert "data: from the host" in log and "shim: True" in log
-    assert "snapshot read-only: 30" in log  # EROFS: the mounted tar cannot be changed from inside
+    assert "snapshot read-only: 30" in log  # EROFS: the mounted snapshot cannot be changed from inside
+    assert "snapshot writable" not in log
     assert (project / "data" / "input.txt").read_text() == "from the host\n"  # the user's folder is untouched
-    with tarfile.open(run.run_dir / "snapshot.tar") as archive:  # and so is the run's snapshot
-        assert archive.extractfile("data/input.txt").read() == b"from the host\n"
+    assert run_snapshot_file(run.run_dir, "data/input.txt") == b"from the host\n"  # and so is the run's snapshot
     assert (run.outputs_dir() / "done.txt").read_text() == "ok"
     assert not (run.run_dir / SUPPORT_TAR).exists()  # the shim tar is removed with the container
+    assert not (run.run_dir / SNAPSHOT_TREE).exists()  # and so is the snapshot's tree of links
+    assert our_containers(run.id) == []
+
+
+MODES = textwrap.dedent(
+    """
+    import os, stat
+    for name in ("run.sh", "probe_modes.py", "alias.py", "pkg/m.py"):
+        st = os.lstat(name)
+        print("MODE", name, oct(stat.S_IMODE(st.st_mode)), stat.S_ISLNK(st.st_mode), flush=True)
+    print("LINK", os.readlink("alias.py"), flush=True)
+    open("pkg/m.py", "a").write("# the run may change its own copy")
+    print("RUNSH", os.popen("./run.sh").read().strip(), flush=True)
+    """
+)
+
+
+def test_stored_snapshot_tree_has_the_modes_links_and_content_of_the_tar(project, docker_client, our_containers):
+    """The local engine copies the store's read-only link tree: modes, links and writability as tar gave."""
+    (project / "probe_modes.py").write_text(MODES)
+    (project / "run.sh").write_text("#!/bin/sh\necho from-run-sh\n")
+    (project / "run.sh").chmod(0o755)
+    (project / "pkg").mkdir()
+    (project / "pkg" / "m.py").write_text("x = 1\n")
+    (project / "alias.py").symlink_to("probe_modes.py")
+    run = Experiment("dk-in").submit(ScriptRunConfig(str(project), script="probe_modes.py", compute_target="docker"))
+    details = run.wait_for_completion(timeout=120)
+    assert details["status"] == "Completed", details
+    log = run.get_log()
+    assert "MODE run.sh 0o755 False" in log and "MODE probe_modes.py 0o644 False" in log
+    assert "MODE pkg/m.py 0o644 False" in log and "MODE alias.py 0o777 True" in log
+    assert "LINK probe_modes.py" in log and "RUNSH from-run-sh" in log
+    assert run_snapshot_file(run.run_dir, "pkg/m.py") == b"x = 1\n"  # the run's change stayed in the container
+    assert (project / "pkg" / "m.py").read_text() == "x = 1\n"
     assert our_containers(run.id) == []
 
 
