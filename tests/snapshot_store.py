@@ -40,3 +40,9 @@ def run_snapshot_file(run_dir: Path, name: str) -> bytes:
 def nothing_stored(home: Path) -> bool:
     """No snapshot content at all (a refused submit must leave none)."""
     return not stored_files(home)
+
+
+def stored_snapshot(home: Path, snapshot_id: str) -> Path:
+    """Where the store keeps one snapshot: its manifest (the per-file store), or an archive of an older home."""
+    archive = home / "snapshots" / f"{snapshot_id}.tar"
+    return archive if archive.exists() else home / "snapshots" / "manifests" / f"{snapshot_id}.json"

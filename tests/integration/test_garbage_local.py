@@ -25,6 +25,8 @@ from runconfig_jupyter import CondaDependencies, Environment, Experiment, Script
 from runconfig_jupyter.core.runs.garbage import KEEP, REMOVE, REMOVED, GcPolicy
 from runconfig_jupyter.core.runs.gc import collect_garbage
 from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.snapshot.stored import objects_named
+from tests.snapshot_store import stored_snapshot
 from tests.v1.conda_channel import build_channel
 
 NOW = GcPolicy(grace_seconds=0)  # the tests' items are seconds old: no grace period
@@ -64,8 +66,11 @@ def test_a_forgotten_runs_snapshot_goes_a_referenced_one_stays_and_a_dry_run_rem
     forgotten = _run(_project(tmp_path, "b", "print('b' * 100)\n"))
     kept_id, gone_id = _snapshot_id(kept_run), _snapshot_id(forgotten)
     _forget(forgotten)
-    gone_path = run_home / "snapshots" / f"{gone_id}.tar"
-    size = gone_path.stat().st_size
+    gone_path = stored_snapshot(run_home, gone_id)
+    kept_objects = objects_named(run_home / "snapshots", stored_snapshot(run_home, kept_id))
+    only_gone = objects_named(run_home / "snapshots", gone_path) - kept_objects  # its train.py, not shared
+    size = gone_path.stat().st_size + sum(path.stat().st_size for path in only_gone)
+    assert only_gone and all(path.exists() for path in only_gone)
 
     assert all(e.action == KEEP for e in collect_garbage().entries)  # default grace: seconds-old items stay
     dry = _entries(collect_garbage(NOW), "snapshot")
@@ -75,8 +80,8 @@ def test_a_forgotten_runs_snapshot_goes_a_referenced_one_stays_and_a_dry_run_rem
 
     done = collect_garbage(NOW, dry_run=False)
     assert _entries(done, "snapshot")[gone_id].action == REMOVED and done.freed_bytes >= size
-    assert not gone_path.exists()
-    assert (run_home / "snapshots" / f"{kept_id}.tar").exists()
+    assert not gone_path.exists() and not any(path.exists() for path in only_gone)  # its objects went too
+    assert stored_snapshot(run_home, kept_id).exists() and all(path.exists() for path in kept_objects)
     # the same folder submitted again packs its snapshot again (the hash cache does not point at nothing)
     again = _run(tmp_path / "b")
     assert _snapshot_id(again) == gone_id and gone_path.exists()
@@ -91,7 +96,7 @@ def test_an_unfinished_runs_snapshot_is_kept(tmp_path):
         report = collect_garbage(NOW, dry_run=False)
         snapshot = _entries(report, "snapshot")[_snapshot_id(running)]
         assert snapshot.action == KEEP and f"unfinished run {running.id}" in snapshot.why
-        assert (RunStore().snapshots_dir / f"{snapshot.name}.tar").exists()
+        assert (stored_snapshot(RunStore().home, snapshot.name)).exists()
     finally:
         running.cancel()
         running.wait_for_completion(timeout=60, raise_on_error=False)
@@ -158,13 +163,13 @@ def test_cli_lists_by_default_and_refuses_a_bad_limit_naming_it(tmp_path, run_ho
     listed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "would remove snapshot" in listed.stdout and gone_id in listed.stdout and "--yes" in listed.stdout
-    assert (run_home / "snapshots" / f"{gone_id}.tar").exists()
+    assert (stored_snapshot(run_home, gone_id)).exists()
     as_json = subprocess.run([*command, "--json", "--yes"], capture_output=True, text=True, env=env, timeout=120)
     report = json.loads(as_json.stdout)
     assert report["dry_run"] is False and any(
         e["name"] == gone_id and e["action"] == "removed" for e in report["entries"]
     )
-    assert not (run_home / "snapshots" / f"{gone_id}.tar").exists()
+    assert not (stored_snapshot(run_home, gone_id)).exists()
     bad = subprocess.run([*command, "--max-size", "lots"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "max_size" in bad.stderr and "500M" in bad.stderr
 
@@ -179,7 +184,7 @@ def shell(tmp_path, monkeypatch):
 
 def test_runs_gc_magic_is_a_dry_run_unless_yes(tmp_path, run_home, shell):
     forgotten = _run(_project(tmp_path, "m"))
-    gone = run_home / "snapshots" / f"{_snapshot_id(forgotten)}.tar"
+    gone = stored_snapshot(run_home, _snapshot_id(forgotten))
     _forget(forgotten)
     with capture_output() as young:
         shell.run_line_magic("runs", "--gc")

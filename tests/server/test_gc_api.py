@@ -9,6 +9,7 @@ from tornado.httpclient import HTTPClientError
 
 from runconfig_jupyter.core.runs.store import RunStore
 from tests.server.test_api import finished, submit_local
+from tests.snapshot_store import stored_snapshot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,7 +21,7 @@ async def test_gc_is_a_dry_run_unless_asked_and_removes_only_what_no_run_referen
     forgotten = submit_local(workspace, "gc")
     await finished(api, forgotten.id)
     gone_id = forgotten.record.snapshot_id
-    gone = run_home / "snapshots" / f"{gone_id}.tar"
+    gone = stored_snapshot(run_home, gone_id)
     store = RunStore()
     store.delete(forgotten.id)
     shutil.rmtree(store.run_dir(forgotten.id))
@@ -33,7 +34,7 @@ async def test_gc_is_a_dry_run_unless_asked_and_removes_only_what_no_run_referen
 
     code, report = await api("gc", method="POST", body={"grace_seconds": 0, "dry_run": False})
     assert code == 200 and report["dry_run"] is False and report["freed_bytes"] > 0
-    assert not gone.exists() and (run_home / "snapshots" / f"{kept.record.snapshot_id}.tar").exists()
+    assert not gone.exists() and (stored_snapshot(run_home, kept.record.snapshot_id)).exists()
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,11 @@ class GarbageSource(Protocol):
     def items(self) -> Iterable[GarbageItem]: ...
 
     def remove(self, item: GarbageItem) -> None:
-        """Remove the item, or raise ``OSError`` / a ``RunConfigError`` saying why not (it is then kept)."""
+        """Remove the item, or raise ``OSError`` / a ``RunConfigError`` saying why not (it is then kept).
+
+        A source whose items share parts (snapshots share objects) may also have ``finish()``, called once
+        after the removals, to clear what they left with no owner.
+        """
 
 
 @dataclass(frozen=True)

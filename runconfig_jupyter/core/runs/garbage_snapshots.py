@@ -1,54 +1,28 @@
-"""The snapshot store as a garbage source: ``<home>/snapshots/<id>.tar``.
+"""The snapshot store as a garbage source (core/snapshot/stored.py's layout).
 
-Today's layout: one content-addressed archive per snapshot, hard-linked into each run folder as
-``snapshot.tar``. Removing the store's copy frees its bytes only when no run folder links it any more, so an
-item's ``bytes`` is its size when the store holds the last link and 0 otherwise. The per-source hash cache
-(``.hashcache``) and temporary archives being written (``.tmp-*``) are not items: the cache is small and a
-missing archive is simply written again by the next submit (core/snapshot/create.py checks it exists).
+Items are snapshots: manifests (``snapshots/manifests/<id>.json``, the per-file store) and whole archives of
+earlier versions (``snapshots/<id>.tar``). A manifest's ``bytes`` are its own plus those of the objects that
+no other manifest names, i.e. what its removal frees; a run folder hard-links its snapshot, so a snapshot a
+run folder still holds frees nothing of its own (and its run references it, so it is kept anyway).
 
-An archive's last use is the later of its mtime (written) and ctime (which moves whenever a run folder links
-it, or a removed run folder unlinks it), so a snapshot re-used by a recent submit counts as recently used.
-
-``snapshot_items`` is the one function that knows the layout; when the store becomes per-file objects
-(core/snapshot/garbage.py), it is the one place to swap.
+Removing a snapshot happens under the store's exclusive lock and re-checks that nothing used it since it was
+listed (a submit that re-uses a snapshot touches it, then links it into the new run folder). Objects are not
+items: once the chosen snapshots are gone, ``finish`` removes the objects no remaining snapshot names, through
+core/snapshot/garbage.py (which also clears temp files of killed writers).
 """
 
 from __future__ import annotations
 
-import os
-import re
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from runconfig_jupyter.core.runs.garbage import GarbageItem
+from runconfig_jupyter.core.errors import RunStateError
+from runconfig_jupyter.core.runs.garbage import GRACE_SECONDS, GarbageItem
 from runconfig_jupyter.core.runs.garbage_refs import snapshot_key
-
-ARCHIVE = re.compile(r"^([0-9a-f]{16,128})\.tar$")
-
-
-def snapshot_items(snapshots_dir: Path) -> Iterator[GarbageItem]:
-    """Every stored snapshot archive, with the bytes its removal would free."""
-    try:
-        entries = list(os.scandir(snapshots_dir))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        match = ARCHIVE.match(entry.name)
-        if not match or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            stat = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        yield GarbageItem(
-            kind="snapshot",
-            name=match.group(1),
-            where=entry.path,
-            bytes=stat.st_size if stat.st_nlink <= 1 else 0,
-            last_used=max(stat.st_mtime, stat.st_ctime),  # ctime moves when a run folder links it
-            keys=frozenset({snapshot_key(match.group(1))}),
-            handle=Path(entry.path),
-        )
+from runconfig_jupyter.core.snapshot.garbage import collect_snapshot_garbage, stored_snapshots
+from runconfig_jupyter.core.snapshot.stored import objects_named, store_lock
 
 
 class SnapshotSource:
@@ -56,11 +30,52 @@ class SnapshotSource:
 
     name = "snapshots"
 
-    def __init__(self, snapshots_dir: Path):
+    def __init__(self, snapshots_dir: Path, grace_seconds: float = GRACE_SECONDS):
         self.snapshots_dir = snapshots_dir
+        self.grace_seconds = grace_seconds
 
     def items(self) -> Iterator[GarbageItem]:
-        return snapshot_items(self.snapshots_dir)
+        files = stored_snapshots(self.snapshots_dir)
+        named = {path: objects_named(self.snapshots_dir, path) or set() for path in files if path.suffix == ".json"}
+        namers = Counter(obj for objects in named.values() for obj in objects)
+        for path in files:
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:
+                continue
+            sid = path.name.rsplit(".", 1)[0]
+            freed = 0
+            if stat.st_nlink <= 1:
+                freed = stat.st_size + sum(_size(obj) for obj in named.get(path, ()) if namers[obj] == 1)
+            yield GarbageItem(
+                kind="snapshot",
+                name=sid,
+                where=str(path),
+                bytes=freed,
+                last_used=max(stat.st_mtime, stat.st_ctime),  # ctime moves when a run folder links it
+                keys=frozenset({snapshot_key(sid)}),
+                handle=path,
+            )
 
     def remove(self, item: GarbageItem) -> None:
-        Path(item.handle).unlink(missing_ok=True)
+        path = Path(item.handle)
+        with store_lock(self.snapshots_dir, exclusive=True):
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:
+                return
+            if stat.st_nlink > 1 or max(stat.st_mtime, stat.st_ctime) > item.last_used:
+                raise RunStateError(f"snapshot {item.name} was used again since it was listed; it stays")
+            path.unlink()
+
+    def finish(self) -> None:
+        """After removals: objects no remaining snapshot names go (snapshots themselves are all kept here)."""
+        remaining = {path.name.rsplit(".", 1)[0] for path in stored_snapshots(self.snapshots_dir)}
+        collect_snapshot_garbage(self.snapshots_dir, remaining, min_age=self.grace_seconds, now=time.time())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

@@ -21,7 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import RunConfigError, RunStateError
-from runconfig_jupyter.core.runs.garbage import GarbageItem, GarbageSource, GcPolicy, GcReport, apply, plan
+from runconfig_jupyter.core.runs.garbage import (
+    GRACE_SECONDS,
+    GarbageItem,
+    GarbageSource,
+    GcPolicy,
+    GcReport,
+    apply,
+    plan,
+)
 from runconfig_jupyter.core.runs.garbage_refs import run_references
 from runconfig_jupyter.core.runs.garbage_snapshots import SnapshotSource
 from runconfig_jupyter.core.runs.store import RunStore
@@ -30,10 +38,12 @@ from runconfig_jupyter.core.target import plugins
 LOCK_FILE = "gc.lock"
 
 
-def garbage_sources(home: Path, skipped: dict[str, str] | None = None) -> dict[str, GarbageSource]:
+def garbage_sources(
+    home: Path, skipped: dict[str, str] | None = None, grace_seconds: float = GRACE_SECONDS
+) -> dict[str, GarbageSource]:
     """Core's snapshot source and every source the installed target types contribute, by name."""
     sources: dict[str, GarbageSource] = {}
-    snapshots = SnapshotSource(home / "snapshots")
+    snapshots = SnapshotSource(home / "snapshots", grace_seconds)
     sources[snapshots.name] = snapshots
     for type_name in plugins.TARGET_TYPES.names():
         try:
@@ -60,14 +70,27 @@ def collect_garbage(
     report = GcReport(policy, dry_run)
     with _exclusive(store.home):
         if sources is None:
-            sources = garbage_sources(store.home, report.skipped)
+            sources = garbage_sources(store.home, report.skipped, policy.grace_seconds)
         listed = list(_listed(sources, report.skipped))
         # References are read after the items: a run recorded while we listed is then seen, not missed.
         references = run_references(store)
         report.entries = plan(listed, references, policy)
         if not dry_run:
             apply(report.entries, sources)
+            _finish(sources, report.skipped)
     return report
+
+
+def _finish(sources: dict[str, GarbageSource], skipped: dict[str, str]) -> None:
+    """Sources whose parts are shared between items (snapshot objects) clear what their removals orphaned."""
+    for name, source in sources.items():
+        finish = getattr(source, "finish", None)
+        if finish is None:
+            continue
+        try:
+            finish()
+        except Exception as error:  # what was removed stays removed; the orphans wait for the next collection
+            skipped[f"{name} (finishing)"] = _short(error)
 
 
 def _listed(sources: dict[str, GarbageSource], skipped: dict[str, str]) -> Iterator[tuple[str, GarbageItem]]:

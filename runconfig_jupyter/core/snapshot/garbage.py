@@ -20,6 +20,8 @@ its run folder), so it is kept; so are its objects.
 from __future__ import annotations
 
 import os
+import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from runconfig_jupyter.core.snapshot.archive import TEMP_NAME, remove_stale_temp
 from runconfig_jupyter.core.snapshot.objects import OBJECTS_DIR, TEMP_OBJECT
 from runconfig_jupyter.core.snapshot.stored import MANIFESTS_DIR, objects_named, store_lock
 
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")  # archive.snapshot_id and the store's manifest ids
 DEFAULT_MIN_AGE = 3600.0  # an hour: far longer than any submit takes between storing and recording its run
 
 
@@ -79,9 +82,9 @@ def collect_snapshot_garbage(
             remove_stale_temps(snapshots_dir / OBJECTS_DIR, TEMP_OBJECT)
         live: set[Path] = set()  # objects named by a manifest that stays
         unsure = False  # a manifest that stays could not be read: then no object is removed
-        for path in _snapshot_files(snapshots_dir):
+        for path in stored_snapshots(snapshots_dir):
             sid = path.name.rsplit(".", 1)[0]
-            st = path.stat()
+            st = path.lstat()
             if sid in referenced or st.st_nlink > 1 or st.st_mtime > cutoff:
                 report.kept_snapshots += 1
                 if path.suffix == ".json":
@@ -94,7 +97,7 @@ def collect_snapshot_garbage(
             if not dry_run:
                 path.unlink(missing_ok=True)
         for path in [] if unsure else _object_files(snapshots_dir / OBJECTS_DIR):
-            st = path.stat()
+            st = path.lstat()
             if path in live or st.st_mtime > cutoff:
                 report.kept_objects += 1
                 continue
@@ -105,13 +108,34 @@ def collect_snapshot_garbage(
     return report
 
 
-def _snapshot_files(snapshots_dir: Path) -> list[Path]:
-    """Every stored snapshot: manifests of the per-file store and archives of earlier versions."""
+def stored_snapshots(snapshots_dir: Path) -> list[Path]:
+    """Every stored snapshot: manifests of the per-file store and archives of earlier versions.
+
+    Only regular files named like a snapshot id: a link or a file someone put there is not ours to judge.
+    """
     manifests = sorted((snapshots_dir / MANIFESTS_DIR).glob("*.json"))
-    return [*manifests, *sorted(snapshots_dir.glob("*.tar"))]
+    return [path for path in [*manifests, *sorted(snapshots_dir.glob("*.tar"))] if _is_snapshot_file(path)]
+
+
+def _is_snapshot_file(path: Path) -> bool:
+    if not SNAPSHOT_ID.fullmatch(path.name.rsplit(".", 1)[0]):
+        return False
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _object_files(root: Path) -> list[Path]:
+    """Regular files under objects/ (os.walk follows no link to a folder; a link to a file is not an object)."""
     if not root.is_dir():
         return []
-    return [Path(folder) / name for folder, _dirs, names in os.walk(root) for name in names if not name.startswith(".")]
+    found = (Path(folder) / name for folder, _dirs, names in os.walk(root) for name in names)
+    return [path for path in found if not path.name.startswith(".") and _is_regular(path)]
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
