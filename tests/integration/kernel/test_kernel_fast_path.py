@@ -2,7 +2,9 @@
 
 What is checked is what makes that path short without changing what a run does: bulk data (the runner's
 source, the in-script shim) rides in the request metadata rather than in the code IPython has to transform
-and echo, and a warm standby driver already imported everything a kernel run needs.
+and echo, a warm standby driver already imported everything a kernel run needs, and the wrapper that runs the script is
+started (and waits for its spec on stdin) while the run is still being prepared. The wrapper tests call the
+runner module directly on this machine: real processes, no kernel needed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kernel.conftest import register
@@ -20,6 +23,7 @@ from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.runs import standby
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.shim import shim_tar
+from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel.client import KernelChannel, KernelClient
 from runconfig_jupyter.targets.kernel.session import RemoteKernel
 from tests.conftest import wait_for
@@ -80,3 +84,61 @@ def test_a_claimed_standby_imports_nothing_more_for_a_kernel_run(jupyter_server,
         for pid in standby.standby_pids(run_home):
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not standby.standby_pids(run_home), timeout=15, message="standbys to end")
+
+
+def wrapper_pids(control: Path) -> list[int]:
+    """Live wrapper processes of one run folder (found by their command line, as on the remote machine)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = process.info["cmdline"] or []
+        if str(control / "wrapper.py") in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process.pid)
+    return found
+
+
+def finished(run_dir: str) -> dict:
+    def done() -> dict | None:
+        result = runner.poll(run_dir, 0, wait=0.2)
+        return result if result["state"] != "running" else None
+
+    return wait_for(done, timeout=30, message="the run to end")
+
+
+def test_the_wrapper_setup_started_runs_the_script_and_the_environment_never_touches_the_disk(tmp_path):
+    """start() hands the spec to the wrapper that setup started (its interpreter start is off the first line's path)."""
+    info = runner.setup(str(tmp_path / "run"))
+    control = Path(info["run_dir"]) / "control"
+    waiting = wrapper_pids(control)
+    assert len(waiting) == 1
+    (Path(info["run_dir"]) / "work" / "train.py").write_text("import os; print('secret is', os.environ['SECRET'])\n")
+    started = runner.start(info["run_dir"], [runner.PYTHON_PLACEHOLDER, "train.py"], {"SECRET": "s3cr3t"})
+    assert started["pid"] == waiting[0]
+    result = finished(info["run_dir"])
+    assert result["state"] == "exited" and result["exit_code"] == 0
+    assert base64.b64decode(result["data"]) == b"secret is s3cr3t\n"
+    files = [path for path in control.rglob("*") if path.is_file() and path.name != "std_log.txt"]
+    assert files and not [path for path in files if b"s3cr3t" in path.read_bytes()]
+    assert runner.remove(info["run_dir"])["removed"] and not wrapper_pids(control)
+
+
+def test_a_run_canceled_before_start_leaves_no_waiting_wrapper(tmp_path):
+    info = runner.setup(str(tmp_path / "run"))
+    control = Path(info["run_dir"]) / "control"
+    assert len(wrapper_pids(control)) == 1
+    assert runner.kill(info["run_dir"], "SIGTERM") == {"sent": False}  # nothing started: nothing signalled
+    assert wrapper_pids(control) == []
+    assert runner.poll(info["run_dir"], 0, wait=0)["state"] == "missing"
+
+
+def test_start_without_a_waiting_wrapper_starts_one(tmp_path):
+    """A kernel restarted between setup and start (or a wrapper killed meanwhile) has none waiting."""
+    info = runner.setup(str(tmp_path / "run"))
+    control = Path(info["run_dir"]) / "control"
+    (first,) = wrapper_pids(control)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: not wrapper_pids(control), timeout=10, message="the killed wrapper")
+    started = runner.start(info["run_dir"], [runner.PYTHON_PLACEHOLDER, "-c", "print('ran')"], {})
+    assert started["pid"] != first
+    result = finished(info["run_dir"])
+    assert result["exit_code"] == 0 and base64.b64decode(result["data"]) == b"ran\n"
+    runner.remove(info["run_dir"])
