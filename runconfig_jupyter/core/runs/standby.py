@@ -175,9 +175,9 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
 # What a run's driver imports between the claim and the script's start: the config, the store's
 # readers and the snapshot readers (the tar extractor; the snapshot store's materializer and digest);
 # the target types in PRELOAD_TARGETS are loaded through the entry-point group (the scan included) and
-# warmed up (the docker SDK and engine version).
+# warmed up (the docker SDK and engine version, the kernel target's websocket client).
 # Measured with ``-X importtime`` on a claimed standby: anything missing here is paid on the run's path.
-PRELOAD_TARGETS = ("local", "docker")
+PRELOAD_TARGETS = ("local", "docker", "kernel")
 PRELOAD = (
     "runconfig_jupyter.core.config",
     "runconfig_jupyter.core.snapshot.extract",

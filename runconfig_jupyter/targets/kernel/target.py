@@ -143,6 +143,18 @@ class KernelTarget(ComputeTarget):
                 field="token_env",
             )
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """What a run imports lazily, imported by a standby driver ahead of it (the rest comes with this module):
+        the websocket client, the in-script shim's packer, netrc (requests reads ~/.netrc per request) and gc
+        (the exit hook of weakref.finalize, which urllib3 registers per connection pool, imports it)."""
+        import gc  # noqa: F401
+        import netrc  # noqa: F401
+
+        import websocket  # noqa: F401
+
+        import runconfig_jupyter.core.runs.shim  # noqa: F401
+
     def client(self) -> KernelClient:
         if self._client is None:
             self._check_settings()
@@ -221,26 +233,26 @@ class KernelTarget(ComputeTarget):
 
     # -- driver: prepare / start ----------------------------------------------------
     def prepare(self, ctx: TargetRunContext) -> None:
-        """Check the token, start a kernel, upload and unpack the snapshot.
+        """Start a kernel, upload and unpack the snapshot.
 
-        With a contents API the upload runs while the new kernel boots (the kernel is not
-        needed to store a file), which hides most of the upload on small snapshots.
+        The kernel is asked for first: its boot (~0.5-1 s) is the longest step, and everything else up
+        to the setup call (the contents API probe, reading and hashing the snapshot, a contents upload,
+        which needs no kernel) runs while it boots. The request that starts it checks the token too: a
+        wrong one is refused before any kernel exists or a byte is uploaded.
         """
         client = self.client()
-        ctx.progress("Connecting", None, client.url)
-        client.check()  # a wrong token fails here, before a kernel is started or a byte uploaded
-        contents = self.options.upload != "kernel" and self._relative_root() and client.has_contents()
-        if self.options.upload == "contents" and not contents:
-            raise PreparationFailed(
-                f"upload: contents needs a Jupyter Server with /api/contents and a relative working_root; {client.url} "
-                "has none (a Kernel Gateway?) - use upload: auto"
-            )
-        ctx.progress("Starting kernel", None, self.options.kernel_name)
+        ctx.progress("Starting kernel", None, f"{self.options.kernel_name} on {client.url}")
         self._remote = RemoteKernel.start(client, self.options.kernel_name)
         self._kernels.append(self._remote.kernel_id)
         self._save_state(ctx, url=client.url, kernel_id=self._remote.kernel_id, kernels=self._kernels, offset=0)
         self._record(ctx)
         ctx.prepare_log(f"kernel {self._remote.kernel_id} ({self.options.kernel_name}) started on {client.url}")
+        contents = self.options.upload != "kernel" and self._relative_root() and client.has_contents()
+        if self.options.upload == "contents" and not contents:  # cleanup() shuts the new kernel down
+            raise PreparationFailed(
+                f"upload: contents needs a Jupyter Server with /api/contents and a relative working_root; {client.url} "
+                "has none (a Kernel Gateway?) - use upload: auto"
+            )
         from runconfig_jupyter.core.snapshot.stream import tar_bytes
 
         try:
@@ -259,8 +271,8 @@ class KernelTarget(ComputeTarget):
             return
         from runconfig_jupyter.core.runs.shim import shim_tar
 
-        shim = base64.b64encode(shim_tar("shim")).decode() if self.options.shim != "never" else ""
-        info = self._remote.call("setup", run_dir=run_dir, shim_b64=shim, install=True, timeout=180)
+        shim = base64.b64encode(shim_tar("shim")).decode() if self.options.shim != "never" else None
+        info = self._remote.call("setup", run_dir=run_dir, shim=bool(shim), payload=shim, install=True, timeout=180)
         self._save_state(
             ctx,
             remote_dir=info["run_dir"],
