@@ -22,7 +22,6 @@ reachable here; point ``channels`` at a reachable mirror or a local channel fold
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import fcntl
 import os
@@ -95,6 +94,8 @@ def cached_prefix(
 
 
 def solve(request: CondaRequest) -> list[Any]:
+    import asyncio  # ~15 ms: only a run that builds a conda prefix pays it, not every local run's driver
+
     rattler = _rattler(request)
     try:
         return asyncio.run(
@@ -108,6 +109,8 @@ def solve(request: CondaRequest) -> list[Any]:
 
 
 def install(records: list[Any], prefix: Path, cache_dir: Path, alternative_prefix: str | None) -> None:
+    import asyncio
+
     import rattler
 
     asyncio.run(

@@ -151,7 +151,7 @@ class DockerTarget(ComputeTarget):
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
         plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
-        from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
+        from runconfig_jupyter.targets.processes.launcher import requested_launcher
 
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
