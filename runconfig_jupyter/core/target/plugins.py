@@ -12,8 +12,8 @@ The built-in types (local, docker, kernel, ray) are declared the same way in thi
   metadata: ~30 ms, more with many packages installed) is done once per process and cached; a type that is
   not in the cache triggers one re-scan before it is refused, so a plug-in installed while a Jupyter server
   runs is found without a restart;
-* the scan's result is also remembered on disk (``<run home>/cache/target-types.json``) for the exact
-  ``sys.path`` it was made on and the modification time of every folder in it, so a fresh script and a fresh
+* the scan's result is also remembered on disk (``<run home>/cache/target-types.json``) for the folders of
+  ``sys.path`` that hold distribution metadata and their modification times, so a fresh script and a fresh
   run driver (each a new process) read one small file instead. Installing or removing a distribution changes
   its folder's modification time (a new or removed ``*.dist-info``), which makes the remembered scan stale;
   a remembered entry point that no longer loads is scanned for again before it is reported broken;
@@ -53,6 +53,7 @@ def is_target_class(candidate: Any) -> bool:
 
 
 REMEMBERED_FILE = Path("cache", "target-types.json")  # under the run home
+METADATA_SUFFIXES = (".dist-info", ".egg-info")  # what importlib.metadata looks for in a sys.path folder
 REMEMBERED_PATHS = 16  # distinct sys.path layouts remembered (a notebook's, a script's, a driver's, ...)
 
 
@@ -93,14 +94,19 @@ def installed_entry_points() -> list[EntryPoint]:
 
 
 def search_path_state() -> str:
-    """``sys.path`` with each entry's modification time: what a scan's result depends on."""
-    state: list[tuple[str, int | None]] = []
+    """The ``sys.path`` entries that hold distribution metadata, with their modification times: exactly what
+    a scan reads. Entries without metadata (a script's folder, a driver's run folder) change nothing."""
+    state: list[tuple[str, int]] = []
     for entry in sys.path:
         folder = entry or os.getcwd()
         try:
-            state.append((folder, os.stat(folder).st_mtime_ns))
+            if os.path.isdir(folder):
+                with os.scandir(folder) as children:
+                    if not any(child.name.lower().endswith(METADATA_SUFFIXES) for child in children):
+                        continue
+            state.append((folder, os.stat(folder).st_mtime_ns))  # a zip archive on sys.path counts as a whole
         except OSError:
-            state.append((folder, None))
+            continue  # not there: holds nothing to scan
     return json.dumps(state)
 
 
