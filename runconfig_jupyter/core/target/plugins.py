@@ -120,17 +120,18 @@ def remembered_entry_points() -> list[Point]:
     """The scan remembered for this very ``sys.path`` state, else a fresh scan (then remembered). Never raises
     for the file: an unreadable or unwritable cache only costs the scan."""
     state = search_path_state()
+    remembered: dict[str, Any] = {}
     try:
-        path = _remembered_file()
-        remembered = json.loads(path.read_text(encoding="utf-8"))
-        points = remembered[state] if isinstance(remembered, dict) else None
+        read = json.loads(_remembered_file().read_text(encoding="utf-8"))
+        remembered = read if isinstance(read, dict) else {}
+        points = remembered.get(state)
         if isinstance(points, list):
             return [RememberedPoint(str(name), str(value)) for name, value in points]
-    except (OSError, ValueError, KeyError, TypeError):
-        remembered = {}
+    except (OSError, ValueError, TypeError):  # no file yet, or a damaged one: scanned and written anew
+        pass
     scanned = installed_entry_points()
     if search_path_state() == state:  # nothing was installed while scanning
-        _remember(remembered if isinstance(remembered, dict) else {}, state, scanned)
+        _remember(remembered, state, scanned)
     return list(scanned)
 
 
