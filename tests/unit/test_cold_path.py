@@ -204,3 +204,26 @@ def test_a_remembered_point_loads_as_an_entry_point_does(value):
     from importlib.metadata import EntryPoint
 
     assert plugins.RememberedPoint("x", value).load() is EntryPoint("x", value, plugins.GROUP).load()
+
+
+def test_every_lazy_name_is_listed_by_dir_and_declared_for_type_checkers():
+    """The lazy names stay discoverable: ``dir()`` lists them, and the ``TYPE_CHECKING`` block an IDE reads
+    imports each from the module the name really comes from."""
+    import ast
+    import importlib
+
+    import runconfig_jupyter
+
+    lazy = set(runconfig_jupyter.__all__) - {"load_ipython_extension"}
+    assert lazy <= set(dir(runconfig_jupyter))
+    tree = ast.parse(Path(runconfig_jupyter.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    declared = {
+        alias.name: str(statement.module)
+        for statement in guarded.body
+        if isinstance(statement, ast.ImportFrom)
+        for alias in statement.names
+    }
+    assert set(declared) == lazy
+    for name, module in declared.items():
+        assert getattr(importlib.import_module(module), name) is getattr(runconfig_jupyter, name), name
