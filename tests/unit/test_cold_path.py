@@ -163,6 +163,7 @@ def test_a_remembered_entry_point_that_no_longer_loads_is_scanned_for_again(run_
     types = plugins.TargetTypes()
     assert types.get("local").__name__ == "LocalTarget", "the installed entry point decides"
     assert "docker" in types.names(), "the re-scan replaced the stale list"
+    assert ["local", "runconfig_jupyter.targets.local.target:LocalTarget"] in _remembered(run_home)[state]
 
 
 def test_a_distribution_installed_since_is_found_without_a_rescan_request(run_home, tmp_path, monkeypatch):

@@ -116,15 +116,15 @@ def _remembered_file() -> Path:
     return run_home() / REMEMBERED_FILE
 
 
-def remembered_entry_points() -> list[Point]:
-    """The scan remembered for this very ``sys.path`` state, else a fresh scan (then remembered). Never raises
-    for the file: an unreadable or unwritable cache only costs the scan."""
+def remembered_entry_points(fresh: bool = False) -> list[Point]:
+    """The scan remembered for this very ``sys.path`` state, else (or when ``fresh``) a new scan, which is then
+    remembered. Never raises for the file: an unreadable or unwritable cache only costs the scan."""
     state = search_path_state()
     remembered: dict[str, Any] = {}
     try:
         read = json.loads(_remembered_file().read_text(encoding="utf-8"))
         remembered = read if isinstance(read, dict) else {}
-        points = remembered.get(state)
+        points = None if fresh else remembered.get(state)
         if isinstance(points, list):
             return [RememberedPoint(str(name), str(value)) for name, value in points]
     except (OSError, ValueError, TypeError):  # no file yet, or a damaged one: scanned and written anew
@@ -170,7 +170,7 @@ class TargetTypes:
         if self._scan is not None:
             found: Iterable[Point] = self._scan()
         else:
-            found = installed_entry_points() if fresh else remembered_entry_points()
+            found = remembered_entry_points(fresh=fresh)
         points: dict[str, Point] = {}
         for point in found:
             points.setdefault(point.name, point)  # the first on sys.path wins, as for imports
