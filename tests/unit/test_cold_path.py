@@ -228,3 +228,26 @@ def test_every_lazy_name_is_listed_by_dir_and_declared_for_type_checkers():
     assert set(declared) == lazy
     for name, module in declared.items():
         assert getattr(importlib.import_module(module), name) is getattr(runconfig_jupyter, name), name
+
+
+def test_inherited_variables_match_the_patterns_exactly_as_fnmatch_does():
+    """The patterns are matched as one compiled expression; the result is the per-pattern ``fnmatchcase`` one."""
+    import fnmatch
+
+    from runconfig_jupyter.core.safety.inherit_env import BASE, inherited
+
+    environ = {
+        name: "x"
+        for name in ("PATH", "LC_ALL", "LCX", "PYTHONPATH", "XPYTHON", "CUDA_HOME", "cuda_home", "DATA_DIR", "DATA")
+    }
+    environ.update({"WANDB_PROJECT": "p", "WANDB": "q", "HOME2": "h", "RUNCONFIG_RUN_ID": "r", "[x]": "y"})
+    extra = ["DATA_DIR", "WANDB_*", "[[]x]"]
+    expected = {
+        k
+        for k in environ
+        if any(fnmatch.fnmatchcase(k, p) for p in BASE) or any(fnmatch.fnmatchcase(k, p) for p in extra)
+    }
+    assert set(inherited(environ, extra)) == expected
+    assert {"PATH", "LC_ALL", "PYTHONPATH", "CUDA_HOME", "DATA_DIR", "WANDB_PROJECT", "[x]"} <= expected
+    assert not {"LCX", "XPYTHON", "cuda_home", "DATA", "WANDB", "HOME2"} & expected
+    assert set(inherited(environ, "none")) == {k for k in environ if any(fnmatch.fnmatchcase(k, p) for p in BASE)}
