@@ -251,3 +251,12 @@ def test_inherited_variables_match_the_patterns_exactly_as_fnmatch_does():
     assert {"PATH", "LC_ALL", "PYTHONPATH", "CUDA_HOME", "DATA_DIR", "WANDB_PROJECT", "[x]"} <= expected
     assert not {"LCX", "XPYTHON", "cuda_home", "DATA", "WANDB", "HOME2"} & expected
     assert set(inherited(environ, "none")) == {k for k in environ if any(fnmatch.fnmatchcase(k, p) for p in BASE)}
+
+
+def test_the_docker_target_imports_no_rank_machinery_until_a_distributed_run(run_home, tmp_path):
+    code = "import sys, runconfig_jupyter.targets.docker.target; print('\\n'.join(sys.modules))"
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "runconfig_jupyter.targets.docker.container" in result.stdout.split()
+    assert _on_the_path(set(result.stdout.split())) == []
+    assert "runconfig_jupyter.targets.docker.ranks" not in result.stdout.split()
