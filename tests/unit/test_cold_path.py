@@ -260,3 +260,11 @@ def test_the_docker_target_imports_no_rank_machinery_until_a_distributed_run(run
     assert "runconfig_jupyter.targets.docker.container" in result.stdout.split()
     assert _on_the_path(set(result.stdout.split())) == []
     assert "runconfig_jupyter.targets.docker.ranks" not in result.stdout.split()
+
+
+def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeypatch):
+    """A standby still starting when its home is removed must not bring the home back."""
+    gone = tmp_path / "removed-home"
+    monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(gone))
+    assert plugins.TargetTypes().get("local").__name__ == "LocalTarget"
+    assert not gone.exists()

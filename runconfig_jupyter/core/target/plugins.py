@@ -143,7 +143,7 @@ def _remember(remembered: dict[str, Any], state: str, scanned: list[EntryPoint])
     kept = dict(list(remembered.items())[-REMEMBERED_PATHS:])  # the oldest layouts go first
     try:
         path = _remembered_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(exist_ok=True)  # never the home itself: a removed home stays removed
         write_json_atomically(path, kept, durable=False)
     except (OSError, ValueError):
         pass  # a read-only home: every process scans, as before
