@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def ours(repeat: int, source: Path) -> tuple[list[float], list[float], int]:
     from runconfig_jupyter.core.runs.status import RunStatus
 
     first, done, served = [], [], 0
-    config = ScriptRunConfig(str(source), command=["python", "-c", f"print({LINE!r}, flush=True)"])
+    config = ScriptRunConfig(str(source), command=f"python -c {shlex.quote(f'print({LINE!r}, flush=True)')}")
     config.compute_target = "docker"
     experiment = Experiment("bench")
     for _ in range(repeat):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,8 @@ from timing import figure, paired, rss_mb, wait_for_line, wait_for_standby  # be
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 LINE = "first line"
+# A list command is joined with spaces and split again, as Azure ML v1 did (core/runs/launch.py): quote the code.
+PRINT_COMMAND = f"python -c {shlex.quote(f'print({LINE!r}, flush=True)')}"
 
 
 def bare() -> float:
@@ -42,7 +45,7 @@ class Ours:
     def __init__(self, source: Path):
         from runconfig_jupyter import Experiment, ScriptRunConfig
 
-        self.config = ScriptRunConfig(str(source), command=[sys.executable, "-c", f"print({LINE!r}, flush=True)"])
+        self.config = ScriptRunConfig(str(source), command=PRINT_COMMAND)
         self.experiment = Experiment("bench")
         self.served = 0
 
@@ -66,9 +69,8 @@ def memory(source: Path) -> tuple[float, float]:
     wait_for_standby(experiment.store.home)
     pids = waiting_pids(experiment.store.home)
     standby = rss_mb(pids[0]) if pids else 0.0
-    config = ScriptRunConfig(
-        str(source), command=[sys.executable, "-c", "import time; print('up', flush=True); time.sleep(2)"]
-    )
+    sleeper = "import time; print('up', flush=True); time.sleep(2)"
+    config = ScriptRunConfig(str(source), command=f"python -c {shlex.quote(sleeper)}")
     run = experiment.submit(config)
     wait_for_line(run, "up")
     driver = rss_mb(run.record.driver_pid or 0)

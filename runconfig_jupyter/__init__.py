@@ -8,7 +8,44 @@ import this package, and must not pay for YAML, IPython or widgets.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# ruff: noqa: F401 - the TYPE_CHECKING imports are the lazy public names (__all__ below), not unused
+if TYPE_CHECKING:  # what IDEs and type checkers see; at run time a name is imported on first use (below)
+    from runconfig_jupyter.core.compute import AmlCompute, ComputeInstance, ComputeTarget, RemoteCompute
+    from runconfig_jupyter.core.compute_target import ComputeTargetException
+    from runconfig_jupyter.core.config import (
+        MAX_DURATION_SECONDS_DEFAULT,
+        CondaDependencies,
+        DockerConfiguration,
+        Environment,
+        MpiConfiguration,
+        PyTorchConfiguration,
+        RunConfiguration,
+        ScriptRunConfig,
+        TensorflowConfiguration,
+    )
+    from runconfig_jupyter.core.config.estimators import (
+        Estimator,
+        Gloo,
+        Mpi,
+        Nccl,
+        ParameterServer,
+        PyTorch,
+        TensorFlow,
+    )
+    from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig, OutputFileDatasetConfig
+    from runconfig_jupyter.core.data.dataset import Dataset, FileDataset, TabularDataset
+    from runconfig_jupyter.core.data.datastore import Datastore
+    from runconfig_jupyter.core.data.reference import DataPath, DataReference
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+    from runconfig_jupyter.core.model import Model
+    from runconfig_jupyter.core.runs.script_run import Experiment, Run, ScriptRun, submit
+    from runconfig_jupyter.core.runs.status import RunStatus
+    from runconfig_jupyter.core.runs.store import RunStore
+    from runconfig_jupyter.core.safety.confine import register_place, registered_places, unregister_place
+    from runconfig_jupyter.core.target.configured import list_targets, register_target
+    from runconfig_jupyter.core.workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -70,6 +107,11 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazy names too (PEP 562): ``dir(runconfig_jupyter)`` and completion list them before first use."""
+    return sorted({*globals(), *__all__})
 
 
 def load_ipython_extension(ipython: Any) -> None:

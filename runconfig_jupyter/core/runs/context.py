@@ -23,11 +23,8 @@ from runconfig_jupyter.core.runs.folder import METRICS_FILE
 from runconfig_jupyter.core.runs.input_datasets import input_datasets, output_datasets
 from runconfig_jupyter.core.runs.logsink import HISTORY_MARKER, METRIC_MARKER
 from runconfig_jupyter.core.runs.run_logging import RichLogging
+from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, METRICS_FILE_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.v1_run_api import fallback
-
-RUN_ID_ENV = "RUNCONFIG_RUN_ID"
-METRICS_FILE_ENV = "RUNCONFIG_METRICS_FILE"
-EXPERIMENT_ENV = "RUNCONFIG_EXPERIMENT"
 
 
 class PendingModel:

@@ -24,7 +24,6 @@ Nothing here starts processes or touches the network except ``free_port``.
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +289,8 @@ def all_rank_environments(
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
+    import socket  # distributed runs only: a single-process run's driver does not load it
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -297,6 +298,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct free ports (held open together so the OS cannot hand out one twice)."""
+    import socket
+
     sockets = []
     try:
         for _ in range(count):
@@ -310,6 +313,8 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))

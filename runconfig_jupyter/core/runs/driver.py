@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
-from runconfig_jupyter.core.runs.context import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.distributed import azure_node_environment
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.logsink import LogSink
 from runconfig_jupyter.core.runs.run_target import read_spec
+from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config

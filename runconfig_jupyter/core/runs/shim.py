@@ -25,6 +25,7 @@ SHIM_MODULES = (
     "core/runs/run_logging.py",
     "core/runs/v1_run_api.py",
     "core/runs/input_datasets.py",
+    "core/runs/script_env.py",
 )
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""

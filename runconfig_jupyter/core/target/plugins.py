@@ -8,9 +8,15 @@ A package adds a target type by declaring, in its ``pyproject.toml``::
 The built-in types (local, docker, kernel, ray) are declared the same way in this project's own
 ``pyproject.toml``, so core never names a concrete target. Two costs are kept off the run's path:
 
-* the scan of installed distributions (a few milliseconds, more with many packages installed) is done
-  once per process and cached; a type that is not in the cache triggers one re-scan before it is
-  refused, so a plug-in installed while a Jupyter server runs is found without a restart;
+* the scan of installed distributions (importing ``importlib.metadata`` and reading every distribution's
+  metadata: ~30 ms, more with many packages installed) is done once per process and cached; a type that is
+  not in the cache triggers one re-scan before it is refused, so a plug-in installed while a Jupyter server
+  runs is found without a restart;
+* the scan's result is also remembered on disk (``<run home>/cache/target-types.json``) for the folders of
+  ``sys.path`` that hold distribution metadata and their modification times, so a fresh script and a fresh
+  run driver (each a new process) read one small file instead. Installing or removing a distribution changes
+  its folder's modification time (a new or removed ``*.dist-info``), which makes the remembered scan stale;
+  a remembered entry point that no longer loads is scanned for again before it is reported broken;
 * only the entry point asked for is loaded, so the docker SDK or ray are imported only by runs that use
   them. The standby driver loads its usual types (and calls their ``warm_up``) while it waits,
   so a claimed standby pays for neither the scan nor the import.
@@ -18,9 +24,15 @@ The built-in types (local, docker, kernel, ray) are declared the same way in thi
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runconfig_jupyter.core.errors import TargetPluginError, UnknownTarget, closest
 
@@ -40,11 +52,101 @@ def is_target_class(candidate: Any) -> bool:
     )
 
 
+REMEMBERED_FILE = Path("cache", "target-types.json")  # under the run home
+METADATA_SUFFIXES = (".dist-info", ".egg-info")  # what importlib.metadata looks for in a sys.path folder
+REMEMBERED_PATHS = 16  # distinct sys.path layouts remembered (a notebook's, a script's, a driver's, ...)
+
+
+class Point(Protocol):
+    """What the registry needs of an entry point: ``importlib.metadata.EntryPoint`` or a remembered one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+    def load(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RememberedPoint:
+    """An entry point read back from the remembered scan: loaded as ``EntryPoint.load`` loads ``module:attr``."""
+
+    name: str
+    value: str
+    group: str = GROUP
+
+    def load(self) -> Any:
+        reference = self.value.split("[", 1)[0]  # extras ("module:attr [extra]") do not change what is loaded
+        module, _, attribute = reference.partition(":")
+        loaded: Any = importlib.import_module(module.strip())
+        for part in filter(None, attribute.strip().split(".")):
+            loaded = getattr(loaded, part)
+        return loaded
+
+
 def installed_entry_points() -> list[EntryPoint]:
     """Every entry point of the group in the distributions importable now (``sys.path`` as it is)."""
-    from importlib.metadata import entry_points  # ~10 ms of imports: paid only by a process that resolves a type
+    from importlib.metadata import entry_points  # ~15 ms of imports: paid only by a process that scans
 
     return list(entry_points(group=GROUP))
+
+
+def search_path_state() -> str:
+    """The ``sys.path`` entries that hold distribution metadata, with their modification times: exactly what
+    a scan reads. Entries without metadata (a script's folder, a driver's run folder) change nothing."""
+    state: list[tuple[str, int]] = []
+    for entry in sys.path:
+        folder = entry or os.getcwd()
+        try:
+            if os.path.isdir(folder):
+                with os.scandir(folder) as children:
+                    if not any(child.name.lower().endswith(METADATA_SUFFIXES) for child in children):
+                        continue
+            state.append((folder, os.stat(folder).st_mtime_ns))  # a zip archive on sys.path counts as a whole
+        except OSError:
+            continue  # not there: holds nothing to scan
+    return json.dumps(state)
+
+
+def _remembered_file() -> Path:
+    from runconfig_jupyter.core.system.paths import run_home
+
+    return run_home() / REMEMBERED_FILE
+
+
+def remembered_entry_points(fresh: bool = False) -> list[Point]:
+    """The scan remembered for this very ``sys.path`` state, else (or when ``fresh``) a new scan, which is then
+    remembered. Never raises for the file: an unreadable or unwritable cache only costs the scan."""
+    state = search_path_state()
+    remembered: dict[str, Any] = {}
+    try:
+        read = json.loads(_remembered_file().read_text(encoding="utf-8"))
+        remembered = read if isinstance(read, dict) else {}
+        points = None if fresh else remembered.get(state)
+        if isinstance(points, list):
+            return [RememberedPoint(str(name), str(value)) for name, value in points]
+    except (OSError, ValueError, TypeError):  # no file yet, or a damaged one: scanned and written anew
+        pass
+    scanned = installed_entry_points()
+    if search_path_state() == state:  # nothing was installed while scanning
+        _remember(remembered, state, scanned)
+    return list(scanned)
+
+
+def _remember(remembered: dict[str, Any], state: str, scanned: list[EntryPoint]) -> None:
+    from runconfig_jupyter.core.system.atomic import write_json_atomically
+
+    remembered.pop(state, None)
+    remembered[state] = [[point.name, point.value] for point in scanned]
+    kept = dict(list(remembered.items())[-REMEMBERED_PATHS:])  # the oldest layouts go first
+    try:
+        path = _remembered_file()
+        path.parent.mkdir(exist_ok=True)  # never the home itself: a removed home stays removed
+        write_json_atomically(path, kept, durable=False)
+    except (OSError, ValueError):
+        pass  # a read-only home: every process scans, as before
 
 
 class TargetTypes:
@@ -54,23 +156,30 @@ class TargetTypes:
     application may pass its own list, which is then the only source.
     """
 
-    def __init__(self, scan: Callable[[], Iterable[EntryPoint]] = installed_entry_points):
-        self._scan = scan
-        self._points: dict[str, EntryPoint] | None = None
+    def __init__(self, scan: Callable[[], Iterable[Point]] | None = None):
+        self._scan = scan  # None: the installed distributions, through the remembered scan
+        self._points: dict[str, Point] | None = None
         self._classes: dict[str, type[Any]] = {}
         self._lock = threading.Lock()
 
-    def refresh(self) -> dict[str, EntryPoint]:
+    def refresh(self) -> dict[str, Point]:
         """Scan again (a plug-in was installed or ``sys.path`` changed); loaded classes are kept."""
-        points: dict[str, EntryPoint] = {}
-        for point in self._scan():
+        return self._read(fresh=True)
+
+    def _read(self, fresh: bool) -> dict[str, Point]:
+        if self._scan is not None:
+            found: Iterable[Point] = self._scan()
+        else:
+            found = remembered_entry_points(fresh=fresh)
+        points: dict[str, Point] = {}
+        for point in found:
             points.setdefault(point.name, point)  # the first on sys.path wins, as for imports
         with self._lock:
             self._points = points
         return points
 
-    def entry_points(self) -> dict[str, EntryPoint]:
-        return self._points if self._points is not None else self.refresh()
+    def entry_points(self) -> dict[str, Point]:
+        return self._points if self._points is not None else self._read(fresh=False)
 
     def names(self) -> list[str]:
         """The installed type names (for messages, ``%targets`` and the docs)."""
@@ -84,12 +193,18 @@ class TargetTypes:
         point = self.entry_points().get(type_name) or self.refresh().get(type_name)
         if point is None:
             raise UnknownTarget(self._unknown_message(type_name), field="compute_target.type")
-        cls = self._load(point)
+        try:
+            cls = self._load(point)
+        except TargetPluginError:
+            fresh = self.refresh().get(type_name) if isinstance(point, RememberedPoint) else None
+            if fresh is None or isinstance(fresh, RememberedPoint):
+                raise
+            cls = self._load(fresh)  # the remembered scan was stale: the installed entry point decides
         with self._lock:
             self._classes[type_name] = cls
         return cls
 
-    def _load(self, point: EntryPoint) -> type[Any]:
+    def _load(self, point: Point) -> type[Any]:
         described = f"{point.name} = {point.value}"
         try:
             loaded: Any = point.load()

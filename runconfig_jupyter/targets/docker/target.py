@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
@@ -53,7 +53,9 @@ from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_p
 from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
-from runconfig_jupyter.targets.docker.ranks import DockerRanks
+
+if TYPE_CHECKING:  # distributed runs only: a single-container run's submit and driver do not import the rank machinery
+    from runconfig_jupyter.targets.docker.ranks import DockerRanks
 
 LOG_JOIN_SECONDS = 30.0
 
@@ -160,7 +162,7 @@ class DockerTarget(ComputeTarget):
     def validate(self, config: Any) -> None:
         """Arguments, CA bundle, engine and GPU are checked before anything is packaged or created."""
         plan_for(config)  # a bad distributed layout is a ConfigError now, not at start
-        from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
+        from runconfig_jupyter.targets.processes.launcher import requested_launcher
 
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
@@ -221,6 +223,8 @@ class DockerTarget(ComputeTarget):
 
         plan = plan_for(ctx.config)
         if plan is not None:
+            from runconfig_jupyter.targets.docker.ranks import DockerRanks
+
             self._ranks = DockerRanks(self, plan)
             return self._ranks.start(ctx)
         client = self.client()

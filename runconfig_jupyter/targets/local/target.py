@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.data.plan import apply_paths, script_environment
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
-from runconfig_jupyter.core.runs.context import METRICS_FILE_ENV
 from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE, RunFolder
+from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
@@ -112,7 +112,7 @@ class LocalTarget(ComputeTarget):
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
         from runconfig_jupyter.core.runs.distributed import plan_for
-        from runconfig_jupyter.targets.processes.mpi_launch import requested_launcher
+        from runconfig_jupyter.targets.processes.launcher import requested_launcher
 
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
         setting_for(self.options.inherit_env)  # a bad inherit_env setting fails before anything is recorded

@@ -35,11 +35,10 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
+from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.runs.distributed import DistributedPlan, pick_master_port
 from runconfig_jupyter.core.runs.folder import RANKS_DIR
 from runconfig_jupyter.core.runs.launch import expand
@@ -48,11 +47,10 @@ from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
+from runconfig_jupyter.targets.processes.launcher import LAUNCHER_ENV, LauncherChoice, requested_launcher
 from runconfig_jupyter.targets.processes.rank_group import RankLogMerger, RankProcess, describe_exit, merge_journal
 from runconfig_jupyter.targets.processes.supervision import supervised
 
-LAUNCHER_ENV = "RUNCONFIG_MPI_LAUNCHER"
-LAUNCHERS = ("auto", "mpirun", "direct")
 POLL_SECONDS = 0.05
 MPIRUN_LOG = "mpirun.txt"
 MPIRUN_PREFIX = b"[mpirun] "
@@ -68,35 +66,6 @@ RANK_WRAPPER = (
 CONTAINER_RANK_WRAPPER = 'export PMI_RANK="$OMPI_COMM_WORLD_RANK" PMI_SIZE="$OMPI_COMM_WORLD_SIZE"; exec "$@"'
 # Variables the direct launcher sets per rank; under mpirun they must come from mpirun itself.
 RANK_VARIABLES = ("OMPI_COMM_WORLD_", "PMI_RANK", "PMI_SIZE")
-
-
-@dataclass(frozen=True)
-class LauncherChoice:
-    """What will start the ranks and why (the sentence goes to prepare_log.txt)."""
-
-    use_mpirun: bool
-    mpirun: str | None
-    reason: str
-    requested: str = "auto"
-
-
-def requested_launcher(run_env: dict[str, str], setting: object = None) -> str:
-    """``auto`` / ``mpirun`` / ``direct``: run env var, then the driver's env, then the target setting."""
-    for source, value in (
-        (f"the run's {LAUNCHER_ENV}", run_env.get(LAUNCHER_ENV)),
-        (LAUNCHER_ENV, os.environ.get(LAUNCHER_ENV)),
-        ("the target's mpi_launcher", setting),
-    ):
-        if value is None or value == "":
-            continue
-        choice = str(value).strip().lower()
-        if choice not in LAUNCHERS:
-            raise ConfigError(
-                f"{source} is {value!r}; use one of {', '.join(LAUNCHERS)}",
-                field="mpi_launcher" if source.startswith("the target") else LAUNCHER_ENV,
-            )
-        return choice
-    return "auto"
 
 
 _open_mpi_cache: dict[str, str | None] = {}

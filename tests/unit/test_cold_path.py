@@ -1,0 +1,270 @@
+"""What a fresh process imports on the cold path stays small (structural guards, no timing assertions).
+
+A user's ``python submit.py`` and a run's fresh driver are new interpreters: every module they import is
+paid on every run (benchmarks/bench_script.py, bench_local.py). These tests read the modules actually
+imported, in fresh subprocesses, so a new eager import shows up here rather than as a slower figure.
+
+Also the remembered target-type scan (core/target/plugins.py) that keeps ``importlib.metadata`` out of
+fresh processes: it must be used when valid and never hide an installed or changed plug-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runconfig_jupyter.core.target import plugins
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# `from runconfig_jupyter import ScriptRunConfig`: the configuration and what it validates with, nothing else
+# of this package (no run store, targets, snapshot writer, widgets or server).
+CONFIG_MODULES = {
+    "runconfig_jupyter",
+    "runconfig_jupyter.core",
+    "runconfig_jupyter.core.azure_only",
+    "runconfig_jupyter.core.config",
+    "runconfig_jupyter.core.config.amlcompute",
+    "runconfig_jupyter.core.config.distributed_config",
+    "runconfig_jupyter.core.config.environment",
+    "runconfig_jupyter.core.config.input_checks",
+    "runconfig_jupyter.core.config.runconfig",
+    "runconfig_jupyter.core.config.scriptrunconfig",
+    "runconfig_jupyter.core.config.serialization",
+    "runconfig_jupyter.core.data",
+    "runconfig_jupyter.core.data.bindings",
+    "runconfig_jupyter.core.data.plan",
+    "runconfig_jupyter.core.errors",
+    "runconfig_jupyter.core.registries",
+    "runconfig_jupyter.core.registries.environments",
+    "runconfig_jupyter.core.registries.versioned",
+    "runconfig_jupyter.core.runs",
+    "runconfig_jupyter.core.runs.folder",
+    "runconfig_jupyter.core.runs.input_datasets",
+    "runconfig_jupyter.core.runs.launch",
+    "runconfig_jupyter.core.safety",
+    "runconfig_jupyter.core.safety.bounded",
+    "runconfig_jupyter.core.safety.confine",
+    "runconfig_jupyter.core.safety.secret_env",
+    "runconfig_jupyter.core.snapshot",
+    "runconfig_jupyter.core.snapshot.member_names",
+    "runconfig_jupyter.core.system",
+    "runconfig_jupyter.core.system.atomic",
+    "runconfig_jupyter.core.system.paths",
+}
+# Never on a single-process local run's path, in the submitting process or in its fresh driver.
+NOT_ON_THE_LOCAL_PATH = (
+    "asyncio",  # conda prefixes only (targets/conda_prefix.py)
+    "importlib.metadata",  # the target-type scan is remembered (core/target/plugins.py)
+    "psutil",
+    "yaml",  # only when a targets.yaml exists
+    "docker",
+    "IPython",
+    "runconfig_jupyter.targets.processes.mpi_launch",  # MPI runs only
+    "runconfig_jupyter.targets.processes.rank_group",  # distributed runs only
+    "runconfig_jupyter.core.runs.context",  # the script's own Run.get_context(), not the driver's
+    "runconfig_jupyter.widgets",
+    "runconfig_jupyter.server",
+)
+
+
+def _fresh(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _environment(run_home: Path, **extra: str) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "RUNCONFIG_JUPYTER_HOME": str(run_home), "RUNCONFIG_STANDBY_SECONDS": "0", **extra}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), path) if p)
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    return env
+
+
+def _package_modules(names: list[str]) -> set[str]:
+    return {name for name in names if name == "runconfig_jupyter" or name.startswith("runconfig_jupyter.")}
+
+
+def _on_the_path(names: set[str]) -> list[str]:
+    return sorted(
+        name for name in names for banned in NOT_ON_THE_LOCAL_PATH if name == banned or name.startswith(banned + ".")
+    )
+
+
+def test_importing_the_configuration_imports_only_the_configuration(run_home, tmp_path):
+    code = "import sys; from runconfig_jupyter import ScriptRunConfig; print('\\n'.join(sys.modules))"
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    imported = _package_modules(result.stdout.split())
+    assert "runconfig_jupyter.core.config.scriptrunconfig" in imported  # the check below reads real output
+    assert sorted(imported - CONFIG_MODULES) == []
+    assert _on_the_path(set(result.stdout.split())) == []
+
+
+def test_importing_the_package_alone_imports_nothing_else_of_it(run_home, tmp_path):
+    result = _fresh("import sys, runconfig_jupyter; print('\\n'.join(sys.modules))", _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _package_modules(result.stdout.split()) == {"runconfig_jupyter"}
+
+
+def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy_imports(run_home, tmp_path):
+    """The submitting script lists its modules; the driver's come from ``-X importtime`` in its own log."""
+    source = tmp_path / "project"
+    source.mkdir()
+    (source / "train.py").write_text("print('trained')\n")
+    submit = (
+        "import sys\n"
+        "from runconfig_jupyter import Experiment, ScriptRunConfig\n"
+        f"run = Experiment('cold').submit(ScriptRunConfig({str(source)!r}, script='train.py'))\n"
+        "run.wait_for_completion()\n"
+        "print(run.id)\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    env = _environment(run_home)
+    first = _fresh(submit, env, tmp_path)  # the first process on this machine scans the entry points
+    assert first.returncode == 0, first.stderr
+    second = _fresh(submit, {**env, "PYTHONPROFILEIMPORTTIME": "1"}, tmp_path)
+    assert second.returncode == 0, second.stderr
+    run_id, *submitter = second.stdout.split()
+    assert "runconfig_jupyter.core.runs.submit" in submitter
+    assert _on_the_path(set(submitter)) == []
+    driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
+    driver = {line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")}
+    assert {"runconfig_jupyter.core.config.scriptrunconfig", "runconfig_jupyter.targets.local.env"} <= driver
+    assert _on_the_path(driver) == []
+    assert (run_home / "runs" / run_id / "logs" / "std_log.txt").read_text().strip().endswith("trained")
+
+
+def _remembered(run_home: Path) -> dict[str, list[list[str]]]:
+    return json.loads((run_home / plugins.REMEMBERED_FILE).read_text())
+
+
+def test_the_scan_is_remembered_for_the_next_process(run_home):
+    assert plugins.TargetTypes().get("local").__name__ == "LocalTarget"
+    remembered = _remembered(run_home)
+    assert list(remembered) == [plugins.search_path_state()]
+    assert ["local", "runconfig_jupyter.targets.local.target:LocalTarget"] in remembered[plugins.search_path_state()]
+    types = plugins.TargetTypes()
+    assert all(isinstance(point, plugins.RememberedPoint) for point in types.entry_points().values())
+    assert types.get("docker").__name__ == "DockerTarget"
+
+
+def test_a_remembered_entry_point_that_no_longer_loads_is_scanned_for_again(run_home):
+    plugins.TargetTypes().names()
+    state = plugins.search_path_state()
+    stale = {state: [["local", "no_such_module_rcj.gone:LocalTarget"]]}
+    (run_home / plugins.REMEMBERED_FILE).write_text(json.dumps(stale))
+    types = plugins.TargetTypes()
+    assert types.get("local").__name__ == "LocalTarget", "the installed entry point decides"
+    assert "docker" in types.names(), "the re-scan replaced the stale list"
+    assert ["local", "runconfig_jupyter.targets.local.target:LocalTarget"] in _remembered(run_home)[state]
+
+
+def test_a_distribution_installed_since_is_found_without_a_rescan_request(run_home, tmp_path, monkeypatch):
+    plugins.TargetTypes().names()
+    site = tmp_path / "site"
+    info = site / "rcj_extra-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rcj-extra\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[runconfig_jupyter.targets]\nextra-local = runconfig_jupyter.targets.local.target:LocalTarget\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    types = plugins.TargetTypes()
+    assert "extra-local" in types.entry_points(), "a new folder with metadata on sys.path is a new state"
+    assert types.get("extra-local").__name__ == "LocalTarget"
+    assert len(_remembered(run_home)) == 2
+
+
+def test_folders_without_distribution_metadata_do_not_change_the_state(tmp_path, monkeypatch):
+    before = plugins.search_path_state()
+    plain = tmp_path / "scripts"
+    plain.mkdir()
+    monkeypatch.syspath_prepend(str(plain))
+    (plain / "train.py").write_text("print(1)\n")
+    assert plugins.search_path_state() == before
+    (plain / "pkg-1.0.dist-info").mkdir()
+    assert plugins.search_path_state() != before
+
+
+def test_an_unwritable_home_only_costs_the_scan(run_home):
+    (run_home / "cache").write_text("not a folder")  # the cache folder cannot be made
+    assert plugins.TargetTypes().get("local").__name__ == "LocalTarget"
+
+
+@pytest.mark.parametrize(
+    "value", ["runconfig_jupyter.targets.local.target:LocalTarget [extra]", "json:decoder.JSONDecoder"]
+)
+def test_a_remembered_point_loads_as_an_entry_point_does(value):
+    from importlib.metadata import EntryPoint
+
+    assert plugins.RememberedPoint("x", value).load() is EntryPoint("x", value, plugins.GROUP).load()
+
+
+def test_every_lazy_name_is_listed_by_dir_and_declared_for_type_checkers():
+    """The lazy names stay discoverable: ``dir()`` lists them, and the ``TYPE_CHECKING`` block an IDE reads
+    imports each from the module the name really comes from."""
+    import ast
+    import importlib
+
+    import runconfig_jupyter
+
+    lazy = set(runconfig_jupyter.__all__) - {"load_ipython_extension"}
+    assert lazy <= set(dir(runconfig_jupyter))
+    tree = ast.parse(Path(runconfig_jupyter.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    declared = {
+        alias.name: str(statement.module)
+        for statement in guarded.body
+        if isinstance(statement, ast.ImportFrom)
+        for alias in statement.names
+    }
+    assert set(declared) == lazy
+    for name, module in declared.items():
+        assert getattr(importlib.import_module(module), name) is getattr(runconfig_jupyter, name), name
+
+
+def test_inherited_variables_match_the_patterns_exactly_as_fnmatch_does():
+    """The patterns are matched as one compiled expression; the result is the per-pattern ``fnmatchcase`` one."""
+    import fnmatch
+
+    from runconfig_jupyter.core.safety.inherit_env import BASE, inherited
+
+    environ = {
+        name: "x"
+        for name in ("PATH", "LC_ALL", "LCX", "PYTHONPATH", "XPYTHON", "CUDA_HOME", "cuda_home", "DATA_DIR", "DATA")
+    }
+    environ.update({"WANDB_PROJECT": "p", "WANDB": "q", "HOME2": "h", "RUNCONFIG_RUN_ID": "r", "[x]": "y"})
+    extra = ["DATA_DIR", "WANDB_*", "[[]x]"]
+    expected = {
+        k
+        for k in environ
+        if any(fnmatch.fnmatchcase(k, p) for p in BASE) or any(fnmatch.fnmatchcase(k, p) for p in extra)
+    }
+    assert set(inherited(environ, extra)) == expected
+    assert {"PATH", "LC_ALL", "PYTHONPATH", "CUDA_HOME", "DATA_DIR", "WANDB_PROJECT", "[x]"} <= expected
+    assert not {"LCX", "XPYTHON", "cuda_home", "DATA", "WANDB", "HOME2"} & expected
+    assert set(inherited(environ, "none")) == {k for k in environ if any(fnmatch.fnmatchcase(k, p) for p in BASE)}
+
+
+def test_the_docker_target_imports_no_rank_machinery_until_a_distributed_run(run_home, tmp_path):
+    code = "import sys, runconfig_jupyter.targets.docker.target; print('\\n'.join(sys.modules))"
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "runconfig_jupyter.targets.docker.container" in result.stdout.split()
+    assert _on_the_path(set(result.stdout.split())) == []
+    assert "runconfig_jupyter.targets.docker.ranks" not in result.stdout.split()
+
+
+def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeypatch):
+    """A standby still starting when its home is removed must not bring the home back."""
+    gone = tmp_path / "removed-home"
+    monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(gone))
+    assert plugins.TargetTypes().get("local").__name__ == "LocalTarget"
+    assert not gone.exists()
