@@ -99,3 +99,60 @@ def test_env_folder_of_code_is_kept(tmp_path: Path) -> None:
     write(tmp_path, "env/__init__.py")
     write(tmp_path, "env/gridworld.py")
     assert paths(build_manifest(tmp_path)) == {"env/__init__.py", "env/gridworld.py"}
+
+
+def test_the_combined_pre_check_never_changes_a_decision() -> None:
+    """``could_match`` only skips levels where no pattern matches; every decision must equal the spec's own.
+
+    Rule sets with negations, anchored and folder-only rules, character classes, ``**`` and escapes, asked
+    for files and folders at several depths, against the built-in rules too.
+    """
+    import itertools
+
+    import pathspec
+
+    from runconfig_jupyter.core.snapshot.ignore import BUILTIN_EXCLUDES, any_pattern_regex
+
+    rule_sets = [
+        list(BUILTIN_EXCLUDES),
+        ["*.log", "!keep.log", "/build/", "data/**/raw", "[Tt]emp*", "\\#notes", "docs/*.md", "!docs/README.md"],
+        ["**/secret?", "out/", "!out/keep/", "*.py[co]", "a/**/b", "", "# comment"],
+        [],
+    ]
+    names = [
+        "x.log",
+        "keep.log",
+        "build",
+        "build/x.py",
+        "src/build/y",
+        "data/a/b/raw",
+        "data/raw",
+        "Temp1",
+        "temp",
+        "#notes",
+        "docs/a.md",
+        "docs/README.md",
+        "docs/sub/a.md",
+        "secret1",
+        "deep/secretX",
+        "out/keep/f",
+        "out/f",
+        "m.pyc",
+        "a/b",
+        "a/x/y/b",
+        "plain.txt",
+        ".git/config",
+        "venv/bin/python",
+        ".env",
+        ".env.example",
+        "__pycache__/m.pyc",
+        "src/main.py",
+    ]
+    for rules in rule_sets:
+        spec = pathspec.GitIgnoreSpec.from_lines(rules)
+        quick = any_pattern_regex(spec)
+        assert quick is not None
+        for name, is_dir in itertools.product(names, (False, True)):
+            path = name + "/" if is_dir else name
+            if quick.match(path) is None:
+                assert spec.check_file(path).include is None, (rules, path)
