@@ -29,6 +29,7 @@ class HashCache:
         self.path = cache_dir / f"{key}.json"
         self.source = source
         self.entries: dict[str, list[int | str]] = {}
+        self._changed = False  # nothing new to write: a re-submit of an unchanged folder writes no cache file
         self._load()
 
     def _load(self) -> None:
@@ -54,10 +55,14 @@ class HashCache:
         """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read)."""
         if entry.digest:
             self.entries[entry.path] = [entry.size, entry.mtime_ns, entry.inode, hashed_at_ns, entry.digest]
+            self._changed = True
 
     def save(self, keep: set[str]) -> None:
         """Write atomically, keeping only paths still in the folder so the cache cannot grow forever."""
-        self.entries = {k: v for k, v in self.entries.items() if k in keep}
+        kept = {k: v for k, v in self.entries.items() if k in keep}
+        if not self._changed and len(kept) == len(self.entries) and self.path.exists():
+            return
+        self.entries = kept
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
         try:

@@ -31,6 +31,14 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be an archive member (or a hard-link target), or None when it can."""
     if not name:
         return "is empty"
+    if (  # the common case, decided without splitting: no NUL, relative, no '..' at all, shallow enough
+        "\0" not in name
+        and ".." not in name
+        and not name.startswith(("/", "\\"))
+        and not _DRIVE.match(name)
+        and name.count("/") + name.count("\\") <= MAX_TREE_DEPTH
+    ):
+        return None
     if "\0" in name:
         return "contains a NUL byte"
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
