@@ -25,6 +25,7 @@ from runconfig_jupyter.core.runs.log_cursor import (
     follow_texts,
     read_log_chunk,
 )
+from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.script_run import submit
 
 
@@ -222,7 +223,7 @@ def test_the_run_folder_reads_metrics_logs_and_outputs(tmp_path):
     assert folder.outputs() == [("outputs/model.bin", 5)]
     assert folder.files(limit=2) == [("outputs/model.bin", 5), ("logs/std_log.txt", 1)]
     folder.write_spec({"run_id": "run_1"})
-    assert folder.read_spec() == {"run_id": "run_1"} and folder.run_id == "run_1"
+    assert read_spec(folder.path) == {"run_id": "run_1"} and folder.run_id == "run_1"  # the one run.json reader
 
 
 # -- status before files, with real runs ------------------------------------------------------------------------
