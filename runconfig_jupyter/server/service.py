@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,6 +36,7 @@ MAX_NOTEBOOK_BYTES = 100 << 20  # notebooks with images are big; a 10 GB file is
 MAX_LOG_OFFSET = (1 << 63) - 1  # the largest file offset; past the end of a log simply reads nothing
 _PRIVATE_FIELDS = frozenset({"driver_pid", "driver_started"})  # process details of this machine: not served
 SPEC_CACHE = 10_000  # runs whose run.json facts are kept (run.json never changes)
+BY_NAME_SECONDS = 10.0  # a target configured by name may change (targets.yaml): asked again after this
 # Files people pick by mistake as "the runconfig file": named, with how to write a real one.
 NOT_RUNCONFIG_SUFFIXES = {".py", ".ipynb", ".sh", ".bash", ".r", ".jl", ".pyc"}
 MAX_COMPARE = 8  # runs in one chart request besides the run itself
@@ -85,6 +87,7 @@ class RunService:
         self.store = store or RunStore()
         self.root_dir = Path(root_dir or os.getcwd()).resolve()
         self._spec_cache: dict[str, RecordedFacts] = {}
+        self._by_name: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- runs ------------------------------------------------------------
     def run_summary(self, record: RunRecord) -> dict[str, Any]:
@@ -104,6 +107,17 @@ class RunService:
         data["arguments"] = recorded.arguments
         return data
 
+    def _capabilities_by_name(self, target: str | None) -> dict[str, Any]:
+        """A target's capabilities when its run recorded none, by name; kept for 10 s (a page of such rows
+        would otherwise resolve the same target, targets.yaml included, once per row and request)."""
+        now = time.monotonic()
+        cached = self._by_name.get(target or "")
+        if cached is not None and now - cached[0] < BY_NAME_SECONDS:
+            return cached[1]
+        capabilities = recorded_capabilities({}, target)
+        self._by_name[target or ""] = (now, capabilities)
+        return capabilities
+
     def _recorded(self, record: RunRecord) -> RecordedFacts:
         """What run.json says of a run: its script's arguments (they tell apart runs of one script in the
         sidebar) and its target's capabilities (recorded at submit, core/runs/run_target.py).
@@ -116,7 +130,7 @@ class RunService:
         try:
             spec = read_spec(self.store.run_dir(record.run_id))
         except RunConfigError:  # run.json not written yet (the run is being created) or damaged: try again later
-            return RecordedFacts([], recorded_capabilities({}, record.target))
+            return RecordedFacts([], self._capabilities_by_name(record.target))
         try:
             raw = spec["config"]["run_config"].get("arguments") or []
             arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []

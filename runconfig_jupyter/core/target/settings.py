@@ -11,6 +11,7 @@ secret: a token is named by the environment variable that holds it (``token_env`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ def refuse_secret_keys(section: str, spec: dict[str, Any]) -> None:
             )
 
 
+@functools.lru_cache(maxsize=64)
+def type_hints(settings_cls: type) -> dict[str, Any]:
+    """A settings class's resolved annotations, once per class: resolving them evaluates every annotation
+    string (``from __future__ import annotations``), and a target's spec is checked each time it is rebuilt
+    (every row of a run list whose run.json records no capabilities)."""
+    return typing.get_type_hints(settings_cls)
+
+
 def check_settings(settings_cls: type, target_name: str, values: dict[str, Any]) -> Any:
     """The validated settings object for ``values`` (a spec without type and name)."""
     section = f"targets.{target_name}"
@@ -62,7 +71,7 @@ def check_settings(settings_cls: type, target_name: str, values: dict[str, Any])
     for key in values:
         if key not in fields:
             raise UnknownKeyError(str(key), fields, section=section)
-    hints = typing.get_type_hints(settings_cls)
+    hints = type_hints(settings_cls)
     for key, value in values.items():
         if not _matches(value, hints[key]):
             raise ConfigError(
@@ -73,7 +82,7 @@ def check_settings(settings_cls: type, target_name: str, values: dict[str, Any])
 
 def settings_help(settings_cls: type) -> list[SettingHelp]:
     """Name, type, default and help of each setting, in declaration order."""
-    hints = typing.get_type_hints(settings_cls)
+    hints = type_hints(settings_cls)
     rows = []
     for field in dataclasses.fields(settings_cls):
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
