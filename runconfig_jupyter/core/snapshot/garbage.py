@@ -118,12 +118,7 @@ def stored_snapshots(snapshots_dir: Path) -> list[Path]:
 
 
 def _is_snapshot_file(path: Path) -> bool:
-    if not SNAPSHOT_ID.fullmatch(path.name.rsplit(".", 1)[0]):
-        return False
-    try:
-        return stat.S_ISREG(path.lstat().st_mode)
-    except FileNotFoundError:
-        return False
+    return SNAPSHOT_ID.fullmatch(path.name.rsplit(".", 1)[0]) is not None and _is_regular(path)
 
 
 def _object_files(root: Path) -> list[Path]:
