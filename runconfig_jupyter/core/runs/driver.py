@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,17 @@ class Driver:
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self._started = threading.Event()
+        # Called once the script has started (or the run ended without starting it); a standby driver
+        # starts its successor here, off the path between the submit and the script's first line.
+        self.after_start: Callable[[], None] | None = None
+
+    def _after_start(self) -> None:
+        hook, self.after_start = self.after_start, None
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # a convenience for the next run: never this run's failure
+                self.ctx.driver_log("after-start hook failed:\n" + traceback.format_exc())
 
     # -- cancel paths ------------------------------------------------------
     def request_cancel(self, reason: str) -> None:
@@ -227,6 +239,7 @@ class Driver:
         try:
             status, phase, reason, exit_code = self._lifecycle(reattach)
         finally:
+            self._after_start()  # not called yet when the run ended before its script started
             ctx.release_space()
             ctx.flush_logs()
             try:
@@ -256,6 +269,7 @@ class Driver:
                 self.store.set_status(run_id, RunStatus.STARTING)
                 self.target.start(ctx)
                 self._started.set()
+                self._after_start()
             phase = "Running"
             if ctx.cancel_event.is_set():
                 self._send_cancel()
@@ -399,10 +413,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def standby_main(print_: str) -> int:
     """Wait warm for a run id (core/standby.py), then drive that run exactly as a fresh driver would."""
-    from runconfig_jupyter.core.runs.standby import become_driver, standby_seconds, wait_for_run
+    from runconfig_jupyter.core.runs.standby import become_driver, standby_seconds, start_successor, wait_for_run
     from runconfig_jupyter.core.system.paths import run_home
 
     home = run_home()
+    env = dict(os.environ)  # what this standby was started with: its successor gets the same
     run_id = wait_for_run(home, print_, standby_seconds())
     if run_id is None:
         return 0
@@ -410,13 +425,15 @@ def standby_main(print_: str) -> int:
     store = RunStore(home)
     with open(RunFolder(store.run_dir(run_id)).driver_log, "a", encoding="utf-8") as out:
         out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} took the run\n")
-    return drive(store, run_id, standby=True)
+    return drive(store, run_id, after_start=lambda: start_successor(home, env, print_))
 
 
-def drive(store: RunStore, run_id: str, reattach: bool = False, standby: bool = False) -> int:
+def drive(store: RunStore, run_id: str, reattach: bool = False, after_start: Callable[[], None] | None = None) -> int:
+    """Drive one run; ``after_start`` is given by a standby driver (it marks the run as served by one)."""
     try:
         driver = Driver(store, run_id)
-        if standby:
+        driver.after_start = after_start
+        if after_start is not None:
             store.update(run_id, details={"standby_driver": True})
     except Exception as error:  # the context itself could not be built: record it, do not vanish
         _record_failure(store, run_id, "Preparing", f"driver could not start: {error}")

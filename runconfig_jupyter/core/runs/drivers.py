@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.runs.folder import RunFolder
-from runconfig_jupyter.core.runs.standby import claim, ensure_standby, fingerprint, standby_seconds
+from runconfig_jupyter.core.runs.standby import (
+    STANDBY_DELAY_SECONDS,
+    claim,
+    ensure_standby,
+    fingerprint,
+    standby_seconds,
+)
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.configured import resolve_target
@@ -39,10 +45,6 @@ def other_targets_secrets(compute: ComputeTarget) -> set[str]:
     return names - {compute.to_spec().get("token_env")}
 
 
-# The next standby waits this long before importing, so it does not slow the run just handed over.
-STANDBY_DELAY_SECONDS = 1.0
-
-
 def start_driver(
     store: RunStore,
     run_id: str,
@@ -56,10 +58,13 @@ def start_driver(
     print_ = fingerprint(env) if warm else ""
     # A warm standby started with this very environment takes the run (core/standby.py) ...
     pid = claim(store.home, print_, run_id) if warm else None
+    claimed = pid is not None
     if pid is None:
         pid = _spawn_driver(store, run_id, env, reattach)
     store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
-    if warm:  # ... and one is kept waiting for the next submit.
+    # ... and one is kept waiting for the next submit: a claimed standby starts its own successor once
+    # the script runs (core/runs/standby.py start_successor); a fresh driver's is started here.
+    if warm and not claimed:
         ensure_standby(store.home, env, print_, delay=STANDBY_DELAY_SECONDS)
     return pid
 

@@ -38,12 +38,12 @@ from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
-from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.collect import collect_from
 from runconfig_jupyter.targets.local.env import check_host_pip, interpreter_for
-from runconfig_jupyter.targets.processes.supervision import recorded_exit, supervised
+from runconfig_jupyter.targets.processes.spare import discard_spare, keep_spare, start_supervised
+from runconfig_jupyter.targets.processes.supervision import recorded_exit
 
 EXIT_FILE = SCRIPT_EXIT_FILE  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
@@ -96,6 +96,11 @@ class LocalTarget(ComputeTarget):
         self._leases: list[tuple[Any, Path]] = []  # download-cache entries this run reads (released at cleanup)
 
     @classmethod
+    def warm_up(cls) -> None:
+        """A standby keeps the script's parent process started (targets/processes/spare.py)."""
+        keep_spare()
+
+    @classmethod
     def garbage_sources(cls, home: Path) -> list[Any]:
         """The virtualenvs and conda prefixes built for this home's environments (targets/local/env.py)."""
         from runconfig_jupyter.targets.envs_garbage import EnvsSource
@@ -144,6 +149,7 @@ class LocalTarget(ComputeTarget):
             extract_snapshot,  # not the snapshot facade: no archive writer
         )
 
+        keep_spare()  # the script's parent boots while the snapshot is extracted (a standby has one already)
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         if ctx.data_plan:
@@ -153,6 +159,7 @@ class LocalTarget(ComputeTarget):
 
         plan = plan_for(ctx.config)
         if plan is not None:
+            discard_spare()  # ranks start their own supervisors
             self._ranks = self._rank_launcher(ctx, plan)
             self._ranks.prepare(ctx, self.working_dir(ctx))
 
@@ -236,9 +243,7 @@ class LocalTarget(ComputeTarget):
         exit_file = ctx.run_dir / EXIT_FILE
         exit_file.unlink(missing_ok=True)
         try:
-            self._process = spawn_detached(
-                supervised(argv, exit_file), cwd=self.working_dir(ctx), env=env, log_path=log_path
-            )
+            self._process = start_supervised(argv, exit_file, cwd=self.working_dir(ctx), env=env, log_path=log_path)
         except OSError as error:
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         self._pid = self._process.pid
@@ -324,6 +329,7 @@ class LocalTarget(ComputeTarget):
         collect_from(self.working_dir(ctx), ctx)
 
     def cleanup(self, ctx: TargetRunContext) -> None:
+        discard_spare()  # a run that ended before its script started
         for cache, local in self._leases:
             cache.release(local)
         # Children the script left in its session would outlive the run: end them.

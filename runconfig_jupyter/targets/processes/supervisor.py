@@ -11,7 +11,14 @@ Any driver - the first or an adopting one - reads that file.
 Run as a plain file with ``python -I -S`` (standard library only, nothing to import), so it costs
 a few milliseconds::
 
-    python -I -S local_supervisor.py EXIT_FILE -- ARGV...
+    python -I -S supervisor.py EXIT_FILE -- ARGV...
+    python -I -S supervisor.py --await          (a spare: the run arrives on stdin, see spare.py)
+
+A spare is started before its run is known (a standby driver keeps one, a fresh driver starts one while
+it prepares), so the interpreter start of this process is not on the run's critical path. Until its
+run arrives it is only a process reading a pipe; when the pipe closes without a run (its driver
+retired or died) it exits. The run it gets - argv, environment, working folder, log file, exit file -
+is applied exactly as a started supervisor would have had it, before the script is spawned.
 """
 
 from __future__ import annotations
@@ -38,7 +45,40 @@ def write_atomically(path: str, record: dict) -> None:
             os.unlink(partial)
 
 
+def await_run() -> list[str] | None:
+    """Read the run from stdin (until its writer closes it) and enter its surroundings; the supervisor's argv.
+
+    None when the pipe closed empty: this spare's driver is gone or did not need it.
+    """
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        return None
+    run = json.loads(data)
+    exit_file, command = run["exit_file"], list(run["argv"])
+    try:
+        os.chdir(run["cwd"])
+        log = os.open(run["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        message = f"could not start {command[0]!r}: {error.strerror or error}"
+        write_atomically(exit_file, {"exit_code": 127, "error": message, "ended_at": time.time()})
+        return None
+    null = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(source, target)
+    os.close(null)
+    os.close(log)
+    # posix_spawnp searches PATH in this process's own environment: make it the run's before spawning.
+    os.environ.clear()
+    os.environ.update(run["env"])
+    return [exit_file, "--", *command]
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--await"]:
+        awaited = await_run()
+        if awaited is None:
+            return 0
+        argv = awaited
     if len(argv) < 3 or argv[1] != "--":
         sys.stderr.write(__doc__ or "")
         return 2

@@ -1,0 +1,148 @@
+"""The spare supervisor (targets/processes/spare.py): the script's parent started before its run is known.
+
+Real processes throughout: a real standby driver keeps a real ``python -I -S supervisor.py --await``;
+the tests check that the run it serves is the run a freshly started supervisor would have run (argv,
+working folder, environment with the run's own PATH, log, exit code, cancel reaching the script), that
+a spare never outlives its driver, and what the spare does with a run it cannot start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from runconfig_jupyter import Experiment, ScriptRunConfig
+from runconfig_jupyter.core.runs import standby
+from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.targets.processes.supervision import SUPERVISOR
+from tests.conftest import wait_for
+from tests.integration.test_standby import ready_standby, served_by_standby, standbys_on  # noqa: F401 (fixture)
+
+
+def spare_of(driver_pid: int) -> int:
+    """The ``--await`` supervisor a driver process keeps (its child)."""
+
+    def find() -> int | None:
+        for child in psutil.Process(driver_pid).children():
+            if child.cmdline()[-1:] == ["--await"] and str(SUPERVISOR) in child.cmdline():
+                return child.pid
+        return None
+
+    return wait_for(find, timeout=15, message="the standby's spare supervisor")
+
+
+def test_a_standby_run_starts_its_script_under_the_spare_it_kept(project, standbys_on, tmp_path):  # noqa: F811
+    """The run's process group is the spare's; the script sees its own argv, folder, environment and PATH."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "rcj-spare-tool"  # found only on the run's own PATH, never on the standby's
+    tool.write_text('#!/bin/sh\necho "tool $1 in $(pwd) env=$SPARE_GREETING"\nexit 7\n')
+    tool.chmod(0o755)
+    Experiment("spare").submit(ScriptRunConfig(str(project), script="train.py")).wait_for_completion(timeout=60)
+    driver = ready_standby(standbys_on)
+    spare = spare_of(driver)
+    config = ScriptRunConfig(str(project), command=["rcj-spare-tool", "arg-one"])
+    config.run_config.environment_variables = {"SPARE_GREETING": "hi", "PATH": f"{tools}{os.pathsep}/usr/bin:/bin"}
+    run = Experiment("spare").submit(config)
+    details = run.wait_for_completion(timeout=60, raise_on_error=False)
+    assert served_by_standby(run)
+    assert run.record.details["pid"] == spare  # the script's parent is the process started before the submit
+    assert details["exitCode"] == 7 and run.record.status == RunStatus.FAILED
+    assert f"tool arg-one in {run.run_dir / 'working'} env=hi" in run.get_log()
+
+
+def test_a_spare_ends_with_the_standby_that_kept_it(run_home, monkeypatch):
+    monkeypatch.setenv(standby.STANDBY_ENV, "60")
+    from runconfig_jupyter.core.runs.drivers import prewarm
+
+    prewarm()
+    driver = ready_standby(run_home)
+    spare = spare_of(driver)
+    os.kill(driver, signal.SIGKILL)
+    wait_for(
+        lambda: not psutil.pid_exists(spare) or psutil.Process(spare).status() == psutil.STATUS_ZOMBIE,
+        timeout=15,
+        message="the spare to exit once its driver is gone",
+    )
+
+
+def test_cancel_reaches_a_script_started_by_the_spare(project, standbys_on):  # noqa: F811
+    Experiment("spare").submit(ScriptRunConfig(str(project), script="train.py")).wait_for_completion(timeout=60)
+    spare = spare_of(ready_standby(standbys_on))
+    (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    run = Experiment("spare").submit(ScriptRunConfig(str(project), script="sleepy.py"))
+    wait_for(lambda: "up" in run.get_log(), timeout=60, message="the script to start")
+    script = [p for p in psutil.Process(spare).children() if "sleepy.py" in " ".join(p.cmdline())]
+    assert script, "the script runs under the spare"
+    run.cancel()
+    run.wait_for_completion(timeout=60, raise_on_error=False)
+    assert run.record.status == RunStatus.CANCELED
+    assert not psutil.pid_exists(script[0].pid) or script[0].status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_next_standby_is_started_by_the_claimed_one_not_by_the_submitter(project, standbys_on):  # noqa: F811
+    """The submit path does no process start for the next standby (it used to: ~3 ms before the first line)."""
+    (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    Experiment("spare").submit(ScriptRunConfig(str(project), script="train.py")).wait_for_completion(timeout=60)
+    claimed = ready_standby(standbys_on)
+    before = {child.pid for child in psutil.Process().children()}
+    run = Experiment("spare").submit(ScriptRunConfig(str(project), script="sleepy.py"))
+    try:
+        successor = wait_for(
+            lambda: [pid for pid in standby.standby_pids(standbys_on) if pid != claimed],
+            timeout=30,
+            message="the next standby",
+        )[0]
+        assert psutil.Process(successor).ppid() == claimed
+        assert {child.pid for child in psutil.Process().children()} <= before
+    finally:
+        run.cancel()
+        run.wait_for_completion(timeout=60, raise_on_error=False)
+
+
+def run_spare(run: dict | None, tmp_path: Path) -> subprocess.CompletedProcess[bytes]:
+    spare = [sys.executable, "-I", "-S", str(SUPERVISOR), "--await"]
+    data = b"" if run is None else json.dumps(run).encode()
+    return subprocess.run(spare, input=data, capture_output=True, timeout=30, cwd=tmp_path)
+
+
+def test_a_spare_whose_pipe_closes_empty_starts_nothing(tmp_path):
+    result = run_spare(None, tmp_path)
+    assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spare_given_a_missing_folder_records_why_and_starts_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    run = {
+        "exit_file": str(tmp_path / "exit.json"),
+        "argv": ["/bin/sh", "-c", f"touch {marker}"],
+        "env": {"PATH": "/usr/bin:/bin"},
+        "cwd": str(tmp_path / "gone"),
+        "log": str(tmp_path / "log.txt"),
+    }
+    run_spare(run, tmp_path)
+    record = json.loads((tmp_path / "exit.json").read_text())
+    assert record["exit_code"] == 127 and "could not start '/bin/sh'" in record["error"]
+    assert not marker.exists() and not (tmp_path / "log.txt").exists()
+
+
+def test_a_spare_runs_exactly_the_argv_it_is_given_without_a_shell(tmp_path):
+    (tmp_path / "work").mkdir()
+    run = {
+        "exit_file": str(tmp_path / "exit.json"),
+        "argv": [sys.executable, "-c", "import os, sys; print(sys.argv[1:], os.getcwd(), os.environ['ONLY'])", "$(id)"],
+        "env": {"ONLY": "this"},
+        "cwd": str(tmp_path / "work"),
+        "log": str(tmp_path / "log.txt"),
+    }
+    result = run_spare(run, tmp_path)
+    assert result.returncode == 0
+    assert (tmp_path / "log.txt").read_text() == f"['$(id)'] {tmp_path / 'work'} this\n"
+    assert json.loads((tmp_path / "exit.json").read_text())["exit_code"] == 0
