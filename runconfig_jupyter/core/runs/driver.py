@@ -162,6 +162,7 @@ class Driver:
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self._started = threading.Event()
+        self.ready_details: dict[str, Any] = {"driver_ready": True}  # recorded with the driver's PID, one write
         # Called once the script has started (or the run ended without starting it); a standby driver
         # starts its successor here, off the path between the submit and the script's first line.
         self.after_start: Callable[[], None] | None = None
@@ -231,7 +232,7 @@ class Driver:
             ctx.run_id,
             driver_pid=os.getpid(),
             driver_started=pid_start_time(os.getpid()),
-            details={"driver_ready": True},
+            details=self.ready_details,
         )
         early = self.store.get(ctx.run_id)
         if early.status == RunStatus.CANCEL_REQUESTED:
@@ -434,7 +435,7 @@ def drive(store: RunStore, run_id: str, reattach: bool = False, after_start: Cal
         driver = Driver(store, run_id)
         driver.after_start = after_start
         if after_start is not None:
-            store.update(run_id, details={"standby_driver": True})
+            driver.ready_details["standby_driver"] = True
     except Exception as error:  # the context itself could not be built: record it, do not vanish
         _record_failure(store, run_id, "Preparing", f"driver could not start: {error}")
         return 1

@@ -56,12 +56,16 @@ def start_driver(
     env = driver_environment(store, extra_env, strip_env)
     warm = not reattach and standby_seconds(env) > 0
     print_ = fingerprint(env) if warm else ""
+
     # A warm standby started with this very environment takes the run (core/standby.py) ...
-    pid = claim(store.home, print_, run_id) if warm else None
+    def record_driver(pid: int) -> None:  # so a driver that dies before recording itself is noticed (settle)
+        store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
+
+    pid = claim(store.home, print_, run_id, before_handover=record_driver) if warm else None
     claimed = pid is not None
     if pid is None:
         pid = _spawn_driver(store, run_id, env, reattach)
-    store.update(run_id, driver_pid=pid, driver_started=pid_start_time(pid))
+        record_driver(pid)
     # ... and one is kept waiting for the next submit: a claimed standby starts its own successor once
     # the script runs (core/runs/standby.py start_successor); a fresh driver's is started here.
     if warm and not claimed:

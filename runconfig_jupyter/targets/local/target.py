@@ -233,10 +233,11 @@ class LocalTarget(ComputeTarget):
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
         data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
         env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
-        ctx.record(inherit_env=setting if isinstance(setting, str) else ",".join(setting))
+        inherit_env = setting if isinstance(setting, str) else ",".join(setting)
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._ranks is not None:  # each rank expands $NODE_RANK & co. with its own environment
+            ctx.record(inherit_env=inherit_env)
             self._ranks.start(ctx, ctx.config.argv_template(python=self._python), env, self.working_dir(ctx))
             return
         argv = ctx.config.argv(python=self._python, env=env)
@@ -251,7 +252,7 @@ class LocalTarget(ComputeTarget):
         write_json_atomically(
             ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_time(self._pid), "argv": argv}
         )
-        ctx.record(pid=self._pid, argv=argv)
+        ctx.record(pid=self._pid, argv=argv, inherit_env=inherit_env)  # after the start: off the first line's path
 
     def wait(self, ctx: TargetRunContext) -> Outcome:
         if self._ranks is not None:
