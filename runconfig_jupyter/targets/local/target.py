@@ -12,7 +12,7 @@ download cache's copy (remote stores); nothing is copied for a mount, so the scr
 that). A ``download`` input is a private copy under the working folder. An output is a folder under the working
 folder (``path_on_compute``, re-rooted there when absolute), uploaded by the driver once the script ended.
 
-The script's parent is a tiny supervisor (local_supervisor.py) that records its exit code in
+The script's parent is a tiny supervisor (targets/processes/supervisor.py) that records its exit code in
 the run folder, so a driver killed mid-run is replaced by one that adopts the script (found by
 pid + start time in ``local_process.json``), waits for it, collects and records the real outcome.
 """

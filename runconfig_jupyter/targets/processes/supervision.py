@@ -1,6 +1,6 @@
 """Starting local processes so that any driver - the one that started them or one adopting them - can finish them.
 
-Each script (or rank) runs under local_supervisor.py, which writes the exit code to a file in the run
+Each script (or rank) runs under supervisor.py, which writes the exit code to a file in the run
 folder; this module builds that command line and reads that file. "Is that process still the one we
 started?" (pid + start time) is core/proc.py's ``same_process``, shared with the driver-liveness check.
 """
@@ -17,7 +17,10 @@ SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
 
 def supervised(argv: list[str], exit_file: Path) -> list[str]:
-    """``argv`` under the supervisor, which records its exit code in ``exit_file`` (``python -I -S``: ~30 ms)."""
+    """``argv`` under the supervisor, which records its exit code in ``exit_file``.
+
+    ``python -I -S`` costs 5-10 ms to start; spare.py pays it ahead for single-process local runs.
+    """
     return [sys.executable, "-I", "-S", str(SUPERVISOR), str(exit_file), "--", *argv]
 
 
