@@ -146,3 +146,18 @@ def test_a_spare_runs_exactly_the_argv_it_is_given_without_a_shell(tmp_path):
     assert result.returncode == 0
     assert (tmp_path / "log.txt").read_text() == f"['$(id)'] {tmp_path / 'work'} this\n"
     assert json.loads((tmp_path / "exit.json").read_text())["exit_code"] == 0
+
+
+def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
+    """Standbys off (the fixture's default): the driver's own spare (from the target's warm-up) runs the script."""
+    (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    run = Experiment("spare").submit(ScriptRunConfig(str(project), script="sleepy.py"))
+    try:
+        wait_for(lambda: "up" in run.get_log(), timeout=60, message="the script to start")
+        parent = psutil.Process(run.record.details["pid"])
+        assert parent.cmdline()[-1] == "--await" and parent.ppid() == run.record.driver_pid
+        assert not served_by_standby(run)
+    finally:
+        run.cancel()
+        run.wait_for_completion(timeout=60, raise_on_error=False)
+    assert run.record.status == RunStatus.CANCELED
