@@ -52,6 +52,20 @@ def run(name: str, argv: list[str], bound: float) -> tuple[list[str], str]:
     return _rows(done.stdout), problem
 
 
+def bytecode_state() -> str:
+    """How many of the package's modules have up-to-date bytecode: without it every driver, standby and
+    submitting script compiles the sources again (PYTHONDONTWRITEBYTECODE, an editable install), which
+    moves the cold figures by ~50 ms. scripts/install.sh compiles it, as a wheel's install does."""
+    import importlib.util
+
+    sources = list((ROOT / "runconfig_jupyter").rglob("*.py"))
+    fresh = 0
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        fresh += cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
+    return f"package bytecode: {fresh}/{len(sources)} modules compiled"
+
+
 def _rows(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(("FIGURE |", "MEMORY |"))]
 
@@ -72,7 +86,10 @@ def main() -> None:
         memory += [row for row in rows if row.startswith("MEMORY")]
         if problem:
             problems.append(f"{name}: {problem}")
-    print(f"Measured {started}, {os.cpu_count()} cores; every ratio is the median of per-pair ratios (A B A B).\n")
+    print(
+        f"Measured {started}, {os.cpu_count()} cores, {bytecode_state()}; every ratio is the median of "
+        "per-pair ratios (A B A B).\n"
+    )
     print("| figure | ours | bare baseline | ratio (min-max, pairs) | goal | load (1-min) |")
     print("|---|---|---|---|---|---|")
     for row in figures:
