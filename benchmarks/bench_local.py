@@ -60,8 +60,16 @@ class Ours:
         return elapsed
 
 
-def memory(source: Path) -> tuple[float, float]:
-    """RSS (MB) of a waiting standby and of a run's driver while the script sleeps."""
+def spare_rss_mb(standby_pid: int) -> float:
+    """RSS of the spare supervisor a standby keeps (targets/processes/spare.py): its child ``... --await``."""
+    for child in Path(f"/proc/{standby_pid}/task/{standby_pid}/children").read_text().split():
+        if Path(f"/proc/{child}/cmdline").read_bytes().endswith(b"--await\0"):
+            return rss_mb(int(child))
+    return 0.0
+
+
+def memory(source: Path) -> tuple[float, float, float]:
+    """RSS (MB) of a waiting standby, of its spare supervisor, and of a run's driver while the script sleeps."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
     from runconfig_jupyter.core.runs.standby import waiting_pids
 
@@ -69,13 +77,14 @@ def memory(source: Path) -> tuple[float, float]:
     wait_for_standby(experiment.store.home)
     pids = waiting_pids(experiment.store.home)
     standby = rss_mb(pids[0]) if pids else 0.0
+    spare = spare_rss_mb(pids[0]) if pids else 0.0
     sleeper = "import time; print('up', flush=True); time.sleep(2)"
     config = ScriptRunConfig(str(source), command=f"python -c {shlex.quote(sleeper)}")
     run = experiment.submit(config)
     wait_for_line(run, "up")
     driver = rss_mb(run.record.driver_pid or 0)
     run.wait_for_completion()
-    return standby, driver
+    return standby, spare, driver
 
 
 def main() -> None:
@@ -93,7 +102,7 @@ def main() -> None:
         warm()  # the first submit of a session starts the first standby
         warm.served = 0
         warm_pair = paired(warm, bare, args.repeat, warmup=0)
-        standby_mb, driver_mb = memory(Path(source))
+        standby_mb, spare_mb, driver_mb = memory(Path(source))
     figure(
         "local submit -> first line, warm (standby)",
         warm_pair,
@@ -101,7 +110,11 @@ def main() -> None:
         note=f"{warm.served}/{args.repeat} by a standby",
     )
     figure("local submit -> first line, cold (fresh driver)", cold_pair, "<= 2.5x")
-    print(f"MEMORY | waiting standby RSS {standby_mb:.1f} MB | run driver RSS {driver_mb:.1f} MB", flush=True)
+    print(
+        f"MEMORY | waiting standby RSS {standby_mb:.1f} MB (+ its spare supervisor {spare_mb:.1f} MB) | "
+        f"run driver RSS {driver_mb:.1f} MB",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
