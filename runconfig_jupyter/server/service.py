@@ -178,16 +178,11 @@ class RunService:
         records = self.store.list(experiment or None, statuses, limit=page, offset=start, updated_since=since)
         return {
             "runs": [self.run_summary(r) for r in records],
-            "total": self._count(experiment, statuses, since),
+            "total": self.store.count(experiment or None, status=statuses, updated_since=since),
             "limit": page,
             "offset": start,
             "experiments": self.store.experiments(),
         }
-
-    def _count(self, experiment: str | None, statuses: list[str] | None, since: float | None) -> int:
-        if statuses is None and since is None:
-            return self.store.count(experiment or None)
-        return len(self.store.list(experiment or None, statuses, limit=10**9, updated_since=since))
 
     def get_run(self, run_id: str) -> ScriptRun:
         return ScriptRun(run_id, store=self.store)  # RunNotFound -> 404
