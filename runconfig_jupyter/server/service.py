@@ -88,6 +88,8 @@ class RunService:
         self.root_dir = Path(root_dir or os.getcwd()).resolve()
         self._spec_cache: dict[str, RecordedFacts] = {}
         self._by_name: dict[str, tuple[float, dict[str, Any]]] = {}
+        # run_id -> (row's updated_at, when) of runs whose run.json could not be read: not read again per request
+        self._unreadable: dict[str, tuple[float, float]] = {}
 
     # -- runs ------------------------------------------------------------
     def run_summary(self, record: RunRecord) -> dict[str, Any]:
@@ -127,10 +129,20 @@ class RunService:
         cached = self._spec_cache.get(record.run_id)
         if cached is not None:
             return cached
+        now = time.monotonic()
+        failed = self._unreadable.get(record.run_id)
+        if failed is not None and failed[0] == record.updated_at and now - failed[1] < BY_NAME_SECONDS:
+            return RecordedFacts([], self._capabilities_by_name(record.target))
         try:
             spec = read_spec(self.store.run_dir(record.run_id))
-        except RunConfigError:  # run.json not written yet (the run is being created) or damaged: try again later
+        except RunConfigError:
+            # Missing (a row made without submit: submit writes run.json before the row) or damaged. Read again
+            # when the row changes or after BY_NAME_SECONDS, not once per row of every list request.
+            if len(self._unreadable) >= SPEC_CACHE:
+                self._unreadable.clear()
+            self._unreadable[record.run_id] = (record.updated_at, now)
             return RecordedFacts([], self._capabilities_by_name(record.target))
+        self._unreadable.pop(record.run_id, None)
         try:
             raw = spec["config"]["run_config"].get("arguments") or []
             arguments = [str(a)[:200] for a in raw][:50] if isinstance(raw, list) else []
@@ -166,16 +178,11 @@ class RunService:
         records = self.store.list(experiment or None, statuses, limit=page, offset=start, updated_since=since)
         return {
             "runs": [self.run_summary(r) for r in records],
-            "total": self._count(experiment, statuses, since),
+            "total": self.store.count(experiment or None, status=statuses, updated_since=since),
             "limit": page,
             "offset": start,
             "experiments": self.store.experiments(),
         }
-
-    def _count(self, experiment: str | None, statuses: list[str] | None, since: float | None) -> int:
-        if statuses is None and since is None:
-            return self.store.count(experiment or None)
-        return len(self.store.list(experiment or None, statuses, limit=10**9, updated_since=since))
 
     def get_run(self, run_id: str) -> ScriptRun:
         return ScriptRun(run_id, store=self.store)  # RunNotFound -> 404

@@ -2,7 +2,7 @@
 (run folders written by the previous version), restored, re-run and garbage-collected.
 
 Real submits, real drivers and scripts; the only patch makes a submit package the way the previous version
-did (the tar packer, still in core/snapshot/create.py), to produce an old run folder for real.
+did (one read-only ``<id>.tar``, written by tests/legacy_archive.py), to produce an old run folder for real.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.snapshot import stored as stored_module
-from runconfig_jupyter.core.snapshot.create import create_snapshot
 from runconfig_jupyter.core.snapshot.garbage import collect_snapshot_garbage
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
 from runconfig_jupyter.core.snapshot.stream import load_manifest
+from tests.legacy_archive import write_legacy_archive
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,10 +44,7 @@ def test_new_runs_link_the_store_manifest_and_run_restore_and_rerun(project, run
 def test_run_folders_of_the_previous_version_still_run_restore_and_are_kept_by_gc(
     project, run_home, tmp_path, monkeypatch
 ):
-    def previous_version(source, snapshots_dir, limits=None, progress=None, extra_excludes=(), expect_source=None):
-        return create_snapshot(source, snapshots_dir, limits, progress, extra_excludes, expect_source)
-
-    monkeypatch.setattr(stored_module, "store_snapshot", previous_version)
+    monkeypatch.setattr(stored_module, "store_snapshot", write_legacy_archive)
     old = Experiment("layout").submit(ScriptRunConfig(str(project), script="train.py", arguments=["--epochs", 1]))
     monkeypatch.undo()
     assert (old.run_dir / "snapshot.tar").is_file() and not (old.run_dir / "snapshot.json").exists()

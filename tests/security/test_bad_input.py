@@ -25,8 +25,9 @@ from runconfig_jupyter.core.config.input_checks import MAX_ARG_STRLEN, arg_max
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
-from runconfig_jupyter.core.snapshot.create import create_snapshot
 from runconfig_jupyter.core.snapshot.extract import extract_snapshot
+from runconfig_jupyter.core.snapshot.stored import store_snapshot
+from tests.legacy_archive import write_legacy_archive
 from tests.security.inputs_server import REPO, LiveServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -190,12 +191,14 @@ def test_packer_and_extractor_agree_on_every_name(tmp_path, name):
     source.mkdir()
     (source / name).write_text("data")
     try:
-        snapshot = create_snapshot(source, tmp_path / "snaps")
+        snapshot = store_snapshot(source, tmp_path / "snaps")
     except SnapshotError as error:
         assert name in str(error)
         return
-    extract_snapshot(snapshot.path, tmp_path / "out")
-    assert (tmp_path / "out" / name).read_text() == "data"
+    archive = write_legacy_archive(source, tmp_path / "tars")  # the same tree as a tar (old runs, remote targets)
+    for packed, out in ((snapshot.path, tmp_path / "out"), (archive.path, tmp_path / "out-tar")):
+        extract_snapshot(packed, out)
+        assert (out / name).read_text() == "data"
 
 
 def test_rest_refuses_a_source_with_a_backslash_climb_name(server):

@@ -8,7 +8,8 @@ import pytest
 from snapshot_helpers import write
 
 from runconfig_jupyter.core.errors import ConfigError, SnapshotTooLarge
-from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest, create_snapshot
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits, build_manifest
+from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
 MB = 1024 * 1024
 
@@ -55,7 +56,7 @@ def test_too_large_names_files_folders_and_fix(tmp_path: Path) -> None:
     make_big_tree(src)
     store = tmp_path / "store"
     with pytest.raises(SnapshotTooLarge) as info:
-        create_snapshot(src, store, SnapshotLimits(max_bytes=1 * MB))
+        store_snapshot(src, store, SnapshotLimits(max_bytes=1 * MB))
     text = str(info.value)
     assert "exceeds the limit of 1.0 MB" in text
     files_part = text.split("Largest files:")[1].split("Largest folders:")[0]
@@ -84,7 +85,7 @@ def test_too_many_files_ranks_folders_by_count(tmp_path: Path) -> None:
     write(src, "weights/w.bin", b"w" * 50_000)
     write(src, ".amlignore", "*.tmp\n")
     with pytest.raises(SnapshotTooLarge) as info:
-        create_snapshot(src, tmp_path / "store", SnapshotLimits(max_files=10))
+        store_snapshot(src, tmp_path / "store", SnapshotLimits(max_files=10))
     text = str(info.value)
     assert "15 files exceed the limit of 10 files" in text
     folders = text.split("Largest folders:")[1].strip().splitlines()
@@ -97,7 +98,7 @@ def test_gitignore_hint_warns_that_amlignore_replaces_it(tmp_path: Path) -> None
     make_big_tree(src)
     write(src, ".gitignore", "*.log\n")
     with pytest.raises(SnapshotTooLarge, match=r"replaces \.gitignore"):
-        create_snapshot(src, tmp_path / "store", SnapshotLimits(max_bytes=1 * MB))
+        store_snapshot(src, tmp_path / "store", SnapshotLimits(max_bytes=1 * MB))
 
 
 def test_manifest_before_submit_reports_without_raising(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ real hash constructor to count files read.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import tarfile
@@ -18,11 +19,12 @@ from snapshot_helpers import backdate, write
 
 from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge, UnsafeArchive
 from runconfig_jupyter.core.snapshot import stored as stored_module
-from runconfig_jupyter.core.snapshot.create import SnapshotLimits, create_snapshot, extract_snapshot
+from runconfig_jupyter.core.snapshot.create import SnapshotLimits, extract_snapshot
 from runconfig_jupyter.core.snapshot.garbage import collect_snapshot_garbage
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
 from runconfig_jupyter.core.snapshot.stream import link_tree, materialize, tar_bytes
+from tests.legacy_archive import write_legacy_archive
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,10 +81,24 @@ def test_round_trip_keeps_content_modes_links_and_folders(src: Path, tmp_path: P
     assert os.access(out / "train.py", os.W_OK)  # a copy the run may change, not a link into the store
 
 
-def test_tar_stream_is_the_tar_the_archive_packer_writes(src: Path, tmp_path: Path) -> None:
-    snap = store_snapshot(src, tmp_path / "store")
-    archive = create_snapshot(src, tmp_path / "tars")
-    assert tar_bytes(snap.path) == archive.path.read_bytes()
+# sha256 of the archive the removed single-archive packer wrote for the tree below (checked equal to the
+# store's tar stream while both existed): old run folders hold such tars, remote targets get this stream.
+PACKER_TAR_SHA256 = "1a601603995ec0d739fac524572fb383dec24cf609f4b05dc184c2d2ba4ac184"
+
+
+def test_tar_stream_is_the_tar_the_archive_packer_wrote(tmp_path: Path) -> None:
+    root = tmp_path / "fixed"
+    write(root, "train.py", "print('hi')\n")
+    write(root, "pkg/model.py", "W = 1\n")
+    write(root, "data/blob.bin", bytes(range(256)) * 1000)
+    (root / "outputs").mkdir()
+    os.chmod(write(root, "run.sh", "#!/bin/sh\necho hi\n"), 0o755)
+    os.symlink("train.py", root / "alias.py")
+    write(root, "deep/" + "long" * 40 + ".py", "y = 2\n")
+    write(root, "naïve.py", "x = 1\n")
+    backdate(root)
+    stream = tar_bytes(store_snapshot(root, tmp_path / "store").path)
+    assert hashlib.sha256(stream).hexdigest() == PACKER_TAR_SHA256
 
 
 def test_re_snapshot_reads_only_the_changed_file(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,7 +227,7 @@ def test_gc_keeps_referenced_snapshots_and_removes_the_rest(src: Path, tmp_path:
     edited = write(src, "pkg/model.py", "W = 2\n")
     os.utime(edited, (time.time() - 60,) * 2)
     dropped = store_snapshot(src, store)
-    legacy = create_snapshot(src, store)  # an archive of the previous version, referenced by no run
+    legacy = write_legacy_archive(src, store)  # an archive of the previous version, referenced by no run
     age(store, 7200)
     before = len(object_files(store))
     freed = dropped.path.stat().st_size + legacy.path.stat().st_size + len("W = 2\n")

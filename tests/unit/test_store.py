@@ -30,6 +30,30 @@ def test_create_get_list_and_filter(run_home):
     assert store.list(status="Completed") == []
 
 
+def test_count_filters_like_list(run_home):
+    """The server's page total is counted in SQLite with list's own filters, not by listing every row."""
+    store = RunStore()
+    for i in range(6):
+        make(store, f"c_{i}_0000000{i}", "ab"[i % 2])
+    store.set_status("c_0_00000000", RunStatus.COMPLETED)
+    store.set_status("c_1_00000001", RunStatus.FAILED)
+    since = time.time()
+    time.sleep(0.01)
+    store.update("c_2_00000002", progress={"n": 1})
+    filters = [
+        {},
+        {"experiment": "a"},
+        {"status": "Completed"},
+        {"status": ["Completed", "Failed"]},
+        {"experiment": "b", "status": ["Completed", "Failed"]},
+        {"updated_since": since},
+        {"experiment": "b", "updated_since": since},
+        {"status": "Running"},
+    ]
+    counts = [store.count(**f) for f in filters]
+    assert counts == [len(store.list(limit=100, **f)) for f in filters] == [6, 3, 1, 2, 1, 1, 0, 0]
+
+
 def test_unknown_run_is_a_typed_error_that_says_what_to_do(run_home):
     with pytest.raises(RunNotFound, match="%runs"):
         RunStore().get("nope")

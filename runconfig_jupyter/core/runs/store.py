@@ -482,40 +482,28 @@ class RunStore:
     ) -> list[RunRecord]:
         """Newest first. ``parent_run_id`` keeps one run's children; ``top_level`` drops every child run."""
         limit, offset = _page_number(limit, "limit"), _page_number(offset, "offset")
-        clauses, params = [], []
-        if parent_run_id:
-            clauses.append("parent_run_id = ?")
-            params.append(parent_run_id)
-        if top_level:
-            clauses.append("parent_run_id IS NULL")
-        if experiment:
-            clauses.append("experiment = ?")
-            params.append(experiment)
-        if status:
-            statuses = [status] if isinstance(status, str) else list(status)
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params.extend(_status(s).value for s in statuses)
-        if updated_since is not None:
-            clauses.append("updated_at > ?")
-            params.append(updated_since)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT * FROM runs {where} ORDER BY created_at DESC LIMIT ? OFFSET ?"
+        where, params = _where(experiment, status, updated_since, parent_run_id, top_level)
+        query = f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC LIMIT ? OFFSET ?"
         with self._connect() as db:
             rows = db.execute(query, [*params, limit, offset]).fetchall()
         return [_record(row) for row in rows]
 
     @_guarded
-    def count(self, experiment: str | None = None, created_at_most: float | None = None) -> int:
-        """Runs (of ``experiment``); ``created_at_most`` counts only those made no later (v1's run number)."""
-        clauses, params = ["1 = 1"], []
-        if experiment:
-            clauses.append("experiment = ?")
-            params.append(experiment)
+    def count(
+        self,
+        experiment: str | None = None,
+        created_at_most: float | None = None,
+        status: str | list[str] | None = None,
+        updated_since: float | None = None,
+    ) -> int:
+        """Runs ``list`` would give for the same filters, counted in SQLite (a page's total without reading
+        every row); ``created_at_most`` counts only those made no later (v1's run number)."""
+        where, params = _where(experiment, status, updated_since)
         if created_at_most is not None:
-            clauses.append("created_at <= ?")
+            where += " AND created_at <= ?"
             params.append(created_at_most)
         with self._connect() as db:
-            return db.execute(f"SELECT COUNT(*) FROM runs WHERE {' AND '.join(clauses)}", params).fetchone()[0]
+            return db.execute(f"SELECT COUNT(*) FROM runs WHERE {where}", params).fetchone()[0]
 
     @_guarded
     def experiments(self) -> list[str]:
@@ -528,6 +516,33 @@ class RunStore:
         """Forget a finished run (row only; the caller removes the folder)."""
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def _where(
+    experiment: str | None,
+    status: str | list[str] | None,
+    updated_since: float | None,
+    parent_run_id: str | None = None,
+    top_level: bool = False,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of a run query: ``list`` and ``count`` filter alike."""
+    clauses, params = ["1 = 1"], []
+    if parent_run_id:
+        clauses.append("parent_run_id = ?")
+        params.append(parent_run_id)
+    if top_level:
+        clauses.append("parent_run_id IS NULL")
+    if experiment:
+        clauses.append("experiment = ?")
+        params.append(experiment)
+    if status:
+        statuses = [status] if isinstance(status, str) else list(status)
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params.extend(_status(s).value for s in statuses)
+    if updated_since is not None:
+        clauses.append("updated_at > ?")
+        params.append(updated_since)
+    return " AND ".join(clauses), params
 
 
 def _status(value: Any) -> RunStatus:

@@ -30,7 +30,7 @@ from runconfig_jupyter.core.snapshot.archive import TEMP_NAME, remove_stale_temp
 from runconfig_jupyter.core.snapshot.objects import OBJECTS_DIR, TEMP_OBJECT
 from runconfig_jupyter.core.snapshot.stored import MANIFESTS_DIR, objects_named, store_lock
 
-SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")  # archive.snapshot_id and the store's manifest ids
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")  # the store's manifest ids, and the archives of earlier versions
 DEFAULT_MIN_AGE = 3600.0  # an hour: far longer than any submit takes between storing and recording its run
 
 

@@ -29,7 +29,7 @@ class ManifestEntry:
     mode: int
     kind: str = "file"  # "file" | "symlink"
     link_target: str | None = None
-    digest: str | None = None  # hex digest of the content, filled in by create_snapshot / store_snapshot
+    digest: str | None = None  # hex digest of the content, filled in by store_snapshot
     digest_alg: str = "sha256"  # the algorithm of ``digest`` (the per-file store may use blake3)
     mtime_ns: int = 0
     inode: int = 0
