@@ -212,3 +212,28 @@ def test_two_collections_of_one_home_never_run_at_once(run_home):
         with pytest.raises(RunStateError, match="another garbage collection"):
             collect_garbage(NOW, dry_run=False)
     assert collect_garbage(NOW).dry_run  # free again once it ended
+
+
+def test_a_collection_reads_each_manifest_once_and_still_frees_the_objects(tmp_path, run_home, monkeypatch):
+    """Listing and the orphaned-object sweep share what was read (a manifest's name is its content's hash)."""
+    import runconfig_jupyter.core.runs.garbage_snapshots as source_module
+    import runconfig_jupyter.core.snapshot.garbage as sweep_module
+
+    runs = [_run(_project(tmp_path, name, f"print({name!r} * 50)\n")) for name in ("a", "b", "c")]
+    gone = runs[0]
+    gone_path = stored_snapshot(run_home, _snapshot_id(gone))
+    only_gone = objects_named(run_home / "snapshots", gone_path) - set().union(
+        *(objects_named(run_home / "snapshots", stored_snapshot(run_home, _snapshot_id(r))) for r in runs[1:])
+    )
+    _forget(gone)
+    reads: list[Path] = []
+
+    def counted(snapshots_dir, path):
+        reads.append(Path(path))
+        return objects_named(snapshots_dir, path)
+
+    monkeypatch.setattr(source_module, "objects_named", counted)
+    monkeypatch.setattr(sweep_module, "objects_named", counted)
+    collect_garbage(NOW, dry_run=False)
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 3  # three manifests, each read once
+    assert only_gone and not gone_path.exists() and not any(path.exists() for path in only_gone)

@@ -33,10 +33,16 @@ class SnapshotSource:
     def __init__(self, snapshots_dir: Path, grace_seconds: float = GRACE_SECONDS):
         self.snapshots_dir = snapshots_dir
         self.grace_seconds = grace_seconds
+        self._named: dict[Path, set[Path]] = {}  # manifest -> its objects, read once per collection
 
     def items(self) -> Iterator[GarbageItem]:
         files = stored_snapshots(self.snapshots_dir)
-        named = {path: objects_named(self.snapshots_dir, path) or set() for path in files if path.suffix == ".json"}
+        for path in files:
+            if path.suffix == ".json":
+                objects = objects_named(self.snapshots_dir, path)
+                if objects is not None:  # unreadable: read (and judged unsure) again under the lock in finish
+                    self._named[path] = objects
+        named = self._named
         namers = Counter(obj for objects in named.values() for obj in objects)
         for path in files:
             try:
@@ -71,7 +77,9 @@ class SnapshotSource:
     def finish(self) -> None:
         """After removals: objects no remaining snapshot names go (snapshots themselves are all kept here)."""
         remaining = {path.name.rsplit(".", 1)[0] for path in stored_snapshots(self.snapshots_dir)}
-        collect_snapshot_garbage(self.snapshots_dir, remaining, min_age=self.grace_seconds, now=time.time())
+        collect_snapshot_garbage(
+            self.snapshots_dir, remaining, min_age=self.grace_seconds, now=time.time(), known=self._named
+        )
 
 
 def _size(path: Path) -> int:

@@ -23,6 +23,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,12 +64,15 @@ def collect_snapshot_garbage(
     min_age: float = DEFAULT_MIN_AGE,
     dry_run: bool = False,
     now: float | None = None,
+    known: Mapping[Path, set[Path]] | None = None,
 ) -> GarbageReport:
     """Remove (or list, with ``dry_run``) snapshots not in ``referenced`` and objects nothing names.
 
     ``referenced``: the snapshot ids of every run to keep (``RunRecord.snapshot_id``); ``min_age``: seconds
-    since an unreferenced snapshot or object was last written or used before it may go. Returns a
-    ``GarbageReport`` (ids removed, object count, bytes freed). A missing store is an empty report.
+    since an unreferenced snapshot or object was last written or used before it may go. ``known``: the
+    objects of manifests the caller has already read (a manifest's name is its content's hash, so what it
+    names cannot have changed; a manifest stored since is read here). Returns a ``GarbageReport`` (ids
+    removed, object count, bytes freed). A missing store is an empty report.
     """
     snapshots_dir = Path(snapshots_dir)
     report = GarbageReport(dry_run=dry_run)
@@ -88,7 +92,7 @@ def collect_snapshot_garbage(
             if sid in referenced or st.st_nlink > 1 or st.st_mtime > cutoff:
                 report.kept_snapshots += 1
                 if path.suffix == ".json":
-                    named = objects_named(snapshots_dir, path)
+                    named = known[path] if known and path in known else objects_named(snapshots_dir, path)
                     unsure = unsure or named is None
                     live.update(named or ())
                 continue
