@@ -29,6 +29,7 @@ class HashCache:
         self.path = cache_dir / f"{key}.json"
         self.source = source
         self.entries: dict[str, list[int | str]] = {}
+        self.shards: dict[str, list[int]] = {}  # object shard -> (inode, ctime_ns) when last known whole (shards.py)
         self._changed = False  # nothing new to write: a re-submit of an unchanged folder writes no cache file
         self._load()
 
@@ -39,6 +40,8 @@ class HashCache:
             return
         if data.get("version") == CACHE_VERSION and data.get("source") == str(self.source):
             self.entries = data.get("entries", {})
+            shards = data.get("shards", {})
+            self.shards = shards if isinstance(shards, dict) else {}
 
     def lookup(self, entry: ManifestEntry) -> str | None:
         cached = self.entries.get(entry.path)
@@ -57,16 +60,22 @@ class HashCache:
             self.entries[entry.path] = [entry.size, entry.mtime_ns, entry.inode, hashed_at_ns, entry.digest]
             self._changed = True
 
-    def save(self, keep: set[str]) -> None:
-        """Write atomically, keeping only paths still in the folder so the cache cannot grow forever."""
+    def save(self, keep: set[str], shards: dict[str, list[int]] | None = None) -> None:
+        """Write atomically, keeping only paths still in the folder so the cache cannot grow forever.
+        ``shards``: the object shards now known whole (None: keep what was recorded)."""
         kept = {k: v for k, v in self.entries.items() if k in keep}
-        if not self._changed and len(kept) == len(self.entries) and self.path.exists():
+        shards = self.shards if shards is None else shards
+        if not self._changed and len(kept) == len(self.entries) and shards == self.shards and self.path.exists():
             return
-        self.entries = kept
+        self.entries, self.shards = kept, shards
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
         try:
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "source": str(self.source), "entries": self.entries}))
+            tmp.write_text(
+                json.dumps(
+                    {"version": CACHE_VERSION, "source": str(self.source), "entries": self.entries, "shards": shards}
+                )
+            )
             os.replace(tmp, self.path)
         except OSError:
             tmp.unlink(missing_ok=True)  # a cache that cannot be written only costs time next round

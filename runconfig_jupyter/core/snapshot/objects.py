@@ -84,6 +84,7 @@ class ObjectStore:
         self.root = Path(snapshots_dir) / OBJECTS_DIR
         self.alg = alg
         self._root = str(self.root)
+        self.alg_root = f"{self._root}/{alg}"  # the folder of this algorithm's 256 shard folders
         self.made: set[str] = set()  # object folders this instance created or found
         self.created: list[Path] = []  # objects this instance put in place (rolled back if the snapshot fails)
         self._ready = False

@@ -10,8 +10,9 @@ The store folder itself is flock'ed: shared by writers, exclusive for the garbag
 for a writer undoing a failed store (whose new objects are removed again: a refused submit leaves nothing).
 
 Only what changed is read: a file whose (size, mtime, inode) is in the hash cache and whose object is
-present costs two ``stat`` calls; every other file is read once, hashed while it is written to a temp object
-(threads read several files at a time), and renamed into place. A 1-file edit reads and stores that file
+present costs one ``stat`` (the walk's; that its object is still there follows from its shard folder,
+shards.py); every other file is read once, hashed while it is written to a temp object (threads read
+several files at a time), and renamed into place. A 1-file edit reads and stores that file
 and writes a new manifest of a few hundred bytes per file, so ten re-submits of a 1 GB folder with one file
 changed each time store ~1 GB plus the changed files, not ten archives.
 
@@ -59,6 +60,7 @@ from runconfig_jupyter.core.snapshot.objects import (
     in_threads,
     new_hasher,
 )
+from runconfig_jupyter.core.snapshot.shards import ShardStamps
 
 try:
     import fcntl
@@ -135,17 +137,21 @@ def store_snapshot(
         with store_lock(snapshots_dir):
             remove_stale_temps(objects.root, TEMP_OBJECT)
             cache = HashCache(snapshots_dir / HASHCACHE_DIR / alg, manifest.source)
+            shards = ShardStamps(objects.alg_root, cache.shards)
+            checked_from = time.time_ns()
             regular = [e for e in manifest.files if e.kind == "file"]
             missing: list[ManifestEntry] = []
             for entry in regular:
                 entry.digest_alg = alg
-                entry.digest = cache.lookup(entry)
-                if not (entry.digest and objects.has(entry.digest, entry.mode, entry.size)):
+                digest = entry.digest = cache.lookup(entry)
+                # A known file whose shard lost nothing since it was recorded costs no stat of its object.
+                if not (digest and (shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size))):
                     entry.digest = None  # new, changed, or its object is gone: read it (again)
                     missing.append(entry)
             total = manifest.total_bytes
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
-            cache.save({e.path for e in regular})
+            digests = {e.digest for e in regular if e.digest}
+            cache.save({e.path for e in regular}, shards.record(digests, checked_from))
             document = manifest_document(manifest, alg)
             sid = hashlib.sha256(document).hexdigest()[:32]
             path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
