@@ -173,7 +173,13 @@ def write_archive(
 
 
 def open_member(source: Path, path: str) -> int:
-    """Open ``source/path`` for reading, only if it is still the regular file inside ``source`` that was walked.
+    """Open ``source/path`` for reading, only if it is still the regular file inside ``source`` that was walked
+    (see ``open_member_stat``)."""
+    return open_member_stat(source, path)[0]
+
+
+def open_member_stat(source: Path, path: str) -> tuple[int, os.stat_result]:
+    """``open_member`` and the ``fstat`` of what was opened (a packer needs its size and mtime anyway).
 
     Between the walk and the read, a file can be swapped for a link out of the project (or a folder on the way
     for a link to ``~/.ssh``), or for a FIFO that blocks the reader forever. Opening with ``O_NOFOLLOW`` and
@@ -183,7 +189,8 @@ def open_member(source: Path, path: str) -> int:
     full = os.path.join(source, path)  # a str: this runs once per file packaged
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             raise SnapshotError(f"{full} stopped being a regular file while it was packaged; submit again")
         try:
             real = os.readlink(f"/proc/self/fd/{fd}")
@@ -196,7 +203,7 @@ def open_member(source: Path, path: str) -> int:
                     f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
                     "a link while it was packaged; nothing outside the source folder is packaged. Submit again"
                 )
-        return fd
+        return fd, opened
     except BaseException:
         os.close(fd)
         raise

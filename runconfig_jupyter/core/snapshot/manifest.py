@@ -190,9 +190,15 @@ def _walk(
             f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "
             f"'{rel}/' in {root / '.amlignore'}"
         ) from None
+    # Whether a member name is acceptable depends on the folder's path and on the entry's own name; a plain
+    # name (no backslash, no '..', no drive letter at the top) adds nothing to judge, so the folder's verdict
+    # is computed once and shared by all of them (the walk's per-file cost on a re-submit).
+    plain_ok = name_problem(f"{rel}/x" if rel else "x") is None
     for entry in entries:
-        child_rel = f"{rel}/{entry.name}" if rel else entry.name
-        problem = name_problem(child_rel)
+        name = entry.name
+        child_rel = f"{rel}/{name}" if rel else name
+        plain = "\\" not in name and ".." not in name and "\0" not in name and (rel or name[1:2] != ":")
+        problem = None if plain and plain_ok else name_problem(child_rel)
         if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
             raise SnapshotError(
                 f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "

@@ -44,7 +44,7 @@ from runconfig_jupyter.core.snapshot.archive import (
     MAX_ATTEMPTS,
     Progress,
     open_error,
-    open_member,
+    open_member_stat,
     ordered_members,
     remove_stale_temps,
 )
@@ -266,14 +266,16 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
     regular file). A file that changes while it is read (size or mtime differ after the copy) is read
     again, at most MAX_ATTEMPTS times: the stored bytes always match the recorded digest.
     """
+    hashed_at = time.time_ns()  # before the open's fstat: a write after it is caught by the racy window
     try:
-        src = open_member(source, entry.path)
+        src, before = open_member_stat(source, entry.path)
     except OSError as exc:
         raise open_error(exc, source, entry.path) from None
     try:
-        for _attempt in range(MAX_ATTEMPTS):
-            hashed_at = time.time_ns()
-            before = os.fstat(src)
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                hashed_at = time.time_ns()
+                before = os.fstat(src)
             entry.size, entry.mtime_ns, entry.inode = before.st_size, before.st_mtime_ns, before.st_ino
             hasher = new_hasher(objects.alg, entry.size)
             dst, tmp = objects.begin(entry.mode)
