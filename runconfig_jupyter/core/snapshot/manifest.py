@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge
 from runconfig_jupyter.core.snapshot.ignore import IgnoreRules, is_environment
 from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes, too_large_message
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
+
+BY_NAME = attrgetter("name")
 
 
 @dataclass
@@ -184,7 +187,7 @@ def _walk(
         )
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=BY_NAME)
     except OSError as exc:
         raise SnapshotError(
             f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "

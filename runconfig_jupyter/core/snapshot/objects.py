@@ -252,19 +252,11 @@ def copy_hashing(
     """Copy up to ``size`` bytes from ``src_fd`` (from offset 0) to ``dst_fd`` while hashing; bytes copied.
 
     One read per byte: the chunk that is hashed is the chunk that is written. With ``dst_fd`` None it only
-    hashes. pread, not mmap: a file truncated meanwhile would kill the process with SIGBUS. The bytes land in
-    one buffer per thread that is used again for every file (``preadv``), not in a new object per read: a
-    first snapshot of thousands of small files otherwise spends its time allocating and faulting in fresh
-    memory for each of them.
+    hashes. pread, not mmap: a file truncated meanwhile would kill the process with SIGBUS.
     """
-    buffer = _thread_buffer()
     copied = 0
     while copied < size:
-        want = min(CHUNK, size - copied)
-        if buffer is None:
-            chunk: bytes | memoryview = os.pread(src_fd, want, copied)
-        else:
-            chunk = buffer[: os.preadv(src_fd, [buffer[:want]], copied)]
+        chunk = os.pread(src_fd, min(CHUNK, size - copied), copied)
         if not chunk:
             break
         hasher.update(chunk)
@@ -275,16 +267,3 @@ def copy_hashing(
         if advance is not None:
             advance(len(chunk))
     return copied
-
-
-_BUFFERS = threading.local()
-
-
-def _thread_buffer() -> memoryview | None:
-    """This thread's read buffer of CHUNK bytes (None where the OS has no ``preadv``: a new bytes per read)."""
-    if not hasattr(os, "preadv"):
-        return None
-    buffer = getattr(_BUFFERS, "buffer", None)
-    if buffer is None:
-        buffer = _BUFFERS.buffer = memoryview(bytearray(CHUNK))
-    return buffer
