@@ -300,3 +300,16 @@ def test_an_interrupted_store_leaves_the_store_as_it_was(src: Path, tmp_path: Pa
     snap = store_snapshot(src, store)  # and the next attempt stores everything
     materialize(snap.path, tmp_path / "out")
     assert (tmp_path / "out" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()
+
+
+def test_a_store_inside_the_source_is_never_packaged_whatever_path_names_it(src: Path, tmp_path: Path) -> None:
+    """The walk recognises the store folder by (device, inode): also when it is named through a symlink."""
+    store = src / "runs-home" / "snapshots"
+    first = store_snapshot(src, store)
+    again = store_snapshot(src, store)  # the store now exists inside the folder being packaged
+    os.symlink(src / "runs-home", tmp_path / "alias")
+    through_link = store_snapshot(src, tmp_path / "alias" / "snapshots")
+    assert first.id == again.id == through_link.id
+    for snap in (again, through_link):
+        assert not [e.path for e in snap.manifest.files if e.path.startswith("runs-home")]
+        assert ("runs-home/snapshots/", "snapshot store") in snap.manifest.excluded

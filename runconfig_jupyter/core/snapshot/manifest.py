@@ -166,7 +166,7 @@ def build_manifest(
     """
     root = check_source(source_dir)
     manifest = Manifest(source=root, limits=limits)
-    skip_dirs = {os.path.realpath(p) for p in extra_excludes}
+    skip_dirs = _folder_ids(extra_excludes)
     rules = IgnoreRules.for_root(root)
     manifest.ignore_files.extend(rules.ignore_files)
     _walk(root, root, "", rules, manifest, skip_dirs)
@@ -174,7 +174,13 @@ def build_manifest(
 
 
 def _walk(
-    root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str], depth: int = 0
+    root: Path,
+    folder: Path,
+    rel: str,
+    rules: IgnoreRules,
+    manifest: Manifest,
+    skip_dirs: set[tuple[int, int]],
+    depth: int = 0,
 ) -> bool:
     """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk.
 
@@ -213,7 +219,7 @@ def _walk(
             manifest.skipped.append((child_rel, f"cannot stat: {exc.strerror}"))
             continue
         if stat.S_ISDIR(st.st_mode):
-            if entry.path in skip_dirs or os.path.realpath(entry.path) in skip_dirs:
+            if (st.st_dev, st.st_ino) in skip_dirs:
                 manifest.excluded.append((child_rel + "/", "snapshot store"))
                 continue
             decision = rules.decide(child_rel, True)
@@ -245,6 +251,19 @@ def _walk(
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)
+
+
+def _folder_ids(folders: Iterable[Path]) -> set[tuple[int, int]]:
+    """(device, inode) of each existing folder: the walk recognises them by the ``stat`` it makes anyway,
+    whatever path (link, bind mount) leads there, instead of resolving every folder's real path."""
+    ids = set()
+    for folder in folders:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue  # not there (yet): nothing of it to leave out
+        ids.add((st.st_dev, st.st_ino))
+    return ids
 
 
 def _is_credential_copy(st: os.stat_result, manifest: Manifest) -> bool:
