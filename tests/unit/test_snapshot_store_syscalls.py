@@ -8,6 +8,7 @@ not permitted, e.g. a container without ptrace).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from snapshot_helpers import backdate, write
 
+from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
 from runconfig_jupyter.core.snapshot.shards import FINE_MARGIN_NS
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
@@ -128,3 +130,27 @@ def test_an_object_removed_by_hand_is_stored_again_by_the_next_snapshot(src: Pat
     assert again.id == snap.id and again.stored_files == 1 and obj.is_file()
     materialize(again.path, tmp_path / "out")
     assert (tmp_path / "out" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()
+
+
+def test_a_removal_the_stamps_missed_is_repaired_after_a_reader_finds_it(src: Path, tmp_path: Path) -> None:
+    """Where a folder's ctime would not move on a removal (some network or FUSE file systems, a far-off
+    clock), the stamp can still say "whole". Simulated by recording the shard's stamp as it is after the
+    removal: the materializer's typed error marks the shard, so the next snapshot stores the object again."""
+    store = tmp_path / "store"
+    snap = store_snapshot(src, store)
+    settle()
+    store_snapshot(src, store)
+    entry = next(e for e in snap.manifest.files if e.path == "data/blob.bin")
+    obj = ObjectStore(store, entry.digest_alg).path(entry.digest or "", entry.mode)
+    obj.unlink()
+    cache_file = next((store / ".hashcache" / entry.digest_alg).glob("*.json"))
+    cache = json.loads(cache_file.read_text())
+    st = obj.parent.stat()
+    cache["shards"][obj.parent.name] = [st.st_ino, st.st_ctime_ns]  # the removal "missed"
+    cache_file.write_text(json.dumps(cache))
+    with pytest.raises(SnapshotError, match=r"data/blob\.bin.*missing"):
+        materialize(snap.path, tmp_path / "out")
+    again = store_snapshot(src, store)
+    assert again.stored_files == 1 and obj.is_file()
+    materialize(again.path, tmp_path / "out2")
+    assert (tmp_path / "out2" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()

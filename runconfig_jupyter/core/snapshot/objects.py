@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runconfig_jupyter.core.errors import SnapshotError
+from runconfig_jupyter.core.snapshot.shards import mark_changed
 
 OBJECTS_DIR = "objects"
 CHUNK = 1 << 20
@@ -161,6 +162,7 @@ class ObjectStore:
         try:
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
+            mark_changed(str(path.parent))  # the next snapshot then checks this shard's objects one by one
             raise SnapshotError(
                 f"the stored content of {label} ({path}) is missing ({exc.strerror}): the snapshot store was changed "
                 "by hand or garbage-collected too early; submit again from the source folder to store it anew"

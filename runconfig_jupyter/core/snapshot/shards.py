@@ -71,3 +71,15 @@ class ShardStamps:
             if stamp is not None and stamp[1] + settle_margin(stamp[1]) < checked_from_ns:
                 stamps[shard] = [stamp[0], stamp[1]]
         return stamps
+
+
+def mark_changed(shard_dir: str) -> None:
+    """Move a shard folder's ctime on (a timestamp change is a metadata change), so no hash cache trusts its
+    record of that shard any more. A reader that finds an object missing calls this: should a removal ever
+    have slipped past the stamps (a file system that does not update a folder's ctime, a clock far off on a
+    network file system), the next snapshot checks that shard's objects one by one and stores the lost one
+    again, instead of naming it once more."""
+    try:
+        os.utime(shard_dir)
+    except OSError:
+        pass  # a read-only store: nothing can be stored there anyway
