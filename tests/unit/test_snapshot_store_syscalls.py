@@ -154,3 +154,18 @@ def test_a_removal_the_stamps_missed_is_repaired_after_a_reader_finds_it(src: Pa
     assert again.stored_files == 1 and obj.is_file()
     materialize(again.path, tmp_path / "out2")
     assert (tmp_path / "out2" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()
+
+
+def test_a_damaged_shard_record_only_costs_the_object_checks(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    settle()
+    store_snapshot(src, store)
+    cache_file = next((store / ".hashcache").glob("*/*.json"))
+    cache = json.loads(cache_file.read_text())
+    cache["shards"] = {name: ["x", None] for name in cache["shards"]} | {"zz": [1], "00": 7}
+    cache_file.write_text(json.dumps(cache))
+    calls = traced_store(src, store, tmp_path)
+    assert object_checks(calls, store)  # no record trusted: every known object is checked again
+    assert opened_for_reading(calls, src) == []  # and still nothing is read
+    assert store_snapshot(src, store).id == first.id

@@ -40,8 +40,13 @@ class HashCache:
             return
         if data.get("version") == CACHE_VERSION and data.get("source") == str(self.source):
             self.entries = data.get("entries", {})
-            shards = data.get("shards", {})
-            self.shards = shards if isinstance(shards, dict) else {}
+            shards = data.get("shards")
+            if isinstance(shards, dict):  # a malformed record is dropped: its shards are checked per object
+                self.shards = {
+                    str(k): v
+                    for k, v in shards.items()
+                    if isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+                }
 
     def lookup(self, entry: ManifestEntry) -> str | None:
         cached = self.entries.get(entry.path)
