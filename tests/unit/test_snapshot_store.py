@@ -7,6 +7,7 @@ real hash constructor to count files read.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import tarfile
@@ -313,3 +314,33 @@ def test_a_store_inside_the_source_is_never_packaged_whatever_path_names_it(src:
     for snap in (again, through_link):
         assert not [e.path for e in snap.manifest.files if e.path.startswith("runs-home")]
         assert ("runs-home/snapshots/", "snapshot store") in snap.manifest.excluded
+
+
+def test_content_changed_with_size_and_mtime_set_back_is_read_again(src: Path, tmp_path: Path) -> None:
+    """Same inode, same size, mtime restored (``cp -p``, ``touch -d``): the ctime moved on, so it is read."""
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    target = src / "pkg" / "model.py"
+    before = target.stat()
+    with open(target, "r+") as handle:  # rewritten in place: the inode stays
+        handle.write("W = 9\n")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    again = store_snapshot(src, store)
+    assert again.id != first.id and again.stored_files == 1
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg/model.py").read_text() == "W = 9\n"
+
+
+def test_a_hash_cache_written_before_ctimes_were_kept_is_used_and_upgraded(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    cache_file = next((store / ".hashcache").glob("*/*.json"))
+    cache = json.loads(cache_file.read_text())
+    cache["entries"] = {path: fields[:5] for path, fields in cache["entries"].items()}  # the earlier format
+    cache_file.write_text(json.dumps(cache))
+    again = store_snapshot(src, store)
+    assert again.id == first.id and again.stored_files == 0  # nothing read again after the upgrade
+    upgraded = json.loads(cache_file.read_text())["entries"]
+    assert upgraded and all(len(fields) == 6 for fields in upgraded.values())

@@ -229,8 +229,7 @@ def hash_entries(
         digest = new_digest()
         try:
             with open(open_member(source, entry.path), "rb", buffering=0) as handle:
-                st = os.fstat(handle.fileno())
-                entry.size, entry.mtime_ns, entry.inode = st.st_size, st.st_mtime_ns, st.st_ino
+                entry.take_stat(os.fstat(handle.fileno()))
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
         except OSError as exc:
@@ -263,16 +262,17 @@ def _add_file(
         for _attempt in range(MAX_ATTEMPTS):
             hashed_at = time.time_ns()
             st = os.fstat(fd)
-            if (st.st_size, st.st_mtime_ns, st.st_ino) != (entry.size, entry.mtime_ns, entry.inode):
+            if not entry.same_stat(st):
                 # Changed since the walk: package what is there now, and do not trust a cached digest.
-                entry.size, entry.mtime_ns, entry.inode, entry.digest = st.st_size, st.st_mtime_ns, st.st_ino, None
+                entry.take_stat(st)
+                entry.digest = None
             digest = None if entry.digest else new_digest()
             if digest is not None:
                 _hash_fd(fd, entry.size, digest)
             writer.header(member_info(path, entry))
             copied = _copy(fd, writer, entry.size, advance)
             after = os.fstat(fd)
-            if copied == entry.size and (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if copied == entry.size and entry.same_stat(after):
                 break
             advance(-copied)
             writer.rewind(start)

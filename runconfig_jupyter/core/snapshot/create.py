@@ -5,7 +5,7 @@ The public facade; the work is done by small modules:
 - :mod:`.ignore`    which files belong in (``.amlignore`` / ``.gitignore`` / built-ins)
 - :mod:`.manifest`  the list of files from ``stat`` alone, shown before submit and checked against limits
 - :mod:`.limits`    :class:`SnapshotLimits` and the "too large" message
-- :mod:`.hashcache` digests remembered by (size, mtime, inode): an unchanged folder is not re-read
+- :mod:`.hashcache` digests remembered by (size, mtime, inode, ctime): an unchanged folder is not re-read
 - :mod:`.archive`   deterministic, atomic tar writing; the snapshot id
 - :mod:`.extract`   safe extraction into a run's working folder
 

@@ -36,6 +36,20 @@ class ManifestEntry:
     digest_alg: str = "sha256"  # the algorithm of ``digest`` (the per-file store may use blake3)
     mtime_ns: int = 0
     inode: int = 0
+    ctime_ns: int = 0  # with size, mtime and inode: what the hash cache compares (``touch -d`` cannot set it back)
+
+    def take_stat(self, st: os.stat_result) -> None:
+        """Record what ``st`` says of the file now (the walk's ``lstat`` or the open file's ``fstat``)."""
+        self.size, self.mtime_ns, self.inode, self.ctime_ns = st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        """True when ``st`` shows the file as recorded: same size, mtime, inode and ctime."""
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+            self.size,
+            self.mtime_ns,
+            self.inode,
+            self.ctime_ns,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size, "mode": oct(self.mode), "type": self.kind}
@@ -245,9 +259,9 @@ def _walk(
         elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _is_credential_copy(st, manifest):
             manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
         elif stat.S_ISREG(st.st_mode):
-            manifest.files.append(
-                ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode), mtime_ns=st.st_mtime_ns, inode=st.st_ino)
-            )
+            member = ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode))
+            member.take_stat(st)
+            manifest.files.append(member)
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)

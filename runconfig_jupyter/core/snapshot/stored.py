@@ -4,12 +4,12 @@
 
     objects/<alg>/<xx>/<digest>[.x]   each file's bytes once (objects.py)
     manifests/<id>.json               one snapshot: paths, modes, sizes, digests, links; read-only
-    .hashcache/<alg>/                 digests remembered by (size, mtime, inode) (hashcache.py)
+    .hashcache/<alg>/                 digests remembered by (size, mtime, inode, ctime) (hashcache.py)
 
 The store folder itself is flock'ed: shared by writers, exclusive for the garbage collector (garbage.py) and
 for a writer undoing a failed store (whose new objects are removed again: a refused submit leaves nothing).
 
-Only what changed is read: a file whose (size, mtime, inode) is in the hash cache and whose object is
+Only what changed is read: a file whose (size, mtime, inode, ctime) is in the hash cache and whose object is
 present costs one ``stat`` (the walk's; that its object is still there follows from its shard folder,
 shards.py); every other file is read once, hashed while it is written to a temp object (threads read
 several files at a time), and renamed into place. A 1-file edit reads and stores that file
@@ -276,7 +276,7 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
             if attempt:
                 hashed_at = time.time_ns()
                 before = os.fstat(src)
-            entry.size, entry.mtime_ns, entry.inode = before.st_size, before.st_mtime_ns, before.st_ino
+            entry.take_stat(before)
             hasher = new_hasher(objects.alg, entry.size)
             dst, tmp = objects.begin(entry.mode)
             try:
@@ -285,7 +285,7 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
             except BaseException:
                 objects.abort(dst, tmp)
                 raise
-            if copied == entry.size and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
+            if copied == entry.size and entry.same_stat(after):
                 entry.digest = hasher.hexdigest()
                 objects.commit(dst, tmp, entry.digest, entry.mode)
                 return hashed_at
