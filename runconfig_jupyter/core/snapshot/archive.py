@@ -44,15 +44,18 @@ def new_digest():
     return hashlib.sha256()
 
 
-def _sort_key(path: str) -> tuple[str, ...]:
-    return tuple(path.split("/"))
+def _sort_key(item: tuple[str, ManifestEntry | None]) -> str:
+    """Archive order is the order of the paths' component tuples. A name never holds a NUL, so the path with
+    each '/' made the lowest character sorts exactly like that tuple (a component that is a prefix of
+    another sorts first either way), without building a tuple per member."""
+    return item[0].replace("/", "\0")
 
 
 def ordered_members(manifest: Manifest) -> list[tuple[str, ManifestEntry | None]]:
     """(path, entry) in archive order; entry is None for a folder. Parents always precede children."""
     items: list[tuple[str, ManifestEntry | None]] = [(d, None) for d in manifest.dirs]
     items += [(e.path, e) for e in manifest.files]
-    return sorted(items, key=lambda item: _sort_key(item[0]))
+    return sorted(items, key=_sort_key)
 
 
 def snapshot_id(manifest: Manifest) -> str:
