@@ -259,9 +259,16 @@ def _walk(
         elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _is_credential_copy(st, manifest):
             manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
         elif stat.S_ISREG(st.st_mode):
-            member = ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode))
-            member.take_stat(st)
-            manifest.files.append(member)
+            manifest.files.append(
+                ManifestEntry(
+                    child_rel,
+                    st.st_size,
+                    normal_mode(st.st_mode),
+                    mtime_ns=st.st_mtime_ns,
+                    inode=st.st_ino,
+                    ctime_ns=st.st_ctime_ns,
+                )
+            )
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)
