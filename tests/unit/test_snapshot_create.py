@@ -218,3 +218,22 @@ def test_file_changed_after_walk_is_packaged_as_it_is_now(
     monkeypatch.undo()
     assert dict(snapshot_files(snap.path))["train.py"] == b"print('grown after the walk')\n"
     assert store_snapshot(src, tmp_path / "other").id == snap.id
+
+
+def test_archive_order_is_the_order_of_path_components() -> None:
+    """Parents first, and a name that is a prefix of a sibling's ('a' before 'a.txt', 'a-b', 'a b') keeps
+    its children before that sibling, for any characters (the ids of stored snapshots depend on it)."""
+    import random
+
+    from runconfig_jupyter.core.snapshot.archive import ordered_members
+    from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry
+
+    rng = random.Random(7)
+    pieces = ["a", "b", ".", "-", " ", "a.txt", "é", "\udcff", "~", "A", "0", "\t"]
+    paths = {
+        "/".join("".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 4)))
+        for _ in range(3000)
+    }
+    manifest = Manifest(source=Path("/src"), files=[ManifestEntry(p, 0, 0o644) for p in sorted(paths)])
+    ordered = [path for path, _entry in ordered_members(manifest)]
+    assert ordered == sorted(paths, key=lambda p: tuple(p.split("/")))

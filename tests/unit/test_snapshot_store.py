@@ -8,6 +8,7 @@ real hash constructor to count files read.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import tarfile
@@ -316,3 +317,46 @@ def test_an_interrupted_store_leaves_the_store_as_it_was(src: Path, tmp_path: Pa
     snap = store_snapshot(src, store)  # and the next attempt stores everything
     materialize(snap.path, tmp_path / "out")
     assert (tmp_path / "out" / "data/blob.bin").read_bytes() == (src / "data/blob.bin").read_bytes()
+
+
+def test_a_store_inside_the_source_is_never_packaged_whatever_path_names_it(src: Path, tmp_path: Path) -> None:
+    """The walk recognises the store folder by (device, inode): also when it is named through a symlink."""
+    store = src / "runs-home" / "snapshots"
+    first = store_snapshot(src, store)
+    again = store_snapshot(src, store)  # the store now exists inside the folder being packaged
+    os.symlink(src / "runs-home", tmp_path / "alias")
+    through_link = store_snapshot(src, tmp_path / "alias" / "snapshots")
+    assert first.id == again.id == through_link.id
+    for snap in (again, through_link):
+        assert not [e.path for e in snap.manifest.files if e.path.startswith("runs-home")]
+        assert ("runs-home/snapshots/", "snapshot store") in snap.manifest.excluded
+
+
+def test_content_changed_with_size_and_mtime_set_back_is_read_again(src: Path, tmp_path: Path) -> None:
+    """Same inode, same size, mtime restored (``cp -p``, ``touch -d``): the ctime moved on, so it is read."""
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    target = src / "pkg" / "model.py"
+    before = target.stat()
+    with open(target, "r+") as handle:  # rewritten in place: the inode stays
+        handle.write("W = 9\n")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    again = store_snapshot(src, store)
+    assert again.id != first.id and again.stored_files == 1
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg/model.py").read_text() == "W = 9\n"
+
+
+def test_a_hash_cache_written_before_ctimes_were_kept_is_used_and_upgraded(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    cache_file = next((store / ".hashcache").glob("*/*.json"))
+    cache = json.loads(cache_file.read_text())
+    cache["entries"] = {path: fields[:5] for path, fields in cache["entries"].items()}  # the earlier format
+    cache_file.write_text(json.dumps(cache))
+    again = store_snapshot(src, store)
+    assert again.id == first.id and again.stored_files == 0  # nothing read again after the upgrade
+    upgraded = json.loads(cache_file.read_text())["entries"]
+    assert upgraded and all(len(fields) == 6 for fields in upgraded.values())

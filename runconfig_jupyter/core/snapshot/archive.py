@@ -28,15 +28,18 @@ TEMP_NAME = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+\.tar$")  # temp archives of earl
 Progress = Callable[[int, int], None]
 
 
-def _sort_key(path: str) -> tuple[str, ...]:
-    return tuple(path.split("/"))
+def _sort_key(item: tuple[str, ManifestEntry | None]) -> str:
+    """Archive order is the order of the paths' component tuples. A name never holds a NUL, so the path with
+    each '/' made the lowest character sorts exactly like that tuple (a component that is a prefix of
+    another sorts first either way), without building a tuple per member."""
+    return item[0].replace("/", "\0")
 
 
 def ordered_members(manifest: Manifest) -> list[tuple[str, ManifestEntry | None]]:
     """(path, entry) in archive order; entry is None for a folder. Parents always precede children."""
     items: list[tuple[str, ManifestEntry | None]] = [(d, None) for d in manifest.dirs]
     items += [(e.path, e) for e in manifest.files]
-    return sorted(items, key=lambda item: _sort_key(item[0]))
+    return sorted(items, key=_sort_key)
 
 
 def remove_stale_temps(folder: Path, pattern: re.Pattern[str] = TEMP_NAME) -> None:
@@ -65,7 +68,13 @@ def pid_alive(pid: int) -> bool:
 
 
 def open_member(source: Path, path: str) -> int:
-    """Open ``source/path`` for reading, only if it is still the regular file inside ``source`` that was walked.
+    """Open ``source/path`` for reading, only if it is still the regular file inside ``source`` that was walked
+    (see ``open_member_stat``)."""
+    return open_member_stat(source, path)[0]
+
+
+def open_member_stat(source: Path, path: str) -> tuple[int, os.stat_result]:
+    """``open_member`` and the ``fstat`` of what was opened (a packer needs its size and mtime anyway).
 
     Between the walk and the read, a file can be swapped for a link out of the project (or a folder on the way
     for a link to ``~/.ssh``), or for a FIFO that blocks the reader forever. Opening with ``O_NOFOLLOW`` and
@@ -75,7 +84,8 @@ def open_member(source: Path, path: str) -> int:
     full = os.path.join(source, path)  # a str: this runs once per file packaged
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             raise SnapshotError(f"{full} stopped being a regular file while it was packaged; submit again")
         try:
             real = os.readlink(f"/proc/self/fd/{fd}")
@@ -88,7 +98,7 @@ def open_member(source: Path, path: str) -> int:
                     f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
                     "a link while it was packaged; nothing outside the source folder is packaged. Submit again"
                 )
-        return fd
+        return fd, opened
     except BaseException:
         os.close(fd)
         raise

@@ -5,6 +5,7 @@ The public facade of the snapshot modules; the work is done by small modules:
 - :mod:`.ignore`    which files belong in (``.amlignore`` / ``.gitignore`` / built-ins)
 - :mod:`.manifest`  the list of files from ``stat`` alone, shown before submit and checked against limits
 - :mod:`.limits`    :class:`SnapshotLimits` and the "too large" message
+- :mod:`.hashcache` digests remembered by (size, mtime, inode, ctime): an unchanged folder is not re-read
 - :mod:`.stored`    the per-file store submits package into (objects named by digest, one manifest per snapshot)
 - :mod:`.stream`    a stored snapshot as a tree or a tar stream for a target
 - :mod:`.extract`   safe extraction into a run's working folder, of a stored manifest or of an archive

@@ -98,7 +98,10 @@ class Decision:
     source: str | None = None
 
 
+NOT_EXCLUDED = Decision(False)
+
 NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+ANY_DEPTH = "^(?:.+/)?"  # how pathspec begins the expression of a pattern that matches at any depth
 
 
 @dataclass
@@ -123,6 +126,10 @@ def any_pattern_regex(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     over every pattern (the walk's main cost on a re-submit). Which rule wins, negations included, is still
     decided by ``check_file`` for the few paths this matches. Named groups are made plain so the
     alternatives can share a name.
+
+    Patterns without a slash (most of them: ``*.pyc``, ``.env``, ``build/``) all begin with the same "at any
+    depth" prefix; it is written once in front of their alternation, so a path's folders are scanned once
+    instead of once per pattern (about 5x faster for the built-ins; which paths match is the same).
     """
     parts = [
         NAMED_GROUP.sub("(?:", pattern.regex.pattern)
@@ -131,8 +138,12 @@ def any_pattern_regex(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     ]
     if not parts:
         return re.compile(r"(?!)")  # matches nothing
+    anywhere = [part[len(ANY_DEPTH) :] for part in parts if part.startswith(ANY_DEPTH)]
+    alternatives = [part for part in parts if not part.startswith(ANY_DEPTH)]
+    if anywhere:
+        alternatives.append(ANY_DEPTH + "(?:" + "|".join(f"(?:{part})" for part in anywhere) + ")")
     try:
-        return re.compile("|".join(f"(?:{part})" for part in parts))
+        return re.compile("|".join(f"(?:{part})" for part in alternatives))
     except re.error:  # a pattern form we do not know how to combine: ask the spec every time
         return None
 
@@ -176,14 +187,18 @@ class IgnoreRules:
 
         A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
         """
-        if is_never_packaged(rel, is_dir):
+        # Written for the walk's per-file cost: the name test of is_never_packaged inline, one shared "not
+        # excluded", and the pre-check's expression asked directly.
+        if rel.rsplit("/", 1)[-1] in NEVER_PACKAGED_NAMES and is_never_packaged(rel, is_dir):
             return Decision(True, NEVER_PACKAGED_SOURCE)
-        result = Decision(False)
+        result = NOT_EXCLUDED
+        suffix = "/" if is_dir else ""
         for level in self.levels:
-            if level.base and not rel.startswith(level.base):
+            base = level.base
+            if base and not rel.startswith(base):
                 continue
-            local = rel[len(level.base) :] + ("/" if is_dir else "")
-            if not level.could_match(local):
+            local = (rel[len(base) :] if base else rel) + suffix
+            if level.quick is not None and level.quick.match(local) is None:
                 continue
             check = level.spec.check_file(local)
             if check.include is not None:

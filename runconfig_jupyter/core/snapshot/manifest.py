@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge
 from runconfig_jupyter.core.snapshot.ignore import IgnoreRules, is_environment
 from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes, too_large_message
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
+
+BY_NAME = attrgetter("name")
 
 
 @dataclass
@@ -33,6 +36,20 @@ class ManifestEntry:
     digest_alg: str = "sha256"  # the algorithm of ``digest`` (the per-file store may use blake3)
     mtime_ns: int = 0
     inode: int = 0
+    ctime_ns: int = 0  # with size, mtime and inode: what the hash cache compares (``touch -d`` cannot set it back)
+
+    def take_stat(self, st: os.stat_result) -> None:
+        """Record what ``st`` says of the file now (the walk's ``lstat`` or the open file's ``fstat``)."""
+        self.size, self.mtime_ns, self.inode, self.ctime_ns = st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        """True when ``st`` shows the file as recorded: same size, mtime, inode and ctime."""
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+            self.size,
+            self.mtime_ns,
+            self.inode,
+            self.ctime_ns,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "size": self.size, "mode": oct(self.mode), "type": self.kind}
@@ -163,7 +180,7 @@ def build_manifest(
     """
     root = check_source(source_dir)
     manifest = Manifest(source=root, limits=limits)
-    skip_dirs = {os.path.realpath(p) for p in extra_excludes}
+    skip_dirs = _folder_ids(extra_excludes)
     rules = IgnoreRules.for_root(root)
     manifest.ignore_files.extend(rules.ignore_files)
     _walk(root, root, "", rules, manifest, skip_dirs)
@@ -171,7 +188,13 @@ def build_manifest(
 
 
 def _walk(
-    root: Path, folder: Path, rel: str, rules: IgnoreRules, manifest: Manifest, skip_dirs: set[str], depth: int = 0
+    root: Path,
+    folder: Path,
+    rel: str,
+    rules: IgnoreRules,
+    manifest: Manifest,
+    skip_dirs: set[tuple[int, int]],
+    depth: int = 0,
 ) -> bool:
     """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk.
 
@@ -184,15 +207,21 @@ def _walk(
         )
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=BY_NAME)
     except OSError as exc:
         raise SnapshotError(
             f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "
             f"'{rel}/' in {root / '.amlignore'}"
         ) from None
+    # Whether a member name is acceptable depends on the folder's path and on the entry's own name; a plain
+    # name (no backslash, no '..', no drive letter at the top) adds nothing to judge, so the folder's verdict
+    # is computed once and shared by all of them (the walk's per-file cost on a re-submit).
+    plain_ok = name_problem(f"{rel}/x" if rel else "x") is None
     for entry in entries:
-        child_rel = f"{rel}/{entry.name}" if rel else entry.name
-        problem = name_problem(child_rel)
+        name = entry.name
+        child_rel = f"{rel}/{name}" if rel else name
+        plain = "\\" not in name and ".." not in name and "\0" not in name and (rel or name[1:2] != ":")
+        problem = None if plain and plain_ok else name_problem(child_rel)
         if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
             raise SnapshotError(
                 f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "
@@ -204,7 +233,7 @@ def _walk(
             manifest.skipped.append((child_rel, f"cannot stat: {exc.strerror}"))
             continue
         if stat.S_ISDIR(st.st_mode):
-            if entry.path in skip_dirs or os.path.realpath(entry.path) in skip_dirs:
+            if (st.st_dev, st.st_ino) in skip_dirs:
                 manifest.excluded.append((child_rel + "/", "snapshot store"))
                 continue
             decision = rules.decide(child_rel, True)
@@ -231,11 +260,31 @@ def _walk(
             manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
         elif stat.S_ISREG(st.st_mode):
             manifest.files.append(
-                ManifestEntry(child_rel, st.st_size, normal_mode(st.st_mode), mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+                ManifestEntry(
+                    child_rel,
+                    st.st_size,
+                    normal_mode(st.st_mode),
+                    mtime_ns=st.st_mtime_ns,
+                    inode=st.st_ino,
+                    ctime_ns=st.st_ctime_ns,
+                )
             )
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)
+
+
+def _folder_ids(folders: Iterable[Path]) -> set[tuple[int, int]]:
+    """(device, inode) of each existing folder: the walk recognises them by the ``stat`` it makes anyway,
+    whatever path (link, bind mount) leads there, instead of resolving every folder's real path."""
+    ids = set()
+    for folder in folders:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue  # not there (yet): nothing of it to leave out
+        ids.add((st.st_dev, st.st_ino))
+    return ids
 
 
 def _is_credential_copy(st: os.stat_result, manifest: Manifest) -> bool:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runconfig_jupyter.core.errors import SnapshotError
+from runconfig_jupyter.core.snapshot.shards import mark_changed
 
 OBJECTS_DIR = "objects"
 CHUNK = 1 << 20
@@ -84,6 +85,7 @@ class ObjectStore:
         self.root = Path(snapshots_dir) / OBJECTS_DIR
         self.alg = alg
         self._root = str(self.root)
+        self.alg_root = f"{self._root}/{alg}"  # the folder of this algorithm's 256 shard folders
         self.made: set[str] = set()  # object folders this instance created or found
         self.created: list[Path] = []  # objects this instance put in place (rolled back if the snapshot fails)
         self._ready = False
@@ -160,6 +162,7 @@ class ObjectStore:
         try:
             return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
+            mark_changed(str(path.parent))  # the next snapshot then checks this shard's objects one by one
             raise SnapshotError(
                 f"the stored content of {label} ({path}) is missing ({exc.strerror}): the snapshot store was changed "
                 "by hand or garbage-collected too early; submit again from the source folder to store it anew"

@@ -4,18 +4,19 @@
 
     objects/<alg>/<xx>/<digest>[.x]   each file's bytes once (objects.py)
     manifests/<id>.json               one snapshot: paths, modes, sizes, digests, links; read-only
-    .hashcache/<alg>/                 digests remembered by (size, mtime, inode) (hashcache.py)
+    .hashcache/<alg>/                 digests remembered by (size, mtime, inode, ctime) (hashcache.py)
 
 The store folder itself is flock'ed: shared by writers, exclusive for the garbage collector (garbage.py) and
 for a writer undoing a failed store (whose new objects are removed again: a refused submit leaves nothing).
 
-Only what changed is read: a file whose (size, mtime, inode) is in the hash cache and whose object is
-present costs two ``stat`` calls; every other file is read once, hashed while it is written to a temp object
-(threads read several files at a time), and renamed into place. A 1-file edit reads and stores that file
+Only what changed is read: a file whose (size, mtime, inode, ctime) is in the hash cache and whose object is
+present costs one ``stat`` (the walk's; that its object is still there follows from its shard folder,
+shards.py); every other file is read once, hashed while it is written to a temp object (threads read
+several files at a time), and renamed into place. A 1-file edit reads and stores that file
 and writes a new manifest of a few hundred bytes per file, so ten re-submits of a 1 GB folder with one file
 changed each time store ~1 GB plus the changed files, not ten archives.
 
-Every rule of the tar packer holds: the walk and the limits (manifest.py) come first and nothing is read
+Every packaging rule holds: the walk and the limits (manifest.py) come first and nothing is read
 before they pass; each file is opened without following links and re-checked after the open (swap races,
 archive.open_member) and after the read (a file that changed while read is read again); names and links
 follow member_names.py, so a manifest the packer writes is one the materializer accepts.
@@ -43,7 +44,7 @@ from runconfig_jupyter.core.snapshot.archive import (
     MAX_ATTEMPTS,
     Progress,
     open_error,
-    open_member,
+    open_member_stat,
     ordered_members,
     remove_stale_temps,
 )
@@ -59,6 +60,7 @@ from runconfig_jupyter.core.snapshot.objects import (
     in_threads,
     new_hasher,
 )
+from runconfig_jupyter.core.snapshot.shards import ShardStamps
 
 try:
     import fcntl
@@ -66,7 +68,7 @@ except ImportError:  # pragma: no cover - no flock (Windows): writers and the co
     fcntl = None  # type: ignore[assignment]
 
 MANIFESTS_DIR = "manifests"
-HASHCACHE_DIR = ".hashcache"  # shared with the tar packer: one file per source folder and algorithm folder
+HASHCACHE_DIR = ".hashcache"  # one file per source folder and algorithm folder
 MANIFEST_FORMAT = "runconfig-snapshot-manifest-v1"
 READ_THREADS = 4  # file reads in flight: enough to overlap I/O and hashing on a small machine
 THREADS_FROM_BYTES = 4 << 20  # below this much to read, one thread in path order (threads would cost more)
@@ -122,8 +124,8 @@ def store_snapshot(
 ) -> StoredSnapshot:
     """Store ``source_dir`` per file under ``snapshots_dir`` and return the snapshot (its manifest's path).
 
-    Arguments and errors as ``create_snapshot``: SnapshotError (missing/unreadable source, a folder swapped
-    for a link) or SnapshotTooLarge, before any byte is copied. ``progress(done, total)`` counts bytes
+    Raises SnapshotError (missing/unreadable source, a folder swapped for a link) or SnapshotTooLarge
+    before any byte is copied. ``progress(done, total)`` counts bytes
     read and stored, and is called once at the end.
     """
     snapshots_dir = Path(snapshots_dir)
@@ -135,17 +137,21 @@ def store_snapshot(
         with store_lock(snapshots_dir):
             remove_stale_temps(objects.root, TEMP_OBJECT)
             cache = HashCache(snapshots_dir / HASHCACHE_DIR / alg, manifest.source)
+            shards = ShardStamps(objects.alg_root, cache.shards)
+            checked_from = time.time_ns()
             regular = [e for e in manifest.files if e.kind == "file"]
             missing: list[ManifestEntry] = []
             for entry in regular:
                 entry.digest_alg = alg
-                entry.digest = cache.lookup(entry)
-                if not (entry.digest and objects.has(entry.digest, entry.mode, entry.size)):
+                digest = entry.digest = cache.lookup(entry)
+                # A known file whose shard lost nothing since it was recorded costs no stat of its object.
+                if not (digest and (shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size))):
                     entry.digest = None  # new, changed, or its object is gone: read it (again)
                     missing.append(entry)
             total = manifest.total_bytes
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
-            cache.save({e.path for e in regular})
+            digests = {e.digest for e in regular if e.digest}
+            cache.save({e.path for e in regular}, shards.record(digests, checked_from))
             document = manifest_document(manifest, alg)
             sid = hashlib.sha256(document).hexdigest()[:32]
             path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
@@ -260,15 +266,17 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
     regular file). A file that changes while it is read (size or mtime differ after the copy) is read
     again, at most MAX_ATTEMPTS times: the stored bytes always match the recorded digest.
     """
+    hashed_at = time.time_ns()  # before the open's fstat: a write after it is caught by the racy window
     try:
-        src = open_member(source, entry.path)
+        src, before = open_member_stat(source, entry.path)
     except OSError as exc:
         raise open_error(exc, source, entry.path) from None
     try:
-        for _attempt in range(MAX_ATTEMPTS):
-            hashed_at = time.time_ns()
-            before = os.fstat(src)
-            entry.size, entry.mtime_ns, entry.inode = before.st_size, before.st_mtime_ns, before.st_ino
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                hashed_at = time.time_ns()
+                before = os.fstat(src)
+            entry.take_stat(before)
             hasher = new_hasher(objects.alg, entry.size)
             dst, tmp = objects.begin(entry.mode)
             try:
@@ -277,7 +285,7 @@ def _store_one(source: Path, entry: ManifestEntry, objects: ObjectStore, advance
             except BaseException:
                 objects.abort(dst, tmp)
                 raise
-            if copied == entry.size and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
+            if copied == entry.size and entry.same_stat(after):
                 entry.digest = hasher.hexdigest()
                 objects.commit(dst, tmp, entry.digest, entry.mode)
                 return hashed_at
