@@ -162,6 +162,19 @@ def test_importing_the_run_api_stays_within_its_modules_and_budget(run_home, tmp
     assert len(added) <= IMPORT_BUDGET, sorted(added)
 
 
+def test_the_in_script_run_import_brings_no_configuration_data_layer_or_target(run_home, tmp_path):
+    """``from runconfig_jupyter import Run`` is every logging script's first line (``Run.get_context()``): the
+    run handle over the store, not the configuration classes, the data layer or the target layer."""
+    code = "import sys; from runconfig_jupyter import Run; print('\\n'.join(sys.modules))"
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    imported = _package_modules(result.stdout.split())
+    assert "runconfig_jupyter.core.runs.script_run" in imported
+    assert sorted(imported - RUN_API_MODULES) == []
+    later = ("runconfig_jupyter.core.config", "runconfig_jupyter.core.data", "runconfig_jupyter.core.target")
+    assert sorted(name for name in imported for banned in later if _is_or_under(name, banned)) == []
+
+
 def _is_or_under(name: str, banned: str) -> bool:
     return name == banned or name.startswith(banned + ".")
 
