@@ -175,6 +175,21 @@ def test_the_in_script_run_import_brings_no_configuration_data_layer_or_target(r
     assert sorted(name for name in imported for banned in later if _is_or_under(name, banned)) == []
 
 
+def test_a_v1_notebooks_first_import_moves_no_bytes_and_reads_no_yaml(run_home, tmp_path):
+    """A ported notebook's ``from azureml.core import Workspace, Experiment, Datastore, Dataset, ...``: the data
+    transfer layer (fsspec and its asyncio, ~50 ms) comes with the first upload or download, not the import."""
+    code = (
+        "import sys; from runconfig_jupyter import Workspace, Experiment, Datastore, Dataset, ScriptRunConfig, "
+        "Environment; print('\\n'.join(sys.modules))"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.split()
+    assert "runconfig_jupyter.core.data.datastore" in imported
+    later = ("fsspec", "asyncio", "runconfig_jupyter.core.data.transfer", "yaml", "psutil", "docker", "pathspec")
+    assert sorted(name for name in imported for banned in later if _is_or_under(name, banned)) == []
+
+
 def _is_or_under(name: str, banned: str) -> bool:
     return name == banned or name.startswith(banned + ".")
 
