@@ -7,7 +7,6 @@ text. Each message says what to do next, not only what went wrong.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -143,6 +142,8 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     by_norm = {norm(c): c for c in candidates}
     if norm(word) in by_norm:
         return by_norm[norm(word)]
+    import difflib  # only when a name is unknown: every process imports this module
+
     match = difflib.get_close_matches(norm(word), list(by_norm), n=1, cutoff=0.6)
     return by_norm[match[0]] if match else None
 

@@ -32,16 +32,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fresh_submit(project: Path, target: str) -> list[str]:
-    """Submit from a new interpreter and report which heavy modules it imported."""
+    """Submit and wait from a new interpreter and report which heavy modules it imported."""
     code = textwrap.dedent(
         f"""
         import sys
         from runconfig_jupyter import Experiment, ScriptRunConfig
         config = ScriptRunConfig({str(project)!r}, script="train.py", compute_target={target!r})
         run = Experiment("fast").submit(config)
+        run.wait_for_completion(timeout=120)  # a plain wait: the run's end, not its logs
         heavy = ("docker", "yaml", "psutil", "pathspec", "ray", "IPython", "tornado")
-        print(sorted(m for m in heavy if m in sys.modules))
-        run.wait_for_completion(timeout=120)
+        print(sorted(m for m in (*heavy, "runconfig_jupyter.core.runs.log_cursor") if m in sys.modules))
         """
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
@@ -127,6 +127,43 @@ def test_watch_without_inotify_sleeps_and_reports_no_event(tmp_path, monkeypatch
         assert not watch.active
         (tmp_path / "f").write_text("x")
         assert watch.wait(0.01) is False
+
+
+def test_a_closed_watch_leaves_its_descriptor_open_for_the_next_without_its_watches(tmp_path):
+    """Closing an inotify descriptor waits for the kernel's grace period (ms, at the run's end): a closed
+    Watch removes its watches and the next Watch of the process reuses the descriptor, events drained."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    with Watch([first]) as watch:
+        fd = watch.fd
+        (first / "a").write_text("x")  # an event left unread when the watch closes
+    assert watch.fd == -1 and os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"  # still open
+    (first / "b").write_text("x")  # no longer watched
+    with Watch([second]) as again:
+        assert again.fd == fd
+        assert again.wait(0.05) is False  # nothing of the first watch's reaches the second
+        (first / "c").write_text("x")
+        assert again.wait(0.05) is False
+        (second / "d").write_text("x")
+        assert again.wait(30) is True
+
+
+def test_a_forked_child_does_not_share_its_parents_idle_descriptor(tmp_path):
+    """A descriptor inherited across fork names the parent's inotify instance: reusing it, the two
+    processes would read each other's events. The child forgets it before any Watch of its own."""
+    with Watch([tmp_path]) as watch:
+        idle = watch.fd
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when the inherited descriptor is already closed
+        try:
+            os.fstat(idle)
+            os._exit(1)
+        except OSError:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.readlink(f"/proc/self/fd/{idle}") == "anon_inode:inotify"  # the parent keeps it
 
 
 def test_wait_for_completion_and_follow_return_once_the_run_ends(project):

@@ -40,9 +40,6 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.data.bindings",
     "runconfig_jupyter.core.data.plan",
     "runconfig_jupyter.core.errors",
-    "runconfig_jupyter.core.registries",
-    "runconfig_jupyter.core.registries.environments",
-    "runconfig_jupyter.core.registries.versioned",
     "runconfig_jupyter.core.runs",
     "runconfig_jupyter.core.runs.folder",
     "runconfig_jupyter.core.runs.input_datasets",
@@ -57,6 +54,43 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.system.atomic",
     "runconfig_jupyter.core.system.paths",
 }
+# `from runconfig_jupyter import Experiment, ScriptRunConfig` (a submit script's first line, a notebook's first
+# cell): the configuration and the run handle over the store. Drivers, targets, the snapshot writer, settling,
+# log reading and the environment registry are imported by the first call that needs them.
+RUN_API_MODULES = CONFIG_MODULES | {
+    "runconfig_jupyter.core.registries",
+    "runconfig_jupyter.core.registries.home",
+    "runconfig_jupyter.core.runs.artifacts",
+    "runconfig_jupyter.core.runs.history",
+    "runconfig_jupyter.core.runs.names",
+    "runconfig_jupyter.core.runs.reindex",
+    "runconfig_jupyter.core.runs.run_history",
+    "runconfig_jupyter.core.runs.script_run",
+    "runconfig_jupyter.core.runs.status",
+    "runconfig_jupyter.core.runs.store",
+    "runconfig_jupyter.core.system.proc",
+    "runconfig_jupyter.core.system.watch",
+}
+# Not imported by that line (each is a later phase's, or never a local run's).
+NOT_ON_IMPORT = (
+    *("yaml", "psutil", "docker", "IPython", "tornado", "ipywidgets", "jupyter_server", "jupyter_core"),
+    *("pathspec", "blake3", "tarfile", "ctypes", "subprocess", "asyncio", "importlib.metadata", "difflib"),
+    "runconfig_jupyter.targets",
+    "runconfig_jupyter.core.target",  # resolved by submit
+    "runconfig_jupyter.core.snapshot.create",  # packaged by submit
+    "runconfig_jupyter.core.snapshot.archive",
+    "runconfig_jupyter.core.runs.submit",
+    "runconfig_jupyter.core.runs.settle",  # a wait or a cancel settles
+    "runconfig_jupyter.core.runs.drivers",
+    "runconfig_jupyter.core.runs.standby",
+    "runconfig_jupyter.core.runs.log_cursor",  # logs are read when asked for
+    "runconfig_jupyter.core.registries.environments",  # Environment.get / register / list
+    "runconfig_jupyter.widgets",
+    "runconfig_jupyter.server",
+    "runconfig_jupyter.magics",
+)
+# All modules (standard library included) that line may add to a bare interpreter's: about 75 on Python 3.11.
+IMPORT_BUDGET = 90
 # Never on a single-process local run's path, in the submitting process or in its fresh driver.
 NOT_ON_THE_LOCAL_PATH = (
     "asyncio",  # conda prefixes only (targets/conda_prefix.py)
@@ -92,9 +126,7 @@ def _package_modules(names: list[str]) -> set[str]:
 
 
 def _on_the_path(names: set[str]) -> list[str]:
-    return sorted(
-        name for name in names for banned in NOT_ON_THE_LOCAL_PATH if name == banned or name.startswith(banned + ".")
-    )
+    return sorted(name for name in names for banned in NOT_ON_THE_LOCAL_PATH if _is_or_under(name, banned))
 
 
 def test_importing_the_configuration_imports_only_the_configuration(run_home, tmp_path):
@@ -111,6 +143,55 @@ def test_importing_the_package_alone_imports_nothing_else_of_it(run_home, tmp_pa
     result = _fresh("import sys, runconfig_jupyter; print('\\n'.join(sys.modules))", _environment(run_home), tmp_path)
     assert result.returncode == 0, result.stderr
     assert _package_modules(result.stdout.split()) == {"runconfig_jupyter"}
+
+
+def test_importing_the_run_api_stays_within_its_modules_and_budget(run_home, tmp_path):
+    """What a user's ``python submit.py`` pays before its first call, counted against a bare interpreter's
+    own start-up (what ``site`` and ``.pth`` files import is not ours)."""
+    code = (
+        "import sys; before = set(sys.modules)\n"
+        "from runconfig_jupyter import Experiment, ScriptRunConfig\n"
+        "print('\\n'.join(sorted(set(sys.modules) - before)))\n"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    added = result.stdout.split()
+    assert "runconfig_jupyter.core.runs.script_run" in added  # the checks below read real output
+    assert sorted(_package_modules(added) - RUN_API_MODULES) == []
+    assert sorted(name for name in added for banned in NOT_ON_IMPORT if _is_or_under(name, banned)) == []
+    assert len(added) <= IMPORT_BUDGET, sorted(added)
+
+
+def test_the_in_script_run_import_brings_no_configuration_data_layer_or_target(run_home, tmp_path):
+    """``from runconfig_jupyter import Run`` is every logging script's first line (``Run.get_context()``): the
+    run handle over the store, not the configuration classes, the data layer or the target layer."""
+    code = "import sys; from runconfig_jupyter import Run; print('\\n'.join(sys.modules))"
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    imported = _package_modules(result.stdout.split())
+    assert "runconfig_jupyter.core.runs.script_run" in imported
+    assert sorted(imported - RUN_API_MODULES) == []
+    later = ("runconfig_jupyter.core.config", "runconfig_jupyter.core.data", "runconfig_jupyter.core.target")
+    assert sorted(name for name in imported for banned in later if _is_or_under(name, banned)) == []
+
+
+def test_a_v1_notebooks_first_import_moves_no_bytes_and_reads_no_yaml(run_home, tmp_path):
+    """A ported notebook's ``from azureml.core import Workspace, Experiment, Datastore, Dataset, ...``: the data
+    transfer layer (fsspec and its asyncio, ~50 ms) comes with the first upload or download, not the import."""
+    code = (
+        "import sys; from runconfig_jupyter import Workspace, Experiment, Datastore, Dataset, ScriptRunConfig, "
+        "Environment; print('\\n'.join(sys.modules))"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.split()
+    assert "runconfig_jupyter.core.data.datastore" in imported
+    later = ("fsspec", "asyncio", "runconfig_jupyter.core.data.transfer", "yaml", "psutil", "docker", "pathspec")
+    assert sorted(name for name in imported for banned in later if _is_or_under(name, banned)) == []
+
+
+def _is_or_under(name: str, banned: str) -> bool:
+    return name == banned or name.startswith(banned + ".")
 
 
 def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy_imports(run_home, tmp_path):

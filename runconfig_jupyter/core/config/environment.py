@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.registries.environments import get_definition, list_definitions, register_definition
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.safety.confine import check_system_path
 
@@ -321,6 +320,13 @@ class Environment(Section):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     # -- the local environment registry (core/registries/environments.py) -------------------
+    @staticmethod
+    def _registry() -> Any:
+        """The registry module, imported on the first registry call: building and submitting a config never use it."""
+        from runconfig_jupyter.core.registries import environments
+
+        return environments
+
     @classmethod
     def _registered(cls, definition: dict[str, Any], version: int) -> Environment:
         environment = cls.from_dict(definition)
@@ -329,17 +335,18 @@ class Environment(Section):
 
     def register(self, workspace: Any = None) -> Environment:
         """Store this definition as the next version of its name in the workspace's run home."""
-        return self._registered(*register_definition(workspace, self.name, self.to_dict()))
+        return self._registered(*self._registry().register_definition(workspace, self.name, self.to_dict()))
 
     @staticmethod
     def get(workspace: Any, name: str, version: str | int | None = None, label: str | None = None) -> Environment:
         """A registered environment (latest version unless ``version``); curated AzureML-* names say what to do."""
-        return Environment._registered(*get_definition(workspace, name, version))
+        return Environment._registered(*Environment._registry().get_definition(workspace, name, version))
 
     @staticmethod
     def list(workspace: Any = None) -> dict[str, Environment]:
         """Registered environments, name -> latest version."""
-        return {name: Environment._registered(*found) for name, found in list_definitions(workspace).items()}
+        found_all = Environment._registry().list_definitions(workspace)
+        return {name: Environment._registered(*found) for name, found in found_all.items()}
 
     def save_to_directory(self, path: str | Path, overwrite: bool = False) -> None:
         """Write the definition as ``azureml_environment.json`` in ``path`` (Azure's file name)."""

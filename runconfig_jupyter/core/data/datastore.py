@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.azure_only import OTHER_STORES, azure_only
-from runconfig_jupyter.core.data import filesystems, stores, transfer
+from runconfig_jupyter.core.data import filesystems, stores
 from runconfig_jupyter.core.data.reference import DataReference
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.registries.home import WorkspaceLike
@@ -380,6 +380,7 @@ class Datastore:
         show_progress: bool = True,
     ) -> DataReference:
         """Every file below ``src_dir`` to ``target_path``; existing files are kept unless ``overwrite``."""
+        from runconfig_jupyter.core.data import transfer  # fsspec (~50 ms): imported when bytes move
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         source = check_system_path(src_dir, "src_dir")
@@ -399,6 +400,7 @@ class Datastore:
     ) -> DataReference:
         """v1: each file lands at ``target_path/<its path relative to relative_root>`` (default: their common
         folder); a file outside ``relative_root`` is refused."""
+        from runconfig_jupyter.core.data import transfer  # fsspec (~50 ms): imported when bytes move
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         paths = [check_system_path(f, "files") for f in files]
@@ -431,6 +433,7 @@ class Datastore:
         """v1: the files whose path starts with ``prefix`` go to ``target_path/<their path>``; returns how many
         were downloaded (existing local files are kept unless ``overwrite``). A prefix matching nothing raises
         DataPathMissing."""
+        from runconfig_jupyter.core.data import transfer  # fsspec (~50 ms): imported when bytes move
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         target = check_system_path(target_path, "target_path")

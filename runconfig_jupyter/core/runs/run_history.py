@@ -7,7 +7,6 @@ index afresh, so two handles on the same run, in two processes, always agree.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -284,6 +283,8 @@ class RunHistory:
         folder = Path(path) if path else Path.cwd()
         folder.mkdir(parents=True, exist_ok=True)
         zip_path = folder / f"{snapshot_id or self.record.snapshot_id}.zip"
+        import zipfile  # only for a snapshot download: not on the import of the run API
+
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as out:
             for name, content in snapshot_files(tar_path):  # regular files only; the snapshot holds no links out
                 out.writestr(name, content)

@@ -31,16 +31,13 @@ from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, R
 from runconfig_jupyter.core.registries.home import CONFIG_FILE, LOCAL_NAME, find_config
 from runconfig_jupyter.core.runs.artifacts import artifact_name
 from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
-from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts
 from runconfig_jupyter.core.runs.names import check_experiment_name
 from runconfig_jupyter.core.runs.run_history import RunHistory
-from runconfig_jupyter.core.runs.run_target import read_spec, recorded_target
-from runconfig_jupyter.core.runs.settle import settle, settler
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.paths import run_home
-from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch
+from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch, store_watch
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget as ConfiguredTarget
@@ -120,6 +117,8 @@ class ScriptRun(RunHistory):
         return self.record.status.value
 
     def get_spec(self) -> dict[str, Any]:
+        from runconfig_jupyter.core.runs.run_target import read_spec  # with the target layer: not for a handle
+
         return read_spec(self.run_dir)
 
     def get_config(self) -> ScriptRunConfig:
@@ -138,6 +137,8 @@ class ScriptRun(RunHistory):
         gets a driver that re-attaches and stops what is still running, instead of a Canceled row over an
         orphan container or script.
         """
+        from runconfig_jupyter.core.runs.settle import settle  # drivers and targets: not for a mere handle
+
         settle(self.store, self.id)
         record = self.record
         if record.is_terminal:
@@ -176,13 +177,16 @@ class ScriptRun(RunHistory):
                 f"interactive run {self.id} ends when this process calls run.complete() (or run.fail()); "
                 "waiting for it here would wait forever"
             )
+        from runconfig_jupyter.core.runs.settle import settler  # drivers and targets: not for a mere handle
+
         if show_output:
             out.write(f"RunId: {self.id}\n")
             for chunk in self.follow(timeout=timeout):
                 out.write(chunk)
                 out.flush()
         settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
-        with self._watch() as watch:  # before the first look, so no change after it is missed
+        # Before the first look, so no change after it is missed. The end is a store write: the logs need no watch.
+        with store_watch(self.store.home) as watch:
             settle_due()
             while not self.record.is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
@@ -204,6 +208,8 @@ class ScriptRun(RunHistory):
         """Text from byte ``offset`` (whole lines while the run goes on, see log_cursor.py) and the next offset."""
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ConfigError(f"must be a byte offset (a whole number >= 0), got {offset!r}", field="offset")
+        from runconfig_jupyter.core.runs.log_cursor import LogCursor  # logs only when asked: not on a plain wait
+
         cursor = LogCursor(self.folder, names=(name,), offsets={name: offset}, max_bytes=max_bytes)
         chunk = cursor.poll(lambda: self.record).chunks[0]
         return chunk.text, chunk.next_offset
@@ -217,6 +223,9 @@ class ScriptRun(RunHistory):
         looks where events are not available, and it looks at least every ``FALLBACK_SECONDS`` anyway.
         ``offsets`` is updated in place, so a caller can stop and resume without repeats.
         """
+        from runconfig_jupyter.core.runs.log_cursor import LogCursor, follow_texts  # logs only when asked
+        from runconfig_jupyter.core.runs.settle import settler
+
         cursor = LogCursor(self.folder, offsets=offsets if offsets is not None else {})
         settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
 
@@ -238,6 +247,8 @@ class ScriptRun(RunHistory):
 
     def get_log(self) -> str:
         """The preparation log and the script's, as they are now (whole lines while the run goes on)."""
+        from runconfig_jupyter.core.runs.log_cursor import LogCursor  # logs only when asked
+
         cursor = LogCursor(self.folder)
         return cursor.poll(lambda: self.record).text
 
@@ -326,6 +337,8 @@ class ScriptRun(RunHistory):
         restore_config(config, SecretFile(self.store.home, self.id).read())  # secret values are not in run.json
         # The target as recorded, not looked up by name: a target registered only in the submitting
         # notebook is unknown to the Jupyter server that re-runs from the sidebar (core/runs/run_target.py).
+        from runconfig_jupyter.core.runs.run_target import recorded_target
+
         again = submit(
             config,
             experiment or record.experiment,

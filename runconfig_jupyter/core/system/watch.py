@@ -14,6 +14,13 @@ is missing (not Linux, no free inotify instance, a file system without events)
 ``Watch.wait`` sleeps, so callers keep working; and every wait is bounded
 (``FALLBACK_SECONDS``) so a condition no file reflects (a driver killed with
 ``kill -9``, noticed by reading the record) is still seen.
+
+Closing an inotify descriptor that still has (or just had) watches waits for the
+kernel's fsnotify grace period: 5-20 ms measured here, paid right when the run
+ended, or at the waiting process's exit. So a closed ``Watch`` removes its watches
+(fast: the kernel reaps them in the background) and leaves its descriptor to the
+next ``Watch`` of the process (``_Idle``); one left at exit has no watches and
+closes at once.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import contextlib
 import os
 import select
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,10 +41,12 @@ from runconfig_jupyter.core.runs.folder import RunFolder
 FALLBACK_SECONDS = 0.5
 # SQLite makes a commit visible by updating its shared-memory index (runs.db-shm, written through mmap,
 # which makes no inotify event) just *after* writing the WAL (which does). A waiter woken by that write
-# can read the record a moment too early; so for a short while after any event it looks again every
-# few milliseconds instead of blocking until the next event or the fallback.
+# can read the record a moment too early; so for a short while after any event it looks again, first
+# after a few milliseconds and then at doubling intervals (a handful of looks per event, not one every 2 ms
+# that would take CPU from the run being waited for), instead of blocking until the next event or the fallback.
 SETTLE_SECONDS = 0.002
 SETTLE_WINDOW_SECONDS = 0.1
+IDLE_DESCRIPTORS = 4  # inotify descriptors a process keeps for reuse (one per concurrent waiter is plenty)
 _IN_MODIFY, _IN_ATTRIB, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x2, 0x4, 0x80, 0x100, 0x200
 _MASK = _IN_MODIFY | _IN_ATTRIB | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
 _libc: Any = None
@@ -54,8 +64,52 @@ def _inotify() -> Any:
                 libc = ctypes.CDLL(None, use_errno=True)  # the running process's own libc: no library search
                 libc.inotify_init1.argtypes = [ctypes.c_int]
                 libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+                libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
                 _libc = libc
     return _libc or None
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 65536):
+            pass
+
+
+class _Idle:
+    """inotify descriptors without watches, kept by this process for its next ``Watch`` (see the module docstring).
+
+    A forked child gets copies of the parent's descriptors, which name the same kernel instances: it must
+    not reuse them (the two processes would steal each other's events), so the child forgets them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fds: list[int] = []
+
+    def take(self) -> int | None:
+        with self._lock:
+            fd = self._fds.pop() if self._fds else None
+        if fd is not None:
+            _drain(fd)  # what arrived before the previous watches were removed (and their IN_IGNORED)
+        return fd
+
+    def give(self, fd: int) -> None:
+        with self._lock:
+            if len(self._fds) < IDLE_DESCRIPTORS:
+                self._fds.append(fd)
+                return
+        os.close(fd)
+
+    def forget_in_child(self) -> None:
+        self._lock = threading.Lock()
+        fds, self._fds = self._fds, []
+        for fd in fds:  # the parent still holds these instances, so closing our references is immediate
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_idle = _Idle()
+os.register_at_fork(after_in_child=_idle.forget_in_child)
 
 
 class Watch:
@@ -63,20 +117,24 @@ class Watch:
 
     def __init__(self, folders: Iterable[Path | str]):
         self.fd = -1
+        self._watches: list[int] = []
         self._last_event = float("-inf")
         libc = _inotify()
         if libc is None:
             return
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = _idle.take()
+        if fd is None:
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:  # e.g. fs.inotify.max_user_instances used up: fall back to sleeping
             return
-        watched = 0
         for folder in folders:
-            watched += libc.inotify_add_watch(fd, os.fsencode(str(folder)), _MASK) >= 0
-        if watched:
+            descriptor = libc.inotify_add_watch(fd, os.fsencode(str(folder)), _MASK)
+            if descriptor >= 0:
+                self._watches.append(descriptor)
+        if self._watches:
             self.fd = fd
         else:
-            os.close(fd)
+            _idle.give(fd)
 
     @property
     def active(self) -> bool:
@@ -89,21 +147,26 @@ class Watch:
         if self.fd < 0:
             time.sleep(timeout)
             return False
-        if time.monotonic() - self._last_event < SETTLE_WINDOW_SECONDS:
-            timeout = min(timeout, SETTLE_SECONDS)
+        since = time.monotonic() - self._last_event
+        if since < SETTLE_WINDOW_SECONDS:  # look again after as long as has passed since the event (doubling)
+            timeout = min(timeout, max(SETTLE_SECONDS, since))
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if not ready:
             return False
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self.fd, 65536):  # drain: the next wait blocks until the next change
-                pass
+        _drain(self.fd)  # the next wait blocks until the next change
         self._last_event = time.monotonic()
         return True
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Remove the watches and hand the descriptor on (not ``os.close``: see the module docstring)."""
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        libc = _inotify()
+        for descriptor in self._watches:
+            libc.inotify_rm_watch(fd, descriptor)
+        self._watches = []
+        _idle.give(fd)
 
     def __enter__(self) -> Watch:
         return self
@@ -112,9 +175,17 @@ class Watch:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the module's globals may already be gone; exit closes the fd
+            pass
 
 
 def run_watch(home: Path, run_dir: Path) -> Watch:
     """A watch that wakes when a run's record (the store in ``home``) or its logs change."""
     return Watch([home, RunFolder(run_dir).logs_dir])
+
+
+def store_watch(home: Path) -> Watch:
+    """A watch that wakes when a record of the store in ``home`` changes (a wait for a run's end, not its logs)."""
+    return Watch([home])
