@@ -112,6 +112,7 @@ class DockerTarget(ComputeTarget):
         self._client: Any = None
         self._container: Any = None
         self._follower: LogFollower | None = None
+        self._removed = False  # collect() removed the run's container: cleanup() has nothing to ask the engine
         self.docker_options: RunOptions | None = None  # this run's `docker run` options; read by ranks.py too
         self.image = ""  # the run's image, once prepare() has it
         self._gpu_runtime: bool | None = None
@@ -451,11 +452,12 @@ class DockerTarget(ComputeTarget):
             # sees no container either; cleanup() remains the safety net for every other path.
             if not self.keep_container:
                 remove_container(container)
+                self._removed = True
 
     def cleanup(self, ctx: TargetRunContext) -> None:
         if self._ranks is not None:
             self._ranks.cleanup(ctx)
-        container = self._container or self._find(ctx)
+        container = None if self._removed else self._container or self._find(ctx)
         if container is not None and not self.keep_container:
             remove_container(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
