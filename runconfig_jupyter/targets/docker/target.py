@@ -157,8 +157,8 @@ class DockerTarget(ComputeTarget):
             address = engine_address(self.base_url)
             runtimes = remembered_runtimes(address)
             try:
-                if runtimes is not None:
-                    self._note_engine({"Runtimes": dict.fromkeys(runtimes)})
+                if runtimes is not None:  # not remembered again: the memo's age stays that of the engine's answer
+                    self._gpu_runtime = engine_has_gpu_runtime({"Runtimes": runtimes}, self._local_engine())
                 else:
                     info = local_engine_info(self.base_url, timeout=3)  # no docker SDK for the local engine
                     if info is None:

@@ -40,7 +40,9 @@ def test_the_memo_feeds_capabilities_but_never_lets_a_gpu_run_through(project, d
     assert "nvidia" not in docker_client.info()["Runtimes"]
     address = engine_address()
     engine_memo.remember_runtimes(address, {"Runtimes": {"runc": {}, "nvidia": {}}})  # a lie, for this engine
+    remembered_at = _memo(run_home)[address]["at"]
     assert DockerTarget().capabilities().gpu is True  # the memo was used: the engine would have said runc only
+    assert _memo(run_home)[address]["at"] == remembered_at  # using it does not make it younger
     config = ScriptRunConfig(str(project), script="train.py", compute_target="docker")
     config.run_config.environment.docker.gpu_support = True
     with pytest.raises(TargetUnavailable, match="no NVIDIA runtime"):
