@@ -77,8 +77,7 @@ def check_reachable(base_url: str | None = None, timeout: float = 10.0) -> None:
     SDK costs ~0.1 s, which a submit would pay only to learn that the engine is up (the run's
     driver imports it anyway). Other addresses (tcp, ssh, TLS) go through the SDK.
     """
-    if importlib.util.find_spec("docker") is None:
-        connect(base_url, timeout)  # raises the "not installed" error
+    _require_sdk(base_url, timeout)
     address = engine_address(base_url)
     if not address.startswith("unix://"):
         connect(base_url, timeout).close()
@@ -87,6 +86,28 @@ def check_reachable(base_url: str | None = None, timeout: float = 10.0) -> None:
     status = reply.split(b" ", 2)[1:2]
     if status != [b"200"]:
         raise _unreachable(address, Exception(f"/_ping answered {reply[:40]!r}"))
+
+
+def _require_sdk(base_url: str | None, timeout: float) -> None:
+    """The run's driver needs the docker SDK: a submit without it fails now, with the install command."""
+    if importlib.util.find_spec("docker") is None:
+        connect(base_url, timeout)  # raises the "not installed" error
+
+
+def reachable_info(base_url: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    """``check_reachable``'s checks answered by ``docker info``: one round trip where both are needed.
+
+    The local engine is asked with the standard library; other addresses through the SDK.
+    """
+    _require_sdk(base_url, timeout)
+    info = local_engine_info(base_url, timeout)
+    if info is not None:
+        return info
+    client = connect(base_url, timeout)
+    try:
+        return engine_info(client)
+    finally:
+        client.close()
 
 
 def local_engine_info(base_url: str | None = None, timeout: float = 3.0) -> dict[str, Any] | None:

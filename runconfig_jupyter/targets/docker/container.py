@@ -84,13 +84,17 @@ def resume_mount(config: Any, fetched: Path | None = None) -> dict[str, dict[str
 
 def remove_container(container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
     """Remove and make sure it is gone: the engine can answer 409 "removal already in progress" or a
-    transient 500 while it tears down an OOM-killed container, and a run must not end before that."""
+    transient 500 while it tears down an OOM-killed container, and a run must not end before that.
+
+    The engine answers a removal only once the container is gone, so a removal it accepted needs no look.
+    """
     import docker
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             container.remove(force=True)
+            return
         except docker.errors.NotFound:
             return
         except docker.errors.APIError:

@@ -27,7 +27,14 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.docker.args import RunOptions, run_options
-from runconfig_jupyter.targets.docker.client import check_reachable, connect, engine_info, local_engine_info
+from runconfig_jupyter.targets.docker.client import (
+    check_reachable,
+    connect,
+    engine_address,
+    engine_info,
+    local_engine_info,
+    reachable_info,
+)
 from runconfig_jupyter.targets.docker.container import (
     INPUT_DIR,
     LABEL_EXPERIMENT,
@@ -50,7 +57,13 @@ from runconfig_jupyter.targets.docker.container import (
     upload_stream,
 )
 from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_plan_paths, container_data
-from runconfig_jupyter.targets.docker.gpu import check_gpu_available, is_driver_refusal, no_gpu_error
+from runconfig_jupyter.targets.docker.engine_memo import remember_runtimes, remembered_runtimes
+from runconfig_jupyter.targets.docker.gpu import (
+    check_gpu_available,
+    engine_has_gpu_runtime,
+    is_driver_refusal,
+    no_gpu_error,
+)
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
 from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
 
@@ -99,9 +112,11 @@ class DockerTarget(ComputeTarget):
         self._client: Any = None
         self._container: Any = None
         self._follower: LogFollower | None = None
+        self._removed = False  # collect() removed the run's container: cleanup() has nothing to ask the engine
         self.docker_options: RunOptions | None = None  # this run's `docker run` options; read by ranks.py too
         self.image = ""  # the run's image, once prepare() has it
         self._gpu_runtime: bool | None = None
+        self._engine_info: dict[str, Any] | None = None  # the engine's /info, when a GPU run's prepare asked it
         self._ranks: DockerRanks | None = None  # when the run is distributed (one container per rank)
         self.container_data: ContainerData | None = None  # the run's data mounts (targets/docker/data.py)
         self.resume_fetched: Path | None = None  # resume_from a datastore path, fetched in prepare
@@ -133,20 +148,33 @@ class DockerTarget(ComputeTarget):
         )
 
     def _has_gpu_runtime(self) -> bool:
-        """Asked once per target object, with a short timeout: capabilities() fills dropdowns."""
-        if self._gpu_runtime is None:
-            from runconfig_jupyter.targets.docker.gpu import engine_has_gpu_runtime
+        """Asked once per target object, with a short timeout: capabilities() fills dropdowns.
 
+        A local engine's runtimes come from this process's earlier look (validate), else from the memo other
+        processes left (engine_memo.py), else from the engine, remembered then for the next fresh script.
+        """
+        if self._gpu_runtime is None:
+            address = engine_address(self.base_url)
+            runtimes = remembered_runtimes(address)
             try:
-                info = local_engine_info(self.base_url, timeout=3)  # no docker SDK for the local engine
-                if info is None:
-                    client = connect(self.base_url, timeout=3)
-                    info = client.info()
-                    client.close()
-                self._gpu_runtime = engine_has_gpu_runtime(info, self._local_engine())
+                if runtimes is not None:  # not remembered again: the memo's age stays that of the engine's answer
+                    self._gpu_runtime = engine_has_gpu_runtime({"Runtimes": runtimes}, self._local_engine())
+                else:
+                    info = local_engine_info(self.base_url, timeout=3)  # no docker SDK for the local engine
+                    if info is None:
+                        client = connect(self.base_url, timeout=3)
+                        info = client.info()
+                        client.close()
+                    self._note_engine(info)
             except RunConfigError:
                 self._gpu_runtime = False
-        return self._gpu_runtime
+        return bool(self._gpu_runtime)
+
+    def _note_engine(self, info: dict[str, Any]) -> None:
+        """What an engine's ``/info`` answer says about GPUs, kept for capabilities(); remembered when local."""
+        self._gpu_runtime = engine_has_gpu_runtime(info, self._local_engine())
+        if self._local_engine():
+            remember_runtimes(engine_address(self.base_url), info)
 
     def _local_engine(self) -> bool:
         return not self.base_url or self.base_url.startswith("unix://")
@@ -167,14 +195,17 @@ class DockerTarget(ComputeTarget):
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         options = run_options(config, self.arguments)
         ca_bundle_path(self.ca_bundle)
-        if not (self.gpu_precheck and options.gpu is not None):
+        gpu_check = self.gpu_precheck and options.gpu is not None
+        address = engine_address(self.base_url)
+        if not gpu_check and (not address.startswith("unix://") or remembered_runtimes(address) is not None):
             check_reachable(self.base_url, timeout=10)  # no docker SDK in the submitting process
             return
-        client = connect(self.base_url, timeout=10)
-        try:
-            check_gpu_available(engine_info(client), options.gpu, self._local_engine())
-        finally:
-            client.close()
+        # One look at the engine answers both "is it up?" and the capabilities recorded with the run (and
+        # a GPU request is judged by the engine's own fresh answer); the local engine without the SDK.
+        info = reachable_info(self.base_url, timeout=10)
+        self._note_engine(info)
+        if gpu_check:
+            check_gpu_available(info, options.gpu, self._local_engine())
 
     def validate_data(self, plan: Any) -> None:
         """Paths in the container checked now; a host folder can only be mounted by an engine on this machine."""
@@ -199,7 +230,8 @@ class DockerTarget(ComputeTarget):
         self.docker_options = run_options(ctx.config, self.arguments)
         # Before any build: a GPU run on an engine without GPUs must fail here, with nothing created.
         if self.gpu_precheck and self.docker_options.gpu is not None:
-            check_gpu_available(engine_info(client), self.docker_options.gpu, self._local_engine())
+            self._engine_info = engine_info(client)  # start() explains a late refusal from it: not asked twice
+            check_gpu_available(self._engine_info, self.docker_options.gpu, self._local_engine())
         self.image = ensure_image(client, ctx, self.base_image, ca_bundle_path(self.ca_bundle))
         self._prepare_data(ctx)
 
@@ -229,7 +261,7 @@ class DockerTarget(ComputeTarget):
             return self._ranks.start(ctx)
         client = self.client()
         options = self.docker_options or run_options(ctx.config, self.arguments)
-        info = engine_info(client) if options.gpu is not None else {}
+        info = (self._engine_info or engine_info(client)) if options.gpu is not None else {}
         if self.gpu_precheck and options.gpu is not None:
             check_gpu_available(info, options.gpu, self._local_engine())
         ca_bundle = ca_bundle_path(self.ca_bundle)
@@ -420,11 +452,12 @@ class DockerTarget(ComputeTarget):
             # sees no container either; cleanup() remains the safety net for every other path.
             if not self.keep_container:
                 remove_container(container)
+                self._removed = True
 
     def cleanup(self, ctx: TargetRunContext) -> None:
         if self._ranks is not None:
             self._ranks.cleanup(ctx)
-        container = self._container or self._find(ctx)
+        container = None if self._removed else self._container or self._find(ctx)
         if container is not None and not self.keep_container:
             remove_container(container)
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
