@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import tarfile
 import time
 from pathlib import Path
@@ -360,3 +361,21 @@ def test_a_hash_cache_written_before_ctimes_were_kept_is_used_and_upgraded(src: 
     assert again.id == first.id and again.stored_files == 0  # nothing read again after the upgrade
     upgraded = json.loads(cache_file.read_text())["entries"]
     assert upgraded and all(len(fields) == 6 for fields in upgraded.values())
+
+
+def test_link_tree_is_the_snapshot_as_read_only_links_to_checked_objects(src: Path, tmp_path: Path) -> None:
+    """Files are checked and linked in threads, links placed after them: the tree is the snapshot's, whole."""
+    for index in range(40):  # enough files for every worker to take several
+        write(src, f"many/file_{index}.txt", f"content {index}\n" * (index + 1))
+    snap = store_snapshot(src, tmp_path / "store")
+    tree = tmp_path / "tree"
+    link_tree(snap.path, tree)
+    for entry in snap.manifest.files:
+        placed = tree / entry.path
+        if entry.kind == "symlink":
+            assert placed.is_symlink() and os.readlink(placed) == entry.link_target
+            continue
+        assert placed.read_bytes() == (src / entry.path).read_bytes()
+        info = placed.lstat()
+        assert info.st_nlink >= 2 and stat.S_IMODE(info.st_mode) == (0o555 if entry.mode == 0o755 else 0o444)
+    assert (tree / "alias.py").is_symlink() and (tree / "outputs").is_dir()

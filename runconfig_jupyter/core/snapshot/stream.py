@@ -222,26 +222,35 @@ def link_tree(path: Path | str, dest: Path | str) -> None:
     cannot write through them (a read-only bind mount); files are copied where a link is impossible.
 
     Objects of executable files are 0555 and the others 0444, so the tree has the snapshot's modes minus the
-    write bits. No byte is written, but each object is read once against its digest.
+    write bits. No byte is written, but each object is read once against its digest - in threads, as
+    ``materialize`` copies (the hash releases the GIL): this check is on a docker run's path before its
+    container is created, ~0.5 ms a MB on one core.
     """
     stored = load_manifest(path)
     dest = Path(dest)
     if dest.exists():
         raise SnapshotError(f"{dest} already exists; a snapshot tree is only built into a new folder")
     dest.mkdir(parents=True)
+    files: list[StoredMember] = []
+    links: list[StoredMember] = []
     for name, entry in stored.members:
-        target = dest / name
         if entry is None:
-            target.mkdir(parents=True, exist_ok=True)
-        elif entry.kind == "symlink":
-            os.symlink(entry.link_target or "", target)
+            (dest / name).mkdir(parents=True, exist_ok=True)
         else:
-            assert entry.digest is not None
-            os.close(stored.objects.open_verified(entry.digest, entry.mode, entry.size, name))
-            try:
-                os.link(stored.objects.path(entry.digest, entry.mode), target)
-            except OSError:  # another file system, or links not allowed: a copy
-                _write_file(stored.objects, entry, dest)
+            (links if entry.kind == "symlink" else files).append(entry)
+
+    def place(entry: StoredMember) -> int:
+        assert entry.digest is not None
+        os.close(stored.objects.open_verified(entry.digest, entry.mode, entry.size, entry.path))
+        try:
+            os.link(stored.objects.path(entry.digest, entry.mode), dest / entry.path)
+        except OSError:  # another file system, or links not allowed: a copy
+            _write_file(stored.objects, entry, dest)
+        return entry.size
+
+    in_threads(place, files, WRITE_THREADS)
+    for entry in links:  # after the files, as materialize does: no file is ever placed through a link
+        os.symlink(entry.link_target or "", dest / entry.path)
 
 
 def _write_file(objects: ObjectStore, entry: StoredMember, dest: Path) -> None:
