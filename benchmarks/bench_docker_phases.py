@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import secrets
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_script import IMAGE, SCRIPT, SUBMIT  # benchmarks/bench_script.py: the same script and submit
+from bench_script import IMAGE, SCRIPT, SUBMIT, script_project  # benchmarks/bench_script.py: the same script and submit
 from timing import Pair, figure, load, wait_for_standby  # benchmarks/timing.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,13 +90,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as folder:
-        os.environ["RUNCONFIG_JUPYTER_HOME"] = home
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        source = script_project(home, folder)
         from runconfig_jupyter.core.runs.store import RunStore
 
-        source = Path(folder, "project")
-        source.mkdir()
-        (source / "t.py").write_text(SCRIPT)
         submit = Path(folder, "submit.py")
         submit.write_text(SUBMIT)
         store = RunStore(Path(home))

@@ -35,6 +35,16 @@ Experiment("bench-script").submit(config).wait_for_completion()
 """
 
 
+def script_project(home: str, folder: str) -> Path:
+    """Point this process (and the scripts it starts) at ``home`` and this checkout; the project to submit."""
+    os.environ["RUNCONFIG_JUPYTER_HOME"] = home
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    source = Path(folder, "project")
+    source.mkdir()
+    (source / "t.py").write_text(SCRIPT)
+    return source
+
+
 def run_quietly(argv: list[str]) -> None:
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
@@ -70,12 +80,7 @@ def main() -> None:
     targets = ["local", "docker"] if args.target == "both" else [args.target]
     for target in targets:
         with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as folder:
-            os.environ["RUNCONFIG_JUPYTER_HOME"] = home
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-            source = Path(folder, "project")
-            source.mkdir()
-            (source / "t.py").write_text(SCRIPT)
-            measure(target, source, Path(home), args.repeat)
+            measure(target, script_project(home, folder), Path(home), args.repeat)
 
 
 if __name__ == "__main__":
