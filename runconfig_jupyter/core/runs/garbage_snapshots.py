@@ -42,8 +42,7 @@ class SnapshotSource:
                 objects = objects_named(self.snapshots_dir, path)
                 if objects is not None:  # unreadable: read (and judged unsure) again under the lock in finish
                     self._named[path] = objects
-        named = self._named
-        namers = Counter(obj for objects in named.values() for obj in objects)
+        namers = Counter(obj for objects in self._named.values() for obj in objects)
         for path in files:
             try:
                 stat = path.lstat()
@@ -52,7 +51,7 @@ class SnapshotSource:
             sid = path.name.rsplit(".", 1)[0]
             freed = 0
             if stat.st_nlink <= 1:
-                freed = stat.st_size + sum(_size(obj) for obj in named.get(path, ()) if namers[obj] == 1)
+                freed = stat.st_size + sum(_size(obj) for obj in self._named.get(path, ()) if namers[obj] == 1)
             yield GarbageItem(
                 kind="snapshot",
                 name=sid,

@@ -100,8 +100,7 @@ def collect_snapshot_garbage(
             report.bytes_freed += st.st_size
             if not dry_run:
                 path.unlink(missing_ok=True)
-        for path in [] if unsure else _object_files(snapshots_dir / OBJECTS_DIR):
-            st = path.lstat()
+        for path, st in [] if unsure else _object_files(snapshots_dir / OBJECTS_DIR):
             if path in live or st.st_mtime > cutoff:
                 report.kept_objects += 1
                 continue
@@ -125,12 +124,26 @@ def _is_snapshot_file(path: Path) -> bool:
     return SNAPSHOT_ID.fullmatch(path.name.rsplit(".", 1)[0]) is not None and _is_regular(path)
 
 
-def _object_files(root: Path) -> list[Path]:
-    """Regular files under objects/ (os.walk follows no link to a folder; a link to a file is not an object)."""
+def _object_files(root: Path) -> list[tuple[Path, os.stat_result]]:
+    """Regular files under objects/ with their ``lstat`` (taken once: a store holds one file per object).
+
+    os.walk follows no link to a folder; a link to a file is not an object.
+    """
     if not root.is_dir():
         return []
-    found = (Path(folder) / name for folder, _dirs, names in os.walk(root) for name in names)
-    return [path for path in found if not path.name.startswith(".") and _is_regular(path)]
+    found: list[tuple[Path, os.stat_result]] = []
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((path, st))
+    return found
 
 
 def _is_regular(path: Path) -> bool:

@@ -149,7 +149,7 @@ class LocalTarget(ComputeTarget):
             extract_snapshot,  # not the snapshot facade: no archive writer
         )
 
-        keep_spare()  # the script's parent boots while the snapshot is extracted (a standby has one already)
+        keep_spare()  # warm_up started it already; this restarts one that died (or a driver built without warm_up)
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         if ctx.data_plan:

@@ -2,9 +2,10 @@
 
 Starting the supervisor (supervisor.py, ``python -I -S``) costs an interpreter start - 5-10 ms, more
 on a loaded machine - that used to sit between "the driver starts the run" and "the script starts".
-A spare pays it ahead: a standby driver keeps one while it waits (``keep_spare`` from the local
-target's ``warm_up``), a fresh driver starts one as its preparation begins, so it boots while the
-snapshot is extracted. The run is then handed over on the spare's stdin (``hand_over``), and it
+A spare pays it ahead: the local target's ``warm_up`` keeps one (``keep_spare``), which a standby driver
+calls while it waits and a fresh driver as it starts (core/runs/driver.py ``warm_up_target``), so it
+boots while the driver reads the run and extracts the snapshot. The run is then handed over on the
+spare's stdin (``start_supervised``), and it
 spawns the script exactly as a supervisor started with the run's argv would (same session, cwd,
 environment, log file, exit file).
 

@@ -14,8 +14,8 @@ a few milliseconds::
     python -I -S supervisor.py EXIT_FILE -- ARGV...
     python -I -S supervisor.py --await          (a spare: the run arrives on stdin, see spare.py)
 
-A spare is started before its run is known (a standby driver keeps one, a fresh driver starts one while
-it prepares), so the interpreter start of this process is not on the run's critical path. Until its
+A spare is started before its run is known (a standby driver keeps one, a fresh driver starts one as
+it starts), so the interpreter start of this process is not on the run's critical path. Until its
 run arrives it is only a process reading a pipe; when the pipe closes without a run (its driver
 retired or died) it exits. The run it gets - argv, environment, working folder, log file, exit file -
 is applied exactly as a started supervisor would have had it, before the script is spawned.
