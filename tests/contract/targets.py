@@ -123,7 +123,10 @@ def docker(request: pytest.FixtureRequest) -> TargetUnderTest:
 
     def leftovers(run: ScriptRun, pids: ScriptProcesses) -> list[str]:
         label = f"runconfig-jupyter.run_id={run.id}"
-        return [f"container {c.name} ({c.status})" for c in client.containers.list(all=True, filters={"label": label})]
+        return [
+            f"container {c.name} ({c.status})"
+            for c in client.containers.list(all=True, ignore_removed=True, filters={"label": label})
+        ]
 
     def after_cancel(run: ScriptRun) -> None:
         # 143 = ended by the SIGTERM that init forwards: no wait for the stop timeout and its SIGKILL (137)

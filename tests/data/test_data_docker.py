@@ -40,7 +40,9 @@ def no_containers_left(docker_client):
     runs: list[str] = []
     yield runs
     for run_id in runs:
-        assert docker_client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}) == []
+        assert (
+            docker_client.containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL}={run_id}"}) == []
+        )
 
 
 def submit(project: Path, arguments: list, runs: list[str], **config) -> object:  # type: ignore[type-arg]

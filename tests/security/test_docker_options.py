@@ -35,7 +35,7 @@ def engine():
 
 
 def containers_of(client, experiment: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{LABEL}.experiment={experiment}"})
+    return client.containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL}.experiment={experiment}"})
 
 
 def nothing_recorded(home: Path) -> None:

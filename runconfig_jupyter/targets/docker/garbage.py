@@ -106,7 +106,7 @@ class DockerImageSource:
 
     def _container_users(self) -> dict[str, str]:
         users: dict[str, str] = {}
-        for container in self.client.containers.list(all=True):
+        for container in self.client.containers.list(all=True, ignore_removed=True):
             image_id = container.attrs.get("Image", "")
             users.setdefault(image_id, f"used by container {container.name} ({container.status})")
         return users

@@ -326,7 +326,9 @@ class DockerRanks:
         client = self.target.client()
         found = {c.id: c for c in self.containers.values()}
         try:
-            for container in client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={ctx.run_id}"}):
+            for container in client.containers.list(
+                all=True, ignore_removed=True, filters={"label": f"{LABEL_RUN_ID}={ctx.run_id}"}
+            ):
                 found.setdefault(container.id, container)
         except Exception:
             pass

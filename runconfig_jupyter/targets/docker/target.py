@@ -489,7 +489,9 @@ class DockerTarget(ComputeTarget):
     # -- helpers -------------------------------------------------------------------
     def _find(self, ctx: TargetRunContext) -> Any:
         try:
-            found = self.client().containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={ctx.run_id}"})
+            found = self.client().containers.list(
+                all=True, ignore_removed=True, filters={"label": f"{LABEL_RUN_ID}={ctx.run_id}"}
+            )
         except RunConfigError:
             return None
         return found[0] if found else None

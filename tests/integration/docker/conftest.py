@@ -71,7 +71,7 @@ def _our_containers(client, home: Path, run_id: str | None = None) -> list:
     run_ids = [run_id] if run_id else _run_ids(home)
     found = []
     for rid in run_ids:
-        found += client.containers.list(all=True, filters={"label": f"{OUR_LABEL}.run_id={rid}"})
+        found += client.containers.list(all=True, ignore_removed=True, filters={"label": f"{OUR_LABEL}.run_id={rid}"})
     return found
 
 

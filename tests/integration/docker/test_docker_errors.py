@@ -26,7 +26,7 @@ def _nothing_recorded() -> None:
 
 def _containers_labelled(client, label: str) -> list:
     """Containers carrying ``label`` (key=value); precise even when other sessions share the engine."""
-    return client.containers.list(all=True, filters={"label": label})
+    return client.containers.list(all=True, ignore_removed=True, filters={"label": label})
 
 
 def test_bad_pip_package_fails_while_preparing_and_leaves_nothing(project, docker_client, session_nonce, image_remover):
