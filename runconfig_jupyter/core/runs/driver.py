@@ -43,6 +43,17 @@ RESERVE_BYTES = 256 * 1024
 DISK_FULL_BYTES = 1024 * 1024  # less free than this when a script failed: the disk is named as the cause
 
 
+def standing_environment() -> dict[str, str]:
+    """What every single-process run's script finds set by us, whatever the run (the rest is per run:
+    script_env.PER_RUN_NAMES). A target that prepares a script's process ahead predicts its environment
+    from this."""
+    return {
+        "PYTHONUNBUFFERED": "1",
+        # Node 0 of 1; a distributed run's ranks get their own values (core/distributed.py).
+        **azure_node_environment(),
+    }
+
+
 class DriverContext:
     """The ``RunContext`` handed to targets (see targets/base.py)."""
 
@@ -73,12 +84,10 @@ class DriverContext:
             {
                 RUN_ID_ENV: self.run_id,
                 EXPERIMENT_ENV: self.spec["experiment"],
-                "PYTHONUNBUFFERED": "1",
                 # Azure ML v1 scripts read these; keep them working.
                 "AZUREML_RUN_ID": self.run_id,
                 "AZUREML_EXPERIMENT_NAME": self.spec["experiment"],
-                # Node 0 of 1; a distributed run's ranks get their own values (core/distributed.py).
-                **azure_node_environment(),
+                **standing_environment(),
             }
         )
         return env

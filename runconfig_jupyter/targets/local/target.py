@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.data.plan import apply_paths, script_environment
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE, RunFolder
-from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV
+from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV, PER_RUN_NAMES
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
@@ -97,8 +97,16 @@ class LocalTarget(ComputeTarget):
 
     @classmethod
     def warm_up(cls) -> None:
-        """A standby keeps the script's parent process started (targets/processes/spare.py)."""
-        keep_spare()
+        """A standby keeps the script's parent process and interpreter started (targets/processes/spare.py).
+
+        The interpreter's environment is what a default run's script gets (the submitting process's
+        variables through the default inherit_env filter, plus ours) without its per-run names. A run
+        configured otherwise (its own variables, another inherit_env, a venv or conda python) does not
+        match it and starts its interpreter the ordinary way.
+        """
+        from runconfig_jupyter.core.runs.driver import standing_environment
+
+        keep_spare(prestart_env={**inherited(os.environ, setting_for(None)), **standing_environment()})
 
     @classmethod
     def garbage_sources(cls, home: Path) -> list[Any]:
@@ -244,7 +252,9 @@ class LocalTarget(ComputeTarget):
         exit_file = ctx.run_dir / EXIT_FILE
         exit_file.unlink(missing_ok=True)
         try:
-            self._process = start_supervised(argv, exit_file, cwd=self.working_dir(ctx), env=env, log_path=log_path)
+            self._process = start_supervised(
+                argv, exit_file, cwd=self.working_dir(ctx), env=env, log_path=log_path, per_run_names=PER_RUN_NAMES
+            )
         except OSError as error:
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         self._pid = self._process.pid
