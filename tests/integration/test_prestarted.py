@@ -26,6 +26,7 @@ import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE
+from runconfig_jupyter.core.target.configured import register_target, unregister_target
 from tests.conftest import wait_for
 from tests.integration.test_spare_supervisor import spare_of
 from tests.integration.test_standby import ready_standby, served_by_standby, standbys_on  # noqa: F401 (fixture)
@@ -133,6 +134,21 @@ ENDINGS = {
     "non-daemon thread": "import threading, time\n"
     "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\nprint('main done')\n",
     "warning at module level": "import warnings\nwarnings.warn('careful', DeprecationWarning)\nprint('ok')\n",
+    "multiprocessing (spawn, forkserver, pickled __main__ classes)": textwrap.dedent(
+        """
+        import multiprocessing, pickle
+        class Box:
+            def __init__(self, value):
+                self.value = value
+        def double(box):
+            return box.value * 2
+        if __name__ == "__main__":
+            for method in ("spawn", "forkserver", "fork"):
+                with multiprocessing.get_context(method).Pool(1) as pool:
+                    print(method, pool.map(double, [Box(1), Box(2)]), flush=True)
+            print("pickled", pickle.loads(pickle.dumps(Box(5))).value)
+        """
+    ),
 }
 
 
@@ -213,3 +229,17 @@ def test_a_package_installed_after_the_interpreter_started_is_found(project, sta
     run = Experiment("pre").submit(ScriptRunConfig(str(project), script="late.py"))
     run.wait_for_completion(timeout=60)
     assert f"installed late {prestarted}" in run.get_log()
+
+
+def test_a_target_with_prestart_off_starts_every_interpreter_after_the_submit(project, standbys_on):  # noqa: F811
+    """``prestart: false`` on a local target: even a fitting run gets a process spawned for it."""
+    register_target("no-prestart", type="local", prestart=False)
+    try:
+        (project / "who.py").write_text("import os\nprint('pid', os.getpid())\n")
+        prestarted = warm(project, standbys_on)
+        run = Experiment("pre").submit(ScriptRunConfig(str(project), script="who.py", compute_target="no-prestart"))
+        run.wait_for_completion(timeout=60)
+        assert served_by_standby(run)
+        assert int(run.get_log().split()[1]) != prestarted
+    finally:
+        unregister_target("no-prestart")

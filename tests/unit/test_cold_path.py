@@ -216,9 +216,15 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     assert "runconfig_jupyter.core.runs.submit" in submitter
     assert _on_the_path(set(submitter)) == []
     driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
-    driver = {line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")}
+    order = [line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")]
+    driver = set(order)
     assert {"runconfig_jupyter.core.config.scriptrunconfig", "runconfig_jupyter.targets.local.env"} <= driver
     assert _on_the_path(driver) == []
+    # The target's warm-up (the spare and the script's prestarted interpreter) starts before the driver's
+    # heavy imports (core/runs/driver_entry.py): the spare module is loaded before the store and the data plan.
+    spare = order.index("runconfig_jupyter.targets.processes.spare")
+    for later in ("sqlite3", "runconfig_jupyter.core.data.plan", "runconfig_jupyter.core.runs.driver", "tarfile"):
+        assert spare < order.index(later), later
     assert (run_home / "runs" / run_id / "logs" / "std_log.txt").read_text().strip().endswith("trained")
 
 

@@ -8,6 +8,8 @@ reason is read from the store, where ``ScriptRun.cancel`` left it.
 
     python -m runconfig_jupyter.core.runs.driver RUN_ID [--reattach]
     python -m runconfig_jupyter.core.runs.driver --standby FINGERPRINT   (see core/standby.py)
+
+A submit starts it through core/runs/driver_entry.py, which warms the target up first.
 """
 
 from __future__ import annotations

@@ -51,8 +51,13 @@ def start_driver(
     extra_env: dict[str, str] | None = None,
     reattach: bool = False,
     strip_env: set[str] | None = None,
+    target_type: str | None = None,
 ) -> int:
-    """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt."""
+    """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt.
+
+    ``target_type`` (the submitter's resolved target) lets a fresh driver warm its target up before it
+    imports the rest of itself (core/runs/driver_entry.py).
+    """
     env = driver_environment(store, extra_env, strip_env)
     warm = not reattach and standby_seconds(env) > 0
     print_ = fingerprint(env) if warm else ""
@@ -64,7 +69,7 @@ def start_driver(
     pid = claim(store.home, print_, run_id, before_handover=record_driver) if warm else None
     claimed = pid is not None
     if pid is None:
-        pid = _spawn_driver(store, run_id, env, reattach)
+        pid = _spawn_driver(store, run_id, env, reattach, target_type)
         record_driver(pid)
     # ... and one is kept waiting for the next submit: a claimed standby starts its own successor once
     # the script runs (core/runs/standby.py start_successor); a fresh driver's is started here.
@@ -101,9 +106,14 @@ def prewarm(store: RunStore | None = None) -> int | None:
         return None
 
 
-def _spawn_driver(store: RunStore, run_id: str, env: dict[str, str], reattach: bool) -> int:
-    argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
-    if reattach:
-        argv.append("--reattach")
+def _spawn_driver(
+    store: RunStore, run_id: str, env: dict[str, str], reattach: bool, target_type: str | None = None
+) -> int:
+    if reattach or not target_type:
+        argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
+        if reattach:
+            argv.append("--reattach")
+    else:
+        argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver_entry", run_id, target_type]
     run_dir = store.run_dir(run_id)
     return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid

@@ -164,7 +164,7 @@ def start_run(
         if isinstance(error, OSError):
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
-    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute))
+    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute), target_type=compute.type_name)
     return run_id
 
 

@@ -29,22 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.plan import apply_paths, script_environment
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE, RunFolder
 from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV, PER_RUN_NAMES
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import pid_start_time
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
-from runconfig_jupyter.targets.collect import collect_from
-from runconfig_jupyter.targets.local.env import check_host_pip, interpreter_for
 from runconfig_jupyter.targets.processes.spare import discard_spare, keep_spare, start_supervised
 from runconfig_jupyter.targets.processes.supervision import recorded_exit
 
+# The data plan, the run store (sqlite3), collection (tarfile) and interpreter building are imported where they
+# are used: a fresh driver imports this module for its warm-up (the spare), which should start before those.
 EXIT_FILE = SCRIPT_EXIT_FILE  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
 ADOPTED_POLL_SECONDS = 0.1
@@ -78,6 +76,11 @@ class LocalSettings:
         "and patterns (default: $RUNCONFIG_INHERIT_ENV, else safe).",
     )
     mpi_launcher: str | None = setting(None, "MPI runs: auto, mpirun or direct (default auto).")
+    prestart: bool = setting(
+        True,
+        "Run a script whose command and environment fit it in the Python interpreter a waiting driver started "
+        "ahead (targets/processes/prestarted.py); false starts every script's interpreter after the submit.",
+    )
 
 
 class LocalTarget(ComputeTarget):
@@ -140,6 +143,8 @@ class LocalTarget(ComputeTarget):
                 "to use the kernel's own python",
                 field="environment.python.interpreter_path",
             )
+        from runconfig_jupyter.targets.local.env import check_host_pip
+
         check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
@@ -162,6 +167,8 @@ class LocalTarget(ComputeTarget):
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
         if ctx.data_plan:
             self._data_paths = self._prepare_data(ctx)
+        from runconfig_jupyter.targets.local.env import interpreter_for
+
         self._python, self._python_env = interpreter_for(ctx)
         from runconfig_jupyter.core.runs.distributed import plan_for
 
@@ -208,6 +215,8 @@ class LocalTarget(ComputeTarget):
         for name, folder in self._output_folders(ctx).items():
             folder.mkdir(parents=True, exist_ok=True)
             paths[name] = str(folder)
+        from runconfig_jupyter.core.data.plan import apply_paths
+
         apply_paths(ctx.config, paths)  # placeholders in the arguments become these paths
         return paths
 
@@ -239,6 +248,8 @@ class LocalTarget(ComputeTarget):
         setting = setting_for(self.options.inherit_env)
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
+        from runconfig_jupyter.core.data.plan import script_environment
+
         data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
         env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
         inherit_env = setting if isinstance(setting, str) else ",".join(setting)
@@ -253,12 +264,19 @@ class LocalTarget(ComputeTarget):
         exit_file.unlink(missing_ok=True)
         try:
             self._process = start_supervised(
-                argv, exit_file, cwd=self.working_dir(ctx), env=env, log_path=log_path, per_run_names=PER_RUN_NAMES
+                argv,
+                exit_file,
+                cwd=self.working_dir(ctx),
+                env=env,
+                log_path=log_path,
+                per_run_names=PER_RUN_NAMES if self.options.prestart else None,
             )
         except OSError as error:
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         self._pid = self._process.pid
         # What an adopting driver needs to find this process again (pid + start time against pid reuse).
+        from runconfig_jupyter.core.runs.store import pid_start_time
+
         write_json_atomically(
             ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_time(self._pid), "argv": argv}
         )
@@ -337,6 +355,8 @@ class LocalTarget(ComputeTarget):
             pass
 
     def collect(self, ctx: TargetRunContext) -> None:
+        from runconfig_jupyter.targets.collect import collect_from
+
         collect_from(self.working_dir(ctx), ctx)
 
     def cleanup(self, ctx: TargetRunContext) -> None:

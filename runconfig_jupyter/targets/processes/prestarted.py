@@ -111,6 +111,7 @@ def _serve() -> None:
     if inline:
         namespace["__loader__"] = sys.modules["_frozen_importlib"].BuiltinImporter
         sys.argv = ["-c", *command[3:]]
+        sys.path_importer_cache.pop("", None)  # '' is the run's folder now, not the one this process started in
     else:
         loader = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", script)
         namespace.update(__loader__=loader, __file__=script, __cached__=None)

@@ -66,9 +66,12 @@ def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
         _spare = None
 
 
-def fits_prestarted(argv: Sequence[str], env: Mapping[str, str], per_run_names: Collection[str]) -> bool:
-    """Whether the spare's prestarted interpreter can be this run's script (see the module docstring)."""
-    if _prestart_env is None or len(argv) < 2 or argv[0] != sys.executable:
+def fits_prestarted(argv: Sequence[str], env: Mapping[str, str], per_run_names: Collection[str] | None) -> bool:
+    """Whether the spare's prestarted interpreter can be this run's script (see the module docstring).
+
+    ``per_run_names`` None: the run does not want one (the local target's ``prestart: false``).
+    """
+    if _prestart_env is None or per_run_names is None or len(argv) < 2 or argv[0] != sys.executable:
         return False
     if argv[1].startswith("-") and not (argv[1] == "-c" and len(argv) >= 3):
         return False  # interpreter options other than -c change how it starts: `python -u`, `-m`, `-X`...
@@ -95,12 +98,13 @@ def start_supervised(
     cwd: Path,
     env: Mapping[str, str],
     log_path: Path,
-    per_run_names: Collection[str] = (),
+    per_run_names: Collection[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``argv`` under a supervisor: the spare when one is alive, else a new one. Raises OSError like Popen.
 
     ``per_run_names``: the environment's names whose values differ from run to run and no interpreter
-    start reads; a run differing from the prestarted interpreter's environment only in those can use it.
+    start reads; a run differing from the prestarted interpreter's environment only in those can use it
+    (None: it does not use one).
     """
     global _spare
     spare, _spare = _spare, None
