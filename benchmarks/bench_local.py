@@ -60,23 +60,18 @@ class Ours:
         return elapsed
 
 
-def children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def spare_rss_mb(standby_pid: int) -> float:
+    """RSS of the spare a standby keeps (targets/processes/spare.py): its child, the script's prestarted
+    interpreter (prestarted.py), or ``supervisor.py --await`` when the standby does not predict the run."""
+    for child in Path(f"/proc/{standby_pid}/task/{standby_pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"prestarted.py" in cmdline or b"\0--await\0" in cmdline:
+            return rss_mb(int(child))
+    return 0.0
 
 
-def spare_rss_mb(standby_pid: int) -> tuple[float, float]:
-    """RSS of the spare supervisor a standby keeps (targets/processes/spare.py, its child ``... --await``)
-    and of the script's interpreter that spare keeps started (prestarted.py, the spare's child)."""
-    for child in children(standby_pid):
-        if b"\0--await\0" in Path(f"/proc/{child}/cmdline").read_bytes():
-            prestarted = children(child)
-            return rss_mb(child), (rss_mb(prestarted[0]) if prestarted else 0.0)
-    return 0.0, 0.0
-
-
-def memory(source: Path) -> tuple[float, float, float, float]:
-    """RSS (MB) of a waiting standby, its spare supervisor, its prestarted interpreter, and of a run's driver
-    while the script sleeps."""
+def memory(source: Path) -> tuple[float, float, float]:
+    """RSS (MB) of a waiting standby, of its spare, and of a run's driver while the script sleeps."""
     from runconfig_jupyter import Experiment, ScriptRunConfig
     from runconfig_jupyter.core.runs.standby import waiting_pids
 
@@ -84,14 +79,14 @@ def memory(source: Path) -> tuple[float, float, float, float]:
     wait_for_standby(experiment.store.home)
     pids = waiting_pids(experiment.store.home)
     standby = rss_mb(pids[0]) if pids else 0.0
-    spare, prestarted = spare_rss_mb(pids[0]) if pids else (0.0, 0.0)
+    spare = spare_rss_mb(pids[0]) if pids else 0.0
     sleeper = "import time; print('up', flush=True); time.sleep(2)"
     config = ScriptRunConfig(str(source), command=f"python -c {shlex.quote(sleeper)}")
     run = experiment.submit(config)
     wait_for_line(run, "up")
     driver = rss_mb(run.record.driver_pid or 0)
     run.wait_for_completion()
-    return standby, spare, prestarted, driver
+    return standby, spare, driver
 
 
 def main() -> None:
@@ -109,7 +104,7 @@ def main() -> None:
         warm()  # the first submit of a session starts the first standby
         warm.served = 0
         warm_pair = paired(warm, bare, args.repeat, warmup=0)
-        standby_mb, spare_mb, prestarted_mb, driver_mb = memory(Path(source))
+        standby_mb, spare_mb, driver_mb = memory(Path(source))
     figure(
         "local submit -> first line, warm (standby)",
         warm_pair,
@@ -118,8 +113,8 @@ def main() -> None:
     )
     figure("local submit -> first line, cold (fresh driver)", cold_pair, "<= 2.5x")
     print(
-        f"MEMORY | waiting standby RSS {standby_mb:.1f} MB (+ its spare supervisor {spare_mb:.1f} MB "
-        f"+ the script's prestarted interpreter {prestarted_mb:.1f} MB) | "
+        f"MEMORY | waiting standby RSS {standby_mb:.1f} MB (+ its spare, the script's prestarted interpreter, "
+        f"{spare_mb:.1f} MB) | "
         f"run driver RSS {driver_mb:.1f} MB",
         flush=True,
     )

@@ -1,6 +1,8 @@
 """The spare supervisor (targets/processes/spare.py): the script's parent started before its run is known.
 
-Real processes throughout: a real standby driver keeps a real ``python -I -S supervisor.py --await``;
+Real processes throughout: a real standby driver keeps a real spare (the script's prestarted interpreter,
+prestarted.py, which spawns and supervises any run that is not its own; ``supervisor.py --await`` directly
+for the protocol tests at the end);
 the tests check that the run it serves is the run a freshly started supervisor would have run (argv,
 working folder, environment with the run's own PATH, log, exit code, cancel reaching the script), that
 a spare never outlives its driver, and what the spare does with a run it cannot start.
@@ -25,12 +27,17 @@ from tests.conftest import wait_for
 from tests.integration.test_standby import ready_standby, served_by_standby, standbys_on  # noqa: F401 (fixture)
 
 
+def is_spare(cmdline: list[str]) -> bool:
+    """supervisor.py --await, or the prestarted interpreter (prestarted.py) a local target's warm-up keeps."""
+    return ("--await" in cmdline and str(SUPERVISOR) in cmdline) or "prestarted.py" in " ".join(cmdline[:3])
+
+
 def spare_of(driver_pid: int) -> int:
     """The ``--await`` supervisor a driver process keeps (its child)."""
 
     def find() -> int | None:
         for child in psutil.Process(driver_pid).children():
-            if "--await" in child.cmdline() and str(SUPERVISOR) in child.cmdline():
+            if is_spare(child.cmdline()):
                 return child.pid
         return None
 
@@ -155,7 +162,7 @@ def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
     try:
         wait_for(lambda: "up" in run.get_log(), timeout=60, message="the script to start")
         parent = psutil.Process(run.record.details["pid"])
-        assert "--await" in parent.cmdline() and parent.ppid() == run.record.driver_pid
+        assert is_spare(parent.cmdline()) and parent.ppid() == run.record.driver_pid
         assert not served_by_standby(run)
     finally:
         run.cancel()

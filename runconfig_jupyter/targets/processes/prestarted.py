@@ -1,28 +1,30 @@
-"""A Python interpreter started before its run is known, which then becomes that run's script.
+"""The spare that is also the script's interpreter: a Python started before its run, which becomes the run.
 
 Starting an interpreter is most of what separates "submit" from "the script's first line" on the
-local target (~30 ms here, most of it ``site`` and the ``.pth`` files of site-packages). A spare
-supervisor (spare.py, supervisor.py ``--prestart``) therefore starts one ahead, as
-``python -c "exec(open(<this file>, 'rb').read())"``, with the environment every default run's script gets apart from
-the names that change from run to run (core/runs/script_env.py ``PER_RUN_NAMES``). The driver hands
-it a run only when that prediction holds (same interpreter, ``python SCRIPT ARGS...`` or
-``python -c CODE ARGS...``, same environment but those names); anything else runs the ordinary way.
+local target (~30 ms here, most of it ``site`` and the ``.pth`` files of site-packages). So the
+local target's spare (spare.py) is this: ``python -c "LOADER = <this file>; exec(...)"``, started by
+the driver before its run is known, in the run's own session, with the environment every default
+run's script gets apart from the names that change from run to run (core/runs/script_env.py
+``PER_RUN_NAMES``; never the driver's own variables).
 
-Given a run on stdin (NUL-separated: folder, log, argument count, the command, then ``NAME=value``
-entries), it does what ``python SCRIPT ARGS...`` does before a script's first line: working folder,
-stdin from /dev/null and stdout/stderr to the log, the run's environment, ``sys.argv``,
-``sys.path[0]`` (the script's real folder), a fresh ``__main__`` namespace with ``__file__`` and a
-source loader, and the source compiled under the script's absolute path. Uncaught exceptions are
-printed without this file's frames and end the process as Python would (1, or SIGINT for
-KeyboardInterrupt).
+The run arrives on stdin (NUL-separated: mode, exit file, folder, log, argument count, the command,
+then ``NAME=value`` entries). For a run the driver found fitting (mode ``run``: this interpreter,
+``python SCRIPT ARGS...`` or ``python -c CODE ARGS...``, that environment but those names), it enters
+the run's folder, log and environment, compiles the script, and forks: the child becomes the
+script, the parent its supervisor (supervisor.py's ``wait_and_record``, from that file's source).
+The child does what ``python SCRIPT ARGS...`` does before a script's first line: ``sys.argv``,
+``sys.path[0]`` (the script's real folder), a fresh ``__main__`` with ``__file__`` and a source
+loader, the source compiled under the script's absolute path; uncaught exceptions are printed
+without this file's frames and end the process as Python would (1, or SIGINT for KeyboardInterrupt);
+the run's command is shown in ``/proc/PID/cmdline``.
 
-Whenever it cannot be exactly a fresh start - the script cannot be read or compiled, or a folder on
-``sys.path`` changed since it started (``pip install`` after the standby began waiting: a fresh
-interpreter would read new ``.pth`` files) - it replaces itself with the real command (``execv``,
-same PID, so its supervisor sees no difference) and Python starts the script the ordinary way.
+Anything else - a run that does not fit, a script that cannot be read or compiled, a folder on
+``sys.path`` changed since the start (``pip install`` meanwhile: a fresh interpreter would read new
+``.pth`` files) - is run the ordinary way: this process is then the supervisor (supervisor.py's
+``run_command``) of a freshly spawned process, and Python reports a bad script in its own words.
 
-Kept to the modules every interpreter start already imports, so the script finds ``sys.modules``
-as a fresh interpreter leaves it.
+Until the fork it imports nothing beyond what every interpreter start imports, so the script finds
+``sys.modules`` as a fresh interpreter leaves it.
 """
 
 
@@ -47,8 +49,8 @@ def _retitle(os, command):  # type: ignore[no-untyped-def]
 
     The kernel reads a process's command line from its own argument memory, and shows it as one string
     up to the first NUL when the area's last byte is not NUL (the convention of setproctitle(3)). The
-    supervisor starts this process with a padding argument, so the area has room for most commands; a
-    longer one is cut. Nothing is written past the area, and a refusal (a kernel that forbids writing
+    driver starts this process with a padding argument (spare.py), so the area has room for most commands;
+    a longer one is cut. Nothing is written past the area, and a refusal (a kernel that forbids writing
     /proc/self/mem) leaves the line as it was.
     """
     try:
@@ -63,58 +65,104 @@ def _retitle(os, command):  # type: ignore[no-untyped-def]
         pass
 
 
-def _serve() -> None:
+def _supervisor(os, loader):  # type: ignore[no-untyped-def]
+    """supervisor.py's functions, run from its source in a namespace of their own (no import, no new process)."""
+    path = os.path.join(os.path.dirname(loader), "supervisor.py")
+    namespace = {"__name__": "runconfig_supervisor", "__file__": path}
+    with open(path, "rb") as source:
+        exec(compile(source.read(), path, "exec"), namespace)
+    return namespace
+
+
+def _compiled(sys, command, folder):  # type: ignore[no-untyped-def]
+    """The code a fresh ``python`` would run for ``command`` (its compile-time warnings shown); None if it cannot."""
+    import os
+    import warnings
+
+    inline = command[1] == "-c"
+    script = "<string>" if inline else os.path.join(folder, command[1])
+    script = script if inline else os.path.abspath(script)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            if inline:
+                code = compile(command[2], script, "exec", dont_inherit=True)
+            else:
+                with open(script, "rb") as source:
+                    code = compile(source.read(), script, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return None, script  # run the ordinary way: Python reports it in its own words
+    for warning in caught:
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return code, script
+
+
+def _serve(loader):  # type: ignore[no-untyped-def]
     import builtins
     import os
     import sys
 
     started_with = _path_stamp(os, sys)
-    retitle = _retitle  # this module's names go with __main__'s namespace, cleared for the script below
+    retitle, compiled, supervisor = _retitle, _compiled, _supervisor  # __main__'s names go before the script
     chunks = []
     while chunk := os.read(0, 1 << 16):
         chunks.append(chunk)
     if not chunks:
-        return  # the supervisor went without a run for us: nothing to start
+        return  # the driver went without a run for us: nothing to start
     fields = [os.fsdecode(field) for field in b"".join(chunks).split(b"\0")]
-    folder, log, count = fields[0], fields[1], int(fields[2])
-    command = fields[3 : 3 + count]
-    environment = dict(entry.split("=", 1) for entry in fields[3 + count :])
+    mode, exit_file, folder, log, count = fields[0], fields[1], fields[2], fields[3], int(fields[4])
+    command = fields[5 : 5 + count]
+    environment = dict(entry.split("=", 1) for entry in fields[5 + count :])
 
-    os.chdir(folder)
-    output = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fits = mode == "run" and len(command) >= 2 and (command[1] != "-c" or len(command) >= 3)
+    if not fits or _path_stamp(os, sys) != started_with:
+        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+    try:
+        os.chdir(folder)
+        output = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:  # recorded as the ordinary path records it
+        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+    startup = b""
+    try:  # what this interpreter printed while it started (spare.py keeps it): the log gets it first, as fresh
+        os.lseek(1, 0, os.SEEK_SET)
+        while chunk := os.read(1, 1 << 16):
+            startup += chunk
+    except OSError:
+        pass
     nothing = os.open(os.devnull, os.O_RDONLY)
     for source, target in ((nothing, 0), (output, 1), (output, 2)):
         os.dup2(source, target)
     os.close(nothing)
     os.close(output)
+    while startup:
+        startup = startup[os.write(1, startup) :]
     for name in [name for name in os.environ if name not in environment]:
         del os.environ[name]
     os.environ.update(environment)
+    code, script = compiled(sys, command, folder)
+    if code is None:
+        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
 
-    if _path_stamp(os, sys) != started_with or len(command) < 2 or (command[1] == "-c" and len(command) < 3):
-        os.execv(command[0], command)
-    inline = command[1] == "-c"  # `python -c CODE ARGS...`, else `python SCRIPT ARGS...`
-    script = "<string>" if inline else os.path.abspath(command[1])
-    try:
-        if inline:
-            code = compile(command[2], script, "exec", dont_inherit=True)
-        else:
-            with open(script, "rb") as source:
-                code = compile(source.read(), script, "exec", dont_inherit=True)
-    except (OSError, SyntaxError, ValueError):
-        os.execv(command[0], command)  # Python reports it in its own words
+    child = os.fork()
+    if child:  # the script's supervisor, as supervisor.py would be; nothing of it goes to the script's log
+        nothing = os.open(os.devnull, os.O_RDWR)
+        for target in (1, 2):
+            os.dup2(nothing, target)
+        os.close(nothing)
+        functions = supervisor(os, loader)
+        functions["shield"]()
+        sys.exit(functions["wait_and_record"](exit_file, child, prestarted=True))
 
     namespace = sys.modules["__main__"].__dict__
     namespace.clear()
     namespace.update(__name__="__main__", __doc__=None, __package__=None, __spec__=None, __annotations__={})
     namespace["__builtins__"] = builtins
-    if inline:
+    if command[1] == "-c":
         namespace["__loader__"] = sys.modules["_frozen_importlib"].BuiltinImporter
         sys.argv = ["-c", *command[3:]]
         sys.path_importer_cache.pop("", None)  # '' is the run's folder now, not the one this process started in
     else:
-        loader = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", script)
-        namespace.update(__loader__=loader, __file__=script, __cached__=None)
+        loader_object = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", script)
+        namespace.update(__loader__=loader_object, __file__=script, __cached__=None)
         sys.argv = command[1:]
         if not sys.flags.safe_path:
             sys.path[0] = os.path.dirname(os.path.realpath(script))
@@ -153,4 +201,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(LOADER)  # noqa: F821 (set by the -c line that runs this file, see spare.py)

@@ -1,33 +1,36 @@
-"""A spare supervisor: the script's parent process, started before its run is known.
+"""A spare: the script's parent process, started before its run is known.
 
 Starting the supervisor (supervisor.py, ``python -I -S``) costs an interpreter start - 5-10 ms, more
 on a loaded machine - that used to sit between "the driver starts the run" and "the script starts".
 A spare pays it ahead: the local target's ``warm_up`` keeps one (``keep_spare``), which a standby driver
-calls while it waits and a fresh driver as it starts (core/runs/driver.py ``warm_up_target``), so it
-boots while the driver reads the run and extracts the snapshot. The run is then handed over on the
-spare's stdin (``start_supervised``), and it
-spawns the script exactly as a supervisor started with the run's argv would (same session, cwd,
-environment, log file, exit file).
+calls while it waits and a fresh driver as it starts (core/runs/driver_entry.py), so it boots while
+the driver reads the run and extracts the snapshot. The run is then handed over on the spare's stdin
+(``start_supervised``), and it starts the script exactly as a supervisor started with the run's argv
+would (same session, cwd, environment, log file, exit file).
+
+A spare kept with ``prestart_env`` (the local target's prediction of a default run's environment) is
+also the script's interpreter, started ahead (prestarted.py): a run whose command is ``python SCRIPT
+...`` (or ``python -c CODE ...``) with this same interpreter and whose environment is ``prestart_env``
+plus the names that change from run to run (``per_run_names``) becomes a fork of it, so the script
+skips the interpreter start; any other run is spawned by it as by ``supervisor.py``. A script must
+never find an environment it would not have had, nor miss one of its own variables, and the spare's
+process environment is ``prestart_env``, never the driver's own, so it holds no variable the run's
+script would not see. Without ``prestart_env`` the spare is ``supervisor.py --await``.
 
 One spare per driver process; a spare whose driver exits sees its stdin close and exits too, so it
 can never outlive the standby that kept it. Anything odd (no spare, a dead one, a broken pipe) falls
 back to starting the supervisor the ordinary way: a spare only ever saves time.
-
-A spare kept with ``prestart_env`` also starts the script's interpreter ahead (prestarted.py), in
-that environment. A run uses it only when its command is ``python SCRIPT ...`` (or ``python -c
-CODE ...``) with this same interpreter and its environment is ``prestart_env`` plus the names that
-change from run to run (``per_run_names``): a script must never find an environment it would not have had, nor miss one
-of its own variables. The spare's process environment is ``prestart_env`` (never the driver's
-own), so the prestarted process cannot hold a variable the run's script would not see.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Collection, Mapping, Sequence
+import tempfile
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from runconfig_jupyter.core.system.detached import spawn_detached
@@ -35,35 +38,56 @@ from runconfig_jupyter.targets.processes.supervision import SUPERVISOR, supervis
 
 _spare: subprocess.Popen[bytes] | None = None
 _prestart_env: dict[str, str] | None = None  # the environment the spare's prestarted interpreter has
+_spare_prestarted = False  # the live spare is prestarted.py (else supervisor.py --await)
+
+
+PRESTARTED = Path(__file__).with_name("prestarted.py")
+TITLE_ROOM = 1024  # bytes of argument memory a prestarted script gets to show its command in (prestarted.py)
 
 
 def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
     """Start this process's spare unless a live one exists; never raises (a spare is an optimisation).
 
     ``prestart_env`` (the target's prediction of a run's environment without its per-run names) makes the
-    spare start the script's interpreter too; once given it is kept for the spares started after.
+    spare the script's interpreter too; once given it is kept for the spares started after.
     """
-    global _spare, _prestart_env
+    global _spare, _prestart_env, _spare_prestarted
     if prestart_env is not None:
         _prestart_env = dict(prestart_env)
     if _spare is not None and _spare.poll() is None:
         return
-    argv = [sys.executable, "-I", "-S", str(SUPERVISOR), "--await"]
-    if _prestart_env is not None:
-        argv.append("--prestart")
+    if _prestart_env is None:
+        argv = [sys.executable, "-I", "-S", str(SUPERVISOR), "--await"]
+    else:
+        start = f"LOADER = {str(PRESTARTED)!r}; exec(open(LOADER, 'rb').read())"
+        argv = [sys.executable, "-c", start, "awaiting a run".ljust(TITLE_ROOM)]  # room for the run's title
     try:
-        _spare = subprocess.Popen(
-            argv,
-            cwd="/",
-            env=_prestart_env,  # None: the driver's own (nothing of it is run by a script, see the docstring)
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # the run's session and process group from the start: cancel's killpg
-            close_fds=True,
-        )
+        # What a prestarted interpreter prints while it starts (-X importtime, a .pth's warning) is kept, and
+        # written to the log of the run it becomes, where a fresh interpreter would have written it.
+        with _startup_output() as startup:
+            _spare = subprocess.Popen(
+                argv,
+                cwd="/",
+                env=_prestart_env,  # None: the driver's own (nothing of it is run by a script, see the docstring)
+                stdin=subprocess.PIPE,
+                stdout=startup,
+                stderr=startup,
+                start_new_session=True,  # the run's session and process group from the start: cancel's killpg
+                close_fds=True,
+            )
     except OSError:
         _spare = None
+    _spare_prestarted = _spare is not None and _prestart_env is not None
+
+
+@contextlib.contextmanager
+def _startup_output() -> Iterator[int]:
+    """The spare's stdout and stderr: /dev/null for supervisor.py, an unnamed file for a prestarted interpreter."""
+    if _prestart_env is None:
+        yield subprocess.DEVNULL
+        return
+    with tempfile.TemporaryFile(prefix="runconfig-spare-") as startup:
+        yield startup.fileno()
 
 
 def fits_prestarted(argv: Sequence[str], env: Mapping[str, str], per_run_names: Collection[str] | None) -> bool:
@@ -109,16 +133,16 @@ def start_supervised(
     global _spare
     spare, _spare = _spare, None
     if spare is not None and spare.poll() is None and spare.stdin is not None:
-        run = {
-            "exit_file": str(exit_file),
-            "argv": list(argv),
-            "env": dict(env),
-            "cwd": str(cwd),
-            "log": str(log_path),
-            "prestarted": fits_prestarted(argv, env, per_run_names),
-        }
+        if _spare_prestarted:
+            mode = "run" if fits_prestarted(argv, env, per_run_names) else "spawn"
+            fields = [mode, str(exit_file), str(cwd), str(log_path), str(len(argv)), *argv]
+            fields += [f"{name}={value}" for name, value in env.items()]
+            message = b"\0".join(os.fsencode(field) for field in fields)
+        else:
+            run = {"exit_file": str(exit_file), "argv": list(argv), "env": dict(env), "cwd": str(cwd)}
+            message = json.dumps({**run, "log": str(log_path)}).encode()
         try:
-            spare.stdin.write(json.dumps(run).encode())
+            spare.stdin.write(message)
             spare.stdin.close()  # end of the run's description: the spare starts it now
             return spare
         except OSError:  # it died under us: reap it, start one the ordinary way
