@@ -27,3 +27,27 @@ def backdate(root: Path, seconds: float = 60) -> None:
 
 def paths(manifest) -> set[str]:
     return {e.path for e in manifest.files}
+
+
+def hash_cache(store: Path, source: Path, alg: str | None = None):
+    """The hash cache ``store_snapshot`` keeps for ``source`` in ``store``, as the module loads it."""
+    from runconfig_jupyter.core.snapshot.hashcache import HashCache
+    from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG
+
+    return HashCache(store / ".hashcache" / (alg or DEFAULT_ALG), source.resolve())
+
+
+def write_json_cache(store: Path, source: Path, with_ctime: bool = True) -> Path:
+    """Replace the cache of ``source`` by the JSON file earlier versions wrote (``"version": 1``, rows
+    ``[size, mtime, inode, hashed_at, digest, ctime]``; ``with_ctime=False``: the five-field rows of the version
+    before that), with the same content; returns the JSON file."""
+    import json
+
+    cache = hash_cache(store, source)
+    entries = {}
+    for path, (size, mtime_ns, inode, ctime_ns, hashed_at_ns, digest) in cache.entries.items():
+        entries[path] = [size, mtime_ns, inode, hashed_at_ns, digest] + ([ctime_ns] if with_ctime else [])
+    document = {"version": 1, "source": str(cache.source), "entries": entries, "shards": cache.shards}
+    cache.legacy_path.write_text(json.dumps(document))
+    cache.path.unlink()
+    return cache.legacy_path

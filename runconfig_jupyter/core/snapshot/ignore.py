@@ -182,14 +182,17 @@ class IgnoreRules:
             return IgnoreRules([*self.levels, level], [*self.ignore_files, source])
         return self
 
-    def decide(self, rel: str, is_dir: bool) -> Decision:
+    def decide(self, rel: str, is_dir: bool, name: str | None = None) -> Decision:
         """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order).
 
         A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
+        ``name``: the last component of ``rel`` when the caller has it (the walk does), saving a split.
         """
         # Written for the walk's per-file cost: the name test of is_never_packaged inline, one shared "not
         # excluded", and the pre-check's expression asked directly.
-        if rel.rsplit("/", 1)[-1] in NEVER_PACKAGED_NAMES and is_never_packaged(rel, is_dir):
+        if name is None:
+            name = rel.rsplit("/", 1)[-1]
+        if name in NEVER_PACKAGED_NAMES and is_never_packaged(rel, is_dir):
             return Decision(True, NEVER_PACKAGED_SOURCE)
         result = NOT_EXCLUDED
         suffix = "/" if is_dir else ""

@@ -8,11 +8,11 @@ directory, special files), so "why is my file missing in the run?" has an answer
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
+from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import Any
 
 from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge
@@ -21,9 +21,10 @@ from runconfig_jupyter.core.snapshot.limits import SnapshotLimits, format_bytes,
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH, inside_link_target, link_problem, name_problem
 
 BY_NAME = attrgetter("name")
+FILE_TYPE_BITS = 0o170000  # what stat.S_IFMT keeps of a mode, without a call per file
 
 
-@dataclass
+@dataclass(slots=True)
 class ManifestEntry:
     """One file or symlink. ``mode`` is normalised (0o755 / 0o644) like git, so umask does not change ids."""
 
@@ -215,63 +216,87 @@ def _walk(
         ) from None
     # Whether a member name is acceptable depends on the folder's path and on the entry's own name; a plain
     # name (no backslash, no '..', no drive letter at the top) adds nothing to judge, so the folder's verdict
-    # is computed once and shared by all of them (the walk's per-file cost on a re-submit).
+    # is computed once and shared by all of them. The loop is written for the per-file cost of a re-submit
+    # (it runs once per file on every submit): the lstat's fields read once, folders handed to a helper, and
+    # no other call a plain regular file matching no rule does not need.
     plain_ok = name_problem(f"{rel}/x" if rel else "x") is None
+    prefix = f"{rel}/" if rel else ""
+    files = manifest.files
+    decide = rules.decide
     for entry in entries:
         name = entry.name
-        child_rel = f"{rel}/{name}" if rel else name
-        plain = "\\" not in name and ".." not in name and "\0" not in name and (rel or name[1:2] != ":")
-        problem = None if plain and plain_ok else name_problem(child_rel)
-        if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
-            raise SnapshotError(
-                f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "
-                f"line '{child_rel}' in {root / '.amlignore'}"
-            )
+        child_rel = prefix + name
+        if not (plain_ok and "\\" not in name and ".." not in name and "\0" not in name and (rel or name[1:2] != ":")):
+            problem = name_problem(child_rel)
+            if problem:  # the extractor would refuse the archive: refuse now, before anything is recorded
+                raise SnapshotError(
+                    f"cannot package {folder / entry.name}: its name {problem}; rename it or exclude it with the "
+                    f"line '{child_rel}' in {root / '.amlignore'}"
+                )
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError as exc:
             manifest.skipped.append((child_rel, f"cannot stat: {exc.strerror}"))
             continue
-        if stat.S_ISDIR(st.st_mode):
-            if (st.st_dev, st.st_ino) in skip_dirs:
-                manifest.excluded.append((child_rel + "/", "snapshot store"))
-                continue
-            decision = rules.decide(child_rel, True)
-            if not decision.excluded and (marker := is_environment(entry.path)):
-                decision = rules.decide_venv(child_rel, marker)
-            if decision.excluded:
-                manifest.excluded.append((child_rel + "/", decision.source or ""))
-                continue
-            sub_rules = rules.enter(Path(entry.path), child_rel)
-            manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
-            manifest.dirs.append(child_rel)
-            before = (len(manifest.files), len(manifest.dirs))
-            had_entries = _walk(root, Path(entry.path), child_rel, sub_rules, manifest, skip_dirs, depth + 1)
-            if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
-                manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
+        kind = st.st_mode & FILE_TYPE_BITS
+        if kind == S_IFDIR:
+            _walk_folder(root, entry, child_rel, st, rules, manifest, skip_dirs, depth)
             continue
-        decision = rules.decide(child_rel, False)
+        decision = decide(child_rel, False, name)
         if decision.excluded:
             manifest.excluded.append((child_rel, decision.source or ""))
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            _add_symlink(root, entry.path, child_rel, manifest)
-        elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _is_credential_copy(st, manifest):
-            manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
-        elif stat.S_ISREG(st.st_mode):
-            manifest.files.append(
+        elif kind == S_IFREG:
+            if st.st_nlink > 1 and _is_credential_copy(st, manifest):
+                manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
+                continue
+            files.append(
                 ManifestEntry(
                     child_rel,
                     st.st_size,
-                    normal_mode(st.st_mode),
-                    mtime_ns=st.st_mtime_ns,
-                    inode=st.st_ino,
-                    ctime_ns=st.st_ctime_ns,
+                    0o755 if st.st_mode & 0o111 else 0o644,  # normal_mode, inline
+                    "file",
+                    None,
+                    None,
+                    "sha256",
+                    st.st_mtime_ns,
+                    st.st_ino,
+                    st.st_ctime_ns,
                 )
             )
+        elif kind == S_IFLNK:
+            _add_symlink(root, entry.path, child_rel, manifest)
         else:
             manifest.skipped.append((child_rel, "not a regular file, folder or symlink (fifo, socket or device)"))
     return bool(entries)
+
+
+def _walk_folder(
+    root: Path,
+    entry: os.DirEntry[str],
+    rel: str,
+    st: os.stat_result,
+    rules: IgnoreRules,
+    manifest: Manifest,
+    skip_dirs: set[tuple[int, int]],
+    depth: int,
+) -> None:
+    """A folder met by ``_walk``: left out (the snapshot store, a rule, an environment) or walked."""
+    if (st.st_dev, st.st_ino) in skip_dirs:
+        manifest.excluded.append((rel + "/", "snapshot store"))
+        return
+    decision = rules.decide(rel, True)
+    if not decision.excluded and (marker := is_environment(entry.path)):
+        decision = rules.decide_venv(rel, marker)
+    if decision.excluded:
+        manifest.excluded.append((rel + "/", decision.source or ""))
+        return
+    sub_rules = rules.enter(Path(entry.path), rel)
+    manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
+    manifest.dirs.append(rel)
+    before = (len(manifest.files), len(manifest.dirs))
+    had_entries = _walk(root, Path(entry.path), rel, sub_rules, manifest, skip_dirs, depth + 1)
+    if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
+        manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
 
 
 def _folder_ids(folders: Iterable[Path]) -> set[tuple[int, int]]:

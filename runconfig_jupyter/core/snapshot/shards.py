@@ -57,13 +57,14 @@ class ShardStamps:
             return None
         return st.st_ino, st.st_ctime_ns
 
-    def record(self, digests: set[str], checked_from_ns: int) -> dict[str, list[int]]:
-        """The (inode, ctime) of every shard holding one of ``digests``, whose objects were each found or stored
+    def record(self, shards: set[str], checked_from_ns: int) -> dict[str, list[int]]:
+        """The (inode, ctime) of every shard in ``shards`` (those holding the snapshot's objects; a shard is
+        the first two hex digits of a digest), whose objects were each found or stored
         after ``checked_from_ns`` (the clock before the first check). A shard whose ctime is older than that
         moment (by more than the timestamp granularity) lost nothing since, so all of them are still there;
         shards changed later (a new object, a removal) are left out and checked per object next time."""
         stamps: dict[str, list[int]] = {}
-        for shard in {digest[:2] for digest in digests}:
+        for shard in shards:
             if self._unchanged.get(shard):  # still true: an object stored since changes the ctime, seen next time
                 stamps[shard] = self.recorded[shard]
                 continue

@@ -139,19 +139,16 @@ def store_snapshot(
             cache = HashCache(snapshots_dir / HASHCACHE_DIR / alg, manifest.source)
             shards = ShardStamps(objects.alg_root, cache.shards)
             checked_from = time.time_ns()
-            regular = [e for e in manifest.files if e.kind == "file"]
-            missing: list[ManifestEntry] = []
-            for entry in regular:
-                entry.digest_alg = alg
-                digest = entry.digest = cache.lookup(entry)
+
+            def present(digest: str, entry: ManifestEntry) -> bool:
                 # A known file whose shard lost nothing since it was recorded costs no stat of its object.
-                if not (digest and (shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size))):
-                    entry.digest = None  # new, changed, or its object is gone: read it (again)
-                    missing.append(entry)
+                return shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size)
+
+            # New, changed, or its object is gone: read (again).
+            missing = cache.resolve(manifest.files, alg, present)
             total = manifest.total_bytes
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
-            digests = {e.digest for e in regular if e.digest}
-            cache.save({e.path for e in regular}, shards.record(digests, checked_from))
+            cache.save(shards.record(cache.shards_named, checked_from))
             document = manifest_document(manifest, alg)
             sid = hashlib.sha256(document).hexdigest()[:32]
             path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
