@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -82,9 +82,13 @@ included). ``env/`` is deliberately not excluded by name alone: it is also a com
 (e.g. reinforcement-learning environments), and dropping code silently breaks the run."""
 
 
-def is_environment(folder: str) -> str | None:
-    """The marker that makes ``folder`` a Python environment, or None."""
+def is_environment(folder: str, present: Callable[[str], bool] | None = None) -> str | None:
+    """The marker that makes ``folder`` a Python environment, or None. ``present(name)``: whether the folder's
+    listing holds that name, when the caller has listed it; only markers whose first name is there are then
+    asked of the file system (a walk lists every folder anyway: most folders cost no stat here)."""
     for marker in VENV_MARKERS:
+        if present is not None and not present(marker.split("/", 1)[0]):
+            continue
         if os.path.exists(os.path.join(folder, marker)):
             return marker
     return None
@@ -156,14 +160,19 @@ class IgnoreRules:
     ignore_files: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_root(cls, root: Path, extra_excludes: Iterable[str] = ()) -> IgnoreRules:
+    def for_root(
+        cls, root: Path, extra_excludes: Iterable[str] = (), *, present: Callable[[str], bool] | None = None
+    ) -> IgnoreRules:
         builtin = _Level("", pathspec.GitIgnoreSpec.from_lines([*BUILTIN_EXCLUDES, *extra_excludes]), "built-in")
         rules = cls(levels=[builtin])
-        return rules.enter(root, "")
+        return rules.enter(root, "", present)
 
-    def enter(self, folder: Path, rel: str) -> IgnoreRules:
-        """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any."""
+    def enter(self, folder: Path, rel: str, present: Callable[[str], bool] | None = None) -> IgnoreRules:
+        """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any.
+        ``present``: as for :func:`is_environment` (an ignore file the listing does not hold is not looked for)."""
         for name in IGNORE_FILE_NAMES:
+            if present is not None and not present(name):
+                continue
             candidate = folder / name
             try:  # a folder we may not enter is reported by the walk that lists it, with its path
                 if not candidate.is_file():

@@ -8,7 +8,8 @@ directory, special files), so "why is my file missing in the run?" has an answer
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -182,38 +183,54 @@ def build_manifest(
     root = check_source(source_dir)
     manifest = Manifest(source=root, limits=limits)
     skip_dirs = _folder_ids(extra_excludes)
-    rules = IgnoreRules.for_root(root)
+    try:
+        entries = _listing(root)
+    except OSError as exc:
+        raise _unlisted(root, root, "", exc) from None
+    rules = IgnoreRules.for_root(root, present=_lister(entries))
     manifest.ignore_files.extend(rules.ignore_files)
-    _walk(root, root, "", rules, manifest, skip_dirs)
+    _walk(root, root, "", entries, rules, manifest, skip_dirs)
     return manifest
+
+
+def _listing(folder: Path | str) -> list[os.DirEntry[str]]:
+    """A folder's entries in name order (the archive's order: see archive.ordered_members)."""
+    with os.scandir(folder) as it:
+        return sorted(it, key=BY_NAME)
+
+
+def _lister(entries: list[os.DirEntry[str]]) -> Callable[[str], bool]:
+    """Whether a listed folder holds an entry of a given name (a binary search of its sorted listing): the
+    ignore-file and environment checks ask only about names that are there, not the file system per folder."""
+
+    def present(name: str) -> bool:
+        at = bisect_left(entries, name, key=BY_NAME)
+        return at < len(entries) and entries[at].name == name
+
+    return present
+
+
+def _unlisted(root: Path, folder: Path | str, rel: str, exc: OSError) -> SnapshotError:
+    return SnapshotError(
+        f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "
+        f"'{rel}/' in {root / '.amlignore'}"
+    )
 
 
 def _walk(
     root: Path,
     folder: Path,
     rel: str,
+    entries: list[os.DirEntry[str]],
     rules: IgnoreRules,
     manifest: Manifest,
     skip_dirs: set[tuple[int, int]],
     depth: int = 0,
 ) -> bool:
-    """Add ``folder``'s content to ``manifest``; return whether the folder had any entry on disk.
+    """Add the content of ``folder`` (listed as ``entries``) to ``manifest``; return whether it had any entry.
 
     Recursion is bounded by MAX_TREE_DEPTH (far below Python's limit), so a hostile tree is refused by name.
     """
-    if depth > MAX_TREE_DEPTH:
-        raise SnapshotError(
-            f"{folder} is more than {MAX_TREE_DEPTH} folders below {root}; a snapshot is limited to that depth. "
-            f"Exclude the folder with the line '{rel.split('/')[0]}/' in {root / '.amlignore'}"
-        )
-    try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=BY_NAME)
-    except OSError as exc:
-        raise SnapshotError(
-            f"cannot list {folder}: {exc.strerror}; fix its permissions or exclude it with the line "
-            f"'{rel}/' in {root / '.amlignore'}"
-        ) from None
     # Whether a member name is acceptable depends on the folder's path and on the entry's own name; a plain
     # name (no backslash, no '..', no drive letter at the top) adds nothing to judge, so the folder's verdict
     # is computed once and shared by all of them. The loop is written for the per-file cost of a re-submit
@@ -240,7 +257,7 @@ def _walk(
             continue
         kind = st.st_mode & FILE_TYPE_BITS
         if kind == S_IFDIR:
-            _walk_folder(root, entry, child_rel, st, rules, manifest, skip_dirs, depth)
+            _walk_folder(root, entry, child_rel, st, rules, manifest, skip_dirs, depth + 1)
             continue
         decision = decide(child_rel, False, name)
         if decision.excluded:
@@ -280,21 +297,42 @@ def _walk_folder(
     skip_dirs: set[tuple[int, int]],
     depth: int,
 ) -> None:
-    """A folder met by ``_walk``: left out (the snapshot store, a rule, an environment) or walked."""
+    """A folder met by ``_walk`` (``depth`` folders below the root): left out (the snapshot store, a rule, an
+    environment) or walked. It is listed before the environment check, which then asks the file system only
+    about marker names the listing holds; a folder that cannot be listed is still checked the slow way, so an
+    environment that is searchable but not listable is left out as before instead of failing the walk."""
     if (st.st_dev, st.st_ino) in skip_dirs:
         manifest.excluded.append((rel + "/", "snapshot store"))
         return
     decision = rules.decide(rel, True)
-    if not decision.excluded and (marker := is_environment(entry.path)):
-        decision = rules.decide_venv(rel, marker)
     if decision.excluded:
         manifest.excluded.append((rel + "/", decision.source or ""))
         return
-    sub_rules = rules.enter(Path(entry.path), rel)
+    path = entry.path
+    try:
+        entries: list[os.DirEntry[str]] | None = _listing(path)
+        unlisted = None
+    except OSError as exc:
+        entries, unlisted = None, exc
+    present = _lister(entries) if entries is not None else None
+    if marker := is_environment(path, present):
+        decision = rules.decide_venv(rel, marker)
+        if decision.excluded:
+            manifest.excluded.append((rel + "/", decision.source or ""))
+            return
+    if depth > MAX_TREE_DEPTH:
+        raise SnapshotError(
+            f"{path} is more than {MAX_TREE_DEPTH} folders below {root}; a snapshot is limited to that depth. "
+            f"Exclude the folder with the line '{rel.split('/')[0]}/' in {root / '.amlignore'}"
+        )
+    if entries is None:
+        raise _unlisted(root, path, rel, unlisted) from None  # type: ignore[arg-type]
+    folder = Path(path)
+    sub_rules = rules.enter(folder, rel, present)
     manifest.ignore_files.extend(f for f in sub_rules.ignore_files if f not in rules.ignore_files)
     manifest.dirs.append(rel)
     before = (len(manifest.files), len(manifest.dirs))
-    had_entries = _walk(root, Path(entry.path), rel, sub_rules, manifest, skip_dirs, depth + 1)
+    had_entries = _walk(root, folder, rel, entries, sub_rules, manifest, skip_dirs, depth)
     if had_entries and (len(manifest.files), len(manifest.dirs)) == before:
         manifest.dirs.pop()  # emptied only by exclusions: leaving it out keeps ids stable
 
