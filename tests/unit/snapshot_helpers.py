@@ -40,13 +40,17 @@ def hash_cache(store: Path, source: Path, alg: str | None = None):
 def write_json_cache(store: Path, source: Path, with_ctime: bool = True) -> Path:
     """Replace the cache of ``source`` by the JSON file earlier versions wrote (``"version": 1``, rows
     ``[size, mtime, inode, hashed_at, digest, ctime]``; ``with_ctime=False``: the five-field rows of the version
-    before that), with the same content; returns the JSON file."""
+    before that), with the same content; returns the JSON file. ``hashed_at`` is 10 s after the mtime (the
+    cache only holds rows of files hashed well after their last change)."""
     import json
+
+    from runconfig_jupyter.core.snapshot.hashcache import KEY
 
     cache = hash_cache(store, source)
     entries = {}
-    for path, (size, mtime_ns, inode, ctime_ns, hashed_at_ns, digest) in cache.entries.items():
-        entries[path] = [size, mtime_ns, inode, hashed_at_ns, digest] + ([ctime_ns] if with_ctime else [])
+    for path, (key, digest) in cache.entries.items():
+        size, mtime_ns, inode, ctime_ns = KEY.unpack(key)
+        entries[path] = [size, mtime_ns, inode, mtime_ns + 10**10, digest] + ([ctime_ns] if with_ctime else [])
     document = {"version": 1, "source": str(cache.source), "entries": entries, "shards": cache.shards}
     cache.legacy_path.write_text(json.dumps(document))
     cache.path.unlink()

@@ -22,6 +22,7 @@ from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge, Unsaf
 from runconfig_jupyter.core.snapshot import stored as stored_module
 from runconfig_jupyter.core.snapshot.create import SnapshotLimits, extract_snapshot
 from runconfig_jupyter.core.snapshot.garbage import collect_snapshot_garbage
+from runconfig_jupyter.core.snapshot.hashcache import KEY
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
 from runconfig_jupyter.core.snapshot.stream import link_tree, materialize, tar_bytes
@@ -356,7 +357,9 @@ def test_a_hash_cache_written_before_ctimes_were_kept_is_used_and_upgraded(src: 
     again = store_snapshot(src, store)
     assert again.id == first.id and again.stored_files == 0  # nothing read again after the upgrade
     upgraded = hash_cache(store, src).entries
-    assert upgraded and all(type(row[3]) is int for row in upgraded.values())  # every row has its ctime now
+    assert upgraded and all(
+        KEY.unpack(key)[3] == (src / path).lstat().st_ctime_ns for path, (key, _) in upgraded.items()
+    )
     assert not json_file.exists()
 
 

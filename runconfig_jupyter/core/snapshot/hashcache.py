@@ -4,19 +4,21 @@ This is what makes a re-submit of an unchanged 1 GB folder instant: the walk cos
 file, the digests come from here, and the content-addressed snapshot already exists.
 
 Racy entries (git's "racy clean" problem): a file modified within the same timestamp tick as it was
-hashed could keep its mtime while changing content. An entry is only trusted when the file's mtime is
-at least ``RACY_WINDOW_NS`` older than the moment it was hashed; younger files are simply re-hashed.
+hashed could keep its mtime while changing content. A digest is only remembered when the file's mtime was
+at least ``RACY_WINDOW_NS`` older than the moment it was hashed; younger files are simply re-hashed next time.
 
 The ctime is part of the key: a file rewritten in place with the same size and its mtime set back (``cp -p``
 over it, ``touch -d``, a tool restoring timestamps) keeps size, mtime and inode, but its ctime moves on and
 nobody can set it back. Entries written before the ctime was kept are trusted once more and upgraded.
 
 The file is read and written on every re-submit, so its format is chosen for speed (a re-snapshot after a
-1-file edit is mostly this file and the walk): a short header (magic, payload length, CRC-32 of the payload)
-and a ``marshal`` payload of plain tuples, which loads about four times faster than the same data as JSON.
-A file whose header, length or checksum does not match, or whose payload is not the shape this module
-writes, is ignored and rewritten: a damaged cache costs a re-read of the folder, never a wrong digest.
-Caches written as JSON by earlier versions (``<key>.json``) are read once and replaced by the new file.
+1-file edit is mostly the walk, this file and the manifest): a short header (magic, payload length, CRC-32 of
+the payload) and a ``marshal`` payload mapping each path to a row ``(key, digest)``, where ``key`` packs
+(size, mtime, inode, ctime) into 32 bytes. That loads about twice as fast, and is written about three times
+as fast, as the same rows of numbers, and six times as fast as the JSON of earlier versions. A file whose
+header, length or checksum does not match, or whose payload is not the shape this module writes, is ignored
+and rewritten: a damaged cache costs a re-read of the folder, never a wrong digest. Caches written as JSON by
+earlier versions (``<key>.json``) are read once and replaced by the new file.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import json
 import marshal
 import os
 import re
+import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
@@ -38,12 +41,17 @@ MAGIC = b"runconfig-hashcache\x00"
 HEADER_BYTES = len(MAGIC) + 8 + 4  # magic, payload length, CRC-32 of the payload
 MARSHAL_VERSION = 4  # pinned: the file must not change shape with the interpreter
 RACY_WINDOW_NS = 2_000_000_000
+KEY = struct.Struct("<QqQq")  # size, mtime_ns, inode, ctime_ns (times may be before 1970)
+KEY_WITHOUT_CTIME = struct.Struct("<QqQ")  # rows of JSON caches written before ctimes were kept
 DIGEST = re.compile(r"[0-9a-f]{64}")  # what both algorithms' hex digests look like (they name object files)
 
-# One remembered file: (size, mtime_ns, inode, ctime_ns, hashed_at_ns, digest). ctime_ns is None only for an
-# entry carried over from a JSON cache written before ctimes were kept (trusted once, then upgraded).
-Row = tuple[int, int, int, int | None, int, str]
+Row = tuple[bytes, str]  # (KEY of the file when it was hashed, hex digest)
 Present = Callable[[str, ManifestEntry], bool]
+
+
+def file_key(entry: ManifestEntry) -> bytes:
+    """What a row's key must equal for ``entry`` (its size, mtime, inode and ctime as the walk saw them)."""
+    return KEY.pack(entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
 
 
 class HashCache:
@@ -106,15 +114,19 @@ class HashCache:
         self.shards = valid_shards(data.get("shards"))
         return True
 
-    def resolve(self, files: list[ManifestEntry], alg: str, present: Present) -> list[ManifestEntry]:
-        """Fill in the digest of every regular file the cache knows unchanged and whose object is ``present``
-        (links are passed over); return the others, to be read. From now on the cache keeps only the rows of
-        ``files``, and ``shards_named`` holds the object shards their digests live in.
+    def resolve(
+        self, files: list[ManifestEntry], alg: str, whole: Mapping[str, bool], present: Present
+    ) -> list[ManifestEntry]:
+        """Fill in the digest of every regular file the cache knows unchanged and whose object is there; return
+        the others, to be read (links are passed over). An object counts as there when its shard is ``whole``
+        (shards.py: no stat per object) or when ``present(digest, entry)`` finds it. From now on the cache keeps
+        only the rows of ``files``, and ``shards_named`` holds the object shards their digests live in.
 
         One pass over the files with the comparisons written out: this runs once per file on every submit.
         A row that is not the shape this module writes is a damaged cache: nothing of it is trusted.
         """
         old, kept, missing, named = self.entries, {}, [], self.shards_named
+        pack = KEY.pack
         try:
             for entry in files:
                 if entry.kind != "file":
@@ -122,22 +134,20 @@ class HashCache:
                 entry.digest_alg = alg
                 path = entry.path
                 row = old.get(path)
-                if (
-                    row is not None
-                    and row[0] == entry.size
-                    and row[1] == entry.mtime_ns
-                    and row[2] == entry.inode
-                    and row[3] == entry.ctime_ns
-                    and row[1] + RACY_WINDOW_NS <= row[4]
-                    and present(row[5], entry)
-                ) or (row is not None and row[3] is None and (row := self._upgrade(row, entry, present))):
-                    digest = entry.digest = row[5]
-                    kept[path] = row
-                    named.add(digest[:2])
-                else:
-                    entry.digest = None
-                    missing.append(entry)
-        except (TypeError, IndexError, ValueError):
+                if row is not None and (
+                    row[0] == pack(entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
+                    or (row := self._upgraded(row, entry)) is not None
+                ):
+                    digest = row[1]
+                    shard = digest[:2]
+                    if whole.get(shard) or present(digest, entry):
+                        entry.digest = digest
+                        kept[path] = row
+                        named.add(shard)
+                        continue
+                entry.digest = None  # new, changed, or its object is gone: read it (again)
+                missing.append(entry)
+        except (TypeError, IndexError, ValueError, struct.error):
             missing = [entry for entry in files if entry.kind == "file"]
             for entry in missing:
                 entry.digest = None
@@ -147,28 +157,26 @@ class HashCache:
         self.entries = kept
         return missing
 
-    def _upgrade(self, row: Row, entry: ManifestEntry, present: Present) -> Row | None:
-        """A row written before ctimes were kept: trusted as before (size, mtime, inode), and the ctime added."""
-        if (row[0], row[1], row[2]) != (entry.size, entry.mtime_ns, entry.inode):
+    def _upgraded(self, row: Row, entry: ManifestEntry) -> Row | None:
+        """A row of a JSON cache written before ctimes were kept: trusted as before (size, mtime, inode), and
+        given the ctime. None for any other row (its key differs: the file changed)."""
+        if len(row[0]) != KEY_WITHOUT_CTIME.size:
             return None
-        if row[1] + RACY_WINDOW_NS > row[4] or not present(row[5], entry):
+        if row[0] != KEY_WITHOUT_CTIME.pack(entry.size, entry.mtime_ns, entry.inode):
             return None
         self._changed = True
-        return (row[0], row[1], row[2], entry.ctime_ns, row[4], row[5])
+        return (file_key(entry), row[1])
 
     def remember(self, entry: ManifestEntry, hashed_at_ns: int) -> None:
-        """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read)."""
-        if entry.digest:
-            self.entries[entry.path] = (
-                entry.size,
-                entry.mtime_ns,
-                entry.inode,
-                entry.ctime_ns,
-                hashed_at_ns,
-                entry.digest,
-            )
+        """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read). A file
+        modified less than RACY_WINDOW_NS before that is not remembered: it is read again next time."""
+        if not entry.digest:
+            return
+        self._changed = True
+        self.entries.pop(entry.path, None)
+        if entry.mtime_ns + RACY_WINDOW_NS <= hashed_at_ns:
+            self.entries[entry.path] = (file_key(entry), entry.digest)
             self.shards_named.add(entry.digest[:2])
-            self._changed = True
 
     def save(self, shards: dict[str, list[int]] | None = None) -> None:
         """Write atomically when anything changed (rows are only those ``resolve`` kept and ``remember`` added).
@@ -198,19 +206,22 @@ class HashCache:
 
 
 def legacy_row(fields: object) -> Row | None:
-    """A JSON row ``[size, mtime, inode, hashed_at, digest(, ctime)]`` as a row of this format; None when
-    any field has the wrong type (that row is read again)."""
+    """A JSON row ``[size, mtime, inode, hashed_at, digest(, ctime)]`` of an earlier version as a row of this
+    format; None when a field has the wrong type or the row was racy (that file is read again)."""
     if not isinstance(fields, list) or len(fields) not in (5, 6):
         return None
     size, mtime_ns, inode, hashed_at_ns, digest = fields[:5]
-    ctime_ns = fields[5] if len(fields) == 6 else None
-    if not all(type(n) is int for n in (size, mtime_ns, inode, hashed_at_ns)):
+    numbers = [size, mtime_ns, inode, hashed_at_ns, *fields[5:]]
+    if not all(type(n) is int for n in numbers) or type(digest) is not str or not DIGEST.fullmatch(digest):
         return None
-    if type(digest) is not str or not DIGEST.fullmatch(digest):
+    if mtime_ns + RACY_WINDOW_NS > hashed_at_ns:
         return None
-    if ctime_ns is not None and type(ctime_ns) is not int:
+    try:
+        if len(fields) == 6:
+            return (KEY.pack(size, mtime_ns, inode, fields[5]), digest)
+        return (KEY_WITHOUT_CTIME.pack(size, mtime_ns, inode), digest)
+    except struct.error:  # a number out of range
         return None
-    return (size, mtime_ns, inode, ctime_ns, hashed_at_ns, digest)
 
 
 def valid_shards(shards: object) -> dict[str, list[int]]:

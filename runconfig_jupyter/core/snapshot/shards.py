@@ -39,16 +39,14 @@ class ShardStamps:
         self.recorded = recorded  # shard -> [inode, ctime_ns] as the hash cache stored them
         self._unchanged: dict[str, bool] = {}
 
-    def unchanged(self, digest: str) -> bool:
-        """True when ``digest``'s shard shows the recorded (inode, ctime): its named objects are all present.
-        One ``stat`` per shard and run; False (check the object itself) when unknown or changed."""
-        shard = digest[:2]
-        known = self._unchanged.get(shard)
-        if known is None:
-            pair = self.recorded.get(shard)
-            known = pair is not None and self._stamp(shard) == (pair[0], pair[1])
-            self._unchanged[shard] = known
-        return known
+    def whole(self) -> dict[str, bool]:
+        """Shard -> True when the shard still shows its recorded (inode, ctime): every object the hash cache
+        named from it is present. One ``stat`` per recorded shard, asked once per snapshot; the hash cache then
+        looks the verdict up per file (a shard it does not list is checked per object)."""
+        for shard, pair in self.recorded.items():
+            if shard not in self._unchanged:
+                self._unchanged[shard] = self._stamp(shard) == (pair[0], pair[1])
+        return self._unchanged
 
     def _stamp(self, shard: str) -> tuple[int, int] | None:
         try:

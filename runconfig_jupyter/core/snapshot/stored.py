@@ -140,12 +140,11 @@ def store_snapshot(
             shards = ShardStamps(objects.alg_root, cache.shards)
             checked_from = time.time_ns()
 
-            def present(digest: str, entry: ManifestEntry) -> bool:
-                # A known file whose shard lost nothing since it was recorded costs no stat of its object.
-                return shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size)
-
-            # New, changed, or its object is gone: read (again).
-            missing = cache.resolve(manifest.files, alg, present)
+            # A known file whose shard lost nothing since it was recorded costs no stat of its object; the others
+            # are asked of the store one by one.
+            missing = cache.resolve(
+                manifest.files, alg, shards.whole(), lambda digest, entry: objects.has(digest, entry.mode, entry.size)
+            )
             total = manifest.total_bytes
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
             cache.save(shards.record(cache.shards_named, checked_from))
