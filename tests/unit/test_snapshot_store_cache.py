@@ -1,0 +1,225 @@
+"""The hash cache's file and the manifest's bytes, which the fast re-snapshot writes in its own way: a damaged
+cache is rebuilt and never trusted, caches of earlier versions are read and replaced, a file changed within the
+racy window is read again, concurrent submits leave a cache that names the right content, and snapshot ids are
+the ones earlier versions gave the same tree.
+
+Real files, real processes; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+from snapshot_helpers import backdate, hash_cache, write, write_json_cache
+
+from runconfig_jupyter.core.snapshot.hashcache import HEADER_BYTES, file_key
+from runconfig_jupyter.core.snapshot.stored import store_snapshot
+from runconfig_jupyter.core.snapshot.stream import materialize
+
+pytestmark = pytest.mark.timeout(120)
+
+# The id main (2f59e92, JSON encoder) gave the tree of ``awkward_tree`` with SHA-256 digests.
+AWKWARD_TREE_ID = "fd169da4cb086d5e19a4d6a9f33f6434"
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    for i in range(30):
+        write(root, f"pkg{i % 3}/mod{i}.py", f"X = {i}\n" * 20)
+    write(root, "data/blob.bin", os.urandom(100_000))
+    backdate(root)
+    return root
+
+
+def regular_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def awkward_tree(root: Path) -> None:
+    """Names the JSON encoder escapes (quote, backslash, control characters, non-ASCII, an undecodable byte),
+    an empty folder, an executable file and a link."""
+    for rel, content in {
+        "train.py": b"print('hi')\n",
+        'quote"d.txt': b"q\n",
+        "back\\slash.txt": b"b\n",
+        "new\nline.txt": b"n\n",
+        "tab\t.txt": b"t\n",
+        "na\u00efve.py": b"x = 1\n",
+        "emoji-\U0001f600.txt": b"e\n",
+        "pkg/sub/model.py": b"W = 1\n",
+        os.fsdecode(b"raw-\xff.txt"): b"r\n",
+    }.items():
+        write(root, rel, content)
+    os.chmod(root / "pkg/sub/model.py", 0o755)
+    (root / "empty").mkdir()
+    os.symlink("pkg/sub/model.py", root / "link.py")
+    backdate(root)
+
+
+def test_snapshot_ids_and_manifest_bytes_are_those_of_earlier_versions(tmp_path: Path) -> None:
+    """The manifest is written member by member: its bytes must stay the JSON encoder's, or every id changes."""
+    root = tmp_path / "awkward"
+    awkward_tree(root)
+    snap = store_snapshot(root, tmp_path / "store", alg="sha256")
+    document = snap.path.read_bytes()
+    canonical = json.dumps(json.loads(document), separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+    assert document == canonical
+    assert snap.id == AWKWARD_TREE_ID
+    materialize(snap.path, tmp_path / "out")
+    assert regular_files(tmp_path / "out") == regular_files(root)
+
+
+def flip_digest_char(raw: bytes, digest: str) -> bytes:
+    """The cache file with one hex character of ``digest`` changed: still a well-formed payload."""
+    at = raw.index(digest.encode(), HEADER_BYTES)
+    changed = b"0" if raw[at : at + 1] != b"0" else b"1"
+    return raw[:at] + changed + raw[at + 1 :]
+
+
+DAMAGE = {
+    "truncated": lambda raw, digest: raw[: len(raw) // 2],
+    "empty": lambda raw, digest: b"",
+    "garbage": lambda raw, digest: os.urandom(len(raw)),
+    "header only": lambda raw, digest: raw[:HEADER_BYTES],
+    "one digest character changed": flip_digest_char,
+    "trailing bytes": lambda raw, digest: raw + b"\0",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_hash_cache_is_rebuilt_and_never_trusted(src: Path, tmp_path: Path, damage: str) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    cache = hash_cache(store, src)
+    digest = cache.entries["data/blob.bin"][1]
+    cache.path.write_bytes(DAMAGE[damage](cache.path.read_bytes(), digest))
+    again = store_snapshot(src, store)
+    assert again.stored_files == len(regular_files(src))  # nothing taken from the damaged file: all read again
+    assert again.id == first.id
+    assert hash_cache(store, src).entries["data/blob.bin"][1] == digest  # rebuilt from the files
+    assert store_snapshot(src, store).stored_files == 0  # and used again
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        lambda key, digest: 7,  # not a row
+        lambda key, digest: (key,),  # too short
+        lambda key, digest: (key, 12345),  # a digest that is not text
+        lambda key, digest: [key, digest.encode()],  # a digest of the wrong type
+    ],
+    ids=["number", "short", "int digest", "bytes digest"],
+)
+def test_a_cache_of_the_wrong_shape_is_not_trusted(src: Path, tmp_path: Path, row) -> None:
+    """Rows of a well-formed file (valid checksum) that are not the shape this version writes: every file is
+    read again and the right content stored, whatever row was met first."""
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    cache = hash_cache(store, src)
+    for path, (key, digest) in list(cache.entries.items())[:3]:
+        cache.entries[path] = row(key, digest)
+    cache.save({**cache.shards, "zz": [0, 0]})  # other shard records: the rows in memory are written with them
+    again = store_snapshot(src, store)
+    assert again.id == first.id and again.stored_files >= 1
+    materialize(again.path, tmp_path / "out")
+    assert regular_files(tmp_path / "out") == regular_files(src)
+
+
+def test_a_cache_of_another_folder_is_not_used(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    other = tmp_path / "other"
+    write(other, "a.py", "A = 1\n")
+    backdate(other)
+    store_snapshot(other, store)
+    hash_cache(store, other).path.replace(hash_cache(store, src).path)  # src's cache file now holds other's rows
+    assert store_snapshot(src, store).stored_files == len(regular_files(src))
+
+
+def test_a_json_cache_of_the_earlier_version_is_read_replaced_and_keeps_its_guarantees(
+    src: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    json_file = write_json_cache(store, src)
+    target = src / "pkg1" / "mod4.py"
+    before = target.stat()
+    with open(target, "r+") as handle:  # rewritten in place, size kept, mtime set back: only the ctime tells
+        handle.write("Y")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = store_snapshot(src, store)
+    assert again.stored_files == 1 and again.id != first.id  # that file alone was read
+    assert not json_file.exists() and hash_cache(store, src).path.is_file()
+    assert store_snapshot(src, store).stored_files == 0
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg1" / "mod4.py").read_bytes() == target.read_bytes()
+
+
+def test_a_damaged_json_cache_of_the_earlier_version_costs_a_read(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    first = store_snapshot(src, store)
+    json_file = write_json_cache(store, src)
+    document = json.loads(json_file.read_text())
+    for fields in document["entries"].values():
+        fields[4] = "../../../../etc/passwd"  # not a digest: such a row is dropped, not followed
+    json_file.write_text(json.dumps(document))
+    again = store_snapshot(src, store)
+    assert again.id == first.id and again.stored_files == len(regular_files(src))
+
+
+def test_a_file_changed_within_the_racy_window_is_read_again(src: Path, tmp_path: Path) -> None:
+    """A file modified less than 2 s before it was hashed could change again within the same timestamp tick:
+    its digest is not remembered, so the next snapshot reads it again (and only it)."""
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    fresh = write(src, "fresh.py", "F = 1\n")  # mtime: now
+    assert store_snapshot(src, store).stored_files == 1
+    assert "fresh.py" not in hash_cache(store, src).entries
+    assert store_snapshot(src, store).stored_files == 1  # read again, the others not
+    os.utime(fresh, (time.time() - 60,) * 2)
+    store_snapshot(src, store)
+    assert hash_cache(store, src).entries["fresh.py"][0] == file_key_of(src, "fresh.py")
+    assert store_snapshot(src, store).stored_files == 0
+
+
+def file_key_of(root: Path, rel: str) -> bytes:
+    from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
+
+    entry = ManifestEntry(rel, 0, 0o644)
+    entry.take_stat((root / rel).lstat())
+    return file_key(entry)
+
+
+def _snapshot_loop(src: str, store: str, rounds: int) -> None:  # a separate process: a real concurrent submit
+    for _ in range(rounds):
+        store_snapshot(src, store)
+
+
+def test_concurrent_snapshots_leave_a_cache_that_names_the_right_content(src: Path, tmp_path: Path) -> None:
+    """Several processes snapshot the folder while it is edited; each writes the cache whole (renamed into
+    place), so whichever wins, every row it holds names the content its file had with that key."""
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_snapshot_loop, args=(str(src), str(store), 15)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(40):
+            edited = write(src, f"pkg{i % 3}/mod{i % 30}.py", f"X = 'edit {i}'\n")
+            os.utime(edited, (time.time() - 60 + i * 0.01,) * 2)
+            time.sleep(0.01)
+    finally:
+        for worker in workers:
+            worker.join(timeout=60)
+    assert all(worker.exitcode == 0 for worker in workers)
+    last = store_snapshot(src, store)
+    materialize(last.path, tmp_path / "out")
+    assert regular_files(tmp_path / "out") == regular_files(src)
+    assert store_snapshot(src, store).stored_files == 0
