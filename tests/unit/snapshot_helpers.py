@@ -25,6 +25,15 @@ def backdate(root: Path, seconds: float = 60) -> None:
             os.utime(os.path.join(folder, name), (stamp, stamp), follow_symlinks=False)
 
 
+def module_tree(root: Path, modules: int, packages: int, blob_bytes: int) -> Path:
+    """``modules`` small Python files spread over ``packages`` folders and one random blob, all backdated."""
+    for i in range(modules):
+        write(root, f"pkg{i % packages}/mod{i}.py", f"X = {i}\n" * 50)
+    write(root, "data/blob.bin", os.urandom(blob_bytes))
+    backdate(root)
+    return root
+
+
 def paths(manifest) -> set[str]:
     return {e.path for e in manifest.files}
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from snapshot_helpers import backdate, hash_cache, write, write_json_cache
+from snapshot_helpers import backdate, hash_cache, module_tree, write, write_json_cache
 
 from runconfig_jupyter.core.snapshot.hashcache import HEADER_BYTES, file_key
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
@@ -29,12 +29,7 @@ AWKWARD_TREE_ID = "fd169da4cb086d5e19a4d6a9f33f6434"
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for i in range(30):
-        write(root, f"pkg{i % 3}/mod{i}.py", f"X = {i}\n" * 20)
-    write(root, "data/blob.bin", os.urandom(100_000))
-    backdate(root)
-    return root
+    return module_tree(tmp_path / "src", modules=30, packages=3, blob_bytes=100_000)
 
 
 def regular_files(root: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from snapshot_helpers import backdate, hash_cache, write
+from snapshot_helpers import backdate, hash_cache, module_tree, write
 
 from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
@@ -35,10 +35,7 @@ CALL = re.compile(r"^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for i in range(40):
-        write(root, f"pkg{i % 4}/mod{i}.py", f"X = {i}\n" * 50)
-    write(root, "data/blob.bin", os.urandom(200_000))
+    root = module_tree(tmp_path / "src", modules=40, packages=4, blob_bytes=200_000)
     os.chmod(write(root, "run.sh", "#!/bin/sh\necho hi\n"), 0o755)
     backdate(root)
     return root
