@@ -191,31 +191,41 @@ class IgnoreRules:
             return IgnoreRules([*self.levels, level], [*self.ignore_files, source])
         return self
 
-    def decide(self, rel: str, is_dir: bool, name: str | None = None) -> Decision:
+    def decide(self, rel: str, is_dir: bool) -> Decision:
         """Last matching rule wins; deeper rule files are consulted after shallower ones (git's order).
 
         A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
-        ``name``: the last component of ``rel`` when the caller has it (the walk does), saving a split.
         """
-        # Written for the walk's per-file cost: the name test of is_never_packaged inline, one shared "not
-        # excluded", and the pre-check's expression asked directly.
-        if name is None:
-            name = rel.rsplit("/", 1)[-1]
-        if name in NEVER_PACKAGED_NAMES and is_never_packaged(rel, is_dir):
-            return Decision(True, NEVER_PACKAGED_SOURCE)
-        result = NOT_EXCLUDED
+        folder, _, name = rel.rpartition("/")
+        return self.in_folder(folder, is_dir)(name)
+
+    def in_folder(self, folder: str, is_dir: bool = False) -> Callable[[str], Decision]:
+        """``decide`` for the entries of ``folder`` ("" for the root) that are folders (``is_dir``) or not, given
+        an entry's name. Which rule files apply there, and the folder's part of each file's local path, are
+        worked out once per folder: the walk asks this once per file of a re-submit, so the per-name work is
+        one test of the credential names and one pre-check expression per rule file."""
+        prefix = f"{folder}/" if folder else ""
         suffix = "/" if is_dir else ""
-        for level in self.levels:
-            base = level.base
-            if base and not rel.startswith(base):
-                continue
-            local = (rel[len(base) :] if base else rel) + suffix
-            if level.quick is not None and level.quick.match(local) is None:
-                continue
-            check = level.spec.check_file(local)
-            if check.include is not None:
-                result = Decision(bool(check.include), level.source)
-        return result
+        applicable = [
+            (prefix[len(level.base) :], level.quick.match if level.quick is not None else None, level)
+            for level in self.levels
+            if not level.base or prefix.startswith(level.base)
+        ]
+
+        def decide_name(name: str) -> Decision:
+            if name in NEVER_PACKAGED_NAMES and is_never_packaged(prefix + name, is_dir):
+                return Decision(True, NEVER_PACKAGED_SOURCE)
+            result = NOT_EXCLUDED
+            for local_prefix, could_match, level in applicable:
+                local = local_prefix + name + suffix
+                if could_match is not None and could_match(local) is None:
+                    continue
+                check = level.spec.check_file(local)
+                if check.include is not None:
+                    result = Decision(bool(check.include), level.source)
+            return result
+
+        return decide_name
 
     def decide_venv(self, rel: str, marker: str) -> Decision:
         """A folder detected as an environment is excluded unless a user rule explicitly re-includes it."""
