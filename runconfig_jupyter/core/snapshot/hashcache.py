@@ -126,24 +126,24 @@ class HashCache:
         A row that is not the shape this module writes is a damaged cache: nothing of it is trusted.
         """
         old, kept, missing, named = self.entries, {}, [], self.shards_named
-        pack = KEY.pack
+        pack, known, shard_whole, name_shard = KEY.pack, old.get, whole.get, named.add
         try:
             for entry in files:
                 if entry.kind != "file":
                     continue
                 entry.digest_alg = alg
                 path = entry.path
-                row = old.get(path)
+                row = known(path)
                 if row is not None and (
                     row[0] == pack(entry.size, entry.mtime_ns, entry.inode, entry.ctime_ns)
                     or (row := self._upgraded(row, entry)) is not None
                 ):
                     digest = row[1]
                     shard = digest[:2]
-                    if whole.get(shard) or present(digest, entry):
+                    if shard_whole(shard) or present(digest, entry):
                         entry.digest = digest
                         kept[path] = row
-                        named.add(shard)
+                        name_shard(shard)
                         continue
                 entry.digest = None  # new, changed, or its object is gone: read it (again)
                 missing.append(entry)

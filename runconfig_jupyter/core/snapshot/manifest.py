@@ -259,7 +259,7 @@ def _walk(
     # no other call a plain regular file matching no rule does not need.
     plain_ok = name_problem(f"{rel}/x" if rel else "x") is None
     prefix = f"{rel}/" if rel else ""
-    files = manifest.files
+    add_file = manifest.files.append
     decide = rules.in_folder(rel)
     for entry in entries:
         name = entry.name
@@ -287,7 +287,7 @@ def _walk(
             if st.st_nlink > 1 and _is_credential_copy(st, manifest):
                 manifest.excluded.append((child_rel, "a hard link to a credential store file (never packaged)"))
                 continue
-            files.append(
+            add_file(
                 ManifestEntry(
                     child_rel,
                     st.st_size,

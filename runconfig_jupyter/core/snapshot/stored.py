@@ -117,7 +117,7 @@ def manifest_document(manifest: Manifest, alg: str) -> bytes:
         else:
             if not entry.digest:
                 raise ValueError(f"no digest for {path}")
-            parts.append(f'["f",{text(path)},{int(entry.mode)},{int(entry.size)},{text(entry.digest)}]')
+            parts.append(f'["f",{text(path)},{entry.mode},{entry.size},{text(entry.digest)}]')  # ints from stat
     head = f'{{"format":{text(MANIFEST_FORMAT)},"hash":{text(alg)},"members":['
     return (head + ",".join(parts) + "]}\n").encode()
 
