@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -214,6 +215,35 @@ def test_concurrent_snapshots_leave_a_cache_that_names_the_right_content(src: Pa
         for worker in workers:
             worker.join(timeout=60)
     assert all(worker.exitcode == 0 for worker in workers)
+    last = store_snapshot(src, store)
+    materialize(last.path, tmp_path / "out")
+    assert regular_files(tmp_path / "out") == regular_files(src)
+    assert store_snapshot(src, store).stored_files == 0
+
+
+def test_snapshots_in_threads_of_one_process_leave_a_usable_cache(src: Path, tmp_path: Path) -> None:
+    """Submits in threads of one kernel, the folder edited meanwhile: every snapshot succeeds, the cache left
+    behind loads and is used, and the last snapshot holds the folder's content."""
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    errors: list[BaseException] = []
+
+    def loop(index: int) -> None:
+        try:
+            for round_ in range(10):
+                edited = write(src, f"pkg{index}/mod{index}.py", f"X = 'thread {index} round {round_}'\n")
+                os.utime(edited, (time.time() - 60,) * 2)
+                store_snapshot(src, store)
+        except BaseException as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert hash_cache(store, src).entries  # a whole file: it loads
     last = store_snapshot(src, store)
     materialize(last.path, tmp_path / "out")
     assert regular_files(tmp_path / "out") == regular_files(src)

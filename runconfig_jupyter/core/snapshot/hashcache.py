@@ -29,6 +29,7 @@ import marshal
 import os
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -187,7 +188,8 @@ class HashCache:
         self.shards = shards
         payload = marshal.dumps((CACHE_VERSION, str(self.source), self.entries, shards), MARSHAL_VERSION)
         header = MAGIC + len(payload).to_bytes(8, "big") + zlib.crc32(payload).to_bytes(4, "big")
-        tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
+        # One temp name per writing thread (two submits in one kernel may save at once; each renames its own).
+        tmp = self.path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{self.path.name}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as handle:
