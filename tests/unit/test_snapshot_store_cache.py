@@ -248,3 +248,28 @@ def test_snapshots_in_threads_of_one_process_leave_a_usable_cache(src: Path, tmp
     materialize(last.path, tmp_path / "out")
     assert regular_files(tmp_path / "out") == regular_files(src)
     assert store_snapshot(src, store).stored_files == 0
+
+
+def _edit_and_snapshot(src: str, store: str, rel: str) -> None:  # another process: a submit from elsewhere
+    edited = write(Path(src), rel, "X = 'edited elsewhere'\n")
+    os.utime(edited, (time.time() - 60,) * 2)
+    store_snapshot(src, store)
+
+
+def test_a_cache_another_process_wrote_since_is_read_not_the_one_in_memory(src: Path, tmp_path: Path) -> None:
+    """A process keeps the rows of the cache file it last wrote, and uses them while that file is in place. After
+    another process stored an edit (its own cache file renamed over it), the rows come from the new file: the
+    edited file is known and not read again, and the snapshot holds the edit."""
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    assert store_snapshot(src, store).stored_files == 0  # the rows this process wrote, still in place
+    other = multiprocessing.get_context("spawn").Process(
+        target=_edit_and_snapshot, args=(str(src), str(store), "pkg2/mod5.py")
+    )
+    other.start()
+    other.join(timeout=60)
+    assert other.exitcode == 0
+    again = store_snapshot(src, store)
+    assert again.stored_files == 0  # the other process's row for the edited file was used
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg2" / "mod5.py").read_text() == "X = 'edited elsewhere'\n"

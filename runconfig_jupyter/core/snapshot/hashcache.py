@@ -48,6 +48,24 @@ DIGEST = re.compile(r"[0-9a-f]{64}")  # what both algorithms' hex digests look l
 
 Row = tuple[bytes, str]  # (KEY of the file when it was hashed, hex digest)
 Present = Callable[[str, ManifestEntry], bool]
+Signature = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns) of a cache file
+
+# The cache files this process last read or wrote, by path: a notebook kernel re-submits the same folder again
+# and again, and each save renames a new file into place, so a file still showing the same signature holds the
+# rows already in memory (another writer's file has another inode and ctime). A few folders are kept.
+REMEMBERED_FILES = 8
+_remembered: dict[str, tuple[Signature, dict[str, Row], dict[str, list[int]]]] = {}
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _remember_file(path: str, signature: Signature, entries: dict[str, Row], shards: dict[str, list[int]]) -> None:
+    _remembered.pop(path, None)
+    while len(_remembered) >= REMEMBERED_FILES:
+        _remembered.pop(next(iter(_remembered)), None)
+    _remembered[path] = (signature, entries, shards)
 
 
 def file_key(entry: ManifestEntry) -> bytes:
@@ -68,6 +86,7 @@ class HashCache:
         self.shards_named: set[str] = set()  # shards of the digests resolve handed out and remember was given
         self._changed = False  # nothing new to write: a re-submit of an unchanged folder writes no cache file
         self._legacy = False  # loaded from an earlier version's JSON: written anew in this format
+        self._shared: dict[str, Row] | None = None  # rows also remembered for the process: copied before a change
         if not self._load():
             self._legacy = self._load_legacy()
             self._changed = self._legacy
@@ -76,6 +95,12 @@ class HashCache:
         """Read this format; False when the file is missing, damaged or not for this source folder."""
         try:
             with open(self.path, "rb") as handle:
+                signature = _signature(os.fstat(handle.fileno()))
+                known = _remembered.get(str(self.path))
+                if known is not None and known[0] == signature:  # the file this process last read or wrote
+                    self.entries = self._shared = known[1]
+                    self.shards = dict(known[2])
+                    return True
                 raw = handle.read()
         except OSError:
             return False
@@ -94,8 +119,9 @@ class HashCache:
             return False
         if type(data[2]) is not dict:
             return False
-        self.entries = data[2]
+        self.entries = self._shared = data[2]
         self.shards = valid_shards(data[3])
+        _remember_file(str(self.path), signature, self.entries, dict(self.shards))
         return True
 
     def _load_legacy(self) -> bool:
@@ -174,6 +200,8 @@ class HashCache:
         if not entry.digest:
             return
         self._changed = True
+        if self.entries is self._shared:
+            self.entries = dict(self.entries)
         self.entries.pop(entry.path, None)
         if entry.mtime_ns + RACY_WINDOW_NS <= hashed_at_ns:
             self.entries[entry.path] = (file_key(entry), entry.digest)
@@ -194,7 +222,9 @@ class HashCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as handle:
                 handle.write(header + payload)
-            os.replace(tmp, self.path)
+                handle.flush()
+                os.replace(tmp, self.path)
+                signature = _signature(os.fstat(handle.fileno()))  # the file renamed into place, as it is now
         except OSError:
             tmp.unlink(missing_ok=True)  # a cache that cannot be written only costs time next round
             return
@@ -202,6 +232,8 @@ class HashCache:
             tmp.unlink(missing_ok=True)
             raise
         self._changed = False
+        self._shared = self.entries
+        _remember_file(str(self.path), signature, self.entries, dict(shards))
         if self._legacy:  # upgraded: the JSON file of the earlier version has done its job
             self.legacy_path.unlink(missing_ok=True)
             self._legacy = False
