@@ -19,6 +19,9 @@ as fast, as the same rows of numbers, and six times as fast as the JSON of earli
 header, length or checksum does not match, or whose payload is not the shape this module writes, is ignored
 and rewritten: a damaged cache costs a re-read of the folder, never a wrong digest. Caches written as JSON by
 earlier versions (``<key>.json``) are read once and replaced by the new file.
+
+A process also keeps the rows of the cache file it last read or wrote (a kernel re-submits the same folder):
+while that file is still in place, unchanged (inode, size, mtime, ctime), it is not parsed again.
 """
 
 from __future__ import annotations
