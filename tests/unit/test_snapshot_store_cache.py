@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from snapshot_helpers import backdate, hash_cache, module_tree, write, write_json_cache
 
-from runconfig_jupyter.core.snapshot.hashcache import HEADER_BYTES, file_key
+from runconfig_jupyter.core.snapshot.hashcache import HEADER_BYTES, JOURNAL_RECORDS, file_key
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
 from runconfig_jupyter.core.snapshot.stream import materialize
 
@@ -120,7 +120,7 @@ def test_a_cache_of_the_wrong_shape_is_not_trusted(src: Path, tmp_path: Path, ro
     cache = hash_cache(store, src)
     for path, (key, digest) in list(cache.entries.items())[:3]:
         cache.entries[path] = row(key, digest)
-    cache.save({**cache.shards, "zz": [0, 0]})  # other shard records: the rows in memory are written with them
+    cache.write_whole(cache.shards)
     again = store_snapshot(src, store)
     assert again.id == first.id and again.stored_files >= 1
     materialize(again.path, tmp_path / "out")
@@ -273,3 +273,65 @@ def test_a_cache_another_process_wrote_since_is_read_not_the_one_in_memory(src: 
     assert again.stored_files == 0  # the other process's row for the edited file was used
     materialize(again.path, tmp_path / "out")
     assert (tmp_path / "out" / "pkg2" / "mod5.py").read_text() == "X = 'edited elsewhere'\n"
+
+
+def edit(root: Path, rel: str, text: str) -> Path:
+    """Change a file as a user does between submits (its mtime well outside the racy window)."""
+    edited = write(root, rel, text)
+    os.utime(edited, (time.time() - 60,) * 2)
+    return edited
+
+
+def test_an_edit_appends_to_the_journal_and_the_file_is_written_whole_every_few_records(
+    src: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    cache_file = hash_cache(store, src).path
+    inode = cache_file.stat().st_ino
+    for round_ in range(JOURNAL_RECORDS):
+        edited = edit(src, "pkg0/mod0.py", f"X = {round_}\n")
+        assert store_snapshot(src, store).stored_files == 1
+        assert cache_file.stat().st_ino == inode  # not rewritten: one record appended
+        key = hash_cache(store, src).entries["pkg0/mod0.py"][0]
+        assert key == file_key_of(src, "pkg0/mod0.py")  # what a fresh load sees: the journaled row
+        assert store_snapshot(src, store).stored_files == 0
+    edit(src, "pkg0/mod0.py", "X = 'last'\n")
+    store_snapshot(src, store)
+    assert cache_file.stat().st_ino != inode and not hash_cache(store, src).journal_path.exists()  # compacted
+    assert store_snapshot(src, store).stored_files == 0
+    materialize(store_snapshot(src, store).path, tmp_path / "out")
+    assert (tmp_path / "out" / edited.relative_to(src)).read_text() == "X = 'last'\n"
+
+
+def test_a_journal_record_cut_short_costs_a_read_never_a_wrong_digest(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    edit(src, "pkg1/mod1.py", "X = 'first'\n")
+    store_snapshot(src, store)
+    edit(src, "pkg1/mod1.py", "X = 'second'\n")
+    store_snapshot(src, store)
+    journal = hash_cache(store, src).journal_path
+    journal.write_bytes(journal.read_bytes()[:-3])  # the last record's write was cut short
+    again = store_snapshot(src, store)
+    assert again.stored_files == 1  # that record's row is not trusted: the file is read again
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg1" / "mod1.py").read_text() == "X = 'second'\n"
+
+
+def test_journal_records_for_an_earlier_cache_file_are_passed_over(src: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    edit(src, "pkg2/mod2.py", "X = 'old'\n")
+    store_snapshot(src, store)
+    cache = hash_cache(store, src)
+    old_records = cache.journal_path.read_bytes()
+    edit(src, "pkg2/mod2.py", "X = 'new'\n")
+    store_snapshot(src, store)
+    hash_cache(store, src).write_whole(cache.shards)  # a new file (a new token); its journal is dropped
+    cache.journal_path.write_bytes(old_records)  # a late record written against the previous file
+    assert hash_cache(store, src).entries["pkg2/mod2.py"][0] == file_key_of(src, "pkg2/mod2.py")
+    again = store_snapshot(src, store)
+    assert again.stored_files == 0
+    materialize(again.path, tmp_path / "out")
+    assert (tmp_path / "out" / "pkg2" / "mod2.py").read_text() == "X = 'new'\n"

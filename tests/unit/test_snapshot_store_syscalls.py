@@ -141,7 +141,7 @@ def test_a_removal_the_stamps_missed_is_repaired_after_a_reader_finds_it(src: Pa
     obj.unlink()
     cache = hash_cache(store, src, entry.digest_alg)
     st = obj.parent.stat()
-    cache.save({**cache.shards, obj.parent.name: [st.st_ino, st.st_ctime_ns]})  # the removal "missed"
+    cache.write_whole({**cache.shards, obj.parent.name: [st.st_ino, st.st_ctime_ns]})  # the removal "missed"
     with pytest.raises(SnapshotError, match=r"data/blob\.bin.*missing"):
         materialize(snap.path, tmp_path / "out")
     again = store_snapshot(src, store)
@@ -157,7 +157,7 @@ def test_a_damaged_shard_record_only_costs_the_object_checks(src: Path, tmp_path
     store_snapshot(src, store)
     cache = hash_cache(store, src)
     assert cache.shards  # recorded, so there is something to damage
-    cache.save({name: ["x", None] for name in cache.shards} | {"zz": [1], "00": 7})
+    cache.write_whole({name: ["x", None] for name in cache.shards} | {"zz": [1], "00": 7})
     calls = traced_store(src, store, tmp_path)
     assert object_checks(calls, store)  # no record trusted: every known object is checked again
     assert opened_for_reading(calls, src) == []  # and still nothing is read

@@ -37,6 +37,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from runconfig_jupyter.core.snapshot.cache_journal import append_record, replay
 from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
 
 CACHE_VERSION = 2
@@ -57,18 +58,24 @@ Signature = tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns) of a 
 # and again, and each save renames a new file into place, so a file still showing the same signature holds the
 # rows already in memory (another writer's file has another inode and ctime). A few folders are kept.
 REMEMBERED_FILES = 8
-_remembered: dict[str, tuple[Signature, dict[str, Row], dict[str, list[int]]]] = {}
+_remembered: dict[str, tuple[Signature, dict[str, Row], dict[str, list[int]], bytes]] = {}
+JOURNAL_RECORDS = 8  # records appended (cache_journal.py) before the file is written whole again
+JOURNAL_ROWS = 256  # changed rows a record may hold (more: the file is written whole)
+STAMPS_FOR_A_REWRITE = 8  # shard stamps gained that are worth writing the file whole at once (shards.py)
+TOKEN_BYTES = 8
 
 
 def _signature(st: os.stat_result) -> Signature:
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _remember_file(path: str, signature: Signature, entries: dict[str, Row], shards: dict[str, list[int]]) -> None:
+def _remember_file(
+    path: str, signature: Signature, entries: dict[str, Row], shards: dict[str, list[int]], token: bytes
+) -> None:
     _remembered.pop(path, None)
     while len(_remembered) >= REMEMBERED_FILES:
         _remembered.pop(next(iter(_remembered)), None)
-    _remembered[path] = (signature, entries, shards)
+    _remembered[path] = (signature, entries, shards, token)
 
 
 def file_key(entry: ManifestEntry) -> bytes:
@@ -83,6 +90,7 @@ class HashCache:
         key = hashlib.sha256(str(source).encode()).hexdigest()[:24]
         self.path = cache_dir / f"{key}.cache"
         self.legacy_path = cache_dir / f"{key}.json"  # what earlier versions wrote: read when no .cache exists
+        self.journal_path = cache_dir / f"{key}.journal"  # rows changed since the .cache was written whole
         self.source = source
         self.entries: dict[str, Row] = {}
         self.shards: dict[str, list[int]] = {}  # object shard -> (inode, ctime_ns) when last known whole (shards.py)
@@ -90,9 +98,17 @@ class HashCache:
         self._changed = False  # nothing new to write: a re-submit of an unchanged folder writes no cache file
         self._legacy = False  # loaded from an earlier version's JSON: written anew in this format
         self._shared: dict[str, Row] | None = None  # rows also remembered for the process: copied before a change
-        if not self._load():
+        self._token: bytes | None = None  # of the .cache file loaded: the journal's records for it apply
+        self._journal_records = 0
+        self._fresh: dict[str, Row] = {}  # rows remembered since the load (what a journal record adds)
+        if self._load():
+            applied, self._journal_records = replay(self.journal_path, self._token or b"", self.entries)
+            if applied is not None:
+                self.entries = applied
+        else:
             self._legacy = self._load_legacy()
             self._changed = self._legacy
+        self._loaded = self.entries  # the rows as loaded: those missing at save time are journaled as removed
 
     def _load(self) -> bool:
         """Read this format; False when the file is missing, damaged or not for this source folder."""
@@ -103,6 +119,7 @@ class HashCache:
                 if known is not None and known[0] == signature:  # the file this process last read or wrote
                     self.entries = self._shared = known[1]
                     self.shards = dict(known[2])
+                    self._token = known[3]
                     return True
                 raw = handle.read()
         except OSError:
@@ -118,13 +135,14 @@ class HashCache:
             data = marshal.loads(payload)
         except (ValueError, EOFError, TypeError):
             return False
-        if not (type(data) is tuple and len(data) == 4 and data[0] == CACHE_VERSION and data[1] == str(self.source)):
+        if not (type(data) is tuple and len(data) == 5 and data[0] == CACHE_VERSION and data[1] == str(self.source)):
             return False
-        if type(data[2]) is not dict:
+        if type(data[2]) is not dict or type(data[4]) is not bytes:
             return False
         self.entries = self._shared = data[2]
         self.shards = valid_shards(data[3])
-        _remember_file(str(self.path), signature, self.entries, dict(self.shards))
+        self._token = data[4]
+        _remember_file(str(self.path), signature, self.entries, dict(self.shards), self._token)
         return True
 
     def _load_legacy(self) -> bool:
@@ -195,7 +213,8 @@ class HashCache:
         if row[0] != KEY_WITHOUT_CTIME.pack(entry.size, entry.mtime_ns, entry.inode):
             return None
         self._changed = True
-        return (file_key(entry), row[1])
+        upgraded = self._fresh[entry.path] = (file_key(entry), row[1])
+        return upgraded
 
     def remember(self, entry: ManifestEntry, hashed_at_ns: int) -> None:
         """Record ``entry.digest``; ``hashed_at_ns`` is when reading started (taken before the read). A file
@@ -207,17 +226,31 @@ class HashCache:
             self.entries = dict(self.entries)
         self.entries.pop(entry.path, None)
         if entry.mtime_ns + RACY_WINDOW_NS <= hashed_at_ns:
-            self.entries[entry.path] = (file_key(entry), entry.digest)
+            self.entries[entry.path] = self._fresh[entry.path] = (file_key(entry), entry.digest)
             self.shards_named.add(entry.digest[:2])
 
     def save(self, shards: dict[str, list[int]] | None = None) -> None:
-        """Write atomically when anything changed (rows are only those ``resolve`` kept and ``remember`` added).
+        """Save when anything changed (rows are only those ``resolve`` kept and ``remember`` added): a few
+        changed rows are appended to the journal, otherwise the file is written whole and atomically.
         ``shards``: the object shards now known whole (None: keep what was recorded)."""
         shards = self.shards if shards is None else shards
         if not self._changed and shards == self.shards:
             return
+        if self._token is not None and self._journal_records < JOURNAL_RECORDS and len(self._fresh) <= JOURNAL_ROWS:
+            gained = sum(1 for shard, pair in shards.items() if self.shards.get(shard) != pair)
+            removed = list(self._loaded.keys() - self.entries.keys())
+            if gained <= STAMPS_FOR_A_REWRITE and append_record(self.journal_path, self._token, self._fresh, removed):
+                self._journal_records += 1
+                self._changed, self._fresh, self._loaded = False, {}, self.entries
+                return  # the stamps gained are not journaled: those shards' objects are checked one by one
+        self.write_whole(shards)
+
+    def write_whole(self, shards: dict[str, list[int]]) -> None:
+        """Write the file whole, rows and shard ``stamps`` (with a new token: earlier journal records no longer
+        apply), then drop the journal."""
         self.shards = shards
-        payload = marshal.dumps((CACHE_VERSION, str(self.source), self.entries, shards), MARSHAL_VERSION)
+        token = os.urandom(TOKEN_BYTES)
+        payload = marshal.dumps((CACHE_VERSION, str(self.source), self.entries, shards, token), MARSHAL_VERSION)
         header = MAGIC + len(payload).to_bytes(8, "big") + zlib.crc32(payload).to_bytes(4, "big")
         # One temp name per writing thread (two submits in one kernel may save at once; each renames its own).
         tmp = self.path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{self.path.name}")
@@ -234,9 +267,13 @@ class HashCache:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._changed = False
-        self._shared = self.entries
-        _remember_file(str(self.path), signature, self.entries, dict(shards))
+        self._changed, self._fresh, self._loaded = False, {}, self.entries
+        self._shared, self._token, self._journal_records = self.entries, token, 0
+        _remember_file(str(self.path), signature, self.entries, dict(shards), token)
+        try:
+            self.journal_path.unlink(missing_ok=True)  # its records were for the previous file: folded in above
+        except OSError:
+            pass  # records of another token are passed over anyway
         if self._legacy:  # upgraded: the JSON file of the earlier version has done its job
             self.legacy_path.unlink(missing_ok=True)
             self._legacy = False
