@@ -20,6 +20,7 @@ header, length or checksum does not match, or whose payload is not the shape thi
 and rewritten: a damaged cache costs a re-read of the folder, never a wrong digest. Caches written as JSON by
 earlier versions (``<key>.json``) are read once and replaced by the new file.
 
+A save that changes a few rows appends them to a journal instead of writing the file whole (cache_journal.py).
 A process also keeps the rows of the cache file it last read or wrote (a kernel re-submits the same folder):
 while that file is still in place, unchanged (inode, size, mtime, ctime), it is not parsed again.
 """
