@@ -335,3 +335,21 @@ def test_journal_records_for_an_earlier_cache_file_are_passed_over(src: Path, tm
     assert again.stored_files == 0
     materialize(again.path, tmp_path / "out")
     assert (tmp_path / "out" / "pkg2" / "mod2.py").read_text() == "X = 'new'\n"
+
+
+def test_after_a_journaled_edit_an_unchanged_folder_still_writes_nothing(src: Path, tmp_path: Path) -> None:
+    """The shard that took the edited file's object settles and could be stamped again; that alone is not
+    worth a write: the re-snapshots that follow leave the cache file and the journal as they are."""
+    store = tmp_path / "store"
+    store_snapshot(src, store)
+    time.sleep(0.2)  # the shards settle (shards.py): the next snapshot records them, written whole
+    store_snapshot(src, store)
+    edit(src, "pkg0/mod3.py", "X = 'edited'\n")
+    assert store_snapshot(src, store).stored_files == 1
+    cache = hash_cache(store, src)
+    before = [(p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns) for p in (cache.path, cache.journal_path)]
+    time.sleep(0.2)
+    for _ in range(3):
+        assert store_snapshot(src, store).stored_files == 0
+    after = [(p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns) for p in (cache.path, cache.journal_path)]
+    assert after == before

@@ -237,13 +237,21 @@ class HashCache:
         shards = self.shards if shards is None else shards
         if not self._changed and shards == self.shards:
             return
-        if self._token is not None and self._journal_records < JOURNAL_RECORDS and len(self._fresh) <= JOURNAL_ROWS:
-            gained = sum(1 for shard, pair in shards.items() if self.shards.get(shard) != pair)
+        gained = sum(1 for shard, pair in shards.items() if self.shards.get(shard) != pair)
+        if self._token is not None and gained <= STAMPS_FOR_A_REWRITE:
+            # The few stamps gained are not journaled (those shards' objects are checked one by one until the
+            # next whole write): with no row changed there is nothing to save, an unchanged folder writes nothing.
+            if not self._changed:
+                return
             removed = list(self._loaded.keys() - self.entries.keys())
-            if gained <= STAMPS_FOR_A_REWRITE and append_record(self.journal_path, self._token, self._fresh, removed):
+            if (
+                self._journal_records < JOURNAL_RECORDS
+                and len(self._fresh) + len(removed) <= JOURNAL_ROWS
+                and append_record(self.journal_path, self._token, self._fresh, removed)
+            ):
                 self._journal_records += 1
                 self._changed, self._fresh, self._loaded = False, {}, self.entries
-                return  # the stamps gained are not journaled: those shards' objects are checked one by one
+                return
         self.write_whole(shards)
 
     def write_whole(self, shards: dict[str, list[int]]) -> None:
