@@ -315,6 +315,8 @@ def test_a_journal_record_cut_short_costs_a_read_never_a_wrong_digest(src: Path,
     journal.write_bytes(journal.read_bytes()[:-3])  # the last record's write was cut short
     again = store_snapshot(src, store)
     assert again.stored_files == 1  # that record's row is not trusted: the file is read again
+    assert not journal.exists()  # and the cache written whole: nothing appended after the cut would be read
+    assert store_snapshot(src, store).stored_files == 0
     materialize(again.path, tmp_path / "out")
     assert (tmp_path / "out" / "pkg1" / "mod1.py").read_text() == "X = 'second'\n"
 

@@ -45,14 +45,16 @@ def append_record(journal: Path, token: bytes, changed: dict[str, Any], removed:
         os.close(fd)
 
 
-def replay(journal: Path, token: bytes, rows: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
-    """``rows`` with the journal's records for ``token`` applied (a new dict; None when none applied), and how
-    many records the journal holds in all (of any token: they count towards the next compaction)."""
+def replay(journal: Path, token: bytes, rows: dict[str, Any]) -> tuple[dict[str, Any] | None, int, bool]:
+    """``rows`` with the journal's records for ``token`` applied (a new dict; None when none applied), how many
+    records the journal holds in all (of any token: they count towards the next compaction), and whether it
+    was read to its end (False after a record cut short: records appended after it would never be read, so
+    the cache should be written whole at the next save)."""
     try:
         with open(journal, "rb") as handle:
             raw = handle.read()
     except OSError:
-        return None, 0
+        return None, 0, True
     applied: dict[str, Any] | None = None
     records = 0
     at = 0
@@ -78,4 +80,4 @@ def replay(journal: Path, token: bytes, rows: dict[str, Any]) -> tuple[dict[str,
                 applied.pop(path, None)
         except TypeError:  # a path that is not text: no record of ours
             break
-    return applied, records
+    return applied, records, at == len(raw)

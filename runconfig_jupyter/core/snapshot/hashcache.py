@@ -103,9 +103,11 @@ class HashCache:
         self._journal_records = 0
         self._fresh: dict[str, Row] = {}  # rows remembered since the load (what a journal record adds)
         if self._load():
-            applied, self._journal_records = replay(self.journal_path, self._token or b"", self.entries)
+            applied, self._journal_records, intact = replay(self.journal_path, self._token or b"", self.entries)
             if applied is not None:
                 self.entries = applied
+            if not intact:  # appending after a record cut short would be lost: the next save writes whole
+                self._journal_records = JOURNAL_RECORDS
         else:
             self._legacy = self._load_legacy()
             self._changed = self._legacy
