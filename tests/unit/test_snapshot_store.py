@@ -8,7 +8,6 @@ real hash constructor to count files read.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import stat
@@ -17,12 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from snapshot_helpers import backdate, write
+from snapshot_helpers import backdate, hash_cache, write, write_json_cache
 
 from runconfig_jupyter.core.errors import SnapshotError, SnapshotTooLarge, UnsafeArchive
 from runconfig_jupyter.core.snapshot import stored as stored_module
 from runconfig_jupyter.core.snapshot.create import SnapshotLimits, extract_snapshot
 from runconfig_jupyter.core.snapshot.garbage import collect_snapshot_garbage
+from runconfig_jupyter.core.snapshot.hashcache import KEY
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
 from runconfig_jupyter.core.snapshot.stream import link_tree, materialize, tar_bytes
@@ -353,14 +353,14 @@ def test_content_changed_with_size_and_mtime_set_back_is_read_again(src: Path, t
 def test_a_hash_cache_written_before_ctimes_were_kept_is_used_and_upgraded(src: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = store_snapshot(src, store)
-    cache_file = next((store / ".hashcache").glob("*/*.json"))
-    cache = json.loads(cache_file.read_text())
-    cache["entries"] = {path: fields[:5] for path, fields in cache["entries"].items()}  # the earlier format
-    cache_file.write_text(json.dumps(cache))
+    json_file = write_json_cache(store, src, with_ctime=False)  # the earlier format: five fields, no ctime
     again = store_snapshot(src, store)
     assert again.id == first.id and again.stored_files == 0  # nothing read again after the upgrade
-    upgraded = json.loads(cache_file.read_text())["entries"]
-    assert upgraded and all(len(fields) == 6 for fields in upgraded.values())
+    upgraded = hash_cache(store, src).entries
+    assert upgraded and all(
+        KEY.unpack(key)[3] == (src / path).lstat().st_ctime_ns for path, (key, _) in upgraded.items()
+    )
+    assert not json_file.exists()
 
 
 def test_link_tree_is_the_snapshot_as_read_only_links_to_checked_objects(src: Path, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ not permitted, e.g. a container without ptrace).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from snapshot_helpers import backdate, write
+from snapshot_helpers import backdate, hash_cache, module_tree, write
 
 from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.objects import ObjectStore
@@ -36,10 +35,7 @@ CALL = re.compile(r"^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
-    root = tmp_path / "src"
-    for i in range(40):
-        write(root, f"pkg{i % 4}/mod{i}.py", f"X = {i}\n" * 50)
-    write(root, "data/blob.bin", os.urandom(200_000))
+    root = module_tree(tmp_path / "src", modules=40, packages=4, blob_bytes=200_000)
     os.chmod(write(root, "run.sh", "#!/bin/sh\necho hi\n"), 0o755)
     backdate(root)
     return root
@@ -143,11 +139,9 @@ def test_a_removal_the_stamps_missed_is_repaired_after_a_reader_finds_it(src: Pa
     entry = next(e for e in snap.manifest.files if e.path == "data/blob.bin")
     obj = ObjectStore(store, entry.digest_alg).path(entry.digest or "", entry.mode)
     obj.unlink()
-    cache_file = next((store / ".hashcache" / entry.digest_alg).glob("*.json"))
-    cache = json.loads(cache_file.read_text())
+    cache = hash_cache(store, src, entry.digest_alg)
     st = obj.parent.stat()
-    cache["shards"][obj.parent.name] = [st.st_ino, st.st_ctime_ns]  # the removal "missed"
-    cache_file.write_text(json.dumps(cache))
+    cache.write_whole({**cache.shards, obj.parent.name: [st.st_ino, st.st_ctime_ns]})  # the removal "missed"
     with pytest.raises(SnapshotError, match=r"data/blob\.bin.*missing"):
         materialize(snap.path, tmp_path / "out")
     again = store_snapshot(src, store)
@@ -161,10 +155,9 @@ def test_a_damaged_shard_record_only_costs_the_object_checks(src: Path, tmp_path
     first = store_snapshot(src, store)
     settle()
     store_snapshot(src, store)
-    cache_file = next((store / ".hashcache").glob("*/*.json"))
-    cache = json.loads(cache_file.read_text())
-    cache["shards"] = {name: ["x", None] for name in cache["shards"]} | {"zz": [1], "00": 7}
-    cache_file.write_text(json.dumps(cache))
+    cache = hash_cache(store, src)
+    assert cache.shards  # recorded, so there is something to damage
+    cache.write_whole({name: ["x", None] for name in cache.shards} | {"zz": [1], "00": 7})
     calls = traced_store(src, store, tmp_path)
     assert object_checks(calls, store)  # no record trusted: every known object is checked again
     assert opened_for_reading(calls, src) == []  # and still nothing is read

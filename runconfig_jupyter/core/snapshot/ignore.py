@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -82,9 +82,13 @@ included). ``env/`` is deliberately not excluded by name alone: it is also a com
 (e.g. reinforcement-learning environments), and dropping code silently breaks the run."""
 
 
-def is_environment(folder: str) -> str | None:
-    """The marker that makes ``folder`` a Python environment, or None."""
+def is_environment(folder: str, present: Callable[[str], bool] | None = None) -> str | None:
+    """The marker that makes ``folder`` a Python environment, or None. ``present(name)``: whether the folder's
+    listing holds that name, when the caller has listed it; only markers whose first name is there are then
+    asked of the file system (a walk lists every folder anyway: most folders cost no stat here)."""
     for marker in VENV_MARKERS:
+        if present is not None and not present(marker.split("/", 1)[0]):
+            continue
         if os.path.exists(os.path.join(folder, marker)):
             return marker
     return None
@@ -156,14 +160,19 @@ class IgnoreRules:
     ignore_files: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_root(cls, root: Path, extra_excludes: Iterable[str] = ()) -> IgnoreRules:
+    def for_root(
+        cls, root: Path, extra_excludes: Iterable[str] = (), *, present: Callable[[str], bool] | None = None
+    ) -> IgnoreRules:
         builtin = _Level("", pathspec.GitIgnoreSpec.from_lines([*BUILTIN_EXCLUDES, *extra_excludes]), "built-in")
         rules = cls(levels=[builtin])
-        return rules.enter(root, "")
+        return rules.enter(root, "", present)
 
-    def enter(self, folder: Path, rel: str) -> IgnoreRules:
-        """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any."""
+    def enter(self, folder: Path, rel: str, present: Callable[[str], bool] | None = None) -> IgnoreRules:
+        """Rules for ``folder`` (relative path ``rel``, "" for the root): ours plus its own ignore file, if any.
+        ``present``: as for :func:`is_environment` (an ignore file the listing does not hold is not looked for)."""
         for name in IGNORE_FILE_NAMES:
+            if present is not None and not present(name):
+                continue
             candidate = folder / name
             try:  # a folder we may not enter is reported by the walk that lists it, with its path
                 if not candidate.is_file():
@@ -187,23 +196,36 @@ class IgnoreRules:
 
         A credential store (:data:`NEVER_PACKAGED`) is excluded first and whatever the rule files say.
         """
-        # Written for the walk's per-file cost: the name test of is_never_packaged inline, one shared "not
-        # excluded", and the pre-check's expression asked directly.
-        if rel.rsplit("/", 1)[-1] in NEVER_PACKAGED_NAMES and is_never_packaged(rel, is_dir):
-            return Decision(True, NEVER_PACKAGED_SOURCE)
-        result = NOT_EXCLUDED
+        folder, _, name = rel.rpartition("/")
+        return self.in_folder(folder, is_dir)(name)
+
+    def in_folder(self, folder: str, is_dir: bool = False) -> Callable[[str], Decision]:
+        """``decide`` for the entries of ``folder`` ("" for the root) that are folders (``is_dir``) or not, given
+        an entry's name. Which rule files apply there, and the folder's part of each file's local path, are
+        worked out once per folder: the walk asks this once per file of a re-submit, so the per-name work is
+        one test of the credential names and one pre-check expression per rule file."""
+        prefix = f"{folder}/" if folder else ""
         suffix = "/" if is_dir else ""
-        for level in self.levels:
-            base = level.base
-            if base and not rel.startswith(base):
-                continue
-            local = (rel[len(base) :] if base else rel) + suffix
-            if level.quick is not None and level.quick.match(local) is None:
-                continue
-            check = level.spec.check_file(local)
-            if check.include is not None:
-                result = Decision(bool(check.include), level.source)
-        return result
+        applicable = [
+            (prefix[len(level.base) :], level.quick.match if level.quick is not None else None, level)
+            for level in self.levels
+            if not level.base or prefix.startswith(level.base)
+        ]
+
+        def decide_name(name: str) -> Decision:
+            if name in NEVER_PACKAGED_NAMES and is_never_packaged(prefix + name, is_dir):
+                return Decision(True, NEVER_PACKAGED_SOURCE)
+            result = NOT_EXCLUDED
+            for local_prefix, could_match, level in applicable:
+                local = local_prefix + name + suffix
+                if could_match is not None and could_match(local) is None:
+                    continue
+                check = level.spec.check_file(local)
+                if check.include is not None:
+                    result = Decision(bool(check.include), level.source)
+            return result
+
+        return decide_name
 
     def decide_venv(self, rel: str, marker: str) -> Decision:
         """A folder detected as an environment is excluded unless a user rule explicitly re-includes it."""

@@ -39,16 +39,14 @@ class ShardStamps:
         self.recorded = recorded  # shard -> [inode, ctime_ns] as the hash cache stored them
         self._unchanged: dict[str, bool] = {}
 
-    def unchanged(self, digest: str) -> bool:
-        """True when ``digest``'s shard shows the recorded (inode, ctime): its named objects are all present.
-        One ``stat`` per shard and run; False (check the object itself) when unknown or changed."""
-        shard = digest[:2]
-        known = self._unchanged.get(shard)
-        if known is None:
-            pair = self.recorded.get(shard)
-            known = pair is not None and self._stamp(shard) == (pair[0], pair[1])
-            self._unchanged[shard] = known
-        return known
+    def whole(self) -> dict[str, bool]:
+        """Shard -> True when the shard still shows its recorded (inode, ctime): every object the hash cache
+        named from it is present. One ``stat`` per recorded shard, asked once per snapshot; the hash cache then
+        looks the verdict up per file (a shard it does not list is checked per object)."""
+        for shard, pair in self.recorded.items():
+            if shard not in self._unchanged:
+                self._unchanged[shard] = self._stamp(shard) == (pair[0], pair[1])
+        return self._unchanged
 
     def _stamp(self, shard: str) -> tuple[int, int] | None:
         try:
@@ -57,13 +55,14 @@ class ShardStamps:
             return None
         return st.st_ino, st.st_ctime_ns
 
-    def record(self, digests: set[str], checked_from_ns: int) -> dict[str, list[int]]:
-        """The (inode, ctime) of every shard holding one of ``digests``, whose objects were each found or stored
+    def record(self, shards: set[str], checked_from_ns: int) -> dict[str, list[int]]:
+        """The (inode, ctime) of every shard in ``shards`` (those holding the snapshot's objects; a shard is
+        the first two hex digits of a digest), whose objects were each found or stored
         after ``checked_from_ns`` (the clock before the first check). A shard whose ctime is older than that
         moment (by more than the timestamp granularity) lost nothing since, so all of them are still there;
         shards changed later (a new object, a removal) are left out and checked per object next time."""
         stamps: dict[str, list[int]] = {}
-        for shard in {digest[:2] for digest in digests}:
+        for shard in shards:
             if self._unchanged.get(shard):  # still true: an object stored since changes the ctime, seen next time
                 stamps[shard] = self.recorded[shard]
                 continue

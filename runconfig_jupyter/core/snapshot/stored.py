@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -98,19 +99,27 @@ def store_lock(snapshots_dir: Path, exclusive: bool = False) -> Iterator[None]:
 
 
 def manifest_document(manifest: Manifest, alg: str) -> bytes:
-    """The canonical manifest bytes: members in archive order (parents first), ids hash exactly this."""
-    members: list[list[Any]] = []
+    """The canonical manifest bytes: members in archive order (parents first), ids hash exactly this.
+
+    The bytes are those of ``json.dumps({"format": ..., "hash": alg, "members": [...]}, separators=(",", ":"),
+    ensure_ascii=True)`` plus a newline (ids of earlier snapshots stay valid), written member by member with the
+    encoder's own string function: one f-string per member instead of a list per member for the encoder to
+    walk (a third faster, and this runs on every submit).
+    """
+    text = encode_basestring_ascii
+    parts: list[str] = []
     for path, entry in ordered_members(manifest):
         if entry is None:
-            members.append(["d", path])
+            parts.append(f'["d",{text(path)}]')
         elif entry.kind == "symlink":
-            members.append(["l", path, entry.link_target])
+            target = "null" if entry.link_target is None else text(entry.link_target)
+            parts.append(f'["l",{text(path)},{target}]')
         else:
             if not entry.digest:
                 raise ValueError(f"no digest for {path}")
-            members.append(["f", path, entry.mode, entry.size, entry.digest])
-    document = {"format": MANIFEST_FORMAT, "hash": alg, "members": members}
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+            parts.append(f'["f",{text(path)},{entry.mode},{entry.size},{text(entry.digest)}]')  # ints from stat
+    head = f'{{"format":{text(MANIFEST_FORMAT)},"hash":{text(alg)},"members":['
+    return (head + ",".join(parts) + "]}\n").encode()
 
 
 def store_snapshot(
@@ -139,19 +148,15 @@ def store_snapshot(
             cache = HashCache(snapshots_dir / HASHCACHE_DIR / alg, manifest.source)
             shards = ShardStamps(objects.alg_root, cache.shards)
             checked_from = time.time_ns()
-            regular = [e for e in manifest.files if e.kind == "file"]
-            missing: list[ManifestEntry] = []
-            for entry in regular:
-                entry.digest_alg = alg
-                digest = entry.digest = cache.lookup(entry)
-                # A known file whose shard lost nothing since it was recorded costs no stat of its object.
-                if not (digest and (shards.unchanged(digest) or objects.has(digest, entry.mode, entry.size))):
-                    entry.digest = None  # new, changed, or its object is gone: read it (again)
-                    missing.append(entry)
+
+            # A known file whose shard lost nothing since it was recorded costs no stat of its object; the others
+            # are asked of the store one by one.
+            missing = cache.resolve(
+                manifest.files, alg, shards.whole(), lambda digest, entry: objects.has(digest, entry.mode, entry.size)
+            )
             total = manifest.total_bytes
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
-            digests = {e.digest for e in regular if e.digest}
-            cache.save({e.path for e in regular}, shards.record(digests, checked_from))
+            cache.save(shards.record(cache.shards_named, checked_from))
             document = manifest_document(manifest, alg)
             sid = hashlib.sha256(document).hexdigest()[:32]
             path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
