@@ -19,11 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
-from runconfig_jupyter.core.snapshot.extract import extract_snapshot
 from runconfig_jupyter.core.snapshot.limits import SnapshotLimits
 from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry, build_manifest
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.snapshot.extract import extract_snapshot
 
 __all__ = [
     "Manifest",
@@ -33,6 +36,15 @@ __all__ = [
     "build_manifest",
     "extract_snapshot",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``extract_snapshot`` is re-exported lazily: submitting packages, only a run extracts (``tarfile``)."""
+    if name == "extract_snapshot":
+        from runconfig_jupyter.core.snapshot.extract import extract_snapshot
+
+        return extract_snapshot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

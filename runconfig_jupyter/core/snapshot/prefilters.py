@@ -1,0 +1,95 @@
+"""Ignore rules' pre-filters, remembered across processes (``<run home>/cache/ignore-prefilters.json``).
+
+A pre-filter (core/snapshot/ignore.py) is one expression combining pathspec's own translation of every
+pattern of a rule set, so deriving it needs pathspec imported: ~10 ms and 30 modules, paid by every fresh
+``python submit.py`` although its rule sets (the built-ins, the project's ``.gitignore``) rarely change.
+This file maps a hash of a rule set's lines to its pre-filter's source, for one installed pathspec: a
+pathspec installed, upgraded or moved since (its ``__init__.py`` by path, size and modification time)
+discards every entry, because its translation may differ.
+
+The file lives in the run home, which only its user writes (as ``target-types.json`` beside it, see
+core/target/plugins.py). Never raises for the file: a missing, damaged or unwritable cache only costs the
+import, and a remembered source that does not compile is ignored by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from importlib.machinery import PathFinder
+from pathlib import Path
+from typing import Any
+
+REMEMBERED_FILE = Path("cache", "ignore-prefilters.json")  # under the run home
+REMEMBERED_SETS = 64  # distinct rule sets kept (the built-ins, a few projects' ignore files); the oldest go first
+
+_loaded: dict[str, Any] | None = None  # this process's copy of the file
+
+
+def pathspec_state() -> str:
+    """Which pathspec would be imported, without importing it ("" when none is installed)."""
+    spec = PathFinder.find_spec("pathspec")
+    origin = spec.origin if spec is not None else None
+    if not origin:
+        return ""
+    try:
+        st = os.stat(origin)
+    except OSError:
+        return ""
+    return f"{origin}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def rule_set_key(lines: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()
+
+
+def _remembered_file() -> Path:
+    from runconfig_jupyter.core.system.paths import run_home
+
+    return run_home() / REMEMBERED_FILE
+
+
+def _read(state: str) -> dict[str, Any]:
+    global _loaded
+    if _loaded is None or _loaded.get("pathspec") != state:
+        try:
+            read = json.loads(_remembered_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            read = None
+        valid = isinstance(read, dict) and read.get("pathspec") == state and isinstance(read.get("sets"), dict)
+        _loaded = read if valid else {"pathspec": state, "sets": {}}
+    return _loaded
+
+
+def remembered_prefilter(lines: tuple[str, ...], derive: Callable[[], str | None]) -> str | None:
+    """The remembered pre-filter source of ``lines``, else ``derive()`` (then remembered for the next process).
+
+    ``None`` (a rule set whose patterns cannot be combined) is remembered too: the spec decides every path.
+    """
+    state = pathspec_state()
+    remembered = _read(state)
+    key = rule_set_key(lines)
+    sets: dict[str, Any] = remembered["sets"]
+    if key in sets and (sets[key] is None or isinstance(sets[key], str)):
+        return sets[key]
+    source = derive()
+    if state:  # only what an installed pathspec translated is worth remembering
+        sets.pop(key, None)
+        sets[key] = source
+        remembered["sets"] = dict(list(sets.items())[-REMEMBERED_SETS:])
+        _write(remembered)
+    return source
+
+
+def _write(remembered: dict[str, Any]) -> None:
+    from runconfig_jupyter.core.system.atomic import write_json_atomically
+
+    try:
+        path = _remembered_file()
+        if path.parent.parent.is_dir():  # never the home itself: a removed home stays removed
+            path.parent.mkdir(exist_ok=True)
+            write_json_atomically(path, remembered, durable=False)
+    except (OSError, ValueError):
+        pass  # a read-only home: every process imports pathspec, as before
