@@ -114,3 +114,19 @@ def test_an_unwritable_cache_only_costs_the_import(tmp_path, run_home):
     for rel in ("train.py", ".env"):
         write(tmp_path / "src", rel)
     assert paths(build_manifest(tmp_path / "src")) == {"train.py"}
+
+
+def test_threads_packaging_at_once_leave_a_whole_file_with_every_rule_set(run_home):
+    """A server packages submits in threads: the remembered file is never torn nor missing a set."""
+    import threading
+
+    rule_sets = [(f"*.tmp{n}", f"build{n}/") for n in range(24)]
+    threads = [threading.Thread(target=ignore.prefilter, args=(lines,)) for lines in rule_sets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    remembered = json.loads((run_home / prefilters.REMEMBERED_FILE).read_text())
+    assert {prefilters.rule_set_key(lines) for lines in rule_sets} <= set(remembered["sets"])
+    quick = ignore.prefilter(rule_sets[3])
+    assert quick is not None and quick.match("build3/") and not quick.match("build4/")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from importlib.machinery import PathFinder
 from pathlib import Path
@@ -26,6 +27,7 @@ REMEMBERED_FILE = Path("cache", "ignore-prefilters.json")  # under the run home
 REMEMBERED_SETS = 64  # distinct rule sets kept (the built-ins, a few projects' ignore files); the oldest go first
 
 _loaded: dict[str, Any] | None = None  # this process's copy of the file
+_lock = threading.Lock()  # a server packages in threads: one reads, updates and writes the copy at a time
 
 
 def pathspec_state() -> str:
@@ -68,18 +70,19 @@ def remembered_prefilter(lines: tuple[str, ...], derive: Callable[[], str | None
 
     ``None`` (a rule set whose patterns cannot be combined) is remembered too: the spec decides every path.
     """
-    state = pathspec_state()
-    remembered = _read(state)
-    key = rule_set_key(lines)
-    sets: dict[str, Any] = remembered["sets"]
-    if key in sets and (sets[key] is None or isinstance(sets[key], str)):
-        return sets[key]
+    state, key = pathspec_state(), rule_set_key(lines)
+    with _lock:
+        sets: dict[str, Any] = _read(state)["sets"]
+        if key in sets and (sets[key] is None or isinstance(sets[key], str)):
+            return sets[key]
     source = derive()
     if state:  # only what an installed pathspec translated is worth remembering
-        sets.pop(key, None)
-        sets[key] = source
-        remembered["sets"] = dict(list(sets.items())[-REMEMBERED_SETS:])
-        _write(remembered)
+        with _lock:
+            remembered = _read(state)
+            kept = {k: v for k, v in remembered["sets"].items() if k != key}
+            kept[key] = source
+            remembered["sets"] = dict(list(kept.items())[-REMEMBERED_SETS:])
+            _write(remembered)
     return source
 
 
