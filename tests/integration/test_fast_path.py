@@ -24,9 +24,9 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.errors import TargetUnavailable
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 from runconfig_jupyter.core.system import proc
-from runconfig_jupyter.core.system.watch import Watch, run_watch
+from runconfig_jupyter.core.system.watch import Watch, record_watch, run_watch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,6 +117,28 @@ def test_watch_wakes_on_a_store_change_from_another_process(tmp_path):
             assert watch.wait(30) is True  # woken by the other process's write, long before 30 s
         finally:
             writer.wait(30)
+
+
+def test_a_record_watch_wakes_for_its_own_runs_changes_only(tmp_path):
+    """A wait for a run's end is woken by a change of that run's row (its record.json is replaced in the same
+    transaction), not by another run's writes to the store nor by what the script writes in the run folder."""
+    store = RunStore(tmp_path / "home")
+    now = time.time()
+    for run_id in ("mine_1", "other_1"):
+        store.run_dir(run_id).mkdir()
+        store.create_run(RunRecord(run_id, "w", RunStatus.QUEUED, "local", "local", now, now))
+    with record_watch(store.run_dir("mine_1")) as watch:
+        assert watch.active
+        store.set_status("other_1", RunStatus.RUNNING)
+        (store.run_dir("mine_1") / "metrics.jsonl").write_text('{"name": "loss", "value": 1}\n')
+        assert watch.wait(0.2) is False
+        writer = threading.Timer(0.1, store.set_status, ("mine_1", RunStatus.COMPLETED))
+        writer.start()
+        try:
+            assert watch.wait(30) is True  # woken by the change, long before 30 s
+        finally:
+            writer.join()
+    assert store.get("mine_1").status == RunStatus.COMPLETED
 
 
 def test_watch_without_inotify_sleeps_and_reports_no_event(tmp_path, monkeypatch):
