@@ -51,14 +51,17 @@ def _fresh_submit(project: Path, target: str) -> list[str]:
 
 
 def test_a_local_submit_imports_neither_docker_yaml_nor_psutil(project):
-    # pathspec is the snapshot's ignore rules: the submitting process needs it, nothing heavier.
+    # pathspec (the snapshot's ignore rules) derives the rules' pre-filter once; a project where no path matches a
+    # rule then needs it no more (core/snapshot/prefilters.py).
     assert _fresh_submit(project, "local") == ["pathspec"]
+    assert _fresh_submit(project, "local") == []
 
 
 def test_a_docker_submit_validates_without_the_docker_sdk(project):
     if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
         pytest.skip("no Docker engine running (scripts/ensure_docker.sh)")
     assert _fresh_submit(project, "docker") == ["pathspec"]
+    assert _fresh_submit(project, "docker") == []
 
 
 def test_a_local_run_driver_imports_no_snapshot_writer_mpi_or_psutil(project, monkeypatch):

@@ -52,7 +52,7 @@ def test_a_walk_that_matches_no_rule_imports_no_pathspec_once_remembered(tmp_pat
     write(tmp_path / "clean", "pkg/model.py")
     assert _walk_in_a_fresh_process(tmp_path / "clean", run_home) == (["pkg/model.py", "train.py"], True)
     remembered = json.loads((run_home / prefilters.REMEMBERED_FILE).read_text())
-    assert remembered["pathspec"] == prefilters.pathspec_state() != ""
+    assert remembered["state"] == prefilters.current_state(ignore.__file__) != ""
     assert _builtin_key() in remembered["sets"]
     assert _walk_in_a_fresh_process(tmp_path / "clean", run_home) == (["pkg/model.py", "train.py"], False)
 
@@ -76,8 +76,8 @@ def test_a_damaged_or_foreign_file_is_replaced_and_changes_no_decision(tmp_path,
     would let no path through to the rules, so .env would be packaged if it were."""
     contents = {
         "not json": "not json",
-        "another pathspec": json.dumps({"pathspec": "another pathspec:1:1", "sets": {_builtin_key(): "(?!)"}}),
-        "wrong shape": json.dumps({"pathspec": None, "sets": []}),
+        "another pathspec": json.dumps({"state": "another pathspec:1:1|", "sets": {_builtin_key(): "(?!)"}}),
+        "wrong shape": json.dumps({"state": None, "sets": []}),
     }
     cache = run_home / prefilters.REMEMBERED_FILE
     cache.parent.mkdir()
@@ -86,14 +86,15 @@ def test_a_damaged_or_foreign_file_is_replaced_and_changes_no_decision(tmp_path,
         write(tmp_path / "src", rel)
     assert paths(build_manifest(tmp_path / "src")) == {"train.py"}
     rewritten = json.loads(cache.read_text())
-    assert rewritten["pathspec"] == prefilters.pathspec_state()
+    assert rewritten["state"] == prefilters.current_state(ignore.__file__)
     assert rewritten["sets"][_builtin_key()] == ignore.any_pattern_source(ignore.compile_spec(ignore.BUILTIN_EXCLUDES))
 
 
 def test_a_remembered_filter_that_does_not_compile_leaves_every_path_to_the_rules(tmp_path, run_home):
     cache = run_home / prefilters.REMEMBERED_FILE
     cache.parent.mkdir()
-    cache.write_text(json.dumps({"pathspec": prefilters.pathspec_state(), "sets": {_builtin_key(): "(unclosed"}}))
+    state = prefilters.current_state(ignore.__file__)
+    cache.write_text(json.dumps({"state": state, "sets": {_builtin_key(): "(unclosed"}}))
     for rel in ("train.py", ".env", ".git/config"):
         write(tmp_path / "src", rel)
     manifest = build_manifest(tmp_path / "src")

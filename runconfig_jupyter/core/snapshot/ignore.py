@@ -141,7 +141,7 @@ def compile_spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
 @lru_cache(maxsize=64)
 def prefilter(lines: tuple[str, ...]) -> re.Pattern[str] | None:
     """The compiled pre-filter of a rule set: remembered on disk, else derived from its spec (and remembered)."""
-    source = remembered_prefilter(lines, lambda: any_pattern_source(compile_spec(lines)))
+    source = remembered_prefilter(lines, lambda: any_pattern_source(compile_spec(lines)), __file__)
     try:
         return None if source is None else re.compile(source)
     except re.error:  # a damaged remembered entry: the spec decides every path

@@ -25,7 +25,7 @@ closes at once.
 A wait for a run's end watches only that run's ``record.json`` (``record_watch``): the store rewrites it, by an
 atomic rename, inside the transaction of every change of the run's row, so it names exactly this run's
 changes, while the store's folder wakes a waiter on every page any writer puts in ``runs.db-wal`` (25-30
-wakes, each a store read, while a 60 ms run starts and ends; 5-6 this way).
+wakes, each a store read, while a 60 ms run starts and ends; 8-9 this way).
 """
 
 from __future__ import annotations
