@@ -24,14 +24,16 @@ import os
 import posixpath
 import shutil
 import stat
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runconfig_jupyter.core.data.outputs import DATA_OUTPUTS
 from runconfig_jupyter.core.errors import CollectionFailed
-from runconfig_jupyter.core.runs.folder import LOGS_DIR, STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS, LOGS_DIR, STD_LOG, RunFolder
 from runconfig_jupyter.core.target.interface import TargetRunContext
+
+if TYPE_CHECKING:  # a submitting process loads its target class (and so this module): tarfile only for archives
+    import tarfile
 
 WARNING_PREFIX = "runconfig: warning: "
 
@@ -228,6 +230,8 @@ def extract_outputs(archive: tarfile.TarFile, dest: Path, origin: str | None = N
     could land outside ``dest`` (absolute paths, '..', links out, devices, FIFOs) for that member
     only, and ``gather`` judges links against their own folder afterwards.
     """
+    import tarfile
+
     report = CollectReport()
     dest.mkdir(parents=True, exist_ok=True)
     origin = origin.rstrip("/") if origin else None

@@ -24,9 +24,9 @@ import pytest
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.errors import TargetUnavailable
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 from runconfig_jupyter.core.system import proc
-from runconfig_jupyter.core.system.watch import Watch, run_watch
+from runconfig_jupyter.core.system.watch import Watch, record_watch, run_watch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,14 +51,17 @@ def _fresh_submit(project: Path, target: str) -> list[str]:
 
 
 def test_a_local_submit_imports_neither_docker_yaml_nor_psutil(project):
-    # pathspec is the snapshot's ignore rules: the submitting process needs it, nothing heavier.
+    # pathspec (the snapshot's ignore rules) derives the rules' pre-filter once; a project where no path matches a
+    # rule then needs it no more (core/snapshot/prefilters.py).
     assert _fresh_submit(project, "local") == ["pathspec"]
+    assert _fresh_submit(project, "local") == []
 
 
 def test_a_docker_submit_validates_without_the_docker_sdk(project):
     if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
         pytest.skip("no Docker engine running (scripts/ensure_docker.sh)")
     assert _fresh_submit(project, "docker") == ["pathspec"]
+    assert _fresh_submit(project, "docker") == []
 
 
 def test_a_local_run_driver_imports_no_snapshot_writer_mpi_or_psutil(project, monkeypatch):
@@ -117,6 +120,28 @@ def test_watch_wakes_on_a_store_change_from_another_process(tmp_path):
             assert watch.wait(30) is True  # woken by the other process's write, long before 30 s
         finally:
             writer.wait(30)
+
+
+def test_a_record_watch_wakes_for_its_own_runs_changes_only(tmp_path):
+    """A wait for a run's end is woken by a change of that run's row (its record.json is replaced in the same
+    transaction), not by another run's writes to the store nor by what the script writes in the run folder."""
+    store = RunStore(tmp_path / "home")
+    now = time.time()
+    for run_id in ("mine_1", "other_1"):
+        store.run_dir(run_id).mkdir()
+        store.create_run(RunRecord(run_id, "w", RunStatus.QUEUED, "local", "local", now, now))
+    with record_watch(store.run_dir("mine_1")) as watch:
+        assert watch.active
+        store.set_status("other_1", RunStatus.RUNNING)
+        (store.run_dir("mine_1") / "metrics.jsonl").write_text('{"name": "loss", "value": 1}\n')
+        assert watch.wait(0.2) is False
+        writer = threading.Timer(0.1, store.set_status, ("mine_1", RunStatus.COMPLETED))
+        writer.start()
+        try:
+            assert watch.wait(30) is True  # woken by the change, long before 30 s
+        finally:
+            writer.join()
+    assert store.get("mine_1").status == RunStatus.COMPLETED
 
 
 def test_watch_without_inotify_sleeps_and_reports_no_event(tmp_path, monkeypatch):

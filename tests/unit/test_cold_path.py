@@ -36,13 +36,9 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.config.runconfig",
     "runconfig_jupyter.core.config.scriptrunconfig",
     "runconfig_jupyter.core.config.serialization",
-    "runconfig_jupyter.core.data",
-    "runconfig_jupyter.core.data.bindings",
-    "runconfig_jupyter.core.data.plan",
     "runconfig_jupyter.core.errors",
     "runconfig_jupyter.core.runs",
     "runconfig_jupyter.core.runs.folder",
-    "runconfig_jupyter.core.runs.input_datasets",
     "runconfig_jupyter.core.runs.launch",
     "runconfig_jupyter.core.safety",
     "runconfig_jupyter.core.safety.bounded",
@@ -85,12 +81,19 @@ NOT_ON_IMPORT = (
     "runconfig_jupyter.core.runs.standby",
     "runconfig_jupyter.core.runs.log_cursor",  # logs are read when asked for
     "runconfig_jupyter.core.registries.environments",  # Environment.get / register / list
+    "runconfig_jupyter.core.data",  # a configuration holding a data object (core/config/scriptrunconfig.py)
     "runconfig_jupyter.widgets",
     "runconfig_jupyter.server",
     "runconfig_jupyter.magics",
 )
-# All modules (standard library included) that line may add to a bare interpreter's: about 75 on Python 3.11.
-IMPORT_BUDGET = 90
+# All modules (standard library included) that line may add to a bare interpreter's: 69 on Python 3.11.
+IMPORT_BUDGET = 75
+# All modules a whole local submit + wait may add to a bare interpreter's, in the submitting process, from a
+# project no ignore rule matches (127 on Python 3.11; 160 before pathspec and tarfile left this path).
+SUBMIT_BUDGET = 135
+# Not in that submitting process: ignore rules are asked through their remembered pre-filter first
+# (core/snapshot/prefilters.py), and only a run extracts a snapshot.
+NOT_ON_A_CLEAN_SUBMIT = ("pathspec", "tarfile", "runconfig_jupyter.core.snapshot.extract")
 # Never on a single-process local run's path, in the submitting process or in its fresh driver.
 NOT_ON_THE_LOCAL_PATH = (
     "asyncio",  # conda prefixes only (targets/conda_prefix.py)
@@ -215,6 +218,11 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     run_id, *submitter = second.stdout.split()
     assert "runconfig_jupyter.core.runs.submit" in submitter
     assert _on_the_path(set(submitter)) == []
+    clean = sorted(name for name in submitter for banned in NOT_ON_A_CLEAN_SUBMIT if _is_or_under(name, banned))
+    assert clean == [], "the first submit remembered the rules' pre-filter; this one needs no pathspec"
+    bare = _fresh("import sys; print('\\n'.join(sys.modules))", env, tmp_path)
+    added = set(submitter) - set(bare.stdout.split())
+    assert len(added) <= SUBMIT_BUDGET, sorted(added)
     driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
     order = [line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")]
     driver = set(order)

@@ -31,7 +31,6 @@ from runconfig_jupyter.core.config.runconfig import (
     read_conda_file,
 )
 from runconfig_jupyter.core.config.serialization import LineMap, dump_yaml, norm, parse_yaml
-from runconfig_jupyter.core.data import bindings  # the module: core.data.bindings imports core.config too
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
 from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
@@ -144,7 +143,7 @@ class ScriptRunConfig:
         """Data objects among them (``ds.as_named_input('x').as_mount()``, ``datastore.path('p').as_download()``,
         ``OutputFileDatasetConfig``) become entries of data / dataReferences / outputData and a placeholder."""
         self.run_config.arguments = list(value or [])
-        bindings.lift_arguments(self.run_config)
+        lift_data_objects(self.run_config)
 
     @property
     def command(self) -> str | list[str] | None:
@@ -266,7 +265,7 @@ class ScriptRunConfig:
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
         if isinstance(self.arguments, list):
-            bindings.lift_arguments(self.run_config)  # objects put into run_config.arguments directly
+            lift_data_objects(self.run_config)  # objects put into run_config.arguments directly
         if check_files:  # first: nothing below may look into a folder a run may not reach
             _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()
@@ -524,7 +523,9 @@ class ScriptRunConfig:
         names = sorted(self.environment_variables())
         if names:
             rows.append(("variables", ", ".join(names)))
-        data = bindings.describe_entries(self.run_config)
+        from runconfig_jupyter.core.data.bindings import describe_entries
+
+        data = describe_entries(self.run_config)
         if data:
             rows.append(("data", data))
         limit = self.max_run_duration_seconds
@@ -559,6 +560,25 @@ class ScriptRunConfig:
     def __repr__(self) -> str:
         what = f"command={self.command!r}" if self.command else f"script={self.script!r}, arguments={self.arguments!r}"
         return f"ScriptRunConfig(source_directory={self.source_directory!r}, {what}, target={self.target_name!r})"
+
+
+def lift_data_objects(run_config: RunConfiguration) -> None:
+    """``bindings.lift_arguments`` when anything in ``run_config`` could be a data object.
+
+    Plain arguments (``ARGUMENT_TYPES``) and section entries already in their recorded form (dicts) never are,
+    and they are what most configurations hold: those never import the data layer (core/data/bindings.py and
+    the plan, ~3 ms and five dataclasses of a fresh submitting script).
+    """
+    arguments = run_config.arguments if isinstance(run_config.arguments, list) else []
+    sections = (run_config.data_references, run_config.data, run_config.output_data)
+    if all(isinstance(item, ARGUMENT_TYPES) for item in arguments) and all(
+        not isinstance(entries, dict) or all(isinstance(entry, dict) for entry in entries.values())
+        for entries in sections
+    ):
+        return
+    from runconfig_jupyter.core.data.bindings import lift_arguments
+
+    lift_arguments(run_config)
 
 
 def _confine(folder: Path, home: Path | None, root: Path | None, line: int | None) -> Confinement:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_OUTPUTS = "data_outputs"  # in the run folder, and in the script's working dir on kernel and Ray
+from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS  # defined there: collecting needs no upload code
+
 STATUS_FILE = "_RUN_STATUS.json"
 
 Log = Callable[[str], None]

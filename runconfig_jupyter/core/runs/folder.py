@@ -44,6 +44,7 @@ METRICS_FILE = "metrics.jsonl"
 SCRIPT_EXIT_FILE = "script_exit.json"
 LOGS_DIR = "logs"
 OUTPUTS_DIR = "outputs"
+DATA_OUTPUTS = "data_outputs"  # in the run folder, and in the script's working dir on kernel and Ray
 ARTIFACTS_DIR = "artifacts"
 RANKS_DIR = "ranks"
 USER_LOGS_DIR = "user"  # under logs/: the script's own ./logs folder

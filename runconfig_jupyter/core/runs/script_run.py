@@ -37,7 +37,7 @@ from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.paths import run_home
-from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, run_watch, store_watch
+from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, record_watch, run_watch
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget as ConfiguredTarget
@@ -185,8 +185,9 @@ class ScriptRun(RunHistory):
                 out.write(chunk)
                 out.flush()
         settle_due = settler(self.store, self.id)  # a wait to the end settles the run (core/runs/settle.py)
-        # Before the first look, so no change after it is missed. The end is a store write: the logs need no watch.
-        with store_watch(self.store.home) as watch:
+        # Before the first look, so no change after it is missed. The end is a store write, which replaces the
+        # run's record.json: neither the logs nor other runs' writes to the store wake this wait.
+        with record_watch(self.run_dir) as watch:
             settle_due()
             while not self.record.is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
