@@ -6,6 +6,7 @@ Real dockerd and real containers; the checks are what a script can see and do, n
 from __future__ import annotations
 
 import io
+import stat
 import tarfile
 import textwrap
 from pathlib import Path
@@ -19,10 +20,12 @@ from runconfig_jupyter.targets.docker.container import (
     MERGE_STREAMS,
     SNAPSHOT_TREE,
     SUPPORT_TAR,
+    WORKDIR,
+    Unpack,
     check_members,
     unpack_first,
 )
-from tests.snapshot_store import run_snapshot_file
+from tests.snapshot_store import run_snapshot_file, run_snapshot_names
 
 pytestmark = pytest.mark.docker
 TEST_IMAGE_LABEL = "runconfig-jupyter.test"
@@ -153,3 +156,111 @@ def test_attached_output_outlives_the_client_read_timeout(docker_client):
     finally:
         container.remove(force=True)
         client.close()
+
+
+STORE_PROBE = textwrap.dedent(
+    f"""
+    import os, stat
+    names = ["plain.py", "run me.sh", "-dash.sh", "it's.sh", "sub dir/tool.sh", "sub dir/lib.py"]
+    for name in names:
+        print("MODE", repr(name), oct(stat.S_IMODE(os.lstat(name).st_mode)), flush=True)
+    print("DIR", oct(stat.S_IMODE(os.stat("sub dir").st_mode)), flush=True)
+    for name in names:  # the run's own copy is writable, executables included
+        open(name, "a").write("# changed in the container\\n")
+    os.chmod("run me.sh", 0o777)
+    mounted = "{INPUT_DIR}/snapshot"
+    for name in ("plain.py", "run me.sh", ".runconfig/shim/runconfig_jupyter/__init__.py"):
+        try:  # the mounted tree: links into the snapshot store, and the shim written next to them
+            open(os.path.join(mounted, name), "ab").write(b"x")
+            print("WROTE", name, flush=True)
+        except OSError as error:
+            print("REFUSED", name, error.errno, flush=True)
+        try:
+            os.chmod(os.path.join(mounted, name), 0o666)
+            print("CHMODDED", name, flush=True)
+        except OSError as error:
+            print("CHMOD REFUSED", name, error.errno, flush=True)
+    print("MOUNTS", sorted(os.listdir("/runconfig/in")), flush=True)
+    from runconfig_jupyter import Run
+    Run.get_context().log("shim", 1)
+    """
+)
+
+
+def _objects(home: Path) -> dict[Path, tuple[int, bytes]]:
+    """Every object of the snapshot store: its mode and content."""
+    return {
+        path: (stat.S_IMODE(path.stat().st_mode), path.read_bytes())
+        for path in (home / "snapshots" / "objects").rglob("*")
+        if path.is_file()
+    }
+
+
+def test_script_changes_its_copy_never_the_store_objects(project, run_home, docker_client, our_containers):
+    """One mount (the store's link tree with the shim inside), copied with the tar's modes; executables with
+    awkward names keep 0755; whatever the script writes or chmods, the store's objects stay as they were."""
+    (project / "probe.py").write_text(STORE_PROBE)
+    (project / "plain.py").write_text("x = 1\n")
+    (project / "sub dir").mkdir()
+    (project / "sub dir" / "lib.py").write_text("y = 2\n")
+    for name in ("run me.sh", "-dash.sh", "it's.sh", "sub dir/tool.sh"):
+        (project / name).write_text("#!/bin/sh\necho hi\n")
+        (project / name).chmod(0o755)
+    run = Experiment("dk-in").submit(ScriptRunConfig(str(project), script="probe.py", compute_target="docker"))
+    before = _objects(run_home)
+    stored = set(before.values())  # the originals (unchanged on the host), as read-only objects
+    assert (0o444, b"x = 1\n") in stored and (0o555, b"#!/bin/sh\necho hi\n") in stored
+    assert {mode for mode, _content in stored} <= {0o444, 0o555}
+    details = run.wait_for_completion(timeout=120)
+    assert details["status"] == "Completed", details
+    log = run.get_log()
+    for name in ("run me.sh", "-dash.sh", "it's.sh", "sub dir/tool.sh"):
+        assert f"MODE {name!r} 0o755" in log, log
+    assert "MODE 'plain.py' 0o644" in log and "MODE 'sub dir/lib.py' 0o644" in log and "DIR 0o755" in log
+    assert "WROTE" not in log and "CHMODDED" not in log
+    assert log.count("REFUSED") == 6 and "REFUSED plain.py 30" in log  # EROFS, links and shim alike
+    assert "MOUNTS ['snapshot']" in log  # the shim came inside the tree: no second mount, nothing to untar
+    assert run.get_metrics()["shim"] == 1
+    assert _objects(run_home) == before  # not a byte, not a mode bit of the store changed
+    assert run_snapshot_file(run.run_dir, "run me.sh") == b"#!/bin/sh\necho hi\n"
+    assert (project / "plain.py").read_text() == "x = 1\n"
+    assert not (run.run_dir / SNAPSHOT_TREE).exists()
+    assert our_containers(run.id) == []
+
+
+OWN_RUNCONFIG = textwrap.dedent(
+    """
+    import os
+    print("NOTES", open(".runconfig/notes.txt").read().strip(), flush=True)
+    print("MOUNTS", sorted(os.listdir("/runconfig/in")), flush=True)
+    from runconfig_jupyter import Run
+    Run.get_context().log("shim", 2)
+    """
+)
+
+
+def test_snapshot_with_its_own_runconfig_folder_keeps_it_and_gets_the_shim(project, docker_client, our_containers):
+    """The shim is never written into a snapshot's own ``.runconfig/`` on the host: it comes as its own tar."""
+    (project / "own.py").write_text(OWN_RUNCONFIG)
+    (project / ".runconfig").mkdir()
+    (project / ".runconfig" / "notes.txt").write_text("mine\n")
+    run = Experiment("dk-in").submit(ScriptRunConfig(str(project), script="own.py", compute_target="docker"))
+    details = run.wait_for_completion(timeout=120)
+    assert details["status"] == "Completed", details
+    log = run.get_log()
+    assert "NOTES mine" in log and "MOUNTS ['snapshot', 'support.tar']" in log
+    assert run.get_metrics()["shim"] == 2
+    assert run_snapshot_names(run.run_dir) >= {".runconfig", ".runconfig/notes.txt"}
+    assert our_containers(run.id) == []
+
+
+def test_tree_copy_names_the_executables_quoted_or_falls_back_to_chmod_r():
+    command = ["python", "t.py"]
+    plain = unpack_first(command, "", Unpack(tree=True, support_in_tree=True, executables=()))[2]
+    assert "cp -R --no-preserve=mode" in plain and "chmod" not in plain and "support.tar" not in plain
+    named = unpack_first(command, "", Unpack(tree=True, support_in_tree=True, executables=("a b.sh", "$(x)")))[2]
+    assert f"chmod 755 -- {WORKDIR}/'a b.sh' {WORKDIR}/'$(x)'" in named
+    many = tuple(f"tool-{index:05}.sh" for index in range(5000))
+    fallback = unpack_first(command, "", Unpack(tree=True, executables=many))[2]
+    assert f"chmod -R u+w {WORKDIR}" in fallback and "--no-preserve" not in fallback
+    assert f"tar -xf {INPUT_DIR}/support.tar" in fallback
