@@ -157,12 +157,14 @@ def unpack_first(command: list[str], steps: str = "", how: Unpack = Unpack()) ->
 def _tree_copy(executables: tuple[str, ...] | None) -> str:
     """Shell that copies the mounted tree into the working dir with the tar's modes."""
     source = f"{INPUT_DIR}/snapshot/."
+    # The objects are 0444 / 0555: a plain copy keeps those, and the owner's write bit is added back.
+    portable = f"cp -R {source} {WORKDIR} && chmod -R u+w {WORKDIR}"
     names = " ".join(f"{WORKDIR}/{shlex.quote(name)}" for name in executables or ())
     if executables is None or len(names) > MAX_NAMED_EXECUTABLES:
-        # The objects are 0444 / 0555: a plain copy keeps those, and the owner's write bit is added back.
-        return f"cp -R {source} {WORKDIR} && chmod -R u+w {WORKDIR}"
-    # --no-preserve=mode: files 0644 and folders 0755 (the container's umask 022), executables fixed below.
-    copy = f"cp -R --no-preserve=mode {source} {WORKDIR}"
+        return portable
+    # GNU cp's --no-preserve=mode: files 0644 and folders 0755 (the container's umask 022), executables fixed
+    # below. An image whose cp has no such option (busybox, e.g. alpine) takes the portable copy instead.
+    copy = f"{{ cp -R --no-preserve=mode {source} {WORKDIR} 2>/dev/null || {{ {portable}; }}; }}"
     return f"{copy} && chmod 755 -- {names}" if names else copy
 
 
