@@ -85,14 +85,19 @@ MODES = textwrap.dedent(
 )
 
 
-def test_stored_snapshot_tree_has_the_modes_links_and_content_of_the_tar(project, docker_client, our_containers):
-    """The local engine copies the store's read-only link tree: modes, links and writability as tar gave."""
+def _write_modes_project(project: Path) -> None:
+    """The MODES probe and what it looks at: an executable, a plain file in a folder, a link."""
     (project / "probe_modes.py").write_text(MODES)
     (project / "run.sh").write_text("#!/bin/sh\necho from-run-sh\n")
     (project / "run.sh").chmod(0o755)
     (project / "pkg").mkdir()
     (project / "pkg" / "m.py").write_text("x = 1\n")
     (project / "alias.py").symlink_to("probe_modes.py")
+
+
+def test_stored_snapshot_tree_has_the_modes_links_and_content_of_the_tar(project, docker_client, our_containers):
+    """The local engine copies the store's read-only link tree: modes, links and writability as tar gave."""
+    _write_modes_project(project)
     run = Experiment("dk-in").submit(ScriptRunConfig(str(project), script="probe_modes.py", compute_target="docker"))
     details = run.wait_for_completion(timeout=120)
     assert details["status"] == "Completed", details
@@ -290,12 +295,7 @@ def test_an_image_without_gnu_cp_gets_the_portable_copy(project, docker_client, 
         fileobj=context, custom_context=True, tag=tag, labels={TEST_IMAGE_LABEL: session_nonce}, forcerm=True
     )
     try:
-        (project / "probe_modes.py").write_text(MODES)
-        (project / "run.sh").write_text("#!/bin/sh\necho from-run-sh\n")
-        (project / "run.sh").chmod(0o755)
-        (project / "pkg").mkdir()
-        (project / "pkg" / "m.py").write_text("x = 1\n")
-        (project / "alias.py").symlink_to("probe_modes.py")
+        _write_modes_project(project)
         config = ScriptRunConfig(str(project), script="probe_modes.py", compute_target="docker")
         config.environment.docker.base_image = tag
         config.environment.python.user_managed_dependencies = True
