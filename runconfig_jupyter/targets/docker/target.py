@@ -316,7 +316,6 @@ class DockerTarget(ComputeTarget):
                     f"Docker refused to create the container: {error.explanation}", "Starting"
                 ) from error
         self._container = container
-        ctx.record(container_id=container.id, container_name=container.name, image=self.image, argv=argv)
         output: AttachedOutput | None = None
         try:
             if not unpacked:
@@ -335,6 +334,11 @@ class DockerTarget(ComputeTarget):
             if is_driver_refusal(error):
                 raise no_gpu_error(info) from error
             raise PreparationFailed(f"the container did not start: {error.explanation or error}", "Starting") from error
+        finally:
+            # Written once the engine has answered the start (a write while the container boots, not before its
+            # start), and before the log follower exists, so a line of the script's output is never in the log
+            # before the record names its container. Re-attach finds the container by its label, not by this.
+            ctx.record(container_id=container.id, container_name=container.name, image=self.image, argv=argv)
         self._follower = LogFollower(ctx, container, stream=output).start()
 
     def _create(
