@@ -148,7 +148,8 @@ def unpack_first(command: list[str], steps: str = "", how: Unpack = Unpack()) ->
     support = "" if how.support_in_tree else f" && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR}"
     unpack = (
         f"{snapshot}{support} || "
-        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
+        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} "
+        "(does the image have cp and tar?)' >&2; "
         f"exit {UNPACK_FAILED}; }}; "
     )
     return steps_first(command, unpack + steps)
