@@ -217,9 +217,11 @@ def materialize(path: Path | str, dest: Path | str) -> None:
             os.utime(dest / name, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
 
 
-def link_tree(path: Path | str, dest: Path | str) -> None:
+def link_tree(path: Path | str, dest: Path | str) -> StoredManifest:
     """The snapshot's tree in ``dest`` as hard links to its (checked) read-only objects, for a consumer that
     cannot write through them (a read-only bind mount); files are copied where a link is impossible.
+    Returns the manifest it read, so the consumer learns the members (e.g. which are executable) without
+    reading it again.
 
     Objects of executable files are 0555 and the others 0444, so the tree has the snapshot's modes minus the
     write bits. No byte is written, but each object is read once against its digest - in threads, as
@@ -251,6 +253,7 @@ def link_tree(path: Path | str, dest: Path | str) -> None:
     in_threads(place, files, WRITE_THREADS)
     for entry in links:  # after the files, as materialize does: no file is ever placed through a link
         os.symlink(entry.link_target or "", dest / entry.path)
+    return stored
 
 
 def _write_file(objects: ObjectStore, entry: StoredMember, dest: Path) -> None:

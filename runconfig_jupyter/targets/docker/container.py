@@ -10,10 +10,13 @@ without either importing the other's helpers.
 from __future__ import annotations
 
 import io
+import os
+import shlex
 import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,28 +111,62 @@ def remove_container(container: Any, timeout: float = REMOVE_TIMEOUT) -> None:
         time.sleep(0.2)
 
 
-def unpack_first(command: list[str], steps: str = "", tree: bool = False) -> list[str]:
-    """``command`` preceded by unpacking the mounted snapshot and support tars into the working dir.
+@dataclass(frozen=True)
+class Unpack:
+    """How the container's command puts the mounted inputs into its working dir (local engine).
+
+    ``tree``: the snapshot is mounted as a folder of read-only hard links into the snapshot store
+    (``SNAPSHOT_TREE``), else as a tar. ``support_in_tree``: the shim and CA bundle were written into that
+    folder's ``.runconfig/`` (one mount, nothing to untar), else they come as their own tar.
+    ``executables``: the tree's executable files, when known; the copy then takes the default modes (0644,
+    folders 0755) and only these get 0755 - one ``cp`` and at most one short ``chmod`` instead of a ``chmod -R``
+    of the whole copy (each is a process start in the container, on the script's path).
+    """
+
+    tree: bool = False
+    support_in_tree: bool = False
+    executables: tuple[str, ...] | None = None
+
+
+MAX_NAMED_EXECUTABLES = 32 * 1024  # characters of quoted names on the command line; more: chmod -R
+
+
+def unpack_first(command: list[str], steps: str = "", how: Unpack = Unpack()) -> list[str]:
+    """``command`` preceded by unpacking the mounted snapshot (and support) into the working dir.
 
     GNU tar as root keeps modes and mtimes like the engine's put_archive does; the member names were
     checked on this side first (check_members). A failure says so and exits before the script runs.
     ``steps`` (shell, e.g. copying download-mode inputs into place) run after the unpack.
 
-    With ``tree`` the snapshot is a mounted folder of read-only hard links into the snapshot store
-    (``SNAPSHOT_TREE``): it is copied (links kept as links) and made writable by its owner, which gives
-    the modes the tar would (0644, 0755 for executables).
+    A tree (``how.tree``) is copied into the container's own file system (links kept as links), never used
+    in place: the run gets a private, writable copy with the modes the tar would give (0644, 0755 for
+    executables), and the store's objects behind the read-only mount stay out of its reach.
     """
-    snapshot = (
-        f"cp -R {INPUT_DIR}/snapshot/. {WORKDIR} && chmod -R u+w {WORKDIR}"
-        if tree
-        else f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR}"
-    )
+    snapshot = f"tar -xf {INPUT_DIR}/snapshot.tar -C {WORKDIR}"
+    if how.tree:
+        snapshot = _tree_copy(how.executables)
+    support = "" if how.support_in_tree else f" && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR}"
     unpack = (
-        f"{snapshot} && tar -xf {INPUT_DIR}/support.tar -C {WORKDIR} || "
-        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} (does the image have tar?)' >&2; "
+        f"{snapshot}{support} || "
+        f"{{ echo 'runconfig: could not unpack the source snapshot into {WORKDIR} "
+        "(does the image have cp and tar?)' >&2; "
         f"exit {UNPACK_FAILED}; }}; "
     )
     return steps_first(command, unpack + steps)
+
+
+def _tree_copy(executables: tuple[str, ...] | None) -> str:
+    """Shell that copies the mounted tree into the working dir with the tar's modes."""
+    source = f"{INPUT_DIR}/snapshot/."
+    # The objects are 0444 / 0555: a plain copy keeps those, and the owner's write bit is added back.
+    portable = f"cp -R {source} {WORKDIR} && chmod -R u+w {WORKDIR}"
+    names = " ".join(f"{WORKDIR}/{shlex.quote(name)}" for name in executables or ())
+    if executables is None or len(names) > MAX_NAMED_EXECUTABLES:
+        return portable
+    # GNU cp's --no-preserve=mode: files 0644 and folders 0755 (the container's umask 022), executables fixed
+    # below. An image whose cp has no such option (busybox, e.g. alpine) takes the portable copy instead.
+    copy = f"{{ cp -R --no-preserve=mode {source} {WORKDIR} 2>/dev/null || {{ {portable}; }}; }}"
+    return f"{copy} && chmod 755 -- {names}" if names else copy
 
 
 def steps_first(command: list[str], steps: str) -> list[str]:
@@ -155,16 +192,37 @@ def check_members(snapshot_path: Path) -> None:
             raise PreparationFailed(f"the snapshot holds an unsafe member {name!r}; not starting", "Starting")
 
 
-def support_tar(ca_bundle: Path | None) -> bytes:
-    """The in-script shim (and the CA bundle) as a tar rooted at ``.runconfig/``."""
+def support_files(ca_bundle: Path | None) -> dict[str, bytes]:
+    """The in-script shim (and the CA bundle), by path under ``.runconfig/``."""
     from runconfig_jupyter.core.runs.shim import shim_files
 
     files = {f"shim/{name}": content for name, content in shim_files().items()}
     if ca_bundle is not None:
         files["ca-bundle.pem"] = ca_bundle.read_bytes()
+    return files
+
+
+def write_support(tree: Path, ca_bundle: Path | None) -> None:
+    """The support files written as new 0644 files into ``tree/.runconfig/`` (which must not exist yet).
+
+    Created with O_EXCL and O_NOFOLLOW under folders made here, so nothing is written through a link or into
+    an existing file (the tree's files are hard links into the snapshot store).
+    """
+    root = tree / SUPPORT_DIR
+    root.mkdir()
+    for name, content in support_files(ca_bundle).items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+
+
+def support_tar(ca_bundle: Path | None) -> bytes:
+    """The in-script shim (and the CA bundle) as a tar rooted at ``.runconfig/``."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content in files.items():
+        for name, content in support_files(ca_bundle).items():
             info = tarfile.TarInfo(f"{SUPPORT_DIR}/{name}")
             info.size = len(content)
             info.mode = 0o644

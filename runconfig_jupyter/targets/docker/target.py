@@ -42,8 +42,10 @@ from runconfig_jupyter.targets.docker.container import (
     RESUME_ENV,
     RESUME_MOUNT,
     SNAPSHOT_TREE,
+    SUPPORT_DIR,
     SUPPORT_TAR,
     WORKDIR,
+    Unpack,
     check_members,
     container_environment,
     container_name,
@@ -55,6 +57,7 @@ from runconfig_jupyter.targets.docker.container import (
     support_tar,
     unpack_first,
     upload_stream,
+    write_support,
 )
 from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_plan_paths, container_data
 from runconfig_jupyter.targets.docker.engine_memo import remember_runtimes, remembered_runtimes
@@ -288,10 +291,10 @@ class DockerTarget(ComputeTarget):
         if self._local_engine() and "user" not in kwargs:
             # Same engine, same file system: the snapshot (and shim + CA bundle) are bind-mounted read-only
             # and unpacked by the container itself, which saves the put_archive round trip.
-            inputs = self._input_mounts(ctx, ca_bundle)
+            inputs, how = self._input_mounts(ctx, ca_bundle)
             create_args = {**kwargs, "mounts": [*kwargs.get("mounts", []), *inputs]}
             try:
-                first = unpack_first(command, data.shell_steps(), tree=_is_tree(inputs))
+                first = unpack_first(command, data.shell_steps(), how)
                 container = self._create(client, ctx, first, create_args, environment, labels, volumes)
                 unpacked = True
             except docker.errors.ImageNotFound as error:
@@ -313,7 +316,6 @@ class DockerTarget(ComputeTarget):
                     f"Docker refused to create the container: {error.explanation}", "Starting"
                 ) from error
         self._container = container
-        ctx.record(container_id=container.id, container_name=container.name, image=self.image, argv=argv)
         output: AttachedOutput | None = None
         try:
             if not unpacked:
@@ -332,6 +334,11 @@ class DockerTarget(ComputeTarget):
             if is_driver_refusal(error):
                 raise no_gpu_error(info) from error
             raise PreparationFailed(f"the container did not start: {error.explanation or error}", "Starting") from error
+        finally:
+            # Written once the engine has answered the start (a write while the container boots, not before its
+            # start), and before the log follower exists, so a line of the script's output is never in the log
+            # before the record names its container. Re-attach finds the container by its label, not by this.
+            ctx.record(container_id=container.id, container_name=container.name, image=self.image, argv=argv)
         self._follower = LogFollower(ctx, container, stream=output).start()
 
     def _create(
@@ -365,30 +372,40 @@ class DockerTarget(ComputeTarget):
         created = client.api.create_container(**_create_container_args(args))
         return client.containers.prepare_model({"Id": created["Id"], "Name": f"/{name}"})
 
-    def _input_mounts(self, ctx: TargetRunContext, ca_bundle: Path | None) -> list[Any]:
-        """Read-only bind mounts of the run's snapshot and of the shim + CA bundle tar (written next to it)."""
+    def _input_mounts(self, ctx: TargetRunContext, ca_bundle: Path | None) -> tuple[list[Any], Unpack]:
+        """Read-only bind mounts of the run's snapshot and support files, and how the container unpacks them.
+
+        A stored snapshot is mounted as its tree of hard links into the store (no byte copied on this side;
+        the read-only mount keeps anyone from writing through them) with the shim and CA bundle written into
+        it as new files, unless the snapshot has a ``.runconfig`` of its own: then, as for a tar snapshot,
+        they come as a second mount, a tar unpacked over the copy.
+        """
         from docker.types import Mount
 
         check_members(ctx.snapshot_path)
-        support = ctx.run_dir / SUPPORT_TAR
-        temp = support.with_suffix(".tmp")
-        temp.write_bytes(support_tar(ca_bundle))
-        temp.replace(support)
         if ctx.snapshot_path.suffix == ".json":
-            # A stored snapshot: its tree as hard links into the store, which the read-only mount keeps
-            # anyone from writing through; no byte of the snapshot is copied on this side.
             from runconfig_jupyter.core.snapshot.stream import link_tree
 
             tree = ctx.run_dir / SNAPSHOT_TREE
             shutil.rmtree(tree, ignore_errors=True)
             try:
-                link_tree(ctx.snapshot_path, tree)
+                stored = link_tree(ctx.snapshot_path, tree)
             except RunConfigError as error:
                 raise PreparationFailed(f"the run's snapshot cannot be used: {error}", "Starting") from None
+            executables = tuple(name for name, entry in stored.members if entry is not None and entry.mode == 0o755)
             snapshot = Mount(f"{INPUT_DIR}/snapshot", str(tree.resolve()), type="bind", read_only=True)
+            if not any(name.split("/", 1)[0] == SUPPORT_DIR for name, _entry in stored.members):
+                write_support(tree, ca_bundle)
+                return [snapshot], Unpack(tree=True, support_in_tree=True, executables=executables)
+            how = Unpack(tree=True, executables=executables)
         else:
             snapshot = Mount(f"{INPUT_DIR}/snapshot.tar", str(ctx.snapshot_path.resolve()), type="bind", read_only=True)
-        return [snapshot, Mount(f"{INPUT_DIR}/support.tar", str(support.resolve()), type="bind", read_only=True)]
+            how = Unpack()
+        support = ctx.run_dir / SUPPORT_TAR
+        temp = support.with_suffix(".tmp")
+        temp.write_bytes(support_tar(ca_bundle))
+        temp.replace(support)
+        return [snapshot, Mount(f"{INPUT_DIR}/support.tar", str(support.resolve()), type="bind", read_only=True)], how
 
     def wait(self, ctx: TargetRunContext) -> Outcome:
         import docker
