@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
-from runconfig_jupyter.core.runs.distributed import azure_node_environment
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.logsink import LogSink
 from runconfig_jupyter.core.runs.run_target import read_spec
-from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV
+from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -43,17 +42,6 @@ USER_CANCEL_REASON = "canceled by user"
 RESERVE_FILE = ".space_reserve"  # freed when the script ends: room to record the outcome on a full disk
 RESERVE_BYTES = 256 * 1024
 DISK_FULL_BYTES = 1024 * 1024  # less free than this when a script failed: the disk is named as the cause
-
-
-def standing_environment() -> dict[str, str]:
-    """What every single-process run's script finds set by us, whatever the run (the rest is per run:
-    script_env.PER_RUN_NAMES). A target that prepares a script's process ahead predicts its environment
-    from this."""
-    return {
-        "PYTHONUNBUFFERED": "1",
-        # Node 0 of 1; a distributed run's ranks get their own values (core/distributed.py).
-        **azure_node_environment(),
-    }
 
 
 class DriverContext:

@@ -14,3 +14,17 @@ EXPERIMENT_ENV = "RUNCONFIG_EXPERIMENT"
 # interpreter starts: a script's interpreter started before its run (targets/processes/prestarted.py)
 # is given them at hand-over. Every other variable must be the same as at its start.
 PER_RUN_NAMES = frozenset({RUN_ID_ENV, EXPERIMENT_ENV, METRICS_FILE_ENV, "AZUREML_RUN_ID", "AZUREML_EXPERIMENT_NAME"})
+
+
+def standing_environment() -> dict[str, str]:
+    """What every single-process run's script finds set by us, whatever the run (the rest is per run:
+    ``PER_RUN_NAMES``). The driver sets it (core/runs/driver.py), and a target that prepares a script's
+    process ahead predicts the environment from it (targets/local/target.py ``warm_up``), before the
+    driver module is imported: hence here, with only the distributed module behind it."""
+    from runconfig_jupyter.core.runs.distributed import azure_node_environment
+
+    return {
+        "PYTHONUNBUFFERED": "1",
+        # Node 0 of 1; a distributed run's ranks get their own values (core/runs/distributed.py).
+        **azure_node_environment(),
+    }

@@ -107,7 +107,7 @@ class LocalTarget(ComputeTarget):
         configured otherwise (its own variables, another inherit_env, a venv or conda python) does not
         match it and starts its interpreter the ordinary way.
         """
-        from runconfig_jupyter.core.runs.driver import standing_environment
+        from runconfig_jupyter.core.runs.script_env import standing_environment
 
         keep_spare(prestart_env={**inherited(os.environ, setting_for(None)), **standing_environment()})
 
