@@ -363,3 +363,23 @@ def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeyp
     monkeypatch.setenv("RUNCONFIG_JUPYTER_HOME", str(gone))
     assert plugins.TargetTypes().get("local").__name__ == "LocalTarget"
     assert not gone.exists()
+
+
+def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(run_home, tmp_path):
+    """What a fresh driver runs first (core/runs/driver_entry.py): the spare is started by then, and nothing of
+    the driver module, the run store or the data plan has been imported for it."""
+    code = (
+        "import sys\n"
+        "from runconfig_jupyter.core.target.plugins import target_class\n"
+        "target_class('local').warm_up()\n"
+        "from runconfig_jupyter.targets.processes import spare\n"
+        "print(spare.spare_pid() is not None)\n"
+        "print('\\n'.join(sys.modules))\n"
+        "spare.discard_spare()\n"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    started, *modules = result.stdout.split()
+    assert started == "True"
+    heavy = {"runconfig_jupyter.core.runs.driver", "sqlite3", "runconfig_jupyter.core.data.plan", "tarfile"}
+    assert heavy.isdisjoint(modules), sorted(heavy & set(modules))
