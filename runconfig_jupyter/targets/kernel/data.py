@@ -46,7 +46,7 @@ def input_path(remote_dir: str, inp: Any) -> str:
 
 def materialize(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int) -> dict[str, str]:
     """Bring every input of ``ctx.data_plan`` to the remote side, make the output folders; name -> path there."""
-    from runconfig_jupyter.core.data.outputs import DATA_OUTPUTS
+    from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS
 
     plan = ctx.data_plan
     paths: dict[str, str] = {}

@@ -101,8 +101,8 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
     if not data:
         return template, {}
     from runconfig_jupyter.core.data.materialize import copy_input, place_on_compute
-    from runconfig_jupyter.core.data.outputs import DATA_OUTPUTS
     from runconfig_jupyter.core.data.plan import DataPlan, script_environment, substitute
+    from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS
 
     plan = DataPlan.from_dict(data["plan"])
     paths: dict[str, str] = {}
