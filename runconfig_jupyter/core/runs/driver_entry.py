@@ -26,9 +26,10 @@ def main(argv: list[str]) -> int:
         target_class(target_type).warm_up()
     except Exception:
         pass  # a head start only: the driver loads the target itself and reports what is wrong with it
-    from runconfig_jupyter.core.runs.driver import main as drive
+    from runconfig_jupyter.core.runs.driver import drive
+    from runconfig_jupyter.core.runs.store import RunStore
 
-    return drive([run_id])
+    return drive(RunStore(), run_id)  # not driver.main, which would warm the target up a second time
 
 
 if __name__ == "__main__":

@@ -74,14 +74,13 @@ def _supervisor(os, loader):  # type: ignore[no-untyped-def]
     return namespace
 
 
-def _compiled(sys, command, folder):  # type: ignore[no-untyped-def]
+def _compiled(command, folder):  # type: ignore[no-untyped-def]
     """The code a fresh ``python`` would run for ``command`` (its compile-time warnings shown); None if it cannot."""
     import os
     import warnings
 
     inline = command[1] == "-c"
-    script = "<string>" if inline else os.path.join(folder, command[1])
-    script = script if inline else os.path.abspath(script)
+    script = "<string>" if inline else os.path.abspath(os.path.join(folder, command[1]))
     try:
         with warnings.catch_warnings(record=True) as caught:
             if inline:
@@ -113,14 +112,20 @@ def _serve(loader):  # type: ignore[no-untyped-def]
     command = fields[5 : 5 + count]
     environment = dict(entry.split("=", 1) for entry in fields[5 + count :])
 
-    fits = mode == "run" and len(command) >= 2 and (command[1] != "-c" or len(command) >= 3)
-    if not fits or _path_stamp(os, sys) != started_with:
+    def the_ordinary_way():  # type: ignore[no-untyped-def]
+        """Be the supervisor of a freshly spawned process, exactly as supervisor.py (it records any failure)."""
         sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+
+    # "run": the driver found the run fits (spare.py fits_prestarted: this interpreter, SCRIPT or -c CODE).
+    if mode != "run" or _path_stamp(os, sys) != started_with:
+        the_ordinary_way()
+    # Entered here as supervisor.py's enter() does, without running that file: it imports json, and the
+    # script must find sys.modules as a fresh interpreter leaves it.
     try:
         os.chdir(folder)
         output = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:  # recorded as the ordinary path records it
-        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+    except OSError:
+        the_ordinary_way()
     startup = b""
     try:  # what this interpreter printed while it started (spare.py keeps it): the log gets it first, as fresh
         os.lseek(1, 0, os.SEEK_SET)
@@ -138,9 +143,9 @@ def _serve(loader):  # type: ignore[no-untyped-def]
     for name in [name for name in os.environ if name not in environment]:
         del os.environ[name]
     os.environ.update(environment)
-    code, script = compiled(sys, command, folder)
+    code, script = compiled(command, folder)
     if code is None:
-        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+        the_ordinary_way()
 
     child = os.fork()
     if child:  # the script's supervisor, as supervisor.py would be; nothing of it goes to the script's log

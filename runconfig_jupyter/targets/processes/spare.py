@@ -37,8 +37,8 @@ from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.targets.processes.supervision import SUPERVISOR, supervised
 
 _spare: subprocess.Popen[bytes] | None = None
-_prestart_env: dict[str, str] | None = None  # the environment the spare's prestarted interpreter has
-_spare_prestarted = False  # the live spare is prestarted.py (else supervisor.py --await)
+_prestart_env: dict[str, str] | None = None  # the prediction the next prestarted spare is started with
+_spare_env: dict[str, str] | None = None  # the live spare's environment when it is prestarted.py (else --await)
 
 
 PRESTARTED = Path(__file__).with_name("prestarted.py")
@@ -51,7 +51,7 @@ def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
     ``prestart_env`` (the target's prediction of a run's environment without its per-run names) makes the
     spare the script's interpreter too; once given it is kept for the spares started after.
     """
-    global _spare, _prestart_env, _spare_prestarted
+    global _spare, _prestart_env, _spare_env
     if prestart_env is not None:
         _prestart_env = dict(prestart_env)
     if _spare is not None and _spare.poll() is None:
@@ -77,7 +77,7 @@ def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
             )
     except OSError:
         _spare = None
-    _spare_prestarted = _spare is not None and _prestart_env is not None
+    _spare_env = _prestart_env if _spare is not None else None
 
 
 @contextlib.contextmanager
@@ -90,22 +90,24 @@ def _startup_output() -> Iterator[int]:
         yield startup.fileno()
 
 
-def fits_prestarted(argv: Sequence[str], env: Mapping[str, str], per_run_names: Collection[str] | None) -> bool:
-    """Whether the spare's prestarted interpreter can be this run's script (see the module docstring).
+def fits_prestarted(
+    spare_env: Mapping[str, str], argv: Sequence[str], env: Mapping[str, str], per_run_names: Collection[str] | None
+) -> bool:
+    """Whether a prestarted spare started with ``spare_env`` can be this run's script (see the module docstring).
 
     ``per_run_names`` None: the run does not want one (the local target's ``prestart: false``).
     """
-    if _prestart_env is None or per_run_names is None or len(argv) < 2 or argv[0] != sys.executable:
+    if per_run_names is None or len(argv) < 2 or argv[0] != sys.executable:
         return False
     if argv[1].startswith("-") and not (argv[1] == "-c" and len(argv) >= 3):
         return False  # interpreter options other than -c change how it starts: `python -u`, `-m`, `-X`...
-    return {name: value for name, value in env.items() if name not in per_run_names} == _prestart_env
+    return {name: value for name, value in env.items() if name not in per_run_names} == spare_env
 
 
 def discard_spare() -> None:
     """Let the spare go (its stdin closes: it exits) and reap it; for a run that will not use it."""
-    global _spare
-    spare, _spare = _spare, None
+    global _spare, _spare_env
+    spare, _spare, _spare_env = _spare, None, None
     if spare is None:
         return
     with contextlib.suppress(OSError):
@@ -130,17 +132,24 @@ def start_supervised(
     start reads; a run differing from the prestarted interpreter's environment only in those can use it
     (None: it does not use one).
     """
-    global _spare
-    spare, _spare = _spare, None
+    global _spare, _spare_env
+    spare, spare_env = _spare, _spare_env
+    _spare, _spare_env = None, None
     if spare is not None and spare.poll() is None and spare.stdin is not None:
-        if _spare_prestarted:
-            mode = "run" if fits_prestarted(argv, env, per_run_names) else "spawn"
+        if spare_env is not None:  # prestarted.py: NUL-separated, so it needs no json before it may fork
+            mode = "run" if fits_prestarted(spare_env, argv, env, per_run_names) else "spawn"
             fields = [mode, str(exit_file), str(cwd), str(log_path), str(len(argv)), *argv]
             fields += [f"{name}={value}" for name, value in env.items()]
             message = b"\0".join(os.fsencode(field) for field in fields)
         else:
-            run = {"exit_file": str(exit_file), "argv": list(argv), "env": dict(env), "cwd": str(cwd)}
-            message = json.dumps({**run, "log": str(log_path)}).encode()
+            run = {
+                "exit_file": str(exit_file),
+                "argv": list(argv),
+                "env": dict(env),
+                "cwd": str(cwd),
+                "log": str(log_path),
+            }
+            message = json.dumps(run).encode()
         try:
             spare.stdin.write(message)
             spare.stdin.close()  # end of the run's description: the spare starts it now
