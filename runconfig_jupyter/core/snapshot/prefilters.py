@@ -16,13 +16,14 @@ import, and a remembered source that does not compile is ignored by the caller.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Callable
 from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
+
+from runconfig_jupyter.core.system.remembered import read_remembered, write_remembered
 
 REMEMBERED_FILE = Path("cache", "ignore-prefilters.json")  # under the run home
 REMEMBERED_SETS = 64  # distinct rule sets kept (the built-ins, a few projects' ignore files); the oldest go first
@@ -51,20 +52,11 @@ def rule_set_key(lines: tuple[str, ...]) -> str:
     return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()
 
 
-def _remembered_file() -> Path:
-    from runconfig_jupyter.core.system.paths import run_home
-
-    return run_home() / REMEMBERED_FILE
-
-
 def _read(state: str) -> dict[str, Any]:
     global _loaded
     if _loaded is None or _loaded.get("state") != state:
-        try:
-            read = json.loads(_remembered_file().read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            read = None
-        valid = isinstance(read, dict) and read.get("state") == state and isinstance(read.get("sets"), dict)
+        read = read_remembered(REMEMBERED_FILE)
+        valid = read.get("state") == state and isinstance(read.get("sets"), dict)
         _loaded = read if valid else {"state": state, "sets": {}}
     return _loaded
 
@@ -87,17 +79,5 @@ def remembered_prefilter(lines: tuple[str, ...], derive: Callable[[], str | None
             kept = {k: v for k, v in remembered["sets"].items() if k != key}
             kept[key] = source
             remembered["sets"] = dict(list(kept.items())[-REMEMBERED_SETS:])
-            _write(remembered)
+            write_remembered(REMEMBERED_FILE, remembered)
     return source
-
-
-def _write(remembered: dict[str, Any]) -> None:
-    from runconfig_jupyter.core.system.atomic import write_json_atomically
-
-    try:
-        path = _remembered_file()
-        if path.parent.parent.is_dir():  # never the home itself: a removed home stays removed
-            path.parent.mkdir(exist_ok=True)
-            write_json_atomically(path, remembered, durable=False)
-    except (OSError, ValueError):
-        pass  # a read-only home: every process imports pathspec, as before

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runconfig_jupyter.core.errors import TargetPluginError, UnknownTarget, closest
+from runconfig_jupyter.core.system.remembered import read_remembered, write_remembered
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -110,24 +111,16 @@ def search_path_state() -> str:
     return json.dumps(state)
 
 
-def _remembered_file() -> Path:
-    from runconfig_jupyter.core.system.paths import run_home
-
-    return run_home() / REMEMBERED_FILE
-
-
 def remembered_entry_points(fresh: bool = False) -> list[Point]:
     """The scan remembered for this very ``sys.path`` state, else (or when ``fresh``) a new scan, which is then
     remembered. Never raises for the file: an unreadable or unwritable cache only costs the scan."""
     state = search_path_state()
-    remembered: dict[str, Any] = {}
+    remembered = read_remembered(REMEMBERED_FILE)
     try:
-        read = json.loads(_remembered_file().read_text(encoding="utf-8"))
-        remembered = read if isinstance(read, dict) else {}
         points = None if fresh else remembered.get(state)
         if isinstance(points, list):
             return [RememberedPoint(str(name), str(value)) for name, value in points]
-    except (OSError, ValueError, TypeError):  # no file yet, or a damaged one: scanned and written anew
+    except (ValueError, TypeError):  # a damaged entry: scanned and written anew
         pass
     scanned = installed_entry_points()
     if search_path_state() == state:  # nothing was installed while scanning
@@ -136,17 +129,10 @@ def remembered_entry_points(fresh: bool = False) -> list[Point]:
 
 
 def _remember(remembered: dict[str, Any], state: str, scanned: list[EntryPoint]) -> None:
-    from runconfig_jupyter.core.system.atomic import write_json_atomically
-
     remembered.pop(state, None)
     remembered[state] = [[point.name, point.value] for point in scanned]
     kept = dict(list(remembered.items())[-REMEMBERED_PATHS:])  # the oldest layouts go first
-    try:
-        path = _remembered_file()
-        path.parent.mkdir(exist_ok=True)  # never the home itself: a removed home stays removed
-        write_json_atomically(path, kept, durable=False)
-    except (OSError, ValueError):
-        pass  # a read-only home: every process scans, as before
+    write_remembered(REMEMBERED_FILE, kept)  # a read-only home: every process scans, as before
 
 
 class TargetTypes:
