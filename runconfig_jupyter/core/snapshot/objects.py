@@ -248,24 +248,40 @@ def in_threads(work: Callable[[T], int], items: list[T], workers: int) -> int:
     return total
 
 
+_BUFFERS = threading.local()
+
+
+def _buffer() -> memoryview:
+    """This thread's read buffer, made once. A fresh ``bytes`` per read costs page faults on new memory
+    every time; for a folder of 100 KB files that was two thirds of reading it (122 vs 43 ms for 256 MB here)."""
+    view = getattr(_BUFFERS, "view", None)
+    if view is None:
+        view = _BUFFERS.view = memoryview(bytearray(CHUNK))
+    return view
+
+
 def copy_hashing(
     src_fd: int, dst_fd: int | None, size: int, hasher: Any, advance: Callable[[int], None] | None = None
 ) -> int:
     """Copy up to ``size`` bytes from ``src_fd`` (from offset 0) to ``dst_fd`` while hashing; bytes copied.
 
     One read per byte: the chunk that is hashed is the chunk that is written. With ``dst_fd`` None it only
-    hashes. pread, not mmap: a file truncated meanwhile would kill the process with SIGBUS.
+    hashes. pread, not mmap: a file truncated meanwhile would kill the process with SIGBUS. Reads go into
+    the thread's one buffer (``_buffer``), which is why nothing here may keep a chunk past its loop turn.
     """
+    buffer = _buffer()
     copied = 0
     while copied < size:
-        chunk = os.pread(src_fd, min(CHUNK, size - copied), copied)
-        if not chunk:
+        wanted = min(CHUNK, size - copied)
+        got = os.preadv(src_fd, [buffer[:wanted]], copied)
+        if not got:
             break
+        chunk = buffer[:got]
         hasher.update(chunk)
-        view = memoryview(chunk) if dst_fd is not None else memoryview(b"")
-        while view:
-            view = view[os.write(dst_fd, view) :]  # type: ignore[arg-type]
-        copied += len(chunk)
+        if dst_fd is not None:
+            while chunk:
+                chunk = chunk[os.write(dst_fd, chunk) :]
+        copied += got
         if advance is not None:
-            advance(len(chunk))
+            advance(got)
     return copied
