@@ -10,6 +10,8 @@ Starts a real ``jupyter server`` and a real ``jupyter kernelgateway`` on 127.0.0
    Importing the test servers' helpers turns standbys off (tests/conftest.py), so both are set here.
 2. upload of N MB: our snapshot upload (contents API on the server, chunks through the kernel on the
    gateway, both with a checksum check) vs one plain contents-API PUT of the same bytes.
+3. a re-submit after a one-file edit of a 64 MB folder, submit -> Completed: the delta upload (only the
+   edited file travels) vs the whole snapshot (``delta_upload: false``), with the MB each sends.
 
 Each figure is paired with its baseline (ours, bare, ours, bare, ...; timing.py).
 
@@ -23,7 +25,9 @@ import base64
 import hashlib
 import json
 import os
+import re
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -108,6 +112,49 @@ def first_line_figures(server: LaunchedServer, source: Path, home: Path, repeat:
     figure(f"{name}, warm (standby) vs bare kernel + websocket execute", pair, "<= 1.3x", note=note)
 
 
+def resubmit_figure(server: LaunchedServer, scratch: Path, total_mb: int, repeat: int) -> None:
+    """A re-submit after a one-file edit of a ``total_mb`` folder (64 files): submit -> Completed with the delta
+    upload (only the edited file travels, targets/kernel/delta.py) vs the same with ``delta_upload: false``
+    (the whole snapshot, as before), paired; and the bytes each sends, from the preparation log."""
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.runs.script_run import submit
+    from runconfig_jupyter.core.target.configured import register_target
+
+    source = scratch / f"resubmit-{server.kind}"
+    (source / "data").mkdir(parents=True)
+    (source / "train.py").write_text("print('done', flush=True)\n")
+    for index in range(64):
+        (source / "data" / f"part{index:02d}.bin").write_bytes(os.urandom(total_mb * 1024 * 1024 // 64))
+    os.environ[TOKEN_ENV] = server.token
+    sent: dict[str, list[float]] = {"delta": [], "whole": []}
+
+    def resubmit(kind: str) -> float:
+        register_target(
+            f"bench-{kind}", type="kernel", url=server.url, token_env=TOKEN_ENV, delta_upload=kind == "delta"
+        )
+        edited = source / "data" / "part00.bin"
+        edited.write_bytes(os.urandom(edited.stat().st_size))
+        start = time.perf_counter()
+        run = submit(ScriptRunConfig(str(source), script="train.py"), "bench", target=f"bench-{kind}")
+        run.wait_for_completion(timeout=300)
+        elapsed = time.perf_counter() - start
+        prepare = run.read_log(name="prepare_log.txt")[0]
+        found = re.search(r"sent ([\d.]+) MB of a|uploaded ([\d.]+) MB", prepare)
+        sent[kind].append(float(next(g for g in found.groups() if g)) if found else float("nan"))
+        return elapsed
+
+    resubmit("delta")  # the first submit puts every file on the server's machine
+    pair = paired(lambda: resubmit("delta"), lambda: resubmit("whole"), repeat)
+    note = f"sent {statistics.median(sent['delta'][1:]):.2f} MB vs {statistics.median(sent['whole']):.2f} MB"
+    figure(
+        f"remote kernel ({server.kind}) re-submit -> Completed after a 1-file edit of {total_mb} MB / 64 files, "
+        "delta upload vs whole snapshot",
+        pair,
+        "",
+        note=note,
+    )
+
+
 def end_standbys(home: Path) -> None:
     """The standby drivers this script started, by PID."""
     for pid in standby_pids(home):
@@ -179,6 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--mb", type=int, default=32)
+    parser.add_argument("--resubmit-mb", type=int, default=64, help="folder size of the re-submit figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -200,6 +248,8 @@ def main() -> None:
                     lambda s=server: ours_upload(s, snapshot, scratch), lambda: bare_put(servers[0], data), args.repeat
                 )
                 figure(f"upload {args.mb} MB ({server.kind}, {via}) vs one contents PUT", pair, "")
+            for server in servers:
+                resubmit_figure(server, scratch, args.resubmit_mb, args.repeat)
         finally:
             for server in servers:
                 stop(server)

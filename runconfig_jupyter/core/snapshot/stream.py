@@ -125,22 +125,32 @@ def tar_stream(path: Path | str, end: bool = True) -> Iterator[bytes]:
     if not is_stored(path):
         yield from _tar_file_stream(Path(path), end)
         return
+    for piece, _member in tar_pieces(path, end):
+        yield piece
+
+
+def tar_pieces(path: Path | str, end: bool = True) -> Iterator[tuple[bytes, StoredMember | None]]:
+    """A stored snapshot's tar bytes (``tar_stream``'s), each piece with the member whose content it is:
+    a file's content comes in one or more pieces paired with its member, headers and padding with None.
+    An upload that can leave out content the other side already holds needs to know which bytes are whose
+    (targets/kernel/delta.py)."""
     stored = load_manifest(path)
     offset = 0
     for name, entry in stored.members:
         header = member_info(name, entry).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         offset += len(header)
-        yield header
+        yield header, None
         if entry is None or entry.kind != "file":
             continue
         assert entry.digest is not None
-        yield from stored.objects.read_verified(entry.digest, entry.mode, entry.size, name)
+        for chunk in stored.objects.read_verified(entry.digest, entry.mode, entry.size, name):
+            yield chunk, entry
         padding = b"\0" * (-entry.size % tarfile.BLOCKSIZE)
         offset += entry.size + len(padding)
-        yield padding
+        yield padding, None
     if end:
         closing = offset + 2 * tarfile.BLOCKSIZE
-        yield b"\0" * (2 * tarfile.BLOCKSIZE + (-closing) % tarfile.RECORDSIZE)
+        yield b"\0" * (2 * tarfile.BLOCKSIZE + (-closing) % tarfile.RECORDSIZE), None
 
 
 def _tar_file_stream(path: Path, end: bool) -> Iterator[bytes]:

@@ -166,6 +166,129 @@ def file_digest(path: str) -> dict:
     return {"exists": True, "size": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
+# -- the snapshot rebuilt from what this machine already holds (targets/kernel/delta.py) ----------------
+CACHE_ALGORITHMS = ("blake3", "sha256")
+CACHE_KEEP_SECONDS = 30 * 24 * 3600  # an object no upload used for this long is removed
+CACHE_TRIM_EVERY_SECONDS = 24 * 3600
+_COPY_BLOCK = 1 << 20
+
+
+def _object_path(cache: str, alg: str, digest: str) -> str:
+    """Where ``digest`` lives in the cache; ValueError for anything that is not a digest (no path is built
+    from a name that could climb out of the cache)."""
+    if alg not in CACHE_ALGORITHMS or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise ValueError(f"not a snapshot object name: {alg}/{digest!r}")
+    return os.path.join(cache, alg, digest[:2], digest)
+
+
+def _cached_size(path: str) -> int:
+    """The size of a regular file at ``path`` (not through a link), -1 when there is none."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return -1
+    return found.st_size if stat.S_ISREG(found.st_mode) else -1
+
+
+def _copy(source, out, size: int, also=None) -> None:
+    while size > 0:
+        block = source.read(min(_COPY_BLOCK, size))
+        if not block:
+            raise ValueError("the upload is shorter than its recipe says")
+        out.write(block)
+        if also is not None:
+            also.write(block)
+        size -= len(block)
+
+
+def assemble(archive: str, delta: str, cache: str) -> dict:
+    """Rebuild the snapshot's tar at ``archive`` from the uploaded ``delta`` and the objects cached here.
+
+    ``delta`` is an 8-byte length, a JSON recipe (``alg`` and ``segments``) and the bytes it sends. A segment
+    is ``["b", n]`` (the next n sent bytes), ``["o", digest, n]`` (a cached object) or ``["n", digest, n]``
+    (n sent bytes that are also cached under that name). Nothing here trusts the cache: the driver checks
+    the whole tar's sha256 next (``extract``) and, when it differs, forgets what it used. Objects the cache
+    lacks are named in ``missing`` and nothing is written.
+    """
+    with open(delta, "rb") as source:
+        recipe = json.loads(source.read(int.from_bytes(source.read(8), "big")))
+        alg, segments = recipe["alg"], recipe["segments"]
+        for segment in segments:
+            if segment[0] in ("o", "n"):
+                _object_path(cache, alg, segment[1])
+            elif segment[0] != "b":
+                raise ValueError(f"unknown segment {segment[0]!r}")
+        arriving = {s[1] for s in segments if s[0] == "n"}  # a repeated file is sent once, then named
+        missing = sorted(
+            {
+                s[1]
+                for s in segments
+                if s[0] == "o" and s[1] not in arriving and _cached_size(_object_path(cache, alg, s[1])) != s[2]
+            }
+        )
+        if missing:
+            return {"missing": missing}
+        partial = f"{archive}.part"
+        used = stored = 0
+        with open(partial, "wb") as out:
+            for segment in segments:
+                if segment[0] == "b":
+                    _copy(source, out, int(segment[1]))
+                    continue
+                path, size = _object_path(cache, alg, segment[1]), int(segment[2])
+                if segment[0] == "o":
+                    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as cached:
+                        _copy(cached, out, size)
+                    os.utime(path)  # kept by the trim as long as uploads use it
+                    used += 1
+                    continue
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                temp = f"{path}.tmp-{os.getpid()}"
+                with open(temp, "wb") as keep:
+                    _copy(source, out, size, also=keep)
+                os.replace(temp, path)
+                stored += 1
+    os.replace(partial, archive)
+    os.unlink(delta)
+    _trim_cache(cache)
+    return {"size": os.path.getsize(archive), "used": used, "stored": stored}
+
+
+def forget_objects(cache: str, alg: str, digests: list) -> dict:
+    """Remove cached objects (after a rebuilt snapshot did not match: one of them may be damaged)."""
+    removed = 0
+    for digest in digests:
+        try:
+            os.unlink(_object_path(cache, alg, digest))
+            removed += 1
+        except (OSError, ValueError):
+            pass
+    return {"removed": removed}
+
+
+def _trim_cache(cache: str) -> None:
+    """At most once a day, remove the objects no upload has used for CACHE_KEEP_SECONDS."""
+    marker = os.path.join(cache, ".trimmed")
+    now = time.time()
+    try:
+        if now - os.stat(marker).st_mtime < CACHE_TRIM_EVERY_SECONDS:
+            return
+    except OSError:
+        pass
+    os.makedirs(cache, exist_ok=True)
+    for alg in CACHE_ALGORITHMS:
+        for parent, _dirs, names in os.walk(os.path.join(cache, alg)):
+            for name in names:
+                full = os.path.join(parent, name)
+                try:
+                    if now - os.lstat(full).st_mtime > CACHE_KEEP_SECONDS:
+                        os.unlink(full)
+                except OSError:
+                    pass
+    with open(marker, "w"):
+        pass
+
+
 def extract(run_dir: str, archive: str, sha256: str = "") -> dict:
     """Unpack the uploaded snapshot into work/ (safely) and drop the archive.
 

@@ -49,6 +49,7 @@ from runconfig_jupyter.core.errors import (
     TargetUnavailable,
 )
 from runconfig_jupyter.core.runs.status import RunStatus
+from runconfig_jupyter.core.system.paths import run_home
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
 from runconfig_jupyter.targets.conda_prefix import CondaRequest, channel_unreachable, conda_request
@@ -56,6 +57,7 @@ from runconfig_jupyter.targets.kernel import data as kernel_data
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
 from runconfig_jupyter.targets.kernel.client import ChannelLost, KernelClient, KernelDied, KernelGone
+from runconfig_jupyter.targets.kernel.delta import CACHE_FOLDER, DELTA_NAME, Delta, KnownObjects, plan_delta
 from runconfig_jupyter.targets.kernel.session import RemoteError, RemoteKernel
 from runconfig_jupyter.targets.local.env import check_host_pip
 
@@ -86,6 +88,9 @@ class KernelSettings:
     connect_timeout: float = setting(5.0, "Seconds to wait for the server to answer a request.")
     reconnect_seconds: float = setting(120.0, "How long a lost server or kernel is retried before the run fails.")
     poll_wait: float = setting(0.5, "Seconds between reads of the remote log.")
+    delta_upload: bool = setting(
+        True, "Upload only the files the server's machine does not hold yet (it keeps them in working_root/.objects)."
+    )
 
 
 class KernelTarget(ComputeTarget):
@@ -253,18 +258,26 @@ class KernelTarget(ComputeTarget):
                 f"upload: contents needs a Jupyter Server with /api/contents and a relative working_root; {client.url} "
                 "has none (a Kernel Gateway?) - use upload: auto"
             )
-        from runconfig_jupyter.core.snapshot.stream import tar_bytes
+        from runconfig_jupyter.core.snapshot.stream import is_stored, tar_bytes
 
+        known = KnownObjects(run_home(), client.url, self.options.working_root)
         try:
-            data = tar_bytes(ctx.snapshot_path)  # a stored snapshot's tar is generated from the store
+            # A stored snapshot goes as a delta: only what the remote machine does not hold yet (delta.py).
+            delta = (
+                plan_delta(ctx.snapshot_path, known.load)
+                if self.options.delta_upload and is_stored(ctx.snapshot_path)
+                else None
+            )
+            data = b"" if delta is not None else tar_bytes(ctx.snapshot_path)  # a stored one is generated
         except SnapshotError as error:
             raise PreparationFailed(f"the run's snapshot cannot be used: {error}") from None
-        digest = hashlib.sha256(data).hexdigest()
+        digest = delta.tar_sha256 if delta is not None else hashlib.sha256(data).hexdigest()
         run_dir = f"{self.options.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
         stored = False
         if contents:  # working_root is relative here: the same path under the server root
             self._save_state(ctx, contents_dir=run_dir)
-            stored = transfer.upload_contents(client, ctx, run_dir, data, self.contents_chunk_bytes)
+            upload, name = (delta.blob, DELTA_NAME) if delta is not None else (data, "snapshot.tar")
+            stored = transfer.upload_contents(client, ctx, run_dir, upload, self.contents_chunk_bytes, name)
             if stored:
                 self._save_state(ctx, upload="contents")
         if ctx.cancel_event.is_set():
@@ -283,7 +296,15 @@ class KernelTarget(ComputeTarget):
         self._record(ctx)
         ctx.prepare_log(f"remote folder {info['host']}:{info['run_dir']}")
         archive = f"{info['run_dir']}/control/snapshot.tar"
-        extracted = self._extract(ctx, archive, digest) if stored else None
+        extracted = None
+        if delta is not None:
+            extracted = self._rebuild(ctx, archive, delta, stored, known)
+            if ctx.cancel_event.is_set():
+                return
+            if extracted is None:  # whole, through the kernel (the contents API held the delta)
+                data, stored = tar_bytes(ctx.snapshot_path), False
+        elif stored:
+            extracted = self._extract(ctx, archive, digest)
         if extracted is None:
             if stored:
                 ctx.prepare_log(
@@ -299,6 +320,54 @@ class KernelTarget(ComputeTarget):
         ctx.prepare_log(f"unpacked {extracted['files']} files")
         self._install_environment(ctx)
         self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes)
+
+    def _rebuild(
+        self, ctx: TargetRunContext, archive: str, delta: Delta, stored: bool, known: KnownObjects
+    ) -> dict[str, Any] | None:
+        """The snapshot rebuilt remotely from the delta and the files cached there, checked and unpacked; None
+        when it has to be uploaded whole (a cached file gone or changed there: forgotten on both sides)."""
+        assert self._remote is not None
+        host, control = self._state["host"], f"{self._state['remote_dir']}/control"
+        remote_delta, cache = f"{control}/{DELTA_NAME}", f"{self.options.working_root.rstrip('/')}/{CACHE_FOLDER}"
+        if stored and not self._remote.call("exists", path=remote_delta)["exists"]:
+            ctx.prepare_log(
+                "the kernel does not see the file the contents API stored (its working folder differs from the "
+                "server root); uploading through the kernel instead"
+            )
+            stored = False
+        if not stored:
+            if not transfer.upload_through_kernel(self._remote, ctx, remote_delta, delta.blob, self.chunk_bytes):
+                return None
+            self._save_state(ctx, upload="kernel")
+        try:
+            rebuilt = self._remote.call("assemble", archive=archive, delta=remote_delta, cache=cache, timeout=300)
+        except RemoteError as error:
+            ctx.prepare_log(f"the snapshot could not be rebuilt on {host} ({error.evalue}); uploading it whole")
+            return None
+        if rebuilt.get("missing"):
+            known.forget(delta.alg, rebuilt["missing"])
+            ctx.prepare_log(
+                f"{len(rebuilt['missing'])} cached files are gone from {host}; uploading the snapshot whole"
+            )
+            return None
+        extracted = self._extract(ctx, archive, delta.tar_sha256)
+        if extracted is None:
+            named = [*delta.used, *delta.sent]
+            self._remote.call("forget_objects", cache=cache, alg=delta.alg, digests=named)
+            known.forget(delta.alg, named)
+            ctx.prepare_log(
+                f"the snapshot rebuilt on {host} from its cache does not match the one submitted (a cached file was "
+                "changed there); those files are forgotten on both sides and the snapshot is uploaded whole"
+            )
+            return None
+        known.add(delta.alg, delta.sent)
+        if delta.used:
+            files, held = len(delta.used) + len(delta.sent), delta.used_file_bytes / 1e6
+            ctx.prepare_log(
+                f"{len(delta.used)} of {files} files ({held:.2f} MB) were already on {host}: "
+                f"sent {len(delta.blob) / 1e6:.2f} MB of a {delta.tar_size / 1e6:.2f} MB snapshot"
+            )
+        return extracted
 
     def _install_environment(self, ctx: TargetRunContext) -> None:
         """Conda and pip packages of the run's environment, installed on the kernel's side (cached per content)."""

@@ -41,14 +41,20 @@ def upload_progress(ctx: TargetRunContext, total: int, what: str = "snapshot") -
 
 
 def upload_contents(
-    client: KernelClient, ctx: TargetRunContext, relative_dir: str, data: bytes, chunk_bytes: int
+    client: KernelClient,
+    ctx: TargetRunContext,
+    relative_dir: str,
+    data: bytes,
+    chunk_bytes: int,
+    name: str = "snapshot.tar",
 ) -> bool:
-    """PUT the snapshot to ``relative_dir/control/``; False (with a log line) when refused or canceled."""
+    """PUT the snapshot (or its delta) to ``relative_dir/control/name``; False (with a log line) when refused or
+    canceled."""
     started = time.monotonic()
     try:
         client.contents_mkdirs(f"{relative_dir}/control")
         done = client.contents_upload(
-            f"{relative_dir}/control/snapshot.tar", data, chunk_bytes, upload_progress(ctx, len(data)), ctx.cancel_event
+            f"{relative_dir}/control/{name}", data, chunk_bytes, upload_progress(ctx, len(data)), ctx.cancel_event
         )
     except TargetAuthError:
         raise
