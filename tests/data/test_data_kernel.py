@@ -105,3 +105,61 @@ def test_azure_blob_input_is_fetched_on_the_remote_side(kernel_target, request, 
     prepare = (run.run_dir / "logs" / "prepare_log.txt").read_text()
     assert "input 'remote': fetched on the remote side (2 files" in prepare, prepare
     assert report(run)["--remote"]["files"] == ["a.csv", "sub/b.csv"]
+
+
+DIGESTS = """
+import hashlib, json, os, sys
+root = sys.argv[1]
+found = {}
+for name in sorted(os.listdir(root)):
+    with open(os.path.join(root, name), "rb") as source:
+        found[name] = hashlib.sha256(source.read()).hexdigest()
+print("FILES " + json.dumps(found), flush=True)
+"""
+
+
+def test_a_registered_folder_sent_once_is_not_sent_again(data_server, kernel_target, local_store, tmp_path):
+    """A resubmit with the same registered folder as input sends only the files the remote machine lacks
+    (targets/kernel/delta.py): one edited file of eight, not the folder; the script sees the folder as it is now.
+    Then every cached copy over there is overwritten with zeros: the rebuilt input does not match its checksum,
+    the run gets the real files (sent whole) and the damaged copies are removed."""
+    import hashlib
+    import os
+    import re
+
+    folder = Path(local_store.path_on_host) / "big"
+    folder.mkdir()
+    for index in range(8):
+        (folder / f"part{index}.bin").write_bytes(os.urandom(256 * 1024))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "digests.py").write_text(DIGESTS)
+
+    def run_once() -> tuple[dict, str]:
+        arguments = [local_store.path("big", data_reference_name="big").as_mount()]
+        config = ScriptRunConfig(str(project), script="digests.py", arguments=arguments, compute_target=kernel_target)
+        config.run_config.environment.python.user_managed_dependencies = True
+        run = Experiment("data-kernel").submit(config)
+        run.wait_for_completion(timeout=150, raise_on_error=False)
+        assert run.get_status() == "Completed", (run.get_details(), run.get_log())
+        line = next(line for line in run.get_log().splitlines() if line.startswith("FILES "))
+        return json.loads(line[len("FILES ") :]), (run.run_dir / "logs" / "prepare_log.txt").read_text()
+
+    def expected() -> dict:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+    seen, prepare = run_once()
+    assert seen == expected() and "input 'big': uploaded 8 files" in prepare
+    (folder / "part5.bin").write_bytes(os.urandom(256 * 1024))
+    seen, prepare = run_once()
+    assert seen == expected()
+    found = re.search(r"input 'big': 7 of 8 files \([\d.]+ MB\) were already there: sent ([\d.]+) MB of", prepare)
+    assert found and float(found.group(1)) < 0.4, prepare  # one 0.26 MB file and the headers, not 2.1 MB
+
+    cache = data_server.root / "runconfig-runs" / ".objects"
+    for path in (p for p in cache.rglob("*") if p.is_file() and len(p.name) == 64):
+        path.chmod(0o644)
+        path.write_bytes(b"\0" * path.stat().st_size)
+    seen, prepare = run_once()
+    assert seen == expected()  # never the zeros
+    assert "it does not match" in prepare and "input 'big': uploaded 8 files" in prepare

@@ -18,14 +18,18 @@ driver (core/data/outputs.py).
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG, new_hasher
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.kernel import transfer
+from runconfig_jupyter.targets.kernel.delta import Region, RemoteCache, plan_delta
 from runconfig_jupyter.targets.kernel.session import RemoteKernel
 
 
@@ -44,8 +48,13 @@ def input_path(remote_dir: str, inp: Any) -> str:
     return f"{remote_dir}/data/{inp.name}"
 
 
-def materialize(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int) -> dict[str, str]:
-    """Bring every input of ``ctx.data_plan`` to the remote side, make the output folders; name -> path there."""
+def materialize(
+    remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int, cache: RemoteCache | None = None
+) -> dict[str, str]:
+    """Bring every input of ``ctx.data_plan`` to the remote side, make the output folders; name -> path there.
+
+    ``cache``: the remote machine's file cache and what this home sent there; an uploaded input then sends
+    only the files that machine lacks (delta.py), as the snapshot does."""
     from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS
 
     plan = ctx.data_plan
@@ -57,7 +66,7 @@ def materialize(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, ch
         # a glob (a file dataset's pattern) is applied here, while packing: the remote side copies whole folders
         fetched = _fetch_remotely(remote, ctx, inp, dest) if inp.kind != "local" and not inp.pattern else None
         if fetched is None:
-            fetched = _upload(remote, ctx, inp, dest, remote_dir, chunk)
+            fetched = _upload(remote, ctx, inp, dest, remote_dir, chunk, cache)
         paths[inp.name] = fetched
     outputs = {out.name: f"{remote_dir}/work/{DATA_OUTPUTS}/{out.name}" for out in plan.outputs}
     if outputs:
@@ -99,39 +108,139 @@ def _fetch_remotely(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest:
     return _script_path(dest, inp, posixpath.basename(path.rstrip("/")))
 
 
-def _upload(remote: RemoteKernel, ctx: TargetRunContext, inp: Any, dest: str, remote_dir: str, chunk: int) -> str:
-    """The input on this machine (its folder, or a cache copy), packed and uploaded in chunks, then unpacked."""
+def _upload(
+    remote: RemoteKernel,
+    ctx: TargetRunContext,
+    inp: Any,
+    dest: str,
+    remote_dir: str,
+    chunk: int,
+    cache: RemoteCache | None,
+) -> str:
+    """The input on this machine (its folder, or a cache copy), packed and uploaded in chunks (only the files
+    the remote machine lacks, with ``cache``), then unpacked."""
     from runconfig_jupyter.core.data.cache import DownloadCache
     from runconfig_jupyter.core.data.materialize import host_source
-    from runconfig_jupyter.core.runs.input_datasets import files_under
 
     def progress(done: int, total: int) -> None:
         ctx.progress(f"Fetching input '{inp.name}'", done / total if total else None, f"{done / 1e6:.1f} MB")
 
     source = Path(host_source(inp, None if inp.kind == "local" else DownloadCache(), progress))
     archive = ctx.run_dir / f".data-{inp.name}.tar"
-    digest = hashlib.sha256()
+    remote_archive = f"{remote_dir}/control/data-{inp.name}.tar"
+    what = f"input '{inp.name}'"
     try:
-        with tarfile.open(archive, "w") as tar:
-            if source.is_file():
-                tar.add(str(source), arcname=source.name, recursive=False)
-            else:  # regular files only: a link could lead out of the registered folder; specials are not data
-                real_root = source.resolve()
-                for path in files_under(source, inp.pattern):
-                    if not path.is_symlink() and path.is_file() and real_root in path.resolve().parents:
-                        tar.add(str(path), arcname=path.relative_to(source).as_posix(), recursive=False)
-        with open(archive, "rb") as packed:
-            for block in iter(lambda: packed.read(1 << 20), b""):
-                digest.update(block)
-        remote_archive = f"{remote_dir}/control/data-{inp.name}.tar"
-        if not transfer.upload_through_kernel(remote, ctx, remote_archive, archive, chunk, f"input '{inp.name}'"):
-            return dest
-        result = remote.call(
-            "extract_to", archive=remote_archive, dest=dest, sha256=digest.hexdigest(), read_only=inp.mode == "mount"
-        )
+        packed = _pack(source, inp.pattern, archive)
+        result = None
+        if cache is not None:
+            result = _upload_delta(remote, ctx, inp, dest, packed, remote_archive, chunk, cache)
+            if result is None and ctx.cancel_event.is_set():
+                return dest
+        if result is None:
+            if not transfer.upload_through_kernel(remote, ctx, remote_archive, archive, chunk, what):
+                return dest
+            result = remote.call(
+                "extract_to", archive=remote_archive, dest=dest, sha256=packed.sha256, read_only=inp.mode == "mount"
+            )
     finally:
         archive.unlink(missing_ok=True)
     if result.get("files") is None:
         raise PreparationFailed(f"input '{inp.name}' arrived corrupt on the remote side (checksum differs)")
     ctx.prepare_log(f"input '{inp.name}': uploaded {result['files']} files from {source}")
     return _script_path(dest, inp, source.name)
+
+
+@dataclass(frozen=True)
+class _Packed:
+    path: Path
+    sha256: str
+    regions: list[Region]  # each file's content in the tar, with its digest (hashed as tar read it)
+
+
+def _pack(source: Path, pattern: str | None, archive: Path) -> _Packed:
+    """Write the input's tar: its sha256 and the regions of its files' contents."""
+    from runconfig_jupyter.core.runs.input_datasets import files_under
+
+    if source.is_file():
+        paths = [(source, source.name)]
+    else:  # regular files only: a link could lead out of the registered folder; specials are not data
+        real_root = source.resolve()
+        paths = [
+            (path, path.relative_to(source).as_posix())
+            for path in files_under(source, pattern)
+            if not path.is_symlink() and path.is_file() and real_root in path.resolve().parents
+        ]
+    regions: list[Region] = []
+    with tarfile.open(archive, "w", copybufsize=1 << 20) as tar:
+        for path, name in paths:
+            info = tar.gettarinfo(str(path), arcname=name)
+            hasher = new_hasher(DEFAULT_ALG, info.size)
+            with open(path, "rb") as content:
+                tar.addfile(info, _Hashing(content, hasher))
+            padded = info.size + (-info.size % tarfile.BLOCKSIZE)
+            regions.append(Region(tar.offset - padded, info.size, hasher.hexdigest()))
+    digest = hashlib.sha256()
+    with open(archive, "rb") as written:
+        for block in iter(lambda: written.read(1 << 20), b""):
+            digest.update(block)
+    return _Packed(archive, digest.hexdigest(), regions)
+
+
+class _Hashing:
+    """A file that hashes what is read from it (tarfile reads each member's content exactly once)."""
+
+    def __init__(self, source: Any, hasher: Any):
+        self.source, self.hasher = source, hasher
+
+    def read(self, size: int = -1) -> bytes:
+        block = self.source.read(size)
+        self.hasher.update(block)
+        return block
+
+
+def _upload_delta(
+    remote: RemoteKernel,
+    ctx: TargetRunContext,
+    inp: Any,
+    dest: str,
+    packed: _Packed,
+    remote_archive: str,
+    chunk: int,
+    cache: RemoteCache,
+) -> dict[str, Any] | None:
+    """The input's tar rebuilt remotely from the files that machine lacks and those it holds, then checked and
+    unpacked; None when it has to go whole (a cached file gone or changed there: forgotten on both sides)."""
+    size = packed.path.stat().st_size
+    delta = plan_delta(DEFAULT_ALG, size, packed.sha256, packed.regions, cache.known.load(DEFAULT_ALG))
+    remote_delta = f"{remote_archive}.delta"
+    with open(packed.path, "rb") as tar:
+        blocks = delta.chunks(lambda offset, length: os.pread(tar.fileno(), length, offset))
+        what = f"input '{inp.name}'"
+        if not transfer.upload_through_kernel(remote, ctx, remote_delta, blocks, chunk, what, total=delta.size):
+            return None
+    rebuilt = remote.call("assemble", archive=remote_archive, delta=remote_delta, cache=cache.folder, timeout=600)
+    if rebuilt.get("missing"):
+        cache.known.forget(DEFAULT_ALG, rebuilt["missing"])
+        ctx.prepare_log(
+            f"input '{inp.name}': {len(rebuilt['missing'])} cached files are gone there; uploading it whole"
+        )
+        return None
+    read_only = inp.mode == "mount"
+    result = remote.call("extract_to", archive=remote_archive, dest=dest, sha256=packed.sha256, read_only=read_only)
+    if result.get("files") is None:
+        named = [*delta.used, *delta.sent]
+        remote.call("forget_objects", cache=cache.folder, alg=DEFAULT_ALG, digests=named)
+        cache.known.forget(DEFAULT_ALG, named)
+        ctx.prepare_log(
+            f"input '{inp.name}': rebuilt from the remote machine's cache, it does not match (a cached file was "
+            "changed there); those files are forgotten on both sides and the input is uploaded whole"
+        )
+        return None
+    cache.known.add(DEFAULT_ALG, delta.sent)
+    if delta.used:
+        ctx.prepare_log(
+            f"input '{inp.name}': {len(delta.used)} of {len(delta.used) + len(delta.sent)} files "
+            f"({delta.used_file_bytes / 1e6:.2f} MB) were already there: sent {delta.size / 1e6:.2f} MB of "
+            f"{size / 1e6:.2f} MB"
+        )
+    return result

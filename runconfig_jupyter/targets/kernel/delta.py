@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,63 +29,94 @@ CACHE_FOLDER = ".objects"  # under the target's working_root, beside the run fol
 REMEMBERED_DIGESTS = 500_000  # per server and working root; beyond it the oldest half is forgotten
 
 
+@dataclass(frozen=True)
+class Region:
+    """A file's content inside the tar: where it starts, how long it is, and its digest."""
+
+    offset: int
+    size: int
+    digest: str
+
+
 @dataclass
 class Delta:
-    """What to upload instead of the tar, and what the remote side rebuilds from it."""
+    """What to upload instead of a tar: the recipe, then the tar's byte ranges the remote side lacks."""
 
     alg: str
-    blob: bytes = b""  # 8-byte recipe length, the recipe, then the bytes it sends
-    tar_sha256: str = ""  # of the whole tar rebuilt remotely (extract checks it)
-    tar_size: int = 0
+    tar_size: int
+    tar_sha256: str  # of the whole tar, rebuilt remotely (extract checks it)
+    recipe: bytes = b""  # 8-byte length + JSON: alg and segments (remote_runner.assemble)
+    ranges: list[tuple[int, int]] = field(default_factory=list)  # (offset, length) of the tar, sent in order
     used: list[str] = field(default_factory=list)  # digests taken from the remote cache
     sent: list[str] = field(default_factory=list)  # digests sent and cached there
-    sent_file_bytes: int = 0
     used_file_bytes: int = 0
 
+    @property
+    def size(self) -> int:
+        """Bytes this upload sends."""
+        return len(self.recipe) + sum(length for _offset, length in self.ranges)
 
-def plan_delta(snapshot_path: Path | str, known_for: Callable[[str], set[str]]) -> Delta:
-    """The delta for a stored snapshot, given (per digest algorithm) the digests the remote side is believed
-    to hold.
+    def chunks(self, read: Callable[[int, int], bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
+        """The upload's bytes, ``read(offset, length)`` taking them from the tar (in memory or in a file)."""
+        yield self.recipe
+        for offset, length in self.ranges:
+            for start in range(offset, offset + length, chunk):
+                yield read(start, min(chunk, offset + length - start))
 
-    One pass over the tar's bytes (``tar_pieces``): every byte is hashed into the tar's sha256, and only the
-    bytes the remote side lacks are kept. A file sent once is named, not sent, where it appears again.
-    """
-    alg = load_manifest(snapshot_path).alg
-    delta = Delta(alg)
+
+def plan_delta(alg: str, tar_size: int, tar_sha256: str, regions: Iterable[Region], known: set[str]) -> Delta:
+    """The delta of a tar whose files' contents are ``regions`` (in order), given the digests the remote side
+    is believed to hold. A file sent once is named, not sent, where it appears again; files under
+    ``SMALL_FILE`` always travel."""
+    delta = Delta(alg, tar_size, tar_sha256)
     segments: list[list[object]] = []
-    sent = bytearray()
-    tar = hashlib.sha256()
-    current = None
-    sending = False
-    named = set(known_for(alg))  # grows with what this delta sends: a repeated file is sent once
-    for piece, member in tar_pieces(snapshot_path):
-        tar.update(piece)
-        delta.tar_size += len(piece)
-        if member is None or member.size < SMALL_FILE:
-            sent += piece
-            if segments and segments[-1][0] == "b":
-                segments[-1][1] = int(segments[-1][1]) + len(piece)  # type: ignore[call-overload]
-            else:
-                segments.append(["b", len(piece)])
+    named = set(known)
+    position = 0  # the tar's bytes before this have a segment
+
+    def send(end: int) -> None:
+        if end > position:
+            segments.append(["b", end - position])
+            _add_range(delta.ranges, position, end - position)
+
+    for region in regions:
+        if region.size < SMALL_FILE:
             continue
-        if member is not current:  # its first piece: send it, or name it
-            current = member
-            digest = str(member.digest)
-            sending = digest not in named
-            segments.append(["n" if sending else "o", digest, member.size])
-            if sending:
-                named.add(digest)
-                delta.sent.append(digest)
-                delta.sent_file_bytes += member.size
-            else:
-                delta.used.append(digest)
-                delta.used_file_bytes += member.size
-        if sending:
-            sent += piece
-    recipe = json.dumps({"alg": alg, "segments": segments}, separators=(",", ":")).encode()
-    delta.blob = len(recipe).to_bytes(8, "big") + recipe + bytes(sent)
-    delta.tar_sha256 = tar.hexdigest()
+        send(region.offset)
+        if region.digest in named:
+            segments.append(["o", region.digest, region.size])
+            delta.used.append(region.digest)
+            delta.used_file_bytes += region.size
+        else:
+            segments.append(["n", region.digest, region.size])
+            _add_range(delta.ranges, region.offset, region.size)
+            named.add(region.digest)
+            delta.sent.append(region.digest)
+        position = region.offset + region.size
+    send(tar_size)
+    document = json.dumps({"alg": alg, "segments": segments}, separators=(",", ":")).encode()
+    delta.recipe = len(document).to_bytes(8, "big") + document
     return delta
+
+
+def _add_range(ranges: list[tuple[int, int]], offset: int, length: int) -> None:
+    if ranges and sum(ranges[-1]) == offset:
+        ranges[-1] = (ranges[-1][0], ranges[-1][1] + length)
+    else:
+        ranges.append((offset, length))
+
+
+def snapshot_tar(snapshot_path: Path | str) -> tuple[bytes, str, list[Region]]:
+    """A stored snapshot's tar (the bytes a whole upload sends), its digest algorithm and its files' regions."""
+    alg = load_manifest(snapshot_path).alg
+    tar = bytearray()
+    regions: list[Region] = []
+    current = None
+    for piece, member in tar_pieces(snapshot_path):
+        if member is not None and member is not current:
+            current = member
+            regions.append(Region(len(tar), member.size, str(member.digest)))
+        tar += piece
+    return bytes(tar), alg, regions
 
 
 class KnownObjects:
@@ -136,3 +167,11 @@ class KnownObjects:
             temp.replace(self.path)
         except OSError:
             temp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RemoteCache:
+    """A remote machine's file cache (its folder there) and this home's record of what was sent to it."""
+
+    folder: str
+    known: KnownObjects

@@ -57,7 +57,15 @@ from runconfig_jupyter.targets.kernel import data as kernel_data
 from runconfig_jupyter.targets.kernel import remote_runner as runner
 from runconfig_jupyter.targets.kernel import transfer
 from runconfig_jupyter.targets.kernel.client import ChannelLost, KernelClient, KernelDied, KernelGone
-from runconfig_jupyter.targets.kernel.delta import CACHE_FOLDER, DELTA_NAME, Delta, KnownObjects, plan_delta
+from runconfig_jupyter.targets.kernel.delta import (
+    CACHE_FOLDER,
+    DELTA_NAME,
+    Delta,
+    KnownObjects,
+    RemoteCache,
+    plan_delta,
+    snapshot_tar,
+)
 from runconfig_jupyter.targets.kernel.session import RemoteError, RemoteKernel
 from runconfig_jupyter.targets.local.env import check_host_pip
 
@@ -261,23 +269,26 @@ class KernelTarget(ComputeTarget):
         from runconfig_jupyter.core.snapshot.stream import is_stored, tar_bytes
 
         known = KnownObjects(run_home(), client.url, self.options.working_root)
+        delta = None
         try:
-            # A stored snapshot goes as a delta: only what the remote machine does not hold yet (delta.py).
-            delta = (
-                plan_delta(ctx.snapshot_path, known.load)
-                if self.options.delta_upload and is_stored(ctx.snapshot_path)
-                else None
-            )
-            data = b"" if delta is not None else tar_bytes(ctx.snapshot_path)  # a stored one is generated
+            if self.options.delta_upload and is_stored(ctx.snapshot_path):
+                # Only what the remote machine does not hold yet travels (delta.py).
+                data, alg, regions = snapshot_tar(ctx.snapshot_path)
+                digest = hashlib.sha256(data).hexdigest()
+                delta = plan_delta(alg, len(data), digest, regions, known.load(alg))
+            else:
+                data = tar_bytes(ctx.snapshot_path)  # a stored snapshot's tar is generated from the store
+                digest = hashlib.sha256(data).hexdigest()
         except SnapshotError as error:
             raise PreparationFailed(f"the run's snapshot cannot be used: {error}") from None
-        digest = delta.tar_sha256 if delta is not None else hashlib.sha256(data).hexdigest()
+        view = memoryview(data)
+        payload = b"".join(delta.chunks(lambda offset, length: view[offset : offset + length])) if delta else data
         run_dir = f"{self.options.working_root.rstrip('/')}/{ctx.run_id}"  # relative to the kernel's cwd, or absolute
         stored = False
         if contents:  # working_root is relative here: the same path under the server root
             self._save_state(ctx, contents_dir=run_dir)
-            upload, name = (delta.blob, DELTA_NAME) if delta is not None else (data, "snapshot.tar")
-            stored = transfer.upload_contents(client, ctx, run_dir, upload, self.contents_chunk_bytes, name)
+            name = DELTA_NAME if delta is not None else "snapshot.tar"
+            stored = transfer.upload_contents(client, ctx, run_dir, payload, self.contents_chunk_bytes, name)
             if stored:
                 self._save_state(ctx, upload="contents")
         if ctx.cancel_event.is_set():
@@ -298,11 +309,10 @@ class KernelTarget(ComputeTarget):
         archive = f"{info['run_dir']}/control/snapshot.tar"
         extracted = None
         if delta is not None:
-            extracted = self._rebuild(ctx, archive, delta, stored, known)
+            extracted = self._rebuild(ctx, archive, delta, payload, stored, known)
             if ctx.cancel_event.is_set():
                 return
-            if extracted is None:  # whole, through the kernel (the contents API held the delta)
-                data, stored = tar_bytes(ctx.snapshot_path), False
+            stored = False  # if it has to go whole now: through the kernel (the contents API held the delta)
         elif stored:
             extracted = self._extract(ctx, archive, digest)
         if extracted is None:
@@ -319,10 +329,12 @@ class KernelTarget(ComputeTarget):
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
         self._install_environment(ctx)
-        self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes)
+        cache = RemoteCache(f"{self.options.working_root.rstrip('/')}/{CACHE_FOLDER}", known)
+        use = cache if self.options.delta_upload else None
+        self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes, use)
 
     def _rebuild(
-        self, ctx: TargetRunContext, archive: str, delta: Delta, stored: bool, known: KnownObjects
+        self, ctx: TargetRunContext, archive: str, delta: Delta, payload: bytes, stored: bool, known: KnownObjects
     ) -> dict[str, Any] | None:
         """The snapshot rebuilt remotely from the delta and the files cached there, checked and unpacked; None
         when it has to be uploaded whole (a cached file gone or changed there: forgotten on both sides)."""
@@ -336,7 +348,7 @@ class KernelTarget(ComputeTarget):
             )
             stored = False
         if not stored:
-            if not transfer.upload_through_kernel(self._remote, ctx, remote_delta, delta.blob, self.chunk_bytes):
+            if not transfer.upload_through_kernel(self._remote, ctx, remote_delta, payload, self.chunk_bytes):
                 return None
             self._save_state(ctx, upload="kernel")
         try:
@@ -365,7 +377,7 @@ class KernelTarget(ComputeTarget):
             files, held = len(delta.used) + len(delta.sent), delta.used_file_bytes / 1e6
             ctx.prepare_log(
                 f"{len(delta.used)} of {files} files ({held:.2f} MB) were already on {host}: "
-                f"sent {len(delta.blob) / 1e6:.2f} MB of a {delta.tar_size / 1e6:.2f} MB snapshot"
+                f"sent {delta.size / 1e6:.2f} MB of a {delta.tar_size / 1e6:.2f} MB snapshot"
             )
         return extracted
 

@@ -17,7 +17,7 @@ import io
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import PreparationFailed, TargetAuthError, TargetUnavailable
@@ -71,26 +71,35 @@ def upload_through_kernel(
     remote: RemoteKernel,
     ctx: TargetRunContext,
     remote_path: str,
-    data: bytes | Path,
+    data: bytes | Path | Iterable[bytes],
     chunk: int,
     what: str = "snapshot",
+    total: int | None = None,
 ) -> bool:
     """Chunks through the kernel, two in flight (one travels while the kernel writes the other).
 
-    ``data`` is the bytes, or a file read chunk by chunk (a data input may not fit in memory). The kernel
-    runs requests in the order they were sent; each chunk lands at its own offset (the one at offset 0
-    creates the file). False when canceled.
+    ``data`` is the bytes, a file read chunk by chunk (a data input may not fit in memory), or blocks of
+    ``total`` bytes in all (a delta streamed from a file, targets/kernel/delta.py). The kernel runs requests
+    in the order they were sent; each chunk lands at its own offset (the one at offset 0 creates the file).
+    False when canceled.
     """
     started = time.monotonic()
-    total = data.stat().st_size if isinstance(data, Path) else len(data)
+    if isinstance(data, Path):
+        total = data.stat().st_size
+    elif isinstance(data, bytes | bytearray | memoryview):
+        total = len(data)
+    elif total is None:
+        raise TypeError("blocks need their total size")
     progress = upload_progress(ctx, total, what)
 
     def pieces() -> Iterator[bytes]:
         if isinstance(data, Path):
             with open(data, "rb") as source:
                 yield from iter(lambda: source.read(chunk), b"")
+        elif isinstance(data, bytes | bytearray | memoryview):
+            yield from (bytes(data[offset : offset + chunk]) for offset in range(0, total, chunk))
         else:
-            yield from (data[offset : offset + chunk] for offset in range(0, total, chunk))
+            yield from _rechunked(data, chunk)
 
     def chunks() -> Iterator[tuple[dict[str, object], str]]:
         offset = 0
@@ -107,6 +116,18 @@ def upload_through_kernel(
     label = "" if what == "snapshot" else f" ({what})"
     ctx.prepare_log(f"uploaded {total / 1e6:.2f} MB through the kernel in {time.monotonic() - started:.2f} s{label}")
     return True
+
+
+def _rechunked(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``blocks`` as pieces of ``size`` bytes (the last one shorter)."""
+    buffer = bytearray()
+    for block in blocks:
+        buffer += block
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
 
 
 def download_outputs(remote: RemoteKernel, ctx: TargetRunContext, remote_dir: str, chunk: int) -> int:

@@ -171,7 +171,7 @@ class RayCluster:
                 continue
 
 
-def start_cluster(num_cpus: int = 2, worker_cpus: int = 0, attempts: int = 2) -> RayCluster:
+def start_cluster(num_cpus: int = 2, worker_cpus: int = 0, attempts: int = 3) -> RayCluster:
     """A fresh cluster; a second attempt with new ports covers a port taken between our check and Ray's bind."""
     for attempt in range(attempts):
         temp_dir = Path(tempfile.mkdtemp(prefix="rjray-", dir="/tmp"))
