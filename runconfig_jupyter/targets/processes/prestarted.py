@@ -114,7 +114,8 @@ def _serve(loader):  # type: ignore[no-untyped-def]
 
     def the_ordinary_way():  # type: ignore[no-untyped-def]
         """Be the supervisor of a freshly spawned process, exactly as supervisor.py (it records any failure)."""
-        sys.exit(supervisor(os, loader)["run_command"](exit_file, command, folder, log, environment))
+        functions = supervisor(os, loader)
+        functions["leave"](functions["run_command"](exit_file, command, folder, log, environment))
 
     # "run": the driver found the run fits (spare.py fits_prestarted: this interpreter, SCRIPT or -c CODE).
     if mode != "run" or _path_stamp(os, sys) != started_with:
@@ -155,7 +156,7 @@ def _serve(loader):  # type: ignore[no-untyped-def]
         os.close(nothing)
         functions = supervisor(os, loader)
         functions["shield"]()
-        sys.exit(functions["wait_and_record"](exit_file, child, prestarted=True))
+        functions["leave"](functions["wait_and_record"](exit_file, child, prestarted=True))
 
     namespace = sys.modules["__main__"].__dict__
     namespace.clear()

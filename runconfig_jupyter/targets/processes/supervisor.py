@@ -115,6 +115,18 @@ def wait_and_record(exit_file: str, pid: int, **details: object) -> int:
     return code if code >= 0 else 128 - code
 
 
+def leave(code: int) -> None:
+    """End this supervisor now with ``code``. Its work is done and durable (the exit file is fsync'ed), and the
+    driver waits for this process to end: tearing the interpreter down (a prestarted spare holds site's
+    modules) only delayed the run's end, by 5-15 ms here."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str]) -> int:
     if argv == ["--await"]:
         data = sys.stdin.buffer.read()  # until the driver closes the pipe: the whole run, or nothing
@@ -129,4 +141,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    leave(main(sys.argv[1:]))
