@@ -22,16 +22,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.data.mentions import (  # noqa: F401 - names_data: also imported from here
+    ENV_PREFIX,
+    INPUT_PLACEHOLDER,
+    OUTPUT_PLACEHOLDER,
+    PLAN_FILE,
+    names_data,
+)
 from runconfig_jupyter.core.runs.input_datasets import INPUT_DATASETS_ENV, OUTPUT_DATASETS_ENV
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 
-PLAN_FILE = "data_plan.json"
-ENV_PREFIX = "AZUREML_DATAREFERENCE_"
 MODES = ("mount", "download")
 OUTPUT_MODES = ("upload", "mount")
-# v1's own argument placeholders: what azureml-core wrote into a run's arguments for a dataset input / output.
-INPUT_PLACEHOLDER = "DatasetConsumptionConfig:"
-OUTPUT_PLACEHOLDER = "DatasetOutputConfig:"
 # Datastore names may hold '-' and start with a digit; a DataReference is named after its datastore by default.
 DATA_NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
 _PLACEHOLDER = re.compile(
@@ -238,14 +240,3 @@ def apply_paths(config: Any, paths: Mapping[str, str]) -> None:
         run_config.command = substitute(run_config.command, literal)
     elif isinstance(run_config.command, str):
         run_config.command = substitute(run_config.command, {n: shlex.quote(str(p)) for n, p in paths.items()})
-
-
-def names_data(config: Any) -> bool:
-    """Whether ``config`` names any data (a section, or a placeholder in its arguments or command).
-
-    Most runs name none: they then get an empty plan without importing the rest of the data layer.
-    """
-    run_config = config.run_config
-    command = run_config.command if isinstance(run_config.command, list) else [run_config.command or ""]
-    named = any(getattr(run_config, section) for section in ("data_references", "data", "output_data"))
-    return named or any(placeholder_names(item) for item in [*run_config.arguments, *command])

@@ -204,11 +204,11 @@ class RunHistory:
 
     def get_details(self) -> dict[str, Any]:
         """Azure's run details (camelCase keys: runId, status, target, startTimeUtc, runDefinition, logFiles, ...)."""
-        from runconfig_jupyter.core.data.plan import DataPlan
+        from runconfig_jupyter.core.data.mentions import recorded_data_details
 
         record = self.record
         history = read_history(self.run_dir)
-        inputs, outputs = DataPlan.load(self.run_dir).run_details()
+        inputs, outputs = recorded_data_details(self.run_dir)
         details: dict[str, Any] = {
             "runId": record.run_id,
             "runType": self.type,

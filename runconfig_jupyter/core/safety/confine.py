@@ -33,6 +33,7 @@ from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import OUTPUTS_DIR
+from runconfig_jupyter.core.safety.jupyter_runtime import jupyter_runtime_folder
 from runconfig_jupyter.core.system.paths import RUN_ID, run_home
 
 PLACES_FILE = "places.yaml"
@@ -97,12 +98,9 @@ def _never_allowed(_environment: tuple[str, ...]) -> tuple[tuple[Path, str], ...
     if home != Path("/root") and Path("/root") not in home.parents:
         found.append((Path("/root"), "another user's home"))  # the administrator's, when we are not root
     found += [(home / name, "a credential store") for name in CREDENTIALS]
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        found.append((Path(jupyter_runtime_dir()), "Jupyter's runtime folder (server tokens, kernel keys)"))
-    except ImportError:  # core also runs from a bare script
-        pass
+    runtime = jupyter_runtime_folder()  # None: no jupyter_core (core also runs from a bare script)
+    if runtime is not None:
+        found.append((Path(runtime), "Jupyter's runtime folder (server tokens, kernel keys)"))
     return tuple((_real(path), why) for path, why in found)
 
 

@@ -11,8 +11,19 @@ Only the run home's user writes there; a process trusts what it finds as it trus
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+
+def file_state(path: str | None) -> str:
+    """``path:size:mtime`` of a file a remembered value was derived from ("" when it is missing): an upgrade, a
+    move or an edit of that file changes it, and so discards what was remembered from it."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        st = None
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}" if st is not None else ""
 
 
 def remembered_path(relative: Path) -> Path:

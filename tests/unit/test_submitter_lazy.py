@@ -1,0 +1,140 @@
+"""What the submitting process no longer computes or imports, and that the answers did not change.
+
+A fresh ``python submit.py`` skips three things (benchmarks/bench_script.py): Jupyter's runtime folder is
+remembered instead of importing jupyter_core (core/safety/jupyter_runtime.py), a run naming no data is told so
+without the data plan module (core/data/mentions.py), and the index's rebuild code is imported only for a
+rebuild. Each test below compares the short path with the long one it replaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from jupyter_core.paths import jupyter_runtime_dir
+
+from runconfig_jupyter.core.config import ScriptRunConfig
+from runconfig_jupyter.core.data import mentions
+from runconfig_jupyter.core.data.plan import DataPlan, placeholder_names
+from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.names import new_run_id
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.submit import checks_data, start_run
+from runconfig_jupyter.core.safety import confine
+from runconfig_jupyter.core.safety.jupyter_runtime import REMEMBERED_FILE, jupyter_runtime_folder
+from runconfig_jupyter.targets.local.target import LocalTarget
+
+
+@pytest.fixture
+def jupyter_env(run_home, tmp_path, monkeypatch):
+    """jupyter_core's rule reads these; each test starts from the XDG rule under its own folder."""
+    for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_PLATFORM_DIRS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    confine._never_allowed.cache_clear()
+    yield run_home
+    confine._never_allowed.cache_clear()
+
+
+def test_the_runtime_folder_is_jupyter_cores_then_remembered(jupyter_env):
+    assert jupyter_runtime_folder() == jupyter_runtime_dir()
+    remembered = json.loads((jupyter_env / REMEMBERED_FILE).read_text())
+    assert remembered["runtime_dir"] == jupyter_runtime_dir()
+    assert jupyter_runtime_folder() == jupyter_runtime_dir()
+
+
+@pytest.mark.parametrize("variable", ["XDG_DATA_HOME", "JUPYTER_DATA_DIR", "HOME"])
+def test_a_changed_input_of_jupyters_rule_is_asked_again(jupyter_env, tmp_path, monkeypatch, variable):
+    if variable == "HOME":  # read only when XDG_DATA_HOME is not set
+        monkeypatch.delenv("XDG_DATA_HOME")
+    first = jupyter_runtime_folder()
+    monkeypatch.setenv(variable, str(tmp_path / f"moved-{variable}"))
+    assert jupyter_runtime_folder() == jupyter_runtime_dir() != first
+
+
+def test_jupyter_runtime_dir_is_used_as_jupyter_core_uses_it(jupyter_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert jupyter_runtime_folder() == jupyter_runtime_dir() == str(tmp_path / "rt")
+
+
+def test_a_remembered_folder_for_another_state_is_not_believed(jupyter_env):
+    """A file written for other inputs (or damaged) cannot move the folder the never-allowed list protects."""
+    (jupyter_env / "cache").mkdir(exist_ok=True)
+    (jupyter_env / REMEMBERED_FILE).write_text(json.dumps({"state": "[]", "runtime_dir": "/nowhere"}))
+    assert jupyter_runtime_folder() == jupyter_runtime_dir()
+    (jupyter_env / REMEMBERED_FILE).write_text("{not json")
+    assert jupyter_runtime_folder() == jupyter_runtime_dir()
+
+
+def test_a_source_in_the_runtime_folder_is_still_refused_when_remembered(jupyter_env):
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True)
+    jupyter_runtime_folder()  # remembered now
+    confine._never_allowed.cache_clear()
+    with pytest.raises(ConfigError, match="Jupyter's runtime folder"):
+        confine.refuse_never_allowed(Path(os.path.realpath(runtime)), "source_directory")
+
+
+ARGUMENTS = [
+    "--lr",
+    "0.1",
+    "DatasetConsumptionConfig:train",
+    "DatasetOutputConfig:model-out",
+    "$AZUREML_DATAREFERENCE_store1",
+    "${AZUREML_DATAREFERENCE_store1}",
+    "--data=DatasetConsumptionConfig:a_b",
+    "AZUREML_DATAREFERENCE_",  # a marker without a name: no placeholder
+    "DatasetConsumptionConfig:",  # the same
+    "${AZUREML_DATAREFERENCE_}",
+    "datasetconsumptionconfig:x",  # case matters, as in the plan's expression
+    7,
+]
+
+
+@pytest.mark.parametrize("argument", ARGUMENTS)
+def test_names_data_answers_as_the_plans_expression_does(tmp_path, argument):
+    config = ScriptRunConfig(str(tmp_path), script="t.py", arguments=[argument])
+    assert mentions.names_data(config) == bool(placeholder_names(argument))
+    command = ScriptRunConfig(str(tmp_path), command=f"python t.py {argument}")
+    assert mentions.names_data(command) == bool(placeholder_names(argument))
+
+
+def test_a_run_without_a_plan_file_has_no_datasets_and_one_with_it_has_them(tmp_path):
+    assert mentions.recorded_data_details(tmp_path) == ([], [])
+    plan = DataPlan.from_dict({"inputs": [{"name": "a", "datastore": "s", "kind": "local", "path": "/p"}]})
+    plan.save(tmp_path)
+    assert mentions.recorded_data_details(tmp_path) == plan.run_details()
+    assert mentions.recorded_data_details(tmp_path)[0][0]["consumptionDetails"]["inputName"] == "a"
+
+
+class _PlanRecordingTarget(LocalTarget):
+    """A local target with its own validate_data: it must still be asked, with an empty plan, and can refuse."""
+
+    seen: list[object] = []
+
+    def validate_data(self, plan):  # type: ignore[no-untyped-def]
+        self.seen.append(plan)
+        raise ConfigError("refused by the test target", field="data")
+
+
+def test_a_target_with_its_own_validate_data_is_asked_about_an_empty_plan(run_home, tmp_path):
+    source = tmp_path / "project"
+    source.mkdir()
+    (source / "t.py").write_text("print(1)\n")
+    target = _PlanRecordingTarget(name="local")
+    assert checks_data(target) and not checks_data(LocalTarget(name="local"))
+    with pytest.raises(ConfigError, match="refused by the test target"):
+        start_run(ScriptRunConfig(str(source), script="t.py"), "lazy", target=target)
+    assert len(_PlanRecordingTarget.seen) == 1
+    plan = _PlanRecordingTarget.seen[0]
+    assert isinstance(plan, DataPlan) and not plan
+    assert RunStore().list() == [], "refused before anything was recorded"
+
+
+def test_run_ids_keep_their_shape():
+    run_id = new_run_id("exp-1")
+    assert re.fullmatch(r"exp-1_\d+_[0-9a-f]{8}", run_id)
+    assert len({new_run_id("e") for _ in range(200)}) == 200
