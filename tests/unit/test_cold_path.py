@@ -114,6 +114,7 @@ NOT_ON_THE_LOCAL_PATH = (
     "IPython",
     "runconfig_jupyter.targets.processes.mpi_launch",  # MPI runs only
     "runconfig_jupyter.targets.processes.rank_group",  # distributed runs only
+    "runconfig_jupyter.core.runs.rank_layout",  # the same (core/runs/distributed.py answers "not distributed")
     "runconfig_jupyter.core.runs.context",  # the script's own Run.get_context(), not the driver's
     "runconfig_jupyter.widgets",
     "runconfig_jupyter.server",

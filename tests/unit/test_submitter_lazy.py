@@ -18,7 +18,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.data import mentions
-from runconfig_jupyter.core.data.plan import DataPlan, placeholder_names
+from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.names import new_run_id
 from runconfig_jupyter.core.runs.store import RunStore
@@ -95,19 +95,14 @@ ARGUMENTS = [
 
 
 @pytest.mark.parametrize("argument", ARGUMENTS)
-def test_names_data_answers_as_the_plans_expression_does(tmp_path, argument):
+def test_names_data_answers_as_the_placeholder_expression_does(tmp_path, argument):
+    """The fixed-part pre-check never hides a placeholder the full expression finds."""
+    expected = [next(g for g in m.groups() if g) for m in mentions.placeholder_expression().finditer(str(argument))]
+    assert mentions.placeholder_names(argument) == expected
     config = ScriptRunConfig(str(tmp_path), script="t.py", arguments=[argument])
-    assert mentions.names_data(config) == bool(placeholder_names(argument))
+    assert mentions.names_data(config) == bool(expected)
     command = ScriptRunConfig(str(tmp_path), command=f"python t.py {argument}")
-    assert mentions.names_data(command) == bool(placeholder_names(argument))
-
-
-def test_a_run_without_a_plan_file_has_no_datasets_and_one_with_it_has_them(tmp_path):
-    assert mentions.recorded_data_details(tmp_path) == ([], [])
-    plan = DataPlan.from_dict({"inputs": [{"name": "a", "datastore": "s", "kind": "local", "path": "/p"}]})
-    plan.save(tmp_path)
-    assert mentions.recorded_data_details(tmp_path) == plan.run_details()
-    assert mentions.recorded_data_details(tmp_path)[0][0]["consumptionDetails"]["inputName"] == "a"
+    assert mentions.names_data(command) == bool(expected)
 
 
 class _PlanRecordingTarget(LocalTarget):

@@ -22,23 +22,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.data.mentions import (  # noqa: F401 - names_data: also imported from here
+from runconfig_jupyter.core.data.mentions import (  # noqa: F401 - DATA_NAME, names_data, placeholder_names: from here too
+    DATA_NAME,
     ENV_PREFIX,
     INPUT_PLACEHOLDER,
     OUTPUT_PLACEHOLDER,
     PLAN_FILE,
     names_data,
+    placeholder_expression,
+    placeholder_names,
 )
 from runconfig_jupyter.core.runs.input_datasets import INPUT_DATASETS_ENV, OUTPUT_DATASETS_ENV
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 
 MODES = ("mount", "download")
 OUTPUT_MODES = ("upload", "mount")
-# Datastore names may hold '-' and start with a digit; a DataReference is named after its datastore by default.
-DATA_NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
-_PLACEHOLDER = re.compile(
-    rf"(?:{INPUT_PLACEHOLDER}|{OUTPUT_PLACEHOLDER})({DATA_NAME})|\$\{{{ENV_PREFIX}({DATA_NAME})\}}|\${ENV_PREFIX}({DATA_NAME})"
-)
+_PLACEHOLDER = placeholder_expression()
 
 
 @dataclass(frozen=True)
@@ -171,11 +170,6 @@ def argument_placeholder(name: str, output: bool = False) -> str:
     ``$AZUREML_DATAREFERENCE_<name>`` (v1's token for a ``DataReference``) is recognised by :func:`substitute` too.
     """
     return f"{OUTPUT_PLACEHOLDER if output else INPUT_PLACEHOLDER}{name}"
-
-
-def placeholder_names(value: Any) -> list[str]:
-    """Names of the data placeholders in one argument (or command) item."""
-    return [next(g for g in match.groups() if g) for match in _PLACEHOLDER.finditer(str(value))]
 
 
 def substitute(arguments: list[Any] | str, paths: Mapping[str, str]) -> Any:
