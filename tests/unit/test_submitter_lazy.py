@@ -133,3 +133,38 @@ def test_run_ids_keep_their_shape():
     run_id = new_run_id("exp-1")
     assert re.fullmatch(r"exp-1_\d+_[0-9a-f]{8}", run_id)
     assert len({new_run_id("e") for _ in range(200)}) == 200
+
+
+def _sections() -> list[type]:
+    from runconfig_jupyter.core.config import distributed_config, environment, runconfig, serialization
+
+    found = {
+        value
+        for module in (runconfig, environment, distributed_config)
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, serialization.Section)
+    }
+    return sorted(found, key=lambda cls: cls.__qualname__)
+
+
+@pytest.mark.parametrize("section", _sections(), ids=lambda cls: cls.__qualname__)
+def test_config_sections_repr_and_compare_as_generated_methods_would(section):
+    """Section's shared ``__repr__``/``__eq__`` against the ones ``dataclasses`` generates for the same fields
+    (a subclass declaring nothing new, decorated with plain ``@dataclass``)."""
+    import dataclasses
+
+    twin = dataclasses.dataclass(type(section.__name__, (section,), {}))
+    assert twin.__repr__ is not section.__repr__ and twin.__eq__ is not section.__eq__  # generated for the twin
+
+    def values(obj):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+
+    first, second = section(), section()
+    changed = section()
+    changed.extra["kept"] = 1  # compared, not shown
+    for one, other in ((first, second), (first, changed)):
+        one_twin, other_twin = twin(**values(one)), twin(**values(other))
+        assert repr(one) == repr(one_twin)
+        assert (one == other) is (one_twin == other_twin)
+    assert first.__eq__(object()) is NotImplemented
+    assert section.__hash__ is None, "unhashable, as a generated eq makes a mutable dataclass"
