@@ -75,6 +75,7 @@ NOT_ON_IMPORT = (
     *("pathspec", "blake3", "tarfile", "ctypes", "subprocess", "asyncio", "importlib.metadata", "difflib"),
     *("secrets", "hmac"),  # run ids are os.urandom's hex (core/runs/names.py)
     "runconfig_jupyter.core.runs.reindex",  # a rebuild of the index, not every store user
+    "runconfig_jupyter.core.registries.home_workspace",  # a workspace known by its home: registries only
     "runconfig_jupyter.targets",
     "runconfig_jupyter.core.target",  # resolved by submit
     "runconfig_jupyter.core.snapshot.create",  # packaged by submit

@@ -168,3 +168,15 @@ def test_config_sections_repr_and_compare_as_generated_methods_would(section):
         assert (one == other) is (one_twin == other_twin)
     assert first.__eq__(object()) is NotImplemented
     assert section.__hash__ is None, "unhashable, as a generated eq makes a mutable dataclass"
+
+
+def test_home_workspace_is_still_imported_from_home_and_stays_frozen(tmp_path):
+    import dataclasses
+
+    from runconfig_jupyter.core.registries.home import HomeWorkspace
+
+    workspace = HomeWorkspace(tmp_path)
+    assert workspace.home == tmp_path and workspace == HomeWorkspace(tmp_path)
+    assert repr(workspace) == f"HomeWorkspace(home={tmp_path!r})"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        workspace.home = Path("/")  # type: ignore[misc]
