@@ -104,6 +104,8 @@ NOT_ON_A_CLEAN_SUBMIT = (
     "jupyter_core",  # its runtime folder is remembered too (core/safety/jupyter_runtime.py)
     "runconfig_jupyter.core.data.plan",  # a run that names no data (core/data/mentions.py)
     "runconfig_jupyter.core.runs.reindex",
+    "runconfig_jupyter.core.safety.place",  # no places registered
+    "runconfig_jupyter.core.target.setting_help",  # help is listed, not read by a submit
 )
 # Never on a single-process local run's path, in the submitting process or in its fresh driver.
 NOT_ON_THE_LOCAL_PATH = (

@@ -180,3 +180,17 @@ def test_home_workspace_is_still_imported_from_home_and_stays_frozen(tmp_path):
     assert repr(workspace) == f"HomeWorkspace(home={tmp_path!r})"
     with pytest.raises(dataclasses.FrozenInstanceError):
         workspace.home = Path("/")  # type: ignore[misc]
+
+
+def test_place_and_setting_help_are_still_imported_from_their_old_modules(run_home, tmp_path):
+    """Both classes moved to modules of their own (created on first use) and keep their old import paths."""
+    from runconfig_jupyter.core.safety.confine import Place, register_place, registered_places
+    from runconfig_jupyter.core.target.settings import SettingHelp, settings_help
+    from runconfig_jupyter.targets.local.target import LocalTarget
+
+    data = tmp_path / "data"
+    data.mkdir()
+    place = register_place(data, name="d")
+    assert isinstance(place, Place) and registered_places() == [place]
+    rows = settings_help(LocalTarget.Settings)
+    assert rows and all(isinstance(row, SettingHelp) for row in rows)
