@@ -106,6 +106,7 @@ NOT_ON_A_CLEAN_SUBMIT = (
     "runconfig_jupyter.core.runs.reindex",
     "runconfig_jupyter.core.safety.place",  # no places registered
     "runconfig_jupyter.core.target.setting_help",  # help is listed, not read by a submit
+    "runconfig_jupyter.targets.conda_request",  # a run asking for conda packages
 )
 # Never on a single-process local run's path, in the submitting process or in its fresh driver.
 NOT_ON_THE_LOCAL_PATH = (

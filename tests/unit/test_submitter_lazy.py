@@ -194,3 +194,16 @@ def test_place_and_setting_help_are_still_imported_from_their_old_modules(run_ho
     assert isinstance(place, Place) and registered_places() == [place]
     rows = settings_help(LocalTarget.Settings)
     assert rows and all(isinstance(row, SettingHelp) for row in rows)
+
+
+def test_a_conda_request_is_made_only_for_conda_packages_and_keeps_its_import_path():
+    from runconfig_jupyter.core.config.environment import Environment
+    from runconfig_jupyter.targets.conda_prefix import CondaRequest, conda_request
+
+    plain = Environment(name="plain")
+    assert conda_request(plain) is None
+    wanted = Environment(name="numpy")
+    wanted.python.conda_dependencies.add_conda_package("numpy")
+    request = conda_request(wanted)
+    assert isinstance(request, CondaRequest) and request.packages == ("numpy",)
+    assert request.describe() == "numpy from conda-forge"
