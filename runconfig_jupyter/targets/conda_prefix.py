@@ -27,25 +27,18 @@ import fcntl
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import CondaChannelUnreachable, PreparationFailed
+
+if TYPE_CHECKING:  # created for the first run that asks for conda packages, not by this module's import
+    from runconfig_jupyter.targets.conda_request import CondaRequest
 
 DEFAULT_CHANNELS = ("conda-forge",)
 SKIPPED = ("python", "pip")  # left to the interpreter that runs the script
 READY_MARKER = ".runconfig-ready"
 SOLVE_TIMEOUT = datetime.timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class CondaRequest:
-    packages: tuple[str, ...]
-    channels: tuple[str, ...]
-
-    def describe(self) -> str:
-        return f"{', '.join(self.packages)} from {', '.join(self.channels)}"
 
 
 def conda_request(environment: Any) -> CondaRequest | None:
@@ -57,6 +50,8 @@ def conda_request(environment: Any) -> CondaRequest | None:
     packages = tuple(p for p in conda.conda_packages if _name(p) not in SKIPPED)
     if not packages:
         return None
+    from runconfig_jupyter.targets.conda_request import CondaRequest
+
     return CondaRequest(packages, tuple(conda.channels) or DEFAULT_CHANNELS)
 
 
@@ -167,3 +162,12 @@ def channel_unreachable(kind: str, text: str) -> bool:
         hint in lowered
         for hint in ("error sending request", "failed to fetch", "connection", "dns", "no such file", "not found")
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``CondaRequest`` lives in targets/conda_request.py and is still importable from here."""
+    if name == "CondaRequest":
+        from runconfig_jupyter.targets.conda_request import CondaRequest
+
+        return CondaRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,12 +43,14 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.safety",
     "runconfig_jupyter.core.safety.bounded",
     "runconfig_jupyter.core.safety.confine",
+    "runconfig_jupyter.core.safety.jupyter_runtime",
     "runconfig_jupyter.core.safety.secret_env",
     "runconfig_jupyter.core.snapshot",
     "runconfig_jupyter.core.snapshot.member_names",
     "runconfig_jupyter.core.system",
     "runconfig_jupyter.core.system.atomic",
     "runconfig_jupyter.core.system.paths",
+    "runconfig_jupyter.core.system.remembered",
 }
 # `from runconfig_jupyter import Experiment, ScriptRunConfig` (a submit script's first line, a notebook's first
 # cell): the configuration and the run handle over the store. Drivers, targets, the snapshot writer, settling,
@@ -58,8 +60,8 @@ RUN_API_MODULES = CONFIG_MODULES | {
     "runconfig_jupyter.core.registries.home",
     "runconfig_jupyter.core.runs.artifacts",
     "runconfig_jupyter.core.runs.history",
+    "runconfig_jupyter.core.runs.index_rows",
     "runconfig_jupyter.core.runs.names",
-    "runconfig_jupyter.core.runs.reindex",
     "runconfig_jupyter.core.runs.run_history",
     "runconfig_jupyter.core.runs.script_run",
     "runconfig_jupyter.core.runs.status",
@@ -71,6 +73,9 @@ RUN_API_MODULES = CONFIG_MODULES | {
 NOT_ON_IMPORT = (
     *("yaml", "psutil", "docker", "IPython", "tornado", "ipywidgets", "jupyter_server", "jupyter_core"),
     *("pathspec", "blake3", "tarfile", "ctypes", "subprocess", "asyncio", "importlib.metadata", "difflib"),
+    *("secrets", "hmac"),  # run ids are os.urandom's hex (core/runs/names.py)
+    "runconfig_jupyter.core.runs.reindex",  # a rebuild of the index, not every store user
+    "runconfig_jupyter.core.registries.home_workspace",  # a workspace known by its home: registries only
     "runconfig_jupyter.targets",
     "runconfig_jupyter.core.target",  # resolved by submit
     "runconfig_jupyter.core.snapshot.create",  # packaged by submit
@@ -87,13 +92,22 @@ NOT_ON_IMPORT = (
     "runconfig_jupyter.magics",
 )
 # All modules (standard library included) that line may add to a bare interpreter's: 69 on Python 3.11.
-IMPORT_BUDGET = 75
+IMPORT_BUDGET = 70
 # All modules a whole local submit + wait may add to a bare interpreter's, in the submitting process, from a
-# project no ignore rule matches (127 on Python 3.11; 160 before pathspec and tarfile left this path).
-SUBMIT_BUDGET = 135
+# project no ignore rule matches (118 on Python 3.11; 127 before the data plan, the index rebuild, jupyter_core
+# and secrets left this path; 160 before pathspec and tarfile did).
+SUBMIT_BUDGET = 120
 # Not in that submitting process: ignore rules are asked through their remembered pre-filter first
 # (core/snapshot/prefilters.py), and only a run extracts a snapshot.
-NOT_ON_A_CLEAN_SUBMIT = ("pathspec", "tarfile", "runconfig_jupyter.core.snapshot.extract")
+NOT_ON_A_CLEAN_SUBMIT = (
+    *("pathspec", "tarfile", "runconfig_jupyter.core.snapshot.extract"),
+    "jupyter_core",  # its runtime folder is remembered too (core/safety/jupyter_runtime.py)
+    "runconfig_jupyter.core.data.plan",  # a run that names no data (core/data/mentions.py)
+    "runconfig_jupyter.core.runs.reindex",
+    "runconfig_jupyter.core.safety.place",  # no places registered
+    "runconfig_jupyter.core.target.setting_help",  # help is listed, not read by a submit
+    "runconfig_jupyter.targets.conda_request",  # a run asking for conda packages
+)
 # Never on a single-process local run's path, in the submitting process or in its fresh driver.
 NOT_ON_THE_LOCAL_PATH = (
     "asyncio",  # conda prefixes only (targets/conda_prefix.py)
@@ -104,6 +118,7 @@ NOT_ON_THE_LOCAL_PATH = (
     "IPython",
     "runconfig_jupyter.targets.processes.mpi_launch",  # MPI runs only
     "runconfig_jupyter.targets.processes.rank_group",  # distributed runs only
+    "runconfig_jupyter.core.runs.rank_layout",  # the same (core/runs/distributed.py answers "not distributed")
     "runconfig_jupyter.core.runs.context",  # the script's own Run.get_context(), not the driver's
     "runconfig_jupyter.widgets",
     "runconfig_jupyter.server",
@@ -219,7 +234,7 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     assert "runconfig_jupyter.core.runs.submit" in submitter
     assert _on_the_path(set(submitter)) == []
     clean = sorted(name for name in submitter for banned in NOT_ON_A_CLEAN_SUBMIT if _is_or_under(name, banned))
-    assert clean == [], "the first submit remembered the rules' pre-filter; this one needs no pathspec"
+    assert clean == [], "the first submit remembered the pre-filters and the runtime folder; this one needs neither"
     bare = _fresh("import sys; print('\\n'.join(sys.modules))", env, tmp_path)
     added = set(submitter) - set(bare.stdout.split())
     assert len(added) <= SUBMIT_BUDGET, sorted(added)

@@ -188,7 +188,7 @@ def _package_name(spec: str) -> str:
     return spec.strip().lower()
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class PythonSection(Section):
     """``environment.python``: user-managed (use this interpreter as is) or built from conda/pip packages."""
 
@@ -218,7 +218,7 @@ class PythonSection(Section):
         return not self.conda_dependencies.is_empty()
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class DockerSection(Section):
     """``environment.docker``. ``base_image`` None lets the target pick its own default image."""
 
@@ -234,7 +234,7 @@ class DockerSection(Section):
     _passthrough: ClassVar[frozenset[str]] = frozenset({"platform", "buildContext"})
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class Environment(Section):
     """Azure ML v1 ``Environment``: python, docker and runtime variables of a run."""
 

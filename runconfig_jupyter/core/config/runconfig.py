@@ -46,7 +46,7 @@ def _canonical(value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class DockerConfiguration(Section):
     """How the container runs (``docker`` section; Azure's ``DockerConfiguration``)."""
 
@@ -56,7 +56,7 @@ class DockerConfiguration(Section):
     arguments: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class HistoryConfiguration(Section):
     output_collection: bool = True
     directories_to_watch: list[str] = field(default_factory=lambda: ["logs"])
@@ -66,19 +66,19 @@ class HistoryConfiguration(Section):
     _keys: ClassVar[dict[str, str]] = {"enable_mlflow_tracking": "enableMLflowTracking"}
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class SparkConfiguration(Section):
     configuration: dict[str, Any] = field(
         default_factory=lambda: {"spark.app.name": "Azure ML Experiment", "spark.yarn.maxAppAttempts": 1}
     )
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class HdiConfiguration(Section):
     yarn_deploy_mode: str = "cluster"
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class ParallelTaskConfiguration(Section):
     max_retries_per_worker: int = 0
     worker_count_per_node: int = 1
@@ -86,7 +86,7 @@ class ParallelTaskConfiguration(Section):
     configuration: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class RunConfiguration(Section):
     """Azure ML v1 ``RunConfiguration``.
 

@@ -22,21 +22,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.data.mentions import (  # noqa: F401 - DATA_NAME, names_data, placeholder_names: from here too
+    DATA_NAME,
+    ENV_PREFIX,
+    INPUT_PLACEHOLDER,
+    OUTPUT_PLACEHOLDER,
+    PLAN_FILE,
+    names_data,
+    placeholder_expression,
+    placeholder_names,
+)
 from runconfig_jupyter.core.runs.input_datasets import INPUT_DATASETS_ENV, OUTPUT_DATASETS_ENV
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 
-PLAN_FILE = "data_plan.json"
-ENV_PREFIX = "AZUREML_DATAREFERENCE_"
 MODES = ("mount", "download")
 OUTPUT_MODES = ("upload", "mount")
-# v1's own argument placeholders: what azureml-core wrote into a run's arguments for a dataset input / output.
-INPUT_PLACEHOLDER = "DatasetConsumptionConfig:"
-OUTPUT_PLACEHOLDER = "DatasetOutputConfig:"
-# Datastore names may hold '-' and start with a digit; a DataReference is named after its datastore by default.
-DATA_NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
-_PLACEHOLDER = re.compile(
-    rf"(?:{INPUT_PLACEHOLDER}|{OUTPUT_PLACEHOLDER})({DATA_NAME})|\$\{{{ENV_PREFIX}({DATA_NAME})\}}|\${ENV_PREFIX}({DATA_NAME})"
-)
+_PLACEHOLDER = placeholder_expression()
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,6 @@ def argument_placeholder(name: str, output: bool = False) -> str:
     return f"{OUTPUT_PLACEHOLDER if output else INPUT_PLACEHOLDER}{name}"
 
 
-def placeholder_names(value: Any) -> list[str]:
-    """Names of the data placeholders in one argument (or command) item."""
-    return [next(g for g in match.groups() if g) for match in _PLACEHOLDER.finditer(str(value))]
-
-
 def substitute(arguments: list[Any] | str, paths: Mapping[str, str]) -> Any:
     """``arguments`` (a list or a command line) with every placeholder of a name in ``paths`` replaced by its path.
 
@@ -238,14 +234,3 @@ def apply_paths(config: Any, paths: Mapping[str, str]) -> None:
         run_config.command = substitute(run_config.command, literal)
     elif isinstance(run_config.command, str):
         run_config.command = substitute(run_config.command, {n: shlex.quote(str(p)) for n, p in paths.items()})
-
-
-def names_data(config: Any) -> bool:
-    """Whether ``config`` names any data (a section, or a placeholder in its arguments or command).
-
-    Most runs name none: they then get an empty plan without importing the rest of the data layer.
-    """
-    run_config = config.run_config
-    command = run_config.command if isinstance(run_config.command, list) else [run_config.command or ""]
-    named = any(getattr(run_config, section) for section in ("data_references", "data", "output_data"))
-    return named or any(placeholder_names(item) for item in [*run_config.arguments, *command])

@@ -11,23 +11,18 @@ needs no workspace object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.registries.home_workspace import HomeWorkspace  # noqa: F401 - re-exported lazily
 
 
 class WorkspaceLike(Protocol):
-    """Anything with a run home: a ``Workspace``, or a ``HomeWorkspace`` below."""
+    """Anything with a run home: a ``Workspace``, or a ``HomeWorkspace`` (core/registries/home_workspace.py)."""
 
     @property
     def home(self) -> Path: ...
-
-
-@dataclass(frozen=True)
-class HomeWorkspace:
-    """A workspace known by its run home alone (a run's driver registering its outputs as datasets)."""
-
-    home: Path
 
 
 CONFIG_FILE = "config.json"
@@ -48,3 +43,13 @@ def find_config(path: str | Path | None = None, file_name: str | None = None) ->
             if candidate.is_file():
                 return candidate
     return None
+
+
+def __getattr__(name: str) -> Any:
+    """``HomeWorkspace`` lives in core/registries/home_workspace.py: every ``import`` of the run API reads this
+    module (``find_config``), few use that class, so it is created on first use."""
+    if name == "HomeWorkspace":
+        from runconfig_jupyter.core.registries.home_workspace import HomeWorkspace
+
+        return HomeWorkspace
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,71 +24,21 @@ Nothing here starts processes or touches the network except ``free_port``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.runs.frameworks import MAX_WORLD_SIZE, MPI, PYTORCH, TENSORFLOW  # noqa: F401 - also from here
 
-PYTORCH = "pytorch"
-MPI = "mpi"
-TENSORFLOW = "tensorflow"
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.runs.rank_layout import DistributedPlan, Rank
+
 
 # Azure ML v1 used this port for MASTER_PORT / AZ_BATCH_MASTER_NODE.
 DEFAULT_MASTER_PORT = 6105
-# A guard against typos like process_count=1000 on a laptop; raise it in the plan if you mean it.
-MAX_WORLD_SIZE = 256
 
 PYTORCH_COMMUNICATORS = {"gloo", "nccl", "pytorch"}
 MPI_COMMUNICATORS = {"openmpi", "intelmpi", "mpi"}
 PS_COMMUNICATORS = {"parameterserver"}
-
-
-@dataclass(frozen=True)
-class Rank:
-    """One process of the run. ``rank`` is global; TF tasks also have a role and index."""
-
-    rank: int
-    node_rank: int
-    local_rank: int
-    role: str = "worker"  # TensorFlow: "worker" or "ps"
-    task_index: int = 0
-
-
-@dataclass(frozen=True)
-class DistributedPlan:
-    """How a run is spread out. ``ranks`` is ordered by rank; node 0 holds rank 0."""
-
-    framework: str  # pytorch | mpi | tensorflow
-    node_count: int
-    processes_per_node: int
-    backend: str | None = None  # PyTorch communication backend as configured (Gloo/Nccl)
-    ranks: tuple[Rank, ...] = field(default_factory=tuple)
-
-    @property
-    def world_size(self) -> int:
-        return len(self.ranks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "framework": self.framework,
-            "node_count": self.node_count,
-            "processes_per_node": self.processes_per_node,
-            "backend": self.backend,
-            "world_size": self.world_size,
-            "ranks": [[r.rank, r.node_rank, r.local_rank, r.role, r.task_index] for r in self.ranks],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DistributedPlan:
-        """Inverse of ``to_dict`` (the Ray launcher receives the plan this way)."""
-        ranks = tuple(Rank(int(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in data["ranks"])
-        return cls(data["framework"], int(data["node_count"]), int(data["processes_per_node"]), data["backend"], ranks)
-
-
-def _count(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", field=name)
-    return value
 
 
 def _section(obj: Any, name: str) -> Any:
@@ -113,6 +63,10 @@ def plan_for(config: Any) -> DistributedPlan | None:
     """
     job = getattr(config, "distributed_job_config", None)
     run_config = getattr(config, "run_config", None)
+    if job is None and str(_get(run_config, "communicator", "None") or "None").lower() in ("none", ""):
+        return None  # the usual run: the layout's classes (core/runs/rank_layout.py) are not even created
+    from runconfig_jupyter.core.runs.rank_layout import mpi_plan, pytorch_plan, tensorflow_plan
+
     if job is not None:
         kind = type(job).__name__
         if kind == "PyTorchConfiguration":
@@ -153,55 +107,6 @@ def plan_for(config: Any) -> DistributedPlan | None:
         "OpenMpi, IntelMpi, ParameterServer",
         field="run_config.communicator",
     )
-
-
-def _grid(node_count: int, per_node: int) -> tuple[Rank, ...]:
-    return tuple(
-        Rank(rank=node * per_node + local, node_rank=node, local_rank=local)
-        for node in range(node_count)
-        for local in range(per_node)
-    )
-
-
-def _check_world(size: int, field_name: str) -> None:
-    if size > MAX_WORLD_SIZE:
-        raise ConfigError(
-            f"{size} processes is more than {MAX_WORLD_SIZE}; check the process/node counts", field=field_name
-        )
-
-
-def pytorch_plan(process_count: int | None, node_count: int = 1, backend: str | None = "Nccl") -> DistributedPlan:
-    """``process_count`` is the total over all nodes (Azure's meaning); None means one per node."""
-    nodes = _count(node_count, "distributed_job_config.node_count")
-    total = nodes if process_count is None else _count(process_count, "distributed_job_config.process_count")
-    if total % nodes:
-        raise ConfigError(
-            f"process_count {total} is not a multiple of node_count {nodes}: every node runs the same number of "
-            f"processes (e.g. process_count={nodes * max(1, total // nodes)})",
-            field="distributed_job_config.process_count",
-        )
-    _check_world(total, "distributed_job_config.process_count")
-    per_node = total // nodes
-    return DistributedPlan(PYTORCH, nodes, per_node, backend, _grid(nodes, per_node))
-
-
-def mpi_plan(process_count_per_node: int = 1, node_count: int = 1) -> DistributedPlan:
-    per_node = _count(process_count_per_node, "distributed_job_config.process_count_per_node")
-    nodes = _count(node_count, "distributed_job_config.node_count")
-    _check_world(per_node * nodes, "distributed_job_config.process_count_per_node")
-    return DistributedPlan(MPI, nodes, per_node, None, _grid(nodes, per_node))
-
-
-def tensorflow_plan(worker_count: int = 1, parameter_server_count: int = 1) -> DistributedPlan:
-    """One node per task, as Azure ran parameter-server jobs: workers first (worker 0 is the chief), then ps."""
-    workers = _count(worker_count, "distributed_job_config.worker_count")
-    servers = _count(parameter_server_count, "distributed_job_config.parameter_server_count", minimum=0)
-    _check_world(workers + servers, "distributed_job_config.worker_count")
-    ranks = [Rank(rank=i, node_rank=i, local_rank=0, role="worker", task_index=i) for i in range(workers)]
-    ranks += [
-        Rank(rank=workers + i, node_rank=workers + i, local_rank=0, role="ps", task_index=i) for i in range(servers)
-    ]
-    return DistributedPlan(TENSORFLOW, workers + servers, 1, None, tuple(ranks))
 
 
 def rank_environment(
@@ -329,3 +234,15 @@ def pick_master_port(host: str = "127.0.0.1", preferred: int = DEFAULT_MASTER_PO
     A second distributed run on the same machine must not collide with the first.
     """
     return preferred if port_is_free(preferred, host) else free_port(host)
+
+
+_LAYOUT = ("Rank", "DistributedPlan", "pytorch_plan", "mpi_plan", "tensorflow_plan")
+
+
+def __getattr__(name: str) -> Any:
+    """The layout's names, still importable from here, come from core/runs/rank_layout.py on first use."""
+    if name in _LAYOUT:
+        from runconfig_jupyter.core.runs import rank_layout
+
+        return getattr(rank_layout, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

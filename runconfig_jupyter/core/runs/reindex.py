@@ -14,7 +14,6 @@ Used automatically by the store when runs.db is missing, emptied or damaged, and
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.runs.folder import RECORD_FILE, RunFolder
+from runconfig_jupyter.core.runs.index_rows import upsert_row
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system.atomic import read_json
 from runconfig_jupyter.core.system.paths import RUN_ID
@@ -172,38 +172,3 @@ def index_folders(db: sqlite3.Connection, runs_dir: Path, prune: bool) -> Rebuil
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         report.removed = len(gone)
     return report
-
-
-COLUMNS = (
-    "run_id",
-    "experiment",
-    "status",
-    "target",
-    "target_type",
-    "script",
-    "display_name",
-    "snapshot_id",
-    "parent_run_id",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "updated_at",
-    "exit_code",
-    "phase",
-    "reason",
-    "driver_pid",
-    "driver_started",
-    "details",
-    "progress",
-)
-
-
-def upsert_row(db: sqlite3.Connection, row: dict[str, Any]) -> None:
-    values = {name: row.get(name) for name in COLUMNS}
-    for column in ("details", "progress"):
-        value = values[column]
-        values[column] = value if isinstance(value, str) else json.dumps(value or {})
-    values["status"] = RunStatus(values["status"]).value
-    names = ", ".join(COLUMNS)
-    marks = ", ".join(f":{name}" for name in COLUMNS)
-    db.execute(f"INSERT OR REPLACE INTO runs ({names}) VALUES ({marks})", values)

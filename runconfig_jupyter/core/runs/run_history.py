@@ -202,13 +202,22 @@ class RunHistory:
         definition["sourceDirectory"] = config.source_directory
         return definition
 
-    def get_details(self) -> dict[str, Any]:
-        """Azure's run details (camelCase keys: runId, status, target, startTimeUtc, runDefinition, logFiles, ...)."""
+    def _data_details(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """v1's ``inputDatasets`` / ``outputDatasets``; a run without a plan file named no data, and then the
+        data plan module (core/data/plan.py) is not imported for it."""
+        from runconfig_jupyter.core.data.mentions import PLAN_FILE
+
+        if not (self.run_dir / PLAN_FILE).exists():
+            return [], []
         from runconfig_jupyter.core.data.plan import DataPlan
 
+        return DataPlan.load(self.run_dir).run_details()
+
+    def get_details(self) -> dict[str, Any]:
+        """Azure's run details (camelCase keys: runId, status, target, startTimeUtc, runDefinition, logFiles, ...)."""
         record = self.record
         history = read_history(self.run_dir)
-        inputs, outputs = DataPlan.load(self.run_dir).run_details()
+        inputs, outputs = self._data_details()
         details: dict[str, Any] = {
             "runId": record.run_id,
             "runType": self.type,

@@ -28,15 +28,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runconfig_jupyter.core.errors import ConfigError, DiskFull, RunNotFound, RunStoreError
 from runconfig_jupyter.core.runs.folder import RECORD_FILE
-from runconfig_jupyter.core.runs.reindex import RebuildReport, index_folders, row_from_folder, upsert_row
+from runconfig_jupyter.core.runs.index_rows import upsert_row
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import write_json_atomically
 from runconfig_jupyter.core.system.paths import check_run_id, run_home
+
+if TYPE_CHECKING:  # the rebuild (core/runs/reindex.py) is imported when one happens, not by every store user
+    from runconfig_jupyter.core.runs.reindex import RebuildReport
 
 T = TypeVar("T")
 MAX_PAGE_NUMBER = (1 << 62) - 1
@@ -291,6 +294,8 @@ class RunStore:
             return False
 
     def _rebuild_into(self, db: sqlite3.Connection, prune: bool, why: str, aside: str | None = None) -> RebuildReport:
+        from runconfig_jupyter.core.runs.reindex import index_folders
+
         db.execute("BEGIN IMMEDIATE")
         try:
             report = index_folders(db, self.runs_dir, prune=prune)
@@ -452,6 +457,8 @@ class RunStore:
         run_dir = self.run_dir(run_id)
         if not run_dir.is_dir():
             return False
+        from runconfig_jupyter.core.runs.reindex import row_from_folder
+
         row, _from_record = row_from_folder(run_dir)
         if row is None:
             return False

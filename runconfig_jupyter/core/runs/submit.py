@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.input_checks import check_labels
-from runconfig_jupyter.core.data.plan import DataPlan, names_data
+from runconfig_jupyter.core.data.mentions import names_data
 from runconfig_jupyter.core.errors import DiskFull
 from runconfig_jupyter.core.runs.drivers import other_targets_secrets, start_driver
 from runconfig_jupyter.core.runs.folder import RunFolder
@@ -29,6 +29,7 @@ from runconfig_jupyter.core.target.configured import resolve_target
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.data.plan import DataPlan
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
@@ -81,9 +82,11 @@ def start_run(
     run_id = new_run_id(experiment)
     # The data (core/data/plan.py): every datastore, dataset and path checked, stores probed - built once, and
     # judged by the target before the target itself is asked anything (a host folder a remote cluster cannot
-    # see is refused without contacting the cluster).
-    data_plan = plan_data(config, run_id, store.home)
-    compute.validate_data(data_plan)
+    # see is refused without contacting the cluster). A run naming no data has an empty plan, built (and the
+    # data layer imported) only for a target whose own validate_data hook would look at it.
+    data_plan = plan_data(config, run_id, store.home) if names_data(config) or checks_data(compute) else None
+    if data_plan is not None:
+        compute.validate_data(data_plan)
     compute.validate(config)
     # The folder that was checked, by its real path: a link swapped after the check cannot redirect packaging.
     checked = confinement.source if confinement is not None else Path(config.source_directory)
@@ -188,7 +191,16 @@ def _only_link(path: Path) -> bool:
 def plan_data(config: Any, run_id: str, home: Path | None = None) -> DataPlan:
     """Every input and output of ``config`` resolved and checked (core/data/resolve.py); empty when it names none."""
     if not names_data(config):
+        from runconfig_jupyter.core.data.plan import DataPlan
+
         return DataPlan()
     from runconfig_jupyter.core.data.resolve import build_plan
 
     return build_plan(config, run_id, home)
+
+
+def checks_data(compute: ComputeTarget) -> bool:
+    """Whether ``compute`` has its own ``validate_data`` (the interface's default accepts every plan)."""
+    from runconfig_jupyter.core.target.interface import ComputeTarget as Interface
+
+    return getattr(type(compute), "validate_data", None) is not Interface.validate_data

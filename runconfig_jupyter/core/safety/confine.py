@@ -29,11 +29,15 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import OUTPUTS_DIR
+from runconfig_jupyter.core.safety.jupyter_runtime import jupyter_runtime_folder
 from runconfig_jupyter.core.system.paths import RUN_ID, run_home
+
+if TYPE_CHECKING:  # created by the first registered place read or written (most runs have none)
+    from runconfig_jupyter.core.safety.place import Place
 
 PLACES_FILE = "places.yaml"
 # The one folder of the run home that may hold registered places: local datastores (core/data/stores.py).
@@ -97,12 +101,9 @@ def _never_allowed(_environment: tuple[str, ...]) -> tuple[tuple[Path, str], ...
     if home != Path("/root") and Path("/root") not in home.parents:
         found.append((Path("/root"), "another user's home"))  # the administrator's, when we are not root
     found += [(home / name, "a credential store") for name in CREDENTIALS]
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        found.append((Path(jupyter_runtime_dir()), "Jupyter's runtime folder (server tokens, kernel keys)"))
-    except ImportError:  # core also runs from a bare script
-        pass
+    runtime = jupyter_runtime_folder()  # None: no jupyter_core (core also runs from a bare script)
+    if runtime is not None:
+        found.append((Path(runtime), "Jupyter's runtime folder (server tokens, kernel keys)"))
     return tuple((_real(path), why) for path, why in found)
 
 
@@ -225,18 +226,6 @@ def check_system_path(path: str | os.PathLike[str], field: str) -> Path:
 
 
 # -- registered places ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Place:
-    """A folder the user allowed runs to read (and, when ``writable``, write) besides their own files."""
-
-    name: str
-    path: Path
-    writable: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "writable": self.writable}
-
-
 def _places_file(home: Path | None) -> Path:
     return (home or run_home()) / PLACES_FILE
 
@@ -247,6 +236,8 @@ def registered_places(home: Path | None = None) -> list[Place]:
     if not file.is_file():
         return []
     import yaml
+
+    from runconfig_jupyter.core.safety.place import Place
 
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")[:1_000_000]) or {}
@@ -271,6 +262,8 @@ def register_place(
     refuse_never_allowed(real, "places", path)
     if not real.is_dir():
         raise ConfigError(f"'{path}' is not a folder; register the folder that holds the data", field="places")
+    from runconfig_jupyter.core.safety.place import Place
+
     place = Place(name or real.name, real, bool(writable))
     places = [p for p in registered_places(home) if p.name != place.name and p.path != place.path]
     _write_places(home, [*places, place])
@@ -534,3 +527,12 @@ def check_config(config: Any, home: Path | None = None, root: Path | None = None
     if python.conda_dependencies_file:
         confinement.path(python.conda_dependencies_file, "environment.python.conda_dependencies_file", "file")
     return confinement
+
+
+def __getattr__(name: str) -> Any:
+    """``Place`` lives in core/safety/place.py and is still importable from here."""
+    if name == "Place":
+        from runconfig_jupyter.core.safety.place import Place
+
+        return Place
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,14 +16,13 @@ import, and a remembered source that does not compile is ignored by the caller.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.system.remembered import read_remembered, write_remembered
+from runconfig_jupyter.core.system.remembered import file_state, read_remembered, write_remembered
 
 REMEMBERED_FILE = Path("cache", "ignore-prefilters.json")  # under the run home
 REMEMBERED_SETS = 64  # distinct rule sets kept (the built-ins, a few projects' ignore files); the oldest go first
@@ -32,20 +31,12 @@ _loaded: dict[str, Any] | None = None  # this process's copy of the file
 _lock = threading.Lock()  # a server packages in threads: one reads, updates and writes the copy at a time
 
 
-def _file_state(path: str | None) -> str:
-    try:
-        st = os.stat(path) if path else None
-    except OSError:
-        st = None
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}" if st is not None else ""
-
-
 def current_state(derived_by: str) -> str:
     """Which pathspec would be imported (without importing it) and which code derives the pre-filters;
     "" when pathspec is not installed (then nothing is remembered)."""
     spec = PathFinder.find_spec("pathspec")
-    installed = _file_state(spec.origin if spec is not None else None)
-    return f"{installed}|{_file_state(derived_by)}" if installed else ""
+    installed = file_state(spec.origin if spec is not None else None)
+    return f"{installed}|{file_state(derived_by)}" if installed else ""
 
 
 def rule_set_key(lines: tuple[str, ...]) -> str:

@@ -1,18 +1,30 @@
 """Small JSON files under ``<run home>/cache/`` that let a later process skip work another one already did.
 
-The target-type scan (core/target/plugins.py) and the ignore rules' pre-filters (core/snapshot/prefilters.py)
-are each remembered this way, and both need the same three guarantees, hence one place for them: the file
-never fails its caller (missing, damaged, unreadable or unwritable only costs the work it would have saved);
-writing it never creates a run home that does not exist (a removed home stays removed); and it is written
-atomically but without fsync (a file lost in a crash costs the same work again, nothing more).
+The target-type scan (core/target/plugins.py), the ignore rules' pre-filters (core/snapshot/prefilters.py) and
+Jupyter's runtime folder (core/safety/jupyter_runtime.py) are each remembered this way, and all need the same three
+guarantees, hence one place for them (with ``file_state``, how each keys its entries to the files they came
+from): the file never fails its caller (missing, damaged, unreadable or unwritable only costs the work it would
+have saved); writing it never creates a run home that does not exist (a removed home stays removed); and it is
+written atomically but without fsync (a file lost in a crash costs the same work again, nothing more).
 
 Only the run home's user writes there; a process trusts what it finds as it trusts the home itself.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+
+def file_state(path: str | None) -> str:
+    """``path:size:mtime`` of a file a remembered value was derived from ("" when it is missing): an upgrade, a
+    move or an edit of that file changes it, and so discards what was remembered from it."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        st = None
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}" if st is not None else ""
 
 
 def remembered_path(relative: Path) -> Path:

@@ -15,9 +15,12 @@ import functools
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.target.setting_help import SettingHelp
 
 SECRET_KEYS = ("token", "password", "secret", "api_key")
 NOT_SETTINGS = ("type", "name")  # every spec's own keys, not the type's settings
@@ -34,14 +37,6 @@ def setting(default: Any, help: str) -> Any:
 @dataclass(frozen=True)
 class NoSettings:
     """A target type that takes no settings."""
-
-
-@dataclass(frozen=True)
-class SettingHelp:
-    name: str
-    type: str
-    default: Any
-    help: str
 
 
 def refuse_secret_keys(section: str, spec: dict[str, Any]) -> None:
@@ -82,6 +77,8 @@ def check_settings(settings_cls: type, target_name: str, values: dict[str, Any])
 
 def settings_help(settings_cls: type) -> list[SettingHelp]:
     """Name, type, default and help of each setting, in declaration order."""
+    from runconfig_jupyter.core.target.setting_help import SettingHelp
+
     hints = type_hints(settings_cls)
     rows = []
     for field in dataclasses.fields(settings_cls):
@@ -137,3 +134,12 @@ def _describe(hint: Any) -> str:
     if origin is not None:
         return {list: "a list", tuple: "a list", dict: "a mapping"}.get(origin, str(hint))
     return {bool: "true or false", int: "an integer", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def __getattr__(name: str) -> Any:
+    """``SettingHelp`` lives in core/target/setting_help.py and is still importable from here."""
+    if name == "SettingHelp":
+        from runconfig_jupyter.core.target.setting_help import SettingHelp
+
+        return SettingHelp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
