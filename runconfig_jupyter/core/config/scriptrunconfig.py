@@ -15,7 +15,7 @@ import shlex
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.distributed_config import (
     DistributedConfig,
@@ -34,8 +34,10 @@ from runconfig_jupyter.core.config.serialization import LineMap, dump_yaml, norm
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
 from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
-from runconfig_jupyter.core.safety.confine import Confinement, check_config
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH
+
+if TYPE_CHECKING:  # the confinement checks load with validation: a driver rebuilding a recorded config needs none
+    from runconfig_jupyter.core.safety.confine import Confinement
 
 MAX_DURATION_SECONDS_DEFAULT = 2592000  # 30 days, Azure ML's default
 DEFAULT_TARGET = "local"
@@ -302,6 +304,8 @@ class ScriptRunConfig:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
             check_exec_size(self.argv(python="python"), self.environment_variables())
+            from runconfig_jupyter.core.safety.confine import check_config
+
             confinement = check_config(self, home, root) if check_files else None
             if confinement is not None and self.resume_from:
                 self._check_resume_from(confinement)
@@ -582,6 +586,8 @@ def lift_data_objects(run_config: RunConfiguration) -> None:
 
 
 def _confine(folder: Path, home: Path | None, root: Path | None, line: int | None) -> Confinement:
+    from runconfig_jupyter.core.safety.confine import Confinement
+
     try:
         return Confinement.for_source(folder, home, root)
     except ConfigError as error:

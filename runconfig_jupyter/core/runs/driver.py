@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,7 +171,7 @@ class Driver:
             try:
                 hook()
             except Exception:  # a convenience for the next run: never this run's failure
-                self.ctx.driver_log("after-start hook failed:\n" + traceback.format_exc())
+                self.ctx.driver_log("after-start hook failed:\n" + _traceback_text())
 
     # -- cancel paths ------------------------------------------------------
     def request_cancel(self, reason: str) -> None:
@@ -198,7 +197,7 @@ class Driver:
         try:
             self.target.cancel(self.ctx, self.ctx.cancel_reason or USER_CANCEL_REASON)
         except Exception:  # the run must still end; record why cancel misbehaved
-            self.ctx.driver_log("target.cancel failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("target.cancel failed:\n" + _traceback_text())
 
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
         # A signal handler runs between two bytecodes of the main thread, possibly inside one of its store
@@ -245,7 +244,7 @@ class Driver:
             try:
                 self.target.cleanup(ctx)
             except Exception:
-                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+                ctx.driver_log("cleanup failed:\n" + _traceback_text())
         return self._finish(status, phase, reason, exit_code)
 
     def _lifecycle(self, reattach: bool) -> tuple[RunStatus, str, str | None, int | None]:
@@ -308,7 +307,7 @@ class Driver:
         except RunConfigError as error:
             return RunStatus.FAILED, phase, str(error), None
         except Exception as error:
-            ctx.driver_log(traceback.format_exc())
+            ctx.driver_log(_traceback_text())
             return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
 
     def _blame_the_disk(self, outcome: OutcomeType, full: bool) -> OutcomeType:
@@ -329,7 +328,7 @@ class Driver:
         try:
             self.target.collect(self.ctx)
         except Exception as error:
-            self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("collect failed:\n" + _traceback_text())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
 
@@ -350,7 +349,7 @@ class Driver:
 
                 register_outputs(self.ctx.data_plan, self.store.home)
         except Exception as error:
-            self.ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("uploading outputs failed:\n" + _traceback_text())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return error
 
@@ -383,7 +382,7 @@ class Driver:
             for child in settle_children(self.store, self.ctx.run_id, status, reason):
                 self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
         except Exception:
-            self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+            self.ctx.driver_log("could not settle run history:\n" + _traceback_text())
         if not requests:  # most runs: no model registry, no run handle to load
             self.ctx.flush_logs()
             return
@@ -469,11 +468,18 @@ def drive(store: RunStore, run_id: str, reattach: bool = False, after_start: Cal
 
 
 def _record_failure(store: RunStore, run_id: str, phase: str, reason: str) -> None:
-    traceback.print_exc()
+    print(_traceback_text(), end="", file=sys.stderr)
     try:
         store.set_status(run_id, RunStatus.FAILED, phase=phase, reason=reason)
     except Exception:  # nothing can be written: the next reader finds a dead driver and settles the run
-        traceback.print_exc()
+        print(_traceback_text(), end="", file=sys.stderr)
+
+
+def _traceback_text() -> str:
+    """The exception being handled, as Python prints it; ``traceback`` (and textwrap) only load for a failure."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 if __name__ == "__main__":

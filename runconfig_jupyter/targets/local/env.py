@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import PreparationFailed
-from runconfig_jupyter.core.safety.confine import Confinement
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, pip_into_prefix, process_environment
 
@@ -36,6 +35,8 @@ def check_host_pip(config: Any, environment: Any) -> None:
     conda = python.conda_dependencies
     if conda is None or python.user_managed_dependencies or not conda.pip_packages:
         return
+    from runconfig_jupyter.core.safety.confine import Confinement  # a submit's check, not the driver's
+
     confinement = Confinement.for_source(config.source_directory)
     confinement.host_pip_packages(conda.pip_packages, "environment.python.conda_dependencies.pip")
 
