@@ -226,7 +226,9 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
     order = [line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")]
     driver = set(order)
-    assert {"runconfig_jupyter.core.config.scriptrunconfig", "runconfig_jupyter.targets.local.env"} <= driver
+    assert {"runconfig_jupyter.core.runs.driver", "runconfig_jupyter.core.snapshot.stream"} <= driver  # a real record
+    # A plain run is started from its recorded launch (run.json): the driver never builds its configuration.
+    assert sorted(name for name in driver if _is_or_under(name, "runconfig_jupyter.core.config")) == []
     assert _on_the_path(driver) == []
     # The target's warm-up (the spare and the script's prestarted interpreter) starts before the driver's
     # heavy imports (core/runs/driver_entry.py): the spare module is loaded before the store and the data plan.
@@ -370,6 +372,9 @@ def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeyp
 # Not imported by a fresh driver before it hands a plain local run to its spare (the script's prestarted
 # interpreter): each is a failure's, another snapshot format's, another digest's or a submit's module.
 NOT_BEFORE_THE_SCRIPT = (
+    "runconfig_jupyter.core.config",  # the run's recorded launch is enough (core/target/interface.py recorded_launch)
+    "runconfig_jupyter.targets.local.env",  # interpreters that need building (venv, conda prefix)
+    "runconfig_jupyter.targets.conda_prefix",
     "tarfile",  # a stored snapshot is materialized from its manifest (core/snapshot/stream.py)
     "hashlib",  # OpenSSL: the BLAKE3 snapshot store and the config classes need none of it
     "secrets",  # loads hashlib through hmac; named temp objects are a snapshot writer's

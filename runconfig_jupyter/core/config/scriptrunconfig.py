@@ -32,7 +32,7 @@ from runconfig_jupyter.core.config.runconfig import (
 )
 from runconfig_jupyter.core.config.serialization import LineMap, dump_yaml, norm, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
-from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command
+from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command, with_interpreter
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH
 
@@ -238,12 +238,27 @@ class ScriptRunConfig:
 
     def argv_template(self, python: str = "python") -> list[str]:
         """``argv`` before expansion: targets that start several processes expand it once per process."""
+        template, interpreter_slot = self._template()
+        return with_interpreter(template, interpreter_slot, python)
+
+    def _template(self) -> tuple[list[str], bool]:
+        """The command's template words, and whether the first is where the target's interpreter goes."""
         if self.command:
             parts = split_command(self.command)
-            if parts and parts[0] in PYTHON_NAMES:
-                parts[0] = literal(python)
-            return parts
-        return [literal(python), literal(str(self.script)), *(argument_template(a) for a in self.arguments)]
+            return parts, bool(parts) and parts[0] in PYTHON_NAMES
+        return ["python", literal(str(self.script)), *(argument_template(a) for a in self.arguments)], True
+
+    def launch_record(self) -> dict[str, Any]:
+        """What starting this run's one process takes, as JSON: recorded in run.json at submit (``launch``) for a
+        target whose driver then starts the script without rebuilding the configuration (core/runs/launch.py
+        ``recorded_argv``; the local target, targets/local/target.py)."""
+        template, interpreter_slot = self._template()
+        return {
+            "argv_template": template,
+            "interpreter_slot": interpreter_slot,
+            "environment_variables": self.environment_variables(),
+            "max_run_duration_seconds": self.max_run_duration_seconds,
+        }
 
     def effective_environment(self) -> Environment:
         return self.run_config.environment

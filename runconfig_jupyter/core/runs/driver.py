@@ -14,6 +14,7 @@ A submit starts it through core/runs/driver_entry.py, which warms the target up 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 
 if TYPE_CHECKING:
+    from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.target.interface import Outcome as OutcomeType
 
 USER_CANCEL_REASON = "canceled by user"
@@ -47,15 +49,17 @@ class DriverContext:
     """The ``RunContext`` handed to targets (see targets/base.py)."""
 
     def __init__(self, store: RunStore, run_id: str):
-        from runconfig_jupyter.core.config import ScriptRunConfig
-
         self.store = store
         self.run_id = run_id
         self.run_dir = store.run_dir(run_id)
         self.folder = RunFolder(self.run_dir)
         self.spec: dict[str, Any] = read_spec(self.run_dir)
-        self.config = ScriptRunConfig.from_dict(self.spec["config"])
-        restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
+        launch = self.spec.get("launch")
+        # What the target recorded to start the script without the configuration (``recorded_launch``, e.g.
+        # the local target for a plain run): the config classes are then imported only if something asks.
+        self.launch: dict[str, Any] | None = launch if isinstance(launch, dict) else None
+        if self.launch is None:
+            self.config  # noqa: B018 - built now: a configuration that cannot be read fails the driver's start
         self.snapshot_path = self.folder.snapshot_path
         self.outputs_dir = self.folder.outputs_dir
         self.metrics_path = self.folder.metrics_path
@@ -67,8 +71,22 @@ class DriverContext:
         self._sink_lock = threading.Lock()
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
 
+    @functools.cached_property
+    def config(self) -> ScriptRunConfig:
+        """The run's configuration, as submitted (run.json holds placeholders for its secrets: restored here)."""
+        from runconfig_jupyter.core.config import ScriptRunConfig
+
+        config = ScriptRunConfig.from_dict(self.spec["config"])
+        restore_config(config, SecretFile(self.store.home, self.run_id).read())
+        return config
+
+    def max_run_duration_seconds(self) -> float | None:
+        limit = self.launch["max_run_duration_seconds"] if self.launch else self.config.max_run_duration_seconds
+        return float(limit) if limit else None
+
     def environment(self) -> dict[str, str]:
-        env = {str(k): str(v) for k, v in self.config.environment_variables().items()}
+        variables = self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+        env = {str(k): str(v) for k, v in variables.items()}
         env.update(
             {
                 RUN_ID_ENV: self.run_id,
@@ -274,11 +292,11 @@ class Driver:
                 self._send_cancel()
             else:
                 self.store.set_status(run_id, RunStatus.RUNNING)
-            limit = ctx.config.max_run_duration_seconds
+            limit = ctx.max_run_duration_seconds()
             if limit:
                 started = self.store.get(run_id).started_at or time.time()
-                remaining = max(0.0, float(limit) - (time.time() - started))
-                threading.Thread(target=self._watch_deadline, args=(remaining, float(limit)), daemon=True).start()
+                remaining = max(0.0, limit - (time.time() - started))
+                threading.Thread(target=self._watch_deadline, args=(remaining, limit), daemon=True).start()
             outcome = self.target.wait(ctx)
             full = ctx.disk_full()  # asked before the reserve is given back
             ctx.release_space()

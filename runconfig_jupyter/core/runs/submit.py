@@ -110,7 +110,11 @@ def start_run(
         # The folder that was checked and packaged, absolute: a driver (its cwd is the run folder), a re-run
         # from the server and resume_from's re-check must not read a relative path against another folder.
         recorded["source_directory"] = str(checked)
-        SecretFile(store.home, run_id).write(redact_config_dict(recorded))  # before anything names the run
+        secrets = redact_config_dict(recorded)
+        SecretFile(store.home, run_id).write(secrets)  # before anything names the run
+        # What the driver starts the script from without the config classes (the target's choice; never
+        # for a configuration with secrets, whose record holds placeholders).
+        launch = None if secrets else compute.recorded_launch(config, data_plan)
         spec = {
             "run_id": run_id,
             "experiment": experiment,
@@ -130,6 +134,8 @@ def start_run(
             "parent_run_id": parent_run_id,
             "created_at": time.time(),
         }
+        if launch is not None:
+            spec["launch"] = launch
         folder.write_spec(spec)
         # Run history starts in the run folder too (core/history.py), so an index rebuilt from folders has it.
         update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)
