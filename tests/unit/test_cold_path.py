@@ -375,6 +375,9 @@ NOT_BEFORE_THE_SCRIPT = (
     "runconfig_jupyter.core.config",  # the run's recorded launch is enough (core/target/interface.py recorded_launch)
     "runconfig_jupyter.targets.local.env",  # interpreters that need building (venv, conda prefix)
     "runconfig_jupyter.targets.conda_prefix",
+    "runconfig_jupyter.core.data",  # a recorded launch has no data: the plan is read when the run ends
+    "runconfig_jupyter.core.runs.logsink",  # made with the first log line the driver itself writes
+    "runconfig_jupyter.core.runs.reindex",  # the store's folder scanner: only to rebuild the index
     "tarfile",  # a stored snapshot is materialized from its manifest (core/snapshot/stream.py)
     "hashlib",  # OpenSSL: the BLAKE3 snapshot store and the config classes need none of it
     "secrets",  # loads hashlib through hmac; named temp objects are a snapshot writer's

@@ -25,10 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
-from runconfig_jupyter.core.runs.logsink import LogSink
 from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -37,6 +35,8 @@ from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.data.plan import DataPlan
+    from runconfig_jupyter.core.runs.logsink import LogSink
     from runconfig_jupyter.core.target.interface import Outcome as OutcomeType
 
 USER_CANCEL_REASON = "canceled by user"
@@ -58,12 +58,12 @@ class DriverContext:
         # What the target recorded to start the script without the configuration (``recorded_launch``, e.g.
         # the local target for a plain run): the config classes are then imported only if something asks.
         self.launch: dict[str, Any] | None = launch if isinstance(launch, dict) else None
-        if self.launch is None:
-            self.config  # noqa: B018 - built now: a configuration that cannot be read fails the driver's start
+        if self.launch is None:  # built now: a configuration or data plan that cannot be read fails the start
+            self.config  # noqa: B018
+            self.data_plan  # noqa: B018
         self.snapshot_path = self.folder.snapshot_path
         self.outputs_dir = self.folder.outputs_dir
         self.metrics_path = self.folder.metrics_path
-        self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
         self.produced_outputs: dict[str, Path] = {}  # filled by the target (see TargetRunContext)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -79,6 +79,13 @@ class DriverContext:
         config = ScriptRunConfig.from_dict(self.spec["config"])
         restore_config(config, SecretFile(self.store.home, self.run_id).read())
         return config
+
+    @functools.cached_property
+    def data_plan(self) -> DataPlan:
+        """The data plan recorded at submit; empty when the run names no data (a recorded launch never has any)."""
+        from runconfig_jupyter.core.data.plan import DataPlan
+
+        return DataPlan.load(self.run_dir)
 
     def max_run_duration_seconds(self) -> float | None:
         limit = self.launch["max_run_duration_seconds"] if self.launch else self.config.max_run_duration_seconds
@@ -105,6 +112,8 @@ class DriverContext:
     def _sink(self, name: str) -> LogSink:
         with self._sink_lock:
             if name not in self._sinks:
+                from runconfig_jupyter.core.runs.logsink import LogSink  # not before a log is written
+
                 self._sinks[name] = LogSink(self.log_path(name), self.metrics_path, on_history=self.apply_history)
             return self._sinks[name]
 

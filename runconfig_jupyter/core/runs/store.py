@@ -28,15 +28,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runconfig_jupyter.core.errors import ConfigError, DiskFull, RunNotFound, RunStoreError
 from runconfig_jupyter.core.runs.folder import RECORD_FILE
-from runconfig_jupyter.core.runs.reindex import RebuildReport, index_folders, row_from_folder, upsert_row
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import write_json_atomically
 from runconfig_jupyter.core.system.paths import check_run_id, run_home
+
+if TYPE_CHECKING:  # the folder scanner loads where an index is written from folders or a run is created
+    from runconfig_jupyter.core.runs.reindex import RebuildReport
 
 T = TypeVar("T")
 MAX_PAGE_NUMBER = (1 << 62) - 1
@@ -293,6 +295,8 @@ class RunStore:
     def _rebuild_into(self, db: sqlite3.Connection, prune: bool, why: str, aside: str | None = None) -> RebuildReport:
         db.execute("BEGIN IMMEDIATE")
         try:
+            from runconfig_jupyter.core.runs.reindex import index_folders
+
             report = index_folders(db, self.runs_dir, prune=prune)
             db.execute("COMMIT")
         except BaseException:
@@ -364,6 +368,8 @@ class RunStore:
         """Insert the row and write record.json; either both exist afterwards or neither."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
+            from runconfig_jupyter.core.runs.reindex import upsert_row
+
             upsert_row(db, record.to_dict())  # a concurrent rebuild may have indexed the new folder already
             self._write_record(db, record.run_id, strict=True)
             db.execute("COMMIT")
@@ -452,6 +458,8 @@ class RunStore:
         run_dir = self.run_dir(run_id)
         if not run_dir.is_dir():
             return False
+        from runconfig_jupyter.core.runs.reindex import row_from_folder, upsert_row
+
         row, _from_record = row_from_folder(run_dir)
         if row is None:
             return False

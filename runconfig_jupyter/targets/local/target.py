@@ -264,9 +264,11 @@ class LocalTarget(ComputeTarget):
         setting = setting_for(self.options.inherit_env)
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
-        from runconfig_jupyter.core.data.plan import script_environment
+        data_env: dict[str, str] = {}
+        if self._data_paths:
+            from runconfig_jupyter.core.data.plan import script_environment
 
-        data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
+            data_env = script_environment(ctx.data_plan, self._data_paths)
         env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
         inherit_env = setting if isinstance(setting, str) else ",".join(setting)
         log_path = ctx.log_path()
