@@ -4,7 +4,8 @@ The local target records, at submit, what its driver needs to start a plain run'
 ``recorded_launch``), so a fresh driver reaches the script without importing the config classes. These tests hold
 the record to the configuration it replaces: the same argv for every command shape (interpreter slot, ``$NAME``
 references, literal dollars), the same variables and deadline; no record where the configuration must be read
-(data, several processes, an interpreter to build, secrets); and a real run from a record that sees its variables.
+(data, several processes, an interpreter to build, secrets, a huge command); and a real run from a record that
+sees its variables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from runconfig_jupyter import Environment, Experiment, ScriptRunConfig
 from runconfig_jupyter.core.config import PyTorchConfiguration
 from runconfig_jupyter.core.data.plan import DataOutput, DataPlan
 from runconfig_jupyter.core.runs.launch import recorded_argv
+from runconfig_jupyter.core.runs.submit import MAX_LAUNCH_BYTES
 from runconfig_jupyter.targets.local.target import LocalTarget
 
 ENV = {"X": "x value", "Y": "y$1", "NODE_RANK": "0", "PATH": "/usr/bin"}
@@ -96,3 +98,13 @@ def test_a_run_started_from_its_record_sees_its_variables_and_a_secret_run_is_st
     secret_spec = (secret.run_dir / "run.json").read_text()
     assert "launch" not in json.loads(secret_spec) and "s3cr3t-value" not in secret_spec
     assert "['s3cr3t-value'] with a secret" in secret.get_log()
+
+
+def test_a_run_with_a_huge_command_is_started_from_its_config_and_its_record_stays_readable(run_home, tmp_path):
+    """The command and variables would be in run.json twice: above MAX_LAUNCH_BYTES the launch is left out."""
+    (tmp_path / "size.py").write_text("import sys\nprint('argument of', len(sys.argv[1]), 'characters')\n")
+    big = "x" * (MAX_LAUNCH_BYTES + 1)
+    run = Experiment("launch").submit(ScriptRunConfig(str(tmp_path), script="size.py", arguments=[big]))
+    assert run.wait_for_completion(timeout=60)["status"] == "Completed"
+    assert "launch" not in json.loads((run.run_dir / "run.json").read_text())
+    assert f"argument of {len(big)} characters" in run.get_log()

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
+# A recorded launch (ComputeTarget.recorded_launch) repeats the command and variables of the run's config; a larger
+# one is not recorded, so run.json stays within what its reader accepts (core/safety/bounded.py MAX_JSON_BYTES).
+MAX_LAUNCH_BYTES = 64 * 1024
+
 
 def wants_docker(config: ScriptRunConfig) -> bool:
     """Azure ML ran a run in Docker when its environment or run config asked for it."""
@@ -115,6 +119,8 @@ def start_run(
         # What the driver starts the script from without the config classes (the target's choice; never
         # for a configuration with secrets, whose record holds placeholders).
         launch = None if secrets else compute.recorded_launch(config, data_plan)
+        if launch is not None and len(json.dumps(launch)) > MAX_LAUNCH_BYTES:
+            launch = None  # a huge command or environment: run.json (read bounded) holds it once, in the config
         spec = {
             "run_id": run_id,
             "experiment": experiment,
