@@ -378,6 +378,7 @@ NOT_BEFORE_THE_SCRIPT = (
     "runconfig_jupyter.core.data",  # a recorded launch has no data: the plan is read when the run ends
     "runconfig_jupyter.core.runs.logsink",  # made with the first log line the driver itself writes
     "runconfig_jupyter.core.runs.reindex",  # the store's folder scanner: only to rebuild the index
+    "runconfig_jupyter.core.runs.distributed",  # a recorded launch is one process (core/runs/script_env.py)
     "tarfile",  # a stored snapshot is materialized from its manifest (core/snapshot/stream.py)
     "hashlib",  # OpenSSL: the BLAKE3 snapshot store and the config classes need none of it
     "secrets",  # loads hashlib through hmac; named temp objects are a snapshot writer's
@@ -447,4 +448,5 @@ def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(r
     started, *modules = result.stdout.split()
     assert started == "True"
     heavy = {"runconfig_jupyter.core.runs.driver", "sqlite3", "runconfig_jupyter.core.data.plan", "tarfile"}
+    heavy.add("runconfig_jupyter.core.runs.distributed")  # the prediction needs only core/runs/script_env.py
     assert heavy.isdisjoint(modules), sorted(heavy & set(modules))
