@@ -241,13 +241,17 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
     order = [line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")]
     driver = set(order)
-    assert {"runconfig_jupyter.core.config.scriptrunconfig", "runconfig_jupyter.targets.local.env"} <= driver
+    assert {"runconfig_jupyter.core.runs.driver", "runconfig_jupyter.core.snapshot.stream"} <= driver  # a real record
+    # A plain run is started from its recorded launch (run.json): the driver never builds its configuration.
+    assert sorted(name for name in driver if _is_or_under(name, "runconfig_jupyter.core.config")) == []
     assert _on_the_path(driver) == []
     # The target's warm-up (the spare and the script's prestarted interpreter) starts before the driver's
     # heavy imports (core/runs/driver_entry.py): the spare module is loaded before the store and the data plan.
     spare = order.index("runconfig_jupyter.targets.processes.spare")
-    for later in ("sqlite3", "runconfig_jupyter.core.data.plan", "runconfig_jupyter.core.runs.driver", "tarfile"):
+    snapshot_reader = "runconfig_jupyter.core.snapshot.stream"
+    for later in ("sqlite3", "runconfig_jupyter.core.data.plan", "runconfig_jupyter.core.runs.driver", snapshot_reader):
         assert spare < order.index(later), later
+    assert "tarfile" not in driver  # a stored snapshot is materialized without tar headers (core/snapshot/stream.py)
     assert (run_home / "runs" / run_id / "logs" / "std_log.txt").read_text().strip().endswith("trained")
 
 
@@ -380,6 +384,68 @@ def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeyp
     assert not gone.exists()
 
 
+# Not imported by a fresh driver before it hands a plain local run to its spare (the script's prestarted
+# interpreter): each is a failure's, another snapshot format's, another digest's or a submit's module.
+NOT_BEFORE_THE_SCRIPT = (
+    "runconfig_jupyter.core.config",  # the run's recorded launch is enough (core/target/interface.py recorded_launch)
+    "runconfig_jupyter.targets.local.env",  # interpreters that need building (venv, conda prefix)
+    "runconfig_jupyter.targets.conda_prefix",
+    "runconfig_jupyter.core.data",  # a recorded launch has no data: the plan is read when the run ends
+    "runconfig_jupyter.core.runs.logsink",  # made with the first log line the driver itself writes
+    "runconfig_jupyter.core.runs.reindex",  # the store's folder scanner: only to rebuild the index
+    "runconfig_jupyter.core.runs.distributed",  # a recorded launch is one process (core/runs/script_env.py)
+    "tarfile",  # a stored snapshot is materialized from its manifest (core/snapshot/stream.py)
+    "hashlib",  # OpenSSL: the BLAKE3 snapshot store and the config classes need none of it
+    "secrets",  # loads hashlib through hmac; named temp objects are a snapshot writer's
+    "traceback",  # with textwrap: only when something failed (core/runs/driver.py)
+    "runconfig_jupyter.core.safety.confine",  # the confinement checks run at submit (validation)
+    "runconfig_jupyter.core.runs.history",  # indexed as the run ends
+    "runconfig_jupyter.core.runs.interactive",
+    "runconfig_jupyter.targets.collect",
+)
+
+
+def test_a_fresh_driver_hands_a_local_run_to_its_spare_before_the_modules_it_needs_later(run_home, tmp_path):
+    """The modules loaded when a fresh driver writes the run to its spare, in a fresh process running the driver's
+    own entry (core/runs/driver_entry.py) on a run submitted by another fresh process (whose driver is not started,
+    so this one is the run's only driver). The spare's hand-over is wrapped to list ``sys.modules`` at that moment.
+    """
+    source = tmp_path / "project"
+    source.mkdir()
+    (source / "train.py").write_text("print('handed over')\n")
+    env = _environment(run_home)
+    submit = (
+        "import os, types\n"
+        "from runconfig_jupyter import Experiment, ScriptRunConfig\n"
+        "from runconfig_jupyter.core.runs import drivers\n"
+        "drivers.spawn_detached = lambda *args, **kwargs: types.SimpleNamespace(pid=os.getpid())  # no driver\n"
+        f"print(Experiment('handover').submit(ScriptRunConfig({str(source)!r}, script='train.py')).id)\n"
+    )
+    submitted = _fresh(submit, env, tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.split()[-1]
+    drive = (
+        "import sys\n"
+        "from runconfig_jupyter.targets.processes import spare\n"
+        "handover, seen = spare.start_supervised, []\n"
+        "def listing(*args, **kwargs):\n"
+        "    seen.extend(sys.modules)\n"
+        "    return handover(*args, **kwargs)\n"
+        "spare.start_supervised = listing  # before the local target's module binds the name\n"
+        "from runconfig_jupyter.core.runs import driver_entry\n"
+        f"print(driver_entry.main([{run_id!r}, 'local']))\n"
+        "print('\\n'.join(seen))\n"
+    )
+    driven = _fresh(drive, env, tmp_path)
+    assert driven.returncode == 0, driven.stderr
+    code, *loaded = driven.stdout.split()
+    assert code == "0"
+    assert "runconfig_jupyter.core.snapshot.stream" in loaded  # the list is the real one: the snapshot was placed
+    assert sorted(name for name in loaded for banned in NOT_BEFORE_THE_SCRIPT if _is_or_under(name, banned)) == []
+    assert _on_the_path(set(loaded)) == []
+    assert (run_home / "runs" / run_id / "logs" / "std_log.txt").read_text().strip().endswith("handed over")
+
+
 def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(run_home, tmp_path):
     """What a fresh driver runs first (core/runs/driver_entry.py): the spare is started by then, and nothing of
     the driver module, the run store or the data plan has been imported for it."""
@@ -397,4 +463,5 @@ def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(r
     started, *modules = result.stdout.split()
     assert started == "True"
     heavy = {"runconfig_jupyter.core.runs.driver", "sqlite3", "runconfig_jupyter.core.data.plan", "tarfile"}
+    heavy.add("runconfig_jupyter.core.runs.distributed")  # the prediction needs only core/runs/script_env.py
     assert heavy.isdisjoint(modules), sorted(heavy & set(modules))

@@ -232,8 +232,13 @@ def test_snapshots_in_threads_of_one_process_leave_a_usable_cache(src: Path, tmp
     def loop(index: int) -> None:
         try:
             for round_ in range(10):
-                edited = write(src, f"pkg{index}/mod{index}.py", f"X = 'thread {index} round {round_}'\n")
+                # Saved as editors do (a new file renamed over the old one): what is exercised is the cache shared
+                # by concurrent snapshots. A file rewritten in place while it is read is the racy-file tests' case;
+                # here three threads rewriting in a tight loop could make a read meet a change three times running
+                # ("keeps changing", which is the right answer to that, not what this test is about).
+                edited = write(tmp_path, f"new{index}.py", f"X = 'thread {index} round {round_}'\n")
                 os.utime(edited, (time.time() - 60,) * 2)
+                os.replace(edited, src / f"pkg{index}" / f"mod{index}.py")
                 store_snapshot(src, store)
         except BaseException as exc:  # re-raised below, in the test's thread
             errors.append(exc)

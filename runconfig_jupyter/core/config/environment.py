@@ -9,7 +9,6 @@ or changing a variable must never trigger a rebuild.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
-from runconfig_jupyter.core.safety.confine import check_system_path
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
 
@@ -161,6 +159,8 @@ class CondaDependencies:
 
     @classmethod
     def from_file(cls, file_path: str | Path, field_name: str = "file_path") -> CondaDependencies:
+        from runconfig_jupyter.core.safety.confine import check_system_path  # not for a driver's recorded config
+
         path = check_system_path(file_path, field_name)
         if not path.is_file():
             raise ConfigError(f"conda specification '{file_path}' does not exist; check the path", field=field_name)
@@ -261,6 +261,8 @@ class Environment(Section):
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | Path, pip_version: str | None = None) -> Environment:
         """An environment whose pip packages are the lines of a requirements file (comments dropped)."""
+        from runconfig_jupyter.core.safety.confine import check_system_path
+
         path = check_system_path(file_path, "file_path")
         if not path.is_file():
             raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
@@ -301,6 +303,8 @@ class Environment(Section):
         """``dockerfile`` is the Dockerfile text or a path to one (read now, as Azure does)."""
         text = str(dockerfile)
         if "\n" not in text and Path(text).is_file():
+            from runconfig_jupyter.core.safety.confine import check_system_path
+
             text = check_system_path(text, "dockerfile").read_text()
         environment = cls.from_docker_image(name, "", conda_specification=conda_specification)
         environment.docker.base_image = None
@@ -317,6 +321,8 @@ class Environment(Section):
         if isinstance(docker.get("baseImageRegistry"), dict):
             docker["baseImageRegistry"] = {k: v for k, v in docker["baseImageRegistry"].items() if k != "password"}
         canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
+        import hashlib  # here: loading OpenSSL costs a run's driver ~2.5 ms, and it only reads configurations
+
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     # -- the local environment registry (core/registries/environments.py) -------------------

@@ -15,7 +15,7 @@ import shlex
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.config.distributed_config import (
     DistributedConfig,
@@ -32,10 +32,12 @@ from runconfig_jupyter.core.config.runconfig import (
 )
 from runconfig_jupyter.core.config.serialization import LineMap, dump_yaml, norm, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
-from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command
+from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command, with_interpreter
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
-from runconfig_jupyter.core.safety.confine import Confinement, check_config
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH
+
+if TYPE_CHECKING:  # the confinement checks load with validation: a driver rebuilding a recorded config needs none
+    from runconfig_jupyter.core.safety.confine import Confinement
 
 MAX_DURATION_SECONDS_DEFAULT = 2592000  # 30 days, Azure ML's default
 DEFAULT_TARGET = "local"
@@ -236,12 +238,27 @@ class ScriptRunConfig:
 
     def argv_template(self, python: str = "python") -> list[str]:
         """``argv`` before expansion: targets that start several processes expand it once per process."""
+        template, interpreter_slot = self._template()
+        return with_interpreter(template, interpreter_slot, python)
+
+    def _template(self) -> tuple[list[str], bool]:
+        """The command's template words, and whether the first is where the target's interpreter goes."""
         if self.command:
             parts = split_command(self.command)
-            if parts and parts[0] in PYTHON_NAMES:
-                parts[0] = literal(python)
-            return parts
-        return [literal(python), literal(str(self.script)), *(argument_template(a) for a in self.arguments)]
+            return parts, bool(parts) and parts[0] in PYTHON_NAMES
+        return ["python", literal(str(self.script)), *(argument_template(a) for a in self.arguments)], True
+
+    def launch_record(self) -> dict[str, Any]:
+        """What starting this run's one process takes, as JSON: recorded in run.json at submit (``launch``) for a
+        target whose driver then starts the script without rebuilding the configuration (core/runs/launch.py
+        ``recorded_argv``; the local target, targets/local/target.py)."""
+        template, interpreter_slot = self._template()
+        return {
+            "argv_template": template,
+            "interpreter_slot": interpreter_slot,
+            "environment_variables": self.environment_variables(),
+            "max_run_duration_seconds": self.max_run_duration_seconds,
+        }
 
     def effective_environment(self) -> Environment:
         return self.run_config.environment
@@ -302,6 +319,8 @@ class ScriptRunConfig:
             check_variables(self.run_config.environment_variables, "environment_variables")
             self.run_config.check(prefix="run_config")
             check_exec_size(self.argv(python="python"), self.environment_variables())
+            from runconfig_jupyter.core.safety.confine import check_config
+
             confinement = check_config(self, home, root) if check_files else None
             if confinement is not None and self.resume_from:
                 self._check_resume_from(confinement)
@@ -582,6 +601,8 @@ def lift_data_objects(run_config: RunConfiguration) -> None:
 
 
 def _confine(folder: Path, home: Path | None, root: Path | None, line: int | None) -> Confinement:
+    from runconfig_jupyter.core.safety.confine import Confinement
+
     try:
         return Confinement.for_source(folder, home, root)
     except ConfigError as error:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.frameworks import MAX_WORLD_SIZE, MPI, PYTORCH, TENSORFLOW  # noqa: F401 - also from here
+from runconfig_jupyter.core.runs.script_env import azure_node_environment
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.rank_layout import DistributedPlan, Rank
@@ -121,21 +122,6 @@ def rank_environment(
         **azure_node_environment(plan.node_count, rank.node_rank, master_addr, master_port),
         **_framework_environment(plan, rank, master_addr, master_port, task_addresses),
     }
-
-
-def azure_node_environment(
-    node_count: int = 1, node_rank: int = 0, master_addr: str | None = None, master_port: int | None = None
-) -> dict[str, str]:
-    """The legacy names Azure ML (and Batch AI before it) set on every node, whatever the framework.
-
-    Scripts and launch lines written for Azure read them (``--node_rank $AZ_BATCHAI_TASK_INDEX``);
-    a single-process run is node 0 of 1 and has no master.
-    """
-    names = {"AZ_BATCHAI_TASK_INDEX": str(node_rank), "AZUREML_NODE_COUNT": str(node_count)}
-    if master_addr is not None:
-        names["AZ_BATCHAI_MPI_MASTER_NODE"] = master_addr
-        names["AZ_BATCH_MASTER_NODE"] = f"{master_addr}:{master_port}"
-    return names
 
 
 def _framework_environment(

@@ -14,21 +14,19 @@ A submit starts it through core/runs/driver_entry.py, which warms the target up 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.plan import DataPlan
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
-from runconfig_jupyter.core.runs.logsink import LogSink
 from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -36,6 +34,9 @@ from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 
 if TYPE_CHECKING:
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.data.plan import DataPlan
+    from runconfig_jupyter.core.runs.logsink import LogSink
     from runconfig_jupyter.core.target.interface import Outcome as OutcomeType
 
 USER_CANCEL_REASON = "canceled by user"
@@ -48,19 +49,21 @@ class DriverContext:
     """The ``RunContext`` handed to targets (see targets/base.py)."""
 
     def __init__(self, store: RunStore, run_id: str):
-        from runconfig_jupyter.core.config import ScriptRunConfig
-
         self.store = store
         self.run_id = run_id
         self.run_dir = store.run_dir(run_id)
         self.folder = RunFolder(self.run_dir)
         self.spec: dict[str, Any] = read_spec(self.run_dir)
-        self.config = ScriptRunConfig.from_dict(self.spec["config"])
-        restore_config(self.config, SecretFile(store.home, run_id).read())  # run.json holds placeholders
+        launch = self.spec.get("launch")
+        # What the target recorded to start the script without the configuration (``recorded_launch``, e.g.
+        # the local target for a plain run): the config classes are then imported only if something asks.
+        self.launch: dict[str, Any] | None = launch if isinstance(launch, dict) else None
+        if self.launch is None:  # built now: a configuration or data plan that cannot be read fails the start
+            self.config  # noqa: B018
+            self.data_plan  # noqa: B018
         self.snapshot_path = self.folder.snapshot_path
         self.outputs_dir = self.folder.outputs_dir
         self.metrics_path = self.folder.metrics_path
-        self.data_plan = DataPlan.load(self.run_dir)  # recorded at submit; empty when the run names no data
         self.produced_outputs: dict[str, Path] = {}  # filled by the target (see TargetRunContext)
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
@@ -68,8 +71,29 @@ class DriverContext:
         self._sink_lock = threading.Lock()
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
 
+    @functools.cached_property
+    def config(self) -> ScriptRunConfig:
+        """The run's configuration, as submitted (run.json holds placeholders for its secrets: restored here)."""
+        from runconfig_jupyter.core.config import ScriptRunConfig
+
+        config = ScriptRunConfig.from_dict(self.spec["config"])
+        restore_config(config, SecretFile(self.store.home, self.run_id).read())
+        return config
+
+    @functools.cached_property
+    def data_plan(self) -> DataPlan:
+        """The data plan recorded at submit; empty when the run names no data (a recorded launch never has any)."""
+        from runconfig_jupyter.core.data.plan import DataPlan
+
+        return DataPlan.load(self.run_dir)
+
+    def max_run_duration_seconds(self) -> float | None:
+        limit = self.launch["max_run_duration_seconds"] if self.launch else self.config.max_run_duration_seconds
+        return float(limit) if limit else None
+
     def environment(self) -> dict[str, str]:
-        env = {str(k): str(v) for k, v in self.config.environment_variables().items()}
+        variables = self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+        env = {str(k): str(v) for k, v in variables.items()}
         env.update(
             {
                 RUN_ID_ENV: self.run_id,
@@ -88,6 +112,8 @@ class DriverContext:
     def _sink(self, name: str) -> LogSink:
         with self._sink_lock:
             if name not in self._sinks:
+                from runconfig_jupyter.core.runs.logsink import LogSink  # not before a log is written
+
                 self._sinks[name] = LogSink(self.log_path(name), self.metrics_path, on_history=self.apply_history)
             return self._sinks[name]
 
@@ -172,7 +198,7 @@ class Driver:
             try:
                 hook()
             except Exception:  # a convenience for the next run: never this run's failure
-                self.ctx.driver_log("after-start hook failed:\n" + traceback.format_exc())
+                self.ctx.driver_log("after-start hook failed:\n" + _traceback_text())
 
     # -- cancel paths ------------------------------------------------------
     def request_cancel(self, reason: str) -> None:
@@ -198,7 +224,7 @@ class Driver:
         try:
             self.target.cancel(self.ctx, self.ctx.cancel_reason or USER_CANCEL_REASON)
         except Exception:  # the run must still end; record why cancel misbehaved
-            self.ctx.driver_log("target.cancel failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("target.cancel failed:\n" + _traceback_text())
 
     def _on_sigterm(self, _signum: int, _frame: Any) -> None:
         # A signal handler runs between two bytecodes of the main thread, possibly inside one of its store
@@ -245,7 +271,7 @@ class Driver:
             try:
                 self.target.cleanup(ctx)
             except Exception:
-                ctx.driver_log("cleanup failed:\n" + traceback.format_exc())
+                ctx.driver_log("cleanup failed:\n" + _traceback_text())
         return self._finish(status, phase, reason, exit_code)
 
     def _lifecycle(self, reattach: bool) -> tuple[RunStatus, str, str | None, int | None]:
@@ -275,11 +301,11 @@ class Driver:
                 self._send_cancel()
             else:
                 self.store.set_status(run_id, RunStatus.RUNNING)
-            limit = ctx.config.max_run_duration_seconds
+            limit = ctx.max_run_duration_seconds()
             if limit:
                 started = self.store.get(run_id).started_at or time.time()
-                remaining = max(0.0, float(limit) - (time.time() - started))
-                threading.Thread(target=self._watch_deadline, args=(remaining, float(limit)), daemon=True).start()
+                remaining = max(0.0, limit - (time.time() - started))
+                threading.Thread(target=self._watch_deadline, args=(remaining, limit), daemon=True).start()
             outcome = self.target.wait(ctx)
             full = ctx.disk_full()  # asked before the reserve is given back
             ctx.release_space()
@@ -308,7 +334,7 @@ class Driver:
         except RunConfigError as error:
             return RunStatus.FAILED, phase, str(error), None
         except Exception as error:
-            ctx.driver_log(traceback.format_exc())
+            ctx.driver_log(_traceback_text())
             return RunStatus.FAILED, phase, f"{type(error).__name__}: {error}", None
 
     def _blame_the_disk(self, outcome: OutcomeType, full: bool) -> OutcomeType:
@@ -329,7 +355,7 @@ class Driver:
         try:
             self.target.collect(self.ctx)
         except Exception as error:
-            self.ctx.driver_log("collect failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("collect failed:\n" + _traceback_text())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return None
 
@@ -350,7 +376,7 @@ class Driver:
 
                 register_outputs(self.ctx.data_plan, self.store.home)
         except Exception as error:
-            self.ctx.driver_log("uploading outputs failed:\n" + traceback.format_exc())
+            self.ctx.driver_log("uploading outputs failed:\n" + _traceback_text())
             return str(error) if isinstance(error, RunConfigError) else f"{type(error).__name__}: {error}"
         return error
 
@@ -383,7 +409,7 @@ class Driver:
             for child in settle_children(self.store, self.ctx.run_id, status, reason):
                 self.ctx.driver_log(f"child run {child} was still open: ended {status.value} with this run")
         except Exception:
-            self.ctx.driver_log("could not settle run history:\n" + traceback.format_exc())
+            self.ctx.driver_log("could not settle run history:\n" + _traceback_text())
         if not requests:  # most runs: no model registry, no run handle to load
             self.ctx.flush_logs()
             return
@@ -469,11 +495,18 @@ def drive(store: RunStore, run_id: str, reattach: bool = False, after_start: Cal
 
 
 def _record_failure(store: RunStore, run_id: str, phase: str, reason: str) -> None:
-    traceback.print_exc()
+    print(_traceback_text(), end="", file=sys.stderr)
     try:
         store.set_status(run_id, RunStatus.FAILED, phase=phase, reason=reason)
     except Exception:  # nothing can be written: the next reader finds a dead driver and settles the run
-        traceback.print_exc()
+        print(_traceback_text(), end="", file=sys.stderr)
+
+
+def _traceback_text() -> str:
+    """The exception being handled, as Python prints it; ``traceback`` (and textwrap) only load for a failure."""
+    import traceback
+
+    return traceback.format_exc()
 
 
 if __name__ == "__main__":

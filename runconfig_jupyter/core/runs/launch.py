@@ -126,6 +126,17 @@ def literal(value: str) -> str:
     return value.replace("$", "$$")
 
 
+def with_interpreter(template: list[str], interpreter_slot: bool, python: str) -> list[str]:
+    """``template`` with its first word replaced by the interpreter ``python`` when that word is the
+    interpreter's place (``python SCRIPT``, or a command starting with ``python``/``python3``)."""
+    return [literal(python), *template[1:]] if interpreter_slot and template else list(template)
+
+
+def recorded_argv(launch: Mapping[str, Any], python: str, env: Mapping[str, str] | None) -> list[str]:
+    """The argv of a run's recorded ``launch`` (``ScriptRunConfig.launch_record``), as ``config.argv`` gives it."""
+    return expand(with_interpreter(list(launch["argv_template"]), bool(launch["interpreter_slot"]), python), env)
+
+
 def expand(template: list[str], env: Mapping[str, str] | None) -> list[str]:
     """The argv one process gets: references replaced from ``env`` (an unset name is empty, as in sh).
 

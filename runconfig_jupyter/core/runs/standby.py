@@ -214,6 +214,9 @@ PRELOAD = (
     "runconfig_jupyter.core.config",
     "runconfig_jupyter.core.snapshot.extract",
     "runconfig_jupyter.core.snapshot.stream",  # runs of the per-file store are materialized from it
+    "runconfig_jupyter.core.runs.distributed",  # a local run read from its configuration asks for its plan
+    "runconfig_jupyter.core.data.plan",  # read when first asked for (core/runs/driver.py DriverContext)
+    "runconfig_jupyter.core.runs.logsink",  # the run's log writers, made with the first line a target writes
     "runconfig_jupyter.core.runs.history",  # the driver indexes a run's tags and properties as it finishes
     "runconfig_jupyter.core.runs.script_history",
     "runconfig_jupyter.core.runs.interactive",  # child runs a script left open are settled with it

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
+# A recorded launch (ComputeTarget.recorded_launch) repeats the command and variables of the run's config; a larger
+# one is not recorded, so run.json stays within what its reader accepts (core/safety/bounded.py MAX_JSON_BYTES).
+MAX_LAUNCH_BYTES = 64 * 1024
+
 
 def wants_docker(config: ScriptRunConfig) -> bool:
     """Azure ML ran a run in Docker when its environment or run config asked for it."""
@@ -113,7 +117,13 @@ def start_run(
         # The folder that was checked and packaged, absolute: a driver (its cwd is the run folder), a re-run
         # from the server and resume_from's re-check must not read a relative path against another folder.
         recorded["source_directory"] = str(checked)
-        SecretFile(store.home, run_id).write(redact_config_dict(recorded))  # before anything names the run
+        secrets = redact_config_dict(recorded)
+        SecretFile(store.home, run_id).write(secrets)  # before anything names the run
+        # What the driver starts the script from without the config classes (the target's choice; never
+        # for a configuration with secrets, whose record holds placeholders).
+        launch = None if secrets else compute.recorded_launch(config, data_plan)
+        if launch is not None and len(json.dumps(launch)) > MAX_LAUNCH_BYTES:
+            launch = None  # a huge command or environment: run.json (read bounded) holds it once, in the config
         spec = {
             "run_id": run_id,
             "experiment": experiment,
@@ -133,6 +143,8 @@ def start_run(
             "parent_run_id": parent_run_id,
             "created_at": time.time(),
         }
+        if launch is not None:
+            spec["launch"] = launch
         folder.write_spec(spec)
         # Run history starts in the run folder too (core/history.py), so an index rebuilt from folders has it.
         update_history(run_dir, tags=tags or {}, display_name=display_name, parent_run_id=parent_run_id)

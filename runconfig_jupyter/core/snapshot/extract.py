@@ -9,14 +9,10 @@ member, and device or fifo members. Where Python provides it (3.10.12+, 3.11.4+,
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
 from runconfig_jupyter.core.snapshot.member_names import check_members
-
-HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
-FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if HAS_DATA_FILTER else ()
 
 
 def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
@@ -31,6 +27,15 @@ def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
 
         materialize(tar_path, dest)
         return
+    _extract_tar(tar_path, dest)
+
+
+def _extract_tar(tar_path: Path, dest: Path) -> None:
+    """A ``.tar`` snapshot; ``tarfile`` is loaded here only (a stored snapshot's driver never needs it)."""
+    import tarfile
+
+    has_data_filter = hasattr(tarfile, "data_filter")
+    filter_errors: tuple[type[Exception], ...] = (tarfile.FilterError,) if has_data_filter else ()
     try:
         tar = tarfile.open(tar_path, mode="r:")  # noqa: SIM115 - entered with "with" below
     except FileNotFoundError:
@@ -42,11 +47,11 @@ def extract_snapshot(tar_path: Path | str, dest: Path | str) -> None:
         check_members(members, tar_path)
         dest.mkdir(parents=True, exist_ok=True)
         try:
-            if HAS_DATA_FILTER:
+            if has_data_filter:
                 tar.extractall(dest, members=members, filter="data")
             else:  # pragma: no cover - old patch releases; our own checks above still apply
                 tar.extractall(dest, members=members)
-        except FILTER_ERRORS as exc:
+        except filter_errors as exc:
             raise UnsafeArchive(f"{tar_path}: {exc}; refusing") from None
         except tarfile.TarError as exc:
             raise SnapshotError(f"snapshot archive {tar_path} could not be extracted: {exc}") from None

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from runconfig_jupyter.core.errors import UnsafeArchive
-
-if TYPE_CHECKING:  # members are only asked what they are: the packer's walk need not load tarfile
-    import tarfile
 
 MAX_TREE_DEPTH = 128  # folders below the source root; deeper trees are refused, never walked recursively
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -75,7 +73,44 @@ def inside_link_target(name: str, resolved_relative: str) -> str:
     return posixpath.relpath(resolved_relative, posixpath.dirname(name) or ".")
 
 
-def check_members(members: list[tarfile.TarInfo], tar_path: Path | str = "archive") -> None:
+class Member(Protocol):
+    """What the checks ask of a member: a ``tarfile.TarInfo`` answers it, and so does ``StoredShape``."""
+
+    name: str
+    linkname: str
+
+    def isfile(self) -> bool: ...
+    def isdir(self) -> bool: ...
+    def issym(self) -> bool: ...
+    def islnk(self) -> bool: ...
+
+
+class StoredShape:
+    """A stored snapshot's member as the checks see it (``kind``: "file", "dir" or "symlink").
+
+    A manifest is checked with these rather than tar headers, so a run's driver materializing a stored
+    snapshot never loads ``tarfile`` (~1 ms, on the path between the submit and the script's first line).
+    """
+
+    __slots__ = ("kind", "linkname", "name")
+
+    def __init__(self, name: str, kind: str, linkname: str = ""):
+        self.name, self.kind, self.linkname = name, kind, linkname
+
+    def isfile(self) -> bool:
+        return self.kind == "file"
+
+    def isdir(self) -> bool:
+        return self.kind == "dir"
+
+    def issym(self) -> bool:
+        return self.kind == "symlink"
+
+    def islnk(self) -> bool:
+        return False  # a manifest has no hard links
+
+
+def check_members(members: Sequence[Member], tar_path: Path | str = "archive") -> None:
     """Raise UnsafeArchive for the first member that could write outside the extraction folder.
 
     Names and link targets follow the rule the packer uses (above). The tar extractor and the store's

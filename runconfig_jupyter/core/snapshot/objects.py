@@ -18,10 +18,8 @@ or missing object is a ``SnapshotError`` naming the file, never a silently wrong
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,6 +72,8 @@ def new_hasher(alg: str, size: int = 0) -> Any:
             return _blake3.blake3(max_threads=_blake3.blake3.AUTO)
         return _blake3.blake3()
     if alg == "sha256":
+        import hashlib  # not at the top: a run's driver reading a BLAKE3 snapshot need not load OpenSSL (~2.5 ms)
+
         return hashlib.sha256()
     raise SnapshotError(f"unknown snapshot digest algorithm {alg!r}: this snapshot was written by a newer version")
 
@@ -121,6 +121,8 @@ class ObjectStore:
                 return os.open(self._root, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _object_mode(mode)), None
             except OSError:  # a file system without O_TMPFILE: named temp files from now on
                 self._tmpfile = False
+        import secrets  # only where O_TMPFILE is missing (it loads hashlib through hmac)
+
         tmp = f"{self._root}/.tmp-{os.getpid()}-{secrets.token_hex(6)}"
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
-from runconfig_jupyter.core.snapshot.member_names import check_members
+from runconfig_jupyter.core.snapshot.member_names import StoredShape, check_members
 from runconfig_jupyter.core.snapshot.objects import ALGORITHMS, CHUNK, ObjectStore, copy_hashing, in_threads, new_hasher
 from runconfig_jupyter.core.snapshot.tar_members import FIXED_MTIME, member_info
+
+if TYPE_CHECKING:  # tar headers and files only where tar bytes are read or made: materialize needs neither
+    import tarfile
 
 MANIFEST_SUFFIX = ".json"
 WRITE_THREADS = 4
@@ -104,15 +107,24 @@ def load_manifest(path: Path | str, store_dir: Path | None = None) -> StoredMani
                 raise ValueError(f"member type {kind!r}")
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot manifest {path} is malformed ({exc}); refusing") from None
-    check_members([member_info(name, entry) for name, entry in members], path)
+    check_members([_shape(name, entry) for name, entry in members], path)
     objects = ObjectStore(store_dir or store_dir_for(path), alg)
     return StoredManifest(path, alg, members, objects)
+
+
+def _shape(name: str, entry: StoredMember | None) -> StoredShape:
+    """What the member checks see of a manifest's member (the same answers as its tar header's)."""
+    if entry is None:
+        return StoredShape(name, "dir")
+    return StoredShape(name, entry.kind, entry.link_target or "")
 
 
 def member_infos(path: Path | str) -> list[tarfile.TarInfo]:
     """The snapshot's members as tar headers, from a manifest or a tar."""
     if is_stored(path):
         return [member_info(name, entry) for name, entry in load_manifest(path).members]
+    import tarfile
+
     with tarfile.open(path) as archive:
         return archive.getmembers()
 
@@ -134,6 +146,8 @@ def tar_pieces(path: Path | str, end: bool = True) -> Iterator[tuple[bytes, Stor
     a file's content comes in one or more pieces paired with its member, headers and padding with None.
     An upload that can leave out content the other side already holds needs to know which bytes are whose
     (targets/kernel/delta.py)."""
+    import tarfile
+
     stored = load_manifest(path)
     offset = 0
     for name, entry in stored.members:
@@ -155,6 +169,8 @@ def tar_pieces(path: Path | str, end: bool = True) -> Iterator[tuple[bytes, Stor
 
 def _tar_file_stream(path: Path, end: bool) -> Iterator[bytes]:
     """A stored tar's bytes; without ``end``, only up to just past its last member."""
+    import tarfile
+
     with tarfile.open(path) as archive:
         for _member in archive:
             pass
@@ -186,6 +202,8 @@ def snapshot_files(path: Path | str) -> Iterator[tuple[str, bytes]]:
             if entry is not None and entry.kind == "file" and entry.digest:
                 yield name, b"".join(stored.objects.read_verified(entry.digest, entry.mode, entry.size, name))
         return
+    import tarfile
+
     with tarfile.open(path, "r:") as tar:
         for member in tar.getmembers():
             source = tar.extractfile(member) if member.isfile() else None

@@ -6,8 +6,10 @@ which only reads snapshots, imports nothing of the packer.
 
 from __future__ import annotations
 
-import tarfile
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # loaded by the first header built: a driver that only materializes a snapshot needs none
+    import tarfile
 
 FIXED_MTIME = 946684800  # 2000-01-01: constant for determinism, and not before 1980 (zipfile refuses that)
 
@@ -23,6 +25,8 @@ class Member(Protocol):
 
 def member_info(path: str, entry: Member | None) -> tarfile.TarInfo:
     """The header of one member: fixed mtime, no owner, normalised mode; ``entry`` None for a folder."""
+    import tarfile
+
     info = tarfile.TarInfo(path)
     info.mtime = FIXED_MTIME
     info.uid = info.gid = 0

@@ -77,6 +77,8 @@ class TargetRunContext(Protocol):
     # Output name -> the host folder holding what the script wrote to it; a target fills it by the end of
     # ``collect`` and the driver uploads each folder to its datastore right after (core/data/outputs.py).
     produced_outputs: dict[str, Path]
+    # What the target recorded at submit to start the script without ``config`` (``recorded_launch``), or None.
+    launch: dict[str, Any] | None
 
     def environment(self) -> dict[str, str]:
         """Variables for the script: the run's own plus RUNCONFIG_RUN_ID and friends."""
@@ -158,6 +160,16 @@ class ComputeTarget(ABC):
         """Reject data this target cannot give the script (a host folder a remote cluster cannot see, a bad
         ``path_on_compute``). Called at submit right after the data plan is built, before ``validate`` (so a
         refusal here contacts nothing) and before anything is recorded."""
+
+    def recorded_launch(self, config: ScriptRunConfig, plan: DataPlan) -> dict[str, Any] | None:
+        """What this target's driver needs to start the script without rebuilding ``config`` (usually
+        ``config.launch_record()`` plus the target's own facts), recorded in run.json as ``launch`` and given
+        to the driver as ``ctx.launch``; None (the default) when its driver reads ``ctx.config``.
+
+        Rebuilding the configuration costs a fresh driver its classes' import (~8 ms here), on the path between
+        the submit and the script's first line. Not recorded for a run whose configuration holds secrets.
+        """
+        return None
 
     # -- driver process ----------------------------------------------------
     def prepare(self, ctx: TargetRunContext) -> None:  # noqa: B027 - optional hook

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import PreparationFailed
-from runconfig_jupyter.core.safety.confine import Confinement
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, pip_into_prefix, process_environment
 
@@ -36,17 +35,32 @@ def check_host_pip(config: Any, environment: Any) -> None:
     conda = python.conda_dependencies
     if conda is None or python.user_managed_dependencies or not conda.pip_packages:
         return
+    from runconfig_jupyter.core.safety.confine import Confinement  # a submit's check, not the driver's
+
     confinement = Confinement.for_source(config.source_directory)
     confinement.host_pip_packages(conda.pip_packages, "environment.python.conda_dependencies.pip")
+
+
+def ready_interpreter(environment: Any) -> str | None:
+    """The python that runs a script of ``environment`` when nothing has to be built for it (a user-managed
+    interpreter, or no conda or pip packages); None when the environment needs a venv or conda prefix."""
+    python = environment.python
+    if python.user_managed_dependencies:
+        path = python.interpreter_path
+        return sys.executable if not path or path == "python" else path
+    conda = python.conda_dependencies
+    if (conda is not None and conda.pip_packages) or conda_request(environment) is not None:
+        return None
+    return sys.executable
 
 
 def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
     """The python that runs the script and the variables it needs (a conda prefix's PATH/CONDA_PREFIX)."""
     environment = ctx.config.effective_environment()
+    ready = ready_interpreter(environment)
+    if ready is not None:
+        return ready, {}
     python = environment.python
-    if python.user_managed_dependencies:
-        path = python.interpreter_path
-        return (sys.executable if not path or path == "python" else path), {}
     conda = python.conda_dependencies
     packages = list(conda.pip_packages) if conda is not None else []
     request = conda_request(environment)
@@ -60,9 +74,7 @@ def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
             return str(own_python), process_environment(prefix)
         interpreter = str(_cached_venv(ctx, environment.content_hash(), packages)) if packages else sys.executable
         return interpreter, process_environment(prefix)
-    if not packages:
-        return sys.executable, {}
-    return str(_cached_venv(ctx, environment.content_hash(), packages)), {}
+    return str(_cached_venv(ctx, environment.content_hash(), packages)), {}  # pip packages (not ready above)
 
 
 def _envs_dir(ctx: TargetRunContext) -> Path:

@@ -58,7 +58,9 @@ def outcome_for(code: int) -> Outcome:
     return Outcome(RunStatus.FAILED, exit_code=code, reason=f"the script exited with code {code}")
 
 
-if TYPE_CHECKING:  # distributed runs only: a single-process run does not import them (driver start-up time)
+if TYPE_CHECKING:  # annotations only: a single-process run's driver does not import these (its start-up time)
+    from runconfig_jupyter.core.config import ScriptRunConfig
+    from runconfig_jupyter.core.data.plan import DataPlan
     from runconfig_jupyter.core.runs.distributed import DistributedPlan
     from runconfig_jupyter.targets.processes.mpi_launch import LocalMpiRanks
     from runconfig_jupyter.targets.processes.rank_group import LocalRanks
@@ -154,6 +156,17 @@ class LocalTarget(ComputeTarget):
                 field="compute_target",
             )
 
+    def recorded_launch(self, config: ScriptRunConfig, plan: DataPlan) -> dict[str, Any] | None:
+        """A single-process run without data whose interpreter needs nothing built is started from its record
+        (run.json ``launch``): its driver then reaches the script without importing the config classes."""
+        from runconfig_jupyter.core.runs.distributed import plan_for
+        from runconfig_jupyter.targets.local.env import ready_interpreter
+
+        if plan or plan_for(config) is not None:
+            return None
+        python = ready_interpreter(config.effective_environment())
+        return None if python is None else {**config.launch_record(), "python": python}
+
     def working_dir(self, ctx: TargetRunContext) -> Path:
         return ctx.run_dir / "working"
 
@@ -165,6 +178,9 @@ class LocalTarget(ComputeTarget):
         keep_spare()  # warm_up started it already; this restarts one that died (or a driver built without warm_up)
         ctx.progress("Extracting snapshot")
         extract_snapshot(ctx.snapshot_path, self.working_dir(ctx))
+        if ctx.launch is not None:  # recorded at submit (recorded_launch): no data, one process, a ready python
+            self._python = str(ctx.launch["python"])
+            return
         if ctx.data_plan:
             self._data_paths = self._prepare_data(ctx)
         from runconfig_jupyter.targets.local.env import interpreter_for
@@ -248,9 +264,11 @@ class LocalTarget(ComputeTarget):
         setting = setting_for(self.options.inherit_env)
         base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
-        from runconfig_jupyter.core.data.plan import script_environment
+        data_env: dict[str, str] = {}
+        if self._data_paths:
+            from runconfig_jupyter.core.data.plan import script_environment
 
-        data_env = script_environment(ctx.data_plan, self._data_paths) if self._data_paths else {}
+            data_env = script_environment(ctx.data_plan, self._data_paths)
         env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
         inherit_env = setting if isinstance(setting, str) else ",".join(setting)
         log_path = ctx.log_path()
@@ -259,7 +277,12 @@ class LocalTarget(ComputeTarget):
             ctx.record(inherit_env=inherit_env)
             self._ranks.start(ctx, ctx.config.argv_template(python=self._python), env, self.working_dir(ctx))
             return
-        argv = ctx.config.argv(python=self._python, env=env)
+        if ctx.launch is not None:
+            from runconfig_jupyter.core.runs.launch import recorded_argv
+
+            argv = recorded_argv(ctx.launch, self._python, env)
+        else:
+            argv = ctx.config.argv(python=self._python, env=env)
         exit_file = ctx.run_dir / EXIT_FILE
         exit_file.unlink(missing_ok=True)
         try:
