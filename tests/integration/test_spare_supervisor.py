@@ -164,6 +164,9 @@ def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
         parent = psutil.Process(run.record.details["pid"])
         assert is_spare(parent.cmdline()) and parent.ppid() == run.record.driver_pid
         assert not served_by_standby(run)
+        # the submitter named the local target's head start, which the driver ran before its other imports
+        driver = psutil.Process(run.record.driver_pid).cmdline()
+        assert driver[-1] == "runconfig_jupyter.targets.local.head_start:start_spare", driver
     finally:
         run.cancel()
         run.wait_for_completion(timeout=60, raise_on_error=False)

@@ -465,3 +465,43 @@ def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(r
     heavy = {"runconfig_jupyter.core.runs.driver", "sqlite3", "runconfig_jupyter.core.data.plan", "tarfile"}
     heavy.add("runconfig_jupyter.core.runs.distributed")  # the prediction needs only core/runs/script_env.py
     assert heavy.isdisjoint(modules), sorted(heavy & set(modules))
+
+
+def test_the_local_head_start_starts_the_spare_before_the_plug_in_loader_and_the_target_interface(run_home, tmp_path):
+    """A fresh driver runs the head start the submitter names before anything else (core/runs/driver_entry.py):
+    the local target's spare is started with neither the plug-in loader nor the target interface (and its
+    dataclasses) imported, so the script's interpreter start overlaps those imports too."""
+    from runconfig_jupyter.targets.local.target import LocalTarget
+
+    code = (
+        "import sys\n"
+        "from runconfig_jupyter.core.runs.driver_entry import run_head_start\n"
+        f"run_head_start({LocalTarget.head_start!r})\n"
+        "from runconfig_jupyter.targets.processes import spare\n"
+        "print(spare.spare_pid() is not None)\n"
+        "print('\\n'.join(sys.modules))\n"
+        "spare.discard_spare()\n"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    started, *modules = result.stdout.split()
+    assert started == "True"
+    later = {
+        "runconfig_jupyter.core.target.plugins",
+        "runconfig_jupyter.core.target.interface",
+        "runconfig_jupyter.targets.local.target",
+        "dataclasses",
+        "inspect",
+        "runconfig_jupyter.core.runs.driver",
+        "sqlite3",
+    }
+    assert later.isdisjoint(modules), sorted(later & set(modules))
+
+
+def test_a_head_start_that_cannot_be_found_costs_only_the_head_start(run_home, tmp_path):
+    """A wrong or missing head start never stops a driver: warm_up and the run go on as without one."""
+    from runconfig_jupyter.core.runs.driver_entry import run_head_start
+
+    run_head_start("runconfig_jupyter.no_such_module:start")
+    run_head_start("runconfig_jupyter.targets.local.head_start:no_such_function")
+    run_head_start("not even a name")

@@ -52,11 +52,13 @@ def start_driver(
     reattach: bool = False,
     strip_env: set[str] | None = None,
     target_type: str | None = None,
+    head_start: str | None = None,
 ) -> int:
     """Launch the detached driver, or hand the run to a warm standby one; output goes to logs/driver_log.txt.
 
     ``target_type`` (the submitter's resolved target) lets a fresh driver warm its target up before it
-    imports the rest of itself (core/runs/driver_entry.py).
+    imports the rest of itself (core/runs/driver_entry.py); its ``head_start`` (ComputeTarget.head_start)
+    runs even before that.
     """
     env = driver_environment(store, extra_env, strip_env)
     warm = not reattach and standby_seconds(env) > 0
@@ -69,7 +71,7 @@ def start_driver(
     pid = claim(store.home, print_, run_id, before_handover=record_driver) if warm else None
     claimed = pid is not None
     if pid is None:
-        pid = _spawn_driver(store, run_id, env, reattach, target_type)
+        pid = _spawn_driver(store, run_id, env, reattach, target_type, head_start)
         record_driver(pid)
     # ... and one is kept waiting for the next submit: a claimed standby starts its own successor once
     # the script runs (core/runs/standby.py start_successor); a fresh driver's is started here.
@@ -107,7 +109,12 @@ def prewarm(store: RunStore | None = None) -> int | None:
 
 
 def _spawn_driver(
-    store: RunStore, run_id: str, env: dict[str, str], reattach: bool, target_type: str | None = None
+    store: RunStore,
+    run_id: str,
+    env: dict[str, str],
+    reattach: bool,
+    target_type: str | None = None,
+    head_start: str | None = None,
 ) -> int:
     if reattach or not target_type:
         argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
@@ -115,5 +122,6 @@ def _spawn_driver(
             argv.append("--reattach")
     else:
         argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver_entry", run_id, target_type]
+        argv += [head_start] if head_start else []
     run_dir = store.run_dir(run_id)
     return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid

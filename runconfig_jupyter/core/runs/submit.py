@@ -179,7 +179,14 @@ def start_run(
         if isinstance(error, OSError):
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
-    start_driver(store, run_id, driver_env, strip_env=other_targets_secrets(compute), target_type=compute.type_name)
+    start_driver(
+        store,
+        run_id,
+        driver_env,
+        strip_env=other_targets_secrets(compute),
+        target_type=compute.type_name,
+        head_start=type(compute).head_start,
+    )
     return run_id
 
 

@@ -105,6 +105,10 @@ class ComputeTarget(ABC):
 
     type_name: ClassVar[str] = ""
     Settings: ClassVar[type] = NoSettings
+    # "module:function" that starts, with no argument and without importing this class's module, what
+    # ``warm_up`` would start in the background; a fresh driver runs it before anything else
+    # (core/runs/driver_entry.py). None: only ``warm_up``, after the plug-in loader and this module.
+    head_start: ClassVar[str | None] = None
 
     def __init__(self, name: str | None = None, **settings: Any):
         self.name = name or self.type_name

@@ -87,6 +87,7 @@ class LocalSettings:
 
 class LocalTarget(ComputeTarget):
     type_name = "local"
+    head_start = "runconfig_jupyter.targets.local.head_start:start_spare"
     Settings = LocalSettings
 
     def __init__(self, name: str | None = None, **settings: Any):
@@ -102,16 +103,11 @@ class LocalTarget(ComputeTarget):
 
     @classmethod
     def warm_up(cls) -> None:
-        """A standby keeps the script's parent process and interpreter started (targets/processes/spare.py).
+        """A standby keeps the script's parent process and interpreter started (targets/processes/spare.py,
+        started as a fresh driver's head start does it: targets/local/head_start.py)."""
+        from runconfig_jupyter.targets.local.head_start import start_spare
 
-        The interpreter's environment is what a default run's script gets (the submitting process's
-        variables through the default inherit_env filter, plus ours) without its per-run names. A run
-        configured otherwise (its own variables, another inherit_env, a venv or conda python) does not
-        match it and starts its interpreter the ordinary way.
-        """
-        from runconfig_jupyter.core.runs.script_env import standing_environment
-
-        keep_spare(prestart_env={**inherited(os.environ, setting_for(None)), **standing_environment()})
+        start_spare()
 
     @classmethod
     def garbage_sources(cls, home: Path) -> list[Any]:
