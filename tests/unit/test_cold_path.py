@@ -449,19 +449,11 @@ def test_a_fresh_driver_hands_a_local_run_to_its_spare_before_the_modules_it_nee
 def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(run_home, tmp_path):
     """What a fresh driver runs first (core/runs/driver_entry.py): the spare is started by then, and nothing of
     the driver module, the run store or the data plan has been imported for it."""
-    code = (
-        "import sys\n"
-        "from runconfig_jupyter.core.target.plugins import target_class\n"
-        "target_class('local').warm_up()\n"
-        "from runconfig_jupyter.targets.processes import spare\n"
-        "print(spare.spare_pid() is not None)\n"
-        "print('\\n'.join(sys.modules))\n"
-        "spare.discard_spare()\n"
+    modules = _modules_once_the_spare_started(
+        "from runconfig_jupyter.core.target.plugins import target_class\ntarget_class('local').warm_up()\n",
+        run_home,
+        tmp_path,
     )
-    result = _fresh(code, _environment(run_home), tmp_path)
-    assert result.returncode == 0, result.stderr
-    started, *modules = result.stdout.split()
-    assert started == "True"
     heavy = {"runconfig_jupyter.core.runs.driver", "sqlite3", "runconfig_jupyter.core.data.plan", "tarfile"}
     heavy.add("runconfig_jupyter.core.runs.distributed")  # the prediction needs only core/runs/script_env.py
     assert heavy.isdisjoint(modules), sorted(heavy & set(modules))
@@ -473,19 +465,12 @@ def test_the_local_head_start_starts_the_spare_before_the_plug_in_loader_and_the
     dataclasses) imported, so the script's interpreter start overlaps those imports too."""
     from runconfig_jupyter.targets.local.target import LocalTarget
 
-    code = (
-        "import sys\n"
+    modules = _modules_once_the_spare_started(
         "from runconfig_jupyter.core.runs.driver_entry import run_head_start\n"
-        f"run_head_start({LocalTarget.head_start!r})\n"
-        "from runconfig_jupyter.targets.processes import spare\n"
-        "print(spare.spare_pid() is not None)\n"
-        "print('\\n'.join(sys.modules))\n"
-        "spare.discard_spare()\n"
+        f"run_head_start({LocalTarget.head_start!r})\n",
+        run_home,
+        tmp_path,
     )
-    result = _fresh(code, _environment(run_home), tmp_path)
-    assert result.returncode == 0, result.stderr
-    started, *modules = result.stdout.split()
-    assert started == "True"
     later = {
         "runconfig_jupyter.core.target.plugins",
         "runconfig_jupyter.core.target.interface",
@@ -505,3 +490,20 @@ def test_a_head_start_that_cannot_be_found_costs_only_the_head_start(run_home, t
     run_head_start("runconfig_jupyter.no_such_module:start")
     run_head_start("runconfig_jupyter.targets.local.head_start:no_such_function")
     run_head_start("not even a name")
+
+
+def _modules_once_the_spare_started(start: str, run_home: Path, tmp_path: Path) -> list[str]:
+    """Run ``start`` in a fresh interpreter; check it started the local target's spare, and return the modules
+    imported by then."""
+    code = (
+        f"import sys\n{start}"
+        "from runconfig_jupyter.targets.processes import spare\n"
+        "print(spare.spare_pid() is not None)\n"
+        "print('\\n'.join(sys.modules))\n"
+        "spare.discard_spare()\n"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path)
+    assert result.returncode == 0, result.stderr
+    started, *modules = result.stdout.split()
+    assert started == "True"
+    return modules
