@@ -16,10 +16,13 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import shlex
 import shutil
 import tarfile
 import tempfile
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,22 +283,30 @@ def _build(
             pull=False,
             decode=True,
         )
-        for chunk in stream:
-            text = chunk.get("stream") or chunk.get("status") or ""
-            for line in text.splitlines():
-                if line.strip():
-                    ctx.prepare_log(line)
-                    tail.append(line)
-            if "error" in chunk:
-                error_text = str(chunk.get("error")).strip()
-                ctx.prepare_log(error_text)
-                tail.append(error_text)
-            if ctx.cancel_event.is_set():
-                # Dropping the connection makes the engine abandon the build (forcerm cleans up);
-                # returning normally lets the driver record Canceled rather than a build failure.
-                ctx.prepare_log("canceled while building the image")
-                stream.close()
-                return
+        steps = _StepStopper(client, ctx.cancel_event)
+        try:
+            for chunk in stream:
+                text = chunk.get("stream") or chunk.get("status") or ""
+                for line in text.splitlines():
+                    if line.strip():
+                        ctx.prepare_log(line)
+                        tail.append(line)
+                steps.note(text)
+                if "error" in chunk:
+                    error_text = str(chunk.get("error")).strip()
+                    ctx.prepare_log(error_text)
+                    tail.append(error_text)
+                if ctx.cancel_event.is_set():
+                    # Dropping the connection makes the engine abandon the build (forcerm cleans up);
+                    # returning normally lets the driver record Canceled rather than a build failure.
+                    ctx.prepare_log("canceled while building the image")
+                    stream.close()
+                    return
+        finally:
+            steps.done()
+        if ctx.cancel_event.is_set():  # the step that was stopped was the last one
+            ctx.prepare_log("canceled while building the image")
+            return
     except Exception as error:
         error_text = _short(error)
     finally:
@@ -308,6 +319,65 @@ def _build(
     image = client.images.get(plan.tag)
     ctx.record(image=plan.tag, image_id=image.id, image_cached=False)
     ctx.prepare_log(f"built image {plan.tag} ({image.id[:19]})")
+
+
+class _StepStopper:
+    """Stops the build's running step when the run is canceled.
+
+    The build loop notices a cancel only when the engine sends a line, and a step that prints nothing
+    (``RUN sleep``, a long compile, a silent download) sends none until it ends: a cancel would wait for it,
+    minutes perhaps. So a thread waits for the cancel and kills the step's container, which the classic
+    builder names in a message of its own (" ---> Running in <id>"); the step fails, the engine ends the
+    stream, and the loop returns.
+
+    A step's output could print such a line too (the Dockerfile is a notebook's input): only a whole message
+    with a full container id counts (nobody inside a build can learn another container's id; a short prefix
+    would match any), and a named container is killed only if the engine says it is a running build step
+    (``/bin/sh -c``) created since this build started.
+    """
+
+    STEP = re.compile(r" ---> Running in ([0-9a-f]{12,64})\n?")
+
+    def __init__(self, client: Any, cancel: threading.Event):
+        self.client, self.cancel = client, cancel
+        self.started = time.time()
+        self.containers: list[str] = []  # every step named so far (the last is running); checked when used
+        self.finished = threading.Event()
+        threading.Thread(target=self._watch, name="build-cancel", daemon=True).start()
+
+    def note(self, message: str) -> None:
+        found = self.STEP.fullmatch(message)
+        if found and found.group(1) not in self.containers[-64:]:
+            self.containers.append(found.group(1))
+
+    def done(self) -> None:
+        self.finished.set()
+
+    def _watch(self) -> None:
+        while not self.finished.is_set():
+            if self.cancel.wait(0.2):
+                break
+        if self.finished.is_set():
+            return
+        for container in reversed(self.containers[-64:]):
+            try:
+                info = self.client.api.inspect_container(container)
+                created = _timestamp(info.get("Created", ""))
+                step = (info.get("Config") or {}).get("Cmd", [])[:2] == ["/bin/sh", "-c"]
+                if step and created >= self.started - 1 and (info.get("State") or {}).get("Running"):
+                    self.client.api.kill(info["Id"])
+            except Exception:  # gone already, or the engine refuses: the build ends at the step's end then
+                continue
+
+
+def _timestamp(text: str) -> float:
+    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds cut to what Python parses); 0 if none."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _short(error: BaseException | str, limit: int = 300) -> str:

@@ -157,18 +157,20 @@ def test_unreachable_engine_is_target_unavailable_and_nothing_is_recorded(projec
 def test_cancel_while_the_image_builds_is_canceled_and_leaves_no_container(project, docker_client, session_nonce):
     from tests.conftest import wait_for
 
+    # A step that prints nothing for ten minutes: the cancel must not wait for its next line (the test's own
+    # waits are 60 s). The build loop only sees a cancel between two lines; the step's container is stopped.
     environment = Environment.from_dockerfile(
-        "slow-build", f"FROM {BASE}\nLABEL runconfig-jupyter.test={session_nonce}\nRUN sleep 60\n"
+        "slow-build", f"FROM {BASE}\nLABEL runconfig-jupyter.test={session_nonce}\nRUN sleep 600\n"
     )
     environment.python.user_managed_dependencies = False
     run = Experiment("dk").submit(
         ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
     )
     prepare_log = run.run_dir / "logs" / "prepare_log.txt"
-    wait_for(
-        lambda: prepare_log.exists() and "Running in" in prepare_log.read_text(),
+    wait_for(  # the silent step's own container, not an earlier LABEL step's
+        lambda: prepare_log.exists() and "Running in" in prepare_log.read_text().partition(" : RUN sleep 600")[2],
         timeout=60,
-        message="the build step to start",
+        message="the silent build step to start",
     )
     assert run.cancel() is True
     wait_for(lambda: run.record.is_terminal, timeout=60, message="the run to end")
@@ -178,3 +180,41 @@ def test_cancel_while_the_image_builds_is_canceled_and_leaves_no_container(proje
     wait_for(
         lambda: _containers_labelled(docker_client, build_containers) == [], 30, message="the build container to go"
     )
+
+
+def test_a_build_step_cannot_make_a_cancel_stop_another_container(project, docker_client, session_nonce):
+    """A Dockerfile step prints the line the builder uses to name a step's container, with the full id of
+    another (running, /bin/sh -c, ours) container: the cancel stops the real step and the run ends, and the
+    other container keeps running (it was created before the build started)."""
+    import re
+    import time
+
+    from tests.conftest import wait_for
+
+    label = f"runconfig-jupyter.test={session_nonce}-victim"
+    victim = docker_client.containers.run(
+        BASE, ["/bin/sh", "-c", "sleep 300"], detach=True, labels={label.split("=")[0]: label.split("=")[1]}
+    )
+    try:
+        time.sleep(2)  # created well before the build: a step of this build cannot be it
+        environment = Environment.from_dockerfile(
+            "lying-build", f"FROM {BASE}\nRUN echo ' ---> Running in {victim.id}' && sleep 600\n"
+        )
+        environment.python.user_managed_dependencies = False
+        run = Experiment("dk").submit(
+            ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
+        )
+        prepare_log = run.run_dir / "logs" / "prepare_log.txt"
+        lie = re.compile(rf"^ ---> Running in {victim.id}$", re.MULTILINE)  # the step's output, not the Dockerfile
+        wait_for(
+            lambda: prepare_log.exists() and lie.search(prepare_log.read_text()),
+            timeout=60,
+            message="the step's lie to reach the log",
+        )
+        assert run.cancel() is True
+        wait_for(lambda: run.record.is_terminal, timeout=60, message="the run to end")
+        assert run.get_status() == "Canceled"
+        victim.reload()
+        assert victim.status == "running"
+    finally:
+        victim.remove(force=True)
