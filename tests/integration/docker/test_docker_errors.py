@@ -154,19 +154,23 @@ def test_unreachable_engine_is_target_unavailable_and_nothing_is_recorded(projec
     _nothing_recorded()
 
 
+def _submit_build(project, dockerfile: str):
+    """A docker run whose image is built from ``dockerfile``; the run and its preparation log's path."""
+    environment = Environment.from_dockerfile("test-build", dockerfile)
+    environment.python.user_managed_dependencies = False
+    run = Experiment("dk").submit(
+        ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
+    )
+    return run, run.run_dir / "logs" / "prepare_log.txt"
+
+
 def test_cancel_while_the_image_builds_is_canceled_and_leaves_no_container(project, docker_client, session_nonce):
     from tests.conftest import wait_for
 
     # A step that prints nothing for ten minutes: the cancel must not wait for its next line (the test's own
     # waits are 60 s). The build loop only sees a cancel between two lines; the step's container is stopped.
-    environment = Environment.from_dockerfile(
-        "slow-build", f"FROM {BASE}\nLABEL runconfig-jupyter.test={session_nonce}\nRUN sleep 600\n"
-    )
-    environment.python.user_managed_dependencies = False
-    run = Experiment("dk").submit(
-        ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
-    )
-    prepare_log = run.run_dir / "logs" / "prepare_log.txt"
+    silent = f"FROM {BASE}\nLABEL runconfig-jupyter.test={session_nonce}\nRUN sleep 600\n"
+    run, prepare_log = _submit_build(project, silent)
     wait_for(  # the silent step's own container, not an earlier LABEL step's
         lambda: prepare_log.exists() and "Running in" in prepare_log.read_text().partition(" : RUN sleep 600")[2],
         timeout=60,
@@ -197,14 +201,8 @@ def test_a_build_step_cannot_make_a_cancel_stop_another_container(project, docke
     )
     try:
         time.sleep(2)  # created well before the build: a step of this build cannot be it
-        environment = Environment.from_dockerfile(
-            "lying-build", f"FROM {BASE}\nRUN echo ' ---> Running in {victim.id}' && sleep 600\n"
-        )
-        environment.python.user_managed_dependencies = False
-        run = Experiment("dk").submit(
-            ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
-        )
-        prepare_log = run.run_dir / "logs" / "prepare_log.txt"
+        lying = f"FROM {BASE}\nRUN echo ' ---> Running in {victim.id}' && sleep 600\n"
+        run, prepare_log = _submit_build(project, lying)
         lie = re.compile(rf"^ ---> Running in {victim.id}$", re.MULTILINE)  # the step's output, not the Dockerfile
         wait_for(
             lambda: prepare_log.exists() and lie.search(prepare_log.read_text()),
