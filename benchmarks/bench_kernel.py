@@ -10,7 +10,7 @@ Starts a real ``jupyter server`` and a real ``jupyter kernelgateway`` on 127.0.0
    Importing the test servers' helpers turns standbys off (tests/conftest.py), so both are set here.
 2. upload of N MB: our snapshot upload (contents API on the server, chunks through the kernel on the
    gateway, both with a checksum check) vs one plain contents-API PUT of the same bytes.
-3. a re-submit after a one-file edit of a 64 MB folder, submit -> Completed: the delta upload (only the
+3. a re-submit after a one-file edit of a 32 MB folder, submit -> Completed: the delta upload (only the
    edited file travels) vs the whole snapshot (``delta_upload: false``), with the MB each sends.
 
 Each figure is paired with its baseline (ours, bare, ours, bare, ...; timing.py).
@@ -226,7 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--mb", type=int, default=32)
-    parser.add_argument("--resubmit-mb", type=int, default=64, help="folder size of the re-submit figure")
+    parser.add_argument("--resubmit-mb", type=int, default=32, help="folder size of the re-submit figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)

@@ -27,7 +27,7 @@ BENCHMARKS: dict[str, tuple[list[str], float]] = {
     "snapshot": (["bench_snapshot.py", "--repeat", "3"], 120),
     "ray": (["bench_ray.py", "--repeat", "3"], 180),
     "server": (["bench_server.py"], 120),
-    "kernel": (["bench_kernel.py", "--repeat", "5", "--mb", "8"], 360),  # cold and warm; boots vary 0.5-1.5 s
+    "kernel": (["bench_kernel.py", "--repeat", "5", "--mb", "8"], 480),  # cold, warm, upload, re-submit; boots vary
     "data": (["bench_data_download.py", "--mb", "64", "--repeat", "2"], 180),
     "data_mount": (["bench_data_mount.py", "--repeat", "3"], 180),
 }
