@@ -108,6 +108,9 @@ def test_cancel_ends_mpirun_and_every_rank(mpi_project):
     )
     run = Experiment("mpi").submit(config)
     wait_for(lambda: run.get_log().count("] started ") == 2, timeout=30, message="both ranks started")
+    # The ranks may print before the driver has found them both and recorded their pids (it polls mpirun's
+    # children while their output is already merged into the log).
+    wait_for(lambda: {"pid", "pids"} <= set(run.record.details), timeout=30, message="the pids to be recorded")
     details = run.record.details
     pids = [details["pid"], *details["pids"]]
     assert len(pids) == 3 and not _all_gone(pids)

@@ -260,9 +260,14 @@ def _probe_as_nobody(nobody: pwd.struct_passwd, base: Path) -> None:
     probe = textwrap.dedent(
         f"""
         import json, os, sys
-        import runconfig_jupyter.core.snapshot.create, runconfig_jupyter.core.runs.script_run
-        import runconfig_jupyter.targets.local.target
-        import runconfig_jupyter.core.target.configured, runconfig_jupyter.core.runs.store, yaml, sqlite3, pathspec
+        import importlib, pkgutil
+        import runconfig_jupyter.core, runconfig_jupyter.targets.local, runconfig_jupyter.targets.processes
+        # Every module a submit may load lazily, and the standard library under them, is loaded now: the
+        # interpreter's own files (under /root) are unreadable once this process is 'nobody'.
+        for package in (runconfig_jupyter.core, runconfig_jupyter.targets.local, runconfig_jupyter.targets.processes):
+            for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+                importlib.import_module(found.name)
+        import yaml, sqlite3, pathspec
         from runconfig_jupyter.core.config import ScriptRunConfig
         from runconfig_jupyter.core.errors import RunConfigError
         from runconfig_jupyter.core.runs.script_run import submit

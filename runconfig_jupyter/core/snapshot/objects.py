@@ -121,9 +121,9 @@ class ObjectStore:
                 return os.open(self._root, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _object_mode(mode)), None
             except OSError:  # a file system without O_TMPFILE: named temp files from now on
                 self._tmpfile = False
-        import secrets  # only where O_TMPFILE is missing (it loads hashlib through hmac)
-
-        tmp = f"{self._root}/.tmp-{os.getpid()}-{secrets.token_hex(6)}"
+        # os.urandom is what secrets.token_hex uses; importing secrets here (it loads hashlib through hmac) could
+        # fail where the interpreter's own files are unreadable once privileges were dropped.
+        tmp = f"{self._root}/.tmp-{os.getpid()}-{os.urandom(6).hex()}"
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
 
     def commit(self, fd: int, tmp: str | None, digest: str, mode: int) -> bool:
