@@ -155,6 +155,30 @@ def test_a_spare_runs_exactly_the_argv_it_is_given_without_a_shell(tmp_path):
     assert json.loads((tmp_path / "exit.json").read_text())["exit_code"] == 0
 
 
+def test_the_next_fresh_driver_starts_without_site_and_runs_the_same(project, run_home):
+    """The first driver started the ordinary way remembers what site gave it (core/system/site_free.py); the
+    next one in the same environment is started with ``-S`` and that path, and runs the script as well."""
+    (project / "hello.py").write_text("import sys\nprint('hello', sys.argv[1:], flush=True)\n")
+    config = ScriptRunConfig(str(project), script="hello.py", arguments=["x"])
+    first = Experiment("spare").submit(config)
+    first.wait_for_completion(timeout=60)
+    (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    second = Experiment("spare").submit(ScriptRunConfig(str(project), script="sleepy.py"))
+    try:
+        wait_for(lambda: "up" in second.get_log(), timeout=60, message="the script to start")
+        driver = psutil.Process(second.record.driver_pid).cmdline()
+        assert driver[1:3] == ["-S", "-c"] and "runconfig_jupyter.core.runs.driver_entry" in driver[3], driver
+        assert second.id in driver
+    finally:
+        second.cancel()
+        second.wait_for_completion(timeout=60, raise_on_error=False)
+    assert second.record.status == RunStatus.CANCELED
+    assert "hello ['x']" in first.get_log()
+    third = Experiment("spare").submit(config)
+    assert third.wait_for_completion(timeout=60)["status"] == "Completed"
+    assert "hello ['x']" in third.get_log()
+
+
 def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
     """Standbys off (the fixture's default): the driver's own spare (from the target's warm-up) runs the script."""
     (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")

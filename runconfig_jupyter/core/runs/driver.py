@@ -32,6 +32,7 @@ from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, s
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
+from runconfig_jupyter.core.system.site_free import capture, remember
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
@@ -433,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     if args[0] == "--standby":
+        remember(capture())  # a standby waits anyway: the next driver or standby can start without site
         return standby_main(args[1] if len(args) > 1 else "")
     store, reattach = RunStore(), "--reattach" in args
     if not reattach:

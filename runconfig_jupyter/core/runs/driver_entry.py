@@ -11,17 +11,23 @@ driver still rebuilds the target from the run's recorded spec, so a wrong name o
 HEAD_START, when the target's class names one (``ComputeTarget.head_start``, e.g. the local target's
 targets/local/head_start.py), runs even before the plug-in loader: the local target's spare then starts
 ~10 ms sooner, before the target interface's dataclasses are imported.
+
+Started the ordinary way (``python -m``), it remembers what ``site`` gave it, so the next driver can start
+without ``site`` (core/system/site_free.py); that start runs this same module.
 """
 
 from __future__ import annotations
 
 import sys
 
+from runconfig_jupyter.core.system.site_free import capture, remember
+
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
+    started = capture()  # what site gave this process, when it had to run it: the next start can skip it
     run_id, target_type = argv[:2]
     if len(argv) == 3:
         run_head_start(argv[2])
@@ -34,7 +40,10 @@ def main(argv: list[str]) -> int:
     from runconfig_jupyter.core.runs.driver import drive
     from runconfig_jupyter.core.runs.store import RunStore
 
-    return drive(RunStore(), run_id)  # not driver.main, which would warm the target up a second time
+    try:
+        return drive(RunStore(), run_id)  # not driver.main, which would warm the target up a second time
+    finally:
+        remember(started)  # after the run: off its critical path
 
 
 def run_head_start(where: str) -> None:

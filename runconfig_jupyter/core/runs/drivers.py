@@ -8,7 +8,6 @@ submit machinery, which imports the run handle, which waits through ``settle``.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from runconfig_jupyter.core.runs.standby import (
 )
 from runconfig_jupyter.core.runs.store import RunStore, pid_start_time
 from runconfig_jupyter.core.system.detached import spawn_detached
+from runconfig_jupyter.core.system.site_free import module_command
 from runconfig_jupyter.core.target.configured import resolve_target
 
 if TYPE_CHECKING:
@@ -117,11 +117,10 @@ def _spawn_driver(
     head_start: str | None = None,
 ) -> int:
     if reattach or not target_type:
-        argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", run_id]
-        if reattach:
-            argv.append("--reattach")
+        args = [run_id, "--reattach"] if reattach else [run_id]
+        argv = module_command("runconfig_jupyter.core.runs.driver", args, env)
     else:
-        argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver_entry", run_id, target_type]
-        argv += [head_start] if head_start else []
+        args = [run_id, target_type, *([head_start] if head_start else [])]
+        argv = module_command("runconfig_jupyter.core.runs.driver_entry", args, env)
     run_dir = store.run_dir(run_id)
     return spawn_detached(argv, cwd=run_dir, env=env, log_path=RunFolder(run_dir).driver_log).pid

@@ -35,6 +35,7 @@ from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.system.paths import RUN_ID
+from runconfig_jupyter.core.system.site_free import module_command
 
 STANDBY_ENV = "RUNCONFIG_STANDBY_SECONDS"
 DEFAULT_SECONDS = 120.0
@@ -183,7 +184,7 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
             with contextlib.suppress(OSError):  # left by a standby that was killed
                 path.unlink()
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "runconfig_jupyter.core.runs.driver", "--standby", print_]
+        argv = module_command("runconfig_jupyter.core.runs.driver", ["--standby", print_], env)
         if delay > 0:
             argv = ["/bin/sh", "-c", 'sleep "$0" && exec "$@"', f"{min(delay, 5.0):g}", *argv]
         process = spawn_detached(argv, cwd=folder, env=env, log_path=folder / "standby_log.txt")
