@@ -29,7 +29,7 @@ from runconfig_jupyter.core.errors import PreparationFailed
 from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG, new_hasher
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.kernel import transfer
-from runconfig_jupyter.targets.kernel.delta import Region, RemoteCache, plan_delta
+from runconfig_jupyter.targets.kernel.delta import Region, RemoteCache, plan_delta, rebuild_remotely
 from runconfig_jupyter.targets.kernel.session import RemoteKernel
 
 
@@ -213,34 +213,27 @@ def _upload_delta(
     size = packed.path.stat().st_size
     delta = plan_delta(DEFAULT_ALG, size, packed.sha256, packed.regions, cache.known.load(DEFAULT_ALG))
     remote_delta = f"{remote_archive}.delta"
+    what = f"input '{inp.name}'"
     with open(packed.path, "rb") as tar:
         blocks = delta.chunks(lambda offset, length: os.pread(tar.fileno(), length, offset))
-        what = f"input '{inp.name}'"
         if not transfer.upload_through_kernel(remote, ctx, remote_delta, blocks, chunk, what, total=delta.size):
             return None
-    rebuilt = remote.call("assemble", archive=remote_archive, delta=remote_delta, cache=cache.folder, timeout=600)
-    if rebuilt.get("missing"):
-        cache.known.forget(DEFAULT_ALG, rebuilt["missing"])
-        ctx.prepare_log(
-            f"input '{inp.name}': {len(rebuilt['missing'])} cached files are gone there; uploading it whole"
-        )
-        return None
     read_only = inp.mode == "mount"
-    result = remote.call("extract_to", archive=remote_archive, dest=dest, sha256=packed.sha256, read_only=read_only)
-    if result.get("files") is None:
-        named = [*delta.used, *delta.sent]
-        remote.call("forget_objects", cache=cache.folder, alg=DEFAULT_ALG, digests=named)
-        cache.known.forget(DEFAULT_ALG, named)
-        ctx.prepare_log(
-            f"input '{inp.name}': rebuilt from the remote machine's cache, it does not match (a cached file was "
-            "changed there); those files are forgotten on both sides and the input is uploaded whole"
-        )
-        return None
-    cache.known.add(DEFAULT_ALG, delta.sent)
-    if delta.used:
-        ctx.prepare_log(
-            f"input '{inp.name}': {len(delta.used)} of {len(delta.used) + len(delta.sent)} files "
-            f"({delta.used_file_bytes / 1e6:.2f} MB) were already there: sent {delta.size / 1e6:.2f} MB of "
-            f"{size / 1e6:.2f} MB"
-        )
-    return result
+    return rebuild_remotely(
+        remote,
+        ctx,
+        cache,
+        delta,
+        remote_delta,
+        remote_archive,
+        lambda: _unpacked(
+            remote.call("extract_to", archive=remote_archive, dest=dest, sha256=packed.sha256, read_only=read_only)
+        ),
+        what,
+        "there",
+    )
+
+
+def _unpacked(result: dict[str, Any]) -> dict[str, Any] | None:
+    """extract_to's answer, None when the tar did not match its checksum (``files`` None)."""
+    return result if result.get("files") is not None else None

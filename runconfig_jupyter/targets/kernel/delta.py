@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.snapshot.stream import load_manifest, tar_pieces
+from runconfig_jupyter.core.system.atomic import write_bytes_atomically
+from runconfig_jupyter.targets.kernel.session import RemoteError
+
+if TYPE_CHECKING:
+    from runconfig_jupyter.core.target.interface import TargetRunContext
+    from runconfig_jupyter.targets.kernel.session import RemoteKernel
 
 SMALL_FILE = 1024
 DELTA_NAME = "snapshot.delta"
@@ -161,12 +167,10 @@ class KnownObjects:
         self._rewrite([line for line in lines if line not in gone])
 
     def _rewrite(self, lines: list[str]) -> None:
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
-            temp.write_text("".join(f"{line}\n" for line in lines), encoding="ascii")
-            temp.replace(self.path)
+            write_bytes_atomically(self.path, "".join(f"{line}\n" for line in lines).encode("ascii"), durable=False)
         except OSError:
-            temp.unlink(missing_ok=True)
+            pass  # only costs a bigger upload next time
 
 
 @dataclass(frozen=True)
@@ -175,3 +179,51 @@ class RemoteCache:
 
     folder: str
     known: KnownObjects
+    host: str  # the machine's name, for the log
+
+
+def rebuild_remotely(
+    remote: RemoteKernel,
+    ctx: TargetRunContext,
+    cache: RemoteCache,
+    delta: Delta,
+    remote_delta: str,
+    archive: str,
+    unpack: Callable[[], dict[str, Any] | None],
+    label: str,
+    held_where: str,
+) -> dict[str, Any] | None:
+    """The tar rebuilt at ``archive`` on the remote machine from the uploaded ``remote_delta`` and its cache, then
+    unpacked by ``unpack`` (which checks the tar against ``delta.tar_sha256``: None when it differs). ``label``
+    names the tar in the log ("snapshot", "input 'NAME'"), ``held_where`` where the cached files were. None when
+    it has to be uploaded whole: a cached file gone (``missing``) or changed (the checksum) is forgotten on both
+    sides first. The snapshot (kernel/target.py) and an uploaded input (kernel/data.py) both come here."""
+    try:
+        rebuilt = remote.call("assemble", archive=archive, delta=remote_delta, cache=cache.folder, timeout=600)
+    except RemoteError as error:
+        ctx.prepare_log(f"{label}: could not be rebuilt on the remote machine ({error.evalue}); uploading it whole")
+        return None
+    if rebuilt.get("missing"):
+        cache.known.forget(delta.alg, rebuilt["missing"])
+        ctx.prepare_log(
+            f"{label}: {len(rebuilt['missing'])} cached files are gone from {cache.host}; uploading it whole"
+        )
+        return None
+    unpacked = unpack()
+    if unpacked is None:
+        named = [*delta.used, *delta.sent]
+        remote.call("forget_objects", cache=cache.folder, alg=delta.alg, digests=named)
+        cache.known.forget(delta.alg, named)
+        ctx.prepare_log(
+            f"{label} rebuilt on {cache.host} from its cache: it does not match the one submitted (a cached file was "
+            "changed there); those files are forgotten on both sides and it is uploaded whole"
+        )
+        return None
+    cache.known.add(delta.alg, delta.sent)
+    if delta.used:
+        files, held = len(delta.used) + len(delta.sent), delta.used_file_bytes / 1e6
+        ctx.prepare_log(
+            f"{label}: {len(delta.used)} of {files} files ({held:.2f} MB) were already {held_where}: "
+            f"sent {delta.size / 1e6:.2f} MB of a {delta.tar_size / 1e6:.2f} MB {label}"
+        )
+    return unpacked

@@ -64,6 +64,7 @@ from runconfig_jupyter.targets.kernel.delta import (
     KnownObjects,
     RemoteCache,
     plan_delta,
+    rebuild_remotely,
     snapshot_tar,
 )
 from runconfig_jupyter.targets.kernel.session import RemoteError, RemoteKernel
@@ -307,9 +308,10 @@ class KernelTarget(ComputeTarget):
         self._record(ctx)
         ctx.prepare_log(f"remote folder {info['host']}:{info['run_dir']}")
         archive = f"{info['run_dir']}/control/snapshot.tar"
+        cache = RemoteCache(f"{self.options.working_root.rstrip('/')}/{CACHE_FOLDER}", known, info["host"])
         extracted = None
         if delta is not None:
-            extracted = self._rebuild(ctx, archive, delta, payload, stored, known)
+            extracted = self._rebuild(ctx, archive, delta, payload, stored, cache)
             if ctx.cancel_event.is_set():
                 return
             stored = False  # if it has to go whole now: through the kernel (the contents API held the delta)
@@ -329,18 +331,16 @@ class KernelTarget(ComputeTarget):
                 raise PreparationFailed(f"the uploaded snapshot is corrupt on {info['host']} (checksum differs)")
         ctx.prepare_log(f"unpacked {extracted['files']} files")
         self._install_environment(ctx)
-        cache = RemoteCache(f"{self.options.working_root.rstrip('/')}/{CACHE_FOLDER}", known)
         use = cache if self.options.delta_upload else None
         self._data_paths = kernel_data.materialize(self._remote, ctx, info["run_dir"], self.chunk_bytes, use)
 
     def _rebuild(
-        self, ctx: TargetRunContext, archive: str, delta: Delta, payload: bytes, stored: bool, known: KnownObjects
+        self, ctx: TargetRunContext, archive: str, delta: Delta, payload: bytes, stored: bool, cache: RemoteCache
     ) -> dict[str, Any] | None:
         """The snapshot rebuilt remotely from the delta and the files cached there, checked and unpacked; None
-        when it has to be uploaded whole (a cached file gone or changed there: forgotten on both sides)."""
+        when it has to be uploaded whole (delta.rebuild_remotely)."""
         assert self._remote is not None
-        host, control = self._state["host"], f"{self._state['remote_dir']}/control"
-        remote_delta, cache = f"{control}/{DELTA_NAME}", f"{self.options.working_root.rstrip('/')}/{CACHE_FOLDER}"
+        remote_delta = f"{self._state['remote_dir']}/control/{DELTA_NAME}"
         if stored and not self._remote.call("exists", path=remote_delta)["exists"]:
             ctx.prepare_log(
                 "the kernel does not see the file the contents API stored (its working folder differs from the "
@@ -351,35 +351,17 @@ class KernelTarget(ComputeTarget):
             if not transfer.upload_through_kernel(self._remote, ctx, remote_delta, payload, self.chunk_bytes):
                 return None
             self._save_state(ctx, upload="kernel")
-        try:
-            rebuilt = self._remote.call("assemble", archive=archive, delta=remote_delta, cache=cache, timeout=300)
-        except RemoteError as error:
-            ctx.prepare_log(f"the snapshot could not be rebuilt on {host} ({error.evalue}); uploading it whole")
-            return None
-        if rebuilt.get("missing"):
-            known.forget(delta.alg, rebuilt["missing"])
-            ctx.prepare_log(
-                f"{len(rebuilt['missing'])} cached files are gone from {host}; uploading the snapshot whole"
-            )
-            return None
-        extracted = self._extract(ctx, archive, delta.tar_sha256)
-        if extracted is None:
-            named = [*delta.used, *delta.sent]
-            self._remote.call("forget_objects", cache=cache, alg=delta.alg, digests=named)
-            known.forget(delta.alg, named)
-            ctx.prepare_log(
-                f"the snapshot rebuilt on {host} from its cache does not match the one submitted (a cached file was "
-                "changed there); those files are forgotten on both sides and the snapshot is uploaded whole"
-            )
-            return None
-        known.add(delta.alg, delta.sent)
-        if delta.used:
-            files, held = len(delta.used) + len(delta.sent), delta.used_file_bytes / 1e6
-            ctx.prepare_log(
-                f"{len(delta.used)} of {files} files ({held:.2f} MB) were already on {host}: "
-                f"sent {delta.size / 1e6:.2f} MB of a {delta.tar_size / 1e6:.2f} MB snapshot"
-            )
-        return extracted
+        return rebuild_remotely(
+            self._remote,
+            ctx,
+            cache,
+            delta,
+            remote_delta,
+            archive,
+            lambda: self._extract(ctx, archive, delta.tar_sha256),
+            "snapshot",
+            f"on {cache.host}",
+        )
 
     def _install_environment(self, ctx: TargetRunContext) -> None:
         """Conda and pip packages of the run's environment, installed on the kernel's side (cached per content)."""
