@@ -18,13 +18,14 @@ from typing import Any
 
 
 def file_state(path: str | None) -> str:
-    """``path:size:mtime`` of a file a remembered value was derived from ("" when it is missing): an upgrade, a
-    move or an edit of that file changes it, and so discards what was remembered from it."""
+    """``path:size:mtime:inode`` of a file or folder a remembered value was derived from ("" when it is missing):
+    an upgrade, a move, an edit or a replacement of it changes this, and so discards what was remembered from it
+    (for a folder: any entry added, removed or renamed in it moves its mtime)."""
     try:
         st = os.stat(path) if path else None
     except OSError:
         st = None
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}" if st is not None else ""
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" if st is not None else ""
 
 
 def remembered_path(relative: Path) -> Path:

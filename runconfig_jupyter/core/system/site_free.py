@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.system.remembered import read_remembered, write_remembered
+from runconfig_jupyter.core.system.remembered import file_state, read_remembered, write_remembered
 
 REMEMBERED = Path("cache") / "site-path.json"
 REMEMBERED_LAYOUTS = 8  # interpreters x environments remembered (a kernel's, a server's, a script's, ...)
@@ -67,14 +67,6 @@ def layout_key(environ: Mapping[str, str]) -> str:
     """What, besides the files, decides the path a process gets: the interpreter, its user, the variables."""
     facts = [sys.executable, sys.version, os.geteuid(), [environ.get(name) for name in PATH_VARIABLES]]
     return json.dumps(facts)  # the facts themselves (no hashlib: a fresh driver loads it only if it must)
-
-
-def _stamp(path: str) -> list[int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return [found.st_mtime_ns, found.st_ino, found.st_size]
 
 
 def _site_folders() -> list[str]:
@@ -118,8 +110,9 @@ def capture() -> dict[str, Any] | None:
     if sys.flags.no_site or not sys.path:
         return None
     path = list(sys.path if sys.flags.safe_path else sys.path[1:])  # without -m's working folder
-    folders = list(dict.fromkeys([*path, *_site_folders()]))
-    stamps = {name: _stamp(name) for name in [*folders, *_pth_files(_site_folders())]}
+    site_folders = _site_folders()
+    folders = list(dict.fromkeys([*path, *site_folders]))
+    stamps = {name: file_state(name) for name in [*folders, *_pth_files(site_folders)]}
     eligible = _imports_as_without_site()
     return {
         "key": layout_key(os.environ),
@@ -147,7 +140,7 @@ def remembered_start(environ: Mapping[str, str]) -> dict[str, Any] | None:
     if not isinstance(record, dict) or not isinstance(record.get("path"), list):
         return None
     stamps = record.get("stamps")
-    if not isinstance(stamps, dict) or any(_stamp(name) != stamp for name, stamp in stamps.items()):
+    if not isinstance(stamps, dict) or any(file_state(name) != stamp for name, stamp in stamps.items()):
         return None  # a file added to or removed from a folder moves the folder's time
     return record
 
