@@ -15,9 +15,7 @@ run that is checking the cache (image.py holds the same lock while it looks).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +30,10 @@ from runconfig_jupyter.targets.docker.image import (
     LABEL_ENV_HASH,
     LABEL_HOME,
     LABEL_RUN_ID,
+    created_seconds,
     home_label,
 )
 from runconfig_jupyter.targets.envs_garbage import held_now
-
-_CREATED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
 class DockerImageSource:
@@ -76,7 +73,7 @@ class DockerImageSource:
                 name=", ".join(tags) or image.short_id,
                 where="docker engine",
                 bytes=max(0, sizes[image.id] - base_size),
-                last_used=_created(image.attrs.get("Created")),
+                last_used=created_seconds(image.attrs.get("Created")),
                 keys=frozenset(keys),
                 busy=users.get(image.id),
                 handle=image,
@@ -134,14 +131,3 @@ class DockerImageSource:
         lock_dir = self.home / "envs"
         lock_dir.mkdir(parents=True, exist_ok=True)
         return held_now(lock_dir / f"docker-{tag.rsplit(':', 1)[1]}.lock")
-
-
-def _created(text: Any) -> float:
-    """Docker's ``Created`` (RFC 3339 with nanoseconds) as epoch seconds; 0 when unreadable."""
-    match = _CREATED.match(str(text or ""))
-    if not match:
-        return 0.0
-    fraction = (match.group(2) or "")[:7]
-    zone = match.group(3) or "Z"
-    stamp = f"{match.group(1)}{fraction}{'+00:00' if zone == 'Z' else zone}"
-    return datetime.fromisoformat(stamp).timestamp()

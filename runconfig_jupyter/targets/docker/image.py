@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,14 +298,12 @@ def _build(
                     ctx.prepare_log(error_text)
                     tail.append(error_text)
                 if ctx.cancel_event.is_set():
-                    # Dropping the connection makes the engine abandon the build (forcerm cleans up);
-                    # returning normally lets the driver record Canceled rather than a build failure.
-                    ctx.prepare_log("canceled while building the image")
-                    stream.close()
-                    return
+                    stream.close()  # dropping the connection makes the engine abandon the build (forcerm cleans up)
+                    break
         finally:
             steps.done()
-        if ctx.cancel_event.is_set():  # the step that was stopped was the last one
+        if ctx.cancel_event.is_set():  # seen between two lines, or the stream ended with the stopped step
+            # Returning normally lets the driver record Canceled rather than a build failure.
             ctx.prepare_log("canceled while building the image")
             return
     except Exception as error:
@@ -341,13 +340,13 @@ class _StepStopper:
     def __init__(self, client: Any, cancel: threading.Event):
         self.client, self.cancel = client, cancel
         self.started = time.time()
-        self.containers: list[str] = []  # every step named so far (the last is running); checked when used
+        self.containers: deque[str] = deque(maxlen=64)  # the steps named last (the newest is running)
         self.finished = threading.Event()
         threading.Thread(target=self._watch, name="build-cancel", daemon=True).start()
 
     def note(self, message: str) -> None:
         found = self.STEP.fullmatch(message)
-        if found and found.group(1) not in self.containers[-64:]:
+        if found and found.group(1) not in self.containers:
             self.containers.append(found.group(1))
 
     def done(self) -> None:
@@ -359,10 +358,10 @@ class _StepStopper:
                 break
         if self.finished.is_set():
             return
-        for container in reversed(self.containers[-64:]):
+        for container in reversed(self.containers):
             try:
                 info = self.client.api.inspect_container(container)
-                created = _timestamp(info.get("Created", ""))
+                created = created_seconds(info.get("Created"))
                 step = (info.get("Config") or {}).get("Cmd", [])[:2] == ["/bin/sh", "-c"]
                 if step and created >= self.started - 1 and (info.get("State") or {}).get("Running"):
                     self.client.api.kill(info["Id"])
@@ -370,14 +369,18 @@ class _StepStopper:
                 continue
 
 
-def _timestamp(text: str) -> float:
-    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds cut to what Python parses); 0 if none."""
-    from datetime import datetime
+_CREATED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
-    try:
-        return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
+
+def created_seconds(text: Any) -> float:
+    """Docker's ``Created`` (RFC 3339 with nanoseconds) as epoch seconds; 0 when unreadable."""
+    match = _CREATED.match(str(text or ""))
+    if not match:
         return 0.0
+    fraction = (match.group(2) or "")[:7]
+    zone = match.group(3) or "Z"
+    stamp = f"{match.group(1)}{fraction}{'+00:00' if zone == 'Z' else zone}"
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _short(error: BaseException | str, limit: int = 300) -> str:
