@@ -175,3 +175,22 @@ def test_concurrent_taggers_lose_no_tag(v1_project):
     assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
     assert len(run.get_tags()) == 100 and len(json.loads((run.run_dir / "history.json").read_text())["tags"]) == 100
     run.complete()
+
+
+def test_run_definition_is_remembered_only_while_run_json_is_unchanged(finished_run):
+    """get_details' runDefinition is built once per handle (the wait builds it before the run ends); a caller
+    that changes what it got changes nothing for the next call, and a rewritten run.json is read again."""
+    _exp, run = finished_run
+    first = run.get_details()["runDefinition"]
+    assert first["script"] == "train.py" and first["arguments"] == ["--alpha", 0.25]
+    assert first["target"] == "local"
+    first["arguments"].append("--tampered")
+    first["script"] = "other.py"
+    again = run.get_details()["runDefinition"]
+    assert again["script"] == "train.py" and again["arguments"] == ["--alpha", 0.25]
+
+    spec_path = run.run_dir / "run.json"
+    spec = json.loads(spec_path.read_text())
+    spec["config"]["run_config"]["arguments"] = ["--alpha", 0.5, "--beta", 1]
+    spec_path.write_text(json.dumps(spec))  # another size: a different file state
+    assert run.get_details()["runDefinition"]["arguments"] == ["--alpha", 0.5, "--beta", 1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shlex
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -532,6 +531,8 @@ class ScriptRunConfig:
     # -- presentation ------------------------------------------------------------------------------
     def summary(self) -> str:
         """A few lines for humans: what runs, where, in what environment, for how long (no variable values)."""
+        import shlex  # only for this text: not loaded by every import of the configuration classes
+
         what = shlex.join(self.argv()) if self.command or self.script else "(nothing to run yet)"
         rows = [
             ("run", what if not self.command else f"command: {what}"),

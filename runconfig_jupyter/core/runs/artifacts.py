@@ -20,7 +20,6 @@ forging marker lines.
 
 from __future__ import annotations
 
-import base64
 import os
 import posixpath
 import re
@@ -100,6 +99,8 @@ def write_file(run_dir: Path, relative: str, data: bytes, offset: int = 0) -> No
 
 def chunk_records(relative: str, data: bytes) -> list[dict[str, Any]]:
     """The marker records that carry ``data`` to ``relative`` (at least one, so empty files arrive too)."""
+    import base64  # here and in place_chunk: only runs that stream files use it, every submit imports this module
+
     records = []
     for offset in range(0, max(len(data), 1), CHUNK_BYTES):
         piece = data[offset : offset + CHUNK_BYTES]
@@ -111,6 +112,8 @@ def chunk_records(relative: str, data: bytes) -> list[dict[str, Any]]:
 def place_chunk(run_dir: Path, record: dict[str, Any], budget: int = MAX_STREAMED_RUN_BYTES) -> int:
     """Place one streamed chunk; returns the bytes written. A malformed or out-of-bounds chunk, or one
     beyond ``budget`` (what the run may still stream), is dropped (0), never fatal."""
+    import base64
+
     try:
         relative, offset = str(record["path"]), int(record["offset"])
         data = base64.b64decode(str(record["data"]), validate=True)

@@ -189,6 +189,8 @@ class ScriptRun(RunHistory):
         # run's record.json: neither the logs nor other runs' writes to the store wake this wait.
         with record_watch(self.run_dir) as watch:
             settle_due()
+            if not self.record.is_terminal:
+                self.prepare_details()  # while the run goes on: the details returned below are then quick to make
             while not self.record.is_terminal:
                 left = FALLBACK_SECONDS if deadline is None else deadline - time.monotonic()
                 if left < 0:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -220,7 +219,7 @@ def _write_manifest(folder: Path, sid: str, document: bytes) -> tuple[Path, bool
     if final.is_file():
         os.utime(final)  # the garbage collector's grace age counts from the last submit that used it
         return final, True
-    tmp = folder / f".tmp-{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = folder / f".tmp-{os.getpid()}-{os.urandom(6).hex()}"  # what secrets.token_hex does, without its imports
     try:
         tmp.write_bytes(document)
         os.chmod(tmp, 0o444)  # run folders hard-link it: nobody may change it in place

@@ -46,11 +46,13 @@ from runconfig_jupyter.core.runs.folder import RECORD_FILE, RunFolder
 # A waiter looks again at least this often even when no event came (a killed driver writes nothing).
 FALLBACK_SECONDS = 0.5
 # SQLite makes a commit visible by updating its shared-memory index (runs.db-shm, written through mmap,
-# which makes no inotify event) just *after* writing the WAL (which does). A waiter woken by that write
-# can read the record a moment too early; so for a short while after any event it looks again, first
-# after a few milliseconds and then at doubling intervals (a handful of looks per event, not one every 2 ms
-# that would take CPU from the run being waited for), instead of blocking until the next event or the fallback.
-SETTLE_SECONDS = 0.002
+# which makes no inotify event) just *after* writing the WAL (which does), and the store replaces record.json
+# inside the transaction, just before its commit. A waiter woken by either can read the row a moment too early;
+# so for a short while after any event it looks again, first after half a millisecond (the commit is the writer's
+# next step: a 2 ms first look made every wait for a run's end ~2 ms late) and then at doubling intervals (a handful
+# of looks per event, a read of ~0.1 ms each, not a busy loop that would take CPU from the run being waited for),
+# instead of blocking until the next event or the fallback.
+SETTLE_SECONDS = 0.0005
 SETTLE_WINDOW_SECONDS = 0.1
 IDLE_DESCRIPTORS = 4  # inotify descriptors a process keeps for reuse (one per concurrent waiter is plenty)
 _IN_MODIFY, _IN_ATTRIB, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x2, 0x4, 0x80, 0x100, 0x200

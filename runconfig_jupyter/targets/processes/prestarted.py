@@ -23,8 +23,10 @@ Anything else - a run that does not fit, a script that cannot be read or compile
 ``.pth`` files) - is run the ordinary way: this process is then the supervisor (supervisor.py's
 ``run_command``) of a freshly spawned process, and Python reports a bad script in its own words.
 
-Until the fork it imports nothing beyond what every interpreter start imports, so the script finds
-``sys.modules`` as a fresh interpreter leaves it.
+While it waits for its run it loads supervisor.py's functions (json comes with them); the script's process
+takes the modules that added out of ``sys.modules`` again, so the script finds ``sys.modules`` as a fresh
+interpreter leaves it. Right before the fork, everything made so far is frozen for the collector (see
+``_freeze_startup_objects``).
 """
 
 
@@ -95,13 +97,38 @@ def _compiled(command, folder):  # type: ignore[no-untyped-def]
     return code, script
 
 
+def _freeze_startup_objects(sys):  # type: ignore[no-untyped-def]
+    """Move everything this interpreter made while starting into the collector's permanent generation.
+
+    The script is a fork of this process: its pages are shared with the supervisor until written. A
+    collection that walks the startup objects (the full one at every interpreter's exit does) writes to
+    each one's header, and so copies every page they are on: the script's exit cost ~14.5 ms here instead
+    of the ~8 ms a fresh interpreter's exit costs. Frozen, the collector leaves them alone, which is
+    what the ``gc`` documentation advises before a fork without exec. What the script itself makes is
+    collected as usual; ``gc`` is not left in ``sys.modules`` when it was not there.
+    """
+    loaded = "gc" in sys.modules
+    import gc
+
+    gc.freeze()
+    if not loaded:
+        del sys.modules["gc"]
+
+
 def _serve(loader):  # type: ignore[no-untyped-def]
     import builtins
     import os
     import sys
 
     started_with = _path_stamp(os, sys)
-    retitle, compiled, supervisor = _retitle, _compiled, _supervisor  # __main__'s names go before the script
+    # __main__'s names go before the script runs (its namespace is cleared): keep what is needed after that
+    retitle, compiled, freeze_startup_objects = _retitle, _compiled, _freeze_startup_objects
+    # supervisor.py's functions are loaded now, while no run is known. Loaded after the fork, compiling that file
+    # and importing json (~6 ms here) ran beside the script on the same cores and delayed the record of its exit.
+    # What the loading added to sys.modules is taken out again in the script (below, after the fork).
+    before = set(sys.modules)
+    functions = _supervisor(os, loader)
+    added = [name for name in sys.modules if name not in before]
     chunks = []
     while chunk := os.read(0, 1 << 16):
         chunks.append(chunk)
@@ -114,14 +141,13 @@ def _serve(loader):  # type: ignore[no-untyped-def]
 
     def the_ordinary_way():  # type: ignore[no-untyped-def]
         """Be the supervisor of a freshly spawned process, exactly as supervisor.py (it records any failure)."""
-        functions = supervisor(os, loader)
         functions["leave"](functions["run_command"](exit_file, command, folder, log, environment))
 
     # "run": the driver found the run fits (spare.py fits_prestarted: this interpreter, SCRIPT or -c CODE).
     if mode != "run" or _path_stamp(os, sys) != started_with:
         the_ordinary_way()
-    # Entered here as supervisor.py's enter() does, without running that file: it imports json, and the
-    # script must find sys.modules as a fresh interpreter leaves it.
+    # Entered here as supervisor.py's enter() does, but without writing an exit file: a folder or log that cannot
+    # be opened is left to the ordinary way, which records it.
     try:
         os.chdir(folder)
         output = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -148,16 +174,18 @@ def _serve(loader):  # type: ignore[no-untyped-def]
     if code is None:
         the_ordinary_way()
 
+    freeze_startup_objects(sys)
     child = os.fork()
     if child:  # the script's supervisor, as supervisor.py would be; nothing of it goes to the script's log
         nothing = os.open(os.devnull, os.O_RDWR)
         for target in (1, 2):
             os.dup2(nothing, target)
         os.close(nothing)
-        functions = supervisor(os, loader)
         functions["shield"]()
         functions["leave"](functions["wait_and_record"](exit_file, child, prestarted=True))
 
+    for name in added:  # the script finds sys.modules as a fresh interpreter leaves it
+        del sys.modules[name]
     namespace = sys.modules["__main__"].__dict__
     namespace.clear()
     namespace.update(__name__="__main__", __doc__=None, __package__=None, __spec__=None, __annotations__={})
