@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 
 import pytest
@@ -98,3 +99,45 @@ def test_concurrent_writers_from_several_processes(run_home):
         process.join(60)
         assert process.exitcode == 0
     assert set(store.get("r").details) == {"k0", "k1", "k2", "k3", "k4"}
+
+
+def test_an_update_that_changes_nothing_writes_nothing(run_home):
+    """Neither the row's updated_at nor record.json moves for an update equal to what is stored (a run's end
+    re-indexes tags and display name a plain run never changed); any real change is still written."""
+    store = RunStore()
+    store.run_dir("n_1_00000001").mkdir(parents=True)
+    make(store, "n_1_00000001")
+    store.update("n_1_00000001", display_name="first", details={"tags": {}, "pid": 7})
+    record_file = store.run_dir("n_1_00000001") / "record.json"
+    before, written = store.get("n_1_00000001"), record_file.stat()
+    time.sleep(0.01)
+    store.update("n_1_00000001", display_name="first", details={"tags": {}})
+    store.update("n_1_00000001", details={"pid": 7}, status=RunStatus.QUEUED)
+    assert store.get("n_1_00000001").updated_at == before.updated_at
+    assert (record_file.stat().st_ino, record_file.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    store.update("n_1_00000001", details={"tags": {"a": "b"}})
+    after = store.get("n_1_00000001")
+    assert after.updated_at > before.updated_at and after.details == {"tags": {"a": "b"}, "pid": 7}
+    assert record_file.stat().st_ino != written.st_ino
+    assert '"a": "b"' in record_file.read_text()
+
+
+def test_checkpoint_leaves_nothing_in_the_log_for_the_last_close(run_home):
+    """After ``checkpoint`` every frame of the write-ahead log is in runs.db: the wal-index's backfill count
+    (WalCkptInfo.nBackfill, byte 96 of runs.db-shm) equals its last frame (WalIndexHdr.mxFrame, byte 16), which
+    is what lets the last connection close without a checkpoint and its fsyncs (sqlite.org/walformat.html)."""
+    store = RunStore()
+    make(store, "w_1_00000001")
+    for i in range(5):
+        store.update("w_1_00000001", details={"i": i})
+    shm = store.db_path.with_name(store.db_path.name + "-shm")
+
+    def frames() -> tuple[int, int]:
+        head = shm.read_bytes()[:100]
+        return int.from_bytes(head[16:20], sys.byteorder), int.from_bytes(head[96:100], sys.byteorder)
+
+    last, backfilled = frames()
+    assert last > backfilled  # the writes are in the log only
+    store.checkpoint()
+    last, backfilled = frames()
+    assert last > 0 and backfilled == last

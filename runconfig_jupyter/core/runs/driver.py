@@ -493,6 +493,7 @@ def drive(store: RunStore, run_id: str, reattach: bool = False, after_start: Cal
             phase = "Running"
         _record_failure(store, run_id, phase, f"the run driver failed: {type(error).__name__}: {error}")
         return 1
+    store.checkpoint()  # after the end is recorded: whoever waited for it exits without doing this
     return 0
 
 

@@ -78,6 +78,7 @@ CREATE INDEX IF NOT EXISTS runs_by_update ON runs (updated_at);
 """
 
 _JSON_COLUMNS = ("details", "progress")
+_ABSENT = object()  # a column a RunRecord does not show: an update of it always counts as a change
 
 
 @dataclass
@@ -238,6 +239,19 @@ class RunStore:
                 except sqlite3.Error:
                     pass
 
+    def checkpoint(self) -> None:
+        """Copy what the write-ahead log holds into runs.db now, without waiting for anyone (PASSIVE); never raises.
+
+        The last connection to close does this itself, with two fsyncs: a driver calls it once its run's end is
+        recorded, so the process that waited for that end (a script that submitted and waits, then exits; ~2 ms
+        of its exit here) does not.
+        """
+        try:
+            with self._connect() as db:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except (sqlite3.Error, RunStoreError, OSError):
+            pass
+
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
         db = getattr(self._local, "db", None)
@@ -376,7 +390,12 @@ class RunStore:
 
     @_guarded
     def update(self, run_id: str, **fields: Any) -> None:
-        """Set columns; ``details`` and ``progress`` are merged into what is stored."""
+        """Set columns; ``details`` and ``progress`` are merged into what is stored.
+
+        An update that changes nothing writes nothing (no row, no record.json, no new ``updated_at``): a run's end
+        re-indexes its tags and display name, which a plain run never changed, and every record.json replaced costs
+        ~0.2-0.8 ms here (ext4 starts writing the new file back when a rename replaces an old one).
+        """
         if not fields:
             return
         with self._connect() as db:
@@ -384,10 +403,17 @@ class RunStore:
             current = self._fetch(db, run_id)
             for column in _JSON_COLUMNS:
                 if column in fields:
-                    merged = {**getattr(current, column), **fields[column]}
-                    fields[column] = json.dumps(merged)
+                    fields[column] = {**getattr(current, column), **fields[column]}
             if "status" in fields:
-                fields["status"] = RunStatus(fields["status"]).value
+                fields["status"] = RunStatus(fields["status"])
+            if all(getattr(current, name, _ABSENT) == value for name, value in fields.items()):
+                db.execute("ROLLBACK")
+                return
+            for column in _JSON_COLUMNS:
+                if column in fields:
+                    fields[column] = json.dumps(fields[column])
+            if "status" in fields:
+                fields["status"] = fields["status"].value
             fields["updated_at"] = time.time()
             assignments = ", ".join(f"{name} = :{name}" for name in fields)
             db.execute(f"UPDATE runs SET {assignments} WHERE run_id = :run_id", {**fields, "run_id": run_id})
