@@ -288,3 +288,38 @@ def test_what_the_interpreter_printed_as_it_started_is_in_the_log_first(project,
     lines = run.get_log().splitlines()
     assert lines[-1] == "hello"
     assert any(line.startswith("import time:") and line.endswith("| site") for line in lines[:-1])
+
+
+def test_the_scripts_startup_objects_are_frozen_and_its_own_are_collected(project, standbys_on):  # noqa: F811
+    """The spare freezes what it made while starting right before the fork (its exit then copies no shared page
+    for the collector); whatever the script makes is collected as usual, and ``gc`` is no module it finds loaded."""
+    (project / "gc_probe.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            loaded = "gc" in sys.modules
+            import gc, json
+
+            class Node:
+                pass
+
+            def cycle():
+                a, b = Node(), Node()
+                a.other, b.other = b, a
+
+            gc.collect()
+            for _ in range(100):
+                cycle()
+            print("GC " + json.dumps({"loaded": loaded, "frozen": gc.get_freeze_count(), "collected": gc.collect()}))
+            """
+        )
+    )
+    warm(project, standbys_on)
+    run = Experiment("pre").submit(ScriptRunConfig(str(project), script="gc_probe.py"))
+    run.wait_for_completion(timeout=60)
+    assert served_by_standby(run) and script_exit(run)["prestarted"] is True
+    line = next(line for line in run.get_log().splitlines() if line.startswith("GC "))
+    seen = json.loads(line[3:])
+    assert seen["loaded"] is False
+    assert seen["frozen"] > 1000  # the interpreter's start-up: thousands of objects
+    assert seen["collected"] >= 200  # 100 cycles of two instances (and their __dict__s)
