@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,6 +105,8 @@ def _cached_venv(ctx: TargetRunContext, digest: str, packages: list[str]) -> Pat
 
 
 def _run(ctx: TargetRunContext, argv: list[str]) -> None:
+    import subprocess  # here: a submit imports this module to check the interpreter, and builds no environment
+
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     assert process.stdout is not None
     for line in process.stdout:

@@ -37,11 +37,11 @@ from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
 from runconfig_jupyter.core.target.settings import setting
-from runconfig_jupyter.targets.processes.spare import discard_spare, keep_spare, start_supervised
 from runconfig_jupyter.targets.processes.supervision import recorded_exit
 
 # The data plan, the run store (sqlite3), collection (tarfile) and interpreter building are imported where they
-# are used: a fresh driver imports this module for its warm-up (the spare), which should start before those.
+# are used: a fresh driver imports this module for its warm-up (the spare), which should start before those. So is
+# the spare (targets/processes/spare.py, with subprocess): a submit imports this module only to check a configuration.
 EXIT_FILE = SCRIPT_EXIT_FILE  # written by the supervisor when the script ends
 PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
 ADOPTED_POLL_SECONDS = 0.1
@@ -172,6 +172,7 @@ class LocalTarget(ComputeTarget):
         from runconfig_jupyter.core.snapshot.extract import (
             extract_snapshot,  # not the snapshot facade: no archive writer
         )
+        from runconfig_jupyter.targets.processes.spare import discard_spare, keep_spare
 
         keep_spare()  # warm_up started it already; this restarts one that died (or a driver built without warm_up)
         ctx.progress("Extracting snapshot")
@@ -283,6 +284,8 @@ class LocalTarget(ComputeTarget):
             argv = ctx.config.argv(python=self._python, env=env)
         exit_file = ctx.run_dir / EXIT_FILE
         exit_file.unlink(missing_ok=True)
+        from runconfig_jupyter.targets.processes.spare import start_supervised
+
         try:
             self._process = start_supervised(
                 argv,
@@ -381,6 +384,8 @@ class LocalTarget(ComputeTarget):
         collect_from(self.working_dir(ctx), ctx)
 
     def cleanup(self, ctx: TargetRunContext) -> None:
+        from runconfig_jupyter.targets.processes.spare import discard_spare
+
         discard_spare()  # a run that ended before its script started
         for cache, local in self._leases:
             cache.release(local)
