@@ -122,16 +122,23 @@ def _serve(loader):  # type: ignore[no-untyped-def]
 
     started_with = _path_stamp(os, sys)
     # __main__'s names go before the script runs (its namespace is cleared): keep what is needed after that
-    retitle, compiled, freeze_startup_objects = _retitle, _compiled, _freeze_startup_objects
-    # supervisor.py's functions are loaded now, while no run is known. Loaded after the fork, compiling that file
-    # and importing json (~6 ms here) ran beside the script on the same cores and delayed the record of its exit.
+    retitle, compiled, supervisor, freeze_startup_objects = _retitle, _compiled, _supervisor, _freeze_startup_objects
+    # supervisor.py's functions are loaded while no run is known. Loaded after the fork, compiling that file and
+    # importing json (~6 ms here) ran beside the script on the same cores and delayed the record of its exit. But a
+    # spare that a fresh driver started for its run finds the run already waiting: it starts the script first.
     # What the loading added to sys.modules is taken out again in the script (below, after the fork).
-    before = set(sys.modules)
-    functions = _supervisor(os, loader)
-    added = [name for name in sys.modules if name not in before]
-    chunks = []
-    while chunk := os.read(0, 1 << 16):
+    chunks, functions, added = [], {}, []
+    os.set_blocking(0, False)
+    try:
+        chunks.append(os.read(0, 1 << 16))
+    except BlockingIOError:  # idle: nothing written yet
+        before = set(sys.modules)
+        functions = supervisor(os, loader)
+        added = [name for name in sys.modules if name not in before]
+    os.set_blocking(0, True)
+    while chunks[-1:] != [b""] and (chunk := os.read(0, 1 << 16)):
         chunks.append(chunk)
+    chunks = [chunk for chunk in chunks if chunk]
     if not chunks:
         return  # the driver went without a run for us: nothing to start
     fields = [os.fsdecode(field) for field in b"".join(chunks).split(b"\0")]
@@ -141,6 +148,7 @@ def _serve(loader):  # type: ignore[no-untyped-def]
 
     def the_ordinary_way():  # type: ignore[no-untyped-def]
         """Be the supervisor of a freshly spawned process, exactly as supervisor.py (it records any failure)."""
+        functions.update(functions or supervisor(os, loader))
         functions["leave"](functions["run_command"](exit_file, command, folder, log, environment))
 
     # "run": the driver found the run fits (spare.py fits_prestarted: this interpreter, SCRIPT or -c CODE).
@@ -181,6 +189,7 @@ def _serve(loader):  # type: ignore[no-untyped-def]
         for target in (1, 2):
             os.dup2(nothing, target)
         os.close(nothing)
+        functions.update(functions or supervisor(os, loader))
         functions["shield"]()
         functions["leave"](functions["wait_and_record"](exit_file, child, prestarted=True))
 
