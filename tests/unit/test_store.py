@@ -141,3 +141,19 @@ def test_checkpoint_leaves_nothing_in_the_log_for_the_last_close(run_home):
     store.checkpoint()
     last, backfilled = frames()
     assert last > 0 and backfilled == last
+
+
+def test_update_can_advance_the_status_in_the_same_write(run_home):
+    """A driver says it is ready and moves a queued run on to Preparing in one transaction; a run a cancel
+    reached first keeps CancelRequested (the driver learns it from the row returned: the row before the write)."""
+    store = RunStore()
+    make(store, "q_1_00000001")
+    before = store.update("q_1_00000001", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=11)
+    assert before is not None and before.status == RunStatus.QUEUED and before.driver_pid is None
+    after = store.get("q_1_00000001")
+    assert (after.status, after.driver_pid) == (RunStatus.PREPARING, 11)
+    make(store, "q_2_00000002")
+    store.set_status("q_2_00000002", RunStatus.CANCEL_REQUESTED, reason="stop")
+    seen = store.update("q_2_00000002", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=12)
+    assert seen is not None and seen.status == RunStatus.CANCEL_REQUESTED
+    assert (store.get("q_2_00000002").status, store.get("q_2_00000002").driver_pid) == (RunStatus.CANCEL_REQUESTED, 12)

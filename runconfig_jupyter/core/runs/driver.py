@@ -188,6 +188,7 @@ class Driver:
         self._cancel_lock = threading.Lock()
         self._cancel_sent = False
         self._started = threading.Event()
+        self._preparing_recorded = False
         self.ready_details: dict[str, Any] = {"driver_ready": True}  # recorded with the driver's PID, one write
         # Called once the script has started (or the run ended without starting it); a standby driver
         # starts its successor here, off the path between the submit and the script's first line.
@@ -253,14 +254,17 @@ class Driver:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         ctx = self.ctx
         ctx.reserve_space()
-        # A cancel that arrived before the SIGTERM handler existed is only in the store (read just below).
-        self.store.update(
+        # A cancel that arrived before the SIGTERM handler existed is only in the store: the row as it was when the
+        # driver said it is ready, in the same transaction that moves a queued run on to Preparing (one write).
+        early = self.store.update(
             ctx.run_id,
+            advance=None if reattach else (RunStatus.QUEUED, RunStatus.PREPARING),
             driver_pid=os.getpid(),
             driver_started=pid_start_time(os.getpid()),
             details=self.ready_details,
         )
-        early = self.store.get(ctx.run_id)
+        assert early is not None
+        self._preparing_recorded = not reattach and early.status == RunStatus.QUEUED
         if early.status == RunStatus.CANCEL_REQUESTED:
             self.request_cancel(early.reason or USER_CANCEL_REASON)
         try:
@@ -288,7 +292,8 @@ class Driver:
             elif ctx.cancel_event.is_set():
                 return RunStatus.CANCELED, "Queued", ctx.cancel_reason, None
             else:
-                self.store.set_status(run_id, RunStatus.PREPARING)
+                if not self._preparing_recorded:  # (it was, with the driver's readiness, for a queued run)
+                    self.store.set_status(run_id, RunStatus.PREPARING)
                 self.target.prepare(ctx)
                 if ctx.cancel_event.is_set():
                     return RunStatus.CANCELED, phase, ctx.cancel_reason, None

@@ -389,18 +389,24 @@ class RunStore:
         return record
 
     @_guarded
-    def update(self, run_id: str, **fields: Any) -> None:
-        """Set columns; ``details`` and ``progress`` are merged into what is stored.
+    def update(
+        self, run_id: str, *, advance: tuple[RunStatus, RunStatus] | None = None, **fields: Any
+    ) -> RunRecord | None:
+        """Set columns; ``details`` and ``progress`` are merged into what is stored. ``advance`` (from, to) also
+        moves the status to ``to`` if it is ``from``, in the same transaction. Returns the row as it was before
+        (None when there was nothing to set).
 
         An update that changes nothing writes nothing (no row, no record.json, no new ``updated_at``): a run's end
         re-indexes its tags and display name, which a plain run never changed, and every record.json replaced costs
         ~0.2-0.8 ms here (ext4 starts writing the new file back when a rename replaces an old one).
         """
-        if not fields:
-            return
+        if not fields and advance is None:
+            return None
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             current = self._fetch(db, run_id)
+            if advance is not None and current.status == advance[0]:
+                fields["status"] = advance[1]
             for column in _JSON_COLUMNS:
                 if column in fields:
                     fields[column] = {**getattr(current, column), **fields[column]}
@@ -408,7 +414,7 @@ class RunStore:
                 fields["status"] = RunStatus(fields["status"])
             if all(getattr(current, name, _ABSENT) == value for name, value in fields.items()):
                 db.execute("ROLLBACK")
-                return
+                return current
             for column in _JSON_COLUMNS:
                 if column in fields:
                     fields[column] = json.dumps(fields[column])
@@ -420,6 +426,7 @@ class RunStore:
             if set(fields) - {"progress", "updated_at"}:  # progress is live UI state, not worth a file write
                 self._write_record(db, run_id)
             db.execute("COMMIT")
+        return current
 
     @_guarded
     def set_status(
