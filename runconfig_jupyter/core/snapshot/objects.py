@@ -31,6 +31,10 @@ from runconfig_jupyter.core.snapshot.shards import mark_changed
 OBJECTS_DIR = "objects"
 CHUNK = 1 << 20
 THREADED_HASH_BYTES = 8 << 20  # files at least this big are hashed by BLAKE3's own threads
+# Files read (and hashed, and written) at once by the store and the materializer: two keep the disk busy while the
+# other hashes, more than the cores only make the threads queue for the interpreter lock. On 2 cores here, 4
+# threads took 884 ms to store 256 MB in 2,500 files and 2 took 781 (medians of 4); materializing, 1474 vs 1087.
+FILE_THREADS = min(4, max(2, os.cpu_count() or 2))
 TEMP_OBJECT = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
 T = TypeVar("T")
 

@@ -54,6 +54,7 @@ from runconfig_jupyter.core.snapshot.limits import SnapshotLimits
 from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry
 from runconfig_jupyter.core.snapshot.objects import (
     DEFAULT_ALG,
+    FILE_THREADS,
     TEMP_OBJECT,
     ObjectStore,
     copy_hashing,
@@ -70,7 +71,7 @@ except ImportError:  # pragma: no cover - no flock (Windows): writers and the co
 MANIFESTS_DIR = "manifests"
 HASHCACHE_DIR = ".hashcache"  # one file per source folder and algorithm folder
 MANIFEST_FORMAT = "runconfig-snapshot-manifest-v1"
-READ_THREADS = 4  # file reads in flight: enough to overlap I/O and hashing on a small machine
+READ_THREADS = FILE_THREADS  # file reads in flight (objects.py)
 THREADS_FROM_BYTES = 4 << 20  # below this much to read, one thread in path order (threads would cost more)
 
 

@@ -24,14 +24,22 @@ from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import SnapshotError, UnsafeArchive
 from runconfig_jupyter.core.snapshot.member_names import StoredShape, check_members
-from runconfig_jupyter.core.snapshot.objects import ALGORITHMS, CHUNK, ObjectStore, copy_hashing, in_threads, new_hasher
+from runconfig_jupyter.core.snapshot.objects import (
+    ALGORITHMS,
+    CHUNK,
+    FILE_THREADS,
+    ObjectStore,
+    copy_hashing,
+    in_threads,
+    new_hasher,
+)
 from runconfig_jupyter.core.snapshot.tar_members import FIXED_MTIME, member_info
 
 if TYPE_CHECKING:  # tar headers and files only where tar bytes are read or made: materialize needs neither
     import tarfile
 
 MANIFEST_SUFFIX = ".json"
-WRITE_THREADS = 4
+WRITE_THREADS = FILE_THREADS  # files copied or checked at once (objects.py)
 
 
 @dataclass(frozen=True)
