@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 
@@ -147,13 +148,14 @@ def test_update_can_advance_the_status_in_the_same_write(run_home):
     """A driver says it is ready and moves a queued run on to Preparing in one transaction; a run a cancel
     reached first keeps CancelRequested (the driver learns it from the row returned: the row before the write)."""
     store = RunStore()
+    me = os.getpid()  # a driver PID the suite's clean-up knows not to signal (no other process's PID)
     make(store, "q_1_00000001")
-    before = store.update("q_1_00000001", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=11)
+    before = store.update("q_1_00000001", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=me)
     assert before is not None and before.status == RunStatus.QUEUED and before.driver_pid is None
     after = store.get("q_1_00000001")
-    assert (after.status, after.driver_pid) == (RunStatus.PREPARING, 11)
+    assert (after.status, after.driver_pid) == (RunStatus.PREPARING, me)
     make(store, "q_2_00000002")
     store.set_status("q_2_00000002", RunStatus.CANCEL_REQUESTED, reason="stop")
-    seen = store.update("q_2_00000002", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=12)
+    seen = store.update("q_2_00000002", advance=(RunStatus.QUEUED, RunStatus.PREPARING), driver_pid=me)
     assert seen is not None and seen.status == RunStatus.CANCEL_REQUESTED
-    assert (store.get("q_2_00000002").status, store.get("q_2_00000002").driver_pid) == (RunStatus.CANCEL_REQUESTED, 12)
+    assert (store.get("q_2_00000002").status, store.get("q_2_00000002").driver_pid) == (RunStatus.CANCEL_REQUESTED, me)

@@ -146,10 +146,16 @@ def _serve(loader):  # type: ignore[no-untyped-def]
     command = fields[5 : 5 + count]
     environment = dict(entry.split("=", 1) for entry in fields[5 + count :])
 
+    def supervisor_functions():  # type: ignore[no-untyped-def]
+        """supervisor.py's functions: those loaded while idle, or loaded now."""
+        if not functions:
+            functions.update(supervisor(os, loader))
+        return functions
+
     def the_ordinary_way():  # type: ignore[no-untyped-def]
         """Be the supervisor of a freshly spawned process, exactly as supervisor.py (it records any failure)."""
-        functions.update(functions or supervisor(os, loader))
-        functions["leave"](functions["run_command"](exit_file, command, folder, log, environment))
+        own = supervisor_functions()
+        own["leave"](own["run_command"](exit_file, command, folder, log, environment))
 
     # "run": the driver found the run fits (spare.py fits_prestarted: this interpreter, SCRIPT or -c CODE).
     if mode != "run" or _path_stamp(os, sys) != started_with:
@@ -189,9 +195,9 @@ def _serve(loader):  # type: ignore[no-untyped-def]
         for target in (1, 2):
             os.dup2(nothing, target)
         os.close(nothing)
-        functions.update(functions or supervisor(os, loader))
-        functions["shield"]()
-        functions["leave"](functions["wait_and_record"](exit_file, child, prestarted=True))
+        own = supervisor_functions()
+        own["shield"]()
+        own["leave"](own["wait_and_record"](exit_file, child, prestarted=True))
 
     for name in added:  # the script finds sys.modules as a fresh interpreter leaves it
         del sys.modules[name]
