@@ -46,7 +46,11 @@ def script_project(home: str, folder: str) -> Path:
 
 
 def run_quietly(argv: list[str]) -> None:
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    """Run ``argv`` with its output dropped; when it fails, its stderr (the run's reason) goes to ours first."""
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        done.check_returncode()
 
 
 def measure(target: str, source: Path, home: Path, repeat: int) -> None:

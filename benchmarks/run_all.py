@@ -14,6 +14,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,8 +49,12 @@ def run(name: str, argv: list[str], bound: float) -> tuple[list[str], str]:
     except subprocess.TimeoutExpired as error:
         output = error.stdout.decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
         return _rows(output), f"stopped after {bound:.0f} s"
-    problem = "" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}"
-    return _rows(done.stdout), problem
+    if done.returncode == 0:
+        return _rows(done.stdout), ""
+    # The last line names the exception; the whole stderr (the failing run's own output included) is kept for reading.
+    kept = Path(tempfile.gettempdir(), f"run_all-{name}-{os.getpid()}.stderr")
+    kept.write_text(done.stderr)
+    return _rows(done.stdout), f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]} (whole stderr: {kept})"
 
 
 def bytecode_state() -> str:

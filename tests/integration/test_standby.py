@@ -253,3 +253,41 @@ def test_a_claimed_standby_imports_nothing_more_for_a_local_run(project, standby
     assert served_by_standby(second)
     driver_log = (second.run_dir / "logs" / "driver_log.txt").read_text()  # its stderr once it took the run
     assert [line for line in driver_log.splitlines() if line.startswith("import time:")] == []
+
+
+FREEZE_PROBE = """
+import gc, sys, weakref
+from pathlib import Path
+from runconfig_jupyter.core.runs import standby
+
+class Node:
+    pass
+
+gc.disable()  # from here only an explicit collection frees a cycle
+node = Node()
+node.self = node
+before = weakref.ref(node)
+del node
+(Path(sys.argv[1]) / "standby").mkdir(parents=True, exist_ok=True)
+assert standby.wait_for_run(Path(sys.argv[1]), "probe", 0.0) is None  # preloads, freezes, then times out
+after = Node()
+after.self = after
+later = weakref.ref(after)
+del after
+gc.collect()
+print(gc.get_freeze_count(), before() is None, later() is None)
+"""
+
+
+def test_a_waiting_standby_keeps_its_preloaded_objects_out_of_collections(run_home, tmp_path):
+    """The preloaded modules are frozen while the standby waits, so a run's collections do not walk them; the
+    garbage from before is collected first, and what the run makes is still collected."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_PROBE, str(tmp_path / "home")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, old_cycle_freed, new_cycle_freed = done.stdout.split()
+    assert int(frozen) > 10_000  # the config, snapshot readers and the targets' modules
+    assert old_cycle_freed == "True" and new_cycle_freed == "True"
