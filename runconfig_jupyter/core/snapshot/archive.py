@@ -17,6 +17,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import SnapshotError
@@ -73,6 +74,15 @@ def open_member(source: Path, path: str) -> int:
     return open_member_stat(source, path)[0]
 
 
+@lru_cache(maxsize=8)
+def _inside(source: Path) -> str:
+    """The prefix of every real path inside ``source``, once per folder rather than once per file read. The
+    folder was resolved when walked; a relative one would make the cache follow the working directory."""
+    if not os.path.isabs(source):
+        raise ValueError(f"the source folder is not resolved: {source}")
+    return os.path.abspath(source).rstrip("/") + "/"
+
+
 def open_member_stat(source: Path, path: str) -> tuple[int, os.stat_result]:
     """``open_member`` and the ``fstat`` of what was opened (a packer needs its size and mtime anyway).
 
@@ -91,13 +101,11 @@ def open_member_stat(source: Path, path: str) -> tuple[int, os.stat_result]:
             real = os.readlink(f"/proc/self/fd/{fd}")
         except FileNotFoundError:  # no /proc: the O_NOFOLLOW open is the check
             real = None
-        if real is not None:
-            root = os.path.abspath(source)  # resolved when walked: not again
-            if not real.startswith(root.rstrip("/") + "/"):
-                raise SnapshotError(
-                    f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
-                    "a link while it was packaged; nothing outside the source folder is packaged. Submit again"
-                )
+        if real is not None and not real.startswith(_inside(source)):
+            raise SnapshotError(
+                f"{full} now leads out of the source folder (to {real}) - a folder on the way was replaced by "
+                "a link while it was packaged; nothing outside the source folder is packaged. Submit again"
+            )
         return fd, opened
     except BaseException:
         os.close(fd)

@@ -91,7 +91,9 @@ class ObjectStore:
         self._root = str(self.root)
         self.alg_root = f"{self._root}/{alg}"  # the folder of this algorithm's 256 shard folders
         self.made: set[str] = set()  # object folders this instance created or found
-        self.created: list[Path] = []  # objects this instance put in place (rolled back if the snapshot fails)
+        # Objects this instance put in place (rolled back if the snapshot fails); paths as strings, as they are
+        # made: a Path per stored file cost more than its link (a first snapshot stores thousands).
+        self.created: list[str] = []
         self._ready = False
         self._tmpfile = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd") and os.link in os.supports_dir_fd
 
@@ -146,7 +148,7 @@ class ObjectStore:
                     os.link(f"self/fd/{fd}", final, src_dir_fd=_proc_fd(), follow_symlinks=True)
                 else:
                     os.link(tmp, final)
-                self.created.append(Path(final))
+                self.created.append(final)
                 return True
             except FileExistsError:
                 return False

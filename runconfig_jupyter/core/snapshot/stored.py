@@ -198,9 +198,9 @@ def _roll_back(snapshots_dir: Path, objects: ObjectStore, started_ns: int) -> No
             if named is None:
                 return
             keep |= named
-        for path in objects.created:
-            if path not in keep:
-                path.unlink(missing_ok=True)
+        for name in objects.created:
+            if Path(name) not in keep:
+                Path(name).unlink(missing_ok=True)
         made = sorted((Path(folder) for folder in objects.made), reverse=True)
         _remove_empty(*made, objects.root / objects.alg, objects.root, manifests)
 
