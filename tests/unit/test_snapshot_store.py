@@ -381,3 +381,22 @@ def test_link_tree_is_the_snapshot_as_read_only_links_to_checked_objects(src: Pa
         info = placed.lstat()
         assert info.st_nlink >= 2 and stat.S_IMODE(info.st_mode) == (0o555 if entry.mode == 0o755 else 0o444)
     assert (tree / "alias.py").is_symlink() and (tree / "outputs").is_dir()
+
+
+def test_the_read_check_takes_only_a_resolved_source_folder(tmp_path, monkeypatch):
+    """The inside-the-folder prefix is remembered per folder: a relative folder would make it follow the working
+    directory, so it is refused; a resolved one reads, and a file reached through a link swapped in is refused."""
+    from runconfig_jupyter.core.snapshot.archive import open_member_stat
+
+    (tmp_path / "src").mkdir()
+    write(tmp_path / "src", "a.txt", "inside")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="not resolved"):
+        open_member_stat(Path("src"), "a.txt")
+    fd, opened = open_member_stat((tmp_path / "src").resolve(), "a.txt")
+    os.close(fd)
+    assert opened.st_size == len("inside")
+    write(tmp_path, "secret.txt", "outside")
+    (tmp_path / "src" / "sub").symlink_to(tmp_path)  # a folder on the way swapped for a link out
+    with pytest.raises(SnapshotError, match="leads out of the source folder"):
+        open_member_stat((tmp_path / "src").resolve(), "sub/secret.txt")
