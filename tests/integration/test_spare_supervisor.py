@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
 from runconfig_jupyter.core.runs import standby
@@ -195,3 +196,24 @@ def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
         run.cancel()
         run.wait_for_completion(timeout=60, raise_on_error=False)
     assert run.record.status == RunStatus.CANCELED
+
+
+@pytest.mark.parametrize("usable_temp_folder", [True, False])
+def test_a_prestarted_spares_startup_output_goes_to_an_unnamed_file(tmp_path, monkeypatch, usable_temp_folder):
+    """The file a prestarted spare writes while it starts is nameless from birth (O_TMPFILE) and leaves no name in
+    the temp folder; where the folder refuses it (here: it does not exist), a named temp file removed at once."""
+    from runconfig_jupyter.targets.processes import spare as spare_module
+
+    folder = tmp_path / ("tmp" if usable_temp_folder else "missing")
+    if usable_temp_folder:
+        folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(spare_module, "_prestart_env", {"PATH": os.environ.get("PATH", "")})
+    with spare_module._startup_output() as fd:
+        os.write(fd, b"started\n")
+        assert os.pread(fd, 100, 0) == b"started\n"  # the spare reads back what it wrote (prestarted.py)
+        assert os.fstat(fd).st_nlink == 0  # no name anywhere
+        if usable_temp_folder:
+            assert list(folder.iterdir()) == []
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed with the context

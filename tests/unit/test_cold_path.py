@@ -45,6 +45,7 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.safety.confine",
     "runconfig_jupyter.core.safety.jupyter_runtime",
     "runconfig_jupyter.core.safety.secret_env",
+    "runconfig_jupyter.core.safety.secret_names",
     "runconfig_jupyter.core.snapshot",
     "runconfig_jupyter.core.snapshot.member_names",
     "runconfig_jupyter.core.system",
@@ -125,9 +126,15 @@ NOT_ON_THE_LOCAL_PATH = (
 )
 
 
-def _fresh(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _fresh(code: str, env: dict[str, str], cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, *options, "-c", code],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -462,7 +469,8 @@ def test_the_local_targets_warm_up_starts_its_spare_before_the_drivers_imports(r
 def test_the_local_head_start_starts_the_spare_before_the_plug_in_loader_and_the_target_interface(run_home, tmp_path):
     """A fresh driver runs the head start the submitter names before anything else (core/runs/driver_entry.py):
     the local target's spare is started with neither the plug-in loader nor the target interface (and its
-    dataclasses) imported, so the script's interpreter start overlaps those imports too."""
+    dataclasses) imported, nor pathlib, tempfile or json (~25 ms of imports here), so the script's interpreter
+    start overlaps those imports too."""
     from runconfig_jupyter.targets.local.target import LocalTarget
 
     modules = _modules_once_the_spare_started(
@@ -470,6 +478,7 @@ def test_the_local_head_start_starts_the_spare_before_the_plug_in_loader_and_the
         f"run_head_start({LocalTarget.head_start!r})\n",
         run_home,
         tmp_path,
+        "-S",  # as a fresh driver starts once its site is remembered (core/system/site_free.py); a .pth may import more
     )
     later = {
         "runconfig_jupyter.core.target.plugins",
@@ -479,6 +488,12 @@ def test_the_local_head_start_starts_the_spare_before_the_plug_in_loader_and_the
         "inspect",
         "runconfig_jupyter.core.runs.driver",
         "sqlite3",
+        # Nor what the spare itself, the secret-name rule and the site record do not need to start it:
+        "pathlib",
+        "tempfile",
+        "json",
+        "runconfig_jupyter.core.safety.secret_env",
+        "runconfig_jupyter.core.system.site_free",
     }
     assert later.isdisjoint(modules), sorted(later & set(modules))
 
@@ -492,9 +507,9 @@ def test_a_head_start_that_cannot_be_found_costs_only_the_head_start(run_home, t
     run_head_start("not even a name")
 
 
-def _modules_once_the_spare_started(start: str, run_home: Path, tmp_path: Path) -> list[str]:
-    """Run ``start`` in a fresh interpreter; check it started the local target's spare, and return the modules
-    imported by then."""
+def _modules_once_the_spare_started(start: str, run_home: Path, tmp_path: Path, *options: str) -> list[str]:
+    """Run ``start`` in a fresh interpreter (started with ``options``); check it started the local target's spare,
+    and return the modules imported by then."""
     code = (
         f"import sys\n{start}"
         "from runconfig_jupyter.targets.processes import spare\n"
@@ -502,7 +517,7 @@ def _modules_once_the_spare_started(start: str, run_home: Path, tmp_path: Path) 
         "print('\\n'.join(sys.modules))\n"
         "spare.discard_spare()\n"
     )
-    result = _fresh(code, _environment(run_home), tmp_path)
+    result = _fresh(code, _environment(run_home), tmp_path, *options)
     assert result.returncode == 0, result.stderr
     started, *modules = result.stdout.split()
     assert started == "True"

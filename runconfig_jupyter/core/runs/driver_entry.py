@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import sys
 
-from runconfig_jupyter.core.system.site_free import capture, remember
-
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
-    started = capture()  # what site gave this process, when it had to run it: the next start can skip it
     run_id, target_type = argv[:2]
     if len(argv) == 3:
         run_head_start(argv[2])
+    # What site gave this process, when it had to run it: the next start can skip it. Taken after the head start,
+    # whose imports (json and pathlib come with site_free) would delay it, and which changes neither sys.path nor
+    # the import finders that this looks at.
+    from runconfig_jupyter.core.system.site_free import capture, remember
+
+    started = capture()
     try:
         from runconfig_jupyter.core.target.plugins import target_class
 

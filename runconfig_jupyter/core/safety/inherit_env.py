@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.safety.secret_env import is_secret_name
+from runconfig_jupyter.core.safety.secret_names import is_secret_name
 
 INHERIT_ENV = "RUNCONFIG_INHERIT_ENV"
 MODES = ("all", "safe", "none")

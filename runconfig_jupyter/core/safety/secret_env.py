@@ -17,55 +17,22 @@ Re-run restores the values from the parent run's file; when that file is gone th
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.safety.secret_names import is_secret_name
 from runconfig_jupyter.core.system.paths import check_run_id
 
 REDACTED = "[redacted]"
-EXTRA_NAMES_ENV = "RUNCONFIG_SECRET_NAMES"
-# Found anywhere in the name once '_' and '-' are removed (HF_TOKEN, DB_PASSWORD, AZURE_..._CONNECTION_STRING).
-_SECRET_WORDS = (
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "PASSPHRASE",
-    "CREDENTIAL",
-    "CONNECTIONSTRING",
-    "APIKEY",
-    "ACCESSKEY",
-    "PRIVATEKEY",
-    "SIGNINGKEY",
-    "AUTHORIZATION",
-    "COOKIE",
-)
-# Only as a whole '_'-separated part: MY_KEY and SAS but not MONKEY or AUTHOR.
-_SECRET_PARTS = frozenset({"KEY", "AUTH", "SAS", "PAT", "PWD", "PASS", "DSN"})
-_NOT_SECRET = frozenset({"PWD", "OLDPWD"})  # the shell's working directories
 # The two places a run configuration holds variables, as (to_dict path, field name in errors).
 SECTIONS = (
     (("run_config", "environmentVariables"), "environment_variables"),
     (("run_config", "environment", "environmentVariables"), "environment.environment_variables"),
 )
-
-
-def is_secret_name(name: str, extra: str | None = None) -> bool:
-    """Whether the value of variable ``name`` is kept out of records (see module docstring)."""
-    upper = str(name).upper()
-    patterns = [p.strip() for p in (os.environ.get(EXTRA_NAMES_ENV, "") if extra is None else extra).split(",")]
-    if any(p and fnmatch.fnmatchcase(upper, p.upper()) for p in patterns):
-        return True
-    if upper in _NOT_SECRET:
-        return False
-    collapsed = re.sub(r"[^A-Z0-9]", "", upper)
-    return any(word in collapsed for word in _SECRET_WORDS) or bool(_SECRET_PARTS & set(re.split(r"[^A-Z0-9]+", upper)))
 
 
 def refuse_secret_docker_env(arguments: Any, field: str) -> None:

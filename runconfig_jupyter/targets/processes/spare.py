@@ -25,23 +25,22 @@ back to starting the supervisor the ordinary way: a spare only ever saves time.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runconfig_jupyter.core.system.detached import spawn_detached
-from runconfig_jupyter.targets.processes.supervision import SUPERVISOR, supervised
+if TYPE_CHECKING:  # a fresh driver imports this module before its spare starts: pathlib & co. come after
+    from pathlib import Path
 
 _spare: subprocess.Popen[bytes] | None = None
 _prestart_env: dict[str, str] | None = None  # the prediction the next prestarted spare is started with
 _spare_env: dict[str, str] | None = None  # the live spare's environment when it is prestarted.py (else --await)
 
 
-PRESTARTED = Path(__file__).with_name("prestarted.py")
+PRESTARTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prestarted.py")
+TEMP_FOLDER_VARIABLES = ("TMPDIR", "TEMP", "TMP")  # where tempfile looks first, in its order
 TITLE_ROOM = 1024  # bytes of argument memory a prestarted script gets to show its command in (prestarted.py)
 
 
@@ -57,6 +56,8 @@ def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
     if _spare is not None and _spare.poll() is None:
         return
     if _prestart_env is None:
+        from runconfig_jupyter.targets.processes.supervision import SUPERVISOR
+
         argv = [sys.executable, "-I", "-S", str(SUPERVISOR), "--await"]
     else:
         start = f"LOADER = {str(PRESTARTED)!r}; exec(open(LOADER, 'rb').read())"
@@ -82,12 +83,29 @@ def keep_spare(prestart_env: Mapping[str, str] | None = None) -> None:
 
 @contextlib.contextmanager
 def _startup_output() -> Iterator[int]:
-    """The spare's stdout and stderr: /dev/null for supervisor.py, an unnamed file for a prestarted interpreter."""
+    """The spare's stdout and stderr: /dev/null for supervisor.py, an unnamed file for a prestarted interpreter.
+
+    The file is made with ``O_TMPFILE`` where the temp folder allows it: ``tempfile`` (~8 ms of imports on a
+    fresh driver, before the spare could start) only where it does not.
+    """
     if _prestart_env is None:
         yield subprocess.DEVNULL
         return
-    with tempfile.TemporaryFile(prefix="runconfig-spare-") as startup:
-        yield startup.fileno()
+    folder = next((os.environ[name] for name in TEMP_FOLDER_VARIABLES if os.environ.get(name)), "/tmp")
+    try:
+        fd: int | None = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except (AttributeError, OSError):  # no O_TMPFILE here
+        fd = None
+    if fd is None:  # a named temp file, removed at once
+        import tempfile
+
+        with tempfile.TemporaryFile(prefix="runconfig-spare-") as startup:
+            yield startup.fileno()
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def fits_prestarted(
@@ -149,6 +167,8 @@ def start_supervised(
                 "cwd": str(cwd),
                 "log": str(log_path),
             }
+            import json  # only for supervisor.py's spare: not before a prestarted one is started
+
             message = json.dumps(run).encode()
         try:
             spare.stdin.write(message)
@@ -157,6 +177,9 @@ def start_supervised(
         except OSError:  # it died under us: reap it, start one the ordinary way
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 spare.wait(timeout=5)
+    from runconfig_jupyter.core.system.detached import spawn_detached
+    from runconfig_jupyter.targets.processes.supervision import supervised
+
     return spawn_detached(supervised(list(argv), exit_file), cwd=cwd, env=env, log_path=log_path)
 
 
