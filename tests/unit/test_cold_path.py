@@ -50,6 +50,7 @@ CONFIG_MODULES = {
     "runconfig_jupyter.core.snapshot.member_names",
     "runconfig_jupyter.core.system",
     "runconfig_jupyter.core.system.atomic",
+    "runconfig_jupyter.core.system.digest",
     "runconfig_jupyter.core.system.paths",
     "runconfig_jupyter.core.system.remembered",
 }
@@ -244,6 +245,8 @@ def test_a_local_run_from_a_fresh_script_and_its_fresh_driver_stay_off_the_heavy
     assert clean == [], "the first submit remembered the pre-filters and the runtime folder; this one needs neither"
     bare = _fresh("import sys; print('\\n'.join(sys.modules))", env, tmp_path)
     added = set(submitter) - set(bare.stdout.split())
+    # Fingerprints, manifest ids and cache names are hashed by the interpreter's own SHA-256 (core/system/digest.py)
+    assert "hashlib" not in added and "_hashlib" not in added
     assert len(added) <= SUBMIT_BUDGET, sorted(added)
     driver_log = (run_home / "runs" / run_id / "logs" / "driver_log.txt").read_text()
     order = [line.split("|")[-1].strip() for line in driver_log.splitlines() if line.startswith("import time:")]

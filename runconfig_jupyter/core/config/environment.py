@@ -19,6 +19,7 @@ from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
+from runconfig_jupyter.core.system.digest import sha256_hex
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
 
@@ -321,9 +322,7 @@ class Environment(Section):
         if isinstance(docker.get("baseImageRegistry"), dict):
             docker["baseImageRegistry"] = {k: v for k, v in docker["baseImageRegistry"].items() if k != "password"}
         canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
-        import hashlib  # here: loading OpenSSL costs a run's driver ~2.5 ms, and it only reads configurations
-
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return sha256_hex(canonical.encode())  # not hashlib: OpenSSL's load costs a submit and a driver ~7 ms
 
     # -- the local environment registry (core/registries/environments.py) -------------------
     @staticmethod

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
-import hashlib
 import os
 import select
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.detached import spawn_detached
+from runconfig_jupyter.core.system.digest import sha256_hex
 from runconfig_jupyter.core.system.paths import RUN_ID
 from runconfig_jupyter.core.system.site_free import module_command
 
@@ -84,10 +84,11 @@ def code_stamp() -> str:
 
 def fingerprint(env: dict[str, str], executable: str | None = None) -> str:
     """Stable hash of what a driver gets: interpreter, this package's code and every environment variable."""
-    digest = hashlib.sha256((executable or sys.executable).encode() + b"\0" + code_stamp().encode())
-    for key in sorted(env):
-        digest.update(b"\0" + key.encode(errors="surrogateescape") + b"=" + env[key].encode(errors="surrogateescape"))
-    return digest.hexdigest()[:20]
+    parts = [(executable or sys.executable).encode(), code_stamp().encode()]
+    parts += [
+        key.encode(errors="surrogateescape") + b"=" + env[key].encode(errors="surrogateescape") for key in sorted(env)
+    ]
+    return sha256_hex(b"\0".join(parts))[:20]
 
 
 def standby_dir(home: Path) -> Path:

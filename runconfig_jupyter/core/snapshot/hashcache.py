@@ -27,7 +27,6 @@ while that file is still in place, unchanged (inode, size, mtime, ctime), it is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import os
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from runconfig_jupyter.core.snapshot.cache_journal import append_record, replay
 from runconfig_jupyter.core.snapshot.manifest import ManifestEntry
+from runconfig_jupyter.core.system.digest import sha256_hex
 
 CACHE_VERSION = 2
 LEGACY_JSON_VERSION = 1  # the JSON files of earlier versions
@@ -88,7 +88,7 @@ class HashCache:
     """One file per source folder under ``<snapshots_dir>/.hashcache/<alg>/``; losing it only costs time."""
 
     def __init__(self, cache_dir: Path, source: Path):
-        key = hashlib.sha256(str(source).encode()).hexdigest()[:24]
+        key = sha256_hex(str(source).encode())[:24]
         self.path = cache_dir / f"{key}.cache"
         self.legacy_path = cache_dir / f"{key}.json"  # what earlier versions wrote: read when no .cache exists
         self.journal_path = cache_dir / f"{key}.journal"  # rows changed since the .cache was written whole

@@ -15,13 +15,13 @@ import, and a remembered source that does not compile is ignored by the caller.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.system.digest import sha256_hex
 from runconfig_jupyter.core.system.remembered import file_state, read_remembered, write_remembered
 
 REMEMBERED_FILE = Path("cache", "ignore-prefilters.json")  # under the run home
@@ -40,7 +40,7 @@ def current_state(derived_by: str) -> str:
 
 
 def rule_set_key(lines: tuple[str, ...]) -> str:
-    return hashlib.sha256("\n".join(lines).encode(errors="surrogateescape")).hexdigest()
+    return sha256_hex("\n".join(lines).encode(errors="surrogateescape"))
 
 
 def _read(state: str) -> dict[str, Any]:

@@ -27,7 +27,6 @@ The manifest file is hard-linked into a run folder as ``snapshot.json``: targets
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -62,6 +61,7 @@ from runconfig_jupyter.core.snapshot.objects import (
     new_hasher,
 )
 from runconfig_jupyter.core.snapshot.shards import ShardStamps
+from runconfig_jupyter.core.system.digest import sha256_hex
 
 try:
     import fcntl
@@ -158,7 +158,7 @@ def store_snapshot(
             stored_bytes = _store_files(manifest.source, missing, objects, cache, progress, total)
             cache.save(shards.record(cache.shards_named, checked_from))
             document = manifest_document(manifest, alg)
-            sid = hashlib.sha256(document).hexdigest()[:32]
+            sid = sha256_hex(document)[:32]
             path, reused = _write_manifest(snapshots_dir / MANIFESTS_DIR, sid, document)
     except BaseException:
         _roll_back(snapshots_dir, objects, started_ns)

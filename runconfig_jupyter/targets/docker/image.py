@@ -13,7 +13,6 @@ it is: a build that adds nothing would only cost time.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import io
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
+from runconfig_jupyter.core.system.digest import sha256_hex
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request
 
@@ -54,7 +54,7 @@ BUILD_HINT = "build it (docker build -t {image} .) or load it (docker load -i im
 
 def home_label(home: Path) -> str:
     """The value of ``LABEL_HOME`` for a run home: a hash of its real path (the path itself stays private)."""
-    return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
+    return sha256_hex(str(Path(home).resolve()).encode())[:16]
 
 
 def ca_bundle_path(setting: str | None = None) -> Path | None:
@@ -130,7 +130,7 @@ def plan_image(environment: Any, default_base: str, base_id: str | None) -> Imag
     env_hash = environment.content_hash()
     if not docker.base_dockerfile and not pip_packages and not conda_packages:
         return ImagePlan(base or default_base, env_hash, base, None, [], [], [])
-    key = hashlib.sha256(f"{env_hash}\n{base or ''}\n{base_id or ''}".encode()).hexdigest()[:24]
+    key = sha256_hex(f"{env_hash}\n{base or ''}\n{base_id or ''}".encode())[:24]
     lines = [docker.base_dockerfile.rstrip("\n")] if docker.base_dockerfile else [f"FROM {base}"]
     # Labelled before our steps, so even the build's intermediate containers say whose they are.
     lines.append(f"LABEL {LABEL}=1 {LABEL_ENV_HASH}={env_hash}")
