@@ -378,12 +378,29 @@ def test_inherited_variables_match_the_patterns_exactly_as_fnmatch_does():
 
 
 def test_the_docker_target_imports_no_rank_machinery_until_a_distributed_run(run_home, tmp_path):
-    code = "import sys, runconfig_jupyter.targets.docker.target; print('\\n'.join(sys.modules))"
-    result = _fresh(code, _environment(run_home), tmp_path)
+    """A submit loads the docker target to validate: not the rank machinery, nor the driver's half (the container's
+    layout and command, its log, its data mounts, the data plan, tarfile), which its warm-up loads ahead instead."""
+    driver_half = [
+        "runconfig_jupyter.targets.docker.container",
+        "runconfig_jupyter.targets.docker.logs",
+        "runconfig_jupyter.targets.docker.data",
+        "runconfig_jupyter.core.data.plan",
+        "tarfile",
+    ]
+    code = (
+        "import sys, runconfig_jupyter.targets.docker.target as target\n"
+        "print(' '.join(sys.modules))\n"
+        "target.DockerTarget.warm_up()\n"
+        "print(' '.join(sys.modules))\n"
+    )
+    result = _fresh(code, _environment(run_home), tmp_path, "-S")  # -S: what a .pth imports is not the target's
     assert result.returncode == 0, result.stderr
-    assert "runconfig_jupyter.targets.docker.container" in result.stdout.split()
-    assert _on_the_path(set(result.stdout.split())) == []
-    assert "runconfig_jupyter.targets.docker.ranks" not in result.stdout.split()
+    imported, warmed = (set(line.split()) for line in result.stdout.splitlines())
+    assert "runconfig_jupyter.targets.docker.target" in imported
+    assert _on_the_path(imported) == []
+    assert "runconfig_jupyter.targets.docker.ranks" not in warmed
+    assert sorted(imported & set(driver_half)) == []
+    assert sorted(set(driver_half) - warmed) == []
 
 
 def test_remembering_the_scan_never_creates_a_missing_run_home(tmp_path, monkeypatch):

@@ -18,8 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import tarfile
-import tempfile
 import threading
 import time
 from collections import deque
@@ -164,6 +162,8 @@ def write_build_context(context: Any, dockerfile: str, ca_bundle: Path | None, c
 
     The caller passes a spooled temporary file, so a large conda prefix goes to disk instead of memory.
     """
+    import tarfile  # here: a submit imports this module to check the CA bundle, and builds nothing
+
     with tarfile.open(fileobj=context, mode="w") as archive:
         for name, content in (
             ("Dockerfile", dockerfile.encode()),
@@ -271,6 +271,8 @@ def _build(
         LABEL_HOME: home_label(ctx.run_dir.parent.parent),
     }
     error_text = None
+    import tempfile  # a build only (see write_build_context)
+
     context = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - closed in finally
     try:
         write_build_context(context, plan.dockerfile, ca_bundle, conda)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.data.plan import substitute
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError, TargetUnavailable
 from runconfig_jupyter.core.runs.distributed import plan_for
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -35,31 +34,6 @@ from runconfig_jupyter.targets.docker.client import (
     local_engine_info,
     reachable_info,
 )
-from runconfig_jupyter.targets.docker.container import (
-    INPUT_DIR,
-    LABEL_EXPERIMENT,
-    MERGE_STREAMS,
-    RESUME_ENV,
-    RESUME_MOUNT,
-    SNAPSHOT_TREE,
-    SUPPORT_DIR,
-    SUPPORT_TAR,
-    WORKDIR,
-    Unpack,
-    check_members,
-    container_environment,
-    container_name,
-    copy_out,
-    experiment_label,
-    remove_container,
-    resume_mount,
-    steps_first,
-    support_tar,
-    unpack_first,
-    upload_stream,
-    write_support,
-)
-from runconfig_jupyter.targets.docker.data import PICKED, ContainerData, check_plan_paths, container_data
 from runconfig_jupyter.targets.docker.engine_memo import remember_runtimes, remembered_runtimes
 from runconfig_jupyter.targets.docker.gpu import (
     check_gpu_available,
@@ -68,10 +42,15 @@ from runconfig_jupyter.targets.docker.gpu import (
     no_gpu_error,
 )
 from runconfig_jupyter.targets.docker.image import DEFAULT_BASE_IMAGE, LABEL, LABEL_RUN_ID, ca_bundle_path, ensure_image
-from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower, attach_output, read_offset
 
-if TYPE_CHECKING:  # distributed runs only: a single-container run's submit and driver do not import the rank machinery
-    from runconfig_jupyter.targets.docker.ranks import DockerRanks
+# The driver's half - the container's layout and command (container.py, with tarfile), its log (logs.py), its data
+# mounts (data.py) and the data plan's substitution - is imported by the driver methods that use it: a submitting
+# process only validates, and skipped ~15 ms of imports that way.
+if TYPE_CHECKING:
+    from runconfig_jupyter.targets.docker.container import Unpack
+    from runconfig_jupyter.targets.docker.data import ContainerData
+    from runconfig_jupyter.targets.docker.logs import AttachedOutput, LogFollower
+    from runconfig_jupyter.targets.docker.ranks import DockerRanks  # distributed runs only
 
 LOG_JOIN_SECONDS = 30.0
 
@@ -126,7 +105,13 @@ class DockerTarget(ComputeTarget):
 
     @classmethod
     def warm_up(cls) -> None:
-        """The docker SDK import and the local engine's API version, learnt before a run needs them."""
+        """The docker SDK import and the local engine's API version, learnt before a run needs them; and the
+        driver's half of this module (a submit does without it), so a standby that takes a run has it loaded."""
+        import runconfig_jupyter.core.data.plan
+        import runconfig_jupyter.targets.docker.container
+        import runconfig_jupyter.targets.docker.data
+        import runconfig_jupyter.targets.docker.logs  # noqa: F401 - loaded ahead, used by the driver methods
+
         try:
             connect(timeout=3).close()
         except RunConfigError:  # no engine now: the run that asks for one says so
@@ -219,6 +204,9 @@ class DockerTarget(ComputeTarget):
                 f"the Docker engine at {self.base_url} is not on this machine, so it cannot mount this run's data "
                 "(inputs and outputs are bind-mounted from here); use the local engine, or another target"
             )
+        from runconfig_jupyter.targets.docker.container import WORKDIR  # a run with data only
+        from runconfig_jupyter.targets.docker.data import check_plan_paths
+
         check_plan_paths(plan, WORKDIR)
 
     # -- driver process ---------------------------------------------------------
@@ -241,6 +229,8 @@ class DockerTarget(ComputeTarget):
     def _prepare_data(self, ctx: TargetRunContext) -> None:
         """Inputs fetched into the cache (progress in Preparing), output folders made, resume_from fetched."""
         from runconfig_jupyter.core.data.resume import fetch_resume, parse
+        from runconfig_jupyter.targets.docker.container import RESUME_MOUNT, WORKDIR
+        from runconfig_jupyter.targets.docker.data import container_data
 
         plan = ctx.data_plan
         self.container_data = container_data(ctx, plan, WORKDIR)
@@ -255,6 +245,25 @@ class DockerTarget(ComputeTarget):
 
     def start(self, ctx: TargetRunContext) -> None:
         import docker
+
+        from runconfig_jupyter.core.data.plan import substitute
+        from runconfig_jupyter.targets.docker.container import (
+            LABEL_EXPERIMENT,
+            MERGE_STREAMS,
+            RESUME_ENV,
+            RESUME_MOUNT,
+            WORKDIR,
+            container_environment,
+            experiment_label,
+            remove_container,
+            resume_mount,
+            steps_first,
+            support_tar,
+            unpack_first,
+            upload_stream,
+        )
+        from runconfig_jupyter.targets.docker.data import ContainerData
+        from runconfig_jupyter.targets.docker.logs import LogFollower, attach_output
 
         plan = plan_for(ctx.config)
         if plan is not None:
@@ -354,6 +363,8 @@ class DockerTarget(ComputeTarget):
         """``containers.create`` without the SDK's inspect of the new container (a round trip we do not need)."""
         from docker.models.containers import _create_container_args
 
+        from runconfig_jupyter.targets.docker.container import WORKDIR, container_name
+
         name = container_name(ctx.run_id)
         args = {
             **kwargs,
@@ -381,6 +392,17 @@ class DockerTarget(ComputeTarget):
         they come as a second mount, a tar unpacked over the copy.
         """
         from docker.types import Mount
+
+        from runconfig_jupyter.targets.docker.container import (
+            INPUT_DIR,
+            SNAPSHOT_TREE,
+            SUPPORT_DIR,
+            SUPPORT_TAR,
+            Unpack,
+            check_members,
+            support_tar,
+            write_support,
+        )
 
         check_members(ctx.snapshot_path)
         if ctx.snapshot_path.suffix == ".json":
@@ -454,6 +476,8 @@ class DockerTarget(ComputeTarget):
             pass
 
     def collect(self, ctx: TargetRunContext) -> None:
+        from runconfig_jupyter.targets.docker.container import copy_out, remove_container
+
         if self._ranks is not None:
             try:
                 return self._ranks.collect(ctx)
@@ -472,6 +496,9 @@ class DockerTarget(ComputeTarget):
                 self._removed = True
 
     def cleanup(self, ctx: TargetRunContext) -> None:
+        from runconfig_jupyter.targets.docker.container import SNAPSHOT_TREE, SUPPORT_TAR, remove_container
+        from runconfig_jupyter.targets.docker.data import PICKED
+
         if self._ranks is not None:
             self._ranks.cleanup(ctx)
         container = None if self._removed else self._container or self._find(ctx)
@@ -490,6 +517,9 @@ class DockerTarget(ComputeTarget):
         Following N rank containers again is not supported: a distributed run is failed
         (and cleanup removes its containers) rather than left half-watched.
         """
+        from runconfig_jupyter.targets.docker.container import remove_container
+        from runconfig_jupyter.targets.docker.logs import LogFollower, read_offset
+
         if plan_for(ctx.config) is not None:
             return False
         container = self._find(ctx)
@@ -544,4 +574,6 @@ def _format_bytes(value: Any) -> str:
 
 def _is_tree(mounts: list[Any]) -> bool:
     """Whether the snapshot mount among ``mounts`` is a tree of the snapshot store (not a tar)."""
+    from runconfig_jupyter.targets.docker.container import INPUT_DIR
+
     return any(mount.get("Target") == f"{INPUT_DIR}/snapshot" for mount in mounts)
