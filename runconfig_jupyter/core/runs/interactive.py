@@ -2,7 +2,7 @@
 
 An interactive run is an ordinary run record (same store, same run folder layout, so ``%runs``,
 ``Run.get``, the server and the sidebar show it like any other) whose owner is the process that
-started it instead of a run driver. The owner's pid and start time take the driver's place in the
+started it instead of a run driver. The owner's pid and start mark take the driver's place in the
 record, so the usual "driver lost" check tells a live notebook from a dead one: while the process
 lives the run stays Running; once it has died without ``complete()``/``fail()``, the next settle
 (core/runs/settle.py) marks the run Failed with that reason. Nothing ever signals the owner (a cancel only records
@@ -23,7 +23,7 @@ from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import index_history, update_history
 from runconfig_jupyter.core.runs.names import check_experiment_name, new_run_id
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_time
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_mark
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.run_history import RunHistory
@@ -92,7 +92,7 @@ def start_interactive(
                 snapshot_id=snapshot.id if snapshot else None,
                 parent_run_id=parent_run_id,
                 driver_pid=owner,
-                driver_started=pid_start_time(owner),
+                driver_started=pid_start_mark(owner),
                 details={
                     "interactive": True,
                     "owner_pid": owner,

@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS runs (
     phase TEXT,
     reason TEXT,
     driver_pid INTEGER,
-    driver_started REAL,
+    driver_started,
     details TEXT NOT NULL DEFAULT '{}',
     progress TEXT NOT NULL DEFAULT '{}'
 );
@@ -100,7 +100,7 @@ class RunRecord:
     phase: str | None = None
     reason: str | None = None
     driver_pid: int | None = None
-    driver_started: float | None = None
+    driver_started: str | float | None = None  # proc.start_mark; a float in records from before marks
     details: dict[str, Any] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
 
@@ -619,9 +619,9 @@ def rebuild_index(home: Path | str | None = None) -> RebuildReport:
     return RunStore(home).rebuild()
 
 
-def pid_start_time(pid: int) -> float | None:
-    """Process start time, to tell a live driver from a recycled PID (``/proc``: no psutil import)."""
-    return proc.start_time(pid)
+def pid_start_mark(pid: int) -> str | float | None:
+    """What tells a live driver from a recycled PID, unmoved by clock steps (``/proc``: no psutil import)."""
+    return proc.start_mark(pid)
 
 
 def driver_alive(record: RunRecord) -> bool:

@@ -6,6 +6,13 @@ driver from a recycled PID) and "is it a zombie?". psutil answers both but costs
 more than starting the script. On Linux these are two fields of ``/proc/<pid>/stat``,
 computed the way psutil computes them (boot time from ``/proc/stat`` + start ticks /
 ``SC_CLK_TCK``), so values written by either agree. Elsewhere psutil is used.
+
+A process is identified by its *start mark*, not by that wall-clock start time. The wall-clock value is
+``btime`` + ticks, and ``btime`` is itself derived from the wall clock: every step of the clock (an NTP step,
+a VM host resync, a resume from suspend) moves it, so a process that read ``btime`` on the other side of a step
+computes a different start time for the same process. Judged by that, a live driver looks dead and settling
+starts a second one for the same run. The mark is the boot's id plus the start in clock ticks since boot:
+no clock step moves it, and a reboot changes it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import os
 import sys
 
 _boot_time: float | None = None
+_boot_id: str | None = None
+MARK_SEPARATOR = "@"  # "<start ticks>@<boot id>": never a well-formed number, so SQLite keeps it as text
 
 
 def _linux() -> bool:
@@ -40,8 +49,39 @@ def _boot() -> float:
     return _boot_time
 
 
+def _boot_identity() -> str:
+    """This boot's random id (the kernel makes a new one at every boot); empty where the kernel does not show it."""
+    global _boot_id
+    if _boot_id is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+                _boot_id = handle.read().decode().strip()
+        except OSError:
+            _boot_id = ""
+    return _boot_id
+
+
+def start_mark(pid: int) -> str | float | None:
+    """What identifies ``pid``'s start for ``same_process``; None when there is no such process.
+
+    On Linux ``"<start ticks>@<boot id>"``, which clock steps do not move. Elsewhere psutil's wall-clock
+    start time, the best that platform offers.
+    """
+    if _linux():
+        try:
+            ticks = _stat_fields(pid)[19]
+        except (OSError, ValueError, IndexError):
+            return None
+        return f"{ticks}{MARK_SEPARATOR}{_boot_identity()}"
+    return start_time(pid)
+
+
 def start_time(pid: int) -> float | None:
-    """Seconds since the epoch when ``pid`` started; None when there is no such process."""
+    """Seconds since the epoch when ``pid`` started, for showing; None when there is no such process.
+
+    Not an identity: a clock step moves it (see the module's docstring). Records written before start marks
+    existed hold this value, and ``same_process`` still reads them with it.
+    """
     if _linux():
         try:
             return int(_stat_fields(pid)[19]) / os.sysconf("SC_CLK_TCK") + _boot()
@@ -70,11 +110,14 @@ def is_zombie(pid: int) -> bool:
         return False
 
 
-def same_process(pid: int, started: float | None) -> bool:
-    """``pid`` still runs and is the process that started at ``started`` (not a recycled pid, not a zombie).
+def same_process(pid: int, started: str | float | None) -> bool:
+    """``pid`` still runs and is the process whose ``start_mark`` was ``started`` (not a recycled pid, not a zombie).
 
-    ``started`` None means "not recorded": any live process with that pid counts.
+    ``started`` None means "not recorded": any live process with that pid counts. A number is a record from
+    before start marks (a wall-clock start time); it is compared as it was then, within a second.
     """
+    if isinstance(started, str):
+        return start_mark(pid) == started and not is_zombie(pid)
     now_started = start_time(pid)
     if now_started is None or is_zombie(pid):
         return False

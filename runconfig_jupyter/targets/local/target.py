@@ -14,7 +14,7 @@ folder (``path_on_compute``, re-rooted there when absolute), uploaded by the dri
 
 The script's parent is a tiny supervisor (targets/processes/supervisor.py) that records its exit code in
 the run folder, so a driver killed mid-run is replaced by one that adopts the script (found by
-pid + start time in ``local_process.json``), waits for it, collects and records the real outcome.
+pid + start mark in ``local_process.json``), waits for it, collects and records the real outcome.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from runconfig_jupyter.targets.processes.supervision import recorded_exit
 # are used: a fresh driver imports this module for its warm-up (the spare), which should start before those. So is
 # the spare (targets/processes/spare.py, with subprocess): a submit imports this module only to check a configuration.
 EXIT_FILE = SCRIPT_EXIT_FILE  # written by the supervisor when the script ends
-PROCESS_FILE = "local_process.json"  # pid + start time of the supervisor, for an adopting driver
+PROCESS_FILE = "local_process.json"  # pid + start mark of the supervisor, for an adopting driver
 ADOPTED_POLL_SECONDS = 0.1
 
 
@@ -298,11 +298,11 @@ class LocalTarget(ComputeTarget):
         except OSError as error:
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         self._pid = self._process.pid
-        # What an adopting driver needs to find this process again (pid + start time against pid reuse).
-        from runconfig_jupyter.core.runs.store import pid_start_time
+        # What an adopting driver needs to find this process again (pid + start mark against pid reuse).
+        from runconfig_jupyter.core.runs.store import pid_start_mark
 
         write_json_atomically(
-            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_time(self._pid), "argv": argv}
+            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_mark(self._pid), "argv": argv}
         )
         ctx.record(pid=self._pid, argv=argv, inherit_env=inherit_env)  # after the start: off the first line's path
 
@@ -331,7 +331,7 @@ class LocalTarget(ComputeTarget):
         return outcome_for(int(ended["exit_code"]))
 
     def reattach(self, ctx: TargetRunContext) -> bool:
-        """Adopt the script a dead driver started: its supervisor is found by pid + start time.
+        """Adopt the script a dead driver started: its supervisor is found by pid + start mark.
 
         True also when the script already ended (its exit code is in the run folder): ``wait``
         then returns at once and the run is collected and finished with its real status.

@@ -12,7 +12,7 @@ this module starts the ranks through it:
   Open MPI one is found, ``direct`` never does, ``mpirun`` insists on it. The
   choice and its reason go to ``prepare_log.txt`` and the run's details.
 * **local** (``LocalMpiRanks``): ``mpirun -np N`` in its own session, under the
-  local supervisor (exit code to a file, pid + start time recorded) so that a
+  local supervisor (exit code to a file, pid + start mark recorded) so that a
   driver killed mid-run is replaced by one that adopts it. Open MPI
   puts each rank in a process group of its own (same session), so stopping
   signals the whole *session*, and the ranks' pids are recorded for the
@@ -43,7 +43,7 @@ from runconfig_jupyter.core.runs.distributed import DistributedPlan, pick_master
 from runconfig_jupyter.core.runs.folder import RANKS_DIR
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import pid_start_time
+from runconfig_jupyter.core.runs.store import pid_start_mark
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
@@ -55,7 +55,7 @@ POLL_SECONDS = 0.05
 MPIRUN_LOG = "mpirun.txt"
 MPIRUN_PREFIX = b"[mpirun] "
 MPIRUN_KEY = -1  # the merger's key for mpirun's own output
-MPIRUN_STATE = "mpirun.json"  # in ranks/: mpirun's supervisor (pid + start time), the ranks' pids
+MPIRUN_STATE = "mpirun.json"  # in ranks/: mpirun's supervisor (pid + start mark), the ranks' pids
 MPIRUN_EXIT = "mpirun.exit.json"  # in ranks/: written by the supervisor when mpirun ends
 
 # Each rank: the variables Intel MPI scripts read, then its output into its own log file, then the script.
@@ -172,7 +172,7 @@ class LocalMpiRanks:
     """The local target's MPI run under mpirun; same interface as ``LocalRanks``.
 
     mpirun runs under the local supervisor (supervision.py), which leads the run's session and writes
-    mpirun's exit code to ``ranks/mpirun.exit.json``; its pid + start time, the ranks' pids and the
+    mpirun's exit code to ``ranks/mpirun.exit.json``; its pid + start mark, the ranks' pids and the
     merge journal are in ``ranks/`` too, so a driver killed mid-run is replaced by one that adopts
     mpirun (``reattach``), resumes the log merge exactly where it stopped and finishes with mpirun's code.
     """
@@ -227,7 +227,7 @@ class LocalMpiRanks:
             popen = spawn_detached(supervised(command, exit_file), cwd=working, env=env, log_path=log_dir / MPIRUN_LOG)
         except OSError as error:
             raise PreparationFailed(f"could not start {command[0]!r}: {error}", phase="Starting") from error
-        self.mpirun = RankProcess(popen.pid, pid_start_time(popen.pid), exit_file, popen)
+        self.mpirun = RankProcess(popen.pid, pid_start_mark(popen.pid), exit_file, popen)
         self._save(state_dir)  # at once: a driver killed while the ranks start up can still be replaced
         self._merger.start()
         self.rank_pids = self._find_ranks()
@@ -247,7 +247,7 @@ class LocalMpiRanks:
         )
 
     def _save(self, state_dir: Path) -> None:
-        """What an adopting driver needs: mpirun's supervisor (pid + start time, exit file) and the ranks' pids."""
+        """What an adopting driver needs: mpirun's supervisor (pid + start mark, exit file) and the ranks' pids."""
         assert self.mpirun is not None
         state = {**self.mpirun.to_dict(), "ranks": self.rank_pids, "mpirun": self.choice.mpirun}
         write_json_atomically(state_dir / MPIRUN_STATE, state)

@@ -32,7 +32,7 @@ from runconfig_jupyter.core.runs.folder import RANKS_DIR, STD_LOG
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import pid_start_time
+from runconfig_jupyter.core.runs.store import pid_start_mark
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
@@ -144,12 +144,14 @@ class RankLogMerger:
 
 
 class RankProcess:
-    """One rank's supervisor: started by this driver (``popen``) or adopted from a dead one (pid + start time).
+    """One rank's supervisor: started by this driver (``popen``) or adopted from a dead one (pid + start mark).
 
     Its exit code is the one the supervisor wrote to ``exit_file`` (the supervisor also ends with it).
     """
 
-    def __init__(self, pid: int, started: float | None, exit_file: Path, popen: subprocess.Popen[bytes] | None = None):
+    def __init__(
+        self, pid: int, started: str | float | None, exit_file: Path, popen: subprocess.Popen[bytes] | None = None
+    ):
         self.pid, self.started, self.exit_file, self.popen = pid, started, exit_file, popen
 
     def poll(self) -> int | None:
@@ -219,7 +221,7 @@ class RankGroup:
         self._merger.start()
 
     def _save(self) -> None:
-        """What an adopting driver needs: the groups, and each rank's supervisor (pid + start time)."""
+        """What an adopting driver needs: the groups, and each rank's supervisor (pid + start mark)."""
         state = {"groups": self.process_groups, "ranks": {str(r): p.to_dict() for r, p in self.processes.items()}}
         write_json_atomically(self.state_dir / PROCESSES_FILE, state)
 
@@ -265,7 +267,7 @@ class RankGroup:
                 raise PreparationFailed(
                     f"could not start rank {launch.rank} ({launch.argv[0]!r}): {error}", phase="Starting"
                 ) from error
-        self.processes[launch.rank] = RankProcess(process.pid, pid_start_time(process.pid), exit_file, process)
+        self.processes[launch.rank] = RankProcess(process.pid, pid_start_mark(process.pid), exit_file, process)
 
     def wait(self) -> tuple[int | None, int | None, dict[int, int]]:
         """Block until every rank has exited. Returns (first failing rank, its code, all codes).

@@ -2,7 +2,7 @@
 
 Each script (or rank) runs under supervisor.py, which writes the exit code to a file in the run
 folder; this module builds that command line and reads that file. "Is that process still the one we
-started?" (pid + start time) is core/proc.py's ``same_process``, shared with the driver-liveness check.
+started?" (pid + start mark) is core/system/proc.py's ``same_process``, shared with the driver-liveness check.
 """
 
 from __future__ import annotations
