@@ -29,7 +29,7 @@ STEP_SECONDS = 39.0  # the step that broke a CI run of this project on this mach
 def _step_the_clock(monkeypatch, seconds: float = STEP_SECONDS) -> None:
     """From now on this process sees the wall clock ``seconds`` later: btime and time.time() both move."""
     stepped_boot = proc._boot() + seconds
-    monkeypatch.setattr(proc, "_boot_time", stepped_boot)
+    monkeypatch.setattr(proc, "_boot", lambda: stepped_boot)
     real_time = time.time
     monkeypatch.setattr(settle_module.time, "time", lambda: real_time() + seconds)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import sys
 
-_boot_time: float | None = None
 _boot_id: str | None = None
 MARK_SEPARATOR = "@"  # "<start ticks>@<boot id>": never a well-formed number, so SQLite keeps it as text
 
@@ -37,16 +36,12 @@ def _stat_fields(pid: int) -> list[str]:
 
 
 def _boot() -> float:
-    global _boot_time
-    if _boot_time is None:
-        with open("/proc/stat", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"btime"):
-                    _boot_time = float(line.split()[1])
-                    break
-            else:
-                raise OSError("no btime in /proc/stat")
-    return _boot_time
+    """The wall-clock time of boot, read afresh (as psutil does): it moves with every clock step."""
+    with open("/proc/stat", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")
 
 
 def _boot_identity() -> str:
