@@ -114,18 +114,19 @@ def test_a_clock_step_does_not_start_a_second_driver_for_a_running_run(tmp_path,
     config = ScriptRunConfig(str(root), script="train.py")
     config.run_config.environment_variables = {"GO": str(go)}
     run = Experiment("clock").submit(config)
-    wait_for(lambda: "started" in run.get_log(), timeout=60, message="the script to start")
-    record = run.store.get(run.id)
-    assert isinstance(record.driver_started, str) and driver_alive(record)
+    try:
+        wait_for(lambda: "started" in run.get_log(), timeout=60, message="the script to start")
+        record = run.store.get(run.id)
+        assert isinstance(record.driver_started, str) and driver_alive(record)
 
-    _step_the_clock(monkeypatch)  # past the driver's grace too: the settle below really judges the driver
-    record = run.store.get(run.id)
-    assert time.time() - record.updated_at > settle_module.DRIVER_GRACE_SECONDS
-    assert driver_alive(record)
-    assert settle(run.store, run.id) == Settled.ALIVE
-    assert run.store.get(run.id).driver_pid == record.driver_pid  # no other driver took the run
-
-    go.touch()
+        _step_the_clock(monkeypatch)  # past the driver's grace too: the settle below really judges the driver
+        record = run.store.get(run.id)
+        assert time.time() - record.updated_at > settle_module.DRIVER_GRACE_SECONDS
+        assert driver_alive(record)
+        assert settle(run.store, run.id) == Settled.ALIVE
+        assert run.store.get(run.id).driver_pid == record.driver_pid  # no other driver took the run
+    finally:
+        go.touch()  # a failed check above must not leave the script (and its driver) waiting for ever
     run.wait_for_completion(timeout=60)
     assert run.get_status() == "Completed"
     assert run.get_metrics() == {"loss": 0.25}  # logged once, by the one script the one driver ran
