@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 from runconfig_jupyter import Experiment, ScriptRunConfig
-from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.runs.store import RunStore, driver_alive
+from tests.conftest import wait_for
 
 DAMAGE = ("truncate-empty", "truncate-half", "garbage", "delete", "rm-db-only")
 
@@ -26,6 +27,16 @@ def finished_runs(tmp_path: Path) -> dict[str, tuple[str, int]]:
         run.wait_for_completion(timeout=60, raise_on_error=False)
         expected[run.id] = (run.get_status(), code)
     assert sorted(status for status, _code in expected.values()) == ["Completed", "Completed", "Failed"]
+    # A driver still opens runs.db after its run's end is recorded (its checkpoint). One still running when a
+    # test damages the file would rebuild the index itself, and the process the test watches would find it
+    # repaired already: wait until every driver has exited.
+    store = RunStore()
+    wait_for(
+        lambda: not any(driver_alive(store.get(run_id)) for run_id in expected),
+        timeout=30,
+        message="the runs' drivers to exit",
+    )
+    store.close()
     return expected
 
 
