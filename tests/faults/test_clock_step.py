@@ -9,6 +9,7 @@ the run and its driver are real; only the checking process's view of the wall cl
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -157,3 +158,26 @@ def test_an_index_made_by_an_earlier_version_keeps_a_start_mark(tmp_path):
     assert record.driver_started == mark and driver_alive(record)
     store.update("r1", driver_started=proc.start_time(os.getpid()))  # a record of an earlier version: a float
     assert isinstance(store.get("r1").driver_started, float) and driver_alive(store.get("r1"))
+
+
+def test_a_run_whose_driver_died_is_settled_after_the_clock_went_back(tmp_path, monkeypatch):
+    """After a step back, the run's last record looks written in the future. The grace a starting driver gets
+    must not stretch over the step: the dead driver is found and a new one adopts the script at once."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "count.py").write_text(
+        "import time\nfor n in range(40):\n    print(f'line {n}', flush=True)\n    time.sleep(0.05)\n"
+    )
+    run = Experiment("clock").submit(ScriptRunConfig(str(root), script="count.py"))
+    wait_for(lambda: "line 2" in run.get_log(), timeout=60, message="the script to print")
+    record = run.store.get(run.id)
+    os.kill(record.driver_pid, signal.SIGKILL)
+    wait_for(lambda: not driver_alive(run.store.get(run.id)), message="the driver to be gone")
+
+    _step_the_clock(monkeypatch, -3600.0)
+    assert time.time() < run.store.get(run.id).updated_at  # the record now looks written in the future
+    assert settle(run.store, run.id) == Settled.ADOPTED
+    run.wait_for_completion(timeout=60)
+    assert run.get_status() == "Completed"
+    lines = [line for line in run.read_log()[0].splitlines() if line.startswith("line ")]
+    assert lines == [f"line {n}" for n in range(40)]  # the adopting driver followed the same script to its end

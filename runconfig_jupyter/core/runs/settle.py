@@ -77,7 +77,7 @@ def settle(store: RunStore, run_id: str) -> Settled:
         record = store.get(run_id)  # again, under the lock: another settler may just have acted
         if record.is_terminal:
             return Settled.ENDED
-        if time.time() - record.updated_at < DRIVER_GRACE_SECONDS or driver_alive(record):
+        if _within_grace(record) or driver_alive(record):
             return Settled.ALIVE
         if is_interactive(record):
             return Settled.FAILED if settle_orphan(store, record) else Settled.ALIVE
@@ -91,6 +91,16 @@ def settle(store: RunStore, run_id: str) -> Settled:
         reason = "the run driver exited unexpectedly; see logs/driver_log.txt"
         store.set_status(run_id, RunStatus.FAILED, reason=reason, phase=record.status.value)
         return Settled.FAILED
+
+
+def _within_grace(record: RunRecord) -> bool:
+    """The run's record changed less than DRIVER_GRACE_SECONDS ago: its driver may not have recorded itself yet.
+
+    Measured both ways: after the wall clock was stepped back, a record written before the step looks written in
+    the future. Counting that as "recent" would leave a run whose driver died unsettled until the clock caught up
+    (an hour, for a step of an hour); beyond the grace either way, the driver's liveness decides.
+    """
+    return abs(time.time() - record.updated_at) < DRIVER_GRACE_SECONDS
 
 
 def settler(store: RunStore, run_id: str, every: float = SETTLE_EVERY_SECONDS) -> Callable[[], Settled | None]:
