@@ -90,6 +90,8 @@ def test_records_from_before_start_marks_are_read_as_they_were(sleeper):
     assert proc.same_process(child.pid, wall) and proc.same_process(child.pid, wall + 0.5)
     assert not proc.same_process(child.pid, wall - 5.0)
     assert proc.same_process(child.pid, None)  # nothing recorded: any live process with the pid
+    for damaged in ({"started": wall}, [wall], True, b"1@x"):  # a hand-edited or damaged file: no process, no crash
+        assert not proc.same_process(child.pid, damaged)
 
 
 def test_a_clock_step_does_not_start_a_second_driver_for_a_running_run(tmp_path, monkeypatch):

@@ -109,10 +109,13 @@ def same_process(pid: int, started: str | float | None) -> bool:
     """``pid`` still runs and is the process whose ``start_mark`` was ``started`` (not a recycled pid, not a zombie).
 
     ``started`` None means "not recorded": any live process with that pid counts. A number is a record from
-    before start marks (a wall-clock start time); it is compared as it was then, within a second.
+    before start marks (a wall-clock start time); it is compared as it was then, within a second. Anything else
+    (a hand-edited or damaged file) identifies no process.
     """
     if isinstance(started, str):
         return start_mark(pid) == started and not is_zombie(pid)
+    if started is not None and (isinstance(started, bool) or not isinstance(started, (int, float))):
+        return False
     now_started = start_time(pid)
     if now_started is None or is_zombie(pid):
         return False
