@@ -30,8 +30,9 @@ from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, R
 from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunStore, pid_start_mark
+from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
+from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.site_free import capture, remember
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ class Driver:
             ctx.run_id,
             advance=None if reattach else (RunStatus.QUEUED, RunStatus.PREPARING),
             driver_pid=os.getpid(),
-            driver_started=pid_start_mark(os.getpid()),
+            driver_started=proc.start_mark(os.getpid()),
             details=self.ready_details,
         )
         assert early is not None

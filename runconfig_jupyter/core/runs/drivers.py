@@ -19,7 +19,8 @@ from runconfig_jupyter.core.runs.standby import (
     fingerprint,
     standby_seconds,
 )
-from runconfig_jupyter.core.runs.store import RunStore, pid_start_mark
+from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.system.site_free import module_command
 from runconfig_jupyter.core.target.configured import resolve_target
@@ -66,7 +67,7 @@ def start_driver(
 
     # A warm standby started with this very environment takes the run (core/standby.py) ...
     def record_driver(pid: int) -> None:  # so a driver that dies before recording itself is noticed (settle)
-        store.update(run_id, driver_pid=pid, driver_started=pid_start_mark(pid))
+        store.update(run_id, driver_pid=pid, driver_started=proc.start_mark(pid))
 
     pid = claim(store.home, print_, run_id, before_handover=record_driver) if warm else None
     claimed = pid is not None

@@ -23,7 +23,8 @@ from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import index_history, update_history
 from runconfig_jupyter.core.runs.names import check_experiment_name, new_run_id
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import RunRecord, RunStore, pid_start_mark
+from runconfig_jupyter.core.runs.store import RunRecord, RunStore
+from runconfig_jupyter.core.system import proc
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.run_history import RunHistory
@@ -92,7 +93,7 @@ def start_interactive(
                 snapshot_id=snapshot.id if snapshot else None,
                 parent_run_id=parent_run_id,
                 driver_pid=owner,
-                driver_started=pid_start_mark(owner),
+                driver_started=proc.start_mark(owner),
                 details={
                     "interactive": True,
                     "owner_pid": owner,

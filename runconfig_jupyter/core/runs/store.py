@@ -619,11 +619,6 @@ def rebuild_index(home: Path | str | None = None) -> RebuildReport:
     return RunStore(home).rebuild()
 
 
-def pid_start_mark(pid: int) -> str | float | None:
-    """What tells a live driver from a recycled PID, unmoved by clock steps (``/proc``: no psutil import)."""
-    return proc.start_mark(pid)
-
-
 def driver_alive(record: RunRecord) -> bool:
     return bool(record.driver_pid) and proc.same_process(record.driver_pid, record.driver_started)
 

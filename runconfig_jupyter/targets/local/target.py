@@ -299,10 +299,8 @@ class LocalTarget(ComputeTarget):
             raise PreparationFailed(f"could not start {argv[0]!r}: {error}", phase="Starting") from error
         self._pid = self._process.pid
         # What an adopting driver needs to find this process again (pid + start mark against pid reuse).
-        from runconfig_jupyter.core.runs.store import pid_start_mark
-
         write_json_atomically(
-            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": pid_start_mark(self._pid), "argv": argv}
+            ctx.run_dir / PROCESS_FILE, {"pid": self._pid, "started": proc.start_mark(self._pid), "argv": argv}
         )
         ctx.record(pid=self._pid, argv=argv, inherit_env=inherit_env)  # after the start: off the first line's path
 

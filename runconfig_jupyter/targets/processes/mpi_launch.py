@@ -43,7 +43,7 @@ from runconfig_jupyter.core.runs.distributed import DistributedPlan, pick_master
 from runconfig_jupyter.core.runs.folder import RANKS_DIR
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import pid_start_mark
+from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.system.detached import spawn_detached
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
@@ -227,7 +227,7 @@ class LocalMpiRanks:
             popen = spawn_detached(supervised(command, exit_file), cwd=working, env=env, log_path=log_dir / MPIRUN_LOG)
         except OSError as error:
             raise PreparationFailed(f"could not start {command[0]!r}: {error}", phase="Starting") from error
-        self.mpirun = RankProcess(popen.pid, pid_start_mark(popen.pid), exit_file, popen)
+        self.mpirun = RankProcess(popen.pid, proc.start_mark(popen.pid), exit_file, popen)
         self._save(state_dir)  # at once: a driver killed while the ranks start up can still be replaced
         self._merger.start()
         self.rank_pids = self._find_ranks()

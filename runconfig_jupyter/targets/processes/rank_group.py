@@ -32,7 +32,6 @@ from runconfig_jupyter.core.runs.folder import RANKS_DIR, STD_LOG
 from runconfig_jupyter.core.runs.launch import expand
 from runconfig_jupyter.core.runs.logsink import METRIC_MARKER
 from runconfig_jupyter.core.runs.status import RunStatus
-from runconfig_jupyter.core.runs.store import pid_start_mark
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
 from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
@@ -267,7 +266,7 @@ class RankGroup:
                 raise PreparationFailed(
                     f"could not start rank {launch.rank} ({launch.argv[0]!r}): {error}", phase="Starting"
                 ) from error
-        self.processes[launch.rank] = RankProcess(process.pid, pid_start_mark(process.pid), exit_file, process)
+        self.processes[launch.rank] = RankProcess(process.pid, proc.start_mark(process.pid), exit_file, process)
 
     def wait(self) -> tuple[int | None, int | None, dict[int, int]]:
         """Block until every rank has exited. Returns (first failing rank, its code, all codes).
