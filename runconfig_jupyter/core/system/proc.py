@@ -64,11 +64,14 @@ def start_mark(pid: int) -> str | float | None:
     """
     if _linux():
         try:
-            ticks = _stat_fields(pid)[19]
+            return _mark(_stat_fields(pid))
         except (OSError, ValueError, IndexError):
             return None
-        return f"{ticks}{MARK_SEPARATOR}{_boot_identity()}"
     return start_time(pid)
+
+
+def _mark(fields: list[str]) -> str:
+    return f"{fields[19]}{MARK_SEPARATOR}{_boot_identity()}"
 
 
 def start_time(pid: int) -> float | None:
@@ -112,8 +115,14 @@ def same_process(pid: int, started: str | float | None) -> bool:
     before start marks (a wall-clock start time); it is compared as it was then, within a second. Anything else
     (a hand-edited or damaged file) identifies no process.
     """
-    if isinstance(started, str):
-        return start_mark(pid) == started and not is_zombie(pid)
+    if isinstance(started, str):  # the state and the start come from one read of /proc/<pid>/stat
+        if not _linux():
+            return False  # marks are written on Linux only; psutil's platforms record a number
+        try:
+            fields = _stat_fields(pid)
+            return fields[0] != "Z" and _mark(fields) == started
+        except (OSError, ValueError, IndexError):
+            return False
     if started is not None and (isinstance(started, bool) or not isinstance(started, (int, float))):
         return False
     now_started = start_time(pid)
