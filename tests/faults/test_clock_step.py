@@ -32,7 +32,7 @@ def _step_the_clock(monkeypatch, seconds: float = STEP_SECONDS) -> None:
     stepped_boot = proc._boot() + seconds
     monkeypatch.setattr(proc, "_boot", lambda: stepped_boot)
     real_time = time.time
-    monkeypatch.setattr(settle_module.time, "time", lambda: real_time() + seconds)
+    monkeypatch.setattr(time, "time", lambda: real_time() + seconds)  # the module every caller reads it from
 
 
 @pytest.fixture
