@@ -20,7 +20,8 @@ from runconfig_jupyter.core.target.configured import configured_targets
 from tests.security.inputs_server import LiveServer
 
 pytestmark = pytest.mark.timeout(120)
-FAST = 1.0  # CPU seconds in this process: "well under a second"; CPU time, so a loaded machine cannot flake it
+FAST = 1.0  # CPU seconds of the parsing thread: "well under a second". CPU time, so a loaded machine cannot
+# flake it; of this thread only, since other tests' threads in the same pytest process also spend CPU
 # Across a server (wall time): the bombs used to take minutes; this bound only has to tell the two apart.
 SERVER_BOUND = 15.0
 
@@ -59,10 +60,10 @@ HOSTILE = {
 def test_hostile_runconfig_cells_are_config_errors_with_a_line(tmp_path, name):
     (tmp_path / "train.py").write_text("print(1)\n")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(ConfigError) as caught:
         ScriptRunConfig.from_yaml(HOSTILE[name], source_directory=str(tmp_path)).validate()
-    elapsed = time.process_time() - started
+    elapsed = time.thread_time() - started
     assert elapsed < FAST, f"{name} took {elapsed:.2f}s"
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mb < 200, f"{name} grew the process by {grown_mb:.0f} MB"
@@ -89,7 +90,7 @@ def test_runconfig_file_conda_file_and_targets_yaml_use_the_bounded_loader(tmp_p
     project = tmp_path / "p"
     (project / ".azureml").mkdir(parents=True)
     (project / ".azureml" / "bomb.runconfig").write_text("script: train.py\nx:\n" + laughs(indent="  "))
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(ConfigError, match="expands to more than"):
         RunConfiguration.load(project, "bomb")
     conda = project / "env.yml"
@@ -100,7 +101,7 @@ def test_runconfig_file_conda_file_and_targets_yaml_use_the_bounded_loader(tmp_p
     with pytest.raises(ConfigError, match="expands to more than") as caught:
         configured_targets()
     assert caught.value.field == "targets"
-    assert time.process_time() - started < 3 * FAST
+    assert time.thread_time() - started < 3 * FAST
 
 
 def test_magic_cell_with_a_bomb_is_refused_quickly(tmp_path, monkeypatch):
@@ -112,10 +113,10 @@ def test_magic_cell_with_a_bomb_is_refused_quickly(tmp_path, monkeypatch):
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "runconfig_jupyter")
     shell.user_ns.pop("bomb", None)
-    started = time.process_time()
+    started = time.thread_time()
     with capture_output() as captured:
         shell.run_cell_magic("runconfig", "bomb", HOSTILE["billion-laughs"])
-    assert time.process_time() - started < FAST
+    assert time.thread_time() - started < FAST
     assert "ConfigError" in captured.stderr and "line" in captured.stderr
     assert "bomb" not in shell.user_ns
     assert RunStore().list() == []
@@ -165,11 +166,11 @@ def test_huge_or_binary_configuration_files_are_refused_without_reading_them(tmp
     (tmp_path / "train.py").write_text("print(1)\n")
     with open(tmp_path / "env.yml", "wb") as sparse:
         sparse.truncate(10 << 30)
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(ConfigError) as caught:
         ScriptRunConfig.from_yaml("script: train.py\nenvironment: env.yml\n", source_directory=str(tmp_path))
     assert caught.value.field == "environment" and "larger than" in str(caught.value)
-    assert time.process_time() - started < FAST
+    assert time.thread_time() - started < FAST
     (tmp_path / "conda.yml").write_bytes(b"name: x\ndependencies: [\xff\xfe]\n")
     text = "script: train.py\nenvironment:\n  python:\n    condaDependenciesFile: conda.yml\n"
     with pytest.raises(ConfigError, match="not UTF-8"):
