@@ -102,9 +102,13 @@ def conda_environment(conda: dict[str, Any] | None) -> tuple[str | None, dict[st
     return str(own), process_environment(prefix)
 
 
-def private_copy(run_id: str, label: str) -> Path:
-    """A per-run copy of the shared working_dir (the cwd Ray gave us)."""
-    root = Path(tempfile.mkdtemp(prefix=f"runconfig-{run_id[-24:]}-{label}-"))
+def private_root(run_id: str, label: str) -> Path:
+    """A new folder for one run's (or rank's) private copy; the driver's contract tests find it by this name."""
+    return Path(tempfile.mkdtemp(prefix=f"runconfig-{run_id[-24:]}-{label}-"))
+
+
+def private_copy(root: Path) -> Path:
+    """A per-run copy of the shared working_dir (the cwd Ray gave us), as ``root/work``."""
     work = root / "work"
     shutil.copytree(Path.cwd(), work, symlinks=True)
     for folder in COLLECTED:
@@ -181,8 +185,38 @@ class _Stopped(Exception):
     """Raised in the main thread by SIGTERM (Ray's stop_job), wherever it is blocked."""
 
 
+class _StoppedWith(_Stopped):
+    """A stop held back while ``process`` was started (``_start_script``)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]):
+        super().__init__()
+        self.process = process
+
+
+# While the script is being started, a stop is held back (``_start_script``): raised in the middle of Popen, it would
+# leave a script running whose pid this process never learnt.
+_HOLD = {"held": False, "pending": False}
+
+
 def _raise_stopped(_signum: int, _frame: Any) -> None:
+    if _HOLD["held"]:
+        _HOLD["pending"] = True
+        return
     raise _Stopped
+
+
+def _start_script(argv: list[str], work: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the script in its own session; a stop that came meanwhile is raised once its pid is known."""
+    _HOLD["held"] = True
+    try:
+        process = subprocess.Popen(
+            argv, cwd=work, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        )
+    finally:
+        _HOLD["held"] = False
+    if _HOLD["pending"]:
+        raise _StoppedWith(process)
+    return process
 
 
 def _end_group(process: subprocess.Popen[bytes], grace: float = 1.5) -> None:
@@ -220,31 +254,34 @@ def run_single(spec: dict[str, Any]) -> int:
     except Exception as error:  # a typed RunConfigError (channel unreachable, unsolvable) or pip failing
         emit_failure(f"preparing the environment on the node failed: {error}")
         return 1
-    work = private_copy(spec["run_id"], "run")
-    template, data_env = _with_data(spec.get("data"), work, spec["argv"])
-    process = subprocess.Popen(
-        _python(template, {**conda_env, **data_env}, python),
-        cwd=work,
-        env={**os.environ, **conda_env, **data_env},
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
+    # From before the private copy exists, Ray's stop (SIGTERM) ends the script and removes the copy: a stop that
+    # comes while the copy is made or the script started (a cancel right after submit, a short
+    # max_run_duration_seconds) must leave nothing on the node either. So does a failure to prepare the data.
     signal.signal(signal.SIGTERM, _raise_stopped)
+    root: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    keep = False
     try:
+        root = private_root(spec["run_id"], "run")
+        work = private_copy(root)
+        template, data_env = _with_data(spec.get("data"), work, spec["argv"])
+        env = {**conda_env, **data_env}
+        process = _start_script(_python(template, env, python), work, {**os.environ, **env})
         code = process.wait()
-    except _Stopped:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # children the script left behind
+        except ProcessLookupError:
+            pass
+        keep = _ship(work, int(spec.get("max_output_bytes", 512 * 2**20)))
+    except _Stopped as stop:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _end_group(process)
-        shutil.rmtree(work.parent, ignore_errors=True)
+        process = getattr(stop, "process", process)
+        if process is not None:
+            _end_group(process)
         return 143
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # children the script left behind
-    except ProcessLookupError:
-        pass
-    keep = _ship(work, int(spec.get("max_output_bytes", 512 * 2**20)))
-    if not keep:
-        shutil.rmtree(work.parent, ignore_errors=True)
+    finally:
+        if root is not None and not keep:
+            shutil.rmtree(root, ignore_errors=True)
     if code != 0:
         emit_failure(f"the script exited with code {code}" if code > 0 else f"the script was killed by signal {-code}")
     return 0 if code == 0 else (code if code > 0 else 128 - code)
@@ -290,7 +327,7 @@ class RankProcess:
     ) -> int:
         python, conda_env = conda_environment(conda)  # per node: each rank's node gets the prefix (cached)
         env = {**env, **conda_env}
-        self.work = private_copy(self.run_id, f"rank{self.rank}")
+        self.work = private_copy(private_root(self.run_id, f"rank{self.rank}"))
         argv, data_env = _with_data(data, self.work, argv)
         env = {**env, **data_env}
         self.process = subprocess.Popen(
