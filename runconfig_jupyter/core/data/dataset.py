@@ -33,10 +33,16 @@ from runconfig_jupyter.core.data.definitions import (
 from runconfig_jupyter.core.errors import AssetConflict, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
-from runconfig_jupyter.core.runs.input_datasets import TABULAR, read_delimited
+from runconfig_jupyter.core.runs.input_datasets import TABULAR, TabularTransforms, read_table
 from runconfig_jupyter.core.system.paths import run_home
 
 FILE = "file"
+SPARK = "Read the table with to_pandas_dataframe() and hand it to Spark or Dask yourself."
+FILTER = (
+    "Keep rows with take, skip, take_sample, random_split or time_before/time_after, or filter the data frame "
+    "from to_pandas_dataframe()."
+)
+PROFILE = "Describe the data frame from to_pandas_dataframe() with pandas (frame.describe())."
 
 
 # -- paths ----------------------------------------------------------------------------------------------------
@@ -262,27 +268,32 @@ class FileDataset(Dataset):
         return self._consumption("download", path_on_compute)
 
 
-class TabularDataset(Dataset):
+class TabularDataset(TabularTransforms, Dataset):
     """Delimited (or JSON lines) files read as one table: ``to_pandas_dataframe()``; in a run,
-    ``run.input_datasets[name].to_pandas_dataframe()``."""
+    ``run.input_datasets[name].to_pandas_dataframe()``. ``take``, ``skip``, ``keep_columns``, ``time_before``...
+    return a new (unregistered) dataset whose definition records the transformation, as in v1, so a run given it
+    reads the same rows."""
+
+    @property
+    def _options(self) -> dict[str, Any]:  # type: ignore[override]
+        return self._definition.get("options") or {}
+
+    def _with_options(self, options: dict[str, Any]) -> TabularDataset:
+        return TabularDataset({**self.definition, "options": options}, self.workspace)
 
     def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
-        options = self._definition.get("options") or {}
         opened = [fs.open(full, "rb") for fs, full, _relative in self._files()]
         try:
-            if options.get("format") == "json_lines":
-                import pandas
-
-                frames = [pandas.read_json(f, lines=True) for f in opened]
-                return pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
-            return read_delimited(opened, options)
+            return read_table(opened, self._options)
         finally:
             for handle in opened:
                 handle.close()
 
-    def take(self, count: int) -> Any:
-        """The first ``count`` rows (as a data frame: there is no lazy table locally)."""
-        return self.to_pandas_dataframe().head(count)
+    to_spark_dataframe = azure_only("TabularDataset.to_spark_dataframe()", SPARK)
+    to_dask_dataframe = azure_only("TabularDataset.to_dask_dataframe()", SPARK)
+    filter = azure_only("TabularDataset.filter()", FILTER)
+    get_profile = azure_only("TabularDataset.get_profile()", PROFILE)
+    submit_profile_run = azure_only("TabularDataset.submit_profile_run()", PROFILE)
 
 
 def _from_asset(asset: Any, workspace: WorkspaceLike | None) -> Dataset:

@@ -1,0 +1,97 @@
+"""Tabular dataset transformations (v1's ``take``, ``skip``, ``random_split``, ``keep_columns``, ``time_*``...) and
+dataset names with spaces, as v1 samples use them: in the notebook and in a real run on the local target.
+
+v1's ``take(3)`` returns a dataset (``dataset.take(3).to_pandas_dataframe()``), and a transformed dataset handed to a
+run reads the same rows in the script; both are checked against a real datastore folder and a real script.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from runconfig_jupyter import Dataset, Experiment, ScriptRunConfig
+from runconfig_jupyter.core.data.dataset import TabularDataset
+from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
+from tests.data.inputs_helpers import report
+
+
+@pytest.fixture
+def table(datastore, tmp_path):  # type: ignore[no-untyped-def]
+    """Ten rows, one a day from 2019-01-01, in the datastore's folder."""
+    rows = "".join(f"{i},{i * i},2019-01-{i + 1:02d}\n" for i in range(10))
+    (tmp_path / "data" / "days.csv").write_text("n,square,day\n" + rows)
+    return Dataset.Tabular.from_delimited_files(path=[(datastore, "days.csv")])
+
+
+def test_take_skip_and_columns_return_datasets(table):
+    first = table.take(3)
+    assert isinstance(first, TabularDataset) and first.to_pandas_dataframe()["n"].tolist() == [0, 1, 2]
+    assert table.skip(8).to_pandas_dataframe()["n"].tolist() == [8, 9]
+    assert table.skip(2).take(2).to_pandas_dataframe()["n"].tolist() == [2, 3]
+    assert table.keep_columns(["square", "missing"]).take(1).to_pandas_dataframe().columns.tolist() == ["square"]
+    assert table.drop_columns("day").to_pandas_dataframe().columns.tolist() == ["n", "square"]
+    assert table.to_pandas_dataframe().shape == (10, 3)  # the original dataset is unchanged
+    assert first.id != table.id and first.id == table.take(3).id  # the transformation is part of the definition
+    with pytest.raises(ValueError, match="whole number"):
+        table.take(-1)
+
+
+def test_random_split_and_sample_are_disjoint_and_repeatable(table):
+    train, test = table.random_split(0.7, seed=3)
+    a, b = train.to_pandas_dataframe()["n"].tolist(), test.to_pandas_dataframe()["n"].tolist()
+    assert sorted(a + b) == list(range(10)) and not set(a) & set(b)
+    again, _ = table.random_split(0.7, seed=3)
+    assert again.to_pandas_dataframe()["n"].tolist() == a
+    sample = table.take_sample(0.5, seed=1).to_pandas_dataframe()["n"].tolist()
+    assert sample == table.take_sample(0.5, seed=1).to_pandas_dataframe()["n"].tolist() and set(sample) <= set(
+        range(10)
+    )
+
+
+def test_time_filters_follow_the_timestamp_column(table):
+    series = table.with_timestamp_columns(timestamp="day")
+    assert series.timestamp_columns == ("day", None)
+    assert series.time_before(datetime(2019, 1, 3)).to_pandas_dataframe()["n"].tolist() == [0, 1, 2]
+    after = series.time_after(datetime(2019, 1, 8), include_boundary=False)
+    assert after.to_pandas_dataframe()["n"].tolist() == [8, 9]
+    chained = series.time_after(datetime(2019, 1, 2)).time_before(datetime(2019, 1, 4))
+    assert chained.to_pandas_dataframe()["n"].tolist() == [1, 2, 3]
+    between = series.time_between(datetime(2019, 1, 5), datetime(2019, 1, 6))
+    assert between.to_pandas_dataframe()["n"].tolist() == [4, 5]
+    assert series.time_recent(timedelta(days=2)).to_pandas_dataframe().empty  # 2019 is long gone
+    # dropping the timestamp column drops the time series traits, as in v1; keeping it keeps them
+    with pytest.raises(ValueError, match="no timestamp column"):
+        series.drop_columns(["day"]).time_before(datetime(2019, 1, 3))
+    assert series.keep_columns(["n", "day"]).time_before(datetime(2019, 1, 1)).to_pandas_dataframe().shape == (1, 2)
+    with pytest.raises(ValueError, match="fine grain"):
+        series.with_timestamp_columns(fine_grain_timestamp=None, coarse_grain_timestamp="day")
+    assert series.with_timestamp_columns(timestamp=None).timestamp_columns == (None, None)
+
+
+def test_azure_only_table_verbs_say_what_to_use(table):
+    for verb in (table.to_spark_dataframe, table.to_dask_dataframe, table.get_profile):
+        with pytest.raises(NotSupportedLocally, match="to_pandas_dataframe"):
+            verb()
+
+
+def test_a_run_reads_the_transformed_rows_and_a_name_with_spaces(table, workspace, project):
+    """The unregistered ``skip(...).keep_columns(...)`` and a registered ``take(...)`` named with spaces (as v1
+    samples name them, 'diabetes dataset') both reach the script as the rows the notebook sees."""
+    registered = table.take(4).register(workspace, "first four days", description="take(4)")
+    assert Dataset.get_by_name(workspace, "first four days").to_pandas_dataframe().shape == (4, 3)
+    assert "first four days" in Dataset.get_all(workspace)
+    arguments = [
+        table.skip(7).keep_columns(["n"]).as_named_input("tail"),
+        Dataset.get_by_name(workspace, name="first four days").as_named_input("head"),
+    ]
+    run = Experiment(workspace, "transforms").submit(ScriptRunConfig(str(project), "report.py", arguments=arguments))
+    run.wait_for_completion(timeout=90)
+    seen = report(run)
+    assert seen["inputs"]["tail"] == {"tabular": True, "rows": 3, "columns": ["n"]}
+    assert seen["inputs"]["head"] == {"tabular": True, "rows": 4, "columns": ["n", "square", "day"]}
+    assert registered.version == 1
+    for bad in (" leading", "trailing ", "a/b", ""):
+        with pytest.raises(ConfigError, match="dataset name"):
+            table.register(workspace, bad)

@@ -1,0 +1,70 @@
+"""Call patterns of Microsoft's v1 dataset and datastore samples (train-with-datasets, scriptrun with data input and
+output), ported by imports only and run on the real local target with a cluster name aliased to ``local``.
+
+Each test is one break those samples hit, fixed in the owning module: a workspace without config.json still has
+text names (samples concatenate them), and ``get_status().serialize()`` of a compute target.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from runconfig_jupyter.core import Dataset, Experiment, ScriptRunConfig, Workspace
+from runconfig_jupyter.core.compute import AmlCompute, ComputeTarget
+from runconfig_jupyter.core.compute_target import ComputeTargetException
+from runconfig_jupyter.data import OutputFileDatasetConfig
+from tests.v1.helpers import aliased_target
+
+COPY = """
+import os, sys
+print("Argument 1: %s" % sys.argv[1])
+with open(sys.argv[1]) as source, open(os.path.join(sys.argv[2], "output.csv"), "w") as copy:
+    copy.write(source.read())
+"""
+
+
+def test_workspace_names_are_text_without_config_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no config.json here nor above
+    ws = Workspace.from_config()
+    line = "Subscription id: " + ws.subscription_id + ", Resource group: " + ws.resource_group
+    assert line == "Subscription id: , Resource group: " and ws.location == "local"
+
+
+def test_cluster_status_serializes_and_a_dataset_copy_reaches_the_output(make_project, tmp_path):
+    ws = Workspace.from_config()
+    with aliased_target("cpu-cluster", "local"):
+        try:
+            compute_target = ComputeTarget(workspace=ws, name="cpu-cluster")
+        except ComputeTargetException:
+            config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
+            compute_target = ComputeTarget.create(ws, "cpu-cluster", config)
+        status = compute_target.get_status()
+        assert status == "Succeeded" and status.serialize() == {"provisioningState": "Succeeded", "errors": None}
+        (tmp_path / "iris.csv").write_text("a,b\n1,2\n")
+        store = ws.get_default_datastore()
+        store.upload_files(files=[str(tmp_path / "iris.csv")], target_path="script-run/", overwrite=True)
+        input_data = Dataset.File.from_files(store.path("script-run/iris.csv")).as_named_input("input").as_mount()
+        output = OutputFileDatasetConfig(destination=(store, "sample/outputdataset"))
+        project = make_project({"dummy_train.py": COPY})
+        src = ScriptRunConfig(
+            source_directory=str(project),
+            script="dummy_train.py",
+            arguments=[input_data, output],
+            compute_target=compute_target,
+        )
+        run = Experiment(ws, "ScriptRun_sample").submit(config=src)
+        run.wait_for_completion(show_output=False)
+    assert run.get_status() == "Completed"
+    copied = ws.home / "datastores" / "workspaceblobstore" / "sample" / "outputdataset" / "output.csv"
+    assert copied.read_text() == "a,b\n1,2\n"
+    assert run.get_details()["target"] == "cpu-cluster"
+
+
+def test_status_of_an_unavailable_target_serializes_its_reason():
+    from runconfig_jupyter.core.compute import ComputeStatus
+
+    status = ComputeStatus(False, "the engine does not answer")
+    assert status == "Unavailable: the engine does not answer"
+    assert status.serialize() == {"provisioningState": "Failed", "errors": ["the engine does not answer"]}
+    with pytest.raises(AttributeError):
+        status.provisioning_errors_typo  # noqa: B018 - a typo still fails as a typo
