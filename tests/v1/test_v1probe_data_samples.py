@@ -68,3 +68,28 @@ def test_status_of_an_unavailable_target_serializes_its_reason():
     assert status.serialize() == {"provisioningState": "Failed", "errors": ["the engine does not answer"]}
     with pytest.raises(AttributeError):
         status.provisioning_errors_typo  # noqa: B018 - a typo still fails as a typo
+
+
+def test_run_configuration_takes_the_compute_target_object_and_v1_image_names(make_project):
+    import runconfig_jupyter.core.runconfig
+    from runconfig_jupyter.core.environment import DEFAULT_GPU_IMAGE
+    from runconfig_jupyter.core.errors import ConfigError
+    from runconfig_jupyter.core.runconfig import RunConfiguration
+
+    ws = Workspace.from_config()
+    project = make_project({"train.py": "print('trained')\n"})
+    with aliased_target("your cluster name", "local"):
+        compute_target = ws.compute_targets["your cluster name"]
+        run_config = RunConfiguration(framework="python")
+        run_config.target = compute_target  # the object, as v1 samples assign it
+        assert run_config.target == "your cluster name"
+        run_config.environment.docker.enabled = True
+        run_config.environment.docker.base_image = runconfig_jupyter.core.runconfig.DEFAULT_CPU_IMAGE
+        assert DEFAULT_GPU_IMAGE.startswith("mcr.microsoft.com/azureml/")
+        experiment = Experiment(ws, "training-datasets")
+        with pytest.raises(ConfigError, match=r"register_target\('your cluster name', alias_of='docker'\)"):
+            experiment.submit(ScriptRunConfig(str(project), script="train.py", run_config=run_config))
+        run_config.environment.docker.enabled = False
+        run = experiment.submit(ScriptRunConfig(str(project), script="train.py", run_config=run_config))
+        run.wait_for_completion()
+    assert run.get_status() == "Completed" and run.get_details()["target"] == "your cluster name"
