@@ -95,3 +95,58 @@ def test_a_run_reads_the_transformed_rows_and_a_name_with_spaces(table, workspac
     for bad in (" leading", "trailing ", "a/b", ""):
         with pytest.raises(ConfigError, match="dataset name"):
             table.register(workspace, bad)
+
+
+def test_set_column_types_converts_when_read(datastore, tmp_path):
+    from runconfig_jupyter.data.dataset_factory import DataType
+
+    (tmp_path / "data" / "typed.csv").write_text("id,score,ok,when\n1,2.5,true,03/01/2019\nx,bad,0,2019-01-04\n")
+    types = {
+        "id": DataType.to_long(),
+        "score": DataType.to_float(),
+        "ok": DataType.to_bool(),
+        "when": DataType.to_datetime(["%d/%m/%Y", "%Y-%m-%d"]),
+    }
+    frame = Dataset.Tabular.from_delimited_files((datastore, "typed.csv"), set_column_types=types).to_pandas_dataframe()
+    assert frame["id"].tolist()[0] == 1 and frame["id"].isna().tolist() == [False, True]  # 'x' is null, as in v1
+    assert frame["score"].tolist()[0] == 2.5 and frame["score"].isna().tolist() == [False, True]
+    assert frame["ok"].tolist() == [True, False]
+    assert [d.isoformat() for d in frame["when"]] == ["2019-01-03T00:00:00", "2019-01-04T00:00:00"]
+    with pytest.raises(ConfigError, match="DataType"):
+        Dataset.Tabular.from_delimited_files((datastore, "typed.csv"), set_column_types={"id": int})
+    with pytest.raises(NotSupportedLocally):
+        DataType.to_stream()
+
+
+def test_registered_versions_take_tags_descriptions_and_unregister(table, workspace):
+    registered = table.register(workspace, "days", tags={"kind": "csv"})
+    assert Dataset.get(workspace, name="days").version == 1 and Dataset.get(workspace, id=registered.id).name == "days"
+    registered.add_tags({"stage": "raw"}).remove_tags(["kind"])
+    registered.update(description="ten days")
+    again = Dataset.get_by_name(workspace, "days")
+    assert (again.tags, again.description) == ({"stage": "raw"}, "ten days")
+    table.take(1).register(workspace, "days", create_new_version=True)
+    again.unregister_all_versions()
+    assert "days" not in Dataset.get_all(workspace)
+    with pytest.raises(ConfigError, match="not registered"):
+        table.add_tags({"a": "b"})
+
+
+def test_v1_data_modules_and_azure_only_ones(datastore):
+    import importlib
+
+    import runconfig_jupyter.data
+    from runconfig_jupyter.data.datapath import DataPath, DataPathComputeBinding
+
+    assert runconfig_jupyter.data.__version__
+    binding = DataPathComputeBinding(mode="download", path_on_compute="/data/in", overwrite=True)
+    reference = DataPath(datastore, "train").create_data_reference("train_in", binding)
+    assert (reference.mode, reference.path_on_compute, reference.overwrite) == ("download", "/data/in", True)
+    for module in ("runconfig_jupyter.dataprep", "runconfig_jupyter.datadrift", "runconfig_jupyter.contrib.dataset"):
+        with pytest.raises(NotSupportedLocally) as refused:
+            importlib.import_module(module)
+        assert str(refused.value).count(". ") == 1 and f"(azureml.{module.split('.', 1)[1]})" in str(refused.value)
+    files = Dataset.File.from_files((datastore, "train/**"))
+    for verb in (files.take, files.skip, files.random_split):
+        with pytest.raises(NotSupportedLocally, match="glob"):
+            verb(1)

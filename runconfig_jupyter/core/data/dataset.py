@@ -42,6 +42,10 @@ FILTER = (
     "Keep rows with take, skip, take_sample, random_split or time_before/time_after, or filter the data frame "
     "from to_pandas_dataframe()."
 )
+FILE_SUBSETS = (
+    "Name the files with a glob (Dataset.File.from_files((datastore, 'folder/*.png'))), or one dataset per "
+    "folder, and pick files in the script from the input folder."
+)
 PROFILE = "Describe the data frame from to_pandas_dataframe() with pandas (frame.describe())."
 
 
@@ -147,6 +151,48 @@ class Dataset:
     @staticmethod
     def get_by_id(workspace: WorkspaceLike, id: str) -> Dataset:
         return _from_asset(registered_by_id(_registry(workspace), id), workspace)
+
+    @staticmethod
+    def get(workspace: WorkspaceLike, name: str | None = None, id: str | None = None) -> Dataset:
+        """v1's older look-up: the latest version of ``name``, or the dataset of ``id``."""
+        if name is None and id is None:
+            raise ConfigError("give the dataset's name or id", field="name")
+        return Dataset.get_by_name(workspace, name) if name is not None else Dataset.get_by_id(workspace, str(id))
+
+    # -- a registered version's metadata ----------------------------------------------------------------------
+    def _registered(self) -> tuple[str, int]:
+        if self.name is None or self.version is None:
+            raise ConfigError("this dataset is not registered: register it first (dataset.register(ws, name))")
+        return self.name, self.version
+
+    def _edit(self, change: Any) -> Dataset:
+        meta = _registry(self.workspace).update_meta(*self._registered(), change)
+        self.description, self.tags = meta.get("description"), dict(meta.get("tags") or {})
+        return self
+
+    def add_tags(self, tags: dict[str, Any]) -> Dataset:
+        return self._edit(lambda meta: meta.setdefault("tags", {}).update(dict(tags)))
+
+    def remove_tags(self, tags: list[str]) -> Dataset:
+        return self._edit(lambda meta: [meta.setdefault("tags", {}).pop(key, None) for key in tags])
+
+    def update(self, description: str | None = None, tags: dict[str, Any] | None = None) -> Dataset:
+        """Replace the description and/or the tags of this registered version."""
+
+        def change(meta: dict[str, Any]) -> None:
+            if description is not None:
+                meta["description"] = description
+            if tags is not None:
+                meta["tags"] = dict(tags)
+
+        return self._edit(change)
+
+    def unregister_all_versions(self) -> None:
+        """Remove every registered version of this dataset's name (the data stays on its datastore)."""
+        name, _version = self._registered()
+        registry = _registry(self.workspace)
+        for asset in registry.all(name):
+            registry.delete(asset.name, asset.version)
 
     @staticmethod
     def get_all(workspace: WorkspaceLike) -> dict[str, Dataset]:
@@ -261,6 +307,12 @@ class MountContext:
 class FileDataset(Dataset):
     """Files on datastores; ``as_mount()`` / ``as_download()`` make them a run's input."""
 
+    take = azure_only("FileDataset.take()", FILE_SUBSETS)
+    skip = azure_only("FileDataset.skip()", FILE_SUBSETS)
+    take_sample = azure_only("FileDataset.take_sample()", FILE_SUBSETS)
+    random_split = azure_only("FileDataset.random_split()", FILE_SUBSETS)
+    filter = azure_only("FileDataset.filter()", FILE_SUBSETS)
+
     def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
         return self._consumption("mount", path_on_compute)
 
@@ -358,6 +410,7 @@ class TabularDatasetFactory:
         if not isinstance(separator, str) or not separator:
             raise ConfigError("must be the column separator, e.g. ',' or '\\t'", field="separator")
         options = {"format": "delimited", "separator": separator, "header": _header(header), "encoding": encoding}
+        options.update(_column_types(set_column_types))
         dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
@@ -367,7 +420,8 @@ class TabularDatasetFactory:
     def from_json_lines_files(
         path: Any, validate: bool = True, include_path: bool = False, set_column_types: Any = None, **_azure: Any
     ) -> TabularDataset:
-        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": {"format": "json_lines"}})
+        options = {"format": "json_lines", **_column_types(set_column_types)}
+        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
         return dataset
@@ -375,6 +429,51 @@ class TabularDatasetFactory:
     from_parquet_files = azure_only("Dataset.Tabular.from_parquet_files()", DATA_LAYER)
     from_sql_query = azure_only("Dataset.Tabular.from_sql_query()", DATA_LAYER)
     register_pandas_dataframe = azure_only("Dataset.Tabular.register_pandas_dataframe()", DATA_LAYER)
+
+
+class DataType:
+    """v1's ``DataType`` for ``set_column_types={'column': DataType.to_float()}``: the column is converted when read
+    (a value that does not convert becomes null), in the notebook and in the script alike."""
+
+    def __init__(self, kind: str, *args: Any):
+        self.kind, self.args = kind, list(args)
+
+    def __repr__(self) -> str:
+        return f"DataType({self.kind!r})"
+
+    @staticmethod
+    def to_string() -> DataType:
+        return DataType("string")
+
+    @staticmethod
+    def to_long() -> DataType:
+        return DataType("long")
+
+    @staticmethod
+    def to_float(decimal_mark: str = ".") -> DataType:
+        if decimal_mark != ".":
+            raise ConfigError("only '.' is read as the decimal mark locally", field="decimal_mark")
+        return DataType("float")
+
+    @staticmethod
+    def to_bool(true_values: Any = None, false_values: Any = None, mismatch_as: str = "error") -> DataType:
+        return DataType("bool")
+
+    @staticmethod
+    def to_datetime(formats: str | list[str] | None = None) -> DataType:
+        """``formats`` are strftime patterns (``'%Y-%m-%d'``), tried in turn; none: pandas infers the format."""
+        listed = [formats] if isinstance(formats, str) else list(formats or [])
+        return DataType("datetime", listed) if listed else DataType("datetime")
+
+    to_stream = azure_only("DataType.to_stream()", "Use a file dataset (Dataset.File.from_files) for file contents.")
+
+
+def _column_types(types: Any) -> dict[str, Any]:
+    if not types:
+        return {}
+    if not isinstance(types, dict) or not all(isinstance(t, DataType) for t in types.values()):
+        raise ConfigError("must be {'column': DataType.to_float(), ...}", field="set_column_types")
+    return {"column_types": {str(column): [t.kind, *t.args] for column, t in types.items()}}
 
 
 def _header(header: Any) -> bool:

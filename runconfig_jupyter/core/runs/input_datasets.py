@@ -49,7 +49,41 @@ def read_table(files: Iterable[Any], options: dict[str, Any]) -> Any:
         frame = pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
     else:
         frame = read_delimited(files, options)
-    return apply_transforms(frame, options)
+    return apply_transforms(set_column_types(frame, options.get("column_types") or {}), options)
+
+
+def set_column_types(frame: Any, types: dict[str, list[Any]]) -> Any:
+    """v1's ``set_column_types={column: DataType.to_float()}``: a value that does not convert becomes null."""
+    if not types:
+        return frame
+    pandas = _pandas()
+    for column, (kind, *args) in types.items():
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        if kind == "string":
+            frame[column] = values.astype("string")
+        elif kind in ("long", "float"):
+            numbers = pandas.to_numeric(values, errors="coerce")
+            frame[column] = numbers.astype("Int64") if kind == "long" else numbers.astype("float64")
+        elif kind == "bool":
+            text = values.astype("string").str.strip().str.lower()
+            frame[column] = text.map({"true": True, "1": True, "false": False, "0": False}).astype("boolean")
+        elif kind == "datetime":
+            formats = args[0] if args else None
+            frame[column] = _datetimes(pandas, values, formats)
+        else:
+            raise ValueError(f"unknown column type {kind!r} for column {column!r}")
+    return frame
+
+
+def _datetimes(pandas: Any, values: Any, formats: list[str] | None) -> Any:
+    if not formats:
+        return pandas.to_datetime(values, errors="coerce")
+    parsed = pandas.to_datetime(values, format=formats[0], errors="coerce")
+    for form in formats[1:]:  # v1 tried each format in turn
+        parsed = parsed.fillna(pandas.to_datetime(values, format=form, errors="coerce"))
+    return parsed
 
 
 def _pandas() -> Any:
