@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -251,28 +249,28 @@ class Dataset:
             written.append(str(local))
         return written
 
-    @contextmanager
-    def mount(self, mount_point: str | os.PathLike[str] | None = None) -> Iterator[MountContext]:
-        """``with ds.mount() as m: m.mount_point``: a local datastore's folder itself, else the cached copy."""
+    def mount(self, mount_point: str | os.PathLike[str] | None = None) -> MountContext:
+        """v1's mount context: ``with ds.mount(folder):`` or ``m = ds.mount(folder); m.start(); ...; m.stop()``.
+
+        No FUSE: a local datastore's folder itself, else the cached copy; a ``mount_point`` becomes a link to it.
+        """
+        if len(self._definition["paths"]) != 1:
+            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
+        return MountContext(self._mount_source, mount_point)
+
+    def _mount_source(self) -> tuple[Path, Any]:
+        """The data's folder on this machine and what releases it (the cache's lease of a remote copy)."""
         from runconfig_jupyter.core.data.bindings import InputRequest
         from runconfig_jupyter.core.data.cache import DownloadCache
         from runconfig_jupyter.core.data.materialize import host_source
         from runconfig_jupyter.core.data.resolve import plan_input
 
-        if len(self._definition["paths"]) != 1:
-            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
         source = self._definition["paths"][0]
         request = InputRequest("mount", "paths[0]", "mount", datastore=source["datastore"], path=source["path"])
         inp = plan_input(request, "paths[0]", self.workspace.home if self.workspace is not None else None)
         cache = DownloadCache()
         local = host_source(inp, cache, None)
-        context = MountContext(local, mount_point)
-        try:
-            yield context.start()
-        finally:
-            context.stop()
-            if inp.kind != "local":
-                cache.release(local)
+        return local, (lambda: cache.release(local)) if inp.kind != "local" else (lambda: None)
 
 
 def check_name_for_registry(name: Any) -> str:
@@ -282,26 +280,53 @@ def check_name_for_registry(name: Any) -> str:
 
 
 class MountContext:
-    """What v1's ``dataset.mount()`` returned: ``mount_point``; ``start()`` / ``stop()`` (or a ``with`` block).
+    """What v1's ``dataset.mount()`` returned: ``start()`` / ``stop()`` (or a ``with`` block), ``mount_point``.
 
-    A ``mount_point`` asked for becomes a symbolic link to the data (nothing is copied); without one, the
-    data's own folder is the mount point.
+    A ``mount_point`` asked for becomes a symbolic link to the data (nothing is copied); an existing empty folder
+    there (v1 samples create the mount point first) is set aside while mounted and put back by ``stop()``.
+    Without one, the data's own folder is the mount point.
     """
 
-    def __init__(self, source: Path, mount_point: str | os.PathLike[str] | None):
-        self.source = source
+    def __init__(self, fetch: Any, mount_point: str | os.PathLike[str] | None):
+        self._fetch = fetch
         self._link = Path(mount_point) if mount_point is not None else None
-        self.mount_point = str(self._link or source)
+        self.mount_point: str | None = str(self._link) if self._link is not None else None
+        self._release: Any = None
+        self._was_folder = False
 
     def start(self) -> MountContext:
-        if self._link is not None and not self._link.exists():
-            self._link.parent.mkdir(parents=True, exist_ok=True)
-            self._link.symlink_to(self.source, target_is_directory=self.source.is_dir())
+        if self._release is not None:
+            return self
+        link = self._link
+        if link is not None and (link.is_symlink() or (link.exists() and not link.is_dir())):
+            raise ConfigError(f"mount point '{link}' exists and is not a folder", field="mount_point")
+        if link is not None and link.is_dir() and any(link.iterdir()):
+            raise ConfigError(f"mount point '{link}' is not empty: give an empty or new folder", field="mount_point")
+        source, self._release = self._fetch()
+        if link is None:
+            self.mount_point = str(source)
+            return self
+        self._was_folder = link.is_dir()
+        if self._was_folder:
+            link.rmdir()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source, target_is_directory=source.is_dir())
         return self
 
     def stop(self) -> None:
         if self._link is not None and self._link.is_symlink():
             self._link.unlink()
+            if self._was_folder:
+                self._link.mkdir()
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
+
+    def __enter__(self) -> MountContext:
+        return self.start()
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
 
 
 class FileDataset(Dataset):

@@ -1,5 +1,7 @@
-"""Tabular dataset transformations (v1's ``take``, ``skip``, ``random_split``, ``keep_columns``, ``time_*``...) and
-dataset names with spaces, as v1 samples use them: in the notebook and in a real run on the local target.
+"""The dataset API as Microsoft's v1 work-with-data samples use it, in the notebook and in real runs on the local
+target: tabular transformations (``take``, ``skip``, ``random_split``, ``keep_columns``, ``time_*``...), dataset
+names with spaces, ``set_column_types``, registry verbs, ``mount()`` onto a folder the script made, and the
+Azure-only modules.
 
 v1's ``take(3)`` returns a dataset (``dataset.take(3).to_pandas_dataframe()``), and a transformed dataset handed to a
 run reads the same rows in the script; both are checked against a real datastore folder and a real script.
@@ -150,3 +152,41 @@ def test_v1_data_modules_and_azure_only_ones(datastore):
     for verb in (files.take, files.skip, files.random_split):
         with pytest.raises(NotSupportedLocally, match="glob"):
             verb(1)
+
+
+MOUNTING_SCRIPT = """
+import glob, os, sys
+from runconfig_jupyter.core import Dataset, Run
+
+run = Run.get_context()
+dataset = Dataset.get_by_name(workspace=run.experiment.workspace, name=sys.argv[1])
+data_folder = os.path.abspath("mnt/data")
+os.makedirs(data_folder)  # v1 samples create the mount point first
+with dataset.mount(data_folder):
+    found = sorted(os.path.relpath(p, data_folder) for p in glob.glob(data_folder + "/**/*.csv", recursive=True))
+run.log("found", ",".join(found))
+run.log("left", ",".join(os.listdir(data_folder)) or "empty")
+"""
+
+
+def test_mount_onto_an_existing_folder_in_the_notebook_and_in_a_script(datastore, workspace, tmp_path):
+    files = Dataset.File.from_files((datastore, "train"))
+    point = tmp_path / "point"
+    point.mkdir()
+    context = files.mount(str(point))  # v1's start()/stop() form
+    context.start()
+    assert sorted(p.name for p in point.rglob("*.csv")) == ["a.csv", "b.csv"] and context.mount_point == str(point)
+    context.stop()
+    assert point.is_dir() and not point.is_symlink() and not any(point.iterdir())  # the empty folder is back
+    (point / "x").write_text("busy")
+    with pytest.raises(ConfigError, match="not empty"):
+        files.mount(str(point)).start()
+    files.register(workspace, "train files")
+    project = tmp_path / "mounting"
+    project.mkdir()
+    (project / "train.py").write_text(MOUNTING_SCRIPT)
+    config = ScriptRunConfig(str(project), "train.py", arguments=["train files"])
+    run = Experiment(workspace, "mounting").submit(config)
+    run.wait_for_completion(timeout=90)
+    assert run.get_status() == "Completed", run.get_details_with_logs()
+    assert run.get_metrics() == {"found": "a.csv,more/b.csv", "left": "empty"}
