@@ -190,3 +190,43 @@ def test_mount_onto_an_existing_folder_in_the_notebook_and_in_a_script(datastore
     run.wait_for_completion(timeout=90)
     assert run.get_status() == "Completed", run.get_details_with_logs()
     assert run.get_metrics() == {"found": "a.csv,more/b.csv", "left": "empty"}
+
+
+@pytest.fixture
+def web_folder(tmp_path):  # type: ignore[no-untyped-def]
+    """A folder served by Python's own http.server on 127.0.0.1 (the stand-in for a sample's public URL)."""
+    import subprocess
+    import sys
+
+    from tests.data_servers import free_port, stop, wait_for_port
+
+    folder = tmp_path / "web"
+    folder.mkdir()
+    port, log = free_port(), tmp_path / "http.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(folder)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, server, log)
+        yield folder, f"http://127.0.0.1:{port}/"
+    finally:
+        stop(server)
+
+
+def test_a_web_file_reaches_a_run_through_the_download_cache(web_folder, workspace, project):
+    """A sample's public CSV URL, registered as an fsspec datastore: HTTP listings give no file sizes, which the
+    download cache used to read as 0 bytes and refuse the file ('arrived with 4760 bytes, 0 listed')."""
+    from runconfig_jupyter import Datastore
+
+    folder, url = web_folder
+    (folder / "iris.csv").write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(30)))
+    web = Datastore.register_fsspec(workspace, "web", url)
+    table = Dataset.Tabular.from_delimited_files(path=[(web, "iris.csv")])
+    assert table.take(2).to_pandas_dataframe()["b"].tolist() == [0, 2]
+    arguments = [table.take(7).as_named_input("iris")]
+    run = Experiment(workspace, "web").submit(ScriptRunConfig(str(project), "report.py", arguments=arguments))
+    run.wait_for_completion(timeout=90)
+    assert report(run)["inputs"]["iris"] == {"tabular": True, "rows": 7, "columns": ["a", "b"]}
