@@ -10,6 +10,7 @@ run reads the same rows in the script; both are checked against a real datastore
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,24 @@ def test_a_web_file_reaches_a_run_through_the_download_cache(web_folder, workspa
     run = Experiment(workspace, "web").submit(ScriptRunConfig(str(project), "report.py", arguments=arguments))
     run.wait_for_completion(timeout=90)
     assert report(run)["inputs"]["iris"] == {"tabular": True, "rows": 7, "columns": ["a", "b"]}
+
+
+def test_a_fixed_output_destination_takes_a_second_run_in_mount_mode_only(workspace, project, out_store):
+    """OutputFileDatasetConfig's default mode (mount) wrote through on Azure: a sample whose destination has no
+    {run-id} ran again and replaced the files. as_upload() keeps what is there unless overwrite=True."""
+    from runconfig_jupyter.data import OutputFileDatasetConfig
+
+    def submit(output):  # type: ignore[no-untyped-def]
+        config = ScriptRunConfig(str(project), "report.py", arguments=[output])
+        run = Experiment(workspace, "outputs").submit(config)
+        run.wait_for_completion(timeout=90, raise_on_error=False)
+        return run
+
+    mounted = OutputFileDatasetConfig(name="out", destination=(out_store, "sample/outputdataset"))
+    assert [submit(mounted).get_status() for _ in range(2)] == ["Completed", "Completed"]
+    uploaded = OutputFileDatasetConfig(name="out", destination=(out_store, "sample/outputdataset")).as_upload()
+    refused = submit(uploaded)
+    assert refused.get_status() == "Failed" and "already there" in refused.get_details()["error"]["message"]
+    assert submit(uploaded.as_upload(overwrite=True)).get_status() == "Completed"
+    written = Path(out_store.path_on_host) / "sample" / "outputdataset" / "result.txt"
+    assert written.read_text() == "written by the script"
