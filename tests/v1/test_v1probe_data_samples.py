@@ -12,6 +12,7 @@ import pytest
 from runconfig_jupyter.core import Dataset, Experiment, ScriptRunConfig, Workspace
 from runconfig_jupyter.core.compute import AmlCompute, ComputeTarget
 from runconfig_jupyter.core.compute_target import ComputeTargetException
+from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.data import OutputFileDatasetConfig
 from tests.v1.helpers import aliased_target
 
@@ -73,7 +74,6 @@ def test_status_of_an_unavailable_target_serializes_its_reason():
 def test_run_configuration_takes_the_compute_target_object_and_v1_image_names(make_project):
     import runconfig_jupyter.core.runconfig
     from runconfig_jupyter.core.environment import DEFAULT_GPU_IMAGE
-    from runconfig_jupyter.core.errors import ConfigError
     from runconfig_jupyter.core.runconfig import RunConfiguration
 
     ws = Workspace.from_config()
@@ -93,3 +93,29 @@ def test_run_configuration_takes_the_compute_target_object_and_v1_image_names(ma
         run = experiment.submit(ScriptRunConfig(str(project), script="train.py", run_config=run_config))
         run.wait_for_completion()
     assert run.get_status() == "Completed" and run.get_details()["target"] == "your cluster name"
+
+
+def test_register_model_remembers_its_datasets(make_project, tmp_path):
+    """train-with-datasets registers the best model with datasets=[('training data', dataset)]."""
+    ws = Workspace.from_config()
+    store = ws.get_default_datastore()
+    (tmp_path / "features.csv").write_text("x\n1\n")
+    store.upload_files([str(tmp_path / "features.csv")], target_path="diabetes", overwrite=True)
+    files = Dataset.File.from_files(path=[(store, "diabetes/")])
+    registered = Dataset.Tabular.from_delimited_files((store, "diabetes/features.csv")).register(ws, "diabetes table")
+    project = make_project({"train.py": "import os\nos.makedirs('outputs')\nopen('outputs/m.pkl', 'w').write('m')\n"})
+    run = Experiment(ws, "lineage").submit(ScriptRunConfig(str(project), "train.py"))
+    run.wait_for_completion()
+    model = run.register_model(
+        model_name="sklearn_diabetes",
+        model_path="outputs/m.pkl",
+        datasets=[("training data", files), ("training data", registered), ("validation", registered)],
+    )
+    from runconfig_jupyter.core.model import Model
+
+    found = Model(ws, "sklearn_diabetes").datasets
+    assert sorted(found) == ["training data", "validation"] and model.version == 1
+    assert [d.to_path() for d in found["training data"]] == [["/features.csv"], ["/features.csv"]]
+    assert found["validation"][0].name == "diabetes table" and found["validation"][0].version == 1
+    with pytest.raises(ConfigError, match="scenario"):
+        run.register_model(model_name="bad", model_path="outputs/m.pkl", datasets=[files])

@@ -28,7 +28,7 @@ from runconfig_jupyter.core.data.definitions import (
     registered_by_id,
     split_glob,
 )
-from runconfig_jupyter.core.errors import AssetConflict, ConfigError
+from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
 from runconfig_jupyter.core.runs.input_datasets import TABULAR, TabularTransforms, read_table
@@ -373,10 +373,23 @@ class TabularDataset(TabularTransforms, Dataset):
     submit_profile_run = azure_only("TabularDataset.submit_profile_run()", PROFILE)
 
 
+def _kind(definition: dict[str, Any]) -> type[Dataset]:
+    return TabularDataset if definition.get("type") == TABULAR else FileDataset
+
+
+def dataset_from_link(link: dict[str, Any], workspace: WorkspaceLike | None) -> Dataset:
+    """A dataset a model recorded (core/model.py): its registered version while it exists, else its definition."""
+    if link.get("name") and link.get("version"):
+        try:
+            return Dataset.get_by_name(workspace, link["name"], link["version"])  # type: ignore[arg-type]
+        except AssetNotFound:
+            pass
+    return _kind(link["definition"])(link["definition"], workspace)
+
+
 def _from_asset(asset: Any, workspace: WorkspaceLike | None) -> Dataset:
     definition = asset.meta["definition"]
-    klass = TabularDataset if definition.get("type") == TABULAR else FileDataset
-    return klass(
+    return _kind(definition)(
         definition,
         workspace,
         name=asset.name,
