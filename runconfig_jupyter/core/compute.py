@@ -51,6 +51,20 @@ def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
     return ProvisioningConfiguration(settings)
 
 
+class ComputeStatus(str):
+    """What ``get_status()`` returns: the text ``Succeeded`` or ``Unavailable: why``, which also answers v1's
+    status object (``get_status().serialize()``, ``.provisioning_state``, ``.errors``)."""
+
+    def __new__(cls, available: bool, detail: str | None = None) -> ComputeStatus:
+        status = super().__new__(cls, "Succeeded" if available else f"Unavailable: {detail}")
+        status.provisioning_state = "Succeeded" if available else "Failed"
+        status.errors = None if available else [detail]
+        return status
+
+    def serialize(self) -> dict[str, Any]:
+        return {"provisioningState": self.provisioning_state, "errors": self.errors}
+
+
 class ComputeTarget:
     """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
 
@@ -80,15 +94,14 @@ class ComputeTarget:
 
         return Target.from_spec({**self._spec, "name": self.name}).capabilities()
 
-    def get_status(self) -> str:
+    def get_status(self) -> ComputeStatus:
         """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
         from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
-        available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
-        return "Succeeded" if available else f"Unavailable: {detail}"
+        return ComputeStatus(*Target.from_spec({**self._spec, "name": self.name}).available())
 
     @property
-    def status(self) -> str:
+    def status(self) -> ComputeStatus:
         return self.get_status()
 
     def wait_for_completion(

@@ -55,6 +55,22 @@ def _copy_into(source: Path, folder: Path) -> None:
         shutil.copy2(source, files / source.name)
 
 
+def _dataset_links(datasets: Any) -> dict[str, Any]:
+    """v1's ``datasets=[('training data', dataset), ...]``: which datasets a model was made from, by scenario
+    (``{"datasets": [...]}`` for the model's meta, nothing when none was given)."""
+    links = []
+    for index, item in enumerate(datasets or []):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise ConfigError("must be a list of ('scenario', dataset) pairs", field=f"datasets[{index}]")
+        scenario, dataset = item
+        definition = getattr(dataset, "definition", None)
+        if not isinstance(definition, dict):
+            raise ConfigError(f"{type(dataset).__name__} is not a dataset", field=f"datasets[{index}]")
+        link = {"scenario": scenario, "id": dataset.id, "name": dataset.name, "version": dataset.version}
+        links.append({**link, "definition": definition})
+    return {"datasets": links} if links else {}
+
+
 def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: dict[str, Any]) -> Model:
     """Copy ``source`` into the next version of ``name``; tags and properties are stored as text."""
     meta = {**meta, "tags": _text_map(meta.get("tags"), "tags")}
@@ -115,6 +131,16 @@ class Model:
         self.created_time = datetime.fromtimestamp(meta["created_time"], tz=timezone.utc)
         self.url = str(self.path)
 
+    @property
+    def datasets(self) -> dict[str, list[Any]]:
+        """Scenario -> the datasets given at registration (``datasets=[('training data', dataset)]``), as in v1."""
+        from runconfig_jupyter.core.data.dataset import dataset_from_link
+
+        found: dict[str, list[Any]] = {}
+        for link in self._asset.meta.get("datasets") or []:
+            found.setdefault(link["scenario"], []).append(dataset_from_link(link, self.workspace))
+        return found
+
     @classmethod
     def _from_asset(cls, workspace: WorkspaceLike | None, asset: Asset) -> Model:
         model = cls.__new__(cls)
@@ -162,7 +188,8 @@ class Model:
             raise ConfigError(f"'{model_path}' does not exist on this machine", field="model_path")
         about = {"tags": tags, "properties": properties, "description": description}
         framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
-        return _register(workspace, model_name, source.resolve(), {**about, **framework, "source": str(source)})
+        meta = {**about, **framework, "source": str(source), **_dataset_links(datasets)}
+        return _register(workspace, model_name, source.resolve(), meta)
 
     @staticmethod
     def register_from_run(
@@ -174,6 +201,7 @@ class Model:
         model_framework: str | None = None,
         model_framework_version: str | None = None,
         description: str | None = None,
+        datasets: Any = None,
         **_azure_kwargs: Any,
     ) -> Model:
         """``run.register_model``: ``model_path`` names a file or folder of the run (e.g. ``outputs/model.pkl``)."""
@@ -187,7 +215,8 @@ class Model:
         about = {"tags": tags, "properties": properties, "description": description}
         framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
         origin = {"run_id": run.id, "experiment_name": run.record.experiment, "source": model_path}
-        return _register(run.experiment.workspace, model_name, source, {**about, **framework, **origin})
+        lineage = _dataset_links(datasets)
+        return _register(run.experiment.workspace, model_name, source, {**about, **framework, **origin, **lineage})
 
     # -- reading ----------------------------------------------------------------------
     @staticmethod

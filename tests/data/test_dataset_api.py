@@ -30,7 +30,8 @@ def test_tabular_dataset_reads_with_the_v1_options(datastore, tmp_path):
     table = Dataset.Tabular.from_delimited_files((datastore, "semi.txt"), separator=";", header=False)
     assert isinstance(table, TabularDataset) and table.to_pandas_dataframe().values.tolist() == [[1, 2], [3, 4]]
     (tmp_path / "data" / "rows.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
-    assert Dataset.Tabular.from_json_lines_files((datastore, "rows.jsonl")).take(1).to_dict("list") == {"a": [1]}
+    first = Dataset.Tabular.from_json_lines_files((datastore, "rows.jsonl")).take(1)
+    assert isinstance(first, TabularDataset) and first.to_pandas_dataframe().to_dict("list") == {"a": [1]}
     with pytest.raises(NotSupportedLocally):
         Dataset.Tabular.from_sql_query("select 1")
 

@@ -22,6 +22,9 @@ from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.system.digest import sha256_hex
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
+# Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
+DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04"
+DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
 
 
 class CondaDependencies:

@@ -43,12 +43,10 @@ from runconfig_jupyter.core.config import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
+from runconfig_jupyter.core.config.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 from runconfig_jupyter.core.data import bindings  # the module: core.data.bindings imports core.config too
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
 
-# Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
-DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04"
-DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
 # Azure-only parameters: accepted so old code runs, but they mean nothing on machines you own.
 CLOUD_ONLY = ("vm_size", "vm_priority", "source_directory_data_store")
 ARGUMENT_TYPES = (str, int, float, bool)

@@ -74,8 +74,8 @@ def listing(fs: Any, path: str, field: str | None = None) -> tuple[bool, dict[st
         if item.get("type", "file") != "file":
             continue
         if stripped == base:
-            return True, {name: item}
-        files[safe_relative(stripped[len(base) + 1 :], where)] = item
+            return True, {name: _sized(fs, found_name, item)}
+        files[safe_relative(stripped[len(base) + 1 :], where)] = _sized(fs, found_name, item)
     if files:
         return False, files
     try:
@@ -85,6 +85,16 @@ def listing(fs: Any, path: str, field: str | None = None) -> tuple[bool, dict[st
     except Exception as error:
         raise DatastoreUnreachable(f"listing {path} failed ({type(error).__name__}: {error})", field=where) from None
     return (True, {name: info}) if info.get("type") == "file" else (False, {})
+
+
+def _sized(fs: Any, path: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A listed file whose size the listing left out (HTTP's link pages do) is asked about on its own."""
+    if item.get("size") is not None:
+        return item
+    try:
+        return {**item, **fs.info(path)}
+    except Exception:  # still unknown: the download's own size is taken (see fetch)
+        return item
 
 
 def content_key(fs: Any, path: str, is_file: bool, files: dict[str, dict[str, Any]]) -> str:
@@ -227,7 +237,9 @@ class DownloadCache:
                 with store_errors(f"download of {path}", field or path):
                     fs.get([p[0] for p in pairs], [str(p[1]) for p in pairs], callback=callback)
             for _remote, local, info in plan:
-                expected = int(info.get("size") or 0)
+                if info.get("size") is None:  # a store that never says a file's size: nothing to compare
+                    continue
+                expected = int(info["size"])
                 if local.stat().st_size != expected:
                     raise DatastoreUnreachable(
                         f"{path}: {local.name} arrived with {local.stat().st_size} bytes, {expected} listed; the "

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +28,23 @@ from runconfig_jupyter.core.data.definitions import (
     registered_by_id,
     split_glob,
 )
-from runconfig_jupyter.core.errors import AssetConflict, ConfigError
+from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
-from runconfig_jupyter.core.runs.input_datasets import TABULAR, read_delimited
+from runconfig_jupyter.core.runs.input_datasets import TABULAR, TabularTransforms, read_table
 from runconfig_jupyter.core.system.paths import run_home
 
 FILE = "file"
+SPARK = "Read the table with to_pandas_dataframe() and hand it to Spark or Dask yourself."
+FILTER = (
+    "Keep rows with take, skip, take_sample, random_split or time_before/time_after, or filter the data frame "
+    "from to_pandas_dataframe()."
+)
+FILE_SUBSETS = (
+    "Name the files with a glob (Dataset.File.from_files((datastore, 'folder/*.png'))), or one dataset per "
+    "folder, and pick files in the script from the input folder."
+)
+PROFILE = "Describe the data frame from to_pandas_dataframe() with pandas (frame.describe())."
 
 
 # -- paths ----------------------------------------------------------------------------------------------------
@@ -143,6 +151,48 @@ class Dataset:
         return _from_asset(registered_by_id(_registry(workspace), id), workspace)
 
     @staticmethod
+    def get(workspace: WorkspaceLike, name: str | None = None, id: str | None = None) -> Dataset:
+        """v1's older look-up: the latest version of ``name``, or the dataset of ``id``."""
+        if name is None and id is None:
+            raise ConfigError("give the dataset's name or id", field="name")
+        return Dataset.get_by_name(workspace, name) if name is not None else Dataset.get_by_id(workspace, str(id))
+
+    # -- a registered version's metadata ----------------------------------------------------------------------
+    def _registered(self) -> tuple[str, int]:
+        if self.name is None or self.version is None:
+            raise ConfigError("this dataset is not registered: register it first (dataset.register(ws, name))")
+        return self.name, self.version
+
+    def _edit(self, change: Any) -> Dataset:
+        meta = _registry(self.workspace).update_meta(*self._registered(), change)
+        self.description, self.tags = meta.get("description"), dict(meta.get("tags") or {})
+        return self
+
+    def add_tags(self, tags: dict[str, Any]) -> Dataset:
+        return self._edit(lambda meta: meta.setdefault("tags", {}).update(dict(tags)))
+
+    def remove_tags(self, tags: list[str]) -> Dataset:
+        return self._edit(lambda meta: [meta.setdefault("tags", {}).pop(key, None) for key in tags])
+
+    def update(self, description: str | None = None, tags: dict[str, Any] | None = None) -> Dataset:
+        """Replace the description and/or the tags of this registered version."""
+
+        def change(meta: dict[str, Any]) -> None:
+            if description is not None:
+                meta["description"] = description
+            if tags is not None:
+                meta["tags"] = dict(tags)
+
+        return self._edit(change)
+
+    def unregister_all_versions(self) -> None:
+        """Remove every registered version of this dataset's name (the data stays on its datastore)."""
+        name, _version = self._registered()
+        registry = _registry(self.workspace)
+        for asset in registry.all(name):
+            registry.delete(asset.name, asset.version)
+
+    @staticmethod
     def get_all(workspace: WorkspaceLike) -> dict[str, Dataset]:
         """Name -> latest version of every registered dataset (v1's ``Dataset.get_all``)."""
         return {asset.name: _from_asset(asset, workspace) for asset in _registry(workspace).all(latest=True)}
@@ -199,28 +249,28 @@ class Dataset:
             written.append(str(local))
         return written
 
-    @contextmanager
-    def mount(self, mount_point: str | os.PathLike[str] | None = None) -> Iterator[MountContext]:
-        """``with ds.mount() as m: m.mount_point``: a local datastore's folder itself, else the cached copy."""
+    def mount(self, mount_point: str | os.PathLike[str] | None = None) -> MountContext:
+        """v1's mount context: ``with ds.mount(folder):`` or ``m = ds.mount(folder); m.start(); ...; m.stop()``.
+
+        No FUSE: a local datastore's folder itself, else the cached copy; a ``mount_point`` becomes a link to it.
+        """
+        if len(self._definition["paths"]) != 1:
+            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
+        return MountContext(self._mount_source, mount_point)
+
+    def _mount_source(self) -> tuple[Path, Any]:
+        """The data's folder on this machine and what releases it (the cache's lease of a remote copy)."""
         from runconfig_jupyter.core.data.bindings import InputRequest
         from runconfig_jupyter.core.data.cache import DownloadCache
         from runconfig_jupyter.core.data.materialize import host_source
         from runconfig_jupyter.core.data.resolve import plan_input
 
-        if len(self._definition["paths"]) != 1:
-            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
         source = self._definition["paths"][0]
         request = InputRequest("mount", "paths[0]", "mount", datastore=source["datastore"], path=source["path"])
         inp = plan_input(request, "paths[0]", self.workspace.home if self.workspace is not None else None)
         cache = DownloadCache()
         local = host_source(inp, cache, None)
-        context = MountContext(local, mount_point)
-        try:
-            yield context.start()
-        finally:
-            context.stop()
-            if inp.kind != "local":
-                cache.release(local)
+        return local, (lambda: cache.release(local)) if inp.kind != "local" else (lambda: None)
 
 
 def check_name_for_registry(name: Any) -> str:
@@ -230,30 +280,63 @@ def check_name_for_registry(name: Any) -> str:
 
 
 class MountContext:
-    """What v1's ``dataset.mount()`` returned: ``mount_point``; ``start()`` / ``stop()`` (or a ``with`` block).
+    """What v1's ``dataset.mount()`` returned: ``start()`` / ``stop()`` (or a ``with`` block), ``mount_point``.
 
-    A ``mount_point`` asked for becomes a symbolic link to the data (nothing is copied); without one, the
-    data's own folder is the mount point.
+    A ``mount_point`` asked for becomes a symbolic link to the data (nothing is copied); an existing empty folder
+    there (v1 samples create the mount point first) is set aside while mounted and put back by ``stop()``.
+    Without one, the data's own folder is the mount point.
     """
 
-    def __init__(self, source: Path, mount_point: str | os.PathLike[str] | None):
-        self.source = source
+    def __init__(self, fetch: Any, mount_point: str | os.PathLike[str] | None):
+        self._fetch = fetch
         self._link = Path(mount_point) if mount_point is not None else None
-        self.mount_point = str(self._link or source)
+        self.mount_point: str | None = str(self._link) if self._link is not None else None
+        self._release: Any = None
+        self._was_folder = False
 
     def start(self) -> MountContext:
-        if self._link is not None and not self._link.exists():
-            self._link.parent.mkdir(parents=True, exist_ok=True)
-            self._link.symlink_to(self.source, target_is_directory=self.source.is_dir())
+        if self._release is not None:
+            return self
+        link = self._link
+        if link is not None and (link.is_symlink() or (link.exists() and not link.is_dir())):
+            raise ConfigError(f"mount point '{link}' exists and is not a folder", field="mount_point")
+        if link is not None and link.is_dir() and any(link.iterdir()):
+            raise ConfigError(f"mount point '{link}' is not empty: give an empty or new folder", field="mount_point")
+        source, self._release = self._fetch()
+        if link is None:
+            self.mount_point = str(source)
+            return self
+        self._was_folder = link.is_dir()
+        if self._was_folder:
+            link.rmdir()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source, target_is_directory=source.is_dir())
         return self
 
     def stop(self) -> None:
         if self._link is not None and self._link.is_symlink():
             self._link.unlink()
+            if self._was_folder:
+                self._link.mkdir()
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
+
+    def __enter__(self) -> MountContext:
+        return self.start()
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
 
 
 class FileDataset(Dataset):
     """Files on datastores; ``as_mount()`` / ``as_download()`` make them a run's input."""
+
+    take = azure_only("FileDataset.take()", FILE_SUBSETS)
+    skip = azure_only("FileDataset.skip()", FILE_SUBSETS)
+    take_sample = azure_only("FileDataset.take_sample()", FILE_SUBSETS)
+    random_split = azure_only("FileDataset.random_split()", FILE_SUBSETS)
+    filter = azure_only("FileDataset.filter()", FILE_SUBSETS)
 
     def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
         return self._consumption("mount", path_on_compute)
@@ -262,33 +345,51 @@ class FileDataset(Dataset):
         return self._consumption("download", path_on_compute)
 
 
-class TabularDataset(Dataset):
+class TabularDataset(TabularTransforms, Dataset):
     """Delimited (or JSON lines) files read as one table: ``to_pandas_dataframe()``; in a run,
-    ``run.input_datasets[name].to_pandas_dataframe()``."""
+    ``run.input_datasets[name].to_pandas_dataframe()``. ``take``, ``skip``, ``keep_columns``, ``time_before``...
+    return a new (unregistered) dataset whose definition records the transformation, as in v1, so a run given it
+    reads the same rows."""
+
+    @property
+    def _options(self) -> dict[str, Any]:  # type: ignore[override]
+        return self._definition.get("options") or {}
+
+    def _with_options(self, options: dict[str, Any]) -> TabularDataset:
+        return TabularDataset({**self.definition, "options": options}, self.workspace)
 
     def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
-        options = self._definition.get("options") or {}
         opened = [fs.open(full, "rb") for fs, full, _relative in self._files()]
         try:
-            if options.get("format") == "json_lines":
-                import pandas
-
-                frames = [pandas.read_json(f, lines=True) for f in opened]
-                return pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
-            return read_delimited(opened, options)
+            return read_table(opened, self._options)
         finally:
             for handle in opened:
                 handle.close()
 
-    def take(self, count: int) -> Any:
-        """The first ``count`` rows (as a data frame: there is no lazy table locally)."""
-        return self.to_pandas_dataframe().head(count)
+    to_spark_dataframe = azure_only("TabularDataset.to_spark_dataframe()", SPARK)
+    to_dask_dataframe = azure_only("TabularDataset.to_dask_dataframe()", SPARK)
+    filter = azure_only("TabularDataset.filter()", FILTER)
+    get_profile = azure_only("TabularDataset.get_profile()", PROFILE)
+    submit_profile_run = azure_only("TabularDataset.submit_profile_run()", PROFILE)
+
+
+def _kind(definition: dict[str, Any]) -> type[Dataset]:
+    return TabularDataset if definition.get("type") == TABULAR else FileDataset
+
+
+def dataset_from_link(link: dict[str, Any], workspace: WorkspaceLike | None) -> Dataset:
+    """A dataset a model recorded (core/model.py): its registered version while it exists, else its definition."""
+    if link.get("name") and link.get("version"):
+        try:
+            return Dataset.get_by_name(workspace, link["name"], link["version"])  # type: ignore[arg-type]
+        except AssetNotFound:
+            pass
+    return _kind(link["definition"])(link["definition"], workspace)
 
 
 def _from_asset(asset: Any, workspace: WorkspaceLike | None) -> Dataset:
     definition = asset.meta["definition"]
-    klass = TabularDataset if definition.get("type") == TABULAR else FileDataset
-    return klass(
+    return _kind(definition)(
         definition,
         workspace,
         name=asset.name,
@@ -347,6 +448,7 @@ class TabularDatasetFactory:
         if not isinstance(separator, str) or not separator:
             raise ConfigError("must be the column separator, e.g. ',' or '\\t'", field="separator")
         options = {"format": "delimited", "separator": separator, "header": _header(header), "encoding": encoding}
+        options.update(_column_types(set_column_types))
         dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
@@ -356,7 +458,8 @@ class TabularDatasetFactory:
     def from_json_lines_files(
         path: Any, validate: bool = True, include_path: bool = False, set_column_types: Any = None, **_azure: Any
     ) -> TabularDataset:
-        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": {"format": "json_lines"}})
+        options = {"format": "json_lines", **_column_types(set_column_types)}
+        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
         return dataset
@@ -364,6 +467,51 @@ class TabularDatasetFactory:
     from_parquet_files = azure_only("Dataset.Tabular.from_parquet_files()", DATA_LAYER)
     from_sql_query = azure_only("Dataset.Tabular.from_sql_query()", DATA_LAYER)
     register_pandas_dataframe = azure_only("Dataset.Tabular.register_pandas_dataframe()", DATA_LAYER)
+
+
+class DataType:
+    """v1's ``DataType`` for ``set_column_types={'column': DataType.to_float()}``: the column is converted when read
+    (a value that does not convert becomes null), in the notebook and in the script alike."""
+
+    def __init__(self, kind: str, *args: Any):
+        self.kind, self.args = kind, list(args)
+
+    def __repr__(self) -> str:
+        return f"DataType({self.kind!r})"
+
+    @staticmethod
+    def to_string() -> DataType:
+        return DataType("string")
+
+    @staticmethod
+    def to_long() -> DataType:
+        return DataType("long")
+
+    @staticmethod
+    def to_float(decimal_mark: str = ".") -> DataType:
+        if decimal_mark != ".":
+            raise ConfigError("only '.' is read as the decimal mark locally", field="decimal_mark")
+        return DataType("float")
+
+    @staticmethod
+    def to_bool(true_values: Any = None, false_values: Any = None, mismatch_as: str = "error") -> DataType:
+        return DataType("bool")
+
+    @staticmethod
+    def to_datetime(formats: str | list[str] | None = None) -> DataType:
+        """``formats`` are strftime patterns (``'%Y-%m-%d'``), tried in turn; none: pandas infers the format."""
+        listed = [formats] if isinstance(formats, str) else list(formats or [])
+        return DataType("datetime", listed) if listed else DataType("datetime")
+
+    to_stream = azure_only("DataType.to_stream()", "Use a file dataset (Dataset.File.from_files) for file contents.")
+
+
+def _column_types(types: Any) -> dict[str, Any]:
+    if not types:
+        return {}
+    if not isinstance(types, dict) or not all(isinstance(t, DataType) for t in types.values()):
+        raise ConfigError("must be {'column': DataType.to_float(), ...}", field="set_column_types")
+    return {"column_types": {str(column): [t.kind, *t.args] for column, t in types.items()}}
 
 
 def _header(header: Any) -> bool:

@@ -116,7 +116,10 @@ def upload_outputs(
             destination = posixpath.join(root, output.destination.strip("/")) if root else output.destination
             folder = produced.get(output.name)
             files = regular_files(folder) if folder is not None else []
-            existing = set() if output.overwrite or not files else _existing(fs, destination)
+            # mount (v1's default mode) wrote through to the destination on Azure, replacing what was there; only
+            # upload mode has an overwrite switch, and keeps what is there without it
+            replace = output.overwrite or output.mode == "mount"
+            existing = set() if replace or not files else _existing(fs, destination)
             made: set[str] = set()
             kept: list[str] = []  # already at the destination, overwrite off: left as they are
             count = size = 0

@@ -26,6 +26,10 @@ from typing import Any
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
+# Azure ML named datasets with spaces too ('diabetes dataset'); a space never starts or ends one.
+DATASET_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_. \-]{0,253}[A-Za-z0-9_.\-])?$")
+NAME_RULES = {"dataset": (DATASET_NAME, "letters, digits, spaces, '-', '_' or '.'")}
+DEFAULT_RULE = (NAME, "letters, digits, '-', '_' or '.'")
 META_FILE = "meta.json"
 
 
@@ -38,10 +42,10 @@ class Asset:
 
 
 def check_name(name: Any, kind: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    pattern, allowed = NAME_RULES.get(kind, DEFAULT_RULE)
+    if not isinstance(name, str) or not pattern.match(name):
         raise ConfigError(
-            f"{kind} name {name!r} is not valid: use up to 255 letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit",
+            f"{kind} name {name!r} is not valid: use up to 255 {allowed}, starting with a letter or digit",
             field="name",
         )
     return name
@@ -64,8 +68,9 @@ class AssetRegistry:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
+        pattern = NAME_RULES.get(self.kind[:-1], DEFAULT_RULE)[0]
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and NAME.match(p.name) and self.versions(p.name)
+            p.name for p in self.root.iterdir() if p.is_dir() and pattern.match(p.name) and self.versions(p.name)
         )
 
     def versions(self, name: str) -> list[int]:

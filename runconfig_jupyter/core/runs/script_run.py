@@ -674,8 +674,9 @@ class Workspace:
         _home: str | Path | None = None,
         **_azure_kwargs: Any,
     ):
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
+        # text, as on Azure, even without a config.json naming them: v1 code concatenates them into messages
+        self.subscription_id = subscription_id or ""
+        self.resource_group = resource_group or ""
         self.name = workspace_name or LOCAL_NAME
         self.location = _location or LOCAL_NAME
         self.store = RunStore(_home or run_home())

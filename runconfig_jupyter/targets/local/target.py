@@ -148,9 +148,12 @@ class LocalTarget(ComputeTarget):
         check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
+            where = "--target docker (compute_target='docker')"
+            if self.name != "local":  # an alias, as a ported notebook names its cluster: point the alias at docker
+                where = f"a target that runs docker (register_target('{self.name}', alias_of='docker'))"
             raise ConfigError(
-                "this environment has docker.enabled = true but the target is 'local'; submit with "
-                "--target docker (compute_target='docker') or set docker.enabled to false",
+                f"this environment has docker.enabled = true but the target '{self.name}' runs on this machine "
+                f"without docker; submit to {where} or set docker.enabled to false",
                 field="compute_target",
             )
 

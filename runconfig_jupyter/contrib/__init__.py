@@ -1,0 +1,1 @@
+"""``azureml.contrib``: only the names ported code meets are here; each says whether it is available locally."""
