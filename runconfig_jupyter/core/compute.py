@@ -51,6 +51,31 @@ def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
     return ProvisioningConfiguration(settings)
 
 
+class ComputeStatus(str):
+    """What ``get_status()`` returns: the state as a string (``"Succeeded"`` or ``"Unavailable: why"``) that also
+    answers like Azure's ``AmlComputeStatus`` (``.provisioning_state``, ``.errors``, ``.serialize()``), which v1
+    notebooks print right after ``wait_for_completion``. A target is one node that is always there.
+    """
+
+    def __new__(cls, state: str, available: bool) -> ComputeStatus:
+        status = super().__new__(cls, state)
+        status.provisioning_state = "Succeeded" if available else "Failed"
+        status.errors = None if available else [state]
+        status.current_node_count = status.target_node_count = 1 if available else 0
+        status.allocation_state = "Steady"
+        return status
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "state": str(self),
+            "provisioningState": self.provisioning_state,
+            "errors": self.errors,
+            "currentNodeCount": self.current_node_count,
+            "targetNodeCount": self.target_node_count,
+            "allocationState": self.allocation_state,
+        }
+
+
 class ComputeTarget:
     """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
 
@@ -80,12 +105,12 @@ class ComputeTarget:
 
         return Target.from_spec({**self._spec, "name": self.name}).capabilities()
 
-    def get_status(self) -> str:
-        """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
+    def get_status(self) -> ComputeStatus:
+        """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``); see ComputeStatus."""
         from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
         available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
-        return "Succeeded" if available else f"Unavailable: {detail}"
+        return ComputeStatus("Succeeded" if available else f"Unavailable: {detail}", available)
 
     @property
     def status(self) -> str:
@@ -158,6 +183,7 @@ class RemoteCompute(ComputeTarget):
 __all__ = [
     "AmlCompute",
     "ComputeInstance",
+    "ComputeStatus",
     "ComputeTarget",
     "ComputeTargetException",
     "ProvisioningConfiguration",

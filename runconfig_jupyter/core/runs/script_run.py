@@ -674,8 +674,9 @@ class Workspace:
         _home: str | Path | None = None,
         **_azure_kwargs: Any,
     ):
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
+        # Azure's are always strings (notebooks print them with ``+``): without config.json they read "local"
+        self.subscription_id = subscription_id or LOCAL_NAME
+        self.resource_group = resource_group or LOCAL_NAME
         self.name = workspace_name or LOCAL_NAME
         self.location = _location or LOCAL_NAME
         self.store = RunStore(_home or run_home())

@@ -1,0 +1,82 @@
+"""Call patterns of Microsoft's public ml-frameworks samples (PyTorch, TensorFlow, Keras, scikit-learn, fastai
+training notebooks), ported by imports only and run against the real local target.
+
+Each test is a minimal reproduction of a pattern those notebooks use that broke here: the opening cells of
+every one of them, and the per-node ``torch.distributed.launch`` command holding a dataset.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from runconfig_jupyter import Dataset, Experiment, PyTorchConfiguration, ScriptRunConfig, Workspace, register_target
+from runconfig_jupyter.core.compute import ComputeTarget
+from runconfig_jupyter.core.target.configured import unregister_target
+
+
+@pytest.fixture
+def cluster_alias():
+    register_target("gpu-cluster", alias_of="local")
+    yield "gpu-cluster"
+    unregister_target("gpu-cluster")
+
+
+def test_opening_cells_without_config_json(tmp_path, monkeypatch, cluster_alias, capsys):
+    """Diagnostics opt-in, the workspace printout with ``+`` and the cluster's status ``serialize()``."""
+    from runconfig_jupyter.telemetry import get_diagnostics_collection_info, set_diagnostics_collection
+
+    monkeypatch.chdir(tmp_path)  # no config.json anywhere up from here
+    set_diagnostics_collection(send_diagnostics=True)
+    assert get_diagnostics_collection_info() == {"send_diagnostics": True, "collected": False}
+    ws = Workspace.from_config()
+    line = "Subscription id: " + ws.subscription_id + ", Resource group: " + ws.resource_group
+    assert line == "Subscription id: local, Resource group: local"
+    cluster = ComputeTarget(workspace=ws, name=cluster_alias)
+    cluster.wait_for_completion(show_output=True)
+    status = cluster.get_status()
+    assert status == "Succeeded" and status.provisioning_state == "Succeeded" and status.current_node_count == 1
+    assert status.serialize()["provisioningState"] == "Succeeded"
+    assert "gpu-cluster (alias of 'local')" in capsys.readouterr().out
+
+
+LAUNCHED = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--data-dir")
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+with open(os.path.join(args.data_dir, "part.txt")) as f:
+    print("RANK", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], "read", f.read(), "epochs", args.epochs)
+"""
+
+
+def test_per_node_launch_command_list_holding_a_dataset(tmp_path, monkeypatch, cluster_alias):
+    """``command=["python -m torch.distributed.launch ... train.py --data-dir", ds.as_download(), "--epochs 2"]``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "part.txt").write_text("hello")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(LAUNCHED)
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace.from_config()
+    dataset = Dataset.File.upload_directory(src_dir=str(data), target=(ws.get_default_datastore(), "probe-data"))
+    launch = [
+        "python -m torch.distributed.launch --nproc_per_node 2 --nnodes 1 --node_rank $NODE_RANK "
+        "--master_addr $MASTER_ADDR --master_port $MASTER_PORT --use_env train.py --data-dir",
+        dataset.as_download(),
+        "--epochs 2",
+    ]
+    config = ScriptRunConfig(
+        source_directory=str(project),
+        command=launch,
+        compute_target=ComputeTarget(workspace=ws, name=cluster_alias),
+        distributed_job_config=PyTorchConfiguration(node_count=1),
+    )
+    assert isinstance(config.command[1], str) and config.command[1].startswith("DatasetConsumptionConfig:")
+    assert len(config.run_config.data) == 1
+    run = Experiment(ws, "per-node-launch").submit(config)
+    run.wait_for_completion(raise_on_error=True)
+    log = run.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
+    for rank in (0, 1):
+        assert f"RANK {rank} of 2 read hello epochs 2" in log
