@@ -80,3 +80,40 @@ def test_per_node_launch_command_list_holding_a_dataset(tmp_path, monkeypatch, c
     log = run.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
     for rank in (0, 1):
         assert f"RANK {rank} of 2 read hello epochs 2" in log
+
+
+TCP_INIT = """
+import argparse
+import torch, torch.distributed as dist
+from runconfig_jupyter.core.run import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--dist-url")
+parser.add_argument("--rank", type=int)
+parser.add_argument("--world-size", type=int)
+args = parser.parse_args()
+dist.init_process_group("gloo", init_method=args.dist_url, world_size=args.world_size, rank=args.rank)
+total = torch.tensor([float(args.rank + 1)])
+dist.all_reduce(total)
+if args.rank == 0:
+    Run.get_context().log("total", total.item())
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("nodes, processes", [(1, 2), (2, None)])
+def test_rank_and_init_url_from_azure_variables(make_project, cluster_alias, nodes, processes):
+    """``--dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank $AZ_BATCHAI_TASK_INDEX``: each process its own rank."""
+    project = make_project({"pytorch_mnist.py": TCP_INIT})
+    arguments = ["--dist-url", "$AZ_BATCHAI_PYTORCH_INIT_METHOD", "--rank", "$AZ_BATCHAI_TASK_INDEX", "--world-size", 2]
+    config = ScriptRunConfig(
+        source_directory=str(project),
+        script="pytorch_mnist.py",
+        arguments=arguments,
+        compute_target=cluster_alias,
+        distributed_job_config=PyTorchConfiguration(
+            communication_backend="Gloo", node_count=nodes, process_count=processes
+        ),
+    )
+    run = Experiment("tcp-init").submit(config)
+    run.wait_for_completion(raise_on_error=True)
+    assert run.get_metrics()["total"] == 3.0  # ranks 0 and 1 met: 1 + 2
