@@ -117,3 +117,38 @@ def test_rank_and_init_url_from_azure_variables(make_project, cluster_alias, nod
     run = Experiment("tcp-init").submit(config)
     run.wait_for_completion(raise_on_error=True)
     assert run.get_metrics()["total"] == 3.0  # ranks 0 and 1 met: 1 + 2
+
+
+PARAMETER_SERVER = """
+import json, os, sys, time
+from runconfig_jupyter.core.run import Run
+task = json.loads(os.environ["TF_CONFIG"])["task"]
+if task["type"] == "ps":
+    while True:  # what server.join() does: serve until stopped
+        time.sleep(0.2)
+if task["index"] == 0:
+    Run.get_context().log("chief", 1)
+sys.exit(int(sys.argv[1]) if task["index"] == 1 else 0)
+"""
+
+
+@pytest.mark.parametrize("worker_exit, status", [(0, "Completed"), (3, "Failed")])
+def test_parameter_server_serving_forever_ends_with_the_workers(make_project, cluster_alias, worker_exit, status):
+    """``TensorflowConfiguration(worker_count=2, parameter_server_count=1)`` with a ps in ``server.join()``."""
+    from runconfig_jupyter import TensorflowConfiguration
+
+    project = make_project({"tf_mnist_replica.py": PARAMETER_SERVER})
+    config = ScriptRunConfig(
+        source_directory=str(project),
+        script="tf_mnist_replica.py",
+        arguments=[worker_exit],
+        compute_target=cluster_alias,
+        distributed_job_config=TensorflowConfiguration(worker_count=2, parameter_server_count=1),
+    )
+    run = Experiment("tf-ps").submit(config)
+    details = run.wait_for_completion(timeout=120, raise_on_error=False)
+    assert details["status"] == status, run.get_log()
+    if worker_exit:
+        assert "rank 1 exited with code 3" in str(details)
+    else:
+        assert run.get_metrics()["chief"] == 1
