@@ -152,3 +152,45 @@ def test_parameter_server_serving_forever_ends_with_the_workers(make_project, cl
         assert "rank 1 exited with code 3" in str(details)
     else:
         assert run.get_metrics()["chief"] == 1
+
+
+CHECKPOINT = """
+import argparse, os
+from runconfig_jupyter.core.run import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--resume-from")
+args = parser.parse_args()
+start = 0
+if args.resume_from:
+    with open(os.path.join(args.resume_from, "model.ckpt")) as f:
+        start = int(f.read())
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/model.ckpt", "w") as f:
+    f.write(str(start + 5))
+Run.get_context().log("epochs", start + 5)
+"""
+
+
+def test_resume_from_a_previous_runs_outputs_datapath(make_project):
+    """``run._get_outputs_datapath().create_data_reference(DataPathComputeBinding(mode="mount"))`` as an argument."""
+    from runconfig_jupyter.data.datapath import DataPathComputeBinding
+
+    project = make_project({"train.py": CHECKPOINT})
+    experiment = Experiment(Workspace.from_config(), "resume")
+    first = experiment.submit(ScriptRunConfig(str(project), script="train.py"))
+    first.wait_for_completion(raise_on_error=True)
+    checkpoint_path = first._get_outputs_datapath()
+    assert (checkpoint_path.datastore_name, checkpoint_path.path_on_datastore) == (
+        "workspaceartifactstore",
+        f"{first.id}/outputs",
+    )
+    reference = checkpoint_path.create_data_reference(datapath_compute_binding=DataPathComputeBinding(mode="mount"))
+    config = ScriptRunConfig(str(project), script="train.py", arguments=["--resume-from", str(reference)])
+    config.run_config.data_references = {reference.data_reference_name: reference.to_config()}
+    resumed = experiment.submit(config)
+    resumed.wait_for_completion(raise_on_error=True)
+    assert resumed.get_metrics()["epochs"] == 10
+    # the same path as resume_from (the older estimator spelling of the sample) is kept as that datastore path
+    config = ScriptRunConfig(str(project), script="train.py", resume_from=checkpoint_path)
+    assert config.resume_from == f"datastore://workspaceartifactstore/{first.id}/outputs"
+    config.validate()  # the store answers and holds the folder

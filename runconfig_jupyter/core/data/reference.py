@@ -126,8 +126,24 @@ class DataPath:
         """A DataReference to this path (mount unless the binding says download)."""
         if self.datastore is None:
             raise ConfigError("a DataPath without a datastore cannot be referenced", field="datastore")
-        mode = getattr(datapath_compute_binding, "mode", None) or "mount"  # v1's DataPathComputeBinding
-        return DataReference(self.datastore, data_reference_name, self.path_on_datastore, mode)
+        binding = datapath_compute_binding
+        return DataReference(
+            self.datastore,
+            data_reference_name,
+            self.path_on_datastore,
+            getattr(binding, "mode", None) or "mount",
+            getattr(binding, "path_on_compute", None),
+            bool(getattr(binding, "overwrite", False)),
+        )
 
     def __repr__(self) -> str:
         return f"DataPath(datastore={self.datastore_name!r}, path_on_datastore={self.path_on_datastore!r})"
+
+
+class DataPathComputeBinding:
+    """v1's ``DataPathComputeBinding``: how a run gets a ``DataPath`` (``create_data_reference`` reads it)."""
+
+    def __init__(self, mode: str = "mount", path_on_compute: str | None = None, overwrite: bool = False):
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}", field="mode")
+        self.mode, self.path_on_compute, self.overwrite = mode, path_on_compute, bool(overwrite)
