@@ -194,3 +194,23 @@ def test_resume_from_a_previous_runs_outputs_datapath(make_project):
     config = ScriptRunConfig(str(project), script="train.py", resume_from=checkpoint_path)
     assert config.resume_from == f"datastore://workspaceartifactstore/{first.id}/outputs"
     config.validate()  # the store answers and holds the folder
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_custom_base_image_that_cannot_be_had_fails_in_one_sentence(make_project):
+    """``env.docker.base_image = "<custom image>"`` that is neither local nor pullable (a registry that refuses)."""
+    from runconfig_jupyter import Environment
+
+    project = make_project({"train.py": "print('never runs')\n"})
+    environment = Environment("fastai")
+    environment.docker.enabled = True
+    environment.docker.base_image = "localhost:1/fastdotai/fastai:latest"
+    environment.python.user_managed_dependencies = True
+    config = ScriptRunConfig(str(project), script="train.py", compute_target="docker", environment=environment)
+    run = Experiment("custom-image").submit(config)
+    details = run.wait_for_completion(timeout=120, raise_on_error=False)
+    message = details["error"]["message"]
+    assert details["status"] == "Failed" and details["error"]["phase"] == "Preparing"
+    assert message.startswith("base image 'localhost:1/fastdotai/fastai:latest' is not on this machine")
+    assert "connection refused" in message and "docker build -t localhost:1/fastdotai/fastai:latest" in message
+    assert "Server Error" not in message and "http+docker" not in message  # the daemon's reason, not docker-py's
