@@ -214,3 +214,46 @@ def test_custom_base_image_that_cannot_be_had_fails_in_one_sentence(make_project
     assert message.startswith("base image 'localhost:1/fastdotai/fastai:latest' is not on this machine")
     assert "connection refused" in message and "docker build -t localhost:1/fastdotai/fastai:latest" in message
     assert "Server Error" not in message and "http+docker" not in message  # the daemon's reason, not docker-py's
+
+
+def test_sklearn_estimator_and_hyperdrive_submodules(make_project, cluster_alias):
+    """``from azureml.train.sklearn import SKLearn`` and ``azureml.train.hyperdrive.<submodule>`` imports."""
+    import warnings
+
+    from runconfig_jupyter import Environment
+    from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, NotSupportedLocally
+    from runconfig_jupyter.train.hyperdrive.parameter_expressions import choice
+    from runconfig_jupyter.train.hyperdrive.run import PrimaryMetricGoal
+    from runconfig_jupyter.train.hyperdrive.runconfig import HyperDriveConfig, HyperDriveRunConfig
+    from runconfig_jupyter.train.hyperdrive.sampling import RandomParameterSampling
+    from runconfig_jupyter.train.sklearn import SKLearn
+
+    project = make_project({"train_iris.py": "import sys\nfrom runconfig_jupyter import Run\n"
+                            "Run.get_context().log('args', ' '.join(sys.argv[1:]))\n"})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = SKLearn(
+            source_directory=str(project),
+            script_params={"--kernel": "linear", "--penalty": 1.0},
+            compute_target=cluster_alias,
+            entry_script="train_iris.py",
+            use_docker=False,
+        )
+        pinned = SKLearn(str(project), entry_script="train_iris.py", framework_version="0.20.3")
+        assert pinned.environment.python.conda_dependencies.pip_packages == ["scikit-learn==0.20.3"]
+        with pytest.raises(ConfigError, match="single process"):
+            SKLearn(str(project), entry_script="train_iris.py", node_count=2)
+    run = Experiment("train_iris").submit(estimator)
+    run.wait_for_completion(raise_on_error=True)
+    assert run.get_metrics()["args"] == "--kernel linear --penalty 1.0"
+    assert PrimaryMetricGoal.MAXIMIZE == "MAXIMIZE"
+    for unavailable in (
+        lambda: choice("linear", "rbf"),
+        RandomParameterSampling,
+        HyperDriveConfig,
+        HyperDriveRunConfig,
+    ):
+        with pytest.raises(NotSupportedLocally, match="Sweep locally"):
+            unavailable()
+    with pytest.raises(AssetNotFound, match="curated environments"):  # the lowercase curated names of 2022 on
+        Environment.get(Workspace.from_config(), name="azureml-sklearn-1.5")

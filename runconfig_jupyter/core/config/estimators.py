@@ -556,6 +556,38 @@ class TensorFlow(Estimator):
         return [f"tensorflow=={version}.*"] if version else []
 
 
+class SKLearn(Estimator):
+    """Azure ML v1's ``SKLearn`` estimator (deprecated): a single-process Python run with scikit-learn."""
+
+    # Azure's own version (0.20.3) and the releases since. No default pin: the installed scikit-learn is used.
+    SUPPORTED_VERSIONS = ("0.20.3", "0.21", "0.22", "0.23", "0.24", *(f"1.{minor}" for minor in range(8)))
+    DEFAULT_VERSION = None
+    accepted_distributed = ()
+    backends = {}
+
+    def __init__(self, source_directory: str | os.PathLike[str], **kwargs: Any):
+        distributed = [k for k in SINGLE_NODE_ONLY if kwargs.get(k) not in (None, 1)]
+        if distributed:
+            raise ConfigError(
+                f"SKLearn runs a single process and takes no {distributed[0]}; use Estimator or ScriptRunConfig "
+                "with a distributed_job_config for several processes",
+                field=distributed[0],
+            )
+        super().__init__(source_directory, **kwargs)
+
+    @classmethod
+    def _distributed_hint(cls) -> str:
+        return ""
+
+    def _framework_packages(self, version: str | None) -> list[str]:
+        if not version:
+            return []
+        return [f"scikit-learn=={version}" if version.count(".") == 2 else f"scikit-learn=={version}.*"]
+
+
+SINGLE_NODE_ONLY = ("node_count", "process_count_per_node", "distributed_training", "distributed_backend")
+
+
 def _refuse_conflicting_pins(framework_pins: list[str], requested: list[str], version: str | None) -> None:
     """``framework_version`` and a pinned package of the same name in pip/conda packages cannot both hold."""
     for pin in framework_pins:
