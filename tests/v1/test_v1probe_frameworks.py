@@ -257,3 +257,14 @@ def test_sklearn_estimator_and_hyperdrive_submodules(make_project, cluster_alias
             unavailable()
     with pytest.raises(AssetNotFound, match="curated environments"):  # the lowercase curated names of 2022 on
         Environment.get(Workspace.from_config(), name="azureml-sklearn-1.5")
+
+
+def test_user_error_exception_catches_an_unregistered_dataset():
+    """``try: Dataset.get_by_name(ws, name) except UserErrorException: register it`` (keras/tensorflow samples)."""
+    from runconfig_jupyter.core.errors import AssetNotFound, ConfigError
+    from runconfig_jupyter.exceptions import UserErrorException
+
+    ws = Workspace.from_config()
+    with pytest.raises(UserErrorException) as caught:
+        Dataset.get_by_name(workspace=ws, name="mnist-dataset")
+    assert isinstance(caught.value, AssetNotFound) and issubclass(ConfigError, UserErrorException)
