@@ -268,3 +268,28 @@ def test_user_error_exception_catches_an_unregistered_dataset():
     with pytest.raises(UserErrorException) as caught:
         Dataset.get_by_name(workspace=ws, name="mnist-dataset")
     assert isinstance(caught.value, AssetNotFound) and issubclass(ConfigError, UserErrorException)
+
+
+def test_estimator_resume_from_a_datapath_passes_resume_from_argument(make_project):
+    """v1's ``TensorFlow(..., resume_from=run._get_outputs_datapath())``: the script gets ``--resume-from <folder>``."""
+    import warnings
+
+    from runconfig_jupyter.train.dnn import TensorFlow
+
+    project = make_project({"train.py": CHECKPOINT})
+    experiment = Experiment(Workspace.from_config(), "resume-estimator")
+    first = experiment.submit(ScriptRunConfig(str(project), script="train.py"))
+    first.wait_for_completion(raise_on_error=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = TensorFlow(
+            source_directory=str(project),
+            compute_target="local",
+            entry_script="train.py",
+            resume_from=first._get_outputs_datapath(),
+            use_docker=False,
+        )
+    assert estimator.arguments[0] == "--resume-from" and estimator.resume_from is None
+    resumed = experiment.submit(estimator)
+    resumed.wait_for_completion(raise_on_error=True)
+    assert resumed.get_metrics()["epochs"] == 10

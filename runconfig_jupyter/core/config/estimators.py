@@ -251,6 +251,10 @@ class Estimator(ScriptRunConfig):
             node_count, process_count_per_node, distributed_backend, distributed_training,
             _worker_count, _parameter_server_count,
         )  # fmt: skip
+        arguments = script_params_to_arguments(script_params)
+        checkpoint = _checkpoint_reference(resume_from)
+        if checkpoint is not None:  # v1: a script_params entry '--resume-from' with the mounted checkpoint folder
+            arguments, resume_from = [*arguments, "--resume-from", checkpoint], None
         run_config = RunConfiguration()
         run_config.framework = self.framework
         run_config.docker.use_docker = bool(use_docker)
@@ -261,7 +265,7 @@ class Estimator(ScriptRunConfig):
         super().__init__(
             source_directory,
             script=entry_script,
-            arguments=script_params_to_arguments(script_params),
+            arguments=arguments,
             run_config=run_config,
             environment=environment,
             distributed_job_config=distributed,
@@ -586,6 +590,15 @@ class SKLearn(Estimator):
 
 
 SINGLE_NODE_ONLY = ("node_count", "process_count_per_node", "distributed_training", "distributed_backend")
+
+
+def _checkpoint_reference(resume_from: Any) -> Any:
+    """A ``DataPath`` given as ``resume_from`` (``run._get_outputs_datapath()``), as a mounted data reference."""
+    if isinstance(resume_from, str) or not hasattr(resume_from, "create_data_reference"):
+        return None  # a run id or folder (or a (datastore, path) pair): the run configuration's resume_from
+    from runconfig_jupyter.core.data.reference import DataPathComputeBinding
+
+    return resume_from.create_data_reference(datapath_compute_binding=DataPathComputeBinding(mode="mount"))
 
 
 def _refuse_conflicting_pins(framework_pins: list[str], requested: list[str], version: str | None) -> None:
