@@ -293,3 +293,20 @@ def test_estimator_resume_from_a_datapath_passes_resume_from_argument(make_proje
     resumed = experiment.submit(estimator)
     resumed.wait_for_completion(raise_on_error=True)
     assert resumed.get_metrics()["epochs"] == 10
+
+
+def test_docker_estimator_on_a_cluster_aliased_to_local_says_how_to_remap(make_project, cluster_alias):
+    """v1 estimators default to ``use_docker=True``; a cluster name mapped to local says to map it to docker."""
+    import warnings
+
+    from runconfig_jupyter.core.errors import ConfigError
+    from runconfig_jupyter.train.dnn import PyTorch
+
+    project = make_project({"pytorch_train.py": "print('x')\n"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = PyTorch(str(project), compute_target=cluster_alias, entry_script="pytorch_train.py", use_gpu=True)
+    with pytest.raises(ConfigError) as refused:
+        Experiment("remap").submit(estimator)
+    assert "register_target('gpu-cluster', alias_of='docker')" in str(refused.value)
+    assert "use_docker=False" in str(refused.value)
