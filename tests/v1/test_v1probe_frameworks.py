@@ -310,3 +310,30 @@ def test_docker_estimator_on_a_cluster_aliased_to_local_says_how_to_remap(make_p
         Experiment("remap").submit(estimator)
     assert "register_target('gpu-cluster', alias_of='docker')" in str(refused.value)
     assert "use_docker=False" in str(refused.value)
+
+
+def test_user_managed_estimator_with_a_framework_version_runs(make_project):
+    """``PyTorch(..., user_managed=True, framework_version='1.6')`` (horovod samples): nothing to install, it runs."""
+    import warnings
+
+    from runconfig_jupyter import MpiConfiguration
+    from runconfig_jupyter.train.dnn import PyTorch
+
+    project = make_project({"train.py": "import os\nprint('RANK', os.environ['OMPI_COMM_WORLD_RANK'])\n"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = PyTorch(
+            str(project),
+            compute_target="local",
+            entry_script="train.py",
+            node_count=1,
+            process_count_per_node=2,
+            distributed_training=MpiConfiguration(),
+            user_managed=True,
+            use_docker=False,
+            framework_version="1.6",
+        )
+    assert any("installs nothing with user_managed=True" in str(w.message) for w in caught)
+    run = Experiment("user-managed").submit(estimator)
+    run.wait_for_completion(raise_on_error=True)
+    assert "RANK 0" in run.get_log() and "RANK 1" in run.get_log()

@@ -382,6 +382,14 @@ class Estimator(ScriptRunConfig):
         for package in conda_packages or []:
             conda.add_conda_package(package)
         framework_pins = self._framework_packages(self.framework_version)
+        if user_managed and framework_pins:  # v1 built nothing for a user-managed environment, pins included
+            warnings.warn(
+                f"{type(self).__name__}: framework_version={self.framework_version!r} installs nothing with "
+                "user_managed=True; the environment's own packages are used",
+                UserWarning,
+                stacklevel=_caller_level(),
+            )
+            framework_pins = []
         requested = [*(pip_packages or []), *(conda_packages or [])]
         _refuse_conflicting_pins(framework_pins, requested, self.framework_version)
         for package in framework_pins:
