@@ -8,10 +8,11 @@ from runconfig_jupyter.core.errors import (
     RunConfigError,
     RunFailed,
     RunNotFound,
+    UserError,
 )
 
 # Azure's names for the same situations.
-UserErrorException = ConfigError
+UserErrorException = UserError  # ConfigError and AssetNotFound (Dataset.get_by_name of an unknown name)
 ExperimentExecutionException = RunFailed
 ActivityFailedException = RunFailed
 AzureMLException = RunConfigError

@@ -52,17 +52,28 @@ def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
 
 
 class ComputeStatus(str):
-    """What ``get_status()`` returns: the text ``Succeeded`` or ``Unavailable: why``, which also answers v1's
-    status object (``get_status().serialize()``, ``.provisioning_state``, ``.errors``)."""
+    """What ``get_status()`` returns: the state as a string (``"Succeeded"`` or ``"Unavailable: why"``) that also
+    answers like Azure's ``AmlComputeStatus`` (``.provisioning_state``, ``.errors``, ``.serialize()``), which v1
+    notebooks print right after ``wait_for_completion``. A target is one node that is always there.
+    """
 
-    def __new__(cls, available: bool, detail: str | None = None) -> ComputeStatus:
-        status = super().__new__(cls, "Succeeded" if available else f"Unavailable: {detail}")
+    def __new__(cls, state: str, available: bool) -> ComputeStatus:
+        status = super().__new__(cls, state)
         status.provisioning_state = "Succeeded" if available else "Failed"
-        status.errors = None if available else [detail]
+        status.errors = None if available else [state]
+        status.current_node_count = status.target_node_count = 1 if available else 0
+        status.allocation_state = "Steady"
         return status
 
     def serialize(self) -> dict[str, Any]:
-        return {"provisioningState": self.provisioning_state, "errors": self.errors}
+        return {
+            "state": str(self),
+            "provisioningState": self.provisioning_state,
+            "errors": self.errors,
+            "currentNodeCount": self.current_node_count,
+            "targetNodeCount": self.target_node_count,
+            "allocationState": self.allocation_state,
+        }
 
 
 class ComputeTarget:
@@ -95,13 +106,14 @@ class ComputeTarget:
         return Target.from_spec({**self._spec, "name": self.name}).capabilities()
 
     def get_status(self) -> ComputeStatus:
-        """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
+        """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``); see ComputeStatus."""
         from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
-        return ComputeStatus(*Target.from_spec({**self._spec, "name": self.name}).available())
+        available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
+        return ComputeStatus("Succeeded" if available else f"Unavailable: {detail}", available)
 
     @property
-    def status(self) -> ComputeStatus:
+    def status(self) -> str:
         return self.get_status()
 
     def wait_for_completion(
@@ -171,6 +183,7 @@ class RemoteCompute(ComputeTarget):
 __all__ = [
     "AmlCompute",
     "ComputeInstance",
+    "ComputeStatus",
     "ComputeTarget",
     "ComputeTargetException",
     "ProvisioningConfiguration",

@@ -16,7 +16,13 @@ class RunConfigError(Exception):
     http_status = 400
 
 
-class ConfigError(RunConfigError, ValueError):
+class UserError(RunConfigError):
+    """What Azure's ``UserErrorException`` covered (``azureml.exceptions`` names it so): a call the user can fix, a
+    bad configuration or an unknown name, so v1's ``except UserErrorException:`` around ``Dataset.get_by_name`` or
+    ``Environment.get`` still catches the asset that is not there."""
+
+
+class ConfigError(UserError, ValueError):
     """A run configuration is invalid. ``field`` names the offending key (dotted path)."""
 
     def __init__(self, message: str, field: str | None = None, line: int | None = None):
@@ -174,7 +180,7 @@ class NotSupportedLocally(RunConfigError, NotImplementedError):
         super().__init__(f"{feature} needs Azure ML and is not available locally. {alternative}")
 
 
-class AssetNotFound(RunConfigError, LookupError):
+class AssetNotFound(UserError, LookupError):
     """No registered environment or model with that name (and version) in the local registry."""
 
     http_status = 404

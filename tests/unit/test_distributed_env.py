@@ -23,8 +23,9 @@ def test_pytorch_two_nodes_two_processes_gets_torchrun_variables():
         "LOCAL_RANK": "1",
         "NODE_RANK": "1",
         "LOCAL_WORLD_SIZE": "2",
-        # Azure's legacy per-node names, for every framework
-        "AZ_BATCHAI_TASK_INDEX": "1",
+        # Azure's legacy names; for PyTorch the task index is the process's global rank
+        "AZ_BATCHAI_TASK_INDEX": "3",
+        "AZ_BATCHAI_PYTORCH_INIT_METHOD": "tcp://10.0.0.4:6105",
         "AZUREML_NODE_COUNT": "2",
         "AZ_BATCH_MASTER_NODE": "10.0.0.4:6105",
         "AZ_BATCHAI_MPI_MASTER_NODE": "10.0.0.4",

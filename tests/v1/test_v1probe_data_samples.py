@@ -24,13 +24,6 @@ with open(sys.argv[1]) as source, open(os.path.join(sys.argv[2], "output.csv"), 
 """
 
 
-def test_workspace_names_are_text_without_config_json(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no config.json here nor above
-    ws = Workspace.from_config()
-    line = "Subscription id: " + ws.subscription_id + ", Resource group: " + ws.resource_group
-    assert line == "Subscription id: , Resource group: " and ws.location == "local"
-
-
 def test_cluster_status_serializes_and_a_dataset_copy_reaches_the_output(make_project, tmp_path):
     ws = Workspace.from_config()
     with aliased_target("cpu-cluster", "local"):
@@ -40,7 +33,8 @@ def test_cluster_status_serializes_and_a_dataset_copy_reaches_the_output(make_pr
             config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
             compute_target = ComputeTarget.create(ws, "cpu-cluster", config)
         status = compute_target.get_status()
-        assert status == "Succeeded" and status.serialize() == {"provisioningState": "Succeeded", "errors": None}
+        serialized = status.serialize()
+        assert status == "Succeeded" and serialized["provisioningState"] == "Succeeded" and serialized["errors"] is None
         (tmp_path / "iris.csv").write_text("a,b\n1,2\n")
         store = ws.get_default_datastore()
         store.upload_files(files=[str(tmp_path / "iris.csv")], target_path="script-run/", overwrite=True)

@@ -249,6 +249,10 @@ class Estimator(ScriptRunConfig):
             node_count, process_count_per_node, distributed_backend, distributed_training,
             _worker_count, _parameter_server_count,
         )  # fmt: skip
+        arguments = script_params_to_arguments(script_params)
+        checkpoint = _checkpoint_reference(resume_from)
+        if checkpoint is not None:  # v1: a script_params entry '--resume-from' with the mounted checkpoint folder
+            arguments, resume_from = [*arguments, "--resume-from", checkpoint], None
         run_config = RunConfiguration()
         run_config.framework = self.framework
         run_config.docker.use_docker = bool(use_docker)
@@ -259,7 +263,7 @@ class Estimator(ScriptRunConfig):
         super().__init__(
             source_directory,
             script=entry_script,
-            arguments=script_params_to_arguments(script_params),
+            arguments=arguments,
             run_config=run_config,
             environment=environment,
             distributed_job_config=distributed,
@@ -376,6 +380,14 @@ class Estimator(ScriptRunConfig):
         for package in conda_packages or []:
             conda.add_conda_package(package)
         framework_pins = self._framework_packages(self.framework_version)
+        if user_managed and framework_pins:  # v1 built nothing for a user-managed environment, pins included
+            warnings.warn(
+                f"{type(self).__name__}: framework_version={self.framework_version!r} installs nothing with "
+                "user_managed=True; the environment's own packages are used",
+                UserWarning,
+                stacklevel=_caller_level(),
+            )
+            framework_pins = []
         requested = [*(pip_packages or []), *(conda_packages or [])]
         _refuse_conflicting_pins(framework_pins, requested, self.framework_version)
         for package in framework_pins:
@@ -552,6 +564,47 @@ class TensorFlow(Estimator):
 
     def _framework_packages(self, version: str | None) -> list[str]:
         return [f"tensorflow=={version}.*"] if version else []
+
+
+class SKLearn(Estimator):
+    """Azure ML v1's ``SKLearn`` estimator (deprecated): a single-process Python run with scikit-learn."""
+
+    # Azure's own version (0.20.3) and the releases since. No default pin: the installed scikit-learn is used.
+    SUPPORTED_VERSIONS = ("0.20.3", "0.21", "0.22", "0.23", "0.24", *(f"1.{minor}" for minor in range(8)))
+    DEFAULT_VERSION = None
+    accepted_distributed = ()
+    backends = {}
+
+    def __init__(self, source_directory: str | os.PathLike[str], **kwargs: Any):
+        distributed = [k for k in SINGLE_NODE_ONLY if kwargs.get(k) not in (None, 1)]
+        if distributed:
+            raise ConfigError(
+                f"SKLearn runs a single process and takes no {distributed[0]}; use Estimator or ScriptRunConfig "
+                "with a distributed_job_config for several processes",
+                field=distributed[0],
+            )
+        super().__init__(source_directory, **kwargs)
+
+    @classmethod
+    def _distributed_hint(cls) -> str:
+        return ""
+
+    def _framework_packages(self, version: str | None) -> list[str]:
+        if not version:
+            return []
+        return [f"scikit-learn=={version}" if version.count(".") == 2 else f"scikit-learn=={version}.*"]
+
+
+SINGLE_NODE_ONLY = ("node_count", "process_count_per_node", "distributed_training", "distributed_backend")
+
+
+def _checkpoint_reference(resume_from: Any) -> Any:
+    """A ``DataPath`` given as ``resume_from`` (``run._get_outputs_datapath()``), as a mounted data reference."""
+    if isinstance(resume_from, str) or not hasattr(resume_from, "create_data_reference"):
+        return None  # a run id or folder (or a (datastore, path) pair): the run configuration's resume_from
+    from runconfig_jupyter.core.data.reference import DataPathComputeBinding
+
+    return resume_from.create_data_reference(datapath_compute_binding=DataPathComputeBinding(mode="mount"))
 
 
 def _refuse_conflicting_pins(framework_pins: list[str], requested: list[str], version: str | None) -> None:

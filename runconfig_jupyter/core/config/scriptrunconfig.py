@@ -89,7 +89,7 @@ class ScriptRunConfig:
         if arguments is not None:
             self.arguments = arguments
         if command is not None:
-            self.run_config.command = command
+            self.command = command
         if environment is not None:
             self.run_config.environment = environment
         if docker_runtime_config is not None:
@@ -152,7 +152,10 @@ class ScriptRunConfig:
 
     @command.setter
     def command(self, value: str | list[str] | None) -> None:
+        """Data objects among the words of a list (``[..., "--data-dir", dataset.as_download(), ...]``, as v1's
+        per-node launch samples write) become data entries and a placeholder, as in ``arguments``."""
         self.run_config.command = value
+        lift_data_objects(self.run_config)
 
     @property
     def environment(self) -> Environment:
@@ -280,8 +283,7 @@ class ScriptRunConfig:
         """
         if not isinstance(self.source_directory, str) or not self.source_directory:
             raise self._error("must be a folder path", "source_directory")
-        if isinstance(self.arguments, list):
-            lift_data_objects(self.run_config)  # objects put into run_config.arguments directly
+        lift_data_objects(self.run_config)  # objects put into run_config.arguments (or a command list) directly
         if check_files:  # first: nothing below may look into a folder a run may not reach
             _confine(Path(self.source_directory), home, root, self._lines.line(("source_directory",)))
         source = Path(self.source_directory).expanduser()
@@ -590,8 +592,9 @@ def lift_data_objects(run_config: RunConfiguration) -> None:
     the plan, ~3 ms and five dataclasses of a fresh submitting script).
     """
     arguments = run_config.arguments if isinstance(run_config.arguments, list) else []
+    command = run_config.command if isinstance(run_config.command, list) else []
     sections = (run_config.data_references, run_config.data, run_config.output_data)
-    if all(isinstance(item, ARGUMENT_TYPES) for item in arguments) and all(
+    if all(isinstance(item, ARGUMENT_TYPES) for item in (*arguments, *command)) and all(
         not isinstance(entries, dict) or all(isinstance(entry, dict) for entry in entries.values())
         for entries in sections
     ):

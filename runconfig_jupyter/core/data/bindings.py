@@ -122,7 +122,7 @@ def origin_fields(run_config: Any) -> dict[str, str]:
 
 
 def lift_arguments(run_config: Any) -> None:
-    """Data objects in ``run_config.arguments`` become entries plus their placeholder (idempotent).
+    """Data objects in ``run_config.arguments`` (or a command list) become entries plus their placeholder (idempotent).
 
     Objects put straight into a section (v1: ``run_config.data = {"x": dataset.as_named_input("x")}``) become
     their entries too.
@@ -134,13 +134,17 @@ def lift_arguments(run_config: Any) -> None:
                 binding = None if isinstance(value, dict) else binding_of(value)
                 if binding is not None:
                     entries[name] = binding.entry
-    arguments = run_config.arguments
-    if not isinstance(arguments, list) or not any(is_data_object(a) for a in arguments):
-        return
-    run_config.arguments = [
-        bind(run_config, item, f"arguments[{index}]").placeholder if is_data_object(item) else item
-        for index, item in enumerate(arguments)
-    ]
+    for field_name in ("arguments", "command"):  # a command given as a list of words may hold them too
+        words = getattr(run_config, field_name)
+        if isinstance(words, list) and any(is_data_object(word) for word in words):
+            setattr(
+                run_config,
+                field_name,
+                [
+                    bind(run_config, item, f"{field_name}[{index}]").placeholder if is_data_object(item) else item
+                    for index, item in enumerate(words)
+                ],
+            )
 
 
 def check_name(name: Any, field_name: str) -> str:

@@ -10,7 +10,8 @@ whose name says it is a secret is refused here, with the ``*_env`` setting to us
 A local datastore's folder is also registered as a place (core/safety/confine.register_place), read-only
 unless the datastore is writable: that is the only way a host folder reaches a run. The default datastore,
 ``workspaceblobstore`` (Azure ML v1's name), is a writable folder under ``<home>/datastores/``; it exists
-without being registered.
+without being registered. So does ``workspaceartifactstore`` (v1's name for where run outputs live): the run
+home's ``runs`` folder, read-only, so ``run._get_outputs_datapath()`` is ``<run id>/outputs`` on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from runconfig_jupyter.core.system.paths import run_home
 
 DATASTORES_FILE = "datastores.yaml"
 DEFAULT_DATASTORE = "workspaceblobstore"
+ARTIFACT_DATASTORE = "workspaceartifactstore"
 KINDS = ("local", "azure_blob", "adls_gen2", "s3", "fsspec")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")  # v1: letters, digits and underscores; we allow '-'
 PLACE_PREFIX = "datastore-"
@@ -337,21 +339,27 @@ def unregister_datastore(name: str, home: Path | None = None) -> bool:
 
 def _default_spec(home: Path | None) -> DatastoreSpec:
     """The workspace's own writable folder; created and allowed as a place on first use."""
-    folder = default_folder(home)
+    return _builtin_spec(DEFAULT_DATASTORE, default_folder(home), True, home)
+
+
+def _builtin_spec(name: str, folder: Path, writable: bool, home: Path | None) -> DatastoreSpec:
+    """A local datastore of the run home that exists unregistered: created and allowed as a place on first use."""
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
     from runconfig_jupyter.core.safety.confine import register_place, registered_places
 
     real = Path(os.path.realpath(folder))
-    if not any(p.path == real and p.writable for p in registered_places(home)):
-        register_place(real, name=PLACE_PREFIX + DEFAULT_DATASTORE, writable=True, home=home)
-    return DatastoreSpec(DEFAULT_DATASTORE, "local", {"path": str(real)}, False, home or run_home())
+    if not any(p.path == real and p.writable == writable for p in registered_places(home)):
+        register_place(real, name=PLACE_PREFIX + name, writable=writable, home=home)
+    return DatastoreSpec(name, "local", {"path": str(real)}, not writable, home or run_home())
 
 
 def get_datastore_spec(name: str, home: Path | None = None, field: str | None = None) -> DatastoreSpec:
     """The datastore registered under ``name``; UnknownDatastore (naming ``field``) lists the known ones."""
     if name == DEFAULT_DATASTORE:
         return _default_spec(home)
+    if name == ARTIFACT_DATASTORE and name not in _read(home)["datastores"]:
+        return _builtin_spec(name, (home or run_home()) / "runs", False, home)
     entry = _read(home)["datastores"].get(name)
     if entry is None:
         known = ", ".join(sorted([DEFAULT_DATASTORE, *_read(home)["datastores"]]))

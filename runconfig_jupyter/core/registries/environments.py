@@ -42,12 +42,17 @@ def _registry(workspace: Any) -> AssetRegistry:
     return AssetRegistry(home, "environments")
 
 
+def is_curated(name: str) -> bool:
+    """Azure's curated names: ``AzureML-...`` and, since 2022, ``azureml-...`` (e.g. ``azureml-sklearn-1.5``)."""
+    return name.lower().startswith(CURATED_PREFIX.lower())
+
+
 def register_definition(workspace: Any, name: str | None, definition: Definition) -> tuple[Definition, int]:
     """Store ``definition`` as the next version of ``name``, unless the latest version is the same
     definition (then that version is returned, as Azure ML does)."""
     if not name:
         raise ConfigError("give the environment a name before registering it: Environment(name='my-env')", field="name")
-    if name.startswith(CURATED_PREFIX):
+    if is_curated(name):
         raise ConfigError(
             f"names starting with '{CURATED_PREFIX}' are Azure's curated environments; choose your own name",
             field="name",
@@ -65,7 +70,7 @@ def register_definition(workspace: Any, name: str | None, definition: Definition
 def get_definition(workspace: Any, name: str, version: str | int | None = None) -> tuple[Definition, int]:
     """A registered definition (latest version unless ``version``); curated AzureML-* names say what to do."""
     registry = _registry(workspace)
-    if name.startswith(CURATED_PREFIX) and not registry.versions(name):
+    if is_curated(name) and not registry.versions(name):
         raise AssetNotFound(curated_message(name))
     asset = registry.get(name, version)
     return asset.meta["definition"], asset.version

@@ -133,6 +133,11 @@ def _framework_environment(
 ) -> dict[str, str]:
     if plan.framework == PYTORCH:
         return {
+            # Azure's PyTorch jobs: the process's global rank and a process-group URL, which v1 samples pass on
+            # as ``--rank $AZ_BATCHAI_TASK_INDEX --dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD`` (one node, one
+            # process: the node index, as for the other frameworks)
+            "AZ_BATCHAI_TASK_INDEX": str(rank.rank),
+            "AZ_BATCHAI_PYTORCH_INIT_METHOD": f"tcp://{master_addr}:{master_port}",
             "MASTER_ADDR": master_addr,
             "MASTER_PORT": str(master_port),
             "WORLD_SIZE": str(plan.world_size),

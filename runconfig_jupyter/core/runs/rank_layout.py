@@ -40,6 +40,12 @@ class DistributedPlan:
     def world_size(self) -> int:
         return len(self.ranks)
 
+    @property
+    def server_ranks(self) -> frozenset[int]:
+        """TensorFlow parameter servers: they serve (``server.join()``) until stopped, so the run ends when every
+        other rank has ended well, as on Azure, and they are then stopped."""
+        return frozenset(r.rank for r in self.ranks if r.role == "ps")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "framework": self.framework,

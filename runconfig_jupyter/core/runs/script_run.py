@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.config import ScriptRunConfig
     from runconfig_jupyter.core.config.environment import Environment
     from runconfig_jupyter.core.data.datastore import Datastore
+    from runconfig_jupyter.core.data.reference import DataPath
     from runconfig_jupyter.core.model import Model
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
@@ -290,6 +291,16 @@ class ScriptRun(RunHistory):
         return metrics
 
     # -- files -----------------------------------------------------------
+    def _get_outputs_datapath(self) -> DataPath:
+        """v1's (private, but used by its resume-training sample) ``DataPath`` of this run's ``outputs``: on the
+        read-only ``workspaceartifactstore`` datastore (the run home's ``runs`` folder), ready for
+        ``create_data_reference`` or ``resume_from``."""
+        from runconfig_jupyter.core.data.datastore import Datastore
+        from runconfig_jupyter.core.data.reference import DataPath as OutputsPath
+        from runconfig_jupyter.core.data.stores import ARTIFACT_DATASTORE
+
+        return OutputsPath(Datastore.get(self.experiment.workspace, ARTIFACT_DATASTORE), f"{self.id}/outputs")
+
     def get_file_names(self) -> list[str]:
         """outputs/, logs/ and what the script uploaded (``upload_file`` names, see core/artifacts.py)."""
         return [artifact_name(relative) for relative, _size in self.folder.files()]
@@ -674,9 +685,9 @@ class Workspace:
         _home: str | Path | None = None,
         **_azure_kwargs: Any,
     ):
-        # text, as on Azure, even without a config.json naming them: v1 code concatenates them into messages
-        self.subscription_id = subscription_id or ""
-        self.resource_group = resource_group or ""
+        # Azure's are always strings (notebooks print them with ``+``): without config.json they read "local"
+        self.subscription_id = subscription_id or LOCAL_NAME
+        self.resource_group = resource_group or LOCAL_NAME
         self.name = workspace_name or LOCAL_NAME
         self.location = _location or LOCAL_NAME
         self.store = RunStore(_home or run_home())

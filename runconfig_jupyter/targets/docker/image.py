@@ -386,5 +386,8 @@ def created_seconds(text: Any) -> float:
 
 
 def _short(error: BaseException | str, limit: int = 300) -> str:
-    text = " ".join(str(error).split())
+    """One line of ``error``: for a Docker API error, the daemon's own explanation (``Get "https://...": dial tcp
+    ...``) without the HTTP status and request URL docker-py puts before it."""
+    explanation = getattr(error, "explanation", None)
+    text = " ".join(str(explanation if isinstance(explanation, str) and explanation else error).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

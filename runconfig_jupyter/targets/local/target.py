@@ -148,12 +148,15 @@ class LocalTarget(ComputeTarget):
         check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
-            where = "--target docker (compute_target='docker')"
-            if self.name != "local":  # an alias, as a ported notebook names its cluster: point the alias at docker
-                where = f"a target that runs docker (register_target('{self.name}', alias_of='docker'))"
+            # a ported cluster name (an alias of local) is fixed where it was mapped; v1's estimators default to docker
+            remedy = (
+                f"map '{self.name}' to docker instead (register_target('{self.name}', alias_of='docker'))"
+                if self.name != self.type_name
+                else "submit with --target docker (compute_target='docker')"
+            )
             raise ConfigError(
-                f"this environment has docker.enabled = true but the target '{self.name}' runs on this machine "
-                f"without docker; submit to {where} or set docker.enabled to false",
+                f"this environment has docker.enabled = true but the target '{self.name}' runs locally without "
+                f"docker; {remedy}, or set docker.enabled to false (use_docker=False for an estimator)",
                 field="compute_target",
             )
 

@@ -8,7 +8,9 @@ that dies leaves the others blocked in a collective forever. So the group
 * writes each rank's output to its own file (``logs/rank_N.txt``, complete even
   if the driver dies) and merges the lines, prefixed ``[rank N]``, into the run's
   ``std_log.txt`` so the log reads like one job;
-* fails the run as soon as any rank fails, and stops the others.
+* fails the run as soon as any rank fails, and stops the others;
+* stops the ranks that only serve (TensorFlow parameter servers, which never return from ``server.join()``)
+  once every other rank has exited with 0: their work is done, so they count as exited with 0.
 
 ``LocalRanks`` is the local target's use of it: one working copy per simulated
 node (ranks of a node share it, as on a real node), outputs from node 0.
@@ -186,6 +188,7 @@ class RankGroup:
         self.grace_seconds = grace_seconds
         self.processes: dict[int, RankProcess] = {}
         self.process_groups: list[int] = []
+        self.servers: frozenset[int] = frozenset()  # ranks stopped when all the others are done (see module doc)
         self._sink = sink
         self._merger: RankLogMerger | None = None
         self._stopping = threading.Event()
@@ -221,7 +224,11 @@ class RankGroup:
 
     def _save(self) -> None:
         """What an adopting driver needs: the groups, and each rank's supervisor (pid + start mark)."""
-        state = {"groups": self.process_groups, "ranks": {str(r): p.to_dict() for r, p in self.processes.items()}}
+        state = {
+            "groups": self.process_groups,
+            "ranks": {str(r): p.to_dict() for r, p in self.processes.items()},
+            "servers": sorted(self.servers),
+        }
         write_json_atomically(self.state_dir / PROCESSES_FILE, state)
 
     def adopt(self) -> bool:
@@ -230,6 +237,7 @@ class RankGroup:
         if not isinstance(state, dict) or not state.get("ranks"):
             return False
         self.process_groups = [int(group) for group in state.get("groups", [])]
+        self.servers = frozenset(int(rank) for rank in state.get("servers", []))
         for rank, info in state["ranks"].items():
             self.processes[int(rank)] = RankProcess(int(info["pid"]), info.get("started"), Path(info["exit_file"]))
         self._merger = self._merger_for(sorted(self.processes))
@@ -271,11 +279,13 @@ class RankGroup:
     def wait(self) -> tuple[int | None, int | None, dict[int, int]]:
         """Block until every rank has exited. Returns (first failing rank, its code, all codes).
 
-        The first rank that exits non-zero (and that we did not stop ourselves) stops the others.
+        The first rank that exits non-zero (and that we did not stop ourselves) stops the others. Servers
+        still running when every other rank has exited with 0 are stopped and count as exited with 0.
         """
         failed_rank: int | None = None
         failed_code: int | None = None
         codes: dict[int, int] = {}
+        released = False
         while len(codes) < len(self.processes):
             for rank, process in self.processes.items():
                 if rank in codes:
@@ -283,15 +293,28 @@ class RankGroup:
                 code = process.poll()
                 if code is None:
                     continue
-                codes[rank] = code
+                codes[rank] = 0 if released and rank in self.servers else code
                 if code != 0 and failed_rank is None and not self._stopping.is_set():
                     failed_rank, failed_code = rank, code
                     threading.Thread(target=self.terminate, name="stop-ranks", daemon=True).start()
+            if not released and self._work_done(codes):
+                released = True
+                threading.Thread(target=self.terminate, name="stop-servers", daemon=True).start()
             if len(codes) < len(self.processes):
                 time.sleep(POLL_SECONDS)
         if self._merger is not None:
             self._merger.stop()
         return failed_rank, failed_code, codes
+
+    def _work_done(self, codes: dict[int, int]) -> bool:
+        """Every rank but the servers has exited with 0, while a server still runs and nothing is stopping."""
+        workers = [rank for rank in self.processes if rank not in self.servers]
+        return (
+            bool(self.servers)
+            and len(codes) < len(self.processes)
+            and not self._stopping.is_set()
+            and all(codes.get(rank) == 0 for rank in workers)
+        )
 
     def _signal(self, sig: signal.Signals) -> None:
         for group in self.process_groups:
@@ -365,6 +388,7 @@ class LocalRanks:
                 RankLaunch(rank.rank, expand(argv, rank_env), self.node_dir(working, rank.node_rank), rank_env)
             )
         self.group = RankGroup(ctx.log_path().parent, lambda data: ctx.write_log(data), self.grace_seconds)
+        self.group.servers = self.plan.server_ranks
         self.group.start(launches)
         master = rank_envs[0]
         ctx.prepare_log(

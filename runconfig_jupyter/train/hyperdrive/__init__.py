@@ -1,7 +1,9 @@
 """``azureml.train.hyperdrive``: importable, but HyperDrive is an Azure service.
 
 Every class raises ``NotSupportedLocally`` when created, and every parameter expression when
-called, with the local way to sweep parameters.
+called, with the local way to sweep parameters. v1's submodules (``.runconfig``, ``.sampling``, ``.policy``,
+``.parameter_expressions``, ``.run``) hold the same names, so ``from azureml.train.hyperdrive.runconfig import
+HyperDriveConfig`` ports as well.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
         SWEEP,
         (
             "HyperDriveConfig",
+            "HyperDriveRunConfig",
             "HyperDriveRun",
             "RandomParameterSampling",
             "GridParameterSampling",
