@@ -58,9 +58,10 @@ def test_cluster_status_serializes_and_a_dataset_copy_reaches_the_output(make_pr
 def test_status_of_an_unavailable_target_serializes_its_reason():
     from runconfig_jupyter.core.compute import ComputeStatus
 
-    status = ComputeStatus(False, "the engine does not answer")
-    assert status == "Unavailable: the engine does not answer"
-    assert status.serialize() == {"provisioningState": "Failed", "errors": ["the engine does not answer"]}
+    status = ComputeStatus("Unavailable: the engine does not answer", False)
+    serialized = status.serialize()
+    assert serialized["provisioningState"] == "Failed" and serialized["currentNodeCount"] == 0
+    assert serialized["errors"] == ["Unavailable: the engine does not answer"]
     with pytest.raises(AttributeError):
         status.provisioning_errors_typo  # noqa: B018 - a typo still fails as a typo
 
