@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only
+from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only, is_azure_only
 from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
 from runconfig_jupyter.core.target.configured import (
     alias_target,
@@ -51,8 +51,36 @@ def _keep_configuration(**settings: Any) -> ProvisioningConfiguration:
     return ProvisioningConfiguration(settings)
 
 
+class ComputeStatus(str):
+    """``get_status()``: ``Succeeded`` or ``Unavailable: <why>``, also answering code written for v1's
+    ``AmlComputeStatus`` (``provisioning_state``, ``current_node_count``, ..., ``serialize()``). The local
+    machine (or the engine, kernel or cluster behind the target) counts as one node that is there or not."""
+
+    def __new__(cls, available: bool, detail: str) -> ComputeStatus:
+        status = super().__new__(cls, "Succeeded" if available else f"Unavailable: {detail}")
+        status.provisioning_state = "Succeeded" if available else "Failed"
+        status.errors = None if available else [detail]
+        status.current_node_count = status.target_node_count = int(available)
+        status.allocation_state = "Steady"
+        return status
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "provisioningState": self.provisioning_state,
+            "allocationState": self.allocation_state,
+            "currentNodeCount": self.current_node_count,
+            "targetNodeCount": self.target_node_count,
+            "errors": self.errors,
+        }
+
+
 class ComputeTarget:
-    """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
+    """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``.
+
+    v1 gave back the cluster's own class (``AmlCompute``, ``ComputeInstance``, ...); a name here stands for
+    whichever the ported code had, so what those classes have that needs Azure (``cluster.update(...)``,
+    ``list_nodes()``) is found on every compute target and raises ``NotSupportedLocally`` (``__getattr__``).
+    """
 
     def __init__(self, workspace: WorkspaceLike | None = None, name: str | None = None, **_azure_kwargs: Any):
         if not name:
@@ -80,12 +108,11 @@ class ComputeTarget:
 
         return Target.from_spec({**self._spec, "name": self.name}).capabilities()
 
-    def get_status(self) -> str:
+    def get_status(self) -> ComputeStatus:
         """Whether the target can take runs now (``Succeeded``) or not (``Unavailable: why``)."""
         from runconfig_jupyter.core.target.interface import ComputeTarget as Target
 
-        available, detail = Target.from_spec({**self._spec, "name": self.name}).available()
-        return "Succeeded" if available else f"Unavailable: {detail}"
+        return ComputeStatus(*Target.from_spec({**self._spec, "name": self.name}).available())
 
     @property
     def status(self) -> str:
@@ -122,6 +149,13 @@ class ComputeTarget:
         alias = f", alias_of={self.alias_of!r}" if self.alias_of else ""
         return f"ComputeTarget(name={self.name!r}, type={self.type!r}{alias})"
 
+    def __getattr__(self, name: str) -> Any:
+        """A member of one of v1's compute classes that needs Azure, on whatever class this target was built as."""
+        for kind in _AZURE_COMPUTE_KINDS:
+            if name in kind.__dict__ and is_azure_only(kind, name):
+                return getattr(kind, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
 
 class ComputeTargets(dict):
     """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target."""
@@ -136,7 +170,12 @@ class AmlCompute(ComputeTarget):
     provisioning_configuration = staticmethod(_keep_configuration)
 
     supported_vmsizes = azure_only("AmlCompute.supported_vmsizes()", PROVISIONING)
-    update = azure_only("AmlCompute.update()", PROVISIONING)
+    update = azure_only(
+        "AmlCompute.update()", "A local target has no nodes to scale: change its settings in targets.yaml instead."
+    )
+    list_nodes = azure_only(
+        "AmlCompute.list_nodes()", "The target is this machine or the one it names; %runs shows what runs where."
+    )
 
 
 class ComputeInstance(ComputeTarget):
@@ -154,6 +193,9 @@ class RemoteCompute(ComputeTarget):
 
     attach_configuration = staticmethod(_keep_configuration)
 
+
+# The v1 compute classes whose Azure-only members every compute target answers (ComputeTarget.__getattr__).
+_AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute)
 
 __all__ = [
     "AmlCompute",

@@ -3,6 +3,24 @@
 The classes live in ``core/config``; this module keeps v1's import path for ported code.
 """
 
-from runconfig_jupyter.core.config.environment import CondaDependencies, DockerSection, Environment, PythonSection
+from runconfig_jupyter.core.config.environment import (
+    DEFAULT_CPU_IMAGE,
+    DEFAULT_GPU_IMAGE,
+    CondaDependencies,
+    DatabricksSection,
+    DockerSection,
+    Environment,
+    PythonSection,
+    SparkSection,
+)
 
-__all__ = ["CondaDependencies", "DockerSection", "Environment", "PythonSection"]
+__all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
+    "CondaDependencies",
+    "DatabricksSection",
+    "DockerSection",
+    "Environment",
+    "PythonSection",
+    "SparkSection",
+]

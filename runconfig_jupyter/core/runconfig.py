@@ -8,7 +8,12 @@ from runconfig_jupyter.core.config.distributed_config import (
     PyTorchConfiguration,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.config.environment import CondaDependencies, Environment
+from runconfig_jupyter.core.config.environment import (
+    DEFAULT_CPU_IMAGE,
+    DEFAULT_GPU_IMAGE,
+    CondaDependencies,
+    Environment,
+)
 from runconfig_jupyter.core.config.runconfig import (
     DockerConfiguration,
     HdiConfiguration,
@@ -19,6 +24,8 @@ from runconfig_jupyter.core.config.runconfig import (
 )
 
 __all__ = [
+    "DEFAULT_CPU_IMAGE",
+    "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
     "DockerConfiguration",
     "Environment",

@@ -43,12 +43,10 @@ from runconfig_jupyter.core.config import (
     ScriptRunConfig,
     TensorflowConfiguration,
 )
+from runconfig_jupyter.core.config.environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 from runconfig_jupyter.core.data import bindings  # the module: core.data.bindings imports core.config too
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
 
-# Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
-DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04"
-DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
 # Azure-only parameters: accepted so old code runs, but they mean nothing on machines you own.
 CLOUD_ONLY = ("vm_size", "vm_priority", "source_directory_data_store")
 ARGUMENT_TYPES = (str, int, float, bool)
@@ -226,8 +224,6 @@ class Estimator(ScriptRunConfig):
                 UserWarning,
                 stacklevel=_caller_level(),
             )
-        if not entry_script:
-            raise ConfigError("the script to run is missing: set entry_script='train.py'", field="entry_script")
         self.script_params = dict(script_params or {})
         self.framework_version = self._check_version(framework_version)
         environment = self._environment(
@@ -486,6 +482,13 @@ class Estimator(ScriptRunConfig):
                 )
             config.node_count = node_count
         return config
+
+    def validate(self, check_files: bool = True, **kwargs: Any) -> Any:
+        """As ScriptRunConfig's; a missing ``entry_script`` is refused here, at submit, as v1 did (an estimator
+        built without one only to look at its ``run_config.environment`` is fine)."""
+        if not self.script and not self.command:
+            raise ConfigError("the script to run is missing: set entry_script='train.py'", field="entry_script")
+        return super().validate(check_files, **kwargs)
 
     # -- the modern equivalent -------------------------------------------------
     def to_script_run_config(self) -> ScriptRunConfig:

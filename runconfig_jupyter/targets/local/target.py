@@ -148,9 +148,15 @@ class LocalTarget(ComputeTarget):
         check_host_pip(config, environment)
         docker_wanted = bool(getattr(environment.docker, "enabled", False))
         if docker_wanted:
+            # A ported cluster name aliased to local meets the docker.enabled its Azure environment always had.
+            instead = (
+                f"alias '{self.name}' to docker instead (register_target('{self.name}', alias_of='docker'))"
+                if self.name != "local"
+                else "submit with --target docker (compute_target='docker')"
+            )
             raise ConfigError(
-                "this environment has docker.enabled = true but the target is 'local'; submit with "
-                "--target docker (compute_target='docker') or set docker.enabled to false",
+                f"this environment has docker.enabled = true but the target '{self.name}' runs locally "
+                f"without Docker; {instead} or set docker.enabled to false",
                 field="compute_target",
             )
 
