@@ -128,3 +128,74 @@ def test_cluster_name_aliased_to_local_answers_amlcompute_calls(v1_project):
         run = Experiment(ws, "train-on-amlcompute").submit(config=src)
         run.wait_for_completion(raise_on_error=True)
         assert run.get_details()["target"] == "cpu-cluster" and run.get_metrics()["alpha"] == 0.3
+
+
+def test_start_logging_makes_the_outputs_folder_it_tracks(v1_project):
+    """train-within-notebook saves ``outputs/model.pkl`` right after ``start_logging()``, with no makedirs."""
+    from pathlib import Path
+
+    from runconfig_jupyter import Experiment, Workspace
+
+    experiment = Experiment(workspace=Workspace.from_config(), name="train-within-notebook")
+    assert not Path("outputs").exists()
+    for alpha in (0.1, 0.2):
+        with experiment.start_logging() as run:
+            run.log(name="alpha", value=alpha)
+            Path("outputs/model.pkl").write_text(f"alpha={alpha}")
+    assert run.get_file_names() == ["outputs/model.pkl"] and run.get_status() == "Completed"
+    with experiment.start_logging(outputs=False) as untracked:
+        untracked.log("x", 1)
+    assert not Path("elsewhere").exists()
+    experiment.start_logging(outputs="elsewhere").complete()
+    assert Path("elsewhere").is_dir()
+
+
+def test_data_reference_configuration_and_one_run_configuration_for_several_scripts(v1_project):
+    """train-on-remote-vm: ``run_config.data_references = {ds.name: DataReferenceConfiguration(...)}`` with
+    ``str(ds.as_download())`` as argument, then the same RunConfiguration for a script without arguments."""
+    from pathlib import Path
+
+    from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.runconfig import DataReferenceConfiguration, RunConfiguration
+
+    ws = Workspace.from_config()
+    ds = ws.get_default_datastore()
+    Path("features.txt").write_text("1 2 3")
+    ds.upload_files(["./features.txt"], target_path="diabetes", overwrite=True)
+    folder = Path("vm-run")
+    folder.mkdir()
+    (folder / "train.py").write_text(
+        "import argparse, os\nfrom runconfig_jupyter.core.run import Run\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--data-folder', dest='data_folder'); a = p.parse_args()\n"
+        "Run.get_context().log('files', ','.join(sorted(os.listdir(a.data_folder))))\n"
+    )
+    (folder / "train2.py").write_text(
+        "import sys\nfrom runconfig_jupyter import Run\nRun.get_context().log('argv', len(sys.argv))\n"
+    )
+    dr = DataReferenceConfiguration(
+        datastore_name=ds.name, path_on_datastore="diabetes", mode="download", overwrite=True
+    )
+    assert (dr.mode, dr.path_on_datastore, dr["dataStoreName"]) == ("download", "diabetes", ds.name)
+    with pytest.raises(ConfigError):
+        DataReferenceConfiguration(datastore_name=ds.name, mode="copy")
+    exp = Experiment(workspace=ws, name="train-on-remote-vm")
+    with aliased_target("cpudsvm", "local"):
+        vm_run_config = RunConfiguration(framework="python")
+        vm_run_config.target = "cpudsvm"
+        vm_run_config.data_references = {ds.name: dr}
+        src = ScriptRunConfig(
+            source_directory=str(folder),
+            script="train.py",
+            run_config=vm_run_config,
+            arguments=["--data-folder", str(ds.as_download())],
+        )
+        run = exp.submit(config=src)
+        run.wait_for_completion(raise_on_error=True)
+        assert run.get_metrics()["files"] == "features.txt"
+        again = ScriptRunConfig(source_directory=str(folder), script="train2.py", run_config=vm_run_config)
+        assert again.arguments == [] and vm_run_config.script == "train2.py"  # shared fields: the newest sets them
+        run = exp.submit(config=again)
+        run.wait_for_completion(raise_on_error=True)
+        assert run.get_metrics()["argv"] == 1 and run.get_details()["target"] == "cpudsvm"
+    kept = RunConfiguration(script="train.py", arguments=["--x", 1])  # arguments put in by hand stay
+    assert ScriptRunConfig(source_directory=".", run_config=kept).arguments == ["--x", 1]
