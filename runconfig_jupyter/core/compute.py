@@ -17,6 +17,7 @@ Creating, attaching and deleting cloud compute needs Azure: those calls raise
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,23 @@ class ComputeTarget:
             where = f" (alias of '{self.alias_of}')" if self.alias_of else ""
             print(f"{self.name}{where}: {self.type} target, {self.get_status()}")
 
+    def get_active_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+    ) -> Iterator[Any]:
+        """The runs on this target (by this name) that are queued or running, newest first, as v1 listed them."""
+        from runconfig_jupyter.core.runs.script_run import ScriptRun
+        from runconfig_jupyter.core.runs.store import RunStore
+
+        store = getattr(self.workspace, "store", None) or RunStore()
+        for record in store.list(limit=100_000):
+            active = not record.is_terminal if status is None else record.status.value == status
+            if record.target == self.name and active:
+                yield ScriptRun(record.run_id, store=store)
+
     def serialize(self) -> dict[str, Any]:
         settings = {k: v for k, v in self._spec.items() if k != "type"}
         return {"name": self.name, "type": self.type, "aliasOf": self.alias_of, "settings": settings}
@@ -183,6 +201,7 @@ class ComputeInstance(ComputeTarget):
 
     provisioning_configuration = staticmethod(_keep_configuration)
 
+    supported_vmsizes = azure_only("ComputeInstance.supported_vmsizes()", PROVISIONING)
     start = azure_only("ComputeInstance.start()", PROVISIONING)
     stop = azure_only("ComputeInstance.stop()", PROVISIONING)
     restart = azure_only("ComputeInstance.restart()", PROVISIONING)

@@ -199,3 +199,36 @@ def test_data_reference_configuration_and_one_run_configuration_for_several_scri
         assert run.get_metrics()["argv"] == 1 and run.get_details()["target"] == "cpudsvm"
     kept = RunConfiguration(script="train.py", arguments=["--x", 1])  # arguments put in by hand stay
     assert ScriptRunConfig(source_directory=".", run_config=kept).arguments == ["--x", 1]
+
+
+def test_compute_instance_sample_calls(v1_project):
+    """train-on-computeinstance: ``ws._workspace_id`` names it, ``source_directory=''``, the target object set on
+    the run configuration, ``get_active_runs()`` while the run goes, and the Azure-only instance calls."""
+    from pathlib import Path
+
+    from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.compute import ComputeInstance
+
+    ws = Workspace.from_config()
+    compute_name = f"ci{ws._workspace_id}"[:10]
+    assert compute_name == f"ci{Workspace.from_config()._workspace_id}"[:10]  # stable for the home
+    with pytest.raises(NotSupportedLocally):
+        ComputeInstance.supported_vmsizes(workspace=ws)
+    Path("slow.py").write_text("import time\nfrom runconfig_jupyter import Run\nRun.get_context()\ntime.sleep(60)\n")
+    with aliased_target(compute_name, "local"):
+        instance = ComputeInstance(workspace=ws, name=compute_name)
+        src = ScriptRunConfig(source_directory="", script="slow.py")
+        src.run_config.target = instance
+        assert src.run_config.target == compute_name and src.source_directory == "."
+        run = Experiment(workspace=ws, name="train-on-computeinstance").submit(config=src)
+        try:
+            active = [(r.run_id, r.status) for r in instance.get_active_runs()]
+            assert [run_id for run_id, _ in active] == [run.id]
+            assert active[0][1] in ("Queued", "Preparing", "Starting", "Running")
+        finally:
+            run.cancel()
+        run.wait_for_completion(raise_on_error=False)
+        assert list(instance.get_active_runs()) == []
+        for call in (instance.stop, instance.start, instance.restart):
+            with pytest.raises(NotSupportedLocally):
+                call(wait_for_completion=True, show_output=True)

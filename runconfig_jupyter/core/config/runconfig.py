@@ -164,6 +164,12 @@ class RunConfiguration(Section):
         if conda_dependencies is not None:
             self.environment.python.conda_dependencies = conda_dependencies
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # v1 code sets the compute target object itself (``src.run_config.target = instance``): its name is meant.
+        if name == "target" and not isinstance(value, str) and isinstance(getattr(value, "name", None), str):
+            value = value.name
+        super().__setattr__(name, value)
+
     # -- validation -----------------------------------------------------------------
     def check(self, prefix: str = "run_config") -> None:
         """Type and range checks of the fields this project acts on; raises ``ConfigError`` naming the field."""

@@ -85,7 +85,8 @@ class ScriptRunConfig:
             )
         if environment is not None and not isinstance(environment, Environment):
             environment = Environment.from_dict(environment, ("environment",))  # a name or an Azure-style dict
-        self.source_directory = os.fspath(source_directory) if source_directory is not None else "."
+        # v1 took '' (as None) for the current folder: ScriptRunConfig(source_directory='', script='train.py')
+        self.source_directory = os.fspath(source_directory) if source_directory not in (None, "") else "."
         self.run_config = run_config if run_config is not None else RunConfiguration()
         set_by = _ARGUMENTS_SET_BY.get(id(self.run_config))
         if arguments is None and set_by is not None and set_by is not self:

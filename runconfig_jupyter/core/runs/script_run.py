@@ -105,6 +105,11 @@ class ScriptRun(RunHistory):
         return self._record
 
     @property
+    def run_id(self) -> str:
+        """The run's id under the name v1's run records had (``compute.get_active_runs()`` gave those)."""
+        return self.id
+
+    @property
     def experiment(self) -> Experiment:
         """The run's ``Experiment`` (``run.experiment.name`` is its name, as in Azure)."""
         return Experiment(name=self._record.experiment, store=self.store)
@@ -685,6 +690,14 @@ class Workspace:
     @property
     def home(self) -> Path:
         return self.store.home
+
+    @property
+    def _workspace_id(self) -> str:
+        """v1's workspace GUID, which samples read to name things (``"ci{}".format(ws._workspace_id)[:10]``):
+        a stable UUID of the run home here."""
+        import uuid
+
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.home.resolve().as_uri()))
 
     # -- how v1 code obtains a workspace ------------------------------------------------
     @classmethod
