@@ -135,14 +135,15 @@ class ComputeTarget:
         status: str | None = None,
     ) -> Iterator[Any]:
         """The runs on this target (by this name) that are queued or running, newest first, as v1 listed them."""
-        from runconfig_jupyter.core.runs.script_run import ScriptRun
-        from runconfig_jupyter.core.runs.store import RunStore
+        store, get_run = getattr(self.workspace, "store", None), getattr(self.workspace, "get_run", None)
+        if store is None or get_run is None:  # the runs are the workspace's (core.runs is above this module)
+            from runconfig_jupyter.core.errors import ConfigError
 
-        store = getattr(self.workspace, "store", None) or RunStore()
+            raise ConfigError("open the target with its workspace: ComputeTarget(workspace=ws, name=...)")
         for record in store.list(limit=100_000):
             active = not record.is_terminal if status is None else record.status.value == status
             if record.target == self.name and active:
-                yield ScriptRun(record.run_id, store=store)
+                yield get_run(record.run_id)
 
     def serialize(self) -> dict[str, Any]:
         settings = {k: v for k, v in self._spec.items() if k != "type"}

@@ -232,3 +232,24 @@ def test_compute_instance_sample_calls(v1_project):
         for call in (instance.stop, instance.start, instance.restart):
             with pytest.raises(NotSupportedLocally):
                 call(wait_for_completion=True, show_output=True)
+
+
+def test_tensorboard_import_and_start_say_where_the_logs_are(v1_project):
+    """tensorboard sample: ``from azureml.tensorboard import Tensorboard``; ``Tensorboard([run]).start()``."""
+    from pathlib import Path
+
+    from runconfig_jupyter import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.tensorboard import Tensorboard
+
+    Path("tb.py").write_text(
+        "import os\nos.makedirs('logs/tb-logs', exist_ok=True)\nopen('logs/tb-logs/events', 'w')\n"
+    )
+    run = Experiment(Workspace.from_config(), "tensorboard-demo").submit(ScriptRunConfig(".", script="tb.py"))
+    run.wait_for_completion(raise_on_error=True)
+    tb = Tensorboard([run])
+    with pytest.raises(NotSupportedLocally) as refused:
+        tb.start()
+    folder = tb.log_dirs()[run.id]
+    assert f"--logdir_spec {run.id}:{folder}" in str(refused.value)
+    assert (Path(folder) / "tb-logs" / "events").is_file()
+    tb.stop()
