@@ -30,6 +30,26 @@ _V1_NAMES = (
     "DataReference",
     "DataPath",
 )
+# v1's ``import azureml.core`` made its submodules attributes (``azureml.core.runconfig.DEFAULT_CPU_IMAGE``).
+_V1_MODULES = frozenset(
+    (
+        "authentication",
+        "compute",
+        "compute_target",
+        "conda_dependencies",
+        "dataset",
+        "datastore",
+        "environment",
+        "experiment",
+        "image",
+        "model",
+        "run",
+        "runconfig",
+        "script_run_config",
+        "webservice",
+        "workspace",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -37,4 +57,6 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("runconfig_jupyter").__version__
     if name in _V1_NAMES:
         return getattr(importlib.import_module("runconfig_jupyter"), name)
+    if name in _V1_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'runconfig_jupyter.core' has no attribute {name!r}")

@@ -17,10 +17,11 @@ Creating, attaching and deleting cloud compute needs Azure: those calls raise
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only
+from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only, is_azure_only
 from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
 from runconfig_jupyter.core.target.configured import (
     alias_target,
@@ -77,7 +78,12 @@ class ComputeStatus(str):
 
 
 class ComputeTarget:
-    """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``."""
+    """A configured target by name: ``ComputeTarget(workspace=ws, name="docker")``.
+
+    v1 gave back the cluster's own class (``AmlCompute``, ``ComputeInstance``, ...); a name here stands for
+    whichever the ported code had, so what those classes have that needs Azure (``cluster.update(...)``,
+    ``list_nodes()``) is found on every compute target and raises ``NotSupportedLocally`` (``__getattr__``).
+    """
 
     def __init__(self, workspace: WorkspaceLike | None = None, name: str | None = None, **_azure_kwargs: Any):
         if not name:
@@ -113,7 +119,7 @@ class ComputeTarget:
         return ComputeStatus("Succeeded" if available else f"Unavailable: {detail}", available)
 
     @property
-    def status(self) -> str:
+    def status(self) -> ComputeStatus:
         return self.get_status()
 
     def wait_for_completion(
@@ -123,6 +129,24 @@ class ComputeTarget:
         if show_output:
             where = f" (alias of '{self.alias_of}')" if self.alias_of else ""
             print(f"{self.name}{where}: {self.type} target, {self.get_status()}")
+
+    def get_active_runs(
+        self,
+        type: str | None = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: str | None = None,
+    ) -> Iterator[Any]:
+        """The runs on this target (by this name) that are queued or running, newest first, as v1 listed them."""
+        store, get_run = getattr(self.workspace, "store", None), getattr(self.workspace, "get_run", None)
+        if store is None or get_run is None:  # the runs are the workspace's (core.runs is above this module)
+            from runconfig_jupyter.core.errors import ConfigError
+
+            raise ConfigError("open the target with its workspace: ComputeTarget(workspace=ws, name=...)")
+        for record in store.list(limit=100_000):
+            active = not record.is_terminal if status is None else record.status.value == status
+            if record.target == self.name and active:
+                yield get_run(record.run_id)
 
     def serialize(self) -> dict[str, Any]:
         settings = {k: v for k, v in self._spec.items() if k != "type"}
@@ -147,6 +171,13 @@ class ComputeTarget:
         alias = f", alias_of={self.alias_of!r}" if self.alias_of else ""
         return f"ComputeTarget(name={self.name!r}, type={self.type!r}{alias})"
 
+    def __getattr__(self, name: str) -> Any:
+        """A member of one of v1's compute classes that needs Azure, on whatever class this target was built as."""
+        for kind in _AZURE_COMPUTE_KINDS:
+            if name in kind.__dict__ and is_azure_only(kind, name):
+                return getattr(kind, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
 
 class ComputeTargets(dict):
     """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target."""
@@ -161,7 +192,12 @@ class AmlCompute(ComputeTarget):
     provisioning_configuration = staticmethod(_keep_configuration)
 
     supported_vmsizes = azure_only("AmlCompute.supported_vmsizes()", PROVISIONING)
-    update = azure_only("AmlCompute.update()", PROVISIONING)
+    update = azure_only(
+        "AmlCompute.update()", "A local target has no nodes to scale: change its settings in targets.yaml instead."
+    )
+    list_nodes = azure_only(
+        "AmlCompute.list_nodes()", "The target is this machine or the one it names; %runs shows what runs where."
+    )
 
 
 class ComputeInstance(ComputeTarget):
@@ -169,6 +205,7 @@ class ComputeInstance(ComputeTarget):
 
     provisioning_configuration = staticmethod(_keep_configuration)
 
+    supported_vmsizes = azure_only("ComputeInstance.supported_vmsizes()", PROVISIONING)
     start = azure_only("ComputeInstance.start()", PROVISIONING)
     stop = azure_only("ComputeInstance.stop()", PROVISIONING)
     restart = azure_only("ComputeInstance.restart()", PROVISIONING)
@@ -180,10 +217,12 @@ class RemoteCompute(ComputeTarget):
     attach_configuration = staticmethod(_keep_configuration)
 
 
+# The v1 compute classes whose Azure-only members every compute target answers (ComputeTarget.__getattr__).
+_AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute)
+
 __all__ = [
     "AmlCompute",
     "ComputeInstance",
-    "ComputeStatus",
     "ComputeTarget",
     "ComputeTargetException",
     "ProvisioningConfiguration",

@@ -7,16 +7,20 @@ from runconfig_jupyter.core.config.environment import (
     DEFAULT_CPU_IMAGE,
     DEFAULT_GPU_IMAGE,
     CondaDependencies,
+    DatabricksSection,
     DockerSection,
     Environment,
     PythonSection,
+    SparkSection,
 )
 
 __all__ = [
     "DEFAULT_CPU_IMAGE",
     "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
+    "DatabricksSection",
     "DockerSection",
     "Environment",
     "PythonSection",
+    "SparkSection",
 ]

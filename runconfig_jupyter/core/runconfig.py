@@ -22,11 +22,13 @@ from runconfig_jupyter.core.config.runconfig import (
     RunConfiguration,
     SparkConfiguration,
 )
+from runconfig_jupyter.core.data.reference import DataReferenceConfiguration
 
 __all__ = [
     "DEFAULT_CPU_IMAGE",
     "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
+    "DataReferenceConfiguration",
     "DockerConfiguration",
     "Environment",
     "HdiConfiguration",

@@ -181,8 +181,8 @@ def test_framework_version_is_checked_against_supported_versions(src):
 
 
 def test_typed_errors_for_bad_input(src):
-    with pytest.raises(ConfigError) as info:
-        quiet(Estimator, str(src))
+    with pytest.raises(ConfigError) as info:  # v1 built an estimator without one; it is refused when checked
+        quiet(Estimator, str(src)).validate()
     assert info.value.field == "entry_script"
     with pytest.raises(ConfigError, match="needs distributed_training") as info:
         quiet(Estimator, str(src), entry_script="train.py", node_count=2)

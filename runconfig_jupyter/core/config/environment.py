@@ -23,6 +23,7 @@ from runconfig_jupyter.core.system.digest import sha256_hex
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
 # Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
+# v1 code names them (``azureml.core.runconfig.DEFAULT_CPU_IMAGE``); a ``None`` base image lets the target choose.
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04"
 DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
 
@@ -239,6 +240,26 @@ class DockerSection(Section):
 
 
 @dataclass(repr=False, eq=False)  # repr and eq: Section's
+class SparkSection(Section):
+    """``environment.spark``: Spark packages for Azure's Spark targets. Kept in the definition; no local effect."""
+
+    repositories: list[str] = field(default_factory=list)
+    packages: list[Any] = field(default_factory=list)
+    precache_packages: bool = True
+
+
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
+class DatabricksSection(Section):
+    """``environment.databricks``: libraries for Azure Databricks. Kept in the definition; no local effect."""
+
+    maven_libraries: list[Any] = field(default_factory=list)
+    pypi_libraries: list[Any] = field(default_factory=list)
+    rcran_libraries: list[Any] = field(default_factory=list)
+    jar_libraries: list[Any] = field(default_factory=list)
+    egg_libraries: list[Any] = field(default_factory=list)
+
+
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class Environment(Section):
     """Azure ML v1 ``Environment``: python, docker and runtime variables of a run."""
 
@@ -247,11 +268,28 @@ class Environment(Section):
     python: PythonSection = field(default_factory=PythonSection)
     docker: DockerSection = field(default_factory=DockerSection)
     environment_variables: dict[str, Any] = field(default_factory=dict)
+    spark: SparkSection = field(default_factory=SparkSection, repr=False)
+    databricks: DatabricksSection = field(default_factory=DatabricksSection, repr=False)
 
-    _types: ClassVar[dict[str, Any]] = {"python": PythonSection, "docker": DockerSection}
+    _types: ClassVar[dict[str, Any]] = {
+        "python": PythonSection,
+        "docker": DockerSection,
+        "spark": SparkSection,
+        "databricks": DatabricksSection,
+    }
     _passthrough: ClassVar[frozenset[str]] = frozenset(
-        {"spark", "databricks", "r", "inferencingStackVersion", "assetId", "autoRebuild", "registeredName"}
+        {"r", "inferencingStackVersion", "assetId", "autoRebuild", "registeredName"}
     )
+    _azure_sections: ClassVar[tuple[str, ...]] = ("spark", "databricks")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Untouched Azure-only sections (spark, databricks) are left out: the same files as before they existed."""
+        out = super().to_dict()
+        for attr in self._azure_sections:
+            section = getattr(self, attr)
+            if section == type(section)():
+                del out[attr]
+        return out
 
     @classmethod
     def from_dict(

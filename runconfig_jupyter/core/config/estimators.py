@@ -224,8 +224,6 @@ class Estimator(ScriptRunConfig):
                 UserWarning,
                 stacklevel=_caller_level(),
             )
-        if not entry_script:
-            raise ConfigError("the script to run is missing: set entry_script='train.py'", field="entry_script")
         self.script_params = dict(script_params or {})
         self.framework_version = self._check_version(framework_version)
         environment = self._environment(
@@ -496,6 +494,13 @@ class Estimator(ScriptRunConfig):
                 )
             config.node_count = node_count
         return config
+
+    def validate(self, check_files: bool = True, **kwargs: Any) -> Any:
+        """As ScriptRunConfig's; a missing ``entry_script`` is refused here, at submit, as v1 did (an estimator
+        built without one only to look at its ``run_config.environment`` is fine)."""
+        if not self.script and not self.command:
+            raise ConfigError("the script to run is missing: set entry_script='train.py'", field="entry_script")
+        return super().validate(check_files, **kwargs)
 
     # -- the modern equivalent -------------------------------------------------
     def to_script_run_config(self) -> ScriptRunConfig:

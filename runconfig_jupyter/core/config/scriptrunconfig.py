@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,11 @@ from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
 from runconfig_jupyter.core.runs.launch import argument_template, expand, literal, split_command, with_interpreter
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.snapshot.member_names import MAX_TREE_DEPTH
+
+# run configuration (by id) -> the ScriptRunConfig that last set its arguments, while that one lives (a
+# ScriptRunConfig holds its run configuration, so the id cannot be reused meanwhile). Kept here, not on the
+# run configuration, so it stays a plain copyable and picklable dataclass.
+_ARGUMENTS_SET_BY: weakref.WeakValueDictionary[int, ScriptRunConfig] = weakref.WeakValueDictionary()
 
 if TYPE_CHECKING:  # the confinement checks load with validation: a driver rebuilding a recorded config needs none
     from runconfig_jupyter.core.safety.confine import Confinement
@@ -79,8 +85,15 @@ class ScriptRunConfig:
             )
         if environment is not None and not isinstance(environment, Environment):
             environment = Environment.from_dict(environment, ("environment",))  # a name or an Azure-style dict
-        self.source_directory = os.fspath(source_directory) if source_directory is not None else "."
+        # v1 took '' (as None) for the current folder: ScriptRunConfig(source_directory='', script='train.py')
+        self.source_directory = os.fspath(source_directory) if source_directory not in (None, "") else "."
         self.run_config = run_config if run_config is not None else RunConfiguration()
+        set_by = _ARGUMENTS_SET_BY.get(id(self.run_config))
+        if arguments is None and set_by is not None and set_by is not self:
+            # One RunConfiguration given to several ScriptRunConfigs (v1 samples reuse one per target): the fields
+            # are shared and the newest ScriptRunConfig sets them, so it never runs with another one's arguments
+            # (v1 kept them per ScriptRunConfig). Arguments put into the RunConfiguration by hand stay.
+            arguments = []
         self._lines = LineMap()
         self._compute_target: Any = None
         self._distributed: DistributedConfig | None = None
@@ -144,6 +157,7 @@ class ScriptRunConfig:
         """Data objects among them (``ds.as_named_input('x').as_mount()``, ``datastore.path('p').as_download()``,
         ``OutputFileDatasetConfig``) become entries of data / dataReferences / outputData and a placeholder."""
         self.run_config.arguments = list(value or [])
+        _ARGUMENTS_SET_BY[id(self.run_config)] = self
         lift_data_objects(self.run_config)
 
     @property

@@ -23,6 +23,49 @@ MODES = ("mount", "download", "upload")
 ENV_PREFIX = "AZUREML_DATAREFERENCE_"
 
 
+def _entry_key(key: str) -> property:
+    def read(entry: dict[str, Any]) -> Any:
+        return entry[key]
+
+    def write(entry: dict[str, Any], value: Any) -> None:
+        entry[key] = value
+
+    return property(read, write)
+
+
+class DataReferenceConfiguration(dict):
+    """v1's ``runconfig.DataReferenceConfiguration``: one entry of a run configuration's ``data_references``
+    (``run_config.data_references = {ds.name: DataReferenceConfiguration(datastore_name=ds.name, ...)}``).
+
+    It is the entry itself, the mapping of camelCase keys the run configuration keeps and writes, with v1's
+    attributes over those keys; the script finds the data at ``$AZUREML_DATAREFERENCE_<its name there>``.
+    """
+
+    def __init__(
+        self,
+        datastore_name: str | None = None,
+        mode: str = "mount",
+        path_on_datastore: str | None = None,
+        path_on_compute: str | None = None,
+        overwrite: bool = False,
+    ):
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}", field="mode")
+        super().__init__(
+            dataStoreName=datastore_name,
+            mode=mode,
+            pathOnDataStore=path_on_datastore,
+            pathOnCompute=path_on_compute,
+            overwrite=bool(overwrite),
+        )
+
+    datastore_name = _entry_key("dataStoreName")
+    mode = _entry_key("mode")
+    path_on_datastore = _entry_key("pathOnDataStore")
+    path_on_compute = _entry_key("pathOnCompute")
+    overwrite = _entry_key("overwrite")
+
+
 class DataReference:
     """A path on a datastore plus the mode a run gets it in (v1 signature)."""
 
@@ -76,13 +119,10 @@ class DataReference:
 
     def to_config(self) -> dict[str, Any]:
         """The ``dataReferences`` entry of a v1 run configuration (no secret: the datastore is named)."""
-        return {
-            "dataStoreName": self.datastore.name,
-            "mode": self.mode,
-            "pathOnDataStore": self.path_on_datastore,
-            "pathOnCompute": self.path_on_compute,
-            "overwrite": self.overwrite,
-        }
+        entry = DataReferenceConfiguration(
+            self.datastore.name, self.mode, self.path_on_datastore, self.path_on_compute, self.overwrite
+        )
+        return dict(entry)
 
     def __str__(self) -> str:
         return f"${self.env_name}"

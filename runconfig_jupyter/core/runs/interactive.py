@@ -63,6 +63,8 @@ def start_interactive(
     owner = owner_pid or os.getpid()
     now = time.time()
     try:
+        if outputs_dir is not None:  # made at the start, as v1 did: notebooks save into ./outputs straight away
+            outputs_dir.mkdir(parents=True, exist_ok=True)
         if snapshot is not None:
             folder.link_snapshot(snapshot.path)
         spec = {

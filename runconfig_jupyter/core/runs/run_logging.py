@@ -76,9 +76,33 @@ def chart_value(schema_type: str, value: Any) -> dict[str, Any]:
     return {"schema_type": schema_type, "schema_version": str(value.get("schema_version", "1.0.0")), "data": data}
 
 
+class UploadedArtifact(str):
+    """What ``upload_file`` returns: the artifact's name (as ``get_file_names`` lists it) that also answers v1's
+    ``serialize()`` of an upload's result (``props = run.upload_file(...); props.serialize()``)."""
+
+    run_id: str
+    content_uri: str | None
+
+    def __new__(cls, name: str, run_id: str, content_uri: str | None) -> UploadedArtifact:
+        artifact = super().__new__(cls, name)
+        artifact.run_id, artifact.content_uri = run_id, content_uri
+        return artifact
+
+    def serialize(self) -> dict[str, Any]:
+        """v1's batch artifact record: ``artifacts`` and ``artifactContentInformation`` by name, and ``errors``."""
+        name, container = str(self), f"dcid.{self.run_id}"
+        where = {"origin": "ExperimentRun", "container": container, "path": name}
+        return {
+            "artifacts": {name: {"artifactId": f"ExperimentRun/{container}/{name}", **where}},
+            "artifactContentInformation": {name: {"contentUri": self.content_uri, **where}},
+            "errors": {},
+        }
+
+
 class RichLogging:
     """Mixed into the in-script run: log_image, upload_*, and the chart metrics."""
 
+    id: str
     offline: bool
     _metrics_file: Path | None
     _steps: dict[str, int]
@@ -120,14 +144,18 @@ class RichLogging:
             self._emit(name, {"path": relative, "description": description}, "image", step, "")
 
     # -- files ---------------------------------------------------------------
-    def upload_file(self, name: str, path_or_stream: Any, datastore_name: str | None = None) -> str | None:
+    def upload_file(self, name: str, path_or_stream: Any, datastore_name: str | None = None) -> UploadedArtifact | None:
         """Store a file (path or binary stream) as run artifact ``name``; ``get_file_names`` lists it."""
         relative = run_relative_path(name)
         if isinstance(path_or_stream, str | os.PathLike):
             stored = self._store(relative, source=Path(path_or_stream))
         else:
             stored = self._store(relative, data=_read_all(path_or_stream))
-        return artifact_name(relative) if stored else None
+        if not stored:
+            return None
+        here = self._metrics_file  # the run folder is right here: the file's own URI; streamed: not known yet
+        uri = confined(here.parent, relative).as_uri() if here is not None else None
+        return UploadedArtifact(artifact_name(relative), self.id, uri)
 
     def upload_files(
         self,
@@ -136,7 +164,7 @@ class RichLogging:
         return_artifacts: bool = False,
         timeout_seconds: float | None = None,
         datastore_name: str | None = None,
-    ) -> list[str | None]:
+    ) -> list[UploadedArtifact | None]:
         if len(names) != len(paths):
             raise ValueError(f"upload_files: {len(names)} names but {len(paths)} paths")
         return [self.upload_file(name, path) for name, path in zip(names, paths, strict=True)]

@@ -106,6 +106,11 @@ class ScriptRun(RunHistory):
         return self._record
 
     @property
+    def run_id(self) -> str:
+        """The run's id under the name v1's run records had (``compute.get_active_runs()`` gave those)."""
+        return self.id
+
+    @property
     def experiment(self) -> Experiment:
         """The run's ``Experiment`` (``run.experiment.name`` is its name, as in Azure)."""
         return Experiment(name=self._record.experiment, store=self.store)
@@ -145,9 +150,7 @@ class ScriptRun(RunHistory):
         if record.is_terminal:
             return False
         if is_interactive(record):  # its owner is a notebook, not a driver: never signal that process
-            from runconfig_jupyter.core.runs.interactive import finish_interactive
-
-            return finish_interactive(self, RunStatus.CANCELED, reason)
+            return self._finish_interactive(RunStatus.CANCELED, reason)
         self.store.set_status(self.id, RunStatus.CANCEL_REQUESTED, reason=reason)
         # Read again after writing: a driver that set driver_ready before our write is
         # listening for SIGTERM; one that sets it later reads CancelRequested itself.
@@ -367,6 +370,13 @@ class ScriptRun(RunHistory):
     def _owned_here(self) -> bool:
         return self._record.details.get("owner_pid") == os.getpid()
 
+    def _finish_interactive(self, status: RunStatus, reason: str | None = None) -> bool:
+        from runconfig_jupyter.core.runs.interactive import finish_interactive
+
+        ended = finish_interactive(self, status, reason)
+        self._record = self.store.get(self.id)  # this handle's repr shows the run as ended, as v1's did
+        return ended
+
     def complete(self, _set_status: bool = True) -> None:
         """End an interactive run as Completed (copying its tracked outputs); a submitted run ends by itself."""
         record = self.record
@@ -377,9 +387,7 @@ class ScriptRun(RunHistory):
                 f"run {self.id} was submitted: it completes when its script exits. Use cancel() to stop it, "
                 "or wait_for_completion() to wait for it"
             )
-        from runconfig_jupyter.core.runs.interactive import finish_interactive
-
-        finish_interactive(self, RunStatus.COMPLETED)
+        self._finish_interactive(RunStatus.COMPLETED)
 
     def fail(self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True) -> None:
         """Mark the run Failed; a submitted run that is still going is stopped first (its driver records Failed)."""
@@ -390,9 +398,7 @@ class ScriptRun(RunHistory):
         if record.is_terminal:
             return
         if is_interactive(record):
-            from runconfig_jupyter.core.runs.interactive import finish_interactive
-
-            finish_interactive(self, RunStatus.FAILED, reason)
+            self._finish_interactive(RunStatus.FAILED, reason)
             return
         self.store.update(self.id, details={"requested_end": {"status": RunStatus.FAILED.value, "reason": reason}})
         self.cancel(reason)
@@ -696,6 +702,14 @@ class Workspace:
     @property
     def home(self) -> Path:
         return self.store.home
+
+    @property
+    def _workspace_id(self) -> str:
+        """v1's workspace GUID, which samples read to name things (``"ci{}".format(ws._workspace_id)[:10]``):
+        a stable UUID of the run home here."""
+        import uuid
+
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.home.resolve().as_uri()))
 
     # -- how v1 code obtains a workspace ------------------------------------------------
     @classmethod
