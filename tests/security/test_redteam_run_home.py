@@ -115,3 +115,35 @@ def test_rest_refuses_the_run_home_under_the_root(server):
     for stored in server.run_home.glob("runs/*/snapshot.json"):  # runs of the per-file store
         assert not [n for n in run_snapshot_names(stored.parent) if n.endswith(".json") and "secrets" in n]
     assert not snapshots_hold_the_secret(server.run_home)
+
+
+def test_the_run_artifact_datastore_reaches_only_runs_outputs(home_with_a_secret, project, tmp_path):
+    """``workspaceartifactstore`` (v1's store of run outputs) is the home's ``runs`` folder, registered read-only on
+    first use so that ``run._get_outputs_datapath()`` can be resumed from. A hostile config naming it must reach
+    only a run's ``outputs/``: not the whole runs folder, every run's logs, another run's logs or record. Each
+    refusal is a typed ConfigError at submit, naming the argument; no run is recorded."""
+    from runconfig_jupyter.core import Dataset, Datastore, Workspace
+
+    ws = Workspace()
+    store = Datastore.get(ws, "workspaceartifactstore")
+    earlier = RunStore().list()[0].run_id
+    before = len(RunStore().list())
+    hostile = {
+        "the whole runs folder": store.path("").as_mount(),
+        "every run's logs": Dataset.File.from_files(path=(store, "*/logs/*")).as_mount(),
+        "another run's logs": store.path(f"{earlier}/logs").as_download(),
+        "another run's record": Dataset.File.from_files(path=(store, f"{earlier}/run.json")).as_download(),
+    }
+    for what, data in hostile.items():
+        config = ScriptRunConfig(str(project), script="train.py", arguments=["--data", data])
+        with pytest.raises(ConfigError, match="in the run home") as refused:
+            submit(config, "attacker")
+        assert refused.value.field and refused.value.field.startswith("arguments"), (what, refused.value.field)
+    assert len(RunStore().list()) == before
+    resume = tmp_path / "resume"
+    resume.mkdir()
+    (resume / "resume.py").write_text("import os, sys\nprint('resumed from', sorted(os.listdir(sys.argv[1])))\n")
+    outputs = Dataset.File.from_files(path=(store, f"{earlier}/outputs")).as_download()
+    allowed = submit(ScriptRunConfig(str(resume), script="resume.py", arguments=[outputs]), "resume")
+    assert allowed.wait_for_completion(timeout=60)["status"] == "Completed"
+    assert "resumed from [" in allowed.get_log()

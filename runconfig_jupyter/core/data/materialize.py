@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.input_datasets import files_under
-from runconfig_jupyter.core.safety.confine import refuse_never_allowed, registered_places
+from runconfig_jupyter.core.safety.confine import reachable_in_run_home, refuse_never_allowed, registered_places
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.data.cache import DownloadCache
@@ -35,6 +35,12 @@ def confined_host_path(path: str | os.PathLike[str], field: str, home: Path | No
     """
     real = Path(os.path.realpath(path))
     refuse_never_allowed(real, field, path)
+    if not reachable_in_run_home(real, home):
+        raise ConfigError(
+            f"'{path}' is in the run home, where a run may read only runs' outputs/ folders and datastores; "
+            "name a run's outputs (<run id>/outputs) or a registered datastore",
+            field=field,
+        )
     places = registered_places(home)
     if not any(real == place.path or place.path in real.parents for place in places):
         names = ", ".join(str(p.path) for p in places) or "none"

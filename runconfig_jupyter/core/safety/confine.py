@@ -254,6 +254,19 @@ def registered_places(home: Path | None = None) -> list[Place]:
         ) from None
 
 
+def reachable_in_run_home(real: Path, home: Path | None = None) -> bool:
+    """Whether ``real`` (already resolved) may reach a run as far as the run home is concerned: a path outside the
+    home may (other rules judge it); inside it only a run's ``outputs/`` and a local datastore's own folder
+    (``datastores/<name>``) may, never runs.db, run records, logs, secrets or standby FIFOs - even when a
+    registered place (a datastore over the runs folder, a place holding the home) covers them."""
+    home = _real(Path(home) if home is not None else run_home())
+    if not _under(real, home):
+        return True
+    parts = real.relative_to(home).parts
+    runs_outputs = len(parts) >= 3 and parts[0] == "runs" and parts[2] == OUTPUTS_DIR
+    return runs_outputs or (len(parts) >= 2 and parts[0] == DATASTORES_FOLDER)
+
+
 def register_place(
     path: str | os.PathLike[str], name: str | None = None, writable: bool = False, home: Path | None = None
 ) -> Place:
