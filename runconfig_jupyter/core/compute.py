@@ -8,7 +8,7 @@ usual v1 pattern works once the name is mapped::
         cluster = ComputeTarget(workspace=ws, name="cpu-cluster")
     except ComputeTargetException:
         config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
-        cluster = ComputeTarget.create(ws, "cpu-cluster", config)   # NotSupportedLocally: says to alias it
+        cluster = ComputeTarget.create(ws, "cpu-cluster", config)   # the mapped target; else NotSupportedLocally
     cluster.wait_for_completion(show_output=True)
 
 Creating, attaching and deleting cloud compute needs Azure: those calls raise
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only, is_azure_only
 from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
+from runconfig_jupyter.core.errors import NotSupportedLocally
 from runconfig_jupyter.core.target.configured import (
     alias_target,
     configured_targets,
@@ -161,7 +162,15 @@ class ComputeTarget:
     def list(workspace: WorkspaceLike | None = None) -> list[ComputeTarget]:
         return list(ComputeTarget.list_by_name(workspace).values())
 
-    create = azure_only("ComputeTarget.create()", PROVISIONING)
+    @staticmethod
+    def create(workspace: WorkspaceLike | None, name: str, provisioning_configuration: Any = None) -> ComputeTarget:
+        """The configured target or alias ``name``: provisioning is mapping the name (section 2 of MIGRATING.md),
+        and v1 samples that test the cluster's type (``type(target) is AmlCompute``) before creating it reach this
+        call with a name that is already mapped. An unmapped name raises ``NotSupportedLocally`` saying how."""
+        if name in configured_targets() or alias_target(str(name)) is not None:
+            return ComputeTarget(workspace, name)
+        raise NotSupportedLocally("ComputeTarget.create()", PROVISIONING.replace("NAME", str(name)))
+
     attach = azure_only("ComputeTarget.attach()", ATTACH)
     delete = azure_only("ComputeTarget.delete()", "Remove the target from targets.yaml, or unregister_target(name).")
     detach = azure_only("ComputeTarget.detach()", "Remove the target from targets.yaml, or unregister_target(name).")

@@ -141,3 +141,17 @@ def test_a_script_reaches_the_whole_workspace_through_its_run(v1_project, tmp_pa
     assert "kind Workspace through-run" in log
     assert "store workspaceblobstore" in log and "models ['in-script-model']" in log
     assert f"path {registered.path}" in log and "this run True" in log
+
+
+def test_create_of_a_mapped_cluster_name_gives_the_mapped_target(v1_project):
+    """v1 samples test the cluster's class (``type(target) is AmlCompute``) and create it when the test fails, which
+    it does here for a name mapped to a local target: create() then gives that target, and the sample goes on."""
+    ws = Workspace.from_config()
+    config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
+    register_target("cpu-cluster", alias_of="local")
+    cluster = ComputeTarget.create(ws, "cpu-cluster", config)
+    cluster.wait_for_completion(show_output=False)
+    assert (cluster.name, cluster.alias_of, cluster.get_status()) == ("cpu-cluster", "local", "Succeeded")
+    assert ComputeTarget.create(ws, "local", config).name == "local"
+    with pytest.raises(NotSupportedLocally, match=r"'gpu-cluster'"):
+        ComputeTarget.create(ws, "gpu-cluster", config)
