@@ -112,6 +112,23 @@ def test_tensorflow_and_mpi_variables_reach_the_script(ddp_project):
     assert (run.run_dir / "logs" / "rank_1.txt").exists()
 
 
+def test_a_parameter_server_slower_than_its_worker_ends_by_itself(ddp_project):
+    """A ps that is still finishing when the workers are done is not cut off: servers are stopped only if they are
+    still running SERVER_GRACE_SECONDS after the workers (a ps in server.join() never ends by itself); this one
+    prints its last line after the worker ended and keeps it, with its own exit code."""
+    (ddp_project / "slow_ps.py").write_text(
+        "import json, os, time\n"
+        "if json.loads(os.environ['TF_CONFIG'])['task']['type'] == 'ps':\n"
+        "    time.sleep(2)\n"
+        "    print('ps saved its state', flush=True)\n"
+    )
+    servers = TensorflowConfiguration(1, parameter_server_count=1)
+    config = ScriptRunConfig(str(ddp_project), script="slow_ps.py", distributed_job_config=servers)
+    run = Experiment("ddp").submit(config)
+    assert run.wait_for_completion(timeout=60)["status"] == "Completed"
+    assert "ps saved its state" in (run.run_dir / "logs" / "rank_1.txt").read_text()
+
+
 def test_bad_process_counts_are_refused_before_anything_is_recorded(ddp_project):
     config = ScriptRunConfig(
         str(ddp_project),

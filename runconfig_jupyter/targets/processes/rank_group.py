@@ -10,7 +10,8 @@ that dies leaves the others blocked in a collective forever. So the group
   ``std_log.txt`` so the log reads like one job;
 * fails the run as soon as any rank fails, and stops the others;
 * stops the ranks that only serve (TensorFlow parameter servers, which never return from ``server.join()``)
-  once every other rank has exited with 0: their work is done, so they count as exited with 0.
+  once every other rank has exited with 0 and they have not ended by themselves within SERVER_GRACE_SECONDS:
+  their work is done, so they count as exited with 0.
 
 ``LocalRanks`` is the local target's use of it: one working copy per simulated
 node (ranks of a node share it, as on a real node), outputs from node 0.
@@ -40,6 +41,9 @@ from runconfig_jupyter.core.target.interface import Outcome, TargetRunContext
 from runconfig_jupyter.targets.processes.supervision import recorded_exit, supervised
 
 POLL_SECONDS = 0.05
+# How long ranks that only serve (parameter servers) may take to end by themselves once every worker has exited
+# with 0, before they are stopped: a server that was only slower than its workers keeps its output and its own exit.
+SERVER_GRACE_SECONDS = 10.0
 LOST_CODE = -(2**31)  # a rank whose supervisor vanished with its exit code
 PROCESSES_FILE = "processes.json"
 MERGE_STATE = "merge_state.json"
@@ -280,12 +284,14 @@ class RankGroup:
         """Block until every rank has exited. Returns (first failing rank, its code, all codes).
 
         The first rank that exits non-zero (and that we did not stop ourselves) stops the others. Servers
-        still running when every other rank has exited with 0 are stopped and count as exited with 0.
+        still running SERVER_GRACE_SECONDS after every other rank exited with 0 are stopped and count as exited
+        with 0.
         """
         failed_rank: int | None = None
         failed_code: int | None = None
         codes: dict[int, int] = {}
         released = False
+        done_at: float | None = None  # when every worker had exited with 0 (servers get a grace from there)
         while len(codes) < len(self.processes):
             for rank, process in self.processes.items():
                 if rank in codes:
@@ -298,8 +304,10 @@ class RankGroup:
                     failed_rank, failed_code = rank, code
                     threading.Thread(target=self.terminate, name="stop-ranks", daemon=True).start()
             if not released and self._work_done(codes):
-                released = True
-                threading.Thread(target=self.terminate, name="stop-servers", daemon=True).start()
+                done_at = time.monotonic() if done_at is None else done_at
+                if time.monotonic() - done_at >= SERVER_GRACE_SECONDS:
+                    released = True
+                    threading.Thread(target=self.terminate, name="stop-servers", daemon=True).start()
             if len(codes) < len(self.processes):
                 time.sleep(POLL_SECONDS)
         if self._merger is not None:
