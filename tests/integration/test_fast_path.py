@@ -87,6 +87,11 @@ def test_proc_agrees_with_psutil_and_tells_zombies_and_gone_processes():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         assert proc.start_time(child.pid) == pytest.approx(psutil.Process(child.pid).create_time(), abs=0.02)
+        # Popen returns when exec has closed the child's close-on-exec pipe; the kernel sets the new program's
+        # arguments a moment later, and /proc/PID/cmdline reads empty until then (a full CI run caught it).
+        deadline = time.monotonic() + 10
+        while not proc.command_line(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert proc.command_line(child.pid) == psutil.Process(child.pid).cmdline()
         assert not proc.is_zombie(child.pid)
         child.kill()

@@ -92,3 +92,17 @@ def test_outputs_over_the_limit_stay_behind(tmp_path):
     data, problem = ray_launcher.pack_outputs(tmp_path, limit=1024)
     assert data is None and "max_output_bytes" in problem
     assert ray_launcher.pack_outputs(tmp_path / "nothing", limit=1024) == (None, "")
+
+
+def test_the_failure_line_carries_the_scripts_exit_code(tmp_path, capsys):
+    """Ray's job record can say FAILED before it holds the entrypoint's exit code (a full CI run met a failed run
+    with no exit code): the launcher's failure line carries it too, and the target keeps it."""
+    ray_launcher.emit_failure("the script exited with code 3", 3)
+    ray_launcher.emit_failure("rank 1 exited with code 2")  # a rank's failure has no code of its own
+    first, second = capsys.readouterr().out.split("\n")[:2]  # not splitlines: it splits at \x1e too
+    target = RayTarget("r", address="http://x")
+    ctx = FakeContext(tmp_path)
+    target._handle(ctx, first + "\n")
+    assert (target._failure_reason, target._failure_code) == ("the script exited with code 3", 3)
+    target._handle(ctx, second + "\n")
+    assert (target._failure_reason, target._failure_code) == ("rank 1 exited with code 2", None)

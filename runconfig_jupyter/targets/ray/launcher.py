@@ -170,8 +170,13 @@ def emit_outputs(data: bytes) -> None:
     out.flush()
 
 
-def emit_failure(reason: str) -> None:
-    sys.stdout.write(FAILURE_MARKER + json.dumps({"reason": reason}) + "\n")
+def emit_failure(reason: str, exit_code: int | None = None) -> None:
+    """The failure's reason (and the script's exit code) for the driver: Ray's job record can show the job
+    FAILED before it holds the entrypoint's exit code, so the code travels with the log too."""
+    failure: dict[str, Any] = {"reason": reason}
+    if exit_code is not None:
+        failure["exit_code"] = exit_code
+    sys.stdout.write(FAILURE_MARKER + json.dumps(failure) + "\n")
     sys.stdout.flush()
 
 
@@ -282,9 +287,11 @@ def run_single(spec: dict[str, Any]) -> int:
     finally:
         if root is not None and not keep:
             shutil.rmtree(root, ignore_errors=True)
+    exit_code = 0 if code == 0 else (code if code > 0 else 128 - code)
     if code != 0:
-        emit_failure(f"the script exited with code {code}" if code > 0 else f"the script was killed by signal {-code}")
-    return 0 if code == 0 else (code if code > 0 else 128 - code)
+        how = f"the script exited with code {code}" if code > 0 else f"the script was killed by signal {-code}"
+        emit_failure(how, exit_code)
+    return exit_code
 
 
 def _ship(work: Path, limit: int) -> bool:

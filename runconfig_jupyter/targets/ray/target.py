@@ -146,6 +146,7 @@ class RayTarget(ComputeTarget):
         self._outputs = io.BytesIO()
         self._outputs_data: bytes | None = None
         self._failure_reason: str | None = None
+        self._failure_code: int | None = None  # the script's exit code as the launcher reported it
         self._tail_done = threading.Event()
         self._stream_ended = threading.Event()  # the log stream closed: the job has most likely ended
         self._entrypoint_started = False  # Ray logs "Running entrypoint" once the runtime env is ready
@@ -426,8 +427,10 @@ class RayTarget(ComputeTarget):
             self._outputs.write(base64.b64decode(line[len(OUTPUTS_MARKER) :]))
         elif line.startswith(FAILURE_MARKER):
             try:
-                self._failure_reason = json.loads(line[len(FAILURE_MARKER) :])["reason"]
-            except (ValueError, KeyError):
+                failure = json.loads(line[len(FAILURE_MARKER) :])
+                self._failure_reason = failure["reason"]
+                self._failure_code = failure.get("exit_code")
+            except (ValueError, KeyError, TypeError, AttributeError):
                 pass
 
     def _tail(self, ctx: TargetRunContext) -> None:
@@ -480,6 +483,8 @@ class RayTarget(ComputeTarget):
             if self._partial:
                 self._handle(ctx, "\n")
         code = info.driver_exit_code
+        if code is None and isinstance(self._failure_code, int):
+            code = self._failure_code  # the job record can say FAILED before it holds the entrypoint's exit code
         if status == "SUCCEEDED":
             return Outcome(RunStatus.COMPLETED, exit_code=0)
         if status == "STOPPED":
