@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only, is_azure_only
 from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
-from runconfig_jupyter.core.errors import NotSupportedLocally
+from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
 from runconfig_jupyter.core.target.configured import (
     alias_target,
     configured_targets,
@@ -141,8 +141,6 @@ class ComputeTarget:
         """The runs on this target (by this name) that are queued or running, newest first, as v1 listed them."""
         store, get_run = getattr(self.workspace, "store", None), getattr(self.workspace, "get_run", None)
         if store is None or get_run is None:  # the runs are the workspace's (core.runs is above this module)
-            from runconfig_jupyter.core.errors import ConfigError
-
             raise ConfigError("open the target with its workspace: ComputeTarget(workspace=ws, name=...)")
         for record in store.list(limit=100_000):
             active = not record.is_terminal if status is None else record.status.value == status

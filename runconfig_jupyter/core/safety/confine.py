@@ -263,8 +263,15 @@ def reachable_in_run_home(real: Path, home: Path | None = None) -> bool:
     if not _under(real, home):
         return True
     parts = real.relative_to(home).parts
-    runs_outputs = len(parts) >= 3 and parts[0] == "runs" and parts[2] == OUTPUTS_DIR
-    return runs_outputs or (len(parts) >= 2 and parts[0] == DATASTORES_FOLDER)
+    return _in_runs_outputs(real, home) or (len(parts) >= 2 and parts[0] == DATASTORES_FOLDER)
+
+
+def _in_runs_outputs(real: Path, home: Path) -> bool:
+    """``real`` is a run's ``outputs/`` folder (or inside one) of the run home ``home`` (both resolved)."""
+    if not _under(real, home) or real == home:
+        return False
+    parts = real.relative_to(home).parts
+    return len(parts) >= 3 and parts[0] == "runs" and parts[2] == OUTPUTS_DIR
 
 
 def register_place(
@@ -441,10 +448,7 @@ class Confinement:
 
     def _in_run_outputs(self, real: Path) -> bool:
         """In the run home only a run's ``outputs/`` is a place: not runs.db, other runs' logs or standby FIFOs."""
-        if not _under(real, self.home) or real == self.home:
-            return False
-        parts = real.relative_to(self.home).parts
-        return len(parts) >= 3 and parts[0] == "runs" and parts[2] == OUTPUTS_DIR
+        return _in_runs_outputs(real, self.home)
 
     def _where(self) -> str:
         names = ", ".join(str(p.path) for p in self.places) or "none"
