@@ -273,6 +273,19 @@ def _remove(*paths: Path) -> None:
 
 
 # -- the standby -----------------------------------------------------------------------------------------------
+def warm_up() -> None:
+    """What a standby loads ahead so that the submit it may be handed costs what it costs in a warm kernel: the
+    submit and snapshot modules, the never-allowed list of this environment and the built-in ignore rules'
+    pre-filter (each cached per process exactly as it would be after a first submit)."""
+    from runconfig_jupyter.core.runs import submit  # noqa: F401  (its imports: target resolution, the record)
+    from runconfig_jupyter.core.safety.confine import never_allowed
+    from runconfig_jupyter.core.snapshot import stored  # noqa: F401  (the snapshot writer)
+    from runconfig_jupyter.core.snapshot.ignore import BUILTIN_EXCLUDES, prefilter
+
+    never_allowed()
+    prefilter(tuple(BUILTIN_EXCLUDES))
+
+
 def serve_submit(home: Path, token: str, own_env: dict[str, str]) -> str | None:
     """Run the submit of request ``token``, answer the submitter, and return the run id when this standby is
     to drive it (its driver environment is ``own_env``); None when there is no run for it to drive."""
