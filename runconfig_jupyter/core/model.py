@@ -79,8 +79,24 @@ def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: di
     return Model._from_asset(workspace, asset)
 
 
+class Framework:
+    """v1's ``Model.Framework`` constants: what ``model_framework=`` records (and ``Model(ws, name,
+    model_framework=...)`` filters on), so ``register_model(..., model_framework=Model.Framework.PYTORCH)``
+    ports unchanged. Azure used them to pick a deployment image; here they are only a label on the model."""
+
+    CUSTOM = "Custom"
+    MULTI = "Multi"
+    ONNX = "Onnx"
+    PYTORCH = "PyTorch"
+    SCIKITLEARN = "ScikitLearn"
+    TENSORFLOW = "TensorFlow"
+    TFKERAS = "TfKeras"
+
+
 class Model:
     """A registered model version: ``Model(ws, name)`` (latest), ``Model(ws, name, version=2)`` or ``id="n:2"``."""
+
+    Framework = Framework
 
     def __init__(
         self,
