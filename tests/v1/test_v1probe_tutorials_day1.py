@@ -9,6 +9,7 @@ the training bodies are a few lines of torch/numpy where torchvision and scikit-
 from __future__ import annotations
 
 import gzip
+import importlib
 import pickle
 import struct
 import subprocess
@@ -276,6 +277,14 @@ def test_quickstart_interactive_run_registers_a_pytorch_model(v1_project):
     ):
         with pytest.raises(NotSupportedLocally):
             deployment()
+
+
+def test_open_datasets_import_says_how_to_bring_the_files():
+    """``from azureml.opendatasets import MNIST`` stopped with ModuleNotFoundError; it names what to do instead."""
+    with pytest.raises(NotSupportedLocally) as refused:
+        importlib.import_module("runconfig_jupyter.opendatasets")
+    message = str(refused.value)
+    assert message.count(". ") == 1 and "(azureml.opendatasets)" in message and "Dataset.File.from_files" in message
 
 
 def test_quickstart_ci_job_submission_with_a_registered_file_dataset(v1_project):
