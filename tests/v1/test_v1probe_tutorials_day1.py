@@ -235,6 +235,31 @@ def test_day1_cluster_hello_training_and_mounted_data(v1_project, web_folder):  
         assert ws.compute_targets["cpu-cluster"].name == "cpu-cluster"
 
 
+def test_defaults_channel_of_an_environment_file_is_anacondas(v1_project):
+    """Day 1's environment files list ``channels: [defaults, pytorch]``. ``defaults`` is conda's alias for
+    Anaconda's channels; taken as a channel name it pointed at an empty anaconda.org channel and never solved."""
+    from runconfig_jupyter.core import Environment, Experiment, ScriptRunConfig, Workspace
+
+    write(
+        v1_project,
+        {
+            "hello.py": "print('hello')\n",
+            "pytorch-env.yml": "name: pytorch-env\nchannels:\n  - defaults\n  - pytorch\n  - defaults\n"
+            "dependencies:\n  - python=3.6.2\n  - runconfig-test-no-such-package\n",
+        },
+    )
+    config = ScriptRunConfig(source_directory=".", script="hello.py", compute_target="local")
+    config.run_config.environment = Environment.from_conda_specification(
+        name="pytorch-env", file_path="pytorch-env.yml"
+    )
+    run = Experiment(workspace=Workspace.from_config(), name="day1-defaults").submit(config)
+    run.wait_for_completion(raise_on_error=False, timeout=300)
+    assert run.get_status() == "Failed" and run.get_details()["error"]["phase"] == "Preparing"
+    prepare = run.read_log(name="prepare_log.txt")[0]
+    main, r = "https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r"
+    assert f"runconfig-test-no-such-package from {main}, {r}, pytorch (py-rattler)" in prepare
+
+
 def test_quickstart_interactive_run_registers_a_pytorch_model(v1_project):
     """tutorials/quickstart: ``start_logging(snapshot_directory=None)``, the state dict uploaded by name and
     registered with ``model_framework=Model.Framework.PYTORCH`` (missing: AttributeError); deployment refuses."""
