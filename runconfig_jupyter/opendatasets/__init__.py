@@ -1,16 +1,15 @@
-"""``azureml.opendatasets`` (Azure Open Datasets: ``MNIST``, ``Diabetes``, ...): the data sits in Azure's storage and
-is found through Azure's catalogue; importing it says how to bring the files in yourself.
+"""``azureml.opendatasets`` (Azure Open Datasets: ``MNIST``, ``Diabetes``, ...): Azure's catalogue of hosted data.
 
-Like ``azureml.dataprep``, the import fails with ``NotSupportedLocally`` (not ModuleNotFoundError), so a ported
-quickstart stops at ``from azureml.opendatasets import MNIST`` with one sentence saying what to write instead.
+The import fails with ``NotSupportedLocally`` (not ImportError), so a ported tutorial stops at that line with the
+way to the same files: the catalogue classes only wrapped public URLs in a dataset, and a dataset of URLs works here
+once their host is a registered datastore.
 """
 
 from runconfig_jupyter.core.errors import NotSupportedLocally
 
 raise NotSupportedLocally(
     "Azure Open Datasets (azureml.opendatasets)",
-    "Get the files once (for MNIST, its four idx .gz files), put them in a datastore with "
-    "ws.get_default_datastore().upload(src_dir, target_path='mnist') and use "
-    "Dataset.File.from_files((datastore, 'mnist/**')) where the notebook used MNIST.get_file_dataset(), "
-    "or Datastore.register_fsspec(ws, name, url) for a web folder.",
+    "Register the place the files are served from (Datastore.register_fsspec(ws, 'mnist', 'https://host/mnist/'), "
+    "or a folder with Datastore.register_local) and make the dataset from their URLs: "
+    "Dataset.File.from_files(path=[url, ...]), or Dataset.Tabular.from_delimited_files(path=[url]) for a table.",
 )
