@@ -260,6 +260,34 @@ def test_defaults_channel_of_an_environment_file_is_anacondas(v1_project):
     assert f"runconfig-test-no-such-package from {main}, {r}, pytorch (py-rattler)" in prepare
 
 
+def test_azureml_sdk_pip_packages_of_an_environment_are_not_installed(v1_project):
+    """Day 1's pytorch-aml-env.yml lists ``pip: [azureml-sdk]`` for the cloud's run context. Installing it put the
+    whole Azure SDK (a minute and more, older numpy and friends) under every run, or failed offline."""
+    from runconfig_jupyter.core import Environment, Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.targets.docker.image import plan_image
+
+    write(
+        v1_project,
+        {
+            "where.py": "import importlib.util, sys\nfrom runconfig_jupyter.core import Run\n"
+            "Run.get_context().log('sdk', str(importlib.util.find_spec('azureml')))\n"
+            "Run.get_context().log('python', sys.executable)\n",
+            "pytorch-aml-env.yml": "name: pytorch-aml-env\ndependencies:\n  - python=3.6.2\n  - pip\n  - pip:\n"
+            "    - azureml-sdk\n    - azureml-dataset-runtime[pandas,fuse]\n    - azureml_defaults==1.0\n",
+        },
+    )
+    env = Environment.from_conda_specification(name="pytorch-aml-env", file_path="pytorch-aml-env.yml")
+    config = ScriptRunConfig(source_directory=".", script="where.py", compute_target="local", environment=env)
+    with pytest.warns(UserWarning, match=r"azureml-sdk, azureml-dataset-runtime\[pandas,fuse\], azureml_defaults==1.0"):
+        run = Experiment(workspace=Workspace.from_config(), name="day1-aml-env").submit(config)
+    run.wait_for_completion(raise_on_error=True, timeout=120)
+    assert run.get_metrics() == {"sdk": "None", "python": sys.executable}
+    assert env.python.conda_dependencies.pip_packages[0] == "azureml-sdk"  # the definition keeps what it lists
+    assert plan_image(env, "python:3.11-slim", None).pip_packages == []  # nor does the docker image install it
+    env.python.conda_dependencies.add_pip_package("six")
+    assert env.python.conda_dependencies.installed_pip_packages() == ["six"]
+
+
 def test_quickstart_interactive_run_registers_a_pytorch_model(v1_project):
     """tutorials/quickstart: ``start_logging(snapshot_directory=None)``, the state dict uploaded by name and
     registered with ``model_framework=Model.Framework.PYTORCH`` (missing: AttributeError); deployment refuses."""
