@@ -318,6 +318,9 @@ def test_quickstart_interactive_run_registers_a_pytorch_model(v1_project):
     assert Model(ws, "cifar10-model", model_framework=Model.Framework.PYTORCH).version == model.version
     with pytest.raises(AssetNotFound):
         Model(ws, "cifar10-model", model_framework=Model.Framework.TENSORFLOW)
+    assert Model.list(ws, model_framework=Model.Framework.PYTORCH) == [model]
+    assert Model.list(ws, model_framework=Model.Framework.SCIKITLEARN) == []
+    assert model.serialize()["modelFramework"] == "PyTorch"
     weights = torch.load(Model.get_model_path("cifar10-model", _workspace=ws))
     assert torch.equal(weights["weight"], net.state_dict()["weight"])
 
