@@ -413,7 +413,7 @@ def test_in_ten_minutes_notebook_run_and_environment_for_deployment(v1_project):
     env.register(workspace=ws)
     myenv = Environment.get(workspace=ws, name="quickstart-env", version="1")
     assert myenv.python.conda_dependencies.conda_packages == ["scikit-learn==0.22.1"]
-    with pytest.raises(NotSupportedLocally):
+    with pytest.raises(NotSupportedLocally, match=r"^AciWebservice\.deploy_configuration\(\) needs Azure ML"):
         AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1, tags={"data": "MNIST"}, description="d")
     with pytest.raises(NotSupportedLocally):
         ws.get_mlflow_tracking_uri()  # compute-instance quickstart's MLflow cell
