@@ -79,8 +79,24 @@ def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: di
     return Model._from_asset(workspace, asset)
 
 
+class Framework:
+    """v1's ``Model.Framework`` constants: what ``model_framework=`` records (and ``Model(ws, name,
+    model_framework=...)`` filters on), so ``register_model(..., model_framework=Model.Framework.PYTORCH)``
+    ports unchanged. Azure used them to pick a deployment image; here they are only a label on the model."""
+
+    CUSTOM = "Custom"
+    MULTI = "Multi"
+    ONNX = "Onnx"
+    PYTORCH = "PyTorch"
+    SCIKITLEARN = "ScikitLearn"
+    TENSORFLOW = "TensorFlow"
+    TFKERAS = "TfKeras"
+
+
 class Model:
     """A registered model version: ``Model(ws, name)`` (latest), ``Model(ws, name, version=2)`` or ``id="n:2"``."""
+
+    Framework = Framework
 
     def __init__(
         self,
@@ -247,14 +263,17 @@ class Model:
         properties: Any = None,
         run_id: str | None = None,
         latest: bool = False,
+        model_framework: str | None = None,
         **_azure_kwargs: Any,
     ) -> list[Model]:
-        """Registered models (every version unless ``latest``), filtered like Azure's."""
+        """Registered models (every version unless ``latest``), filtered like Azure's (``model_framework`` too: left
+        to ``**kwargs`` it listed every framework's models)."""
         models = []
         for asset in _registry(workspace).all(name, latest=latest):
             meta = asset.meta
             wanted = tags_match(meta.get("tags") or {}, tags) and tags_match(meta.get("properties") or {}, properties)
-            if wanted and (run_id is None or meta.get("run_id") == run_id):
+            framework = model_framework is None or meta.get("model_framework") == model_framework
+            if wanted and framework and (run_id is None or meta.get("run_id") == run_id):
                 models.append(Model._from_asset(workspace, asset))
         return models
 
@@ -300,6 +319,8 @@ class Model:
             "description": self.description,
             "runId": self.run_id,
             "experimentName": self.experiment_name,
+            "modelFramework": self.model_framework,
+            "modelFrameworkVersion": self.model_framework_version,
             "createdTime": self.created_time.isoformat(),
             "url": self.url,
         }

@@ -19,16 +19,18 @@ class Webservice:
         Webservice.deploy()
 
 
+# Each kind names itself: a notebook calls ``AciWebservice.deploy_configuration(...)`` and reads that name in
+# the refusal, not its base class's.
 class AciWebservice(Webservice):
-    pass
+    deploy_configuration = azure_only("AciWebservice.deploy_configuration()", SERVE_LOCALLY)
 
 
 class AksWebservice(Webservice):
-    pass
+    deploy_configuration = azure_only("AksWebservice.deploy_configuration()", SERVE_LOCALLY)
 
 
 class LocalWebservice(Webservice):
-    pass
+    deploy_configuration = azure_only("LocalWebservice.deploy_configuration()", SERVE_LOCALLY)
 
 
 __all__ = ["AciWebservice", "AksWebservice", "LocalWebservice", "Webservice"]

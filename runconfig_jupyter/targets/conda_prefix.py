@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # created for the first run that asks for conda packages, not
     from runconfig_jupyter.targets.conda_request import CondaRequest
 
 DEFAULT_CHANNELS = ("conda-forge",)
+# ``defaults`` is conda's alias for Anaconda's own channels (its expansion on Linux and macOS), not a channel:
+# py-rattler would look for a channel named "defaults" on anaconda.org, which has no packages, so a v1
+# environment file listing it (most of them do) could never solve. Anaconda's terms of service apply to them.
+ANACONDA_DEFAULTS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
 SKIPPED = ("python", "pip")  # left to the interpreter that runs the script
 READY_MARKER = ".runconfig-ready"
 SOLVE_TIMEOUT = datetime.timedelta(minutes=5)
@@ -52,7 +56,13 @@ def conda_request(environment: Any) -> CondaRequest | None:
         return None
     from runconfig_jupyter.targets.conda_request import CondaRequest
 
-    return CondaRequest(packages, tuple(conda.channels) or DEFAULT_CHANNELS)
+    return CondaRequest(packages, _channels(conda.channels) or DEFAULT_CHANNELS)
+
+
+def _channels(names: list[str]) -> tuple[str, ...]:
+    """The environment's channels in order, ``defaults`` expanded as conda expands it, each once."""
+    expanded = (ANACONDA_DEFAULTS if name.strip() == "defaults" else (name,) for name in names)
+    return tuple(dict.fromkeys(channel for group in expanded for channel in group))
 
 
 def _name(spec: str) -> str:

@@ -90,6 +90,11 @@ class CondaDependencies:
         if channel not in self.channels:
             self.channels.append(channel)
 
+    def installed_pip_packages(self) -> list[str]:
+        """The pip packages a target installs: all but Azure ML SDK v1's own distributions (``azureml-sdk``,
+        ``azureml-defaults``, ``azureml-dataset-runtime[fuse]``, ...; see ``azureml_sdk_packages``)."""
+        return [p for p in self.pip_packages if p not in azureml_sdk_packages(self.pip_packages)]
+
     def remove_pip_package(self, package: str) -> None:
         self.pip_packages = [p for p in self.pip_packages if _package_name(p) != _package_name(package)]
 
@@ -185,6 +190,17 @@ class CondaDependencies:
 
     def __repr__(self) -> str:
         return f"CondaDependencies(conda_packages={self.conda_packages!r}, pip_packages={self.pip_packages!r})"
+
+
+def azureml_sdk_packages(pip_packages: Iterable[str]) -> list[str]:
+    """The requirements for Azure ML SDK v1's own distributions (``azureml-*``): no target installs them.
+
+    v1 environment files list them for the cloud's run context; here ``runconfig_jupyter`` is that context (a
+    ported script imports it), and installing them pulled the whole Azure SDK into the run's environment: a
+    minute and more per environment, other versions of numpy and friends under the script, and a failed run
+    where PyPI is out of reach.
+    """
+    return [p for p in pip_packages if _package_name(p).replace("_", "-").replace(".", "-").startswith("azureml-")]
 
 
 def _package_name(spec: str) -> str:

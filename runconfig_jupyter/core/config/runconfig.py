@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +22,7 @@ from runconfig_jupyter.core.config.distributed_config import (
     PyTorchConfiguration,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.config.environment import CondaDependencies, Environment
+from runconfig_jupyter.core.config.environment import CondaDependencies, Environment, azureml_sdk_packages
 from runconfig_jupyter.core.config.input_checks import check_texts, parse_size
 from runconfig_jupyter.core.config.input_checks import check_variables as check_exec_variables
 from runconfig_jupyter.core.config.serialization import Section, dump_yaml, parse_yaml
@@ -326,6 +327,13 @@ def check_environment(environment: Environment) -> None:
             bad = [p for p in packages if not isinstance(p, str) or not p.strip()]
             if bad:
                 raise ConfigError(f"package specs must be text, got {bad!r}", field=f"environment.python.{kind}")
+        if not python.user_managed_dependencies and azureml_sdk_packages(conda.pip_packages):
+            warnings.warn(  # said at submit, where the run is made: no target installs them
+                f"environment '{environment.name}' lists {', '.join(azureml_sdk_packages(conda.pip_packages))}, "
+                "which will not be installed: runconfig_jupyter takes the Azure ML SDK's part in the run",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def check_variables(variables: Any, field_name: str) -> None:

@@ -119,7 +119,7 @@ def plan_image(environment: Any, default_base: str, base_id: str | None) -> Imag
     python = environment.python
     docker = environment.docker
     conda = python.conda_dependencies
-    pip_packages = list(conda.pip_packages) if conda is not None and not python.user_managed_dependencies else []
+    pip_packages = conda.installed_pip_packages() if conda is not None and not python.user_managed_dependencies else []
     pip_options = list(conda.pip_options) if conda is not None and not python.user_managed_dependencies else []
     conda_packages = []
     if conda is not None and not python.user_managed_dependencies:

@@ -372,7 +372,7 @@ class KernelTarget(ComputeTarget):
         if conda is None or python.user_managed_dependencies:
             return
         request = conda_request(environment)
-        pip = list(conda.pip_packages)
+        pip = conda.installed_pip_packages()
         if request is None and not pip:
             return
         wanted = [*(request.packages if request else ()), *pip]

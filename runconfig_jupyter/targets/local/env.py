@@ -48,7 +48,7 @@ def ready_interpreter(environment: Any) -> str | None:
         path = python.interpreter_path
         return sys.executable if not path or path == "python" else path
     conda = python.conda_dependencies
-    if (conda is not None and conda.pip_packages) or conda_request(environment) is not None:
+    if (conda is not None and conda.installed_pip_packages()) or conda_request(environment) is not None:
         return None
     return sys.executable
 
@@ -61,7 +61,7 @@ def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
         return ready, {}
     python = environment.python
     conda = python.conda_dependencies
-    packages = list(conda.pip_packages) if conda is not None else []
+    packages = conda.installed_pip_packages() if conda is not None else []
     request = conda_request(environment)
     if request is not None:
         ctx.progress("Installing conda packages", None, request.describe())

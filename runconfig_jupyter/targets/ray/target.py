@@ -323,14 +323,14 @@ class RayTarget(ComputeTarget):
         conda = environment.python.conda_dependencies
         pip = list(env.get("pip") or [])
         if conda is not None and not environment.python.user_managed_dependencies:
-            pip += [p for p in conda.pip_packages if p not in pip]
+            pip += [p for p in conda.installed_pip_packages() if p not in pip]
         request = conda_request(environment)
         if request is not None:  # installed on each node by the launcher (py-rattler; no conda needed there)
             launch["conda"] = {
                 "packages": list(request.packages),
                 "channels": list(request.channels),
                 "digest": environment.content_hash(),
-                "pip": list(conda.pip_packages) if conda is not None else [],
+                "pip": conda.installed_pip_packages() if conda is not None else [],
             }
             env_vars[LAUNCH_ENV] = json.dumps(launch)
         if pip:
