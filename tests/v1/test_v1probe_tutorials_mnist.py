@@ -1,0 +1,295 @@
+"""Call patterns of the v1 tutorials (the MNIST image-classification tutorial in its 2018 to 2021 versions, and the
+first-experiment tutorial) that broke when ported by imports only, each against the real local target and real runs.
+
+The data is the only thing replaced: small synthetic files in MNIST's idx format, served by an HTTP server on
+127.0.0.1 that each test starts and stops; the training bodies are a few lines of numpy (no scikit-learn here).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import importlib
+import os
+import pickle
+import struct
+import sys
+import threading
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
+from tests.v1.helpers import aliased_target
+
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+LOAD_DATA = '''
+import gzip, struct
+import numpy as np
+
+
+def load_data(filename, label=False):
+    """An idx file (gzip) as a numpy array: images one row each, labels one column."""
+    with gzip.open(filename) as gz:
+        gz.read(4)
+        count = struct.unpack(">I", gz.read(4))[0]
+        if label:
+            return np.frombuffer(gz.read(count), dtype=np.uint8).reshape(count, 1)
+        rows, cols = struct.unpack(">II", gz.read(8))
+        return np.frombuffer(gz.read(count * rows * cols), dtype=np.uint8).reshape(count, rows * cols)
+'''
+
+# The tutorials' train.py with the scikit-learn body replaced by a nearest-centroid classifier in numpy.
+TRAIN = '''
+import argparse, glob, os, pickle
+import numpy as np
+from runconfig_jupyter.core import Run
+from utils import load_data
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--data-folder", type=str, dest="data_folder")
+parser.add_argument("--regularization", type=float, dest="reg", default=0.01)
+args = parser.parse_args()
+print("Data folder:", args.data_folder)
+print("Files:", sorted(os.path.relpath(p, args.data_folder) for p in glob.glob(args.data_folder + "/**", recursive=True)
+                       if os.path.isfile(p)))
+
+
+def find(name, old_name):
+    """The 2021 script globs for the idx name below the mount; the 2018 one reads <folder>/mnist/<short name>."""
+    found = glob.glob(os.path.join(args.data_folder, "**/" + name), recursive=True)
+    return found[0] if found else os.path.join(args.data_folder, "mnist", old_name)
+
+
+X_train = load_data(find("train-images-idx3-ubyte.gz", "train-images.gz"), False) / 255.0
+X_test = load_data(find("t10k-images-idx3-ubyte.gz", "test-images.gz"), False) / 255.0
+y_train = load_data(find("train-labels-idx1-ubyte.gz", "train-labels.gz"), True).reshape(-1)
+y_test = load_data(find("t10k-labels-idx1-ubyte.gz", "test-labels.gz"), True).reshape(-1)
+run = Run.get_context()
+centroids = np.stack([X_train[y_train == k].mean(axis=0) for k in range(10)])
+y_hat = np.argmin(((X_test[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
+run.log("regularization rate", float(args.reg))
+run.log("accuracy", float(np.average(y_hat == y_test)))
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/sklearn_mnist_model.pkl", "wb") as out:
+    pickle.dump(centroids, out)
+'''
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as out:
+        out.write(header + array.astype(np.uint8).tobytes())
+
+
+def make_mnist(folder: Path) -> Path:
+    """The four MNIST files, 200 training and 50 test images of 28x28, labels the images can be told apart by."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 200), ("t10k", 50)):
+        labels = rng.integers(0, 10, count)
+        images = rng.random((count, 28, 28)) * 40 + labels[:, None, None] * 20
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # fsspec's http reads stop early on purpose
+            pass
+
+
+@pytest.fixture
+def mnist_server(tmp_path: Path) -> Iterator[str]:
+    """``http://127.0.0.1:<port>/mnist/`` serving the MNIST files and one file no dataset names; stopped after."""
+    root = tmp_path / "web"
+    make_mnist(root / "mnist")
+    (root / "mnist" / "not-in-the-dataset.bin").write_bytes(b"x" * 1000)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/mnist/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def script_folder(v1_project: Path) -> Path:
+    """The tutorial's ``sklearn-mnist`` folder: train.py and the utils.py it imports (copied by the notebook)."""
+    (v1_project / "utils.py").write_text(LOAD_DATA)
+    folder = v1_project / "sklearn-mnist"
+    folder.mkdir()
+    (folder / "train.py").write_text(TRAIN)
+    (folder / "utils.py").write_text(LOAD_DATA)
+    return folder
+
+
+def test_2018_compute_cell_batchai_callable_compute_targets_and_train_widgets(v1_project):
+    """01.train-models: ``from azureml.core.compute import BatchAiCompute``; ``name in ws.compute_targets()``
+    (a method then); ``BatchAiCompute.provisioning_configuration(...)``; ``compute_target.status.serialize()``;
+    ``from azureml.train.widgets import RunDetails``."""
+    from runconfig_jupyter.core import Workspace
+    from runconfig_jupyter.core.compute import BatchAiCompute, ComputeTarget
+    from runconfig_jupyter.train.widgets import RunDetails
+    from runconfig_jupyter.widgets import RunDetails as CurrentRunDetails
+
+    assert RunDetails is CurrentRunDetails
+    ws = Workspace.from_config()
+    name = ws.name + "gpu"
+    assert name not in ws.compute_targets() and "local" in ws.compute_targets()
+    config = BatchAiCompute.provisioning_configuration(
+        vm_size="STANDARD_NC6",
+        vm_priority="lowpriority",
+        autoscale_enabled=True,
+        cluster_min_nodes=1,
+        cluster_max_nodes=3,
+    )
+    with pytest.raises(NotSupportedLocally, match=f"register_target\\('{name}'"):
+        ComputeTarget.create(ws, name, config)  # not mapped yet: says how
+    with aliased_target(name, "local"):
+        assert name in ws.compute_targets() and ws.compute_targets()[name].alias_of == "local"
+        compute_target = ComputeTarget.create(ws, name, config)
+        compute_target.wait_for_completion(show_output=True, min_node_count=None, timeout_in_minutes=20)
+        assert compute_target.status.serialize()["provisioningState"] == "Succeeded"
+        with pytest.raises(NotSupportedLocally):
+            compute_target.list_nodes()  # AmlCompute's Azure-only members, BatchAiCompute's too
+
+
+def test_2018_mnist_datastore_upload_estimator_and_model(v1_project, script_folder, mnist_server):
+    """img-classification-part1 (2018-2019): files fetched with urllib into ./data, ``ds.upload(src_dir='./data',
+    target_path='mnist')``, an Estimator with ``'--data-folder': ds.as_mount()`` on the cluster, the model
+    registered from the run."""
+    from runconfig_jupyter.core import Experiment, Workspace
+    from runconfig_jupyter.core.compute import AmlCompute, ComputeTarget
+    from runconfig_jupyter.train.estimator import Estimator
+
+    ws = Workspace.from_config()
+    exp = Experiment(workspace=ws, name="sklearn-mnist")
+    os.makedirs("./data", exist_ok=True)
+    for remote, local in zip(FILES, ("train-images", "train-labels", "test-images", "test-labels"), strict=True):
+        urllib.request.urlretrieve(mnist_server + remote, filename=f"./data/{local}.gz")
+    ds = ws.get_default_datastore()
+    assert ds.datastore_type == "Local"
+    ds.upload(src_dir="./data", target_path="mnist", overwrite=True, show_progress=True)
+    with aliased_target("cpucluster", "local"):
+        compute_target = ComputeTarget.create(ws, "cpucluster", AmlCompute.provisioning_configuration(max_nodes=4))
+        script_params = {"--data-folder": ds.as_mount(), "--regularization": 0.8}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            est = Estimator(
+                source_directory=str(script_folder),
+                script_params=script_params,
+                compute_target=compute_target,
+                entry_script="train.py",
+            )
+            with pytest.raises(ConfigError, match="use_docker=False"):
+                exp.submit(config=est)  # v1's estimators ran in docker: the message says both ways out
+            est = Estimator(
+                source_directory=str(script_folder),
+                script_params=script_params,
+                compute_target=compute_target,
+                entry_script="train.py",
+                use_docker=False,
+            )
+        run = exp.submit(config=est)
+        run.wait_for_completion(show_output=False, raise_on_error=True)
+    metrics = run.get_metrics()
+    assert metrics["regularization rate"] == 0.8 and metrics["accuracy"] > 0.9
+    assert "outputs/sklearn_mnist_model.pkl" in run.get_file_names()
+    model = run.register_model(model_name="sklearn_mnist", model_path="outputs/sklearn_mnist_model.pkl")
+    assert (model.name, model.id) == ("sklearn_mnist", f"sklearn_mnist:{model.version}")
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "says"),
+    [
+        ("runconfig_jupyter.opendatasets", "MNIST", "Dataset.File.from_files(path=[url, ...])"),
+        ("runconfig_jupyter.opendatasets", "Diabetes", "Dataset.Tabular.from_delimited_files"),
+        ("runconfig_jupyter.train.automl", "AutoMLConfig", "ScriptRunConfig"),
+        ("runconfig_jupyter.train.automl.run", "AutoMLRun", "ScriptRunConfig"),
+    ],
+)
+def test_azure_only_imports_of_the_tutorials_say_what_to_do(module, name, says):
+    """``from azureml.opendatasets import MNIST`` (the tutorial's data cell), ``from azureml.train.automl import
+    AutoMLConfig`` (the AutoML tutorials): NotSupportedLocally with one sentence, not ModuleNotFoundError."""
+    for _ in range(2):  # a second import in the same kernel says the same
+        with pytest.raises(NotSupportedLocally) as refused:
+            getattr(importlib.import_module(module), name)
+        assert says in str(refused.value) and str(refused.value).count("needs Azure ML") == 1
+    assert module not in sys.modules
+
+
+def test_deployment_cells_raise_not_supported_locally(v1_project, tmp_path):
+    """img-classification-part2 (deploy): the AKS cluster, ACI configuration, inference configuration and deploy."""
+    from runconfig_jupyter.core import Model, Workspace
+    from runconfig_jupyter.core.compute import AksCompute, ComputeTarget
+    from runconfig_jupyter.core.model import InferenceConfig
+    from runconfig_jupyter.core.webservice import AciWebservice
+
+    ws = Workspace.from_config()
+    (tmp_path / "model.pkl").write_bytes(b"m")
+    model = Model.register(ws, str(tmp_path / "model.pkl"), "sklearn_mnist")
+    calls = [
+        lambda: AksCompute.provisioning_configuration(location="eastus"),
+        lambda: AksCompute.attach_configuration(resource_group="rg", cluster_name="aks"),
+        lambda: ComputeTarget.create(ws, "aks-cluster", None),
+        lambda: AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1),
+        lambda: InferenceConfig(entry_script="score.py", environment=None),
+        lambda: Model.deploy(ws, "sklearn-mnist-svc", [model], None, None),
+    ]
+    for call in calls:
+        with pytest.raises(NotSupportedLocally) as refused:
+            call()
+        assert str(refused.value).count(".") >= 1 and "needs Azure ML" in str(refused.value)
+
+
+def test_first_experiment_interactive_runs_best_model_download(v1_project):
+    """tutorial-1st-experiment-sdk-train: a run per alpha with ``start_logging()``, the model dumped into
+    ``outputs/`` (no makedirs) and uploaded under its bare name, then the best run by ``get_metrics()['rmse']`` over
+    ``experiment.get_runs()`` and ``Run(experiment, run_id).download_file(name=...)``."""
+    from runconfig_jupyter.core import Experiment, Run, Workspace
+
+    ws = Workspace.from_config()
+    experiment = Experiment(workspace=ws, name="diabetes-experiment")
+    rng = np.random.default_rng(1)
+    X = rng.random((100, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + rng.normal(0, 0.1, 100)
+    for alpha in [0.1, 0.2, 0.3]:
+        run = experiment.start_logging()
+        run.log("alpha_value", alpha)
+        weights = np.linalg.solve(X[:80].T @ X[:80] + alpha * 50 * np.eye(3), X[:80].T @ y[:80])
+        run.log("rmse", float(np.sqrt(np.mean((X[80:] @ weights - y[80:]) ** 2))))
+        model_name = "model_alpha_" + str(alpha) + ".pkl"
+        filename = "outputs/" + model_name
+        with open(filename, "wb") as out:
+            pickle.dump(weights, out)
+        run.upload_file(name=model_name, path_or_stream=filename)
+        run.complete()
+    assert "diabetes-experiment" in repr(experiment)
+    best = min(experiment.get_runs(), key=lambda r: r.get_metrics()["rmse"])
+    best_run = Run(experiment=experiment, run_id=best.get_details()["runId"])
+    assert best_run.get_metrics()["alpha_value"] == 0.1
+    assert "model_alpha_0.1.pkl" in best_run.get_file_names()
+    best_run.download_file(name="model_alpha_0.1.pkl")
+    with open("model_alpha_0.1.pkl", "rb") as saved:
+        assert pickle.load(saved).shape == (3,)
