@@ -122,6 +122,7 @@ def mnist_server(tmp_path: Path) -> Iterator[str]:
     root = tmp_path / "web"
     make_mnist(root / "mnist")
     (root / "mnist" / "not-in-the-dataset.bin").write_bytes(b"x" * 1000)
+    (root / "secret.txt").write_text("outside the registered URL")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -218,6 +219,21 @@ def test_2018_mnist_datastore_upload_estimator_and_model(v1_project, script_fold
     assert "outputs/sklearn_mnist_model.pkl" in run.get_file_names()
     model = run.register_model(model_name="sklearn_mnist", model_path="outputs/sklearn_mnist_model.pkl")
     assert (model.name, model.id) == ("sklearn_mnist", f"sklearn_mnist:{model.version}")
+
+
+def test_percent_encoded_dots_do_not_leave_a_web_datastore(v1_project, mnist_server):
+    """Security: ``%2e%2e`` is ``..`` to a web server and to the URL library (which drops it with the folder before
+    it), so a path on an http datastore spelled that way read the server's files above the registered URL."""
+    from runconfig_jupyter.core import Dataset, Datastore, Workspace
+    from runconfig_jupyter.core.data.filesystems import join
+
+    store = Datastore.register_fsspec(Workspace.from_config(), "mnist-web", mnist_server)
+    assert Dataset.File.from_files(path=[(store, "train-labels-idx1-ubyte.gz")]).to_path()  # the store answers
+    for escape in ("%2e%2e/secret.txt", "%2E%2E/secret.txt", "a/%2e%2e/%2e%2e/secret.txt", "%2e%2e%2fsecret.txt"):
+        with pytest.raises(ConfigError, match="leaves the datastore"):
+            Dataset.File.from_files(path=[(store, escape)])
+        with pytest.raises(ConfigError, match="leads out of the datastore"):
+            join(mnist_server, escape)  # a registered definition edited on disk is checked again when read
 
 
 @pytest.mark.parametrize(

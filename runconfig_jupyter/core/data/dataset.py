@@ -207,7 +207,7 @@ class Dataset:
     # -- reading in the notebook -----------------------------------------------------------------------------
     def _files(self) -> list[tuple[Any, str, str]]:
         """``(filesystem, full path, path relative to its dataset root)`` of every file the definition covers."""
-        from runconfig_jupyter.core.data.filesystems import open_filesystem
+        from runconfig_jupyter.core.data.filesystems import join, open_filesystem
         from runconfig_jupyter.core.data.stores import get_datastore_spec
 
         home = self.workspace.home if self.workspace is not None else None
@@ -216,7 +216,7 @@ class Dataset:
             spec = get_datastore_spec(source["datastore"], home, field=f"paths[{index}]")
             fs, root = open_filesystem(spec)
             static, pattern = split_glob(source["path"])
-            base = f"{root.rstrip('/')}/{static}" if static else root.rstrip("/")
+            base = join(root, static, f"paths[{index}]").rstrip("/")  # a registered definition is checked again
             if pattern is None and fs.isfile(base):
                 found.append((fs, base, base.rsplit("/", 1)[-1]))
                 continue
