@@ -123,6 +123,7 @@ def mnist_server(tmp_path: Path) -> Iterator[str]:
     make_mnist(root / "mnist")
     (root / "mnist" / "not-in-the-dataset.bin").write_bytes(b"x" * 1000)
     (root / "secret.txt").write_text("outside the registered URL")
+    (root / "mnist" / "diabetes.csv").write_text("AGE,BMI,Y\n59,32.1,151\n48,21.6,75\n,25.0,141\n")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -221,6 +222,28 @@ def test_2018_mnist_datastore_upload_estimator_and_model(v1_project, script_fold
     assert (model.name, model.id) == ("sklearn_mnist", f"sklearn_mnist:{model.version}")
 
 
+def test_web_urls_in_from_files_need_a_registered_datastore_that_serves_them(v1_project, mnist_server):
+    """``Dataset.File.from_files(path=[url, ...])``: refused with the registration to make while no datastore serves
+    the URLs (a dataset never reads an arbitrary host), then read from the registered one; ``..`` stays refused."""
+    from runconfig_jupyter.core import Dataset, Datastore, Workspace
+
+    ws = Workspace.from_config()
+    web_paths = [mnist_server + name for name in FILES]
+    with pytest.raises(ConfigError) as refused:
+        Dataset.File.from_files(path=web_paths)
+    assert f"Datastore.register_fsspec(ws, 'web-data', '{mnist_server}')" in str(refused.value)
+    assert refused.value.field == "path[0]"
+    Datastore.register_fsspec(ws, "mnist-web", mnist_server)
+    Datastore.register_fsspec(ws, "web-root", mnist_server.removesuffix("mnist/"))
+    dataset = Dataset.File.from_files(path=web_paths)
+    assert [p["datastore"] for p in dataset._definition["paths"]] == ["mnist-web"] * 4  # the closest one
+    assert dataset.to_path() == ["/" + name for name in FILES]
+    with pytest.raises(ConfigError, match="leaves the datastore"):
+        Dataset.File.from_files(path=[mnist_server + "../secret.txt"])
+    with pytest.raises(ConfigError, match="leaves the datastore"):
+        Dataset.File.from_files(path=[mnist_server + "%2e%2e/secret.txt"])  # '..' to the server, see below
+
+
 def test_percent_encoded_dots_do_not_leave_a_web_datastore(v1_project, mnist_server):
     """Security: ``%2e%2e`` is ``..`` to a web server and to the URL library (which drops it with the folder before
     it), so a path on an http datastore spelled that way read the server's files above the registered URL."""
@@ -234,6 +257,100 @@ def test_percent_encoded_dots_do_not_leave_a_web_datastore(v1_project, mnist_ser
             Dataset.File.from_files(path=[(store, escape)])
         with pytest.raises(ConfigError, match="leads out of the datastore"):
             join(mnist_server, escape)  # a registered definition edited on disk is checked again when read
+
+
+def test_2021_mnist_dataset_of_urls_mounted_into_a_run(v1_project, script_folder, mnist_server, tmp_path):
+    """img-classification-part1 (2020-2021): a dataset of the four URLs, downloaded into ./data, registered, then
+    ``dataset.as_named_input('mnist').as_mount()`` in an Estimator's ``script_params`` and ``ds.as_mount()`` in a
+    ScriptRunConfig's ``arguments`` with an Environment from a conda file; the run sees the four files only."""
+    from runconfig_jupyter.core import Dataset, Datastore, Experiment, Model, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.compute import AmlCompute, ComputeTarget
+    from runconfig_jupyter.core.environment import Environment
+    from runconfig_jupyter.train.estimator import Estimator
+
+    ws = Workspace.from_config()
+    exp = Experiment(workspace=ws, name="sklearn-mnist")
+    Datastore.register_fsspec(ws, "mnist-web", mnist_server)
+    data_folder = os.path.join(os.getcwd(), "data")
+    os.makedirs(data_folder, exist_ok=True)
+    mnist_file_dataset = Dataset.File.from_files(path=[mnist_server + name for name in FILES])
+    mnist_file_dataset.download(data_folder, overwrite=True)
+    assert sorted(os.listdir(data_folder)) == sorted(FILES)
+    mnist_file_dataset = mnist_file_dataset.register(
+        workspace=ws, name="mnist_opendataset", description="training and test dataset", create_new_version=True
+    )
+    Path("sklearn-env.yml").write_text("name: sklearn-env\ndependencies:\n  - python=3.11\n")
+    env = Environment.from_conda_specification(name="sklearn-env", file_path="sklearn-env.yml")
+    env.register(workspace=ws)
+    with aliased_target("cpu-cluster", "local"):
+        if "cpu-cluster" in ws.compute_targets:
+            compute_target = ws.compute_targets["cpu-cluster"]
+        else:  # pragma: no cover - the alias above maps it
+            compute_target = ComputeTarget.create(ws, "cpu-cluster", AmlCompute.provisioning_configuration())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            est = Estimator(
+                source_directory=str(script_folder),
+                script_params={
+                    "--data-folder": mnist_file_dataset.as_named_input("mnist_opendataset").as_mount(),
+                    "--regularization": 0.5,
+                },
+                compute_target=compute_target,
+                environment_definition=env,
+                entry_script="train.py",
+            )
+        args = ["--data-folder", mnist_file_dataset.as_mount(), "--regularization", 0.5]
+        src = ScriptRunConfig(
+            source_directory=str(script_folder),
+            script="train.py",
+            arguments=args,
+            compute_target=compute_target,
+            environment=env,
+        )
+        from runconfig_jupyter.core.data.describe import describe_plan
+        from runconfig_jupyter.core.data.resolve import build_plan
+
+        (line,) = describe_plan(build_plan(src, "dry-run"))  # what a dry run says it would fetch: the four files
+        assert "mnist-web" in line and ": 4 files," in line
+        runs = [exp.submit(config=est), exp.submit(config=src)]
+        for run in runs:
+            run.wait_for_completion(show_output=True, raise_on_error=True)
+    for run in runs:
+        assert run.get_metrics()["accuracy"] > 0.9, run.get_log()
+        assert f"Files: {sorted(FILES)}" in run.get_log()  # not the served folder's other file
+    model = runs[1].register_model(model_name="sklearn_mnist", model_path="outputs/sklearn_mnist_model.pkl")
+    downloaded = Model(ws, "sklearn_mnist").download(target_dir=str(tmp_path / "model"), exist_ok=True)
+    with open(downloaded, "rb") as saved:
+        assert pickle.load(saved).shape == (10, 784) and model.version == 1
+
+
+def test_dataset_of_several_files_as_one_run_input(v1_project, script_folder, tmp_path):
+    """A dataset of several files of one datastore is one run input: their common folder, holding those files only
+    when downloaded; files of two datastores are still refused at submit, naming the input."""
+    from runconfig_jupyter.core import Dataset, Datastore, Experiment, ScriptRunConfig, Workspace
+
+    ws = Workspace.from_config()
+    ds = ws.get_default_datastore()
+    make_mnist(Path("upload/mnist"))
+    (Path("upload/mnist/extra.txt")).write_text("not named")
+    ds.upload(src_dir="upload", target_path="deep", overwrite=True, show_progress=False)
+    named = [(ds, f"deep/mnist/{name}") for name in FILES]
+    exp = Experiment(ws, "several-files")
+    for mode in ("as_download", "as_mount"):
+        argument = getattr(Dataset.File.from_files(path=named).as_named_input("mnist"), mode)()
+        run = exp.submit(ScriptRunConfig(str(script_folder), script="train.py", arguments=["--data-folder", argument]))
+        run.wait_for_completion(raise_on_error=True)
+        assert run.get_metrics()["accuracy"] > 0.9
+        if mode == "as_download":
+            assert f"Files: {sorted(FILES)}" in run.get_log()
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    (other_folder / "t.gz").write_bytes(b"1")
+    other = Datastore.register_local(ws, "other", str(other_folder))
+    mixed = Dataset.File.from_files(path=[named[0], (other, "t.gz")]).as_named_input("mixed").as_mount()
+    with pytest.raises(ConfigError, match="2 datastores") as refused:
+        exp.submit(ScriptRunConfig(str(script_folder), script="train.py", arguments=["--data-folder", mixed]))
+    assert refused.value.field == "data.mixed"
 
 
 @pytest.mark.parametrize(
@@ -277,6 +394,20 @@ def test_deployment_cells_raise_not_supported_locally(v1_project, tmp_path):
         with pytest.raises(NotSupportedLocally) as refused:
             call()
         assert str(refused.value).count(".") >= 1 and "needs Azure ML" in str(refused.value)
+
+
+def test_the_opendatasets_advice_reads_a_table_from_its_url(v1_project, mnist_server):
+    """What the NotSupportedLocally of ``from azureml.opendatasets import Diabetes`` says to do instead of
+    ``Diabetes.get_tabular_dataset().to_pandas_dataframe().dropna()``, done: a tabular dataset of the CSV's URL."""
+    pytest.importorskip("pandas")
+    from runconfig_jupyter.core import Dataset, Datastore, Workspace
+
+    ws = Workspace.from_config()
+    Datastore.register_fsspec(ws, "open-data", mnist_server)
+    url = mnist_server + "diabetes.csv"
+    x_df = Dataset.Tabular.from_delimited_files(path=[url]).to_pandas_dataframe().dropna()
+    y_df = x_df.pop("Y")
+    assert list(x_df.columns) == ["AGE", "BMI"] and list(y_df) == [151, 75]
 
 
 def test_first_experiment_interactive_runs_best_model_download(v1_project):

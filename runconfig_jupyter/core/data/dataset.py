@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
-from runconfig_jupyter.core.data.bindings import check_relative, datastore_name, parse_uri
+from runconfig_jupyter.core.data.bindings import URI_FORMS, check_relative, datastore_name, parse_uri
 from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
 from runconfig_jupyter.core.data.definitions import (
     dataset_registry,
@@ -28,6 +28,7 @@ from runconfig_jupyter.core.data.definitions import (
     registered_by_id,
     split_glob,
 )
+from runconfig_jupyter.core.data.stores import datastore_serving
 from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
@@ -49,7 +50,8 @@ PROFILE = "Describe the data frame from to_pandas_dataframe() with pandas (frame
 
 # -- paths ----------------------------------------------------------------------------------------------------
 def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
-    """v1's ``path=`` argument: ``(datastore, 'glob')``, a ``DataPath``, a datastore URI, or a list of those."""
+    """v1's ``path=`` argument: ``(datastore, 'glob')``, a ``DataPath``, a datastore URI, a web URL on a registered
+    datastore, or a list of those."""
     items = path if isinstance(path, list) else [path]
     if not items:
         raise ConfigError("give at least one (datastore, 'path') pair", field=field)
@@ -58,6 +60,8 @@ def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
         where = f"{field}[{index}]" if isinstance(path, list) else field
         if isinstance(item, tuple) and len(item) == 2:
             store, relative = datastore_name(item[0], where), item[1]
+        elif isinstance(item, str) and "://" in item and not any(form.match(item) for form in URI_FORMS):
+            store, relative = datastore_serving(item, where)  # v1 took web URLs: from a registered datastore
         elif isinstance(item, str):
             store, relative = parse_uri(item, where)
         elif hasattr(item, "datastore") and (hasattr(item, "path_on_datastore") or hasattr(item, "path")):
