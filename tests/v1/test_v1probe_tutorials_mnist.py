@@ -324,6 +324,24 @@ def test_2021_mnist_dataset_of_urls_mounted_into_a_run(v1_project, script_folder
         assert pickle.load(saved).shape == (10, 784) and model.version == 1
 
 
+def test_ray_nodes_fetch_only_the_listed_files_of_a_web_dataset(v1_project, mnist_server, tmp_path):
+    """A Ray target with ``fetch='worker'`` fetches inputs on the node (targets/ray/data.py ``node_data``): a dataset
+    of URLs is the four files there too, not the whole served folder. Run here as the node would, without Ray."""
+    from runconfig_jupyter.core import Datastore, Workspace
+    from runconfig_jupyter.core.data.plan import DataInput, DataPlan
+    from runconfig_jupyter.core.data.remote_access import filesystem_recipe
+    from runconfig_jupyter.core.data.stores import get_datastore_spec
+    from runconfig_jupyter.targets.ray.data import node_data
+
+    Datastore.register_fsspec(Workspace.from_config(), "mnist-web", mnist_server)
+    inp = DataInput("mnist", "mnist-web", "fsspec", "", mode="mount", pattern="{" + ",".join(FILES) + "}")
+    recipe = filesystem_recipe(get_datastore_spec("mnist-web"))
+    entry = {"name": "mnist", "mode": "mount", "path": "", "pattern": inp.pattern, "recipe": recipe}
+    _argv, env = node_data({"plan": DataPlan([inp]).to_dict(), "inputs": [entry]}, tmp_path / "work", ["x"])
+    folder = Path(env["AZUREML_DATAREFERENCE_mnist"])
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == sorted(FILES)
+
+
 def test_dataset_of_several_files_as_one_run_input(v1_project, script_folder, tmp_path):
     """A dataset of several files of one datastore is one run input: their common folder, holding those files only
     when downloaded; files of two datastores are still refused at submit, naming the input."""
