@@ -214,6 +214,9 @@ def test_2018_mnist_datastore_upload_estimator_and_model(v1_project, script_fold
                 use_docker=False,
             )
         run = exp.submit(config=est)
+        from runconfig_jupyter.train.widgets import RunDetails
+
+        RunDetails(run).show()  # headless: the widget is built and displayed nowhere, as in nbconvert
         run.wait_for_completion(show_output=False, raise_on_error=True)
     metrics = run.get_metrics()
     assert metrics["regularization rate"] == 0.8 and metrics["accuracy"] > 0.9
