@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.azure_only import PROVISIONING, azure_only, is_azure_only
 from runconfig_jupyter.core.compute_target import ComputeTargetException, UnknownComputeTargetKey
 from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
+from runconfig_jupyter.core.model import SERVE_LOCALLY
 from runconfig_jupyter.core.target.configured import (
     alias_target,
     configured_targets,
@@ -187,10 +188,17 @@ class ComputeTarget:
 
 
 class ComputeTargets(dict):
-    """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target."""
+    """``ws.compute_targets``: a dict whose missing key says how to map that name to a local target.
+
+    The first v1 releases made it a method (``name in ws.compute_targets()``, the 2018 tutorials); calling the
+    dict returns it, so both spellings work.
+    """
 
     def __missing__(self, name: str) -> ComputeTarget:
         raise UnknownComputeTargetKey(unknown_target_message(str(name), list(self)), field="compute_target")
+
+    def __call__(self) -> ComputeTargets:
+        return self
 
 
 class AmlCompute(ComputeTarget):
@@ -207,6 +215,11 @@ class AmlCompute(ComputeTarget):
     )
 
 
+class BatchAiCompute(AmlCompute):
+    """The 2018 SDK's name for the managed cluster (renamed ``AmlCompute``); its notebooks import it and call
+    ``BatchAiCompute.provisioning_configuration(...)`` and ``ComputeTarget.create``, which work as for AmlCompute."""
+
+
 class ComputeInstance(ComputeTarget):
     """Azure's notebook VM; locally, this machine is the ``local`` target."""
 
@@ -216,6 +229,14 @@ class ComputeInstance(ComputeTarget):
     start = azure_only("ComputeInstance.start()", PROVISIONING)
     stop = azure_only("ComputeInstance.stop()", PROVISIONING)
     restart = azure_only("ComputeInstance.restart()", PROVISIONING)
+
+
+class AksCompute(ComputeTarget):
+    """Azure Kubernetes Service, where v1 deployed models as web services: the deployment tutorials create or
+    attach one before ``Model.deploy``; serving is yours to run locally, so those calls say so."""
+
+    provisioning_configuration = azure_only("AksCompute.provisioning_configuration()", SERVE_LOCALLY)
+    attach_configuration = azure_only("AksCompute.attach_configuration()", SERVE_LOCALLY)
 
 
 class RemoteCompute(ComputeTarget):
@@ -228,7 +249,9 @@ class RemoteCompute(ComputeTarget):
 _AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute)
 
 __all__ = [
+    "AksCompute",
     "AmlCompute",
+    "BatchAiCompute",
     "ComputeInstance",
     "ComputeTarget",
     "ComputeTargetException",

@@ -145,9 +145,13 @@ def test_the_host_path_is_checked_again_when_the_run_materialises_it(datastore, 
     assert caught.value.field == "data.x"
 
 
-def test_unregistered_dataset_with_two_paths_cannot_be_a_run_input(datastore):
-    two = Dataset.File.from_files([(datastore, "train/a.csv"), (datastore, "single.txt")])
-    with pytest.raises(ConfigError, match="register it first") as caught:
+def test_unregistered_dataset_on_two_datastores_cannot_be_a_run_input(datastore):
+    """Several paths of one datastore are one input (their folder, tests/v1/test_v1probe_tutorials_mnist.py);
+    paths on two datastores are no one place."""
+    one = Dataset.File.from_files([(datastore, "train/a.csv"), (datastore, "single.txt")])
+    ScriptRunConfig(".", script="report.py", arguments=[one.as_named_input("one").as_mount()])
+    two = Dataset.File.from_files([(datastore, "train/a.csv"), ("workspaceblobstore", "a.csv")], validate=False)
+    with pytest.raises(ConfigError, match="on 2 datastores") as caught:
         ScriptRunConfig(".", script="report.py", arguments=[two.as_named_input("two").as_mount()])
     assert caught.value.field == "data.two"
 

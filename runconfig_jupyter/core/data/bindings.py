@@ -12,6 +12,7 @@ plan resolves (core/data/plan.py). Errors name the section and entry (``data.<na
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,9 +167,10 @@ def datastore_name(datastore: Any, field: str) -> str:
 
 
 def check_relative(path: str, field: str) -> str:
-    """A path on a datastore: relative, no '..' (it may never leave the datastore's root)."""
+    """A path on a datastore: relative, no '..' (it may never leave the datastore's root), also not spelled
+    '%2e%2e', which a web datastore's server and URL library take for '..'."""
     clean = path.replace("\\", "/").strip("/")
-    if "\0" in clean or ".." in clean.split("/"):
+    if "\0" in clean or ".." in clean.split("/") or ".." in urllib.parse.unquote(clean).replace("\\", "/").split("/"):
         raise ConfigError(f"'{path}' leaves the datastore ('..'); name a path inside it", field=field)
     return clean
 

@@ -87,6 +87,23 @@ def listing(fs: Any, path: str, field: str | None = None) -> tuple[bool, dict[st
     return (True, {name: info}) if info.get("type") == "file" else (False, {})
 
 
+def listing_of(
+    fs: Any, path: str, only: list[str] | None, field: str | None = None
+) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """``listing`` of ``path``, or with ``only`` (a dataset's listed paths below it) of those paths alone: each
+    asked for by its own URL, so a store that cannot list the folder (a web server) is never asked to, and
+    nothing else in the folder is fetched."""
+    if only is None:
+        return listing(fs, path, field)
+    files: dict[str, dict[str, Any]] = {}
+    base = _strip(fs, path)
+    for relative in only:
+        is_file, found = listing(fs, f"{base}/{relative}", field)
+        for name, info in found.items():
+            files[relative if is_file else f"{relative}/{name}"] = info
+    return False, files
+
+
 def _sized(fs: Any, path: str, item: dict[str, Any]) -> dict[str, Any]:
     """A listed file whose size the listing left out (HTTP's link pages do) is asked about on its own."""
     if item.get("size") is not None:
@@ -123,9 +140,9 @@ class DownloadCache:
         self.locks = self.root / "locks"
 
     # -- public -------------------------------------------------------------------------------------------
-    def describe(self, fs: Any, path: str, field: str | None = None) -> dict[str, Any]:
+    def describe(self, fs: Any, path: str, field: str | None = None, only: list[str] | None = None) -> dict[str, Any]:
         """What a fetch would transfer (for dry runs): ``{"bytes", "files", "cached"}``."""
-        is_file, files = listing(fs, path, field)
+        is_file, files = listing_of(fs, path, only, field)
         key = content_key(fs, path, is_file, files)
         return {
             "bytes": sum(int(i.get("size") or 0) for i in files.values()),
@@ -133,9 +150,18 @@ class DownloadCache:
             "cached": (self.entries / key / META).is_file(),
         }
 
-    def fetch(self, fs: Any, path: str, *, progress: Progress | None = None, field: str | None = None) -> Path:
-        """A local copy of ``path`` (a file or a folder), leased to this process until :meth:`release`."""
-        is_file, files = listing(fs, path, field)
+    def fetch(
+        self,
+        fs: Any,
+        path: str,
+        *,
+        progress: Progress | None = None,
+        field: str | None = None,
+        only: list[str] | None = None,
+    ) -> Path:
+        """A local copy of ``path`` (a file or a folder; with ``only``, those paths below it), leased to this
+        process until :meth:`release`."""
+        is_file, files = listing_of(fs, path, only, field)
         key = content_key(fs, path, is_file, files)
         total = sum(int(i.get("size") or 0) for i in files.values())
         name = _strip(fs, path).rsplit("/", 1)[-1] or "data"

@@ -12,10 +12,11 @@ import uuid
 from typing import Any
 
 from runconfig_jupyter.core.data.bindings import DataBinding, check_name, output_placeholder
+from runconfig_jupyter.core.data.definitions import one_place
 from runconfig_jupyter.core.data.plan import argument_placeholder
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.registries.versioned import check_name as check_asset_name
-from runconfig_jupyter.core.runs.input_datasets import TABULAR
+from runconfig_jupyter.core.runs.input_datasets import TABULAR, listed_paths
 
 
 class DatasetConsumptionConfig:
@@ -53,16 +54,16 @@ class DatasetConsumptionConfig:
             location = {"dataset": {"id": dataset.id, "name": dataset.name, "version": dataset.version}}
         else:
             paths = dataset.definition["paths"]
-            if len(paths) != 1:
-                raise ConfigError(
-                    f"an unregistered dataset given to a run names one path, this one names {len(paths)}: register "
-                    "it first (dataset.register(ws, name)) or make one dataset per folder",
-                    field=f"data.{self.name}",
-                )
-            location = {"datapath": {"datastoreName": paths[0]["datastore"], "relativePath": paths[0]["path"]}}
+            store, folder, pattern = one_place("(unregistered)", paths, f"data.{self.name}")
+            relative = paths[0]["path"] if len(paths) == 1 else folder
+            location = {"datapath": {"datastoreName": store, "relativePath": relative}}
             options = dataset.definition.get("options")
             if dataset.definition["type"] == TABULAR:
                 entry["options"] = {"datasetType": TABULAR, **(options or {})}
+            listed = listed_paths(pattern) if len(paths) > 1 else None
+            if listed is not None:  # several files of one datastore: their folder, those files only (resolve.py)
+                entry["options"] = {"datasetType": dataset.definition["type"], **entry.get("options", {})}
+                entry["options"]["listedPaths"] = listed
         entry["dataLocation"] = location
         return DataBinding("data", self.name, entry, argument_placeholder(self.name))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
-from runconfig_jupyter.core.data.bindings import check_relative, datastore_name, parse_uri
+from runconfig_jupyter.core.data.bindings import URI_FORMS, check_relative, datastore_name, parse_uri
 from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
 from runconfig_jupyter.core.data.definitions import (
     dataset_registry,
@@ -28,6 +28,7 @@ from runconfig_jupyter.core.data.definitions import (
     registered_by_id,
     split_glob,
 )
+from runconfig_jupyter.core.data.stores import datastore_serving
 from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
@@ -49,7 +50,8 @@ PROFILE = "Describe the data frame from to_pandas_dataframe() with pandas (frame
 
 # -- paths ----------------------------------------------------------------------------------------------------
 def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
-    """v1's ``path=`` argument: ``(datastore, 'glob')``, a ``DataPath``, a datastore URI, or a list of those."""
+    """v1's ``path=`` argument: ``(datastore, 'glob')``, a ``DataPath``, a datastore URI, a web URL on a registered
+    datastore, or a list of those."""
     items = path if isinstance(path, list) else [path]
     if not items:
         raise ConfigError("give at least one (datastore, 'path') pair", field=field)
@@ -58,6 +60,8 @@ def normalize_paths(path: Any, field: str = "path") -> list[dict[str, str]]:
         where = f"{field}[{index}]" if isinstance(path, list) else field
         if isinstance(item, tuple) and len(item) == 2:
             store, relative = datastore_name(item[0], where), item[1]
+        elif isinstance(item, str) and "://" in item and not any(form.match(item) for form in URI_FORMS):
+            store, relative = datastore_serving(item, where)  # v1 took web URLs: from a registered datastore
         elif isinstance(item, str):
             store, relative = parse_uri(item, where)
         elif hasattr(item, "datastore") and (hasattr(item, "path_on_datastore") or hasattr(item, "path")):
@@ -207,7 +211,7 @@ class Dataset:
     # -- reading in the notebook -----------------------------------------------------------------------------
     def _files(self) -> list[tuple[Any, str, str]]:
         """``(filesystem, full path, path relative to its dataset root)`` of every file the definition covers."""
-        from runconfig_jupyter.core.data.filesystems import open_filesystem
+        from runconfig_jupyter.core.data.filesystems import join, open_filesystem
         from runconfig_jupyter.core.data.stores import get_datastore_spec
 
         home = self.workspace.home if self.workspace is not None else None
@@ -216,7 +220,7 @@ class Dataset:
             spec = get_datastore_spec(source["datastore"], home, field=f"paths[{index}]")
             fs, root = open_filesystem(spec)
             static, pattern = split_glob(source["path"])
-            base = f"{root.rstrip('/')}/{static}" if static else root.rstrip("/")
+            base = join(root, static, f"paths[{index}]").rstrip("/")  # a registered definition is checked again
             if pattern is None and fs.isfile(base):
                 found.append((fs, base, base.rsplit("/", 1)[-1]))
                 continue

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from runconfig_jupyter.core.data.plan import DataPlan
-from runconfig_jupyter.core.runs.input_datasets import files_under
+from runconfig_jupyter.core.runs.input_datasets import files_under, listed_paths
 
 
 def _size(total: int) -> str:
@@ -39,7 +39,7 @@ def describe_plan(plan: DataPlan) -> list[str]:
 
             field = f"data.{inp.name}"
             fs, root = open_filesystem(get_datastore_spec(inp.datastore, field=field), field=field)
-            about = cache.describe(fs, join(root, inp.path, field), field=field)
+            about = cache.describe(fs, join(root, inp.path, field), field=field, only=listed_paths(inp.pattern))
             files, total = range(about["files"]), about["bytes"]
             state = "cached, nothing to download" if about["cached"] else "not cached, downloaded at start"
         lines.append(f"  input  {inp.name} [{inp.mode}] {where}: {len(files)} files, {_size(total)}, {state}")

@@ -100,7 +100,9 @@ def join(root: str, path: str | None, field: str = "path_on_datastore") -> str:
     if not isinstance(path, str) or "\0" in path:
         raise ConfigError("must be a path on the datastore (text)", field=field)
     clean = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
-    if clean == ".." or clean.startswith("../"):
+    # '%2e%2e' is '..' to a web server (and to the URL library, which drops it with the folder before it)
+    decoded = posixpath.normpath(urllib.parse.unquote(path).replace("\\", "/")).lstrip("/")
+    if any(c == ".." or c.startswith("../") for c in (clean, decoded)):
         raise ConfigError(f"'{path}' leads out of the datastore; give a path inside it", field=field)
     return f"{root.rstrip('/')}/{clean}" if clean != "." else root
 

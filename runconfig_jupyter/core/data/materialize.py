@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import ConfigError
-from runconfig_jupyter.core.runs.input_datasets import files_under
+from runconfig_jupyter.core.runs.input_datasets import files_under, listed_paths
 from runconfig_jupyter.core.safety.confine import reachable_in_run_home, refuse_never_allowed, registered_places
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def host_source(inp: DataInput, cache: DownloadCache, progress: Progress | None 
     from runconfig_jupyter.core.data.stores import get_datastore_spec
 
     fs, root = open_filesystem(get_datastore_spec(inp.datastore, field=field), field=field)
-    return cache.fetch(fs, join(root, inp.path, field), progress=progress, field=field)
+    only = listed_paths(inp.pattern)  # a dataset of several paths: those files, not their whole folder
+    return cache.fetch(fs, join(root, inp.path, field), progress=progress, field=field, only=only)
 
 
 def copy_input(source: Path, target: Path, pattern: str | None = None, field: str = "data") -> Path:

@@ -24,11 +24,18 @@ from runconfig_jupyter.core.data.bindings import (
     origin_fields,
     output_requests,
 )
-from runconfig_jupyter.core.data.definitions import dataset_registry, definition_id, registered_by_id, split_glob
+from runconfig_jupyter.core.data.definitions import (
+    dataset_registry,
+    definition_id,
+    listed_pattern,
+    one_place,
+    registered_by_id,
+    split_glob,
+)
 from runconfig_jupyter.core.data.materialize import LOCAL, confined_host_path
 from runconfig_jupyter.core.data.plan import DataInput, DataOutput, DataPlan
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, DataPathMissing
-from runconfig_jupyter.core.runs.input_datasets import TABULAR
+from runconfig_jupyter.core.runs.input_datasets import TABULAR, listed_paths
 from runconfig_jupyter.core.system.paths import run_home
 
 
@@ -75,26 +82,22 @@ def locate(request: InputRequest, field: str, home: Path | None) -> Located:
             hint = "register the dataset first (dataset.register(ws, name))"
             raise ConfigError(f"{error}; {hint}", field=field) from None
         definition = asset.meta["definition"]
-        if len(definition["paths"]) != 1:
-            raise ConfigError(
-                f"dataset '{asset.name}' names {len(definition['paths'])} paths; a run input takes one "
-                "(one dataset per folder, or a glob below one folder)",
-                field=field,
-            )
-        source = definition["paths"][0]
-        static, pattern = split_glob(source["path"])
+        datastore, static, pattern = one_place(str(asset.name), definition["paths"], field)
         about = {
             "type": definition.get("type"),
             "id": definition_id(definition),
             "name": asset.name,
             "version": asset.version,
         }
-        return Located(source["datastore"], static, pattern, {**about, "pattern": pattern, **_options(definition)})
+        return Located(datastore, static, pattern, {**about, "pattern": pattern, **_options(definition)})
     if request.datastore is None:
         raise ConfigError("name the datastore of this input", field=field)
     static, pattern = split_glob(check_relative(request.path, field))
     options = dict(request.options)
     kind = options.pop("datasetType", None)
+    listed = options.pop("listedPaths", None)
+    if listed is not None:  # an unregistered dataset of several paths (consumption.py): those below the folder
+        pattern = listed_pattern(listed, field)
     dataset = None
     if kind is not None or pattern is not None:
         dataset = {"type": kind or "file", "pattern": pattern, "options": options}
@@ -114,12 +117,14 @@ def plan_input(request: InputRequest, field: str, home: Path | None) -> DataInpu
     spec = get_datastore_spec(located.datastore, home, field=field)
     fs, root = open_filesystem(spec, field=field)
     full = join(root, located.path, field)
-    if not fs.exists(full):
-        raise DataPathMissing(
-            f"'{located.path or '/'}' does not exist on datastore '{spec.name}'; upload the data first "
-            "(datastore.upload(...)) or fix the path",
-            field=field,
-        )
+    listed = listed_paths(located.pattern)
+    for path, where in [(full, located.path)] if listed is None else [(join(full, p, field), p) for p in listed]:
+        if not fs.exists(path):  # a web store may have no folder to ask about: each listed file is asked for
+            raise DataPathMissing(
+                f"'{where or '/'}' does not exist on datastore '{spec.name}'; upload the data first "
+                "(datastore.upload(...)) or fix the path",
+                field=field,
+            )
     path = str(confined_host_path(full, field, home)) if spec.kind == LOCAL else located.path
     mode = request.mode
     if located.dataset and located.dataset.get("type") == TABULAR and request.mode not in ("mount", "download"):
@@ -131,7 +136,7 @@ def plan_input(request: InputRequest, field: str, home: Path | None) -> DataInpu
         path=path,
         mode=mode,
         path_on_compute=request.path_on_compute,
-        is_file=bool(fs.isfile(full)),
+        is_file=listed is None and bool(fs.isfile(full)),
         pattern=located.pattern,
         dataset=located.dataset,
     )

@@ -381,6 +381,30 @@ def list_datastores(home: Path | None = None) -> list[DatastoreSpec]:
     return [_default_spec(home), *(get_datastore_spec(n, home) for n in names)]
 
 
+def datastore_serving(url: str, field: str, home: Path | None = None) -> tuple[str, str]:
+    """``(datastore name, path on it)`` of a web URL (``https://host/mnist/train.gz``) given to a dataset, as v1's
+    ``Dataset.File.from_files(path=[urls])`` took them: the registered fsspec datastore whose URL is the longest
+    prefix of it. A URL no datastore serves is refused, naming the registration that makes the same call work, so
+    data is only ever read from places registered on purpose (a dataset definition cannot name an arbitrary host).
+    """
+    serving = [
+        (str(spec.settings.get("url", "")).rstrip("/") + "/", spec.name)
+        for spec in list_datastores(home)
+        if spec.kind == "fsspec" and spec.settings.get("url")
+    ]
+    matches = [(prefix, name) for prefix, name in serving if url.startswith(prefix)]
+    if matches:
+        prefix, name = max(matches, key=lambda match: len(match[0]))
+        return name, url[len(prefix) :]
+    folder = url.split("?", 1)[0].rsplit("/", 1)[0] + "/"
+    raise ConfigError(
+        f"'{url[:200]}' is on no registered datastore: register where it is served once, "
+        f"Datastore.register_fsspec(ws, 'web-data', '{folder[:200]}'), and the same call reads it from there "
+        "(a URL is read only from a datastore you registered)",
+        field=field,
+    )
+
+
 def default_datastore_name(home: Path | None = None) -> str:
     """What ``ws.get_default_datastore()`` returns: the one set by ``set_default_datastore``, else v1's name."""
     chosen = _read(home).get("default")

@@ -33,8 +33,20 @@ def files_under(root: Path, pattern: str | None) -> list[Path]:
     return found
 
 
+def listed_paths(pattern: str | None) -> list[str] | None:
+    """The paths of a file-list pattern (``{a.gz,b/c.gz}``, what a dataset of several paths becomes as one run
+    input, core/data/resolve.py), or None for a glob. A listed path that is a folder stands for what it holds."""
+    if pattern and pattern.startswith("{") and pattern.endswith("}") and not set(pattern) & set("*?["):
+        return pattern[1:-1].split(",")
+    return None
+
+
 def matches(relative: str, pattern: str) -> bool:
-    """A glob over relative posix paths where ``**/`` may also match nothing (``**/*.csv`` takes ``a.csv``)."""
+    """A glob over relative posix paths where ``**/`` may also match nothing (``**/*.csv`` takes ``a.csv``), or a
+    file list (``listed_paths``)."""
+    listed = listed_paths(pattern)
+    if listed is not None:
+        return any(relative == path or relative.startswith(path + "/") for path in listed)
     return fnmatch.fnmatchcase(relative, pattern) or (
         pattern.startswith("**/") and fnmatch.fnmatchcase(relative, pattern[3:])
     )

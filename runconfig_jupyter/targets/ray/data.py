@@ -127,6 +127,7 @@ def _fetch(entry: dict[str, Any]) -> Path:
     from runconfig_jupyter.core.data.cache import DownloadCache
     from runconfig_jupyter.core.data.filesystems import join
     from runconfig_jupyter.core.data.remote_access import missing_variables, open_recipe
+    from runconfig_jupyter.core.runs.input_datasets import listed_paths
 
     recipe = entry["recipe"]
     missing = missing_variables(recipe)
@@ -136,4 +137,6 @@ def _fetch(entry: dict[str, Any]) -> Path:
             "variables); only their names travel with the job"
         )
     fs = open_recipe(recipe)
-    return Path(DownloadCache().fetch(fs, join(recipe["root"], entry["path"]), field=f"data.{entry['name']}"))
+    only = listed_paths(entry.get("pattern"))  # a dataset of several paths: those files, not their whole folder
+    path = join(recipe["root"], entry["path"])
+    return Path(DownloadCache().fetch(fs, path, field=f"data.{entry['name']}", only=only))

@@ -1,0 +1,1 @@
+"""``azureml.train.automl.run``: importing it imports the package, which says automated ML needs Azure."""
