@@ -144,9 +144,7 @@ def test_a_standby_killed_after_its_claim_does_not_leave_the_run_queued(project,
     Experiment("lost").submit(config).wait_for_completion(timeout=60)
     pid = ready_standby(standbys_on)
     os.kill(pid, signal.SIGSTOP)  # claimed (the run id sits in its FIFO) but never reads it
-    # A progress callback keeps the submit in this process, so the standby is claimed with the run id (a submit
-    # handed to a stopped standby is taken back instead: tests/integration/test_standby_submit.py).
-    run = Experiment("lost").submit(config, snapshot_progress=lambda done, total: None)
+    run = Experiment("lost").submit(config)
     assert run.record.driver_pid == pid and run.get_status() == "Queued"
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: settle.settle(run.store, run.id) == "failed", timeout=20, message="the lost standby to be noticed")

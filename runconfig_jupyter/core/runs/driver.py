@@ -465,34 +465,18 @@ def warm_up_target(store: RunStore, run_id: str) -> None:
 
 def standby_main(print_: str) -> int:
     """Wait warm for a run id (core/standby.py), then drive that run exactly as a fresh driver would."""
-    from runconfig_jupyter.core.runs.standby import (
-        SUBMIT_PREFIX,
-        become_driver,
-        standby_seconds,
-        start_successor,
-        wait_for_run,
-    )
+    from runconfig_jupyter.core.runs.standby import become_driver, standby_seconds, start_successor, wait_for_run
     from runconfig_jupyter.core.system.paths import run_home
 
     home = run_home()
     env = dict(os.environ)  # what this standby was started with: its successor gets the same
-    message = wait_for_run(home, print_, standby_seconds())
-    if message is None:
+    run_id = wait_for_run(home, print_, standby_seconds())
+    if run_id is None:
         return 0
-    run_id: str | None = message
-    how = "took the run"
-    if message.startswith(SUBMIT_PREFIX):  # the submitter handed over the submit itself
-        how = "took the run it submitted for its submitter"
-        from runconfig_jupyter.core.runs.standby_submit import serve_submit, submit_token
-
-        token = submit_token(message)
-        run_id = serve_submit(home, token, env) if token else None
-        if run_id is None:  # refused (the submitter submits itself) or driven by a driver of its own
-            return 0
     become_driver(home, run_id)
     store = RunStore(home)
     with open(RunFolder(store.run_dir(run_id)).driver_log, "a", encoding="utf-8") as out:
-        out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} {how}\n")
+        out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} warm standby driver {os.getpid()} took the run\n")
     return drive(store, run_id, after_start=lambda: start_successor(home, env, print_))
 
 

@@ -7,13 +7,14 @@ submit machinery, which imports the run handle, which waits through ``settle``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.standby import (
     STANDBY_DELAY_SECONDS,
     claim,
-    driver_environment,
     ensure_standby,
     fingerprint,
     standby_seconds,
@@ -60,7 +61,7 @@ def start_driver(
     imports the rest of itself (core/runs/driver_entry.py); its ``head_start`` (ComputeTarget.head_start)
     runs even before that.
     """
-    env = driver_environment(store.home, extra_env, strip_env)
+    env = driver_environment(store, extra_env, strip_env)
     warm = not reattach and standby_seconds(env) > 0
     print_ = fingerprint(env) if warm else ""
 
@@ -80,6 +81,18 @@ def start_driver(
     return pid
 
 
+def driver_environment(
+    store: RunStore, extra_env: dict[str, str] | None = None, strip_env: set[str] | None = None
+) -> dict[str, str]:
+    """Exactly what a driver process inherits: ours minus other targets' tokens, plus the run's extras."""
+    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
+    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(store.home)}
+    # The driver imports this package; make sure it resolves to the same code as ours.
+    package_root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def prewarm(store: RunStore | None = None) -> int | None:
     """Start a standby driver before the first submit (``%load_ext`` calls this); its PID, or None. Never raises.
 
@@ -88,7 +101,7 @@ def prewarm(store: RunStore | None = None) -> int | None:
     """
     try:
         store = store or RunStore()
-        env = driver_environment(store.home, None, other_targets_secrets(resolve_target("local")))
+        env = driver_environment(store, None, other_targets_secrets(resolve_target("local")))
         if standby_seconds(env) <= 0:
             return None
         return ensure_standby(store.home, env, fingerprint(env))

@@ -857,15 +857,7 @@ def submit(
     ``options``: ``tags``, ``display_name``, ``snapshot_limits``, ``parent_run_id``, ``driver_env``,
     ``snapshot_progress(done_bytes, total_bytes)``, ``confine_to`` (see ``start_run``).
     """
-    from runconfig_jupyter.core.runs.standby_submit import submit_through_standby
+    from runconfig_jupyter.core.runs.submit import start_run
 
     store = store or RunStore()
-    # A waiting standby for this environment submits faster than this process can (core/runs/standby_submit.py).
-    run_id = submit_through_standby(
-        config, experiment, target, store.home, options, lambda run, why: ScriptRun(run, store=store).cancel(why)
-    )
-    if run_id is None:
-        from runconfig_jupyter.core.runs.submit import start_run
-
-        run_id = start_run(config, experiment, target, store=store, **options)
-    return ScriptRun(run_id, store=store)
+    return ScriptRun(start_run(config, experiment, target, store=store, **options), store=store)

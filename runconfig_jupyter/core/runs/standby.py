@@ -25,7 +25,6 @@ import contextlib
 import errno
 import gc
 import os
-import re
 import select
 import sys
 import time
@@ -47,10 +46,6 @@ WARMING_SUFFIX = ".new"
 CLAIMED_READ_SECONDS = 10.0  # a claimer writes right after its rename; longer means it died
 # The next standby waits this long before importing, so it does not slow the run just handed over.
 STANDBY_DELAY_SECONDS = 1.0
-# What a claimer writes instead of a run id to have the standby submit (core/runs/standby_submit.py).
-SUBMIT_PREFIX = "submit:"
-SUBMIT_TOKEN = r"[0-9]{1,10}-[0-9a-f]{12}"
-SUBMIT_MESSAGE = re.compile(rf"^{SUBMIT_PREFIX}{SUBMIT_TOKEN}$")
 
 
 def standby_seconds(env: dict[str, str] | None = None) -> float:
@@ -87,21 +82,6 @@ def code_stamp() -> str:
     return str(newest)
 
 
-def driver_environment(
-    home: Path, extra_env: dict[str, str] | None = None, strip_env: set[str] | None = None
-) -> dict[str, str]:
-    """Exactly what a driver process inherits: ours minus other targets' tokens, plus the run's extras."""
-    inherited = {key: value for key, value in os.environ.items() if key not in (strip_env or set())}
-    env = {**inherited, **(extra_env or {}), "RUNCONFIG_JUPYTER_HOME": str(home)}
-    # The driver imports this package; make sure it resolves to the same code as ours. Put first once: a driver's
-    # own environment (a standby submitting for its submitter, a run submitting children) keeps the same value.
-    package_root = str(Path(__file__).resolve().parents[3])
-    paths = (env.get("PYTHONPATH") or "").split(os.pathsep)
-    if paths[0] != package_root:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, *paths) if p)
-    return env
-
-
 def fingerprint(env: dict[str, str], executable: str | None = None) -> str:
     """Stable hash of what a driver gets: interpreter, this package's code and every environment variable."""
     parts = [(executable or sys.executable).encode(), code_stamp().encode()]
@@ -131,7 +111,7 @@ def _named(folder: Path, print_: str, suffixes: tuple[str, ...] = ("",)) -> list
     return [folder / name for name in sorted(names) if name.startswith(prefix) and name.endswith(suffixes)]
 
 
-def is_standby_process(pid: int) -> bool:
+def _is_standby_process(pid: int) -> bool:
     """True when ``pid`` is a live standby driver (not a recycled PID; ``/proc``, no psutil import)."""
     return not proc.is_zombie(pid) and "--standby" in proc.command_line(pid)
 
@@ -142,7 +122,7 @@ def standby_pids(home: Path) -> list[int]:
     if not folder.is_dir():
         return []
     pids = {_fifo_pid(path) for path in folder.iterdir()}
-    return sorted(pid for pid in pids if pid and is_standby_process(pid))
+    return sorted(pid for pid in pids if pid and _is_standby_process(pid))
 
 
 def waiting_pids(home: Path, print_: str = "*") -> list[int]:
@@ -151,7 +131,7 @@ def waiting_pids(home: Path, print_: str = "*") -> list[int]:
     if not folder.is_dir():
         return []
     pids = {_fifo_pid(path) for path in _named(folder, print_, (FIFO_SUFFIX,))}
-    return sorted(pid for pid in pids if pid and is_standby_process(pid))
+    return sorted(pid for pid in pids if pid and _is_standby_process(pid))
 
 
 def claim(home: Path, print_: str, run_id: str, before_handover: Callable[[int], None] | None = None) -> int | None:
@@ -208,7 +188,7 @@ def ensure_standby(home: Path, env: dict[str, str], print_: str, delay: float = 
     try:
         for path in _named(folder, print_, (FIFO_SUFFIX, WARMING_SUFFIX)) if folder.is_dir() else ():
             pid = _fifo_pid(path)
-            if pid and is_standby_process(pid):
+            if pid and _is_standby_process(pid):
                 return None  # one is waiting, or still importing
             with contextlib.suppress(OSError):  # left by a standby that was killed
                 path.unlink()
@@ -251,9 +231,6 @@ PRELOAD = (
     "runconfig_jupyter.core.runs.script_history",
     "runconfig_jupyter.core.runs.interactive",  # child runs a script left open are settled with it
     "runconfig_jupyter.core.target.interface",
-    # A submit handed over by its submitter (core/runs/standby_submit.py) runs here too: its first call paid
-    # ~40 ms of imports and first-use work (the snapshot writer, the never-allowed list, the built-in ignore rules).
-    "runconfig_jupyter.core.runs.standby_submit",
 )
 
 
@@ -272,8 +249,6 @@ def _preload() -> None:
     for name in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    with contextlib.suppress(Exception):
-        importlib.import_module("runconfig_jupyter.core.runs.standby_submit").warm_up()
     for type_name in PRELOAD_TARGETS:
         with contextlib.suppress(Exception):  # a type that cannot load fails its own run, with its error
             target_class(type_name).warm_up()
@@ -292,8 +267,7 @@ def _freeze_preloaded() -> None:
 
 
 def wait_for_run(home: Path, print_: str, seconds: float) -> str | None:
-    """Publish this process as a standby and block until a run id (or a submit request) arrives (None: idle or
-    home gone).
+    """Publish this process as a standby and block until a run id arrives (None: idle or home gone).
 
     The fingerprint is the submitter's hash of the environment it started us with.
     """
@@ -347,9 +321,8 @@ def _read_run_id(fd: int, deadline: float) -> str | None:
                 continue
             return None
         data += chunk
-    message = data.split(b"\n", 1)[0].decode(errors="replace").strip()
-    # It becomes a path: nothing but a run id, or a submit request's token (core/runs/standby_submit.py).
-    return message if RUN_ID.fullmatch(message) or SUBMIT_MESSAGE.fullmatch(message) else None
+    run_id = data.split(b"\n", 1)[0].decode(errors="replace").strip()
+    return run_id if RUN_ID.fullmatch(run_id) else None  # it becomes a path: nothing but a run id
 
 
 def become_driver(store_home: Path, run_id: str) -> None:

@@ -22,7 +22,6 @@ from runconfig_jupyter.core.runs.drivers import other_targets_secrets, start_dri
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import update_history
 from runconfig_jupyter.core.runs.names import check_experiment_name, new_run_id
-from runconfig_jupyter.core.runs.standby import driver_environment
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore
 from runconfig_jupyter.core.safety.secret_env import SecretFile, redact_config_dict, refuse_placeholders
@@ -66,7 +65,6 @@ def start_run(
     driver_env: dict[str, str] | None = None,
     snapshot_progress: Callable[[int, int], None] | None = None,
     confine_to: Path | None = None,
-    take_over: Callable[[str, dict[str, str]], bool] | None = None,
 ) -> str:
     """Submit ``config`` and return its run id; ``snapshot_progress(done_bytes, total_bytes)`` reports packaging.
 
@@ -75,9 +73,6 @@ def start_run(
 
     Every path of the config passes the confinement check (core/confine.py) against the store's home and,
     when given, ``confine_to`` (the Jupyter server's root for REST submits) before the target is contacted.
-
-    ``take_over(run_id, driver_env)``: a standby that runs this submit for its submitter (core/runs/standby_submit.py)
-    becomes the run's driver itself when it returns True; otherwise a driver is started as for any submit.
     """
     from runconfig_jupyter.core.snapshot.create import SnapshotLimits, check_script_packaged
     from runconfig_jupyter.core.snapshot.stored import store_snapshot
@@ -184,16 +179,14 @@ def start_run(
         if isinstance(error, OSError):
             raise disk_error(error, f"creating the run folder {run_dir}") from error
         raise
-    strip = other_targets_secrets(compute)
-    if take_over is None or not take_over(run_id, driver_environment(store.home, driver_env, strip)):
-        start_driver(
-            store,
-            run_id,
-            driver_env,
-            strip_env=strip,
-            target_type=compute.type_name,
-            head_start=type(compute).head_start,
-        )
+    start_driver(
+        store,
+        run_id,
+        driver_env,
+        strip_env=other_targets_secrets(compute),
+        target_type=compute.type_name,
+        head_start=type(compute).head_start,
+    )
     return run_id
 
 

@@ -56,12 +56,6 @@ def current_target_source() -> Any:
     return _current_config[0] if _current_config else None
 
 
-def defines_targets_in_process() -> bool:
-    """Whether this process knows targets another process would not: ``register_target`` without ``persist``, or
-    a front end's settings. A submit handed to another process (core/runs/standby_submit.py) must not use them."""
-    return bool(_registered or _registered_aliases or _current_config)
-
-
 def _config_targets() -> dict[str, dict[str, Any]]:
     return {str(name): dict(spec or {}) for config in _current_config for name, spec in dict(config.targets).items()}
 
