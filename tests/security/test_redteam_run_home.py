@@ -133,6 +133,14 @@ def test_the_run_artifact_datastore_reaches_only_runs_outputs(home_with_a_secret
         "every run's logs": Dataset.File.from_files(path=(store, "*/logs/*")).as_mount(),
         "another run's logs": store.path(f"{earlier}/logs").as_download(),
         "another run's record": Dataset.File.from_files(path=(store, f"{earlier}/run.json")).as_download(),
+        # Several paths become one input over their common folder (core/data/definitions.py one_place): outputs of
+        # a run next to its logs, or its record with its log, must not widen that folder into the run or runs folder.
+        "a run's outputs with its logs": Dataset.File.from_files(
+            path=[(store, f"{earlier}/outputs/model.txt"), (store, f"{earlier}/logs/driver_log.txt")]
+        ).as_mount(),
+        "a run's record with its log": Dataset.File.from_files(
+            path=[(store, f"{earlier}/run.json"), (store, f"{earlier}/logs/driver_log.txt")]
+        ).as_download(),
     }
     for what, data in hostile.items():
         config = ScriptRunConfig(str(project), script="train.py", arguments=["--data", data])
