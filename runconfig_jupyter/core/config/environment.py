@@ -93,7 +93,7 @@ class CondaDependencies:
     def installed_pip_packages(self) -> list[str]:
         """The pip packages a target installs: all but Azure ML SDK v1's own distributions (``azureml-sdk``,
         ``azureml-defaults``, ``azureml-dataset-runtime[fuse]``, ...; see ``azureml_sdk_packages``)."""
-        return [p for p in self.pip_packages if p not in azureml_sdk_packages(self.pip_packages)]
+        return [p for p in self.pip_packages if not _is_azureml_sdk(p)]
 
     def remove_pip_package(self, package: str) -> None:
         self.pip_packages = [p for p in self.pip_packages if _package_name(p) != _package_name(package)]
@@ -200,7 +200,11 @@ def azureml_sdk_packages(pip_packages: Iterable[str]) -> list[str]:
     minute and more per environment, other versions of numpy and friends under the script, and a failed run
     where PyPI is out of reach.
     """
-    return [p for p in pip_packages if _package_name(p).replace("_", "-").replace(".", "-").startswith("azureml-")]
+    return [p for p in pip_packages if _is_azureml_sdk(p)]
+
+
+def _is_azureml_sdk(spec: str) -> bool:
+    return _package_name(spec).replace("_", "-").replace(".", "-").startswith("azureml-")
 
 
 def _package_name(spec: str) -> str:

@@ -327,9 +327,10 @@ def check_environment(environment: Environment) -> None:
             bad = [p for p in packages if not isinstance(p, str) or not p.strip()]
             if bad:
                 raise ConfigError(f"package specs must be text, got {bad!r}", field=f"environment.python.{kind}")
-        if not python.user_managed_dependencies and azureml_sdk_packages(conda.pip_packages):
+        skipped = [] if python.user_managed_dependencies else azureml_sdk_packages(conda.pip_packages)
+        if skipped:
             warnings.warn(  # said at submit, where the run is made: no target installs them
-                f"environment '{environment.name}' lists {', '.join(azureml_sdk_packages(conda.pip_packages))}, "
+                f"environment '{environment.name}' lists {', '.join(skipped)}, "
                 "which will not be installed: runconfig_jupyter takes the Azure ML SDK's part in the run",
                 UserWarning,
                 stacklevel=2,

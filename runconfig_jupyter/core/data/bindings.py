@@ -170,7 +170,8 @@ def check_relative(path: str, field: str) -> str:
     """A path on a datastore: relative, no '..' (it may never leave the datastore's root), also not spelled
     '%2e%2e', which a web datastore's server and URL library take for '..'."""
     clean = path.replace("\\", "/").strip("/")
-    if "\0" in clean or ".." in clean.split("/") or ".." in urllib.parse.unquote(clean).replace("\\", "/").split("/"):
+    # Checked decoded: a literal '..' stays one, and '%2e%2e' becomes one.
+    if "\0" in clean or ".." in urllib.parse.unquote(clean).replace("\\", "/").split("/"):
         raise ConfigError(f"'{path}' leaves the datastore ('..'); name a path inside it", field=field)
     return clean
 
