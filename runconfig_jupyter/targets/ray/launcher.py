@@ -107,10 +107,24 @@ def private_root(run_id: str, label: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"runconfig-{run_id[-24:]}-{label}-"))
 
 
-def private_copy(root: Path) -> Path:
-    """A per-run copy of the shared working_dir (the cwd Ray gave us), as ``root/work``."""
+class _CopyStopped(Exception):
+    """A rank was stopped while its private copy was made: a big working_dir must not hold up the stop."""
+
+
+def private_copy(root: Path, stopped: threading.Event | None = None) -> Path:
+    """A per-run copy of the shared working_dir (the cwd Ray gave us), as ``root/work``.
+
+    With ``stopped``, the copy ends between two files once it is set (``_CopyStopped``): a rank actor's
+    cleanup comes while its copy is made, and the job's driver is killed 3 s after the stop.
+    """
     work = root / "work"
-    shutil.copytree(Path.cwd(), work, symlinks=True)
+
+    def copy(source: str, target: str, *, follow_symlinks: bool = True) -> object:
+        if stopped is not None and stopped.is_set():
+            raise _CopyStopped  # neither OSError nor shutil.Error, which copytree would collect and go on
+        return shutil.copy2(source, target, follow_symlinks=follow_symlinks)
+
+    shutil.copytree(Path.cwd(), work, symlinks=True, copy_function=copy)
     for folder in COLLECTED:
         if (work / folder).is_symlink():
             (work / folder).unlink()
@@ -306,16 +320,28 @@ def _ship(work: Path, limit: int) -> bool:
 
 
 # ---------------------------------------------------------------- distributed
+RANK_CONCURRENCY = 4  # start, poll/stop/outputs and cleanup of a rank actor at once (RankProcess)
+
+
 class RankProcess:
-    """Body of the rank actor: one rank's process in a private copy of the working_dir."""
+    """Body of the rank actor: one rank's process in a private copy of the working_dir.
+
+    The actor is threaded (``RANK_CONCURRENCY``) so that ``cleanup`` runs while ``start`` still copies a big
+    working_dir; queued behind it, the cleanup came too late and Ray killed the actor mid-copy, which left the
+    partial copy on the node. ``_busy`` is held by ``start`` from the private root's creation to the process's
+    start, so a cleanup sees either no root, or a root and (once ``start`` let go) the process if it started.
+    """
 
     def __init__(self, run_id: str, rank: int):
         self.run_id, self.rank = run_id, rank
+        self.root: Path | None = None
         self.work: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._buffer: list[bytes] = []
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self._busy = threading.Lock()
+        self._stopped = threading.Event()
 
     def node_info(self) -> tuple[str, int, str]:
         """(node ip, a free port on this node, Ray node id) - rank 0's ip:port become MASTER_ADDR:MASTER_PORT."""
@@ -331,22 +357,35 @@ class RankProcess:
         env: dict[str, str],
         conda: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
-    ) -> int:
+    ) -> int | None:
+        """The process's pid; None when the rank was cleaned up first (then nothing is started or left)."""
         python, conda_env = conda_environment(conda)  # per node: each rank's node gets the prefix (cached)
         env = {**env, **conda_env}
-        self.work = private_copy(private_root(self.run_id, f"rank{self.rank}"))
-        argv, data_env = _with_data(data, self.work, argv)
-        env = {**env, **data_env}
-        self.process = subprocess.Popen(
-            _python(argv, env, python),
-            cwd=self.work,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        with self._busy:
+            if self._stopped.is_set():
+                return None
+            self.root = private_root(self.run_id, f"rank{self.rank}")
+            try:
+                self.work = private_copy(self.root, self._stopped)
+                argv, data_env = _with_data(data, self.work, argv)
+                if self._stopped.is_set():
+                    raise _CopyStopped
+            except _CopyStopped:
+                # Removed here too, where the copy can no longer add to it: a cleanup that gave up waiting for
+                # _busy removed the root while it was still being copied into.
+                shutil.rmtree(self.root, ignore_errors=True)
+                return None
+            env = {**env, **data_env}
+            self.process = subprocess.Popen(
+                _python(argv, env, python),
+                cwd=self.work,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self.process.pid
@@ -384,10 +423,32 @@ class RankProcess:
         assert self.work is not None
         return pack_outputs(self.work, limit)
 
-    def cleanup(self) -> None:
-        self.stop()
-        if self.work is not None:
-            shutil.rmtree(self.work.parent, ignore_errors=True)
+    def cleanup(self, wait: float = 1.0) -> None:
+        """Stop the rank at any point of ``start`` and remove its private root.
+
+        ``wait`` bounds how long a ``start`` that is copying gets to notice the stop (it does between two files):
+        the job's driver waits 2 s for the cleanups before it ends, and Ray kills the actors with it.
+        """
+        self._stopped.set()
+        idle = self._busy.acquire(timeout=wait)
+        try:
+            self.stop()
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
+        finally:
+            if idle:
+                self._busy.release()
+
+
+def _wait_interruptibly(refs: list[Any]) -> list[Any]:
+    """``ray.get`` in short waits: a stop (SIGTERM) is raised between them at once, whereas a blocked ``ray.get``
+    checks for signals only every second, and the stop has 3 s in all to clean up the ranks."""
+    import ray
+
+    pending = list(refs)
+    while pending:
+        _done, pending = ray.wait(pending, num_returns=len(pending), timeout=0.2)
+    return ray.get(refs)
 
 
 def run_distributed(spec: dict[str, Any]) -> int:
@@ -432,7 +493,12 @@ def run_distributed(spec: dict[str, Any]) -> int:
         actor_cls = ray.remote(RankProcess)
         for rank in plan.ranks:
             strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=rank.node_rank)
-            options: dict[str, Any] = {"num_cpus": cpus, "scheduling_strategy": strategy, "max_restarts": 0}
+            options: dict[str, Any] = {
+                "num_cpus": cpus,
+                "scheduling_strategy": strategy,
+                "max_restarts": 0,
+                "max_concurrency": RANK_CONCURRENCY,
+            }
             if gpus:
                 options["num_gpus"] = gpus
             actors.append(actor_cls.options(**options).remote(spec["run_id"], rank.rank))
@@ -441,7 +507,8 @@ def run_distributed(spec: dict[str, Any]) -> int:
         tasks = [f"{ip}:{port}" for ip, port, _node in infos]
         envs = [rank_environment(plan, rank, master_addr, master_port, tasks) for rank in plan.ranks]
         conda, data = spec.get("conda"), spec.get("data")
-        ray.get([actor.start.remote(spec["argv"], env, conda, data) for actor, env in zip(actors, envs, strict=True)])
+        starts = [actor.start.remote(spec["argv"], env, conda, data) for actor, env in zip(actors, envs, strict=True)]
+        _wait_interruptibly(starts)
         _note(
             f"started {plan.world_size} {plan.framework} ranks on {len({node for _, _, node in infos})} Ray node(s); "
             f"rank 0 at {master_addr}:{master_port}"
