@@ -40,10 +40,14 @@ def _remove_test_images(client, nonce: str) -> None:
 
 
 def remove_images(client, names: list[str]) -> None:
-    """Remove images by tag or id; children first (a parent with children cannot go), a few passes."""
+    """Remove images by tag or id; children first (a parent with children cannot go), a few passes.
+
+    Empty names are skipped: a run that failed before recording its image hands '' here from a test's
+    ``finally``, and the engine's NullResource for it would hide the test's own error.
+    """
     from docker.errors import APIError, ImageNotFound
 
-    pending = list(dict.fromkeys(names))
+    pending = [name for name in dict.fromkeys(names) if name]
     for _pass in range(4):
         failed = []
         for name in pending:
