@@ -17,7 +17,7 @@ FLOOD = textwrap.dedent(
     import os, sys
     print("starting", flush=True)
     line = "x" * 4000
-    for n in range(int(os.environ.get("LINES", "100000"))):
+    for n in range(int(os.environ.get("FLOOD_LINES", "100000"))):
         print(line)
     """
 )

@@ -102,7 +102,13 @@ def test_remote_kernel_notebook_executes_headless(tmp_path, run_home):
 
 def test_target_from_traitlets_config(shell, jupyter_server, monkeypatch):
     """A kernel target configured only through traitlets (``TargetSettings.targets``, as in ipython_config.py)."""
+    from runconfig_jupyter.core.target.target_settings import TargetSettings
+
     monkeypatch.setattr("runconfig_jupyter.core.target.configured._registered", {})
+    # The shell's settings are the source, as in a kernel. This process also runs in-process Jupyter servers for
+    # other tests, and each made its own TargetSettings current after this shell's extension was loaded.
+    own = [c for c in shell.configurables if isinstance(c, TargetSettings)]
+    monkeypatch.setattr("runconfig_jupyter.core.target.configured._current_config", own[-1:])
     spec = {"type": "kernel", "url": jupyter_server.url, "token_env": TOKEN_ENV}
     shell.run_line_magic("config", f"TargetSettings.targets = {{'lab-box': {spec!r}}}")
     try:
