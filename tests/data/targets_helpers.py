@@ -40,6 +40,10 @@ PROBE = textwrap.dedent(
             except OSError as error:
                 entry["write"] = error.errno
             report[key] = entry
+    if "--view" in args:  # a dataset naming some files of a folder: what the script can list and read there
+        folder = args["--view"]
+        names = files(folder)
+        report["--view"] = {"files": names, "texts": {n: open(os.path.join(folder, n)).read() for n in names}}
     if "--file" in args:  # a single-file input: the path is the file itself
         report["file"] = {"path": args["--file"], "text": open(args["--file"]).read()}
     if "--secret" in args:

@@ -99,6 +99,29 @@ def test_registered_folder_is_mounted_read_only_and_outputs_are_uploaded_even_wh
     assert "runconfig: warning: model/leak" in run.get_log()
 
 
+def test_a_mounted_dataset_of_some_files_of_a_folder_shows_those_files_only(project, local_store, no_containers_left):
+    """A v1 mount of ``Dataset.File.from_files((store, "train/*.csv"))`` (or of a list of files) shows the dataset,
+    not every file of its folder: a script that lists its mount point must not train on the folder's other files."""
+    from runconfig_jupyter import Dataset
+
+    registered = Path(local_store.path_on_host)
+    (registered / "train" / "b.csv").write_text("x,y\n5,6\n")
+    (registered / "train" / "notes.txt").write_text("not part of the dataset\n")
+    globbed = Dataset.File.from_files((local_store, "train/*.csv")).as_named_input("csvs").as_mount()
+    arguments = ["--view", globbed, "--mounted", globbed, "--try-write", "mounted"]
+    run = submit(project, arguments, no_containers_left)
+    assert run.get_details()["status"] == "Completed", run.get_log()
+    seen = report(run)
+    assert seen["--view"] == {"files": ["a.csv", "b.csv"], "texts": {"a.csv": "x,y\n1,2\n", "b.csv": "x,y\n5,6\n"}}
+    assert seen["--mounted"]["write"] == 30  # read-only, as every mount (EROFS)
+    assert sorted(p.name for p in (registered / "train").iterdir()) == ["a.csv", "b.csv", "notes.txt"]
+    assert not (run.run_dir / ".data_views").exists()  # the links are gone with the run; the data stays
+
+    listed = Dataset.File.from_files([(local_store, "train/a.csv"), (local_store, "train/notes.txt")])
+    run = submit(project, ["--view", listed.as_named_input("pair").as_mount()], no_containers_left)
+    assert report(run)["--view"]["files"] == ["a.csv", "notes.txt"]
+
+
 @pytest.fixture(params=["s3", "azure_blob"])
 def remote_data(request: pytest.FixtureRequest, tmp_path: Path, credentials: None):  # type: ignore[no-untyped-def]
     """A writable store on moto (S3) or Azurite (Azure Blob) holding train/a.csv and train/sub/b.csv."""

@@ -79,12 +79,18 @@ def test_workers_read_the_store_and_the_output_is_uploaded(worker_fetch_target, 
 
 
 def test_local_folder_on_this_machines_cluster_is_used_in_place(ray_cluster, local_store, tmp_path):
+    """A mounted folder is the folder itself; a mounted dataset naming some files of a folder (a glob) is those
+    files only, linked on the node (the folder's other files are not part of the input)."""
+    from runconfig_jupyter import Dataset
+
+    (Path(local_store.path_on_host) / "train" / "notes.txt").write_text("not part of the dataset\n")
+    csvs = Dataset.File.from_files((local_store, "train/*.csv")).as_named_input("csvs").as_mount()
     register_target("ray-here", type="ray", address=ray_cluster.address)
     try:
         config = ScriptRunConfig(
             str(make_project(tmp_path / "project")),
             script="probe.py",
-            arguments=["--mounted", local_store.path("train", data_reference_name="train").as_mount()],
+            arguments=["--mounted", local_store.path("train", data_reference_name="train").as_mount(), "--view", csvs],
             compute_target="ray-here",
         )
         run = Experiment("data-ray").submit(config)
@@ -94,7 +100,8 @@ def test_local_folder_on_this_machines_cluster_is_used_in_place(ray_cluster, loc
     assert run.get_status() == "Completed", (run.get_details(), run.get_log())
     seen = report(run)
     assert seen["argv"]["--mounted"] == str(Path(local_store.path_on_host, "train").resolve())
-    assert seen["--mounted"]["files"][0] == "a.csv"
+    assert seen["--mounted"]["files"] == ["a.csv", "notes.txt"]
+    assert seen["--view"] == {"files": ["a.csv"], "texts": {"a.csv": "x,y\n1,2\n"}}
 
 
 def test_local_folder_is_refused_for_a_cluster_elsewhere_before_anything_is_asked_or_recorded(local_store, tmp_path):

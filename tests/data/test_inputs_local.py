@@ -116,3 +116,40 @@ def test_mount_at_a_path_on_compute_and_a_clash_with_the_source_folder(project, 
     details = run.wait_for_completion(timeout=90, raise_on_error=False)
     assert details["status"] == "Failed" and details["error"]["phase"] == "Preparing"
     assert "already taken" in details["error"]["message"]
+
+
+LIST_AND_READ = """
+import json, os, sys
+seen = {}
+for name, folder in zip(sys.argv[1::2], sys.argv[2::2]):
+    names = sorted(os.path.relpath(os.path.join(d, f), folder) for d, _s, fs in os.walk(folder) for f in fs)
+    seen[name] = {n: open(os.path.join(folder, n)).read() for n in names}
+os.makedirs("outputs", exist_ok=True)
+with open("outputs/report.json", "w") as out:
+    json.dump(seen, out)
+"""
+
+
+def test_a_mounted_dataset_of_some_files_of_a_folder_shows_those_files_only(project, datastore, tmp_path):
+    """v1's mount of a file dataset (``from_files((store, "train/**/*.csv")).as_mount()``, or of a list of files)
+    shows the dataset, not its whole folder: the script's ``os.walk`` of the mount point finds the named files only
+    (before, it found train/notes.txt too and would have trained on it), reads them, and nothing is copied."""
+    (project / "list.py").write_text(LIST_AND_READ)
+    globbed = Dataset.File.from_files((datastore, "train/**/*.csv")).as_named_input("csvs").as_mount()
+    listed = Dataset.File.from_files([(datastore, "train/a.csv"), (datastore, "train/notes.txt")])
+    arguments = ["globbed", globbed, "listed", listed.as_named_input("two").as_mount()]
+    config = ScriptRunConfig(str(project), script="list.py", arguments=arguments)
+    run = Experiment("data").submit(config)
+    run.wait_for_completion(timeout=90)
+    seen = report(run)
+    assert seen == {
+        "globbed": {"a.csv": "x,y\n1,2\n3,4\n", "more/b.csv": "x,y\n5,6\n"},
+        "listed": {"a.csv": "x,y\n1,2\n3,4\n", "notes.txt": "not a table\n"},
+    }
+    data = tmp_path / "data" / "train"
+    assert sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file()) == [
+        "a.csv",
+        "more/b.csv",
+        "notes.txt",
+    ]
+    assert not (run.run_dir / ".data_views").exists()  # links only, removed with the run; the data stays

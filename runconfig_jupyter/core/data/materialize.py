@@ -4,14 +4,17 @@
 registered folder itself, checked again through confinement (the plan was checked at submit, but a link can be
 swapped since: the path used is the resolved one, and it must still sit in a registered place); for remote kinds
 a copy in the shared download cache (core/data/cache.py), fetched with byte progress. ``copy_input`` then makes
-the ``download`` mode's private copy, keeping only the files a dataset's glob names.
+the ``download`` mode's private copy, keeping only the files a dataset's glob names; ``view_input`` is the
+``mount`` of such a dataset: links to those files only, so the script's mount point holds the dataset, not every
+file of the folder it lies in (as a v1 mount of a file dataset did).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 LOCAL = "local"
+VIEWS = ".data_views"  # in a run's folder: the linked views of mounted datasets that name some files of a folder
 
 
 def confined_host_path(path: str | os.PathLike[str], field: str, home: Path | None = None) -> Path:
@@ -79,19 +83,50 @@ def copy_input(source: Path, target: Path, pattern: str | None = None, field: st
     if source.is_file():
         shutil.copy2(source, target / source.name)
         return target / source.name
+    for relative, real in picked_files(source, pattern, field):
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(real, destination)
+    return target
+
+
+def view_input(source: Path, view: Path, pattern: str, field: str = "data", link_root: str | None = None) -> Path:
+    """The ``mount`` of a dataset naming some files of the folder ``source`` (a glob, or a list of paths): a new
+    folder ``view`` holding, each at its place below ``source``, a link to every file ``pattern`` names and nothing
+    else. Nothing is copied, and a script listing its mount point sees the dataset's files only (the folder's other
+    files are not part of the input; training on them would be wrong).
+
+    Links name the real files; with ``link_root`` (where a container sees ``source``) they name that place instead,
+    so a view mounted into a container resolves there. Returns ``view``.
+    """
+    if view.is_symlink() or view.exists():
+        shutil.rmtree(view)  # a view left by an earlier attempt of this run: made anew, never merged
+    view.mkdir(parents=True)
+    root = Path(os.path.realpath(source))
+    for relative, real in picked_files(source, pattern, field):
+        link = view / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        target = str(real) if link_root is None else posixpath.join(link_root, real.relative_to(root).as_posix())
+        link.symlink_to(target)
+    return view
+
+
+def picked_files(source: Path, pattern: str | None, field: str) -> Iterator[tuple[Path, Path]]:
+    """(path relative to ``source``, real file) of each file of the folder ``source`` that ``pattern`` names.
+
+    A file that is a link leading out of the folder is refused: a copy or a view would carry a file from
+    elsewhere into the run.
+    """
     root = Path(os.path.realpath(source))
     for file in files_under(source, pattern):
         real = Path(os.path.realpath(file))
-        if file.is_symlink() and root not in real.parents:  # the copy would carry a file from elsewhere
+        if file.is_symlink() and root not in real.parents:
             raise ConfigError(
                 f"'{file}' is a link to {real}, outside the input's folder {root}; links out of a datastore are "
                 "never copied into a run (remove the link, or register the folder it points to)",
                 field=field,
             )
-        destination = target / file.relative_to(source)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(real, destination)
-    return target
+        yield file.relative_to(source), real
 
 
 def place_on_compute(working_dir: Path, path_on_compute: str | None, default: str) -> Path:

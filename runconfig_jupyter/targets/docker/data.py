@@ -32,7 +32,7 @@ from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 
 DATA_ROOT = "/mnt/data"
 OUTPUT_ROOT = "/mnt/outputs"
-STAGE_ROOT = "/runconfig/data"  # read-only staging mounts of download-mode inputs
+STAGE_ROOT = "/runconfig/data"  # read-only staging mounts: download-mode inputs, folders behind a mounted view
 # A dataset may hold millions of files: its folder is checked with wider bounds than a checkpoint folder's.
 DATA_SCAN_ENTRIES = int(os.environ.get("RUNCONFIG_DATA_SCAN_ENTRIES", 5_000_000))
 DATA_SCAN_SECONDS = float(os.environ.get("RUNCONFIG_DATA_SCAN_SECONDS", 120))
@@ -122,7 +122,7 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
     from docker.types import Mount
 
     from runconfig_jupyter.core.data.cache import DownloadCache
-    from runconfig_jupyter.core.data.materialize import copy_input, host_source
+    from runconfig_jupyter.core.data.materialize import VIEWS, copy_input, host_source, view_input
     from runconfig_jupyter.core.data.outputs import output_folder
     from runconfig_jupyter.core.data.plan import script_environment
     from runconfig_jupyter.core.safety.confine import check_mount
@@ -159,6 +159,13 @@ def container_data(ctx: Any, plan: Any, workdir: str) -> ContainerData:
             staged = f"{STAGE_ROOT}/{inp.name}" + (f"/{source.name}" if source.is_file() else "")
             data.mounts.append(Mount(staged, str(source), type="bind", read_only=True))
             data.copies.append((staged, script_path, source.is_file()))
+        elif inp.pattern and source.is_dir():
+            # Some files of a folder: the folder is mounted read-only at the staging place, and the script's path
+            # is a view of links to the named files there (made here; the links resolve in the container only).
+            staged = f"{STAGE_ROOT}/{inp.name}"
+            view = view_input(source, ctx.run_dir / VIEWS / inp.name, inp.pattern, label, link_root=staged)
+            data.mounts.append(Mount(staged, str(source), type="bind", read_only=True))
+            data.mounts.append(Mount(script_path, str(view), type="bind", read_only=True))
         else:
             data.mounts.append(Mount(script_path, str(source), type="bind", read_only=True))
         data.paths[inp.name] = script_path

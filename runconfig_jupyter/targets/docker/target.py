@@ -507,6 +507,10 @@ class DockerTarget(ComputeTarget):
         (ctx.run_dir / SUPPORT_TAR).unlink(missing_ok=True)
         shutil.rmtree(ctx.run_dir / SNAPSHOT_TREE, ignore_errors=True)
         shutil.rmtree(ctx.run_dir / PICKED, ignore_errors=True)
+        if ctx.data_plan:
+            from runconfig_jupyter.core.data.materialize import VIEWS
+
+            shutil.rmtree(ctx.run_dir / VIEWS, ignore_errors=True)
         if self._client is not None:
             self._client.close()
             self._client = None

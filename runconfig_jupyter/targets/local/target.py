@@ -202,7 +202,7 @@ class LocalTarget(ComputeTarget):
     def _prepare_data(self, ctx: TargetRunContext) -> dict[str, str]:
         """Each input and output as a path on this machine (see the module docstring); name -> that path."""
         from runconfig_jupyter.core.data.cache import DownloadCache
-        from runconfig_jupyter.core.data.materialize import copy_input, host_source, place_on_compute
+        from runconfig_jupyter.core.data.materialize import VIEWS, copy_input, host_source, place_on_compute, view_input
 
         working, cache = self.working_dir(ctx), DownloadCache()
         paths: dict[str, str] = {}
@@ -220,7 +220,10 @@ class LocalTarget(ComputeTarget):
             if inp.mode == "download":
                 target = place_on_compute(working, inp.path_on_compute, f"inputs/{inp.name}")
                 paths[inp.name] = str(copy_input(source, target, inp.pattern, f"data.{inp.name}"))
-            elif inp.path_on_compute:  # the data itself, where the configuration asked for it
+                continue
+            if inp.pattern and source.is_dir():  # some files of a folder: the script is given those only
+                source = view_input(source, ctx.run_dir / VIEWS / inp.name, inp.pattern, f"data.{inp.name}")
+            if inp.path_on_compute:  # the data itself, where the configuration asked for it
                 link = place_on_compute(working, inp.path_on_compute, inp.name)
                 if os.path.lexists(link):
                     raise ConfigError(
@@ -393,6 +396,10 @@ class LocalTarget(ComputeTarget):
         discard_spare()  # a run that ended before its script started
         for cache, local in self._leases:
             cache.release(local)
+        if ctx.data_plan:
+            from runconfig_jupyter.core.data.materialize import VIEWS
+
+            shutil.rmtree(ctx.run_dir / VIEWS, ignore_errors=True)  # links only: the data stays where it is
         # Children the script left in its session would outlive the run: end them.
         if self._ranks is not None:
             self._ranks.cleanup(self.working_dir(ctx), self.options.keep_working_dir)

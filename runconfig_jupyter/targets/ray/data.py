@@ -100,7 +100,7 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
     """On the node: the argument template with data placeholders replaced, and the variables for the script."""
     if not data:
         return template, {}
-    from runconfig_jupyter.core.data.materialize import copy_input, place_on_compute
+    from runconfig_jupyter.core.data.materialize import VIEWS, copy_input, place_on_compute, view_input
     from runconfig_jupyter.core.data.plan import DataPlan, script_environment, substitute
     from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS
 
@@ -111,6 +111,8 @@ def node_data(data: dict[str, Any] | None, work: Path, template: list[str]) -> t
         if entry["mode"] == "download":  # a private copy in the working dir (only the files a glob names)
             folder = place_on_compute(work, entry.get("path_on_compute"), f"data/{entry['name']}")
             paths[entry["name"]] = str(copy_input(source, folder, entry.get("pattern")))
+        elif entry.get("pattern") and source.is_dir():  # some files of a folder: links to those only
+            paths[entry["name"]] = str(view_input(source, work / VIEWS / entry["name"], entry["pattern"]))
         else:
             paths[entry["name"]] = str(source)
     for out in plan.outputs:
