@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from runconfig_jupyter import Dataset, FileDataset, TabularDataset
@@ -63,3 +66,23 @@ def test_v1_import_paths():
 
     assert CoreDataset is Dataset and Reference is DataReference and Output is OutputFileDatasetConfig
     assert DatasetConsumptionConfig.__name__ == "DatasetConsumptionConfig"
+
+
+def test_mounting_a_dataset_of_some_files_shows_those_files_only(datastore, tmp_path):
+    """v1's ``ds.mount()`` in a notebook of a glob dataset, or of several files (refused here before), shows the
+    dataset's files at the mount point, not every file of their folder; ``stop()`` takes the links away and leaves
+    the data where it is."""
+    globbed = Dataset.File.from_files((datastore, "train/**/*.csv"))
+    with globbed.mount() as mounted:
+        point = Path(mounted.mount_point)
+        found = sorted(str(p.relative_to(point)) for p in point.rglob("*") if p.is_file())
+        assert found == ["a.csv", "more/b.csv"]
+        assert (point / "a.csv").read_text() == "x,y\n1,2\n3,4\n"
+    assert not point.exists()
+    several = Dataset.File.from_files([(datastore, "train/a.csv"), (datastore, "train/notes.txt")])
+    context = several.mount(tmp_path / "mnt")
+    context.start()
+    assert sorted(os.listdir(tmp_path / "mnt")) == ["a.csv", "notes.txt"]
+    context.stop()
+    assert not (tmp_path / "mnt").exists()
+    assert sorted(p.name for p in (tmp_path / "data" / "train").iterdir()) == ["a.csv", "more", "notes.txt"]

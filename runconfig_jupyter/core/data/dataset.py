@@ -25,6 +25,7 @@ from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
 from runconfig_jupyter.core.data.definitions import (
     dataset_registry,
     definition_id,
+    one_place,
     registered_by_id,
     split_glob,
 )
@@ -257,24 +258,49 @@ class Dataset:
         """v1's mount context: ``with ds.mount(folder):`` or ``m = ds.mount(folder); m.start(); ...; m.stop()``.
 
         No FUSE: a local datastore's folder itself, else the cached copy; a ``mount_point`` becomes a link to it.
+        A dataset naming some files of a folder (a glob, or several paths on one datastore) is a folder of links
+        to those files only (removed by ``stop()``), so the mount point shows the dataset, as v1's did.
         """
-        if len(self._definition["paths"]) != 1:
-            raise ConfigError("mount() takes a dataset of one path; download() takes several", field="paths")
         return MountContext(self._mount_source, mount_point)
 
     def _mount_source(self) -> tuple[Path, Any]:
-        """The data's folder on this machine and what releases it (the cache's lease of a remote copy)."""
+        """The data's folder on this machine and what releases it (the cache's lease of a remote copy, the view)."""
+        import shutil
+
         from runconfig_jupyter.core.data.bindings import InputRequest
         from runconfig_jupyter.core.data.cache import DownloadCache
-        from runconfig_jupyter.core.data.materialize import host_source
+        from runconfig_jupyter.core.data.materialize import host_source, view_input
         from runconfig_jupyter.core.data.resolve import plan_input
+        from runconfig_jupyter.core.runs.input_datasets import listed_paths
 
-        source = self._definition["paths"][0]
-        request = InputRequest("mount", "paths[0]", "mount", datastore=source["datastore"], path=source["path"])
-        inp = plan_input(request, "paths[0]", self.workspace.home if self.workspace is not None else None)
+        paths = self._definition["paths"]
+        if len(paths) == 1:
+            request = InputRequest("mount", "paths", "mount", datastore=paths[0]["datastore"], path=paths[0]["path"])
+        else:  # several paths: one folder and the list of them below it, as a run input of this dataset
+            datastore, folder, pattern = one_place(self.name or "dataset", paths, "paths")
+            listed = {"listedPaths": listed_paths(pattern)}
+            request = InputRequest("mount", "paths", "mount", datastore=datastore, path=folder, options=listed)
+        inp = plan_input(request, "paths", self.workspace.home if self.workspace is not None else None)
         cache = DownloadCache()
         local = host_source(inp, cache, None)
-        return local, (lambda: cache.release(local)) if inp.kind != "local" else (lambda: None)
+        leased = inp.kind != "local"
+        if not (inp.pattern and local.is_dir()):
+            return local, (lambda: cache.release(local)) if leased else (lambda: None)
+        view = Path(tempfile.mkdtemp(prefix="runconfig-mount-"))
+        try:
+            view_input(local, view, inp.pattern, "paths")
+        except BaseException:
+            shutil.rmtree(view, ignore_errors=True)
+            if leased:
+                cache.release(local)
+            raise
+
+        def release() -> None:
+            shutil.rmtree(view, ignore_errors=True)  # links only: the data stays where it is
+            if leased:
+                cache.release(local)
+
+        return view, release
 
 
 def check_name_for_registry(name: Any) -> str:
