@@ -1,10 +1,14 @@
 """Snapshot speed against a bare ``tar -cf`` of the same folder, and the store's disk use, in the same run.
 
-Three figures, each paired with a ``tar -cf`` of the same folder (timing.py; warm page cache):
+Four figures, each paired with a ``tar -cf`` of the same folder (timing.py; warm page cache):
   first      store_snapshot into an empty store (walk + read, hash and store each file once, in threads)
   one-edit   one file edited, then store_snapshot (only that file read and stored; a new manifest)
   fresh      the same in a fresh interpreter, as a submit from a new script does it: the snapshot modules'
              imports plus the call, timed inside the child (its interpreter start-up is printed beside it)
+  floor      the first snapshot's object files alone: as many new files of the same sizes, written from
+             memory through the store's own begin/commit (no walk, no read, no hash, one thread). Any store
+             that keeps each file's bytes as a file of its own (what lets a run's tree be hard links) pays
+             this; ``first`` cannot be cheaper than it
 the time of an unchanged re-snapshot (stat walk + hash cache), and one MEMORY line:
   disk       the store's disk use after 10 re-submits of a ``--disk-mb`` folder with one file changed each
              time (goal: about the folder once plus the changed files)
@@ -23,14 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import figure, paired, timed
+from timing import Pair, figure, load, paired, timed
 
 from runconfig_jupyter.core.snapshot.create import SnapshotLimits
-from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG
+from runconfig_jupyter.core.snapshot.objects import DEFAULT_ALG, ObjectStore
 from runconfig_jupyter.core.snapshot.stored import store_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,13 +117,38 @@ def main() -> None:
             processes.append(time.perf_counter() - started)
             return float(done.stdout)
 
-        first_pair = paired(first, lambda: timed(bare_tar), args.repeat)
+        sizes = [max(1, args.mb * 1024 * 1024 // args.files)] * args.files  # what generate() writes
+        payload = os.urandom(sizes[0])
+
+        def floor() -> float:
+            return timed(lambda: write_objects(ObjectStore(work / f"store{next(stores)}"), sizes, payload))
+
+        # first and floor take turns, each with its own tar beside it. All three write hundreds of MB into new
+        # files: each starts after a sync (not timed), so none pays for the writeback of the one before it.
+        first_pair, floor_pair = Pair([], [], []), Pair([], [], [])
+
+        def synced(measure: Callable[[], float]) -> float:
+            os.sync()
+            return measure()
+
+        for turn in range(args.repeat + 1):  # the first turn warms up and is not counted
+            for pair, ours in ((first_pair, first), (floor_pair, floor)):
+                loaded, mine, bare = load(), synced(ours), synced(lambda: timed(bare_tar))
+                if turn:
+                    pair.loads.append(loaded)
+                    pair.ours.append(mine)
+                    pair.bare.append(bare)
         edit_pair = paired(one_edit, lambda: timed(bare_tar), args.repeat)
         fresh_pair = paired(fresh_edit, lambda: timed(bare_tar), args.repeat)
         again = timed(lambda: store_snapshot(src, state["store"], limits))
         size = f"{args.mb} MB / {args.files:,} files"
         print(f"folder: {size} (generated in {t_gen:.1f}s); unchanged re-snapshot {again * 1000:.0f} ms")
         figure(f"first snapshot of {size} vs `tar -cf`", first_pair, "<= 1.2x", suffix="ms")
+        figure(
+            f"floor: {args.files:,} new object files of {size}, from memory (no read, no hash) vs `tar -cf`",
+            floor_pair,
+            "",
+        )
         figure(f"re-snapshot of {size} after a 1-file edit vs `tar -cf`", edit_pair, "<= 0.1x")
         whole = statistics.median(processes[-args.repeat :]) * 1000
         figure(
@@ -133,6 +163,17 @@ def main() -> None:
             disk_use(work / "disk", args.disk_mb)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_objects(objects: ObjectStore, sizes: list[int], payload: bytes) -> None:
+    """One object per size, written and committed as ``store_snapshot`` does (distinct made-up digests)."""
+    view = memoryview(payload)
+    for index, size in enumerate(sizes):
+        fd, tmp = objects.begin(0o644)
+        chunk = view[:size]
+        while chunk:
+            chunk = chunk[os.write(fd, chunk) :]
+        objects.commit(fd, tmp, f"{index:064x}", 0o644)
 
 
 def stored_bytes(folder: Path) -> int:
