@@ -26,16 +26,6 @@ from tests.data.targets_helpers import make_project, report
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    pytest.importorskip("ray.job_submission")
-    from tests.integration.ray.cluster import start_cluster
-
-    cluster = start_cluster(num_cpus=2)  # a head only: data needs no second node, and the machine is shared
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
 def worker_fetch_target(ray_cluster) -> str:
     register_target(
