@@ -1,0 +1,103 @@
+"""Call patterns of further v1 samples (how-to-use-estimator, the environment docs' private registry, the run
+history export to TensorBoard) that broke when ported by imports only, each against the real local target."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from runconfig_jupyter.core.errors import ConfigError
+
+BASE_IMAGE = "runconfig-jupyter/python:bookworm"
+
+
+def test_container_registry_imports_and_attributes_on_a_fresh_environment(v1_project, tmp_path):
+    """Environment docs (fastai with a custom image): ``env.docker.base_image_registry.address = ...`` on a fresh
+    ``Environment`` (was AttributeError on None), ``from azureml.core.container_registry import ContainerRegistry``
+    (also ``azureml.core`` and ``azureml.core.runconfig``), and ``Environment.from_docker_image(...,
+    container_registry=registry)`` (was TypeError: not iterable). The address is kept in the definition; a
+    password is never written to a file and a submit with one says to use ``docker login``."""
+    from runconfig_jupyter.core import ContainerRegistry as FromCore
+    from runconfig_jupyter.core import Environment, Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.container_registry import ContainerRegistry, RegistryIdentity
+    from runconfig_jupyter.core.runconfig import ContainerRegistry as FromRunconfig
+
+    assert FromCore is ContainerRegistry is FromRunconfig
+    ws = Workspace.from_config()
+    plain = Environment("plain")
+    before = (plain.to_dict(), plain.content_hash())
+    assert plain.to_dict()["docker"]["baseImageRegistry"] is None
+
+    env = Environment("fastai-env")
+    env.docker.base_image = "myregistry.azurecr.io/fastai:latest"
+    env.docker.base_image_registry.address = "myregistry.azurecr.io"
+    env.docker.base_image_registry.username = "username"
+    assert env.to_dict()["docker"]["baseImageRegistry"] == {"address": "myregistry.azurecr.io", "username": "username"}
+    assert env.content_hash() != before[1]
+    registered = env.register(ws)
+    again = Environment.get(ws, "fastai-env", version=registered.version)
+    assert again.docker.base_image_registry.address == "myregistry.azurecr.io"
+    assert again.docker.base_image_registry.username == "username"
+
+    registry = ContainerRegistry()
+    registry.address = "myregistry.azurecr.io"
+    registry.username = "username"
+    registry.password = "password"
+    identity = RegistryIdentity()
+    identity.client_id = "client"
+    env.docker.base_image_registry.registry_identity = identity
+    assert env.to_dict()["docker"]["baseImageRegistry"]["registryIdentity"]["clientId"] == "client"
+    assert Environment.from_dict(env.to_dict()).docker.base_image_registry.registry_identity.client_id == "client"
+    from_image = Environment.from_docker_image("private", "myregistry.azurecr.io/img:1", container_registry=registry)
+    assert from_image.docker.base_image_registry.address == "myregistry.azurecr.io"
+    assert from_image.docker.base_image_registry.password == "password"  # kept in memory, as set
+    assert "password" not in repr(from_image.docker.base_image_registry)
+    from_image.save_to_directory(str(tmp_path / "saved"), overwrite=True)
+    saved = (tmp_path / "saved" / "azureml_environment.json").read_text()
+    assert "myregistry.azurecr.io" in saved and "password" not in saved.lower().replace('"password": null', "")
+    assert registry.password == "password"  # the caller's object is not changed by the environment
+
+    from_image.python.user_managed_dependencies = True
+    (v1_project / "hello.py").write_text("print('hello')\n")
+    src = ScriptRunConfig(source_directory=str(v1_project), script="hello.py", environment=from_image)
+    with pytest.raises(ConfigError) as refused:
+        Experiment(ws, "registry").submit(src)
+    assert "docker login" in str(refused.value)
+    assert (Environment("plain").to_dict(), Environment("plain").content_hash()) == before
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_estimator_with_container_registry_details_runs_its_custom_image(v1_project):
+    """how-to-use-estimator: ``from azureml.core.runconfig import ContainerRegistry`` (was ImportError), its
+    ``address``/``username``/``password`` set, then ``Estimator(compute_target='local', custom_docker_image=...,
+    image_registry_details=registry, user_managed=True)``: the run completes in the image and its definition keeps
+    the registry's address without the password."""
+    from runconfig_jupyter.core import Experiment, Workspace
+    from runconfig_jupyter.core.runconfig import ContainerRegistry
+    from runconfig_jupyter.train.estimator import Estimator
+
+    (v1_project / "dummy_train.py").write_text(
+        "from runconfig_jupyter.core import Run\nRun.get_context().log_list('fib', [0, 1, 1, 2, 3])\n"
+    )
+    registry = ContainerRegistry()
+    registry.address = "myregistry.azurecr.io"
+    registry.username = "username"
+    registry.password = "password"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        est = Estimator(
+            source_directory=str(v1_project),
+            compute_target="local",
+            entry_script="dummy_train.py",
+            custom_docker_image=BASE_IMAGE,
+            image_registry_details=registry,
+            user_managed=True,
+        )
+    run = Experiment(Workspace.from_config(), "estimator-test").submit(est)
+    run.wait_for_completion(raise_on_error=True)
+    assert run.get_metrics() == {"fib": [0, 1, 1, 2, 3]}
+    details = json.dumps(run.get_details()["runDefinition"])
+    assert "myregistry.azurecr.io" in details and '"password"' not in details
+
