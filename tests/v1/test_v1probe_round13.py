@@ -101,3 +101,55 @@ def test_estimator_with_container_registry_details_runs_its_custom_image(v1_proj
     details = json.dumps(run.get_details()["runDefinition"])
     assert "myregistry.azurecr.io" in details and '"password"' not in details
 
+
+def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of one TensorBoard log folder, read with TensorBoard's own reader (not ours)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_export_run_history_to_tensorboard_logs(v1_project, tmp_path):
+    """export-run-history-to-tensorboard: an interactive root run, ``with root_run.child_run(name) as run:`` per
+    alpha logging on the root, then ``from azureml.tensorboard.export import export_to_tensorboard``;
+    ``export_to_tensorboard(root_run, logdir)`` (was ModuleNotFoundError) writes event files TensorBoard reads:
+    each numeric metric a scalar series, one folder per run; ``Tensorboard([], local_root=logdir).start()``
+    names that folder (it named an empty ``--logdir_spec``)."""
+    pytest.importorskip("tensorboard", reason="TensorBoard's reader checks the files (the test extra has it)")
+    from runconfig_jupyter.core import Experiment, Workspace
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+    from runconfig_jupyter.tensorboard import Tensorboard
+    from runconfig_jupyter.tensorboard.export import export_to_tensorboard
+
+    root_run = Experiment(Workspace.from_config(), "export-to-tensorboard").start_logging()
+    alphas = [0.1, 0.2, 0.3]
+    for alpha in alphas:
+        with root_run.child_run("alpha" + str(alpha)) as run:
+            run.log("child_alpha", alpha)
+            root_run.log("alpha", alpha)
+            root_run.log("mse", 3000 + alpha)
+    root_run.log("note", "text is not a scalar")
+    logdir = tmp_path / "exportedTBlogs"
+    logdir.mkdir()
+    export_to_tensorboard(root_run, str(logdir))
+    root_run.complete()
+
+    scalars = _scalars(logdir / root_run.id)
+    assert sorted(scalars) == ["alpha", "mse"]
+    assert [step for step, _ in scalars["alpha"]] == [0, 1, 2]
+    assert [round(v, 5) for _, v in scalars["alpha"]] == alphas
+    assert [round(v, 1) for _, v in scalars["mse"]] == [3000.1, 3000.2, 3000.3]
+    children = {child.id: child for child in root_run.get_children()}
+    assert len(children) == 3 and {p.name for p in logdir.iterdir()} == {root_run.id, *children}
+    child_id = next(i for i, child in children.items() if child.get_metrics() == {"child_alpha": 0.2})
+    assert [round(v, 5) for _, v in _scalars(logdir / child_id)["child_alpha"]] == [0.2]
+
+    only_root = tmp_path / "only-root"
+    export_to_tensorboard([root_run], str(only_root), recursive=False)
+    assert [p.name for p in only_root.iterdir()] == [root_run.id]
+
+    with pytest.raises(NotSupportedLocally) as refused:
+        Tensorboard([], local_root=str(logdir), port=6006).start()
+    assert f"tensorboard --port 6006 --logdir {logdir}" in str(refused.value)
