@@ -153,3 +153,44 @@ def test_export_run_history_to_tensorboard_logs(v1_project, tmp_path):
     with pytest.raises(NotSupportedLocally) as refused:
         Tensorboard([], local_root=str(logdir), port=6006).start()
     assert f"tensorboard --port 6006 --logdir {logdir}" in str(refused.value)
+
+
+def test_chainer_estimator_runs_like_the_other_framework_estimators(v1_project):
+    """train-hyperparameter-tune-deploy-with-chainer (2019-2020) and the Chainer docs: ``from azureml.train.dnn
+    import Chainer`` (was ImportError), ``Chainer(source_directory, script_params={...}, compute_target=...,
+    entry_script=..., use_gpu=True)``: runs with the installed packages; ``framework_version`` pins chainer, a
+    conflicting pin or a non-MPI distribution is refused as for PyTorch; distributed-chainer's ``Mpi()`` is taken."""
+    from runconfig_jupyter.core import Experiment, Workspace
+    from runconfig_jupyter.train.dnn import Chainer, Gloo, Mpi
+    from tests.v1.helpers import aliased_target
+
+    (v1_project / "chainer_mnist.py").write_text(
+        "import argparse\nfrom runconfig_jupyter.core.run import Run\n"
+        "p = argparse.ArgumentParser()\np.add_argument('--epochs', type=int)\np.add_argument('--batchsize', type=int)\n"
+        "p.add_argument('--output_dir')\na = p.parse_args()\nrun = Run.get_context()\n"
+        "run.log('Batch size', a.batchsize)\nrun.log('Epochs', a.epochs)\nprint('out', a.output_dir)\n"
+    )
+    script_params = {"--epochs": 2, "--batchsize": 128, "--output_dir": "./outputs"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with aliased_target("gpu-cluster", "local"):
+            estimator = Chainer(
+                source_directory=str(v1_project),
+                script_params=script_params,
+                compute_target="gpu-cluster",
+                entry_script="chainer_mnist.py",
+                use_docker=False,
+            )
+            run = Experiment(Workspace.from_config(), "chainer-mnist").submit(estimator)
+            run.wait_for_completion(raise_on_error=True)
+        assert run.get_metrics() == {"Batch size": 128, "Epochs": 2}
+        assert "5.1.0" in Chainer.get_supported_versions()
+        pinned = Chainer(str(v1_project), entry_script="chainer_mnist.py", framework_version="5.1.0")
+        assert "chainer==5.1.0" in pinned.run_config.environment.python.conda_dependencies.pip_packages
+        with pytest.raises(ConfigError) as both:
+            Chainer(str(v1_project), framework_version="5.1.0", pip_packages=["chainer==7.8.1"])
+        assert both.value.field == "framework_version"
+        with pytest.raises(ConfigError):
+            Chainer(str(v1_project), node_count=2, distributed_training=Gloo())
+        mpi = Chainer(str(v1_project), entry_script="chainer_mnist.py", node_count=2, distributed_training=Mpi())
+        assert mpi.run_config.node_count == 2
