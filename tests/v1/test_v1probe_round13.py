@@ -194,3 +194,87 @@ def test_chainer_estimator_runs_like_the_other_framework_estimators(v1_project):
             Chainer(str(v1_project), node_count=2, distributed_training=Gloo())
         mpi = Chainer(str(v1_project), entry_script="chainer_mnist.py", node_count=2, distributed_training=Mpi())
         assert mpi.run_config.node_count == 2
+
+
+def test_spark_and_pipeline_compute_classes_import_and_say_what_to_do(v1_project):
+    """train-in-spark: ``from azureml.core.compute import ComputeTarget, HDInsightCompute`` (was ImportError), then
+    ``HDInsightCompute.attach_configuration(address=..., ssh_port=22, username=..., password=...)`` inside
+    ``try: ... except ComputeTargetException``: NotSupportedLocally naming PySpark on a mapped target, and the rest
+    of the notebook (``RunConfiguration(framework="pyspark")`` with ``target = 'myhdi'``) runs once it is mapped.
+    The Databricks, Data Lake Analytics, Data Factory, Kubernetes and Synapse computes of the pipeline notebooks
+    import and answer alike (pipelines are declared unavailable)."""
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.compute import (
+        AdlaCompute,
+        ComputeTarget,
+        DatabricksCompute,
+        DataFactoryCompute,
+        HDInsightCompute,
+        KubernetesCompute,
+        SynapseCompute,
+    )
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+    from runconfig_jupyter.core.runconfig import RunConfiguration
+    from runconfig_jupyter.exceptions import ComputeTargetException
+    from tests.v1.helpers import aliased_target
+
+    ws = Workspace.from_config()
+    with pytest.raises(NotSupportedLocally) as refused:
+        try:
+            HDInsightCompute.attach_configuration(address="hdi-ssh.example", ssh_port=22, username="u", password="p")
+        except ComputeTargetException:
+            pass
+    message = str(refused.value)
+    assert "pyspark" in message.lower() and "alias_of='local'" in message
+    for kind in (DatabricksCompute, AdlaCompute, DataFactoryCompute, KubernetesCompute, SynapseCompute):
+        for method in ("attach_configuration", "provisioning_configuration"):
+            with pytest.raises(NotSupportedLocally) as other:
+                getattr(kind, method)(resource_group="rg", workspace_name="w", access_token="t")
+            assert f"{kind.__name__}.{method}()" in str(other.value)
+    assert issubclass(HDInsightCompute, ComputeTarget)
+
+    (v1_project / "train-spark.py").write_text(
+        "from runconfig_jupyter.core.run import Run\nRun.get_context().log('rows', 3)\n"
+    )
+    with aliased_target("myhdi", "local"):
+        hdi_compute = ComputeTarget(workspace=ws, name="myhdi")
+        hdi_run_config = RunConfiguration(framework="pyspark")
+        hdi_run_config.target = hdi_compute.name
+        src = ScriptRunConfig(source_directory=str(v1_project), script="train-spark.py", run_config=hdi_run_config)
+        run = Experiment(workspace=ws, name="train-on-spark").submit(config=src)
+        run.wait_for_completion(raise_on_error=True)
+    assert run.get_metrics() == {"rows": 3} and run.get_details()["target"] == "myhdi"
+
+
+def test_notebook_run_import_says_how_and_the_way_it_names_runs_a_notebook(v1_project):
+    """how-to-use-estimator (2019) and v1 notebook-run CI scripts: ``from azureml.contrib.notebook import
+    NotebookRunConfig, AzureMLNotebookHandler`` (was ModuleNotFoundError) raises NotSupportedLocally naming a run
+    whose command executes the notebook; that run, done as said, logs the notebook's metric and keeps the notebook."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+    imported = subprocess.run(
+        [sys.executable, "-c", "from runconfig_jupyter.contrib.notebook import NotebookRunConfig"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "NotSupportedLocally" in imported.stderr and "ModuleNotFoundError" not in imported.stderr
+    command = imported.stderr.split("command='")[1].split("'")[0].replace("NOTEBOOK", "notebook_example")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from runconfig_jupyter.core import Run\nRun.get_context().log_list('Fibonacci numbers', [0, 1, 1, 2])"
+        )
+    ]
+    nbformat.write(notebook, str(v1_project / "notebook_example.ipynb"))
+    run = Experiment(Workspace.from_config(), "notebook-run").submit(
+        ScriptRunConfig(source_directory=str(v1_project), command=command)
+    )
+    run.wait_for_completion(raise_on_error=True)
+    assert run.get_metrics() == {"Fibonacci numbers": [0, 1, 1, 2]}
+    assert "outputs/notebook_example.ipynb" in run.get_file_names()
