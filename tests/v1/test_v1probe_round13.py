@@ -278,3 +278,40 @@ def test_notebook_run_import_says_how_and_the_way_it_names_runs_a_notebook(v1_pr
     run.wait_for_completion(raise_on_error=True)
     assert run.get_metrics() == {"Fibonacci numbers": [0, 1, 1, 2]}
     assert "outputs/notebook_example.ipynb" in run.get_file_names()
+
+
+def test_register_model_with_a_resource_configuration_keeps_it(v1_project):
+    """train-hyperparameter-tune-deploy-with-sklearn and the estimator docs: ``from azureml.core.resource_configuration
+    import ResourceConfiguration`` (was ModuleNotFoundError), then ``run.register_model(model_name=...,
+    model_path='outputs/model.joblib', model_framework=Model.Framework.SCIKITLEARN, model_framework_version=...,
+    resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5))`` and ``Model.register(..., same)``:
+    registered, the configuration read back with the model."""
+    from runconfig_jupyter.core import Experiment, Model, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
+
+    (v1_project / "train_iris.py").write_text(
+        "import os\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/model.joblib', 'w').write('model')\n"
+    )
+    ws = Workspace.from_config()
+    run = Experiment(ws, "train_iris").submit(ScriptRunConfig(str(v1_project), script="train_iris.py"))
+    run.wait_for_completion(raise_on_error=True)
+    model = run.register_model(
+        model_name="sklearn-iris",
+        model_path="outputs/model.joblib",
+        model_framework=Model.Framework.SCIKITLEARN,
+        model_framework_version="0.19.1",
+        resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5),
+    )
+    again = Model(ws, "sklearn-iris")
+    assert again.model_framework == Model.Framework.SCIKITLEARN and again.model_framework_version == "0.19.1"
+    assert again.resource_configuration == ResourceConfiguration(cpu=1, memory_in_gb=0.5)
+    assert model.serialize()["resourceConfiguration"] == {"cpu": 1, "memoryInGB": 0.5, "gpu": None}
+    local = Model.register(
+        workspace=ws,
+        model_name="my-sklearn-model",
+        model_path=str(v1_project / "train_iris.py"),
+        model_framework=Model.Framework.SCIKITLEARN,
+        resource_configuration=ResourceConfiguration(cpu=2, memory_in_gb=4, gpu=1),
+    )
+    assert Model(ws, local.name).resource_configuration.gpu == 1
+    assert Model(ws, "sklearn-iris").serialize()["resourceConfiguration"]["cpu"] == 1
