@@ -58,6 +58,8 @@ def _copy_into(source: Path, folder: Path) -> None:
 
 def _framework(framework: str | None, version: str | None, resources: Any) -> dict[str, Any]:
     """The model's framework and v1's ``resource_configuration`` (no local effect; kept so it reads back)."""
+    if isinstance(resources, Mapping):  # an in-script register_model's, serialized on its way to the driver
+        resources = ResourceConfiguration.deserialize(dict(resources))
     if resources is not None and not isinstance(resources, ResourceConfiguration):
         raise ConfigError(
             f"expected a ResourceConfiguration(cpu=, memory_in_gb=, gpu=), got {type(resources).__name__}",

@@ -315,3 +315,31 @@ def test_register_model_with_a_resource_configuration_keeps_it(v1_project):
     )
     assert Model(ws, local.name).resource_configuration.gpu == 1
     assert Model(ws, "sklearn-iris").serialize()["resourceConfiguration"]["cpu"] == 1
+
+
+def test_register_model_in_the_script_keeps_framework_and_resources(v1_project):
+    """The sklearn/TensorFlow training scripts of the estimator docs register in-script: ``run.register_model(
+    model_name=..., model_path='outputs/model.joblib', model_framework=Model.Framework.SCIKITLEARN,
+    model_framework_version='1.3', resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5))``. The
+    framework, its version and the resources were dropped on the way to the driver, so the registered model had
+    none and ``Model(ws, name, model_framework=...)`` did not find it."""
+    from runconfig_jupyter.core import Experiment, Model, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
+
+    (v1_project / "train_sk.py").write_text(
+        "import os\nfrom runconfig_jupyter.core import Run\nfrom runconfig_jupyter.core.model import Model\n"
+        "from runconfig_jupyter.core.resource_configuration import ResourceConfiguration\n"
+        "os.makedirs('outputs', exist_ok=True)\nopen('outputs/model.joblib', 'w').write('m')\n"
+        "pending = Run.get_context().register_model(model_name='sk-in-script', model_path='outputs/model.joblib', "
+        "model_framework=Model.Framework.SCIKITLEARN, model_framework_version='1.3', "
+        "resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5))\n"
+        "print('pending', pending.model_framework, pending.model_framework_version)\n"
+    )
+    ws = Workspace.from_config()
+    run = Experiment(ws, "train-sk").submit(ScriptRunConfig(str(v1_project), script="train_sk.py"))
+    run.wait_for_completion(raise_on_error=True)
+    model = Model(ws, "sk-in-script", model_framework=Model.Framework.SCIKITLEARN)
+    assert model.run_id == run.id and model.model_framework_version == "1.3"
+    assert model.resource_configuration == ResourceConfiguration(cpu=1, memory_in_gb=0.5)
+    logs = run.get_details_with_logs()["logFiles"].values()
+    assert any("pending ScikitLearn 1.3" in text for text in logs)  # the PendingModel answers like the Model
