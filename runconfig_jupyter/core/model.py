@@ -17,6 +17,7 @@ from typing import Any
 
 from runconfig_jupyter.core.azure_only import azure_only, azure_only_class
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, RunNotFound
+from runconfig_jupyter.core.model_framework import Framework
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import Asset, AssetRegistry
 from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
@@ -91,20 +92,6 @@ def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: di
     meta["properties"] = _text_map(meta.get("properties"), "properties")
     asset = _registry(workspace).register(name, meta, lambda folder: _copy_into(source, folder))
     return Model._from_asset(workspace, asset)
-
-
-class Framework:
-    """v1's ``Model.Framework`` constants: what ``model_framework=`` records (and ``Model(ws, name,
-    model_framework=...)`` filters on), so ``register_model(..., model_framework=Model.Framework.PYTORCH)``
-    ports unchanged. Azure used them to pick a deployment image; here they are only a label on the model."""
-
-    CUSTOM = "Custom"
-    MULTI = "Multi"
-    ONNX = "Onnx"
-    PYTORCH = "PyTorch"
-    SCIKITLEARN = "ScikitLearn"
-    TENSORFLOW = "TensorFlow"
-    TFKERAS = "TfKeras"
 
 
 class Model:

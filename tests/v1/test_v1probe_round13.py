@@ -323,6 +323,19 @@ def test_register_model_in_the_script_keeps_framework_and_resources(v1_project):
     model_framework_version='1.3', resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5))``. The
     framework, its version and the resources were dropped on the way to the driver, so the registered model had
     none and ``Model(ws, name, model_framework=...)`` did not find it."""
+    _register_in_script(v1_project, "local")
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_register_model_in_a_container_imports_model_and_resource_configuration(v1_project):
+    """The same script on the docker target, where only the in-script stand-in package is importable:
+    ``from azureml.core.model import Model`` (for ``Model.Framework``) and ``from azureml.core.resource_configuration
+    import ResourceConfiguration`` were ModuleNotFoundError there."""
+    _register_in_script(v1_project, "docker")
+
+
+def _register_in_script(v1_project, target: str) -> None:
+    """Submit the registering script to ``target`` and check the registered model."""
     from runconfig_jupyter.core import Experiment, Model, ScriptRunConfig, Workspace
     from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
 
@@ -336,8 +349,9 @@ def test_register_model_in_the_script_keeps_framework_and_resources(v1_project):
         "print('pending', pending.model_framework, pending.model_framework_version)\n"
     )
     ws = Workspace.from_config()
-    run = Experiment(ws, "train-sk").submit(ScriptRunConfig(str(v1_project), script="train_sk.py"))
-    run.wait_for_completion(raise_on_error=True)
+    src = ScriptRunConfig(str(v1_project), script="train_sk.py", compute_target=target)
+    run = Experiment(ws, "train-sk").submit(src)
+    run.wait_for_completion(raise_on_error=True, timeout=300)
     model = Model(ws, "sk-in-script", model_framework=Model.Framework.SCIKITLEARN)
     assert model.run_id == run.id and model.model_framework_version == "1.3"
     assert model.resource_configuration == ResourceConfiguration(cpu=1, memory_in_gb=0.5)
