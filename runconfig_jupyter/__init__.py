@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time a name is impo
         ScriptRunConfig,
         TensorflowConfiguration,
     )
+    from runconfig_jupyter.core.config.environment import ContainerRegistry
     from runconfig_jupyter.core.config.estimators import (
         Estimator,
         Gloo,
@@ -54,6 +55,7 @@ _EXPORTS = {
     "RunConfiguration": "runconfig_jupyter.core.config",
     "Environment": "runconfig_jupyter.core.config",
     "CondaDependencies": "runconfig_jupyter.core.config",
+    "ContainerRegistry": "runconfig_jupyter.core.config.environment",
     "DockerConfiguration": "runconfig_jupyter.core.config",
     "PyTorchConfiguration": "runconfig_jupyter.core.config",
     "MpiConfiguration": "runconfig_jupyter.core.config",

@@ -3,9 +3,9 @@
 It mirrors ``azureml.core`` for ported code: ``from runconfig_jupyter.core import Workspace,
 Experiment, Run`` works like ``from azureml.core import ...``, and ``azureml.core.<module>``
 imports have a ``runconfig_jupyter.core.<module>`` of the same name (compute, compute_target,
-conda_dependencies, dataset, datastore, environment, experiment, model, run, runconfig, script_run_config,
-workspace, authentication). Names are resolved lazily: the run driver and in-script
-``Run.get_context()`` import this package and must not pay for the rest.
+conda_dependencies, container_registry, dataset, datastore, environment, experiment, model,
+resource_configuration, run, runconfig, script_run_config, workspace, authentication). Names are resolved
+lazily: the run driver and in-script ``Run.get_context()`` import this package and must not pay for the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _V1_NAMES = (
     "RunConfiguration",
     "Environment",
     "CondaDependencies",
+    "ContainerRegistry",
     "Model",
     "ComputeTarget",
     "Datastore",
@@ -37,12 +38,14 @@ _V1_MODULES = frozenset(
         "compute",
         "compute_target",
         "conda_dependencies",
+        "container_registry",
         "dataset",
         "datastore",
         "environment",
         "experiment",
         "image",
         "model",
+        "resource_configuration",
         "run",
         "runconfig",
         "script_run_config",

@@ -245,16 +245,77 @@ class RemoteCompute(ComputeTarget):
     attach_configuration = staticmethod(_keep_configuration)
 
 
+# Compute kinds that only Azure creates or attaches: importable, so ported imports stay valid, and their two
+# class-level calls say what to use instead (a Spark script runs as PySpark on a mapped target; pipelines are out).
+SPARK_LOCALLY = (
+    "A Spark cluster is not a local target: run the script with PySpark on a configured one (pip install pyspark; "
+    "SparkSession.builder.master('local[*]') in the script), with the cluster's name mapped to it: "
+    "register_target('<cluster name>', alias_of='local'). RunConfiguration(framework='pyspark') runs there as Python."
+)
+PIPELINE_COMPUTE = (
+    "It ran steps of Azure ML pipelines, which are not available locally: submit each step's ScriptRunConfig "
+    "in order and pass the previous run's outputs to the next as arguments."
+)
+
+
+class HDInsightCompute(ComputeTarget):
+    """An HDInsight Spark cluster (train-in-spark attaches one); Spark runs locally as PySpark in a script."""
+
+    attach_configuration = azure_only("HDInsightCompute.attach_configuration()", SPARK_LOCALLY)
+    provisioning_configuration = azure_only("HDInsightCompute.provisioning_configuration()", SPARK_LOCALLY)
+
+
+class DatabricksCompute(ComputeTarget):
+    """An Azure Databricks workspace (the Databricks pipeline steps attach one)."""
+
+    attach_configuration = azure_only("DatabricksCompute.attach_configuration()", SPARK_LOCALLY)
+    provisioning_configuration = azure_only("DatabricksCompute.provisioning_configuration()", SPARK_LOCALLY)
+
+
+class SynapseCompute(ComputeTarget):
+    """A Synapse Spark pool linked to the workspace."""
+
+    attach_configuration = azure_only("SynapseCompute.attach_configuration()", SPARK_LOCALLY)
+    provisioning_configuration = azure_only("SynapseCompute.provisioning_configuration()", SPARK_LOCALLY)
+
+
+class AdlaCompute(ComputeTarget):
+    """Azure Data Lake Analytics, for U-SQL pipeline steps."""
+
+    attach_configuration = azure_only("AdlaCompute.attach_configuration()", PIPELINE_COMPUTE)
+    provisioning_configuration = azure_only("AdlaCompute.provisioning_configuration()", PIPELINE_COMPUTE)
+
+
+class DataFactoryCompute(ComputeTarget):
+    """Azure Data Factory, for the data transfer pipeline step."""
+
+    attach_configuration = azure_only("DataFactoryCompute.attach_configuration()", PIPELINE_COMPUTE)
+    provisioning_configuration = azure_only("DataFactoryCompute.provisioning_configuration()", PIPELINE_COMPUTE)
+
+
+class KubernetesCompute(ComputeTarget):
+    """An Arc-enabled Kubernetes cluster attached to the workspace."""
+
+    attach_configuration = azure_only("KubernetesCompute.attach_configuration()", ATTACH)
+    provisioning_configuration = azure_only("KubernetesCompute.provisioning_configuration()", ATTACH)
+
+
 # The v1 compute classes whose Azure-only members every compute target answers (ComputeTarget.__getattr__).
 _AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute)
 
 __all__ = [
+    "AdlaCompute",
     "AksCompute",
     "AmlCompute",
     "BatchAiCompute",
     "ComputeInstance",
     "ComputeTarget",
     "ComputeTargetException",
+    "DataFactoryCompute",
+    "DatabricksCompute",
+    "HDInsightCompute",
+    "KubernetesCompute",
     "ProvisioningConfiguration",
     "RemoteCompute",
+    "SynapseCompute",
 ]

@@ -17,8 +17,10 @@ from typing import Any
 
 from runconfig_jupyter.core.azure_only import azure_only, azure_only_class
 from runconfig_jupyter.core.errors import AssetNotFound, ConfigError, RunNotFound
+from runconfig_jupyter.core.model_framework import Framework
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import Asset, AssetRegistry
+from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
 from runconfig_jupyter.core.runs.run_history import tags_match
 from runconfig_jupyter.core.system.paths import run_home
 
@@ -55,6 +57,19 @@ def _copy_into(source: Path, folder: Path) -> None:
         shutil.copy2(source, files / source.name)
 
 
+def _framework(framework: str | None, version: str | None, resources: Any) -> dict[str, Any]:
+    """The model's framework and v1's ``resource_configuration`` (no local effect; kept so it reads back)."""
+    if isinstance(resources, Mapping):  # an in-script register_model's, serialized on its way to the driver
+        resources = ResourceConfiguration.deserialize(dict(resources))
+    if resources is not None and not isinstance(resources, ResourceConfiguration):
+        raise ConfigError(
+            f"expected a ResourceConfiguration(cpu=, memory_in_gb=, gpu=), got {type(resources).__name__}",
+            field="resource_configuration",
+        )
+    kept = resources.serialize() if resources is not None else None
+    return {"model_framework": framework, "model_framework_version": version, "resource_configuration": kept}
+
+
 def _dataset_links(datasets: Any) -> dict[str, Any]:
     """v1's ``datasets=[('training data', dataset), ...]``: which datasets a model was made from, by scenario
     (``{"datasets": [...]}`` for the model's meta, nothing when none was given)."""
@@ -77,20 +92,6 @@ def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: di
     meta["properties"] = _text_map(meta.get("properties"), "properties")
     asset = _registry(workspace).register(name, meta, lambda folder: _copy_into(source, folder))
     return Model._from_asset(workspace, asset)
-
-
-class Framework:
-    """v1's ``Model.Framework`` constants: what ``model_framework=`` records (and ``Model(ws, name,
-    model_framework=...)`` filters on), so ``register_model(..., model_framework=Model.Framework.PYTORCH)``
-    ports unchanged. Azure used them to pick a deployment image; here they are only a label on the model."""
-
-    CUSTOM = "Custom"
-    MULTI = "Multi"
-    ONNX = "Onnx"
-    PYTORCH = "PyTorch"
-    SCIKITLEARN = "ScikitLearn"
-    TENSORFLOW = "TensorFlow"
-    TFKERAS = "TfKeras"
 
 
 class Model:
@@ -144,6 +145,7 @@ class Model:
         self.experiment_name: str | None = meta.get("experiment_name")
         self.model_framework: str | None = meta.get("model_framework")
         self.model_framework_version: str | None = meta.get("model_framework_version")
+        self.resource_configuration = ResourceConfiguration.deserialize(meta.get("resource_configuration"))
         self.created_time = datetime.fromtimestamp(meta["created_time"], tz=timezone.utc)
         self.url = str(self.path)
 
@@ -195,7 +197,7 @@ class Model:
         child_paths: Any = None,
         sample_input_dataset: Any = None,
         sample_output_dataset: Any = None,
-        resource_configuration: Any = None,
+        resource_configuration: ResourceConfiguration | None = None,
         **_azure_kwargs: Any,
     ) -> Model:
         """Register a local file or folder as the next version of ``model_name``."""
@@ -203,7 +205,7 @@ class Model:
         if not source.exists():
             raise ConfigError(f"'{model_path}' does not exist on this machine", field="model_path")
         about = {"tags": tags, "properties": properties, "description": description}
-        framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
+        framework = _framework(model_framework, model_framework_version, resource_configuration)
         meta = {**about, **framework, "source": str(source), **_dataset_links(datasets)}
         return _register(workspace, model_name, source.resolve(), meta)
 
@@ -218,6 +220,7 @@ class Model:
         model_framework_version: str | None = None,
         description: str | None = None,
         datasets: Any = None,
+        resource_configuration: ResourceConfiguration | None = None,
         **_azure_kwargs: Any,
     ) -> Model:
         """``run.register_model``: ``model_path`` names a file or folder of the run (e.g. ``outputs/model.pkl``)."""
@@ -229,7 +232,7 @@ class Model:
         if not source.exists():
             source = run._resolve_file(model_path)  # an uploaded file listed under its own name; else RunNotFound
         about = {"tags": tags, "properties": properties, "description": description}
-        framework = {"model_framework": model_framework, "model_framework_version": model_framework_version}
+        framework = _framework(model_framework, model_framework_version, resource_configuration)
         origin = {"run_id": run.id, "experiment_name": run.record.experiment, "source": model_path}
         lineage = _dataset_links(datasets)
         return _register(run.experiment.workspace, model_name, source, {**about, **framework, **origin, **lineage})
@@ -321,6 +324,7 @@ class Model:
             "experimentName": self.experiment_name,
             "modelFramework": self.model_framework,
             "modelFrameworkVersion": self.model_framework_version,
+            "resourceConfiguration": self.resource_configuration.serialize() if self.resource_configuration else None,
             "createdTime": self.created_time.isoformat(),
             "url": self.url,
         }

@@ -12,6 +12,7 @@ from runconfig_jupyter.core.config.environment import (
     DEFAULT_CPU_IMAGE,
     DEFAULT_GPU_IMAGE,
     CondaDependencies,
+    ContainerRegistry,
     Environment,
 )
 from runconfig_jupyter.core.config.runconfig import (
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_CPU_IMAGE",
     "DEFAULT_GPU_IMAGE",
     "CondaDependencies",
+    "ContainerRegistry",
     "DataReferenceConfiguration",
     "DockerConfiguration",
     "Environment",

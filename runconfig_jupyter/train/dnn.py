@@ -1,5 +1,5 @@
 """``azureml.train.dnn``: the deprecated framework estimators and their distribution settings."""
 
-from runconfig_jupyter.core.config.estimators import Gloo, Mpi, Nccl, ParameterServer, PyTorch, TensorFlow
+from runconfig_jupyter.core.config.estimators import Chainer, Gloo, Mpi, Nccl, ParameterServer, PyTorch, TensorFlow
 
-__all__ = ["Gloo", "Mpi", "Nccl", "ParameterServer", "PyTorch", "TensorFlow"]
+__all__ = ["Chainer", "Gloo", "Mpi", "Nccl", "ParameterServer", "PyTorch", "TensorFlow"]

@@ -103,6 +103,10 @@ from runconfig_jupyter.core.compute import ComputeTarget, AmlCompute, ComputeIns
 from runconfig_jupyter.core.compute_target import ComputeTargetException
 from runconfig_jupyter.core.runconfig import RunConfiguration, DockerConfiguration, MpiConfiguration
 from runconfig_jupyter.core.conda_dependencies import CondaDependencies
+from runconfig_jupyter.core.container_registry import ContainerRegistry, RegistryIdentity
+from runconfig_jupyter.core.compute import HDInsightCompute, DatabricksCompute, AksCompute
+from runconfig_jupyter.tensorboard.export import export_to_tensorboard
+from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
 from runconfig_jupyter.core.environment import Environment, CondaDependencies
 from runconfig_jupyter.core.experiment import Experiment
 from runconfig_jupyter.core.run import Run
@@ -111,7 +115,7 @@ from runconfig_jupyter.core.workspace import Workspace
 from runconfig_jupyter.core.script_run_config import ScriptRunConfig
 from runconfig_jupyter.core.authentication import InteractiveLoginAuthentication, ServicePrincipalAuthentication
 from runconfig_jupyter.train.estimator import Estimator
-from runconfig_jupyter.train.dnn import PyTorch, TensorFlow, Mpi, Gloo, Nccl, ParameterServer
+from runconfig_jupyter.train.dnn import PyTorch, TensorFlow, Chainer, Mpi, Gloo, Nccl, ParameterServer
 from runconfig_jupyter.train.hyperdrive import HyperDriveConfig, RandomParameterSampling, BanditPolicy, choice
 from runconfig_jupyter.train.hyperdrive import PrimaryMetricGoal
 from runconfig_jupyter.pipeline.core import Pipeline, PipelineData

@@ -244,19 +244,83 @@ class PythonSection(Section):
 
 
 @dataclass(repr=False, eq=False)  # repr and eq: Section's
+class RegistryIdentity(Section):
+    """v1's ``RegistryIdentity``: the managed identity Azure pulled a base image with. Kept in the definition;
+    locally the docker engine pulls with this machine's own credentials (``docker login``)."""
+
+    resource_id: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
+class ContainerRegistry(Section):
+    """v1's ``ContainerRegistry`` (``environment.docker.base_image_registry``), set attribute by attribute.
+
+    The address and user name are kept in the definition (they say where the base image comes from). The
+    password is only held in memory: it is never written (files, run records, hashes), and a submit that
+    carries one is refused, because the docker engine pulls with this machine's ``docker login`` instead.
+    """
+
+    address: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    registry_identity: RegistryIdentity | None = None
+
+    _types: ClassVar[dict[str, Any]] = {"registry_identity": RegistryIdentity}
+
+    def is_empty(self) -> bool:
+        """Nothing set: v1's ready-made empty registry, written as ``baseImageRegistry: null`` like before."""
+        return not (self.address or self.username or self.password or self.registry_identity or self.extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that were set, without the password (a secret never reaches a file)."""
+        return {key: value for key, value in super().to_dict().items() if value is not None and key != "password"}
+
+    @classmethod
+    def coerce(cls, value: Any) -> ContainerRegistry:
+        """What v1 code assigns: None (empty), this class, a dict of its keys, or an object with its attributes."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value  # the same object, so later attribute assignments show, as in v1
+        if isinstance(value, Mapping):
+            return cls.from_dict(value, ("environment", "docker", "base_image_registry"))
+        if hasattr(value, "address"):
+            return cls(**{name: getattr(value, name, None) for name in ("address", "username", "password")})
+        raise ConfigError(
+            f"expected a ContainerRegistry or a dict of its keys, got {type(value).__name__}",
+            field="environment.docker.base_image_registry",
+        )
+
+
+@dataclass(repr=False, eq=False)  # repr and eq: Section's
 class DockerSection(Section):
     """``environment.docker``. ``base_image`` None lets the target pick its own default image."""
 
     enabled: bool = False
     base_image: str | None = None
     base_dockerfile: str | None = None
-    base_image_registry: dict[str, Any] | None = None
+    base_image_registry: ContainerRegistry = field(default_factory=ContainerRegistry)
     shm_size: str | None = None
     gpu_support: bool = False
     shared_volumes: bool = True
     arguments: list[str] = field(default_factory=list)
 
+    _types: ClassVar[dict[str, Any]] = {"base_image_registry": ContainerRegistry}
     _passthrough: ClassVar[frozenset[str]] = frozenset({"platform", "buildContext"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # v1 code sets env.docker.base_image_registry.address = ... on a fresh environment: never None.
+        if name == "base_image_registry":
+            value = ContainerRegistry.coerce(value)
+        super().__setattr__(name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """An untouched registry writes as before (``baseImageRegistry: null``): same files, hashes and image keys."""
+        out = super().to_dict()
+        if self.base_image_registry.is_empty():
+            out["baseImageRegistry"] = None
+        return out
 
 
 @dataclass(repr=False, eq=False)  # repr and eq: Section's
@@ -348,12 +412,12 @@ class Environment(Section):
 
     @classmethod
     def from_docker_image(
-        cls, name: str, image: str, container_registry: Mapping[str, Any] | None = None, conda_specification=None
+        cls, name: str, image: str, container_registry: Any = None, conda_specification=None
     ) -> Environment:
         environment = cls(name=name)
         environment.docker.enabled = True
         environment.docker.base_image = image
-        environment.docker.base_image_registry = dict(container_registry) if container_registry else None
+        environment.docker.base_image_registry = container_registry
         if conda_specification:
             environment.python.conda_dependencies = CondaDependencies.from_file(conda_specification)
         else:

@@ -571,6 +571,27 @@ class TensorFlow(Estimator):
         return [f"tensorflow=={version}.*"] if version else []
 
 
+class Chainer(Estimator):
+    """Azure ML v1's ``Chainer`` estimator (deprecated): a Python run; ChainerMN distributes over MPI only."""
+
+    # Azure's own list (4.0.0-5.1.0, default 5.1.0 there) and the releases since. No default pin: the installed
+    # chainer is used, as for the other estimators (a pinned 5.1.0 no longer installs on a current Python).
+    SUPPORTED_VERSIONS = ("4.0.0", "4.1.0", "4.2.0", "5.0.0", "5.1.0", "6.0.0", "6.7.0", "7.0.0", "7.8.1")
+    DEFAULT_VERSION = None
+    accepted_distributed = (Mpi,)
+    backends = {"mpi": Mpi}
+
+    def __init__(self, source_directory: str | os.PathLike[str], **kwargs: Any):
+        super().__init__(source_directory, **kwargs)
+
+    @classmethod
+    def _distributed_hint(cls) -> str:
+        return ", distributed_job_config=MpiConfiguration(process_count_per_node, node_count)"
+
+    def _framework_packages(self, version: str | None) -> list[str]:
+        return [f"chainer=={version}"] if version else []
+
+
 class SKLearn(Estimator):
     """Azure ML v1's ``SKLearn`` estimator (deprecated): a single-process Python run with scikit-learn."""
 

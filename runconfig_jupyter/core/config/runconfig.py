@@ -314,11 +314,10 @@ def check_environment(environment: Environment) -> None:
         check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
         check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
     refuse_secret_docker_env(docker.arguments, "environment.docker.arguments")
-    registry = docker.base_image_registry or {}
-    if isinstance(registry, dict) and registry.get("password"):
+    if getattr(docker.base_image_registry, "password", None):
         raise ConfigError(
-            "a registry password in the config would be copied into run records; remove it and run "
-            "'docker login' on this machine instead",
+            "a registry password is not used or kept here (it would end up in run records); remove it and run "
+            "'docker login' on this machine instead: the docker engine pulls the base image with those credentials",
             field="environment.docker.base_image_registry.password",
         )
     conda = python.conda_dependencies

@@ -41,8 +41,12 @@ class PendingModel:
         properties: dict[str, Any],
         description: str | None,
         run_id: str,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
     ) -> None:
         self.name = name
+        self.model_framework = model_framework
+        self.model_framework_version = model_framework_version
         self.path = path
         self.tags = tags
         self.properties = properties
@@ -176,6 +180,9 @@ class RunContext(RichLogging):
         tags: dict[str, Any] | None = None,
         properties: dict[str, Any] | None = None,
         description: str | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        resource_configuration: Any = None,
         **_azure_kwargs: Any,
     ) -> PendingModel:
         """Register ``model_path`` (e.g. ``outputs/model.pkl``) of this run when it ends, once its outputs are
@@ -187,8 +194,15 @@ class RunContext(RichLogging):
         ``print(model.name, model.id, model.version)`` keeps working."""
         request = {"model_name": model_name, "model_path": model_path, "description": description}
         request.update(tags=dict(tags) if tags else None, properties=dict(properties) if properties else None)
+        framework = None if model_framework is None else str(model_framework)
+        version = None if model_framework_version is None else str(model_framework_version)
+        request.update(model_framework=framework, model_framework_version=version)
+        if resource_configuration is not None:  # a ResourceConfiguration travels as its serialized dict
+            serialize = getattr(resource_configuration, "serialize", None)
+            request["resource_configuration"] = serialize() if callable(serialize) else resource_configuration
         self._record_history({"op": "model", **{k: v for k, v in request.items() if v is not None}})
-        return PendingModel(model_name, model_path, dict(tags or {}), dict(properties or {}), description, self.id)
+        about = (dict(tags or {}), dict(properties or {}), description, self.id)
+        return PendingModel(model_name, model_path, *about, model_framework=framework, model_framework_version=version)
 
     def complete(self, _set_status: bool = True) -> None:
         """Accepted for v1 compatibility: the run completes when the script exits."""

@@ -10,7 +10,8 @@ runs it created (ids ``<run id>_<suffix>``): a script cannot reach into any othe
     {"op": "child", "run_id": <new child id>, "name": ...}
     {"op": "status", "run_id": ..., "status": "Completed"|"Failed"|"Canceled", "reason": ...}
     {"op": "metric", "run_id": <child id>, "record": {...}}   (a child's metric, from a marker target)
-    {"op": "model", "model_name": ..., "model_path": ..., "tags": {...}, "properties": {...}, "description": ...}
+    {"op": "model", "model_name": ..., "model_path": ..., "tags": {...}, "properties": {...}, "description": ...,
+     "model_framework": ..., "model_framework_version": ..., "resource_configuration": {"cpu", "memoryInGB", "gpu"}}
         (run.register_model in-script: recorded now, registered by the driver once the outputs are collected)
 """
 
@@ -29,14 +30,35 @@ from runconfig_jupyter.core.runs.store import RunStore
 END_STATUSES = {s.value: s for s in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)}
 
 
-MODEL_FIELDS = ("model_name", "model_path", "tags", "properties", "description")
+MODEL_FIELDS = (
+    "model_name",
+    "model_path",
+    "tags",
+    "properties",
+    "description",
+    "model_framework",
+    "model_framework_version",
+    "resource_configuration",
+)
+RESOURCE_KEYS = frozenset({"cpu", "memoryInGB", "gpu"})
 
 
 def model_request(record: dict[str, Any]) -> dict[str, Any]:
-    """The ``Model.register_from_run`` keywords of an in-script ``run.register_model`` (checked)."""
+    """The ``Model.register_from_run`` keywords of an in-script ``run.register_model`` (checked: the record may
+    come from a container's log stream, so only text and the resource numbers pass)."""
     request = {key: record.get(key) for key in MODEL_FIELDS if record.get(key) is not None}
     if not isinstance(request.get("model_name"), str) or not isinstance(request.get("model_path"), str):
         raise ConfigError("run.register_model needs model_name and model_path (a file of the run)", field="model_path")
+    for key in ("model_framework", "model_framework_version"):
+        if key in request and not isinstance(request[key], str):
+            raise ConfigError("must be text", field=key)
+    resources = request.get("resource_configuration")
+    if resources is not None and not (
+        isinstance(resources, dict)
+        and set(resources) <= RESOURCE_KEYS
+        and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in resources.values())
+    ):
+        raise ConfigError("must be ResourceConfiguration(cpu=, memory_in_gb=, gpu=)", field="resource_configuration")
     return request
 
 

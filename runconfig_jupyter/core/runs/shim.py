@@ -26,6 +26,8 @@ SHIM_MODULES = (
     "core/runs/v1_run_api.py",
     "core/runs/input_datasets.py",
     "core/runs/script_env.py",
+    "core/model_framework.py",
+    "core/resource_configuration.py",
 )
 
 _SHIM_INIT = '''"""In-script API of runconfig_jupyter (shim: the full package is not installed here)."""
@@ -36,7 +38,7 @@ __all__ = ["Run"]
 '''
 # ``from runconfig_jupyter.core import Run`` and ``from runconfig_jupyter.core.run import Run`` are the ported
 # spellings of v1's ``from azureml.core import Run`` / ``azureml.core.run``: both must work inside a target.
-_SHIM_CORE_INIT = '''"""In-script ``Run`` of runconfig_jupyter.core (shim)."""
+_SHIM_CORE_INIT = '''"""In-script ``Run`` (and ``Model``, for ``Model.Framework``) of runconfig_jupyter.core (shim)."""
 
 from runconfig_jupyter.core.runs.context import get_context as _get_context
 
@@ -47,13 +49,32 @@ class Run:
         return _get_context()
 
 
-__all__ = ["Run"]
+from runconfig_jupyter.core.model import Model  # noqa: E402 - after Run, as the real package names them
+
+__all__ = ["Model", "Run"]
 '''
 _SHIM_RUN = '''"""``runconfig_jupyter.core.run`` (shim): the in-script ``Run``."""
 
 from runconfig_jupyter.core import Run
 
 __all__ = ["Run"]
+'''
+
+
+# A script registers its model with ``run.register_model(..., model_framework=Model.Framework.X)``: the
+# registry is the notebook's, so the stand-in ``Model`` only carries the framework names.
+_SHIM_MODEL = '''"""``runconfig_jupyter.core.model`` (shim): ``Model.Framework`` for a script's register_model."""
+
+from runconfig_jupyter.core.model_framework import Framework
+
+
+class Model:
+    """The names a script uses; registered models are read in the notebook (``Model(ws, name)``)."""
+
+    Framework = Framework
+
+
+__all__ = ["Model"]
 '''
 
 
@@ -65,6 +86,7 @@ def shim_files() -> dict[str, bytes]:
         "runconfig_jupyter/core/__init__.py": _SHIM_CORE_INIT.encode(),
         "runconfig_jupyter/core/runs/__init__.py": b"",
         "runconfig_jupyter/core/run.py": _SHIM_RUN.encode(),
+        "runconfig_jupyter/core/model.py": _SHIM_MODEL.encode(),
         **{f"runconfig_jupyter/{module}": (package / module).read_bytes() for module in SHIM_MODULES},
     }
 

@@ -2,12 +2,14 @@
 
 v1's ``Tensorboard([run]).start()`` streamed the runs' ``./logs`` from Azure's artifact store into a TensorBoard it
 started. Here a script's ``./logs`` is already on this machine (``<run folder>/logs/user`` once collected), so
-``start()`` raises ``NotSupportedLocally`` naming the ``tensorboard`` command over exactly those folders.
+``start()`` raises ``NotSupportedLocally`` naming the ``tensorboard`` command over exactly those folders (and over
+``local_root``, where ``export_to_tensorboard`` in ``.export`` wrote a run history's metrics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from runconfig_jupyter.core.errors import NotSupportedLocally
@@ -27,10 +29,16 @@ class Tensorboard:
         return {run.id: str(RunFolder(run.run_dir).user_logs_dir) for run in self.runs}
 
     def start(self, start_browser: bool = False) -> str:
-        spec = ",".join(f"{run_id}:{folder}" for run_id, folder in self.log_dirs().items())
+        folders = self.log_dirs()
+        if self.local_root is not None:  # v1 read local_root too: the export sample passes no runs, only it
+            folders[Path(self.local_root).name or "local_root"] = str(self.local_root)
+        if len(folders) == 1 and not self.runs:
+            logdir = f"--logdir {self.local_root}"
+        else:
+            logdir = "--logdir_spec " + ",".join(f"{name}:{folder}" for name, folder in folders.items())
         raise NotSupportedLocally(
             "Tensorboard.start() (streaming run logs from Azure's artifact store)",
-            f"The logs are on this machine: run 'tensorboard --port {self.port} --logdir_spec {spec}' "
+            f"The logs are on this machine: run 'tensorboard --port {self.port} {logdir}' "
             "(pip install tensorboard) once the runs have ended.",
         )
 
