@@ -258,46 +258,38 @@ PIPELINE_COMPUTE = (
 )
 
 
-class HDInsightCompute(ComputeTarget):
+class _AttachedInAzure(ComputeTarget):
+    """A compute kind only Azure creates or attaches: ``attach_configuration`` and ``provisioning_configuration``
+    raise ``NotSupportedLocally`` with the ``advice`` a subclass names (``class X(_AttachedInAzure, advice=...)``)."""
+
+    def __init_subclass__(cls, advice: str = ATTACH, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for call in ("attach_configuration", "provisioning_configuration"):
+            setattr(cls, call, azure_only(f"{cls.__name__}.{call}()", advice))
+
+
+class HDInsightCompute(_AttachedInAzure, advice=SPARK_LOCALLY):
     """An HDInsight Spark cluster (train-in-spark attaches one); Spark runs locally as PySpark in a script."""
 
-    attach_configuration = azure_only("HDInsightCompute.attach_configuration()", SPARK_LOCALLY)
-    provisioning_configuration = azure_only("HDInsightCompute.provisioning_configuration()", SPARK_LOCALLY)
 
-
-class DatabricksCompute(ComputeTarget):
+class DatabricksCompute(_AttachedInAzure, advice=SPARK_LOCALLY):
     """An Azure Databricks workspace (the Databricks pipeline steps attach one)."""
 
-    attach_configuration = azure_only("DatabricksCompute.attach_configuration()", SPARK_LOCALLY)
-    provisioning_configuration = azure_only("DatabricksCompute.provisioning_configuration()", SPARK_LOCALLY)
 
-
-class SynapseCompute(ComputeTarget):
+class SynapseCompute(_AttachedInAzure, advice=SPARK_LOCALLY):
     """A Synapse Spark pool linked to the workspace."""
 
-    attach_configuration = azure_only("SynapseCompute.attach_configuration()", SPARK_LOCALLY)
-    provisioning_configuration = azure_only("SynapseCompute.provisioning_configuration()", SPARK_LOCALLY)
 
-
-class AdlaCompute(ComputeTarget):
+class AdlaCompute(_AttachedInAzure, advice=PIPELINE_COMPUTE):
     """Azure Data Lake Analytics, for U-SQL pipeline steps."""
 
-    attach_configuration = azure_only("AdlaCompute.attach_configuration()", PIPELINE_COMPUTE)
-    provisioning_configuration = azure_only("AdlaCompute.provisioning_configuration()", PIPELINE_COMPUTE)
 
-
-class DataFactoryCompute(ComputeTarget):
+class DataFactoryCompute(_AttachedInAzure, advice=PIPELINE_COMPUTE):
     """Azure Data Factory, for the data transfer pipeline step."""
 
-    attach_configuration = azure_only("DataFactoryCompute.attach_configuration()", PIPELINE_COMPUTE)
-    provisioning_configuration = azure_only("DataFactoryCompute.provisioning_configuration()", PIPELINE_COMPUTE)
 
-
-class KubernetesCompute(ComputeTarget):
+class KubernetesCompute(_AttachedInAzure):
     """An Arc-enabled Kubernetes cluster attached to the workspace."""
-
-    attach_configuration = azure_only("KubernetesCompute.attach_configuration()", ATTACH)
-    provisioning_configuration = azure_only("KubernetesCompute.provisioning_configuration()", ATTACH)
 
 
 # The v1 compute classes whose Azure-only members every compute target answers (ComputeTarget.__getattr__).
