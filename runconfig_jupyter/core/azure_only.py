@@ -45,6 +45,13 @@ def is_azure_only(owner: type, name: str) -> bool:
     return False
 
 
+SECRETS = "Pass secrets as environment variables (RunConfiguration.environment_variables) instead."
+# v1's model interpretability packages upload explanations to Azure ML's explanation store.
+INTERPRET = (
+    "Model explanation (azureml.interpret, azureml.explain.model, azureml.contrib.interpret)",
+    "Compute them in the training script with the open-source packages they wrap (pip install interpret-community, "
+    "or shap), save them under ./outputs and log their figures with run.log_image(name, plot=figure).",
+)
 PORTAL = "Open the run in JupyterLab's runs sidebar, or use %runs / RunDetails(run).show() in the notebook."
 PROVISIONING = (
     "Compute is what you configure locally: map the cluster name to a target with "

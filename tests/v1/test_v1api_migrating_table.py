@@ -112,7 +112,9 @@ from runconfig_jupyter.core.experiment import Experiment
 from runconfig_jupyter.core.run import Run
 from runconfig_jupyter.core.model import Model
 from runconfig_jupyter.core.workspace import Workspace
-from runconfig_jupyter.core.script_run_config import ScriptRunConfig
+from runconfig_jupyter.core.script_run_config import ScriptRunConfig, get_run_config_from_script_run
+from runconfig_jupyter.core import Webservice, Keyvault
+from runconfig_jupyter.core.keyvault import Keyvault
 from runconfig_jupyter.core.authentication import InteractiveLoginAuthentication, ServicePrincipalAuthentication
 from runconfig_jupyter.train.estimator import Estimator
 from runconfig_jupyter.train.dnn import PyTorch, TensorFlow, Chainer, Mpi, Gloo, Nccl, ParameterServer

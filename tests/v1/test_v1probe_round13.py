@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
 
 BASE_IMAGE = "runconfig-jupyter/python:bookworm"
 
@@ -357,3 +357,36 @@ def _register_in_script(v1_project, target: str) -> None:
     assert model.resource_configuration == ResourceConfiguration(cpu=1, memory_in_gb=0.5)
     logs = run.get_details_with_logs()["logFiles"].values()
     assert any("pending ScikitLearn 1.3" in text for text in logs)  # the PendingModel answers like the Model
+
+
+@pytest.mark.parametrize(
+    "module", ["runconfig_jupyter.interpret", "runconfig_jupyter.explain.model", "runconfig_jupyter.contrib.interpret"]
+)
+def test_interpretability_imports_say_what_to_use(module):
+    """The explain-model notebooks open with ``from azureml.interpret import ExplanationClient`` (or the older
+    ``azureml.explain.model`` / ``azureml.contrib.interpret``): a sentence naming the open-source packages, not a
+    ModuleNotFoundError that reads like a broken install."""
+    import importlib
+    import sys
+
+    sys.modules.pop(module, None)
+    with pytest.raises(NotSupportedLocally, match="interpret-community"):
+        importlib.import_module(module)
+
+
+def test_keyvault_and_script_run_config_helpers_of_azureml_core(v1_project):
+    """``from azureml.core import Webservice, Keyvault``; ``ws.get_default_keyvault().set_secret(...)`` (the secrets
+    samples) says how secrets reach a run here; ``get_run_config_from_script_run(src)`` is the config it submits."""
+    from runconfig_jupyter.core import Keyvault, ScriptRunConfig, Webservice, Workspace
+    from runconfig_jupyter.core.script_run_config import get_run_config_from_script_run
+    from runconfig_jupyter.core.webservice import Webservice as FromModule
+
+    assert Webservice is FromModule
+    ws = Workspace.from_config()
+    with pytest.raises(NotSupportedLocally, match="environment variables"):
+        ws.get_default_keyvault().set_secret(name="key", value="not stored anywhere")
+    with pytest.raises(NotSupportedLocally, match="environment variables"):
+        Keyvault().get_secret("key")
+    src = ScriptRunConfig(str(v1_project), script="train.py", arguments=["--epochs", 2])
+    config = get_run_config_from_script_run(src)
+    assert (config.script, config.arguments) == ("train.py", ["--epochs", 2])

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runconfig_jupyter.core.azure_only import PORTAL, azure_only, azure_only_property
+from runconfig_jupyter.core.azure_only import PORTAL, SECRETS, azure_only, azure_only_property
 from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, RunStateError
 from runconfig_jupyter.core.registries.home import CONFIG_FILE, LOCAL_NAME, find_config
 from runconfig_jupyter.core.runs.artifacts import artifact_name
@@ -446,9 +446,7 @@ class ScriptRun(RunHistory):
         return submit(config, self._record.experiment, tags=tags, store=self.store, parent_run_id=self.id, **kwargs)
 
     get_portal_url = azure_only("Run.get_portal_url()", PORTAL)
-    get_secret = azure_only(
-        "Run.get_secret()", "Pass secrets as environment variables (RunConfiguration.environment_variables) instead."
-    )
+    get_secret = azure_only("Run.get_secret()", SECRETS)
     get_secrets = get_secret
 
     def register_model(self, model_name: str, model_path: str | None = None, **kwargs: Any) -> Any:
@@ -832,6 +830,7 @@ class Workspace:
     get_mlflow_tracking_uri = azure_only(
         "Workspace.get_mlflow_tracking_uri()", "Runs are tracked in the run home; log with run.log(...)."
     )
+    get_default_keyvault = azure_only("Workspace.get_default_keyvault()", SECRETS)
     webservices = azure_only_property(
         "Workspace.webservices", "Serve a registered model yourself: Model.get_model_path(name) gives its file."
     )
