@@ -444,8 +444,6 @@ class Environment(Section):
         docker = self.docker.to_dict()
         for runtime_only in ("arguments", "shmSize", "sharedVolumes"):
             docker.pop(runtime_only, None)
-        if isinstance(docker.get("baseImageRegistry"), dict):
-            docker["baseImageRegistry"] = {k: v for k, v in docker["baseImageRegistry"].items() if k != "password"}
         canonical = json.dumps({"python": python, "docker": docker}, sort_keys=True, default=str)
         return sha256_hex(canonical.encode())  # not hashlib: OpenSSL's load costs a submit and a driver ~7 ms
 

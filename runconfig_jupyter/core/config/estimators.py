@@ -531,9 +531,6 @@ class PyTorch(Estimator):
     accepted_distributed = (Mpi, Gloo, Nccl)
     backends = {"mpi": Mpi, "gloo": Gloo, "nccl": Nccl}
 
-    def __init__(self, source_directory: str | os.PathLike[str], **kwargs: Any):
-        super().__init__(source_directory, **kwargs)
-
     @classmethod
     def _distributed_hint(cls) -> str:
         return ", distributed_job_config=PyTorchConfiguration(communication_backend=..., process_count, node_count)"
@@ -580,9 +577,6 @@ class Chainer(Estimator):
     DEFAULT_VERSION = None
     accepted_distributed = (Mpi,)
     backends = {"mpi": Mpi}
-
-    def __init__(self, source_directory: str | os.PathLike[str], **kwargs: Any):
-        super().__init__(source_directory, **kwargs)
 
     @classmethod
     def _distributed_hint(cls) -> str:

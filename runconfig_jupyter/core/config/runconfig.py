@@ -314,7 +314,7 @@ def check_environment(environment: Environment) -> None:
         check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
         check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
     refuse_secret_docker_env(docker.arguments, "environment.docker.arguments")
-    if getattr(docker.base_image_registry, "password", None):
+    if docker.base_image_registry.password:
         raise ConfigError(
             "a registry password is not used or kept here (it would end up in run records); remove it and run "
             "'docker login' on this machine instead: the docker engine pulls the base image with those credentials",

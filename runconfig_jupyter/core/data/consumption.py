@@ -19,6 +19,15 @@ from runconfig_jupyter.core.registries.versioned import check_name as check_asse
 from runconfig_jupyter.core.runs.input_datasets import TABULAR, listed_paths
 
 
+def input_place(name: str, paths: list[dict[str, str]], field: str) -> tuple[str, str, list[str] | None]:
+    """(datastore, path, listed) of a dataset's paths as one run input: one path as it is (a glob stays in it);
+    several as their common folder and the files below it (``listed``, None for one path)."""
+    store, folder, pattern = one_place(name, paths, field)
+    if len(paths) == 1:
+        return store, paths[0]["path"], None
+    return store, folder, listed_paths(pattern)
+
+
 class DatasetConsumptionConfig:
     """v1's ``DatasetConsumptionConfig``: a dataset as a run's named input (``direct``, ``mount`` or ``download``)."""
 
@@ -53,14 +62,11 @@ class DatasetConsumptionConfig:
         if dataset.is_registered:
             location = {"dataset": {"id": dataset.id, "name": dataset.name, "version": dataset.version}}
         else:
-            paths = dataset.definition["paths"]
-            store, folder, pattern = one_place("(unregistered)", paths, f"data.{self.name}")
-            relative = paths[0]["path"] if len(paths) == 1 else folder
+            store, relative, listed = input_place("(unregistered)", dataset.definition["paths"], f"data.{self.name}")
             location = {"datapath": {"datastoreName": store, "relativePath": relative}}
             options = dataset.definition.get("options")
             if dataset.definition["type"] == TABULAR:
                 entry["options"] = {"datasetType": TABULAR, **(options or {})}
-            listed = listed_paths(pattern) if len(paths) > 1 else None
             if listed is not None:  # several files of one datastore: their folder, those files only (resolve.py)
                 entry["options"] = {"datasetType": dataset.definition["type"], **entry.get("options", {})}
                 entry["options"]["listedPaths"] = listed

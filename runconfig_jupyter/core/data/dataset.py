@@ -21,11 +21,10 @@ from typing import Any
 
 from runconfig_jupyter.core.azure_only import DATA_LAYER, azure_only
 from runconfig_jupyter.core.data.bindings import URI_FORMS, check_relative, datastore_name, parse_uri
-from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig
+from runconfig_jupyter.core.data.consumption import DatasetConsumptionConfig, input_place
 from runconfig_jupyter.core.data.definitions import (
     dataset_registry,
     definition_id,
-    one_place,
     registered_by_id,
     split_glob,
 )
@@ -271,15 +270,10 @@ class Dataset:
         from runconfig_jupyter.core.data.cache import DownloadCache
         from runconfig_jupyter.core.data.materialize import host_source, view_input
         from runconfig_jupyter.core.data.resolve import plan_input
-        from runconfig_jupyter.core.runs.input_datasets import listed_paths
 
-        paths = self._definition["paths"]
-        if len(paths) == 1:
-            request = InputRequest("mount", "paths", "mount", datastore=paths[0]["datastore"], path=paths[0]["path"])
-        else:  # several paths: one folder and the list of them below it, as a run input of this dataset
-            datastore, folder, pattern = one_place(self.name or "dataset", paths, "paths")
-            listed = {"listedPaths": listed_paths(pattern)}
-            request = InputRequest("mount", "paths", "mount", datastore=datastore, path=folder, options=listed)
+        store, path, listed = input_place(self.name or "dataset", self._definition["paths"], "paths")
+        options = {"listedPaths": listed} if listed is not None else {}
+        request = InputRequest("mount", "paths", "mount", datastore=store, path=path, options=options)
         inp = plan_input(request, "paths", self.workspace.home if self.workspace is not None else None)
         cache = DownloadCache()
         local = host_source(inp, cache, None)
