@@ -25,7 +25,7 @@ BENCHMARKS: dict[str, tuple[list[str], float]] = {
     "local": (["bench_local.py", "--repeat", "8"], 120),
     "script": (["bench_script.py", "--repeat", "5"], 150),
     "docker": (["bench_docker.py", "--repeat", "5"], 150),
-    "snapshot": (["bench_snapshot.py", "--repeat", "3"], 120),
+    "snapshot": (["bench_snapshot.py", "--repeat", "3"], 240),  # waits ~60 s on ext4 without a journal
     "ray": (["bench_ray.py", "--repeat", "3"], 180),
     "server": (["bench_server.py"], 120),
     "kernel": (["bench_kernel.py", "--repeat", "5", "--mb", "8"], 480),  # cold, warm, upload, re-submit; boots vary
