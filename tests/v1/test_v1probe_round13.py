@@ -85,8 +85,8 @@ def test_estimator_with_container_registry_details_runs_its_custom_image(v1_proj
     registry.address = "myregistry.azurecr.io"
     registry.username = "username"
     registry.password = "password"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         est = Estimator(
             source_directory=str(v1_project),
             compute_target="local",
@@ -95,11 +95,33 @@ def test_estimator_with_container_registry_details_runs_its_custom_image(v1_proj
             image_registry_details=registry,
             user_managed=True,
         )
+    # The password is dropped, and said to be: the pull uses this machine's docker login instead.
+    said = [str(w.message) for w in caught if w.category is UserWarning]
+    assert len(said) == 1 and "image_registry_details" in said[0] and "docker login" in said[0], said
+    assert "password" not in json.dumps(est.run_config.environment.docker.base_image_registry.to_dict())
+    assert registry.password == "password"  # the caller's object is left as it was
     run = Experiment(Workspace.from_config(), "estimator-test").submit(est)
     run.wait_for_completion(raise_on_error=True)
     assert run.get_metrics() == {"fib": [0, 1, 1, 2, 3]}
     details = json.dumps(run.get_details()["runDefinition"])
-    assert "myregistry.azurecr.io" in details and '"password"' not in details
+    assert "myregistry.azurecr.io" in details and '"password"' not in details and '"username"' in details
+
+
+def test_estimator_registry_details_without_a_password_warn_of_nothing(v1_project):
+    """A registry given as a dict with no password (the usual case after ``docker login``) is kept silently."""
+    from runconfig_jupyter.train.estimator import Estimator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = Estimator(
+            source_directory=str(v1_project),
+            compute_target="local",
+            entry_script="train.py",
+            custom_docker_image=BASE_IMAGE,
+            image_registry_details={"address": "myregistry.azurecr.io", "username": "me"},
+        )
+    assert not [w for w in caught if w.category is UserWarning]
+    assert est.run_config.environment.docker.base_image_registry.address == "myregistry.azurecr.io"
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:

@@ -366,7 +366,16 @@ class Estimator(ScriptRunConfig):
         if use_docker or image:
             environment.docker.base_image = image or (DEFAULT_GPU_IMAGE if use_gpu else DEFAULT_CPU_IMAGE)
         if image_registry_details is not None:
-            environment.docker.base_image_registry = _registry(image_registry_details)
+            registry = _registry(image_registry_details)
+            if registry.pop("password", None):
+                warnings.warn(
+                    f"{type(self).__name__}: the password of image_registry_details is not used or kept here (it "
+                    "would end up in run records); the docker engine pulls "
+                    f"{registry.get('address') or 'the image'} with this machine's 'docker login' credentials",
+                    UserWarning,
+                    stacklevel=_caller_level(),
+                )
+            environment.docker.base_image_registry = registry
         if shm_size:
             environment.docker.shm_size = shm_size
         source = Path(source_directory)
@@ -670,13 +679,10 @@ def _in_source(source: Path, file: str, field: str) -> Path:
 
 
 def _registry(details: Any) -> dict[str, Any]:
-    """A ContainerRegistry-like object or dict, without its password (secrets are never stored)."""
+    """A ContainerRegistry-like object or dict as a dict; the caller takes the password out (it is never stored)."""
     if isinstance(details, Mapping):
-        data = dict(details)
-    else:
-        data = {key: getattr(details, key) for key in ("address", "username") if getattr(details, key, None)}
-    data.pop("password", None)
-    return data
+        return dict(details)
+    return {key: getattr(details, key) for key in ("address", "username", "password") if getattr(details, key, None)}
 
 
 ESTIMATOR_PARAMETERS = (
