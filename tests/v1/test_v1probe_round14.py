@@ -1,0 +1,98 @@
+"""Call patterns of further v1 samples (the time series dataset filtering tutorial, ...) that broke when ported by
+imports only, each against the real local target (docker where the sample uses docker)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from runconfig_jupyter.core.errors import ConfigError
+
+
+def _weather(root, months=("01", "02"), days=(3, 20)) -> None:
+    """weather-data-florida/<yyyy>/<MM>/data.csv: one row per day, the month only in the folder names."""
+    for month in months:
+        folder = root / "weather-data" / "2019" / month
+        folder.mkdir(parents=True)
+        rows = "".join(f"2019-{month}-{day:02d} 12:00:00,{int(month) * 10 + day}\n" for day in days)
+        (folder / "data.csv").write_text("datetime,temperature\n" + rows)
+
+
+def test_partition_format_adds_the_path_columns_the_time_filters_use(v1_project):
+    """tabular-timeseries-dataset-filtering: ``Dataset.Tabular.from_*_files(path=[(dstore, name + '/*/*/data.*')],
+    partition_format=name + '/{coarse_time:yyyy/MM}/data.*')`` then ``with_timestamp_columns(fine_grain_timestamp=
+    'datetime', coarse_grain_timestamp='coarse_time')``: ``partition_format`` and ``include_path`` were silently
+    ignored, so the frame had no ``coarse_time`` (or ``Path``) column and every coarse-grain time filter raised
+    KeyError. Now each file's path on its datastore gives those columns, in the notebook and in a run's script."""
+    from runconfig_jupyter.core import Dataset, Experiment, ScriptRunConfig, Workspace
+
+    ws = Workspace.from_config()
+    dstore = ws.get_default_datastore()
+    _weather(v1_project)
+    dset_name = "weather-data-florida"
+    dstore.upload("weather-data", dset_name, overwrite=True, show_progress=False)
+    dataset = Dataset.Tabular.from_delimited_files(
+        path=[(dstore, dset_name + "/*/*/data.csv")],
+        partition_format=dset_name + "/{coarse_time:yyyy/MM}/data.csv",
+        include_path=True,
+    )
+    frame = dataset.to_pandas_dataframe()
+    assert list(frame.columns) == ["datetime", "temperature", "coarse_time", "Path"]
+    assert [t.isoformat() for t in frame["coarse_time"]] == ["2019-01-01T00:00:00"] * 2 + ["2019-02-01T00:00:00"] * 2
+    assert frame["Path"].tolist() == [f"/{dset_name}/2019/01/data.csv"] * 2 + [f"/{dset_name}/2019/02/data.csv"] * 2
+
+    tsd = dataset.with_timestamp_columns(fine_grain_timestamp="datetime", coarse_grain_timestamp="coarse_time")
+    tsd = tsd.register(ws, dset_name, create_new_version=True, description="demo", tags={"type": "TabularDataset"})
+    tsd = Dataset.get_by_name(ws, name=dset_name)
+    # the coarse (partition) column decides: every row of January's partition is before February
+    assert tsd.time_before(datetime(2019, 1, 31)).to_pandas_dataframe()["temperature"].tolist() == [13, 30]
+    assert tsd.time_after(datetime(2019, 2, 1)).to_pandas_dataframe()["temperature"].tolist() == [23, 40]
+    fine = tsd.with_timestamp_columns(fine_grain_timestamp="datetime", coarse_grain_timestamp=None)
+    assert fine.time_between(datetime(2019, 1, 10), datetime(2019, 2, 10)).to_pandas_dataframe()[
+        "temperature"
+    ].tolist() == [30, 23]
+
+    # a virtual string column from a folder name, as the sample's tip ('/{STATE}/{CITY}/...') has it
+    by_month = Dataset.Tabular.from_delimited_files(
+        path=(dstore, dset_name + "/**/data.csv"), partition_format="/{year}/{month}/data.csv"
+    ).to_pandas_dataframe()
+    assert by_month["month"].tolist() == ["01", "01", "02", "02"] and by_month["year"].tolist() == ["2019"] * 4
+
+    (v1_project / "read.py").write_text(
+        "import json\nfrom runconfig_jupyter import Run\nrun = Run.get_context()\n"
+        "frame = run.input_datasets['weather'].to_pandas_dataframe()\n"
+        "print('SEEN', json.dumps({'columns': list(frame.columns), 'coarse': [str(t.date()) for t in "
+        "frame['coarse_time']], 'paths': sorted(set(frame['Path']))}))\n"
+    )
+    src = ScriptRunConfig(
+        source_directory=str(v1_project),
+        script="read.py",
+        arguments=[tsd.time_after(datetime(2019, 2, 1)).as_named_input("weather")],
+    )
+    run = Experiment(ws, "timeseries").submit(src)
+    run.wait_for_completion(raise_on_error=True)
+    log = (run.get_details_with_logs()["logFiles"]["logs/std_log.txt"]).splitlines()
+    seen = json.loads(next(line for line in log if line.startswith("SEEN "))[5:])
+    assert seen == {
+        "columns": ["datetime", "temperature", "coarse_time", "Path"],
+        "coarse": ["2019-02-01", "2019-02-01"],
+        "paths": [f"/{dset_name}/2019/02/data.csv"],
+    }
+
+
+def test_partition_format_mistakes_are_said_not_hidden(v1_project):
+    """A ``partition_format`` that is not one (unbalanced braces, an unknown date part) is refused when the dataset
+    is made; one that a file's path does not fit says which file, instead of silently leaving nulls."""
+    from runconfig_jupyter.core import Dataset, Workspace
+
+    dstore = Workspace.from_config().get_default_datastore()
+    _weather(v1_project, months=("01",))
+    dstore.upload("weather-data", "w", overwrite=True, show_progress=False)
+    for bad in ("w/{coarse_time:yyyy/MM/data.csv", "w/{coarse_time:yyyy/QQ}/data.csv", "w/{}/data.csv"):
+        with pytest.raises(ConfigError, match="partition_format"):
+            Dataset.Tabular.from_delimited_files(path=(dstore, "w/**/data.csv"), partition_format=bad)
+    wrong = Dataset.Tabular.from_delimited_files(path=(dstore, "w/**/data.csv"), partition_format="/{a}/{b}/x.csv")
+    with pytest.raises(ValueError, match=r"/w/2019/01/data.csv.*partition_format"):
+        wrong.to_pandas_dataframe()
