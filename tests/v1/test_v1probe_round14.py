@@ -96,3 +96,54 @@ def test_partition_format_mistakes_are_said_not_hidden(v1_project):
     wrong = Dataset.Tabular.from_delimited_files(path=(dstore, "w/**/data.csv"), partition_format="/{a}/{b}/x.csv")
     with pytest.raises(ValueError, match=r"/w/2019/01/data.csv.*partition_format"):
         wrong.to_pandas_dataframe()
+
+
+def test_numpy_integers_are_logged_as_integers(v1_project):
+    """train-hyperparameter-tune-deploy-with-pytorch / keras: training scripts log numpy results
+    (``run.log('correct', np.sum(y_hat == y))``, ``run.log_row(..., epoch=np.int32(e))``): a numpy integer was
+    stored as a float (3.0), and a Python int too large for a float lost its last digits; v1 kept both as
+    integers. numpy floats stay floats."""
+    np = pytest.importorskip("numpy")
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+    (v1_project / "counts.py").write_text(
+        "import numpy as np\nfrom runconfig_jupyter.core.run import Run\nrun = Run.get_context()\n"
+        "run.log('correct', np.sum(np.array([1, 0, 1]) == np.array([1, 1, 1])))\n"
+        "run.log('best_val_acc', np.float32(0.5))\n"
+        "run.log('big', 2**60 + 1)\n"
+        "run.log_row('per epoch', epoch=np.int32(1), loss=np.float64(0.25))\n"
+        "run.log_list('sizes', np.array([10, 20], dtype=np.int64))\n"
+    )
+    run = Experiment(Workspace.from_config(), "numpy-metrics").submit(
+        ScriptRunConfig(source_directory=str(v1_project), script="counts.py")
+    )
+    run.wait_for_completion(raise_on_error=True)
+    metrics = run.get_metrics()
+    assert metrics["correct"] == 2 and isinstance(metrics["correct"], int)
+    assert metrics["best_val_acc"] == 0.5 and isinstance(metrics["best_val_acc"], float)
+    assert metrics["big"] == 2**60 + 1
+    assert metrics["per epoch"] == {"epoch": [1], "loss": [0.25]} and isinstance(metrics["per epoch"]["epoch"][0], int)
+    assert metrics["sizes"] == [10, 20] and all(isinstance(size, int) for size in metrics["sizes"])
+
+    interactive = Experiment(Workspace.from_config(), "numpy-metrics").start_logging()
+    interactive.log("correct", np.int64(7))
+    interactive.complete()
+    assert interactive.get_metrics() == {"correct": 7} and isinstance(interactive.get_metrics()["correct"], int)
+
+
+def test_getting_a_deployed_service_names_that_call(v1_project):
+    """The deployment part of the train-hyperparameter-tune-deploy-with-* notebooks gets its service back with
+    ``AciWebservice(ws, 'keras-mnist-svc')`` / ``Webservice(workspace=ws, name=...)``: the refusal named
+    ``Webservice.deploy()``, a call the notebook never made; it names the class that was called, still with the
+    local alternative."""
+    from runconfig_jupyter.core import Workspace
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+    from runconfig_jupyter.core.webservice import AciWebservice, AksWebservice, Webservice
+
+    ws = Workspace.from_config()
+    for kind in (AciWebservice, AksWebservice, Webservice):
+        with pytest.raises(NotSupportedLocally) as refused:
+            kind(workspace=ws, name="keras-mnist-svc")
+        said = str(refused.value)
+        assert said.startswith(f"{kind.__name__}()") and "deploy()" not in said, said
+        assert "Model.get_model_path" in said
