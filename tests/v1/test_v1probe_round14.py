@@ -147,3 +147,34 @@ def test_getting_a_deployed_service_names_that_call(v1_project):
         said = str(refused.value)
         assert said.startswith(f"{kind.__name__}()") and "deploy()" not in said, said
         assert "Model.get_model_path" in said
+
+
+def test_fail_on_a_submitted_run_reads_failed_when_it_returns(v1_project):
+    """manage-runs: ``local_script_run = exp.submit(run_config); local_script_run.fail();
+    print(local_script_run.get_status())`` printed ``CancelRequested``: ``fail()`` returned before the driver had
+    stopped the script and recorded the end. As in v1, the status read after ``fail()`` is ``Failed`` (also for a
+    run already running), with the reason given, and the script was stopped."""
+    import time
+
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+    (v1_project / "hello_with_delay.py").write_text(
+        "import time\nprint('Hello', flush=True)\ntime.sleep(60)\nprint('Goodbye')\n"
+    )
+    exp = Experiment(Workspace.from_config(), "manage-runs")
+    run_config = ScriptRunConfig(source_directory=str(v1_project), script="hello_with_delay.py")
+
+    just_submitted = exp.submit(run_config)
+    just_submitted.fail()
+    assert just_submitted.get_status() == "Failed"
+
+    running = exp.submit(run_config)
+    deadline = time.monotonic() + 60
+    while running.get_status() != "Running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running.get_status() == "Running"
+    started = time.monotonic()
+    running.fail(error_details="diverged", error_code="UserError")
+    assert running.get_status() == "Failed" and time.monotonic() - started < 30
+    assert "diverged" in running.get_details()["error"]["message"]
+    assert "Goodbye" not in running.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
