@@ -178,3 +178,19 @@ def test_fail_on_a_submitted_run_reads_failed_when_it_returns(v1_project):
     assert running.get_status() == "Failed" and time.monotonic() - started < 30
     assert "diverged" in running.get_details()["error"]["message"]
     assert "Goodbye" not in running.get_details_with_logs()["logFiles"]["logs/std_log.txt"]
+
+
+def test_reinforcement_learning_import_says_what_to_use(v1_project):
+    """cartpole-on-single-compute / pong_rllib / minecraft: ``from azureml.contrib.train.rl import
+    ReinforcementLearningEstimator, Ray`` raised ModuleNotFoundError (it read like a broken install); it raises
+    NotSupportedLocally in one sentence naming what to run instead: the RLlib script as an ordinary run."""
+    import importlib
+
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+
+    importlib.import_module("runconfig_jupyter.contrib.train")  # the package itself is importable, as in v1
+    with pytest.raises(NotSupportedLocally) as refused:
+        importlib.import_module("runconfig_jupyter.contrib.train.rl")
+    said = str(refused.value)
+    assert "(azureml.contrib.train.rl" in said and said.count(". ") == 1, said
+    assert "ScriptRunConfig" in said and "ray.init()" in said
