@@ -194,3 +194,53 @@ def test_reinforcement_learning_import_says_what_to_use(v1_project):
     said = str(refused.value)
     assert "(azureml.contrib.train.rl" in said and said.count(". ") == 1, said
     assert "ScriptRunConfig" in said and "ray.init()" in said
+
+
+BASE_IMAGE = "runconfig-jupyter/python:bookworm"
+
+
+def _wrapped_interpreter_run(v1_project, interpreter: str, docker: bool):
+    from runconfig_jupyter.core import Environment, Experiment, ScriptRunConfig, Workspace
+
+    (v1_project / "cartpole_training.py").write_text(
+        "import os, sys\nfrom runconfig_jupyter.core import Run\n"
+        "Run.get_context().log('display', os.environ.get('DISPLAY_WRAPPER', 'none'))\n"
+        "Run.get_context().log('args', ' '.join(sys.argv[1:]))\n"
+    )
+    env = Environment(name="xvfb-vdisplay")
+    env.python.user_managed_dependencies = True
+    env.python.interpreter_path = interpreter
+    if docker:
+        env.docker.enabled = True
+        env.docker.base_image = BASE_IMAGE
+    src = ScriptRunConfig(
+        source_directory=str(v1_project),
+        script="cartpole_training.py",
+        arguments=["--run", "PPO", "--stop", '{"episode_reward_mean": 200}'],
+        compute_target="docker" if docker else "local",
+        environment=env,
+    )
+    run = Experiment(Workspace.from_config(), "rl-cartpole").submit(src)
+    run.wait_for_completion(raise_on_error=True)
+    return run.get_metrics()
+
+
+def test_interpreter_path_may_be_a_command_line_on_the_local_target(v1_project):
+    """cartpole-on-single-compute (video capture): ``xvfb_env.python.interpreter_path = "xvfb-run -s '-screen 0
+    640x480x16' python"``, a wrapper command before python, as v1 put it in front of the script. The local target
+    refused it ('does not exist on this machine'); now the words run in order (quotes as in sh, no shell), the
+    first must exist, and the script's arguments are unchanged."""
+    import sys
+
+    metrics = _wrapped_interpreter_run(v1_project, f"/usr/bin/env 'DISPLAY_WRAPPER=:99 screen' {sys.executable}", False)
+    assert metrics == {"display": ":99 screen", "args": '--run PPO --stop {"episode_reward_mean": 200}'}
+    with pytest.raises(ConfigError, match="no-such-wrapper"):
+        _wrapped_interpreter_run(v1_project, "no-such-wrapper -s x python", False)
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_interpreter_path_may_be_a_command_line_in_docker(v1_project):
+    """The same wrapper in the image the notebook's docker environment runs: the run failed with exit code 127
+    (the whole text was taken as one program name); now the wrapper runs python."""
+    metrics = _wrapped_interpreter_run(v1_project, "env DISPLAY_WRAPPER=:99 python", True)
+    assert metrics == {"display": ":99", "args": '--run PPO --stop {"episode_reward_mean": 200}'}
