@@ -90,12 +90,36 @@ def test_partition_format_mistakes_are_said_not_hidden(v1_project):
     dstore = Workspace.from_config().get_default_datastore()
     _weather(v1_project, months=("01",))
     dstore.upload("weather-data", "w", overwrite=True, show_progress=False)
-    for bad in ("w/{coarse_time:yyyy/MM/data.csv", "w/{coarse_time:yyyy/QQ}/data.csv", "w/{}/data.csv"):
+    for bad in (
+        "w/{coarse_time:yyyy/MM/data.csv",
+        "w/{coarse_time:yyyy/QQ}/data.csv",
+        "w/{}/data.csv",
+        "w/{a}-{b}/data.csv",  # two text columns in one folder name (below)
+    ):
         with pytest.raises(ConfigError, match="partition_format"):
             Dataset.Tabular.from_delimited_files(path=(dstore, "w/**/data.csv"), partition_format=bad)
     wrong = Dataset.Tabular.from_delimited_files(path=(dstore, "w/**/data.csv"), partition_format="/{a}/{b}/x.csv")
     with pytest.raises(ValueError, match=r"/w/2019/01/data.csv.*partition_format"):
         wrong.to_pandas_dataframe()
+
+
+def test_a_hostile_partition_format_cannot_stall_the_reader():
+    """A shared notebook's ``partition_format`` is untrusted: twelve text columns in one folder name
+    (``{c0}-{c1}-...``) would let a regular expression try every way to split a long name, time growing as a power
+    of its length. One folder level may hold one text column (dates are fixed-width), so such a format is refused
+    when the dataset is made; a text column beside a date in one folder name still works."""
+    from runconfig_jupyter.core.runs.partitions import PartitionFormat
+
+    with pytest.raises(ValueError, match="two text columns in one folder name"):
+        PartitionFormat("/" + "-".join(f"{{c{i}}}" for i in range(12)) + "/data.csv")
+    layout = PartitionFormat("/{name}-{day:yyyyMMdd}/{kind}/data.csv")
+    assert layout.values("/w/run-20190105/raw/data.csv") == {
+        "name": "run",
+        "day": datetime(2019, 1, 5),
+        "kind": "raw",
+    }
+    with pytest.raises(ValueError, match="does not fit"):
+        layout.values("/" + "-" * 4000 + "/raw/data.csv")
 
 
 def test_numpy_integers_are_logged_as_integers(v1_project):

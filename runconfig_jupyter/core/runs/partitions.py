@@ -32,6 +32,7 @@ class PartitionFormat:
 
     def _pieces(self, text: str) -> list[str]:
         pieces, index = [], 0
+        text_columns_in_folder = 0
         while index < len(text):
             char = text[index]
             if char == "}":
@@ -39,6 +40,8 @@ class PartitionFormat:
             if char != "{":
                 pieces.append(re.escape(char))
                 index += 1
+                if char == "/":
+                    text_columns_in_folder = 0
                 continue
             end = text.find("}", index)
             if end < 0 or "{" in text[index + 1 : end]:
@@ -46,6 +49,15 @@ class PartitionFormat:
             name, is_date, layout = text[index + 1 : end].partition(":")
             if not name.strip():
                 raise ValueError(f"partition_format {self.text!r} has a '{{}}' with no column name")
+            if not is_date:
+                # Two text columns in one folder name ('{a}-{b}') could split it many ways, and a regular expression
+                # trying them all takes time that grows as a power of the name's length: one per folder name.
+                text_columns_in_folder += 1
+                if text_columns_in_folder > 1:
+                    raise ValueError(
+                        f"partition_format {self.text!r} has two text columns in one folder name; give each its own "
+                        "folder level ('/{a}/{b}/'), or make one a date ('{d:yyyyMMdd}')"
+                    )
             pieces.extend(self._date(name.strip(), layout) if is_date else self._text(name.strip()))
             index = end + 1
         return pieces
