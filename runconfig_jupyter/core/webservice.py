@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runconfig_jupyter.core.azure_only import azure_only
+from runconfig_jupyter.core.errors import NotSupportedLocally
 from runconfig_jupyter.core.model import SERVE_LOCALLY
 
 
@@ -16,7 +17,8 @@ class Webservice:
     list = azure_only("Webservice.list()", SERVE_LOCALLY)
 
     def __init__(self, *_args: object, **_kwargs: object) -> None:
-        Webservice.deploy()
+        # ``AciWebservice(ws, name)`` gets an existing service back: the refusal names that call, not deploy().
+        raise NotSupportedLocally(f"{type(self).__name__}()", SERVE_LOCALLY)
 
 
 # Each kind names itself: a notebook calls ``AciWebservice.deploy_configuration(...)`` and reads that name in

@@ -33,6 +33,7 @@ from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigEr
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
 from runconfig_jupyter.core.runs.input_datasets import TABULAR, TabularTransforms, read_table
+from runconfig_jupyter.core.runs.partitions import PartitionFormat
 from runconfig_jupyter.core.system.paths import run_home
 
 FILE = "file"
@@ -211,18 +212,22 @@ class Dataset:
     # -- reading in the notebook -----------------------------------------------------------------------------
     def _files(self) -> list[tuple[Any, str, str]]:
         """``(filesystem, full path, path relative to its dataset root)`` of every file the definition covers."""
+        return [(fs, full, relative) for fs, full, relative, _on_store in self._stored_files()]
+
+    def _stored_files(self) -> list[tuple[Any, str, str, str]]:
+        """As ``_files``, plus each file's path on its datastore ('/folder/file.csv')."""
         from runconfig_jupyter.core.data.filesystems import join, open_filesystem
         from runconfig_jupyter.core.data.stores import get_datastore_spec
 
         home = self.workspace.home if self.workspace is not None else None
-        found: list[tuple[Any, str, str]] = []
+        found: list[tuple[Any, str, str, str]] = []
         for index, source in enumerate(self._definition["paths"]):
             spec = get_datastore_spec(source["datastore"], home, field=f"paths[{index}]")
             fs, root = open_filesystem(spec)
             static, pattern = split_glob(source["path"])
             base = join(root, static, f"paths[{index}]").rstrip("/")  # a registered definition is checked again
             if pattern is None and fs.isfile(base):
-                found.append((fs, base, base.rsplit("/", 1)[-1]))
+                found.append((fs, base, base.rsplit("/", 1)[-1], f"/{static.strip('/')}"))
                 continue
             if not fs.exists(base):
                 from runconfig_jupyter.core.errors import DataPathMissing
@@ -233,7 +238,8 @@ class Dataset:
             names = fs.glob(f"{base}/{pattern}") if pattern else fs.find(base)
             for full in sorted(names):
                 if fs.isfile(full):
-                    found.append((fs, full, full[len(base) :].lstrip("/")))
+                    relative = full[len(base) :].lstrip("/")
+                    found.append((fs, full, relative, "/" + "/".join(p for p in (static.strip("/"), relative) if p)))
         return found
 
     def to_path(self) -> list[str]:
@@ -383,9 +389,10 @@ class TabularDataset(TabularTransforms, Dataset):
         return TabularDataset({**self.definition, "options": options}, self.workspace)
 
     def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
-        opened = [fs.open(full, "rb") for fs, full, _relative in self._files()]
+        files = self._stored_files()
+        opened = [fs.open(full, "rb") for fs, full, _relative, _on_store in files]
         try:
-            return read_table(opened, self._options)
+            return read_table(opened, self._options, [on_store for *_file, on_store in files])
         finally:
             for handle in opened:
                 handle.close()
@@ -472,7 +479,7 @@ class TabularDatasetFactory:
         if not isinstance(separator, str) or not separator:
             raise ConfigError("must be the column separator, e.g. ',' or '\\t'", field="separator")
         options = {"format": "delimited", "separator": separator, "header": _header(header), "encoding": encoding}
-        options.update(_column_types(set_column_types))
+        options.update(_column_types(set_column_types), **_path_columns(partition_format, include_path))
         dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
@@ -480,9 +487,18 @@ class TabularDatasetFactory:
 
     @staticmethod
     def from_json_lines_files(
-        path: Any, validate: bool = True, include_path: bool = False, set_column_types: Any = None, **_azure: Any
+        path: Any,
+        validate: bool = True,
+        include_path: bool = False,
+        set_column_types: Any = None,
+        partition_format: str | None = None,
+        **_azure: Any,
     ) -> TabularDataset:
-        options = {"format": "json_lines", **_column_types(set_column_types)}
+        options = {
+            "format": "json_lines",
+            **_column_types(set_column_types),
+            **_path_columns(partition_format, include_path),
+        }
         dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
         if validate:
             dataset._files()
@@ -536,6 +552,21 @@ def _column_types(types: Any) -> dict[str, Any]:
     if not isinstance(types, dict) or not all(isinstance(t, DataType) for t in types.values()):
         raise ConfigError("must be {'column': DataType.to_float(), ...}", field="set_column_types")
     return {"column_types": {str(column): [t.kind, *t.args] for column, t in types.items()}}
+
+
+def _path_columns(partition_format: str | None, include_path: bool) -> dict[str, Any]:
+    """The reading options that add columns from each file's path; none when not asked, so a definition (and its
+    id) is what it was before these options existed."""
+    options: dict[str, Any] = {}
+    if partition_format is not None:
+        try:
+            PartitionFormat(partition_format)
+        except ValueError as error:
+            raise ConfigError(str(error), field="partition_format") from None
+        options["partition_format"] = partition_format
+    if include_path:
+        options["include_path"] = True
+    return options
 
 
 def _header(header: Any) -> bool:

@@ -138,8 +138,16 @@ def plan_input(request: InputRequest, field: str, home: Path | None) -> DataInpu
         path_on_compute=request.path_on_compute,
         is_file=listed is None and bool(fs.isfile(full)),
         pattern=located.pattern,
-        dataset=located.dataset,
+        dataset=_with_root(located),
     )
+
+
+def _with_root(located: Located) -> dict[str, Any] | None:
+    """A tabular input's description also names its folder on the datastore (``root``): the script reads the files'
+    datastore paths from it for ``partition_format`` / ``include_path`` (core/runs/input_datasets.py)."""
+    if not located.dataset or located.dataset.get("type") != TABULAR:
+        return located.dataset
+    return {**located.dataset, "root": located.path}
 
 
 def plan_output(request: OutputRequest, field: str, run_id: str, home: Path | None) -> DataOutput:

@@ -15,7 +15,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from numbers import Number
+from numbers import Integral, Number
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,14 @@ class PendingModel:
 
 
 def _jsonable(value: Any) -> Any:
-    """Numbers stay numbers (including numpy scalars); anything else becomes its string."""
+    """Numbers stay numbers (including numpy scalars); anything else becomes its string. Integers (Python's and
+    numpy's) stay exact integers, as v1 kept them; other numbers (numpy floats, Decimals) become floats."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, Integral):
+        return int(value)
     if isinstance(value, Number):
-        as_float = float(value)  # numpy scalars and Decimals
-        return int(as_float) if isinstance(value, int) else as_float
+        return float(value)
     if hasattr(value, "item"):
         return _jsonable(value.item())
     return str(value)

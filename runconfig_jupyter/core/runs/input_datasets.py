@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runconfig_jupyter.core.runs.partitions import PartitionFormat
+
 INPUT_DATASETS_ENV = "RUNCONFIG_INPUT_DATASETS"
 OUTPUT_DATASETS_ENV = "RUNCONFIG_OUTPUT_DATASETS"
 TABULAR = "tabular"
@@ -52,16 +54,35 @@ def matches(relative: str, pattern: str) -> bool:
     )
 
 
-def read_table(files: Iterable[Any], options: dict[str, Any]) -> Any:
+def read_table(files: Iterable[Any], options: dict[str, Any], paths: list[str] | None = None) -> Any:
     """One pandas DataFrame from a tabular dataset's files (paths or open binary files): read with its reading
-    options (delimited text or JSON lines), then its transformations applied."""
+    options (delimited text or JSON lines), then its transformations applied. ``paths`` are the files' paths on
+    their datastore ('/folder/file.csv'), which ``partition_format`` and ``include_path`` turn into columns."""
+    pandas = _pandas()
+    sources = list(files)
     if options.get("format") == "json_lines":
-        pandas = _pandas()
-        frames = [pandas.read_json(source, lines=True) for source in files]
-        frame = pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
+        frames = [pandas.read_json(source, lines=True) for source in sources]
     else:
-        frame = read_delimited(files, options)
+        frames = [_read_delimited(pandas, source, options) for source in sources]
+    frames = _with_path_columns(frames, paths, options)
+    frame = pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
     return apply_transforms(set_column_types(frame, options.get("column_types") or {}), options)
+
+
+def _with_path_columns(frames: list[Any], paths: list[str] | None, options: dict[str, Any]) -> list[Any]:
+    """v1's ``partition_format`` columns and ``include_path``'s ``Path`` column, from each file's datastore path."""
+    layout, include_path = options.get("partition_format"), options.get("include_path")
+    if not layout and not include_path:
+        return frames
+    if paths is None or len(paths) != len(frames):
+        raise ValueError("partition_format and include_path need each file's path on its datastore")
+    partitions = PartitionFormat(layout) if layout else None
+    for frame, path in zip(frames, paths, strict=True):
+        for column, value in (partitions.values(path) if partitions else {}).items():
+            frame[column] = value
+        if include_path:
+            frame["Path"] = path
+    return frames
 
 
 def set_column_types(frame: Any, types: dict[str, list[Any]]) -> Any:
@@ -108,23 +129,16 @@ def _pandas() -> Any:
     return pandas
 
 
-def read_delimited(files: Iterable[Any], options: dict[str, Any]) -> Any:
-    """One pandas DataFrame from delimited files (paths or open binary files), with v1's reading options."""
-    pandas = _pandas()
+def _read_delimited(pandas: Any, source: Any, options: dict[str, Any]) -> Any:
+    """One delimited file (a path or an open binary file) with v1's reading options."""
     header = options.get("header", True)
-    frames = [
-        pandas.read_csv(
-            source,
-            sep=options.get("separator", ","),
-            header=0 if header not in (False, "no_headers", "NO_HEADERS") else None,
-            encoding=options.get("encoding", "utf8"),
-            skiprows=options.get("skip_rows") or None,
-        )
-        for source in files
-    ]
-    if not frames:
-        return pandas.DataFrame()
-    return frames[0] if len(frames) == 1 else pandas.concat(frames, ignore_index=True)
+    return pandas.read_csv(
+        source,
+        sep=options.get("separator", ","),
+        header=0 if header not in (False, "no_headers", "NO_HEADERS") else None,
+        encoding=options.get("encoding", "utf8"),
+        skiprows=options.get("skip_rows") or None,
+    )
 
 
 def apply_transforms(frame: Any, options: dict[str, Any]) -> Any:
@@ -302,6 +316,7 @@ class LocalTabularDataset(TabularTransforms):
         self.options = dict(description.get("options") or {})
         self.id = description.get("id")
         self.version = description.get("version")
+        self.root = str(description.get("root") or "")  # the input's path on its datastore
 
     def to_path(self) -> list[str]:
         base = self.path.parent if self.path.is_file() else self.path
@@ -317,7 +332,15 @@ class LocalTabularDataset(TabularTransforms):
         return copy
 
     def to_pandas_dataframe(self, on_error: str = "null", out_of_range_datetime: str = "null") -> Any:
-        return read_table(files_under(self.path, self.pattern), self.options)
+        files = files_under(self.path, self.pattern)
+        return read_table(files, self.options, [self._on_store(file) for file in files])
+
+    def _on_store(self, file: Path) -> str:
+        """The file's path on its datastore: the input's folder there (``root``) and the file's place below it."""
+        root = self.root.strip("/")
+        if self.path.is_file():
+            return "/" + root
+        return "/" + "/".join(part for part in (root, file.relative_to(self.path).as_posix()) if part)
 
     def __repr__(self) -> str:
         return f"TabularDataset(name={self.name!r}, path={str(self.path)!r})"

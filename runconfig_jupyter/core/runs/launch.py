@@ -18,9 +18,13 @@ Template words: ``${NAME}`` is a reference, ``$$`` a literal dollar; everything 
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from runconfig_jupyter.core.errors import ConfigError
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _REFERENCE = re.compile(rf"\$(?:\{{({_NAME})\}}|({_NAME}))")
@@ -129,7 +133,24 @@ def literal(value: str) -> str:
 def with_interpreter(template: list[str], interpreter_slot: bool, python: str) -> list[str]:
     """``template`` with its first word replaced by the interpreter ``python`` when that word is the
     interpreter's place (``python SCRIPT``, or a command starting with ``python``/``python3``)."""
-    return [literal(python), *template[1:]] if interpreter_slot and template else list(template)
+    if not (interpreter_slot and template):
+        return list(template)
+    return [*(literal(word) for word in interpreter_words(python)), *template[1:]]
+
+
+def interpreter_words(python: str) -> list[str]:
+    """v1's ``python.interpreter_path`` was put in front of the script on a command line, so it may be a wrapper
+    command (``xvfb-run -s '-screen 0 640x480x16' python``): its words, split as sh splits them (quotes, no
+    shell). A path that exists, or one without spaces, is one word (a python under a folder with a space)."""
+    if not any(char.isspace() for char in python) or os.path.exists(python):
+        return [python]
+    try:
+        words = shlex.split(python)
+    except ValueError as error:
+        raise ConfigError(
+            f"'{python}' is not a command line ({error})", field="environment.python.interpreter_path"
+        ) from None
+    return words or [python]
 
 
 def recorded_argv(launch: Mapping[str, Any], python: str, env: Mapping[str, str] | None) -> list[str]:

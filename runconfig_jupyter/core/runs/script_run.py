@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.model import Model
     from runconfig_jupyter.core.target.interface import ComputeTarget
 
+# How long ``fail()`` waits for the driver to stop a submitted script and record Failed (a docker stop takes 10 s).
+FAIL_WAIT_SECONDS = 60.0
+
 
 class ScriptRun(RunHistory):
     """A run handle. Cheap to create; every call reads the store afresh.
@@ -401,7 +404,13 @@ class ScriptRun(RunHistory):
             self._finish_interactive(RunStatus.FAILED, reason)
             return
         self.store.update(self.id, details={"requested_end": {"status": RunStatus.FAILED.value, "reason": reason}})
-        self.cancel(reason)
+        if self.cancel(reason):
+            # v1's fail() recorded the end before it returned, so a notebook reads Failed right after it: wait
+            # (bounded) for the driver to stop the script and record it.
+            try:
+                self.wait_for_completion(raise_on_error=False, timeout=FAIL_WAIT_SECONDS)
+            except TimeoutError:
+                pass  # still stopping: the driver records Failed once the script has stopped
 
     # -- child runs and models -------------------------------------------------------
     def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> ScriptRun:

@@ -25,6 +25,7 @@ SHIM_MODULES = (
     "core/runs/run_logging.py",
     "core/runs/v1_run_api.py",
     "core/runs/input_datasets.py",
+    "core/runs/partitions.py",
     "core/runs/script_env.py",
     "core/model_framework.py",
     "core/resource_configuration.py",

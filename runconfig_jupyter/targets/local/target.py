@@ -128,6 +128,7 @@ class LocalTarget(ComputeTarget):
 
     def validate(self, config) -> None:  # type: ignore[no-untyped-def]
         from runconfig_jupyter.core.runs.distributed import plan_for
+        from runconfig_jupyter.core.runs.launch import interpreter_words
         from runconfig_jupyter.targets.processes.launcher import requested_launcher
 
         plan_for(config)  # bad process/node counts fail here, before anything is packaged
@@ -135,14 +136,15 @@ class LocalTarget(ComputeTarget):
         requested_launcher(config.environment_variables(), self.options.mpi_launcher)  # a typo fails now
         environment = config.effective_environment()
         interpreter = environment.python.interpreter_path
-        missing = bool(interpreter) and shutil.which(interpreter) is None and not Path(interpreter).exists()
-        if environment.python.user_managed_dependencies and interpreter != "python" and missing:
-            raise ConfigError(
-                f"interpreter '{interpreter}' does not exist on this machine; point "
-                "environment.python.interpreter_path at a python executable or leave it empty "
-                "to use the kernel's own python",
-                field="environment.python.interpreter_path",
-            )
+        if environment.python.user_managed_dependencies and interpreter and interpreter != "python":
+            program = interpreter_words(interpreter)[0]  # a wrapper command line: its first word must exist
+            if shutil.which(program) is None and not Path(program).exists():
+                raise ConfigError(
+                    f"interpreter '{program}' does not exist on this machine; point "
+                    "environment.python.interpreter_path at a python executable (or a command that runs one) "
+                    "or leave it empty to use the kernel's own python",
+                    field="environment.python.interpreter_path",
+                )
         from runconfig_jupyter.targets.local.env import check_host_pip
 
         check_host_pip(config, environment)
