@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from runconfig_jupyter.core.data.stores import datastore_serving
 from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
-from runconfig_jupyter.core.runs.input_datasets import TABULAR, TabularTransforms, read_table
+from runconfig_jupyter.core.runs.input_datasets import PARQUET, PARQUET_NEEDS, TABULAR, TabularTransforms, read_table
 from runconfig_jupyter.core.runs.partitions import PartitionFormat
 from runconfig_jupyter.core.system.paths import run_home
 
@@ -479,11 +480,7 @@ class TabularDatasetFactory:
         if not isinstance(separator, str) or not separator:
             raise ConfigError("must be the column separator, e.g. ',' or '\\t'", field="separator")
         options = {"format": "delimited", "separator": separator, "header": _header(header), "encoding": encoding}
-        options.update(_column_types(set_column_types), **_path_columns(partition_format, include_path))
-        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
-        if validate:
-            dataset._files()
-        return dataset
+        return _tabular(path, options, validate, set_column_types, partition_format, include_path)
 
     @staticmethod
     def from_json_lines_files(
@@ -494,19 +491,79 @@ class TabularDatasetFactory:
         partition_format: str | None = None,
         **_azure: Any,
     ) -> TabularDataset:
-        options = {
-            "format": "json_lines",
-            **_column_types(set_column_types),
-            **_path_columns(partition_format, include_path),
-        }
-        dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
-        if validate:
-            dataset._files()
-        return dataset
+        options = {"format": "json_lines"}
+        return _tabular(path, options, validate, set_column_types, partition_format, include_path)
 
-    from_parquet_files = azure_only("Dataset.Tabular.from_parquet_files()", DATA_LAYER)
+    @staticmethod
+    def from_parquet_files(
+        path: Any,
+        validate: bool = True,
+        include_path: bool = False,
+        set_column_types: Any = None,
+        partition_format: str | None = None,
+        **_azure: Any,
+    ) -> TabularDataset:
+        """Parquet files, read with pandas (and pyarrow) like the delimited ones."""
+        return _tabular(path, {"format": PARQUET}, validate, set_column_types, partition_format, include_path)
+
+    @staticmethod
+    def register_pandas_dataframe(
+        dataframe: Any,
+        target: Any,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, Any] | None = None,
+        show_progress: bool = True,
+        **_azure: Any,
+    ) -> TabularDataset:
+        """v1 wrote the frame to the datastore as parquet, in a new folder below ``target``, and registered a tabular
+        dataset of that file: the same here. ``target`` is ``(datastore, 'folder')``, a ``DataPath`` or a datastore
+        (then the folder is ``managed-dataset``, as in v1)."""
+        if not hasattr(dataframe, "to_parquet"):
+            raise ConfigError(f"must be a pandas DataFrame, got {type(dataframe).__name__}", field="dataframe")
+        datastore, folder = _upload_target(target)
+        name = check_name_for_registry(name)
+        placed = f"{folder}/{uuid.uuid4()}".lstrip("/")
+        with tempfile.TemporaryDirectory(prefix="register-dataframe-") as staging:
+            try:
+                dataframe.to_parquet(Path(staging, "part-00000.parquet"), index=False)
+            except ImportError as error:
+                raise ImportError(f"{PARQUET_NEEDS} ({error})") from None
+            datastore.upload(staging, target_path=placed, overwrite=False, show_progress=show_progress)
+        dataset = TabularDatasetFactory.from_parquet_files((datastore, f"{placed}/part-00000.parquet"))
+        return dataset.register(getattr(datastore, "workspace", None), name, description=description, tags=tags)
+
     from_sql_query = azure_only("Dataset.Tabular.from_sql_query()", DATA_LAYER)
-    register_pandas_dataframe = azure_only("Dataset.Tabular.register_pandas_dataframe()", DATA_LAYER)
+
+
+def _tabular(
+    path: Any,
+    options: dict[str, Any],
+    validate: bool,
+    set_column_types: Any,
+    partition_format: str | None,
+    include_path: bool,
+) -> TabularDataset:
+    """A tabular dataset of ``path`` read in the format ``options`` names, with the reading options every format
+    shares; ``validate`` checks now that its files exist."""
+    options = {**options, **_column_types(set_column_types), **_path_columns(partition_format, include_path)}
+    dataset = TabularDataset({"type": TABULAR, "paths": normalize_paths(path), "options": options})
+    if validate:
+        dataset._files()
+    return dataset
+
+
+def _upload_target(target: Any) -> tuple[Any, str]:
+    """(datastore object, folder on it) from v1's ``target``: what ``upload`` is then called on."""
+    if isinstance(target, tuple) and len(target) == 2:
+        datastore, folder = target
+    elif hasattr(target, "datastore") and hasattr(target, "path_on_datastore"):  # a DataPath
+        datastore, folder = target.datastore, target.path_on_datastore or ""
+    else:
+        datastore, folder = target, "managed-dataset"
+    if not hasattr(datastore, "upload") or not isinstance(folder, str):
+        raise ConfigError("must be (datastore, 'folder'), a DataPath or a datastore", field="target")
+    return datastore, check_relative(folder, "target")
 
 
 class DataType:

@@ -23,6 +23,8 @@ from runconfig_jupyter.core.runs.partitions import PartitionFormat
 INPUT_DATASETS_ENV = "RUNCONFIG_INPUT_DATASETS"
 OUTPUT_DATASETS_ENV = "RUNCONFIG_OUTPUT_DATASETS"
 TABULAR = "tabular"
+PARQUET = "parquet"
+PARQUET_NEEDS = "reading or writing parquet needs pyarrow: pip install pyarrow (in the run's environment for a script)"
 
 
 def files_under(root: Path, pattern: str | None) -> list[Path]:
@@ -62,6 +64,8 @@ def read_table(files: Iterable[Any], options: dict[str, Any], paths: list[str] |
     sources = list(files)
     if options.get("format") == "json_lines":
         frames = [pandas.read_json(source, lines=True) for source in sources]
+    elif options.get("format") == PARQUET:
+        frames = [_read_parquet(pandas, source) for source in sources]
     else:
         frames = [_read_delimited(pandas, source, options) for source in sources]
     frames = _with_path_columns(frames, paths, options)
@@ -127,6 +131,14 @@ def _pandas() -> Any:
             "to_pandas_dataframe() needs pandas in the run's environment: add 'pandas' to its pip packages"
         ) from None
     return pandas
+
+
+def _read_parquet(pandas: Any, source: Any) -> Any:
+    """One parquet file; pandas reads it with pyarrow (or fastparquet), which a run's environment may lack."""
+    try:
+        return pandas.read_parquet(source)
+    except ImportError as error:
+        raise ImportError(f"{PARQUET_NEEDS} ({error})") from None
 
 
 def _read_delimited(pandas: Any, source: Any, options: dict[str, Any]) -> Any:
