@@ -1,0 +1,81 @@
+"""Call patterns of further v1 samples (the 2018-2019 tensorboard and remote-VM notebooks, ...) that broke when
+ported by imports only, each against the real local target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runconfig_jupyter.core.errors import NotSupportedLocally
+from tests.v1.helpers import aliased_target
+
+
+def test_contrib_tensorboard_imports_of_the_2019_notebooks(v1_project):
+    """training-with-deep-learning/tensorboard (2019) opens with ``from azureml.contrib.tensorboard import
+    Tensorboard`` and the run-history export samples of that time with ``from azureml.contrib.tensorboard.export
+    import export_to_tensorboard`` (the package moved to ``azureml.tensorboard`` later): both were
+    ModuleNotFoundError. They are the same classes and functions as under ``runconfig_jupyter.tensorboard``: the
+    export writes the interactive run's metrics as TensorBoard logs, and ``start()`` names the command over them."""
+    from runconfig_jupyter.contrib.tensorboard import Tensorboard
+    from runconfig_jupyter.contrib.tensorboard.export import export_to_tensorboard
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+    exp = Experiment(workspace=Workspace.from_config(), name="image-classifier-webservice")
+    runner = exp.start_logging()
+    runner.log_list("training_loss", [0.5, 0.25, 0.125])
+    logdir = "exportedTBlogs"
+    Path(logdir).mkdir()
+    export_to_tensorboard(runner, logdir)
+    events = list((Path(logdir) / runner.id).iterdir())
+    assert len(events) == 1 and events[0].name.startswith("events.out.tfevents.")
+    tb = Tensorboard([], local_root=logdir, port=6006)
+    with pytest.raises(NotSupportedLocally) as refused:
+        tb.start()
+    assert f"tensorboard --port 6006 --logdir {logdir}" in str(refused.value)
+    tb.stop()
+    runner.complete()
+
+    # the 2019 notebook's local run: its script writes TensorBoard logs under ./logs
+    Path("tb.py").write_text("import os\nos.makedirs('logs', exist_ok=True)\nopen('logs/events.out.tfevents.1', 'w')\n")
+    run = exp.submit(ScriptRunConfig(".", script="tb.py"))
+    run.wait_for_completion(raise_on_error=True)
+    tb = Tensorboard([run])
+    with pytest.raises(NotSupportedLocally) as refused:
+        tb.start()
+    assert f"--logdir_spec {run.id}:{tb.log_dirs()[run.id]}" in str(refused.value)
+    assert (Path(tb.log_dirs()[run.id]) / "events.out.tfevents.1").is_file()
+
+
+def test_dsvm_compute_of_the_2018_remote_vm_notebooks(v1_project):
+    """train-on-remote-vm and the 2018 tensorboard notebook: ``from azureml.core.compute import DsvmCompute``
+    was ImportError. As in v1, ``DsvmCompute(ws, name)`` finds the VM (here: the target its name is mapped to) or
+    raises ``ComputeTargetException``; ``DsvmCompute.provisioning_configuration(vm_size=...)`` is kept, and
+    ``DsvmCompute.create(ws, name=..., provisioning_configuration=...)`` gives back the mapped target, or says how to
+    map the name. The run goes to that target under the VM's name."""
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.compute import DsvmCompute
+    from runconfig_jupyter.core.compute_target import ComputeTargetException
+
+    ws = Workspace.from_config()
+    compute_target_name = "mydsvm"
+    with pytest.raises(ComputeTargetException, match="register_target\\('mydsvm', alias_of='local'\\)"):
+        DsvmCompute(workspace=ws, name=compute_target_name)
+    dsvm_config = DsvmCompute.provisioning_configuration(vm_size="Standard_D2_v2")
+    dsvm_config.ssh_port = "22"
+    with pytest.raises(NotSupportedLocally, match="mydsvm"):
+        DsvmCompute.create(ws, name=compute_target_name, provisioning_configuration=dsvm_config)
+
+    with aliased_target(compute_target_name, "local"):
+        dsvm_compute = DsvmCompute.create(ws, name=compute_target_name, provisioning_configuration=dsvm_config)
+        dsvm_compute.wait_for_completion(show_output=True)
+        found = DsvmCompute(ws, compute_target_name)
+        assert (found.name, found.alias_of) == ("mydsvm", "local")
+        with pytest.raises(NotSupportedLocally):
+            found.supported_vmsizes()
+
+        src = ScriptRunConfig(source_directory=".", script="train.py", arguments=["--alpha", 0.25])
+        src.run_config.target = dsvm_compute
+        run = Experiment(ws, "train-on-remote-vm").submit(src)
+        run.wait_for_completion(raise_on_error=True)
+        assert run.get_details()["target"] == "mydsvm" and run.get_metrics()["alpha"] == 0.25
