@@ -79,3 +79,32 @@ def test_dsvm_compute_of_the_2018_remote_vm_notebooks(v1_project):
         run = Experiment(ws, "train-on-remote-vm").submit(src)
         run.wait_for_completion(raise_on_error=True)
         assert run.get_details()["target"] == "mydsvm" and run.get_metrics()["alpha"] == 0.25
+
+
+def test_tensorflow_package_helpers_of_conda_dependencies(v1_project):
+    """Keras/TensorFlow deployment notebooks: ``myenv = CondaDependencies.create(conda_packages=['numpy',
+    'keras', ...]); myenv.add_tensorflow_pip_package(core_type='cpu', version=None)`` then
+    ``f.write(myenv.serialize_to_string())`` (and ``add_tensorflow_conda_package``, ``core_type='gpu',
+    version='1.13.1'``): AttributeError. As in v1 they add TensorFlow, pinned exactly; a GPU request names
+    ``tensorflow-gpu`` only for the releases that had one (before 2.1: ``tensorflow`` itself runs on GPUs since),
+    and a core type that is neither says so."""
+    from runconfig_jupyter.core import Environment
+    from runconfig_jupyter.core.conda_dependencies import CondaDependencies
+    from runconfig_jupyter.core.errors import ConfigError
+
+    myenv = CondaDependencies.create(conda_packages=["numpy", "keras", "Pillow", "matplotlib"])
+    myenv.add_tensorflow_pip_package(core_type="cpu", version=None)
+    Path("myenv.yml").write_text(myenv.serialize_to_string())
+    env = Environment.from_conda_specification(name="keras-env", file_path="myenv.yml")
+    assert env.python.conda_dependencies.pip_packages == ["tensorflow"]
+    assert env.python.conda_dependencies.conda_packages == ["numpy", "keras", "Pillow", "matplotlib"]
+
+    gpu = CondaDependencies()
+    gpu.add_tensorflow_pip_package(core_type="gpu", version="1.13.1")
+    gpu.add_tensorflow_pip_package(core_type="GPU", version="2.2.0")
+    gpu.add_tensorflow_conda_package(core_type="gpu", version=None)
+    gpu.add_tensorflow_conda_package()
+    assert gpu.pip_packages == ["tensorflow-gpu==1.13.1", "tensorflow==2.2.0"]
+    assert gpu.conda_packages == ["tensorflow"]
+    with pytest.raises(ConfigError, match="core_type must be 'cpu' or 'gpu'"):
+        gpu.add_tensorflow_pip_package(core_type="tpu")
