@@ -108,3 +108,71 @@ def test_tensorflow_package_helpers_of_conda_dependencies(v1_project):
     assert gpu.conda_packages == ["tensorflow"]
     with pytest.raises(ConfigError, match="core_type must be 'cpu' or 'gpu'"):
         gpu.add_tensorflow_pip_package(core_type="tpu")
+
+
+ACI_TRAIN = """
+import os
+from runconfig_jupyter.core.run import Run
+
+os.makedirs('./outputs', exist_ok=True)
+run = Run.get_submitted_run()
+for alpha in (0.0, 0.5):
+    run.log('alpha', alpha)
+    run.log('mse', 1.0 - alpha)
+"""
+
+BASE_IMAGE = "runconfig-jupyter/python:bookworm"
+
+
+def _train_on_aci(v1_project, target: str):
+    """03.train-on-aci (2018): a RunConfiguration for the 'containerinstance' target, sized with
+    ``run_config.container_instance``, its script finding its run with ``Run.get_submitted_run()``."""
+    import warnings
+
+    from runconfig_jupyter.core import Experiment, Workspace
+    from runconfig_jupyter.core.runconfig import RunConfiguration
+    from runconfig_jupyter.core.script_run_config import ScriptRunConfig
+
+    (v1_project / "train_aci.py").write_text(ACI_TRAIN)
+    run_config = RunConfiguration()
+    run_config.target = "containerinstance"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_config.container_instance.region = "eastus"
+        run_config.container_instance.cpu_cores = 1
+        run_config.container_instance.memory_gb = 2
+    assert any("no effect on machines you own" in str(w.message) for w in caught)
+    assert (run_config.container_instance.region, run_config.container_instance.memory_gb) == ("eastus", 2)
+    with pytest.raises(AttributeError, match="region"):
+        run_config.container_instance.regoin = "eastus"
+    run_config.environment.python.user_managed_dependencies = True
+    run_config.auto_prepare_environment = True
+    if target == "docker":
+        run_config.environment.docker.enabled = True
+        run_config.environment.docker.base_image = BASE_IMAGE
+    run_config.save(path=str(v1_project), name="aci")
+    kept = RunConfiguration.load(path=str(v1_project), name="aci")
+    assert kept.container_instance.cpu_cores == 1 and kept.container_instance.region == "eastus"
+
+    with aliased_target("containerinstance", target):
+        src = ScriptRunConfig(source_directory=str(v1_project), script="train_aci.py", run_config=run_config)
+        run = Experiment(Workspace.from_config(), "train-on-aci").submit(src)
+        run.wait_for_completion(show_output=False, raise_on_error=True)
+    metrics = run.get_metrics()
+    assert metrics == {"alpha": [0.0, 0.5], "mse": [1.0, 0.5]}
+    assert metrics["alpha"][metrics["mse"].index(min(metrics["mse"]))] == 0.5
+
+
+def test_train_on_aci_run_configuration_on_the_local_target(v1_project):
+    """03.train-on-aci: ``run_config.container_instance.region = 'eastus'`` (and ``cpu_cores``, ``memory_gb``) was
+    AttributeError, and so was the script's ``Run.get_submitted_run()`` (the 2018 name of ``get_context()``). The
+    sizes are kept in the run configuration (a warning says they have no local effect), the script logs into its
+    run."""
+    _train_on_aci(v1_project, "local")
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_train_on_aci_run_configuration_in_docker(v1_project):
+    """The same notebook with its docker environment, where the script only has the in-script stand-in package:
+    ``Run.get_submitted_run()`` was AttributeError there too."""
+    _train_on_aci(v1_project, "docker")
