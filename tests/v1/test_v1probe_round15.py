@@ -48,7 +48,7 @@ def test_contrib_tensorboard_imports_of_the_2019_notebooks(v1_project):
 
 
 def test_dsvm_compute_of_the_2018_remote_vm_notebooks(v1_project):
-    """train-on-remote-vm and the 2018 tensorboard notebook: ``from azureml.core.compute import DsvmCompute``
+    """01.getting-started/04.train-on-remote-vm (2018): ``from azureml.core.compute import DsvmCompute``
     was ImportError. As in v1, ``DsvmCompute(ws, name)`` finds the VM (here: the target its name is mapped to) or
     raises ``ComputeTargetException``; ``DsvmCompute.provisioning_configuration(vm_size=...)`` is kept, and
     ``DsvmCompute.create(ws, name=..., provisioning_configuration=...)`` gives back the mapped target, or says how to
@@ -79,6 +79,8 @@ def test_dsvm_compute_of_the_2018_remote_vm_notebooks(v1_project):
         run = Experiment(ws, "train-on-remote-vm").submit(src)
         run.wait_for_completion(raise_on_error=True)
         assert run.get_details()["target"] == "mydsvm" and run.get_metrics()["alpha"] == 0.25
+        with pytest.raises(NotSupportedLocally, match=r"targets\.yaml"):
+            dsvm_compute.delete()  # the notebook's clean-up cell
 
 
 def test_tensorflow_package_helpers_of_conda_dependencies(v1_project):
