@@ -220,6 +220,15 @@ class BatchAiCompute(AmlCompute):
     ``BatchAiCompute.provisioning_configuration(...)`` and ``ComputeTarget.create``, which work as for AmlCompute."""
 
 
+class DsvmCompute(ComputeTarget):
+    """The 2018 SDK's Data Science VM, created by Azure (``DsvmCompute.create``, later replaced by attaching a VM
+    as ``RemoteCompute``); its notebooks look the VM up by name, so locally that name is an alias of a target."""
+
+    provisioning_configuration = staticmethod(_keep_configuration)
+
+    supported_vmsizes = azure_only("DsvmCompute.supported_vmsizes()", PROVISIONING)
+
+
 class ComputeInstance(ComputeTarget):
     """Azure's notebook VM; locally, this machine is the ``local`` target."""
 
@@ -293,7 +302,7 @@ class KubernetesCompute(_AttachedInAzure):
 
 
 # The v1 compute classes whose Azure-only members every compute target answers (ComputeTarget.__getattr__).
-_AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute)
+_AZURE_COMPUTE_KINDS = (AmlCompute, ComputeInstance, RemoteCompute, DsvmCompute)
 
 __all__ = [
     "AdlaCompute",
@@ -305,6 +314,7 @@ __all__ = [
     "ComputeTargetException",
     "DataFactoryCompute",
     "DatabricksCompute",
+    "DsvmCompute",
     "HDInsightCompute",
     "KubernetesCompute",
     "ProvisioningConfiguration",

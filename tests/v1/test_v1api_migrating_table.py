@@ -106,6 +106,9 @@ from runconfig_jupyter.core.conda_dependencies import CondaDependencies
 from runconfig_jupyter.core.container_registry import ContainerRegistry, RegistryIdentity
 from runconfig_jupyter.core.compute import HDInsightCompute, DatabricksCompute, AksCompute
 from runconfig_jupyter.tensorboard.export import export_to_tensorboard
+from runconfig_jupyter.contrib.tensorboard import Tensorboard
+from runconfig_jupyter.contrib.tensorboard.export import export_to_tensorboard
+from runconfig_jupyter.core.compute import DsvmCompute
 from runconfig_jupyter.core.resource_configuration import ResourceConfiguration
 from runconfig_jupyter.core.environment import Environment, CondaDependencies
 from runconfig_jupyter.core.experiment import Experiment

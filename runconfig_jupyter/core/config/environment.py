@@ -90,6 +90,14 @@ class CondaDependencies:
         if channel not in self.channels:
             self.channels.append(channel)
 
+    def add_tensorflow_pip_package(self, core_type: str = "cpu", version: str | None = None) -> None:
+        """v1's helper, still in Keras and TensorFlow deployment notebooks: TensorFlow as a pip package."""
+        self.add_pip_package(_tensorflow_spec(core_type, version))
+
+    def add_tensorflow_conda_package(self, core_type: str = "cpu", version: str | None = None) -> None:
+        """As ``add_tensorflow_pip_package``, as a conda package."""
+        self.add_conda_package(_tensorflow_spec(core_type, version))
+
     def installed_pip_packages(self) -> list[str]:
         """The pip packages a target installs: all but Azure ML SDK v1's own distributions (``azureml-sdk``,
         ``azureml-defaults``, ``azureml-dataset-runtime[fuse]``, ...; see ``azureml_sdk_packages``)."""
@@ -190,6 +198,27 @@ class CondaDependencies:
 
     def __repr__(self) -> str:
         return f"CondaDependencies(conda_packages={self.conda_packages!r}, pip_packages={self.pip_packages!r})"
+
+
+def _tensorflow_spec(core_type: str, version: str | None) -> str:
+    """The TensorFlow package v1's ``add_tensorflow_*_package(core_type, version)`` meant.
+
+    v1 named ``tensorflow-gpu`` for ``core_type='gpu'``. That package only exists for releases before 2.1, after
+    which the ``tensorflow`` package itself runs on GPUs (the later ``tensorflow-gpu`` uploads refuse to install):
+    so a GPU request names ``tensorflow-gpu`` only for a version before 2.1, else ``tensorflow``. The version is
+    pinned exactly, as v1 did.
+    """
+    kind = str(core_type).lower()
+    if kind not in ("cpu", "gpu"):
+        raise ConfigError(f"core_type must be 'cpu' or 'gpu', not {core_type!r}", field="core_type")
+    name = "tensorflow-gpu" if kind == "gpu" and version is not None and _before_2_1(str(version)) else "tensorflow"
+    return f"{name}=={version}" if version is not None else name
+
+
+def _before_2_1(version: str) -> bool:
+    """Whether a release number like ``1.13.1`` is before 2.1 (a part that is not a number counts as 0)."""
+    parts = [int(part) if part.isdigit() else 0 for part in version.split(".")[:2]]
+    return tuple(parts + [0] * (2 - len(parts))) < (2, 1)
 
 
 def azureml_sdk_packages(pip_packages: Iterable[str]) -> list[str]:

@@ -16,7 +16,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from runconfig_jupyter.core.config.amlcompute import AmlComputeView
+from runconfig_jupyter.core.config.amlcompute import AmlComputeView, ContainerInstanceView
 from runconfig_jupyter.core.config.distributed_config import (
     MpiConfiguration,
     PyTorchConfiguration,
@@ -160,6 +160,12 @@ class RunConfiguration(Section):
     def amlcompute(self) -> AmlComputeView:
         """v1's ``run_config.amlcompute``: kept in the ``amlCompute`` section, no local effect."""
         return AmlComputeView(self.extra)
+
+    @property
+    def container_instance(self) -> ContainerInstanceView:
+        """v1's ``run_config.container_instance`` (2018, for Azure container instance training): kept in the
+        ``containerInstance`` section, no local effect."""
+        return ContainerInstanceView(self.extra)
 
     def __post_init__(self, conda_dependencies: CondaDependencies | None) -> None:
         if conda_dependencies is not None:

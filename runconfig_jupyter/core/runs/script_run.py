@@ -524,6 +524,11 @@ class Run(ScriptRun):
         return context
 
     @staticmethod
+    def get_submitted_run(**kwargs: Any) -> Any:
+        """The 2018 SDK's name of ``get_context()`` (deprecated in v1, still in its first notebooks' scripts)."""
+        return Run.get_context(**kwargs)
+
+    @staticmethod
     def list(
         experiment: Experiment,
         type: str | None = None,

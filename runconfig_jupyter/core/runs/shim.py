@@ -49,6 +49,10 @@ class Run:
     def get_context(allow_offline=True):
         return _get_context()
 
+    @staticmethod
+    def get_submitted_run(**kwargs):
+        return _get_context()
+
 
 from runconfig_jupyter.core.model import Model  # noqa: E402 - after Run, as the real package names them
 
