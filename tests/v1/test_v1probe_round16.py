@@ -118,3 +118,50 @@ def test_private_feed_credentials_never_reach_records_logs_or_images(v1_project,
     fine.add_pip_package("utils @ git+ssh://git@github.com/contoso/utils.git")
     env.python.conda_dependencies = fine
     assert env.register(ws).version == "1"
+
+
+def test_experiment_tags_and_list_by_tag(v1_project):
+    """A manage-experiments notebook ("List experiments with specific tag": ``experiment.set_tags({'dataset':
+    'diabetes'}); experiment.tags; Experiment.list(ws, experiment_name=None, view_type='ActiveOnly',
+    tags={'dataset': 'diabetes'})``) and the MLOps templates' ``experiment.set_tags({'model_name': ...,
+    'best_model_version': ...})`` after registering a model: ``set_tags`` and ``tags`` were AttributeError
+    (``tag`` raised NotSupportedLocally), and ``Experiment.list(tags=...)`` ignored the filter, listing every
+    experiment. Tags are kept in the run home next to the experiment's runs, read back by another process, and
+    filter ``Experiment.list`` like run tags."""
+    import subprocess
+    import sys
+
+    from runconfig_jupyter.core import Experiment, Workspace
+
+    ws = Workspace.from_config()
+    experiment = Experiment(ws, "diabetes_exp")
+    other = Experiment(ws, "other_exp")
+    for exp in (experiment, other):
+        exp.start_logging().complete()
+    assert experiment.tags == {}
+    experiment.set_tags({"dataset": "diabetes", "best_model_version": 3})
+    experiment.tag("reviewed")
+    assert experiment.tags == {"dataset": "diabetes", "best_model_version": "3", "reviewed": None}
+    assert [e.name for e in Experiment.list(ws, experiment_name=None, view_type="ActiveOnly")] == [
+        "diabetes_exp",
+        "other_exp",
+    ]
+    assert Experiment.list(ws, tags={"dataset": "diabetes"}) == [experiment]
+    assert Experiment.list(ws, tags=["reviewed"]) == [experiment]
+    assert Experiment.list(ws, tags={"dataset": "cars"}) == []
+    experiment.remove_tags(["reviewed"])
+    read_elsewhere = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from runconfig_jupyter.core import Experiment, Workspace\n"
+            "print(sorted(Experiment(Workspace.from_config(), 'diabetes_exp').tags.items()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert read_elsewhere.strip() == "[('best_model_version', '3'), ('dataset', 'diabetes')]"
+    assert experiment.refresh() is experiment
+    with pytest.raises(ConfigError, match="tags"):
+        experiment.set_tags(["dataset"])
