@@ -165,3 +165,74 @@ def test_experiment_tags_and_list_by_tag(v1_project):
     assert experiment.refresh() is experiment
     with pytest.raises(ConfigError, match="tags"):
         experiment.set_tags(["dataset"])
+
+
+def _serve_index(root: Path):
+    """A PEP 503 simple index over http on localhost holding one hand-made wheel (``rcjfeed`` 1.0)."""
+    import base64
+    import hashlib
+    import http.server
+    import threading
+    import zipfile
+    from functools import partial
+
+    files = {
+        "rcjfeed/__init__.py": "VALUE = 'from the private feed'\n",
+        "rcjfeed-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: rcjfeed\nVersion: 1.0\n",
+        "rcjfeed-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    files["rcjfeed-1.0.dist-info/RECORD"] = "\n".join([*record, "rcjfeed-1.0.dist-info/RECORD,,"]) + "\n"
+    project = root / "simple" / "rcjfeed"
+    project.mkdir(parents=True)
+    wheel = "rcjfeed-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(project / wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    (project / "index.html").write_text(f'<html><body><a href="{wheel}">{wheel}</a></body></html>')
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/simple"
+
+
+def test_pip_index_options_reach_pip_on_the_local_target(v1_project, tmp_path):
+    """v1 environments naming their package index: ``CondaDependencies.create(pip_packages=[...],
+    pip_indexurl=feed)`` (and ``cd.set_pip_option('--extra-index-url ...')``, or a conda file's ``pip:``
+    section starting with ``--index-url``). On the local target the options were dropped without a word: pip
+    asked PyPI for the private package and the run failed in Preparing. They are passed to pip now; an option
+    that would make pip read this machine's files (``--find-links``, ``-r``, a ``file:`` index) is refused at
+    submit, naming it."""
+    from runconfig_jupyter.core import Environment, Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.conda_dependencies import CondaDependencies
+
+    server, index = _serve_index(tmp_path / "feed")
+    try:
+        Path("use_feed.py").write_text(
+            "import rcjfeed\nfrom runconfig_jupyter import Run\nRun.get_context().log('feed', rcjfeed.VALUE)\n"
+        )
+        env = Environment("feed-env")
+        env.python.conda_dependencies = CondaDependencies.create(
+            pip_packages=["rcjfeed==1.0"], pip_indexurl=index, pin_sdk_version=False
+        )
+        env.python.conda_dependencies.set_pip_option("--trusted-host 127.0.0.1")
+        run = Experiment(Workspace.from_config(), "private-feed").submit(
+            ScriptRunConfig(".", script="use_feed.py", environment=env)
+        )
+        run.wait_for_completion(raise_on_error=True)
+        assert run.get_metrics()["feed"] == "from the private feed"
+    finally:
+        server.shutdown()
+        server.server_close()
+    for option in ("--find-links /etc", "-r /etc/passwd", "--index-url file:///etc"):
+        bad = CondaDependencies.create(pip_packages=["rcjfeed"])
+        bad.set_pip_option(option)
+        env.python.conda_dependencies = bad
+        with pytest.raises(ConfigError, match="pip_options") as refused:
+            Experiment(Workspace.from_config(), "private-feed").submit(
+                ScriptRunConfig(".", script="use_feed.py", environment=env)
+            )
+        assert option.split()[0] in str(refused.value)
