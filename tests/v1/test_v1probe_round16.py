@@ -227,7 +227,7 @@ def test_pip_index_options_reach_pip_on_the_local_target(v1_project, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-    for option in ("--find-links /etc", "-r /etc/passwd", "--index-url file:///etc"):
+    for option in ("--find-links /etc", "-r /etc/passwd", "--index-url file:///etc", "--index-url 'unclosed"):
         bad = CondaDependencies.create(pip_packages=["rcjfeed"])
         bad.set_pip_option(option)
         env.python.conda_dependencies = bad

@@ -62,7 +62,15 @@ def host_pip_options(options: list[str]) -> list[str]:
     index that is not an http(s) URL is refused, naming it, since pip would read this machine's files with it."""
     import shlex
 
-    words = [word for option in options for word in shlex.split(str(option))]
+    words: list[str] = []
+    for option in options:
+        try:
+            words += shlex.split(str(option))
+        except ValueError as error:  # an unclosed quote: named like any other option pip would not get
+            raise ConfigError(
+                f"'{option}' is not a pip option line ({error})",
+                field="environment.python.conda_dependencies.pip_options",
+            ) from None
     out, index = [], 0
     while index < len(words):
         name, _, inline = words[index].partition("=")
