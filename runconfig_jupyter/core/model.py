@@ -48,13 +48,43 @@ def _text_map(value: Mapping[str, Any] | None, field: str) -> dict[str, str | No
     return {str(k): None if v is None else str(v) for k, v in value.items()}
 
 
-def _copy_into(source: Path, folder: Path) -> None:
+def _copy_into(source: Path, folder: Path, children: list[Path] | None = None) -> None:
+    """Copy the model's file or folder; with ``children`` (checked by ``_child_paths``) only those paths of it."""
     files = folder / FILES_DIR
     files.mkdir()
-    if source.is_dir():
+    if children is not None:
+        for child in children:
+            target = files / source.name / child.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if child.is_dir():
+                shutil.copytree(child, target, symlinks=False, dirs_exist_ok=True)
+            else:
+                shutil.copy2(child, target)
+    elif source.is_dir():
         shutil.copytree(source, files / source.name, symlinks=False)
     else:
         shutil.copy2(source, files / source.name)
+
+
+def _child_paths(source: Path, child_paths: Any) -> list[Path] | None:
+    """v1's ``child_paths``: the files (or folders) of the ``model_path`` folder to bundle, relative to it; each
+    must exist inside that folder, so a registration never copies more, or other, than was named."""
+    if child_paths is None:
+        return None
+    if isinstance(child_paths, (str, Path)):
+        child_paths = [child_paths]
+    if not source.is_dir():
+        raise ConfigError("child_paths name files in a model_path folder; model_path is a file", field="child_paths")
+    root = source.resolve()
+    children = []
+    for relative in child_paths:
+        child = (root / relative).resolve()
+        if child == root or not child.is_relative_to(root):
+            raise ConfigError(f"'{relative}' is outside the model_path folder '{source}'", field="child_paths")
+        if not child.exists():
+            raise ConfigError(f"'{relative}' does not exist in the model_path folder '{source}'", field="child_paths")
+        children.append(child)
+    return children
 
 
 def _framework(framework: str | None, version: str | None, resources: Any) -> dict[str, Any]:
@@ -86,11 +116,18 @@ def _dataset_links(datasets: Any) -> dict[str, Any]:
     return {"datasets": links} if links else {}
 
 
-def _register(workspace: WorkspaceLike | None, name: str, source: Path, meta: dict[str, Any]) -> Model:
-    """Copy ``source`` into the next version of ``name``; tags and properties are stored as text."""
+def _register(
+    workspace: WorkspaceLike | None,
+    name: str,
+    source: Path,
+    meta: dict[str, Any],
+    children: list[Path] | None = None,
+) -> Model:
+    """Copy ``source`` (or only its ``children``) into the next version of ``name``; tags and properties are
+    stored as text."""
     meta = {**meta, "tags": _text_map(meta.get("tags"), "tags")}
     meta["properties"] = _text_map(meta.get("properties"), "properties")
-    asset = _registry(workspace).register(name, meta, lambda folder: _copy_into(source, folder))
+    asset = _registry(workspace).register(name, meta, lambda folder: _copy_into(source, folder, children))
     return Model._from_asset(workspace, asset)
 
 
@@ -204,10 +241,13 @@ class Model:
         source = Path(model_path).expanduser()
         if not source.exists():
             raise ConfigError(f"'{model_path}' does not exist on this machine", field="model_path")
+        children = _child_paths(source, child_paths)
         about = {"tags": tags, "properties": properties, "description": description}
         framework = _framework(model_framework, model_framework_version, resource_configuration)
         meta = {**about, **framework, "source": str(source), **_dataset_links(datasets)}
-        return _register(workspace, model_name, source.resolve(), meta)
+        if children is not None:
+            meta["child_paths"] = [str(child.relative_to(source.resolve())) for child in children]
+        return _register(workspace, model_name, source.resolve(), meta, children)
 
     @staticmethod
     def register_from_run(

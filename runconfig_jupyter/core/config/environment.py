@@ -19,6 +19,7 @@ from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
+from runconfig_jupyter.core.safety.url_credentials import refuse_url_credentials
 from runconfig_jupyter.core.system.digest import sha256_hex
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
@@ -26,6 +27,17 @@ DEFAULT_CONDA_ENV_NAME = "project_environment"
 # v1 code names them (``azureml.core.runconfig.DEFAULT_CPU_IMAGE``); a ``None`` base image lets the target choose.
 DEFAULT_CPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04"
 DEFAULT_GPU_IMAGE = "mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-ubuntu18.04"
+
+
+def refuse_package_credentials(conda: CondaDependencies | None) -> None:
+    """A token in a pip index, pip package or conda channel URL is refused before the definition is written
+    anywhere (run records, the registry, a Dockerfile): see core/safety/url_credentials.py."""
+    if conda is None:
+        return
+    prefix = "environment.python.conda_dependencies"
+    refuse_url_credentials(conda.pip_options, f"{prefix}.pip_options")
+    refuse_url_credentials(conda.pip_packages, f"{prefix}.pip")
+    refuse_url_credentials(conda.channels, f"{prefix}.channels")
 
 
 class CondaDependencies:
@@ -491,7 +503,9 @@ class Environment(Section):
         return environment
 
     def register(self, workspace: Any = None) -> Environment:
-        """Store this definition as the next version of its name in the workspace's run home."""
+        """Store this definition as the next version of its name in the workspace's run home (never with a
+        feed's credentials in it: see ``refuse_package_credentials``)."""
+        refuse_package_credentials(self.python.conda_dependencies)
         return self._registered(*self._registry().register_definition(workspace, self.name, self.to_dict()))
 
     @staticmethod

@@ -22,7 +22,12 @@ from runconfig_jupyter.core.config.distributed_config import (
     PyTorchConfiguration,
     TensorflowConfiguration,
 )
-from runconfig_jupyter.core.config.environment import CondaDependencies, Environment, azureml_sdk_packages
+from runconfig_jupyter.core.config.environment import (
+    CondaDependencies,
+    Environment,
+    azureml_sdk_packages,
+    refuse_package_credentials,
+)
 from runconfig_jupyter.core.config.input_checks import check_texts, parse_size
 from runconfig_jupyter.core.config.input_checks import check_variables as check_exec_variables
 from runconfig_jupyter.core.config.serialization import Section, dump_yaml, parse_yaml
@@ -320,6 +325,7 @@ def check_environment(environment: Environment) -> None:
         check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")
         check_texts(list(conda.conda_packages), "environment.python.conda_dependencies.dependencies", "package")
     refuse_secret_docker_env(docker.arguments, "environment.docker.arguments")
+    refuse_package_credentials(conda)
     if docker.base_image_registry.password:
         raise ConfigError(
             "a registry password is not used or kept here (it would end up in run records); remove it and run "

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import read_history, record_history
 from runconfig_jupyter.core.runs.status import RunStatus
@@ -34,14 +35,25 @@ def iso_utc(timestamp: float | None) -> str | None:
 
 
 def tags_match(tags: Mapping[str, Any], wanted: Any) -> bool:
-    """Azure's tag filter: a name (present), a list of names, or a dict of name -> value."""
+    """Azure's tag filter: a name (present), a dict of name -> value, or a list whose items are names or
+    ``[name, value]`` pairs (``Model.list(ws, tags=[['Store', '1000']])``; a pair is not a tag's name)."""
     if wanted is None:
         return True
     if isinstance(wanted, str):
         return wanted in tags
     if isinstance(wanted, Mapping):
         return all(key in tags and (value is None or tags[key] == str(value)) for key, value in wanted.items())
-    return all(str(name) in tags for name in wanted)
+    return all(_tag_item_matches(tags, item) for item in wanted)
+
+
+def _tag_item_matches(tags: Mapping[str, Any], item: Any) -> bool:
+    """One item of a list filter: ``'name'`` (present) or ``['name', 'value']`` (that value, compared as text)."""
+    if not isinstance(item, (list, tuple)):
+        return str(item) in tags
+    if len(item) != 2:
+        raise ConfigError(f"each item must be a tag name or a [name, value] pair, not {item!r}", field="tags")
+    name, value = item
+    return str(name) in tags and tags[str(name)] == str(value)
 
 
 def is_child_of(record: RunRecord, parent_id: str) -> bool:

@@ -31,7 +31,7 @@ from runconfig_jupyter.core.errors import ConfigError, RunFailed, RunNotFound, R
 from runconfig_jupyter.core.registries.home import CONFIG_FILE, LOCAL_NAME, find_config
 from runconfig_jupyter.core.runs.artifacts import artifact_name
 from runconfig_jupyter.core.runs.folder import STD_LOG, RunFolder
-from runconfig_jupyter.core.runs.names import check_experiment_name
+from runconfig_jupyter.core.runs.names import EXPERIMENT_NAME, check_experiment_name
 from runconfig_jupyter.core.runs.run_history import RunHistory
 from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.runs.store import RunRecord, RunStore, driver_alive, is_interactive
@@ -557,6 +557,9 @@ class RunList(list):
         return self[self._position - 1]
 
 
+EXPERIMENTS_DIR = "experiments"  # <home>/experiments/<name>/history.json: an experiment's tags
+
+
 class Experiment:
     """A named group of runs: ``Experiment(workspace=ws, name="x")``, ``Experiment(ws, "x")`` or ``Experiment("x")``."""
 
@@ -652,16 +655,48 @@ class Experiment:
         view_type: str = "ActiveOnly",
         tags: Any = None,
     ) -> list[Experiment]:
-        """Every experiment with runs in the workspace's run home (``experiment_name`` picks one)."""
+        """Every experiment with runs (or tags) in the workspace's run home; ``experiment_name`` picks one,
+        ``tags`` filters as for runs (a name, a list of names, or a dict of name -> value)."""
+        from runconfig_jupyter.core.runs.run_history import tags_match
+
         store = getattr(workspace, "store", None) or RunStore()
-        names = [n for n in store.experiments() if experiment_name is None or n == experiment_name]
-        return [Experiment(workspace, name, store=store) for name in names]
+        tagged = store.home / EXPERIMENTS_DIR
+        folders = list(tagged.iterdir()) if tagged.is_dir() else []
+        kept = [p.name for p in folders if p.is_dir() and EXPERIMENT_NAME.match(p.name)]
+        known = set(store.experiments()) | set(kept)
+        names = [n for n in sorted(known) if experiment_name is None or n == experiment_name]
+        found = [Experiment(workspace, name, store=store) for name in names]
+        return [e for e in found if tags is None or tags_match(e.tags, tags)]
+
+    # -- tags: kept in <home>/experiments/<name>/history.json, edited like a run's (locked, atomic) -------------
+    @property
+    def tags(self) -> dict[str, str | None]:
+        from runconfig_jupyter.core.runs.history import read_history
+
+        return dict(read_history(self.store.home / EXPERIMENTS_DIR / self.name)["tags"])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Add or change tags (values are kept as text, as for runs)."""
+        from runconfig_jupyter.core.runs.history import update_history
+
+        update_history(self.store.home / EXPERIMENTS_DIR / self.name, tags=tags)
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self.set_tags({key: value})
+
+    def remove_tags(self, tags: list[str]) -> None:
+        from runconfig_jupyter.core.runs.history import update_history
+
+        update_history(self.store.home / EXPERIMENTS_DIR / self.name, remove_tags=list(tags))
+
+    def refresh(self) -> Experiment:
+        """v1 re-read the experiment from the cloud; here every read is already current."""
+        return self
 
     _BY_RUNS = "An experiment here is the name its runs share: list, tag and filter runs instead (get_runs, run.tag)."
     archive = azure_only("Experiment.archive()", _BY_RUNS)
     reactivate = azure_only("Experiment.reactivate()", _BY_RUNS)
     delete = azure_only("Experiment.delete()", _BY_RUNS)
-    tag = azure_only("Experiment.tag()", _BY_RUNS)
     from_directory = azure_only("Experiment.from_directory()", _BY_RUNS)
     get_portal_url = azure_only("Experiment.get_portal_url()", PORTAL)
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runconfig_jupyter.core.errors import PreparationFailed
+from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.target.interface import TargetRunContext
 from runconfig_jupyter.targets.conda_prefix import cached_prefix, conda_request, pip_into_prefix, process_environment
 
@@ -38,6 +38,58 @@ def check_host_pip(config: Any, environment: Any) -> None:
 
     confinement = Confinement.for_source(config.source_directory)
     confinement.host_pip_packages(conda.pip_packages, "environment.python.conda_dependencies.pip")
+    host_pip_options(conda.pip_options)
+
+
+# pip options that only choose where packages come from over the network, or which builds to take: they read no
+# file of this machine, so a host-installing target passes them to pip (v1's pip_indexurl, set_pip_option).
+HOST_PIP_OPTIONS = {
+    "--index-url": True,  # option -> takes a value
+    "-i": True,
+    "--extra-index-url": True,
+    "--trusted-host": True,
+    "--only-binary": True,
+    "--no-binary": True,
+    "--pre": False,
+    "--prefer-binary": False,
+    "--no-deps": False,
+}
+_URL_OPTIONS = ("--index-url", "-i", "--extra-index-url")
+
+
+def host_pip_options(options: list[str]) -> list[str]:
+    """The environment's pip options as pip arguments; any other option (``--find-links``, ``-r``, ``-c``) or an
+    index that is not an http(s) URL is refused, naming it, since pip would read this machine's files with it."""
+    import shlex
+
+    words: list[str] = []
+    for option in options:
+        try:
+            words += shlex.split(str(option))
+        except ValueError as error:  # an unclosed quote: named like any other option pip would not get
+            raise ConfigError(
+                f"'{option}' is not a pip option line ({error})",
+                field="environment.python.conda_dependencies.pip_options",
+            ) from None
+    out, index = [], 0
+    while index < len(words):
+        name, _, inline = words[index].partition("=")
+        takes_value = HOST_PIP_OPTIONS.get(name)
+        value = inline or (words[index + 1] if takes_value and not inline and index + 1 < len(words) else "")
+        if takes_value is None or (takes_value and not value) or (takes_value is False and inline):
+            raise ConfigError(
+                f"'{words[index]}' is not passed to pip on this machine (it could read local files); use "
+                f"{', '.join(sorted(HOST_PIP_OPTIONS))}, or the docker target",
+                field="environment.python.conda_dependencies.pip_options",
+            )
+        if name in _URL_OPTIONS and not value.lower().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"'{name} {value}' is not an http(s) index: pip would read this machine's files",
+                field="environment.python.conda_dependencies.pip_options",
+            )
+        out += [name, value] if takes_value else [name]
+        index += 1 if inline or not takes_value else 2
+    return out
 
 
 def ready_interpreter(environment: Any) -> str | None:
@@ -62,6 +114,8 @@ def interpreter_for(ctx: TargetRunContext) -> tuple[str, dict[str, str]]:
     python = environment.python
     conda = python.conda_dependencies
     packages = conda.installed_pip_packages() if conda is not None else []
+    if packages and conda is not None:  # checked at submit (check_host_pip): index choices only
+        packages = [*host_pip_options(conda.pip_options), *packages]
     request = conda_request(environment)
     if request is not None:
         ctx.progress("Installing conda packages", None, request.describe())
