@@ -19,7 +19,6 @@ from runconfig_jupyter.core.azure_only import azure_only
 from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_yaml, fail, parse_yaml
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
-from runconfig_jupyter.core.safety.url_credentials import refuse_url_credentials
 from runconfig_jupyter.core.system.digest import sha256_hex
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
@@ -34,6 +33,10 @@ def refuse_package_credentials(conda: CondaDependencies | None) -> None:
     anywhere (run records, the registry, a Dockerfile): see core/safety/url_credentials.py."""
     if conda is None:
         return
+    # Imported here: it is needed when a definition is checked, not by `from runconfig_jupyter import ...`
+    # (tests/unit/test_cold_path.py keeps that import small).
+    from runconfig_jupyter.core.safety.url_credentials import refuse_url_credentials
+
     prefix = "environment.python.conda_dependencies"
     refuse_url_credentials(conda.pip_options, f"{prefix}.pip_options")
     refuse_url_credentials(conda.pip_packages, f"{prefix}.pip")
