@@ -33,7 +33,14 @@ from runconfig_jupyter.core.data.stores import datastore_serving
 from runconfig_jupyter.core.errors import AssetConflict, AssetNotFound, ConfigError
 from runconfig_jupyter.core.registries.home import HomeWorkspace, WorkspaceLike
 from runconfig_jupyter.core.registries.versioned import AssetRegistry
-from runconfig_jupyter.core.runs.input_datasets import PARQUET, PARQUET_NEEDS, TABULAR, TabularTransforms, read_table
+from runconfig_jupyter.core.runs.input_datasets import (
+    PARQUET,
+    PARQUET_NEEDS,
+    TABULAR,
+    TabularTransforms,
+    datastore_path,
+    read_table,
+)
 from runconfig_jupyter.core.runs.partitions import PartitionFormat
 from runconfig_jupyter.core.system.paths import run_home
 
@@ -228,7 +235,7 @@ class Dataset:
             static, pattern = split_glob(source["path"])
             base = join(root, static, f"paths[{index}]").rstrip("/")  # a registered definition is checked again
             if pattern is None and fs.isfile(base):
-                found.append((fs, base, base.rsplit("/", 1)[-1], f"/{static.strip('/')}"))
+                found.append((fs, base, base.rsplit("/", 1)[-1], datastore_path(static)))
                 continue
             if not fs.exists(base):
                 from runconfig_jupyter.core.errors import DataPathMissing
@@ -240,7 +247,7 @@ class Dataset:
             for full in sorted(names):
                 if fs.isfile(full):
                     relative = full[len(base) :].lstrip("/")
-                    found.append((fs, full, relative, "/" + "/".join(p for p in (static.strip("/"), relative) if p)))
+                    found.append((fs, full, relative, datastore_path(static, relative)))
         return found
 
     def to_path(self) -> list[str]:

@@ -27,6 +27,12 @@ PARQUET = "parquet"
 PARQUET_NEEDS = "reading or writing parquet needs pyarrow: pip install pyarrow (in the run's environment for a script)"
 
 
+def datastore_path(folder: str, relative: str = "") -> str:
+    """A file's path on its datastore as ``partition_format`` and ``include_path`` read it ('/folder/file.csv'):
+    the folder there and the file's place below it (nothing when the folder is the file itself)."""
+    return "/" + "/".join(part for part in (folder.strip("/"), relative) if part)
+
+
 def files_under(root: Path, pattern: str | None) -> list[Path]:
     """The files of an input: ``root`` itself when it is a file, else the files below it matching ``pattern``."""
     if root.is_file():
@@ -349,10 +355,7 @@ class LocalTabularDataset(TabularTransforms):
 
     def _on_store(self, file: Path) -> str:
         """The file's path on its datastore: the input's folder there (``root``) and the file's place below it."""
-        root = self.root.strip("/")
-        if self.path.is_file():
-            return "/" + root
-        return "/" + "/".join(part for part in (root, file.relative_to(self.path).as_posix()) if part)
+        return datastore_path(self.root, "" if self.path.is_file() else file.relative_to(self.path).as_posix())
 
     def __repr__(self) -> str:
         return f"TabularDataset(name={self.name!r}, path={str(self.path)!r})"

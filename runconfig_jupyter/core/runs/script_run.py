@@ -670,16 +670,20 @@ class Experiment:
 
     # -- tags: kept in <home>/experiments/<name>/history.json, edited like a run's (locked, atomic) -------------
     @property
+    def _tags_folder(self) -> Path:
+        return self.store.home / EXPERIMENTS_DIR / self.name
+
+    @property
     def tags(self) -> dict[str, str | None]:
         from runconfig_jupyter.core.runs.history import read_history
 
-        return dict(read_history(self.store.home / EXPERIMENTS_DIR / self.name)["tags"])
+        return dict(read_history(self._tags_folder)["tags"])
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Add or change tags (values are kept as text, as for runs)."""
         from runconfig_jupyter.core.runs.history import update_history
 
-        update_history(self.store.home / EXPERIMENTS_DIR / self.name, tags=tags)
+        update_history(self._tags_folder, tags=tags)
 
     def tag(self, key: str, value: Any = None) -> None:
         self.set_tags({key: value})
@@ -687,7 +691,7 @@ class Experiment:
     def remove_tags(self, tags: list[str]) -> None:
         from runconfig_jupyter.core.runs.history import update_history
 
-        update_history(self.store.home / EXPERIMENTS_DIR / self.name, remove_tags=list(tags))
+        update_history(self._tags_folder, remove_tags=list(tags))
 
     def refresh(self) -> Experiment:
         """v1 re-read the experiment from the cloud; here every read is already current."""
