@@ -12,6 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyter_core.paths import jupyter_runtime_dir
@@ -150,14 +151,24 @@ def _sections() -> list[type]:
 @pytest.mark.parametrize("section", _sections(), ids=lambda cls: cls.__qualname__)
 def test_config_sections_repr_and_compare_as_generated_methods_would(section):
     """Section's shared ``__repr__``/``__eq__`` against the ones ``dataclasses`` generates for the same fields
-    (a subclass declaring nothing new, decorated with plain ``@dataclass``)."""
+    (a dataclass made from the section's own field table: names, defaults, repr and compare flags)."""
     import dataclasses
 
-    twin = dataclasses.dataclass(type(section.__name__, (section,), {}))
-    assert twin.__repr__ is not section.__repr__ and twin.__eq__ is not section.__eq__  # generated for the twin
+    from runconfig_jupyter.core.system import records
+
+    specs = []
+    for spec in records.fields(section):
+        options: dict[str, Any] = {"repr": spec.repr, "compare": spec.compare, "kw_only": spec.kw_only}
+        if spec.default_factory is not records.MISSING:
+            options["default_factory"] = spec.default_factory
+        elif spec.default is not records.MISSING:
+            options["default"] = spec.default
+        specs.append((spec.name, Any, dataclasses.field(**options)))
+    twin = dataclasses.make_dataclass(section.__name__, specs)
+    twin.__qualname__ = section.__qualname__
 
     def values(obj):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+        return {f.name: getattr(obj, f.name) for f in records.fields(obj) if f.init}
 
     first, second = section(), section()
     changed = section()

@@ -7,7 +7,6 @@ builds it, it does not start it).
 
 from __future__ import annotations
 
-import dataclasses
 from importlib.metadata import EntryPoint
 
 import pytest
@@ -18,6 +17,7 @@ from runconfig_jupyter.core.config import ScriptRunConfig
 from runconfig_jupyter.core.errors import ConfigError, TargetPluginError, UnknownKeyError, UnknownTarget
 from runconfig_jupyter.core.runs.script_run import submit
 from runconfig_jupyter.core.runs.store import RunStore
+from runconfig_jupyter.core.system import records
 from runconfig_jupyter.core.target import plugins
 from runconfig_jupyter.core.target.configured import (
     configured_targets,
@@ -112,7 +112,7 @@ def test_secret_keys_are_refused_for_every_type(type_name, secret, run_home):
 def test_every_setting_has_a_type_a_default_and_help(type_name):
     settings_cls = plugins.target_class(type_name).Settings
     rows = settings_help(settings_cls)
-    assert rows and [row.name for row in rows] == [f.name for f in dataclasses.fields(settings_cls)]
+    assert rows and [row.name for row in rows] == [f.name for f in records.fields(settings_cls)]
     for row in rows:
         assert row.help.strip() and row.type, row
 

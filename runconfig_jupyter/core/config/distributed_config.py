@@ -15,11 +15,11 @@ Each config's ``run_settings()`` returns those fields and ``ScriptRunConfig`` se
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from runconfig_jupyter.core.config.serialization import LineMap, Section, fail, norm
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.system.records import record
 
 PYTORCH_BACKENDS = {"nccl": "Nccl", "gloo": "Gloo"}
 
@@ -31,7 +31,7 @@ def _positive(value: Any, name: str, allow_none: bool = False) -> None:
         raise ConfigError(f"must be a positive whole number, got {value!r}", field=name)
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class PyTorchConfiguration(Section):
     """torch.distributed: ``process_count`` in total over ``node_count`` nodes (None: one per node)."""
 
@@ -60,7 +60,7 @@ class PyTorchConfiguration(Section):
         }
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class MpiConfiguration(Section):
     """MPI (e.g. Horovod): ``process_count_per_node`` processes on each of ``node_count`` nodes."""
 
@@ -75,7 +75,7 @@ class MpiConfiguration(Section):
         return {"framework": "Python", "communicator": "IntelMpi", "mpi": self.copy(), "node_count": self.node_count}
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class TensorflowConfiguration(Section):
     """Parameter-server TensorFlow: ``worker_count`` workers (one node each) and parameter servers."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +19,7 @@ from runconfig_jupyter.core.config.serialization import LineMap, Section, dump_y
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import read_text_bounded
 from runconfig_jupyter.core.system.digest import sha256_hex
+from runconfig_jupyter.core.system.records import field, record
 
 DEFAULT_CONDA_ENV_NAME = "project_environment"
 # Azure ML v1's default base images (they live on mcr.microsoft.com: load or build them for the docker target).
@@ -257,7 +257,7 @@ def _package_name(spec: str) -> str:
     return spec.strip().lower()
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class PythonSection(Section):
     """``environment.python``: user-managed (use this interpreter as is) or built from conda/pip packages."""
 
@@ -287,7 +287,7 @@ class PythonSection(Section):
         return not self.conda_dependencies.is_empty()
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class RegistryIdentity(Section):
     """v1's ``RegistryIdentity``: the managed identity Azure pulled a base image with. Kept in the definition;
     locally the docker engine pulls with this machine's own credentials (``docker login``)."""
@@ -296,7 +296,7 @@ class RegistryIdentity(Section):
     client_id: str | None = None
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class ContainerRegistry(Section):
     """v1's ``ContainerRegistry`` (``environment.docker.base_image_registry``), set attribute by attribute.
 
@@ -337,7 +337,7 @@ class ContainerRegistry(Section):
         )
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class DockerSection(Section):
     """``environment.docker``. ``base_image`` None lets the target pick its own default image."""
 
@@ -367,7 +367,7 @@ class DockerSection(Section):
         return out
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class SparkSection(Section):
     """``environment.spark``: Spark packages for Azure's Spark targets. Kept in the definition; no local effect."""
 
@@ -376,7 +376,7 @@ class SparkSection(Section):
     precache_packages: bool = True
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class DatabricksSection(Section):
     """``environment.databricks``: libraries for Azure Databricks. Kept in the definition; no local effect."""
 
@@ -387,7 +387,7 @@ class DatabricksSection(Section):
     egg_libraries: list[Any] = field(default_factory=list)
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class Environment(Section):
     """Azure ML v1 ``Environment``: python, docker and runtime variables of a run."""
 

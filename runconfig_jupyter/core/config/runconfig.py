@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from dataclasses import InitVar, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from runconfig_jupyter.core.config.amlcompute import AmlComputeView, ContainerInstanceView
 from runconfig_jupyter.core.config.distributed_config import (
@@ -34,6 +33,10 @@ from runconfig_jupyter.core.config.serialization import Section, dump_yaml, pars
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.safety.bounded import load_yaml, read_text_bounded
 from runconfig_jupyter.core.safety.secret_env import refuse_secret_docker_env
+from runconfig_jupyter.core.system.records import field, record
+
+if TYPE_CHECKING:  # the annotation's name only: records read "InitVar[...]" from its text (core/system/records.py)
+    from dataclasses import InitVar
 
 FRAMEWORKS = ("Python", "PySpark", "TensorFlow", "PyTorch", "CNTK")
 COMMUNICATORS = ("None", "ParameterServer", "OpenMpi", "IntelMpi", "Gloo", "Nccl", "Mpi", "AllReduce")
@@ -52,7 +55,7 @@ def _canonical(value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class DockerConfiguration(Section):
     """How the container runs (``docker`` section; Azure's ``DockerConfiguration``)."""
 
@@ -62,7 +65,7 @@ class DockerConfiguration(Section):
     arguments: list[str] = field(default_factory=list)
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class HistoryConfiguration(Section):
     output_collection: bool = True
     directories_to_watch: list[str] = field(default_factory=lambda: ["logs"])
@@ -72,19 +75,19 @@ class HistoryConfiguration(Section):
     _keys: ClassVar[dict[str, str]] = {"enable_mlflow_tracking": "enableMLflowTracking"}
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class SparkConfiguration(Section):
     configuration: dict[str, Any] = field(
         default_factory=lambda: {"spark.app.name": "Azure ML Experiment", "spark.yarn.maxAppAttempts": 1}
     )
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class HdiConfiguration(Section):
     yarn_deploy_mode: str = "cluster"
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class ParallelTaskConfiguration(Section):
     max_retries_per_worker: int = 0
     worker_count_per_node: int = 1
@@ -92,7 +95,7 @@ class ParallelTaskConfiguration(Section):
     configuration: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(repr=False, eq=False)  # repr and eq: Section's
+@record(repr=False, eq=False)  # repr and eq: Section's
 class RunConfiguration(Section):
     """Azure ML v1 ``RunConfiguration``.
 

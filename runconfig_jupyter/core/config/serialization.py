@@ -14,11 +14,11 @@ import copy
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError, closest
 from runconfig_jupyter.core.safety.bounded import load_yaml_node
+from runconfig_jupyter.core.system.records import field, fields, record
 
 Path_ = tuple[Any, ...]
 
@@ -120,7 +120,7 @@ def plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-@dataclass(repr=False, eq=False)
+@record(repr=False, eq=False)
 class Section:
     """Base of every config section: camelCase serialisation, tolerant loading, kept extras.
 

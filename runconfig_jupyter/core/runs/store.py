@@ -26,7 +26,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +36,7 @@ from runconfig_jupyter.core.runs.status import TERMINAL, RunStatus
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import write_json_atomically
 from runconfig_jupyter.core.system.paths import check_run_id, run_home
+from runconfig_jupyter.core.system.records import asdict, field, record
 
 if TYPE_CHECKING:  # the rebuild (core/runs/reindex.py) is imported when one happens, not by every store user
     from runconfig_jupyter.core.runs.reindex import RebuildReport
@@ -81,7 +81,7 @@ _JSON_COLUMNS = ("details", "progress")
 _ABSENT = object()  # a column a RunRecord does not show: an update of it always counts as a change
 
 
-@dataclass
+@record
 class RunRecord:
     run_id: str
     experiment: str

@@ -27,7 +27,6 @@ import re
 import stat
 import time
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import OUTPUTS_DIR
 from runconfig_jupyter.core.safety.jupyter_runtime import jupyter_runtime_folder
 from runconfig_jupyter.core.system.paths import RUN_ID, run_home
+from runconfig_jupyter.core.system.records import record
 
 if TYPE_CHECKING:  # created by the first registered place read or written (most runs have none)
     from runconfig_jupyter.core.safety.place import Place
@@ -310,7 +310,7 @@ def _write_places(home: Path | None, places: list[Place]) -> None:
 
 
 # -- the check ---------------------------------------------------------------------------------------------
-@dataclass
+@record
 class Confinement:
     """Where one run's paths may point. Build it with :meth:`for_source`; every path goes through :meth:`path`."""
 

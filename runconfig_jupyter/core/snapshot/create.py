@@ -17,13 +17,13 @@ Run homes of earlier versions hold one ``<id>.tar`` per snapshot (hard-linked in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import ConfigError, SnapshotError
 from runconfig_jupyter.core.snapshot.limits import SnapshotLimits
 from runconfig_jupyter.core.snapshot.manifest import Manifest, ManifestEntry, build_manifest
+from runconfig_jupyter.core.system.records import record
 
 if TYPE_CHECKING:  # imported when first asked for (module __getattr__ below)
     from runconfig_jupyter.core.snapshot.extract import extract_snapshot
@@ -48,7 +48,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Snapshot:
     id: str
     path: Path

@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import SnapshotError
 from runconfig_jupyter.core.snapshot.prefilters import remembered_prefilter
+from runconfig_jupyter.core.system.records import field, record
 
 if TYPE_CHECKING:
     import pathspec
@@ -102,7 +102,7 @@ def is_environment(folder: str, present: Callable[[str], bool] | None = None) ->
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """Outcome for one path: ``excluded`` plus which rule file decided (``"built-in"`` or a relative path)."""
 
@@ -116,7 +116,7 @@ NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 ANY_DEPTH = "^(?:.+/)?"  # how pathspec begins the expression of a pattern that matches at any depth
 
 
-@dataclass
+@record
 class _Level:
     base: str  # folder of the rule file, relative to the root, "" for the root, else "sub/dir/"
     lines: tuple[str, ...]  # the rule file's lines (gitignore syntax)
@@ -189,7 +189,7 @@ def any_pattern_source(spec: pathspec.GitIgnoreSpec) -> str | None:
     return source
 
 
-@dataclass
+@record
 class IgnoreRules:
     """Stack of rule sets for the folder being walked; ``enter`` returns the stack for a subfolder."""
 

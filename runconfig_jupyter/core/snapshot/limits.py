@@ -8,10 +8,10 @@ The error says which files and folders are big and exactly what line to put wher
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.system.records import record
 
 MB = 1024 * 1024
 DEFAULT_MAX_MB = 300
@@ -20,7 +20,7 @@ ENV_MAX_MB = "RUNCONFIG_SNAPSHOT_MAX_MB"
 ENV_MAX_FILES = "RUNCONFIG_SNAPSHOT_MAX_FILES"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SnapshotLimits:
     max_bytes: int = DEFAULT_MAX_MB * MB
     max_files: int = DEFAULT_MAX_FILES

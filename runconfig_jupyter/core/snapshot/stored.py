@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
@@ -62,6 +61,7 @@ from runconfig_jupyter.core.snapshot.objects import (
 )
 from runconfig_jupyter.core.snapshot.shards import ShardStamps
 from runconfig_jupyter.core.system.digest import sha256_hex
+from runconfig_jupyter.core.system.records import record
 
 try:
     import fcntl
@@ -75,7 +75,7 @@ READ_THREADS = FILE_THREADS  # file reads in flight (objects.py)
 THREADS_FROM_BYTES = 4 << 20  # below this much to read, one thread in path order (threads would cost more)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StoredSnapshot(Snapshot):
     """What ``store_snapshot`` returns: a ``Snapshot`` whose ``path`` is the manifest, and what was stored."""
 

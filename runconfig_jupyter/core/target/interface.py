@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from runconfig_jupyter.core.errors import ConfigError
 from runconfig_jupyter.core.runs.folder import STD_LOG
+from runconfig_jupyter.core.system.records import asdict, field, record
 from runconfig_jupyter.core.target.plugins import target_class
 from runconfig_jupyter.core.target.settings import NoSettings, check_settings
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from runconfig_jupyter.core.runs.status import RunStatus
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Capabilities:
     """What a target can do; the UI hides the rest."""
 
@@ -54,7 +54,7 @@ class Capabilities:
         return asdict(self)
 
 
-@dataclass
+@record
 class Outcome:
     """How the script ended. ``status`` is Completed, Failed or Canceled."""
 
@@ -203,7 +203,7 @@ class ComputeTarget(ABC):
         return False
 
 
-@dataclass
+@record
 class TargetInfo:
     """A configured target as listed by ``%targets`` and the server."""
 

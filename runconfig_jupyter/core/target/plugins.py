@@ -30,11 +30,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runconfig_jupyter.core.errors import TargetPluginError, UnknownTarget, closest
+from runconfig_jupyter.core.system.records import record
 from runconfig_jupyter.core.system.remembered import read_remembered, write_remembered
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Point(Protocol):
     def load(self) -> Any: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RememberedPoint:
     """An entry point read back from the remembered scan: loaded as ``EntryPoint.load`` loads ``module:attr``."""
 

@@ -1,7 +1,9 @@
 """Target settings: declared once per target type, validated one way for every type.
 
 Each target class names a frozen dataclass in ``Settings``; every field has a type, a default and a help
-text (``setting(default, "help")``). That one declaration is what the target reads
+text (``setting(default, "help")``). The built-in types a fresh submit imports declare theirs as a frozen
+``@record`` (core/system/records.py) with ``record_setting``, which creates the class without compiling code;
+both kinds are read the same way here. That one declaration is what the target reads
 (``self.options.url``), what ``check_settings`` validates a spec against (unknown keys refused with the
 closest spelling, wrong types refused, secret-looking keys refused) and what ``settings_help`` shows in
 ``%targets --help`` and the docs. Specs go into targets.yaml and every run.json, so they never hold a
@@ -10,14 +12,13 @@ secret: a token is named by the environment variable that holds it (``token_env`
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import types
 import typing
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from runconfig_jupyter.core.errors import ConfigError, UnknownKeyError
+from runconfig_jupyter.core.system import records
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.target.setting_help import SettingHelp
@@ -26,15 +27,26 @@ SECRET_KEYS = ("token", "password", "secret", "api_key")
 NOT_SETTINGS = ("type", "name")  # every spec's own keys, not the type's settings
 
 
-def setting(default: Any, help: str) -> Any:
-    """A settings field with its help text; a list or dict default is copied for each target."""
-    metadata = {"help": help}
+def _field_options(default: Any, help: str) -> dict[str, Any]:
+    """A settings field's default and help text; a list or dict default is copied for each target."""
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return {"default_factory": lambda: type(default)(default), "metadata": {"help": help}}
+    return {"default": default, "metadata": {"help": help}}
 
 
-@dataclass(frozen=True)
+def setting(default: Any, help: str) -> Any:
+    """A field of a ``@dataclass(frozen=True)`` Settings class (the plug-in contract, docs/ADDING_A_TARGET.md)."""
+    import dataclasses
+
+    return dataclasses.field(**_field_options(default, help))
+
+
+def record_setting(default: Any, help: str) -> Any:
+    """The same field for a ``@record(frozen=True)`` Settings class (core/system/records.py)."""
+    return records.field(**_field_options(default, help))
+
+
+@records.record(frozen=True)
 class NoSettings:
     """A target type that takes no settings."""
 
@@ -62,7 +74,7 @@ def check_settings(settings_cls: type, target_name: str, values: dict[str, Any])
     """The validated settings object for ``values`` (a spec without type and name)."""
     section = f"targets.{target_name}"
     refuse_secret_keys(section, values)
-    fields = {field.name: field for field in dataclasses.fields(settings_cls)}
+    fields = {field.name: field for field in records.fields(settings_cls)}
     for key in values:
         if key not in fields:
             raise UnknownKeyError(str(key), fields, section=section)
@@ -81,8 +93,8 @@ def settings_help(settings_cls: type) -> list[SettingHelp]:
 
     hints = type_hints(settings_cls)
     rows = []
-    for field in dataclasses.fields(settings_cls):
-        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    for field in records.fields(settings_cls):
+        default = field.default_value()
         rows.append(SettingHelp(field.name, _describe(hints[field.name]), default, field.metadata.get("help", "")))
     return rows
 

@@ -24,7 +24,6 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +34,9 @@ from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.system import proc
 from runconfig_jupyter.core.system.atomic import read_json, write_json_atomically
+from runconfig_jupyter.core.system.records import record
 from runconfig_jupyter.core.target.interface import Capabilities, ComputeTarget, Outcome, TargetRunContext
-from runconfig_jupyter.core.target.settings import setting
+from runconfig_jupyter.core.target.settings import record_setting
 from runconfig_jupyter.targets.processes.supervision import recorded_exit
 
 # The data plan, the run store (sqlite3), collection (tarfile) and interpreter building are imported where they
@@ -68,19 +68,19 @@ if TYPE_CHECKING:  # annotations only: a single-process run's driver does not im
     from runconfig_jupyter.targets.processes.rank_group import LocalRanks
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LocalSettings:
     """Settings of a ``type: local`` target (all optional)."""
 
-    grace_seconds: float = setting(10.0, "Seconds between SIGTERM and SIGKILL when a run is canceled.")
-    keep_working_dir: bool = setting(False, "Keep the run's private working copy after it ends (for debugging).")
-    inherit_env: str | list[str] | None = setting(
+    grace_seconds: float = record_setting(10.0, "Seconds between SIGTERM and SIGKILL when a run is canceled.")
+    keep_working_dir: bool = record_setting(False, "Keep the run's private working copy after it ends (for debugging).")
+    inherit_env: str | list[str] | None = record_setting(
         None,
         "Which of the submitting process's environment variables a run sees: safe, all, none, or a list of names "
         "and patterns (default: $RUNCONFIG_INHERIT_ENV, else safe).",
     )
-    mpi_launcher: str | None = setting(None, "MPI runs: auto, mpirun or direct (default auto).")
-    prestart: bool = setting(
+    mpi_launcher: str | None = record_setting(None, "MPI runs: auto, mpirun or direct (default auto).")
+    prestart: bool = record_setting(
         True,
         "Run a script whose command and environment fit it in the Python interpreter a waiting driver started "
         "ahead (targets/processes/prestarted.py); false starts every script's interpreter after the submit.",

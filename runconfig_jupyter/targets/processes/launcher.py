@@ -8,15 +8,15 @@ driver import this small module, not the rank groups, log mergers and supervisor
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.system.records import record
 
 LAUNCHER_ENV = "RUNCONFIG_MPI_LAUNCHER"
 LAUNCHERS = ("auto", "mpirun", "direct")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LauncherChoice:
     """What will start the ranks and why (the sentence goes to prepare_log.txt)."""
 
