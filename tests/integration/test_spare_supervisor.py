@@ -185,7 +185,10 @@ def test_a_fresh_driver_starts_its_spare_before_it_prepares(project, run_home):
     (project / "sleepy.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(300)\n")
     run = Experiment("spare").submit(ScriptRunConfig(str(project), script="sleepy.py"))
     try:
-        wait_for(lambda: "up" in run.get_log(), timeout=60, message="the script to start")
+        # The driver records the supervisor's pid right after handing the run over; the script may print first.
+        wait_for(
+            lambda: "up" in run.get_log() and "pid" in run.record.details, timeout=60, message="the script to start"
+        )
         parent = psutil.Process(run.record.details["pid"])
         assert is_spare(parent.cmdline()) and parent.ppid() == run.record.driver_pid
         assert not served_by_standby(run)
