@@ -107,7 +107,6 @@ NOT_ON_A_CLEAN_SUBMIT = (
     # Its classes are records (core/system/records.py): dataclasses compiles each class's methods and brings
     # inspect, ast, dis and tokenize, ~13 ms of a fresh script together.
     *("dataclasses", "inspect", "ast", "dis", "tokenize"),
-    "datetime",  # v1's UTC times are formatted with time (core/runs/run_history.py iso_utc)
     "jupyter_core",  # its runtime folder is remembered too (core/safety/jupyter_runtime.py)
     "runconfig_jupyter.core.data.plan",  # a run that names no data (core/data/mentions.py)
     "runconfig_jupyter.core.runs.reindex",

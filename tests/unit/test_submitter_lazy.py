@@ -218,25 +218,3 @@ def test_a_conda_request_is_made_only_for_conda_packages_and_keeps_its_import_pa
     request = conda_request(wanted)
     assert isinstance(request, CondaRequest) and request.packages == ("numpy",)
     assert request.describe() == "numpy from conda-forge"
-
-
-@pytest.mark.parametrize(
-    "timestamp",
-    [0.0, 1.0, 1796533912.2576504, 1796533912.0, 1796533912.9999996, 1796533912.0000004, 1e9 + 0.5e-6, 1.5e-6, -1.25],
-)
-def test_v1_utc_times_read_as_datetime_writes_them(timestamp):
-    """run_history.iso_utc formats with ``time`` (no datetime import on a fresh submit): the same text as datetime."""
-    import random
-    from datetime import datetime, timezone
-
-    from runconfig_jupyter.core.runs.run_history import iso_utc
-
-    def expected(value):
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-
-    assert iso_utc(timestamp) == expected(timestamp)
-    generator = random.Random(timestamp)
-    for _ in range(2000):
-        value = generator.uniform(0, 4e9)
-        assert iso_utc(value) == expected(value), value
-    assert iso_utc(None) is None

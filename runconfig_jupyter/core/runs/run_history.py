@@ -8,9 +8,8 @@ index afresh, so two handles on the same run, in two processes, always agree.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +29,9 @@ INTERACTIVE_RUN_TYPE = "interactive"
 
 
 def iso_utc(timestamp: float | None) -> str | None:
-    """``datetime.fromtimestamp(t, timezone.utc).isoformat()`` with ``Z`` (v1's startTimeUtc), from ``time``:
-    a whole fresh ``submit(...).wait_for_completion()`` ends with one of these, and ``datetime`` is ~1 ms to import.
-    Microseconds are rounded half to even and carried as datetime does; none are shown when there are none."""
     if timestamp is None:
         return None
-    fraction, whole = math.modf(timestamp)
-    micro = round(fraction * 1_000_000)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, micro - 1_000_000
-    elif micro < 0:
-        whole, micro = whole - 1, micro + 1_000_000
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(whole)))
-    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def tags_match(tags: Mapping[str, Any], wanted: Any) -> bool:
