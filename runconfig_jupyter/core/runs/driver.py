@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.run_target import read_spec
-from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
+from runconfig_jupyter.core.runs.script_env import (
+    EXPERIMENT_ENV,
+    RUN_ID_ENV,
+    mlflow_environment,
+    standing_environment,
+)
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -106,7 +111,15 @@ class DriverContext:
                 **standing_environment(),
             }
         )
+        if self.mlflow_tracking():
+            env.update(mlflow_environment(self.spec["experiment"], variables))
         return env
+
+    def mlflow_tracking(self) -> bool:
+        """The runconfig's ``history.enable_mlflow_tracking`` (true unless turned off, as in Azure ML v1)."""
+        if self.launch is not None:
+            return bool(self.launch.get("mlflow_tracking", True))
+        return bool(self.config.run_config.history.enable_mlflow_tracking)
 
     def log_path(self, name: str = STD_LOG) -> Path:
         return self.folder.log_path(name)
@@ -408,6 +421,7 @@ class Driver:
         from runconfig_jupyter.core.runs.history import index_history, read_history
         from runconfig_jupyter.core.runs.interactive import settle_children
 
+        self._import_mlflow()
         requests: list[dict[str, Any]] = []
         try:
             history = read_history(self.ctx.run_dir)
@@ -432,6 +446,25 @@ class Driver:
             self.ctx.driver_log(f"model registration failed: {error}")
             self.ctx.write_log(f"runconfig: model registration failed: {error}\n")
         self.ctx.flush_logs()
+
+    def _import_mlflow(self) -> None:
+        """What the script logged through MLflow into the run's own store becomes the run's metrics and tags.
+
+        Only when the store exists (a run that never used MLflow pays one ``stat``) and the run's tracking is on;
+        whatever goes wrong is a line in the driver log: the run's outcome is the script's.
+        """
+        store_file = self.ctx.folder.mlflow_store
+        if not store_file.exists() or not self.ctx.mlflow_tracking():
+            return
+        from runconfig_jupyter.core.runs.mlflow_import import import_mlflow_store
+
+        try:
+            for line in import_mlflow_store(self.store, self.ctx.run_id, store_file):
+                self.ctx.driver_log(line)
+        except Exception as error:
+            self.ctx.driver_log(
+                f"could not import the run's MLflow store {store_file}: {type(error).__name__}: {error}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

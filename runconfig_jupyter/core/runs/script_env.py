@@ -9,11 +9,32 @@ from __future__ import annotations
 RUN_ID_ENV = "RUNCONFIG_RUN_ID"
 METRICS_FILE_ENV = "RUNCONFIG_METRICS_FILE"
 EXPERIMENT_ENV = "RUNCONFIG_EXPERIMENT"
+MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
+MLFLOW_EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+# Where a run's script keeps MLflow's tracking store (``history.enable_mlflow_tracking``): a folder of its working
+# directory, relative, so that one value serves every target (the working directory is wherever the script runs:
+# a private copy here, /workspace in a container, a folder of a remote kernel or Ray node). The targets collect it
+# with outputs/ and logs/ into the run folder's ``mlflow/`` (targets/collect.py), where the driver reads it once the
+# script ended (core/runs/mlflow_import.py). MLflow creates the folder and the SQLite file on first use.
+MLFLOW_WORK_DIR = ".runconfig-mlflow"
+MLFLOW_STORE_NAME = "mlflow.db"
+MLFLOW_SCRIPT_URI = f"sqlite:///{MLFLOW_WORK_DIR}/{MLFLOW_STORE_NAME}"
 
 # The names of a run's environment whose values change from run to run, and that nothing reads while an
 # interpreter starts: a script's interpreter started before its run (targets/processes/prestarted.py)
 # is given them at hand-over. Every other variable must be the same as at its start.
-PER_RUN_NAMES = frozenset({RUN_ID_ENV, EXPERIMENT_ENV, METRICS_FILE_ENV, "AZUREML_RUN_ID", "AZUREML_EXPERIMENT_NAME"})
+# MLflow reads its two only when the script first logs, never while the interpreter starts.
+PER_RUN_NAMES = frozenset(
+    {
+        RUN_ID_ENV,
+        EXPERIMENT_ENV,
+        METRICS_FILE_ENV,
+        "AZUREML_RUN_ID",
+        "AZUREML_EXPERIMENT_NAME",
+        MLFLOW_URI_ENV,
+        MLFLOW_EXPERIMENT_ENV,
+    }
+)
 
 
 def standing_environment() -> dict[str, str]:
@@ -26,6 +47,18 @@ def standing_environment() -> dict[str, str]:
         # Node 0 of 1; a distributed run's ranks get their own values (core/runs/distributed.py).
         **azure_node_environment(),
     }
+
+
+def mlflow_environment(experiment: str, run_variables: dict[str, str]) -> dict[str, str]:
+    """What a run with ``history.enable_mlflow_tracking`` (v1's default) gives its script so that ``mlflow.log_*``
+    lands on the run, as Azure ML v1 did: the run's own tracking store and its experiment's name.
+
+    A name the run configuration sets itself (``run_variables``) is left to it: the user chose another tracking
+    server or experiment, so nothing is imported from the run's store either. Called by the driver for every run,
+    so it imports nothing and costs two look-ups.
+    """
+    names = {MLFLOW_URI_ENV: MLFLOW_SCRIPT_URI, MLFLOW_EXPERIMENT_ENV: experiment}
+    return {name: value for name, value in names.items() if name not in run_variables}
 
 
 def azure_node_environment(

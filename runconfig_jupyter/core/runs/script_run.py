@@ -39,6 +39,9 @@ from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.paths import run_home
 from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, record_watch, run_watch
 
+HOME_MLFLOW_DIR = "mlflow"  # <home>/mlflow/mlflow.db: the notebook's MLflow store (get_mlflow_tracking_uri)
+HOME_MLFLOW_STORE = "mlflow.db"
+
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget as ConfiguredTarget
     from runconfig_jupyter.core.config import ScriptRunConfig
@@ -880,9 +883,23 @@ class Workspace:
     update = azure_only("Workspace.update()", MANAGE_HOME)
     sync_keys = azure_only("Workspace.sync_keys()", MANAGE_HOME)
     list_keys = azure_only("Workspace.list_keys()", MANAGE_HOME)
-    get_mlflow_tracking_uri = azure_only(
-        "Workspace.get_mlflow_tracking_uri()", "Runs are tracked in the run home; log with run.log(...)."
-    )
+
+    def get_mlflow_tracking_uri(self) -> str:
+        """An MLflow tracking URI for ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``, as v1's MLflow
+        notebooks call it: inside a submitted run, the store the run gave its script (``MLFLOW_TRACKING_URI``,
+        imported into the run when it ends, core/runs/mlflow_import.py); elsewhere (a notebook) an SQLite store of
+        the run home, ``<home>/mlflow/mlflow.db``, which ``mlflow ui --backend-store-uri <this URI>`` browses.
+
+        The folder is made here: MLflow makes a missing one too, ``mlflow ui`` does not.
+        """
+        from runconfig_jupyter.core.runs.script_env import MLFLOW_URI_ENV, RUN_ID_ENV
+
+        if os.environ.get(RUN_ID_ENV) and os.environ.get(MLFLOW_URI_ENV):
+            return os.environ[MLFLOW_URI_ENV]
+        folder = self.home / HOME_MLFLOW_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(folder / HOME_MLFLOW_STORE).resolve().as_posix()}"
+
     get_default_keyvault = azure_only("Workspace.get_default_keyvault()", SECRETS)
     webservices = azure_only_property(
         "Workspace.webservices", "Serve a registered model yourself: Model.get_model_path(name) gives its file."
