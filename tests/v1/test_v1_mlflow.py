@@ -335,3 +335,28 @@ def test_docker_run_brings_its_mlflow_store_home(v1_project, docker_engine):
     assert "store written to .runconfig-mlflow/mlflow.db" in run.get_log()
     assert run.get_metrics() == {"loss": [0.9, 0.5, 0.25]}
     assert run.get_tags() == {"lr": "0.01", "stage": "docker"}
+
+
+# -- remote kernel ----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def kernel_target(tmp_path_factory, monkeypatch):
+    """A real ``jupyter server`` on 127.0.0.1 as a kernel target (tests/integration/kernel/servers.py)."""
+    from tests.integration.kernel.servers import launch, stop
+
+    server = launch("server", tmp_path_factory.mktemp("mlflow-jupyter-server"), extra_env={})
+    monkeypatch.setenv("RCJ_MLFLOW_KERNEL_TOKEN", server.token)
+    spec = {"type": "kernel", "url": server.url, "token_env": "RCJ_MLFLOW_KERNEL_TOKEN", "grace_seconds": 2}
+    try:
+        with aliased_target("remote-box", "mlflow-kernel", **spec) as alias:
+            yield alias
+    finally:
+        stop(server)
+
+
+def test_kernel_run_brings_its_mlflow_store_home(v1_project, kernel_target):
+    """The same mechanism on a remote kernel: the store is packed with outputs/ on the remote side."""
+    run = _submit(v1_project, STORE_WRITER, name="mlflow-kernel", compute_target=kernel_target)
+    assert run.record.target_type == "kernel"
+    assert run.get_status() == "Completed", run.get_log()
+    assert run.get_metrics() == {"loss": [0.9, 0.5, 0.25]}
+    assert run.get_tags() == {"lr": "0.01", "stage": "docker"}
