@@ -31,6 +31,7 @@ from runconfig_jupyter.core.runs.run_target import read_spec
 from runconfig_jupyter.core.runs.script_env import (
     EXPERIMENT_ENV,
     RUN_ID_ENV,
+    gives_mlflow_store,
     mlflow_environment,
     standing_environment,
 )
@@ -98,8 +99,12 @@ class DriverContext:
         limit = self.launch["max_run_duration_seconds"] if self.launch else self.config.max_run_duration_seconds
         return float(limit) if limit else None
 
+    def run_variables(self) -> dict[str, Any]:
+        """The run configuration's own ``environment_variables``."""
+        return self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+
     def environment(self) -> dict[str, str]:
-        variables = self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+        variables = self.run_variables()
         env = {str(k): str(v) for k, v in variables.items()}
         env.update(
             {
@@ -120,6 +125,10 @@ class DriverContext:
         if self.launch is not None:
             return bool(self.launch.get("mlflow_tracking", True))
         return bool(self.config.run_config.history.enable_mlflow_tracking)
+
+    def gave_mlflow_store(self) -> bool:
+        """Whether the script was pointed at the run's own MLflow store (tracking on, no URI of the user's)."""
+        return self.mlflow_tracking() and gives_mlflow_store(self.run_variables())
 
     def log_path(self, name: str = STD_LOG) -> Path:
         return self.folder.log_path(name)
@@ -450,11 +459,12 @@ class Driver:
     def _import_mlflow(self) -> None:
         """What the script logged through MLflow into the run's own store becomes the run's metrics and tags.
 
-        Only when the store exists (a run that never used MLflow pays one ``stat``) and the run's tracking is on;
-        whatever goes wrong is a line in the driver log: the run's outcome is the script's.
+        Only when the store exists (a run that never used MLflow pays one ``lstat``) and the driver pointed the
+        script at it (tracking on, no tracking URI of the run configuration's own: a store the user chose is not
+        imported); whatever goes wrong is a line in the driver log: the run's outcome is the script's.
         """
         store_file = self.ctx.folder.mlflow_store
-        if not store_file.exists() or not self.ctx.mlflow_tracking():
+        if not os.path.lexists(store_file) or not self.ctx.gave_mlflow_store():
             return
         from runconfig_jupyter.core.runs.mlflow_import import import_mlflow_store
 

@@ -39,8 +39,9 @@ from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.paths import run_home
 from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, record_watch, run_watch
 
-HOME_MLFLOW_DIR = "mlflow"  # <home>/mlflow/mlflow.db: the notebook's MLflow store (get_mlflow_tracking_uri)
-HOME_MLFLOW_STORE = "mlflow.db"
+HOME_MLFLOW_DIR = "mlflow"  # the notebook's MLflow store (get_mlflow_tracking_uri): mlflow.db or mlruns/
+HOME_MLFLOW_DB = "mlflow.db"
+HOME_MLFLOW_FILES = "mlruns"
 
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget as ConfiguredTarget
@@ -886,19 +887,30 @@ class Workspace:
 
     def get_mlflow_tracking_uri(self) -> str:
         """An MLflow tracking URI for ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``, as v1's MLflow
-        notebooks call it: inside a submitted run, the store the run gave its script (``MLFLOW_TRACKING_URI``,
-        imported into the run when it ends, core/runs/mlflow_import.py); elsewhere (a notebook) an SQLite store of
-        the run home, ``<home>/mlflow/mlflow.db``, which ``mlflow ui --backend-store-uri <this URI>`` browses.
+        notebooks call it.
+
+        Inside a submitted run (any target): the store the run gave its script (its ``MLFLOW_TRACKING_URI``, MLflow's
+        file store in the working directory, imported into the run when it ends, core/runs/mlflow_import.py).
+        Elsewhere (a notebook), a store of the run home that ``mlflow ui --backend-store-uri <this URI>`` browses:
+        ``sqlite:///<home>/mlflow/mlflow.db`` when SQLAlchemy is installed (full ``mlflow``), else MLflow's file
+        store ``<home>/mlflow/mlruns`` (all ``mlflow-skinny`` can write), and then ``MLFLOW_ALLOW_FILE_STORE=true``
+        is set in this process's environment when unset, since MLflow 3.x refuses a file store without it.
 
         The folder is made here: MLflow makes a missing one too, ``mlflow ui`` does not.
         """
-        from runconfig_jupyter.core.runs.script_env import MLFLOW_URI_ENV, RUN_ID_ENV
+        import importlib.util
 
-        if os.environ.get(RUN_ID_ENV) and os.environ.get(MLFLOW_URI_ENV):
-            return os.environ[MLFLOW_URI_ENV]
+        from runconfig_jupyter.core.runs.script_env import MLFLOW_ALLOW_FILE_STORE_ENV, run_tracking_uri
+
+        in_run = run_tracking_uri()
+        if in_run is not None:
+            return in_run
         folder = self.home / HOME_MLFLOW_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(folder / HOME_MLFLOW_STORE).resolve().as_posix()}"
+        if importlib.util.find_spec("sqlalchemy") is not None:
+            return f"sqlite:///{(folder / HOME_MLFLOW_DB).resolve().as_posix()}"
+        os.environ.setdefault(MLFLOW_ALLOW_FILE_STORE_ENV, "true")
+        return (folder / HOME_MLFLOW_FILES).resolve().as_uri()
 
     get_default_keyvault = azure_only("Workspace.get_default_keyvault()", SECRETS)
     webservices = azure_only_property(
