@@ -1,8 +1,9 @@
 """What every target brings back from a finished run, and how it lands in the run folder.
 
 The script's ``./outputs`` becomes the run's ``outputs/``, its ``./logs`` goes to
-``logs/user/`` and ``./data_outputs`` (data outputs, uploaded at the end) to ``data_outputs/``;
-one definition keeps every target's run folder the same shape.
+``logs/user/``, ``./data_outputs`` (data outputs, uploaded at the end) to ``data_outputs/`` and the
+MLflow store the run gave the script (``./.runconfig-mlflow``) to ``mlflow/``; one definition keeps every
+target's run folder the same shape.
 
 Why entry by entry: a script may leave anything in ``outputs/`` - a ``latest`` link to its
 best checkpoint, a link to ``/etc``, a FIFO, a socket. One odd entry must never cost the
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import CollectionFailed
 from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS, LOGS_DIR, STD_LOG, RunFolder
+from runconfig_jupyter.core.runs.script_env import MLFLOW_WORK_DIR
 from runconfig_jupyter.core.target.interface import TargetRunContext
 
 if TYPE_CHECKING:  # a submitting process loads its target class (and so this module): tarfile only for archives
@@ -44,10 +46,12 @@ def collected_folders(ctx: TargetRunContext) -> tuple[tuple[str, Path], ...]:
     ``data_outputs/<name>`` holds what the script wrote for a data output where the target cannot mount a
     host folder (remote kernel, Ray); the driver uploads it to the datastore (core/data/outputs.py).
     """
+    folder = RunFolder(ctx.run_dir)
     return (
         ("outputs", ctx.outputs_dir),
-        ("logs", RunFolder(ctx.run_dir).user_logs_dir),
+        ("logs", folder.user_logs_dir),
         (DATA_OUTPUTS, ctx.run_dir / DATA_OUTPUTS),
+        (MLFLOW_WORK_DIR, folder.mlflow_dir),  # the script's MLflow store (core/runs/script_env.py)
     )
 
 

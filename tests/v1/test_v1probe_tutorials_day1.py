@@ -415,5 +415,9 @@ def test_in_ten_minutes_notebook_run_and_environment_for_deployment(v1_project):
     assert myenv.python.conda_dependencies.conda_packages == ["scikit-learn==0.22.1"]
     with pytest.raises(NotSupportedLocally, match=r"^AciWebservice\.deploy_configuration\(\) needs Azure ML"):
         AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1, tags={"data": "MNIST"}, description="d")
-    with pytest.raises(NotSupportedLocally):
-        ws.get_mlflow_tracking_uri()  # compute-instance quickstart's MLflow cell
+    # compute-instance quickstart's MLflow cell: an MLflow store of the run home (tests/v1/test_v1_mlflow.py uses it),
+    # SQLite with SQLAlchemy, else MLflow's file store
+    assert ws.get_mlflow_tracking_uri() in (
+        f"sqlite:///{(ws.home / 'mlflow' / 'mlflow.db').resolve().as_posix()}",
+        (ws.home / "mlflow" / "mlruns").resolve().as_uri(),
+    )

@@ -114,9 +114,12 @@ class CondaDependencies:
         self.add_conda_package(_tensorflow_spec(core_type, version))
 
     def installed_pip_packages(self) -> list[str]:
-        """The pip packages a target installs: all but Azure ML SDK v1's own distributions (``azureml-sdk``,
-        ``azureml-defaults``, ``azureml-dataset-runtime[fuse]``, ...; see ``azureml_sdk_packages``)."""
-        return [p for p in self.pip_packages if not _is_azureml_sdk(p)]
+        """The pip packages a target installs (every target that builds an environment asks this one list: the
+        local venv, docker image, remote kernel and Ray): all but Azure ML SDK v1's own distributions
+        (``azureml-sdk``, ``azureml-defaults``, ``azureml-dataset-runtime[fuse]``, ...; see
+        ``azureml_sdk_packages``), with ``azureml-mlflow`` replaced by what it brought the script, ``mlflow-skinny``
+        (``AZUREML_MLFLOW_REPLACEMENT``), unless the list names mlflow itself."""
+        return installed_pip_packages(self.pip_packages)
 
     def remove_pip_package(self, package: str) -> None:
         self.pip_packages = [p for p in self.pip_packages if _package_name(p) != _package_name(package)]
@@ -245,6 +248,33 @@ def azureml_sdk_packages(pip_packages: Iterable[str]) -> list[str]:
     where PyPI is out of reach.
     """
     return [p for p in pip_packages if _is_azureml_sdk(p)]
+
+
+# What ``azureml-mlflow`` brought a v1 script: the MLflow client without SQLAlchemy (its dependency, unversioned
+# here: the run's store is MLflow's file store, which every mlflow-skinny release writes).
+AZUREML_MLFLOW = "azureml-mlflow"
+AZUREML_MLFLOW_REPLACEMENT = "mlflow-skinny"
+MLFLOW_DISTRIBUTIONS = frozenset({"mlflow", "mlflow-skinny"})
+
+
+def installed_pip_packages(pip_packages: Iterable[str]) -> list[str]:
+    """``CondaDependencies.installed_pip_packages`` for a list: the one place the ``azureml-*`` distributions are
+    left out and ``azureml-mlflow`` becomes ``mlflow-skinny`` (once, where ``azureml-mlflow`` was listed)."""
+    packages = list(pip_packages)
+    names = {_normal_name(p) for p in packages}
+    wants_mlflow = AZUREML_MLFLOW in names and not names & MLFLOW_DISTRIBUTIONS
+    installed: list[str] = []
+    for spec in packages:
+        if not _is_azureml_sdk(spec):
+            installed.append(spec)
+        elif wants_mlflow and _normal_name(spec) == AZUREML_MLFLOW:
+            installed.append(AZUREML_MLFLOW_REPLACEMENT)
+            wants_mlflow = False
+    return installed
+
+
+def _normal_name(spec: str) -> str:
+    return _package_name(spec).replace("_", "-").replace(".", "-")
 
 
 def _is_azureml_sdk(spec: str) -> bool:

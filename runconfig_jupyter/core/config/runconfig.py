@@ -22,6 +22,7 @@ from runconfig_jupyter.core.config.distributed_config import (
     TensorflowConfiguration,
 )
 from runconfig_jupyter.core.config.environment import (
+    AZUREML_MLFLOW_REPLACEMENT,
     CondaDependencies,
     Environment,
     azureml_sdk_packages,
@@ -343,9 +344,11 @@ def check_environment(environment: Environment) -> None:
                 raise ConfigError(f"package specs must be text, got {bad!r}", field=f"environment.python.{kind}")
         skipped = [] if python.user_managed_dependencies else azureml_sdk_packages(conda.pip_packages)
         if skipped:
+            replaced = [p for p in conda.installed_pip_packages() if p == AZUREML_MLFLOW_REPLACEMENT]
+            instead = f" ({AZUREML_MLFLOW_REPLACEMENT} is installed for azureml-mlflow)" if replaced else ""
             warnings.warn(  # said at submit, where the run is made: no target installs them
                 f"environment '{environment.name}' lists {', '.join(skipped)}, "
-                "which will not be installed: runconfig_jupyter takes the Azure ML SDK's part in the run",
+                f"which will not be installed: runconfig_jupyter takes the Azure ML SDK's part in the run{instead}",
                 UserWarning,
                 stacklevel=2,
             )

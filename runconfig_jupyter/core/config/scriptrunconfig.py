@@ -274,6 +274,7 @@ class ScriptRunConfig:
             "interpreter_slot": interpreter_slot,
             "environment_variables": self.environment_variables(),
             "max_run_duration_seconds": self.max_run_duration_seconds,
+            "mlflow_tracking": bool(self.run_config.history.enable_mlflow_tracking),
         }
 
     def effective_environment(self) -> Environment:

@@ -318,20 +318,46 @@ class InputDatasets(dict):  # type: ignore[type-arg]
 
 
 class _UnreachableExperiment:
-    """``run.experiment`` inside a container, remote kernel or Ray job: the name, but no workspace to reach."""
+    """``run.experiment`` inside a container, remote kernel or Ray job: the name, and a workspace that only gives
+    the run's MLflow tracking URI."""
 
     def __init__(self, name: str | None):
         self.name = name
 
     @property
     def workspace(self) -> Any:
-        raise RuntimeError(
-            "the workspace (run home) is not reachable from this target; pass what the script needs as arguments, "
-            "or register models with run.register_model(...), which the driver completes after the run"
-        )
+        return _UnreachableWorkspace()
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r})"
+
+
+class _UnreachableWorkspace:
+    """``run.experiment.workspace`` where the run home is out of reach: ``get_mlflow_tracking_uri()`` (v1's
+    remote-training scripts call it first thing) gives the store the run gave the script; anything else raises."""
+
+    def get_mlflow_tracking_uri(self) -> str:
+        from runconfig_jupyter.core.runs.script_env import run_tracking_uri
+
+        uri = run_tracking_uri()
+        if uri is None:
+            raise RuntimeError(
+                "this run has no MLflow tracking store (run_config.history.enable_mlflow_tracking is off, or the "
+                "run configuration sets MLFLOW_TRACKING_URI itself: read it from os.environ)"
+            )
+        return uri
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise RuntimeError(
+            f"the workspace (run home) is not reachable from this target (workspace.{name}); pass what the script "
+            "needs as arguments, or register models with run.register_model(...), which the driver completes after "
+            "the run"
+        )
+
+    def __repr__(self) -> str:
+        return "Workspace(unreachable from this target)"
 
 
 def create_children(parent: Any, count: int | None, tag_key: str | None, tag_values: list[Any] | None) -> list[Any]:

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 from runconfig_jupyter.core.errors import PreparationFailed, RunConfigError
 from runconfig_jupyter.core.runs.folder import LOGS_DIR, PREPARE_LOG, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.run_target import read_spec
-from runconfig_jupyter.core.runs.script_env import EXPERIMENT_ENV, RUN_ID_ENV, standing_environment
+from runconfig_jupyter.core.runs.script_env import (
+    EXPERIMENT_ENV,
+    RUN_ID_ENV,
+    gives_mlflow_store,
+    mlflow_environment,
+    standing_environment,
+)
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore
 from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
@@ -93,8 +99,12 @@ class DriverContext:
         limit = self.launch["max_run_duration_seconds"] if self.launch else self.config.max_run_duration_seconds
         return float(limit) if limit else None
 
+    def run_variables(self) -> dict[str, Any]:
+        """The run configuration's own ``environment_variables``."""
+        return self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+
     def environment(self) -> dict[str, str]:
-        variables = self.launch["environment_variables"] if self.launch else self.config.environment_variables()
+        variables = self.run_variables()
         env = {str(k): str(v) for k, v in variables.items()}
         env.update(
             {
@@ -106,7 +116,19 @@ class DriverContext:
                 **standing_environment(),
             }
         )
+        if self.mlflow_tracking():
+            env.update(mlflow_environment(self.spec["experiment"], variables))
         return env
+
+    def mlflow_tracking(self) -> bool:
+        """The runconfig's ``history.enable_mlflow_tracking`` (true unless turned off, as in Azure ML v1)."""
+        if self.launch is not None:
+            return bool(self.launch.get("mlflow_tracking", True))
+        return bool(self.config.run_config.history.enable_mlflow_tracking)
+
+    def gave_mlflow_store(self) -> bool:
+        """Whether the script was pointed at the run's own MLflow store (tracking on, no URI of the user's)."""
+        return self.mlflow_tracking() and gives_mlflow_store(self.run_variables())
 
     def log_path(self, name: str = STD_LOG) -> Path:
         return self.folder.log_path(name)
@@ -411,6 +433,7 @@ class Driver:
         from runconfig_jupyter.core.runs.history import index_history, read_history
         from runconfig_jupyter.core.runs.interactive import settle_children
 
+        self._import_mlflow()
         requests: list[dict[str, Any]] = []
         try:
             history = read_history(self.ctx.run_dir)
@@ -435,6 +458,26 @@ class Driver:
             self.ctx.driver_log(f"model registration failed: {error}")
             self.ctx.write_log(f"runconfig: model registration failed: {error}\n")
         self.ctx.flush_logs()
+
+    def _import_mlflow(self) -> None:
+        """What the script logged through MLflow into the run's own store becomes the run's metrics and tags.
+
+        Only when the store exists (a run that never used MLflow pays one ``lstat``) and the driver pointed the
+        script at it (tracking on, no tracking URI of the run configuration's own: a store the user chose is not
+        imported); whatever goes wrong is a line in the driver log: the run's outcome is the script's.
+        """
+        store_file = self.ctx.folder.mlflow_store
+        if not os.path.lexists(store_file) or not self.ctx.gave_mlflow_store():
+            return
+        from runconfig_jupyter.core.runs.mlflow_import import import_mlflow_store
+
+        try:
+            for line in import_mlflow_store(self.store, self.ctx.run_id, store_file):
+                self.ctx.driver_log(line)
+        except Exception as error:
+            self.ctx.driver_log(
+                f"could not import the run's MLflow store {store_file}: {type(error).__name__}: {error}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,10 @@ something lives::
       artifacts/            files uploaded with upload_file / log_image under another name
       ranks/                exit codes, pids and the merge journal of a distributed run's ranks
       script_exit.json      a local script's exit code, written by its supervisor
+      mlflow/mlruns/        the script's own MLflow tracking store (MLflow's file store: <experiment>/<run>/
+                            metrics, params, tags, meta.yaml, artifacts), collected from its working directory
+                            (./.runconfig-mlflow) and imported into metrics.jsonl and history.json when the run
+                            ends (mlflow_import.py); mlflow/imported.json marks it imported
 
 Standard library only and importing nothing else of the package: the in-script shim ships this module
 (core/runs/shim.py), because the in-script API needs the metrics file's name too.
@@ -48,6 +52,8 @@ DATA_OUTPUTS = "data_outputs"  # in the run folder, and in the script's working 
 ARTIFACTS_DIR = "artifacts"
 RANKS_DIR = "ranks"
 USER_LOGS_DIR = "user"  # under logs/: the script's own ./logs folder
+MLFLOW_DIR = "mlflow"  # the script's MLflow store; script_env.py names the store the same (MLFLOW_STORE_NAME)
+MLFLOW_STORE = "mlruns"
 PREPARE_LOG = "prepare_log.txt"
 STD_LOG = "std_log.txt"
 DRIVER_LOG = "driver_log.txt"
@@ -140,6 +146,16 @@ class RunFolder:
     @property
     def artifacts_dir(self) -> Path:
         return self.path / ARTIFACTS_DIR
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.path / MLFLOW_DIR
+
+    @property
+    def mlflow_store(self) -> Path:
+        """The run's MLflow file store as collected from the script's working directory (present only if it used
+        MLflow)."""
+        return self.mlflow_dir / MLFLOW_STORE
 
     @property
     def ranks_dir(self) -> Path:

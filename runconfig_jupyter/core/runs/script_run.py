@@ -39,6 +39,10 @@ from runconfig_jupyter.core.safety.secret_env import SecretFile, restore_config
 from runconfig_jupyter.core.system.paths import run_home
 from runconfig_jupyter.core.system.watch import FALLBACK_SECONDS, Watch, record_watch, run_watch
 
+HOME_MLFLOW_DIR = "mlflow"  # the notebook's MLflow store (get_mlflow_tracking_uri): mlflow.db or mlruns/
+HOME_MLFLOW_DB = "mlflow.db"
+HOME_MLFLOW_FILES = "mlruns"
+
 if TYPE_CHECKING:
     from runconfig_jupyter.core.compute import ComputeTarget as ConfiguredTarget
     from runconfig_jupyter.core.config import ScriptRunConfig
@@ -880,9 +884,34 @@ class Workspace:
     update = azure_only("Workspace.update()", MANAGE_HOME)
     sync_keys = azure_only("Workspace.sync_keys()", MANAGE_HOME)
     list_keys = azure_only("Workspace.list_keys()", MANAGE_HOME)
-    get_mlflow_tracking_uri = azure_only(
-        "Workspace.get_mlflow_tracking_uri()", "Runs are tracked in the run home; log with run.log(...)."
-    )
+
+    def get_mlflow_tracking_uri(self) -> str:
+        """An MLflow tracking URI for ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``, as v1's MLflow
+        notebooks call it.
+
+        Inside a submitted run (any target): the store the run gave its script (its ``MLFLOW_TRACKING_URI``, MLflow's
+        file store in the working directory, imported into the run when it ends, core/runs/mlflow_import.py).
+        Elsewhere (a notebook), a store of the run home that ``mlflow ui --backend-store-uri <this URI>`` browses:
+        ``sqlite:///<home>/mlflow/mlflow.db`` when SQLAlchemy is installed (full ``mlflow``), else MLflow's file
+        store ``<home>/mlflow/mlruns`` (all ``mlflow-skinny`` can write), and then ``MLFLOW_ALLOW_FILE_STORE=true``
+        is set in this process's environment when unset, since MLflow 3.x refuses a file store without it.
+
+        The folder is made here: MLflow makes a missing one too, ``mlflow ui`` does not.
+        """
+        import importlib.util
+
+        from runconfig_jupyter.core.runs.script_env import MLFLOW_ALLOW_FILE_STORE_ENV, run_tracking_uri
+
+        in_run = run_tracking_uri()
+        if in_run is not None:
+            return in_run
+        folder = self.home / HOME_MLFLOW_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        if importlib.util.find_spec("sqlalchemy") is not None:
+            return f"sqlite:///{(folder / HOME_MLFLOW_DB).resolve().as_posix()}"
+        os.environ.setdefault(MLFLOW_ALLOW_FILE_STORE_ENV, "true")
+        return (folder / HOME_MLFLOW_FILES).resolve().as_uri()
+
     get_default_keyvault = azure_only("Workspace.get_default_keyvault()", SECRETS)
     webservices = azure_only_property(
         "Workspace.webservices", "Serve a registered model yourself: Model.get_model_path(name) gives its file."

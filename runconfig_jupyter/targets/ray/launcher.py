@@ -42,7 +42,9 @@ OUTPUTS_MARKER = "\x1e@runconfig:outputs "
 OUTPUTS_END_MARKER = "\x1e@runconfig:outputs-end "
 FAILURE_MARKER = "\x1e@runconfig:failure "
 CHUNK = 48 * 1024  # raw bytes per outputs line (64 KiB of base64)
-COLLECTED = ("outputs", "logs", "data_outputs")  # data_outputs: core/data/outputs.py (uploaded by the driver)
+# data_outputs: core/data/outputs.py (uploaded by the driver); .runconfig-mlflow: the script's MLflow store
+# (core/runs/script_env.py MLFLOW_WORK_DIR; this file runs on the cluster without the package)
+COLLECTED = ("outputs", "logs", "data_outputs", ".runconfig-mlflow")
 
 
 def _die_with_parent() -> None:
