@@ -28,10 +28,12 @@ def test_migrating_notebook_executes_headless(tmp_path, run_home):
     assert "my-workspace" in text and "Found existing cluster, use it." in text  # config.json and the alias
     assert "curated environments" in text and "immutable" in text and "ridge:1\t1" in text.replace("ridge\t", "")
     assert "Run.get_portal_url() needs Azure ML" in text
+    assert "[0.9, 0.5, 0.3] 0.5" in text  # mlflow.log_metric / log_param in a submitted script reached its run
     store = RunStore()
     runs = store.list(experiment="migrating-from-azureml", limit=100)
     top = [r for r in runs if r.parent_run_id is None]
-    assert sorted(r.status.value for r in runs) == ["Completed"] * 6  # script, estimator, interactive + 3 children
+    # script, estimator, interactive + 3 children, and the script that logs through MLflow
+    assert sorted(r.status.value for r in runs) == ["Completed"] * 7
     assert {r.target for r in top} == {"cpu-cluster", "local"}
     assert sum(bool(r.details.get("interactive")) for r in top) == 1
     assert sorted(p.name for p in (run_home / "models" / "ridge").iterdir() if p.name.isdigit()) == ["1", "2"]
