@@ -25,13 +25,13 @@ import os
 import posixpath
 import shutil
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runconfig_jupyter.core.errors import CollectionFailed
 from runconfig_jupyter.core.runs.folder import DATA_OUTPUTS, LOGS_DIR, STD_LOG, RunFolder
 from runconfig_jupyter.core.runs.script_env import MLFLOW_WORK_DIR
+from runconfig_jupyter.core.system.records import field, record
 from runconfig_jupyter.core.target.interface import TargetRunContext
 
 if TYPE_CHECKING:  # a submitting process loads its target class (and so this module): tarfile only for archives
@@ -55,7 +55,7 @@ def collected_folders(ctx: TargetRunContext) -> tuple[tuple[str, Path], ...]:
     )
 
 
-@dataclass
+@record
 class CollectReport:
     """What one collection did: counts, what was skipped on purpose, what failed."""
 

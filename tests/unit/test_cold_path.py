@@ -426,6 +426,7 @@ NOT_BEFORE_THE_SCRIPT = (
     "runconfig_jupyter.core.runs.reindex",  # the store's folder scanner: only to rebuild the index
     "runconfig_jupyter.core.runs.distributed",  # a recorded launch is one process (core/runs/script_env.py)
     "tarfile",  # a stored snapshot is materialized from its manifest (core/snapshot/stream.py)
+    "dataclasses",  # the classes on the way are records (core/system/records.py); it brings inspect, ast, dis
     "hashlib",  # OpenSSL: the BLAKE3 snapshot store and the config classes need none of it
     "secrets",  # loads hashlib through hmac; named temp objects are a snapshot writer's
     "traceback",  # with textwrap: only when something failed (core/runs/driver.py)

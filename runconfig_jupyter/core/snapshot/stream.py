@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from runconfig_jupyter.core.snapshot.objects import (
     new_hasher,
 )
 from runconfig_jupyter.core.snapshot.tar_members import FIXED_MTIME, member_info
+from runconfig_jupyter.core.system.records import record
 
 if TYPE_CHECKING:  # tar headers and files only where tar bytes are read or made: materialize needs neither
     import tarfile
@@ -42,7 +42,7 @@ MANIFEST_SUFFIX = ".json"
 WRITE_THREADS = FILE_THREADS  # files copied or checked at once (objects.py)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StoredMember:
     """A file or link of a stored manifest (the walk's StoredMember without what only the packer needs)."""
 
@@ -52,6 +52,23 @@ class StoredMember:
     size: int = 0
     digest: str | None = None
     link_target: str | None = None
+
+    def __init__(  # written out: one is made per file of a manifest, and the records' shared __init__ is slower
+        self,
+        path: str,
+        kind: str,
+        mode: int,
+        size: int = 0,
+        digest: str | None = None,
+        link_target: str | None = None,
+    ):
+        fill = object.__setattr__  # frozen: set as dataclasses' generated __init__ sets a frozen instance
+        fill(self, "path", path)
+        fill(self, "kind", kind)
+        fill(self, "mode", mode)
+        fill(self, "size", size)
+        fill(self, "digest", digest)
+        fill(self, "link_target", link_target)
 
 
 Member = tuple[str, "StoredMember | None"]  # (path, entry); entry None for a folder
@@ -70,7 +87,7 @@ def store_dir_for(manifest_path: Path) -> Path:
     return manifest_path.parent.parent.parent / "snapshots"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StoredManifest:
     path: Path
     alg: str
