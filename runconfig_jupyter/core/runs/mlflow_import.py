@@ -19,8 +19,9 @@ which the driver's interpreter need not have::
     <root>/.trash, <experiment>/{tags,datasets,traces,models}, <run>/artifacts: not read
 
 * every metric value of a top-level MLflow run becomes a scalar metric record of the run with its step and
-  time, in the order logged (each key's lines as written, keys merged by their timestamps): a name logged once
-  reads back as a number, a series as a list;
+  time, in the order logged (each key's lines as written, keys merged by their timestamps; a line repeated with
+  the same time, value and step counts once, as MLflow's SQL store keys it): a name logged once reads back as a
+  number, a series as a list;
 * params and tags (MLflow's own ``mlflow.*`` system tags aside) become run tags, where v1's ``run.get_tags()``
   showed them;
 * a nested MLflow run (``mlflow.start_run(nested=True)``, tag ``mlflow.parentRunId``) becomes a child run of
@@ -201,7 +202,15 @@ class _Reader:
         run.metrics = list(heapq.merge(*series, key=lambda record: record["time"]))
 
     def _metric_lines(self, name: str, raw: bytes) -> list[dict[str, Any]]:
+        """One key's values in the order written, each (timestamp, value, step) once.
+
+        MLflow 3's file store writes a run's metric lines a second time when the script logs a model
+        (``mlflow.<flavor>.log_model`` links the run's metrics to the LoggedModel, even one that then fails); its
+        SQL store keys a value by exactly these fields, so the repeat is the same value and counts once, as it
+        did in v1's run history.
+        """
         records: list[dict[str, Any]] = []
+        seen: set[tuple[int, str, int]] = set()
         for count, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
             if count % 4096 == 0:
                 self._check_time()
@@ -220,6 +229,10 @@ class _Reader:
             except ValueError:
                 self.skipped["values"] += 1
                 continue
+            if (timestamp, parts[1], step) in seen:
+                self.budget += 1  # the repeat is not a value of its own
+                continue
+            seen.add((timestamp, parts[1], step))
             records.append({"name": name, "value": value, "kind": "scalar", "step": step, "time": timestamp / 1000.0})
         return records
 
