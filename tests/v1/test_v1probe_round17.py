@@ -53,3 +53,59 @@ def test_metrics_count_once_when_the_script_logs_a_model(v1_project):
     )
     assert run.get_status() == "Completed", run.get_log()
     assert run.get_metrics() == {"epoch_loss": [0.9, 0.5, 0.25], "average_loss": 0.3, "after_model": 1.0}
+
+
+TRAIN_LOCAL_CELLS = """
+import mlflow
+from runconfig_jupyter.core import Workspace
+
+ws = Workspace.from_config()
+mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())
+experiment_name = "LocalTrain-with-mlflow-sample"
+mlflow.set_experiment(experiment_name)
+mlflow.set_experiment("made-but-empty")
+with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(experiment_name).experiment_id):
+    mlflow.log_metric("alpha", 0.03)
+    mlflow.log_metric("mse", 3302.6)
+mlflow.delete_experiment(mlflow.set_experiment("deleted-one").experiment_id)
+print("FOUND", ws.experiments[experiment_name].name)
+print("NAMES", sorted(ws.experiments))
+"""
+
+
+@needs_mlflow
+def test_an_experiment_made_through_mlflow_in_the_notebook_is_the_workspaces(v1_project, run_home):
+    """train-local.ipynb's cells in a kernel: ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``,
+    ``mlflow.set_experiment(experiment_name)``, a run with ``mlflow.log_metric``, then the last cell
+    ``ws.experiments[experiment_name]`` raised KeyError: in v1 an MLflow experiment of the workspace's tracking
+    URI is an Azure ML experiment. Now the notebook store's active experiments are among the workspace's (a deleted
+    one and MLflow's empty ``Default`` are not); their runs stay in MLflow's store, for ``mlflow ui``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_LOCAL_CELLS], cwd=v1_project, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("FOUND", "NAMES")))
+    assert lines["FOUND"] == "LocalTrain-with-mlflow-sample"
+    assert lines["NAMES"] == "['LocalTrain-with-mlflow-sample', 'made-but-empty']"
+
+
+def test_the_notebook_store_is_read_without_following_links(v1_project, run_home, tmp_path):
+    """The notebook's MLflow store is data: an experiment folder or a meta.yaml that is a link out of the run
+    home is not listed (nothing is read through it); MLflow's empty ``Default`` is not an experiment."""
+    from runconfig_jupyter.core import Workspace
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "meta.yaml").write_text("name: from-outside\nlifecycle_stage: active\n")
+    store = run_home / "mlflow" / "mlruns"
+    (store / "0").mkdir(parents=True)
+    (store / "0" / "meta.yaml").write_text("experiment_id: '0'\nlifecycle_stage: active\nname: Default\n")
+    (store / "7").symlink_to(outside, target_is_directory=True)
+    (store / "8").mkdir()
+    (store / "8" / "meta.yaml").symlink_to(outside / "meta.yaml")
+    (store / "9").mkdir()
+    (store / "9" / "meta.yaml").write_text("experiment_id: '9'\nlifecycle_stage: active\nname: 'kept'\n")
+    assert sorted(Workspace.from_config().experiments) == ["kept"]
