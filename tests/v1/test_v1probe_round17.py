@@ -109,3 +109,14 @@ def test_the_notebook_store_is_read_without_following_links(v1_project, run_home
     (store / "9").mkdir()
     (store / "9" / "meta.yaml").write_text("experiment_id: '9'\nlifecycle_stage: active\nname: 'kept'\n")
     assert sorted(Workspace.from_config().experiments) == ["kept"]
+
+
+def test_import_azureml_mlflow_ports(v1_project):
+    """deploy-model.ipynb's (and other MLflow notebooks') first cell: ``import azureml.mlflow``, ported to
+    ``import runconfig_jupyter.mlflow``, raised ModuleNotFoundError before any cell ran. It imports now (the
+    tracking URI needs no plugin here); ``get_portal_url(run)`` says there is no portal, naming the call."""
+    import runconfig_jupyter.mlflow
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+
+    with pytest.raises(NotSupportedLocally, match=r"azureml\.mlflow\.get_portal_url\(\)"):
+        runconfig_jupyter.mlflow.get_portal_url(None)
