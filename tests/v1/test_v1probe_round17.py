@@ -120,3 +120,49 @@ def test_import_azureml_mlflow_ports(v1_project):
 
     with pytest.raises(NotSupportedLocally, match=r"azureml\.mlflow\.get_portal_url\(\)"):
         runconfig_jupyter.mlflow.get_portal_url(None)
+
+
+PYTORCH_NOTEBOOK_CELLS = """
+import mlflow
+from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+ws = Workspace.from_config()
+mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())
+experiment_name = "pytorch-with-mlflow"
+mlflow.set_experiment(experiment_name)  # exports MLFLOW_EXPERIMENT_ID, the notebook store's id
+with mlflow.start_run():  # train.driver() in the notebook itself
+    mlflow.log_metric("epoch_loss", 0.5)
+src = ScriptRunConfig(source_directory=".", script="train_folds.py")
+run = Experiment(ws, experiment_name).submit(src)
+run.wait_for_completion(raise_on_error=False)
+print("STATUS", run.get_status())
+print("METRICS", run.get_metrics())
+"""
+
+FOLDS_SCRIPT = """
+import mlflow
+for fold in range(2):
+    with mlflow.start_run():
+        mlflow.log_metric("fold_score", 0.5 + fold)
+"""
+
+
+@needs_mlflow
+def test_the_notebooks_mlflow_experiment_id_does_not_reach_the_run(v1_project, run_home):
+    """train-and-deploy-pytorch.ipynb / train-and-deploy-keras-auto-logging.ipynb: ``mlflow.set_experiment`` and a
+    local ``train.driver()`` in the notebook, then ``exp.submit(src)`` of a script that logs through MLflow. The
+    kernel's MLFLOW_EXPERIMENT_ID (the notebook store's id) reached the local run's script next to the run's
+    MLFLOW_EXPERIMENT_NAME, and MLflow failed the script's second ``mlflow.start_run()``: "The provided
+    MLFLOW_EXPERIMENT_ID environment variable value ... does not match the experiment id". In v1 the run had its
+    own MLflow context; the notebook session's ids are left out when the run gives its store."""
+    import subprocess
+    import sys
+
+    (v1_project / "train_folds.py").write_text(textwrap.dedent(FOLDS_SCRIPT))
+    done = subprocess.run(
+        [sys.executable, "-c", PYTORCH_NOTEBOOK_CELLS], cwd=v1_project, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith(("STATUS", "METRICS")))
+    assert lines["STATUS"] == "Completed", done.stdout
+    assert lines["METRICS"] == "{'fold_score': [0.5, 1.5]}"
