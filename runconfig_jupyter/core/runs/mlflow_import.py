@@ -19,8 +19,9 @@ which the driver's interpreter need not have::
     <root>/.trash, <experiment>/{tags,datasets,traces,models}, <run>/artifacts: not read
 
 * every metric value of a top-level MLflow run becomes a scalar metric record of the run with its step and
-  time, in the order logged (each key's lines as written, keys merged by their timestamps): a name logged once
-  reads back as a number, a series as a list;
+  time, in the order logged (each key's lines as written, keys merged by their timestamps; a line repeated with
+  the same time, value and step counts once, as MLflow's SQL store keys it): a name logged once reads back as a
+  number, a series as a list;
 * params and tags (MLflow's own ``mlflow.*`` system tags aside) become run tags, where v1's ``run.get_tags()``
   showed them;
 * a nested MLflow run (``mlflow.start_run(nested=True)``, tag ``mlflow.parentRunId``) becomes a child run of
@@ -58,6 +59,7 @@ MAX_TOTAL_BYTES = 512 << 20  # everything read
 MAX_KEY_DEPTH = 16  # sub-folders of a metric key with '/'
 MAX_METRIC_ROWS = 200_000  # over every MLflow run of the store
 MAX_RUNS = 100  # top-level and nested MLflow runs
+MAX_EXPERIMENTS = 1_000  # experiments of the notebook's store listed by ws.experiments
 MAX_KEYS = 10_000  # params + tags per MLflow run
 MAX_NAME_CHARS = 250  # MLflow's own limit for a metric, param or tag key
 MAX_VALUE_CHARS = 8_000  # MLflow's own limit for a tag value (params: 6,000)
@@ -201,7 +203,15 @@ class _Reader:
         run.metrics = list(heapq.merge(*series, key=lambda record: record["time"]))
 
     def _metric_lines(self, name: str, raw: bytes) -> list[dict[str, Any]]:
+        """One key's values in the order written, each (timestamp, value, step) once.
+
+        MLflow 3's file store writes a run's metric lines a second time when the script logs a model
+        (``mlflow.<flavor>.log_model`` links the run's metrics to the LoggedModel, even one that then fails); its
+        SQL store keys a value by exactly these fields, so the repeat is the same value and counts once, as it
+        did in v1's run history.
+        """
         records: list[dict[str, Any]] = []
+        seen: set[tuple[int, str, int]] = set()
         for count, line in enumerate(raw.decode("utf-8", "replace").splitlines()):
             if count % 4096 == 0:
                 self._check_time()
@@ -220,6 +230,10 @@ class _Reader:
             except ValueError:
                 self.skipped["values"] += 1
                 continue
+            if (timestamp, parts[1], step) in seen:
+                self.budget += 1  # the repeat is not a value of its own
+                continue
+            seen.add((timestamp, parts[1], step))
             records.append({"name": name, "value": value, "kind": "scalar", "step": step, "time": timestamp / 1000.0})
         return records
 
@@ -339,15 +353,88 @@ class _Reader:
             return path.name
 
 
-def _meta_scalars(text: str) -> dict[str, str]:
-    """The few top-level ``key: scalar`` lines of a run's meta.yaml the import uses (never a YAML loader: the
+def home_experiment_names(folder: Path) -> list[str]:
+    """The active experiments of the notebook's MLflow store in ``folder`` (``<home>/mlflow``, what
+    ``ws.get_mlflow_tracking_uri()`` gives outside a run): ``mlruns/<id>/meta.yaml`` of the file store, or the
+    ``experiments`` table of ``mlflow.db``.
+
+    In v1 ``mlflow.set_experiment(name)`` in a notebook made an Azure ML experiment, so train-local's
+    ``ws.experiments[experiment_name]`` found it. The store is the kernel's data, read as the run import reads
+    one: folders listed without following links, at most MAX_EXPERIMENTS, each meta.yaml opened without
+    following a link and bounded, never given to a YAML loader; the database opened read-only. MLflow's own
+    ``Default`` experiment (id 0) counts only once it holds a run.
+    """
+    names: list[str] = []
+    files = folder / "mlruns"
+    if stat.S_ISDIR(_lstat_mode(files)):
+        with os.scandir(files) as entries:
+            experiments = [e for e in entries if e.is_dir(follow_symlinks=False) and e.name != TRASH]
+        for entry in sorted(experiments, key=lambda e: e.name)[:MAX_EXPERIMENTS]:
+            meta = _small_file(Path(entry.path) / META)
+            found = {} if meta is None else _meta_scalars(meta, frozenset({"name", "lifecycle_stage"}))
+            if found.get("lifecycle_stage", "active") != "active" or not found.get("name"):
+                continue
+            if entry.name == "0" and not _holds_a_run(Path(entry.path)):
+                continue
+            names.append(found["name"])
+    database = folder / "mlflow.db"
+    if stat.S_ISREG(_lstat_mode(database)):
+        import sqlite3
+
+        try:
+            with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as db:
+                rows = db.execute(
+                    "SELECT name FROM experiments WHERE lifecycle_stage = 'active' AND (experiment_id != 0 "
+                    "OR EXISTS (SELECT 1 FROM runs WHERE runs.experiment_id = 0)) LIMIT ?",
+                    (MAX_EXPERIMENTS,),
+                ).fetchall()
+            names += [row[0] for row in rows if isinstance(row[0], str)]
+        except sqlite3.Error:
+            pass  # not MLflow's schema (or not a database): no experiment of it
+    return names
+
+
+def _lstat_mode(path: Path) -> int:
+    """``path``'s mode without following a link; 0 when it is missing."""
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return 0
+
+
+def _small_file(path: Path) -> str | None:
+    """A regular file of at most MAX_SMALL_FILE_BYTES as text, opened without following a link; None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SMALL_FILE_BYTES:
+            return None
+        return os.read(fd, MAX_SMALL_FILE_BYTES).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _holds_a_run(experiment: Path) -> bool:
+    """Whether an experiment folder of a file store has a run folder (one with a meta.yaml)."""
+    with os.scandir(experiment) as entries:
+        return any(
+            e.is_dir(follow_symlinks=False) and e.name not in NOT_RUNS and os.path.lexists(Path(e.path) / META)
+            for e in entries
+        )
+
+
+def _meta_scalars(text: str, keys: frozenset[str] = META_KEYS) -> dict[str, str]:
+    """The few top-level ``key: scalar`` lines of a meta.yaml the import uses (never a YAML loader: the
     text is the script's). Quoted scalars lose their quotes; anything else (lists, nesting) is ignored."""
     found: dict[str, str] = {}
     for line in text.splitlines()[:MAX_META_LINES]:
         if not line or line[0] in " \t-#":
             continue
         key, sep, value = line.partition(":")
-        if not sep or key not in META_KEYS:
+        if not sep or key not in keys:
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == "'":

@@ -72,6 +72,25 @@ def mlflow_environment(experiment: str, run_variables: dict[str, str]) -> dict[s
     return {name: value for name, value in names.items() if name not in run_variables}
 
 
+# What a notebook's own MLflow session exports (``mlflow.set_experiment`` sets MLFLOW_EXPERIMENT_ID in the kernel's
+# environment; MLFLOW_RUN_ID resumes a run): ids of the notebook's store, meaningless in a run's own store.
+KERNEL_MLFLOW_SESSION = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")
+
+
+def without_kernel_mlflow_session(inherited: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """The kernel's variables a local run inherits (``inherited``), less its MLflow session's ids when the run
+    points its script at the run's own store (``given``: what the driver sets, the run configuration's included).
+
+    v1's train-and-deploy-pytorch notebook calls ``mlflow.set_experiment(name)`` in the notebook, then submits a
+    script that logs through MLflow: the kernel's experiment id, inherited next to the run's experiment name,
+    made MLflow refuse the script's second ``mlflow.start_run()`` (the id does not match the name's experiment in
+    the run's store). A variable the run configuration sets itself is in ``given`` and stays.
+    """
+    if given.get(MLFLOW_URI_ENV) != MLFLOW_SCRIPT_URI:
+        return inherited
+    return {name: value for name, value in inherited.items() if name not in KERNEL_MLFLOW_SESSION}
+
+
 def gives_mlflow_store(run_variables: dict[str, str]) -> bool:
     """Whether a run with MLflow tracking on points its script at the run's own store (the driver imports only
     a store it gave): not when the run configuration names its own ``MLFLOW_TRACKING_URI``."""

@@ -564,6 +564,18 @@ class RunList(list):
 EXPERIMENTS_DIR = "experiments"  # <home>/experiments/<name>/history.json: an experiment's tags
 
 
+def _notebook_mlflow_experiments(home: Path) -> set[str]:
+    """Experiments the notebook made through MLflow (``mlflow.set_experiment`` after
+    ``mlflow.set_tracking_uri(ws.get_mlflow_tracking_uri())``), which v1 listed among the workspace's; those
+    with a name v1 allows. Nothing is read (or imported) when the notebook never used that store."""
+    folder = home / HOME_MLFLOW_DIR
+    if not os.path.lexists(folder):
+        return set()
+    from runconfig_jupyter.core.runs.mlflow_import import home_experiment_names
+
+    return {name for name in home_experiment_names(folder) if EXPERIMENT_NAME.match(name)}
+
+
 class Experiment:
     """A named group of runs: ``Experiment(workspace=ws, name="x")``, ``Experiment(ws, "x")`` or ``Experiment("x")``."""
 
@@ -667,7 +679,7 @@ class Experiment:
         tagged = store.home / EXPERIMENTS_DIR
         folders = list(tagged.iterdir()) if tagged.is_dir() else []
         kept = [p.name for p in folders if p.is_dir() and EXPERIMENT_NAME.match(p.name)]
-        known = set(store.experiments()) | set(kept)
+        known = set(store.experiments()) | set(kept) | _notebook_mlflow_experiments(store.home)
         names = [n for n in sorted(known) if experiment_name is None or n == experiment_name]
         found = [Experiment(workspace, name, store=store) for name in names]
         return [e for e in found if tags is None or tags_match(e.tags, tags)]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from runconfig_jupyter.core.errors import ConfigError, PreparationFailed
 from runconfig_jupyter.core.runs.folder import SCRIPT_EXIT_FILE, RunFolder
-from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV, PER_RUN_NAMES
+from runconfig_jupyter.core.runs.script_env import METRICS_FILE_ENV, PER_RUN_NAMES, without_kernel_mlflow_session
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.safety.inherit_env import inherited, setting_for
 from runconfig_jupyter.core.system import proc
@@ -272,14 +272,16 @@ class LocalTarget(ComputeTarget):
 
     def start(self, ctx: TargetRunContext) -> None:
         setting = setting_for(self.options.inherit_env)
-        base = inherited(os.environ, setting)  # not the kernel's cloud credentials (core/inherit_env.py)
+        given = ctx.environment()
+        # not the kernel's cloud credentials (core/inherit_env.py), nor its MLflow session's ids
+        base = without_kernel_mlflow_session(inherited(os.environ, setting), given)
         metrics = str(RunFolder(ctx.run_dir).metrics_path)
         data_env: dict[str, str] = {}
         if self._data_paths:
             from runconfig_jupyter.core.data.plan import script_environment
 
             data_env = script_environment(ctx.data_plan, self._data_paths)
-        env = {**base, **self._python_env, **ctx.environment(), **data_env, METRICS_FILE_ENV: metrics}
+        env = {**base, **self._python_env, **given, **data_env, METRICS_FILE_ENV: metrics}
         inherit_env = setting if isinstance(setting, str) else ",".join(setting)
         log_path = ctx.log_path()
         log_path.parent.mkdir(parents=True, exist_ok=True)
