@@ -1,0 +1,37 @@
+"""Round 18: calls ported v1 notebooks make that broke (RunDetails.get_widget_data, a finished run's details,
+pip requirement files with includes, ``env.r``, the 2019 preview Dataset API), each on real local runs and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _submit(project: Path, experiment: str = "round18"):
+    """The v1 sample's ``train.py`` (tests/v1/conftest.py) submitted as a notebook does; the run, ended."""
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+
+    config = ScriptRunConfig(source_directory=str(project), script="train.py", arguments=["--alpha", "0.4"])
+    run = Experiment(Workspace.from_config(), experiment).submit(config)
+    run.wait_for_completion(timeout=240, raise_on_error=False)
+    return run
+
+
+def test_run_details_get_widget_data_returns_v1s_dict(v1_project):
+    """azureml.widgets' ``RunDetails(run).get_widget_data()`` (used to print or check what the widget shows
+    without rendering it) was an AttributeError. It gives v1's keys, filled from the finished local run."""
+    from runconfig_jupyter.widgets import RunDetails
+
+    run = _submit(v1_project)
+    assert run.get_status() == "Completed", run.get_log()
+    data = RunDetails(run).get_widget_data()
+    assert data["status"] == "Completed" and data["run_id"] == run.id and data["loading"] is False
+    metrics = {m["name"]: m for m in data["run_metrics"]}
+    assert metrics["alpha"]["series"] == [{"data": [0.4]}] and metrics["alpha"]["run_id"] == run.id
+    assert metrics["mse"]["series"][0]["data"] == [pytest.approx(0.8)]
+    assert data["run_properties"]["runId"] == run.id
+    assert {c["run_id"] for c in data["child_runs"]} == {c.id for c in run.get_children()} != set()
+    assert "workspace home" in data["run_logs"]
+    assert data["widget_settings"] == {}
+
