@@ -43,3 +43,41 @@ def test_finished_run_reports_no_preparation_progress(v1_project):
     assert run.get_status() == "Completed", run.get_log()
     assert run.get_details()["progress"] == {}
     assert run.get_detailed_status()["details"] is None
+
+
+def test_from_pip_requirements_reads_includes_and_options(tmp_path):
+    """``Environment.from_pip_requirements(name, "requirements.txt")`` where the file says ``-r base.txt`` and
+    ``--extra-index-url ...`` (the layout of many projects): the included file's packages are the environment's,
+    the option line is a pip option the local target passes to pip; neither is a "package"."""
+    from runconfig_jupyter import Environment
+    from runconfig_jupyter.targets.local.env import host_pip_options
+
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs" / "base.txt").write_text("numpy>=1.20  # arrays\n--requirement=common.txt\n")
+    (tmp_path / "reqs" / "common.txt").write_text("pandas\n-r base.txt\n")  # a cycle is read once
+    (tmp_path / "requirements.txt").write_text(
+        "--extra-index-url https://download.pytorch.org/whl/cpu\n-r reqs/base.txt\nscikit-learn==1.3.0 \\\n"
+        "    ; python_version >= '3.8'\n"
+    )
+    env = Environment.from_pip_requirements("proj", tmp_path / "requirements.txt")
+    conda = env.python.conda_dependencies
+    assert conda.pip_packages == ["numpy>=1.20", "pandas", "scikit-learn==1.3.0     ; python_version >= '3.8'"]
+    assert conda.pip_options == ["--extra-index-url https://download.pytorch.org/whl/cpu"]
+    assert host_pip_options(conda.pip_options) == ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
+
+
+@pytest.mark.parametrize("line", ["-r ../outside.txt", "--requirement /etc/hostname", "-r link.txt"])
+def test_from_pip_requirements_never_reads_outside_the_folder(tmp_path, line):
+    """An include leaving the named file's folder (``..``, an absolute path, a link out) is a ConfigError naming
+    the line: the requirements file comes from a notebook cell."""
+    from runconfig_jupyter import Environment
+    from runconfig_jupyter.core.errors import ConfigError
+
+    (tmp_path / "outside.txt").write_text("secret-package\n")
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "link.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "requirements.txt").write_text(f"numpy\n{line}\n")
+    with pytest.raises(ConfigError, match=line.split()[-1].replace(".", r"\.")) as error:
+        Environment.from_pip_requirements("proj", folder / "requirements.txt")
+    assert error.value.field == "file_path" and "outside" in str(error.value)

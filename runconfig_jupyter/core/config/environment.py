@@ -460,18 +460,20 @@ class Environment(Section):
     # -- Azure's factories ------------------------------------------------------
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | Path, pip_version: str | None = None) -> Environment:
-        """An environment whose pip packages are the lines of a requirements file (comments dropped)."""
+        """An environment whose pip packages are the requirements of a file, read as pip reads it.
+
+        ``-r other.txt`` includes are read (relative to the file naming them, only inside the named file's folder:
+        the path comes from a notebook cell) and option lines (``--index-url ...``) become ``pip_options``, where
+        v1 put them too, instead of being packages pip cannot install (core/config/requirements.py).
+        """
+        from runconfig_jupyter.core.config.requirements import read_requirements
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         path = check_system_path(file_path, "file_path")
         if not path.is_file():
             raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
-        packages = []
-        for raw in read_text_bounded(path, "requirements file", field="file_path").splitlines():
-            line = raw.split(" #")[0].strip()
-            if line and not line.startswith("#"):
-                packages.append(line)
-        conda = CondaDependencies(pip_packages=packages)
+        packages, options = read_requirements(path)
+        conda = CondaDependencies(pip_packages=packages, pip_options=options)
         if pip_version:
             conda.add_conda_package(f"pip={pip_version}")
         environment = cls(name=name)
