@@ -81,3 +81,34 @@ def test_from_pip_requirements_never_reads_outside_the_folder(tmp_path, line):
     with pytest.raises(ConfigError, match=line.split()[-1].replace(".", r"\.")) as error:
         Environment.from_pip_requirements("proj", folder / "requirements.txt")
     assert error.value.field == "file_path" and "outside" in str(error.value)
+
+
+def test_environment_r_section_is_kept_and_refused_only_at_submit(v1_project):
+    """v1 notebooks set ``env.r = RSection()`` (``from azureml.core.environment import RSection, RCranPackage``)
+    and read ``env.r``; it was an AttributeError. It is a kept section (None by default, as in v1) that round-trips
+    through the runconfig YAML; only submitting the R environment raises NotSupportedLocally."""
+    from runconfig_jupyter.core import Experiment, ScriptRunConfig, Workspace
+    from runconfig_jupyter.core.environment import Environment, RCranPackage, RSection
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+    from runconfig_jupyter.core.runconfig import RunConfiguration
+
+    env = Environment("r-env")
+    assert env.r is None and "r" not in env.to_dict()
+    env.r = RSection()
+    env.r.r_version = "4.0.2"
+    cran = RCranPackage()
+    cran.name, cran.version = "caret", "6.0-86"
+    env.r.cran_packages = [cran]
+    rc = RunConfiguration()
+    rc.environment = env
+    path = rc.save(str(v1_project), name="r_run")
+    assert "cranPackages" in path.read_text() and "rVersion: 4.0.2" in path.read_text()
+    loaded = RunConfiguration.load(str(v1_project), name="r_run")
+    assert loaded.environment.r == env.r and loaded.environment.r.cran_packages[0].name == "caret"
+
+    config = ScriptRunConfig(source_directory=str(v1_project), script="train.py", environment=env)
+    with pytest.raises(NotSupportedLocally, match=r"environment\.r"):
+        Experiment(Workspace.from_config(), "r").submit(config)
+    env.r = None
+    run = Experiment(Workspace.from_config(), "r").submit(config)
+    assert run.wait_for_completion(timeout=240)["status"] == "Completed"
