@@ -112,3 +112,28 @@ def test_environment_r_section_is_kept_and_refused_only_at_submit(v1_project):
     env.r = None
     run = Experiment(Workspace.from_config(), "r").submit(config)
     assert run.wait_for_completion(timeout=240)["status"] == "Completed"
+
+
+def test_2019_preview_dataset_api(v1_project):
+    """A 2019 notebook (azureml-core 1.0.x): ``Dataset.auto_read_files(path)``, ``Dataset.from_delimited_files``
+    on the Dataset class, ``Dataset.list(ws)``, ``dataset.get_definitions()``. Each was an AttributeError: those
+    with a modern equivalent run as it (Dataset.Tabular), definitions raise NotSupportedLocally naming the call."""
+    pd = pytest.importorskip("pandas")
+    from runconfig_jupyter import Dataset, Workspace
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+
+    ws = Workspace.from_config()
+    (v1_project / "iris.csv").write_text("sepal;species\n5.1;setosa\n4.9;versicolor\n")
+    datastore = ws.get_default_datastore()
+    datastore.upload_files([str(v1_project / "iris.csv")], target_path="iris", overwrite=True, show_progress=False)
+
+    auto = Dataset.auto_read_files(datastore.path("iris/iris.csv"))
+    frame = Dataset.from_delimited_files(datastore.path("iris/iris.csv"), separator=";").to_pandas_dataframe()
+    assert list(frame["species"]) == ["setosa", "versicolor"] and isinstance(frame, pd.DataFrame)
+    registered = auto.register(ws, "iris_auto")
+    assert [d.name for d in Dataset.list(ws)] == ["iris_auto"] and Dataset.get(ws, "iris_auto") == registered
+    for call in (registered.get_definitions, registered.get_definition, lambda: Dataset.from_json_files("x.json")):
+        with pytest.raises(NotSupportedLocally, match=r"(?i)dataset"):
+            call()
+    with pytest.raises(NotSupportedLocally, match="skip_rows"):
+        Dataset.from_delimited_files(datastore.path("iris/iris.csv"), skip_rows=2)
