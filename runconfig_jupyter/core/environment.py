@@ -12,6 +12,9 @@ from runconfig_jupyter.core.config.environment import (
     DockerSection,
     Environment,
     PythonSection,
+    RCranPackage,
+    RGitHubPackage,
+    RSection,
     SparkSection,
 )
 
@@ -24,5 +27,8 @@ __all__ = [
     "DockerSection",
     "Environment",
     "PythonSection",
+    "RCranPackage",
+    "RGitHubPackage",
+    "RSection",
     "SparkSection",
 ]

@@ -189,6 +189,56 @@ class RunDetails:
         self.view.cancel_requested = True
         return bool(self.run.cancel("canceled from the RunDetails widget"))
 
+    def get_widget_data(self, widget_settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The data the view draws, as a dict with v1's keys (``status``, ``run_id``, ``run_properties``,
+        ``run_metrics``, ``child_runs``, ``children_metrics``, ``run_logs``, ``widget_settings``, ...).
+
+        azureml.widgets' ``RunDetails.get_widget_data()`` returned what its front end was sent, and notebooks
+        printed or tested it without showing the widget. Here it is read the way the view reads it (a
+        :class:`RunFollower` over the run folder and store): the live follower's state when the view is showing,
+        else a one-off read of the run as it is now, so it also works before ``show()`` and after the run ended.
+        ``run_metrics`` uses v1's shape: ``{"name", "run_id", "categories": [steps], "series": [{"data": [...]}]}``
+        per numeric metric; other kinds (rows, tables) carry their last value in ``data``.
+        """
+        state = self.follower.state if self.follower.alive else self._read_once()
+        record = state.record if state.record is not None else self.run.record
+        run_metrics = []
+        for name, series in sorted(state.metrics.items()):
+            if series.kind in ("scalar", "list"):
+                categories = [step for step, _value in series.points]
+                data: Any = series.values
+            else:
+                categories, data = [], list(series.rows) if series.kind == "row" else series.last
+            run_metrics.append(
+                {"name": name, "run_id": self.run.id, "categories": categories, "series": [{"data": data}]}
+            )
+        children = []
+        get_children = getattr(self.run, "get_children", None)
+        if callable(get_children):
+            children = [{"run_id": child.id, "status": child.get_status()} for child in get_children()]
+        return {
+            "status": record.status.value,
+            "workbench_run_details_uri": None,  # no portal: the view and the sidebar are local
+            "run_id": self.run.id,
+            "run_properties": self.run.get_details(),
+            "child_runs": children,
+            "children_metrics": {},
+            "run_metrics": run_metrics,
+            "run_logs": state.tail_text(),
+            "outputs": [{"name": name, "size": size} for name, size in state.outputs],
+            "graph": {},
+            "widget_settings": dict(widget_settings or {}),
+            "loading": not record.is_terminal,
+        }
+
+    def _read_once(self, max_polls: int = 100) -> FollowState:
+        """The run as it is now, read by a follower of its own (the view's own follower keeps its offsets)."""
+        follower = RunFollower(self.run, tail_lines=self.tail_lines, outputs_every=0.0)
+        for _ in range(max_polls):  # bounded: a live run is read as far as it has got
+            if follower.poll_once() or not follower.state.record.is_terminal:
+                break
+        return follower.state
+
     @property
     def log_text(self) -> str:
         """The lines the log view holds (its window), as text."""

@@ -418,6 +418,76 @@ class DatabricksSection(Section):
 
 
 @record(repr=False, eq=False)  # repr and eq: Section's
+class RCranPackage(Section):
+    """v1's ``RCranPackage``: one CRAN package of an ``RSection`` (``name``, ``version``, ``repository``)."""
+
+    name: str | None = None
+    version: str | None = None
+    repository: str | None = None
+
+
+@record(repr=False, eq=False)  # repr and eq: Section's
+class RGitHubPackage(Section):
+    """v1's ``RGitHubPackage``: an R package from GitHub (``repository``, ``auth_token``)."""
+
+    repository: str | None = None
+    auth_token: str | None = None
+
+
+_R_PACKAGE_LISTS: dict[str, type[Section]] = {"cran_packages": RCranPackage, "github_packages": RGitHubPackage}
+
+
+@record(repr=False, eq=False)  # repr and eq: Section's
+class RSection(Section):
+    """``environment.r``: v1's R environment (``env.r = RSection()``, then ``r_version``, ``cran_packages``, ...).
+
+    Kept in the definition and written back like Azure wrote it, so a ported notebook that builds or reads it, and
+    a runconfig file that has it, keep working; submitting an environment with one raises NotSupportedLocally
+    (core/config/runconfig.py ``check_environment``): no target here installs R packages or runs Rscript.
+    """
+
+    r_version: str | None = None
+    user_managed: bool = False
+    rscript_path: str | None = None
+    snapshot_date: str | None = None
+    cran_packages: list[Any] | None = None
+    github_packages: list[Any] | None = None
+    custom_url_packages: list[Any] | None = None
+    bio_conductor_packages: list[Any] | None = None
+
+    _keys: ClassVar[dict[str, str]] = {"github_packages": "gitHubPackages"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Package objects (``RCranPackage()``) written as their mappings, as v1's JSON had them."""
+        out = super().to_dict()
+        for attr, kind in _R_PACKAGE_LISTS.items():
+            value = getattr(self, attr)
+            if isinstance(value, list):
+                out[self.disk_keys()[attr]] = [item.to_dict() if isinstance(item, kind) else item for item in value]
+        return out
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, path: tuple[Any, ...] = (), lines: LineMap | None = None, also_valid: Iterable[str] = ()
+    ) -> RSection:
+        """Package mappings read back as the package objects a notebook made them from."""
+        section = super().from_dict(data, path, lines, also_valid)
+        for attr, kind in _R_PACKAGE_LISTS.items():
+            value = getattr(section, attr)
+            if isinstance(value, list):
+                key = cls.disk_keys()[attr]
+                setattr(
+                    section,
+                    attr,
+                    [
+                        kind.from_dict(item, (*path, key, index), lines) if isinstance(item, Mapping) else item
+                        for index, item in enumerate(value)
+                    ],
+                )
+        return section
+
+
+@record(repr=False, eq=False)  # repr and eq: Section's
 class Environment(Section):
     """Azure ML v1 ``Environment``: python, docker and runtime variables of a run."""
 
@@ -428,25 +498,30 @@ class Environment(Section):
     environment_variables: dict[str, Any] = field(default_factory=dict)
     spark: SparkSection = field(default_factory=SparkSection, repr=False)
     databricks: DatabricksSection = field(default_factory=DatabricksSection, repr=False)
+    r: RSection | None = field(default=None, repr=False)  # v1's default: no R section
 
     _types: ClassVar[dict[str, Any]] = {
         "python": PythonSection,
         "docker": DockerSection,
         "spark": SparkSection,
         "databricks": DatabricksSection,
+        "r": RSection,
     }
     _passthrough: ClassVar[frozenset[str]] = frozenset(
-        {"r", "inferencingStackVersion", "assetId", "autoRebuild", "registeredName"}
+        {"inferencingStackVersion", "assetId", "autoRebuild", "registeredName"}
     )
     _azure_sections: ClassVar[tuple[str, ...]] = ("spark", "databricks")
 
     def to_dict(self) -> dict[str, Any]:
-        """Untouched Azure-only sections (spark, databricks) are left out: the same files as before they existed."""
+        """Untouched Azure-only sections (spark, databricks, an unset r) are left out: the same files as before
+        they existed."""
         out = super().to_dict()
         for attr in self._azure_sections:
             section = getattr(self, attr)
             if section == type(section)():
                 del out[attr]
+        if self.r is None:
+            del out["r"]
         return out
 
     @classmethod
@@ -460,18 +535,20 @@ class Environment(Section):
     # -- Azure's factories ------------------------------------------------------
     @classmethod
     def from_pip_requirements(cls, name: str, file_path: str | Path, pip_version: str | None = None) -> Environment:
-        """An environment whose pip packages are the lines of a requirements file (comments dropped)."""
+        """An environment whose pip packages are the requirements of a file, read as pip reads it.
+
+        ``-r other.txt`` includes are read (relative to the file naming them, only inside the named file's folder:
+        the path comes from a notebook cell) and option lines (``--index-url ...``) become ``pip_options``, where
+        v1 put them too, instead of being packages pip cannot install (core/config/requirements.py).
+        """
+        from runconfig_jupyter.core.config.requirements import read_requirements
         from runconfig_jupyter.core.safety.confine import check_system_path
 
         path = check_system_path(file_path, "file_path")
         if not path.is_file():
             raise ConfigError(f"requirements file '{file_path}' does not exist; check the path", field="file_path")
-        packages = []
-        for raw in read_text_bounded(path, "requirements file", field="file_path").splitlines():
-            line = raw.split(" #")[0].strip()
-            if line and not line.startswith("#"):
-                packages.append(line)
-        conda = CondaDependencies(pip_packages=packages)
+        packages, options = read_requirements(path)
+        conda = CondaDependencies(pip_packages=packages, pip_options=options)
         if pip_version:
             conda.add_conda_package(f"pip={pip_version}")
         environment = cls(name=name)

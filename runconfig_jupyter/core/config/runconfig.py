@@ -31,7 +31,7 @@ from runconfig_jupyter.core.config.environment import (
 from runconfig_jupyter.core.config.input_checks import check_texts, parse_size
 from runconfig_jupyter.core.config.input_checks import check_variables as check_exec_variables
 from runconfig_jupyter.core.config.serialization import Section, dump_yaml, parse_yaml
-from runconfig_jupyter.core.errors import ConfigError
+from runconfig_jupyter.core.errors import ConfigError, NotSupportedLocally
 from runconfig_jupyter.core.safety.bounded import load_yaml, read_text_bounded
 from runconfig_jupyter.core.safety.secret_env import refuse_secret_docker_env
 from runconfig_jupyter.core.system.records import field, record
@@ -324,6 +324,12 @@ def check_environment(environment: Environment) -> None:
     if not isinstance(docker.arguments, list):
         raise ConfigError("must be a list of docker run flags", field="environment.docker.arguments")
     check_texts(docker.arguments, "environment.docker.arguments", "docker flag")
+    if environment.r is not None:  # kept in the definition (env.r = RSection()); no target here runs R
+        raise NotSupportedLocally(
+            "An R environment (environment.r, RSection)",
+            "Set env.r = None and run R yourself: a ScriptRunConfig(command=['Rscript', 'train.R']) in an "
+            "environment or Docker image that has R and the packages installed.",
+        )
     conda = python.conda_dependencies
     if conda is not None:  # pip and conda receive these as arguments
         check_texts(list(conda.pip_packages), "environment.python.conda_dependencies.pip", "package")

@@ -645,6 +645,102 @@ Dataset.File = FileDatasetFactory
 Dataset.Tabular = TabularDatasetFactory
 
 
+# -- the 2019 preview API --------------------------------------------------------------------------------------
+# azureml-core 1.0.x (2019 notebooks) made datasets on the Dataset class itself and kept "definitions" (dataprep
+# Dataflows) per dataset. A call that has a modern equivalent (Dataset.Tabular / Dataset.File) runs as that one;
+# the rest raise NotSupportedLocally naming the call and its replacement: never an AttributeError.
+DEFINITIONS = (
+    "A dataset's definition is the dataset itself here: register a changed one as a new version with "
+    "dataset.register(ws, name, create_new_version=True) and read a version with "
+    "Dataset.get_by_name(ws, name, version)."
+)
+_PREVIEW_DEFAULTS: dict[str, Any] = {
+    "quoting": False,
+    "skip_rows": 0,
+    "skip_mode": None,
+    "comment": None,
+    "archive_options": None,
+}
+
+
+def _preview_delimited_files(
+    path: Any,
+    separator: str = ",",
+    header: Any = True,
+    encoding: Any = "utf8",
+    infer_column_types: bool = True,
+    include_path: bool = False,
+    partition_format: str | None = None,
+    **options: Any,
+) -> TabularDataset:
+    """2019's ``Dataset.from_delimited_files``: ``Dataset.Tabular.from_delimited_files`` with the same reading.
+
+    ``encoding`` was a ``FileEncoding`` (``UTF8``); the dataprep-only options (``skip_rows``, ``comment``, quoting,
+    archives) raise NotSupportedLocally when given a value other than their default, rather than being ignored.
+    """
+    from runconfig_jupyter.core.errors import NotSupportedLocally
+
+    for name, value in options.items():
+        if name not in _PREVIEW_DEFAULTS:
+            raise TypeError(f"Dataset.from_delimited_files() got an unexpected keyword argument '{name}'")
+        if value not in (_PREVIEW_DEFAULTS[name], None) and not (name == "skip_mode" and "no" in str(value).lower()):
+            raise NotSupportedLocally(
+                f"Dataset.from_delimited_files({name}=...)",
+                "Use Dataset.Tabular.from_delimited_files(path) and drop or fix the rows in the data frame.",
+            )
+    text_encoding = str(getattr(encoding, "name", encoding) or "utf8").lower().replace("-", "")
+    return TabularDatasetFactory.from_delimited_files(
+        path,
+        include_path=include_path,
+        infer_column_types=infer_column_types,
+        separator=separator,
+        header=header,
+        partition_format=partition_format,
+        encoding=text_encoding,
+    )
+
+
+def _auto_read_files(path: Any, include_path: bool = False, partition_format: str | None = None) -> TabularDataset:
+    """2019's ``Dataset.auto_read_files``: the format was detected; here parquet files (by their suffix) are read
+    as ``Dataset.Tabular.from_parquet_files``, anything else as delimited text with a header row."""
+    paths = path if isinstance(path, (list, tuple)) else [path]
+    names = [str(p[1] if isinstance(p, tuple) else getattr(p, "path_on_datastore", p)) for p in paths]
+    if names and all(name.lower().endswith(".parquet") for name in names):
+        return TabularDatasetFactory.from_parquet_files(
+            path, include_path=include_path, partition_format=partition_format
+        )
+    return TabularDatasetFactory.from_delimited_files(
+        path, include_path=include_path, partition_format=partition_format
+    )
+
+
+def _preview_list(workspace: WorkspaceLike) -> list[Dataset]:
+    """2019's ``Dataset.list(ws)``: the latest version of every registered dataset."""
+    return list(Dataset.get_all(workspace).values())
+
+
+Dataset.from_delimited_files = staticmethod(_preview_delimited_files)  # type: ignore[attr-defined]
+Dataset.auto_read_files = staticmethod(_auto_read_files)  # type: ignore[attr-defined]
+Dataset.from_parquet_files = staticmethod(TabularDatasetFactory.from_parquet_files)  # type: ignore[attr-defined]
+Dataset.from_binary_files = staticmethod(FileDatasetFactory.from_files)  # type: ignore[attr-defined]
+Dataset.list = staticmethod(_preview_list)  # type: ignore[attr-defined]
+Dataset.from_json_files = azure_only(  # type: ignore[attr-defined]
+    "Dataset.from_json_files()", "Use Dataset.Tabular.from_json_lines_files(path) (one JSON object per line)."
+)
+Dataset.from_excel_files = azure_only(  # type: ignore[attr-defined]
+    "Dataset.from_excel_files()", "Save the sheet as CSV and use Dataset.Tabular.from_delimited_files(path)."
+)
+Dataset.from_pandas_dataframe = azure_only(  # type: ignore[attr-defined]
+    "Dataset.from_pandas_dataframe()", "Use Dataset.Tabular.register_pandas_dataframe(frame, target, name)."
+)
+Dataset.from_sql_query = azure_only(  # type: ignore[attr-defined]
+    "Dataset.from_sql_query()", "Query the database in the training script and register the result as a file."
+)
+Dataset.get_definition = azure_only("dataset.get_definition()", DEFINITIONS)  # type: ignore[attr-defined]
+Dataset.get_definitions = azure_only("dataset.get_definitions()", DEFINITIONS)  # type: ignore[attr-defined]
+Dataset.update_definition = azure_only("dataset.update_definition()", DEFINITIONS)  # type: ignore[attr-defined]
+
+
 def register_outputs(plan: Any, home: Path) -> list[Dataset]:
     """After a completed run's outputs were uploaded: each one with ``register_on_complete`` as a file dataset."""
     registered = []
