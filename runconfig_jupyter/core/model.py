@@ -131,6 +131,21 @@ def _register(
     return Model._from_asset(workspace, asset)
 
 
+def _uploaded(run: Any, model_path: str) -> Path:
+    """An uploaded file or folder listed under its own name (``upload_file``/``upload_folder``, or what the script
+    logged through MLflow: ``log_model(..., "model")`` is the folder ``model``), as stored under ``artifacts/``;
+    RunNotFound when the run has no such file."""
+    from runconfig_jupyter.core.runs.artifacts import ArtifactNameError, confined, run_relative_path
+
+    try:
+        folder = confined(run.run_dir, run_relative_path(model_path))
+    except ArtifactNameError:
+        folder = None
+    if folder is not None and folder.is_dir():
+        return folder
+    return run._resolve_file(model_path)
+
+
 class Model:
     """A registered model version: ``Model(ws, name)`` (latest), ``Model(ws, name, version=2)`` or ``id="n:2"``."""
 
@@ -270,7 +285,7 @@ class Model:
         if not source.is_relative_to(run.run_dir.resolve()):
             raise ConfigError(f"'{model_path}' is outside the run's files", field="model_path")
         if not source.exists():
-            source = run._resolve_file(model_path)  # an uploaded file listed under its own name; else RunNotFound
+            source = _uploaded(run, model_path)
         about = {"tags": tags, "properties": properties, "description": description}
         framework = _framework(model_framework, model_framework_version, resource_configuration)
         origin = {"run_id": run.id, "experiment_name": run.record.experiment, "source": model_path}

@@ -531,3 +531,112 @@ def test_kernel_run_brings_its_mlflow_store_home(v1_project, kernel_target):
     assert run.record.target_type == "kernel"
     _check_written_store(run)
     assert "URI .runconfig-mlflow/mlruns" in run.get_log()
+
+
+# -- logged files: the run's files at v1's names -------------------------------------------------------------------
+ARTIFACT_SCRIPT = """
+import os
+import mlflow
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+with open("model.pkl", "w") as out:
+    out.write("weights")
+os.makedirs("plots/sub", exist_ok=True)
+for name in ("plots/a.txt", "plots/sub/b.txt"):
+    with open(name, "w") as out:
+        out.write(name)
+with mlflow.start_run():
+    mlflow.log_artifact("model.pkl")
+    mlflow.log_artifacts("plots", artifact_path="charts")
+    mlflow.log_text("hello", "notes/readme.txt")
+    mlflow.log_dict({"alpha": 0.5}, "config.json")
+    try:
+        mlflow.pyfunc.log_model(name="model", python_model=Echo())  # MLflow 3
+    except TypeError:
+        mlflow.pyfunc.log_model(artifact_path="model", python_model=Echo())  # MLflow 2
+    with mlflow.start_run(nested=True, run_name="fold-0"):
+        mlflow.log_text("child", "fold.txt")
+"""
+
+
+@needs_mlflow
+def test_logged_files_become_the_runs_files(v1_project, tmp_path):
+    """v1 (azureml-mlflow): ``log_artifact("model.pkl")`` was run file ``model.pkl``, ``log_model(m, "model")`` the
+    folder ``model`` that ``run.register_model(model_path="model")`` registered; a nested run's files its child's."""
+    from runconfig_jupyter import Model
+
+    run = _submit(v1_project, ARTIFACT_SCRIPT, name="mlflow-files")
+    assert run.get_status() == "Completed", run.get_log() + _driver_log(run)
+    names = run.get_file_names()
+    for name in ("model.pkl", "charts/a.txt", "charts/sub/b.txt", "notes/readme.txt", "config.json", "model/MLmodel"):
+        assert name in names, (name, names, _driver_log(run))
+    assert not any(".part" in name or name.startswith("mlflow/") for name in names)
+    assert Path(run.download_file("config.json", tmp_path / "c.json")).read_text() == '{\n  "alpha": 0.5\n}'
+    assert Path(run.download_file("notes/readme.txt", tmp_path / "r.txt")).read_text() == "hello"
+    model = run.register_model(model_name="echo", model_path="model")
+    assert (Path(Model.get_model_path("echo", version=model.version)) / "MLmodel").is_file()
+    (child,) = run.get_children()
+    assert child.get_file_names() == ["fold.txt"] and "fold.txt" not in names
+    store_files = [p for p in RunFolder(run.run_dir).mlflow_store.rglob("*") if p.is_file()]
+    assert any(p.name == "model.pkl" for p in store_files)  # MLflow's store stays whole, for `mlflow ui`
+    assert "logged files placed as files of run" in _driver_log(run)
+
+
+# A store written by a stdlib script: one good file, and what must never become a run file.
+HOSTILE_ARTIFACTS = (
+    STORE_WRITER
+    + """
+art = root + "/42/" + "a" * 32 + "/artifacts"
+write(art + "/good.txt", "good")
+write(art + "/outputs/result.txt", "from mlflow")  # the run's own outputs/result.txt is kept
+os.makedirs("outputs", exist_ok=True)
+write("outputs/result.txt", "from the script")
+os.symlink("/etc/passwd", art + "/passwd")
+os.symlink("../meta.yaml", art + "/meta-link")  # stays inside the store: collected as a link, not followed here
+os.symlink("..", art + "/up")
+write(art + "/..\\\\escape", "backslash")
+write(art + "/bell\\x07", "control")
+with open(art + "/huge.bin", "wb") as out:  # sparse: no disk used
+    out.truncate((4 << 30) + 1)
+"""
+)
+
+
+def test_hostile_logged_files_are_left_out_and_said(v1_project):
+    run = _submit(v1_project, HOSTILE_ARTIFACTS)
+    _check_written_store(run)
+    names = run.get_file_names()
+    assert "good.txt" in names, (names, _driver_log(run))
+    assert not {"passwd", "meta-link", "huge.bin", "..\\escape", "bell\x07"} & set(names)
+    assert not any(name.startswith(("up/", "meta-link")) for name in names)
+    assert Path(run.run_dir, "outputs", "result.txt").read_text() == "from the script"
+    log = _driver_log(run)
+    assert "have a run file of that name, which was kept: 'outputs/result.txt'" in log, log
+    assert "logged links (not followed) left out" in log and "'meta-link'" in log, log
+    assert f"logged files over {4 << 30} bytes left out" in log and "'huge.bin'" in log, log
+    assert "names that are not plain relative text" in log, log
+
+
+def test_links_fifos_and_hard_links_in_a_stores_artifacts(tmp_path):
+    """What a collector might not drop (another target's, an older one's): a link to /etc/passwd or out of the run
+    folder, a FIFO (opening it would block the driver), a hard link; the store's metrics still import."""
+    run, root, run_dir = _store(tmp_path)
+    (run_dir / "metrics" / "loss").write_text("1 0.5 0\n")
+    art = run_dir / "artifacts"
+    (art / "dir").mkdir(parents=True)
+    (art / "dir" / "ok.txt").write_text("ok")
+    (art / "passwd").symlink_to("/etc/passwd")
+    (art / "outside").symlink_to(tmp_path)
+    os.mkfifo(art / "fifo")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    os.link(secret, art / "hard.txt")
+    lines = import_mlflow_store(RunStore(), run.id, root)
+    assert RunFolder(run.run_dir).metric_records()[0]["name"] == "loss"
+    assert sorted(run.get_file_names()) == ["dir/ok.txt"], lines
+    text = "\n".join(lines)
+    assert "2 logged links (not followed) left out" in text and "special files" in text and "hard links" in text
+    run.complete()

@@ -19,13 +19,17 @@ something lives::
       logs/driver_log.txt   the driver's own diagnostics
       logs/user/            the script's own ./logs folder, collected when it ends
       outputs/              the script's ./outputs, collected when it ends
-      artifacts/            files uploaded with upload_file / log_image under another name
+      artifacts/            files uploaded with upload_file / log_image under another name, and the files the
+                            script logged through MLflow (log_artifact(s), log_text, log_dict, log_model) at
+                            the names v1 gave them: hard links to (or copies of) the store's files
       ranks/                exit codes, pids and the merge journal of a distributed run's ranks
       script_exit.json      a local script's exit code, written by its supervisor
       mlflow/mlruns/        the script's own MLflow tracking store (MLflow's file store: <experiment>/<run>/
                             metrics, params, tags, meta.yaml, artifacts), collected from its working directory
                             (./.runconfig-mlflow) and imported into metrics.jsonl and history.json when the run
-                            ends (mlflow_import.py); mlflow/imported.json marks it imported
+                            ends (mlflow_import.py), its logged files placed under artifacts/ (a nested MLflow
+                            run's under its child run's; mlflow_artifacts.py), never moved: `mlflow ui` still
+                            browses it; mlflow/imported.json marks it imported
 
 Standard library only and importing nothing else of the package: the in-script shim ships this module
 (core/runs/shim.py), because the in-script API needs the metrics file's name too.

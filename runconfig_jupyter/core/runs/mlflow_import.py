@@ -16,7 +16,9 @@ which the driver's interpreter need not have::
                                                      (a key with '/' is a sub-folder)
                                    /params/<key>     the value
                                    /tags/<key>       the value
-    <root>/.trash, <experiment>/{tags,datasets,traces,models}, <run>/artifacts: not read
+    <root>/.trash, <experiment>/{tags,datasets,traces}: not read
+    <run>/artifacts, <experiment>/models/<id>/artifacts (MLflow 3's logged models): the run's files, placed by
+                                                     mlflow_artifacts.py (links skipped there, not refusing)
 
 * every metric value of a top-level MLflow run becomes a scalar metric record of the run with its step and
   time, in the order logged (each key's lines as written, keys merged by their timestamps; a line repeated with
@@ -69,6 +71,8 @@ TRASH = ".trash"
 NOT_RUNS = frozenset({"tags", "datasets", "traces", "models"})  # an experiment's folders that are not runs
 META = "meta.yaml"
 META_KEYS = frozenset({"run_id", "run_name", "status", "lifecycle_stage", "start_time"})
+MODEL_META_KEYS = frozenset({"name", "source_run_id", "status"})  # an MLflow 3 logged model's meta.yaml
+ARTIFACTS = "artifacts"
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 SYSTEM_TAG_PREFIX = "mlflow."
@@ -95,7 +99,9 @@ def import_mlflow_store(store: RunStore, run_id: str, root: Path) -> list[str]:
     reader = _Reader(root)
     runs = reader.read_store()
     lines = [f"MLflow store: {note}" for note in reader.notes()]
-    lines += _record(store, run_id, runs)
+    recorded, placed_on = _record(store, run_id, runs)
+    lines += recorded
+    lines += _place_artifacts(store, runs, placed_on)
     mark.write_text(json.dumps({"imported_at": time.time(), "runs": len(runs)}))
     return lines
 
@@ -104,8 +110,9 @@ def import_mlflow_store(store: RunStore, run_id: str, root: Path) -> list[str]:
 class _MlflowRun:
     """One MLflow run as read from the store: what will be recorded of it."""
 
-    def __init__(self, uuid: str, name: str | None, status: str | None, start: int):
+    def __init__(self, uuid: str, name: str | None, status: str | None, start: int, folder: Path | None = None):
         self.uuid, self.name, self.status, self.start = uuid, name, status, start
+        self.folder = folder  # <experiment>/<run> in the store: its artifacts/ and its experiment's models/
         self.parent: str | None = None
         self.metrics: list[dict[str, Any]] = []
         self.tags: dict[str, str] = {}
@@ -152,6 +159,7 @@ class _Reader:
                 _text(meta.get("run_name"), MAX_NAME_CHARS),
                 STATUS_NAMES.get(status, status.upper()[:16]),
                 start,
+                run_dir,
             )
             self._read_metrics(run, run_dir)
             self._read_keys(run, run_dir)
@@ -464,8 +472,11 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 # -- recording -------------------------------------------------------------------------------------------------------
-def _record(store: RunStore, run_id: str, runs: list[_MlflowRun]) -> list[str]:
-    """Top-level MLflow runs onto ``run_id``; nested ones as its child runs (grandchildren under their parent)."""
+def _record(store: RunStore, run_id: str, runs: list[_MlflowRun]) -> tuple[list[str], dict[str, str]]:
+    """Top-level MLflow runs onto ``run_id``; nested ones as its child runs (grandchildren under their parent).
+
+    Returns the driver-log lines and which of our runs each MLflow run (by uuid) became.
+    """
     from runconfig_jupyter.core.runs.interactive import start_interactive
 
     known = {run.uuid for run in runs}
@@ -497,7 +508,32 @@ def _record(store: RunStore, run_id: str, runs: list[_MlflowRun]) -> list[str]:
             reason = None if ended == RunStatus.COMPLETED else f"the MLflow run ended {run.status}"
             store.set_status(child_id, ended, reason=reason)
         lines.append(f"MLflow: nested run {run.uuid} ({run.name or 'unnamed'}) recorded as child run {child_id}")
-    return lines
+    return lines, ours
+
+
+def _place_artifacts(store: RunStore, runs: list[_MlflowRun], placed_on: dict[str, str]) -> list[str]:
+    """Each MLflow run's logged files (its ``artifacts/``, and MLflow 3's models it logged) become files of the run
+    it became (mlflow_artifacts.py, loaded only here: for a store that exists). A failure is a line: the metrics
+    and tags are recorded already, and the run keeps its outcome."""
+    from runconfig_jupyter.core.runs.mlflow_artifacts import model_roots, place_artifacts
+
+    def model_meta(path: Path) -> dict[str, str] | None:
+        text = _small_file(path)
+        return None if text is None else _meta_scalars(text, MODEL_META_KEYS)
+
+    try:
+        sources: list[tuple[Path, str, Path]] = []
+        for run in runs:
+            if run.folder is None or run.uuid not in placed_on:
+                continue
+            run_dir = store.run_dir(placed_on[run.uuid])
+            if os.path.lexists(run.folder / ARTIFACTS):
+                sources.append((run.folder / ARTIFACTS, "", run_dir))
+            for root, name in model_roots(run.folder.parent, run.uuid, model_meta):
+                sources.append((root, f"{name}/", run_dir))
+        return place_artifacts(sources) if sources else []
+    except Exception as error:  # whatever it is, the run keeps its outcome
+        return [f"MLflow: logged files not placed as the run's files: {type(error).__name__}: {error}"]
 
 
 def _append_metrics(store: RunStore, run_id: str, records: list[dict[str, Any]]) -> None:
