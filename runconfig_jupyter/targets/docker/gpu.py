@@ -25,7 +25,7 @@ NO_GPU_MESSAGE = (
     "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html: "
     "apt-get install -y nvidia-container-toolkit; nvidia-ctk runtime configure --runtime=docker; "
     "restart dockerd), or run on CPU: remove '--gpus' from the docker arguments and set "
-    "environment.docker.gpu_support to false"
+    "environment.docker.gpu_support to false (use_gpu=False for an estimator, which is what use_gpu=True set)"
 )
 DRIVER_REFUSAL = "could not select device driver"
 GPU_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:/]*$")
