@@ -36,15 +36,6 @@ def test_run_details_get_widget_data_returns_v1s_dict(v1_project):
     assert data["widget_settings"] == {}
 
 
-def test_finished_run_reports_no_preparation_progress(v1_project):
-    """``run.get_details()`` of a completed local run still had ``progress: {'phase': 'Extracting snapshot'}``
-    (and ``get_detailed_status()`` said it as the run's detail): preparation progress ends when the run does."""
-    run = _submit(v1_project)
-    assert run.get_status() == "Completed", run.get_log()
-    assert run.get_details()["progress"] == {}
-    assert run.get_detailed_status()["details"] is None
-
-
 def test_from_pip_requirements_reads_includes_and_options(tmp_path):
     """``Environment.from_pip_requirements(name, "requirements.txt")`` where the file says ``-r base.txt`` and
     ``--extra-index-url ...`` (the layout of many projects): the included file's packages are the environment's,

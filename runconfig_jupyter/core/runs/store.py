@@ -78,7 +78,6 @@ CREATE INDEX IF NOT EXISTS runs_by_update ON runs (updated_at);
 """
 
 _JSON_COLUMNS = ("details", "progress")
-_PROGRESS_ENDS = frozenset({RunStatus.RUNNING, *TERMINAL})  # statuses that end the phase a progress described
 _ABSENT = object()  # a column a RunRecord does not show: an update of it always counts as a change
 
 
@@ -408,11 +407,6 @@ class RunStore:
             current = self._fetch(db, run_id)
             if advance is not None and current.status == advance[0]:
                 fields["status"] = advance[1]
-            if current.is_terminal and "status" not in fields:
-                fields.pop("progress", None)  # a late progress report must not undo what the end cleared
-                if not fields:
-                    db.execute("ROLLBACK")
-                    return current
             for column in _JSON_COLUMNS:
                 if column in fields:
                     fields[column] = {**getattr(current, column), **fields[column]}
@@ -467,11 +461,6 @@ class RunStore:
                 fields["exit_code"] = exit_code
             if status == RunStatus.RUNNING and current.started_at is None:
                 fields["started_at"] = now
-            if status in _PROGRESS_ENDS and status != current.status:
-                # progress is what the phase being left was doing ("Installing packages"): once the script runs,
-                # or the run has ended, keeping it made get_details() and get_detailed_status() of a finished
-                # run report preparation as still going. A phase that starts later sets its own.
-                fields["progress"] = "{}"
             if status in TERMINAL:
                 fields["ended_at"] = now
                 if current.started_at is None:
