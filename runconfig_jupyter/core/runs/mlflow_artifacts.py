@@ -230,15 +230,21 @@ def _copy_from(fd: int, temp: Path, size: int) -> None:
         os.close(out)
 
 
-def _usable_part(name: str) -> bool:
-    """One part of an artifact name: text without control characters, '\\' or '/', not '.' or '..', bounded."""
-    if not name or name in (".", "..") or len(name) > MAX_NAME_CHARS or "/" in name or "\\" in name:
+def usable_name(name: str) -> bool:
+    """A file name MLflow wrote (a key of mlflow_import.py's walk, a part of an artifact name): text (no undecodable
+    bytes) without control characters, not '.' or '..'."""
+    if not name or name in (".", ".."):
         return False
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:  # os.scandir's surrogate escapes of bytes that are not UTF-8
         return False
     return not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+
+
+def _usable_part(name: str) -> bool:
+    """One part of an artifact name: a usable name without '\\' or '/', bounded."""
+    return len(name) <= MAX_NAME_CHARS and "/" not in name and "\\" not in name and usable_name(name)
 
 
 def _few(names: list[str], shown: int = 5) -> str:

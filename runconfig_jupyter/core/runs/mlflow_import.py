@@ -50,6 +50,7 @@ from typing import Any
 
 from runconfig_jupyter.core.runs.folder import RunFolder
 from runconfig_jupyter.core.runs.history import record_history
+from runconfig_jupyter.core.runs.mlflow_artifacts import usable_name
 from runconfig_jupyter.core.runs.status import RunStatus
 from runconfig_jupyter.core.runs.store import RunStore
 
@@ -309,7 +310,7 @@ class _Reader:
         found: list[tuple[str, Path, os.stat_result]] = []
         for name, info in self._list(folder):
             key = f"{prefix}{name}"
-            if not _usable_name(name) or len(key) > MAX_NAME_CHARS:
+            if not usable_name(name) or len(key) > MAX_NAME_CHARS:
                 self.skipped["names"] += 1
                 continue
             if stat.S_ISDIR(info.st_mode):
@@ -451,17 +452,6 @@ def _meta_scalars(text: str, keys: frozenset[str] = META_KEYS) -> dict[str, str]
             value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         found[key] = value
     return found
-
-
-def _usable_name(name: str) -> bool:
-    """A file name as MLflow writes keys: text (no undecodable bytes) without control characters."""
-    if not name or name in (".", ".."):
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # os.scandir's surrogate escapes of bytes that are not UTF-8
-        return False
-    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
 
 
 def _text(value: Any, limit: int) -> str | None:
